@@ -1,0 +1,1 @@
+"""The data-structure engine: a pure, deterministic executor of Redis commands."""

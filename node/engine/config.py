@@ -1,0 +1,42 @@
+"""Engine settings (a subset of redis.conf), the same on every replica of a shard."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EVICTION_POLICIES = (
+    "noeviction",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+)
+
+
+@dataclass(slots=True)
+class EngineConfig:
+    maxmemory: int = 0  # bytes; 0 means no limit
+    maxmemory_policy: str = "noeviction"
+    maxmemory_samples: int = 5
+    lfu_log_factor: int = 10
+    lfu_decay_time: int = 1
+    proto_max_bulk_len: int = 512 * 1024 * 1024
+    # Thresholds that decide OBJECT ENCODING, as in Redis 7.0's defaults.
+    hash_max_listpack_entries: int = 128
+    hash_max_listpack_value: int = 64
+    list_max_listpack_size: int = -2
+    set_max_intset_entries: int = 512
+    zset_max_listpack_entries: int = 128
+    zset_max_listpack_value: int = 64
+
+    def __post_init__(self) -> None:
+        if self.maxmemory_policy not in EVICTION_POLICIES:
+            raise ValueError(
+                f"maxmemory-policy must be one of {', '.join(EVICTION_POLICIES)}, "
+                f"not {self.maxmemory_policy!r}"
+            )
+        if self.maxmemory < 0:
+            raise ValueError("maxmemory must be >= 0")

@@ -1,0 +1,176 @@
+"""The engine: executes one command at a time against a key space.
+
+Pure: no sockets, no clock, no global random. `execute` takes the arguments (args[0] is the
+command name), the time in milliseconds and a seeded random generator, and returns a typed
+reply (proto.resp). Commands are looked up in the one command table (proto.commands) and
+executed by the functions registered in node.engine.registry.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from node.engine import (  # noqa: F401  (importing registers the implementations)
+    t_hash,
+    t_keys,
+    t_list,
+    t_set,
+    t_string,
+    t_zset,
+)
+from node.engine.blocking import WouldBlock, timeout_reply
+from node.engine.config import EngineConfig
+from node.engine.errors import (
+    OOM,
+    CommandError,
+    unknown_command,
+    unknown_subcommand,
+    wrong_arity,
+)
+from node.engine.keyspace import Keyspace
+from node.engine.registry import IMPLEMENTATIONS
+from proto.commands import CommandSpec, Flag, lookup
+from proto.resp import Error, Reply
+
+READONLY_WRITE = b"READONLY You can't write against a read only replica."
+
+
+class Engine:
+    """One shard replica's data and the commands that act on it."""
+
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+        self.db = Keyspace(self.config)
+
+    # ------------------------------------------------------------------ commands
+
+    def resolve(self, args: list[bytes]) -> CommandSpec | Error:
+        """The spec for args, or the error reply for an unknown command, an unknown
+        subcommand or a wrong argument count."""
+        spec = lookup(args[0]) if args else None
+        if spec is None or (spec.name not in IMPLEMENTATIONS and not spec.subcommands):
+            return Error(unknown_command(args or [b""]))
+        if spec.subcommands:
+            if len(args) < 2:
+                return Error(wrong_arity(spec.name))
+            sub = spec.subcommands.get(args[1].decode("utf-8", "replace").lower())
+            if sub is None or sub.name not in IMPLEMENTATIONS:
+                return Error(unknown_subcommand(spec.name, args))
+            spec = sub
+        if not spec.arity_ok(len(args)):
+            return Error(wrong_arity(spec.name))
+        return spec
+
+    def execute(self, args: list[bytes], now_ms: int, rng: random.Random) -> Reply:
+        """Execute a command on the mutating path (the Raft apply loop). May return a
+        WouldBlock for a blocking command that found nothing to pop."""
+        spec = self.resolve(args)
+        if type(spec) is Error:
+            return spec
+        return self.execute_resolved(spec, args, now_ms, rng)  # type: ignore[arg-type]
+
+    def execute_resolved(
+        self, spec: CommandSpec, args: list[bytes], now_ms: int, rng: random.Random
+    ) -> Reply:
+        db = self.db
+        if spec.flags & Flag.DENYOOM and self.config.maxmemory and self.out_of_memory():
+            return Error(OOM)
+        db.now_ms = now_ms
+        db.rng = rng
+        db.mutating = True
+        db.changed = []
+        try:
+            reply = IMPLEMENTATIONS[spec.name](db, args)
+        except CommandError as error:
+            reply = Error(error.message)
+        if db.changed:
+            db.reaccount()
+        return reply
+
+    def execute_readonly(self, args: list[bytes], now_ms: int, rng: random.Random) -> Reply:
+        """Execute a read-only command outside the log (lease/ReadIndex reads, follower
+        reads). Never mutates: expired keys are treated as absent, not deleted."""
+        spec = self.resolve(args)
+        if type(spec) is Error:
+            return spec
+        assert isinstance(spec, CommandSpec)
+        if not spec.flags & Flag.READONLY:
+            return Error(READONLY_WRITE)
+        db = self.db
+        db.now_ms = now_ms
+        db.rng = rng
+        db.mutating = False
+        try:
+            return IMPLEMENTATIONS[spec.name](db, args)
+        except CommandError as error:
+            return Error(error.message)
+        finally:
+            db.mutating = True
+
+    def execute_transaction(
+        self, commands: list[list[bytes]], now_ms: int, rng: random.Random
+    ) -> list[Reply]:
+        """MULTI/EXEC body in one entry: each command in order; a blocking command that
+        would block answers as if its timeout had passed, as Redis does inside MULTI."""
+        replies = []
+        for args in commands:
+            reply = self.execute(args, now_ms, rng)
+            if type(reply) is WouldBlock:
+                reply = timeout_reply(args)
+            replies.append(reply)
+        return replies
+
+    # ------------------------------------------------------------------ expiry and eviction
+
+    def out_of_memory(self) -> bool:
+        """Whether a DENYOOM command must be refused: over maxmemory and no key can be
+        evicted under the policy (the leader proposes evictions asynchronously)."""
+        if self.db.used_memory <= self.config.maxmemory:
+            return False
+        policy = self.config.maxmemory_policy
+        if policy == "noeviction":
+            return True
+        if policy.startswith("volatile-"):
+            return not self.db.expires
+        return not self.db.data
+
+    def expired_candidates(self, now_ms: int, limit: int = 64) -> list[bytes]:
+        return self.db.expired_candidates(now_ms, limit)
+
+    def apply_expire(self, keys: list[bytes], now_ms: int) -> int:
+        """Apply an active-expiry entry proposed by the leader."""
+        db = self.db
+        db.now_ms = now_ms
+        db.mutating = True
+        db.changed = []
+        return db.expire_keys(keys)
+
+    def apply_evict(self, keys: list[bytes]) -> int:
+        """Apply an eviction entry proposed by the leader."""
+        db = self.db
+        db.changed = []
+        count = 0
+        for key in keys:
+            if db.delete(key):
+                count += 1
+        db.evicted_keys += count
+        return count
+
+    @property
+    def changed_keys(self) -> list[bytes]:
+        """Keys modified by the last execute call (for WATCH and blocked clients)."""
+        return self.db.changed
+
+    def stats(self) -> dict[str, Any]:
+        db = self.db
+        return {
+            "keys": len(db.data),
+            "expires": len(db.expires),
+            "used_memory": db.used_memory,
+            "expired_keys": db.expired_keys,
+            "evicted_keys": db.evicted_keys,
+            "keyspace_hits": db.keyspace_hits,
+            "keyspace_misses": db.keyspace_misses,
+            "dirty": db.dirty,
+        }

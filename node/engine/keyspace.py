@@ -1,0 +1,287 @@
+"""The key space of one shard replica: values, TTLs, memory accounting.
+
+Time and randomness come only from the caller (`now_ms`, `rng`, set before each command):
+every replica applying the same log entries reaches the same state. A key past its TTL
+is absent for every lookup; on the mutating path it is also deleted (lazy expiry), which
+is deterministic because `now_ms` comes from the log entry. On the read-only path nothing
+is ever mutated.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from typing import Any
+
+from node.engine.config import EngineConfig
+from node.engine.errors import WRONGTYPE, CommandError
+
+# Approximate bytes Redis spends per key besides the key and value bytes (dictEntry, robj,
+# sds headers). The same constant on every replica keeps accounting deterministic.
+KEY_OVERHEAD = 56
+STRING_OVERHEAD = 16
+EXPIRE_OVERHEAD = 32
+
+
+class Container:
+    """Base of the collection values (hash, list, set, sorted set).
+
+    `mem` is the estimated size of the contents, kept up to date by the container's own
+    mutators; `accounted` is what the key space last added to `used_memory` for it."""
+
+    __slots__ = ("accounted",)
+    TYPE_NAME: bytes = b"none"
+
+    def __init__(self) -> None:
+        self.accounted = 0
+
+    @property
+    def mem(self) -> int:
+        raise NotImplementedError
+
+    def encoding(self, config: EngineConfig) -> bytes:
+        raise NotImplementedError
+
+
+def value_size(key: bytes, value: Any) -> int:
+    if type(value) is bytes or type(value) is bytearray:
+        return KEY_OVERHEAD + len(key) + STRING_OVERHEAD + len(value)
+    return KEY_OVERHEAD + len(key) + value.mem
+
+
+def type_name(value: Any) -> bytes:
+    if type(value) is bytes or type(value) is bytearray:
+        return b"string"
+    return value.TYPE_NAME
+
+
+class Keyspace:
+    """One database (DB 0) of one shard replica."""
+
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+        self.data: dict[bytes, Any] = {}
+        self.expires: dict[bytes, int] = {}
+        self.used_memory = 0
+        # Per-command context, set by the engine before each command.
+        self.now_ms = 0
+        self.rng = random.Random(0)
+        self.mutating = True
+        self.changed: list[bytes] = []
+        # Earliest-TTL-first index for active expiry; stale entries are skipped lazily.
+        self._expiry_heap: list[tuple[int, bytes]] = []
+        # Keys in arrival order for O(1) random sampling (RANDOMKEY, eviction); entries of
+        # deleted keys are skipped and the list is compacted when mostly stale.
+        self._sample_keys: list[bytes] = []
+        # Counters for INFO (deterministic: they depend only on applied commands).
+        self.dirty = 0
+        self.expired_keys = 0
+        self.evicted_keys = 0
+        self.keyspace_hits = 0
+        self.keyspace_misses = 0
+        # Optional observers of key changes (eviction recency, scan index), leader-local.
+        self.access_tracker: Any = None
+
+    # ------------------------------------------------------------------ lookups
+
+    def lookup(self, key: bytes) -> Any:
+        """The live value of `key` or None. Deletes it if expired and mutating."""
+        value = self.data.get(key)
+        if value is None:
+            self.keyspace_misses += 1
+            return None
+        if self.expires:
+            when = self.expires.get(key)
+            if when is not None and when <= self.now_ms:
+                if self.mutating:
+                    self._delete_expired(key)
+                self.keyspace_misses += 1
+                return None
+        self.keyspace_hits += 1
+        if self.access_tracker is not None:
+            self.access_tracker.touch(key)
+        return value
+
+    def lookup_string(self, key: bytes) -> bytes | bytearray | None:
+        value = self.lookup(key)
+        if value is None or type(value) is bytes or type(value) is bytearray:
+            return value
+        raise CommandError(WRONGTYPE)
+
+    def lookup_typed(self, key: bytes, kind: type) -> Any:
+        """The live value if it is a `kind` container, None if absent; WRONGTYPE else."""
+        value = self.lookup(key)
+        if value is None or type(value) is kind:
+            return value
+        raise CommandError(WRONGTYPE)
+
+    def exists(self, key: bytes) -> bool:
+        return self.lookup(key) is not None
+
+    # ------------------------------------------------------------------ mutation
+
+    def set(self, key: bytes, value: Any, keep_ttl: bool = False) -> None:
+        """Store a value (replacing any old one); the TTL is cleared unless keep_ttl."""
+        data = self.data
+        old = data.get(key)
+        if old is None:
+            self._sample_keys.append(key)
+        else:
+            self.used_memory -= self._accounted_size(key, old)
+        data[key] = value
+        if type(value) is bytes or type(value) is bytearray:
+            self.used_memory += KEY_OVERHEAD + len(key) + STRING_OVERHEAD + len(value)
+        else:
+            value.accounted = value.mem
+            self.used_memory += KEY_OVERHEAD + len(key) + value.accounted
+        if not keep_ttl and self.expires and key in self.expires:
+            del self.expires[key]
+            self.used_memory -= EXPIRE_OVERHEAD
+        self.modified(key)
+
+    def modified(self, key: bytes) -> None:
+        """Record that `key` changed (Redis's signalModifiedKey): memory is re-accounted,
+        WATCH and blocked clients are told, after the command."""
+        self.changed.append(key)
+        self.dirty += 1
+
+    def delete(self, key: bytes) -> bool:
+        value = self.data.pop(key, None)
+        if value is None:
+            return False
+        self.used_memory -= self._accounted_size(key, value)
+        if self.expires and self.expires.pop(key, None) is not None:
+            self.used_memory -= EXPIRE_OVERHEAD
+        self.modified(key)
+        self._maybe_compact_samples()
+        return True
+
+    def delete_if_empty(self, key: bytes, value: Container) -> None:
+        """Redis removes a collection key when its last element goes."""
+        if len(value) == 0:  # type: ignore[arg-type]
+            self.delete(key)
+
+    def set_expire(self, key: bytes, when_ms: int) -> None:
+        if key not in self.expires:
+            self.used_memory += EXPIRE_OVERHEAD
+        self.expires[key] = when_ms
+        heapq.heappush(self._expiry_heap, (when_ms, key))
+        self.modified(key)
+
+    def persist(self, key: bytes) -> bool:
+        if self.expires.pop(key, None) is None:
+            return False
+        self.used_memory -= EXPIRE_OVERHEAD
+        self.modified(key)
+        return True
+
+    def get_expire(self, key: bytes) -> int | None:
+        return self.expires.get(key) if self.expires else None
+
+    def flush(self) -> None:
+        self.dirty += len(self.data)
+        self.changed.extend(self.data)
+        self.data = {}
+        self.expires = {}
+        self.used_memory = 0
+        self._expiry_heap = []
+        self._sample_keys = []
+
+    def reaccount(self) -> None:
+        """After a command: bring used_memory up to date for containers it changed."""
+        data = self.data
+        for key in self.changed:
+            value = data.get(key)
+            if value is None or type(value) is bytes or type(value) is bytearray:
+                continue
+            mem = value.mem
+            if mem != value.accounted:
+                self.used_memory += mem - value.accounted
+                value.accounted = mem
+
+    def _accounted_size(self, key: bytes, value: Any) -> int:
+        if type(value) is bytes or type(value) is bytearray:
+            return KEY_OVERHEAD + len(key) + STRING_OVERHEAD + len(value)
+        return KEY_OVERHEAD + len(key) + value.accounted
+
+    def _delete_expired(self, key: bytes) -> None:
+        self.delete(key)
+        self.expired_keys += 1
+
+    # ------------------------------------------------------------------ expiry and sampling
+
+    def is_expired(self, key: bytes, now_ms: int) -> bool:
+        when = self.expires.get(key)
+        return when is not None and when <= now_ms
+
+    def expired_candidates(self, now_ms: int, limit: int) -> list[bytes]:
+        """Up to `limit` keys whose TTL has passed at `now_ms`, earliest first, for the
+        leader to propose as deletions. Does not change the data."""
+        heap = self._expiry_heap
+        found: list[bytes] = []
+        keep: list[tuple[int, bytes]] = []
+        while heap and heap[0][0] <= now_ms and len(found) < limit:
+            when, key = heapq.heappop(heap)
+            if self.expires.get(key) == when:
+                found.append(key)
+                keep.append((when, key))
+        for item in keep:
+            heapq.heappush(heap, item)
+        if len(heap) > 2 * len(self.expires) + 1024:
+            self._expiry_heap = [(when, key) for key, when in self.expires.items()]
+            heapq.heapify(self._expiry_heap)
+        return found
+
+    def expire_keys(self, keys: list[bytes]) -> int:
+        """Apply an active-expiry entry: delete those keys still expired at now_ms."""
+        count = 0
+        for key in keys:
+            if key in self.data and self.is_expired(key, self.now_ms):
+                self._delete_expired(key)
+                count += 1
+        return count
+
+    def random_key(self, rng: random.Random, tries: int = 100) -> bytes | None:
+        """A random live key (reads only: the choice need not be the same on replicas)."""
+        samples = self._sample_keys
+        data = self.data
+        if not data:
+            return None
+        for _ in range(tries):
+            key = samples[rng.randrange(len(samples))]
+            if key in data and not self.is_expired(key, self.now_ms):
+                return key
+        for key in data:
+            if not self.is_expired(key, self.now_ms):
+                return key
+        return None
+
+    def sample_keys(self, rng: random.Random, count: int, volatile: bool) -> list[bytes]:
+        """Up to `count` random live keys (with a TTL if `volatile`), for eviction."""
+        samples = self._sample_keys
+        if not samples:
+            return []
+        found: list[bytes] = []
+        for _ in range(count * 4):
+            key = samples[rng.randrange(len(samples))]
+            if key in self.data and (not volatile or key in self.expires):
+                found.append(key)
+                if len(found) == count:
+                    break
+        return found
+
+    def _maybe_compact_samples(self) -> None:
+        if len(self._sample_keys) > 2 * len(self.data) + 1024:
+            self._sample_keys = list(self.data)
+
+    def rebuild_indexes(self) -> None:
+        """After loading a snapshot: recompute memory and the derived indexes."""
+        self.used_memory = 0
+        for key, value in self.data.items():
+            if not (type(value) is bytes or type(value) is bytearray):
+                value.accounted = value.mem
+            self.used_memory += self._accounted_size(key, value)
+        self.used_memory += EXPIRE_OVERHEAD * len(self.expires)
+        self._expiry_heap = [(when, key) for key, when in self.expires.items()]
+        heapq.heapify(self._expiry_heap)
+        self._sample_keys = list(self.data)

@@ -1,0 +1,468 @@
+"""String commands, as Redis 7.0's t_string.c (and SET IFEQ/IFNE, DELEX from 8.4)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from node.engine.errors import (
+    NOT_INTEGER,
+    OVERFLOW,
+    STRING_TOO_LONG,
+    SYNTAX,
+    CommandError,
+)
+from node.engine.keyspace import Keyspace
+from node.engine.parsing import (
+    LLONG_MAX,
+    LLONG_MIN,
+    format_long_double,
+    parse_int,
+    to_int,
+    to_long_double,
+)
+from node.engine.registry import command
+from proto.resp import OK, Reply
+
+BIT_OFFSET_ERROR = b"ERR bit offset is not an integer or out of range"
+BIT_VALUE_ERROR = b"ERR bit is not an integer or out of range"
+OFFSET_RANGE_ERROR = b"ERR offset is out of range"
+NAN_OR_INF = b"ERR increment would produce NaN or Infinity"
+NOT_VALID_FLOAT = b"ERR value is not a valid float"
+
+
+def invalid_expire(name: str) -> CommandError:
+    return CommandError(b"ERR invalid expire time in '%s' command" % name.encode())
+
+
+def expire_at_ms(db: Keyspace, arg: bytes, unit_seconds: bool, relative: bool, name: str) -> int:
+    """getExpireMillisecondsOrReply: the absolute expiry time in ms for EX/PX/EXAT/PXAT."""
+    value = parse_int(arg)
+    if value <= 0 or (unit_seconds and value > LLONG_MAX // 1000):
+        raise invalid_expire(name)
+    if unit_seconds:
+        value *= 1000
+    if relative:
+        value += db.now_ms
+    if value <= 0 or value > LLONG_MAX:
+        raise invalid_expire(name)
+    return value
+
+
+def check_length(db: Keyspace, length: int) -> None:
+    if length > db.config.proto_max_bulk_len:
+        raise CommandError(STRING_TOO_LONG)
+
+
+# ---------------------------------------------------------------------- GET / SET family
+
+
+@command("get")
+def get(db: Keyspace, args: list[bytes]) -> Reply:
+    value = db.lookup_string(args[1])
+    return bytes(value) if type(value) is bytearray else value
+
+
+_EXPIRE_OPTIONS = {
+    b"EX": (True, True),
+    b"PX": (False, True),
+    b"EXAT": (True, False),
+    b"PXAT": (False, False),
+}
+_CONDITIONS = (b"NX", b"XX", b"IFEQ", b"IFNE")
+
+
+def parse_set_options(args: list[bytes], start: int, for_getex: bool) -> dict[bytes, bytes]:
+    """parseExtendedStringArgumentsOrReply: options by upper-case name (value b"" for
+    flags). Repeating an option is allowed, combining conflicting ones is a syntax error."""
+    options: dict[bytes, bytes] = {}
+    index = start
+    argc = len(args)
+    while index < argc:
+        option = args[index].upper()
+        has_next = index + 1 < argc
+        expiry = [name for name in _EXPIRE_OPTIONS if name in options]
+        if not for_getex and option in _CONDITIONS:
+            condition = [name for name in _CONDITIONS if name in options]
+            takes_value = option in (b"IFEQ", b"IFNE")
+            if (condition and condition != [option]) or (takes_value and not has_next):
+                raise CommandError(SYNTAX)
+            options[option] = args[index + 1] if takes_value else b""
+            index += 1 + takes_value
+            continue
+        flag_options = (b"PERSIST",) if for_getex else (b"GET", b"KEEPTTL")
+        if option in flag_options and (option == b"GET" or not expiry):
+            options[option] = b""
+        elif (
+            option in _EXPIRE_OPTIONS
+            and has_next
+            and expiry in ([], [option])
+            and b"KEEPTTL" not in options
+            and b"PERSIST" not in options
+        ):
+            index += 1
+            options[option] = args[index]
+        else:
+            raise CommandError(SYNTAX)
+        index += 1
+    return options
+
+
+def expire_option(db: Keyspace, options: dict[bytes, bytes], name: str) -> int | None:
+    for option, (seconds, relative) in _EXPIRE_OPTIONS.items():
+        if option in options:
+            return expire_at_ms(db, options[option], seconds, relative, name)
+    return None
+
+
+@command("set")
+def set_(db: Keyspace, args: list[bytes]) -> Reply:
+    key, value = args[1], args[2]
+    options = parse_set_options(args, 3, for_getex=False)
+    when = expire_option(db, options, "set")
+    want_old = b"GET" in options
+    compare = options.get(b"IFEQ", options.get(b"IFNE"))
+    if want_old or compare is not None:
+        old = db.lookup_string(key)
+        found = old is not None
+    else:
+        old = None
+        found = db.lookup(key) is not None
+    if (
+        (b"NX" in options and found)
+        or (b"XX" in options and not found)
+        or (b"IFEQ" in options and (old is None or old != compare))
+        or (b"IFNE" in options and old is not None and old == compare)
+    ):
+        return _old_reply(old) if want_old else None
+    db.set(key, value, keep_ttl=b"KEEPTTL" in options)
+    if when is not None:
+        db.set_expire(key, when)
+    return _old_reply(old) if want_old else OK
+
+
+def _old_reply(old: bytes | bytearray | None) -> Reply:
+    return bytes(old) if type(old) is bytearray else old
+
+
+@command("setnx")
+def setnx(db: Keyspace, args: list[bytes]) -> Reply:
+    if db.lookup(args[1]) is not None:
+        return 0
+    db.set(args[1], args[2])
+    return 1
+
+
+@command("setex", "psetex")
+def setex(db: Keyspace, args: list[bytes]) -> Reply:
+    name = args[0].decode().lower()
+    when = expire_at_ms(db, args[2], name == "setex", True, name)
+    db.set(args[1], args[3])
+    db.set_expire(args[1], when)
+    return OK
+
+
+@command("getset")
+def getset(db: Keyspace, args: list[bytes]) -> Reply:
+    old = db.lookup_string(args[1])
+    db.set(args[1], args[2])
+    return _old_reply(old)
+
+
+@command("getdel")
+def getdel(db: Keyspace, args: list[bytes]) -> Reply:
+    old = db.lookup_string(args[1])
+    if old is not None:
+        db.delete(args[1])
+    return _old_reply(old)
+
+
+@command("getex")
+def getex(db: Keyspace, args: list[bytes]) -> Reply:
+    key = args[1]
+    options = parse_set_options(args, 2, for_getex=True)
+    value = db.lookup_string(key)
+    if value is None:
+        return None
+    # Redis validates the expire time only once the key is known to exist.
+    when = expire_option(db, options, "getex")
+    if when is not None:
+        if when <= db.now_ms and (b"EXAT" in options or b"PXAT" in options):
+            db.delete(key)
+        else:
+            db.set_expire(key, when)
+    elif b"PERSIST" in options:
+        db.persist(key)
+    return _old_reply(value)
+
+
+@command("mget")
+def mget(db: Keyspace, args: list[bytes]) -> Reply:
+    result = []
+    for key in args[1:]:
+        value = db.lookup(key)
+        if type(value) is bytes:
+            result.append(value)
+        elif type(value) is bytearray:
+            result.append(bytes(value))
+        else:
+            result.append(None)
+    return result
+
+
+@command("mset")
+def mset(db: Keyspace, args: list[bytes]) -> Reply:
+    if len(args) % 2 == 0:
+        raise CommandError(b"ERR wrong number of arguments for 'mset' command")
+    for index in range(1, len(args), 2):
+        db.set(args[index], args[index + 1])
+    return OK
+
+
+@command("msetnx")
+def msetnx(db: Keyspace, args: list[bytes]) -> Reply:
+    if len(args) % 2 == 0:
+        raise CommandError(b"ERR wrong number of arguments for 'msetnx' command")
+    for index in range(1, len(args), 2):
+        if db.lookup(args[index]) is not None:
+            return 0
+    for index in range(1, len(args), 2):
+        db.set(args[index], args[index + 1])
+    return 1
+
+
+# ---------------------------------------------------------------------- counters
+
+
+def _incr(db: Keyspace, key: bytes, delta: int) -> int:
+    current = db.lookup_string(key)
+    if current is None:
+        number = 0
+    else:
+        number = to_int(bytes(current))
+        if number is None:
+            raise CommandError(NOT_INTEGER)
+    result = number + delta
+    if result < LLONG_MIN or result > LLONG_MAX:
+        raise CommandError(OVERFLOW)
+    db.set(key, b"%d" % result, keep_ttl=True)
+    return result
+
+
+@command("incr")
+def incr(db: Keyspace, args: list[bytes]) -> Reply:
+    return _incr(db, args[1], 1)
+
+
+@command("decr")
+def decr(db: Keyspace, args: list[bytes]) -> Reply:
+    return _incr(db, args[1], -1)
+
+
+@command("incrby")
+def incrby(db: Keyspace, args: list[bytes]) -> Reply:
+    return _incr(db, args[1], parse_int(args[2]))
+
+
+@command("decrby")
+def decrby(db: Keyspace, args: list[bytes]) -> Reply:
+    delta = parse_int(args[2])
+    if delta == LLONG_MIN:
+        raise CommandError(b"ERR decrement would overflow")
+    return _incr(db, args[1], -delta)
+
+
+@command("incrbyfloat")
+def incrbyfloat(db: Keyspace, args: list[bytes]) -> Reply:
+    key = args[1]
+    current = db.lookup_string(key)
+    base = to_long_double(bytes(current)) if current is not None else to_long_double(b"0")
+    increment = to_long_double(args[2])
+    if base is None or increment is None:
+        raise CommandError(NOT_VALID_FLOAT)
+    result = base + increment
+    if not np.isfinite(result):
+        raise CommandError(NAN_OR_INF)
+    text = format_long_double(result)
+    db.set(key, text, keep_ttl=True)
+    return text
+
+
+# ---------------------------------------------------------------------- byte ranges
+
+
+@command("append")
+def append(db: Keyspace, args: list[bytes]) -> Reply:
+    key, suffix = args[1], args[2]
+    current = db.lookup_string(key)
+    if current is None:
+        db.set(key, suffix)
+        return len(suffix)
+    check_length(db, len(current) + len(suffix))
+    # A bytearray marks a string modified in place: Redis reports it as "raw".
+    grown = current if type(current) is bytearray else bytearray(current)
+    grown += suffix
+    db.set(key, grown, keep_ttl=True)
+    return len(grown)
+
+
+@command("strlen")
+def strlen(db: Keyspace, args: list[bytes]) -> Reply:
+    value = db.lookup_string(args[1])
+    return 0 if value is None else len(value)
+
+
+@command("getrange")
+def getrange(db: Keyspace, args: list[bytes]) -> Reply:
+    start = parse_int(args[2])
+    end = parse_int(args[3])
+    value = db.lookup_string(args[1])
+    if value is None:
+        return b""
+    length = len(value)
+    # Redis 7.0: both ends clamp to 0 after counting from the end.
+    if start < 0 and end < 0 and start > end:
+        return b""
+    if start < 0:
+        start = length + start
+    if end < 0:
+        end = length + end
+    start = max(start, 0)
+    end = max(end, 0)
+    if end >= length:
+        end = length - 1
+    if start > end or length == 0:
+        return b""
+    return bytes(value[start : end + 1])
+
+
+@command("setrange")
+def setrange(db: Keyspace, args: list[bytes]) -> Reply:
+    key, patch = args[1], args[3]
+    offset = parse_int(args[2])
+    if offset < 0:
+        raise CommandError(OFFSET_RANGE_ERROR)
+    current = db.lookup_string(key)
+    if current is None:
+        if not patch:
+            return 0
+        check_length(db, offset + len(patch))
+        db.set(key, bytearray(offset) + patch)
+        return offset + len(patch)
+    if not patch:
+        return len(current)
+    check_length(db, offset + len(patch))
+    updated = current if type(current) is bytearray else bytearray(current)
+    if len(updated) < offset + len(patch):
+        updated.extend(bytes(offset + len(patch) - len(updated)))
+    updated[offset : offset + len(patch)] = patch
+    db.set(key, updated, keep_ttl=True)
+    return len(updated)
+
+
+def _bit_offset(db: Keyspace, arg: bytes) -> int:
+    offset = to_int(arg)
+    if offset is None or offset < 0 or (offset >> 3) >= db.config.proto_max_bulk_len:
+        raise CommandError(BIT_OFFSET_ERROR)
+    return offset
+
+
+@command("setbit")
+def setbit(db: Keyspace, args: list[bytes]) -> Reply:
+    key = args[1]
+    offset = _bit_offset(db, args[2])
+    if args[3] not in (b"0", b"1"):
+        raise CommandError(BIT_VALUE_ERROR)
+    on = args[3] == b"1"
+    current = db.lookup_string(key)
+    byte_index = offset >> 3
+    updated = (
+        bytearray()
+        if current is None
+        else (current if type(current) is bytearray else bytearray(current))
+    )
+    if len(updated) <= byte_index:
+        updated.extend(bytes(byte_index + 1 - len(updated)))
+    mask = 1 << (7 - (offset & 7))
+    old = 1 if updated[byte_index] & mask else 0
+    if on:
+        updated[byte_index] |= mask
+    else:
+        updated[byte_index] &= ~mask & 0xFF
+    db.set(key, updated, keep_ttl=True)
+    return old
+
+
+@command("getbit")
+def getbit(db: Keyspace, args: list[bytes]) -> Reply:
+    offset = _bit_offset(db, args[2])
+    value = db.lookup_string(args[1])
+    byte_index = offset >> 3
+    if value is None or byte_index >= len(value):
+        return 0
+    return 1 if value[byte_index] & (1 << (7 - (offset & 7))) else 0
+
+
+@command("bitcount")
+def bitcount(db: Keyspace, args: list[bytes]) -> Reply:
+    # Redis 7.0 looks the key up before it parses the range.
+    value = db.lookup_string(args[1])
+    if value is None:
+        return 0
+    argc = len(args)
+    if argc == 2:
+        return int.from_bytes(value, "big").bit_count()
+    if argc not in (4, 5):
+        raise CommandError(SYNTAX)
+    start = parse_int(args[2])
+    end = parse_int(args[3])
+    if start < 0 and end < 0 and start > end:
+        return 0
+    bit_mode = False
+    if argc == 5:
+        unit = args[4].upper()
+        if unit not in (b"BIT", b"BYTE"):
+            raise CommandError(SYNTAX)
+        bit_mode = unit == b"BIT"
+    total = len(value) * 8 if bit_mode else len(value)
+    if start < 0:
+        start = total + start
+    if end < 0:
+        end = total + end
+    start = max(start, 0)
+    end = max(end, 0)
+    if end >= total:
+        end = total - 1
+    if start > end:
+        return 0
+    if not bit_mode:
+        return int.from_bytes(value[start : end + 1], "big").bit_count()
+    first_byte, last_byte = start >> 3, end >> 3
+    chunk = int.from_bytes(value[first_byte : last_byte + 1], "big")
+    # Bit 0 is the most significant bit of the first byte: drop the bits after `end`,
+    # then keep the (end - start + 1) lowest.
+    chunk >>= 7 - (end & 7)
+    return (chunk & ((1 << (end - start + 1)) - 1)).bit_count()
+
+
+# ---------------------------------------------------------------------- compare-and-delete
+
+
+@command("delex")
+def delex(db: Keyspace, args: list[bytes]) -> Reply:
+    key = args[1]
+    argc = len(args)
+    if argc == 2:
+        return 1 if db.lookup(key) is not None and db.delete(key) else 0
+    if argc != 4:
+        raise CommandError(SYNTAX)
+    condition = args[2].upper()
+    if condition not in (b"IFEQ", b"IFNE"):
+        raise CommandError(SYNTAX)
+    current = db.lookup_string(key)
+    if current is None:
+        return 0
+    equal = current == args[3]
+    if equal != (condition == b"IFEQ"):
+        return 0
+    db.delete(key)
+    return 1

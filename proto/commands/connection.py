@@ -1,0 +1,3 @@
+"""Placeholder until the connection group lands."""
+
+COMMANDS: list = []

@@ -1,0 +1,3 @@
+"""Placeholder until the hashes group lands."""
+
+COMMANDS: list = []

@@ -1,0 +1,3 @@
+"""Placeholder until the keyspace group lands."""
+
+COMMANDS: list = []

@@ -1,0 +1,3 @@
+"""Placeholder until the lists group lands."""
+
+COMMANDS: list = []

@@ -1,0 +1,3 @@
+"""Placeholder until the server group lands."""
+
+COMMANDS: list = []

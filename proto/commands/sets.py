@@ -1,0 +1,3 @@
+"""Placeholder until the sets group lands."""
+
+COMMANDS: list = []

@@ -1,0 +1,3 @@
+"""Placeholder until the sortedsets group lands."""
+
+COMMANDS: list = []

@@ -1,0 +1,107 @@
+"""The shape of one entry of the command table.
+
+The table is data, in the style of Redis's src/commands/*.json: the router reads it to find
+keys and route, the node reads it to tell reads from writes and to check arity, and COMMAND
+INFO / COMMAND DOCS render it. Nothing else keeps its own list of commands.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+class Flag(enum.IntFlag):
+    WRITE = enum.auto()  # may modify the data set: goes through the Raft log
+    READONLY = enum.auto()  # never modifies the data set
+    DENYOOM = enum.auto()  # refused with -OOM when over maxmemory (noeviction)
+    ADMIN = enum.auto()
+    FAST = enum.auto()
+    BLOCKING = enum.auto()  # may return WOULD_BLOCK: the node parks it
+    RANDOM = enum.auto()  # the reply may depend on randomness (needs the entry's seed)
+    PUBSUB = enum.auto()
+    NOSCRIPT = enum.auto()
+    LOADING = enum.auto()
+    STALE = enum.auto()
+    NO_MULTI = enum.auto()  # refused inside MULTI (e.g. blocking-forever forms, MULTI itself)
+    NO_AUTH = enum.auto()  # allowed before AUTH (AUTH, HELLO)
+
+
+class Route(enum.Enum):
+    """Where the router sends a command."""
+
+    KEYED = "keyed"  # to the shard of its keys; keys in different slots -> CROSSSLOT
+    SPLIT = "split"  # multi-key command split per shard and merged (MGET, DEL, ...)
+    ALL_SHARDS = "all"  # fanned out to every shard and merged (DBSIZE, KEYS, SCAN, ...)
+    ROUTER = "router"  # answered by the router itself (PING, HELLO, CLIENT, MULTI, ...)
+    ANY_SHARD = "any"  # keyless but executed by an engine; any shard will do
+
+
+KeysFunction = Callable[[list[bytes]], list[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """One command. `arity` follows Redis: n > 0 means exactly n arguments including the
+    command name, n < 0 means at least -n. Keys are at args[first_key:last_key+1:key_step]
+    (last_key negative counts from the end), or where `keys_function` says for commands
+    such as ZUNIONSTORE or LMPOP whose key count is itself an argument."""
+
+    name: str
+    arity: int
+    flags: Flag
+    group: str
+    summary: str
+    since: str = "1.0.0"
+    complexity: str = "O(1)"
+    first_key: int = 0
+    last_key: int = 0
+    key_step: int = 0
+    keys_function: KeysFunction | None = None
+    route: Route = Route.KEYED
+    subcommands: dict[str, CommandSpec] = field(default_factory=dict)
+    acl_categories: tuple[str, ...] = ()
+
+    @property
+    def is_write(self) -> bool:
+        return bool(self.flags & Flag.WRITE)
+
+    @property
+    def is_blocking(self) -> bool:
+        return bool(self.flags & Flag.BLOCKING)
+
+    def arity_ok(self, argc: int) -> bool:
+        return argc == self.arity if self.arity > 0 else argc >= -self.arity
+
+    def key_positions(self, args: list[bytes]) -> list[int]:
+        """Indexes of the keys in args (args[0] is the command name). A malformed key count
+        yields what can be read; the engine then replies with the command's own error."""
+        if self.keys_function is not None:
+            return self.keys_function(args)
+        if self.first_key == 0:
+            return []
+        last = self.last_key if self.last_key >= 0 else len(args) + self.last_key
+        last = min(last, len(args) - 1)
+        return list(range(self.first_key, last + 1, self.key_step))
+
+    def keys(self, args: list[bytes]) -> list[bytes]:
+        return [args[index] for index in self.key_positions(args)]
+
+
+def numkeys_at(count_index: int, extra_before: tuple[int, ...] = ()) -> KeysFunction:
+    """Keys function for `... numkeys key [key ...]` where numkeys is args[count_index];
+    `extra_before` lists fixed key positions that come first (ZUNIONSTORE's destination)."""
+
+    def positions(args: list[bytes]) -> list[int]:
+        found = [index for index in extra_before if index < len(args)]
+        try:
+            count = int(args[count_index])
+        except (IndexError, ValueError):
+            return found
+        if count <= 0:
+            return found
+        stop = min(count_index + 1 + count, len(args))
+        return found + list(range(count_index + 1, stop))
+
+    return positions

@@ -1,0 +1,1 @@
+"""The `slotraft` command: node, router, up, ctl, bench, chaos."""

@@ -1,0 +1,25 @@
+"""`slotraft bench`: benchmarks that print figures (never asserted in tests)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+# name -> module under benchmarks with a `main(argv) -> int`
+BENCHMARKS = {
+    "engine": "slotraft.benchmarks.engine",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", choices=[*BENCHMARKS, "all"], help="which benchmark to run")
+    parser.add_argument("rest", nargs=argparse.REMAINDER, help="options for that benchmark")
+
+
+def run(args: argparse.Namespace) -> int:
+    names = list(BENCHMARKS) if args.name == "all" else [args.name]
+    status = 0
+    for name in names:
+        module = importlib.import_module(BENCHMARKS[name])
+        status |= module.main(args.rest)
+    return status
