@@ -24,10 +24,19 @@ EXPIRE_OVERHEAD = 32
 
 
 class Container:
-    """Base of the collection values (hash, list, set, sorted set).
+    """Base of the collection values (hash, list, set, sorted set). Subclasses hold their
+    data by composition (a dict, deque, ...) and keep `mem`, the estimated size of their
+    contents, up to date in their own mutators; `accounted` is what the key space last
+    added to `used_memory` for them. The interface every container provides:
 
-    `mem` is the estimated size of the contents, kept up to date by the container's own
-    mutators; `accounted` is what the key space last added to `used_memory` for it."""
+    - TYPE_NAME (b"hash", b"list", b"set", b"zset") and __len__
+    - mem: int (O(1) to read, deterministic: computed from the data only)
+    - encoding() -> bytes: what Redis 7.0's OBJECT ENCODING reports, conversions sticky
+    - copy() -> a deep copy (COPY)
+    - snapshot_items() -> list, and classmethod from_snapshot_items(config, items):
+      hash [(field, value)], list [element] in order, set [member] in internal order
+      (so that random choices replay identically), zset [(member, score)]
+    """
 
     __slots__ = ("accounted",)
     TYPE_NAME: bytes = b"none"
@@ -35,11 +44,14 @@ class Container:
     def __init__(self) -> None:
         self.accounted = 0
 
+    def __len__(self) -> int:
+        raise NotImplementedError
+
     @property
     def mem(self) -> int:
         raise NotImplementedError
 
-    def encoding(self, config: EngineConfig) -> bytes:
+    def encoding(self) -> bytes:
         raise NotImplementedError
 
 

@@ -1,0 +1,57 @@
+"""What the router needs from the shards, independent of how it reaches them.
+
+The cluster implementation talks gRPC to the shard leaders; tests can use an in-process
+backend built on engines. The router's own logic (parsing, routing, splitting, MULTI) only
+sees this interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class BackendError(Exception):
+    """A shard could not answer; `reply` is the RESP error text to send (without '-'),
+    e.g. b"CLUSTERDOWN The cluster is down" or b"TRYAGAIN ...". The router never guesses
+    an answer when it gets this."""
+
+    def __init__(self, reply: bytes) -> None:
+        super().__init__(reply.decode("utf-8", "replace"))
+        self.reply = reply
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """A WATCHed key and the digest of its value (and TTL) when WATCH ran."""
+
+    key: bytes
+    digest: bytes
+
+
+class Backend(Protocol):
+    @property
+    def shard_count(self) -> int: ...
+
+    def shard_for_slot(self, slot: int) -> int:
+        """The shard that owns a hash slot (from the slot map)."""
+        ...
+
+    async def execute(
+        self, shard: int, commands: list[list[bytes]], resp3: bool, follower_read: bool = False
+    ) -> list[bytes]:
+        """Run commands on a shard, in order, each atomically on its own; returns one
+        encoded reply (RESP2 or RESP3 per `resp3`) per command. Blocking commands wait on
+        the shard until served or timed out. Reads are linearizable unless follower_read."""
+        ...
+
+    async def transaction(
+        self, shard: int, commands: list[list[bytes]], resp3: bool, watches: list[Watch]
+    ) -> bytes:
+        """Run a MULTI/EXEC body atomically (one log entry); returns the encoded EXEC reply:
+        an array of replies, or the null reply if a watched key's digest changed."""
+        ...
+
+    async def digests(self, shard: int, keys: list[bytes]) -> list[bytes]:
+        """Current digests of keys (for WATCH), read linearizably."""
+        ...
