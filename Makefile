@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEBIAN_PACKAGES := redis-server redis-tools iproute2 iptables debootstrap
 PYTEST_ARGS ?=
 
-.PHONY: run test lint setup debs bench clean
+.PHONY: run test lint setup debs bench clean proto
 
 setup: debs $(STAMP)
 
@@ -46,3 +46,7 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis
+
+# Regenerate the gRPC/protobuf stubs (committed) from proto/slotraft.proto.
+proto: setup
+	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. --grpc_python_out=. proto/slotraft.proto

@@ -1,0 +1,374 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class RequestKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    COMMANDS: _ClassVar[RequestKind]
+    TRANSACTION: _ClassVar[RequestKind]
+    DIGESTS: _ClassVar[RequestKind]
+
+class Consistency(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LINEARIZABLE: _ClassVar[Consistency]
+    FOLLOWER: _ClassVar[Consistency]
+
+class ReplyStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OK: _ClassVar[ReplyStatus]
+    NOT_LEADER: _ClassVar[ReplyStatus]
+    UNAVAILABLE: _ClassVar[ReplyStatus]
+    UNKNOWN_SHARD: _ClassVar[ReplyStatus]
+    REJECTED: _ClassVar[ReplyStatus]
+COMMANDS: RequestKind
+TRANSACTION: RequestKind
+DIGESTS: RequestKind
+LINEARIZABLE: Consistency
+FOLLOWER: Consistency
+OK: ReplyStatus
+NOT_LEADER: ReplyStatus
+UNAVAILABLE: ReplyStatus
+UNKNOWN_SHARD: ReplyStatus
+REJECTED: ReplyStatus
+
+class Command(_message.Message):
+    __slots__ = ("args",)
+    ARGS_FIELD_NUMBER: _ClassVar[int]
+    args: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, args: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class Watch(_message.Message):
+    __slots__ = ("key", "digest")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    digest: bytes
+    def __init__(self, key: _Optional[bytes] = ..., digest: _Optional[bytes] = ...) -> None: ...
+
+class KvRequest(_message.Message):
+    __slots__ = ("id", "shard", "client_id", "sequence", "acked", "kind", "consistency", "resp3", "read_only", "commands", "watches")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SHARD_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    ACKED_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
+    RESP3_FIELD_NUMBER: _ClassVar[int]
+    READ_ONLY_FIELD_NUMBER: _ClassVar[int]
+    COMMANDS_FIELD_NUMBER: _ClassVar[int]
+    WATCHES_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    shard: int
+    client_id: int
+    sequence: int
+    acked: int
+    kind: RequestKind
+    consistency: Consistency
+    resp3: bool
+    read_only: bool
+    commands: _containers.RepeatedCompositeFieldContainer[Command]
+    watches: _containers.RepeatedCompositeFieldContainer[Watch]
+    def __init__(self, id: _Optional[int] = ..., shard: _Optional[int] = ..., client_id: _Optional[int] = ..., sequence: _Optional[int] = ..., acked: _Optional[int] = ..., kind: _Optional[_Union[RequestKind, str]] = ..., consistency: _Optional[_Union[Consistency, str]] = ..., resp3: _Optional[bool] = ..., read_only: _Optional[bool] = ..., commands: _Optional[_Iterable[_Union[Command, _Mapping]]] = ..., watches: _Optional[_Iterable[_Union[Watch, _Mapping]]] = ...) -> None: ...
+
+class KvReply(_message.Message):
+    __slots__ = ("id", "status", "leader_node", "leader_address", "replies", "error")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    LEADER_NODE_FIELD_NUMBER: _ClassVar[int]
+    LEADER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    REPLIES_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    status: ReplyStatus
+    leader_node: int
+    leader_address: str
+    replies: _containers.RepeatedScalarFieldContainer[bytes]
+    error: str
+    def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[ReplyStatus, str]] = ..., leader_node: _Optional[int] = ..., leader_address: _Optional[str] = ..., replies: _Optional[_Iterable[bytes]] = ..., error: _Optional[str] = ...) -> None: ...
+
+class KvBatch(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[KvRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[KvRequest, _Mapping]]] = ...) -> None: ...
+
+class KvReplyBatch(_message.Message):
+    __slots__ = ("replies",)
+    REPLIES_FIELD_NUMBER: _ClassVar[int]
+    replies: _containers.RepeatedCompositeFieldContainer[KvReply]
+    def __init__(self, replies: _Optional[_Iterable[_Union[KvReply, _Mapping]]] = ...) -> None: ...
+
+class PublishRequest(_message.Message):
+    __slots__ = ("channel", "message")
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    channel: bytes
+    message: bytes
+    def __init__(self, channel: _Optional[bytes] = ..., message: _Optional[bytes] = ...) -> None: ...
+
+class PublishReply(_message.Message):
+    __slots__ = ("receivers",)
+    RECEIVERS_FIELD_NUMBER: _ClassVar[int]
+    receivers: int
+    def __init__(self, receivers: _Optional[int] = ...) -> None: ...
+
+class Subscription(_message.Message):
+    __slots__ = ("channels", "patterns", "channel_counts", "pattern_counts")
+    class ChannelCountsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class PatternCountsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    PATTERNS_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    PATTERN_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    channels: _containers.RepeatedScalarFieldContainer[bytes]
+    patterns: _containers.RepeatedScalarFieldContainer[bytes]
+    channel_counts: _containers.ScalarMap[str, int]
+    pattern_counts: _containers.ScalarMap[str, int]
+    def __init__(self, channels: _Optional[_Iterable[bytes]] = ..., patterns: _Optional[_Iterable[bytes]] = ..., channel_counts: _Optional[_Mapping[str, int]] = ..., pattern_counts: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class Delivery(_message.Message):
+    __slots__ = ("channel", "message", "pattern")
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    PATTERN_FIELD_NUMBER: _ClassVar[int]
+    channel: bytes
+    message: bytes
+    pattern: bytes
+    def __init__(self, channel: _Optional[bytes] = ..., message: _Optional[bytes] = ..., pattern: _Optional[bytes] = ...) -> None: ...
+
+class ShardEntry(_message.Message):
+    __slots__ = ("time_ms", "seed", "requests", "expire_keys", "evict_keys")
+    TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_KEYS_FIELD_NUMBER: _ClassVar[int]
+    EVICT_KEYS_FIELD_NUMBER: _ClassVar[int]
+    time_ms: int
+    seed: int
+    requests: _containers.RepeatedCompositeFieldContainer[KvRequest]
+    expire_keys: _containers.RepeatedScalarFieldContainer[bytes]
+    evict_keys: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, time_ms: _Optional[int] = ..., seed: _Optional[int] = ..., requests: _Optional[_Iterable[_Union[KvRequest, _Mapping]]] = ..., expire_keys: _Optional[_Iterable[bytes]] = ..., evict_keys: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class RaftEntry(_message.Message):
+    __slots__ = ("index", "term", "type", "data")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    term: int
+    type: int
+    data: bytes
+    def __init__(self, index: _Optional[int] = ..., term: _Optional[int] = ..., type: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class RaftMessage(_message.Message):
+    __slots__ = ("group", "type", "from_node", "to_node", "term", "log_term", "index", "entries", "commit", "reject", "reject_hint", "hint_term", "context", "snapshot_index", "snapshot_term", "snapshot_voters", "snapshot_learners", "chunk_offset", "chunk_data", "chunk_done", "snapshot_size", "flag")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    FROM_NODE_FIELD_NUMBER: _ClassVar[int]
+    TO_NODE_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    LOG_TERM_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_FIELD_NUMBER: _ClassVar[int]
+    REJECT_FIELD_NUMBER: _ClassVar[int]
+    REJECT_HINT_FIELD_NUMBER: _ClassVar[int]
+    HINT_TERM_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_TERM_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_VOTERS_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_LEARNERS_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_DATA_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_DONE_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_SIZE_FIELD_NUMBER: _ClassVar[int]
+    FLAG_FIELD_NUMBER: _ClassVar[int]
+    group: int
+    type: int
+    from_node: int
+    to_node: int
+    term: int
+    log_term: int
+    index: int
+    entries: _containers.RepeatedCompositeFieldContainer[RaftEntry]
+    commit: int
+    reject: bool
+    reject_hint: int
+    hint_term: int
+    context: bytes
+    snapshot_index: int
+    snapshot_term: int
+    snapshot_voters: _containers.RepeatedScalarFieldContainer[int]
+    snapshot_learners: _containers.RepeatedScalarFieldContainer[int]
+    chunk_offset: int
+    chunk_data: bytes
+    chunk_done: bool
+    snapshot_size: int
+    flag: bool
+    def __init__(self, group: _Optional[int] = ..., type: _Optional[int] = ..., from_node: _Optional[int] = ..., to_node: _Optional[int] = ..., term: _Optional[int] = ..., log_term: _Optional[int] = ..., index: _Optional[int] = ..., entries: _Optional[_Iterable[_Union[RaftEntry, _Mapping]]] = ..., commit: _Optional[int] = ..., reject: _Optional[bool] = ..., reject_hint: _Optional[int] = ..., hint_term: _Optional[int] = ..., context: _Optional[bytes] = ..., snapshot_index: _Optional[int] = ..., snapshot_term: _Optional[int] = ..., snapshot_voters: _Optional[_Iterable[int]] = ..., snapshot_learners: _Optional[_Iterable[int]] = ..., chunk_offset: _Optional[int] = ..., chunk_data: _Optional[bytes] = ..., chunk_done: _Optional[bool] = ..., snapshot_size: _Optional[int] = ..., flag: _Optional[bool] = ...) -> None: ...
+
+class RaftBatch(_message.Message):
+    __slots__ = ("from_node", "messages")
+    FROM_NODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    from_node: int
+    messages: _containers.RepeatedCompositeFieldContainer[RaftMessage]
+    def __init__(self, from_node: _Optional[int] = ..., messages: _Optional[_Iterable[_Union[RaftMessage, _Mapping]]] = ...) -> None: ...
+
+class RaftAck(_message.Message):
+    __slots__ = ("received",)
+    RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    received: int
+    def __init__(self, received: _Optional[int] = ...) -> None: ...
+
+class SlotRange(_message.Message):
+    __slots__ = ("first", "last")
+    FIRST_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
+    first: int
+    last: int
+    def __init__(self, first: _Optional[int] = ..., last: _Optional[int] = ...) -> None: ...
+
+class NodeInfo(_message.Message):
+    __slots__ = ("id", "address", "reachable")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    REACHABLE_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    address: str
+    reachable: bool
+    def __init__(self, id: _Optional[int] = ..., address: _Optional[str] = ..., reachable: _Optional[bool] = ...) -> None: ...
+
+class ReplicaInfo(_message.Message):
+    __slots__ = ("node", "role", "match")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    MATCH_FIELD_NUMBER: _ClassVar[int]
+    node: int
+    role: str
+    match: int
+    def __init__(self, node: _Optional[int] = ..., role: _Optional[str] = ..., match: _Optional[int] = ...) -> None: ...
+
+class ShardInfo(_message.Message):
+    __slots__ = ("id", "group", "slots", "replicas", "leader", "term", "commit", "applied", "last_index", "replica_status", "keys", "used_memory")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    SLOTS_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    LEADER_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    LAST_INDEX_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_STATUS_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    USED_MEMORY_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    group: int
+    slots: _containers.RepeatedCompositeFieldContainer[SlotRange]
+    replicas: _containers.RepeatedScalarFieldContainer[int]
+    leader: int
+    term: int
+    commit: int
+    applied: int
+    last_index: int
+    replica_status: _containers.RepeatedCompositeFieldContainer[ReplicaInfo]
+    keys: int
+    used_memory: int
+    def __init__(self, id: _Optional[int] = ..., group: _Optional[int] = ..., slots: _Optional[_Iterable[_Union[SlotRange, _Mapping]]] = ..., replicas: _Optional[_Iterable[int]] = ..., leader: _Optional[int] = ..., term: _Optional[int] = ..., commit: _Optional[int] = ..., applied: _Optional[int] = ..., last_index: _Optional[int] = ..., replica_status: _Optional[_Iterable[_Union[ReplicaInfo, _Mapping]]] = ..., keys: _Optional[int] = ..., used_memory: _Optional[int] = ...) -> None: ...
+
+class SlotMap(_message.Message):
+    __slots__ = ("epoch", "nodes", "shards")
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    SHARDS_FIELD_NUMBER: _ClassVar[int]
+    epoch: int
+    nodes: _containers.RepeatedCompositeFieldContainer[NodeInfo]
+    shards: _containers.RepeatedCompositeFieldContainer[ShardInfo]
+    def __init__(self, epoch: _Optional[int] = ..., nodes: _Optional[_Iterable[_Union[NodeInfo, _Mapping]]] = ..., shards: _Optional[_Iterable[_Union[ShardInfo, _Mapping]]] = ...) -> None: ...
+
+class StatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ClusterStatus(_message.Message):
+    __slots__ = ("node", "slot_map", "local", "version", "uptime_seconds")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    SLOT_MAP_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    UPTIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    node: int
+    slot_map: SlotMap
+    local: _containers.RepeatedCompositeFieldContainer[ShardInfo]
+    version: str
+    uptime_seconds: float
+    def __init__(self, node: _Optional[int] = ..., slot_map: _Optional[_Union[SlotMap, _Mapping]] = ..., local: _Optional[_Iterable[_Union[ShardInfo, _Mapping]]] = ..., version: _Optional[str] = ..., uptime_seconds: _Optional[float] = ...) -> None: ...
+
+class TransferLeaderRequest(_message.Message):
+    __slots__ = ("shard", "to_node")
+    SHARD_FIELD_NUMBER: _ClassVar[int]
+    TO_NODE_FIELD_NUMBER: _ClassVar[int]
+    shard: int
+    to_node: int
+    def __init__(self, shard: _Optional[int] = ..., to_node: _Optional[int] = ...) -> None: ...
+
+class TransferLeaderReply(_message.Message):
+    __slots__ = ("ok", "error")
+    OK_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ok: bool
+    error: str
+    def __init__(self, ok: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
+
+class HealthRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class HealthReply(_message.Message):
+    __slots__ = ("serving", "detail")
+    SERVING_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    serving: bool
+    detail: str
+    def __init__(self, serving: _Optional[bool] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class ShardStatsRequest(_message.Message):
+    __slots__ = ("shard",)
+    SHARD_FIELD_NUMBER: _ClassVar[int]
+    shard: int
+    def __init__(self, shard: _Optional[int] = ...) -> None: ...
+
+class ShardStats(_message.Message):
+    __slots__ = ("values",)
+    class ValuesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.ScalarMap[str, int]
+    def __init__(self, values: _Optional[_Mapping[str, int]] = ...) -> None: ...
