@@ -8,6 +8,7 @@ import importlib
 # name -> module under benchmarks with a `main(argv) -> int`
 BENCHMARKS = {
     "engine": "slotraft.benchmarks.engine",
+    "wal": "slotraft.benchmarks.wal",
 }
 
 

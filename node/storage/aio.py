@@ -1,0 +1,89 @@
+"""The asyncio adapter: group commit with batches written on one writer thread.
+
+Create it on the event loop thread; `await commit(records)` returns once the records are
+durable. Cancelling the await does not withdraw the records: they are written anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+from node.storage.errors import WriterFailed
+from node.storage.group_commit import DoneCallback, GroupCommitter, Ticket
+from node.storage.records import Record
+
+T = TypeVar("T")
+
+
+class _WriterThread:
+    """Executor for GroupCommitter: the job runs on the thread, `done` back on the loop."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, pool: concurrent.futures.ThreadPoolExecutor
+    ) -> None:
+        self._loop = loop
+        self._pool = pool
+
+    def run(self, job: Callable[[], object], done: DoneCallback) -> None:
+        future = self._loop.run_in_executor(self._pool, job)
+        future.add_done_callback(lambda f: done(_error_of(f)))
+
+
+def _error_of(future: asyncio.Future) -> BaseException | None:
+    if future.cancelled():
+        return asyncio.CancelledError("the WAL writer was shut down")
+    return future.exception()
+
+
+class AsyncGroupCommit:
+    def __init__(
+        self,
+        write: Callable[[list[Record]], object],
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        """write(records) makes records durable (e.g. NodeStorage.commit); it runs on the
+        writer thread, one batch at a time."""
+        self._loop = loop or asyncio.get_running_loop()
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="wal-writer")
+        self.committer = GroupCommitter(write, _WriterThread(self._loop, self._pool))
+
+    async def commit(self, records: Iterable[Record]) -> None:
+        """Return once the records are durable; raise if writing them failed."""
+        await self._wait(self.committer.submit(records))
+
+    def submit(self, records: Iterable[Record]) -> Ticket:
+        """The callback form of `commit`, cheaper for a loop that persists many groups'
+        Readies: the ticket's callbacks run on the event loop once the records are durable."""
+        return self.committer.submit(records)
+
+    async def run(self, function: Callable[..., T], *args: object) -> T:
+        """Run other disk work (e.g. writing a snapshot file) on the writer thread, in turn
+        with the batches."""
+        return await self._loop.run_in_executor(self._pool, functools.partial(function, *args))
+
+    async def close(self) -> None:
+        """Wait for everything submitted to be written, then stop the writer thread."""
+        try:
+            await self._wait(self.committer.submit(()))
+        except WriterFailed:
+            pass  # already raised in every commit it concerned
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def _wait(self, ticket: Ticket) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = self._loop.create_future()
+
+        def resolve(done: Ticket) -> None:
+            if future.done():
+                return
+            if done.error is not None:
+                future.set_exception(done.error)
+            else:
+                future.set_result(None)
+
+        ticket.add_done_callback(resolve)
+        return future
