@@ -8,7 +8,7 @@ sees this interface.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class BackendError(Exception):
@@ -54,4 +54,12 @@ class Backend(Protocol):
 
     async def digests(self, shard: int, keys: list[bytes]) -> list[bytes]:
         """Current digests of keys (for WATCH), read linearizably."""
+        ...
+
+    async def info(self, shard: int) -> dict[str, Any]:
+        """What INFO shows about a shard. The engine's counters (`Engine.stats()`: keys,
+        expires, used_memory, expired_keys, evicted_keys, keyspace_hits, keyspace_misses)
+        are added up over the shards; every entry (e.g. leader, replicas, term,
+        commit_index) is listed under the shard in INFO cluster. Raises BackendError
+        when the shard cannot answer."""
         ...

@@ -1,0 +1,387 @@
+"""The Backend that talks gRPC to the nodes of a cluster.
+
+The slot map comes from any node (and is watched for changes). Each shard's leader is
+cached, corrected by not-leader replies, and found again by trying the shard's replicas.
+Every write carries this router's client id and a per-shard sequence number; a request
+that timed out or met a leader change is retried with the same (client id, sequence), so
+the shard applies it at most once. When no leader answers for a while, the client gets a
+-CLUSTERDOWN error, never a guess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import random
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from proto import slotraft_pb2 as pb
+from proto import slotraft_pb2_grpc as pb_grpc
+from proto.commands import Flag, resolve
+from proto.slots import SLOT_COUNT
+from router.backend import BackendError, Watch
+
+log = logging.getLogger("slotraft.router.cluster")
+
+GRPC_OPTIONS = [
+    ("grpc.max_send_message_length", 1 << 30),
+    ("grpc.max_receive_message_length", 1 << 30),
+    ("grpc.keepalive_time_ms", 2000),
+    ("grpc.keepalive_timeout_ms", 2000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
+ATTEMPT_TIMEOUT_S = 3.0  # one try at one node
+RETRY_BUDGET_S = 15.0  # all tries of one request
+RETRY_PAUSE_S = 0.05
+# Where blocking commands keep their timeout argument (seconds): index from the start.
+_TIMEOUT_FIRST = {b"blmpop", b"bzmpop"}
+
+
+class AttemptFailed(Exception):
+    """One try did not get an answer from a leader (transport error, timeout, no leader)."""
+
+
+class NodeLink:
+    """One node: a gRPC channel and a long-lived Kv.Execute stream, requests batched per
+    event-loop turn, replies matched by id."""
+
+    def __init__(self, node_id: int, address: str) -> None:
+        self.node_id = node_id
+        self.address = address
+        self.channel = grpc.aio.insecure_channel(address, options=GRPC_OPTIONS)
+        self.kv = pb_grpc.KvStub(self.channel)
+        self.admin = pb_grpc.AdminStub(self.channel)
+        self.pending: dict[int, asyncio.Future] = {}
+        self.outgoing: list[pb.KvRequest] = []
+        self.wakeup = asyncio.Event()
+        self.ids = itertools.count(1)
+        self.task: asyncio.Task | None = None
+
+    def send(self, request: pb.KvRequest) -> asyncio.Future:
+        request.id = next(self.ids)
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.pending[request.id] = future
+        self.outgoing.append(request)
+        self.wakeup.set()
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run())
+        return future
+
+    def forget(self, request_id: int) -> None:
+        self.pending.pop(request_id, None)
+
+    async def _batches(self) -> AsyncIterator[pb.KvBatch]:
+        while True:
+            if self.outgoing:
+                batch, self.outgoing = self.outgoing, []
+                yield pb.KvBatch(requests=batch)
+            self.wakeup.clear()
+            await self.wakeup.wait()
+
+    async def _run(self) -> None:
+        call = self.kv.Execute(self._batches())
+        try:
+            async for reply_batch in call:
+                for reply in reply_batch.replies:
+                    future = self.pending.pop(reply.id, None)
+                    if future is not None and not future.done():
+                        future.set_result(reply)
+        except grpc.aio.AioRpcError as error:
+            log.info(
+                "stream to node %d (%s) ended: %s", self.node_id, self.address, error.code().name
+            )
+        except asyncio.CancelledError:
+            call.cancel()
+            raise
+        finally:
+            failed, self.pending = self.pending, {}
+            self.outgoing = []
+            for future in failed.values():
+                if not future.done():
+                    future.set_exception(AttemptFailed(f"node {self.node_id} unreachable"))
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.task
+        await self.channel.close()
+
+
+@dataclass(slots=True)
+class ShardRoute:
+    id: int
+    replicas: list[int]
+    leader: int = 0
+    next_sequence: int = 1
+    outstanding: set[int] = field(default_factory=set)
+
+    def acked(self) -> int:
+        return min(self.outstanding) if self.outstanding else self.next_sequence
+
+
+class ClusterBackend:
+    def __init__(self, seeds: list[str]) -> None:
+        if not seeds:
+            raise ValueError("at least one node address is needed")
+        self.seeds = seeds
+        self.client_id = random.getrandbits(63) | 1
+        self.links: dict[int, NodeLink] = {}
+        self.shards: dict[int, ShardRoute] = {}
+        self.slot_table: list[int] = [0] * SLOT_COUNT
+        self.epoch = -1
+        self.watch_task: asyncio.Task | None = None
+        self.rng = random.Random()
+
+    # ------------------------------------------------------------------ slot map
+
+    async def start(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        last_error: Exception | None = None
+        while time.monotonic() < deadline:
+            for address in self.seeds:
+                try:
+                    async with grpc.aio.insecure_channel(address, options=GRPC_OPTIONS) as ch:
+                        slot_map = await pb_grpc.AdminStub(ch).GetSlotMap(
+                            pb.StatusRequest(), timeout=2
+                        )
+                    self._install(slot_map)
+                    self.watch_task = asyncio.get_running_loop().create_task(self._watch())
+                    return
+                except grpc.aio.AioRpcError as error:
+                    last_error = error
+            await asyncio.sleep(0.3)
+        raise RuntimeError(f"no node answered at {', '.join(self.seeds)}: {last_error}")
+
+    def _install(self, slot_map: pb.SlotMap) -> None:
+        if slot_map.epoch < self.epoch:
+            return
+        self.epoch = slot_map.epoch
+        for node in slot_map.nodes:
+            link = self.links.get(node.id)
+            if link is None or link.address != node.address:
+                self.links[node.id] = NodeLink(node.id, node.address)
+        table = [-1] * SLOT_COUNT
+        for shard in slot_map.shards:
+            route = self.shards.get(shard.id)
+            if route is None:
+                route = self.shards[shard.id] = ShardRoute(shard.id, list(shard.replicas))
+            route.replicas = list(shard.replicas)
+            if shard.leader:
+                route.leader = shard.leader
+            elif not route.leader:
+                route.leader = shard.replicas[0]
+            for slot_range in shard.slots:
+                for slot in range(slot_range.first, slot_range.last + 1):
+                    table[slot] = shard.id
+        if -1 in table:
+            log.error(
+                "slot map epoch %d leaves slot %d unassigned", slot_map.epoch, table.index(-1)
+            )
+            return
+        self.slot_table = table
+
+    async def _watch(self) -> None:
+        while True:
+            for link in list(self.links.values()):
+                try:
+                    async for slot_map in link.admin.WatchSlotMap(pb.StatusRequest()):
+                        self._install(slot_map)
+                except grpc.aio.AioRpcError:
+                    await asyncio.sleep(0.5)
+
+    async def close(self) -> None:
+        if self.watch_task is not None:
+            self.watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.watch_task
+        for link in self.links.values():
+            await link.close()
+
+    # ------------------------------------------------------------------ Backend
+
+    @property
+    def shard_count(self) -> int:
+        return len(self.shards)
+
+    def shard_for_slot(self, slot: int) -> int:
+        return self.slot_table[slot]
+
+    async def execute(
+        self, shard: int, commands: list[list[bytes]], resp3: bool, follower_read: bool = False
+    ) -> list[bytes]:
+        read_only = all(_is_read_only(args) for args in commands)
+        request = pb.KvRequest(
+            shard=shard,
+            kind=pb.COMMANDS,
+            resp3=resp3,
+            read_only=read_only,
+            consistency=pb.FOLLOWER if follower_read and read_only else pb.LINEARIZABLE,
+            commands=[pb.Command(args=args) for args in commands],
+        )
+        blocking = len(commands) == 1 and _is_blocking(commands[0])
+        reply = await self._call(shard, request, blocking=blocking)
+        return list(reply.replies)
+
+    async def transaction(
+        self, shard: int, commands: list[list[bytes]], resp3: bool, watches: list[Watch]
+    ) -> bytes:
+        request = pb.KvRequest(
+            shard=shard,
+            kind=pb.TRANSACTION,
+            resp3=resp3,
+            commands=[pb.Command(args=args) for args in commands],
+            watches=[pb.Watch(key=w.key, digest=w.digest) for w in watches],
+        )
+        reply = await self._call(shard, request)
+        return reply.replies[0]
+
+    async def digests(self, shard: int, keys: list[bytes]) -> list[bytes]:
+        request = pb.KvRequest(
+            shard=shard, kind=pb.DIGESTS, read_only=True, commands=[pb.Command(args=keys)]
+        )
+        reply = await self._call(shard, request)
+        return list(reply.replies)
+
+    async def info(self, shard: int) -> dict[str, Any]:
+        route = self.shards[shard]
+        candidates = [route.leader, *route.replicas] if route.leader else list(route.replicas)
+        for node in candidates:
+            link = self.links.get(node)
+            if link is None:
+                continue
+            try:
+                stats = await link.admin.Stats(pb.ShardStatsRequest(shard=shard), timeout=2)
+            except grpc.aio.AioRpcError:
+                continue
+            values: dict[str, Any] = dict(stats.values)
+            values["leader"] = route.leader
+            values["replicas"] = ",".join(map(str, route.replicas))
+            return values
+        raise BackendError(
+            b"CLUSTERDOWN The cluster is down: no replica of shard %d answers" % shard
+        )
+
+    # ------------------------------------------------------------------ calls and retries
+
+    async def _call(self, shard: int, request: pb.KvRequest, blocking: bool = False) -> pb.KvReply:
+        route = self.shards.get(shard)
+        if route is None:
+            raise BackendError(b"CLUSTERDOWN The cluster is down: unknown shard %d" % shard)
+        is_write = not request.read_only
+        if is_write:
+            request.client_id = self.client_id
+            request.sequence = route.next_sequence
+            route.next_sequence += 1
+            route.outstanding.add(request.sequence)
+        try:
+            return await self._retry(route, request, blocking)
+        finally:
+            if is_write:
+                route.outstanding.discard(request.sequence)
+
+    async def _retry(self, route: ShardRoute, request: pb.KvRequest, blocking: bool) -> pb.KvReply:
+        started = time.monotonic()
+        block_timeout = _blocking_timeout(request.commands[0].args) if blocking else None
+        deadline = started + RETRY_BUDGET_S + (block_timeout or 0)
+        tried: list[int] = []
+        last_problem = "no leader"
+        while True:
+            if request.sequence:
+                request.acked = route.acked()
+            node = self._pick(route, request, tried)
+            attempt_timeout = ATTEMPT_TIMEOUT_S
+            if blocking:
+                remaining = None
+                if block_timeout:
+                    remaining = max(0.001, block_timeout - (time.monotonic() - started))
+                    _set_blocking_timeout(request.commands[0].args, remaining)
+                attempt_timeout = None if remaining is None else remaining + ATTEMPT_TIMEOUT_S
+            try:
+                reply = await self._attempt(node, request, attempt_timeout)
+            except AttemptFailed as problem:
+                last_problem = str(problem)
+                tried.append(node)
+                if route.leader == node:
+                    route.leader = 0
+            else:
+                if reply.status == pb.OK:
+                    if request.consistency == pb.LINEARIZABLE:
+                        route.leader = node  # only a leader answers these
+                    return reply
+                if reply.status == pb.NOT_LEADER:
+                    last_problem = f"node {node} is not the leader"
+                    if reply.leader_node and reply.leader_node != node:
+                        route.leader = reply.leader_node
+                        continue
+                    route.leader = 0
+                    tried.append(node)
+                elif reply.status == pb.REJECTED:
+                    raise BackendError(reply.error.encode() or b"ERR request rejected")
+                else:
+                    last_problem = f"node {node}: {pb.ReplyStatus.Name(reply.status)}"
+                    tried.append(node)
+            if time.monotonic() > deadline:
+                raise BackendError(
+                    b"CLUSTERDOWN The cluster is down: shard %d has no leader that answers "
+                    b"(%s)" % (route.id, last_problem.encode())
+                )
+            await asyncio.sleep(RETRY_PAUSE_S)
+
+    def _pick(self, route: ShardRoute, request: pb.KvRequest, tried: list[int]) -> int:
+        if request.consistency == pb.FOLLOWER:
+            return self.rng.choice(route.replicas)
+        if route.leader and (not tried or tried[-1] != route.leader):
+            return route.leader
+        # No leader known (or it just failed): go round the replicas.
+        return route.replicas[len(tried) % len(route.replicas)]
+
+    async def _attempt(self, node: int, request: pb.KvRequest, timeout: float | None) -> pb.KvReply:
+        link = self.links.get(node)
+        if link is None:
+            raise AttemptFailed(f"node {node} is not in the slot map")
+        attempt = pb.KvRequest()
+        attempt.CopyFrom(request)
+        future = link.send(attempt)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            link.forget(attempt.id)
+            raise AttemptFailed(f"node {node} did not answer in {timeout:.1f}s") from None
+
+
+def _is_read_only(args: list[bytes]) -> bool:
+    spec = resolve(args)
+    return spec is not None and bool(spec.flags & Flag.READONLY)
+
+
+def _is_blocking(args: list[bytes]) -> bool:
+    spec = resolve(args)
+    return spec is not None and bool(spec.flags & Flag.BLOCKING)
+
+
+def _timeout_index(args: Any) -> int:
+    return 1 if bytes(args[0]).lower() in _TIMEOUT_FIRST else len(args) - 1
+
+
+def _blocking_timeout(args: Any) -> float | None:
+    """A blocking command's timeout in seconds (None: forever or unparsable)."""
+    try:
+        value = float(args[_timeout_index(args)])
+    except (ValueError, IndexError):
+        return None
+    return value if value > 0 else None
+
+
+def _set_blocking_timeout(args: Any, seconds: float) -> None:
+    args[_timeout_index(args)] = b"%.3f" % seconds

@@ -1,0 +1,224 @@
+"""COMMAND and its subcommands, rendered from the one command table (proto.commands)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from proto.commands import TABLE, CommandSpec, Flag, lookup
+from proto.resp import Error, Map, Reply, SetReply, Simple
+from router import errors
+from router.connection import ClientState
+from router.context import RouterContext
+from router.glob import glob_match
+
+_FLAG_NAMES = [
+    (Flag.WRITE, b"write"),
+    (Flag.READONLY, b"readonly"),
+    (Flag.DENYOOM, b"denyoom"),
+    (Flag.ADMIN, b"admin"),
+    (Flag.PUBSUB, b"pubsub"),
+    (Flag.NOSCRIPT, b"noscript"),
+    (Flag.BLOCKING, b"blocking"),
+    (Flag.LOADING, b"loading"),
+    (Flag.STALE, b"stale"),
+    (Flag.FAST, b"fast"),
+    (Flag.NO_AUTH, b"no_auth"),
+    (Flag.NO_MULTI, b"no_multi"),
+]
+
+COMMAND_HELP = [
+    "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "(no subcommand)",
+    "    Return details about all commands.",
+    "COUNT",
+    "    Return the total number of commands in this server.",
+    "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]",
+    "    Return a list of all commands in this server.",
+    "INFO [<command-name> ...]",
+    "    Return details about multiple commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "DOCS [<command-name> ...]",
+    "    Return documentation details about multiple commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "GETKEYS <full-command>",
+    "    Return the keys from a full command.",
+    "HELP",
+    "    Print this help.",
+]
+
+
+def acl_categories(spec: CommandSpec) -> list[bytes]:
+    """The table's categories, or the ones its flags and group imply."""
+    if spec.acl_categories:
+        return [category.encode() for category in spec.acl_categories]
+    categories: list[bytes] = []
+    if spec.flags & Flag.WRITE:
+        categories.append(b"@write")
+    if spec.flags & Flag.READONLY:
+        categories.append(b"@read")
+    if spec.group in ("string", "list", "set", "sorted_set", "hash", "generic", "connection"):
+        categories.append(b"@" + spec.group.replace("generic", "keyspace").encode())
+    if spec.flags & Flag.ADMIN:
+        categories.extend((b"@admin", b"@dangerous"))
+    categories.append(b"@fast" if spec.flags & Flag.FAST else b"@slow")
+    if spec.flags & Flag.BLOCKING:
+        categories.append(b"@blocking")
+    return categories
+
+
+def _key_specs(spec: CommandSpec) -> list[Map]:
+    if spec.first_key == 0 and spec.keys_function is None:
+        return []
+    access = (
+        [Simple(b"RW"), Simple(b"update")]
+        if spec.flags & Flag.WRITE
+        else [Simple(b"RO"), Simple(b"access")]
+    )
+    if spec.keys_function is not None:
+        begin = Map([b"type", b"unknown", b"spec", Map([])])
+        find = Map([b"type", b"unknown", b"spec", Map([])])
+    else:
+        last = spec.last_key - spec.first_key if spec.last_key >= 0 else spec.last_key
+        begin = Map([b"type", b"index", b"spec", Map([b"index", spec.first_key])])
+        find = Map(
+            [
+                b"type",
+                b"range",
+                b"spec",
+                Map([b"lastkey", last, b"keystep", spec.key_step, b"limit", 0]),
+            ]
+        )
+    return [Map([b"flags", SetReply(access), b"begin_search", begin, b"find_keys", find])]
+
+
+def command_info(spec: CommandSpec) -> list:
+    flags = [name for flag, name in _FLAG_NAMES if spec.flags & flag]
+    if spec.keys_function is not None:
+        flags.append(b"movablekeys")
+    return [
+        spec.name.encode(),
+        spec.arity,
+        SetReply([Simple(flag) for flag in flags]),
+        spec.first_key,
+        spec.last_key,
+        spec.key_step,
+        SetReply([Simple(category) for category in acl_categories(spec)]),
+        SetReply([]),
+        _key_specs(spec),
+        [command_info(sub) for sub in spec.subcommands.values()],
+    ]
+
+
+def command_docs(spec: CommandSpec) -> Map:
+    fields: list = [
+        b"summary",
+        spec.summary.encode(),
+        b"since",
+        spec.since.encode(),
+        b"group",
+        spec.group.encode(),
+        b"complexity",
+        spec.complexity.encode(),
+    ]
+    if spec.subcommands:
+        subcommands: list = []
+        for sub in spec.subcommands.values():
+            subcommands.extend((sub.name.encode(), command_docs(sub)))
+        fields.extend((b"subcommands", Map(subcommands)))
+    return Map(fields)
+
+
+def _lookup_full(name: bytes) -> CommandSpec | None:
+    """A command or a container's subcommand given as 'container|sub'."""
+    container, _, sub = name.partition(b"|")
+    spec = lookup(container)
+    if spec is None or not sub:
+        return spec
+    return spec.subcommands.get(sub.decode("utf-8", "replace").lower())
+
+
+def command_all(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    return [command_info(spec) for spec in TABLE.values()]
+
+
+def command_count(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    return len(TABLE)
+
+
+def command_info_command(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    if len(args) == 2:
+        return command_all(ctx, client, args)
+    found = [_lookup_full(name) for name in args[2:]]
+    return [command_info(spec) if spec is not None else None for spec in found]
+
+
+def command_docs_command(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    specs = list(TABLE.values()) if len(args) == 2 else [_lookup_full(n) for n in args[2:]]
+    flat: list = []
+    for spec in specs:
+        if spec is not None:
+            flat.extend((spec.name.encode(), command_docs(spec)))
+    return Map(flat)
+
+
+def command_list(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    names = [spec.name.encode() for spec in TABLE.values()]
+    if len(args) == 2:
+        return names
+    if len(args) != 5 or args[2].lower() != b"filterby":
+        return Error(errors.SYNTAX)
+    kind, value = args[3].lower(), args[4]
+    if kind == b"module":
+        return []
+    if kind == b"aclcat":
+        category = b"@" + value.lower()
+        return [
+            spec.name.encode()
+            for spec in TABLE.values()
+            if category in [c.lower() for c in acl_categories(spec)]
+        ]
+    if kind == b"pattern":
+        matched = []
+        for spec in TABLE.values():
+            candidates = [spec, *spec.subcommands.values()]
+            matched.extend(
+                item.name.encode()
+                for item in candidates
+                if glob_match(value, item.name.encode(), nocase=True)
+            )
+        return matched
+    return Error(errors.SYNTAX)
+
+
+def command_getkeys(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    target = args[2:]
+    spec = lookup(target[0])
+    if spec is not None and spec.subcommands and len(target) >= 2:
+        spec = spec.subcommands.get(target[1].decode("utf-8", "replace").lower())
+    if spec is None:
+        return Error(b"ERR Invalid command specified")
+    if spec.first_key == 0 and spec.keys_function is None:
+        return Error(b"ERR The command has no key arguments")
+    if not spec.arity_ok(len(target)):
+        return Error(b"ERR Invalid number of arguments specified for command")
+    keys = spec.keys(target)
+    if not keys:
+        return Error(b"ERR Invalid arguments specified for command")
+    return keys
+
+
+def command_help(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    return [Simple(line.encode()) for line in COMMAND_HELP]
+
+
+COMMAND_HANDLERS: dict[str, Callable[[RouterContext, ClientState, list[bytes]], Reply]] = {
+    "command": command_all,
+    "command|count": command_count,
+    "command|info": command_info_command,
+    "command|docs": command_docs_command,
+    "command|list": command_list,
+    "command|getkeys": command_getkeys,
+    "command|help": command_help,
+}

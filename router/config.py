@@ -1,0 +1,59 @@
+"""The router's settings: where it listens, the password, and the protocol limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Redis's own ceilings (networking.c): a multibulk header above INT_MAX is refused.
+INT_MAX = 2**31 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Request limits, checked on each header before anything is allocated for it.
+
+    Redis 7.0 accepts up to INT_MAX arguments; the router defaults to 1M (Redis 6's limit)
+    because every argument becomes a Python object, and a client that needs more can ask
+    for a higher limit."""
+
+    max_args: int = 1024 * 1024
+    max_bulk_len: int = 512 * 1024 * 1024  # proto-max-bulk-len
+    max_inline: int = 64 * 1024  # PROTO_INLINE_MAX_SIZE, also caps a header line
+    # Before AUTH when a password is set (authRequired in networking.c).
+    unauthenticated_max_args: int = 10
+    unauthenticated_max_bulk_len: int = 16384
+    # client-query-buffer-limit: a request still incomplete past this closes the connection.
+    max_query_buffer: int = 1024 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_args <= INT_MAX:
+            raise ValueError(f"max_args must be in 1..{INT_MAX}")
+        if self.max_bulk_len < 1 or self.max_inline < 1 or self.max_query_buffer < 1:
+            raise ValueError("limits must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class RouterConfig:
+    host: str = "127.0.0.1"
+    port: int = 6379
+    requirepass: bytes | None = None
+    limits: Limits = field(default_factory=Limits)
+    max_clients: int = 10000
+    # Commands of one connection executed as one batch at most (keeps latency and memory
+    # bounded when a client streams a very long pipeline).
+    max_batch: int = 1024
+    # Unprocessed request bytes of a connection above which reading pauses until the
+    # router catches up (a complete pending command must exist, so it cannot deadlock).
+    read_high_water: int = 4 * 1024 * 1024
+    # A committed write is on a majority of a shard's replicas: WAIT reports
+    # replicas_per_shard // 2 followers.
+    replicas_per_shard: int = 1
+    # Reported by CONFIG GET and INFO memory; the nodes enforce them.
+    maxmemory: int = 0
+    maxmemory_policy: str = "noeviction"
+    # The Redis version whose behaviour the router reproduces (HELLO, INFO server).
+    redis_version: str = "7.0.15"
+
+    def __post_init__(self) -> None:
+        if self.max_clients < 1 or self.max_batch < 1 or self.replicas_per_shard < 1:
+            raise ValueError("max_clients, max_batch and replicas_per_shard must be >= 1")

@@ -1,0 +1,83 @@
+"""Per-connection state: protocol version, authentication, name, flags, transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from router.transaction import Transaction
+
+
+@dataclass(slots=True)
+class ClientState:
+    id: int
+    addr: str  # "ip:port" of the client
+    laddr: str  # "ip:port" the client connected to
+    fd: int
+    created: float  # monotonic seconds
+    authenticated: bool
+    last_interaction: float = 0.0
+    name: bytes | None = None
+    lib_name: bytes | None = None
+    lib_ver: bytes | None = None
+    resp3: bool = False
+    readonly: bool = False  # READONLY: reads may be served by followers
+    reply_off: bool = False  # CLIENT REPLY OFF
+    skip_next_reply: bool = False  # CLIENT REPLY SKIP
+    closing: bool = False  # QUIT or CLIENT KILL of itself: close after the reply
+    blocked: bool = False  # waiting in a blocking command
+    last_command: str = "NULL"
+    transaction: Transaction = field(default_factory=Transaction)
+
+    def reset(self, authenticated: bool) -> None:
+        """RESET: back to the state of a new connection (the id and address stay)."""
+        self.transaction.discard()
+        self.authenticated = authenticated
+        self.name = None
+        self.resp3 = False
+        self.readonly = False
+        self.reply_off = False
+        self.skip_next_reply = False
+
+    def flags(self) -> str:
+        flags = ""
+        if self.transaction.active:
+            flags += "x"
+        if self.blocked:
+            flags += "b"
+        if self.closing:
+            flags += "c"
+        if self.readonly:
+            flags += "r"
+        return flags or "N"
+
+    def info_line(self, now: float, buffered: int) -> bytes:
+        """One line of CLIENT LIST / CLIENT INFO with the fields the router knows."""
+        transaction = self.transaction
+        fields = [
+            f"id={self.id}",
+            f"addr={self.addr}",
+            f"laddr={self.laddr}",
+            f"fd={self.fd}",
+            f"name={_text(self.name)}",
+            f"age={int(now - self.created)}",
+            f"idle={int(now - self.last_interaction)}",
+            f"flags={self.flags()}",
+            "db=0",
+            "sub=0",
+            "psub=0",
+            "ssub=0",
+            f"multi={len(transaction.queued) if transaction.active else -1}",
+            f"qbuf={buffered}",
+            f"watch={len(transaction.watches)}",
+            f"cmd={self.last_command}",
+            "user=default",
+            "redir=-1",
+            f"resp={3 if self.resp3 else 2}",
+            f"lib-name={_text(self.lib_name)}",
+            f"lib-ver={_text(self.lib_ver)}",
+        ]
+        return " ".join(fields).encode() + b"\n"
+
+
+def _text(value: bytes | None) -> str:
+    return value.decode("utf-8", "replace") if value else ""

@@ -1,0 +1,56 @@
+"""Error reply texts the router produces itself (without the leading '-'), as Redis 7.0
+words them."""
+
+from __future__ import annotations
+
+NOAUTH = b"NOAUTH Authentication required."
+WRONGPASS = b"WRONGPASS invalid username-password pair or user is disabled."
+AUTH_NOT_CONFIGURED = (
+    b"ERR AUTH <password> called without any password configured for the default user. "
+    b"Are you sure your configuration is correct?"
+)
+HELLO_NOAUTH = (
+    b"NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+    b"HELLO AUTH <user> <pass> option can be used to authenticate the client and select "
+    b"the RESP protocol version at the same time"
+)
+NOPROTO = b"NOPROTO unsupported protocol version"
+PROTOCOL_VERSION_NOT_INTEGER = b"ERR Protocol version is not an integer or out of range"
+CROSSSLOT = b"CROSSSLOT Keys in request don't hash to the same slot"
+SYNTAX = b"ERR syntax error"
+NOT_INTEGER = b"ERR value is not an integer or out of range"
+SELECT_CLUSTER = b"ERR SELECT is not allowed in cluster mode"
+BAD_CLIENT_NAME = b"ERR Client names cannot contain spaces, newlines or special characters."
+MAX_CLIENTS = b"ERR max number of clients reached"
+NO_SUCH_CLIENT = b"ERR No such client"
+TIMEOUT_NEGATIVE = b"ERR timeout is negative"
+TIMEOUT_NOT_INTEGER = b"ERR timeout is not an integer or out of range"
+
+MULTI_NESTED = b"ERR MULTI calls can not be nested"
+EXEC_WITHOUT_MULTI = b"ERR EXEC without MULTI"
+DISCARD_WITHOUT_MULTI = b"ERR DISCARD without MULTI"
+WATCH_IN_MULTI = b"ERR WATCH inside MULTI is not allowed"
+EXECABORT = b"EXECABORT Transaction discarded because of previous errors."
+# Not a Redis text: a whole-keyspace command cannot be part of a one-shard transaction.
+ALL_SHARDS_IN_MULTI = b"CROSSSLOT %s inside MULTI needs every shard; a transaction runs on one"
+CONFIG_READ_ONLY = b"ERR CONFIG %s is not supported: the router's configuration is read-only"
+INTERNAL = b"ERR internal error in the router: %s"
+
+
+def wrong_arity(name: str) -> bytes:
+    return b"ERR wrong number of arguments for '%s' command" % name.encode()
+
+
+def unknown_command(args: list[bytes]) -> bytes:
+    """processCommand's text: the name (up to 128 bytes) and the quoted arguments while
+    their text stays under 128 bytes."""
+    shown = b""
+    for arg in args[1:]:
+        if len(shown) >= 128:
+            break
+        shown += b"'%s' " % arg[: 128 - len(shown)]
+    return b"ERR unknown command '%s', with args beginning with: %s" % (args[0][:128], shown)
+
+
+def unknown_subcommand(container: str, sub: bytes) -> bytes:
+    return b"ERR unknown subcommand '%s'. Try %s HELP." % (sub[:128], container.upper().encode())

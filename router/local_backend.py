@@ -1,0 +1,229 @@
+"""A Backend over in-process engines, one per shard: the router without the cluster, for
+tests and for measuring the router's own ceiling.
+
+It plays the shard leaders' part: commands run on the engine at once (the wall clock and
+a seeded random generator per shard stand in for a log entry's timestamp and seed), and a
+blocking command that finds nothing (`WouldBlock`) is parked until a later write on its
+shard touches one of its keys, then re-run in arrival order as Redis serves blocked
+clients, or until its timeout passes and it gets `timeout_reply`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from node.engine.blocking import WouldBlock, timeout_reply
+from node.engine.config import EngineConfig
+from node.engine.engine import Engine
+from proto.commands import resolve
+from proto.resp import NULL_ARRAY, Error, Reply, encode
+from proto.slots import SLOT_COUNT
+from router.backend import BackendError, Watch
+
+log = logging.getLogger("slotraft.router.local")
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class _Waiter:
+    """A parked blocking command."""
+
+    __slots__ = ("args", "future", "keys", "timer")
+
+    def __init__(self, args: list[bytes], keys: list[bytes], future: asyncio.Future) -> None:
+        self.args = args
+        self.keys = keys
+        self.future = future
+        self.timer: asyncio.TimerHandle | None = None
+
+
+class _Shard:
+    __slots__ = ("engine", "rng", "waiters")
+
+    def __init__(self, engine: Engine, rng: random.Random) -> None:
+        self.engine = engine
+        self.rng = rng
+        self.waiters: dict[bytes, list[_Waiter]] = {}  # per key, in arrival order
+
+
+class LocalBackend:
+    def __init__(
+        self,
+        shards: int = 3,
+        config: EngineConfig | None = None,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+        seed: int = 0,
+    ) -> None:
+        if shards < 1:
+            raise ValueError("at least one shard")
+        self._shards = [
+            _Shard(Engine(config or EngineConfig()), random.Random(seed + index))
+            for index in range(shards)
+        ]
+        # Even slot ranges, as `slotraft up` splits them.
+        self._slot_to_shard = [slot * shards // SLOT_COUNT for slot in range(SLOT_COUNT)]
+        self._clock_ms = clock_ms
+        self.down: set[int] = set()  # shards that answer BackendError (tests)
+
+    @property
+    def shard_count(self) -> int:
+        return len(self._shards)
+
+    def engine(self, shard: int) -> Engine:
+        return self._shards[shard].engine
+
+    def shard_for_slot(self, slot: int) -> int:
+        return self._slot_to_shard[slot]
+
+    # ------------------------------------------------------------------ Backend
+
+    async def execute(
+        self, shard: int, commands: list[list[bytes]], resp3: bool, follower_read: bool = False
+    ) -> list[bytes]:
+        state = self._state(shard)
+        engine = state.engine
+        run = engine.execute
+        rng = state.rng
+        out = []
+        now = self._clock_ms()
+        for args in commands:
+            try:
+                reply = run(args, now, rng)
+            except Exception as problem:
+                reply = self._engine_failure(args, problem)
+            if state.waiters and engine.changed_keys:
+                self._serve_blocked(state, list(engine.changed_keys))
+            if type(reply) is WouldBlock:
+                reply = await self._park(state, args, reply)
+                now = self._clock_ms()
+            out.append(encode(reply, resp3))
+        return out
+
+    async def transaction(
+        self, shard: int, commands: list[list[bytes]], resp3: bool, watches: list[Watch]
+    ) -> bytes:
+        state = self._state(shard)
+        pairs = [(watch.key, watch.digest) for watch in watches]
+        try:
+            replies = state.engine.execute_transaction(
+                commands, self._clock_ms(), state.rng, pairs or None
+            )
+        except Exception as problem:
+            log.exception("transaction failed in the engine")
+            return encode(Error(b"ERR internal error in the engine: %r" % problem), resp3)
+        if replies is None:
+            return encode(NULL_ARRAY, resp3)
+        if state.waiters:
+            # execute_transaction keeps only the last command's changed keys; a key can
+            # only gain elements through a command that names it, so those are enough.
+            self._serve_blocked(state, _named_keys(commands))
+        return encode(replies, resp3)
+
+    async def digests(self, shard: int, keys: list[bytes]) -> list[bytes]:
+        state = self._state(shard)
+        return [digest for _, digest in state.engine.watch_digests(keys, self._clock_ms())]
+
+    async def info(self, shard: int) -> dict[str, Any]:
+        state = self._state(shard)
+        stats = state.engine.stats()
+        stats["backend"] = "local"
+        stats["blocked"] = len({id(w) for queue in state.waiters.values() for w in queue})
+        return stats
+
+    # ------------------------------------------------------------------ active expiry
+
+    def expire_once(self, limit: int = 64) -> int:
+        """Delete up to `limit` expired keys per shard, as a leader's active expiry would."""
+        removed = 0
+        now = self._clock_ms()
+        for state in self._shards:
+            candidates = state.engine.expired_candidates(now, limit)
+            if candidates:
+                removed += state.engine.apply_expire(candidates, now)
+        return removed
+
+    async def run_active_expiry(self, interval: float = 0.1) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.expire_once()
+
+    # ------------------------------------------------------------------ blocking
+
+    def _state(self, shard: int) -> _Shard:
+        if shard in self.down:
+            raise BackendError(b"CLUSTERDOWN shard %d is unavailable" % shard)
+        return self._shards[shard]
+
+    @staticmethod
+    def _engine_failure(args: list[bytes], problem: Exception) -> Reply:
+        """An engine bug: the client gets an error, the log gets the traceback."""
+        log.error("engine failed on %r", args[:3], exc_info=problem)
+        return Error(b"ERR internal error in the engine: %r" % problem)
+
+    async def _park(self, state: _Shard, args: list[bytes], blocked: WouldBlock) -> Reply:
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(args, list(dict.fromkeys(blocked.keys)), loop.create_future())
+        for key in waiter.keys:
+            state.waiters.setdefault(key, []).append(waiter)
+        if blocked.timeout > 0:
+            waiter.timer = loop.call_later(blocked.timeout, self._time_out, waiter)
+        try:
+            return await waiter.future
+        finally:
+            self._forget(state, waiter)
+
+    @staticmethod
+    def _time_out(waiter: _Waiter) -> None:
+        if not waiter.future.done():
+            waiter.future.set_result(timeout_reply(waiter.args))
+
+    def _serve_blocked(self, state: _Shard, keys: Iterable[bytes]) -> None:
+        """Re-run the commands parked on `keys`, oldest first; one that now gets an answer
+        is released, and what it changed may release others (BLMOVE into a list)."""
+        engine = state.engine
+        ready = deque(keys)
+        while ready:
+            queue = state.waiters.get(ready.popleft())
+            if not queue:
+                continue
+            for waiter in list(queue):
+                if waiter.future.done():
+                    continue
+                try:
+                    reply = engine.execute(waiter.args, self._clock_ms(), state.rng)
+                except Exception as problem:
+                    reply = self._engine_failure(waiter.args, problem)
+                if type(reply) is WouldBlock:
+                    continue
+                ready.extend(engine.changed_keys)
+                waiter.future.set_result(reply)
+                self._forget(state, waiter)
+
+    @staticmethod
+    def _forget(state: _Shard, waiter: _Waiter) -> None:
+        if waiter.timer is not None:
+            waiter.timer.cancel()
+            waiter.timer = None
+        for key in waiter.keys:
+            queue = state.waiters.get(key)
+            if queue is not None and waiter in queue:
+                queue.remove(waiter)
+                if not queue:
+                    del state.waiters[key]
+
+
+def _named_keys(commands: list[list[bytes]]) -> list[bytes]:
+    keys: list[bytes] = []
+    for args in commands:
+        spec = resolve(args)
+        if spec is not None:
+            keys.extend(spec.keys(args))
+    return keys

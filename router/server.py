@@ -1,0 +1,129 @@
+"""The router's asyncio server: one Session per client connection."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+
+from router.backend import Backend
+from router.config import RouterConfig
+from router.connection import ClientState
+from router.context import RouterContext
+from router.errors import MAX_CLIENTS
+from router.replies import error
+from router.session import Session
+
+log = logging.getLogger("slotraft.router")
+
+
+class RouterProtocol(asyncio.Protocol):
+    __slots__ = ("ctx", "session")
+
+    def __init__(self, ctx: RouterContext) -> None:
+        self.ctx = ctx
+        self.session: Session | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        ctx = self.ctx
+        if len(ctx.clients) >= ctx.config.max_clients:
+            ctx.stats.rejected_connections += 1
+            transport.write(error(MAX_CLIENTS))
+            transport.close()
+            return
+        ctx.stats.connections_received += 1
+        now = time.monotonic()
+        sock = transport.get_extra_info("socket")
+        client = ClientState(
+            id=ctx.next_client_id(),
+            addr=_address(transport.get_extra_info("peername")),
+            laddr=_address(transport.get_extra_info("sockname")),
+            fd=sock.fileno() if sock is not None else -1,
+            created=now,
+            last_interaction=now,
+            authenticated=not ctx.requires_auth,
+        )
+        self.session = Session(ctx, client, transport)  # type: ignore[arg-type]
+        ctx.clients[client.id] = self.session
+
+    def data_received(self, data: bytes) -> None:
+        if self.session is not None:
+            self.session.feed(data)
+
+    def eof_received(self) -> bool:
+        # Keep the transport open to answer the commands already received; the session
+        # closes it when done.
+        if self.session is not None:
+            self.session.eof_received()
+        return True
+
+    def pause_writing(self) -> None:
+        if self.session is not None:
+            self.session.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.session is not None:
+            self.session.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        session = self.session
+        if session is not None:
+            session.connection_lost()
+            self.ctx.clients.pop(session.client.id, None)
+            self.session = None
+
+
+def _address(name: object) -> str:
+    if isinstance(name, tuple) and len(name) >= 2:
+        host = name[0]
+        return f"[{host}]:{name[1]}" if ":" in host else f"{host}:{name[1]}"
+    return str(name or "")
+
+
+class RouterServer:
+    """Listens on config.host:config.port (0 picks a free port) and serves clients."""
+
+    def __init__(
+        self, config: RouterConfig, backend: Backend, rng: random.Random | None = None
+    ) -> None:
+        self.ctx = RouterContext(config, backend, rng)
+        self._server: asyncio.base_events.Server | None = None
+
+    @property
+    def port(self) -> int:
+        return self.ctx.port
+
+    async def start(self) -> int:
+        """Start listening; returns the port."""
+        loop = asyncio.get_running_loop()
+        config = self.ctx.config
+        self._server = await loop.create_server(
+            lambda: RouterProtocol(self.ctx),
+            config.host,
+            config.port,
+            backlog=4096,
+            reuse_address=True,
+        )
+        self.ctx.port = self._server.sockets[0].getsockname()[1]
+        log.info("router listening on %s:%d", config.host, self.ctx.port)
+        return self.ctx.port
+
+    async def serve_forever(self) -> None:
+        if self._server is None:
+            await self.start()
+        assert self._server is not None
+        await self._server.serve_forever()
+
+    async def close(self) -> None:
+        """Stop listening and close every client connection."""
+        if self._server is not None:
+            self._server.close()
+        for handle in list(self.ctx.clients.values()):
+            handle.kill()
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+        # Let the transports deliver their connection_lost callbacks.
+        for _ in range(3):
+            await asyncio.sleep(0)

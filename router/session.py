@@ -1,0 +1,494 @@
+"""One connection's command processing: parse, dispatch, execute through the backend,
+reply in order.
+
+Commands read together are executed as one batch: the router-local ones are answered
+at once, and the forwarded ones are grouped per shard into one `Backend.execute` call
+each, the shards running concurrently; the replies are then written in request order.
+A command that must see the effect of everything before it and hold back everything after
+it (a blocking command, EXEC, WATCH, INFO) is a barrier: the batch before it completes
+first, then it runs alone. A change of protocol (HELLO) or of READONLY also ends a batch,
+since a backend call carries one of each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from proto.commands import TABLE, CommandSpec, Flag, Route, lookup
+from proto.resp import OK, Error, Reply, encode
+from proto.slots import key_slot
+from router import errors, replies
+from router.backend import BackendError, Watch
+from router.connection import ClientState
+from router.context import RouterContext
+from router.local_commands import ASYNC_HANDLERS, HANDLERS
+from router.planner import Forward, Plan, Scatter
+from router.protocol import ProtocolError, RequestParser
+
+log = logging.getLogger("slotraft.router")
+
+# Commands that act at once inside MULTI instead of being queued (processCommand).
+NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
+Barrier = Callable[[], Awaitable[bytes]]
+
+# Flag tests on the hot path use name sets: IntFlag arithmetic costs about a microsecond.
+_BLOCKING = frozenset(name for name, spec in TABLE.items() if spec.flags & Flag.BLOCKING)
+_NO_AUTH = frozenset(
+    sub.name
+    for spec in TABLE.values()
+    for sub in (spec, *spec.subcommands.values())
+    if sub.flags & Flag.NO_AUTH
+)
+# One-key commands forwarded as they are (GET, SET, INCR, HSET, LPUSH, ...) under their
+# usual spellings: most traffic, routed with one dict lookup and a hash.
+_ONE_KEY: dict[bytes, CommandSpec] = {
+    spelling: spec
+    for spec in TABLE.values()
+    if spec.route is Route.KEYED
+    and not spec.subcommands
+    and spec.keys_function is None
+    and spec.first_key == 1
+    and spec.last_key == 1
+    and spec.name not in _BLOCKING
+    for spelling in (spec.name.encode(), spec.name.upper().encode())
+}
+
+
+class Transport(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+
+class _Merged:
+    """A reply made from several shard replies of one batch."""
+
+    __slots__ = ("merge", "refs")
+
+    def __init__(self, refs: list[tuple[int, int]], merge: Callable[[list[bytes]], bytes]):
+        self.refs = refs
+        self.merge = merge
+
+    def resolve(self, results: dict[int, list[bytes]]) -> bytes:
+        parts = [results[shard][index] for shard, index in self.refs]
+        try:
+            return self.merge(parts)
+        except replies.MalformedReply as problem:
+            log.error("cannot merge shard replies: %s", problem)
+            return replies.error(errors.INTERNAL % str(problem).encode())
+
+
+class _Batch:
+    __slots__ = ("commands", "items", "readonly", "resp3")
+
+    def __init__(self, resp3: bool, readonly: bool) -> None:
+        self.resp3 = resp3
+        self.readonly = readonly
+        self.commands: dict[int, list[list[bytes]]] = {}  # per shard, in request order
+        # Per command with a reply to send: encoded bytes, a (shard, index) reference to
+        # a shard reply, or a _Merged.
+        self.items: list[bytes | tuple[int, int] | _Merged] = []
+
+    def forward(self, shard: int, args: list[bytes]) -> tuple[int, int]:
+        queue = self.commands.get(shard)
+        if queue is None:
+            queue = self.commands[shard] = []
+        queue.append(args)
+        return shard, len(queue) - 1
+
+    def add_plan(self, plan: Plan, silent: bool) -> None:
+        if type(plan) is Forward:
+            ref = self.forward(plan.shard, plan.args)
+            if not silent:
+                self.items.append(ref)
+        elif type(plan) is Scatter:
+            refs = [self.forward(shard, args) for shard, args in plan.pieces]
+            if not silent:
+                self.items.append(_Merged(refs, plan.merge))
+        elif not silent:
+            self.items.append(plan)  # type: ignore[arg-type]
+
+
+class Session:
+    def __init__(self, ctx: RouterContext, client: ClientState, transport: Transport) -> None:
+        self.ctx = ctx
+        self.client = client
+        self.transport = transport
+        self.parser = RequestParser(ctx.config.limits, authenticated=client.authenticated)
+        self._shard_for_slot = ctx.backend.shard_for_slot
+        self.running = False
+        self.closed = False
+        self._task: asyncio.Task | None = None
+        self._reading_paused = False
+        self._eof = False
+        self._writable: asyncio.Future | None = None  # set while the transport is full
+
+    @property
+    def buffered(self) -> int:
+        return self.parser.buffered
+
+    # ------------------------------------------------------------------ transport events
+
+    def feed(self, data: bytes) -> None:
+        self.ctx.stats.net_input_bytes += len(data)
+        self.client.last_interaction = time.monotonic()
+        self.parser.feed(data)
+        if not self.running:
+            self.running = True
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        elif self.parser.buffered > self.ctx.config.read_high_water and not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def pause_writing(self) -> None:
+        if self._writable is None:
+            self._writable = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._writable is not None:
+            if not self._writable.done():
+                self._writable.set_result(None)
+            self._writable = None
+
+    def eof_received(self) -> None:
+        """The client will send nothing more: answer what it sent, then close."""
+        self._eof = True
+        if not self.running:
+            self._close()
+
+    def connection_lost(self) -> None:
+        self.closed = True
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self.resume_writing()
+
+    def kill(self) -> None:
+        self.transport.close()
+
+    # ------------------------------------------------------------------ processing loop
+
+    async def _run(self) -> None:
+        try:
+            while not self.closed:
+                if self._writable is not None:
+                    await self._writable
+                batch, count, barrier, failure = self._collect()
+                if count == 0 and failure is None:
+                    if self._eof:
+                        self._close()
+                    return
+                if batch.commands or batch.items:
+                    self._send(await self._execute(batch))
+                if barrier is not None:
+                    self._send(await barrier())
+                if failure is not None:
+                    self.ctx.stats.protocol_errors += 1
+                    if failure.message is not None:
+                        self._send(replies.error(failure.message))
+                    self._close()
+                    return
+                if self.client.closing:
+                    self._close()
+                    return
+                if self._reading_paused and self.parser.buffered <= self.ctx.config.read_high_water:
+                    self._reading_paused = False
+                    self.transport.resume_reading()
+        except asyncio.CancelledError:
+            raise
+        except Exception as problem:  # a router bug: say so and drop only this connection
+            log.exception("connection %d failed", self.client.id)
+            self._send(replies.error(errors.INTERNAL % repr(problem).encode()))
+            self._close()
+        finally:
+            self.running = False
+            if self._reading_paused and not self.closed:
+                self._reading_paused = False
+                self.transport.resume_reading()
+
+    def _collect(self) -> tuple[_Batch, int, Barrier | None, ProtocolError | None]:
+        """Dispatch the commands available, up to a barrier or the batch limit."""
+        client = self.client
+        parser = self.parser
+        batch = _Batch(client.resp3, client.readonly)
+        limit = self.ctx.config.max_batch
+        stats = self.ctx.stats
+        count = 0
+        barrier = failure = None
+        while count < limit:
+            command = parser.next_command()
+            if command is None:
+                break
+            if type(command) is not list:
+                failure = command
+                break
+            count += 1
+            stats.commands_processed += 1
+            barrier = self._dispatch(command, batch)  # type: ignore[arg-type]
+            parser.authenticated = client.authenticated
+            if (
+                barrier is not None
+                or client.closing
+                or client.resp3 != batch.resp3
+                or client.readonly != batch.readonly
+            ):
+                break
+        return batch, count, barrier, failure  # type: ignore[return-value]
+
+    def _send(self, data: bytes) -> None:
+        if data and not self.closed:
+            self.ctx.stats.net_output_bytes += len(data)
+            self.transport.write(data)
+
+    def _close(self) -> None:
+        self.closed = True
+        self.transport.close()
+
+    # ------------------------------------------------------------------ dispatch
+
+    def _dispatch(self, args: list[bytes], batch: _Batch) -> Barrier | None:
+        """Answer, queue or plan one command; a barrier if it must run alone."""
+        client = self.client
+        spec = _ONE_KEY.get(args[0])
+        if (
+            spec is not None
+            and client.authenticated
+            and not (client.reply_off or client.skip_next_reply or client.transaction.active)
+        ):
+            arity = spec.arity
+            argc = len(args)
+            if argc == arity or (arity < 0 and argc >= -arity):
+                client.last_command = spec.name
+                shard = self._shard_for_slot(key_slot(args[1]))
+                queue = batch.commands.get(shard)
+                if queue is None:
+                    queue = batch.commands[shard] = []
+                queue.append(args)
+                batch.items.append((shard, len(queue) - 1))
+                return None
+        return self._dispatch_any(args, batch)
+
+    def _dispatch_any(self, args: list[bytes], batch: _Batch) -> Barrier | None:
+        client = self.client
+        silent = client.reply_off or client.skip_next_reply
+        client.skip_next_reply = False
+        spec = self._resolve(args)
+        if type(spec) is bytes:
+            client.transaction.flag_error()
+            if not silent:
+                batch.items.append(spec)
+            return None
+        assert isinstance(spec, CommandSpec)
+        name = spec.name
+        client.last_command = name
+        transaction = client.transaction
+        if transaction.active and name not in NOT_QUEUED:
+            if spec.route is Route.ROUTER:
+                reply = transaction.queue_local(args, spec)
+            else:
+                shard = self.ctx.planner.transaction_shard(spec, args)
+                reply = transaction.queue(args, spec, shard)
+            if not silent:
+                batch.items.append(reply)
+            return None
+        if spec.route is Route.ROUTER:
+            return self._dispatch_local(spec, args, batch, silent)
+        plan = self.ctx.planner.plan(spec, args)
+        if spec.name in _BLOCKING and type(plan) is Forward:
+            return self._barrier(lambda: self._blocking(plan), silent)  # type: ignore[arg-type]
+        batch.add_plan(plan, silent)
+        return None
+
+    def _resolve(self, args: list[bytes]) -> CommandSpec | bytes:
+        """The spec governing args, or the encoded error reply (unknown command or
+        subcommand, wrong arity, not authenticated), checked in Redis's order."""
+        spec = lookup(args[0])
+        if spec is None:
+            return replies.error(errors.unknown_command(args))
+        if spec.subcommands and len(args) >= 2:
+            sub = spec.subcommands.get(args[1].decode("utf-8", "replace").lower())
+            if sub is None:
+                return replies.error(errors.unknown_subcommand(spec.name, args[1]))
+            spec = sub
+        if not spec.arity_ok(len(args)):
+            return replies.error(errors.wrong_arity(spec.name))
+        client = self.client
+        if not client.authenticated and spec.name not in _NO_AUTH:
+            return replies.error(errors.NOAUTH)
+        return spec
+
+    def _dispatch_local(
+        self, spec: CommandSpec, args: list[bytes], batch: _Batch, silent: bool
+    ) -> Barrier | None:
+        name = spec.name
+        if name == "exec":
+            return self._barrier(self._exec, silent)
+        if name == "watch":
+            if self.client.transaction.active:
+                reply: Reply = Error(errors.WATCH_IN_MULTI)
+            else:
+                return self._barrier(lambda: self._watch(args), silent)
+        elif name == "client|reply":
+            reply = self._client_reply(args)
+            silent = reply is None  # ON always answers, even after OFF
+        elif name in ASYNC_HANDLERS:
+            return self._barrier(lambda: self._run_async_local(name, args), silent)
+        else:
+            reply = HANDLERS[name](self.ctx, self.client, args)
+        if not silent:
+            batch.items.append(encode(reply, self.client.resp3))
+        return None
+
+    def _barrier(self, run: Callable[[], Awaitable[bytes]], silent: bool) -> Barrier:
+        if not silent:
+            return run
+
+        async def quietly() -> bytes:
+            await run()
+            return b""
+
+        return quietly
+
+    # ------------------------------------------------------------------ execution
+
+    async def _execute(self, batch: _Batch) -> bytes:
+        commands = batch.commands
+        results: dict[int, list[bytes]] = {}
+        if len(commands) == 1:
+            shard, queue = next(iter(commands.items()))
+            results[shard] = await self._call(shard, queue, batch)
+        elif commands:
+            shards = list(commands)
+            calls = [self._call(shard, commands[shard], batch) for shard in shards]
+            results = dict(zip(shards, await asyncio.gather(*calls), strict=True))
+        out: list[bytes] = []
+        for item in batch.items:
+            kind = type(item)
+            if kind is bytes:
+                out.append(item)  # type: ignore[arg-type]
+            elif kind is tuple:
+                shard, index = item  # type: ignore[misc]
+                out.append(results[shard][index])
+            else:
+                out.append(item.resolve(results))  # type: ignore[union-attr]
+        return b"".join(out)
+
+    async def _call(self, shard: int, commands: list[list[bytes]], batch: _Batch) -> list[bytes]:
+        """One backend call; a shard failure becomes an error reply for each command."""
+        try:
+            answers = await self.ctx.backend.execute(shard, commands, batch.resp3, batch.readonly)
+        except BackendError as failure:
+            return [replies.error(failure.reply)] * len(commands)
+        except Exception as problem:
+            log.exception("shard %d failed", shard)
+            return [replies.error(errors.INTERNAL % repr(problem).encode())] * len(commands)
+        if len(answers) != len(commands):
+            problem = b"shard %d sent %d replies for %d commands" % (
+                shard,
+                len(answers),
+                len(commands),
+            )
+            return [replies.error(errors.INTERNAL % problem)] * len(commands)
+        return answers
+
+    async def _blocking(self, plan: Forward) -> bytes:
+        client = self.client
+        client.blocked = True
+        try:
+            batch = _Batch(client.resp3, client.readonly)
+            (answer,) = await self._call(plan.shard, [plan.args], batch)
+            return answer
+        finally:
+            client.blocked = False
+
+    async def _run_async_local(self, name: str, args: list[bytes]) -> bytes:
+        reply = await ASYNC_HANDLERS[name](self.ctx, self.client, args)
+        return encode(reply, self.client.resp3)
+
+    # ------------------------------------------------------------------ MULTI / WATCH
+
+    async def _watch(self, args: list[bytes]) -> bytes:
+        keys = args[1:]
+        shards = self.ctx.planner.shards_of_keys(keys)
+        transaction = self.client.transaction
+        if len(shards) > 1:
+            return replies.error(errors.CROSSSLOT)
+        (shard,) = shards
+        if transaction.watch_shard not in (None, shard):
+            return replies.error(errors.CROSSSLOT)
+        try:
+            digests = await self.ctx.backend.digests(shard, keys)
+        except BackendError as failure:
+            return replies.error(failure.reply)
+        watches = [Watch(key, digest) for key, digest in zip(keys, digests, strict=True)]
+        failed = transaction.watch(shard, watches)
+        return failed if failed is not None else encode(OK)
+
+    async def _exec(self) -> bytes:
+        client = self.client
+        transaction = client.transaction
+        if not transaction.active:
+            return replies.error(errors.EXEC_WITHOUT_MULTI)
+        queued, shard, watches, dirty = transaction.take()
+        if dirty:
+            return replies.error(errors.EXECABORT)
+        forwarded = [item.args for item in queued if not item.local]
+        shard_replies: list[bytes] = []
+        if forwarded or watches:
+            try:
+                raw = await self.ctx.backend.transaction(
+                    shard if shard is not None else 0, forwarded, client.resp3, watches
+                )
+            except BackendError as failure:
+                return replies.error(failure.reply)
+            try:
+                elements = replies.split_array(raw)
+            except replies.MalformedReply as problem:
+                return replies.error(errors.INTERNAL % str(problem).encode())
+            if elements is None:
+                return raw  # a watched key changed (null reply) or the shard refused
+            if len(elements) != len(forwarded):
+                problem = b"EXEC of %d commands got %d replies" % (len(forwarded), len(elements))
+                return replies.error(errors.INTERNAL % problem)
+            shard_replies = elements
+        # Router-local commands run after the shard's part, in their queue positions.
+        pending = iter(shard_replies)
+        out: list[bytes] = []
+        for item in queued:
+            if item.local:
+                out.append(await self._local_in_exec(item.spec, item.args))
+            else:
+                out.append(next(pending))
+        return replies.array(out)
+
+    async def _local_in_exec(self, spec: CommandSpec, args: list[bytes]) -> bytes:
+        name = spec.name
+        if name in ASYNC_HANDLERS:
+            return await self._run_async_local(name, args)
+        if name == "client|reply":
+            return encode(self._client_reply(args) or OK, self.client.resp3)
+        return encode(HANDLERS[name](self.ctx, self.client, args), self.client.resp3)
+
+    def _client_reply(self, args: list[bytes]) -> Reply:
+        """CLIENT REPLY ON|OFF|SKIP: None when no reply must be sent (OFF, SKIP)."""
+        mode = args[2].lower()
+        client = self.client
+        if mode == b"on":
+            client.reply_off = False
+            client.skip_next_reply = False
+            return OK
+        if mode == b"off":
+            client.reply_off = True
+            return None
+        if mode == b"skip":
+            if not client.reply_off:
+                client.skip_next_reply = True
+            return None
+        return Error(errors.SYNTAX)
