@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from proto.commands import TABLE, CommandSpec, Flag, lookup
+from proto.glob import stringmatch
 from proto.resp import Error, Map, Reply, SetReply, Simple
 from router import errors
 from router.connection import ClientState
 from router.context import RouterContext
-from router.glob import glob_match
 
 _FLAG_NAMES = [
     (Flag.WRITE, b"write"),
@@ -186,7 +186,7 @@ def command_list(ctx: RouterContext, client: ClientState, args: list[bytes]) -> 
             matched.extend(
                 item.name.encode()
                 for item in candidates
-                if glob_match(value, item.name.encode(), nocase=True)
+                if stringmatch(value, item.name.encode(), nocase=True)
             )
         return matched
     return Error(errors.SYNTAX)

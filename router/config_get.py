@@ -3,9 +3,9 @@ the router actually runs with."""
 
 from __future__ import annotations
 
+from proto.glob import stringmatch
 from proto.resp import Map, Reply
 from router.context import RouterContext
-from router.glob import glob_match
 
 
 def parameters(ctx: RouterContext) -> dict[bytes, bytes]:
@@ -32,7 +32,7 @@ def config_get(ctx: RouterContext, patterns: list[bytes]) -> Reply:
     """Parameters matching any of the glob patterns (case-insensitive), each once."""
     found: dict[bytes, bytes] = {}
     for name, value in parameters(ctx).items():
-        if any(glob_match(pattern, name, nocase=True) for pattern in patterns):
+        if any(stringmatch(pattern, name, nocase=True) for pattern in patterns):
             found[name] = value
     flat: list[bytes] = []
     for name, value in found.items():
