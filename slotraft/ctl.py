@@ -1,0 +1,144 @@
+"""`slotraft ctl`: inspect and operate a running cluster through a node's Admin service.
+
+slotraft ctl status                      # shards, slots, leaders, terms, commit indexes
+slotraft ctl health --node HOST:PORT     # exit 0 when the node serves (health checks)
+slotraft ctl transfer-leader SHARD NODE  # hand a shard's leadership to a node
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import grpc
+
+from proto import slotraft_pb2 as pb
+from proto import slotraft_pb2_grpc as pb_grpc
+from proto.topology import ClusterDescription
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--node",
+        action="append",
+        default=[],
+        help="a node's HOST:PORT (repeatable); default: the nodes of the cluster in --data-dir",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("slotraft-data"),
+        help="the data directory of `slotraft up` (./slotraft-data)",
+    )
+    parser.add_argument("--timeout", type=float, default=3.0, help="seconds per request (3)")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    status = actions.add_parser("status", help="shards, slot ranges, leaders, terms, indexes")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    actions.add_parser("health", help="exit 0 if the node serves, 1 otherwise")
+    transfer = actions.add_parser("transfer-leader", help="move a shard's leadership")
+    transfer.add_argument("shard", type=int)
+    transfer.add_argument("to_node", type=int)
+
+
+def node_addresses(args: argparse.Namespace) -> list[str]:
+    if args.node:
+        return args.node
+    cluster_file = args.data_dir / "cluster.toml"
+    if not cluster_file.exists():
+        raise SystemExit(f"no --node given and no {cluster_file}: where is the cluster?")
+    return [node.raft_address for node in ClusterDescription.from_toml(cluster_file).nodes]
+
+
+def status_of_all(addresses: list[str], timeout: float) -> list[pb.ClusterStatus]:
+    answers = []
+    for address in addresses:
+        with grpc.insecure_channel(address) as channel:
+            try:
+                answers.append(
+                    pb_grpc.AdminStub(channel).Status(pb.StatusRequest(), timeout=timeout)
+                )
+            except grpc.RpcError as error:
+                print(f"node at {address}: unreachable ({error.code().name})", file=sys.stderr)
+    return answers
+
+
+def render_status(answers: list[pb.ClusterStatus]) -> str:
+    if not answers:
+        return "no node answered"
+    slot_map = max((answer.slot_map for answer in answers), key=lambda m: m.epoch)
+    lines = [f"slot map epoch {slot_map.epoch}; nodes:"]
+    seen = {answer.node for answer in answers}
+    for node in slot_map.nodes:
+        state = "up" if node.id in seen else "unreachable"
+        lines.append(f"  node {node.id}  {node.address:<22} {state}")
+    lines.append("shards:")
+    local = {}
+    for answer in answers:
+        for shard in answer.local:
+            local.setdefault(shard.id, []).append((answer.node, shard))
+    for shard in slot_map.shards:
+        ranges = ",".join(f"{r.first}-{r.last}" for r in shard.slots)
+        views = local.get(shard.id, [])
+        leader = max((view.leader for _, view in views if view.leader), default=0)
+        term = max((view.term for _, view in views), default=0)
+        lines.append(f"  shard {shard.id}  slots {ranges:<12} leader {leader or '-'}  term {term}")
+        for node, view in sorted(views, key=lambda item: item[0]):
+            role = next((r.role for r in view.replica_status if r.node == node), "?")
+            lines.append(
+                f"    node {node}: {role:<13} commit {view.commit:<8} applied {view.applied:<8}"
+                f" last {view.last_index:<8} keys {view.keys}"
+            )
+        missing = [n for n in shard.replicas if n not in {node for node, _ in views}]
+        for node in missing:
+            lines.append(f"    node {node}: unreachable")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    addresses = node_addresses(args)
+    if args.action == "status":
+        answers = status_of_all(addresses, args.timeout)
+        if args.json:
+            from google.protobuf.json_format import MessageToDict
+
+            print(json.dumps([MessageToDict(answer) for answer in answers], indent=2))
+        else:
+            print(render_status(answers))
+        return 0 if answers else 1
+    if args.action == "health":
+        for address in addresses:
+            with grpc.insecure_channel(address) as channel:
+                try:
+                    reply = pb_grpc.AdminStub(channel).Health(
+                        pb.HealthRequest(), timeout=args.timeout
+                    )
+                except grpc.RpcError as error:
+                    print(f"{address}: unreachable ({error.code().name})")
+                    return 1
+                print(
+                    f"{address}: {'serving' if reply.serving else 'not serving'} ({reply.detail})"
+                )
+                if not reply.serving:
+                    return 1
+        return 0
+    if args.action == "transfer-leader":
+        for address in addresses:
+            with grpc.insecure_channel(address) as channel:
+                try:
+                    reply = pb_grpc.AdminStub(channel).TransferLeader(
+                        pb.TransferLeaderRequest(shard=args.shard, to_node=args.to_node),
+                        timeout=args.timeout,
+                    )
+                except grpc.RpcError:
+                    continue
+                if reply.ok:
+                    print(f"shard {args.shard}: leadership goes to node {args.to_node}")
+                    return 0
+        print(
+            f"shard {args.shard}: no node accepted the transfer (is it the leader?)",
+            file=sys.stderr,
+        )
+        return 1
+    return 2
