@@ -45,5 +45,5 @@ def unknown_command(args: list[bytes]) -> bytes:
 
 
 def unknown_subcommand(container: str, args: list[bytes]) -> bytes:
-    sub = args[1].decode("utf-8", "replace") if len(args) > 1 else ""
+    sub = args[1][:128].decode("utf-8", "replace") if len(args) > 1 else ""
     return f"ERR unknown subcommand '{sub}'. Try {container.upper()} HELP.".encode()

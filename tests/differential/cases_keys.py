@@ -1,0 +1,210 @@
+"""Differential cases for the generic key-space commands.
+
+Two things cannot be compared reply for reply and are handled here:
+
+- SCAN: cursors are implementation-specific, so the comparable form is a complete
+  iteration. With at most a handful of keys (common.KEYS) and a COUNT of at least 10, one
+  call from cursor 0 visits everything on both sides (Redis keeps scanning buckets until
+  the cursor wraps to 0 or COUNT keys are collected), so the case `scan` compares that
+  call's cursor and key set exactly. Pages from other cursors or smaller COUNTs are only
+  compared for their errors (`scan` with `any_page`); tests/unit/test_keys.py iterates page
+  by page against Redis with many keys.
+- Clocks: the engine and redis read the wall clock independently, so relative expiries
+  differ by a fraction of a millisecond. GT/LT are therefore generated with absolute times
+  only (a repeated relative EXPIRE k 100 GT would be decided by which side saw the clock
+  tick), and remaining times are compared with a tolerance.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+from tests.differential.common import CommandCase, cmd, key, keys, options, small_text
+from tests.differential.harness import close_to, normalize_unordered
+
+# EXPIRE/PEXPIRE: relative times; *AT: absolute ones, far from now on either side.
+seconds = st.sampled_from(
+    [
+        b"100",
+        b"3000",
+        b"0",
+        b"-1",
+        b"x",
+        b"1.5",
+        b"",
+        b"9223372036854775",  # converts to ms, but overflows once now is added
+        b"9223372036854776",  # overflows the conversion to ms
+        b"-9223372036854775",
+        b"-9223372036854776",
+    ]
+)
+milliseconds = st.sampled_from(
+    [b"100000", b"5000000", b"0", b"-5", b"x", b"9223372036854775807", b"-9223372036854775808"]
+)
+unix_seconds = st.sampled_from(
+    [b"4102444800", b"4102444900", b"1000", b"0", b"-1", b"9223372036854775", b"9223372036854776"]
+)
+unix_ms = st.sampled_from(
+    [b"4102444800000", b"4102444900000", b"1000", b"0", b"9223372036854775807", b"y"]
+)
+# Errors (incompatible or unknown flags) are decided before the clock is read.
+flag_errors = st.sampled_from(
+    [[b"NX", b"XX"], [b"nx", b"GT"], [b"LT", b"NX"], [b"GT", b"LT"], [b"FOO"], [b"XX", b"bar"]]
+)
+relative_flags = st.one_of(options([b"NX"], [b"XX"], [b"nx"]), flag_errors)
+absolute_flags = st.one_of(options([b"NX"], [b"XX"], [b"GT"], [b"LT"], [b"gt"]), flag_errors)
+
+copy_database = st.sampled_from([b"0", b"16", b"-1", b"x", b"99999999999", b"00"])
+copy_options = options([b"REPLACE"], [b"replace"], cmd(b"DB", copy_database), [b"BAD"])
+copy_trailing_db = st.sampled_from([[], [b"DB"], [b"REPLACE", b"DB"]])
+
+# Glob patterns over the key names k1 k2 k3 {t}a {t}b: the named ones hit Redis's edge
+# cases (unterminated sets, escapes, ranges given backwards, '-' and ']' in odd places).
+pattern = st.one_of(
+    st.sampled_from(
+        [
+            b"*",
+            b"**",
+            b"",
+            b"k*",
+            b"k?",
+            b"k[12]",
+            b"k[^1]",
+            b"k[3-1]",
+            b"{t}*",
+            b"\\{t}?",
+            b"*a",
+            b"*[ab]",
+            b"[",
+            b"[^",
+            b"k[1-",
+            b"k[",
+            b"[]k]*",
+            b"[k-]?",
+            b"k\\",
+            b"*\\",
+            b"?*?",
+            b"{t}[a-]",
+            b"[\\k]?",
+        ]
+    ),
+    st.lists(st.sampled_from(list(b"k123{}tab*?[]^-\\")), max_size=6).map(bytes),
+)
+type_filter = st.sampled_from([b"string", b"STRING", b"hash", b"list", b"set", b"zset", b"none"])
+big_count = st.sampled_from([b"10", b"100", b"1000"])
+complete_scan_options = options(cmd(b"MATCH", pattern), cmd(b"TYPE", type_filter))
+cursor = st.sampled_from(
+    [b"0", b"1", b"7", b"-1", b"", b"+0", b"x", b" 0", b"0x", b"18446744073709551616", b"1\x00z"]
+)
+any_scan_options = options(
+    cmd(b"MATCH", pattern),
+    cmd(b"TYPE", type_filter),
+    cmd(b"COUNT", st.sampled_from([b"1", b"2", b"0", b"-1", b"x", b"10"])),
+    [b"NOPE"],
+    [b"COUNT"],
+    [b"MATCH"],
+)
+
+# Values whose OBJECT ENCODING differs: int / embstr (<= 44 bytes) / raw. ("-0" belongs
+# here too but is left out: node.engine.parsing.to_int accepts it, unlike Redis, so INCR on
+# it diverges; see the strict xfail in tests/unit/test_keys.py.)
+encoded_value = st.sampled_from(
+    [
+        b"1",
+        b"-1",
+        b"0",
+        b"01",
+        b"+1",
+        b" 1",
+        b"9223372036854775807",
+        b"-9223372036854775808",
+        b"9223372036854775808",
+        b"12345678901234567890",
+        b"1.5",
+        b"",
+        b"x" * 44,
+        b"x" * 45,
+        b"7" * 44,
+    ]
+)
+
+
+def normalize_complete_scan(reply: Any) -> Any:
+    """One SCAN call that must have visited everything: cursor 0 and the key set."""
+    if isinstance(reply, list) and len(reply) == 2 and isinstance(reply[1], list):
+        return ("scan", reply[0], normalize_unordered(reply[1]))
+    return reply
+
+
+def normalize_any_page(reply: Any) -> Any:
+    """A page from an arbitrary cursor: only its shape and its errors are comparable."""
+    if isinstance(reply, list) and len(reply) == 2 and isinstance(reply[1], list):
+        return ("page", reply[0].isdigit(), all(isinstance(k, bytes) for k in reply[1]))
+    return reply
+
+
+def normalize_encoding(reply: Any) -> Any:
+    """OBJECT ENCODING with "int" and "embstr" folded together: INCRBYFLOAT stores an
+    unencoded string in Redis ("embstr" even for "3"), which the engine's plain bytes
+    cannot tell from a SET "3" ("int"). tests/unit/test_keys.py checks the int/embstr
+    choice exactly, against Redis, for values stored by SET."""
+    return b"int|embstr" if reply in (b"int", b"embstr") else reply
+
+
+def normalize_random_key(reply: Any) -> Any:
+    """Both sides hold the same keys; which one is drawn is random."""
+    return ("a key",) if isinstance(reply, bytes) else reply
+
+
+seconds_left = close_to(2)
+milliseconds_left = close_to(2000)
+
+CASES = [
+    # Values to act on: strings of each encoding, raw strings made by APPEND.
+    CommandCase("set", cmd(b"SET", key, encoded_value)),
+    CommandCase("append", cmd(b"APPEND", key, small_text)),
+    CommandCase("set", cmd(b"SET", key, small_text, b"PX", b"100000")),
+    CommandCase("del", cmd(b"DEL", keys)),
+    CommandCase("unlink", cmd(b"UNLINK", keys)),
+    CommandCase("exists", cmd(b"EXISTS", keys)),
+    CommandCase("touch", cmd(b"TOUCH", keys)),
+    CommandCase("type", cmd(b"TYPE", key)),
+    CommandCase("expire", cmd(b"EXPIRE", key, seconds, relative_flags)),
+    CommandCase("pexpire", cmd(b"PEXPIRE", key, milliseconds, relative_flags)),
+    CommandCase("expireat", cmd(b"EXPIREAT", key, unix_seconds, absolute_flags)),
+    CommandCase("pexpireat", cmd(b"PEXPIREAT", key, unix_ms, absolute_flags)),
+    CommandCase("ttl", cmd(b"TTL", key), seconds_left),
+    CommandCase("pttl", cmd(b"PTTL", key), milliseconds_left),
+    CommandCase("expiretime", cmd(b"EXPIRETIME", key), seconds_left),
+    CommandCase("pexpiretime", cmd(b"PEXPIRETIME", key), milliseconds_left),
+    CommandCase("persist", cmd(b"PERSIST", key)),
+    CommandCase("rename", cmd(b"RENAME", key, key)),
+    CommandCase("renamenx", cmd(b"RENAMENX", key, key)),
+    CommandCase("copy", cmd(b"COPY", key, key, copy_options, copy_trailing_db)),
+    CommandCase("randomkey", st.just([b"RANDOMKEY"]), normalize_random_key),
+    CommandCase("keys", cmd(b"KEYS", pattern), normalize_unordered),
+    CommandCase(
+        "scan",
+        cmd(b"SCAN", b"0", complete_scan_options, st.one_of(st.just([]), cmd(b"COUNT", big_count))),
+        normalize_complete_scan,
+    ),
+    CommandCase("scan", cmd(b"SCAN", cursor, any_scan_options), normalize_any_page),
+    CommandCase("dbsize", st.just([b"DBSIZE"])),
+    CommandCase(
+        "flushdb",
+        cmd(b"FLUSHDB", st.sampled_from([[], [b"ASYNC"], [b"sync"], [b"LATER"], [b"SYNC", b"X"]])),
+    ),
+    CommandCase(
+        "flushall",
+        cmd(b"FLUSHALL", st.sampled_from([[], [b"async"], [b"SYNC"], [b"NOW"]])),
+    ),
+    CommandCase("object|encoding", cmd(b"OBJECT", b"ENCODING", key), normalize_encoding),
+    CommandCase("object|encoding", cmd(b"object", b"encoding", key, key)),
+    CommandCase("object|help", cmd(b"OBJECT", st.sampled_from([b"HELP", b"help"]))),
+    CommandCase(
+        "object|help",
+        cmd(b"OBJECT", st.sampled_from([[b"HELP", b"x"], [b"NOPE"], [b"NOPE", b"k1"], []])),
+    ),
+]
