@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import math
+import numpy as np
 
 from node.engine.errors import TIMEOUT_NEGATIVE, TIMEOUT_NOT_FLOAT, CommandError
+from node.engine.parsing import to_long_double
 from proto.resp import NULL_ARRAY, Reply
 
 
@@ -23,19 +24,19 @@ class WouldBlock:
 
 
 def parse_timeout(arg: bytes) -> float:
-    """A blocking timeout in seconds, validated as Redis's getTimeoutFromObjectOrReply."""
-    try:
-        text = arg.decode("ascii")
-        if text.strip() != text or not text:
-            raise ValueError
-        value = float(text)
-    except (UnicodeDecodeError, ValueError):
-        raise CommandError(TIMEOUT_NOT_FLOAT) from None
-    if math.isnan(value) or math.isinf(value):
+    """A blocking timeout in seconds (0: forever), as Redis 7.0's getTimeoutFromObjectOrReply
+    computes it: a long double times 1000, truncated to a 64-bit integer of milliseconds
+    (out of range becomes negative, as the C conversion does on x86), then checked."""
+    value = to_long_double(arg)
+    if value is None:
         raise CommandError(TIMEOUT_NOT_FLOAT)
-    if value < 0:
+    scaled = value * 1000
+    if not np.isfinite(scaled) or not -(2**63) <= scaled < 2**63:
         raise CommandError(TIMEOUT_NEGATIVE)
-    return value
+    milliseconds = int(scaled)  # truncates toward zero, like the C cast
+    if milliseconds < 0:
+        raise CommandError(TIMEOUT_NEGATIVE)
+    return milliseconds / 1000
 
 
 def timeout_reply(args: list[bytes]) -> Reply:

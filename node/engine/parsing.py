@@ -13,8 +13,8 @@ from node.engine.errors import NOT_FLOAT, NOT_INTEGER, CommandError
 LLONG_MIN = -(2**63)
 LLONG_MAX = 2**63 - 1
 
-# string2ll: optional '-', then '0' alone or a digit 1-9 followed by digits; nothing else.
-_INTEGER = re.compile(rb"-?(?:0|[1-9][0-9]*)\Z")
+# string2ll: '0' alone, or an optional '-' and a digit 1-9 followed by digits ('-0' is refused).
+_INTEGER = re.compile(rb"(?:0|-?[1-9][0-9]*)\Z")
 # strtod as Redis uses it: no leading space, no trailing garbage, no NaN.
 _FLOAT = re.compile(
     rb"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf(?:inity)?)\Z",
@@ -59,10 +59,14 @@ def to_float(arg: bytes) -> float | None:
 
 
 def _hex_float(arg: bytes) -> float:
+    """strtod's hex floats; an overflowing one is infinite, as HUGE_VAL."""
     text = arg.decode().lower()
     if "p" not in text:
         text += "p0"
-    return float.fromhex(text)
+    try:
+        return float.fromhex(text)
+    except OverflowError:
+        return -math.inf if text.startswith("-") else math.inf
 
 
 def parse_float(arg: bytes, error: bytes = NOT_FLOAT) -> float:
@@ -73,17 +77,20 @@ def parse_float(arg: bytes, error: bytes = NOT_FLOAT) -> float:
 
 
 def to_long_double(arg: bytes) -> np.longdouble | None:
-    """string2ld: a long double for INCRBYFLOAT/HINCRBYFLOAT; no spaces, no NaN (an
-    infinite operand is accepted and the command then refuses the infinite result)."""
+    """string2ld: a long double for INCRBYFLOAT/HINCRBYFLOAT; no spaces, no NaN, no
+    overflow (an explicit 'inf' is accepted and the command then refuses the result)."""
     if not arg or len(arg) > 5000 or arg[:1].isspace() or arg[-1:].isspace():
         return None
     if not (_FLOAT.match(arg) or _HEX_FLOAT.match(arg)):
         return None
     try:
-        value = np.longdouble(arg.decode())
+        if _HEX_FLOAT.match(arg):
+            value = np.longdouble(_hex_float(arg))
+        else:
+            value = np.longdouble(arg.decode())
     except (ValueError, OverflowError):
         return None
-    if np.isnan(value):
+    if np.isnan(value) or (np.isinf(value) and b"inf" not in arg.lower()):
         return None
     return value
 
