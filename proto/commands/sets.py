@@ -1,3 +1,159 @@
-"""Placeholder until the sets group lands."""
+"""Set commands (Redis's t_set.c)."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+from proto.commands.builder import F, M, R, W, X, command
+from proto.commands.spec import numkeys_at
+
+_G = "set"
+
+COMMANDS = [
+    command(
+        "sadd",
+        -3,
+        W | M | F,
+        (1, 1, 1),
+        group=_G,
+        summary="Adds one or more members to a set; creates the key if it does not exist.",
+        complexity="O(1) for each member added",
+    ),
+    command(
+        "srem",
+        -3,
+        W | F,
+        (1, 1, 1),
+        group=_G,
+        summary="Removes one or more members from a set; deletes the set when it is empty.",
+        complexity="O(N) where N is the number of members to remove",
+    ),
+    command(
+        "smembers",
+        2,
+        R,
+        (1, 1, 1),
+        group=_G,
+        summary="Returns all members of a set.",
+        complexity="O(N) where N is the set cardinality",
+    ),
+    command(
+        "sismember",
+        3,
+        R | F,
+        (1, 1, 1),
+        group=_G,
+        summary="Determines whether a member belongs to a set.",
+    ),
+    command(
+        "smismember",
+        -3,
+        R | F,
+        (1, 1, 1),
+        group=_G,
+        since="6.2.0",
+        summary="Determines whether multiple members belong to a set.",
+        complexity="O(N) where N is the number of members checked",
+    ),
+    command("scard", 2, R | F, (1, 1, 1), group=_G, summary="Returns the number of members."),
+    command(
+        "spop",
+        -2,
+        W | F | X,
+        (1, 1, 1),
+        group=_G,
+        summary="Returns one or more random members from a set after removing them; deletes "
+        "the set when its last member was popped.",
+        complexity="O(N) where N is the count",
+    ),
+    command(
+        "srandmember",
+        -2,
+        R | X,
+        (1, 1, 1),
+        group=_G,
+        summary="Gets one or more random members from a set (a negative count may repeat members).",
+        complexity="O(N) where N is the absolute value of the count",
+    ),
+    command(
+        "smove",
+        4,
+        W | F,
+        (1, 2, 1),
+        group=_G,
+        summary="Moves a member from one set to another.",
+    ),
+    command(
+        "sinter",
+        -2,
+        R,
+        (1, -1, 1),
+        group=_G,
+        summary="Returns the intersect of multiple sets.",
+        complexity="O(N*M) where N is the smallest cardinality and M the number of sets",
+    ),
+    command(
+        "sintercard",
+        -3,
+        R,
+        group=_G,
+        since="7.0.0",
+        summary="Returns the number of members of the intersect of multiple sets, optionally "
+        "stopping at a LIMIT.",
+        complexity="O(N*M) where N is the smallest cardinality and M the number of sets",
+        keys_function=numkeys_at(1),
+    ),
+    command(
+        "sinterstore",
+        -3,
+        W | M,
+        (1, -1, 1),
+        group=_G,
+        summary="Stores the intersect of multiple sets in a key.",
+        complexity="O(N*M) where N is the smallest cardinality and M the number of sets",
+    ),
+    command(
+        "sunion",
+        -2,
+        R,
+        (1, -1, 1),
+        group=_G,
+        summary="Returns the union of multiple sets.",
+        complexity="O(N) where N is the total number of members of all sets",
+    ),
+    command(
+        "sunionstore",
+        -3,
+        W | M,
+        (1, -1, 1),
+        group=_G,
+        summary="Stores the union of multiple sets in a key.",
+        complexity="O(N) where N is the total number of members of all sets",
+    ),
+    command(
+        "sdiff",
+        -2,
+        R,
+        (1, -1, 1),
+        group=_G,
+        summary="Returns the difference of multiple sets.",
+        complexity="O(N) where N is the total number of members of all sets",
+    ),
+    command(
+        "sdiffstore",
+        -3,
+        W | M,
+        (1, -1, 1),
+        group=_G,
+        summary="Stores the difference of multiple sets in a key.",
+        complexity="O(N) where N is the total number of members of all sets",
+    ),
+    command(
+        "sscan",
+        -3,
+        R,
+        (1, 1, 1),
+        group=_G,
+        since="2.8.0",
+        summary="Iterates over the members of a set (MATCH, COUNT).",
+        complexity="O(1) for every call, O(N) for a complete iteration",
+    ),
+]
