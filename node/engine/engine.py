@@ -21,6 +21,7 @@ from node.engine import (  # noqa: F401  (importing registers the implementation
 )
 from node.engine.blocking import WouldBlock, timeout_reply
 from node.engine.config import EngineConfig
+from node.engine.digest import digests, unchanged
 from node.engine.errors import (
     OOM,
     CommandError,
@@ -28,12 +29,26 @@ from node.engine.errors import (
     unknown_subcommand,
     wrong_arity,
 )
+from node.engine.eviction import Evictor
 from node.engine.keyspace import Keyspace
 from node.engine.registry import IMPLEMENTATIONS
-from proto.commands import CommandSpec, Flag, lookup
+from node.engine.snapshot import dump, load_into
+from proto.commands import TABLE, CommandSpec, Flag, lookup
 from proto.resp import Error, Reply
 
 READONLY_WRITE = b"READONLY You can't write against a read only replica."
+
+# The implemented commands without subcommands under their usual spellings: the hot path
+# resolves them with one dict lookup. IntFlag arithmetic costs about a microsecond, so the
+# flag tests use plain ints.
+_DIRECT: dict[bytes, CommandSpec] = {
+    spelling: spec
+    for spec in TABLE.values()
+    if not spec.subcommands and spec.name in IMPLEMENTATIONS
+    for spelling in (spec.name.encode(), spec.name.upper().encode())
+}
+_DENYOOM = int(Flag.DENYOOM)
+_READONLY = int(Flag.READONLY)
 
 
 class Engine:
@@ -42,12 +57,21 @@ class Engine:
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
         self.db = Keyspace(self.config)
+        # Leader-local eviction state (recency/frequency tracker); not replicated.
+        self.evictor = Evictor(self.db)
 
     # ------------------------------------------------------------------ commands
 
     def resolve(self, args: list[bytes]) -> CommandSpec | Error:
         """The spec for args, or the error reply for an unknown command, an unknown
         subcommand or a wrong argument count."""
+        spec = _DIRECT.get(args[0]) if args else None
+        if spec is not None:
+            arity = spec.arity
+            argc = len(args)
+            if argc == arity or (arity < 0 and argc >= -arity):
+                return spec
+            return Error(wrong_arity(spec.name))
         spec = lookup(args[0]) if args else None
         if spec is None or (spec.name not in IMPLEMENTATIONS and not spec.subcommands):
             return Error(unknown_command(args or [b""]))
@@ -74,7 +98,7 @@ class Engine:
         self, spec: CommandSpec, args: list[bytes], now_ms: int, rng: random.Random
     ) -> Reply:
         db = self.db
-        if spec.flags & Flag.DENYOOM and self.config.maxmemory and self.out_of_memory():
+        if self.config.maxmemory and int(spec.flags) & _DENYOOM and self.out_of_memory():
             return Error(OOM)
         db.now_ms = now_ms
         db.rng = rng
@@ -95,7 +119,7 @@ class Engine:
         if type(spec) is Error:
             return spec
         assert isinstance(spec, CommandSpec)
-        if not spec.flags & Flag.READONLY:
+        if not int(spec.flags) & _READONLY:
             return Error(READONLY_WRITE)
         db = self.db
         db.now_ms = now_ms
@@ -109,16 +133,30 @@ class Engine:
             db.mutating = True
 
     def execute_transaction(
-        self, commands: list[list[bytes]], now_ms: int, rng: random.Random
-    ) -> list[Reply]:
+        self,
+        commands: list[list[bytes]],
+        now_ms: int,
+        rng: random.Random,
+        watches: list[tuple[bytes, bytes]] | None = None,
+    ) -> list[Reply] | None:
         """MULTI/EXEC body in one entry: each command in order; a blocking command that
-        would block answers as if its timeout had passed, as Redis does inside MULTI."""
+        would block answers as if its timeout had passed, as Redis does inside MULTI.
+        `watches` are the (key, digest) pairs taken at WATCH: if any key's digest differs
+        now, nothing runs and the reply is None (EXEC's null reply)."""
+        if watches:
+            self.db.now_ms = now_ms
+            if not unchanged(self.db, watches):
+                self.db.changed = []
+                return None
         replies = []
+        changed: list[bytes] = []
         for args in commands:
             reply = self.execute(args, now_ms, rng)
+            changed.extend(self.db.changed)
             if type(reply) is WouldBlock:
                 reply = timeout_reply(args)
             replies.append(reply)
+        self.db.changed = changed
         return replies
 
     # ------------------------------------------------------------------ expiry and eviction
@@ -156,6 +194,33 @@ class Engine:
                 count += 1
         db.evicted_keys += count
         return count
+
+    def memory_to_free(self) -> int:
+        """Bytes over maxmemory (0 when under it or unlimited): what evictions must free."""
+        maxmemory = self.config.maxmemory
+        return max(self.db.used_memory - maxmemory, 0) if maxmemory else 0
+
+    def eviction_candidates(self, count: int, rng: random.Random | None = None) -> list[bytes]:
+        """Up to `count` keys the policy would evict, best first, for the leader to propose
+        as an eviction entry. Reads leader-local recency; changes nothing replicated."""
+        return self.evictor.candidates(count, rng)
+
+    # ------------------------------------------------------------------ WATCH and snapshots
+
+    def watch_digests(self, keys: list[bytes], now_ms: int) -> list[tuple[bytes, bytes]]:
+        """(key, digest) per key at `now_ms`, for WATCH; compared again by EXEC."""
+        self.db.now_ms = now_ms
+        return digests(self.db, keys)
+
+    def snapshot(self) -> bytes:
+        """The replicated state as bytes (node.engine.snapshot)."""
+        return dump(self.db)
+
+    def restore(self, blob: bytes | bytearray | memoryview) -> None:
+        """Replace the state by a snapshot's; raises snapshot.SnapshotError, leaving the
+        state as it was, when the snapshot is corrupted, truncated or of another version."""
+        load_into(self.db, blob)
+        self.evictor.install()
 
     @property
     def changed_keys(self) -> list[bytes]:

@@ -33,7 +33,8 @@ class Container:
     - mem: int (O(1) to read, deterministic: computed from the data only)
     - encoding() -> bytes: what Redis 7.0's OBJECT ENCODING reports, conversions sticky
     - copy() -> a deep copy (COPY)
-    - snapshot_items() -> list, and classmethod from_snapshot_items(config, items):
+    - snapshot_items() -> list, and classmethod from_snapshot_items(config, items,
+      encoding=None) (`encoding` is the original's when it was converted, sticky):
       hash [(field, value)], list [element] in order, set [member] in internal order
       (so that random choices replay identically), zset [(member, score)]
     """
@@ -91,8 +92,12 @@ class Keyspace:
         self.evicted_keys = 0
         self.keyspace_hits = 0
         self.keyspace_misses = 0
-        # Optional observers of key changes (eviction recency, scan index), leader-local.
+        # Eviction recency/frequency (node.engine.eviction), leader-local: told touch(key)
+        # on every hit and created(key) for every new key; None unless the policy needs it.
         self.access_tracker: Any = None
+        # SCAN's order of the keys (node.engine.scan.ScanIndex), built by the first SCAN
+        # and then kept up to date here; dropped when the whole data set is replaced.
+        self.scan_index: Any = None
 
     # ------------------------------------------------------------------ lookups
 
@@ -138,6 +143,10 @@ class Keyspace:
         old = data.get(key)
         if old is None:
             self._sample_keys.append(key)
+            if self.scan_index is not None:
+                self.scan_index.add(key)
+            if self.access_tracker is not None:
+                self.access_tracker.created(key)
         else:
             self.used_memory -= self._accounted_size(key, old)
         data[key] = value
@@ -151,6 +160,12 @@ class Keyspace:
             self.used_memory -= EXPIRE_OVERHEAD
         self.modified(key)
 
+    def string_grown(self, key: bytes, value: bytearray, old_length: int) -> None:
+        """A string value that is already stored was changed in place (APPEND, SETRANGE,
+        SETBIT on a bytearray): account for its new length; the TTL stays."""
+        self.used_memory += len(value) - old_length
+        self.modified(key)
+
     def modified(self, key: bytes) -> None:
         """Record that `key` changed (Redis's signalModifiedKey): memory is re-accounted,
         WATCH and blocked clients are told, after the command."""
@@ -161,6 +176,8 @@ class Keyspace:
         value = self.data.pop(key, None)
         if value is None:
             return False
+        if self.scan_index is not None:
+            self.scan_index.discard(key)
         self.used_memory -= self._accounted_size(key, value)
         if self.expires and self.expires.pop(key, None) is not None:
             self.used_memory -= EXPIRE_OVERHEAD
@@ -198,6 +215,7 @@ class Keyspace:
         self.used_memory = 0
         self._expiry_heap = []
         self._sample_keys = []
+        self.scan_index = None
 
     def reaccount(self) -> None:
         """After a command: bring used_memory up to date for containers it changed."""
@@ -288,12 +306,17 @@ class Keyspace:
 
     def rebuild_indexes(self) -> None:
         """After loading a snapshot: recompute memory and the derived indexes."""
-        self.used_memory = 0
-        for key, value in self.data.items():
-            if not (type(value) is bytes or type(value) is bytearray):
+        data = self.data
+        # Summing lengths in C first keeps a million-key restore well under a second.
+        used = KEY_OVERHEAD * len(data) + sum(map(len, data))
+        for value in data.values():
+            if type(value) is bytes or type(value) is bytearray:
+                used += STRING_OVERHEAD + len(value)
+            else:
                 value.accounted = value.mem
-            self.used_memory += self._accounted_size(key, value)
-        self.used_memory += EXPIRE_OVERHEAD * len(self.expires)
+                used += value.accounted
+        self.used_memory = used + EXPIRE_OVERHEAD * len(self.expires)
         self._expiry_heap = [(when, key) for key, when in self.expires.items()]
         heapq.heapify(self._expiry_heap)
         self._sample_keys = list(self.data)
+        self.scan_index = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from node.engine.errors import (
@@ -117,6 +119,9 @@ def expire_option(db: Keyspace, options: dict[bytes, bytes], name: str) -> int |
 @command("set")
 def set_(db: Keyspace, args: list[bytes]) -> Reply:
     key, value = args[1], args[2]
+    if len(args) == 3:
+        db.set(key, value)
+        return OK
     options = parse_set_options(args, 3, for_getex=False)
     when = expire_option(db, options, "set")
     want_old = b"GET" in options
@@ -298,11 +303,23 @@ def append(db: Keyspace, args: list[bytes]) -> Reply:
         db.set(key, suffix)
         return len(suffix)
     check_length(db, len(current) + len(suffix))
-    # A bytearray marks a string modified in place: Redis reports it as "raw".
-    grown = current if type(current) is bytearray else bytearray(current)
-    grown += suffix
+    return len(_store_in_place(db, key, current, lambda grown: grown.extend(suffix)))
+
+
+def _store_in_place(
+    db: Keyspace, key: bytes, current: bytes | bytearray, change: Callable[[bytearray], object]
+) -> bytearray:
+    """Change a stored string in place. A bytearray marks a string modified in place:
+    Redis reports its encoding as "raw" from then on."""
+    if type(current) is bytearray:
+        old_length = len(current)
+        change(current)
+        db.string_grown(key, current, old_length)
+        return current
+    grown = bytearray(current)
+    change(grown)
     db.set(key, grown, keep_ttl=True)
-    return len(grown)
+    return grown
 
 
 @command("strlen")
@@ -351,12 +368,13 @@ def setrange(db: Keyspace, args: list[bytes]) -> Reply:
     if not patch:
         return len(current)
     check_length(db, offset + len(patch))
-    updated = current if type(current) is bytearray else bytearray(current)
-    if len(updated) < offset + len(patch):
-        updated.extend(bytes(offset + len(patch) - len(updated)))
-    updated[offset : offset + len(patch)] = patch
-    db.set(key, updated, keep_ttl=True)
-    return len(updated)
+
+    def overwrite(value: bytearray) -> None:
+        if len(value) < offset + len(patch):
+            value.extend(bytes(offset + len(patch) - len(value)))
+        value[offset : offset + len(patch)] = patch
+
+    return len(_store_in_place(db, key, current, overwrite))
 
 
 def _bit_offset(db: Keyspace, arg: bytes) -> int:
@@ -373,22 +391,27 @@ def setbit(db: Keyspace, args: list[bytes]) -> Reply:
     if args[3] not in (b"0", b"1"):
         raise CommandError(BIT_VALUE_ERROR)
     on = args[3] == b"1"
-    current = db.lookup_string(key)
     byte_index = offset >> 3
-    updated = (
-        bytearray()
-        if current is None
-        else (current if type(current) is bytearray else bytearray(current))
-    )
-    if len(updated) <= byte_index:
-        updated.extend(bytes(byte_index + 1 - len(updated)))
     mask = 1 << (7 - (offset & 7))
-    old = 1 if updated[byte_index] & mask else 0
-    if on:
-        updated[byte_index] |= mask
+    current = db.lookup_string(key)
+    old = (
+        1 if current is not None and byte_index < len(current) and current[byte_index] & mask else 0
+    )
+
+    def flip(value: bytearray) -> None:
+        if len(value) <= byte_index:
+            value.extend(bytes(byte_index + 1 - len(value)))
+        if on:
+            value[byte_index] |= mask
+        else:
+            value[byte_index] &= ~mask & 0xFF
+
+    if current is None:
+        created = bytearray()
+        flip(created)
+        db.set(key, created)
     else:
-        updated[byte_index] &= ~mask & 0xFF
-    db.set(key, updated, keep_ttl=True)
+        _store_in_place(db, key, current, flip)
     return old
 
 

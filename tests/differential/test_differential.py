@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 
 import pytest
@@ -40,9 +41,13 @@ def resync(diff: Differential) -> None:
             diff.redis.call(args)
 
 
+# More examples for a longer run: DIFFERENTIAL_EXAMPLES=5000 make test
+EXAMPLES = int(os.environ.get("DIFFERENTIAL_EXAMPLES", "600"))
+
+
 def sequences(cases: list[CommandCase]) -> st.SearchStrategy:
     one = st.one_of(*[st.tuples(st.just(case), case.strategy) for case in cases])
-    return st.lists(one, min_size=1, max_size=25)
+    return st.lists(one, min_size=1, max_size=40)
 
 
 @pytest.fixture
@@ -60,7 +65,7 @@ def diff3(redis_port):
 
 
 _SETTINGS = settings(
-    max_examples=300,
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -88,7 +93,7 @@ def test_mixed_types_resp3(redis_port, sequence):
 
 @pytest.mark.parametrize("type_name", sorted(BY_TYPE))
 def test_each_type(redis_port, type_name):
-    @settings(max_examples=200, deadline=None)
+    @settings(max_examples=EXAMPLES // 2, deadline=None)
     @given(sequence=sequences(BY_TYPE[type_name]))
     def run(sequence):
         diff = Differential(redis_port, resp3=False)
