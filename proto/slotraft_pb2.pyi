@@ -181,7 +181,7 @@ class RaftEntry(_message.Message):
     def __init__(self, index: _Optional[int] = ..., term: _Optional[int] = ..., type: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class RaftMessage(_message.Message):
-    __slots__ = ("group", "type", "from_node", "to_node", "term", "log_term", "index", "entries", "commit", "reject", "reject_hint", "hint_term", "context", "snapshot_index", "snapshot_term", "snapshot_voters", "snapshot_learners", "chunk_offset", "chunk_data", "chunk_done", "snapshot_size", "flag")
+    __slots__ = ("group", "type", "from_node", "to_node", "term", "log_term", "index", "entries", "commit", "reject", "reject_hint", "hint_term", "context", "snapshot_index", "snapshot_term", "snapshot_voters", "snapshot_learners", "chunk_offset", "chunk_data", "chunk_done", "snapshot_size", "flag", "stamp", "force")
     GROUP_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     FROM_NODE_FIELD_NUMBER: _ClassVar[int]
@@ -204,6 +204,8 @@ class RaftMessage(_message.Message):
     CHUNK_DONE_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_SIZE_FIELD_NUMBER: _ClassVar[int]
     FLAG_FIELD_NUMBER: _ClassVar[int]
+    STAMP_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
     group: int
     type: int
     from_node: int
@@ -226,7 +228,9 @@ class RaftMessage(_message.Message):
     chunk_done: bool
     snapshot_size: int
     flag: bool
-    def __init__(self, group: _Optional[int] = ..., type: _Optional[int] = ..., from_node: _Optional[int] = ..., to_node: _Optional[int] = ..., term: _Optional[int] = ..., log_term: _Optional[int] = ..., index: _Optional[int] = ..., entries: _Optional[_Iterable[_Union[RaftEntry, _Mapping]]] = ..., commit: _Optional[int] = ..., reject: _Optional[bool] = ..., reject_hint: _Optional[int] = ..., hint_term: _Optional[int] = ..., context: _Optional[bytes] = ..., snapshot_index: _Optional[int] = ..., snapshot_term: _Optional[int] = ..., snapshot_voters: _Optional[_Iterable[int]] = ..., snapshot_learners: _Optional[_Iterable[int]] = ..., chunk_offset: _Optional[int] = ..., chunk_data: _Optional[bytes] = ..., chunk_done: _Optional[bool] = ..., snapshot_size: _Optional[int] = ..., flag: _Optional[bool] = ...) -> None: ...
+    stamp: int
+    force: bool
+    def __init__(self, group: _Optional[int] = ..., type: _Optional[int] = ..., from_node: _Optional[int] = ..., to_node: _Optional[int] = ..., term: _Optional[int] = ..., log_term: _Optional[int] = ..., index: _Optional[int] = ..., entries: _Optional[_Iterable[_Union[RaftEntry, _Mapping]]] = ..., commit: _Optional[int] = ..., reject: _Optional[bool] = ..., reject_hint: _Optional[int] = ..., hint_term: _Optional[int] = ..., context: _Optional[bytes] = ..., snapshot_index: _Optional[int] = ..., snapshot_term: _Optional[int] = ..., snapshot_voters: _Optional[_Iterable[int]] = ..., snapshot_learners: _Optional[_Iterable[int]] = ..., chunk_offset: _Optional[int] = ..., chunk_data: _Optional[bytes] = ..., chunk_done: _Optional[bool] = ..., snapshot_size: _Optional[int] = ..., flag: _Optional[bool] = ..., stamp: _Optional[int] = ..., force: _Optional[bool] = ...) -> None: ...
 
 class RaftBatch(_message.Message):
     __slots__ = ("from_node", "messages")

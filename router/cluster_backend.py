@@ -15,6 +15,7 @@ import contextlib
 import itertools
 import logging
 import random
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ GRPC_OPTIONS = [
 ]
 ATTEMPT_TIMEOUT_S = 3.0  # one try at one node
 RETRY_BUDGET_S = 15.0  # all tries of one request
-RETRY_PAUSE_S = 0.05
+RETRY_PAUSE_S = 0.02  # first pause between tries; doubles up to 0.5 s
 # Where blocking commands keep their timeout argument (seconds): index from the start.
 _TIMEOUT_FIRST = {b"blmpop", b"bzmpop"}
 
@@ -82,7 +83,8 @@ class NodeLink:
 
     async def _batches(self) -> AsyncIterator[pb.KvBatch]:
         while True:
-            if self.outgoing:
+            # Requests added while the previous batch was being sent are sent before waiting.
+            while self.outgoing:
                 batch, self.outgoing = self.outgoing, []
                 yield pb.KvBatch(requests=batch)
             self.wakeup.clear()
@@ -131,10 +133,11 @@ class ShardRoute:
 
 
 class ClusterBackend:
-    def __init__(self, seeds: list[str]) -> None:
+    def __init__(self, seeds: list[str], retry_budget: float = RETRY_BUDGET_S) -> None:
         if not seeds:
             raise ValueError("at least one node address is needed")
         self.seeds = seeds
+        self.retry_budget = retry_budget
         self.client_id = random.getrandbits(63) | 1
         self.links: dict[int, NodeLink] = {}
         self.shards: dict[int, ShardRoute] = {}
@@ -291,60 +294,70 @@ class ClusterBackend:
                 route.outstanding.discard(request.sequence)
 
     async def _retry(self, route: ShardRoute, request: pb.KvRequest, blocking: bool) -> pb.KvReply:
+        """Try the cached leader, follow not-leader hints, else go round the replicas;
+        pause between tries so that an election in progress is waited out, not hammered."""
         started = time.monotonic()
         block_timeout = _blocking_timeout(request.commands[0].args) if blocking else None
-        deadline = started + RETRY_BUDGET_S + (block_timeout or 0)
-        tried: list[int] = []
+        deadline = started + self.retry_budget + (block_timeout or 0)
+        rotation = 0
+        attempts = 0
+        pause = RETRY_PAUSE_S
         last_problem = "no leader"
         while True:
             if request.sequence:
                 request.acked = route.acked()
-            node = self._pick(route, request, tried)
+            node = self._pick(route, request, rotation)
             attempt_timeout = ATTEMPT_TIMEOUT_S
             if blocking:
                 remaining = None
                 if block_timeout:
                     remaining = max(0.001, block_timeout - (time.monotonic() - started))
-                    _set_blocking_timeout(request.commands[0].args, remaining)
+                    if attempts:  # a retry blocks only for what is left of the timeout
+                        _set_blocking_timeout(request.commands[0].args, remaining)
                 attempt_timeout = None if remaining is None else remaining + ATTEMPT_TIMEOUT_S
+            attempts += 1
             try:
                 reply = await self._attempt(node, request, attempt_timeout)
             except AttemptFailed as problem:
                 last_problem = str(problem)
-                tried.append(node)
+                reply = None
+            if reply is not None and reply.status == pb.OK:
+                if request.consistency == pb.LINEARIZABLE:
+                    route.leader = node  # only a leader answers these
+                return reply
+            if reply is not None and reply.status == pb.REJECTED:
+                raise BackendError(reply.error.encode() or b"ERR request rejected")
+            hint = 0
+            if reply is not None:
+                last_problem = f"node {node}: {pb.ReplyStatus.Name(reply.status)}"
+                if reply.status == pb.NOT_LEADER and reply.leader_node != node:
+                    hint = reply.leader_node
+            log.debug("shard %d: node %d: %s (hint %d)", route.id, node, last_problem, hint)
+            if hint:
+                route.leader = hint
+            else:
                 if route.leader == node:
                     route.leader = 0
-            else:
-                if reply.status == pb.OK:
-                    if request.consistency == pb.LINEARIZABLE:
-                        route.leader = node  # only a leader answers these
-                    return reply
-                if reply.status == pb.NOT_LEADER:
-                    last_problem = f"node {node} is not the leader"
-                    if reply.leader_node and reply.leader_node != node:
-                        route.leader = reply.leader_node
-                        continue
-                    route.leader = 0
-                    tried.append(node)
-                elif reply.status == pb.REJECTED:
-                    raise BackendError(reply.error.encode() or b"ERR request rejected")
-                else:
-                    last_problem = f"node {node}: {pb.ReplyStatus.Name(reply.status)}"
-                    tried.append(node)
+                rotation += 1
             if time.monotonic() > deadline:
                 raise BackendError(
                     b"CLUSTERDOWN The cluster is down: shard %d has no leader that answers "
                     b"(%s)" % (route.id, last_problem.encode())
                 )
-            await asyncio.sleep(RETRY_PAUSE_S)
+            # A fresh hint is followed at once, but never twice in a row without a pause:
+            # two replicas may each name the other while an election settles.
+            if not hint or attempts % 2 == 0:
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.5)
 
-    def _pick(self, route: ShardRoute, request: pb.KvRequest, tried: list[int]) -> int:
+    def _pick(self, route: ShardRoute, request: pb.KvRequest, rotation: int) -> int:
         if request.consistency == pb.FOLLOWER:
-            return self.rng.choice(route.replicas)
-        if route.leader and (not tried or tried[-1] != route.leader):
+            return route.replicas[
+                (rotation + self.rng.randrange(len(route.replicas))) % len(route.replicas)
+            ]
+        if route.leader:
             return route.leader
-        # No leader known (or it just failed): go round the replicas.
-        return route.replicas[len(tried) % len(route.replicas)]
+        return route.replicas[rotation % len(route.replicas)]
 
     async def _attempt(self, node: int, request: pb.KvRequest, timeout: float | None) -> pb.KvReply:
         link = self.links.get(node)
@@ -374,12 +387,19 @@ def _timeout_index(args: Any) -> int:
     return 1 if bytes(args[0]).lower() in _TIMEOUT_FIRST else len(args) - 1
 
 
+_PLAIN_NUMBER = re.compile(rb"[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?\Z")
+
+
 def _blocking_timeout(args: Any) -> float | None:
-    """A blocking command's timeout in seconds (None: forever or unparsable)."""
+    """A blocking command's timeout in seconds; None for forever, and for anything but a
+    plain number (the shard answers those with their error, which needs no retry)."""
     try:
-        value = float(args[_timeout_index(args)])
-    except (ValueError, IndexError):
+        text = bytes(args[_timeout_index(args)])
+    except IndexError:
         return None
+    if not _PLAIN_NUMBER.match(text):
+        return None
+    value = float(text)
     return value if value > 0 else None
 
 

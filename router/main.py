@@ -7,12 +7,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import signal
 from collections.abc import Coroutine
 
 import uvloop
 
+from proto.logs import configure
 from router.backend import Backend
 from router.cluster_backend import ClusterBackend
 from router.config import Limits, RouterConfig
@@ -36,6 +36,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="serve from N in-process engines instead (no persistence, no replication)",
     )
+    parser.add_argument(
+        "--retry-seconds",
+        type=float,
+        default=15.0,
+        help="how long a request may be retried across leader changes before the client "
+        "gets -CLUSTERDOWN (15)",
+    )
     parser.add_argument("--max-clients", type=int, default=10000)
     parser.add_argument("--max-args", type=int, default=Limits().max_args)
     parser.add_argument("--proto-max-bulk-len", type=int, default=Limits().max_bulk_len)
@@ -55,7 +62,9 @@ def config_from(args: argparse.Namespace) -> RouterConfig:
 async def backend_from(args: argparse.Namespace) -> tuple[Backend, list[Coroutine]]:
     """The backend the options ask for, and the background work it needs."""
     if args.nodes:
-        cluster = ClusterBackend([address.strip() for address in args.nodes.split(",")])
+        cluster = ClusterBackend(
+            [address.strip() for address in args.nodes.split(",")], args.retry_seconds
+        )
         await cluster.start()
         return cluster, []
     backend = LocalBackend(args.local_shards)
@@ -82,7 +91,7 @@ async def serve(config: RouterConfig, backend: Backend, background: list[Corouti
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level.upper())
+    configure("router", args.port, args.log_level.upper())
     config = config_from(args)
 
     async def main() -> None:

@@ -9,11 +9,16 @@ import sys
 
 # name -> (module with `add_arguments(parser)` and `run(args) -> int`, help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "node": ("node.main", "run one node (hosts a replica of each of its shards)"),
+    "router": ("router.main", "run a router (the RESP endpoint clients connect to)"),
+    "up": ("slotraft.up", "start a whole cluster as local processes (the embedded default)"),
+    "ctl": ("slotraft.ctl", "inspect and operate a running cluster"),
     "bench": ("slotraft.bench", "run a benchmark and print its figures"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(chosen: str | None) -> argparse.ArgumentParser:
+    """All subcommands are listed; only the chosen one's module is imported (its options)."""
     parser = argparse.ArgumentParser(
         prog="slotraft",
         description="A Redis-compatible key-value service on Raft that never loses an "
@@ -21,15 +26,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in SUBCOMMANDS.items():
-        module = importlib.import_module(module_name)
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(sub)
-        sub.set_defaults(module=module)
+        if name == chosen:
+            module = importlib.import_module(module_name)
+            module.add_arguments(sub)
+            sub.set_defaults(module=module)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    chosen = next((arg for arg in argv if not arg.startswith("-")), None)
+    args = build_parser(chosen).parse_args(argv)
     try:
         return int(args.module.run(args) or 0)
     except KeyboardInterrupt:

@@ -1,27 +1,40 @@
-"""Commands that recreate one engine key in redis, read through the engine's own commands."""
+"""Commands that recreate one key elsewhere, read through commands of the source itself
+(the engine, or the cluster through a router)."""
 
 from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
+from typing import Any
 
 from node.engine.engine import Engine
 
+Run = Callable[..., Any]
 
-def rebuild_commands(engine: Engine, key: bytes) -> list[list[bytes]]:
-    now = int(time.time() * 1000)
+
+def engine_reader(engine: Engine) -> Run:
     rng = random.Random(0)
 
-    def run(*args: bytes) -> object:
-        return engine.execute_readonly(list(args), now, rng)
+    def run(*args: bytes) -> Any:
+        return engine.execute_readonly(list(args), int(time.time() * 1000), rng)
 
+    return run
+
+
+def rebuild_commands(run: Run, key: bytes) -> list[list[bytes]]:
     kind = run(b"TYPE", key)
+    if isinstance(kind, bytes | bytearray):
+        kind = bytes(kind)
     if kind == b"none":
         return []
     if kind == b"string":
         commands = [[b"SET", key, run(b"GET", key)]]
     elif kind == b"hash":
-        commands = [[b"HSET", key, *run(b"HGETALL", key)]]
+        flat = run(b"HGETALL", key)
+        if isinstance(flat, dict):
+            flat = [item for pair in flat.items() for item in pair]
+        commands = [[b"HSET", key, *flat]]
     elif kind == b"list":
         commands = [[b"RPUSH", key, *run(b"LRANGE", key, b"0", b"-1")]]
     elif kind == b"set":

@@ -14,7 +14,7 @@ import tests.differential as package
 from node.engine.registry import IMPLEMENTATIONS
 from tests.differential.common import KEYS, CommandCase
 from tests.differential.harness import Differential
-from tests.differential.rebuild import rebuild_commands
+from tests.differential.rebuild import engine_reader, rebuild_commands
 
 _MODULES = [
     importlib.import_module(f"{package.__name__}.{info.name}")
@@ -37,7 +37,7 @@ def resync(diff: Differential) -> None:
     """After a command with a random effect (SPOP), make redis hold what the engine holds."""
     for key in KEYS:
         diff.redis.call([b"DEL", key])
-        for args in rebuild_commands(diff.engine, key):
+        for args in rebuild_commands(engine_reader(diff.engine), key):
             diff.redis.call(args)
 
 

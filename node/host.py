@@ -1,0 +1,392 @@
+"""The node's I/O shell around its Raft groups: storage, transport, the tick and Ready loops.
+
+All groups of the node share one MultiRaft, one WAL (one fsync covers every group: group
+commit) and one transport (messages of every group to a peer travel in one batch). The
+loop: take what clients and peers brought, ask every group for its Ready, persist it all
+with one fsync, send, apply, advance. Proposals arriving while an fsync runs wait for the
+next cycle, which is what batches them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from node.engine.config import EngineConfig
+from node.engine.engine import Engine
+from node.metadata import ClusterMap, MetadataState, initial_map
+from node.raft import (
+    EntryType,
+    MultiRaft,
+    NotLeader,
+    RaftConfig,
+    RaftError,
+    RaftNode,
+    Ready,
+    RestoredState,
+    Role,
+    Snapshot,
+    bootstrap_state,
+)
+from node.replica import ShardReplica
+from node.shard_state import ShardState
+from node.storage import NodeStorage, snapshot_records
+from node.storage.aio import AsyncGroupCommit
+from node.storage.records import persist_records
+from node.transport import RaftTransport
+from proto.topology import METADATA_GROUP, ClusterDescription, ShardPlacement
+
+log = logging.getLogger("slotraft.node")
+
+METADATA_VOTERS = 5
+
+
+@dataclass(slots=True)
+class NodeSettings:
+    tick_ms: int = 100
+    election_ticks: int = 10
+    heartbeat_ticks: int = 1
+    snapshot_entries: int = 20_000  # applied entries between snapshots of a group
+    housekeeping_ms: int = 100  # active expiry, eviction, leader balancing
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    balance_leaders: bool = True
+
+
+class MetadataReplica:
+    def __init__(self, raft: RaftNode, state: MetadataState, applied: int) -> None:
+        self.raft = raft
+        self.state = state
+        self.applied = applied
+        self.entries_since_snapshot = 0
+        self.install_proposed = False
+
+
+class NodeHost:
+    def __init__(
+        self,
+        node_id: int,
+        description: ClusterDescription,
+        data_dir: Path,
+        settings: NodeSettings | None = None,
+    ) -> None:
+        self.node_id = node_id
+        self.description = description
+        self.data_dir = data_dir
+        self.settings = settings or NodeSettings()
+        self.started = time.time()
+        self.multi = MultiRaft(node_id, random.Random())
+        self.shards: dict[int, ShardReplica] = {}  # shard id -> replica
+        self.by_group: dict[int, ShardReplica] = {}
+        self.metadata: MetadataReplica | None = None
+        self.storage: NodeStorage | None = None
+        self.committer: AsyncGroupCommit | None = None
+        self.transport: RaftTransport | None = None
+        self.wakeup = asyncio.Event()
+        self.tasks: list[asyncio.Task] = []
+        self.running = False
+        self.last_transfer: dict[int, float] = {}
+
+    # ------------------------------------------------------------------ start and stop
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        storage, restored = await loop.run_in_executor(
+            None, NodeStorage.open, self.data_dir / "raft"
+        )
+        self.storage = storage
+        self.committer = AsyncGroupCommit(storage.commit)
+        cluster = initial_map(self.description)
+        bootstrap_records = []
+        node_ids = sorted(cluster.nodes)
+        meta_voters = tuple(node_ids[:METADATA_VOTERS])
+        meta_learners = tuple(node_ids[METADATA_VOTERS:])
+        state, fresh = self._restored_or_bootstrap(
+            restored, METADATA_GROUP, meta_voters, meta_learners
+        )
+        if fresh:
+            bootstrap_records += persist_records(
+                METADATA_GROUP, entries=state.entries, hard_state=state.hard_state
+            )
+        meta_raft = self.multi.add_group(self._raft_config(METADATA_GROUP), state)
+        meta_state = MetadataState(cluster)
+        applied = 0
+        if state.snapshot is not None:
+            meta_state.restore(state.snapshot.data)
+            applied = state.snapshot.meta.index
+        self.metadata = MetadataReplica(meta_raft, meta_state, applied)
+        for placement in cluster.shards:
+            if self.node_id not in placement.replicas:
+                continue
+            state, fresh = self._restored_or_bootstrap(
+                restored, placement.group, placement.replicas, ()
+            )
+            if fresh:
+                bootstrap_records += persist_records(
+                    placement.group, entries=state.entries, hard_state=state.hard_state
+                )
+            raft = self.multi.add_group(self._raft_config(placement.group), state)
+            shard_state = ShardState(Engine(self.settings.engine))
+            applied = 0
+            if state.snapshot is not None:
+                shard_state.restore(state.snapshot.data)
+                applied = state.snapshot.meta.index
+            replica = ShardReplica(self.node_id, placement, raft, shard_state, applied)
+            self.shards[placement.id] = replica
+            self.by_group[placement.group] = replica
+        if bootstrap_records:
+            await self.committer.commit(bootstrap_records)
+        peers = {node.id: node.raft_address for node in self.description.nodes}
+        self.transport = RaftTransport(
+            self.node_id, peers, self._on_raft_batch, self._on_unreachable
+        )
+        self.transport.start()
+        self.running = True
+        self.tasks = [
+            loop.create_task(self._tick_loop(), name="tick"),
+            loop.create_task(self._ready_loop(), name="ready"),
+            loop.create_task(self._housekeeping_loop(), name="housekeeping"),
+        ]
+        log.info(
+            "node %d hosts shards %s",
+            self.node_id,
+            sorted(self.shards),
+            extra={"node": self.node_id, "shard": "-"},
+        )
+
+    def _restored_or_bootstrap(
+        self,
+        restored: dict[int, RestoredState],
+        group: int,
+        voters: tuple[int, ...],
+        learners: tuple[int, ...],
+    ) -> tuple[RestoredState, bool]:
+        state = restored.get(group)
+        if state is not None:
+            return state, False
+        return bootstrap_state(voters, learners), True
+
+    def _raft_config(self, group: int) -> RaftConfig:
+        settings = self.settings
+        return RaftConfig(
+            node_id=self.node_id,
+            group_id=group,
+            election_ticks=settings.election_ticks,
+            heartbeat_ticks=settings.heartbeat_ticks,
+        )
+
+    async def stop(self) -> None:
+        self.running = False
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.transport is not None:
+            await self.transport.stop()
+        if self.committer is not None:
+            await self.committer.close()
+        if self.storage is not None:
+            self.storage.close()
+
+    # ------------------------------------------------------------------ inputs
+
+    def wake(self) -> None:
+        self.wakeup.set()
+
+    def _on_raft_batch(self, from_node: int, messages: list) -> None:
+        self.multi.step(messages)
+        self.wakeup.set()
+
+    def _on_unreachable(self, peer: int) -> None:
+        for raft in self.multi:
+            raft.report_unreachable(peer)
+
+    async def _tick_loop(self) -> None:
+        interval = self.settings.tick_ms / 1000
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time()
+        while self.running:
+            next_tick += interval
+            await asyncio.sleep(max(0.0, next_tick - loop.time()))
+            self.multi.tick()
+            self.wakeup.set()
+
+    # ------------------------------------------------------------------ the Ready cycle
+
+    async def _ready_loop(self) -> None:
+        while self.running:
+            await self.wakeup.wait()
+            self.wakeup.clear()
+            try:
+                await self._cycle()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception(
+                    "Ready cycle failed; stopping the node to protect the data",
+                    extra={"node": self.node_id, "shard": "-"},
+                )
+                self.running = False
+                raise
+
+    async def _cycle(self) -> None:
+        for replica in self.shards.values():
+            if replica.has_work():
+                replica.flush()
+        self._maybe_install_metadata()
+        if not self.multi.has_ready():
+            return
+        batch = self.multi.ready()
+        assert self.committer is not None and self.storage is not None
+        records = []
+        for group, ready in batch.groups.items():
+            if ready.snapshot is not None:
+                await self.committer.run(self.storage.save_snapshot, group, ready.snapshot)
+            records += persist_records(
+                group,
+                snapshot=ready.snapshot.meta if ready.snapshot is not None else None,
+                truncate_from=ready.truncate_from,
+                entries=ready.entries,
+                hard_state=ready.hard_state,
+            )
+        if records:
+            await self.committer.commit(records)
+        assert self.transport is not None
+        self.transport.send(batch.outbox)
+        for group, ready in batch.groups.items():
+            if group == METADATA_GROUP:
+                self._apply_metadata(ready)
+            else:
+                replica = self.by_group.get(group)
+                if replica is not None:
+                    replica.on_ready(ready)
+                    if ready.soft_state is not None:
+                        self._log_role(replica, ready)
+        self.multi.advance(batch)
+        await self._maybe_snapshot()
+        if self.multi.has_ready() or any(r.has_work() for r in self.shards.values()):
+            self.wakeup.set()
+
+    def _log_role(self, replica: ShardReplica, ready: Ready) -> None:
+        soft = ready.soft_state
+        assert soft is not None
+        replica.log.info(
+            "role %s, leader %d, term %d", soft.role.name.lower(), soft.leader, replica.raft.term
+        )
+
+    def _apply_metadata(self, ready: Ready) -> None:
+        meta = self.metadata
+        assert meta is not None
+        if ready.snapshot is not None:
+            meta.state.restore(ready.snapshot.data)
+            meta.applied = ready.snapshot.meta.index
+        for entry in ready.committed_entries:
+            if entry.index <= meta.applied:
+                continue
+            meta.applied = entry.index
+            meta.entries_since_snapshot += 1
+            if entry.type == EntryType.NORMAL and entry.data:
+                meta.state.apply(entry.index, entry.data)
+
+    def _maybe_install_metadata(self) -> None:
+        """The metadata group's first leader installs the map derived from the description."""
+        meta = self.metadata
+        if meta is None or meta.state.installed or meta.install_proposed:
+            return
+        raft = meta.raft
+        if raft.role is not Role.LEADER:
+            return
+        try:
+            raft.propose(MetadataState.install_command(meta.state.map))
+            meta.install_proposed = True
+        except (NotLeader, RaftError):
+            pass
+
+    async def _maybe_snapshot(self) -> None:
+        limit = self.settings.snapshot_entries
+        for replica in self.shards.values():
+            if replica.entries_since_snapshot >= limit:
+                await self._snapshot_group(
+                    replica.group, replica.raft, replica.applied, replica.state.snapshot()
+                )
+                replica.entries_since_snapshot = 0
+                replica.counters.snapshots += 1
+        meta = self.metadata
+        if meta is not None and meta.entries_since_snapshot >= limit:
+            await self._snapshot_group(
+                METADATA_GROUP, meta.raft, meta.applied, meta.state.snapshot()
+            )
+            meta.entries_since_snapshot = 0
+
+    async def _snapshot_group(self, group: int, raft: RaftNode, applied: int, data: bytes) -> None:
+        snapshot_meta = raft.compact(applied, data)
+        if snapshot_meta is None:
+            return
+        assert self.committer is not None and self.storage is not None
+        await self.committer.run(self.storage.save_snapshot, group, Snapshot(snapshot_meta, data))
+        await self.committer.commit(snapshot_records(group, snapshot_meta, replaces_log=False))
+        log.info(
+            "snapshot of group %d at index %d (%d bytes)",
+            group,
+            snapshot_meta.index,
+            len(data),
+            extra={"node": self.node_id, "shard": group - 1},
+        )
+
+    # ------------------------------------------------------------------ housekeeping
+
+    async def _housekeeping_loop(self) -> None:
+        interval = self.settings.housekeeping_ms / 1000
+        while self.running:
+            await asyncio.sleep(interval)
+            proposed = 0
+            for replica in self.shards.values():
+                proposed += replica.propose_expiry()
+                proposed += replica.propose_eviction()
+                if self.settings.balance_leaders:
+                    self._balance(replica)
+            if proposed:
+                self.wakeup.set()
+
+    def _balance(self, replica: ShardReplica) -> None:
+        """Hand leadership to the shard's preferred replica (replicas[0]) when it has caught
+        up, so that leaders spread over the nodes; at most every 10 s per shard."""
+        raft = replica.raft
+        preferred = replica.placement.replicas[0]
+        if raft.role is not Role.LEADER or preferred == self.node_id:
+            return
+        now = time.monotonic()
+        if now - self.last_transfer.get(replica.group, 0) < 10:
+            return
+        status = raft.status()
+        peer = status.peers.get(preferred)
+        if peer is None or peer.match < status.last_index or peer.state != "replicate":
+            return
+        self.last_transfer[replica.group] = now
+        try:
+            raft.transfer_leader(preferred)
+            replica.log.info("transferring leadership to preferred node %d", preferred)
+            self.wakeup.set()
+        except RaftError:
+            pass
+
+    # ------------------------------------------------------------------ queries
+
+    @property
+    def cluster_map(self) -> ClusterMap:
+        assert self.metadata is not None
+        return self.metadata.state.map
+
+    def address_of(self, node_id: int) -> str:
+        return self.cluster_map.nodes.get(node_id, "")
+
+    def placement(self, shard: int) -> ShardPlacement | None:
+        for placement in self.cluster_map.shards:
+            if placement.id == shard:
+                return placement
+        return None

@@ -1,0 +1,106 @@
+"""`slotraft node`: one node process hosting a replica of each shard assigned to it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+
+import grpc
+import uvloop
+
+from node.engine.config import EVICTION_POLICIES, EngineConfig
+from node.host import NodeHost, NodeSettings
+from node.services import AdminService, KvService
+from node.transport import SERVER_OPTIONS
+from proto import slotraft_pb2_grpc as pb_grpc
+from proto.logs import configure
+from proto.topology import ClusterDescription
+
+log = logging.getLogger("slotraft.node")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--id", type=int, required=True, help="this node's id in the cluster file")
+    parser.add_argument(
+        "--cluster",
+        type=Path,
+        required=True,
+        help="cluster description (TOML: shards, replicas, [[node]] id/address)",
+    )
+    parser.add_argument("--data-dir", type=Path, required=True, help="where this node keeps data")
+    parser.add_argument(
+        "--listen",
+        default=None,
+        help="address to bind the gRPC server (default: this node's address "
+        "in the cluster file; use 0.0.0.0:PORT in containers)",
+    )
+    parser.add_argument("--tick-ms", type=int, default=100, help="Raft tick (100 ms)")
+    parser.add_argument(
+        "--election-ticks", type=int, default=10, help="minimum election timeout in ticks (10)"
+    )
+    parser.add_argument(
+        "--snapshot-entries",
+        type=int,
+        default=20_000,
+        help="applied entries between snapshots of a shard (20000)",
+    )
+    parser.add_argument(
+        "--maxmemory", type=int, default=0, help="bytes per shard replica; 0 = no limit"
+    )
+    parser.add_argument("--maxmemory-policy", default="noeviction", choices=EVICTION_POLICIES)
+    parser.add_argument("--log-level", default="INFO")
+
+
+def settings_from(args: argparse.Namespace) -> NodeSettings:
+    return NodeSettings(
+        tick_ms=args.tick_ms,
+        election_ticks=args.election_ticks,
+        snapshot_entries=args.snapshot_entries,
+        engine=EngineConfig(maxmemory=args.maxmemory, maxmemory_policy=args.maxmemory_policy),
+    )
+
+
+async def serve(args: argparse.Namespace) -> None:
+    description = ClusterDescription.from_toml(args.cluster)
+    me = description.node(args.id)
+    host = NodeHost(args.id, description, args.data_dir, settings_from(args))
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    await host.start()
+    server = grpc.aio.server(options=SERVER_OPTIONS)
+    assert host.transport is not None
+    pb_grpc.add_RaftServicer_to_server(host.transport, server)
+    pb_grpc.add_KvServicer_to_server(KvService(host), server)
+    pb_grpc.add_AdminServicer_to_server(AdminService(host), server)
+    listen = args.listen or me.raft_address
+    if server.add_insecure_port(listen) == 0:
+        raise SystemExit(f"cannot listen on {listen}")
+    await server.start()
+    log.info("node %d serving on %s (data in %s)", args.id, listen, args.data_dir)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    failed = asyncio.ensure_future(asyncio.gather(*host.tasks))
+    waiter = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({failed, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    crash = failed.exception() if failed.done() and not failed.cancelled() else None
+    log.info("node %d stopping", args.id)
+    await server.stop(grace=1)
+    await host.stop()
+    failed.cancel()
+    waiter.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await failed
+    if crash is not None:
+        raise SystemExit(f"node {args.id} failed: {crash!r}")
+
+
+def run(args: argparse.Namespace) -> int:
+    configure("node", args.id, args.log_level)
+    uvloop.install()
+    asyncio.run(serve(args))
+    return 0

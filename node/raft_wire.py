@@ -1,0 +1,244 @@
+"""Raft messages to and from the protobuf wire form (proto/slotraft.proto: RaftMessage).
+
+The Raft core knows nothing of protobuf; the transport converts at the edge."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from node.raft import messages as m
+from node.raft.types import ConfState, Entry, EntryType, SnapshotMeta
+from proto import slotraft_pb2 as pb
+
+_APPEND, _APPEND_RESP, _HEARTBEAT, _HEARTBEAT_RESP = 1, 2, 3, 4
+_VOTE, _VOTE_RESP, _SNAPSHOT, _SNAPSHOT_RESP, _TIMEOUT_NOW = 5, 6, 7, 8, 9
+
+
+def _entries_to_wire(entries: Any) -> list[pb.RaftEntry]:
+    return [
+        pb.RaftEntry(index=entry.index, term=entry.term, type=entry.type, data=entry.data)
+        for entry in entries
+    ]
+
+
+def to_wire(message: m.Message) -> pb.RaftMessage:
+    kind = type(message)
+    if kind is m.AppendEntries:
+        return pb.RaftMessage(
+            type=_APPEND,
+            group=message.group,
+            from_node=message.src,
+            to_node=message.dst,
+            term=message.term,
+            index=message.prev_index,
+            log_term=message.prev_term,
+            entries=_entries_to_wire(message.entries),
+            commit=message.commit,
+            stamp=message.stamp,
+        )
+    if kind is m.AppendResponse:
+        return pb.RaftMessage(
+            type=_APPEND_RESP,
+            group=message.group,
+            from_node=message.src,
+            to_node=message.dst,
+            term=message.term,
+            index=message.index,
+            reject=message.reject,
+            reject_hint=message.hint_index,
+            hint_term=message.hint_term,
+            stamp=message.stamp,
+        )
+    if kind is m.Heartbeat:
+        return pb.RaftMessage(
+            type=_HEARTBEAT,
+            group=message.group,
+            from_node=message.src,
+            to_node=message.dst,
+            term=message.term,
+            commit=message.commit,
+            stamp=message.stamp,
+        )
+    if kind is m.HeartbeatResponse:
+        return pb.RaftMessage(
+            type=_HEARTBEAT_RESP,
+            group=message.group,
+            from_node=message.src,
+            to_node=message.dst,
+            term=message.term,
+            stamp=message.stamp,
+        )
+    if kind is m.RequestVote:
+        return pb.RaftMessage(
+            type=_VOTE,
+            group=message.group,
+            from_node=message.src,
+            to_node=message.dst,
+            term=message.term,
+            index=message.last_index,
+            log_term=message.last_term,
+            flag=message.pre,
+            force=message.force,
+        )
+    if kind is m.VoteResponse:
+        return pb.RaftMessage(
+            type=_VOTE_RESP,
+            group=message.group,
+            from_node=message.src,
+            to_node=message.dst,
+            term=message.term,
+            reject=not message.granted,
+            flag=message.pre,
+        )
+    if kind is m.InstallSnapshot:
+        meta = message.meta
+        return pb.RaftMessage(
+            type=_SNAPSHOT,
+            group=message.group,
+            from_node=message.src,
+            to_node=message.dst,
+            term=message.term,
+            snapshot_index=meta.index,
+            snapshot_term=meta.term,
+            snapshot_voters=meta.conf.voters,
+            snapshot_learners=meta.conf.learners,
+            chunk_offset=message.offset,
+            chunk_data=message.data,
+            chunk_done=message.done,
+            stamp=message.stamp,
+        )
+    if kind is m.SnapshotResponse:
+        return pb.RaftMessage(
+            type=_SNAPSHOT_RESP,
+            group=message.group,
+            from_node=message.src,
+            to_node=message.dst,
+            term=message.term,
+            index=message.index,
+            chunk_offset=message.next_offset,
+            stamp=message.stamp,
+        )
+    if kind is m.TimeoutNow:
+        return pb.RaftMessage(
+            type=_TIMEOUT_NOW,
+            group=message.group,
+            from_node=message.src,
+            to_node=message.dst,
+            term=message.term,
+        )
+    raise TypeError(f"not a Raft message: {message!r}")
+
+
+def _append(w: pb.RaftMessage) -> m.Message:
+    return m.AppendEntries(
+        group=w.group,
+        src=w.from_node,
+        dst=w.to_node,
+        term=w.term,
+        prev_index=w.index,
+        prev_term=w.log_term,
+        entries=tuple(Entry(e.index, e.term, EntryType(e.type), e.data) for e in w.entries),
+        commit=w.commit,
+        stamp=w.stamp,
+    )
+
+
+def _append_resp(w: pb.RaftMessage) -> m.Message:
+    return m.AppendResponse(
+        group=w.group,
+        src=w.from_node,
+        dst=w.to_node,
+        term=w.term,
+        index=w.index,
+        reject=w.reject,
+        hint_index=w.reject_hint,
+        hint_term=w.hint_term,
+        stamp=w.stamp,
+    )
+
+
+def _heartbeat(w: pb.RaftMessage) -> m.Message:
+    return m.Heartbeat(
+        group=w.group, src=w.from_node, dst=w.to_node, term=w.term, commit=w.commit, stamp=w.stamp
+    )
+
+
+def _heartbeat_resp(w: pb.RaftMessage) -> m.Message:
+    return m.HeartbeatResponse(
+        group=w.group, src=w.from_node, dst=w.to_node, term=w.term, stamp=w.stamp
+    )
+
+
+def _vote(w: pb.RaftMessage) -> m.Message:
+    return m.RequestVote(
+        group=w.group,
+        src=w.from_node,
+        dst=w.to_node,
+        term=w.term,
+        last_index=w.index,
+        last_term=w.log_term,
+        pre=w.flag,
+        force=w.force,
+    )
+
+
+def _vote_resp(w: pb.RaftMessage) -> m.Message:
+    return m.VoteResponse(
+        group=w.group, src=w.from_node, dst=w.to_node, term=w.term, granted=not w.reject, pre=w.flag
+    )
+
+
+def _snapshot(w: pb.RaftMessage) -> m.Message:
+    meta = SnapshotMeta(
+        index=w.snapshot_index,
+        term=w.snapshot_term,
+        conf=ConfState(voters=tuple(w.snapshot_voters), learners=tuple(w.snapshot_learners)),
+    )
+    return m.InstallSnapshot(
+        group=w.group,
+        src=w.from_node,
+        dst=w.to_node,
+        term=w.term,
+        meta=meta,
+        offset=w.chunk_offset,
+        data=w.chunk_data,
+        done=w.chunk_done,
+        stamp=w.stamp,
+    )
+
+
+def _snapshot_resp(w: pb.RaftMessage) -> m.Message:
+    return m.SnapshotResponse(
+        group=w.group,
+        src=w.from_node,
+        dst=w.to_node,
+        term=w.term,
+        index=w.index,
+        next_offset=w.chunk_offset,
+        stamp=w.stamp,
+    )
+
+
+def _timeout_now(w: pb.RaftMessage) -> m.Message:
+    return m.TimeoutNow(group=w.group, src=w.from_node, dst=w.to_node, term=w.term)
+
+
+_DECODERS: dict[int, Callable[[pb.RaftMessage], m.Message]] = {
+    _APPEND: _append,
+    _APPEND_RESP: _append_resp,
+    _HEARTBEAT: _heartbeat,
+    _HEARTBEAT_RESP: _heartbeat_resp,
+    _VOTE: _vote,
+    _VOTE_RESP: _vote_resp,
+    _SNAPSHOT: _snapshot,
+    _SNAPSHOT_RESP: _snapshot_resp,
+    _TIMEOUT_NOW: _timeout_now,
+}
+
+
+def from_wire(wire: pb.RaftMessage) -> m.Message:
+    decoder = _DECODERS.get(wire.type)
+    if decoder is None:
+        raise ValueError(f"unknown Raft message type {wire.type}")
+    return decoder(wire)

@@ -1,0 +1,350 @@
+"""One shard replica on a node: a Raft group, the shard state, and the clients waiting on it.
+
+The replica turns client requests into proposals (one entry per batch: all requests that
+arrived since the previous Ready cycle), answers them when their entry is applied, serves
+linearizable reads through ReadIndex (or the lease), parks blocking commands until a
+later entry touches their keys, and proposes the leader-only housekeeping (active expiry,
+eviction). It does no I/O itself: the host persists, sends and calls `on_ready`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from node.engine.blocking import WouldBlock, timeout_reply
+from node.raft import EntryType, NotLeader, RaftNode, Ready, Role
+from node.shard_state import EntryResult, RequestResult, ShardState
+from proto import resp
+from proto import slotraft_pb2 as pb
+from proto.topology import ShardPlacement
+
+log = logging.getLogger("slotraft.replica")
+
+
+def not_leader_reply(request: pb.KvRequest, leader: int) -> pb.KvReply:
+    return pb.KvReply(id=request.id, status=pb.NOT_LEADER, leader_node=leader)
+
+
+@dataclass(slots=True)
+class Waiter:
+    """A blocking command parked until one of its keys changes or its deadline passes."""
+
+    request: pb.KvRequest
+    future: asyncio.Future
+    keys: set[bytes]
+    deadline: float | None  # loop time; None blocks forever
+    timer: asyncio.TimerHandle | None = None
+
+
+@dataclass(slots=True)
+class Pending:
+    """A request waiting for its entry to apply; `waiter` is set when it is the retry of a
+    parked blocking command (its deadline still counts from the first attempt)."""
+
+    request: pb.KvRequest
+    future: asyncio.Future
+    waiter: Waiter | None = None
+
+
+@dataclass(slots=True)
+class Proposal:
+    term: int
+    waiting: list[Pending]
+
+
+@dataclass(slots=True)
+class ReplicaCounters:
+    proposals: int = 0
+    requests: int = 0
+    reads: int = 0
+    expired_proposed: int = 0
+    evicted_proposed: int = 0
+    snapshots: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class ShardReplica:
+    def __init__(
+        self,
+        node_id: int,
+        placement: ShardPlacement,
+        raft: RaftNode,
+        state: ShardState,
+        applied: int,
+    ) -> None:
+        self.node_id = node_id
+        self.placement = placement
+        self.raft = raft
+        self.state = state
+        self.applied = applied
+        self.log = logging.LoggerAdapter(log, {"node": node_id, "shard": placement.id})
+        self.pending_writes: list[Pending] = []
+        self.proposals: dict[int, Proposal] = {}
+        self.pending_reads: list[tuple[pb.KvRequest, asyncio.Future]] = []
+        self.read_batches: dict[bytes, list[tuple[pb.KvRequest, asyncio.Future]]] = {}
+        self.reads_waiting_apply: deque[tuple[int, list[tuple[pb.KvRequest, asyncio.Future]]]] = (
+            deque()
+        )
+        self.waiters: list[Waiter] = []
+        self.expiry_in_flight: set[bytes] = set()
+        self.eviction_in_flight: set[bytes] = set()
+        self.read_counter = 0
+        self.entries_since_snapshot = 0
+        self.counters = ReplicaCounters()
+        self.rng = random.Random()
+
+    @property
+    def group(self) -> int:
+        return self.placement.group
+
+    @property
+    def is_leader(self) -> bool:
+        return self.raft.role is Role.LEADER
+
+    # ------------------------------------------------------------------ client requests
+
+    def submit(self, request: pb.KvRequest) -> asyncio.Future:
+        """Accept a request; the future resolves to its KvReply."""
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.counters.requests += 1
+        if request.kind == pb.DIGESTS or request.read_only:
+            if request.consistency == pb.FOLLOWER:
+                future.set_result(self._execute_read(request))
+            elif not self.is_leader:
+                future.set_result(not_leader_reply(request, self.raft.leader))
+            else:
+                self.pending_reads.append((request, future))
+            return future
+        if not self.is_leader:
+            future.set_result(not_leader_reply(request, self.raft.leader))
+            return future
+        self.pending_writes.append(Pending(request, future))
+        return future
+
+    def has_work(self) -> bool:
+        return bool(self.pending_writes or self.pending_reads)
+
+    def flush(self) -> None:
+        """Propose the writes and start the reads that arrived since the last cycle."""
+        if self.pending_writes:
+            writes, self.pending_writes = self.pending_writes, []
+            self._propose([pending.request for pending in writes], writes)
+        if self.pending_reads:
+            reads, self.pending_reads = self.pending_reads, []
+            if not self.is_leader:
+                for request, future in reads:
+                    _resolve(future, not_leader_reply(request, self.raft.leader))
+                return
+            self.read_counter += 1
+            context = self.read_counter.to_bytes(8, "big")
+            try:
+                self.raft.read_index(context)
+            except NotLeader as error:
+                for request, future in reads:
+                    _resolve(future, not_leader_reply(request, error.leader))
+                return
+            self.read_batches[context] = reads
+            self.counters.reads += len(reads)
+
+    def _propose(
+        self,
+        requests: list[pb.KvRequest],
+        waiting: list[Pending],
+        expire_keys: list[bytes] | None = None,
+        evict_keys: list[bytes] | None = None,
+    ) -> bool:
+        entry = pb.ShardEntry(
+            time_ms=int(time.time() * 1000),
+            seed=self.rng.getrandbits(64),
+            requests=requests,
+            expire_keys=expire_keys or (),
+            evict_keys=evict_keys or (),
+        )
+        try:
+            index = self.raft.propose(entry.SerializeToString())
+        except NotLeader as error:
+            self._fail(waiting, error.leader)
+            return False
+        self.proposals[index] = Proposal(self.raft.term, waiting)
+        self.counters.proposals += 1
+        return True
+
+    def _execute_read(self, request: pb.KvRequest) -> pb.KvReply:
+        engine = self.state.engine
+        now = max(self.state.clock_ms, int(time.time() * 1000))
+        if request.kind == pb.DIGESTS:
+            keys = list(request.commands[0].args) if request.commands else []
+            pairs = engine.watch_digests(keys, now)
+            return pb.KvReply(id=request.id, replies=[digest for _, digest in pairs])
+        replies = []
+        for command in request.commands:
+            reply = engine.execute_readonly(list(command.args), now, self.rng)
+            replies.append(resp.encode(reply, request.resp3))
+        return pb.KvReply(id=request.id, replies=replies)
+
+    # ------------------------------------------------------------------ Ready handling
+
+    def on_ready(self, ready: Ready) -> None:
+        """After the host persisted `ready` and sent its messages."""
+        if ready.snapshot is not None:
+            self.state.restore(ready.snapshot.data)
+            self.applied = ready.snapshot.meta.index
+            self.entries_since_snapshot = 0
+            self.log.info("installed snapshot at index %d", self.applied)
+        for entry in ready.committed_entries:
+            if entry.index <= self.applied:
+                continue
+            self._apply(entry)
+            self.applied = entry.index
+        for read_state in ready.read_states:
+            reads = self.read_batches.pop(read_state.context, None)
+            if reads is not None:
+                self.reads_waiting_apply.append((read_state.index, reads))
+        for context in ready.dropped_reads:
+            for request, future in self.read_batches.pop(context, ()):
+                _resolve(future, not_leader_reply(request, self.raft.leader))
+        self._serve_applied_reads()
+        if ready.soft_state is not None and ready.soft_state.role is not Role.LEADER:
+            self._lost_leadership(ready.soft_state.leader)
+
+    def _apply(self, entry: Any) -> None:
+        self.entries_since_snapshot += 1
+        proposal = self.proposals.pop(entry.index, None)
+        if proposal is not None and proposal.term != entry.term:
+            # Our entry was overwritten by another leader's: the client retries elsewhere.
+            self._fail(proposal.waiting, self.raft.leader)
+            proposal = None
+        if entry.type != EntryType.NORMAL or not entry.data:
+            return
+        outcome = self.state.apply(entry.data)
+        if outcome.housekeeping_keys:
+            self.expiry_in_flight.difference_update(outcome.housekeeping_keys)
+            self.eviction_in_flight.difference_update(outcome.housekeeping_keys)
+        if proposal is not None:
+            for pending, result in zip(proposal.waiting, outcome.results, strict=True):
+                self._deliver(pending, result)
+        if outcome.changed_keys and self.waiters:
+            self._wake_waiters(outcome)
+
+    def _deliver(self, pending: Pending, result: RequestResult) -> None:
+        if pending.future.done():
+            return
+        if result.blocked is not None:
+            self._park(pending, result.blocked)
+            return
+        pending.future.set_result(pb.KvReply(id=pending.request.id, replies=result.replies))
+
+    def _fail(self, waiting: list[Pending], leader: int) -> None:
+        for pending in waiting:
+            _resolve(pending.future, not_leader_reply(pending.request, leader))
+
+    def _serve_applied_reads(self) -> None:
+        queue = self.reads_waiting_apply
+        while queue and queue[0][0] <= self.applied:
+            _, reads = queue.popleft()
+            for request, future in reads:
+                if not future.done():
+                    future.set_result(self._execute_read(request))
+
+    def _lost_leadership(self, leader: int) -> None:
+        for proposal in self.proposals.values():
+            self._fail(proposal.waiting, leader)
+        self.proposals.clear()
+        self._fail(self.pending_writes, leader)
+        self.pending_writes.clear()
+        for reads in self.read_batches.values():
+            for request, future in reads:
+                _resolve(future, not_leader_reply(request, leader))
+        self.read_batches.clear()
+        while self.reads_waiting_apply:
+            for request, future in self.reads_waiting_apply.popleft()[1]:
+                _resolve(future, not_leader_reply(request, leader))
+        for waiter in self.waiters:
+            if waiter.timer is not None:
+                waiter.timer.cancel()
+            _resolve(waiter.future, not_leader_reply(waiter.request, leader))
+        self.waiters.clear()
+        self.expiry_in_flight.clear()
+        self.eviction_in_flight.clear()
+
+    # ------------------------------------------------------------------ blocking commands
+
+    def _park(self, pending: Pending, blocked: WouldBlock) -> None:
+        loop = asyncio.get_running_loop()
+        waiter = pending.waiter
+        if waiter is None:
+            deadline = loop.time() + blocked.timeout if blocked.timeout > 0 else None
+            waiter = Waiter(pending.request, pending.future, set(blocked.keys), deadline)
+        if waiter.deadline is not None:
+            waiter.timer = loop.call_at(waiter.deadline, self._time_out, waiter)
+        self.waiters.append(waiter)
+
+    def _time_out(self, waiter: Waiter) -> None:
+        if waiter in self.waiters:
+            self.waiters.remove(waiter)
+        if not waiter.future.done():
+            args = list(waiter.request.commands[0].args)
+            reply = resp.encode(timeout_reply(args), waiter.request.resp3)
+            waiter.future.set_result(pb.KvReply(id=waiter.request.id, replies=[reply]))
+
+    def _wake_waiters(self, outcome: EntryResult) -> None:
+        """Waiters whose keys changed are proposed again, oldest first (Redis serves blocked
+        clients in arrival order); the retry carries the same client id and sequence. If
+        the data is gone again by then, the retry parks again with its first deadline."""
+        changed = outcome.changed_keys
+        woken = [waiter for waiter in self.waiters if waiter.keys & changed]
+        if not woken:
+            return
+        self.waiters = [waiter for waiter in self.waiters if not (waiter.keys & changed)]
+        for waiter in woken:
+            if waiter.timer is not None:
+                waiter.timer.cancel()
+                waiter.timer = None
+            if not waiter.future.done():
+                self.pending_writes.append(Pending(waiter.request, waiter.future, waiter))
+
+    # ------------------------------------------------------------------ housekeeping
+
+    def propose_expiry(self, limit: int = 256) -> int:
+        if not self.is_leader:
+            return 0
+        now = int(time.time() * 1000)
+        candidates = [
+            key
+            for key in self.state.engine.expired_candidates(now, limit + len(self.expiry_in_flight))
+            if key not in self.expiry_in_flight
+        ][:limit]
+        if not candidates:
+            return 0
+        if self._propose([], [], expire_keys=candidates):
+            self.expiry_in_flight.update(candidates)
+            self.counters.expired_proposed += len(candidates)
+        return len(candidates)
+
+    def propose_eviction(self, limit: int = 64) -> int:
+        engine = self.state.engine
+        config = engine.config
+        if not self.is_leader or not config.maxmemory or config.maxmemory_policy == "noeviction":
+            return 0
+        if engine.db.used_memory <= config.maxmemory:
+            return 0
+        candidates = [
+            key for key in engine.eviction_candidates(limit) if key not in self.eviction_in_flight
+        ]
+        if not candidates:
+            return 0
+        if self._propose([], [], evict_keys=candidates):
+            self.eviction_in_flight.update(candidates)
+            self.counters.evicted_proposed += len(candidates)
+        return len(candidates)
+
+
+def _resolve(future: asyncio.Future, reply: pb.KvReply) -> None:
+    if not future.done():
+        future.set_result(reply)

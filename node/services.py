@@ -1,0 +1,227 @@
+"""The node's gRPC services for routers and operators: Kv (commands), Admin (status, slot
+map, leader transfer, health, stats). Thin: they hand requests to the replicas and shape
+what comes back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import grpc
+
+from node.host import NodeHost
+from node.metadata import ClusterMap
+from node.raft import RaftError, Role
+from node.replica import ShardReplica
+from proto import slotraft_pb2 as pb
+from proto import slotraft_pb2_grpc as pb_grpc
+
+log = logging.getLogger("slotraft.services")
+
+ROLE_NAMES = {
+    Role.LEADER: "leader",
+    Role.FOLLOWER: "follower",
+    Role.CANDIDATE: "candidate",
+    Role.PRE_CANDIDATE: "pre-candidate",
+}
+
+
+class KvService(pb_grpc.KvServicer):
+    def __init__(self, host: NodeHost) -> None:
+        self.host = host
+
+    async def Execute(
+        self, request_iterator: AsyncIterator[pb.KvBatch], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.KvReplyBatch]:
+        host = self.host
+        outgoing: asyncio.Queue[pb.KvReply] = asyncio.Queue()
+
+        def deliver(future: asyncio.Future) -> None:
+            if not future.cancelled():
+                reply: pb.KvReply = future.result()
+                if reply.status == pb.NOT_LEADER and reply.leader_node:
+                    reply.leader_address = host.address_of(reply.leader_node)
+                outgoing.put_nowait(reply)
+
+        async def read_requests() -> None:
+            async for batch in request_iterator:
+                for request in batch.requests:
+                    replica = host.shards.get(request.shard)
+                    if replica is None:
+                        outgoing.put_nowait(pb.KvReply(id=request.id, status=pb.UNKNOWN_SHARD))
+                        continue
+                    replica.submit(request).add_done_callback(deliver)
+                host.wake()
+
+        reader = asyncio.get_running_loop().create_task(read_requests())
+        try:
+            while not (reader.done() and outgoing.empty()):
+                getter = asyncio.ensure_future(outgoing.get())
+                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    continue
+                replies = [getter.result()]
+                while not outgoing.empty():
+                    replies.append(outgoing.get_nowait())
+                yield pb.KvReplyBatch(replies=replies)
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+
+    async def Publish(
+        self, request: pb.PublishRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PublishReply:
+        hub = getattr(self.host, "pubsub", None)
+        if hub is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "pub/sub is not enabled")
+        return pb.PublishReply(receivers=hub.publish(request.channel, request.message))
+
+    async def Subscribe(
+        self, request_iterator: AsyncIterator[pb.Subscription], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.Delivery]:
+        hub = getattr(self.host, "pubsub", None)
+        if hub is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "pub/sub is not enabled")
+        async for delivery in hub.subscribe(request_iterator):
+            yield delivery
+
+
+def shard_info(host: NodeHost, replica: ShardReplica) -> pb.ShardInfo:
+    status = replica.raft.status()
+    info = pb.ShardInfo(
+        id=replica.placement.id,
+        group=replica.group,
+        slots=[pb.SlotRange(first=a, last=b) for a, b in replica.placement.slots],
+        replicas=list(replica.placement.replicas),
+        leader=status.leader,
+        term=status.term,
+        commit=status.commit,
+        applied=replica.applied,
+        last_index=status.last_index,
+        keys=len(replica.state.engine.db.data),
+        used_memory=replica.state.engine.db.used_memory,
+    )
+    for node in replica.placement.replicas:
+        if node == host.node_id:
+            role = ROLE_NAMES[status.role]
+            match = status.last_index
+        else:
+            peer = status.peers.get(node)
+            role = "follower" if peer is not None else ""
+            match = peer.match if peer is not None else 0
+        info.replica_status.append(pb.ReplicaInfo(node=node, role=role, match=match))
+    return info
+
+
+def slot_map_message(host: NodeHost, cluster: ClusterMap) -> pb.SlotMap:
+    connected = set()
+    if host.transport is not None:
+        connected = {peer for peer, link in host.transport.links.items() if link.connected}
+    connected.add(host.node_id)
+    message = pb.SlotMap(epoch=cluster.epoch)
+    for node_id, address in sorted(cluster.nodes.items()):
+        message.nodes.append(
+            pb.NodeInfo(id=node_id, address=address, reachable=node_id in connected)
+        )
+    for placement in cluster.shards:
+        info = pb.ShardInfo(
+            id=placement.id,
+            group=placement.group,
+            slots=[pb.SlotRange(first=a, last=b) for a, b in placement.slots],
+            replicas=list(placement.replicas),
+        )
+        replica = host.shards.get(placement.id)
+        if replica is not None:
+            info.leader = replica.raft.leader
+            info.term = replica.raft.term
+        message.shards.append(info)
+    return message
+
+
+class AdminService(pb_grpc.AdminServicer):
+    def __init__(self, host: NodeHost) -> None:
+        self.host = host
+        self.map_changed = asyncio.Event()
+        assert host.metadata is not None
+        host.metadata.state.listeners.append(lambda _map: self.map_changed.set())
+
+    async def Status(
+        self, request: pb.StatusRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ClusterStatus:
+        host = self.host
+        return pb.ClusterStatus(
+            node=host.node_id,
+            slot_map=slot_map_message(host, host.cluster_map),
+            local=[shard_info(host, replica) for replica in host.shards.values()],
+            version="0.1.0",
+            uptime_seconds=time.time() - host.started,
+        )
+
+    async def GetSlotMap(
+        self, request: pb.StatusRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SlotMap:
+        return slot_map_message(self.host, self.host.cluster_map)
+
+    async def WatchSlotMap(
+        self, request: pb.StatusRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.SlotMap]:
+        last_epoch = -1
+        while True:
+            current = self.host.cluster_map
+            if current.epoch != last_epoch:
+                last_epoch = current.epoch
+                yield slot_map_message(self.host, current)
+            self.map_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.map_changed.wait(), timeout=5)
+
+    async def TransferLeader(
+        self, request: pb.TransferLeaderRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TransferLeaderReply:
+        replica = self.host.shards.get(request.shard)
+        if replica is None:
+            return pb.TransferLeaderReply(
+                ok=False, error=f"no replica of shard {request.shard} here"
+            )
+        try:
+            replica.raft.transfer_leader(request.to_node)
+        except RaftError as error:
+            return pb.TransferLeaderReply(ok=False, error=str(error))
+        self.host.last_transfer[replica.group] = float("inf")  # an operator's choice stays
+        self.host.wake()
+        return pb.TransferLeaderReply(ok=True)
+
+    async def Health(
+        self, request: pb.HealthRequest, context: grpc.aio.ServicerContext
+    ) -> pb.HealthReply:
+        host = self.host
+        if not host.running:
+            return pb.HealthReply(serving=False, detail="the node is stopping or failed")
+        leaderless = [shard for shard, r in host.shards.items() if r.raft.leader == 0]
+        detail = f"no leader known for shards {leaderless}" if leaderless else "ok"
+        return pb.HealthReply(serving=True, detail=detail)
+
+    async def Stats(
+        self, request: pb.ShardStatsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ShardStats:
+        replica = self.host.shards.get(request.shard)
+        if replica is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no replica of shard {request.shard}")
+        values = {key: int(value) for key, value in replica.state.engine.stats().items()}
+        counters = replica.counters
+        values.update(
+            proposals=counters.proposals,
+            requests=counters.requests,
+            reads=counters.reads,
+            snapshots=counters.snapshots,
+            blocked_clients=len(replica.waiters),
+            raft_term=replica.raft.term,
+            raft_commit=replica.raft.status().commit,
+            raft_applied=replica.applied,
+        )
+        return pb.ShardStats(values=values)

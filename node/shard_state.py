@@ -1,0 +1,127 @@
+"""The replicated state of one shard: the engine plus the client session table.
+
+Pure and deterministic: `apply(entry_data)` decodes one Raft entry (a ShardEntry: the
+leader's timestamp, a random seed, client requests, expiry and eviction proposals) and
+executes it. Every replica applying the same entries reaches the same state; the leader
+also uses the results to answer clients and to wake blocked ones.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+from dataclasses import dataclass, field
+
+from node.engine.blocking import WouldBlock, timeout_reply
+from node.engine.engine import Engine
+from node.sessions import SessionTable, StaleRequest
+from proto import resp
+from proto import slotraft_pb2 as pb
+
+SNAPSHOT_MAGIC = b"SRSHARD1"
+STALE_REPLY = resp.encode(resp.Error(b"ERR request was already answered (stale retry)"))
+
+
+@dataclass(slots=True)
+class RequestResult:
+    request: pb.KvRequest
+    replies: list[bytes] | None = None  # encoded replies; None while blocked
+    blocked: WouldBlock | None = None
+
+
+@dataclass(slots=True)
+class EntryResult:
+    results: list[RequestResult] = field(default_factory=list)
+    changed_keys: set[bytes] = field(default_factory=set)
+    housekeeping_keys: list[bytes] = field(default_factory=list)  # expired/evicted proposals
+
+
+class ShardState:
+    def __init__(self, engine: Engine | None = None) -> None:
+        self.engine = engine or Engine()
+        self.sessions = SessionTable()
+        # The engine's clock: entry timestamps, never going backwards across leaders.
+        self.clock_ms = 0
+
+    def apply(self, data: bytes) -> EntryResult:
+        entry = pb.ShardEntry.FromString(data)
+        now = self.clock_ms = max(self.clock_ms, entry.time_ms)
+        rng = random.Random(entry.seed)
+        outcome = EntryResult()
+        engine = self.engine
+        for request in entry.requests:
+            outcome.results.append(self._apply_request(request, now, rng, outcome.changed_keys))
+        if entry.expire_keys:
+            keys = list(entry.expire_keys)
+            engine.apply_expire(keys, now)
+            outcome.changed_keys.update(engine.changed_keys)
+            outcome.housekeeping_keys.extend(keys)
+        if entry.evict_keys:
+            keys = list(entry.evict_keys)
+            engine.apply_evict(keys)
+            outcome.changed_keys.update(engine.changed_keys)
+            outcome.housekeeping_keys.extend(keys)
+        self.sessions.sweep(now)
+        return outcome
+
+    def _apply_request(
+        self, request: pb.KvRequest, now: int, rng: random.Random, changed: set[bytes]
+    ) -> RequestResult:
+        sessions = self.sessions
+        if request.sequence:
+            try:
+                stored = sessions.lookup(request.client_id, request.sequence)
+            except StaleRequest:
+                return RequestResult(request, replies=[STALE_REPLY])
+            if stored is not None:
+                return RequestResult(request, replies=stored)
+        engine = self.engine
+        resp3 = request.resp3
+        if request.kind == pb.TRANSACTION:
+            commands = [list(command.args) for command in request.commands]
+            watches = [(watch.key, watch.digest) for watch in request.watches] or None
+            replies = engine.execute_transaction(commands, now, rng, watches)
+            changed.update(engine.changed_keys)
+            encoded = [resp.encode(resp.NULL_ARRAY if replies is None else replies, resp3)]
+        else:
+            encoded = []
+            for command in request.commands:
+                reply = engine.execute(list(command.args), now, rng)
+                changed.update(engine.changed_keys)
+                if type(reply) is WouldBlock and len(request.commands) > 1:
+                    # Only a request holding the blocking command alone may park (the
+                    # router sends them alone); inside a batch it answers as timed out.
+                    reply = timeout_reply(list(command.args))
+                elif type(reply) is WouldBlock:
+                    # Nothing changed; the leader parks the request and proposes it again
+                    # when one of its keys changes. Not recorded: the retry must execute.
+                    sessions.touch(request.client_id, request.acked, now)
+                    return RequestResult(request, blocked=reply)
+                encoded.append(resp.encode(reply, resp3))
+        if request.sequence:
+            sessions.record(request.client_id, request.sequence, request.acked, encoded, now)
+        return RequestResult(request, replies=encoded)
+
+    # ------------------------------------------------------------------ snapshots
+
+    def snapshot(self) -> bytes:
+        engine_bytes = self.engine.snapshot()
+        session_bytes = self.sessions.to_bytes()
+        header = struct.pack(
+            ">8sqQQ", SNAPSHOT_MAGIC, self.clock_ms, len(engine_bytes), len(session_bytes)
+        )
+        return b"".join((header, engine_bytes, session_bytes))
+
+    def restore(self, data: bytes) -> None:
+        header_size = struct.calcsize(">8sqQQ")
+        if len(data) < header_size:
+            raise ValueError("shard snapshot is truncated (no header)")
+        magic, clock, engine_size, session_size = struct.unpack_from(">8sqQQ", data)
+        if magic != SNAPSHOT_MAGIC:
+            raise ValueError(f"not a shard snapshot (magic {magic!r})")
+        if header_size + engine_size + session_size != len(data):
+            raise ValueError("shard snapshot is truncated or has trailing bytes")
+        engine_bytes = data[header_size : header_size + engine_size]
+        self.engine.restore(engine_bytes)
+        self.sessions = SessionTable.from_bytes(data[header_size + engine_size :])
+        self.clock_ms = clock

@@ -1,0 +1,287 @@
+"""A cluster of local processes on loopback: the nodes and routers of `slotraft up`, also
+used by the integration tests and the chaos runner to kill, pause and restart them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+from proto import slotraft_pb2 as pb
+from proto import slotraft_pb2_grpc as pb_grpc
+from proto.slots import key_slot
+from proto.topology import ClusterDescription, NodeAddress, place_shards
+
+CLUSTER_FILE = "cluster.toml"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def write_cluster_file(path: Path, description: ClusterDescription) -> None:
+    lines = [
+        "# The cluster description; every node reads it at start.",
+        f"shards = {description.shards}",
+        f"replicas = {description.replicas}",
+        "",
+    ]
+    for node in description.nodes:
+        lines += ["[[node]]", f"id = {node.id}", f'address = "{node.raft_address}"', ""]
+    path.write_text("\n".join(lines))
+
+
+@dataclass
+class Process:
+    role: str  # "node" or "router"
+    id: int
+    port: int
+    command: list[str]
+    log: Path
+    popen: subprocess.Popen | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen is not None else None
+
+
+@dataclass
+class LocalCluster:
+    data_dir: Path
+    nodes: int = 3
+    shards: int = 3
+    replicas: int = 3
+    routers: int = 1
+    host: str = "127.0.0.1"
+    router_port: int = 0  # 0: free ports from the OS
+    requirepass: str | None = None
+    node_args: list[str] = field(default_factory=list)
+    router_args: list[str] = field(default_factory=list)
+    processes: list[Process] = field(default_factory=list)
+    description: ClusterDescription | None = None
+
+    def prepare(self) -> ClusterDescription:
+        """Create (or reuse, on restart) the cluster file and the process table."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "logs").mkdir(exist_ok=True)
+        cluster_file = self.data_dir / CLUSTER_FILE
+        if cluster_file.exists():
+            description = ClusterDescription.from_toml(cluster_file)
+        else:
+            description = ClusterDescription(
+                nodes=tuple(
+                    NodeAddress(id=i + 1, raft_address=f"{self.host}:{free_port(self.host)}")
+                    for i in range(self.nodes)
+                ),
+                shards=self.shards,
+                replicas=self.replicas,
+            )
+            write_cluster_file(cluster_file, description)
+        self.description = description
+        python = [sys.executable, "-m", "slotraft.cli"]
+        self.processes = []
+        for node in description.nodes:
+            port = int(node.raft_address.rsplit(":", 1)[1])
+            command = [
+                *python,
+                "node",
+                "--id",
+                str(node.id),
+                "--cluster",
+                str(cluster_file),
+                "--data-dir",
+                str(self.data_dir / f"node-{node.id}"),
+                *self.node_args,
+            ]
+            self.processes.append(
+                Process(
+                    "node", node.id, port, command, self.data_dir / "logs" / f"node-{node.id}.log"
+                )
+            )
+        seeds = ",".join(node.raft_address for node in description.nodes)
+        ports_file = self.data_dir / "router-ports"
+        if ports_file.exists():
+            ports = [int(p) for p in ports_file.read_text().split()]
+        elif self.router_port:
+            ports = [self.router_port + i for i in range(self.routers)]
+        else:
+            ports = [free_port(self.host) for _ in range(self.routers)]
+        ports_file.write_text(" ".join(map(str, ports)))
+        for index, port in enumerate(ports):
+            command = [
+                *python,
+                "router",
+                "--host",
+                self.host,
+                "--port",
+                str(port),
+                "--nodes",
+                seeds,
+                *self.router_args,
+            ]
+            if self.requirepass:
+                command += ["--requirepass", self.requirepass]
+            self.processes.append(
+                Process(
+                    "router",
+                    index + 1,
+                    port,
+                    command,
+                    self.data_dir / "logs" / f"router-{index + 1}.log",
+                )
+            )
+        return description
+
+    # ------------------------------------------------------------------ processes
+
+    def start(self) -> None:
+        if not self.processes:
+            self.prepare()
+        for process in self.processes:
+            self.start_process(process)
+
+    def start_process(self, process: Process) -> None:
+        if process.running:
+            return
+        handle = open(process.log, "ab")  # noqa: SIM115 (the child keeps it open)
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        process.popen = subprocess.Popen(
+            process.command,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+        )
+        handle.close()
+
+    def node(self, node_id: int) -> Process:
+        return next(p for p in self.processes if p.role == "node" and p.id == node_id)
+
+    def router(self, index: int = 1) -> Process:
+        return next(p for p in self.processes if p.role == "router" and p.id == index)
+
+    @property
+    def router_ports(self) -> list[int]:
+        return [p.port for p in self.processes if p.role == "router"]
+
+    def signal(self, process: Process, signum: int) -> None:
+        if process.running:
+            assert process.popen is not None
+            os.kill(process.popen.pid, signum)
+
+    def kill(self, process: Process) -> None:
+        """SIGKILL: no chance to flush or say goodbye."""
+        if process.running:
+            assert process.popen is not None
+            process.popen.kill()
+            process.popen.wait()
+
+    def pause(self, process: Process) -> None:
+        self.signal(process, signal.SIGSTOP)
+
+    def resume(self, process: Process) -> None:
+        self.signal(process, signal.SIGCONT)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for process in self.processes:
+            self.resume(process)
+            self.signal(process, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for process in self.processes:
+            if process.popen is None:
+                continue
+            try:
+                process.popen.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.popen.kill()
+                process.popen.wait()
+
+    def crashed(self) -> list[Process]:
+        return [p for p in self.processes if p.popen is not None and p.popen.poll() is not None]
+
+    # ------------------------------------------------------------------ readiness and status
+
+    def probe_keys(self) -> list[bytes]:
+        """One key per shard (by slot), to check that every shard serves."""
+        assert self.description is not None
+        keys = []
+        for placement in place_shards(self.description):
+            first, last = placement.slots[0]
+            for n in range(100_000):
+                key = b"slotraft:probe:%d" % n
+                if first <= key_slot(key) <= last:
+                    keys.append(key)
+                    break
+        return keys
+
+    def wait_until_serving(self, timeout: float = 60.0) -> None:
+        """Until every router answers a write and a read on every shard."""
+        import redis
+
+        deadline = time.monotonic() + timeout
+        last_error: Exception | None = None
+        keys = self.probe_keys()
+        while time.monotonic() < deadline:
+            for process in self.processes:
+                if process.popen is not None and process.popen.poll() is not None:
+                    raise RuntimeError(
+                        f"{process.role} {process.id} exited with "
+                        f"{process.popen.returncode}; see {process.log}"
+                    )
+            try:
+                for port in self.router_ports:
+                    with redis.Redis(
+                        host=self.host, port=port, password=self.requirepass, socket_timeout=5
+                    ) as client:
+                        for key in keys:
+                            client.set(key, b"1", px=5000)
+                            client.get(key)
+                return
+            except Exception as error:  # any failure means: not serving yet
+                last_error = error
+                time.sleep(0.2)
+        raise TimeoutError(f"the cluster did not serve within {timeout}s: {last_error}")
+
+    def status(self, timeout: float = 2.0) -> list[pb.ClusterStatus]:
+        answers = []
+        for process in self.processes:
+            if process.role != "node" or not process.running:
+                continue
+            with (
+                grpc.insecure_channel(f"{self.host}:{process.port}") as channel,
+                contextlib.suppress(grpc.RpcError),
+            ):
+                answers.append(
+                    pb_grpc.AdminStub(channel).Status(pb.StatusRequest(), timeout=timeout)
+                )
+        return answers
+
+    def leader_of(self, shard: int) -> int:
+        """The node that says it leads the shard (0 if none does)."""
+        for answer in self.status():
+            for info in answer.local:
+                if info.id == shard and info.leader == answer.node:
+                    return answer.node
+        return 0
+
+    def shard_of(self, key: bytes) -> int:
+        assert self.description is not None
+        slot = key_slot(key)
+        for placement in place_shards(self.description):
+            if any(first <= slot <= last for first, last in placement.slots):
+                return placement.id
+        raise KeyError(key)

@@ -1,0 +1,43 @@
+"""A real cluster of processes (3 nodes, 3 shards, a router) on free loopback ports."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from slotraft.local_cluster import LocalCluster
+
+
+def start_cluster(**options: object) -> LocalCluster:
+    data_dir = Path(tempfile.mkdtemp(prefix="slotraft-test-"))
+    cluster = LocalCluster(data_dir=data_dir, **options)  # type: ignore[arg-type]
+    cluster.prepare()
+    cluster.start()
+    try:
+        cluster.wait_until_serving(90)
+    except Exception:
+        cluster.stop()
+        raise
+    return cluster
+
+
+def dump_logs(cluster: LocalCluster) -> str:
+    parts = []
+    for process in cluster.processes:
+        text = process.log.read_text(errors="replace") if process.log.exists() else ""
+        parts.append(f"--- {process.role} {process.id} ---\n" + "\n".join(text.splitlines()[-40:]))
+    return "\n".join(parts)
+
+
+@pytest.fixture(scope="module")
+def cluster(request) -> Iterator[LocalCluster]:
+    """Shared by the tests of one module; tests must not leave nodes down."""
+    running = start_cluster(routers=2)
+    yield running
+    failed = request.session.testsfailed
+    running.stop()
+    if failed:
+        print(dump_logs(running))
