@@ -55,6 +55,9 @@ class NodeSettings:
     housekeeping_ms: int = 100  # active expiry, eviction, leader balancing
     engine: EngineConfig = field(default_factory=EngineConfig)
     balance_leaders: bool = True
+    # Where to reach a peer for Raft traffic when it differs from its cluster address
+    # (a fault-injection proxy in chaos tests): node id -> host:port.
+    peer_addresses: dict[int, str] = field(default_factory=dict)
 
 
 class MetadataReplica:
@@ -141,6 +144,7 @@ class NodeHost:
         if bootstrap_records:
             await self.committer.commit(bootstrap_records)
         peers = {node.id: node.raft_address for node in self.description.nodes}
+        peers.update(self.settings.peer_addresses)
         self.transport = RaftTransport(
             self.node_id, peers, self._on_raft_batch, self._on_unreachable
         )

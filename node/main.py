@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
+import shutil
 import signal
 from pathlib import Path
 
@@ -52,11 +54,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--maxmemory", type=int, default=0, help="bytes per shard replica; 0 = no limit"
     )
     parser.add_argument("--maxmemory-policy", default="noeviction", choices=EVICTION_POLICIES)
+    parser.add_argument(
+        "--peer",
+        action="append",
+        default=[],
+        metavar="ID=HOST:PORT",
+        help="reach peer ID at HOST:PORT for Raft traffic (e.g. through a fault-injection "
+        "proxy); repeatable",
+    )
+    parser.add_argument(
+        "--unsafe",
+        choices=[UNSAFE_WIPE],
+        default=None,
+        help="a deliberately unsafe mode that exists only to show that the chaos checkers "
+        f"catch data loss: {UNSAFE_WIPE} forgets everything at every start, as if nothing "
+        f"were persisted. Refused unless SLOTRAFT_UNSAFE_CONFIRM={UNSAFE_CONFIRM!r} is set",
+    )
     parser.add_argument("--log-level", default="INFO")
+
+
+UNSAFE_WIPE = "wipe-data-on-start"
+UNSAFE_CONFIRM = "I accept losing acknowledged writes"
+
+
+def parse_peers(values: list[str]) -> dict[int, str]:
+    peers = {}
+    for value in values:
+        ident, separator, address = value.partition("=")
+        if not separator or not ident.isdigit() or ":" not in address:
+            raise SystemExit(f"--peer takes ID=HOST:PORT, not {value!r}")
+        peers[int(ident)] = address
+    return peers
 
 
 def settings_from(args: argparse.Namespace) -> NodeSettings:
     return NodeSettings(
+        peer_addresses=parse_peers(args.peer),
         tick_ms=args.tick_ms,
         election_ticks=args.election_ticks,
         snapshot_entries=args.snapshot_entries,
@@ -64,7 +97,20 @@ def settings_from(args: argparse.Namespace) -> NodeSettings:
     )
 
 
+def apply_unsafe_mode(args: argparse.Namespace) -> None:
+    if args.unsafe is None:
+        return
+    if os.environ.get("SLOTRAFT_UNSAFE_CONFIRM") != UNSAFE_CONFIRM:
+        raise SystemExit(
+            f"--unsafe {args.unsafe} refused: it loses acknowledged writes; set "
+            f"SLOTRAFT_UNSAFE_CONFIRM={UNSAFE_CONFIRM!r} if that is what you want"
+        )
+    log.warning("UNSAFE MODE %s: forgetting everything in %s", args.unsafe, args.data_dir)
+    shutil.rmtree(args.data_dir, ignore_errors=True)
+
+
 async def serve(args: argparse.Namespace) -> None:
+    apply_unsafe_mode(args)
     description = ClusterDescription.from_toml(args.cluster)
     me = description.node(args.id)
     host = NodeHost(args.id, description, args.data_dir, settings_from(args))

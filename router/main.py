@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 from collections.abc import Coroutine
 
@@ -23,7 +24,12 @@ from router.server import RouterServer
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=6379, help="port (0: any free port)")
-    parser.add_argument("--requirepass", default=None, help="password clients must AUTH with")
+    parser.add_argument(
+        "--requirepass",
+        default=os.environ.get("SLOTRAFT_PASSWORD") or None,
+        help="password clients must AUTH with (default: env SLOTRAFT_PASSWORD; unset or "
+        "empty: no password)",
+    )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--nodes",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -37,6 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     status = actions.add_parser("status", help="shards, slot ranges, leaders, terms, indexes")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     actions.add_parser("health", help="exit 0 if the node serves, 1 otherwise")
+    ping = actions.add_parser("ping", help="PING a router (exit 0 on PONG); for health checks")
+    ping.add_argument("--router", default="127.0.0.1:6379", help="HOST:PORT (127.0.0.1:6379)")
+    ping.add_argument(
+        "--password",
+        default=os.environ.get("SLOTRAFT_PASSWORD") or None,
+        help="AUTH password (default: env SLOTRAFT_PASSWORD)",
+    )
     transfer = actions.add_parser("transfer-leader", help="move a shard's leadership")
     transfer.add_argument("shard", type=int)
     transfer.add_argument("to_node", type=int)
@@ -96,14 +104,43 @@ def render_status(answers: list[pb.ClusterStatus]) -> str:
     return "\n".join(lines)
 
 
+def ping_router(args: argparse.Namespace) -> int:
+    import redis
+
+    host, _, port = args.router.rpartition(":")
+    try:
+        with redis.Redis(
+            host=host or "127.0.0.1",
+            port=int(port),
+            password=args.password,
+            socket_timeout=args.timeout,
+        ) as client:
+            client.ping()
+    except (redis.RedisError, OSError) as error:
+        print(f"router {args.router}: {error}")
+        return 1
+    print(f"router {args.router}: PONG")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.action == "ping":
+        return ping_router(args)
     addresses = node_addresses(args)
     if args.action == "status":
         answers = status_of_all(addresses, args.timeout)
         if args.json:
             from google.protobuf.json_format import MessageToDict
 
-            print(json.dumps([MessageToDict(answer) for answer in answers], indent=2))
+            print(
+                json.dumps(
+                    [
+                        MessageToDict(answer, always_print_fields_with_no_presence=True)
+                        for answer in answers
+                    ],
+                    indent=2,
+                )
+            )
         else:
             print(render_status(answers))
         return 0 if answers else 1
