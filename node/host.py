@@ -93,6 +93,8 @@ class NodeHost:
         self.tasks: list[asyncio.Task] = []
         self.running = False
         self.last_transfer: dict[int, float] = {}
+        self.tick_origin: float | None = None
+        self.ticks_delivered = 0
 
     # ------------------------------------------------------------------ start and stop
 
@@ -213,11 +215,24 @@ class NodeHost:
     async def _tick_loop(self) -> None:
         interval = self.settings.tick_ms / 1000
         loop = asyncio.get_running_loop()
-        next_tick = loop.time()
+        self.tick_origin = loop.time()
         while self.running:
-            next_tick += interval
+            self._catch_up_ticks()
+            next_tick = self.tick_origin + (self.ticks_delivered + 1) * interval
             await asyncio.sleep(max(0.0, next_tick - loop.time()))
-            self.multi.tick()
+
+    def _catch_up_ticks(self) -> None:
+        """Deliver every tick that real time says is due. After a stall (GC, SIGSTOP, a
+        slow cycle) the missed ticks all arrive before anything else is decided: leases
+        and election timers must never run slower than real time."""
+        if self.tick_origin is None:
+            return
+        interval = self.settings.tick_ms / 1000
+        due = int((asyncio.get_running_loop().time() - self.tick_origin) / interval)
+        if due > self.ticks_delivered:
+            for _ in range(due - self.ticks_delivered):
+                self.multi.tick()
+            self.ticks_delivered = due
             self.wakeup.set()
 
     # ------------------------------------------------------------------ the Ready cycle
@@ -239,6 +254,7 @@ class NodeHost:
                 raise
 
     async def _cycle(self) -> None:
+        self._catch_up_ticks()
         for replica in self.shards.values():
             if replica.has_work():
                 replica.flush()

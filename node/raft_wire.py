@@ -117,6 +117,7 @@ def to_wire(message: m.Message) -> pb.RaftMessage:
             term=message.term,
             index=message.index,
             chunk_offset=message.next_offset,
+            reject=message.reject,
             stamp=message.stamp,
         )
     if kind is m.TimeoutNow:
@@ -216,6 +217,7 @@ def _snapshot_resp(w: pb.RaftMessage) -> m.Message:
         term=w.term,
         index=w.index,
         next_offset=w.chunk_offset,
+        reject=w.reject,
         stamp=w.stamp,
     )
 

@@ -9,6 +9,9 @@ import importlib
 BENCHMARKS = {
     "engine": "slotraft.benchmarks.engine",
     "wal": "slotraft.benchmarks.wal",
+    "raft": "slotraft.benchmarks.raft_sim",
+    "router": "slotraft.benchmarks.router_local",
+    "cluster": "slotraft.benchmarks.cluster",
 }
 
 

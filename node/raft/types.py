@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
@@ -45,3 +46,21 @@ class SnapshotMeta:
 class Snapshot:
     meta: SnapshotMeta = field(default_factory=SnapshotMeta)
     data: bytes = b""  # the state machine's serialized state at meta.index
+
+
+@dataclass(frozen=True, slots=True)
+class RestoredState:
+    """What storage replayed from disk for one replica, handed to `RaftNode(config, restored)`.
+
+    - hard_state: the last persisted term, vote and commit (zeros for a new replica).
+    - snapshot: the last durable snapshot with its data, or None. Its `meta.conf` is the
+      membership at `meta.index`; the core replays CONF_CHANGE entries after it itself.
+    - entries: the persisted entries after the snapshot index, contiguous and in order.
+
+    A brand-new member joining an existing group starts from `RestoredState()` and learns
+    everything from the leader. A new group starts from `node.raft.bootstrap_state(...)`.
+    """
+
+    hard_state: HardState = field(default_factory=HardState)
+    snapshot: Snapshot | None = None
+    entries: Sequence[Entry] = ()

@@ -1,0 +1,64 @@
+"""The memberships along one replica's log: the one at the compaction point, then one per
+CONF_CHANGE entry in the log. The current membership is the last one (a change takes effect
+when its entry is appended, see node.raft.confchange); truncating entries reverts theirs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from node.raft import confchange
+from node.raft.types import ConfState, Entry
+
+
+class MembershipLog:
+    __slots__ = ("_history",)
+
+    def __init__(self, index: int, conf: ConfState) -> None:
+        self._history: list[tuple[int, ConfState]] = [(index, conf)]
+
+    @property
+    def current(self) -> ConfState:
+        return self._history[-1][1]
+
+    @property
+    def last_change_index(self) -> int:
+        """The index of the entry that set the current membership (or the compaction point)."""
+        return self._history[-1][0]
+
+    def reset(self, index: int, conf: ConfState) -> None:
+        """A snapshot at `index` replaced the log."""
+        self._history = [(index, conf)]
+
+    def append(self, entries: Sequence[Entry], first_new: int) -> bool:
+        """Record the changes among `entries` with index >= first_new (just appended to the
+        log). Returns whether the membership changed."""
+        history = self._history
+        conf = history[-1][1]
+        changed = False
+        for entry in entries:
+            if entry.type and entry.index >= first_new:
+                conf = confchange.apply(conf, confchange.decode(entry.data))
+                history.append((entry.index, conf))
+                changed = True
+        return changed
+
+    def truncate(self, index: int) -> bool:
+        """Entries from `index` on left the log. Returns whether the membership changed."""
+        history = self._history
+        if history[-1][0] < index:
+            return False
+        while len(history) > 1 and history[-1][0] >= index:
+            history.pop()
+        return True
+
+    def at(self, index: int) -> ConfState:
+        """The membership in effect once the log reaches `index`."""
+        for at, conf in reversed(self._history):
+            if at <= index:
+                return conf
+        return self._history[0][1]
+
+    def compact(self, index: int) -> None:
+        """Entries up to `index` were compacted away."""
+        base = self.at(index)
+        self._history = [(index, base)] + [item for item in self._history if item[0] > index]

@@ -1,0 +1,146 @@
+"""The messages Raft replicas exchange: small immutable values, one class per kind.
+
+Every message names its group, its sender and receiver replica ids (`src`, `dst`; a replica's
+id is the id of the node that hosts it) and the sender's term. A leader stamps what it sends
+with `stamp`, a number that only grows while it leads and encodes its tick count (see
+`node.raft.readonly`); followers echo it so the leader knows which of its sends a quorum has
+seen, which is what ReadIndex and lease reads are built on.
+
+`entries` sequences are shared between the leader's log and the messages that carry them:
+nobody mutates them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from node.raft.types import Entry, SnapshotMeta
+
+
+@dataclass(frozen=True, slots=True)
+class AppendEntries:
+    group: int
+    src: int
+    dst: int
+    term: int
+    prev_index: int  # the entry just before `entries`
+    prev_term: int
+    entries: Sequence[Entry]
+    commit: int
+    stamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResponse:
+    """Success: the receiver's log matches the leader's up to `index`. Rejection: no entry at
+    `index` with the term the leader sent; `hint_index`/`hint_term` is the receiver's last
+    entry that could still match (the largest index <= index whose term <= the leader's)."""
+
+    group: int
+    src: int
+    dst: int
+    term: int
+    index: int
+    reject: bool = False
+    hint_index: int = 0
+    hint_term: int = 0
+    stamp: int = 0  # 0: the request was not accepted in `term` (carries no acknowledgement)
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    group: int
+    src: int
+    dst: int
+    term: int
+    commit: int  # min(the receiver's known match, the leader's commit): safe to commit
+    stamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatResponse:
+    group: int
+    src: int
+    dst: int
+    term: int
+    stamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequestVote:
+    """`pre`: a pre-vote (the sender's term is not incremented; `term` is the one it would
+    campaign in). `force`: a campaign started by a leader transfer, which voters honour even
+    within a leader's lease."""
+
+    group: int
+    src: int
+    dst: int
+    term: int
+    last_index: int
+    last_term: int
+    pre: bool = False
+    force: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class VoteResponse:
+    group: int
+    src: int
+    dst: int
+    term: int
+    granted: bool
+    pre: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class InstallSnapshot:
+    """One chunk of the leader's snapshot: `data` is bytes [offset, offset+len) of it."""
+
+    group: int
+    src: int
+    dst: int
+    term: int
+    meta: SnapshotMeta
+    offset: int
+    data: bytes
+    done: bool
+    stamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotResponse:
+    """The receiver holds bytes [0, next_offset) of snapshot `index` (0: send from the start).
+    The receiver of the last chunk answers with an AppendResponse instead."""
+
+    group: int
+    src: int
+    dst: int
+    term: int
+    index: int
+    next_offset: int
+    reject: bool = False  # the chunk did not follow what the receiver holds
+    stamp: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TimeoutNow:
+    """Leader transfer: the receiver campaigns at once, without pre-vote."""
+
+    group: int
+    src: int
+    dst: int
+    term: int
+
+
+Message = (
+    AppendEntries
+    | AppendResponse
+    | Heartbeat
+    | HeartbeatResponse
+    | RequestVote
+    | VoteResponse
+    | InstallSnapshot
+    | SnapshotResponse
+    | TimeoutNow
+)

@@ -1,0 +1,164 @@
+"""Cluster benchmark: redis-benchmark through a router against a standalone redis-server
+with `appendfsync always` started in the same run, and failover time (SIGKILL of a shard
+leader -> first acknowledged write to that shard). Prints figures; asserts nothing."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+from slotraft.local_cluster import LocalCluster, free_port
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="slotraft bench cluster", description=__doc__)
+    parser.add_argument("--requests", type=int, default=100_000, help="per redis-benchmark run")
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--pipelines", default="1,16", help="comma-separated -P values")
+    parser.add_argument("--failovers", type=int, default=5, help="leader kills to time")
+    parser.add_argument("--skip-throughput", action="store_true")
+    return parser.parse_args(argv)
+
+
+def redis_benchmark(port: int, tests: str, requests: int, clients: int, pipeline: int) -> dict:
+    result = subprocess.run(
+        [
+            "redis-benchmark",
+            "-p",
+            str(port),
+            "-t",
+            tests,
+            "-n",
+            str(requests),
+            "-c",
+            str(clients),
+            "-P",
+            str(pipeline),
+            "-r",
+            "100000",
+            "--csv",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=True,
+    )
+    rows = list(csv.reader(io.StringIO(result.stdout)))
+    return {row[0]: float(row[1]) for row in rows[1:] if len(row) > 1}
+
+
+def start_reference_redis(directory: Path) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(directory),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--save",
+            "",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            redis.Redis(port=port).ping()
+            return process, port
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("redis-server did not start")
+
+
+def time_failover(cluster: LocalCluster, shard_key: bytes) -> float:
+    """Seconds from SIGKILL of the key's shard leader to the first acknowledged write."""
+    shard = cluster.shard_of(shard_key)
+    client = redis.Redis(port=cluster.router_ports[0], socket_timeout=30)
+    client.set(shard_key, b"0")
+    leader = cluster.leader_of(shard)
+    victim = cluster.node(leader)
+    killed = time.monotonic()
+    cluster.kill(victim)
+    while True:
+        try:
+            client.incr(shard_key)
+            elapsed = time.monotonic() - killed
+            break
+        except redis.RedisError:
+            time.sleep(0.01)
+    cluster.start_process(victim)
+    cluster.wait_until_serving(60)
+    time.sleep(2)  # let the restarted node catch up before the next kill
+    return elapsed
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    if shutil.which("redis-benchmark") is None or shutil.which("redis-server") is None:
+        print("needs redis-server and redis-benchmark (make setup installs them)")
+        return 1
+    workdir = Path(tempfile.mkdtemp(prefix="slotraft-bench-"))
+    (workdir / "redis").mkdir()
+    reference, reference_port = start_reference_redis(workdir / "redis")
+    cluster = LocalCluster(data_dir=workdir / "cluster")
+    cluster.prepare()
+    cluster.start()
+    try:
+        cluster.wait_until_serving(90)
+        router_port = cluster.router_ports[0]
+        if not args.skip_throughput:
+            print(f"{'test':<10}{'-P':>4}{'slotraft':>12}{'redis always':>14}{'ratio':>8}")
+            for pipeline in [int(p) for p in args.pipelines.split(",")]:
+                print(f"  running -P {pipeline} ...", file=sys.stderr, flush=True)
+                ours = redis_benchmark(
+                    router_port, "set,get", args.requests, args.clients, pipeline
+                )
+                theirs = redis_benchmark(
+                    reference_port, "set,get", args.requests, args.clients, pipeline
+                )
+                for test in ("SET", "GET"):
+                    ratio = ours[test] / theirs[test] if theirs.get(test) else float("nan")
+                    print(
+                        f"{test:<10}{pipeline:>4}{ours[test]:>12,.0f}{theirs[test]:>14,.0f}"
+                        f"{ratio:>8.2f}",
+                        flush=True,
+                    )
+        if args.failovers:
+            times = []
+            for attempt in range(args.failovers):
+                print(f"  failover {attempt + 1}/{args.failovers} ...", file=sys.stderr, flush=True)
+                times.append(time_failover(cluster, b"bench:failover"))
+            print(
+                f"failover (SIGKILL of a leader -> first acknowledged write), "
+                f"{len(times)} runs: min {min(times):.2f}s, median "
+                f"{statistics.median(times):.2f}s, max {max(times):.2f}s"
+            )
+        return 0
+    finally:
+        cluster.stop()
+        reference.terminate()
+        reference.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,282 @@
+"""A small deterministic cluster of one Raft group for scenario tests.
+
+Messages wait in a queue until a test delivers them (all, or those a predicate picks), so a
+test decides exactly what reaches whom and when. Persistence is immediate and kept per node
+(`MemoryStorage`) so that a node can crash (losing everything in memory) and restart from
+what it persisted. Each node applies committed entries to a list (its state machine).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Iterable
+
+from node.raft import (
+    ConfState,
+    Entry,
+    EntryType,
+    HardState,
+    RaftConfig,
+    RaftNode,
+    ReadState,
+    Ready,
+    RestoredState,
+    Role,
+    Snapshot,
+    bootstrap_state,
+)
+from node.raft.messages import AppendEntries, Heartbeat, InstallSnapshot, Message
+
+
+class MemoryStorage:
+    """What a node persisted: hard state, snapshot, entries after it."""
+
+    def __init__(self, restored: RestoredState) -> None:
+        self.hard_state = restored.hard_state
+        self.snapshot = restored.snapshot
+        self.entries: list[Entry] = list(restored.entries)
+
+    def persist(self, ready: Ready) -> None:
+        if ready.snapshot is not None:
+            self.snapshot = ready.snapshot
+            self.entries = []
+        if ready.entries:
+            first = ready.entries[0].index
+            cut = first if ready.truncate_from is None else min(first, ready.truncate_from)
+            self.entries = [e for e in self.entries if e.index < cut]
+            assert not self.entries or self.entries[-1].index == first - 1, "gap in the log"
+            self.entries.extend(ready.entries)
+        if ready.hard_state is not None:
+            self.hard_state = ready.hard_state
+
+    def compact(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.entries = [e for e in self.entries if e.index > snapshot.meta.index]
+
+    def restored(self) -> RestoredState:
+        return RestoredState(self.hard_state, self.snapshot, tuple(self.entries))
+
+
+class Cluster:
+    def __init__(
+        self,
+        voters: Iterable[int] = (1, 2, 3),
+        learners: Iterable[int] = (),
+        seed: int = 0,
+        **config: object,
+    ) -> None:
+        self.voters = tuple(voters)
+        self.learners = tuple(learners)
+        self.config_overrides = config
+        self.rng = random.Random(seed)
+        self.nodes: dict[int, RaftNode] = {}
+        self.storage: dict[int, MemoryStorage] = {}
+        self.applied: dict[int, list[Entry]] = {}
+        self.read_states: dict[int, list[ReadState]] = {}
+        self.dropped_reads: dict[int, list[bytes]] = {}
+        self.queue: list[Message] = []
+        self.blocked: set[tuple[int, int]] = set()
+        self.down: set[int] = set()
+        self.sent: list[Message] = []  # every message sent, in order (for assertions)
+        boot = bootstrap_state(self.voters, self.learners)
+        for node_id in (*self.voters, *self.learners):
+            self.add_node(node_id, boot)
+
+    # -- membership of the harness ---------------------------------------------------------
+
+    def config(self, node_id: int) -> RaftConfig:
+        return RaftConfig(node_id=node_id, group_id=1, **self.config_overrides)  # type: ignore[arg-type]
+
+    def add_node(self, node_id: int, restored: RestoredState | None = None) -> RaftNode:
+        restored = restored or RestoredState()
+        self.storage[node_id] = MemoryStorage(restored)
+        node = RaftNode(self.config(node_id), restored, random.Random(self.rng.random()))
+        self.nodes[node_id] = node
+        self.applied[node_id] = list(self._snapshot_entries(restored.snapshot))
+        self.read_states[node_id] = []
+        self.dropped_reads[node_id] = []
+        return node
+
+    @staticmethod
+    def _snapshot_entries(snapshot: Snapshot | None) -> list[Entry]:
+        # The harness's state machine is the list of applied entries; a snapshot holds it.
+        if snapshot is None:
+            return []
+        rows = json.loads(snapshot.data)
+        return [
+            Entry(index, term, EntryType(kind), bytes.fromhex(data))
+            for index, term, kind, data in rows
+        ]
+
+    def snapshot_data(self, node_id: int) -> bytes:
+        rows = [(e.index, e.term, int(e.type), e.data.hex()) for e in self.applied[node_id]]
+        return json.dumps(rows).encode()
+
+    # -- driving ---------------------------------------------------------------------------
+
+    def process(self, node_id: int) -> bool:
+        """Handle one Ready of `node_id` if it has one."""
+        node = self.nodes[node_id]
+        if node_id in self.down or not node.has_ready():
+            return False
+        ready = node.ready()
+        self.storage[node_id].persist(ready)
+        for message in ready.messages:
+            self.sent.append(message)
+            self.queue.append(message)
+        if ready.snapshot is not None:
+            self.applied[node_id] = self._snapshot_entries(ready.snapshot)
+        for entry in ready.committed_entries:
+            applied = self.applied[node_id]
+            expected = applied[-1].index + 1 if applied else 1
+            assert entry.index == expected, (
+                f"node {node_id} applied {entry.index}, expected {expected}"
+            )
+            applied.append(entry)
+        self.read_states[node_id].extend(ready.read_states)
+        self.dropped_reads[node_id].extend(ready.dropped_reads)
+        node.advance(ready)
+        return True
+
+    def process_all(self) -> bool:
+        return any([self.process(node_id) for node_id in self.nodes])
+
+    def deliver(self, pick: Callable[[Message], bool] | None = None) -> int:
+        """Deliver the queued messages `pick` selects (all by default), in order; messages to
+        or from a down node or over a blocked link are dropped."""
+        chosen = [m for m in self.queue if pick is None or pick(m)]
+        self.queue = [m for m in self.queue if not (pick is None or pick(m))]
+        for message in chosen:
+            if message.dst in self.down or message.src in self.down:
+                continue
+            if (message.src, message.dst) in self.blocked:
+                continue
+            if message.dst in self.nodes:
+                self.nodes[message.dst].step(message)
+        return len(chosen)
+
+    def drop(self, pick: Callable[[Message], bool]) -> int:
+        before = len(self.queue)
+        self.queue = [m for m in self.queue if not pick(m)]
+        return before - len(self.queue)
+
+    def stabilize(self, rounds: int = 200) -> None:
+        """Process and deliver until nothing moves."""
+        for _ in range(rounds):
+            moved = self.process_all()
+            moved = self.deliver() > 0 or moved
+            if not moved:
+                return
+        raise AssertionError("the cluster did not settle")
+
+    def tick(self, node_ids: Iterable[int] | None = None, times: int = 1) -> None:
+        ids = list(self.nodes) if node_ids is None else list(node_ids)
+        for _ in range(times):
+            for node_id in ids:
+                if node_id not in self.down:
+                    self.nodes[node_id].tick()
+
+    def run(self, ticks: int) -> None:
+        """Tick everyone and stabilize after each tick."""
+        for _ in range(ticks):
+            self.tick()
+            self.stabilize()
+
+    def campaign(self, node_id: int, max_ticks: int = 100) -> None:
+        """Tick only `node_id` until it campaigns, then let the election run."""
+        node = self.nodes[node_id]
+        for _ in range(max_ticks):
+            node.tick()
+            if node.role is not Role.FOLLOWER:
+                break
+        self.stabilize()
+
+    def forget_leader(self) -> None:
+        """Let every node's leader lease run out, as if a leader had not been heard from for
+        an election timeout (without ticking, which would start elections)."""
+        for node in self.nodes.values():
+            node._guard_elapsed = node.config.election_ticks
+
+    def elect(self, node_id: int, attempts: int = 5) -> None:
+        """Make `node_id` leader: leases run out, then it campaigns (again if it learns a
+        higher term from the first attempt)."""
+        for _ in range(attempts):
+            self.forget_leader()
+            self.campaign(node_id)
+            if self.nodes[node_id].role is Role.LEADER:
+                return
+        raise AssertionError(f"node {node_id} was not elected: {self.nodes[node_id].status()}")
+
+    def elect_without_appends(self, node_id: int, attempts: int = 5) -> None:
+        """Make `node_id` leader while everything it sends as leader is lost: it holds its
+        no-op entry alone."""
+        node = self.nodes[node_id]
+        from_leader = (AppendEntries, Heartbeat, InstallSnapshot)
+        for _ in range(attempts):
+            self.forget_leader()
+            while node.role is Role.FOLLOWER:
+                node.tick()
+            for _ in range(20):
+                self.process_all()
+                self.drop(lambda m: m.src == node_id and isinstance(m, from_leader))
+                self.deliver()
+            if node.role is Role.LEADER:
+                return
+        raise AssertionError(f"node {node_id} was not elected: {node.status()}")
+
+    # -- faults ----------------------------------------------------------------------------
+
+    def isolate(self, node_id: int) -> None:
+        for other in self.nodes:
+            if other != node_id:
+                self.blocked.add((node_id, other))
+                self.blocked.add((other, node_id))
+
+    def partition(self, *sides: Iterable[int]) -> None:
+        groups = [set(side) for side in sides]
+        for a in groups:
+            for b in groups:
+                if a is not b:
+                    self.blocked.update((x, y) for x in a for y in b)
+
+    def heal(self) -> None:
+        self.blocked.clear()
+
+    def crash(self, node_id: int) -> None:
+        self.down.add(node_id)
+        self.queue = [m for m in self.queue if m.dst != node_id and m.src != node_id]
+
+    def restart(self, node_id: int) -> RaftNode:
+        self.down.discard(node_id)
+        restored = self.storage[node_id].restored()
+        node = RaftNode(self.config(node_id), restored, random.Random(self.rng.random()))
+        self.nodes[node_id] = node
+        self.applied[node_id] = self._snapshot_entries(restored.snapshot)
+        return node
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def leader(self) -> int:
+        leaders = [i for i, n in self.nodes.items() if i not in self.down and n.role is Role.LEADER]
+        assert len(leaders) <= 1 or len({self.nodes[i].term for i in leaders}) == len(leaders)
+        return max(leaders, key=lambda i: self.nodes[i].term) if leaders else 0
+
+    def data(self, node_id: int) -> list[bytes]:
+        """The payloads a node applied (no-ops and membership changes left out)."""
+        return [e.data for e in self.applied[node_id] if e.type is EntryType.NORMAL and e.data]
+
+    def compact(self, node_id: int) -> None:
+        node = self.nodes[node_id]
+        index = node.log.applied
+        meta = node.compact(index, self.snapshot_data(node_id))
+        assert node.snapshot is not None and meta is not None and meta.index == index
+        self.storage[node_id].compact(node.snapshot)
+
+
+def hard_state(node: RaftNode) -> HardState:
+    return HardState(node.term, node.vote, node.log.committed)
+
+
+def conf(voters: Iterable[int], learners: Iterable[int] = ()) -> ConfState:
+    return ConfState(tuple(sorted(voters)), tuple(sorted(learners)))

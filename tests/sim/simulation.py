@@ -1,0 +1,484 @@
+"""One simulated cluster: nodes hosting replicas of several groups (MultiRaft), a simulated
+disk each, the network, clients, the nemesis and the checkers, in virtual time.
+
+Each time unit: the nemesis may act, due batches arrive, then every live node steps what
+arrived, advances its clock (ticks at its own drifting rate), completes an fsync that is
+due (then sends that Ready's messages, applies, answers reads) or starts the next one.
+Clients propose writes and start reads on leaders; the checkers run on every replica.
+After `steps` units all faults heal, and every group must elect a leader and commit a new
+entry on all its members within a bounded time (liveness): since the new entry comes after
+everything in the leader's log, what the leader held of the earlier proposals commits too.
+
+Clocks: a node ticks every TICK_UNITS / rate time units, and every node's rate stays within
+[1 - max_clock_drift, 1 + max_clock_drift] of real time (re-drawn now and then by the
+nemesis). That is the bounded-drift assumption lease reads rely on (RaftConfig.lease_ticks);
+the linearizability checker is there to catch a lease that outlives it.
+
+Checks run after every time unit on every replica that did something in it (a replica that
+neither received, ticked, persisted nor was called cannot have changed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from dataclasses import dataclass
+
+from node.raft import (
+    EntryType,
+    MultiRaft,
+    MultiReady,
+    NotLeader,
+    RaftConfig,
+    RaftError,
+    RaftNode,
+    ReadState,
+    RestoredState,
+    Role,
+    Snapshot,
+    bootstrap_state,
+)
+from node.raft.confchange import ConfChangeType, decode
+from tests.sim.app import RegisterApp, write_command
+from tests.sim.checkers import Checker, SafetyViolation
+from tests.sim.disk import SimDisk
+from tests.sim.nemesis import Nemesis
+from tests.sim.network import SimNetwork
+from tests.sim.params import TICK_UNITS, SimParams
+
+KEYS = ("a", "b", "c")
+LIVENESS_ELECTION_TIMEOUTS = 40
+
+
+class LivenessViolation(AssertionError):
+    pass
+
+
+@dataclass(slots=True)
+class PendingRead:
+    group: int
+    key: str
+    floor: int
+    node_id: int
+
+
+class SimNode:
+    def __init__(self, node_id: int, rate: float) -> None:
+        self.id = node_id
+        self.up = True
+        self.rate = rate
+        self.phase = 0.0
+        self.disk = SimDisk()
+        self.multi: MultiRaft | None = None
+        self.apps: dict[int, RegisterApp] = {}
+        self.snapshot_index: dict[int, int] = {}
+        self.inbox: list[list] = []
+        self.syncing: MultiReady | None = None
+        self.sync_done_at = 0
+        self.waiting_reads: list[tuple[int, ReadState]] = []
+        self.dirty = True  # something happened that may have given a replica work
+
+
+class Simulation:
+    def __init__(self, params: SimParams) -> None:
+        self.params = params
+        seed = params.seed
+        self.rng = random.Random(f"sim-{seed}")
+        self.client_rng = random.Random(f"clients-{seed}")
+        self.disk_rng = random.Random(f"disk-{seed}")
+        self.network = SimNetwork(random.Random(f"network-{seed}"))
+        self.checker = Checker()
+        self.now = 0
+        self.reads: dict[bytes, PendingRead] = {}
+        self.leader_hint: dict[int, int] = {}
+        self.hosts: dict[int, set[int]] = {g: set() for g in range(1, params.groups + 1)}
+        self._sequence = 0
+        self._removals: list[tuple[int, int, int]] = []  # (node, group, entry index)
+        self._removed: set[tuple[int, int]] = set()  # (group, entry index) handled
+        self.added_at: dict[tuple[int, int], int] = {}  # (group, node) -> index of its add
+        self.clients_active = True
+        self.nodes = {i: SimNode(i, self.random_rate()) for i in range(1, params.nodes + 1)}
+        for node in self.nodes.values():
+            node.multi = MultiRaft(node.id, random.Random(f"raft-{seed}-{node.id}-0"))
+        for group in self.hosts:
+            voters = tuple(sorted(self.rng.sample(sorted(self.nodes), params.replicas)))
+            boot = bootstrap_state(voters)
+            for node_id in voters:
+                self.create_replica(self.nodes[node_id], group, boot)
+        self.nemesis = Nemesis(self, random.Random(f"nemesis-{seed}"))
+
+    # -- configuration ---------------------------------------------------------------------
+
+    def config(self, node_id: int, group: int) -> RaftConfig:
+        p = self.params
+        return RaftConfig(
+            node_id=node_id,
+            group_id=group,
+            election_ticks=p.election_ticks,
+            heartbeat_ticks=p.heartbeat_ticks,
+            pre_vote=p.pre_vote,
+            check_quorum=p.check_quorum,
+            lease_reads=p.lease_reads,
+            max_clock_drift=p.max_clock_drift,
+            max_append_entries=p.max_append_entries,
+            max_inflight_appends=p.max_inflight_appends,
+            snapshot_chunk_bytes=p.snapshot_chunk_bytes,
+            compaction_lag=p.compaction_lag,
+        )
+
+    def random_rate(self) -> float:
+        drift = self.params.max_clock_drift
+        return 1.0 + self.rng.uniform(-drift, drift)
+
+    # -- replicas --------------------------------------------------------------------------
+
+    def create_replica(
+        self, node: SimNode, group: int, restored: RestoredState | None = None
+    ) -> RaftNode:
+        """Host a replica of `group` on `node` (from its tombstoned disk state if it had one)."""
+        disk = node.disk.groups.get(group)
+        if disk is not None:
+            disk.tombstone = False
+            restored = disk.restored()
+        else:
+            restored = restored or RestoredState()
+            node.disk.create(group, restored)
+        assert node.multi is not None
+        raft = node.multi.add_group(self.config(node.id, group), restored)
+        node.dirty = True
+        app = RegisterApp()
+        if restored.snapshot is not None:
+            app.restore(restored.snapshot)
+        node.apps[group] = app
+        node.snapshot_index[group] = restored.snapshot.meta.index if restored.snapshot else 0
+        self.hosts[group].add(node.id)
+        return raft
+
+    def destroy_replica(self, node_id: int, group: int) -> None:
+        """The replica was removed from its group: stop it, keep its disk as a tombstone."""
+        node = self.nodes[node_id]
+        disk = node.disk.groups.get(group)
+        if disk is not None:
+            disk.tombstone = True
+        self.hosts[group].discard(node_id)
+        if node.up and node.multi is not None and group in node.multi:
+            node.multi.remove_group(group)
+            node.apps.pop(group, None)
+            node.waiting_reads = [(g, rs) for g, rs in node.waiting_reads if g != group]
+
+    def replica(self, node_id: int, group: int) -> RaftNode | None:
+        node = self.nodes[node_id]
+        if not node.up or node.multi is None:
+            return None
+        return node.multi.get(group)
+
+    def leader_of(self, group: int) -> RaftNode | None:
+        hint = self.leader_hint.get(group)
+        raft = self.replica(hint, group) if hint else None
+        if raft is not None and raft.role is Role.LEADER:
+            return raft
+        return None
+
+    # -- crashes ---------------------------------------------------------------------------
+
+    def crash(self, node_id: int) -> None:
+        node = self.nodes[node_id]
+        if not node.up:
+            return
+        node.up = False
+        node.disk.crash(self.disk_rng)
+        node.multi = None
+        node.apps = {}
+        node.inbox = []
+        node.syncing = None
+        node.waiting_reads = []
+        self.reads = {ctx: r for ctx, r in self.reads.items() if r.node_id != node_id}
+
+    def restart(self, node_id: int) -> None:
+        node = self.nodes[node_id]
+        if node.up:
+            return
+        node.up = True
+        node.phase = 0.0
+        self._sequence += 1
+        node.multi = MultiRaft(
+            node_id, random.Random(f"raft-{self.params.seed}-{node_id}-{self._sequence}")
+        )
+        for group, disk in sorted(node.disk.groups.items()):
+            if not disk.tombstone:
+                self.create_replica(node, group)
+
+    # -- running ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        for _ in range(self.params.steps):
+            self.step()
+        self.heal_and_check_liveness()
+
+    def step(self) -> None:
+        now = self.now
+        self.nemesis.act(now)
+        nodes = self.nodes
+        for dst, batch in self.network.due(now):
+            node = nodes[dst]
+            if node.up:
+                node.inbox.append(batch)
+        touched = []
+        for node in nodes.values():
+            if node.up and self._run_node(node):
+                touched.append(node)
+        if self._removals:
+            removals, self._removals = self._removals, []
+            for node_id, group, index in removals:
+                # Once per removal entry (replicas re-apply it after restarts), and only if
+                # the replica was not added back by a later entry.
+                if (group, index) not in self._removed:
+                    self._removed.add((group, index))
+                    if self.added_at.get((group, node_id), 0) < index:
+                        self.destroy_replica(node_id, group)
+        self._clients()
+        for node in touched:
+            if node.up:
+                self._check(node)
+        self.now = now + 1
+
+    def _run_node(self, node: SimNode) -> bool:
+        """One time unit of a node; whether anything happened to its replicas."""
+        multi = node.multi
+        assert multi is not None
+        touched = False
+        if node.inbox:
+            for batch in node.inbox:
+                multi.step(batch)  # messages for groups it does not host are dropped
+            node.inbox = []
+            touched = True
+        node.phase += node.rate
+        while node.phase >= TICK_UNITS:
+            node.phase -= TICK_UNITS
+            multi.tick()
+            touched = True
+        if node.syncing is not None and self.now >= node.sync_done_at:
+            self._finish_sync(node)
+            touched = True
+        if touched:
+            node.dirty = True
+        if node.syncing is None and node.dirty:
+            node.dirty = False
+            if multi.has_ready():
+                self._start_sync(node)
+        return touched
+
+    def _start_sync(self, node: SimNode) -> None:
+        multi = node.multi
+        assert multi is not None
+        batch = multi.ready()
+        for group, ready in batch.groups.items():
+            if ready.entries:
+                self.checker.on_entries(group, multi.group(group), ready.entries)
+            node.disk.write_ready(group, ready)
+        node.syncing = batch
+        if node.disk.has_unsynced():
+            node.sync_done_at = self.now + self.rng.randint(1, self.params.disk_latency)
+        else:
+            self._finish_sync(node)
+
+    def _finish_sync(self, node: SimNode) -> None:
+        batch = node.syncing
+        multi = node.multi
+        assert batch is not None and multi is not None
+        node.disk.sync()
+        node.syncing = None
+        for dst, messages in batch.outbox.items():
+            self.network.send(self.now, node.id, dst, messages)
+        checker = self.checker
+        for group, ready in batch.groups.items():
+            app = node.apps.get(group)
+            if app is None:
+                continue
+            if ready.snapshot is not None:
+                app.restore(ready.snapshot)
+                checker.on_snapshot(group, node.id, ready.snapshot, app.serialize())
+                node.snapshot_index[group] = ready.snapshot.meta.index
+            for entry in ready.committed_entries:
+                app.apply(entry)
+                checker.on_apply(group, node.id, entry)
+                if entry.type is EntryType.CONF_CHANGE:
+                    change = decode(entry.data)
+                    if change.type is ConfChangeType.REMOVE_NODE:
+                        self._removals.append((change.node_id, group, entry.index))
+            for state in ready.read_states:
+                node.waiting_reads.append((group, state))
+            for context in ready.dropped_reads:
+                self.reads.pop(context, None)
+        multi.advance(batch)
+        if node.waiting_reads:
+            self._serve_reads(node)
+        self._maybe_compact(node)
+
+    def _serve_reads(self, node: SimNode) -> None:
+        waiting = []
+        for group, state in node.waiting_reads:
+            app = node.apps.get(group)
+            if app is None:
+                continue
+            if app.applied < state.index:
+                waiting.append((group, state))
+                continue
+            read = self.reads.pop(state.context, None)
+            if read is None:
+                continue
+            _, observed = app.read(read.key)
+            self.checker.on_read(group, node.id, read.key, read.floor, observed, "linearizable")
+        node.waiting_reads = waiting
+
+    def _maybe_compact(self, node: SimNode) -> None:
+        multi = node.multi
+        assert multi is not None
+        every = self.params.compact_every
+        for group, app in node.apps.items():
+            if app.applied - node.snapshot_index.get(group, 0) < every:
+                continue
+            raft = multi.group(group)
+            data = app.serialize()
+            meta = raft.compact(app.applied, data)
+            if meta is None:
+                continue
+            snapshot = Snapshot(meta, data)
+            self.checker.on_snapshot(group, node.id, snapshot, data)
+            node.disk.write_snapshot(group, snapshot)
+            node.snapshot_index[group] = meta.index
+
+    # -- clients ---------------------------------------------------------------------------
+
+    def client_target(self, group: int) -> RaftNode | None:
+        leader = self.leader_of(group)
+        if leader is not None:
+            return leader
+        hosts = sorted(self.hosts[group])
+        if not hosts:
+            return None
+        return self.replica(self.client_rng.choice(hosts), group)
+
+    def _clients(self) -> None:
+        if not self.clients_active:
+            return
+        rng = self.client_rng
+        params = self.params
+        if rng.random() < params.write_rate:
+            group = rng.randint(1, params.groups)
+            raft = self.client_target(group)
+            if raft is not None:
+                self._sequence += 1
+                data = write_command(rng.choice(KEYS), f"{self.now}.{self._sequence}")
+                with contextlib.suppress(NotLeader):
+                    raft.propose(data)
+                self.nodes[raft.id].dirty = True
+        if rng.random() < params.read_rate:
+            group = rng.randint(1, params.groups)
+            raft = self.client_target(group)
+            if raft is not None and raft.role is Role.LEADER:
+                key = rng.choice(KEYS)
+                self._sequence += 1
+                context = f"read-{self._sequence}".encode()
+                self.reads[context] = PendingRead(
+                    group, key, self.checker.read_floor(group, key), raft.id
+                )
+                raft.read_index(context)
+                self.nodes[raft.id].dirty = True
+
+    # -- checks ----------------------------------------------------------------------------
+
+    def _check(self, node: SimNode) -> None:
+        checker = self.checker
+        assert node.multi is not None
+        for raft in node.multi:
+            checker.on_replica(raft.group, raft)
+            if raft.role is Role.LEADER:
+                self.leader_hint[raft.group] = node.id
+
+    def heal_and_check_liveness(self) -> None:
+        """Heal everything, stop the clients, and require every group to commit a new entry
+        on all its members. A group fails if it goes a whole window (LIVENESS_ELECTION_
+        TIMEOUTS election timeouts) without electing a leader or applying anything new
+        anywhere: a backlog left by slow settings may take longer, but it must drain."""
+        self.nemesis.stop()
+        self.network.calm()
+        self.clients_active = False
+        for node_id, node in self.nodes.items():
+            if not node.up:
+                self.restart(node_id)
+        window = LIVENESS_ELECTION_TIMEOUTS * self.params.election_ticks * TICK_UNITS
+        markers: dict[int, tuple[int, int, int]] = {}  # group -> (leader, term, index)
+        pending = set(self.hosts)
+        progress = {group: (-1, self.now) for group in pending}  # (applied anywhere, since)
+        while pending:
+            self.step()
+            for group in list(pending):
+                if self._marker_done(group, markers):
+                    pending.discard(group)
+                    continue
+                applied = len(self.checker.applied.get(group, ()))
+                if self.leader_of(group) is None:
+                    applied = -1  # progress means a leader that applies entries
+                if applied > progress[group][0]:
+                    progress[group] = (applied, self.now)
+                elif self.now - progress[group][1] > window:
+                    raise LivenessViolation(self._liveness_report(pending, window))
+
+    def _marker_done(self, group: int, markers: dict[int, tuple[int, int, int]]) -> bool:
+        leader = self.leader_of(group)
+        marker = markers.get(group)
+        if leader is None:
+            return False
+        if marker is None or marker[:2] != (leader.id, leader.term):
+            try:
+                index = leader.propose(f"m|{group}|{self.now}".encode())
+            except NotLeader:
+                return False
+            self.nodes[leader.id].dirty = True
+            markers[group] = (leader.id, leader.term, index)
+            return False
+        index = marker[2]
+        applied = self.checker.applied.get(group, [])
+        if len(applied) < index or applied[index - 1][0] != marker[1]:
+            return False
+        members = (*leader.conf.voters, *leader.conf.learners)
+        for member in members:
+            node = self.nodes[member]
+            app = node.apps.get(group) if node.up else None
+            if app is None or app.applied < index:
+                return False
+        return True
+
+    def _liveness_report(self, pending: set[int], limit: int) -> str:
+        lines = [
+            f"liveness: groups {sorted(pending)} made no progress for {limit} units "
+            f"({LIVENESS_ELECTION_TIMEOUTS} election timeouts) after healing at {self.params.steps}"
+        ]
+        for group in sorted(pending):
+            for node_id in sorted(self.hosts[group]):
+                raft = self.replica(node_id, group)
+                if raft is not None:
+                    status = raft.status()
+                    lines.append(
+                        f"  group {group} node {node_id}: {status.role.name} term {status.term} "
+                        f"leader {status.leader} commit {status.commit} last {status.last_index} "
+                        f"voters {status.conf.voters} learners {status.conf.learners}"
+                    )
+        return "\n".join(lines)
+
+
+def run_simulation(params: SimParams) -> Simulation:
+    simulation = Simulation(params)
+    simulation.run()
+    return simulation
+
+
+__all__ = [
+    "LivenessViolation",
+    "RaftError",
+    "SafetyViolation",
+    "SimParams",
+    "Simulation",
+    "run_simulation",
+]

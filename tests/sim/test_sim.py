@@ -1,0 +1,102 @@
+"""The deterministic simulation in the default suite: 500 seeds with every kind of fault.
+
+The seeds run in two worker processes once per module; each seed is its own test item so
+that a failure names the seed and prints the command that replays it (with --steps 2000).
+SIM_SEEDS (env) changes how many seeds run.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+import pytest
+
+from tests.sim.checkers import Checker, SafetyViolation
+from tests.sim.runner import SeedResult, run_seed
+
+SEEDS = range(int(os.environ.get("SIM_SEEDS", "500")))
+STEPS = 2000  # time units of faults per seed (the command line's default is 3000)
+WORKERS = 2
+
+
+def _run(seed: int) -> SeedResult:
+    return run_seed(seed, steps=STEPS)
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[int, SeedResult]:
+    with ProcessPoolExecutor(max_workers=WORKERS) as pool:
+        return dict(zip(SEEDS, pool.map(_run, SEEDS, chunksize=10), strict=True))
+
+
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("seed", SEEDS)
+def test_seed(seed, results):
+    result = results[seed]
+    assert result.ok, result.error
+
+
+def test_a_replayed_seed_is_deterministic():
+    first, second = run_seed(3, steps=800), run_seed(3, steps=800)
+    assert (first.time_units, first.entries_applied, first.reads_checked, first.max_term) == (
+        second.time_units,
+        second.entries_applied,
+        second.reads_checked,
+        second.max_term,
+    )
+    assert first.entries_applied > 0
+
+
+def test_the_seeds_exercise_reads_writes_and_elections(results):
+    assert sum(r.entries_applied for r in results.values()) > 100 * len(SEEDS)
+    assert sum(r.reads_checked for r in results.values()) > 50 * len(SEEDS)
+    assert sum(r.max_term > 5 for r in results.values()) > len(SEEDS) // 4
+
+
+class TestCheckersCatchViolations:
+    """The checkers must be able to fail: each is fed a history that breaks its property."""
+
+    def test_two_leaders_in_one_term(self):
+        from tests.raft.harness import Cluster
+
+        checker = Checker()
+        c = Cluster()
+        c.elect(1)
+        checker.on_replica(1, c.nodes[1])
+        c.nodes[2].role = c.nodes[1].role
+        c.nodes[2].term = c.nodes[1].term
+        with pytest.raises(SafetyViolation, match="election safety"):
+            checker.on_replica(1, c.nodes[2])
+
+    def test_divergent_applied_entries(self):
+        from node.raft import Entry
+
+        checker = Checker()
+        checker.on_apply(1, 1, Entry(1, 1, data=b"w|a|x"))
+        with pytest.raises(SafetyViolation, match="state machine safety"):
+            checker.on_apply(1, 2, Entry(1, 2, data=b"w|a|y"))
+        with pytest.raises(SafetyViolation, match="state machine safety"):
+            checker.on_apply(1, 2, Entry(3, 1, data=b"w|a|y"))
+
+    def test_stale_read(self):
+        from node.raft import Entry
+
+        checker = Checker()
+        checker.on_apply(1, 1, Entry(1, 1, data=b"w|a|x"))
+        checker.on_apply(1, 1, Entry(2, 1, data=b"w|a|y"))
+        floor = checker.read_floor(1, "a")
+        assert floor == 2
+        checker.on_read(1, 1, "a", floor, 2, "test")
+        with pytest.raises(SafetyViolation, match="linearizability"):
+            checker.on_read(1, 1, "a", floor, 1, "test")
+
+    def test_log_matching(self):
+        from node.raft import Entry
+        from tests.raft.harness import Cluster
+
+        checker = Checker()
+        c = Cluster()
+        checker.on_entries(1, c.nodes[1], [Entry(2, 2, data=b"x")])
+        with pytest.raises(SafetyViolation, match="log matching"):
+            checker.on_entries(1, c.nodes[2], [Entry(2, 2, data=b"y")])
