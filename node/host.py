@@ -94,6 +94,7 @@ class NodeHost:
         self.running = False
         self.last_transfer: dict[int, float] = {}
         self.tick_origin: float | None = None
+        self.durable_votes: dict[int, tuple[int, int]] = {}  # group -> persisted (term, vote)
         self.ticks_delivered = 0
 
     # ------------------------------------------------------------------ start and stop
@@ -172,9 +173,11 @@ class NodeHost:
         learners: tuple[int, ...],
     ) -> tuple[RestoredState, bool]:
         state = restored.get(group)
-        if state is not None:
-            return state, False
-        return bootstrap_state(voters, learners), True
+        fresh = state is None
+        if state is None:
+            state = bootstrap_state(voters, learners)
+        self.durable_votes[group] = (state.hard_state.term, state.hard_state.vote)
+        return state, fresh
 
     def _raft_config(self, group: int) -> RaftConfig:
         settings = self.settings
@@ -267,13 +270,7 @@ class NodeHost:
         for group, ready in batch.groups.items():
             if ready.snapshot is not None:
                 await self.committer.run(self.storage.save_snapshot, group, ready.snapshot)
-            records += persist_records(
-                group,
-                snapshot=ready.snapshot.meta if ready.snapshot is not None else None,
-                truncate_from=ready.truncate_from,
-                entries=ready.entries,
-                hard_state=ready.hard_state,
-            )
+            records += self._records_for(group, ready)
         if records:
             await self.committer.commit(records)
         assert self.transport is not None
@@ -291,6 +288,31 @@ class NodeHost:
         await self._maybe_snapshot()
         if self.multi.has_ready() or any(r.has_work() for r in self.shards.values()):
             self.wakeup.set()
+
+    def _records_for(self, group: int, ready: Ready) -> list:
+        """What of a Ready must be made durable. A hard state that changed only its commit
+        index is not written on its own: the commit index need not survive a crash (Raft
+        learns it again from the leader), so that case costs no fsync (as etcd's MustSync).
+        """
+        hard_state = ready.hard_state
+        if hard_state is not None:
+            vote = (hard_state.term, hard_state.vote)
+            if (
+                vote == self.durable_votes.get(group)
+                and not ready.entries
+                and ready.snapshot is None
+                and ready.truncate_from is None
+            ):
+                hard_state = None
+            else:
+                self.durable_votes[group] = vote
+        return persist_records(
+            group,
+            snapshot=ready.snapshot.meta if ready.snapshot is not None else None,
+            truncate_from=ready.truncate_from,
+            entries=ready.entries,
+            hard_state=hard_state,
+        )
 
     def _log_role(self, replica: ShardReplica, ready: Ready) -> None:
         soft = ready.soft_state

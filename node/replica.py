@@ -17,6 +17,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from node import entry_codec
 from node.engine.blocking import WouldBlock, timeout_reply
 from node.raft import EntryType, NotLeader, RaftNode, Ready, Role
 from node.shard_state import EntryResult, RequestResult, ShardState
@@ -25,6 +26,19 @@ from proto import slotraft_pb2 as pb
 from proto.topology import ShardPlacement
 
 log = logging.getLogger("slotraft.replica")
+
+
+def to_entry_request(request: pb.KvRequest) -> entry_codec.Request:
+    """The part of a client request that goes into the log (every replica applies it)."""
+    return entry_codec.Request(
+        request.client_id,
+        request.sequence,
+        request.acked,
+        request.kind,
+        request.resp3,
+        [list(command.args) for command in request.commands],
+        [(watch.key, watch.digest) for watch in request.watches],
+    )
 
 
 def not_leader_reply(request: pb.KvRequest, leader: int) -> pb.KvReply:
@@ -159,15 +173,15 @@ class ShardReplica:
         expire_keys: list[bytes] | None = None,
         evict_keys: list[bytes] | None = None,
     ) -> bool:
-        entry = pb.ShardEntry(
+        entry = entry_codec.ShardEntry(
             time_ms=int(time.time() * 1000),
             seed=self.rng.getrandbits(64),
-            requests=requests,
-            expire_keys=expire_keys or (),
-            evict_keys=evict_keys or (),
+            requests=[to_entry_request(request) for request in requests],
+            expire_keys=expire_keys or [],
+            evict_keys=evict_keys or [],
         )
         try:
-            index = self.raft.propose(entry.SerializeToString())
+            index = self.raft.propose(entry_codec.encode(entry))
         except NotLeader as error:
             self._fail(waiting, error.leader)
             return False

@@ -12,11 +12,12 @@ import random
 import struct
 from dataclasses import dataclass, field
 
+from node import entry_codec
 from node.engine.blocking import WouldBlock, timeout_reply
 from node.engine.engine import Engine
+from node.entry_codec import Request
 from node.sessions import SessionTable, StaleRequest
 from proto import resp
-from proto import slotraft_pb2 as pb
 
 SNAPSHOT_MAGIC = b"SRSHARD1"
 STALE_REPLY = resp.encode(resp.Error(b"ERR request was already answered (stale retry)"))
@@ -24,7 +25,8 @@ STALE_REPLY = resp.encode(resp.Error(b"ERR request was already answered (stale r
 
 @dataclass(slots=True)
 class RequestResult:
-    request: pb.KvRequest
+    """The outcome of one request, in the order of the entry's requests."""
+
     replies: list[bytes] | None = None  # encoded replies; None while blocked
     blocked: WouldBlock | None = None
 
@@ -44,7 +46,7 @@ class ShardState:
         self.clock_ms = 0
 
     def apply(self, data: bytes) -> EntryResult:
-        entry = pb.ShardEntry.FromString(data)
+        entry = entry_codec.decode(data)
         now = self.clock_ms = max(self.clock_ms, entry.time_ms)
         rng = random.Random(entry.seed)
         outcome = EntryResult()
@@ -65,42 +67,43 @@ class ShardState:
         return outcome
 
     def _apply_request(
-        self, request: pb.KvRequest, now: int, rng: random.Random, changed: set[bytes]
+        self, request: Request, now: int, rng: random.Random, changed: set[bytes]
     ) -> RequestResult:
+        client_id, sequence, acked, kind, resp3, commands, watches = request
         sessions = self.sessions
-        if request.sequence:
+        if sequence:
             try:
-                stored = sessions.lookup(request.client_id, request.sequence)
+                stored = sessions.lookup(client_id, sequence)
             except StaleRequest:
-                return RequestResult(request, replies=[STALE_REPLY])
+                return RequestResult(replies=[STALE_REPLY])
             if stored is not None:
-                return RequestResult(request, replies=stored)
+                return RequestResult(replies=stored)
         engine = self.engine
-        resp3 = request.resp3
-        if request.kind == pb.TRANSACTION:
-            commands = [list(command.args) for command in request.commands]
-            watches = [(watch.key, watch.digest) for watch in request.watches] or None
-            replies = engine.execute_transaction(commands, now, rng, watches)
+        if kind == entry_codec.TRANSACTION:
+            replies = engine.execute_transaction(commands, now, rng, watches or None)
             changed.update(engine.changed_keys)
             encoded = [resp.encode(resp.NULL_ARRAY if replies is None else replies, resp3)]
         else:
             encoded = []
-            for command in request.commands:
-                reply = engine.execute(list(command.args), now, rng)
-                changed.update(engine.changed_keys)
-                if type(reply) is WouldBlock and len(request.commands) > 1:
-                    # Only a request holding the blocking command alone may park (the
-                    # router sends them alone); inside a batch it answers as timed out.
-                    reply = timeout_reply(list(command.args))
-                elif type(reply) is WouldBlock:
-                    # Nothing changed; the leader parks the request and proposes it again
-                    # when one of its keys changes. Not recorded: the retry must execute.
-                    sessions.touch(request.client_id, request.acked, now)
-                    return RequestResult(request, blocked=reply)
+            for args in commands:
+                reply = engine.execute(args, now, rng)
+                if engine.changed_keys:
+                    changed.update(engine.changed_keys)
+                if type(reply) is WouldBlock:
+                    if len(commands) > 1:
+                        # Only a request holding the blocking command alone may park (the
+                        # router sends them alone); inside a batch it answers as timed out.
+                        reply = timeout_reply(args)
+                    else:
+                        # Nothing changed; the leader parks the request and proposes it
+                        # again when one of its keys changes. Not recorded: the retry
+                        # must execute.
+                        sessions.touch(client_id, acked, now)
+                        return RequestResult(blocked=reply)
                 encoded.append(resp.encode(reply, resp3))
-        if request.sequence:
-            sessions.record(request.client_id, request.sequence, request.acked, encoded, now)
-        return RequestResult(request, replies=encoded)
+        if sequence:
+            sessions.record(client_id, sequence, acked, encoded, now)
+        return RequestResult(replies=encoded)
 
     # ------------------------------------------------------------------ snapshots
 

@@ -154,20 +154,6 @@ class Delivery(_message.Message):
     pattern: bytes
     def __init__(self, channel: _Optional[bytes] = ..., message: _Optional[bytes] = ..., pattern: _Optional[bytes] = ...) -> None: ...
 
-class ShardEntry(_message.Message):
-    __slots__ = ("time_ms", "seed", "requests", "expire_keys", "evict_keys")
-    TIME_MS_FIELD_NUMBER: _ClassVar[int]
-    SEED_FIELD_NUMBER: _ClassVar[int]
-    REQUESTS_FIELD_NUMBER: _ClassVar[int]
-    EXPIRE_KEYS_FIELD_NUMBER: _ClassVar[int]
-    EVICT_KEYS_FIELD_NUMBER: _ClassVar[int]
-    time_ms: int
-    seed: int
-    requests: _containers.RepeatedCompositeFieldContainer[KvRequest]
-    expire_keys: _containers.RepeatedScalarFieldContainer[bytes]
-    evict_keys: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, time_ms: _Optional[int] = ..., seed: _Optional[int] = ..., requests: _Optional[_Iterable[_Union[KvRequest, _Mapping]]] = ..., expire_keys: _Optional[_Iterable[bytes]] = ..., evict_keys: _Optional[_Iterable[bytes]] = ...) -> None: ...
-
 class RaftEntry(_message.Message):
     __slots__ = ("index", "term", "type", "data")
     INDEX_FIELD_NUMBER: _ClassVar[int]
