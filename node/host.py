@@ -20,6 +20,7 @@ from pathlib import Path
 from node.engine.config import EngineConfig
 from node.engine.engine import Engine
 from node.metadata import ClusterMap, MetadataState, initial_map
+from node.pubsub import PubSubHub
 from node.raft import (
     EntryType,
     MultiRaft,
@@ -96,6 +97,7 @@ class NodeHost:
         self.tick_origin: float | None = None
         self.durable_votes: dict[int, tuple[int, int]] = {}  # group -> persisted (term, vote)
         self.ticks_delivered = 0
+        self.pubsub = PubSubHub()  # every router's subscriptions, for Kv.Publish/Subscribe
 
     # ------------------------------------------------------------------ start and stop
 

@@ -119,40 +119,64 @@ class PublishReply(_message.Message):
     def __init__(self, receivers: _Optional[int] = ...) -> None: ...
 
 class Subscription(_message.Message):
-    __slots__ = ("channels", "patterns", "channel_counts", "pattern_counts")
-    class ChannelCountsEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: int
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
-    class PatternCountsEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: int
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    __slots__ = ("channels", "patterns", "channel_counts", "pattern_counts", "router", "version", "query")
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
     PATTERNS_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_COUNTS_FIELD_NUMBER: _ClassVar[int]
     PATTERN_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    ROUTER_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
     channels: _containers.RepeatedScalarFieldContainer[bytes]
     patterns: _containers.RepeatedScalarFieldContainer[bytes]
-    channel_counts: _containers.ScalarMap[str, int]
-    pattern_counts: _containers.ScalarMap[str, int]
-    def __init__(self, channels: _Optional[_Iterable[bytes]] = ..., patterns: _Optional[_Iterable[bytes]] = ..., channel_counts: _Optional[_Mapping[str, int]] = ..., pattern_counts: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    channel_counts: _containers.RepeatedScalarFieldContainer[int]
+    pattern_counts: _containers.RepeatedScalarFieldContainer[int]
+    router: int
+    version: int
+    query: PubSubQuery
+    def __init__(self, channels: _Optional[_Iterable[bytes]] = ..., patterns: _Optional[_Iterable[bytes]] = ..., channel_counts: _Optional[_Iterable[int]] = ..., pattern_counts: _Optional[_Iterable[int]] = ..., router: _Optional[int] = ..., version: _Optional[int] = ..., query: _Optional[_Union[PubSubQuery, _Mapping]] = ...) -> None: ...
+
+class PubSubQuery(_message.Message):
+    __slots__ = ("id", "kind", "channels", "pattern")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        CHANNELS: _ClassVar[PubSubQuery.Kind]
+        NUMSUB: _ClassVar[PubSubQuery.Kind]
+        NUMPAT: _ClassVar[PubSubQuery.Kind]
+    CHANNELS: PubSubQuery.Kind
+    NUMSUB: PubSubQuery.Kind
+    NUMPAT: PubSubQuery.Kind
+    ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    PATTERN_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    kind: PubSubQuery.Kind
+    channels: _containers.RepeatedScalarFieldContainer[bytes]
+    pattern: bytes
+    def __init__(self, id: _Optional[int] = ..., kind: _Optional[_Union[PubSubQuery.Kind, str]] = ..., channels: _Optional[_Iterable[bytes]] = ..., pattern: _Optional[bytes] = ...) -> None: ...
+
+class PubSubAnswer(_message.Message):
+    __slots__ = ("id", "channels", "counts")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    channels: _containers.RepeatedScalarFieldContainer[bytes]
+    counts: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, id: _Optional[int] = ..., channels: _Optional[_Iterable[bytes]] = ..., counts: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Delivery(_message.Message):
-    __slots__ = ("channel", "message", "pattern")
+    __slots__ = ("channel", "message", "acked", "answer")
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
-    PATTERN_FIELD_NUMBER: _ClassVar[int]
+    ACKED_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_FIELD_NUMBER: _ClassVar[int]
     channel: bytes
     message: bytes
-    pattern: bytes
-    def __init__(self, channel: _Optional[bytes] = ..., message: _Optional[bytes] = ..., pattern: _Optional[bytes] = ...) -> None: ...
+    acked: int
+    answer: PubSubAnswer
+    def __init__(self, channel: _Optional[bytes] = ..., message: _Optional[bytes] = ..., acked: _Optional[int] = ..., answer: _Optional[_Union[PubSubAnswer, _Mapping]] = ...) -> None: ...
 
 class RaftEntry(_message.Message):
     __slots__ = ("index", "term", "type", "data")

@@ -69,7 +69,9 @@ class KvServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Subscribe(self, request_iterator, context):
-        """Missing associated documentation comment in .proto file."""
+        """A long-lived stream per router and node: the router's subscription sets and PUBSUB
+        queries; acknowledgements, answers and the messages the router's clients subscribe to.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

@@ -8,7 +8,10 @@ sees this interface.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from router.pubsub import PubSubRegistry
 
 
 class BackendError(Exception):
@@ -62,4 +65,33 @@ class Backend(Protocol):
         are added up over the shards; every entry (e.g. leader, replicas, term,
         commit_index) is listed under the shard in INFO cluster. Raises BackendError
         when the shard cannot answer."""
+        ...
+
+    # ------------------------------------------------------------------ pub/sub
+    # `pubsub` holds this router's subscriptions; the backend delivers into it the messages
+    # published through any router, and keeps the nodes informed of it.
+    pubsub: PubSubRegistry
+
+    async def publish(self, channel: bytes, message: bytes, sender: int) -> int:
+        """PUBLISH: the number of clients, over every router, that receive the message.
+        Messages of one sender (a connection id) are delivered in the order published.
+        Raises BackendError when no node takes it."""
+        ...
+
+    async def sync_subscriptions(self) -> None:
+        """Return once `pubsub`'s current set is known wherever a message may be published
+        (best effort, bounded in time: never raises)."""
+        ...
+
+    async def pubsub_channels(self, pattern: bytes | None) -> list[bytes]:
+        """PUBSUB CHANNELS over every router: channels with subscribers, matching the glob
+        `pattern` if given."""
+        ...
+
+    async def pubsub_numsub(self, channels: list[bytes]) -> list[int]:
+        """PUBSUB NUMSUB over every router: the subscribers of each channel."""
+        ...
+
+    async def pubsub_numpat(self) -> int:
+        """PUBSUB NUMPAT over every router: the number of distinct patterns."""
         ...

@@ -28,6 +28,7 @@ from proto import slotraft_pb2_grpc as pb_grpc
 from proto.commands import Flag, resolve
 from proto.slots import SLOT_COUNT
 from router.backend import BackendError, Watch
+from router.pubsub import NodeStreams, PubSubRegistry
 
 log = logging.getLogger("slotraft.router.cluster")
 
@@ -145,6 +146,8 @@ class ClusterBackend:
         self.epoch = -1
         self.watch_task: asyncio.Task | None = None
         self.rng = random.Random()
+        self.pubsub = PubSubRegistry()
+        self.pubsub_streams = NodeStreams(self.pubsub, self.links, self.client_id)
 
     # ------------------------------------------------------------------ slot map
 
@@ -208,6 +211,7 @@ class ClusterBackend:
             self.watch_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.watch_task
+        await self.pubsub_streams.close()
         for link in self.links.values():
             await link.close()
 
@@ -371,6 +375,29 @@ class ClusterBackend:
         except TimeoutError:
             link.forget(attempt.id)
             raise AttemptFailed(f"node {node} did not answer in {timeout:.1f}s") from None
+
+    # ------------------------------------------------------------------ pub/sub
+
+    async def publish(self, channel: bytes, message: bytes, sender: int) -> int:
+        return await self.pubsub_streams.publish(channel, message, sender)
+
+    async def sync_subscriptions(self) -> None:
+        await self.pubsub_streams.sync()
+
+    async def pubsub_channels(self, pattern: bytes | None) -> list[bytes]:
+        query = pb.PubSubQuery(kind=pb.PubSubQuery.CHANNELS)
+        if pattern is not None:
+            query.pattern = pattern
+        return list((await self.pubsub_streams.query(query)).channels)
+
+    async def pubsub_numsub(self, channels: list[bytes]) -> list[int]:
+        query = pb.PubSubQuery(kind=pb.PubSubQuery.NUMSUB, channels=channels)
+        return list((await self.pubsub_streams.query(query)).counts)
+
+    async def pubsub_numpat(self) -> int:
+        query = pb.PubSubQuery(kind=pb.PubSubQuery.NUMPAT)
+        (count,) = (await self.pubsub_streams.query(query)).counts
+        return count
 
 
 def _is_read_only(args: list[bytes]) -> bool:

@@ -1,4 +1,5 @@
-"""Per-connection state: protocol version, authentication, name, flags, transaction."""
+"""Per-connection state: protocol version, authentication, name, flags, transaction,
+subscriptions."""
 
 from __future__ import annotations
 
@@ -27,9 +28,15 @@ class ClientState:
     blocked: bool = False  # waiting in a blocking command
     last_command: str = "NULL"
     transaction: Transaction = field(default_factory=Transaction)
+    # Pub/sub, kept by router.pubsub.PubSubRegistry: the channels and patterns in the order
+    # subscribed, and whether there is any (pub/sub mode).
+    channels: dict[bytes, None] = field(default_factory=dict)
+    patterns: dict[bytes, None] = field(default_factory=dict)
+    subscribed: bool = False
 
     def reset(self, authenticated: bool) -> None:
-        """RESET: back to the state of a new connection (the id and address stay)."""
+        """RESET: back to the state of a new connection (the id and address stay); the
+        subscriptions are dropped by the registry first."""
         self.transaction.discard()
         self.authenticated = authenticated
         self.name = None
@@ -40,6 +47,8 @@ class ClientState:
 
     def flags(self) -> str:
         flags = ""
+        if self.subscribed:
+            flags += "P"
         if self.transaction.active:
             flags += "x"
         if self.blocked:
@@ -63,8 +72,8 @@ class ClientState:
             f"idle={int(now - self.last_interaction)}",
             f"flags={self.flags()}",
             "db=0",
-            "sub=0",
-            "psub=0",
+            f"sub={len(self.channels)}",
+            f"psub={len(self.patterns)}",
             "ssub=0",
             f"multi={len(transaction.queued) if transaction.active else -1}",
             f"qbuf={buffered}",

@@ -5,7 +5,8 @@ It plays the shard leaders' part: commands run on the engine at once (the wall c
 a seeded random generator per shard stand in for a log entry's timestamp and seed), and a
 blocking command that finds nothing (`WouldBlock`) is parked until a later write on its
 shard touches one of its keys, then re-run in arrival order as Redis serves blocked
-clients, or until its timeout passes and it gets `timeout_reply`.
+clients, or until its timeout passes and it gets `timeout_reply`. Being the only router,
+it delivers published messages straight to its own subscribers.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from proto.commands import resolve
 from proto.resp import NULL_ARRAY, Error, Reply, encode
 from proto.slots import SLOT_COUNT
 from router.backend import BackendError, Watch
+from router.pubsub import PubSubRegistry
 
 log = logging.getLogger("slotraft.router.local")
 
@@ -72,6 +74,7 @@ class LocalBackend:
         self._slot_to_shard = [slot * shards // SLOT_COUNT for slot in range(SLOT_COUNT)]
         self._clock_ms = clock_ms
         self.down: set[int] = set()  # shards that answer BackendError (tests)
+        self.pubsub = PubSubRegistry()
 
     @property
     def shard_count(self) -> int:
@@ -137,6 +140,23 @@ class LocalBackend:
         stats["backend"] = "local"
         stats["blocked"] = len({id(w) for queue in state.waiters.values() for w in queue})
         return stats
+
+    # ------------------------------------------------------------------ pub/sub
+
+    async def publish(self, channel: bytes, message: bytes, sender: int) -> int:
+        return self.pubsub.deliver(channel, message)
+
+    async def sync_subscriptions(self) -> None:
+        return None  # the registry is the whole set
+
+    async def pubsub_channels(self, pattern: bytes | None) -> list[bytes]:
+        return self.pubsub.active_channels(pattern)
+
+    async def pubsub_numsub(self, channels: list[bytes]) -> list[int]:
+        return self.pubsub.numsub(channels)
+
+    async def pubsub_numpat(self) -> int:
+        return self.pubsub.numpat()
 
     # ------------------------------------------------------------------ active expiry
 

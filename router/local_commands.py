@@ -18,6 +18,7 @@ from router.config_get import config_get
 from router.connection import ClientState
 from router.context import ClientHandle, RouterContext
 from router.info import render_info
+from router.pubsub import PUBSUB_HELP, SESSION_PUBSUB_COMMANDS
 
 Handler = Callable[[RouterContext, ClientState, list[bytes]], Reply]
 AsyncHandler = Callable[[RouterContext, ClientState, list[bytes]], Awaitable[Reply]]
@@ -48,6 +49,8 @@ def valid_name(name: bytes) -> bool:
 def ping(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
     if len(args) > 2:
         return Error(errors.wrong_arity("ping"))
+    if client.subscribed and not client.resp3:  # a reply that reads like a message
+        return [b"pong", b"" if len(args) == 1 else args[1]]
     return PONG if len(args) == 1 else args[1]
 
 
@@ -147,6 +150,7 @@ def quit_(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
 
 
 def reset(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    ctx.backend.pubsub.drop(client)
     client.reset(authenticated=not ctx.requires_auth)
     return Simple(b"RESET")
 
@@ -276,9 +280,16 @@ def client_info(ctx: RouterContext, client: ClientState, args: list[bytes]) -> R
     return Verbatim(client.info_line(time.monotonic(), handle.buffered if handle else 0))
 
 
+def _of_type(client: ClientState, kind: bytes) -> bool:
+    """getClientType: subscribers are 'pubsub', the others 'normal'; no replicas here."""
+    if kind == b"pubsub":
+        return client.subscribed
+    return kind == b"normal" and not client.subscribed
+
+
 def client_list(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
     wanted_ids: set[int] | None = None
-    normal = True
+    kind: bytes | None = None
     index = 2
     while index < len(args):
         option = args[index].lower()
@@ -286,7 +297,6 @@ def client_list(ctx: RouterContext, client: ClientState, args: list[bytes]) -> R
             kind = args[index + 1].lower()
             if kind not in _CLIENT_TYPES:
                 return Error(b"ERR Unknown client type '%s'" % args[index + 1])
-            normal = kind == b"normal"
             index += 2
         elif option == b"id" and index + 1 < len(args):
             wanted_ids = set()
@@ -303,7 +313,8 @@ def client_list(ctx: RouterContext, client: ClientState, args: list[bytes]) -> R
     lines = [
         handle.client.info_line(now, handle.buffered)
         for handle in ctx.clients.values()
-        if normal and (wanted_ids is None or handle.client.id in wanted_ids)
+        if (kind is None or _of_type(handle.client, kind))
+        and (wanted_ids is None or handle.client.id in wanted_ids)
     ]
     return Verbatim(b"".join(lines))
 
@@ -334,7 +345,7 @@ def client_kill(ctx: RouterContext, client: ClientState, args: list[bytes]) -> R
             kind = value.lower()
             if kind not in _CLIENT_TYPES:
                 return Error(b"ERR Unknown client type '%s'" % value)
-            filters.append(lambda state, normal=kind == b"normal": normal)
+            filters.append(lambda state, kind=kind: _of_type(state, kind))
         elif option == b"user":
             filters.append(lambda state, value=value: value == DEFAULT_USER)
         elif option == b"skipme":
@@ -397,6 +408,10 @@ def config_help(ctx: RouterContext, client: ClientState, args: list[bytes]) -> R
     return help_lines(CONFIG_HELP)
 
 
+def pubsub_help(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    return help_lines(PUBSUB_HELP)
+
+
 async def info(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
     return Verbatim(await render_info(ctx, [arg.lower() for arg in args[1:]]))
 
@@ -429,9 +444,10 @@ HANDLERS: dict[str, Handler] = {
     "config|rewrite": config_read_only,
     "config|resetstat": config_resetstat,
     "config|help": config_help,
+    "pubsub|help": pubsub_help,
     **COMMAND_HANDLERS,
 }
 ASYNC_HANDLERS: dict[str, AsyncHandler] = {"info": info}
-# Handled by the session itself: they need the backend (EXEC, WATCH) or change how the
-# following replies are sent (CLIENT REPLY).
-SESSION_COMMANDS = frozenset({"exec", "watch", "client|reply"})
+# Handled by the session itself: they need the backend (EXEC, WATCH, pub/sub) or change how
+# the following replies are sent (CLIENT REPLY, SUBSCRIBE).
+SESSION_COMMANDS = frozenset({"exec", "watch", "client|reply"}) | SESSION_PUBSUB_COMMANDS

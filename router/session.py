@@ -8,6 +8,11 @@ A command that must see the effect of everything before it and hold back everyth
 it (a blocking command, EXEC, WATCH, INFO) is a barrier: the batch before it completes
 first, then it runs alone. A change of protocol (HELLO) or of READONLY also ends a batch,
 since a backend call carries one of each.
+
+Pub/sub: the session is its connection's subscriber (`deliver`); messages are written as
+they come, except while a subscription change waits for the nodes, when they are held so
+that they follow its confirmation. RESP2 connections with subscriptions may only run the
+commands Redis allows in that context.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from proto.commands import TABLE, CommandSpec, Flag, Route, lookup
-from proto.resp import OK, Error, Reply, encode
+from proto.resp import OK, Error, Reply, encode, encode_many
 from proto.slots import key_slot
 from router import errors, replies
 from router.backend import BackendError, Watch
@@ -28,6 +33,15 @@ from router.context import RouterContext
 from router.local_commands import ASYNC_HANDLERS, HANDLERS
 from router.planner import Forward, Plan, Scatter
 from router.protocol import ProtocolError, RequestParser
+from router.pubsub import (
+    SESSION_PUBSUB_COMMANDS,
+    SUBSCRIBE_CONTEXT,
+    SUBSCRIBER_BACKLOG_LIMIT,
+    SUBSCRIPTION_CHANGES,
+    Frame,
+    context_error,
+    run_query,
+)
 
 log = logging.getLogger("slotraft.router")
 
@@ -130,6 +144,8 @@ class Session:
         self._reading_paused = False
         self._eof = False
         self._writable: asyncio.Future | None = None  # set while the transport is full
+        self._held: list[bytes] | None = None  # messages held during a subscription change
+        self._pushed_while_full = 0  # message bytes written while the transport is full
 
     @property
     def buffered(self) -> int:
@@ -153,6 +169,7 @@ class Session:
             self._writable = asyncio.get_running_loop().create_future()
 
     def resume_writing(self) -> None:
+        self._pushed_while_full = 0
         if self._writable is not None:
             if not self._writable.done():
                 self._writable.set_result(None)
@@ -166,12 +183,28 @@ class Session:
 
     def connection_lost(self) -> None:
         self.closed = True
+        self.ctx.backend.pubsub.drop(self.client)
         if self._task is not None and not self._task.done():
             self._task.cancel()
         self.resume_writing()
 
     def kill(self) -> None:
         self.transport.close()
+
+    def deliver(self, frame: Frame) -> None:
+        """A message for this connection's subscriptions. A subscriber that does not read
+        is disconnected past SUBSCRIBER_BACKLOG_LIMIT, as Redis's pubsub output limit does."""
+        data = frame.encoded(self.client.resp3)
+        if self._held is not None:
+            self._held.append(data)
+            return
+        if self._writable is not None:
+            self._pushed_while_full += len(data)
+            if self._pushed_while_full > SUBSCRIBER_BACKLOG_LIMIT:
+                log.warning("connection %d does not read its messages: closed", self.client.id)
+                self._close()
+                return
+        self._send(data)
 
     # ------------------------------------------------------------------ processing loop
 
@@ -260,7 +293,12 @@ class Session:
         if (
             spec is not None
             and client.authenticated
-            and not (client.reply_off or client.skip_next_reply or client.transaction.active)
+            and not (
+                client.reply_off
+                or client.skip_next_reply
+                or client.transaction.active
+                or client.subscribed
+            )
         ):
             arity = spec.arity
             argc = len(args)
@@ -289,6 +327,11 @@ class Session:
         name = spec.name
         client.last_command = name
         transaction = client.transaction
+        if client.subscribed and not client.resp3 and name not in SUBSCRIBE_CONTEXT:
+            transaction.flag_error()
+            if not silent:
+                batch.items.append(replies.error(context_error(name)))
+            return None
         if transaction.active and name not in NOT_QUEUED:
             if spec.route is Route.ROUTER:
                 reply = transaction.queue_local(args, spec)
@@ -340,6 +383,10 @@ class Session:
             silent = reply is None  # ON always answers, even after OFF
         elif name in ASYNC_HANDLERS:
             return self._barrier(lambda: self._run_async_local(name, args), silent)
+        elif name in SESSION_PUBSUB_COMMANDS:
+            # Subscription confirmations are pushes: sent even with CLIENT REPLY OFF.
+            silent = silent and name not in SUBSCRIPTION_CHANGES
+            return self._barrier(lambda: self._pubsub(name, args), silent)
         else:
             reply = HANDLERS[name](self.ctx, self.client, args)
         if not silent:
@@ -412,6 +459,31 @@ class Session:
         reply = await ASYNC_HANDLERS[name](self.ctx, self.client, args)
         return encode(reply, self.client.resp3)
 
+    # ------------------------------------------------------------------ pub/sub
+
+    async def _pubsub(self, name: str, args: list[bytes]) -> bytes:
+        client = self.client
+        backend = self.ctx.backend
+        change = SUBSCRIPTION_CHANGES.get(name)
+        if change is None:
+            try:
+                return encode(await run_query(backend, client, args), client.resp3)
+            except BackendError as failure:
+                return replies.error(failure.reply)
+        registry = backend.pubsub
+        version = registry.version
+        frames = change(registry, self, args[1:])
+        if registry.version == version:
+            return encode_many(frames, client.resp3)
+        # Confirmed once the nodes hold the change: a message published anywhere after the
+        # confirmation then reaches this connection.
+        self._held = []
+        try:
+            await backend.sync_subscriptions()
+        finally:
+            held, self._held = self._held, None
+        return encode_many(frames, client.resp3) + b"".join(held)
+
     # ------------------------------------------------------------------ MULTI / WATCH
 
     async def _watch(self, args: list[bytes]) -> bytes:
@@ -472,6 +544,8 @@ class Session:
         name = spec.name
         if name in ASYNC_HANDLERS:
             return await self._run_async_local(name, args)
+        if name in SESSION_PUBSUB_COMMANDS:
+            return await self._pubsub(name, args)
         if name == "client|reply":
             return encode(self._client_reply(args) or OK, self.client.resp3)
         return encode(HANDLERS[name](self.ctx, self.client, args), self.client.resp3)

@@ -7,6 +7,7 @@ from proto.commands import (
     hashes,
     keyspace,
     lists,
+    pubsub,
     server,
     sets,
     sortedsets,
@@ -17,7 +18,7 @@ from proto.commands.spec import CommandSpec, Flag, Route
 __all__ = ["TABLE", "CommandSpec", "Flag", "Route", "lookup", "resolve"]
 
 TABLE: dict[str, CommandSpec] = {}
-for _group in (keyspace, strings, hashes, lists, sets, sortedsets, connection, server):
+for _group in (keyspace, strings, hashes, lists, sets, sortedsets, connection, pubsub, server):
     for _spec in _group.COMMANDS:
         if _spec.name in TABLE:
             raise RuntimeError(f"command {_spec.name!r} declared twice")

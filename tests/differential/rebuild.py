@@ -40,10 +40,14 @@ def rebuild_commands(run: Run, key: bytes) -> list[list[bytes]]:
     elif kind == b"set":
         commands = [[b"SADD", key, *run(b"SMEMBERS", key)]]
     elif kind == b"zset":
-        flat = run(b"ZRANGE", key, b"0", b"-1", b"WITHSCORES")
+        reply = run(b"ZRANGE", key, b"0", b"-1", b"WITHSCORES")
+        if reply and isinstance(reply[0], list):  # RESP3 nests [member, score] pairs
+            members = [(member, score) for member, score in reply]
+        else:
+            members = list(zip(reply[0::2], reply[1::2]))
         pairs = []
-        for index in range(0, len(flat), 2):
-            pairs += [repr(float(flat[index + 1])).encode(), flat[index]]
+        for member, score in members:
+            pairs += [repr(float(score)).encode(), member]
         commands = [[b"ZADD", key, *pairs]]
     else:
         raise AssertionError(f"unknown type {kind!r}")

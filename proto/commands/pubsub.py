@@ -1,0 +1,137 @@
+"""Pub/sub commands: answered by the router (Route.ROUTER), which keeps its connections'
+subscriptions and reaches the other routers' subscribers through the nodes.
+
+Flags, arities and categories as Redis 7.0's COMMAND INFO reports them. Sharded pub/sub
+(SSUBSCRIBE, SPUBLISH, PUBSUB SHARDCHANNELS) is not offered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from proto.commands.builder import F, command
+from proto.commands.spec import CommandSpec, Flag, Route
+
+_P = "pubsub"
+_PUBSUB = Flag.PUBSUB
+_L = Flag.LOADING | Flag.STALE
+_S = Flag.NOSCRIPT
+_SLOW = ("@pubsub", "@slow")
+
+
+def _local(
+    name: str,
+    arity: int,
+    flags: Flag,
+    summary: str,
+    categories: tuple[str, ...],
+    *,
+    since: str = "2.0.0",
+    complexity: str = "O(1)",
+    subcommands: list[CommandSpec] | None = None,
+) -> CommandSpec:
+    spec = command(
+        name,
+        arity,
+        flags,
+        group=_P,
+        summary=summary,
+        since=since,
+        complexity=complexity,
+        route=Route.ROUTER,
+        subcommands=subcommands,
+    )
+    return replace(spec, acl_categories=categories)
+
+
+COMMANDS = [
+    _local(
+        "subscribe",
+        -2,
+        _PUBSUB | _S | _L,
+        "Listens for messages published to channels.",
+        _SLOW,
+        complexity="O(N) where N is the number of channels to subscribe to.",
+    ),
+    _local(
+        "unsubscribe",
+        -1,
+        _PUBSUB | _S | _L,
+        "Stops listening to messages posted to channels (all of them without arguments).",
+        _SLOW,
+        complexity="O(N) where N is the number of clients already subscribed to a channel.",
+    ),
+    _local(
+        "psubscribe",
+        -2,
+        _PUBSUB | _S | _L,
+        "Listens for messages published to channels that match patterns.",
+        _SLOW,
+        complexity="O(N) where N is the number of patterns to subscribe to.",
+    ),
+    _local(
+        "punsubscribe",
+        -1,
+        _PUBSUB | _S | _L,
+        "Stops listening to messages published to channels that match patterns.",
+        _SLOW,
+        complexity="O(N+M) where N is the number of patterns the client is already "
+        "subscribed and M is the number of total patterns subscribed in the system.",
+    ),
+    _local(
+        "publish",
+        3,
+        _PUBSUB | _L | F,
+        "Posts a message to a channel, through any router to the subscribers of every router.",
+        ("@pubsub", "@fast"),
+        complexity="O(N+M) where N is the number of clients subscribed to the receiving "
+        "channel and M is the total number of subscribed patterns (by any client).",
+    ),
+    _local(
+        "pubsub",
+        -2,
+        Flag(0),
+        "A container for Pub/Sub commands.",
+        ("@slow",),
+        since="2.8.0",
+        complexity="Depends on subcommand.",
+        subcommands=[
+            _local(
+                "pubsub|channels",
+                -2,
+                _PUBSUB | _L,
+                "Returns the active channels (of every router).",
+                _SLOW,
+                since="2.8.0",
+                complexity="O(N) where N is the number of active channels, and assuming "
+                "constant time pattern matching (relatively short channels and patterns)",
+            ),
+            _local(
+                "pubsub|numsub",
+                -2,
+                _PUBSUB | _L,
+                "Returns a count of subscribers to channels (over every router).",
+                _SLOW,
+                since="2.8.0",
+                complexity="O(N) for the NUMSUB subcommand, where N is the number of "
+                "requested channels",
+            ),
+            _local(
+                "pubsub|numpat",
+                2,
+                _PUBSUB | _L,
+                "Returns a count of unique pattern subscriptions (over every router).",
+                _SLOW,
+                since="2.8.0",
+            ),
+            _local(
+                "pubsub|help",
+                2,
+                _L,
+                "Returns helpful text about the different subcommands.",
+                ("@slow",),
+                since="6.2.0",
+            ),
+        ],
+    ),
+]
