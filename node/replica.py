@@ -161,7 +161,7 @@ class ShardReplica:
                 self.raft.read_index(context)
             except NotLeader as error:
                 for request, future in reads:
-                    _resolve(future, not_leader_reply(request, error.leader))
+                    _resolve(future, not_leader_reply(request, error.leader_id))
                 return
             self.read_batches[context] = reads
             self.counters.reads += len(reads)
@@ -183,7 +183,7 @@ class ShardReplica:
         try:
             index = self.raft.propose(entry_codec.encode(entry))
         except NotLeader as error:
-            self._fail(waiting, error.leader)
+            self._fail(waiting, error.leader_id)
             return False
         self.proposals[index] = Proposal(self.raft.term, waiting)
         self.counters.proposals += 1
