@@ -1,0 +1,20 @@
+"""History checkers, one module per workload; each takes the run's operations and returns
+a CheckResult (valid / invalid with anomalies / unknown)."""
+
+from __future__ import annotations
+
+from chaos.checkers import counters, locks, queues, registers, sets
+from chaos.checkers.result import CheckResult
+from chaos.history import Operation
+
+
+def check_workload(name: str, operations: list[Operation], budget_s: float) -> CheckResult:
+    if name == registers.WORKLOAD:
+        return registers.check(operations, budget_s)
+    checkers = {
+        counters.WORKLOAD: counters.check,
+        sets.WORKLOAD: sets.check,
+        queues.WORKLOAD: queues.check,
+        locks.WORKLOAD: locks.check,
+    }
+    return checkers[name](operations)
