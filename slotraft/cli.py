@@ -14,6 +14,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "up": ("slotraft.up", "start a whole cluster as local processes (the embedded default)"),
     "ctl": ("slotraft.ctl", "inspect and operate a running cluster"),
     "bench": ("slotraft.bench", "run a benchmark and print its figures"),
+    "chaos": ("chaos.cli", "run workloads under injected faults and check the history"),
 }
 
 

@@ -1,0 +1,83 @@
+"""What the runner and the nemesis need from a cluster under test."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+Link = tuple[int, int]  # (from node, to node): traffic in that direction
+
+
+class Target(ABC):
+    name: str
+    # Whether single directed links can be cut (else only whole nodes can be isolated).
+    one_way_links: bool = False
+
+    @abstractmethod
+    def start(self) -> None:
+        """Bring the cluster up (or find it up) and wait until it serves."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Undo every fault; stop what start() started."""
+
+    @abstractmethod
+    def routers(self) -> list[tuple[str, int]]: ...
+
+    @abstractmethod
+    def nodes(self) -> list[int]: ...
+
+    @abstractmethod
+    def shards(self) -> list[int]: ...
+
+    @abstractmethod
+    def slot_ranges(self) -> list[tuple[int, int]]:
+        """Per shard (by id), one range of slots it owns (inclusive)."""
+
+    @abstractmethod
+    def leader_of(self, shard: int) -> int:
+        """The node that leads the shard, 0 if unknown."""
+
+    @abstractmethod
+    def kill(self, node: int) -> None:
+        """SIGKILL."""
+
+    @abstractmethod
+    def start_node(self, node: int) -> None: ...
+
+    @abstractmethod
+    def stop_node(self, node: int) -> None:
+        """A clean shutdown (SIGTERM), waited for."""
+
+    @abstractmethod
+    def pause(self, node: int) -> None:
+        """SIGSTOP."""
+
+    @abstractmethod
+    def resume(self, node: int) -> None:
+        """SIGCONT."""
+
+    @abstractmethod
+    def partition(self, groups: list[set[int]]) -> None:
+        """Nodes talk only within their group (on top of what is already cut)."""
+
+    def cut(self, links: set[Link]) -> None:
+        """Drop the traffic of these directed links (when `one_way_links`)."""
+        raise NotImplementedError(f"the {self.name} target cannot cut single links")
+
+    @abstractmethod
+    def heal_network(self) -> None: ...
+
+    @abstractmethod
+    def heal_all(self) -> None:
+        """Every node running, none paused, no link cut."""
+
+    @abstractmethod
+    def wait_until_serving(self, timeout: float) -> None:
+        """Until every router answers a write and a read on every shard; TimeoutError."""
+
+    def unexpected_exits(self) -> list[str]:
+        """Processes that died by themselves (not by the nemesis)."""
+        return []
+
+    def describe(self) -> dict[str, object]:
+        return {"target": self.name}

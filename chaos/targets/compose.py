@@ -1,0 +1,255 @@
+"""The compose target: the docker-compose cluster of deploy/docker-compose.yml (services
+node1..nodeN, and routers whose published ports `compose port SERVICE 6379` tells).
+
+Faults are docker commands on the project's node containers: `docker kill`, `docker start`,
+`docker stop`, `docker pause`/`unpause`, and `docker network disconnect`/`connect` to
+isolate nodes (which also cuts them off from the routers; single links cannot be cut).
+Leaders come from the routers' `INFO cluster`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from chaos.keys import parse_slot_ranges, shard_tags
+from chaos.targets.base import Target
+
+DEFAULT_COMPOSE_FILE = Path("deploy/docker-compose.yml")
+
+
+@functools.cache
+def compose_command() -> tuple[str, ...]:
+    """`docker compose` (v2) when the plugin exists, else `docker-compose` (v1)."""
+    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
+    if probe.returncode == 0:
+        return ("docker", "compose")
+    if shutil.which("docker-compose"):
+        return ("docker-compose",)
+    raise RuntimeError("neither `docker compose` nor `docker-compose` is installed")
+
+
+def docker(*args: str) -> str:
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"docker {' '.join(args)}: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+class ComposeTarget(Target):
+    name = "compose"
+    one_way_links = False
+
+    def __init__(
+        self,
+        compose_file: Path = DEFAULT_COMPOSE_FILE,
+        project: str | None = None,
+        host: str = "127.0.0.1",
+        password: str | None = None,
+    ) -> None:
+        self.compose_file = compose_file
+        self.project = project
+        self.host = host
+        self.password = password
+        self.ports: list[int] = []  # the routers' published ports
+        self.containers: dict[int, str] = {}  # node id -> container id
+        self.networks: dict[int, dict[str, list[str]]] = {}  # node -> network -> aliases
+        self.paused: set[int] = set()
+        self.isolated: set[int] = set()
+        self.stopped_by_us: set[int] = set()
+        self.restart_counts: dict[int, int] = {}
+
+    def _compose(self, *args: str) -> str:
+        command = [*compose_command(), "-f", str(self.compose_file)]
+        if self.project:
+            command += ["-p", self.project]
+        done = subprocess.run([*command, *args], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command + list(args))}: {done.stderr.strip()}")
+        return done.stdout.strip()
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self) -> None:
+        """Use the running cluster; bring it up (`compose up -d`) when it does not answer."""
+        try:
+            self._discover()
+            running = self._routers_answer() and all(
+                self._state(node) == "running" for node in self.containers
+            )
+        except RuntimeError:
+            running = False
+        if not running:
+            self._compose("up", "-d")
+            self._discover()
+        self.wait_until_serving(180)
+
+    def _discover(self) -> None:
+        services = self._compose("config", "--services").split()
+        routers = sorted(s for s in services if s.startswith("router"))
+        self.ports = [self._published_port(service) for service in routers]
+        for service in services:
+            if service.startswith("node") and service[4:].isdigit():
+                container = self._compose("ps", "-q", service)
+                if not container:
+                    raise RuntimeError(f"service {service} has no container")
+                self.containers[int(service[4:])] = container
+        for node, container in self.containers.items():
+            networks = json.loads(
+                docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", container)
+            )
+            self.networks[node] = {
+                name: [a for a in (settings.get("Aliases") or []) if a]
+                for name, settings in networks.items()
+            }
+            self.restart_counts[node] = self._restart_count(node)
+
+    def close(self) -> None:
+        self.heal_all()
+
+    def _published_port(self, service: str) -> int:
+        address = self._compose("port", service, "6379")  # e.g. 0.0.0.0:6380
+        return int(address.rsplit(":", 1)[1])
+
+    def _client(self, port: int) -> redis.Redis:
+        return redis.Redis(host=self.host, port=port, password=self.password, socket_timeout=5)
+
+    def _routers_answer(self) -> bool:
+        try:
+            for port in self.ports:
+                with self._client(port) as client:
+                    client.ping()
+        except (redis.RedisError, OSError):
+            return False
+        return bool(self.ports)
+
+    def wait_until_serving(self, timeout: float) -> None:
+        """Until every router answers a write and a read of a key on every shard."""
+        deadline = time.monotonic() + timeout
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            try:
+                keys = [f"slotraft:probe:{{{tag}}}" for tag in shard_tags(self.slot_ranges())]
+                for port in self.ports:
+                    with self._client(port) as client:
+                        for key in keys:
+                            client.set(key, "1", px=5000)
+                            client.get(key)
+                return
+            except (redis.RedisError, OSError, RuntimeError) as error:
+                last = error
+                time.sleep(0.5)
+        raise TimeoutError(f"the compose cluster did not serve within {timeout}s: {last}")
+
+    # ------------------------------------------------------------------ topology
+
+    def routers(self) -> list[tuple[str, int]]:
+        return [(self.host, port) for port in self.ports]
+
+    def nodes(self) -> list[int]:
+        return sorted(self.containers)
+
+    def _cluster_info(self) -> dict[str, Any]:
+        """redis-py parses `INFO cluster`; a line "shard0:slots=0-5460,leader=1,..." becomes
+        {"shard0": {"slots": "0-5460", "leader": 1, ...}}."""
+        with self._client(self.ports[0]) as client:
+            return dict(client.info("cluster"))
+
+    def shards(self) -> list[int]:
+        return list(range(int(self._cluster_info().get("slotraft_shards", 0))))
+
+    def slot_ranges(self) -> list[tuple[int, int]]:
+        info = self._cluster_info()
+        ranges = []
+        for shard in self.shards():
+            fields = info.get(f"shard{shard}")
+            slots = str(fields.get("slots", "")) if isinstance(fields, dict) else ""
+            if not slots:
+                raise RuntimeError(f"INFO cluster shows no slots for shard {shard}: {fields!r}")
+            ranges.append(parse_slot_ranges(slots)[0])
+        return ranges
+
+    def leader_of(self, shard: int) -> int:
+        try:
+            fields = self._cluster_info().get(f"shard{shard}")
+        except (redis.RedisError, OSError):
+            return 0
+        leader = fields.get("leader") if isinstance(fields, dict) else None
+        return int(leader) if isinstance(leader, int) or str(leader).isdigit() else 0
+
+    # ------------------------------------------------------------------ faults
+
+    def kill(self, node: int) -> None:
+        self.stopped_by_us.add(node)
+        docker("kill", self.containers[node])
+
+    def start_node(self, node: int) -> None:
+        docker("start", self.containers[node])
+        self.stopped_by_us.discard(node)
+
+    def stop_node(self, node: int) -> None:
+        self.stopped_by_us.add(node)
+        docker("stop", "-t", "15", self.containers[node])
+
+    def pause(self, node: int) -> None:
+        docker("pause", self.containers[node])
+        self.paused.add(node)
+
+    def resume(self, node: int) -> None:
+        if node in self.paused:
+            docker("unpause", self.containers[node])
+            self.paused.discard(node)
+
+    def partition(self, groups: list[set[int]]) -> None:
+        """Only whole nodes can be cut off: keep the largest group, isolate the others."""
+        keep = max(groups, key=len)
+        for node in self.nodes():
+            if node not in keep and node not in self.isolated:
+                for network in self.networks[node]:
+                    docker("network", "disconnect", "--force", network, self.containers[node])
+                self.isolated.add(node)
+
+    def heal_network(self) -> None:
+        for node in sorted(self.isolated):
+            for network, aliases in self.networks[node].items():
+                alias_args = [arg for alias in aliases for arg in ("--alias", alias)]
+                docker("network", "connect", *alias_args, network, self.containers[node])
+            self.isolated.discard(node)
+
+    def heal_all(self) -> None:
+        self.heal_network()
+        for node in sorted(self.paused):
+            self.resume(node)
+        for node in self.nodes():
+            if self._state(node) != "running":
+                self.start_node(node)
+
+    def _state(self, node: int) -> str:
+        return docker("inspect", "-f", "{{.State.Status}}", self.containers[node])
+
+    def _restart_count(self, node: int) -> int:
+        return int(docker("inspect", "-f", "{{.RestartCount}}", self.containers[node]))
+
+    def unexpected_exits(self) -> list[str]:
+        exits = []
+        for node in self.nodes():
+            restarts = self._restart_count(node) - self.restart_counts.get(node, 0)
+            if restarts > 0:
+                exits.append(f"node{node} crashed and was restarted by docker {restarts} times")
+        return exits
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "target": self.name,
+            "compose_file": str(self.compose_file),
+            "project": self.project,
+            "routers": [f"{h}:{p}" for h, p in self.routers()],
+            "containers": self.containers,
+        }

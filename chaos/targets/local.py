@@ -1,0 +1,201 @@
+"""The local target: a cluster of processes on loopback (`LocalCluster`, as `slotraft up`
+starts it), with every node-to-node link through a proxy of the chaos process so that
+links can be cut. Routers reach the nodes directly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+from chaos.proxy import ProxyNetwork
+from chaos.targets.base import Link, Target
+from proto.topology import place_shards
+from slotraft.local_cluster import LocalCluster
+
+UNSAFE_WIPE = "wipe-data-on-start"
+# The phrase `slotraft node --unsafe` insists on (see `slotraft node --help`).
+UNSAFE_CONFIRM = "I accept losing acknowledged writes"
+_CONFIRM_VARIABLE = "SLOTRAFT_UNSAFE_CONFIRM"
+
+
+class LocalTarget(Target):
+    name = "local"
+    one_way_links = True
+
+    def __init__(
+        self,
+        data_dir: Path,
+        routers: int = 2,
+        retry_seconds: float = 8.0,
+        unsafe: str | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.data_dir = data_dir
+        self.unsafe = unsafe
+        self.host = host
+        node_args = ["--unsafe", unsafe] if unsafe else []
+        self.cluster = LocalCluster(
+            data_dir=data_dir,
+            routers=routers,
+            host=host,
+            node_args=node_args,
+            router_args=["--retry-seconds", str(retry_seconds)],
+        )
+        self.network: ProxyNetwork | None = None
+        self.stopped_by_us: set[int] = set()  # nodes down on purpose
+        self.exits: list[str] = []  # nodes that died by themselves, seen before a restart
+        self._saved_confirm: str | None = None
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self) -> None:
+        self.prepare()
+        if self.unsafe:
+            self._saved_confirm = os.environ.get(_CONFIRM_VARIABLE)
+            os.environ[_CONFIRM_VARIABLE] = UNSAFE_CONFIRM
+        self.cluster.start()
+        self.wait_until_serving(90)
+
+    def prepare(self) -> None:
+        """The cluster's files and command lines, and a proxy per ordered node pair; each
+        node's `--peer` flags point at its outgoing proxies."""
+        description = self.cluster.prepare()
+        self.network = ProxyNetwork(self.host)
+        addresses = {node.id: node.raft_address for node in description.nodes}
+        for process in self.cluster.processes:
+            if process.role != "node":
+                continue
+            for peer, address in addresses.items():
+                if peer == process.id:
+                    continue
+                host, port = address.rsplit(":", 1)
+                proxy_port = self.network.add((process.id, peer), (host, int(port)))
+                process.command += ["--peer", f"{peer}={self.host}:{proxy_port}"]
+
+    def close(self) -> None:
+        try:
+            if self.network is not None:
+                self.network.heal()
+            self.cluster.stop()
+        finally:
+            if self.network is not None:
+                self.network.close()
+            if self.unsafe:
+                if self._saved_confirm is None:
+                    os.environ.pop(_CONFIRM_VARIABLE, None)
+                else:
+                    os.environ[_CONFIRM_VARIABLE] = self._saved_confirm
+
+    def wait_until_serving(self, timeout: float) -> None:
+        self.cluster.wait_until_serving(timeout)
+
+    # ------------------------------------------------------------------ topology
+
+    def routers(self) -> list[tuple[str, int]]:
+        return [(self.host, port) for port in self.cluster.router_ports]
+
+    def nodes(self) -> list[int]:
+        return [p.id for p in self.cluster.processes if p.role == "node"]
+
+    def shards(self) -> list[int]:
+        assert self.cluster.description is not None
+        return list(range(self.cluster.description.shards))
+
+    def slot_ranges(self) -> list[tuple[int, int]]:
+        assert self.cluster.description is not None
+        placements = sorted(place_shards(self.cluster.description), key=lambda p: p.id)
+        return [placement.slots[0] for placement in placements]
+
+    def leader_of(self, shard: int) -> int:
+        return self.cluster.leader_of(shard)
+
+    # ------------------------------------------------------------------ faults
+
+    def kill(self, node: int) -> None:
+        self._note_exit(node)
+        self.stopped_by_us.add(node)
+        self.cluster.kill(self.cluster.node(node))
+
+    def start_node(self, node: int) -> None:
+        self._note_exit(node)
+        self.cluster.start_process(self.cluster.node(node))
+        self.stopped_by_us.discard(node)
+
+    def _note_exit(self, node: int) -> None:
+        process = self.cluster.node(node)
+        if node in self.stopped_by_us or process.popen is None:
+            return
+        status = process.popen.poll()
+        if status is not None:
+            self.exits.append(
+                f"node {node} exited by itself with status {status} (log: {process.log})"
+            )
+
+    def stop_node(self, node: int) -> None:
+        process = self.cluster.node(node)
+        if not process.running or process.popen is None:
+            return
+        self.stopped_by_us.add(node)
+        self.cluster.resume(process)
+        process.popen.send_signal(signal.SIGTERM)
+        try:
+            process.popen.wait(15)
+        except subprocess.TimeoutExpired:
+            process.popen.kill()
+            process.popen.wait()
+
+    def pause(self, node: int) -> None:
+        self.cluster.pause(self.cluster.node(node))
+
+    def resume(self, node: int) -> None:
+        self.cluster.resume(self.cluster.node(node))
+
+    def partition(self, groups: list[set[int]]) -> None:
+        group_of = {node: index for index, group in enumerate(groups) for node in group}
+        nodes = self.nodes()
+        self.cut(
+            {
+                (a, b)
+                for a in nodes
+                for b in nodes
+                if a != b and group_of.get(a, -1 - a) != group_of.get(b, -1 - b)
+            }
+        )
+
+    def cut(self, links: set[Link]) -> None:
+        assert self.network is not None
+        self.network.cut(links)
+
+    def heal_network(self) -> None:
+        if self.network is not None:
+            self.network.heal()
+
+    def heal_all(self) -> None:
+        self.heal_network()
+        for process in self.cluster.processes:
+            if process.role == "node":
+                self.cluster.resume(process)
+                if not process.running:
+                    self.start_node(process.id)
+
+    def unexpected_exits(self) -> list[str]:
+        exits = list(self.exits)
+        for process in self.cluster.crashed():
+            if process.role == "node" and process.id in self.stopped_by_us:
+                continue
+            assert process.popen is not None
+            exits.append(
+                f"{process.role} {process.id} exited by itself with status "
+                f"{process.popen.returncode} (log: {process.log})"
+            )
+        return exits
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "target": self.name,
+            "data_dir": str(self.data_dir),
+            "routers": [f"{h}:{p}" for h, p in self.routers()],
+            "unsafe": self.unsafe,
+        }
