@@ -44,7 +44,8 @@ GRPC_OPTIONS = [
 ]
 ATTEMPT_TIMEOUT_S = 3.0  # one try at one node
 RETRY_BUDGET_S = 15.0  # all tries of one request
-RETRY_PAUSE_S = 0.02  # first pause between tries; doubles up to 0.5 s
+RETRY_PAUSE_S = 0.02  # first pause between tries; doubles up to RETRY_PAUSE_MAX_S
+RETRY_PAUSE_MAX_S = 0.1  # a new leader is used within 0.1 s of its election
 # Where blocking commands keep their timeout argument (seconds): index from the start.
 _TIMEOUT_FIRST = {b"blmpop", b"bzmpop"}
 
@@ -68,6 +69,7 @@ class NodeLink:
         self.wakeup = asyncio.Event()
         self.ids = itertools.count(1)
         self.task: asyncio.Task | None = None
+        self.call_number = 0
 
     def send(self, request: pb.KvRequest) -> asyncio.Future:
         request.id = next(self.ids)
@@ -82,17 +84,20 @@ class NodeLink:
     def forget(self, request_id: int) -> None:
         self.pending.pop(request_id, None)
 
-    async def _batches(self) -> AsyncIterator[pb.KvBatch]:
-        while True:
+    async def _batches(self, call_number: int) -> AsyncIterator[pb.KvBatch]:
+        # Only the current call's iterator may take requests: gRPC can still pull from the
+        # iterator of a call that already failed, and what it took would be lost.
+        while self.call_number == call_number:
             # Requests added while the previous batch was being sent are sent before waiting.
-            while self.outgoing:
+            while self.outgoing and self.call_number == call_number:
                 batch, self.outgoing = self.outgoing, []
                 yield pb.KvBatch(requests=batch)
             self.wakeup.clear()
             await self.wakeup.wait()
 
     async def _run(self) -> None:
-        call = self.kv.Execute(self._batches())
+        self.call_number += 1
+        call = self.kv.Execute(self._batches(self.call_number))
         try:
             async for reply_batch in call:
                 for reply in reply_batch.replies:
@@ -107,6 +112,8 @@ class NodeLink:
             call.cancel()
             raise
         finally:
+            self.call_number += 1  # retire this call's iterator
+            self.wakeup.set()
             failed, self.pending = self.pending, {}
             self.outgoing = []
             for future in failed.values():
@@ -227,7 +234,12 @@ class ClusterBackend:
     async def execute(
         self, shard: int, commands: list[list[bytes]], resp3: bool, follower_read: bool = False
     ) -> list[bytes]:
-        read_only = all(_is_read_only(args) for args in commands)
+        read_only = True
+        for args in commands:
+            spec = resolve(args)
+            if spec is None or not spec.flags & Flag.READONLY:
+                read_only = False
+                break
         request = pb.KvRequest(
             shard=shard,
             kind=pb.COMMANDS,
@@ -321,7 +333,7 @@ class ClusterBackend:
                 attempt_timeout = None if remaining is None else remaining + ATTEMPT_TIMEOUT_S
             attempts += 1
             try:
-                reply = await self._attempt(node, request, attempt_timeout)
+                reply = await self._attempt(node, request, attempt_timeout, attempts == 1)
             except AttemptFailed as problem:
                 last_problem = str(problem)
                 reply = None
@@ -352,7 +364,7 @@ class ClusterBackend:
             # two replicas may each name the other while an election settles.
             if not hint or attempts % 2 == 0:
                 await asyncio.sleep(pause)
-                pause = min(pause * 2, 0.5)
+                pause = min(pause * 2, RETRY_PAUSE_MAX_S)
 
     def _pick(self, route: ShardRoute, request: pb.KvRequest, rotation: int) -> int:
         if request.consistency == pb.FOLLOWER:
@@ -363,18 +375,31 @@ class ClusterBackend:
             return route.leader
         return route.replicas[rotation % len(route.replicas)]
 
-    async def _attempt(self, node: int, request: pb.KvRequest, timeout: float | None) -> pb.KvReply:
+    async def _attempt(
+        self, node: int, request: pb.KvRequest, timeout: float | None, first: bool
+    ) -> pb.KvReply:
         link = self.links.get(node)
         if link is None:
             raise AttemptFailed(f"node {node} is not in the slot map")
-        attempt = pb.KvRequest()
-        attempt.CopyFrom(request)
+        attempt = request
+        if not first:
+            # An earlier attempt may still sit in a stream's queue: a retry is a new message.
+            attempt = pb.KvRequest()
+            attempt.CopyFrom(request)
         future = link.send(attempt)
+        if timeout is None:
+            return await future
+        # A plain timer, not asyncio.wait_for: this runs once per request on the hot path.
+        timer = asyncio.get_running_loop().call_later(
+            timeout, _give_up, future, f"node {node} did not answer in {timeout:.1f}s"
+        )
         try:
-            return await asyncio.wait_for(future, timeout)
-        except TimeoutError:
+            return await future
+        except AttemptFailed:
             link.forget(attempt.id)
-            raise AttemptFailed(f"node {node} did not answer in {timeout:.1f}s") from None
+            raise
+        finally:
+            timer.cancel()
 
     # ------------------------------------------------------------------ pub/sub
 
@@ -400,9 +425,9 @@ class ClusterBackend:
         return count
 
 
-def _is_read_only(args: list[bytes]) -> bool:
-    spec = resolve(args)
-    return spec is not None and bool(spec.flags & Flag.READONLY)
+def _give_up(future: asyncio.Future, reason: str) -> None:
+    if not future.done():
+        future.set_exception(AttemptFailed(reason))
 
 
 def _is_blocking(args: list[bytes]) -> bool:
