@@ -49,9 +49,12 @@ METADATA_VOTERS = 5
 
 @dataclass(slots=True)
 class NodeSettings:
-    tick_ms: int = 100
-    election_ticks: int = 10
-    heartbeat_ticks: int = 1
+    # Election timeout 0.6-1.2 s (random in [election, 2 * election) ticks), heartbeats every
+    # 100 ms: a dead leader is replaced in about a second. Small ticks give the random timeout
+    # 30 distinct values, so that two followers rarely campaign at once (a split vote).
+    tick_ms: int = 20
+    election_ticks: int = 30
+    heartbeat_ticks: int = 5
     snapshot_entries: int = 20_000  # applied entries between snapshots of a group
     housekeeping_ms: int = 100  # active expiry, eviction, leader balancing
     engine: EngineConfig = field(default_factory=EngineConfig)

@@ -40,9 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="address to bind the gRPC server (default: this node's address "
         "in the cluster file; use 0.0.0.0:PORT in containers)",
     )
-    parser.add_argument("--tick-ms", type=int, default=100, help="Raft tick (100 ms)")
+    parser.add_argument("--tick-ms", type=int, default=20, help="Raft tick (20 ms)")
     parser.add_argument(
-        "--election-ticks", type=int, default=10, help="minimum election timeout in ticks (10)"
+        "--election-ticks", type=int, default=30, help="minimum election timeout in ticks (30)"
     )
     parser.add_argument(
         "--snapshot-entries",
