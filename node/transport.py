@@ -1,8 +1,10 @@
 """The Raft transport between nodes: one long-lived gRPC stream per ordered node pair.
 
-Each send carries a batch of messages of many groups. Raft tolerates loss, so a peer that
-is down or slow costs at most a bounded queue: when it is full the oldest batches go, and
-the groups are told the peer is unreachable (they then probe it gently).
+Each send carries a batch of messages of many groups; what the Ready cycles queued while the
+previous send was in flight goes out as one batch (a stream write costs far more than a
+message). Raft tolerates loss, so a peer that is down or slow costs at most a bounded
+queue: when it is full the oldest batches go, and the groups are told the peer is
+unreachable (they then probe it gently).
 """
 
 from __future__ import annotations
@@ -58,23 +60,28 @@ class PeerLink:
         self.peer_id = peer_id
         self.address = address
         self.on_unreachable = on_unreachable
-        self.queue: deque[pb.RaftBatch] = deque()
+        self.queue: deque[list[m.Message]] = deque()
         self.wakeup = asyncio.Event()
         self.connected = False
         self.task: asyncio.Task | None = None
         self.channel: grpc.aio.Channel | None = None
 
-    def send(self, batch: pb.RaftBatch) -> None:
+    def send(self, messages: list[m.Message]) -> None:
         if len(self.queue) >= MAX_QUEUED_BATCHES:
             self.queue.popleft()
             self.on_unreachable(self.peer_id)
-        self.queue.append(batch)
+        self.queue.append(messages)
         self.wakeup.set()
 
     async def _outgoing(self) -> AsyncIterator[pb.RaftBatch]:
         while True:
-            while self.queue:
-                yield self.queue.popleft()
+            if self.queue:
+                queued, self.queue = self.queue, deque()
+                yield pb.RaftBatch(
+                    from_node=self.node_id,
+                    messages=[to_wire(message) for batch in queued for message in batch],
+                )
+                continue
             self.wakeup.clear()
             await self.wakeup.wait()
 
@@ -141,11 +148,7 @@ class RaftTransport(pb_grpc.RaftServicer):
             link = self.links.get(peer_id)
             if link is None or not messages or peer_id in self.blocked_peers:
                 continue
-            link.send(
-                pb.RaftBatch(
-                    from_node=self.node_id, messages=[to_wire(message) for message in messages]
-                )
-            )
+            link.send(messages)
 
     async def Stream(
         self, request_iterator: AsyncIterator[pb.RaftBatch], context: grpc.aio.ServicerContext
