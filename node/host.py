@@ -34,6 +34,7 @@ from node.raft import (
     Snapshot,
     bootstrap_state,
 )
+from node.raft.messages import AppendEntries, Heartbeat, InstallSnapshot
 from node.replica import ShardReplica
 from node.shard_state import ShardState
 from node.storage import NodeStorage, snapshot_records
@@ -272,14 +273,24 @@ class NodeHost:
         batch = self.multi.ready()
         assert self.committer is not None and self.storage is not None
         records = []
+        new_terms = set()  # groups whose term or vote this batch makes durable
         for group, ready in batch.groups.items():
+            hard_state = ready.hard_state
+            if hard_state is not None and (
+                (hard_state.term, hard_state.vote) != self.durable_votes.get(group)
+            ):
+                new_terms.add(group)
             if ready.snapshot is not None:
                 await self.committer.run(self.storage.save_snapshot, group, ready.snapshot)
             records += self._records_for(group, ready)
-        if records:
-            await self.committer.commit(records)
         assert self.transport is not None
-        self.transport.send(batch.outbox)
+        replication, after_persist = split_outbox(batch.outbox, new_terms)
+        # A leader's replication goes out while its own disk write runs (Raft thesis 10.2.1):
+        # the core counts the leader's own copy towards a commit only once advance() says it
+        # is durable, so nothing commits on a copy that may still be lost.
+        self.transport.send(replication)
+        # Committed entries are durable on a majority already (and read states depend on no
+        # local write): apply them and answer the clients without waiting for this fsync.
         for group, ready in batch.groups.items():
             if group == METADATA_GROUP:
                 self._apply_metadata(ready)
@@ -289,6 +300,10 @@ class NodeHost:
                     replica.on_ready(ready)
                     if ready.soft_state is not None:
                         self._log_role(replica, ready)
+        if records:
+            await self.committer.commit(records)
+        # Acknowledgements and votes promise what was just made durable.
+        self.transport.send(after_persist)
         self.multi.advance(batch)
         await self._maybe_snapshot()
         if self.multi.has_ready() or any(r.has_work() for r in self.shards.values()):
@@ -437,3 +452,21 @@ class NodeHost:
             if placement.id == shard:
                 return placement
         return None
+
+
+_REPLICATION = (AppendEntries, Heartbeat, InstallSnapshot)
+
+
+def split_outbox(
+    outbox: dict[int, list], new_terms: set[int]
+) -> tuple[dict[int, list], dict[int, list]]:
+    """A leader's replication messages, which may leave before the local write is durable,
+    and everything else (acknowledgements, votes), which may not. A group whose new term or
+    vote is in this write sends nothing early: its term must be durable before it speaks."""
+    replication: dict[int, list] = {}
+    after_persist: dict[int, list] = {}
+    for peer, messages in outbox.items():
+        for message in messages:
+            early = type(message) in _REPLICATION and message.group not in new_terms
+            (replication if early else after_persist).setdefault(peer, []).append(message)
+    return replication, after_persist
