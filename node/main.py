@@ -55,6 +55,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--maxmemory-policy", default="noeviction", choices=EVICTION_POLICIES)
     parser.add_argument(
+        "--max-random-draws",
+        type=int,
+        default=1_000_000,
+        help="largest negative count of SRANDMEMBER/HRANDFIELD/ZRANDMEMBER (1000000)",
+    )
+    parser.add_argument(
         "--peer",
         action="append",
         default=[],
@@ -93,7 +99,11 @@ def settings_from(args: argparse.Namespace) -> NodeSettings:
         tick_ms=args.tick_ms,
         election_ticks=args.election_ticks,
         snapshot_entries=args.snapshot_entries,
-        engine=EngineConfig(maxmemory=args.maxmemory, maxmemory_policy=args.maxmemory_policy),
+        engine=EngineConfig(
+            maxmemory=args.maxmemory,
+            maxmemory_policy=args.maxmemory_policy,
+            max_random_draws=args.max_random_draws,
+        ),
     )
 
 

@@ -24,6 +24,8 @@ class EngineConfig:
     lfu_log_factor: int = 10
     lfu_decay_time: int = 1
     proto_max_bulk_len: int = 512 * 1024 * 1024
+    # Largest negative count of SRANDMEMBER/HRANDFIELD/ZRANDMEMBER (draws with repetition).
+    max_random_draws: int = 1_000_000
     # Thresholds that decide OBJECT ENCODING, as in Redis 7.0's defaults.
     hash_max_listpack_entries: int = 128
     hash_max_listpack_value: int = 64

@@ -28,6 +28,17 @@ NUMKEYS_POSITIVE = b"ERR numkeys should be greater than 0"
 STRING_TOO_LONG = b"ERR string exceeds maximum allowed size (proto-max-bulk-len)"
 
 
+def check_random_draws(count: int, limit: int) -> None:
+    """SRANDMEMBER, HRANDFIELD and ZRANDMEMBER with a negative count draw |count| elements
+    with repetition, however small the collection: Redis builds that reply, a node must not
+    (one such read would exhaust its memory, and the router's retry the next leader's)."""
+    if -count > limit:
+        raise CommandError(
+            b"ERR count would draw %d elements with repetition; the limit is %d "
+            b"(max-random-draws)" % (-count, limit)
+        )
+
+
 def wrong_arity(name: str) -> bytes:
     return b"ERR wrong number of arguments for '%s' command" % name.encode()
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from node.engine.errors import NOT_INTEGER, OVERFLOW, SYNTAX, CommandError, wrong_arity
+from node.engine.errors import (
+    NOT_INTEGER,
+    OVERFLOW,
+    SYNTAX,
+    CommandError,
+    check_random_draws,
+    wrong_arity,
+)
 from node.engine.hash_value import HashValue
 from node.engine.keyspace import Keyspace
 from node.engine.parsing import (
@@ -240,6 +247,7 @@ def hrandfield(db: Keyspace, args: list[bytes]) -> Reply:
 def _random_fields(db: Keyspace, value: HashValue, count: int, with_values: bool) -> Reply:
     """HRANDFIELD with a count: |count| draws with repetition when negative, else up to
     `count` distinct fields (the whole hash when count reaches its size)."""
+    check_random_draws(count, db.config.max_random_draws)
     rng = db.rng
     fields = value.fields()
     if count < 0:

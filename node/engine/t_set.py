@@ -6,7 +6,7 @@ order (node.engine.set_value), so every replica pops the same members.
 
 from __future__ import annotations
 
-from node.engine.errors import NUMKEYS_POSITIVE, SYNTAX, WRONGTYPE, CommandError
+from node.engine.errors import NUMKEYS_POSITIVE, SYNTAX, WRONGTYPE, CommandError, check_random_draws
 from node.engine.keyspace import Keyspace
 from node.engine.parsing import LLONG_MAX, parse_int, to_int
 from node.engine.registry import command
@@ -190,6 +190,7 @@ def _srandmember_count(db: Keyspace, key: bytes, count: int) -> Reply:
     value = db.lookup_typed(key, SetValue)
     if value is None or count == 0:
         return []
+    check_random_draws(count, db.config.max_random_draws)
     size = len(value)
     rng = db.rng
     if count < 0 or count == 1:

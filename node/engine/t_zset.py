@@ -18,6 +18,7 @@ from node.engine.errors import (
     SYNTAX,
     WRONGTYPE,
     CommandError,
+    check_random_draws,
 )
 from node.engine.keyspace import Keyspace
 from node.engine.parsing import LLONG_MAX, parse_int, to_int
@@ -506,6 +507,7 @@ def zrandmember(db: Keyspace, args: list[bytes]) -> Reply:
     value = db.lookup_typed(args[1], ZSetValue)
     if value is None or count == 0:
         return []
+    check_random_draws(count, db.config.max_random_draws)
     size = len(value)
     rng = db.rng
     if count < 0 or count == 1:

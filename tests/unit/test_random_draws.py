@@ -1,0 +1,54 @@
+"""A negative count of SRANDMEMBER, HRANDFIELD or ZRANDMEMBER draws that many elements with
+repetition, however small the collection. Past `max_random_draws` the engine refuses with
+an error instead of building the reply (Redis would try, and a node would run out of
+memory); below it the draws are as Redis's."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from node.engine.config import EngineConfig
+from node.engine.engine import Engine
+from proto.resp import Error
+
+NOW = 1_700_000_000_000
+COMMANDS = [
+    (b"SADD", b"s", b"a", b"b"),
+    (b"HSET", b"h", b"f", b"v"),
+    (b"ZADD", b"z", b"1", b"m"),
+]
+
+
+def engine(limit: int) -> Engine:
+    engine = Engine(EngineConfig(max_random_draws=limit))
+    for command in COMMANDS:
+        engine.execute(list(command), NOW, random.Random(1))
+    return engine
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [b"SRANDMEMBER", b"s", b"-11"],
+        [b"HRANDFIELD", b"h", b"-11"],
+        [b"HRANDFIELD", b"h", b"-11", b"WITHVALUES"],
+        [b"ZRANDMEMBER", b"z", b"-11"],
+        [b"ZRANDMEMBER", b"z", b"-11", b"WITHSCORES"],
+    ],
+)
+def test_draws_past_the_limit_are_refused_and_up_to_it_answered(command):
+    reply = engine(10).execute(command, NOW, random.Random(2))
+    assert isinstance(reply, Error)
+    assert b"max-random-draws" in reply
+    command[2] = b"-10"
+    reply = engine(10).execute(command, NOW, random.Random(2))
+    assert not isinstance(reply, Error)
+    assert len(reply) in (10, 20)  # 20 with values or scores
+
+
+def test_a_missing_key_and_positive_counts_are_not_limited():
+    small = engine(1)
+    assert small.execute([b"SRANDMEMBER", b"nope", b"-5"], NOW, random.Random(3)) == []
+    assert len(small.execute([b"SRANDMEMBER", b"s", b"100"], NOW, random.Random(3))) == 2
