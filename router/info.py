@@ -98,6 +98,19 @@ def _stats(ctx: RouterContext, shards: list) -> list[str]:
     ]
 
 
+async def _pubsub_lines(ctx: RouterContext) -> list[str]:
+    """Redis's pubsub_channels and pubsub_patterns, over every router (as PUBSUB CHANNELS
+    and NUMPAT); left out when the nodes cannot tell."""
+    backend = ctx.backend
+    try:
+        channels, patterns = await asyncio.gather(
+            backend.pubsub_channels(None), backend.pubsub_numpat()
+        )
+    except Exception:
+        return []
+    return [f"pubsub_channels:{len(channels)}", f"pubsub_patterns:{patterns}"]
+
+
 def _replication(ctx: RouterContext, shards: list) -> list[str]:
     return ["role:master", "connected_slaves:0"]
 
@@ -164,6 +177,8 @@ async def render_info(ctx: RouterContext, args: list[bytes]) -> bytes:
     blocks = []
     for name in sections:
         lines = _SECTIONS[name](ctx, shards)
+        if name == "stats":
+            lines += await _pubsub_lines(ctx)
         title = "# " + name.capitalize()
         blocks.append("\r\n".join([title, *lines]) + "\r\n")
     return "\r\n".join(blocks).encode()

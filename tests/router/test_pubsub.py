@@ -470,3 +470,17 @@ def test_pubsub_help_lists_what_is_offered(router_port):
     assert lines[0].startswith(b"PUBSUB <subcommand>")
     assert {b"CHANNELS [<pattern>]", b"NUMPAT", b"NUMSUB [<channel> ...]"} <= set(lines)
     assert not any(line.startswith(b"SHARD") for line in lines)
+
+
+def test_info_stats_counts_channels_and_patterns():
+    async def scenario():
+        ctx, _ = context()
+        sub, other = Client(ctx), Client(ctx)
+        await sub.raw(pack(b"SUBSCRIBE", b"a", b"b") + pack(b"PSUBSCRIBE", b"p*"))
+        info = (await other.call(b"INFO", b"stats")).decode()
+        assert "pubsub_channels:2\r\n" in info and "pubsub_patterns:1\r\n" in info
+        sub.close()
+        info = (await other.call(b"INFO", b"stats")).decode()
+        assert "pubsub_channels:0\r\n" in info and "pubsub_patterns:0\r\n" in info
+
+    run(scenario())
