@@ -48,6 +48,8 @@ from tests.sim.params import TICK_UNITS, SimParams
 
 KEYS = ("a", "b", "c")
 LIVENESS_ELECTION_TIMEOUTS = 40
+# However it keeps progressing, every group must finish within this many windows.
+LIVENESS_MAX_WINDOWS = 10
 
 
 class LivenessViolation(AssertionError):
@@ -399,8 +401,10 @@ class Simulation:
     def heal_and_check_liveness(self) -> None:
         """Heal everything, stop the clients, and require every group to commit a new entry
         on all its members. A group fails if it goes a whole window (LIVENESS_ELECTION_
-        TIMEOUTS election timeouts) without electing a leader or applying anything new
-        anywhere: a backlog left by slow settings may take longer, but it must drain."""
+        TIMEOUTS election timeouts) without progress: nothing new applied anywhere and its
+        leader's followers matching no further. A backlog left by slow settings (one entry
+        per append, one append in flight) may take longer than a window, but it must keep
+        draining."""
         self.nemesis.stop()
         self.network.calm()
         self.clients_active = False
@@ -410,19 +414,38 @@ class Simulation:
         window = LIVENESS_ELECTION_TIMEOUTS * self.params.election_ticks * TICK_UNITS
         markers: dict[int, tuple[int, int, int]] = {}  # group -> (leader, term, index)
         pending = set(self.hosts)
-        progress = {group: (-1, self.now) for group in pending}  # (applied anywhere, since)
+        # group -> (applied anywhere, (leader, term, followers' matches), since)
+        progress = {group: (-1, (0, 0, -1), self.now) for group in pending}
+        healed_at = self.now
         while pending:
             self.step()
+            if self.now - healed_at > LIVENESS_MAX_WINDOWS * window:
+                headline = (
+                    f"liveness: groups {sorted(pending)} still unfinished "
+                    f"{LIVENESS_MAX_WINDOWS * window} units after healing at {self.params.steps}"
+                )
+                raise LivenessViolation(self._liveness_report(pending, window, headline))
             for group in list(pending):
                 if self._marker_done(group, markers):
                     pending.discard(group)
                     continue
                 applied = len(self.checker.applied.get(group, ()))
-                if self.leader_of(group) is None:
+                leader = self.leader_of(group)
+                if leader is None:
                     applied = -1  # progress means a leader that applies entries
-                if applied > progress[group][0]:
-                    progress[group] = (applied, self.now)
-                elif self.now - progress[group][1] > window:
+                    replicated = (0, 0, -1)
+                else:
+                    matches = sum(peer.match for peer in leader.status().peers.values())
+                    replicated = (leader.id, leader.term, matches)
+                best_applied, best_replicated, since = progress[group]
+                catching_up = (
+                    replicated[:2] == best_replicated[:2] and replicated[2] > best_replicated[2]
+                )
+                if applied > best_applied or catching_up:
+                    progress[group] = (max(applied, best_applied), replicated, self.now)
+                elif replicated[:2] != best_replicated[:2]:
+                    progress[group] = (best_applied, replicated, since)  # new leader: no credit
+                elif self.now - since > window:
                     raise LivenessViolation(self._liveness_report(pending, window))
 
     def _marker_done(self, group: int, markers: dict[int, tuple[int, int, int]]) -> bool:
@@ -450,9 +473,10 @@ class Simulation:
                 return False
         return True
 
-    def _liveness_report(self, pending: set[int], limit: int) -> str:
+    def _liveness_report(self, pending: set[int], limit: int, headline: str = "") -> str:
         lines = [
-            f"liveness: groups {sorted(pending)} made no progress for {limit} units "
+            headline
+            or f"liveness: groups {sorted(pending)} made no progress for {limit} units "
             f"({LIVENESS_ELECTION_TIMEOUTS} election timeouts) after healing at {self.params.steps}"
         ]
         for group in sorted(pending):
