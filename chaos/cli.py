@@ -5,6 +5,7 @@ a check could not decide, 3 when the run could not proceed (the cluster never se
   slotraft chaos --target local --time 60 --report-dir chaos-report
   slotraft chaos --target local --time 600 --report-dir long --nemesis mixed
   slotraft chaos --target compose --time 300 --report-dir compose-run
+  slotraft chaos --target local --network netns --time 60 --report-dir netns   # as root
   slotraft chaos --target local --time 30 --report-dir unsafe \\
       --unsafe wipe-data-on-start --nemesis kill-all        # must report anomalies
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import signal
 import sys
 import tempfile
@@ -26,7 +28,7 @@ from chaos.nemesis import FAULTS, MIXED, NONE, expand
 from chaos.runner import RunSettings
 from chaos.targets.base import Target
 from chaos.targets.compose import DEFAULT_COMPOSE_FILE, ComposeTarget
-from chaos.targets.local import UNSAFE_WIPE, LocalTarget
+from chaos.targets.local import NETWORK_MODES, UNSAFE_WIPE, LocalTarget
 from chaos.workloads import WORKLOADS, WorkloadSettings
 
 RUN_FAILED = 3  # exit status when the run could not check anything (0, 1, 2: see runner)
@@ -118,6 +120,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="local target: the cluster's data directory (default: a new temporary one)",
     )
     parser.add_argument(
+        "--network",
+        choices=NETWORK_MODES,
+        default="proxy",
+        help="local target: how links are cut. proxy (default): node-to-node links through "
+        "TCP proxies of this process, routers always reach every node; netns: every node in "
+        "its own network namespace, links cut with iptables, partitions separate routers "
+        "from nodes too (needs root and the `ip` and `iptables` commands)",
+    )
+    parser.add_argument(
         "--compose-file", type=Path, default=DEFAULT_COMPOSE_FILE, help="compose target's file"
     )
     parser.add_argument("--compose-project", default=None, help="compose project name")
@@ -140,7 +151,9 @@ def make_target(args: argparse.Namespace) -> Target:
     if args.target == "compose":
         return ComposeTarget(args.compose_file, args.compose_project, password=args.password)
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="slotraft-chaos-"))
-    return LocalTarget(data_dir, retry_seconds=args.retry_seconds, unsafe=args.unsafe)
+    return LocalTarget(
+        data_dir, retry_seconds=args.retry_seconds, unsafe=args.unsafe, network=args.network
+    )
 
 
 def settings_from(args: argparse.Namespace, target: Target) -> RunSettings:
@@ -170,6 +183,23 @@ def settings_from(args: argparse.Namespace, target: Target) -> RunSettings:
     )
 
 
+def refuse_netns(args: argparse.Namespace) -> None:
+    """SystemExit when --network netns cannot work, before anything starts."""
+    if args.target != "local":
+        raise SystemExit(
+            f"--network netns exists for the local target only; the {args.target} target "
+            "cuts links its own way"
+        )
+    if os.geteuid() != 0:
+        raise SystemExit(
+            "--network netns needs root: it creates network namespaces, a bridge and "
+            "iptables rules (run it as root, or use --network proxy)"
+        )
+    missing = [command for command in ("ip", "iptables") if shutil.which(command) is None]
+    if missing:
+        raise SystemExit(f"--network netns needs the {' and '.join(missing)} command(s)")
+
+
 def _terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt  # unwinds through the runner, which stops the cluster
 
@@ -181,6 +211,8 @@ def run(args: argparse.Namespace) -> int:
         return outcome.exit_status
     if args.unsafe and args.target != "local":
         raise SystemExit("--unsafe exists for the local target only")
+    if args.network == "netns":
+        refuse_netns(args)
     if args.unsafe:
         print(UNSAFE_WARNING.format(mode=args.unsafe), file=sys.stderr, flush=True)
         time.sleep(1)

@@ -71,6 +71,10 @@ class LocalCluster:
     requirepass: str | None = None
     node_args: list[str] = field(default_factory=list)
     router_args: list[str] = field(default_factory=list)
+    # Per node id: the address it binds and is known by (default `host`), and a command
+    # prefix for its process (e.g. `ip netns exec NS`, which execs: the pid stays the node's).
+    node_hosts: dict[int, str] = field(default_factory=dict)
+    node_prefixes: dict[int, list[str]] = field(default_factory=dict)
     processes: list[Process] = field(default_factory=list)
     description: ClusterDescription | None = None
 
@@ -84,7 +88,13 @@ class LocalCluster:
         else:
             description = ClusterDescription(
                 nodes=tuple(
-                    NodeAddress(id=i + 1, raft_address=f"{self.host}:{free_port(self.host)}")
+                    NodeAddress(
+                        id=i + 1,
+                        # A node host may be another namespace's address, not bindable
+                        # here; a port free on `host` is as good as any there.
+                        raft_address=f"{self.node_hosts.get(i + 1, self.host)}:"
+                        f"{free_port(self.host)}",
+                    )
                     for i in range(self.nodes)
                 ),
                 shards=self.shards,
@@ -97,6 +107,7 @@ class LocalCluster:
         for node in description.nodes:
             port = int(node.raft_address.rsplit(":", 1)[1])
             command = [
+                *self.node_prefixes.get(node.id, []),
                 *python,
                 "node",
                 "--id",
@@ -262,7 +273,9 @@ class LocalCluster:
             if process.role != "node" or not process.running:
                 continue
             with (
-                grpc.insecure_channel(f"{self.host}:{process.port}") as channel,
+                grpc.insecure_channel(
+                    f"{self.node_hosts.get(process.id, self.host)}:{process.port}"
+                ) as channel,
                 contextlib.suppress(grpc.RpcError),
             ):
                 answers.append(

@@ -1,6 +1,12 @@
-"""The local target: a cluster of processes on loopback (`LocalCluster`, as `slotraft up`
-starts it), with every node-to-node link through a proxy of the chaos process so that
-links can be cut. Routers reach the nodes directly."""
+"""The local target: a cluster of processes (`LocalCluster`, as `slotraft up` starts it)
+whose links can be cut, in one of two network modes:
+
+- "proxy": everything on loopback, every node-to-node link through a proxy of the chaos
+  process (`chaos/proxy.py`); routers reach the nodes directly. Needs no privileges.
+- "netns": every node in a network namespace of its own behind a bridge
+  (`chaos/netns.py`), links cut by iptables inside those namespaces; routers stay in the
+  root namespace, so a partition separates them from nodes too. Needs root.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+from chaos.netns import ROOT, NamespaceNetwork, cleanup_stale
 from chaos.proxy import ProxyNetwork
 from chaos.targets.base import Link, Target
 from proto.topology import place_shards
@@ -18,6 +25,7 @@ UNSAFE_WIPE = "wipe-data-on-start"
 # The phrase `slotraft node --unsafe` insists on (see `slotraft node --help`).
 UNSAFE_CONFIRM = "I accept losing acknowledged writes"
 _CONFIRM_VARIABLE = "SLOTRAFT_UNSAFE_CONFIRM"
+NETWORK_MODES = ("proxy", "netns")
 
 
 class LocalTarget(Target):
@@ -31,7 +39,11 @@ class LocalTarget(Target):
         retry_seconds: float = 8.0,
         unsafe: str | None = None,
         host: str = "127.0.0.1",
+        network: str = "proxy",
     ) -> None:
+        if network not in NETWORK_MODES:
+            raise ValueError(f"network mode {network!r} is not one of {NETWORK_MODES}")
+        self.network_mode = network
         self.data_dir = data_dir
         self.unsafe = unsafe
         self.host = host
@@ -43,7 +55,8 @@ class LocalTarget(Target):
             node_args=node_args,
             router_args=["--retry-seconds", str(retry_seconds)],
         )
-        self.network: ProxyNetwork | None = None
+        self.network: ProxyNetwork | None = None  # proxy mode
+        self.namespaces: NamespaceNetwork | None = None  # netns mode
         self.stopped_by_us: set[int] = set()  # nodes down on purpose
         self.exits: list[str] = []  # nodes that died by themselves, seen before a restart
         self._saved_confirm: str | None = None
@@ -59,8 +72,12 @@ class LocalTarget(Target):
         self.wait_until_serving(90)
 
     def prepare(self) -> None:
-        """The cluster's files and command lines, and a proxy per ordered node pair; each
-        node's `--peer` flags point at its outgoing proxies."""
+        """The cluster's files and command lines, and its network: in proxy mode a proxy
+        per ordered node pair (each node's `--peer` flags point at its outgoing proxies), in
+        netns mode the namespaces the nodes will run in."""
+        if self.network_mode == "netns":
+            self._prepare_namespaces()
+            return
         description = self.cluster.prepare()
         self.network = ProxyNetwork(self.host)
         addresses = {node.id: node.raft_address for node in description.nodes}
@@ -73,6 +90,26 @@ class LocalTarget(Target):
                 host, port = address.rsplit(":", 1)
                 proxy_port = self.network.add((process.id, peer), (host, int(port)))
                 process.command += ["--peer", f"{peer}={self.host}:{proxy_port}"]
+
+    def _prepare_namespaces(self) -> None:
+        cleanup_stale()  # of runs that crashed before closing theirs
+        self.namespaces = NamespaceNetwork(range(1, self.cluster.nodes + 1))
+        self.namespaces.create()
+        for node in self.namespaces.nodes:
+            self.cluster.node_hosts[node] = self.namespaces.address(node)
+            self.cluster.node_prefixes[node] = self.namespaces.exec_prefix(node)
+        description = self.cluster.prepare()
+        wrong = [
+            node.raft_address
+            for node in description.nodes
+            if node.raft_address.rsplit(":", 1)[0] != self.cluster.node_hosts.get(node.id)
+        ]
+        if wrong:
+            # A cluster file kept from an earlier run names that run's addresses.
+            raise RuntimeError(
+                f"the cluster file in {self.data_dir} names addresses {wrong} outside this "
+                f"run's namespaces ({self.namespaces.subnet}); use a new --data-dir"
+            )
 
     def close(self) -> None:
         try:
@@ -87,6 +124,8 @@ class LocalTarget(Target):
                     os.environ.pop(_CONFIRM_VARIABLE, None)
                 else:
                     os.environ[_CONFIRM_VARIABLE] = self._saved_confirm
+            if self.namespaces is not None:
+                self.namespaces.close()  # last: it raises when something could not go
 
     def wait_until_serving(self, timeout: float) -> None:
         self.cluster.wait_until_serving(timeout)
@@ -153,6 +192,14 @@ class LocalTarget(Target):
         self.cluster.resume(self.cluster.node(node))
 
     def partition(self, groups: list[set[int]]) -> None:
+        if self.namespaces is not None:
+            # The routers (root namespace) stay with the largest group, the side a client
+            # would most likely still reach: isolating a leader cuts it off from them too.
+            sides = [set(group) for group in groups]
+            if sides:
+                max(sides, key=len).add(ROOT)
+            self.namespaces.partition(sides)
+            return
         group_of = {node: index for index, group in enumerate(groups) for node in group}
         nodes = self.nodes()
         self.cut(
@@ -165,12 +212,17 @@ class LocalTarget(Target):
         )
 
     def cut(self, links: set[Link]) -> None:
+        if self.namespaces is not None:
+            self.namespaces.cut(links)
+            return
         assert self.network is not None
         self.network.cut(links)
 
     def heal_network(self) -> None:
         if self.network is not None:
             self.network.heal()
+        if self.namespaces is not None:
+            self.namespaces.heal()
 
     def heal_all(self) -> None:
         self.heal_network()
@@ -198,4 +250,6 @@ class LocalTarget(Target):
             "data_dir": str(self.data_dir),
             "routers": [f"{h}:{p}" for h, p in self.routers()],
             "unsafe": self.unsafe,
+            "network": self.network_mode,
+            **({"namespaces": self.namespaces.describe()} if self.namespaces is not None else {}),
         }
