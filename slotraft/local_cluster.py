@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -23,8 +24,35 @@ from proto.topology import ClusterDescription, NodeAddress, place_shards
 CLUSTER_FILE = "cluster.toml"
 
 
+_handed_out: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
+    """A port that is free now and stays free until a process of ours binds it: below the
+    kernel's ephemeral range, so no outgoing connection (the nodes' gRPC clients start
+    before the routers bind) can take it meanwhile, and never the same twice in a process."""
+    low, _ = _ephemeral_range()
+    candidates = list(range(max(1024, low - 20000), low))
+    random.shuffle(candidates)
+    for port in candidates:
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    with socket.socket() as sock:  # below the range everything is taken: ask the OS
         sock.bind((host, 0))
         return sock.getsockname()[1]
 

@@ -25,15 +25,10 @@ from collections.abc import Iterator
 import hiredis
 
 from router.protocol import RequestParser
+from slotraft.local_cluster import free_port
 
 REDIS_BENCHMARK = "/usr/bin/redis-benchmark"
 REDIS_SERVER = "/usr/bin/redis-server"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 20.0) -> None:
@@ -64,7 +59,7 @@ def _process(command: list[str], port: int) -> Iterator[None]:
 
 @contextlib.contextmanager
 def router(shards: int) -> Iterator[int]:
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "router", "--port", str(port), "--local-shards", str(shards)]
     with _process(command, port):
         yield port
@@ -72,7 +67,7 @@ def router(shards: int) -> Iterator[int]:
 
 @contextlib.contextmanager
 def redis(port_hint: int = 0) -> Iterator[int]:
-    port = port_hint or _free_port()
+    port = port_hint or free_port()
     workdir = tempfile.mkdtemp(prefix="slotraft-bench-redis-")
     command = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
     command += ["--appendonly", "no", "--dir", workdir]

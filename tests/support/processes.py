@@ -12,11 +12,9 @@ import tempfile
 import time
 from collections.abc import Iterator
 
+from slotraft.local_cluster import free_port
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+__all__ = ["free_port"]
 
 
 def wait_for_port(
