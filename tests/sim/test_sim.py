@@ -7,6 +7,7 @@ SIM_SEEDS (env) changes how many seeds run.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 
@@ -26,7 +27,10 @@ def _run(seed: int) -> SeedResult:
 
 @pytest.fixture(scope="module")
 def results() -> dict[int, SeedResult]:
-    with ProcessPoolExecutor(max_workers=WORKERS) as pool:
+    # Spawned, not forked: earlier tests of the session leave gRPC objects behind, and a
+    # forked child that garbage-collects one waits forever for gRPC's threads.
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=WORKERS, mp_context=spawn) as pool:
         return dict(zip(SEEDS, pool.map(_run, SEEDS, chunksize=10), strict=True))
 
 
