@@ -275,14 +275,12 @@ class NodeHost:
         records = []
         new_terms = set()  # groups whose term or vote this batch makes durable
         for group, ready in batch.groups.items():
-            hard_state = ready.hard_state
-            if hard_state is not None and (
-                (hard_state.term, hard_state.vote) != self.durable_votes.get(group)
-            ):
-                new_terms.add(group)
             if ready.snapshot is not None:
                 await self.committer.run(self.storage.save_snapshot, group, ready.snapshot)
-            records += self._records_for(group, ready)
+            group_records, new_term = self._records_for(group, ready)
+            records += group_records
+            if new_term:
+                new_terms.add(group)
         assert self.transport is not None
         replication, after_persist = split_outbox(batch.outbox, new_terms)
         # A leader's replication goes out while its own disk write runs (Raft thesis 10.2.1):
@@ -309,16 +307,18 @@ class NodeHost:
         if self.multi.has_ready() or any(r.has_work() for r in self.shards.values()):
             self.wakeup.set()
 
-    def _records_for(self, group: int, ready: Ready) -> list:
-        """What of a Ready must be made durable. A hard state that changed only its commit
-        index is not written on its own: the commit index need not survive a crash (Raft
-        learns it again from the leader), so that case costs no fsync (as etcd's MustSync).
-        """
+    def _records_for(self, group: int, ready: Ready) -> tuple[list, bool]:
+        """What of a Ready must be made durable, and whether that includes a new term or
+        vote. A hard state that changed only its commit index is not written on its own:
+        the commit index need not survive a crash (Raft learns it again from the leader),
+        so that case costs no fsync (as etcd's MustSync)."""
         hard_state = ready.hard_state
+        new_term = False
         if hard_state is not None:
             vote = (hard_state.term, hard_state.vote)
+            new_term = vote != self.durable_votes.get(group)
             if (
-                vote == self.durable_votes.get(group)
+                not new_term
                 and not ready.entries
                 and ready.snapshot is None
                 and ready.truncate_from is None
@@ -326,13 +326,14 @@ class NodeHost:
                 hard_state = None
             else:
                 self.durable_votes[group] = vote
-        return persist_records(
+        records = persist_records(
             group,
             snapshot=ready.snapshot.meta if ready.snapshot is not None else None,
             truncate_from=ready.truncate_from,
             entries=ready.entries,
             hard_state=hard_state,
         )
+        return records, new_term
 
     def _log_role(self, replica: ShardReplica, ready: Ready) -> None:
         soft = ready.soft_state

@@ -22,6 +22,8 @@ from proto import slotraft_pb2_grpc as pb_grpc
 from proto.logs import configure
 from proto.topology import ClusterDescription
 
+_NODE = NodeSettings()  # the defaults the flags show and fall back to
+
 log = logging.getLogger("slotraft.node")
 
 
@@ -40,15 +42,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="address to bind the gRPC server (default: this node's address "
         "in the cluster file; use 0.0.0.0:PORT in containers)",
     )
-    parser.add_argument("--tick-ms", type=int, default=20, help="Raft tick (20 ms)")
     parser.add_argument(
-        "--election-ticks", type=int, default=30, help="minimum election timeout in ticks (30)"
+        "--tick-ms", type=int, default=_NODE.tick_ms, help=f"Raft tick ({_NODE.tick_ms} ms)"
+    )
+    parser.add_argument(
+        "--election-ticks",
+        type=int,
+        default=_NODE.election_ticks,
+        help=f"minimum election timeout in ticks ({_NODE.election_ticks})",
     )
     parser.add_argument(
         "--snapshot-entries",
         type=int,
-        default=20_000,
-        help="applied entries between snapshots of a shard (20000)",
+        default=_NODE.snapshot_entries,
+        help=f"applied entries between snapshots of a shard ({_NODE.snapshot_entries})",
     )
     parser.add_argument(
         "--maxmemory", type=int, default=0, help="bytes per shard replica; 0 = no limit"
@@ -57,8 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-random-draws",
         type=int,
-        default=1_000_000,
-        help="largest negative count of SRANDMEMBER/HRANDFIELD/ZRANDMEMBER (1000000)",
+        default=_NODE.engine.max_random_draws,
+        help="largest negative count of SRANDMEMBER/HRANDFIELD/ZRANDMEMBER "
+        f"({_NODE.engine.max_random_draws})",
     )
     parser.add_argument(
         "--peer",

@@ -234,12 +234,7 @@ class ClusterBackend:
     async def execute(
         self, shard: int, commands: list[list[bytes]], resp3: bool, follower_read: bool = False
     ) -> list[bytes]:
-        read_only = True
-        for args in commands:
-            spec = resolve(args)
-            if spec is None or not spec.flags & Flag.READONLY:
-                read_only = False
-                break
+        read_only = all(_is_read_only(args) for args in commands)
         request = pb.KvRequest(
             shard=shard,
             kind=pb.COMMANDS,
@@ -428,6 +423,11 @@ class ClusterBackend:
 def _give_up(future: asyncio.Future, reason: str) -> None:
     if not future.done():
         future.set_exception(AttemptFailed(reason))
+
+
+def _is_read_only(args: list[bytes]) -> bool:
+    spec = resolve(args)
+    return spec is not None and bool(spec.flags & Flag.READONLY)
 
 
 def _is_blocking(args: list[bytes]) -> bool:

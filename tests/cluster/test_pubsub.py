@@ -24,8 +24,8 @@ from proto import slotraft_pb2_grpc as pb_grpc
 from router.cluster_backend import GRPC_OPTIONS
 from router.connection import ClientState
 from router.pubsub import Frame, NodeStreams, PubSubRegistry, StreamState
+from slotraft.local_cluster import free_port
 from tests.router.support import pack, parse_replies
-from tests.support.processes import free_port
 
 
 def run(coroutine):

@@ -414,8 +414,8 @@ class Simulation:
         window = LIVENESS_ELECTION_TIMEOUTS * self.params.election_ticks * TICK_UNITS
         markers: dict[int, tuple[int, int, int]] = {}  # group -> (leader, term, index)
         pending = set(self.hosts)
-        # group -> (applied anywhere, (leader, term, followers' matches), since)
-        progress = {group: (-1, (0, 0, -1), self.now) for group in pending}
+        # group -> (applied anywhere, (leader, term), followers' matches, since)
+        progress = {group: (-1, None, -1, self.now) for group in pending}
         healed_at = self.now
         while pending:
             self.step()
@@ -429,24 +429,25 @@ class Simulation:
                 if self._marker_done(group, markers):
                     pending.discard(group)
                     continue
-                applied = len(self.checker.applied.get(group, ()))
-                leader = self.leader_of(group)
-                if leader is None:
-                    applied = -1  # progress means a leader that applies entries
-                    replicated = (0, 0, -1)
-                else:
-                    matches = sum(peer.match for peer in leader.status().peers.values())
-                    replicated = (leader.id, leader.term, matches)
-                best_applied, best_replicated, since = progress[group]
-                catching_up = (
-                    replicated[:2] == best_replicated[:2] and replicated[2] > best_replicated[2]
-                )
-                if applied > best_applied or catching_up:
-                    progress[group] = (max(applied, best_applied), replicated, self.now)
-                elif replicated[:2] != best_replicated[:2]:
-                    progress[group] = (best_applied, replicated, since)  # new leader: no credit
+                applied, leadership, matches = self._progress_mark(group)
+                best_applied, best_leadership, best_matches, since = progress[group]
+                same_leader = leadership == best_leadership
+                if applied > best_applied or (same_leader and matches > best_matches):
+                    progress[group] = (max(applied, best_applied), leadership, matches, self.now)
+                elif not same_leader:  # a new leader earns no credit by itself
+                    progress[group] = (best_applied, leadership, matches, since)
                 elif self.now - since > window:
                     raise LivenessViolation(self._liveness_report(pending, window))
+
+    def _progress_mark(self, group: int) -> tuple[int, tuple[int, int] | None, int]:
+        """Entries applied anywhere, the leader (id, term), and how far its followers match;
+        without a leader nothing counts (progress means a leader that applies entries)."""
+        leader = self.leader_of(group)
+        if leader is None:
+            return -1, None, -1
+        applied = len(self.checker.applied.get(group, ()))
+        matches = sum(peer.match for peer in leader.status().peers.values())
+        return applied, (leader.id, leader.term), matches
 
     def _marker_done(self, group: int, markers: dict[int, tuple[int, int, int]]) -> bool:
         leader = self.leader_of(group)

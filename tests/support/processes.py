@@ -14,8 +14,6 @@ from collections.abc import Iterator
 
 from slotraft.local_cluster import free_port
 
-__all__ = ["free_port"]
-
 
 def wait_for_port(
     port: int, timeout: float = 10.0, process: subprocess.Popen | None = None
