@@ -16,8 +16,11 @@ import uvloop
 
 from node.engine.config import EVICTION_POLICIES, EngineConfig
 from node.host import NodeHost, NodeSettings
+from node.kv_stream import KvConnection
+from node.listener import NodeListener
 from node.services import AdminService, KvService
 from node.transport import SERVER_OPTIONS
+from proto import framing
 from proto import slotraft_pb2_grpc as pb_grpc
 from proto.logs import configure
 from proto.topology import ClusterDescription
@@ -134,15 +137,28 @@ async def serve(args: argparse.Namespace) -> None:
     host = NodeHost(args.id, description, args.data_dir, settings_from(args))
     args.data_dir.mkdir(parents=True, exist_ok=True)
     await host.start()
+    # gRPC (Admin, pub/sub) listens on a private loopback port; the node's address takes
+    # the framed Raft and Kv streams and relays gRPC connections there (node/listener.py).
     server = grpc.aio.server(options=SERVER_OPTIONS)
-    assert host.transport is not None
-    pb_grpc.add_RaftServicer_to_server(host.transport, server)
     pb_grpc.add_KvServicer_to_server(KvService(host), server)
     pb_grpc.add_AdminServicer_to_server(AdminService(host), server)
-    listen = args.listen or me.raft_address
-    if server.add_insecure_port(listen) == 0:
-        raise SystemExit(f"cannot listen on {listen}")
+    grpc_port = server.add_insecure_port("127.0.0.1:0")
+    if grpc_port == 0:
+        raise SystemExit("cannot open the node's private gRPC port on 127.0.0.1")
     await server.start()
+    assert host.transport is not None
+    listener = NodeListener(
+        {
+            framing.PREAMBLE_RAFT: host.transport.accept,
+            framing.PREAMBLE_KV: lambda: KvConnection(host).stream,
+        },
+        grpc_port,
+    )
+    listen = args.listen or me.raft_address
+    try:
+        await listener.start(listen)
+    except OSError as error:
+        raise SystemExit(f"cannot listen on {listen}: {error}") from None
     log.info("node %d serving on %s (data in %s)", args.id, listen, args.data_dir)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -153,6 +169,7 @@ async def serve(args: argparse.Namespace) -> None:
     await asyncio.wait({failed, waiter}, return_when=asyncio.FIRST_COMPLETED)
     crash = failed.exception() if failed.done() and not failed.cancelled() else None
     log.info("node %d stopping", args.id)
+    await listener.stop()
     await server.stop(grace=1)
     await host.stop()
     failed.cancel()

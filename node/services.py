@@ -1,6 +1,6 @@
-"""The node's gRPC services for routers and operators: Kv (commands), Admin (status, slot
-map, leader transfer, health, stats). Thin: they hand requests to the replicas and shape
-what comes back."""
+"""The node's gRPC services for routers and operators: Kv (pub/sub; commands travel on the
+framed stream of node/kv_stream.py), Admin (status, slot map, leader transfer, health,
+stats). Thin: they hand requests to the replicas and shape what comes back."""
 
 from __future__ import annotations
 
@@ -32,46 +32,6 @@ ROLE_NAMES = {
 class KvService(pb_grpc.KvServicer):
     def __init__(self, host: NodeHost) -> None:
         self.host = host
-
-    async def Execute(
-        self, request_iterator: AsyncIterator[pb.KvBatch], context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[pb.KvReplyBatch]:
-        host = self.host
-        outgoing: asyncio.Queue[pb.KvReply] = asyncio.Queue()
-
-        def deliver(future: asyncio.Future) -> None:
-            if not future.cancelled():
-                reply: pb.KvReply = future.result()
-                if reply.status == pb.NOT_LEADER and reply.leader_node:
-                    reply.leader_address = host.address_of(reply.leader_node)
-                outgoing.put_nowait(reply)
-
-        async def read_requests() -> None:
-            async for batch in request_iterator:
-                for request in batch.requests:
-                    replica = host.shards.get(request.shard)
-                    if replica is None:
-                        outgoing.put_nowait(pb.KvReply(id=request.id, status=pb.UNKNOWN_SHARD))
-                        continue
-                    replica.submit(request).add_done_callback(deliver)
-                host.wake()
-
-        reader = asyncio.get_running_loop().create_task(read_requests())
-        try:
-            while not (reader.done() and outgoing.empty()):
-                getter = asyncio.ensure_future(outgoing.get())
-                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    continue
-                replies = [getter.result()]
-                while not outgoing.empty():
-                    replies.append(outgoing.get_nowait())
-                yield pb.KvReplyBatch(replies=replies)
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
 
     async def Publish(
         self, request: pb.PublishRequest, context: grpc.aio.ServicerContext

@@ -1,10 +1,10 @@
-"""The Raft transport between nodes: one long-lived gRPC stream per ordered node pair.
+"""The Raft transport between nodes: one long-lived framed TCP stream per ordered node pair.
 
-Each send carries a batch of messages of many groups; what the Ready cycles queued while the
-previous send was in flight goes out as one batch (a stream write costs far more than a
-message). Raft tolerates loss, so a peer that is down or slow costs at most a bounded
-queue: when it is full the oldest batches go, and the groups are told the peer is
-unreachable (they then probe it gently).
+Each frame is a RaftBatch (proto/slotraft.proto) carrying messages of many groups; what the
+Ready cycles queued while the previous write waited for the socket goes out as one batch.
+Raft tolerates loss, so a peer that is down or slow costs at most a bounded queue: when it
+is full the oldest batches go, and the groups are told the peer is unreachable (they then
+probe it gently).
 """
 
 from __future__ import annotations
@@ -13,31 +13,19 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable
-
-import grpc
+from collections.abc import Callable
 
 from node.raft import messages as m
 from node.raft_wire import from_wire, to_wire
+from proto import framing
 from proto import slotraft_pb2 as pb
-from proto import slotraft_pb2_grpc as pb_grpc
 
 log = logging.getLogger("slotraft.transport")
 
 MAX_QUEUED_BATCHES = 256
 RECONNECT_DELAY_S = 0.2
-GRPC_OPTIONS = [
-    ("grpc.max_send_message_length", 256 * 1024 * 1024),
-    ("grpc.max_receive_message_length", 256 * 1024 * 1024),
-    ("grpc.keepalive_time_ms", 2000),
-    ("grpc.keepalive_timeout_ms", 2000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.max_pings_without_data", 0),
-    ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.max_reconnect_backoff_ms", 1000),
-]
-
-# The server side must accept the clients' keepalive pings (else GOAWAY too_many_pings).
+# The gRPC server (Admin, Kv pub/sub) must accept the clients' keepalive pings (else
+# GOAWAY too_many_pings).
 SERVER_OPTIONS = [
     ("grpc.max_send_message_length", 256 * 1024 * 1024),
     ("grpc.max_receive_message_length", 256 * 1024 * 1024),
@@ -51,7 +39,8 @@ UnreachableHandler = Callable[[int], None]
 
 
 class PeerLink:
-    """The sending side of the stream to one peer."""
+    """The sending side of the stream to one peer. A batch is written at once when the
+    connection can take it; otherwise it waits in a bounded queue."""
 
     def __init__(
         self, node_id: int, peer_id: int, address: str, on_unreachable: UnreachableHandler
@@ -62,57 +51,82 @@ class PeerLink:
         self.on_unreachable = on_unreachable
         self.queue: deque[list[m.Message]] = deque()
         self.wakeup = asyncio.Event()
-        self.connected = False
+        self.stream: framing.FrameProtocol | None = None
         self.task: asyncio.Task | None = None
-        self.channel: grpc.aio.Channel | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self.stream is not None and not self.stream.closed
 
     def send(self, messages: list[m.Message]) -> None:
+        stream = self.stream
+        if not self.queue and stream is not None and not stream.closed and stream.writable.is_set():
+            stream.send(self._encode([messages]))
+            return
         if len(self.queue) >= MAX_QUEUED_BATCHES:
             self.queue.popleft()
             self.on_unreachable(self.peer_id)
         self.queue.append(messages)
         self.wakeup.set()
 
-    async def _outgoing(self) -> AsyncIterator[pb.RaftBatch]:
-        while True:
-            if self.queue:
-                queued, self.queue = self.queue, deque()
-                yield pb.RaftBatch(
-                    from_node=self.node_id,
-                    messages=[to_wire(message) for batch in queued for message in batch],
-                )
-                continue
-            self.wakeup.clear()
-            await self.wakeup.wait()
+    def _encode(self, batches: list[list[m.Message]] | deque[list[m.Message]]) -> bytes:
+        return pb.RaftBatch(
+            from_node=self.node_id,
+            messages=[to_wire(message) for batch in batches for message in batch],
+        ).SerializeToString()
 
     async def run(self) -> None:
         while True:
-            self.channel = grpc.aio.insecure_channel(self.address, options=GRPC_OPTIONS)
+            lost = asyncio.Event()
             try:
-                stub = pb_grpc.RaftStub(self.channel)
-                call = stub.Stream(self._outgoing())
-                self.connected = True
-                await call
-            except asyncio.CancelledError:
-                raise
-            except grpc.aio.AioRpcError as error:
-                if self.connected:
-                    log.info(
-                        "stream to node %d (%s) broke: %s",
-                        self.peer_id,
-                        self.address,
-                        error.code().name,
-                    )
-            finally:
-                self.connected = False
-                await self.channel.close()
+                stream = await framing.connect(
+                    self.address, framing.PREAMBLE_RAFT, _ignore, _setter(lost)
+                )
+            except (OSError, TimeoutError):
+                stream = None
+            if stream is not None:
+                self.stream = stream
+                try:
+                    await self._drain_queue(stream, lost)
+                finally:
+                    self.stream = None
+                    stream.abort()
+                log.info("stream to node %d (%s) broke", self.peer_id, self.address)
             # Batches queued while the stream was down are stale: Raft resends what matters.
             self.queue.clear()
             self.on_unreachable(self.peer_id)
             await asyncio.sleep(RECONNECT_DELAY_S)
 
+    async def _drain_queue(self, stream: framing.FrameProtocol, lost: asyncio.Event) -> None:
+        """Write what queued up while the connection was busy, until it is lost."""
+        lost_wait = asyncio.ensure_future(lost.wait())
+        try:
+            while not lost.is_set():
+                if self.queue and stream.writable.is_set():
+                    queued, self.queue = self.queue, deque()
+                    stream.send(self._encode(queued))
+                    continue
+                self.wakeup.clear()
+                waits = {lost_wait, asyncio.ensure_future(self.wakeup.wait())}
+                if not stream.writable.is_set():
+                    waits.add(asyncio.ensure_future(stream.writable.wait()))
+                _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                for task in pending:
+                    if task is not lost_wait:
+                        task.cancel()
+        finally:
+            lost_wait.cancel()
 
-class RaftTransport(pb_grpc.RaftServicer):
+
+def _ignore(_frame: bytes) -> None:
+    pass
+
+
+def _setter(event: asyncio.Event) -> Callable[[Exception | None], None]:
+    return lambda _reason: event.set()
+
+
+class RaftTransport:
     def __init__(
         self,
         node_id: int,
@@ -129,6 +143,7 @@ class RaftTransport(pb_grpc.RaftServicer):
         }
         # Fault injection for tests and chaos: peers whose traffic is dropped both ways.
         self.blocked_peers: set[int] = set()
+        self.incoming: set[framing.FrameProtocol] = set()
 
     def start(self) -> None:
         for link in self.links.values():
@@ -142,6 +157,8 @@ class RaftTransport(pb_grpc.RaftServicer):
             if link.task is not None:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await link.task
+        for stream in list(self.incoming):
+            stream.abort()
 
     def send(self, outbox: dict[int, list[m.Message]]) -> None:
         for peer_id, messages in outbox.items():
@@ -150,18 +167,19 @@ class RaftTransport(pb_grpc.RaftServicer):
                 continue
             link.send(messages)
 
-    async def Stream(
-        self, request_iterator: AsyncIterator[pb.RaftBatch], context: grpc.aio.ServicerContext
-    ) -> pb.RaftAck:
-        received = 0
-        async for batch in request_iterator:
-            received += 1
-            if batch.from_node in self.blocked_peers:
-                continue
-            try:
-                messages = [from_wire(wire) for wire in batch.messages]
-            except ValueError as error:
-                log.warning("bad batch from node %d: %s", batch.from_node, error)
-                continue
-            self.on_batch(batch.from_node, messages)
-        return pb.RaftAck(received=received)
+    def accept(self) -> framing.FrameProtocol:
+        """The protocol for a peer's incoming stream (node/listener.py hands it over)."""
+        stream = framing.FrameProtocol(self._receive, lambda _: self.incoming.discard(stream))
+        self.incoming.add(stream)
+        return stream
+
+    def _receive(self, frame: bytes) -> None:
+        batch = pb.RaftBatch.FromString(frame)
+        if batch.from_node in self.blocked_peers:
+            return
+        try:
+            messages = [from_wire(wire) for wire in batch.messages]
+        except ValueError as error:
+            log.warning("bad batch from node %d: %s", batch.from_node, error)
+            return
+        self.on_batch(batch.from_node, messages)

@@ -26,7 +26,12 @@ if _version_not_supported:
 
 
 class KvStub:
-    """Missing associated documentation comment in .proto file."""
+    """KvBatch and KvReplyBatch do not travel through gRPC: a router keeps one framed TCP
+    stream to each node (proto/framing.py, preamble "SRF1KV" on the node's address) and
+    sends a KvBatch per frame; the node answers with KvReplyBatch frames (replies may come
+    in any order; match them by id). gRPC's per-message cost on this path was the largest
+    in the cluster.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -34,11 +39,6 @@ class KvStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.Execute = channel.stream_stream(
-                '/slotraft.Kv/Execute',
-                request_serializer=proto_dot_slotraft__pb2.KvBatch.SerializeToString,
-                response_deserializer=proto_dot_slotraft__pb2.KvReplyBatch.FromString,
-                _registered_method=True)
         self.Publish = channel.unary_unary(
                 '/slotraft.Kv/Publish',
                 request_serializer=proto_dot_slotraft__pb2.PublishRequest.SerializeToString,
@@ -52,15 +52,12 @@ class KvStub:
 
 
 class KvServicer:
-    """Missing associated documentation comment in .proto file."""
-
-    def Execute(self, request_iterator, context):
-        """A long-lived stream per router and node: batches of requests, batches of replies
-        (replies may come in any order; match them by id).
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+    """KvBatch and KvReplyBatch do not travel through gRPC: a router keeps one framed TCP
+    stream to each node (proto/framing.py, preamble "SRF1KV" on the node's address) and
+    sends a KvBatch per frame; the node answers with KvReplyBatch frames (replies may come
+    in any order; match them by id). gRPC's per-message cost on this path was the largest
+    in the cluster.
+    """
 
     def Publish(self, request, context):
         """Missing associated documentation comment in .proto file."""
@@ -79,11 +76,6 @@ class KvServicer:
 
 def add_KvServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'Execute': grpc.stream_stream_rpc_method_handler(
-                    servicer.Execute,
-                    request_deserializer=proto_dot_slotraft__pb2.KvBatch.FromString,
-                    response_serializer=proto_dot_slotraft__pb2.KvReplyBatch.SerializeToString,
-            ),
             'Publish': grpc.unary_unary_rpc_method_handler(
                     servicer.Publish,
                     request_deserializer=proto_dot_slotraft__pb2.PublishRequest.FromString,
@@ -103,34 +95,12 @@ def add_KvServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Kv:
-    """Missing associated documentation comment in .proto file."""
-
-    @staticmethod
-    def Execute(request_iterator,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.stream_stream(
-            request_iterator,
-            target,
-            '/slotraft.Kv/Execute',
-            proto_dot_slotraft__pb2.KvBatch.SerializeToString,
-            proto_dot_slotraft__pb2.KvReplyBatch.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
+    """KvBatch and KvReplyBatch do not travel through gRPC: a router keeps one framed TCP
+    stream to each node (proto/framing.py, preamble "SRF1KV" on the node's address) and
+    sends a KvBatch per frame; the node answers with KvReplyBatch frames (replies may come
+    in any order; match them by id). gRPC's per-message cost on this path was the largest
+    in the cluster.
+    """
 
     @staticmethod
     def Publish(request,
@@ -176,79 +146,6 @@ class Kv:
             '/slotraft.Kv/Subscribe',
             proto_dot_slotraft__pb2.Subscription.SerializeToString,
             proto_dot_slotraft__pb2.Delivery.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-
-class RaftStub:
-    """Missing associated documentation comment in .proto file."""
-
-    def __init__(self, channel):
-        """Constructor.
-
-        Args:
-            channel: A grpc.Channel.
-        """
-        self.Stream = channel.stream_unary(
-                '/slotraft.Raft/Stream',
-                request_serializer=proto_dot_slotraft__pb2.RaftBatch.SerializeToString,
-                response_deserializer=proto_dot_slotraft__pb2.RaftAck.FromString,
-                _registered_method=True)
-
-
-class RaftServicer:
-    """Missing associated documentation comment in .proto file."""
-
-    def Stream(self, request_iterator, context):
-        """A long-lived stream per ordered node pair carrying batches of messages of many groups.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-
-def add_RaftServicer_to_server(servicer, server):
-    rpc_method_handlers = {
-            'Stream': grpc.stream_unary_rpc_method_handler(
-                    servicer.Stream,
-                    request_deserializer=proto_dot_slotraft__pb2.RaftBatch.FromString,
-                    response_serializer=proto_dot_slotraft__pb2.RaftAck.SerializeToString,
-            ),
-    }
-    generic_handler = grpc.method_handlers_generic_handler(
-            'slotraft.Raft', rpc_method_handlers)
-    server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('slotraft.Raft', rpc_method_handlers)
-
-
- # This class is part of an EXPERIMENTAL API.
-class Raft:
-    """Missing associated documentation comment in .proto file."""
-
-    @staticmethod
-    def Stream(request_iterator,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.stream_unary(
-            request_iterator,
-            target,
-            '/slotraft.Raft/Stream',
-            proto_dot_slotraft__pb2.RaftBatch.SerializeToString,
-            proto_dot_slotraft__pb2.RaftAck.FromString,
             options,
             channel_credentials,
             insecure,

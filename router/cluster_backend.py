@@ -17,12 +17,12 @@ import logging
 import random
 import re
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
 
+from proto import framing
 from proto import slotraft_pb2 as pb
 from proto import slotraft_pb2_grpc as pb_grpc
 from proto.commands import Flag, resolve
@@ -55,8 +55,8 @@ class AttemptFailed(Exception):
 
 
 class NodeLink:
-    """One node: a gRPC channel and a long-lived Kv.Execute stream, requests batched per
-    event-loop turn, replies matched by id."""
+    """One node: a framed Kv stream (proto/framing.py) with the requests of one event-loop
+    turn in one frame and replies matched by id, and a gRPC channel for Admin and pub/sub."""
 
     def __init__(self, node_id: int, address: str) -> None:
         self.node_id = node_id
@@ -64,67 +64,81 @@ class NodeLink:
         self.channel = grpc.aio.insecure_channel(address, options=GRPC_OPTIONS)
         self.kv = pb_grpc.KvStub(self.channel)
         self.admin = pb_grpc.AdminStub(self.channel)
-        self.pending: dict[int, asyncio.Future] = {}
+        self.pending: dict[int, asyncio.Future] = {}  # sent or about to be, on `stream`
         self.outgoing: list[pb.KvRequest] = []
-        self.wakeup = asyncio.Event()
         self.ids = itertools.count(1)
-        self.task: asyncio.Task | None = None
-        self.call_number = 0
+        self.stream: framing.FrameProtocol | None = None
+        self.connecting: asyncio.Task | None = None
+        self.flush_scheduled = False
 
     def send(self, request: pb.KvRequest) -> asyncio.Future:
         request.id = next(self.ids)
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
         self.pending[request.id] = future
         self.outgoing.append(request)
-        self.wakeup.set()
-        if self.task is None or self.task.done():
-            self.task = asyncio.get_running_loop().create_task(self._run())
+        stream = self.stream
+        if stream is not None and not stream.closed:
+            if not self.flush_scheduled:
+                self.flush_scheduled = True
+                loop.call_soon(self._flush)
+        elif self.connecting is None or self.connecting.done():
+            self.connecting = loop.create_task(self._connect())
         return future
 
     def forget(self, request_id: int) -> None:
         self.pending.pop(request_id, None)
 
-    async def _batches(self, call_number: int) -> AsyncIterator[pb.KvBatch]:
-        # Only the current call's iterator may take requests: gRPC can still pull from the
-        # iterator of a call that already failed, and what it took would be lost.
-        while self.call_number == call_number:
-            # Requests added while the previous batch was being sent are sent before waiting.
-            while self.outgoing and self.call_number == call_number:
-                batch, self.outgoing = self.outgoing, []
-                yield pb.KvBatch(requests=batch)
-            self.wakeup.clear()
-            await self.wakeup.wait()
+    def _flush(self) -> None:
+        self.flush_scheduled = False
+        stream = self.stream
+        if self.outgoing and stream is not None and not stream.closed:
+            batch, self.outgoing = self.outgoing, []
+            stream.send(pb.KvBatch(requests=batch).SerializeToString())
 
-    async def _run(self) -> None:
-        self.call_number += 1
-        call = self.kv.Execute(self._batches(self.call_number))
+    async def _connect(self) -> None:
+        stream: framing.FrameProtocol | None = None
+
+        def lost(reason: Exception | None) -> None:
+            if stream is not None and stream is self.stream:
+                self.stream = None
+                log.info("stream to node %d (%s) ended: %s", self.node_id, self.address, reason)
+                self._fail_all()
+
         try:
-            async for reply_batch in call:
-                for reply in reply_batch.replies:
-                    future = self.pending.pop(reply.id, None)
-                    if future is not None and not future.done():
-                        future.set_result(reply)
-        except grpc.aio.AioRpcError as error:
-            log.info(
-                "stream to node %d (%s) ended: %s", self.node_id, self.address, error.code().name
+            stream = await framing.connect(
+                self.address, framing.PREAMBLE_KV, self._receive, lost, timeout=ATTEMPT_TIMEOUT_S
             )
-        except asyncio.CancelledError:
-            call.cancel()
-            raise
-        finally:
-            self.call_number += 1  # retire this call's iterator
-            self.wakeup.set()
-            failed, self.pending = self.pending, {}
-            self.outgoing = []
-            for future in failed.values():
-                if not future.done():
-                    future.set_exception(AttemptFailed(f"node {self.node_id} unreachable"))
+        except (OSError, TimeoutError) as error:
+            log.debug("node %d (%s) unreachable: %s", self.node_id, self.address, error)
+            self._fail_all()
+            return
+        self.stream = stream
+        self._flush()
+
+    def _receive(self, frame: bytes) -> None:
+        pending = self.pending
+        for reply in pb.KvReplyBatch.FromString(frame).replies:
+            future = pending.pop(reply.id, None)
+            if future is not None and not future.done():
+                future.set_result(reply)
+
+    def _fail_all(self) -> None:
+        failed, self.pending = self.pending, {}
+        self.outgoing = []
+        for future in failed.values():
+            if not future.done():
+                future.set_exception(AttemptFailed(f"node {self.node_id} unreachable"))
 
     async def close(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
+        if self.connecting is not None:
+            self.connecting.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.task
+                await self.connecting
+        if self.stream is not None:
+            self.stream.abort()
+            self.stream = None
+        self._fail_all()
         await self.channel.close()
 
 

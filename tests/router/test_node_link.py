@@ -1,6 +1,7 @@
-"""The router's stream to a node: when a call fails, gRPC may still pull from that call's
-request iterator; the retired iterator must take nothing, or a request would be lost and
-its client would wait for the attempt timeout (seen as 3 s failovers)."""
+"""The router's Kv stream to a node (router/cluster_backend.py NodeLink) against a fake node
+speaking the framing: requests sent before the connection is up go once it is, replies are
+matched by id, a lost stream fails exactly the requests it carried (the router retries
+them), and a node that cannot be reached fails them at once."""
 
 from __future__ import annotations
 
@@ -8,44 +9,127 @@ import asyncio
 
 import pytest
 
+from proto import framing
 from proto import slotraft_pb2 as pb
-from router.cluster_backend import NodeLink
+from router.cluster_backend import AttemptFailed, NodeLink
 
 
-async def _link() -> NodeLink:
-    link = NodeLink(1, "127.0.0.1:1")
-    link.call_number = 1
-    return link
+class FakeNode:
+    """Accepts Kv streams; records the requests and answers when told to."""
+
+    def __init__(self) -> None:
+        self.requests: list[pb.KvRequest] = []
+        self.streams: list[framing.FrameProtocol] = []
+        self.server: asyncio.Server | None = None
+        self.preambles: list[bytes] = []
+
+    async def start(self) -> str:
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(self._accept, "127.0.0.1", 0)
+        return f"127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    def _accept(self) -> asyncio.Protocol:
+        node = self
+
+        class Sniff(framing.FrameProtocol):
+            def data_received(self, data: bytes) -> None:
+                if len(node.preambles) < len(node.streams):
+                    node.preambles.append(data[: framing.PREAMBLE_LENGTH])
+                    data = data[framing.PREAMBLE_LENGTH :]
+                super().data_received(data)
+
+        stream = Sniff(self._receive)
+        self.streams.append(stream)
+        return stream
+
+    def _receive(self, frame: bytes) -> None:
+        self.requests.extend(pb.KvBatch.FromString(frame).requests)
+
+    def answer(self, request_id: int, text: bytes) -> None:
+        batch = pb.KvReplyBatch(replies=[pb.KvReply(id=request_id, replies=[text])])
+        self.streams[-1].send(batch.SerializeToString())
+
+    async def close(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for stream in self.streams:
+            stream.abort()
 
 
-def test_a_retired_iterator_takes_no_queued_request():
+async def until(check, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
+
+
+def test_requests_queued_while_connecting_are_sent_in_one_frame_and_answered_by_id():
     async def scenario() -> None:
-        link = await _link()
-        retired = link._batches(1)
-        link.call_number = 2  # its call failed; the next call will send what is queued
-        link.outgoing.append(pb.KvRequest(id=7))
-        with pytest.raises(StopAsyncIteration):
-            await retired.__anext__()
-        assert [r.id for r in link.outgoing] == [7]
-        await link.channel.close()
+        node = FakeNode()
+        link = NodeLink(1, await node.start())
+        first = link.send(pb.KvRequest(shard=0))
+        second = link.send(pb.KvRequest(shard=1))
+        await until(lambda: len(node.requests) == 2)
+        assert node.preambles == [framing.PREAMBLE_KV]
+        assert [r.shard for r in node.requests] == [0, 1]
+        node.answer(node.requests[1].id, b"+two\r\n")  # out of order is fine
+        node.answer(node.requests[0].id, b"+one\r\n")
+        assert list((await asyncio.wait_for(first, 5)).replies) == [b"+one\r\n"]
+        assert list((await asyncio.wait_for(second, 5)).replies) == [b"+two\r\n"]
+        assert link.pending == {}
+        await link.close()
+        await node.close()
 
     asyncio.run(scenario())
 
 
-def test_a_waiting_retired_iterator_ends_when_woken_and_the_current_one_sends():
+def test_a_lost_stream_fails_what_it_carried_and_the_next_request_reconnects():
     async def scenario() -> None:
-        link = await _link()
-        retired = link._batches(1)
-        waiting = asyncio.ensure_future(retired.__anext__())
-        await asyncio.sleep(0)  # it waits for requests
-        link.call_number = 2
-        current = link._batches(2)
-        link.outgoing.append(pb.KvRequest(id=9))
-        link.wakeup.set()
-        with pytest.raises(StopAsyncIteration):
-            await waiting
-        batch = await asyncio.wait_for(current.__anext__(), 1)
-        assert [r.id for r in batch.requests] == [9]
-        await link.channel.close()
+        node = FakeNode()
+        link = NodeLink(1, await node.start())
+        waiting = link.send(pb.KvRequest(shard=0))
+        await until(lambda: len(node.requests) == 1)
+        node.streams[0].abort()  # the node goes away
+        with pytest.raises(AttemptFailed):
+            await asyncio.wait_for(waiting, 5)
+        retry = link.send(pb.KvRequest(shard=0))
+        await until(lambda: len(node.requests) == 2)
+        assert len(node.streams) == 2  # a new connection
+        node.answer(node.requests[1].id, b"+OK\r\n")
+        assert (await asyncio.wait_for(retry, 5)).replies == [b"+OK\r\n"]
+        await link.close()
+        await node.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_node_that_cannot_be_reached_fails_the_requests_at_once():
+    async def scenario() -> None:
+        probe = await asyncio.get_running_loop().create_server(asyncio.Protocol, "127.0.0.1", 0)
+        port = probe.sockets[0].getsockname()[1]
+        probe.close()
+        await probe.wait_closed()
+        link = NodeLink(1, f"127.0.0.1:{port}")
+        with pytest.raises(AttemptFailed):
+            await asyncio.wait_for(link.send(pb.KvRequest(shard=0)), 5)
+        assert link.pending == {} and link.outgoing == []
+        await link.close()
+
+    asyncio.run(scenario())
+
+
+def test_forget_drops_a_request_whose_answer_nobody_waits_for():
+    async def scenario() -> None:
+        node = FakeNode()
+        link = NodeLink(1, await node.start())
+        future = link.send(pb.KvRequest(shard=0))
+        await until(lambda: len(node.requests) == 1)
+        link.forget(node.requests[0].id)
+        node.answer(node.requests[0].id, b"+late\r\n")  # arrives after the router gave up
+        await asyncio.sleep(0.1)
+        assert not future.done()
+        future.cancel()
+        await link.close()
+        await node.close()
 
     asyncio.run(scenario())

@@ -1,0 +1,66 @@
+"""The Kv channel a router opens to a node: KvBatch frames in, KvReplyBatch frames out.
+
+Requests go to their shard's replica as they arrive; replies go back in whatever order
+they complete (each carries its request's id), those completed in one event-loop turn
+in one frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from node.host import NodeHost
+from proto import framing
+from proto import slotraft_pb2 as pb
+
+log = logging.getLogger("slotraft.kv")
+
+
+class KvConnection:
+    def __init__(self, host: NodeHost) -> None:
+        self.host = host
+        self.stream = framing.FrameProtocol(self._receive, self._closed)
+        self.replies: list[pb.KvReply] = []
+        self.flush_scheduled = False
+        self.loop = asyncio.get_running_loop()
+
+    def _receive(self, frame: bytes) -> None:
+        host = self.host
+        shards = host.shards
+        deliver = self._deliver
+        for request in pb.KvBatch.FromString(frame).requests:
+            replica = shards.get(request.shard)
+            if replica is None:
+                self._queue(pb.KvReply(id=request.id, status=pb.UNKNOWN_SHARD))
+                continue
+            future = replica.submit(request)
+            if future.done():
+                deliver(future)
+            else:
+                future.add_done_callback(deliver)
+        host.wake()
+
+    def _deliver(self, future: asyncio.Future) -> None:
+        if future.cancelled():
+            return
+        reply: pb.KvReply = future.result()
+        if reply.status == pb.NOT_LEADER and reply.leader_node:
+            reply.leader_address = self.host.address_of(reply.leader_node)
+        self._queue(reply)
+
+    def _queue(self, reply: pb.KvReply) -> None:
+        self.replies.append(reply)
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self.flush_scheduled = False
+        replies, self.replies = self.replies, []
+        if replies:
+            self.stream.send(pb.KvReplyBatch(replies=replies).SerializeToString())
+
+    def _closed(self, reason: Exception | None) -> None:
+        if reason is not None:
+            log.info("a router's Kv stream ended: %s", reason)
