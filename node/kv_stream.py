@@ -13,6 +13,7 @@ import logging
 from node.host import NodeHost
 from proto import framing
 from proto import slotraft_pb2 as pb
+from proto.kv_commands import well_formed
 
 log = logging.getLogger("slotraft.kv")
 
@@ -33,6 +34,15 @@ class KvConnection:
             replica = shards.get(request.shard)
             if replica is None:
                 self._queue(pb.KvReply(id=request.id, status=pb.UNKNOWN_SHARD))
+                continue
+            if not well_formed(request):
+                self._queue(
+                    pb.KvReply(
+                        id=request.id,
+                        status=pb.REJECTED,
+                        error="ERR malformed request: argument counts do not match",
+                    )
+                )
                 continue
             future = replica.submit(request)
             if future.done():

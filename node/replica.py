@@ -23,6 +23,7 @@ from node.raft import EntryType, NotLeader, RaftNode, Ready, Role
 from node.shard_state import EntryResult, RequestResult, ShardState
 from proto import resp
 from proto import slotraft_pb2 as pb
+from proto.kv_commands import commands_of
 from proto.topology import ShardPlacement
 
 log = logging.getLogger("slotraft.replica")
@@ -36,7 +37,7 @@ def to_entry_request(request: pb.KvRequest) -> entry_codec.Request:
         request.acked,
         request.kind,
         request.resp3,
-        [list(command.args) for command in request.commands],
+        commands_of(request),
         [(watch.key, watch.digest) for watch in request.watches],
     )
 
@@ -193,12 +194,12 @@ class ShardReplica:
         engine = self.state.engine
         now = max(self.state.clock_ms, int(time.time() * 1000))
         if request.kind == pb.DIGESTS:
-            keys = list(request.commands[0].args) if request.commands else []
+            keys = list(request.args)
             pairs = engine.watch_digests(keys, now)
             return pb.KvReply(id=request.id, replies=[digest for _, digest in pairs])
         replies = []
-        for command in request.commands:
-            reply = engine.execute_readonly(list(command.args), now, self.rng)
+        for args in commands_of(request):
+            reply = engine.execute_readonly(args, now, self.rng)
             replies.append(resp.encode(reply, request.resp3))
         return pb.KvReply(id=request.id, replies=replies)
 
@@ -303,7 +304,7 @@ class ShardReplica:
         if waiter in self.waiters:
             self.waiters.remove(waiter)
         if not waiter.future.done():
-            args = list(waiter.request.commands[0].args)
+            args = list(waiter.request.args)  # a blocking command travels alone
             reply = resp.encode(timeout_reply(args), waiter.request.resp3)
             waiter.future.set_result(pb.KvReply(id=waiter.request.id, replies=[reply]))
 

@@ -36,12 +36,6 @@ UNAVAILABLE: ReplyStatus
 UNKNOWN_SHARD: ReplyStatus
 REJECTED: ReplyStatus
 
-class Command(_message.Message):
-    __slots__ = ("args",)
-    ARGS_FIELD_NUMBER: _ClassVar[int]
-    args: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, args: _Optional[_Iterable[bytes]] = ...) -> None: ...
-
 class Watch(_message.Message):
     __slots__ = ("key", "digest")
     KEY_FIELD_NUMBER: _ClassVar[int]
@@ -51,7 +45,7 @@ class Watch(_message.Message):
     def __init__(self, key: _Optional[bytes] = ..., digest: _Optional[bytes] = ...) -> None: ...
 
 class KvRequest(_message.Message):
-    __slots__ = ("id", "shard", "client_id", "sequence", "acked", "kind", "consistency", "resp3", "read_only", "commands", "watches")
+    __slots__ = ("id", "shard", "client_id", "sequence", "acked", "kind", "consistency", "resp3", "read_only", "watches", "args", "arg_counts")
     ID_FIELD_NUMBER: _ClassVar[int]
     SHARD_FIELD_NUMBER: _ClassVar[int]
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -61,8 +55,9 @@ class KvRequest(_message.Message):
     CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
     RESP3_FIELD_NUMBER: _ClassVar[int]
     READ_ONLY_FIELD_NUMBER: _ClassVar[int]
-    COMMANDS_FIELD_NUMBER: _ClassVar[int]
     WATCHES_FIELD_NUMBER: _ClassVar[int]
+    ARGS_FIELD_NUMBER: _ClassVar[int]
+    ARG_COUNTS_FIELD_NUMBER: _ClassVar[int]
     id: int
     shard: int
     client_id: int
@@ -72,9 +67,10 @@ class KvRequest(_message.Message):
     consistency: Consistency
     resp3: bool
     read_only: bool
-    commands: _containers.RepeatedCompositeFieldContainer[Command]
     watches: _containers.RepeatedCompositeFieldContainer[Watch]
-    def __init__(self, id: _Optional[int] = ..., shard: _Optional[int] = ..., client_id: _Optional[int] = ..., sequence: _Optional[int] = ..., acked: _Optional[int] = ..., kind: _Optional[_Union[RequestKind, str]] = ..., consistency: _Optional[_Union[Consistency, str]] = ..., resp3: _Optional[bool] = ..., read_only: _Optional[bool] = ..., commands: _Optional[_Iterable[_Union[Command, _Mapping]]] = ..., watches: _Optional[_Iterable[_Union[Watch, _Mapping]]] = ...) -> None: ...
+    args: _containers.RepeatedScalarFieldContainer[bytes]
+    arg_counts: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, id: _Optional[int] = ..., shard: _Optional[int] = ..., client_id: _Optional[int] = ..., sequence: _Optional[int] = ..., acked: _Optional[int] = ..., kind: _Optional[_Union[RequestKind, str]] = ..., consistency: _Optional[_Union[Consistency, str]] = ..., resp3: _Optional[bool] = ..., read_only: _Optional[bool] = ..., watches: _Optional[_Iterable[_Union[Watch, _Mapping]]] = ..., args: _Optional[_Iterable[bytes]] = ..., arg_counts: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class KvReply(_message.Message):
     __slots__ = ("id", "status", "leader_node", "leader_address", "replies", "error")

@@ -26,6 +26,7 @@ from proto import framing
 from proto import slotraft_pb2 as pb
 from proto import slotraft_pb2_grpc as pb_grpc
 from proto.commands import Flag, resolve
+from proto.kv_commands import set_commands
 from proto.slots import SLOT_COUNT
 from router.backend import BackendError, Watch
 from router.pubsub import NodeStreams, PubSubRegistry
@@ -255,8 +256,8 @@ class ClusterBackend:
             resp3=resp3,
             read_only=read_only,
             consistency=pb.FOLLOWER if follower_read and read_only else pb.LINEARIZABLE,
-            commands=[pb.Command(args=args) for args in commands],
         )
+        set_commands(request, commands)
         blocking = len(commands) == 1 and _is_blocking(commands[0])
         reply = await self._call(shard, request, blocking=blocking)
         return list(reply.replies)
@@ -268,16 +269,15 @@ class ClusterBackend:
             shard=shard,
             kind=pb.TRANSACTION,
             resp3=resp3,
-            commands=[pb.Command(args=args) for args in commands],
             watches=[pb.Watch(key=w.key, digest=w.digest) for w in watches],
         )
+        set_commands(request, commands)
         reply = await self._call(shard, request)
         return reply.replies[0]
 
     async def digests(self, shard: int, keys: list[bytes]) -> list[bytes]:
-        request = pb.KvRequest(
-            shard=shard, kind=pb.DIGESTS, read_only=True, commands=[pb.Command(args=keys)]
-        )
+        request = pb.KvRequest(shard=shard, kind=pb.DIGESTS, read_only=True)
+        set_commands(request, [keys])
         reply = await self._call(shard, request)
         return list(reply.replies)
 
@@ -322,7 +322,7 @@ class ClusterBackend:
         """Try the cached leader, follow not-leader hints, else go round the replicas;
         pause between tries so that an election in progress is waited out, not hammered."""
         started = time.monotonic()
-        block_timeout = _blocking_timeout(request.commands[0].args) if blocking else None
+        block_timeout = _blocking_timeout(request.args) if blocking else None
         deadline = started + self.retry_budget + (block_timeout or 0)
         rotation = 0
         attempts = 0
@@ -338,7 +338,7 @@ class ClusterBackend:
                 if block_timeout:
                     remaining = max(0.001, block_timeout - (time.monotonic() - started))
                     if attempts:  # a retry blocks only for what is left of the timeout
-                        _set_blocking_timeout(request.commands[0].args, remaining)
+                        _set_blocking_timeout(request.args, remaining)
                 attempt_timeout = None if remaining is None else remaining + ATTEMPT_TIMEOUT_S
             attempts += 1
             try:

@@ -21,7 +21,7 @@ def test_writes_during_a_leader_transfer_are_redirected_to_the_transferee():
     replica = ShardReplica(1, ShardPlacement(0, ((0, 16383),), (1, 2, 3)), leader, ShardState(), 0)
 
     async def submit() -> pb.KvReply:
-        write = replica.submit(pb.KvRequest(id=1, commands=[pb.Command(args=[b"SET", b"k", b"v"])]))
+        write = replica.submit(pb.KvRequest(id=1, args=[b"SET", b"k", b"v"], arg_counts=[3]))
         replica.flush()
         return await asyncio.wait_for(write, 1)
 
