@@ -25,7 +25,7 @@ import grpc
 from proto import framing
 from proto import slotraft_pb2 as pb
 from proto import slotraft_pb2_grpc as pb_grpc
-from proto.commands import Flag, resolve
+from proto.commands import TABLE, Flag, resolve
 from proto.kv_commands import set_commands
 from proto.slots import SLOT_COUNT
 from router.backend import BackendError, Watch
@@ -439,14 +439,27 @@ def _give_up(future: asyncio.Future, reason: str) -> None:
         future.set_exception(AttemptFailed(reason))
 
 
+def _names_flagged(flag: Flag) -> frozenset[str]:
+    # Tested per command on the hot path: a set of names is much cheaper than Flag's `&`.
+    specs = [
+        *TABLE.values(),
+        *(sub for spec in TABLE.values() for sub in spec.subcommands.values()),
+    ]
+    return frozenset(spec.name for spec in specs if spec.flags & flag)
+
+
+_READ_ONLY_NAMES = _names_flagged(Flag.READONLY)
+_BLOCKING_NAMES = _names_flagged(Flag.BLOCKING)
+
+
 def _is_read_only(args: list[bytes]) -> bool:
     spec = resolve(args)
-    return spec is not None and bool(spec.flags & Flag.READONLY)
+    return spec is not None and spec.name in _READ_ONLY_NAMES
 
 
 def _is_blocking(args: list[bytes]) -> bool:
     spec = resolve(args)
-    return spec is not None and bool(spec.flags & Flag.BLOCKING)
+    return spec is not None and spec.name in _BLOCKING_NAMES
 
 
 def _timeout_index(args: Any) -> int:
