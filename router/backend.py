@@ -7,6 +7,7 @@ sees this interface.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -40,12 +41,15 @@ class Backend(Protocol):
         """The shard that owns a hash slot (from the slot map)."""
         ...
 
-    async def execute(
+    def execute(
         self, shard: int, commands: list[list[bytes]], resp3: bool, follower_read: bool = False
-    ) -> list[bytes]:
-        """Run commands on a shard, in order, each atomically on its own; returns one
-        encoded reply (RESP2 or RESP3 per `resp3`) per command. Blocking commands wait on
-        the shard until served or timed out. Reads are linearizable unless follower_read."""
+    ) -> Awaitable[list[bytes]]:
+        """Run commands on a shard, in order, each atomically on its own; the awaitable
+        gives one encoded reply (RESP2 or RESP3 per `resp3`) per command. Blocking
+        commands wait on the shard until served or timed out. Reads are linearizable
+        unless follower_read. A backend may send the request before it is awaited (the
+        cluster backend does, so that a batch's shards are asked at once); an awaitable
+        that is a coroutine and never awaited may be closed."""
         ...
 
     async def transaction(

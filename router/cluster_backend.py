@@ -17,6 +17,7 @@ import logging
 import random
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,11 @@ RETRY_PAUSE_MAX_S = 0.1  # a new leader is used within 0.1 s of its election
 _TIMEOUT_FIRST = {b"blmpop", b"bzmpop"}
 
 
+# (node, its reply or None, what went wrong if no reply, when the first try started)
+FirstOutcome = tuple[int, "pb.KvReply | None", str, float]
+AnswerCallback = Callable[["pb.KvReply | None", str], None]
+
+
 class AttemptFailed(Exception):
     """One try did not get an answer from a leader (transport error, timeout, no leader)."""
 
@@ -65,7 +71,8 @@ class NodeLink:
         self.channel = grpc.aio.insecure_channel(address, options=GRPC_OPTIONS)
         self.kv = pb_grpc.KvStub(self.channel)
         self.admin = pb_grpc.AdminStub(self.channel)
-        self.pending: dict[int, asyncio.Future] = {}  # sent or about to be, on `stream`
+        # Requests sent or about to be on `stream`, by id: who to tell about the answer.
+        self.pending: dict[int, AnswerCallback] = {}
         self.outgoing: list[pb.KvRequest] = []
         self.ids = itertools.count(1)
         self.stream: framing.FrameProtocol | None = None
@@ -73,10 +80,17 @@ class NodeLink:
         self.flush_scheduled = False
 
     def send(self, request: pb.KvRequest) -> asyncio.Future:
+        """The future of the node's reply; it fails with AttemptFailed when the stream does."""
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.submit(request, lambda reply, problem: _settle(future, reply, problem))
+        return future
+
+    def submit(self, request: pb.KvRequest, answer: AnswerCallback) -> None:
+        """Queue a request; `answer(reply, "")` runs when it comes, or `answer(None, why)`
+        when the stream fails first. Called from the reply's frame: no event-loop turn."""
         request.id = next(self.ids)
         loop = asyncio.get_running_loop()
-        future: asyncio.Future = loop.create_future()
-        self.pending[request.id] = future
+        self.pending[request.id] = answer
         self.outgoing.append(request)
         stream = self.stream
         if stream is not None and not stream.closed:
@@ -85,10 +99,10 @@ class NodeLink:
                 loop.call_soon(self._flush)
         elif self.connecting is None or self.connecting.done():
             self.connecting = loop.create_task(self._connect())
-        return future
 
-    def forget(self, request_id: int) -> None:
-        self.pending.pop(request_id, None)
+    def forget(self, request_id: int) -> bool:
+        """Stop waiting for a request's answer; False if it was not awaited any more."""
+        return self.pending.pop(request_id, None) is not None
 
     def _flush(self) -> None:
         self.flush_scheduled = False
@@ -120,16 +134,16 @@ class NodeLink:
     def _receive(self, frame: bytes) -> None:
         pending = self.pending
         for reply in pb.KvReplyBatch.FromString(frame).replies:
-            future = pending.pop(reply.id, None)
-            if future is not None and not future.done():
-                future.set_result(reply)
+            answer = pending.pop(reply.id, None)
+            if answer is not None:
+                answer(reply, "")
 
     def _fail_all(self) -> None:
         failed, self.pending = self.pending, {}
         self.outgoing = []
-        for future in failed.values():
-            if not future.done():
-                future.set_exception(AttemptFailed(f"node {self.node_id} unreachable"))
+        problem = f"node {self.node_id} unreachable"
+        for answer in failed.values():
+            answer(None, problem)
 
     async def close(self) -> None:
         if self.connecting is not None:
@@ -170,6 +184,7 @@ class ClusterBackend:
         self.rng = random.Random()
         self.pubsub = PubSubRegistry()
         self.pubsub_streams = NodeStreams(self.pubsub, self.links, self.client_id)
+        self.retries: set[asyncio.Task] = set()  # retry loops of first attempts that failed
 
     # ------------------------------------------------------------------ slot map
 
@@ -234,6 +249,8 @@ class ClusterBackend:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.watch_task
         await self.pubsub_streams.close()
+        for task in list(self.retries):
+            task.cancel()
         for link in self.links.values():
             await link.close()
 
@@ -246,9 +263,12 @@ class ClusterBackend:
     def shard_for_slot(self, slot: int) -> int:
         return self.slot_table[slot]
 
-    async def execute(
+    def execute(
         self, shard: int, commands: list[list[bytes]], resp3: bool, follower_read: bool = False
-    ) -> list[bytes]:
+    ) -> Awaitable[list[bytes]]:
+        """The request leaves in this event-loop turn (the first attempt, to the cached
+        leader); the awaitable gives the replies. A connection's batch for several shards
+        thus goes out at once and waits on plain futures, no task per shard."""
         read_only = all(_is_read_only(args) for args in commands)
         request = pb.KvRequest(
             shard=shard,
@@ -258,9 +278,75 @@ class ClusterBackend:
             consistency=pb.FOLLOWER if follower_read and read_only else pb.LINEARIZABLE,
         )
         set_commands(request, commands)
-        blocking = len(commands) == 1 and _is_blocking(commands[0])
-        reply = await self._call(shard, request, blocking=blocking)
-        return list(reply.replies)
+        route = self.shards.get(shard)
+        if route is None:  # the slow path says why
+            return _replies_of(self._call(shard, request))
+        if len(commands) == 1 and _is_blocking(commands[0]):
+            return _replies_of(self._call(shard, request, blocking=True))
+        return self._start(route, request)
+
+    def _start(self, route: ShardRoute, request: pb.KvRequest) -> asyncio.Future[list[bytes]]:
+        """The first attempt, with callbacks instead of a coroutine; anything but an OK
+        reply hands over to the retry loop (`_retry`) in a task."""
+        loop = asyncio.get_running_loop()
+        result: asyncio.Future[list[bytes]] = loop.create_future()
+        result.add_done_callback(_retrieve)
+        is_write = not request.read_only
+        if is_write:
+            self._sequence(route, request)
+        node = self._pick(route, request, 0)
+        started = time.monotonic()
+        link = self.links.get(node)
+        if link is None:
+            self._continue(route, request, result, (node, None, "not in the slot map", started))
+            return result
+
+        def answered(reply: pb.KvReply | None, problem: str) -> None:
+            timer.cancel()
+            if reply is not None and reply.status == pb.OK:
+                if request.consistency == pb.LINEARIZABLE:
+                    route.leader = node  # only a leader answers these
+                if is_write:
+                    route.outstanding.discard(request.sequence)
+                if not result.done():
+                    result.set_result(list(reply.replies))
+                return
+            self._continue(route, request, result, (node, reply, problem, started))
+
+        def give_up() -> None:
+            if link.forget(request.id):
+                answered(None, f"node {node} did not answer in {ATTEMPT_TIMEOUT_S:.1f}s")
+
+        timer = loop.call_later(ATTEMPT_TIMEOUT_S, give_up)
+        link.submit(request, answered)
+        return result
+
+    def _continue(
+        self,
+        route: ShardRoute,
+        request: pb.KvRequest,
+        result: asyncio.Future[list[bytes]],
+        first: FirstOutcome,
+    ) -> None:
+        async def retry() -> None:
+            try:
+                reply = await self._retry(route, request, False, first)
+            except asyncio.CancelledError:
+                result.cancel()
+                raise
+            except Exception as error:
+                if not result.done():
+                    result.set_exception(error)
+            else:
+                if not result.done():
+                    result.set_result(list(reply.replies))
+            finally:
+                if request.sequence:
+                    route.outstanding.discard(request.sequence)
+
+        task = asyncio.get_running_loop().create_task(retry())
+        self.retries.add(task)
+        task.add_done_callback(self.retries.discard)
 
     async def transaction(
         self, shard: int, commands: list[list[bytes]], resp3: bool, watches: list[Watch]
@@ -308,20 +394,31 @@ class ClusterBackend:
             raise BackendError(b"CLUSTERDOWN The cluster is down: unknown shard %d" % shard)
         is_write = not request.read_only
         if is_write:
-            request.client_id = self.client_id
-            request.sequence = route.next_sequence
-            route.next_sequence += 1
-            route.outstanding.add(request.sequence)
+            self._sequence(route, request)
         try:
             return await self._retry(route, request, blocking)
         finally:
             if is_write:
                 route.outstanding.discard(request.sequence)
 
-    async def _retry(self, route: ShardRoute, request: pb.KvRequest, blocking: bool) -> pb.KvReply:
+    def _sequence(self, route: ShardRoute, request: pb.KvRequest) -> None:
+        request.client_id = self.client_id
+        request.sequence = route.next_sequence
+        route.next_sequence += 1
+        route.outstanding.add(request.sequence)
+        request.acked = route.acked()
+
+    async def _retry(
+        self,
+        route: ShardRoute,
+        request: pb.KvRequest,
+        blocking: bool,
+        first: FirstOutcome | None = None,
+    ) -> pb.KvReply:
         """Try the cached leader, follow not-leader hints, else go round the replicas;
-        pause between tries so that an election in progress is waited out, not hammered."""
-        started = time.monotonic()
+        pause between tries so that an election in progress is waited out, not hammered.
+        `first`: the outcome of a first attempt already made (by `_start`)."""
+        started = first[3] if first is not None else time.monotonic()
         block_timeout = _blocking_timeout(request.args) if blocking else None
         deadline = started + self.retry_budget + (block_timeout or 0)
         rotation = 0
@@ -329,23 +426,30 @@ class ClusterBackend:
         pause = RETRY_PAUSE_S
         last_problem = "no leader"
         while True:
-            if request.sequence:
-                request.acked = route.acked()
-            node = self._pick(route, request, rotation)
-            attempt_timeout = ATTEMPT_TIMEOUT_S
-            if blocking:
-                remaining = None
-                if block_timeout:
-                    remaining = max(0.001, block_timeout - (time.monotonic() - started))
-                    if attempts:  # a retry blocks only for what is left of the timeout
-                        _set_blocking_timeout(request.args, remaining)
-                attempt_timeout = None if remaining is None else remaining + ATTEMPT_TIMEOUT_S
-            attempts += 1
-            try:
-                reply = await self._attempt(node, request, attempt_timeout, attempts == 1)
-            except AttemptFailed as problem:
-                last_problem = str(problem)
-                reply = None
+            if first is not None:
+                node, reply, problem, _ = first
+                first = None
+                attempts = 1
+                if reply is None:
+                    last_problem = f"node {node}: {problem}"
+            else:
+                if request.sequence:
+                    request.acked = route.acked()
+                node = self._pick(route, request, rotation)
+                attempt_timeout = ATTEMPT_TIMEOUT_S
+                if blocking:
+                    remaining = None
+                    if block_timeout:
+                        remaining = max(0.001, block_timeout - (time.monotonic() - started))
+                        if attempts:  # a retry blocks only for what is left of the timeout
+                            _set_blocking_timeout(request.args, remaining)
+                    attempt_timeout = None if remaining is None else remaining + ATTEMPT_TIMEOUT_S
+                attempts += 1
+                try:
+                    reply = await self._attempt(node, request, attempt_timeout, attempts == 1)
+                except AttemptFailed as problem:
+                    last_problem = str(problem)
+                    reply = None
             if reply is not None and reply.status == pb.OK:
                 if request.consistency == pb.LINEARIZABLE:
                     route.leader = node  # only a leader answers these
@@ -437,6 +541,25 @@ class ClusterBackend:
 def _give_up(future: asyncio.Future, reason: str) -> None:
     if not future.done():
         future.set_exception(AttemptFailed(reason))
+
+
+def _settle(future: asyncio.Future, reply: pb.KvReply | None, problem: str) -> None:
+    if future.done():
+        return
+    if reply is None:
+        future.set_exception(AttemptFailed(problem))
+    else:
+        future.set_result(reply)
+
+
+def _retrieve(future: asyncio.Future) -> None:
+    # A client that went away leaves its result unread: that is not an error to log.
+    if not future.cancelled():
+        future.exception()
+
+
+async def _replies_of(call: Awaitable[pb.KvReply]) -> list[bytes]:
+    return list((await call).replies)
 
 
 def _names_flagged(flag: Flag) -> frozenset[str]:

@@ -18,6 +18,7 @@ commands Redis allows in that context.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -410,11 +411,19 @@ class Session:
         results: dict[int, list[bytes]] = {}
         if len(commands) == 1:
             shard, queue = next(iter(commands.items()))
-            results[shard] = await self._call(shard, queue, batch)
+            results[shard] = await self._answers(shard, queue, self._call(shard, queue, batch))
         elif commands:
-            shards = list(commands)
-            calls = [self._call(shard, commands[shard], batch) for shard in shards]
-            results = dict(zip(shards, await asyncio.gather(*calls), strict=True))
+            # Every shard's request leaves before the first answer is awaited.
+            calls = [
+                (shard, queue, self._call(shard, queue, batch)) for shard, queue in commands.items()
+            ]
+            try:
+                for shard, queue, call in calls:
+                    results[shard] = await self._answers(shard, queue, call)
+            finally:
+                for _, _, call in calls:
+                    if inspect.iscoroutine(call):
+                        call.close()  # not awaited when this connection went away
         out: list[bytes] = []
         for item in batch.items:
             kind = type(item)
@@ -427,10 +436,17 @@ class Session:
                 out.append(item.resolve(results))  # type: ignore[union-attr]
         return b"".join(out)
 
-    async def _call(self, shard: int, commands: list[list[bytes]], batch: _Batch) -> list[bytes]:
-        """One backend call; a shard failure becomes an error reply for each command."""
+    def _call(
+        self, shard: int, commands: list[list[bytes]], batch: _Batch
+    ) -> Awaitable[list[bytes]]:
+        return self.ctx.backend.execute(shard, commands, batch.resp3, batch.readonly)
+
+    async def _answers(
+        self, shard: int, commands: list[list[bytes]], call: Awaitable[list[bytes]]
+    ) -> list[bytes]:
+        """A backend call's replies; a shard failure becomes an error reply for each command."""
         try:
-            answers = await self.ctx.backend.execute(shard, commands, batch.resp3, batch.readonly)
+            answers = await call
         except BackendError as failure:
             return [replies.error(failure.reply)] * len(commands)
         except Exception as problem:
@@ -450,7 +466,10 @@ class Session:
         client.blocked = True
         try:
             batch = _Batch(client.resp3, client.readonly)
-            (answer,) = await self._call(plan.shard, [plan.args], batch)
+            commands = [plan.args]
+            (answer,) = await self._answers(
+                plan.shard, commands, self._call(plan.shard, commands, batch)
+            )
             return answer
         finally:
             client.blocked = False

@@ -1,7 +1,9 @@
 """The router's Kv stream to a node (router/cluster_backend.py NodeLink) against a fake node
 speaking the framing: requests sent before the connection is up go once it is, replies are
 matched by id, a lost stream fails exactly the requests it carried (the router retries
-them), and a node that cannot be reached fails them at once."""
+them), and a node that cannot be reached fails them at once. Then the cluster backend's
+first attempt (sent at once, answered by callback) and its hand-over to the retry loop:
+a not-leader hint, a node that never answers, a rejected request."""
 
 from __future__ import annotations
 
@@ -130,6 +132,107 @@ def test_forget_drops_a_request_whose_answer_nobody_waits_for():
         assert not future.done()
         future.cancel()
         await link.close()
+        await node.close()
+
+    asyncio.run(scenario())
+
+
+class AnsweringNode(FakeNode):
+    """A fake node that answers every request at once with `respond(request)`."""
+
+    def __init__(self, respond) -> None:
+        super().__init__()
+        self.respond = respond
+
+    def _receive(self, frame: bytes) -> None:
+        requests = pb.KvBatch.FromString(frame).requests
+        self.requests.extend(requests)
+        replies = [self.respond(request) for request in requests]
+        batch = pb.KvReplyBatch(replies=[r for r in replies if r is not None])
+        if batch.replies:
+            self.streams[-1].send(batch.SerializeToString())
+
+
+def ok(request: pb.KvRequest) -> pb.KvReply:
+    return pb.KvReply(id=request.id, replies=[b"+OK\r\n"] * len(request.arg_counts))
+
+
+async def backend_with(nodes: dict[int, FakeNode], leader: int):
+    from router.cluster_backend import ClusterBackend, ShardRoute
+
+    backend = ClusterBackend(["unused:1"])
+    for node_id, node in nodes.items():
+        backend.links[node_id] = NodeLink(node_id, await node.start())
+    backend.shards[0] = ShardRoute(0, sorted(nodes), leader=leader)
+    return backend
+
+
+def test_a_write_is_answered_by_the_first_attempt_and_its_sequence_is_released():
+    async def scenario() -> None:
+        node = AnsweringNode(ok)
+        backend = await backend_with({1: node}, leader=1)
+        call = backend.execute(0, [[b"SET", b"a", b"1"], [b"SET", b"b", b"2"]], False)
+        assert isinstance(call, asyncio.Future)  # the request left already; no task
+        assert await asyncio.wait_for(call, 5) == [b"+OK\r\n", b"+OK\r\n"]
+        (request,) = node.requests
+        assert request.sequence == 1 and request.client_id == backend.client_id
+        assert backend.shards[0].outstanding == set()
+        assert backend.retries == set()
+        await backend.close()
+        await node.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_not_leader_first_answer_is_retried_at_the_hinted_leader_with_the_same_sequence():
+    async def scenario() -> None:
+        follower = AnsweringNode(lambda r: pb.KvReply(id=r.id, status=pb.NOT_LEADER, leader_node=2))
+        leader = AnsweringNode(ok)
+        backend = await backend_with({1: follower, 2: leader}, leader=1)
+        replies = await asyncio.wait_for(backend.execute(0, [[b"INCR", b"n"]], False), 5)
+        assert replies == [b"+OK\r\n"]
+        assert [r.sequence for r in follower.requests] == [1]
+        assert [r.sequence for r in leader.requests] == [1]  # exactly-once: same sequence
+        assert backend.shards[0].leader == 2
+        assert backend.shards[0].outstanding == set()
+        await backend.close()
+        for node in (follower, leader):
+            await node.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_first_attempt_that_is_never_answered_times_out_and_is_retried(monkeypatch):
+    from router import cluster_backend
+
+    monkeypatch.setattr(cluster_backend, "ATTEMPT_TIMEOUT_S", 0.2)
+
+    async def scenario() -> None:
+        silent = AnsweringNode(lambda r: None)
+        leader = AnsweringNode(ok)
+        backend = await backend_with({1: silent, 2: leader}, leader=1)
+        replies = await asyncio.wait_for(backend.execute(0, [[b"GET", b"k"]], False), 5)
+        assert replies == [b"+OK\r\n"]
+        assert len(silent.requests) == 1 and len(leader.requests) == 1
+        await backend.close()
+        for node in (silent, leader):
+            await node.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_rejected_request_fails_with_the_nodes_error():
+    async def scenario() -> None:
+        from router.backend import BackendError
+
+        node = AnsweringNode(
+            lambda r: pb.KvReply(id=r.id, status=pb.REJECTED, error="ERR refused here")
+        )
+        backend = await backend_with({1: node}, leader=1)
+        with pytest.raises(BackendError, match="refused here"):
+            await asyncio.wait_for(backend.execute(0, [[b"SET", b"k", b"v"]], False), 5)
+        assert backend.shards[0].outstanding == set()
+        await backend.close()
         await node.close()
 
     asyncio.run(scenario())
