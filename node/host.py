@@ -282,6 +282,9 @@ class NodeHost:
             if new_term:
                 new_terms.add(group)
         assert self.transport is not None
+        # The disk write starts now, on the writer thread, and runs while the rest of the
+        # cycle (sending, applying) uses the event loop.
+        written = self.committer.submit(records) if records else None
         replication, after_persist = split_outbox(batch.outbox, new_terms)
         # A leader's replication goes out while its own disk write runs (Raft thesis 10.2.1):
         # the core counts the leader's own copy towards a commit only once advance() says it
@@ -298,8 +301,8 @@ class NodeHost:
                     replica.on_ready(ready)
                     if ready.soft_state is not None:
                         self._log_role(replica, ready)
-        if records:
-            await self.committer.commit(records)
+        if written is not None:
+            await self.committer.durable(written)
         # Acknowledgements and votes promise what was just made durable.
         self.transport.send(after_persist)
         self.multi.advance(batch)

@@ -60,6 +60,10 @@ class AsyncGroupCommit:
         Readies: the ticket's callbacks run on the event loop once the records are durable."""
         return self.committer.submit(records)
 
+    async def durable(self, ticket: Ticket) -> None:
+        """Return once a submission's records are durable; raise if writing them failed."""
+        await self._wait(ticket)
+
     async def run(self, function: Callable[..., T], *args: object) -> T:
         """Run other disk work (e.g. writing a snapshot file) on the writer thread, in turn
         with the batches."""
