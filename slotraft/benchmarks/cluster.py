@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import os
 import shutil
 import statistics
 import subprocess
@@ -55,6 +56,34 @@ def redis_benchmark(port: int, tests: str, requests: int, clients: int, pipeline
     )
     rows = list(csv.reader(io.StringIO(result.stdout)))
     return {row[0]: float(row[1]) for row in rows[1:] if len(row) > 1}
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time a process has used (Linux /proc), None if unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cluster_cpu(cluster: LocalCluster) -> dict[str, float]:
+    """CPU seconds used so far by each running process of the cluster, by name."""
+    used = {}
+    for process in cluster.processes:
+        seconds = cpu_seconds(process.pid) if process.running and process.pid else None
+        if seconds is not None:
+            used[f"{process.role} {process.id}"] = seconds
+    return used
+
+
+def cpu_line(before: dict[str, float], after: dict[str, float], requests: int) -> str:
+    parts = [
+        f"{name} {(after[name] - before[name]) / requests * 1e6:.1f}"
+        for name in sorted(after)
+        if name in before
+    ]
+    return "  CPU µs per request (user+sys): " + ", ".join(parts)
 
 
 def start_reference_redis(directory: Path) -> tuple[subprocess.Popen, int]:
@@ -129,9 +158,11 @@ def main(argv: list[str]) -> int:
             print(f"{'test':<10}{'-P':>4}{'slotraft':>12}{'redis always':>14}{'ratio':>8}")
             for pipeline in [int(p) for p in args.pipelines.split(",")]:
                 print(f"  running -P {pipeline} ...", file=sys.stderr, flush=True)
+                before = cluster_cpu(cluster)
                 ours = redis_benchmark(
                     router_port, "set,get", args.requests, args.clients, pipeline
                 )
+                cpu = cpu_line(before, cluster_cpu(cluster), 2 * args.requests)
                 theirs = redis_benchmark(
                     reference_port, "set,get", args.requests, args.clients, pipeline
                 )
@@ -142,6 +173,7 @@ def main(argv: list[str]) -> int:
                         f"{ratio:>8.2f}",
                         flush=True,
                     )
+                print(cpu, flush=True)
         if args.failovers:
             times = []
             for attempt in range(args.failovers):
