@@ -110,13 +110,7 @@ class FrameProtocol(asyncio.Protocol):
         self.writable.set()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_keepalive()
-        if self.closed:
-            return
-        self.closed = True
-        self.writable.set()
-        if self.on_close is not None:
-            self.on_close(exc)
+        self._finish(exc)
 
     # ------------------------------------------------------------------ use
 
@@ -131,13 +125,18 @@ class FrameProtocol(asyncio.Protocol):
             self.keepalive_timer = None
 
     def abort(self, reason: Exception | None = None) -> None:
+        transport = None if self.closed else self.transport
+        self._finish(reason)  # first: `on_close` hears this reason, not the transport's
+        if transport is not None:
+            transport.abort()
+
+    def _finish(self, reason: Exception | None) -> None:
+        """The connection is gone: tell `on_close` once."""
         self._stop_keepalive()
         if self.closed:
             return
         self.closed = True
         self.writable.set()
-        if self.transport is not None:
-            self.transport.abort()
         if self.on_close is not None:
             self.on_close(reason)
 
