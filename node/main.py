@@ -42,8 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--listen",
         default=None,
-        help="address to bind the gRPC server (default: this node's address "
-        "in the cluster file; use 0.0.0.0:PORT in containers)",
+        help="address to listen on for routers, peers and gRPC clients (default: this "
+        "node's address in the cluster file; use 0.0.0.0:PORT in containers)",
     )
     parser.add_argument(
         "--tick-ms", type=int, default=_NODE.tick_ms, help=f"Raft tick ({_NODE.tick_ms} ms)"

@@ -19,7 +19,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import grpc
 
@@ -52,9 +52,16 @@ RETRY_PAUSE_MAX_S = 0.1  # a new leader is used within 0.1 s of its election
 _TIMEOUT_FIRST = {b"blmpop", b"bzmpop"}
 
 
-# (node, its reply or None, what went wrong if no reply, when the first try started)
-FirstOutcome = tuple[int, "pb.KvReply | None", str, float]
 AnswerCallback = Callable[["pb.KvReply | None", str], None]
+
+
+class FirstAttempt(NamedTuple):
+    """How the first try of a request (made by `_start`) went, for the retry loop."""
+
+    node: int
+    reply: pb.KvReply | None  # None: no answer, `problem` says why
+    problem: str
+    started: float  # time.monotonic() when it was sent
 
 
 class AttemptFailed(Exception):
@@ -79,17 +86,25 @@ class NodeLink:
         self.connecting: asyncio.Task | None = None
         self.flush_scheduled = False
 
-    def send(self, request: pb.KvRequest) -> asyncio.Future:
-        """The future of the node's reply; it fails with AttemptFailed when the stream does."""
+    def send(self, request: pb.KvRequest, timeout: float | None = None) -> asyncio.Future:
+        """The future of the node's reply; it fails with AttemptFailed when the stream does
+        or no reply came within `timeout` seconds."""
         future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self.submit(request, lambda reply, problem: _settle(future, reply, problem))
+        self.submit(request, lambda reply, problem: _settle(future, reply, problem), timeout)
         return future
 
-    def submit(self, request: pb.KvRequest, answer: AnswerCallback) -> None:
+    def submit(
+        self, request: pb.KvRequest, answer: AnswerCallback, timeout: float | None = None
+    ) -> None:
         """Queue a request; `answer(reply, "")` runs when it comes, or `answer(None, why)`
-        when the stream fails first. Called from the reply's frame: no event-loop turn."""
+        when the stream fails or `timeout` passes first (then a late reply is dropped).
+        Called from the reply's frame: no event-loop turn."""
         request.id = next(self.ids)
         loop = asyncio.get_running_loop()
+        if timeout is not None:
+            # A plain timer, not asyncio.wait_for: this runs once per request.
+            timer = loop.call_later(timeout, self._time_out, request.id, timeout)
+            answer = _cancelling(timer, answer)
         self.pending[request.id] = answer
         self.outgoing.append(request)
         stream = self.stream
@@ -100,9 +115,10 @@ class NodeLink:
         elif self.connecting is None or self.connecting.done():
             self.connecting = loop.create_task(self._connect())
 
-    def forget(self, request_id: int) -> bool:
-        """Stop waiting for a request's answer; False if it was not awaited any more."""
-        return self.pending.pop(request_id, None) is not None
+    def _time_out(self, request_id: int, timeout: float) -> None:
+        answer = self.pending.pop(request_id, None)
+        if answer is not None:
+            answer(None, f"node {self.node_id} did not answer in {timeout:.1f}s")
 
     def _flush(self) -> None:
         self.flush_scheduled = False
@@ -298,27 +314,21 @@ class ClusterBackend:
         started = time.monotonic()
         link = self.links.get(node)
         if link is None:
-            self._continue(route, request, result, (node, None, "not in the slot map", started))
+            problem = f"node {node} is not in the slot map"
+            self._continue(route, request, result, FirstAttempt(node, None, problem, started))
             return result
 
         def answered(reply: pb.KvReply | None, problem: str) -> None:
-            timer.cancel()
             if reply is not None and reply.status == pb.OK:
-                if request.consistency == pb.LINEARIZABLE:
-                    route.leader = node  # only a leader answers these
+                _note_leader(route, request, node)
                 if is_write:
                     route.outstanding.discard(request.sequence)
                 if not result.done():
                     result.set_result(list(reply.replies))
                 return
-            self._continue(route, request, result, (node, reply, problem, started))
+            self._continue(route, request, result, FirstAttempt(node, reply, problem, started))
 
-        def give_up() -> None:
-            if link.forget(request.id):
-                answered(None, f"node {node} did not answer in {ATTEMPT_TIMEOUT_S:.1f}s")
-
-        timer = loop.call_later(ATTEMPT_TIMEOUT_S, give_up)
-        link.submit(request, answered)
+        link.submit(request, answered, ATTEMPT_TIMEOUT_S)
         return result
 
     def _continue(
@@ -326,7 +336,7 @@ class ClusterBackend:
         route: ShardRoute,
         request: pb.KvRequest,
         result: asyncio.Future[list[bytes]],
-        first: FirstOutcome,
+        first: FirstAttempt,
     ) -> None:
         async def retry() -> None:
             try:
@@ -413,12 +423,12 @@ class ClusterBackend:
         route: ShardRoute,
         request: pb.KvRequest,
         blocking: bool,
-        first: FirstOutcome | None = None,
+        first: FirstAttempt | None = None,
     ) -> pb.KvReply:
         """Try the cached leader, follow not-leader hints, else go round the replicas;
         pause between tries so that an election in progress is waited out, not hammered.
         `first`: the outcome of a first attempt already made (by `_start`)."""
-        started = first[3] if first is not None else time.monotonic()
+        started = first.started if first is not None else time.monotonic()
         block_timeout = _blocking_timeout(request.args) if blocking else None
         deadline = started + self.retry_budget + (block_timeout or 0)
         rotation = 0
@@ -427,11 +437,11 @@ class ClusterBackend:
         last_problem = "no leader"
         while True:
             if first is not None:
-                node, reply, problem, _ = first
+                node, reply = first.node, first.reply
+                if reply is None:
+                    last_problem = first.problem
                 first = None
                 attempts = 1
-                if reply is None:
-                    last_problem = f"node {node}: {problem}"
             else:
                 if request.sequence:
                     request.acked = route.acked()
@@ -451,8 +461,7 @@ class ClusterBackend:
                     last_problem = str(problem)
                     reply = None
             if reply is not None and reply.status == pb.OK:
-                if request.consistency == pb.LINEARIZABLE:
-                    route.leader = node  # only a leader answers these
+                _note_leader(route, request, node)
                 return reply
             if reply is not None and reply.status == pb.REJECTED:
                 raise BackendError(reply.error.encode() or b"ERR request rejected")
@@ -499,20 +508,7 @@ class ClusterBackend:
             # An earlier attempt may still sit in a stream's queue: a retry is a new message.
             attempt = pb.KvRequest()
             attempt.CopyFrom(request)
-        future = link.send(attempt)
-        if timeout is None:
-            return await future
-        # A plain timer, not asyncio.wait_for: this runs once per request on the hot path.
-        timer = asyncio.get_running_loop().call_later(
-            timeout, _give_up, future, f"node {node} did not answer in {timeout:.1f}s"
-        )
-        try:
-            return await future
-        except AttemptFailed:
-            link.forget(attempt.id)
-            raise
-        finally:
-            timer.cancel()
+        return await link.send(attempt, timeout)
 
     # ------------------------------------------------------------------ pub/sub
 
@@ -538,9 +534,18 @@ class ClusterBackend:
         return count
 
 
-def _give_up(future: asyncio.Future, reason: str) -> None:
-    if not future.done():
-        future.set_exception(AttemptFailed(reason))
+def _note_leader(route: ShardRoute, request: pb.KvRequest, node: int) -> None:
+    """An OK answer: for linearizable requests only a leader gives one."""
+    if request.consistency == pb.LINEARIZABLE:
+        route.leader = node
+
+
+def _cancelling(timer: asyncio.TimerHandle, answer: AnswerCallback) -> AnswerCallback:
+    def answered(reply: pb.KvReply | None, problem: str) -> None:
+        timer.cancel()
+        answer(reply, problem)
+
+    return answered
 
 
 def _settle(future: asyncio.Future, reply: pb.KvReply | None, problem: str) -> None:

@@ -53,7 +53,7 @@ class AsyncGroupCommit:
 
     async def commit(self, records: Iterable[Record]) -> None:
         """Return once the records are durable; raise if writing them failed."""
-        await self._wait(self.committer.submit(records))
+        await self.durable(self.committer.submit(records))
 
     def submit(self, records: Iterable[Record]) -> Ticket:
         """The callback form of `commit`, cheaper for a loop that persists many groups'

@@ -1,7 +1,8 @@
 """The router's Kv stream to a node (router/cluster_backend.py NodeLink) against a fake node
 speaking the framing: requests sent before the connection is up go once it is, replies are
 matched by id, a lost stream fails exactly the requests it carried (the router retries
-them), and a node that cannot be reached fails them at once. Then the cluster backend's
+them), a node that cannot be reached fails them at once, and one that does not answer in
+time fails them when the time is up. Then the cluster backend's
 first attempt (sent at once, answered by callback) and its hand-over to the retry loop:
 a not-leader hint, a node that never answers, a rejected request."""
 
@@ -120,17 +121,19 @@ def test_a_node_that_cannot_be_reached_fails_the_requests_at_once():
     asyncio.run(scenario())
 
 
-def test_forget_drops_a_request_whose_answer_nobody_waits_for():
+def test_a_request_not_answered_in_time_fails_and_its_late_answer_is_dropped():
     async def scenario() -> None:
         node = FakeNode()
         link = NodeLink(1, await node.start())
-        future = link.send(pb.KvRequest(shard=0))
+        answers: list = []
+        link.submit(pb.KvRequest(shard=0), lambda reply, problem: answers.append(problem), 0.2)
         await until(lambda: len(node.requests) == 1)
-        link.forget(node.requests[0].id)
+        await until(lambda: answers)
+        assert answers == ["node 1 did not answer in 0.2s"]
+        assert link.pending == {}
         node.answer(node.requests[0].id, b"+late\r\n")  # arrives after the router gave up
         await asyncio.sleep(0.1)
-        assert not future.done()
-        future.cancel()
+        assert len(answers) == 1  # nobody hears it
         await link.close()
         await node.close()
 
