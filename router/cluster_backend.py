@@ -30,6 +30,7 @@ from proto.commands import TABLE, Flag, resolve
 from proto.kv_commands import set_commands
 from proto.slots import SLOT_COUNT
 from router.backend import BackendError, Watch
+from router.coalescing import MergeKey, RequestCoalescer
 from router.pubsub import NodeStreams, PubSubRegistry
 
 log = logging.getLogger("slotraft.router.cluster")
@@ -201,6 +202,7 @@ class ClusterBackend:
         self.pubsub = PubSubRegistry()
         self.pubsub_streams = NodeStreams(self.pubsub, self.links, self.client_id)
         self.retries: set[asyncio.Task] = set()  # retry loops of first attempts that failed
+        self.coalescer = RequestCoalescer(self._start_merged)
 
     # ------------------------------------------------------------------ slot map
 
@@ -282,24 +284,26 @@ class ClusterBackend:
     def execute(
         self, shard: int, commands: list[list[bytes]], resp3: bool, follower_read: bool = False
     ) -> Awaitable[list[bytes]]:
-        """The request leaves in this event-loop turn (the first attempt, to the cached
-        leader); the awaitable gives the replies. A connection's batch for several shards
-        thus goes out at once and waits on plain futures, no task per shard."""
+        """The commands leave at the end of this event-loop turn, in one request with those
+        of every other connection for the same shard (router/coalescing.py); the awaitable
+        gives their replies. A blocking command travels alone."""
         read_only = all(_is_read_only(args) for args in commands)
+        consistency = pb.FOLLOWER if follower_read and read_only else pb.LINEARIZABLE
+        blocking = len(commands) == 1 and _is_blocking(commands[0])
+        if shard in self.shards and not blocking:
+            return self.coalescer.add(MergeKey(shard, resp3, read_only, consistency), commands)
         request = pb.KvRequest(
             shard=shard,
             kind=pb.COMMANDS,
             resp3=resp3,
             read_only=read_only,
-            consistency=pb.FOLLOWER if follower_read and read_only else pb.LINEARIZABLE,
+            consistency=consistency,
         )
         set_commands(request, commands)
-        route = self.shards.get(shard)
-        if route is None:  # the slow path says why
-            return _replies_of(self._call(shard, request))
-        if len(commands) == 1 and _is_blocking(commands[0]):
-            return _replies_of(self._call(shard, request, blocking=True))
-        return self._start(route, request)
+        return _replies_of(self._call(shard, request, blocking))  # unknown shards: says why
+
+    def _start_merged(self, key: MergeKey, request: pb.KvRequest) -> asyncio.Future[list[bytes]]:
+        return self._start(self.shards[key.shard], request)
 
     def _start(self, route: ShardRoute, request: pb.KvRequest) -> asyncio.Future[list[bytes]]:
         """The first attempt, with callbacks instead of a coroutine; anything but an OK

@@ -34,7 +34,7 @@ from node.engine.keyspace import Keyspace
 from node.engine.registry import IMPLEMENTATIONS
 from node.engine.snapshot import dump, load_into
 from proto.commands import TABLE, CommandSpec, Flag, lookup
-from proto.resp import Error, Reply
+from proto.resp import OK, Error, Reply
 
 READONLY_WRITE = b"READONLY You can't write against a read only replica."
 
@@ -47,6 +47,7 @@ _DIRECT: dict[bytes, CommandSpec] = {
     if not spec.subcommands and spec.name in IMPLEMENTATIONS
     for spelling in (spec.name.encode(), spec.name.upper().encode())
 }
+_PLAIN_SET = frozenset({b"SET", b"set"})
 _DENYOOM = int(Flag.DENYOOM)
 _READONLY = int(Flag.READONLY)
 
@@ -89,6 +90,16 @@ class Engine:
     def execute(self, args: list[bytes], now_ms: int, rng: random.Random) -> Reply:
         """Execute a command on the mutating path (the Raft apply loop). May return a
         WouldBlock for a blocking command that found nothing to pop."""
+        if len(args) == 3 and args[0] in _PLAIN_SET and not self.config.maxmemory:
+            # The most frequent write, without the generic dispatch (a third of its cost):
+            # SET key value with no options, no memory limit to check, a string to store.
+            db = self.db
+            db.now_ms = now_ms
+            db.rng = rng
+            db.mutating = True
+            db.changed = []
+            db.set(args[1], args[2])
+            return OK
         spec = self.resolve(args)
         if type(spec) is Error:
             return spec

@@ -1,0 +1,112 @@
+"""One request per shard per event-loop turn, whichever client connections the commands
+came from.
+
+Every request costs a fixed amount on its way through the router, the leader and the log
+(a protobuf message, a sequence number and its session-table record on every replica, a
+future, a timer, a reply message), whatever number of commands it carries. With fifty
+clients each sending one command, one request per client paid that fifty times per turn;
+merged, once. The merged request keeps every guarantee of its parts: its commands run in
+order (each connection's commands stay contiguous and in their order), and a retry
+carries the request's one (client id, sequence), so it is applied once as a whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import NamedTuple
+
+from proto import slotraft_pb2 as pb
+from proto.kv_commands import set_commands
+
+# A merged request stops growing past either bound; a command larger than the byte bound
+# still travels, alone.
+MAX_MERGED_COMMANDS = 2048
+MAX_MERGED_BYTES = 1 << 20
+
+
+class MergeKey(NamedTuple):
+    shard: int
+    resp3: bool
+    read_only: bool
+    consistency: int
+
+
+class _Part(NamedTuple):
+    future: asyncio.Future[list[bytes]]
+    start: int
+    count: int
+
+
+class _Gathering:
+    __slots__ = ("commands", "parts", "size")
+
+    def __init__(self) -> None:
+        self.commands: list[list[bytes]] = []
+        self.parts: list[_Part] = []
+        self.size = 0
+
+
+StartRequest = Callable[[MergeKey, pb.KvRequest], "asyncio.Future[list[bytes]]"]
+
+
+class RequestCoalescer:
+    def __init__(self, start: StartRequest) -> None:
+        self._start = start
+        self._gathering: dict[MergeKey, _Gathering] = {}
+        self._flush_scheduled = False
+
+    def add(self, key: MergeKey, commands: list[list[bytes]]) -> asyncio.Future[list[bytes]]:
+        """The future of these commands' replies; they leave at the end of this turn."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[bytes]] = loop.create_future()
+        gathering = self._gathering.get(key)
+        if gathering is None:
+            gathering = self._gathering[key] = _Gathering()
+        gathering.parts.append(_Part(future, len(gathering.commands), len(commands)))
+        gathering.commands += commands
+        gathering.size += sum(len(arg) for args in commands for arg in args)
+        if len(gathering.commands) >= MAX_MERGED_COMMANDS or gathering.size >= MAX_MERGED_BYTES:
+            del self._gathering[key]
+            self._send(key, gathering)
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        return future
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        gathered, self._gathering = self._gathering, {}
+        for key, gathering in gathered.items():
+            self._send(key, gathering)
+
+    def _send(self, key: MergeKey, gathering: _Gathering) -> None:
+        request = pb.KvRequest(
+            shard=key.shard,
+            kind=pb.COMMANDS,
+            resp3=key.resp3,
+            read_only=key.read_only,
+            consistency=key.consistency,
+        )
+        set_commands(request, gathering.commands)
+        parts = gathering.parts
+        self._start(key, request).add_done_callback(lambda done: _share(done, parts))
+
+
+def _share(done: asyncio.Future[list[bytes]], parts: list[_Part]) -> None:
+    """Each part gets its slice of the replies, or the request's failure."""
+    if done.cancelled():
+        for part in parts:
+            part.future.cancel()
+        return
+    failure = done.exception()
+    if failure is not None:
+        for part in parts:
+            if not part.future.done():
+                part.future.set_exception(failure)
+                part.future.exception()  # its client may have gone: no "never retrieved"
+        return
+    replies = done.result()
+    for future, start, count in parts:
+        if not future.done():
+            future.set_result(replies[start : start + count])
