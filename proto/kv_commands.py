@@ -6,12 +6,14 @@ node about 1.1 µs to read; two flat repeated fields cost a fraction of that.
 
 from __future__ import annotations
 
+from itertools import chain
+
 from proto import slotraft_pb2 as pb
 
 
 def set_commands(request: pb.KvRequest, commands: list[list[bytes]]) -> None:
-    request.args.extend([arg for command in commands for arg in command])
-    request.arg_counts.extend([len(command) for command in commands])
+    request.args.extend(chain.from_iterable(commands))
+    request.arg_counts.extend(map(len, commands))
 
 
 def well_formed(request: pb.KvRequest) -> bool:

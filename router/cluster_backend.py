@@ -584,7 +584,19 @@ _READ_ONLY_NAMES = _names_flagged(Flag.READONLY)
 _BLOCKING_NAMES = _names_flagged(Flag.BLOCKING)
 
 
+# Commands without subcommands under their usual spellings: one dict lookup per command.
+_READ_ONLY_SPELLINGS: dict[bytes, bool] = {
+    spelling: spec.name in _READ_ONLY_NAMES
+    for spec in TABLE.values()
+    if not spec.subcommands
+    for spelling in (spec.name.encode(), spec.name.upper().encode())
+}
+
+
 def _is_read_only(args: list[bytes]) -> bool:
+    known = _READ_ONLY_SPELLINGS.get(args[0])
+    if known is not None:
+        return known
     spec = resolve(args)
     return spec is not None and spec.name in _READ_ONLY_NAMES
 

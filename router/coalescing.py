@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from itertools import chain
 from typing import NamedTuple
 
 from proto import slotraft_pb2 as pb
@@ -65,7 +66,7 @@ class RequestCoalescer:
             gathering = self._gathering[key] = _Gathering()
         gathering.parts.append(_Part(future, len(gathering.commands), len(commands)))
         gathering.commands += commands
-        gathering.size += sum(len(arg) for args in commands for arg in args)
+        gathering.size += sum(map(len, chain.from_iterable(commands)))
         if len(gathering.commands) >= MAX_MERGED_COMMANDS or gathering.size >= MAX_MERGED_BYTES:
             del self._gathering[key]
             self._send(key, gathering)
