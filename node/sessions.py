@@ -9,6 +9,7 @@ dropped; the decision uses only entry timestamps, so every replica drops the sam
 
 from __future__ import annotations
 
+import heapq
 import struct
 from dataclasses import dataclass, field
 
@@ -27,6 +28,21 @@ class Session:
     last_seen_ms: int
     floor: int = 0  # every sequence below this was acknowledged by the client
     replies: dict[int, list[bytes]] = field(default_factory=dict)
+    # The sequences in `replies` as a min-heap: acknowledging drops the answered ones in
+    # O(log n) each instead of scanning every reply kept (hundreds under pipelining).
+    order: list[int] = field(default_factory=list, compare=False, repr=False)
+
+    def release_below(self, acked: int) -> None:
+        """Forget the replies of every sequence below `acked`: the client has them."""
+        order = self.order
+        replies = self.replies
+        while order and order[0] < acked:
+            replies.pop(heapq.heappop(order), None)
+
+    def keep(self, sequence: int, replies: list[bytes]) -> None:
+        if sequence not in self.replies:
+            heapq.heappush(self.order, sequence)
+        self.replies[sequence] = replies
 
 
 class SessionTable:
@@ -53,12 +69,11 @@ class SessionTable:
         session.last_seen_ms = max(session.last_seen_ms, now_ms)
         if acked > session.floor:
             session.floor = acked
-            for old in [seq for seq in session.replies if seq < acked]:
-                del session.replies[old]
-        session.replies[sequence] = replies
+            session.release_below(acked)
+        session.keep(sequence, replies)
         if len(session.replies) > MAX_REPLIES_PER_SESSION:
-            oldest = min(session.replies)
-            del session.replies[oldest]
+            oldest = session.order[0]
+            session.release_below(oldest + 1)
             session.floor = max(session.floor, oldest + 1)
 
     def touch(self, client_id: int, acked: int, now_ms: int) -> None:
@@ -66,8 +81,7 @@ class SessionTable:
         session = self.sessions.get(client_id)
         if session is not None and acked > session.floor:
             session.floor = acked
-            for old in [seq for seq in session.replies if seq < acked]:
-                del session.replies[old]
+            session.release_below(acked)
             session.last_seen_ms = max(session.last_seen_ms, now_ms)
 
     def sweep(self, now_ms: int) -> None:
@@ -124,7 +138,7 @@ class SessionTable:
                     (length,) = take(">I")
                     replies.append(bytes(view[offset : offset + length]))
                     offset += length
-                session.replies[sequence] = replies
+                session.keep(sequence, replies)
             table.sessions[client_id] = session
         if offset != len(data):
             raise ValueError("session table: trailing bytes after the last session")

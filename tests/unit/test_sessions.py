@@ -42,3 +42,29 @@ def test_snapshot_round_trip():
     assert copy.to_bytes() == table.to_bytes()
     with pytest.raises(ValueError):
         SessionTable.from_bytes(table.to_bytes() + b"x")
+
+
+def test_replies_recorded_out_of_order_are_all_released_once_acknowledged():
+    table = SessionTable()
+    for sequence in (5, 2, 9, 3, 7):  # retries and merged requests land out of order
+        table.record(7, sequence, acked=1, replies=[b"%d" % sequence], now_ms=1)
+    table.record(7, 10, acked=6, replies=[b"10"], now_ms=2)
+    assert sorted(table.sessions[7].replies) == [7, 9, 10]
+    table.touch(7, acked=10, now_ms=3)
+    assert sorted(table.sessions[7].replies) == [10]
+    copy = SessionTable.from_bytes(table.to_bytes())
+    copy.record(7, 11, acked=11, replies=[b"11"], now_ms=4)
+    assert sorted(copy.sessions[7].replies) == [11]
+
+
+def test_a_client_keeping_too_many_replies_loses_the_oldest(monkeypatch):
+    from node import sessions
+
+    monkeypatch.setattr(sessions, "MAX_REPLIES_PER_SESSION", 3)
+    table = SessionTable()
+    for sequence in (4, 1, 3, 2):
+        table.record(7, sequence, acked=1, replies=[b"x"], now_ms=1)
+    assert sorted(table.sessions[7].replies) == [2, 3, 4]
+    assert table.sessions[7].floor == 2
+    with pytest.raises(StaleRequest):
+        table.lookup(7, 1)
