@@ -121,6 +121,11 @@ class NodeLink:
         if answer is not None:
             answer(None, f"node {self.node_id} did not answer in {timeout:.1f}s")
 
+    def write_now(self) -> None:
+        """Write the queued requests without waiting for the scheduled flush."""
+        if self.outgoing:
+            self._flush()
+
     def _flush(self) -> None:
         self.flush_scheduled = False
         stream = self.stream
@@ -202,7 +207,7 @@ class ClusterBackend:
         self.pubsub = PubSubRegistry()
         self.pubsub_streams = NodeStreams(self.pubsub, self.links, self.client_id)
         self.retries: set[asyncio.Task] = set()  # retry loops of first attempts that failed
-        self.coalescer = RequestCoalescer(self._start_merged)
+        self.coalescer = RequestCoalescer(self._start_merged, self._write_links)
 
     # ------------------------------------------------------------------ slot map
 
@@ -301,6 +306,11 @@ class ClusterBackend:
         )
         set_commands(request, commands)
         return _replies_of(self._call(shard, request, blocking))  # unknown shards: says why
+
+    def _write_links(self) -> None:
+        """The turn's merged requests leave now, not one loop turn later."""
+        for link in self.links.values():
+            link.write_now()
 
     def _start_merged(self, key: MergeKey, request: pb.KvRequest) -> asyncio.Future[list[bytes]]:
         return self._start(self.shards[key.shard], request)

@@ -52,8 +52,11 @@ StartRequest = Callable[[MergeKey, pb.KvRequest], "asyncio.Future[list[bytes]]"]
 
 
 class RequestCoalescer:
-    def __init__(self, start: StartRequest) -> None:
+    def __init__(self, start: StartRequest, sent: Callable[[], None] = lambda: None) -> None:
+        """start(key, request): send a merged request, the future of its replies;
+        sent(): called after each turn's requests were started (to write them out now)."""
         self._start = start
+        self._sent = sent
         self._gathering: dict[MergeKey, _Gathering] = {}
         self._flush_scheduled = False
 
@@ -80,6 +83,7 @@ class RequestCoalescer:
         gathered, self._gathering = self._gathering, {}
         for key, gathering in gathered.items():
             self._send(key, gathering)
+        self._sent()
 
     def _send(self, key: MergeKey, gathering: _Gathering) -> None:
         request = pb.KvRequest(

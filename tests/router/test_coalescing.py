@@ -39,7 +39,8 @@ class Recorder:
 def test_commands_of_one_turn_travel_in_one_request_and_each_caller_gets_its_replies():
     async def scenario() -> None:
         start = Recorder()
-        coalescer = RequestCoalescer(start)
+        turns: list[int] = []
+        coalescer = RequestCoalescer(start, sent=lambda: turns.append(len(start.requests)))
         first = coalescer.add(WRITES, [[b"SET", b"a", b"1"], [b"INCR", b"n"]])
         second = coalescer.add(WRITES, [[b"DEL", b"b"]])
         third = coalescer.add(WRITES, [[b"SET", b"c", b"3"], [b"GET", b"c"]])
@@ -50,6 +51,7 @@ def test_commands_of_one_turn_travel_in_one_request_and_each_caller_gets_its_rep
         ((key, request),) = start.requests
         assert key == WRITES and request.shard == 0 and request.kind == pb.COMMANDS
         assert list(request.arg_counts) == [3, 2, 2, 3, 2]
+        assert turns == [1]  # told once, after the turn's request was started
 
     asyncio.run(scenario())
 
