@@ -86,10 +86,12 @@ class ShardState:
             encoded = [resp.encode(resp.NULL_ARRAY if replies is None else replies, resp3)]
         else:
             encoded = []
+            execute = engine.execute
+            db = engine.db  # its `changed`: the keys the last command modified
             for args in commands:
-                reply = engine.execute(args, now, rng)
-                if engine.changed_keys:
-                    changed.update(engine.changed_keys)
+                reply = execute(args, now, rng)
+                if db.changed:
+                    changed.update(db.changed)
                 if type(reply) is WouldBlock:
                     if len(commands) > 1:
                         # Only a request holding the blocking command alone may park (the
