@@ -32,8 +32,11 @@ class Session:
     # O(log n) each instead of scanning every reply kept (hundreds under pipelining).
     order: list[int] = field(default_factory=list, compare=False, repr=False)
 
-    def release_below(self, acked: int) -> None:
-        """Forget the replies of every sequence below `acked`: the client has them."""
+    def acknowledge(self, acked: int) -> None:
+        """Every sequence below `acked` was answered: raise the floor, forget their replies."""
+        if acked <= self.floor:
+            return
+        self.floor = acked
         order = self.order
         replies = self.replies
         while order and order[0] < acked:
@@ -67,21 +70,16 @@ class SessionTable:
         if session is None:
             session = self.sessions[client_id] = Session(last_seen_ms=now_ms)
         session.last_seen_ms = max(session.last_seen_ms, now_ms)
-        if acked > session.floor:
-            session.floor = acked
-            session.release_below(acked)
+        session.acknowledge(acked)
         session.keep(sequence, replies)
         if len(session.replies) > MAX_REPLIES_PER_SESSION:
-            oldest = session.order[0]
-            session.release_below(oldest + 1)
-            session.floor = max(session.floor, oldest + 1)
+            session.acknowledge(session.order[0] + 1)  # the oldest reply goes
 
     def touch(self, client_id: int, acked: int, now_ms: int) -> None:
         """A request that is not recorded (a read, a blocked pop) still acknowledges."""
         session = self.sessions.get(client_id)
         if session is not None and acked > session.floor:
-            session.floor = acked
-            session.release_below(acked)
+            session.acknowledge(acked)
             session.last_seen_ms = max(session.last_seen_ms, now_ms)
 
     def sweep(self, now_ms: int) -> None:

@@ -20,7 +20,6 @@ from node.sessions import SessionTable, StaleRequest
 from proto import resp
 
 SNAPSHOT_MAGIC = b"SRSHARD1"
-_ENCODED_OK = resp.encode(resp.OK)  # the same in RESP2 and RESP3
 STALE_REPLY = resp.encode(resp.Error(b"ERR request was already answered (stale retry)"))
 
 
@@ -103,7 +102,7 @@ class ShardState:
                         # must execute.
                         sessions.touch(client_id, acked, now)
                         return RequestResult(blocked=reply)
-                encoded.append(_ENCODED_OK if reply is resp.OK else resp.encode(reply, resp3))
+                encoded.append(resp.encode(reply, resp3))
         if sequence:
             sessions.record(client_id, sequence, acked, encoded, now)
         return RequestResult(replies=encoded)

@@ -98,6 +98,7 @@ NULL_ARRAY = NullArray()
 TRUE = Bool(True)
 FALSE = Bool(False)
 EMPTY_ARRAY: list = []
+_ENCODED_OK = b"+OK\r\n"
 
 
 def format_double(value: float) -> bytes:
@@ -111,6 +112,8 @@ def format_double(value: float) -> bytes:
 
 def encode(reply: Reply, resp3: bool = False) -> bytes:
     """Encode one reply as RESP2 (default) or RESP3 bytes."""
+    if reply is OK:  # the most frequent reply, the same in both protocols
+        return _ENCODED_OK
     out: list[bytes] = []
     _encode_into(reply, out, resp3)
     return b"".join(out)

@@ -25,4 +25,6 @@ def hash_tag(key: bytes) -> bytes:
 
 
 def key_slot(key: bytes) -> int:
+    if b"{" not in key:  # most keys: no tag to look for (this runs once per routed command)
+        return crc_hqx(key, 0) & (SLOT_COUNT - 1)
     return crc16(hash_tag(key)) & (SLOT_COUNT - 1)

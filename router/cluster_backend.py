@@ -112,7 +112,7 @@ class NodeLink:
         if stream is not None and not stream.closed:
             if not self.flush_scheduled:
                 self.flush_scheduled = True
-                loop.call_soon(self._flush)
+                loop.call_soon(self.flush)
         elif self.connecting is None or self.connecting.done():
             self.connecting = loop.create_task(self._connect())
 
@@ -121,12 +121,9 @@ class NodeLink:
         if answer is not None:
             answer(None, f"node {self.node_id} did not answer in {timeout:.1f}s")
 
-    def write_now(self) -> None:
-        """Write the queued requests without waiting for the scheduled flush."""
-        if self.outgoing:
-            self._flush()
-
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Write the queued requests in one frame (scheduled once per turn by `submit`;
+        the backend calls it at once after a turn's merged requests)."""
         self.flush_scheduled = False
         stream = self.stream
         if self.outgoing and stream is not None and not stream.closed:
@@ -151,7 +148,7 @@ class NodeLink:
             self._fail_all()
             return
         self.stream = stream
-        self._flush()
+        self.flush()
 
     def _receive(self, frame: bytes) -> None:
         pending = self.pending
@@ -310,7 +307,7 @@ class ClusterBackend:
     def _write_links(self) -> None:
         """The turn's merged requests leave now, not one loop turn later."""
         for link in self.links.values():
-            link.write_now()
+            link.flush()
 
     def _start_merged(self, key: MergeKey, request: pb.KvRequest) -> asyncio.Future[list[bytes]]:
         return self._start(self.shards[key.shard], request)

@@ -21,13 +21,12 @@ import asyncio
 import inspect
 import logging
 import time
-from binascii import crc_hqx
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from proto.commands import TABLE, CommandSpec, Flag, Route, lookup
 from proto.resp import OK, Error, Reply, encode, encode_many
-from proto.slots import SLOT_COUNT, key_slot
+from proto.slots import key_slot
 from router import errors, replies
 from router.backend import BackendError, Watch
 from router.connection import ClientState
@@ -46,8 +45,6 @@ from router.pubsub import (
 )
 
 log = logging.getLogger("slotraft.router")
-
-_SLOT_MASK = SLOT_COUNT - 1
 
 # Commands that act at once inside MULTI instead of being queued (processCommand).
 NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
@@ -254,12 +251,12 @@ class Session:
         """Dispatch the commands available, up to a barrier or the batch limit.
 
         One-key commands (GET, SET, INCR, HSET, ...) of a connection in its ordinary state
-        are routed inline, with one dict lookup and a CRC: they are most of the traffic.
+        are routed inline, with one dict lookup and the key's slot: most of the traffic.
         Everything else goes through `_dispatch`, after which the state is read again."""
         client = self.client
         parser = self.parser
         batch = _Batch(client.resp3, client.readonly)
-        queues = batch.commands
+        forward = batch.forward
         items = batch.items
         shard_for_slot = self._shard_for_slot
         limit = self.ctx.config.max_batch
@@ -283,16 +280,8 @@ class Session:
                     arity = spec.arity
                     argc = len(command)
                     if argc == arity or (arity < 0 and argc >= -arity):
-                        key = command[1]  # type: ignore[index]
-                        if b"{" in key:
-                            shard = shard_for_slot(key_slot(key))
-                        else:
-                            shard = shard_for_slot(crc_hqx(key, 0) & _SLOT_MASK)
-                        queue = queues.get(shard)
-                        if queue is None:
-                            queue = queues[shard] = []
-                        queue.append(command)
-                        items.append((shard, len(queue) - 1))
+                        shard = shard_for_slot(key_slot(command[1]))  # type: ignore[index]
+                        items.append(forward(shard, command))  # type: ignore[arg-type]
                         last_spec = spec
                         continue
             if last_spec is not None:

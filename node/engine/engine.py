@@ -93,12 +93,7 @@ class Engine:
         if len(args) == 3 and args[0] in _PLAIN_SET and not self.config.maxmemory:
             # The most frequent write, without the generic dispatch (a third of its cost):
             # SET key value with no options, no memory limit to check, a string to store.
-            db = self.db
-            db.now_ms = now_ms
-            db.rng = rng
-            db.mutating = True
-            db.changed = []
-            db.set(args[1], args[2])
+            self._mutating(now_ms, rng).set(args[1], args[2])
             return OK
         spec = self.resolve(args)
         if type(spec) is Error:
@@ -108,13 +103,9 @@ class Engine:
     def execute_resolved(
         self, spec: CommandSpec, args: list[bytes], now_ms: int, rng: random.Random
     ) -> Reply:
-        db = self.db
         if self.config.maxmemory and int(spec.flags) & _DENYOOM and self.out_of_memory():
             return Error(OOM)
-        db.now_ms = now_ms
-        db.rng = rng
-        db.mutating = True
-        db.changed = []
+        db = self._mutating(now_ms, rng)
         try:
             reply = IMPLEMENTATIONS[spec.name](db, args)
         except CommandError as error:
@@ -122,6 +113,15 @@ class Engine:
         if db.changed:
             db.reaccount()
         return reply
+
+    def _mutating(self, now_ms: int, rng: random.Random) -> Keyspace:
+        """The keyspace, set up for one command on the mutating path."""
+        db = self.db
+        db.now_ms = now_ms
+        db.rng = rng
+        db.mutating = True
+        db.changed = []
+        return db
 
     def execute_readonly(self, args: list[bytes], now_ms: int, rng: random.Random) -> Reply:
         """Execute a read-only command outside the log (lease/ReadIndex reads, follower

@@ -158,8 +158,7 @@ class Keyspace:
         if not keep_ttl and self.expires and key in self.expires:
             del self.expires[key]
             self.used_memory -= EXPIRE_OVERHEAD
-        self.changed.append(key)  # modified(key), inline: the hottest write path
-        self.dirty += 1
+        self.modified(key)
 
     def string_grown(self, key: bytes, value: bytearray, old_length: int) -> None:
         """A string value that is already stored was changed in place (APPEND, SETRANGE,
