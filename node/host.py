@@ -99,6 +99,7 @@ class NodeHost:
         self.running = False
         self.last_transfer: dict[int, float] = {}
         self.tick_origin: float | None = None
+        self.loop: asyncio.AbstractEventLoop  # set by start()
         self.durable_votes: dict[int, tuple[int, int]] = {}  # group -> persisted (term, vote)
         self.ticks_delivered = 0
         self.pubsub = PubSubHub()  # every router's subscriptions, for Kv.Publish/Subscribe
@@ -106,7 +107,7 @@ class NodeHost:
     # ------------------------------------------------------------------ start and stop
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
+        self.loop = loop = asyncio.get_running_loop()
         storage, restored = await loop.run_in_executor(
             None, NodeStorage.open, self.data_dir / "raft"
         )
@@ -237,7 +238,7 @@ class NodeHost:
         if self.tick_origin is None:
             return
         interval = self.settings.tick_ms / 1000
-        due = int((asyncio.get_running_loop().time() - self.tick_origin) / interval)
+        due = int((self.loop.time() - self.tick_origin) / interval)
         if due > self.ticks_delivered:
             for _ in range(due - self.ticks_delivered):
                 self.multi.tick()

@@ -113,6 +113,7 @@ class ShardReplica:
         self.entries_since_snapshot = 0
         self.counters = ReplicaCounters()
         self.rng = random.Random()
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def group(self) -> int:
@@ -126,7 +127,10 @@ class ShardReplica:
 
     def submit(self, request: pb.KvRequest) -> asyncio.Future:
         """Accept a request; the future resolves to its KvReply."""
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        loop = self.loop
+        if loop is None:  # looked up once: get_running_loop costs a getpid system call
+            loop = self.loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
         self.counters.requests += 1
         if request.kind == pb.DIGESTS or request.read_only:
             if request.consistency == pb.FOLLOWER:

@@ -56,6 +56,7 @@ class FrameProtocol(asyncio.Protocol):
         self.writable.set()
         self.last_received = 0.0
         self.keepalive_timer: asyncio.TimerHandle | None = None
+        self.loop: asyncio.AbstractEventLoop  # set by connection_made
 
     # ------------------------------------------------------------------ asyncio callbacks
 
@@ -65,7 +66,8 @@ class FrameProtocol(asyncio.Protocol):
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         if self.preamble:
             transport.write(self.preamble)
-        loop = asyncio.get_running_loop()
+        # Kept: get_running_loop costs a getpid system call on every call.
+        self.loop = loop = asyncio.get_running_loop()
         self.last_received = loop.time()
         self.keepalive_timer = loop.call_later(KEEPALIVE_S, self._keepalive)
 
@@ -80,7 +82,7 @@ class FrameProtocol(asyncio.Protocol):
         self.keepalive_timer = loop.call_later(KEEPALIVE_S, self._keepalive)
 
     def data_received(self, data: bytes) -> None:
-        self.last_received = asyncio.get_running_loop().time()
+        self.last_received = self.loop.time()
         buffer = self.buffer
         buffer += data
         offset = 0

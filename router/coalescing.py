@@ -59,10 +59,12 @@ class RequestCoalescer:
         self._sent = sent
         self._gathering: dict[MergeKey, _Gathering] = {}
         self._flush_scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def add(self, key: MergeKey, commands: list[list[bytes]]) -> asyncio.Future[list[bytes]]:
         """The future of these commands' replies; they leave at the end of this turn."""
-        loop = asyncio.get_running_loop()
+        # Looked up once: get_running_loop costs a getpid system call on every call.
+        loop = self._loop or self._bind_loop()
         future: asyncio.Future[list[bytes]] = loop.create_future()
         gathering = self._gathering.get(key)
         if gathering is None:
@@ -77,6 +79,10 @@ class RequestCoalescer:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
         return future
+
+    def _bind_loop(self) -> asyncio.AbstractEventLoop:
+        self._loop = asyncio.get_running_loop()
+        return self._loop
 
     def _flush(self) -> None:
         self._flush_scheduled = False
