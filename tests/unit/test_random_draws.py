@@ -52,3 +52,31 @@ def test_a_missing_key_and_positive_counts_are_not_limited():
     small = engine(1)
     assert small.execute([b"SRANDMEMBER", b"nope", b"-5"], NOW, random.Random(3)) == []
     assert len(small.execute([b"SRANDMEMBER", b"s", b"100"], NOW, random.Random(3))) == 2
+
+
+def test_an_entrys_lazily_seeded_source_draws_what_random_with_its_seed_draws():
+    """Replicas must draw the same values: the lazily seeded source of an entry gives the
+    sequence of random.Random(seed), through every method the engine uses and more."""
+    from node.shard_state import EntryRandom
+
+    for seed in (0, 7, 2**64 - 1):
+        expected, lazy = random.Random(seed), EntryRandom(seed)
+        assert [lazy.randrange(1000) for _ in range(100)] == [
+            expected.randrange(1000) for _ in range(100)
+        ]
+        assert lazy.sample(range(500), 20) == expected.sample(range(500), 20)
+        assert lazy.random() == expected.random()
+        assert lazy.choice("abcdefgh") == expected.choice("abcdefgh")
+        assert lazy.getrandbits(64) == expected.getrandbits(64)
+    with pytest.raises(TypeError):
+        EntryRandom(1).seed(2)
+
+
+def test_srandmember_through_an_entry_draws_as_with_a_seeded_random():
+    from node.shard_state import EntryRandom
+
+    results = []
+    for source in (random.Random(42), EntryRandom(42)):
+        eng = engine(1000)
+        results.append(eng.execute([b"SRANDMEMBER", b"s", b"-8"], NOW, source))
+    assert results[0] == results[1]
