@@ -32,6 +32,15 @@ def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
         view = view[written:]
 
 
+def pwrite_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> None:
+    """os.pwrite may write less than asked; loop until every byte is written at offset."""
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view = view[written:]
+        offset += written
+
+
 def truncate_durably(path: Path, size: int, syncer: Syncer) -> None:
     fd = os.open(path, os.O_WRONLY)
     try:

@@ -291,7 +291,9 @@ def valid_frame_after(buf: bytes, offset: int) -> int | None:
 
     Only used when a header is unreadable: if nothing valid follows, the bad bytes are the torn
     end of the log; if something does, they are a corrupted record in the middle of it."""
-    for candidate in range(offset + 1, len(buf) - HEADER_SIZE + 1):
+    # A frame's kind byte is never zero: none starts in the trailing zeros (preallocated space).
+    nonzero_end = len(buf.rstrip(b"\0"))
+    for candidate in range(offset + 1, min(len(buf) - HEADER_SIZE + 1, nonzero_end - 4)):
         # Cheap filter before the checksums: the kind byte must name a record kind.
         if buf[candidate + 4] in _KINDS and read_frame(buf, candidate).status is FrameStatus.OK:
             return candidate

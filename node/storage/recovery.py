@@ -126,14 +126,15 @@ def scan(directory: Path) -> Recovery:
         if segment.defect is not None:
             if not (newest and segment.defect.torn_tail):
                 raise CorruptionError(path, segment.defect.offset, segment.defect.reason)
-            log.warning(
-                "%s: cutting a torn tail of %d bytes at byte offset %d (%s); it was never "
-                "acknowledged as durable",
-                path,
-                segment.size - segment.valid_end,
-                segment.valid_end,
-                segment.defect.reason,
-            )
+            if not segment.defect.zero_tail:  # zeros are preallocated space, nothing lost
+                log.warning(
+                    "%s: cutting a torn tail of %d bytes at byte offset %d (%s); it was never "
+                    "acknowledged as durable",
+                    path,
+                    segment.size - segment.valid_end,
+                    segment.valid_end,
+                    segment.defect.reason,
+                )
             recovery.torn_tail = segment.defect
             recovery.tail_path = path
             recovery.tail_valid_end = segment.valid_end

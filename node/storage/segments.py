@@ -3,6 +3,13 @@
 Each file starts with a 20-byte header (magic, sequence number, CRC32C of both) followed by
 frames (see records.py). A file is only appended to, and is fsynced before the next one is
 created, so only the newest file can end in a torn record.
+
+The file being written is kept zero-filled up to a megabyte ahead of its records: making an
+overwrite of existing blocks durable costs fdatasync less than an append, which must also
+journal the new file size (measured on the ext4 VM: 65-71 µs of CPU and 142-154 µs of wall
+time per sync instead of 94-97 and 222-224). The zeros read as the end of the log (a
+header of zeros fails its checksum), and a file is cut to its records before the next one
+is created.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from pathlib import Path
 
 from crc32c import crc32c
 
-from node.storage.disk import Syncer, write_all
+from node.storage.disk import Syncer, pwrite_all, write_all
 from node.storage.records import (
     FrameStatus,
     Record,
@@ -30,6 +37,8 @@ _HEADER_FIELDS = struct.Struct("<8sQ")
 _CRC = struct.Struct("<I")
 HEADER_SIZE = _HEADER_FIELDS.size + _CRC.size
 SUFFIX = ".wal"
+PREALLOCATE_BYTES = 1024 * 1024  # how far ahead of its records a segment is zero-filled
+_ZEROS = bytes(1024 * 1024)
 _NAME = re.compile(r"^(\d{16})\.wal$")
 
 
@@ -55,23 +64,56 @@ def encode_header(sequence: int) -> bytes:
 class SegmentWriter:
     """The open segment being appended to."""
 
-    def __init__(self, directory: Path, sequence: int, syncer: Syncer) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        sequence: int,
+        syncer: Syncer,
+        preallocate: int = PREALLOCATE_BYTES,
+    ) -> None:
         self.sequence = sequence
         self.path = segment_path(directory, sequence)
         self._syncer = syncer
+        self._preallocate = preallocate
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         header = encode_header(sequence)
         write_all(self._fd, header)
-        self.size = len(header)
+        self.size = len(header)  # the end of the records: the next append goes here
+        self.zeroed_end = self.size  # the file's length: zeros from `size` up to here
         # The new name must survive a crash as soon as anything in the file is acknowledged.
         syncer.sync_directory(directory)
 
     def append(self, data: bytes | bytearray) -> None:
+        end = self.size + len(data)
+        if end > self.zeroed_end and self._preallocate > 0:
+            self._zero_fill(end + self._preallocate)
         write_all(self._fd, data)
-        self.size += len(data)
+        self.size = end
+
+    def _zero_fill(self, new_end: int) -> None:
+        """Extend the file with zeros up to new_end (made durable by the next sync, with the
+        records written into it)."""
+        offset = max(self.zeroed_end, self.size)
+        while offset < new_end:
+            chunk = min(len(_ZEROS), new_end - offset)
+            pwrite_all(self._fd, memoryview(_ZEROS)[:chunk], offset)
+            offset += chunk
+        self.zeroed_end = new_end
 
     def sync(self) -> None:
         self._syncer.sync_file(self._fd)
+
+    def finish(self) -> None:
+        """Cut the zeros past the records and make the file durable: it is complete (the next
+        segment may be created)."""
+        self.trim()
+        self.sync()
+
+    def trim(self) -> None:
+        """Cut the zeros past the records (not made durable: zeros read as the end anyway)."""
+        if self._fd >= 0 and self.zeroed_end > self.size:
+            os.ftruncate(self._fd, self.size)
+            self.zeroed_end = self.size
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -86,6 +128,8 @@ class Defect:
     # True when the bad bytes can be the end of a write that a crash interrupted: a partial
     # record, or the very last record with a bad checksum. Only acceptable in the last segment.
     torn_tail: bool
+    # True when everything from `offset` on is zeros: space preallocated and never written.
+    zero_tail: bool = False
 
 
 @dataclass(slots=True)
@@ -136,12 +180,19 @@ def _check_header(data: bytes, sequence: int) -> Defect | None:
     return None
 
 
+def _zeros_from(data: bytes, offset: int) -> bool:
+    return data.count(0, offset) == len(data) - offset
+
+
 def _classify(data: bytes, offset: int, status: FrameStatus, end: int) -> Defect:
+    if _zeros_from(data, offset):
+        return Defect(offset, "preallocated space", torn_tail=True, zero_tail=True)
     if status is FrameStatus.PARTIAL:
         return Defect(offset, status.value, torn_tail=True)
     if status is FrameStatus.BAD_PAYLOAD:
-        # A trusted header tells where the record ends: torn only if nothing follows it.
-        return Defect(offset, status.value, torn_tail=end == len(data))
+        # A trusted header tells where the record ends: torn only if nothing but preallocated
+        # zeros follows it (a write into preallocated space leaves zeros after its torn end).
+        return Defect(offset, status.value, torn_tail=end >= len(data) or _zeros_from(data, end))
     following = valid_frame_after(data, offset)
     if following is None:
         return Defect(offset, status.value, torn_tail=True)

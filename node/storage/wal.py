@@ -25,7 +25,7 @@ from node.storage.records import (
     encode,
 )
 from node.storage.recovery import RestoredGroup, scan
-from node.storage.segments import HEADER_SIZE, SegmentWriter, segment_path
+from node.storage.segments import HEADER_SIZE, PREALLOCATE_BYTES, SegmentWriter, segment_path
 
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 
@@ -40,10 +40,12 @@ class Wal:
         *,
         segment_bytes: int,
         syncer: Syncer,
+        preallocate_bytes: int = PREALLOCATE_BYTES,
     ) -> None:
         """Use `Wal.open`, which replays and repairs the directory first."""
         self.directory = directory
         self.segment_bytes = segment_bytes
+        self.preallocate_bytes = preallocate_bytes
         self.bytes_written = 0
         self._syncer = syncer
         self._sequences = sequences
@@ -64,6 +66,7 @@ class Wal:
         *,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
         syncer: Syncer | None = None,
+        preallocate_bytes: int = PREALLOCATE_BYTES,
     ) -> tuple[Wal, dict[int, RestoredGroup]]:
         """Replay the directory (created if missing), cut a torn tail off the disk, and start a
         new segment. Returns the log and the state of every group found in it. Segments that
@@ -90,6 +93,7 @@ class Wal:
             recovery.coverage,
             segment_bytes=segment_bytes,
             syncer=syncer,
+            preallocate_bytes=preallocate_bytes,
         )
         return wal, recovery.groups
 
@@ -161,13 +165,13 @@ class Wal:
 
     def _rotate(self) -> None:
         # The old segment must be complete on disk before a newer one exists: only the newest
-        # segment may end in a torn record.
-        self._current.sync()
+        # segment may end in a torn record (or in preallocated zeros).
+        self._current.finish()
         self._current.close()
         self._current = self._start_segment(self._current.sequence + 1)
 
     def _start_segment(self, sequence: int) -> SegmentWriter:
-        writer = SegmentWriter(self.directory, sequence, self._syncer)
+        writer = SegmentWriter(self.directory, sequence, self._syncer, self.preallocate_bytes)
         self._sequences.append(sequence)
         self._coverage.add_segment(sequence)
         checkpoint = bytearray()
@@ -214,4 +218,6 @@ class Wal:
         return self._durable_snapshot.get(group, 0)
 
     def close(self) -> None:
+        if self._failed is None:
+            self._current.trim()
         self._current.close()

@@ -20,20 +20,21 @@ from node.storage.recovery import RestoredGroup
 
 
 class RecordingSyncer(Syncer):
-    """Counts syncs and remembers, per file, how many bytes the last sync made durable, and per
+    """Counts syncs and remembers, per file, the content the last sync made durable, and per
     directory which names were in it at its last sync. Does not really sync (tests never
-    crash the machine), which also keeps them fast."""
+    crash the machine), which also keeps them fast. Content, not size: the WAL overwrites
+    preallocated zeros, so what a crash loses need not be at the end of the file."""
 
     def __init__(self) -> None:
         self.file_syncs = 0
         self.directory_syncs = 0
-        self.synced_size: dict[Path, int] = {}
+        self.synced_content: dict[Path, bytes] = {}
         self.synced_names: dict[Path, set[str]] = {}
 
     def sync_file(self, fd: int) -> None:
         self.file_syncs += 1
         path = Path(os.readlink(f"/proc/self/fd/{fd}"))
-        self.synced_size[path] = os.fstat(fd).st_size
+        self.synced_content[path] = path.read_bytes()
 
     def sync_directory(self, path: Path) -> None:
         self.directory_syncs += 1
@@ -42,8 +43,9 @@ class RecordingSyncer(Syncer):
 
     def crash(self, directory: Path, keep_unsynced: float = 0.0) -> None:
         """Make the directory look as after a power cut: names created since its last sync are
-        gone, and each file keeps its synced bytes plus the first `keep_unsynced` fraction of
-        the bytes written after (a crash may or may not have flushed some of them)."""
+        gone, and each file is its synced content changed by the first `keep_unsynced`
+        fraction of the bytes written after (from the first byte that differs: a crash may
+        or may not have flushed some of them)."""
         directory = directory.resolve()
         names = self.synced_names.get(directory, set())
         for name in os.listdir(directory):
@@ -51,12 +53,27 @@ class RecordingSyncer(Syncer):
             if name not in names:
                 path.unlink()
                 continue
-            size = path.stat().st_size
-            synced = self.synced_size.get(path, 0)
-            keep = synced + int((size - synced) * keep_unsynced)
-            os.truncate(path, keep)
-            self.synced_size[path] = keep
+            current = path.read_bytes()
+            synced = self.synced_content.get(path, b"")
+            changed_from = _common_prefix(current, synced)
+            keep = changed_from + int((len(current) - changed_from) * keep_unsynced)
+            after_crash = current[:keep] + synced[keep:]
+            path.write_bytes(after_crash)
+            self.synced_content[path] = after_crash
         self.synced_names[directory] = set(os.listdir(directory))
+
+
+def _common_prefix(a: bytes, b: bytes) -> int:
+    """How many leading bytes a and b share."""
+    limit = min(len(a), len(b))
+    step = 4096
+    start = 0
+    while start < limit and a[start : start + step] == b[start : start + step]:
+        start += step
+    end = min(start + step, limit)
+    while start < end and a[start] == b[start]:
+        start += 1
+    return start
 
 
 def entries(first: int, count: int, term: int, payload: bytes = b"") -> list[Entry]:

@@ -6,6 +6,7 @@ import random
 
 from node.raft import RaftConfig, RaftNode, Role, Snapshot, bootstrap_state
 from node.storage import NodeStorage, persist_records, snapshot_records
+from node.storage.segments import scan_segment
 
 GROUP = 5
 
@@ -177,8 +178,9 @@ def test_a_replica_restarts_with_a_torn_wal_tail_and_catches_up(tmp_path):
     # the first bytes of a record that never became durable.
     group.stop(follower)
     segment = sorted((tmp_path / f"n{follower}" / "wal").glob("*.wal"))[-1]
-    durable_size = segment.stat().st_size
-    with open(segment, "ab") as handle:
+    durable_size = scan_segment(int(segment.stem), segment).valid_end
+    with open(segment, "r+b") as handle:  # where the next record goes, as a crash leaves it
+        handle.seek(durable_size)
         handle.write(b"\x40\x00\x00\x00\x01partial-record")
     # Meanwhile the others go on committing.
     for i in range(30, 40):

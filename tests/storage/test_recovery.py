@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from node.raft.types import Entry, HardState
 from node.storage import CorruptionError, EntriesRecord, HardStateRecord, Wal, replay
 from node.storage.records import RecordKind, encode, frame
-from node.storage.segments import HEADER_SIZE, list_segments
+from node.storage.segments import HEADER_SIZE, list_segments, scan_segment
 from tests.storage.strategies import any_record
-from tests.storage.support import RecordingSyncer, as_comparable, entries
+from tests.storage.support import ModelGroup, RecordingSyncer, as_comparable, entries
 
 settings_ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -168,3 +168,88 @@ def test_a_record_that_checks_out_but_cannot_decode_names_its_offset(data):
         with pytest.raises(CorruptionError) as caught:
             replay(directory)
         assert caught.value.offset == offset and caught.value.path == segment
+
+
+# ---------------------------------------------------------------------- preallocated space
+
+
+def test_an_unclosed_segment_is_zero_filled_ahead_and_reads_back_whole(tmp_path, caplog):
+    wal, _ = Wal.open(tmp_path, syncer=RecordingSyncer(), preallocate_bytes=64 * 1024)
+    wal.commit(base_records())
+    segment = newest_segment(tmp_path)
+    records_end = scan_segment(int(segment.stem), segment).valid_end
+    assert segment.stat().st_size >= records_end + 64 * 1024  # zeros ahead of the records
+    with caplog.at_level(logging.WARNING, logger="node.storage.recovery"):
+        assert as_comparable(replay(tmp_path)) == as_comparable(
+            {1: _group(base_records(), 1), 2: _group(base_records(), 2)}
+        )
+        reopened, restored = Wal.open(tmp_path, syncer=RecordingSyncer())
+    assert caplog.text == ""  # preallocated zeros are not a torn write: nothing to warn of
+    assert [e.index for e in restored[1].entries] == [1, 2, 3]
+    assert segment.stat().st_size == records_end  # the older segment holds only records
+    reopened.close()
+    wal.close()
+
+
+def test_a_record_torn_inside_preallocated_space_is_cut_as_a_torn_tail(tmp_path, caplog):
+    wal, _ = Wal.open(tmp_path, syncer=RecordingSyncer(), preallocate_bytes=64 * 1024)
+    wal.commit(base_records())
+    segment = newest_segment(tmp_path)
+    records_end = scan_segment(int(segment.stem), segment).valid_end
+    torn = encode(EntriesRecord(1, [Entry(4, 1, data=b"never acknowledged" * 20)]))
+    with segment.open("r+b") as file:  # the header and half the payload reached the disk
+        file.seek(records_end)
+        file.write(torn[: len(torn) // 2])
+    with caplog.at_level(logging.WARNING, logger="node.storage.recovery"):
+        restored = replay(tmp_path)
+    assert [e.index for e in restored[1].entries] == [1, 2, 3]
+    assert "torn tail" in caplog.text
+    wal.close()
+
+
+def test_a_zero_filled_hole_before_valid_records_refuses_to_start(tmp_path):
+    records = [EntriesRecord(1, [Entry(i, 1, data=b"data %d" % i)]) for i in range(1, 6)]
+    write_wal(tmp_path, [records])
+    segment = newest_segment(tmp_path)
+    data = bytearray(segment.read_bytes())
+    middle = len(data) - sum(len(encode(r)) for r in records[2:])
+    data[middle : middle + len(encode(records[2]))] = bytes(len(encode(records[2])))
+    segment.write_bytes(bytes(data))
+    with pytest.raises(CorruptionError) as caught:
+        replay(tmp_path)
+    assert caught.value.offset == middle
+
+
+def test_rotation_cuts_the_finished_segment_to_its_records(tmp_path):
+    wal, _ = Wal.open(
+        tmp_path, segment_bytes=2048, syncer=RecordingSyncer(), preallocate_bytes=8192
+    )
+    for index in range(1, 61):
+        wal.commit([EntriesRecord(1, [Entry(index, 1, data=b"x" * 100)])])
+    segments = list_segments(tmp_path)
+    assert len(segments) > 3
+    for sequence, path in segments[:-1]:
+        scanned = scan_segment(sequence, path)
+        assert scanned.defect is None and path.stat().st_size == scanned.valid_end
+    newest_sequence, newest = segments[-1]
+    assert newest.stat().st_size > scan_segment(newest_sequence, newest).valid_end
+    wal.close()
+    assert [e.index for e in replay(tmp_path)[1].entries] == list(range(1, 61))
+
+
+def test_a_crash_loses_unsynced_records_written_over_preallocated_zeros(tmp_path):
+    syncer = RecordingSyncer()
+    wal, _ = Wal.open(tmp_path, syncer=syncer, preallocate_bytes=64 * 1024)
+    wal.commit(base_records())
+    wal.write([EntriesRecord(1, entries(4, 2, term=1))])  # written, never synced
+    syncer.crash(tmp_path)
+    assert [e.index for e in replay(tmp_path)[1].entries] == [1, 2, 3]
+    wal.close()
+
+
+def _group(records: list, group: int) -> object:
+    model = ModelGroup()
+    for record in records:
+        if record.group == group:
+            model.apply(record)
+    return model
