@@ -8,6 +8,7 @@ older segments only matter for their entries and can be deleted once snapshots c
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -219,5 +220,6 @@ class Wal:
 
     def close(self) -> None:
         if self._failed is None:
-            self._current.trim()
+            with contextlib.suppress(OSError):  # the zeros also read as the end of the log
+                self._current.trim()
         self._current.close()
