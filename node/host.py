@@ -193,6 +193,7 @@ class NodeHost:
             group_id=group,
             election_ticks=settings.election_ticks,
             heartbeat_ticks=settings.heartbeat_ticks,
+            eager_commit=False,
         )
 
     async def stop(self) -> None:

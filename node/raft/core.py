@@ -120,6 +120,7 @@ class RaftNode:
         self._lease_tainted = False
         self._pending_conf_index = 0
         self._needs_flush = False
+        self._commit_due = False  # a tick passed: commit-only appends may go (eager_commit off)
         self._read_round = False
         self._pending_snapshot: Snapshot | None = None
         self._assembly = SnapshotAssembly()
@@ -408,6 +409,11 @@ class RaftNode:
             self._heartbeat_elapsed = 0
             for peer, pr in self._progress.items():
                 self._send_heartbeat(peer, pr)
+        committed = self.log.committed
+        if any(pr.sent_commit < committed for pr in self._progress.values()):
+            # No append with entries took the new commit index to these followers this tick.
+            self._commit_due = True
+            self._needs_flush = True
 
     def _quorum_active(self) -> bool:
         active = 0
@@ -843,6 +849,7 @@ class RaftNode:
                         pass
                 else:
                     self._send_append(peer, pr)
+            self._commit_due = False
         if self._read_round:
             self._read_round = False
             stamp = self._stamp
@@ -870,7 +877,11 @@ class RaftNode:
         else:
             entries = _NO_ENTRIES
         committed = log.committed
-        if state is REPLICATE and not entries and pr.sent_commit >= committed:
+        if (
+            state is REPLICATE
+            and not entries
+            and (pr.sent_commit >= committed or not (self._commit_due or self.config.eager_commit))
+        ):
             return False
         stamp = self._stamp
         self._send(

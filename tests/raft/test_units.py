@@ -18,12 +18,13 @@ from node.raft import (
 from node.raft.confchange import InvalidConfChange
 from node.raft.log import RaftLog, make_entry
 from node.raft.membership import MembershipLog
-from node.raft.messages import InstallSnapshot
+from node.raft.messages import AppendEntries, InstallSnapshot
 from node.raft.progress import PROBE, REPLICATE, SNAPSHOT, Progress
 from node.raft.quorum import VoteResult, quorum_value, vote_result
 from node.raft.readonly import PendingReads, ReadState, stamp_at_tick, tick_of
 from node.raft.snapshot import SnapshotAssembly, next_chunks
 from node.raft.types import EntryType
+from tests.raft.harness import Cluster
 
 
 def entries(*terms: int, start: int = 1) -> list[Entry]:
@@ -273,3 +274,57 @@ class TestSnapshotChunks:
         assert list(next_chunks(Snapshot(), Progress(1, 1, False), size=4, window=2)) == [
             (0, b"", True)
         ]
+
+
+# ---------------------------------------------------------------------- lazy commit index
+
+
+def _appends_without_entries(cluster: Cluster, since: int) -> list[AppendEntries]:
+    return [m for m in cluster.sent[since:] if isinstance(m, AppendEntries) and not m.entries]
+
+
+def test_without_eager_commit_the_commit_index_rides_on_the_next_append():
+    """Under load each append carries the commit of the one before: no append of its own
+    (and no answer to it) just to move the followers' commit index."""
+    c = Cluster(eager_commit=False)
+    c.elect(1)
+    c.stabilize()
+    before = len(c.sent)
+    c.nodes[1].propose(b"a")
+    c.stabilize()
+    assert _appends_without_entries(c, before) == []
+    assert c.data(1) == [b"a"] and c.data(2) == [] and c.data(3) == []  # not yet told
+    c.nodes[1].propose(b"b")
+    c.stabilize()
+    assert _appends_without_entries(c, before) == []
+    assert c.data(2) == [b"a"] == c.data(3)  # the commit came with b's append
+    assert c.data(1) == [b"a", b"b"]
+
+
+def test_without_eager_commit_an_idle_leader_sends_the_commit_at_the_next_tick():
+    c = Cluster(eager_commit=False)
+    c.elect(1)
+    c.stabilize()
+    c.nodes[1].propose(b"a")
+    c.stabilize()
+    assert c.data(2) == []
+    before = len(c.sent)
+    c.tick([1])
+    c.stabilize()
+    assert c.data(2) == [b"a"] == c.data(3)
+    assert len(_appends_without_entries(c, before)) == 2  # one per follower, once
+    before = len(c.sent)
+    c.tick([1])
+    c.stabilize()
+    assert _appends_without_entries(c, before) == []  # nothing new to tell
+
+
+def test_eager_commit_sends_the_commit_index_at_once():
+    c = Cluster(eager_commit=True)
+    c.elect(1)
+    c.stabilize()
+    before = len(c.sent)
+    c.nodes[1].propose(b"a")
+    c.stabilize()
+    assert c.data(2) == [b"a"] == c.data(3)
+    assert len(_appends_without_entries(c, before)) == 2

@@ -126,6 +126,7 @@ class Simulation:
             max_inflight_appends=p.max_inflight_appends,
             snapshot_chunk_bytes=p.snapshot_chunk_bytes,
             compaction_lag=p.compaction_lag,
+            eager_commit=p.eager_commit,
         )
 
     def random_rate(self) -> float:
