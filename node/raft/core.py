@@ -410,8 +410,11 @@ class RaftNode:
             for peer, pr in self._progress.items():
                 self._send_heartbeat(peer, pr)
         committed = self.log.committed
-        if any(pr.sent_commit < committed for pr in self._progress.values()):
-            # No append with entries took the new commit index to these followers this tick.
+        if any(
+            pr.sent_commit < committed and pr.state is REPLICATE for pr in self._progress.values()
+        ):
+            # No append with entries took the new commit index to these followers this tick
+            # (a probing follower hears it once it answers a probe).
             self._commit_due = True
             self._needs_flush = True
 
