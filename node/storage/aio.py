@@ -7,8 +7,8 @@ durable. Cancelling the await does not withdraw the records: they are written an
 from __future__ import annotations
 
 import asyncio
-import queue
-import threading
+import concurrent.futures
+import functools
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
@@ -20,44 +20,23 @@ T = TypeVar("T")
 
 
 class _WriterThread:
-    """Executor for GroupCommitter: jobs run in order on one thread, `done` back on the loop.
+    """Executor for GroupCommitter: the job runs on the thread, `done` back on the loop."""
 
-    A plain thread fed by a SimpleQueue, not a ThreadPoolExecutor: the executor's hand-off
-    (Python-level locks, work items, concurrent futures chained to asyncio ones) cost about
-    twice the CPU per batch of this one (a C queue and one call_soon_threadsafe), and every
-    Ready cycle that writes pays it."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, pool: concurrent.futures.ThreadPoolExecutor
+    ) -> None:
         self._loop = loop
-        self._jobs: queue.SimpleQueue[tuple[Callable[[], object], DoneCallback] | None] = (
-            queue.SimpleQueue()
-        )
-        self._thread = threading.Thread(target=self._work, name="wal-writer", daemon=True)
-        self._thread.start()
+        self._pool = pool
 
     def run(self, job: Callable[[], object], done: DoneCallback) -> None:
-        self._jobs.put((job, done))
+        future = self._loop.run_in_executor(self._pool, job)
+        future.add_done_callback(lambda f: done(_error_of(f)))
 
-    def _work(self) -> None:
-        while True:
-            item = self._jobs.get()
-            if item is None:
-                return
-            job, done = item
-            error: BaseException | None = None
-            try:
-                job()
-            except BaseException as failure:  # reported to the loop, which stops the node
-                error = failure
-            try:
-                self._loop.call_soon_threadsafe(done, error)
-            except RuntimeError:  # the loop is closed: nobody is waiting any more
-                return
 
-    def stop(self) -> None:
-        """Finish the queued jobs, then end the thread."""
-        self._jobs.put(None)
-        self._thread.join()
+def _error_of(future: asyncio.Future) -> BaseException | None:
+    if future.cancelled():
+        return asyncio.CancelledError("the WAL writer was shut down")
+    return future.exception()
 
 
 class AsyncGroupCommit:
@@ -69,8 +48,8 @@ class AsyncGroupCommit:
         """write(records) makes records durable (e.g. NodeStorage.commit); it runs on the
         writer thread, one batch at a time."""
         self._loop = loop or asyncio.get_running_loop()
-        self._writer = _WriterThread(self._loop)
-        self.committer = GroupCommitter(write, self._writer)
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="wal-writer")
+        self.committer = GroupCommitter(write, _WriterThread(self._loop, self._pool))
 
     async def commit(self, records: Iterable[Record]) -> None:
         """Return once the records are durable; raise if writing them failed."""
@@ -88,19 +67,7 @@ class AsyncGroupCommit:
     async def run(self, function: Callable[..., T], *args: object) -> T:
         """Run other disk work (e.g. writing a snapshot file) on the writer thread, in turn
         with the batches."""
-        future: asyncio.Future[T] = self._loop.create_future()
-        outcome: list[T] = []
-
-        def settle(error: BaseException | None) -> None:
-            if future.done():
-                return
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(outcome[0])
-
-        self._writer.run(lambda: outcome.append(function(*args)), settle)
-        return await future
+        return await self._loop.run_in_executor(self._pool, functools.partial(function, *args))
 
     async def close(self) -> None:
         """Wait for everything submitted to be written, then stop the writer thread."""
@@ -109,7 +76,7 @@ class AsyncGroupCommit:
         except WriterFailed:
             pass  # already raised in every commit it concerned
         finally:
-            await asyncio.get_running_loop().run_in_executor(None, self._writer.stop)
+            self._pool.shutdown(wait=True)
 
     def _wait(self, ticket: Ticket) -> asyncio.Future[None]:
         future: asyncio.Future[None] = self._loop.create_future()
