@@ -24,6 +24,7 @@ from node.shard_state import EntryResult, RequestResult, ShardState
 from proto import resp
 from proto import slotraft_pb2 as pb
 from proto.kv_commands import commands_of
+from proto.running_loop import running_loop
 from proto.topology import ShardPlacement
 
 log = logging.getLogger("slotraft.replica")
@@ -113,7 +114,8 @@ class ShardReplica:
         self.entries_since_snapshot = 0
         self.counters = ReplicaCounters()
         self.rng = random.Random()
-        self.loop: asyncio.AbstractEventLoop | None = None
+
+    loop = running_loop
 
     @property
     def group(self) -> int:
@@ -127,10 +129,7 @@ class ShardReplica:
 
     def submit(self, request: pb.KvRequest) -> asyncio.Future:
         """Accept a request; the future resolves to its KvReply."""
-        loop = self.loop
-        if loop is None:  # looked up once: get_running_loop costs a getpid system call
-            loop = self.loop = asyncio.get_running_loop()
-        future: asyncio.Future = loop.create_future()
+        future: asyncio.Future = self.loop.create_future()
         self.counters.requests += 1
         if request.kind == pb.DIGESTS or request.read_only:
             if request.consistency == pb.FOLLOWER:

@@ -28,6 +28,7 @@ from proto import slotraft_pb2 as pb
 from proto import slotraft_pb2_grpc as pb_grpc
 from proto.commands import TABLE, Flag, resolve
 from proto.kv_commands import set_commands
+from proto.running_loop import running_loop
 from proto.slots import SLOT_COUNT
 from router.backend import BackendError, Watch
 from router.coalescing import MergeKey, RequestCoalescer
@@ -86,12 +87,11 @@ class NodeLink:
         self.stream: framing.FrameProtocol | None = None
         self.connecting: asyncio.Task | None = None
         self.flush_scheduled = False
-        self.loop: asyncio.AbstractEventLoop | None = None
 
     def send(self, request: pb.KvRequest, timeout: float | None = None) -> asyncio.Future:
         """The future of the node's reply; it fails with AttemptFailed when the stream does
         or no reply came within `timeout` seconds."""
-        future: asyncio.Future = self._event_loop().create_future()
+        future: asyncio.Future = self.loop.create_future()
         self.submit(request, lambda reply, problem: _settle(future, reply, problem), timeout)
         return future
 
@@ -102,7 +102,7 @@ class NodeLink:
         when the stream fails or `timeout` passes first (then a late reply is dropped).
         Called from the reply's frame: no event-loop turn."""
         request.id = next(self.ids)
-        loop = self._event_loop()
+        loop = self.loop
         if timeout is not None:
             # A plain timer, not asyncio.wait_for: this runs once per request.
             timer = loop.call_later(timeout, self._time_out, request.id, timeout)
@@ -117,11 +117,7 @@ class NodeLink:
         elif self.connecting is None or self.connecting.done():
             self.connecting = loop.create_task(self._connect())
 
-    def _event_loop(self) -> asyncio.AbstractEventLoop:
-        # Looked up once: get_running_loop costs a getpid system call on every call.
-        if self.loop is None:
-            self.loop = asyncio.get_running_loop()
-        return self.loop
+    loop = running_loop
 
     def _time_out(self, request_id: int, timeout: float) -> None:
         answer = self.pending.pop(request_id, None)
@@ -212,7 +208,8 @@ class ClusterBackend:
         self.pubsub_streams = NodeStreams(self.pubsub, self.links, self.client_id)
         self.retries: set[asyncio.Task] = set()  # retry loops of first attempts that failed
         self.coalescer = RequestCoalescer(self._start_merged, self._write_links)
-        self.loop: asyncio.AbstractEventLoop | None = None  # get_running_loop costs a getpid
+
+    loop = running_loop
 
     # ------------------------------------------------------------------ slot map
 
@@ -323,10 +320,7 @@ class ClusterBackend:
     def _start(self, route: ShardRoute, request: pb.KvRequest) -> asyncio.Future[list[bytes]]:
         """The first attempt, with callbacks instead of a coroutine; anything but an OK
         reply hands over to the retry loop (`_retry`) in a task."""
-        loop = self.loop
-        if loop is None:
-            loop = self.loop = asyncio.get_running_loop()
-        result: asyncio.Future[list[bytes]] = loop.create_future()
+        result: asyncio.Future[list[bytes]] = self.loop.create_future()
         result.add_done_callback(_retrieve)
         is_write = not request.read_only
         if is_write:

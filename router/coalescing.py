@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 from proto import slotraft_pb2 as pb
 from proto.kv_commands import set_commands
+from proto.running_loop import running_loop
 
 # A merged request stops growing past either bound; a command larger than the byte bound
 # still travels, alone.
@@ -59,12 +60,10 @@ class RequestCoalescer:
         self._sent = sent
         self._gathering: dict[MergeKey, _Gathering] = {}
         self._flush_scheduled = False
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     def add(self, key: MergeKey, commands: list[list[bytes]]) -> asyncio.Future[list[bytes]]:
         """The future of these commands' replies; they leave at the end of this turn."""
-        # Looked up once: get_running_loop costs a getpid system call on every call.
-        loop = self._loop or self._bind_loop()
+        loop = self.loop
         future: asyncio.Future[list[bytes]] = loop.create_future()
         gathering = self._gathering.get(key)
         if gathering is None:
@@ -80,9 +79,7 @@ class RequestCoalescer:
             loop.call_soon(self._flush)
         return future
 
-    def _bind_loop(self) -> asyncio.AbstractEventLoop:
-        self._loop = asyncio.get_running_loop()
-        return self._loop
+    loop = running_loop
 
     def _flush(self) -> None:
         self._flush_scheduled = False

@@ -26,6 +26,7 @@ from typing import Protocol
 
 from proto.commands import TABLE, CommandSpec, Flag, Route, lookup
 from proto.resp import OK, Error, Reply, encode, encode_many
+from proto.running_loop import running_loop
 from proto.slots import key_slot
 from router import errors, replies
 from router.backend import BackendError, Watch
@@ -147,7 +148,6 @@ class Session:
         self._writable: asyncio.Future | None = None  # set while the transport is full
         self._held: list[bytes] | None = None  # messages held during a subscription change
         self._pushed_while_full = 0  # message bytes written while the transport is full
-        self._loop: asyncio.AbstractEventLoop | None = None  # get_running_loop costs a getpid
 
     @property
     def buffered(self) -> int:
@@ -161,19 +161,16 @@ class Session:
         self.parser.feed(data)
         if not self.running:
             self.running = True
-            loop = self._loop or self._bind_loop()
-            self._task = loop.create_task(self._run())
+            self._task = self.loop.create_task(self._run())
         elif self.parser.buffered > self.ctx.config.read_high_water and not self._reading_paused:
             self._reading_paused = True
             self.transport.pause_reading()
 
-    def _bind_loop(self) -> asyncio.AbstractEventLoop:
-        self._loop = asyncio.get_running_loop()
-        return self._loop
+    loop = running_loop
 
     def pause_writing(self) -> None:
         if self._writable is None:
-            self._writable = (self._loop or self._bind_loop()).create_future()
+            self._writable = self.loop.create_future()
 
     def resume_writing(self) -> None:
         self._pushed_while_full = 0

@@ -93,7 +93,7 @@ class SegmentWriter:
     def _zero_fill(self, new_end: int) -> None:
         """Extend the file with zeros up to new_end (made durable by the next sync, with the
         records written into it)."""
-        offset = max(self.zeroed_end, self.size)
+        offset = self.zeroed_end
         while offset < new_end:
             chunk = min(len(_ZEROS), new_end - offset)
             pwrite_all(self._fd, memoryview(_ZEROS)[:chunk], offset)

@@ -283,15 +283,21 @@ def _appends_without_entries(cluster: Cluster, since: int) -> list[AppendEntries
     return [m for m in cluster.sent[since:] if isinstance(m, AppendEntries) and not m.entries]
 
 
-def test_without_eager_commit_the_commit_index_rides_on_the_next_append():
-    """Under load each append carries the commit of the one before: no append of its own
-    (and no answer to it) just to move the followers' commit index."""
-    c = Cluster(eager_commit=False)
+def _leader_proposed_a(eager_commit: bool) -> tuple[Cluster, int]:
+    """A cluster whose leader 1 proposed b"a" and settled; how many messages came before it."""
+    c = Cluster(eager_commit=eager_commit)
     c.elect(1)
     c.stabilize()
     before = len(c.sent)
     c.nodes[1].propose(b"a")
     c.stabilize()
+    return c, before
+
+
+def test_without_eager_commit_the_commit_index_rides_on_the_next_append():
+    """Under load each append carries the commit of the one before: no append of its own
+    (and no answer to it) just to move the followers' commit index."""
+    c, before = _leader_proposed_a(eager_commit=False)
     assert _appends_without_entries(c, before) == []
     assert c.data(1) == [b"a"] and c.data(2) == [] and c.data(3) == []  # not yet told
     c.nodes[1].propose(b"b")
@@ -302,11 +308,7 @@ def test_without_eager_commit_the_commit_index_rides_on_the_next_append():
 
 
 def test_without_eager_commit_an_idle_leader_sends_the_commit_at_the_next_tick():
-    c = Cluster(eager_commit=False)
-    c.elect(1)
-    c.stabilize()
-    c.nodes[1].propose(b"a")
-    c.stabilize()
+    c, _ = _leader_proposed_a(eager_commit=False)
     assert c.data(2) == []
     before = len(c.sent)
     c.tick([1])
@@ -320,11 +322,6 @@ def test_without_eager_commit_an_idle_leader_sends_the_commit_at_the_next_tick()
 
 
 def test_eager_commit_sends_the_commit_index_at_once():
-    c = Cluster(eager_commit=True)
-    c.elect(1)
-    c.stabilize()
-    before = len(c.sent)
-    c.nodes[1].propose(b"a")
-    c.stabilize()
+    c, before = _leader_proposed_a(eager_commit=True)
     assert c.data(2) == [b"a"] == c.data(3)
     assert len(_appends_without_entries(c, before)) == 2
