@@ -12,10 +12,10 @@ Two paths give the same results (a property test feeds both random streams):
   ten times cheaper still: the remaining cost is the Python around each command).
   hiredis preallocates a list for `*<n>` and accepts any RESP type, so it only sees data
   in which no aggregate header has 4 digits or more nor any bulk header 5 (one regex scan
-  per read), and each command it returns is accepted only if re-encoding it canonically
-  gives exactly the bytes that were received. Anything else (inline commands, big arguments,
-  non-canonical, broken or incomplete input, clients before AUTH) goes to the exact path
-  from the start of the command.
+  per read, from newline to newline), and each command it returns is accepted only if
+  re-encoding it canonically gives exactly the bytes that were received. Anything else
+  (inline commands, big arguments, non-canonical, broken or incomplete input, clients
+  before AUTH) goes to the exact path from the start of the command.
 """
 
 from __future__ import annotations
@@ -35,6 +35,12 @@ _MAX_LENGTH_DIGITS = 20  # string2ll refuses anything longer
 # bytes or more (its limits are checked on the exact path). A match inside a value only
 # sends that read to the exact path.
 _RISKY = re.compile(rb"[*%~>|][0-9]{4}|\$[0-9]{5}")
+# The same inside a read: hiredis finds a header only at the start of the stream or after
+# a line's "\r\n", so only places after a newline need a look (the start of each read is
+# checked with _RISKY, with the end of the read before it). Anchored on a literal, the
+# scan skips from newline to newline: 3.5x faster than _RISKY on pipelined SETs with
+# short values, 8x with 100-byte values.
+_RISKY_LINE = re.compile(rb"\n(?:[*%~>|][0-9]{4}|\$[0-9]{5})")
 _FAST_MIN_ARGS = 999  # limits below these make the regex too coarse: exact path only
 _FAST_MIN_BULK = 9999
 _pack_command = hiredis.pack_command
@@ -153,7 +159,7 @@ class RequestParser:
             self._tail = b""
         if reader is not None:
             joined = self._tail + data[:_TAIL]
-            if _RISKY.search(joined) or _RISKY.search(data):
+            if _RISKY.search(joined) or _RISKY_LINE.search(data):
                 self._reader = None
             else:
                 reader.feed(data)

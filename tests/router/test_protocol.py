@@ -222,6 +222,34 @@ def test_ordinary_traffic_takes_the_fast_path():
     assert not RequestParser(authenticated=False).on_fast_path
 
 
+@pytest.mark.parametrize(
+    "reads",
+    [
+        [pack(b"PING") + b"*2000000000\r\n"],  # after a newline inside the read
+        [pack(b"PING") + b"*2\r\n%5000\r\n"],  # nested
+        [pack(b"PING") + b"*1\r\n$100000\r\n"],
+        [pack(b"PING"), b"*12345\r\n"],  # at the start of a read
+        [pack(b"PING") + b"*12", b"345\r\n"],  # split across reads
+        [pack(b"PING") + b"*1\r", b"\n$12345\r\n"],
+    ],
+)
+def test_risky_headers_never_reach_hiredis(reads):
+    """Where hiredis would preallocate (aggregates of 1000 and more) or wait (bulks of
+    10000 bytes and more), the read goes to the exact path."""
+    parser = RequestParser()
+    for data in reads:
+        parser.feed(data)
+    assert not parser.on_fast_path
+    assert parser.next_command() == [b"PING"]
+
+
+def test_digits_inside_values_keep_the_fast_path():
+    parser = RequestParser()
+    parser.feed(pack(b"SET", b"key:000000012345", b"99999999") + pack(b"GET", b"x$12345"))
+    assert parser.on_fast_path
+    assert drain(parser) == [[b"SET", b"key:000000012345", b"99999999"], [b"GET", b"x$12345"]]
+
+
 @pytest.mark.parametrize("use_hiredis", [True, False])
 def test_backlog_of_reads_then_drain(use_hiredis):
     commands = [[b"SET", b"key:%d" % i, b"v" * (i % 50)] for i in range(1000)]
