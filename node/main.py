@@ -22,6 +22,7 @@ from node.services import AdminService, KvService
 from node.transport import SERVER_OPTIONS
 from proto import framing
 from proto import slotraft_pb2_grpc as pb_grpc
+from proto.gc_tuning import tune_gc
 from proto.logs import configure
 from proto.topology import ClusterDescription
 
@@ -183,5 +184,6 @@ async def serve(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     configure("node", args.id, args.log_level)
     uvloop.install()
+    tune_gc()
     asyncio.run(serve(args))
     return 0

@@ -13,6 +13,7 @@ from collections.abc import Coroutine
 
 import uvloop
 
+from proto.gc_tuning import tune_gc
 from proto.logs import configure
 from router.backend import Backend
 from router.cluster_backend import ClusterBackend
@@ -101,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
     config = config_from(args)
 
     async def main() -> None:
+        tune_gc()
         backend, background = await backend_from(args)
         await serve(config, backend, background)
 
