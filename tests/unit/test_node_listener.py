@@ -61,30 +61,6 @@ def heartbeat(src: int, dst: int, term: int) -> Heartbeat:
     return Heartbeat(group=3, src=src, dst=dst, term=term, commit=0, stamp=9)
 
 
-def test_held_messages_share_the_next_frame_or_leave_at_the_end_of_the_turn():
-    async def scenario() -> None:
-        addresses = {1: f"127.0.0.1:{free_port()}", 2: f"127.0.0.1:{free_port()}"}
-        one, two = Peer(1, addresses), Peer(2, addresses)
-        await two.listen()
-        one.transport.start()
-        await until(lambda: one.transport.links[2].connected)
-
-        one.transport.send({2: [heartbeat(1, 2, 5)]}, hold=True)
-        one.transport.send({2: [heartbeat(1, 2, 6)]})  # same turn: one frame, in order
-        await until(lambda: two.received)
-        assert two.received == [(1, [heartbeat(1, 2, 5), heartbeat(1, 2, 6)])]
-
-        one.transport.send({2: [heartbeat(1, 2, 7)]}, hold=True)  # nothing follows
-        await until(lambda: len(two.received) == 2)
-        assert two.received[1] == (1, [heartbeat(1, 2, 7)])
-
-        await one.transport.stop()
-        await two.transport.stop()
-        await two.close_listener()
-
-    asyncio.run(scenario())
-
-
 def test_raft_batches_reach_the_peer_and_a_restarted_peer_is_reached_again():
     async def scenario() -> None:
         addresses = {1: f"127.0.0.1:{free_port()}", 2: f"127.0.0.1:{free_port()}"}
