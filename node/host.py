@@ -306,7 +306,7 @@ class NodeHost:
         if written is not None:
             await self.committer.durable(written)
         # Acknowledgements and votes promise what was just made durable.
-        self.transport.send(after_persist, hold=True)
+        self.transport.send(after_persist)
         self.multi.advance(batch)
         await self._maybe_snapshot()
         if self.multi.has_ready() or any(r.has_work() for r in self.shards.values()):

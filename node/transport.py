@@ -19,7 +19,6 @@ from node.raft import messages as m
 from node.raft_wire import from_wire, to_wire
 from proto import framing
 from proto import slotraft_pb2 as pb
-from proto.running_loop import running_loop
 
 log = logging.getLogger("slotraft.transport")
 
@@ -51,8 +50,6 @@ class PeerLink:
         self.address = address
         self.on_unreachable = on_unreachable
         self.queue: deque[list[m.Message]] = deque()
-        # Messages held until the end of this event-loop turn (see `send`).
-        self.held: list[m.Message] = []
         self.wakeup = asyncio.Event()
         self.stream: framing.FrameProtocol | None = None
         self.task: asyncio.Task | None = None
@@ -62,10 +59,6 @@ class PeerLink:
         return self.stream is not None and not self.stream.closed
 
     def send(self, messages: list[m.Message]) -> None:
-        """Write the messages (with any held ones before them) now, or queue them."""
-        if self.held:
-            messages = self.held + messages
-            self.held = []
         stream = self.stream
         if not self.queue and stream is not None and not stream.closed and stream.writable.is_set():
             stream.send(self._encode([messages]))
@@ -75,17 +68,6 @@ class PeerLink:
             self.on_unreachable(self.peer_id)
         self.queue.append(messages)
         self.wakeup.set()
-
-    def hold(self, messages: list[m.Message]) -> bool:
-        """Keep the messages for the next `send` of this turn; True if the link had none."""
-        was_empty = not self.held
-        self.held += messages
-        return was_empty
-
-    def release(self) -> None:
-        """Send what is held (at the end of the turn in which it was held)."""
-        if self.held:
-            self.send([])
 
     def _encode(self, batches: list[list[m.Message]] | deque[list[m.Message]]) -> bytes:
         return pb.RaftBatch(
@@ -162,7 +144,6 @@ class RaftTransport:
         # Fault injection for tests and chaos: peers whose traffic is dropped both ways.
         self.blocked_peers: set[int] = set()
         self.incoming: set[framing.FrameProtocol] = set()
-        self.release_scheduled = False
 
     def start(self) -> None:
         for link in self.links.values():
@@ -179,30 +160,12 @@ class RaftTransport:
         for stream in list(self.incoming):
             stream.abort()
 
-    def send(self, outbox: dict[int, list[m.Message]], hold: bool = False) -> None:
-        """Send each peer its messages. With `hold`, they wait for the next `send` without
-        it in this event-loop turn, or for its end: a node's acknowledgements of one Ready
-        cycle then share a frame with the appends of the next, which usually starts in the
-        same turn (one write, one read and one wakeup less per peer)."""
+    def send(self, outbox: dict[int, list[m.Message]]) -> None:
         for peer_id, messages in outbox.items():
             link = self.links.get(peer_id)
             if link is None or not messages or peer_id in self.blocked_peers:
                 continue
-            if not hold:
-                link.send(messages)
-            elif link.hold(messages) and not self.release_scheduled:
-                self.release_scheduled = True
-                self.loop.call_soon(self.release)
-        if not hold:
-            self.release()
-
-    loop = running_loop
-
-    def release(self) -> None:
-        """Send every held message now."""
-        self.release_scheduled = False
-        for link in self.links.values():
-            link.release()
+            link.send(messages)
 
     def accept(self) -> framing.FrameProtocol:
         """The protocol for a peer's incoming stream (node/listener.py hands it over)."""
