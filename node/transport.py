@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 
 from node.raft import messages as m
-from node.raft_wire import from_wire, to_wire
+from node.raft_wire import add_to_batch, from_wire
 from proto import framing
 from proto import slotraft_pb2 as pb
 
@@ -70,10 +70,11 @@ class PeerLink:
         self.wakeup.set()
 
     def _encode(self, batches: list[list[m.Message]] | deque[list[m.Message]]) -> bytes:
-        return pb.RaftBatch(
-            from_node=self.node_id,
-            messages=[to_wire(message) for batch in batches for message in batch],
-        ).SerializeToString()
+        wire = pb.RaftBatch(from_node=self.node_id)
+        for batch in batches:
+            for message in batch:
+                add_to_batch(wire, message)
+        return wire.SerializeToString()
 
     async def run(self) -> None:
         while True:

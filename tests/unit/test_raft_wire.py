@@ -8,7 +8,7 @@ import pytest
 
 from node.raft import messages as m
 from node.raft.types import ConfState, Entry, EntryType, SnapshotMeta
-from node.raft_wire import from_wire, to_wire
+from node.raft_wire import add_to_batch, from_wire, to_wire
 from proto import slotraft_pb2 as pb
 
 KINDS = [
@@ -46,6 +46,29 @@ def test_round_trip_keeps_every_field(cls):
     message = sample(cls)
     wire = pb.RaftMessage.FromString(to_wire(message).SerializeToString())
     assert from_wire(wire) == message
+
+
+@pytest.mark.parametrize("cls", KINDS, ids=lambda cls: cls.__name__)
+def test_batch_built_in_place_matches_to_wire(cls):
+    message = sample(cls)
+    batch = pb.RaftBatch(from_node=5)
+    add_to_batch(batch, message)
+    add_to_batch(batch, message)
+    assert list(batch.messages) == [to_wire(message)] * 2
+    decoded = pb.RaftBatch.FromString(batch.SerializeToString())
+    assert [from_wire(wire) for wire in decoded.messages] == [message] * 2
+
+
+def test_entry_types_decode_to_the_enum_and_unknown_ones_are_refused():
+    wire = to_wire(sample(m.AppendEntries))
+    assert [entry.type for entry in from_wire(wire).entries] == [
+        EntryType.CONF_CHANGE,
+        EntryType.NORMAL,
+    ]
+    assert all(type(entry.type) is EntryType for entry in from_wire(wire).entries)
+    wire.entries[0].type = 7
+    with pytest.raises(ValueError, match="unknown Raft entry type 7"):
+        from_wire(wire)
 
 
 def test_vote_response_false_and_unknown_type():
