@@ -26,6 +26,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=100_000, help="per redis-benchmark run")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--pipelines", default="1,16", help="comma-separated -P values")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="runs of each test; each is paired with redis runs just before and after it",
+    )
     parser.add_argument("--failovers", type=int, default=5, help="leader kills to time")
     parser.add_argument("--skip-throughput", action="store_true")
     return parser.parse_args(argv)
@@ -156,6 +162,42 @@ def time_failover(cluster: LocalCluster, shard_key: bytes) -> float:
     return elapsed
 
 
+def measure_pair(
+    args: argparse.Namespace,
+    cluster: LocalCluster,
+    router_port: int,
+    reference_port: int,
+    test: str,
+    pipeline: int,
+) -> None:
+    """Each round runs redis, slotraft, redis: the ratio divides slotraft by the mean of the
+    redis runs around it, so that this machine's speed, which drifts by up to 3x within an
+    hour, weighs on both sides alike."""
+    ours, theirs, ratios = [], [], []
+    spent: dict[str, float] = {}  # CPU seconds of each process during slotraft's runs
+    redis_before = redis_benchmark(reference_port, test, args.requests, args.clients, pipeline)
+    for number in range(args.rounds):
+        print(f"  {test} -P {pipeline}: round {number + 1}/{args.rounds} ...", file=sys.stderr)
+        started = cluster_cpu(cluster)
+        ours.append(redis_benchmark(router_port, test, args.requests, args.clients, pipeline))
+        finished = cluster_cpu(cluster)
+        for name in started.keys() & finished.keys():
+            spent[name] = spent.get(name, 0.0) + finished[name] - started[name]
+        redis_after = redis_benchmark(reference_port, test, args.requests, args.clients, pipeline)
+        reference = (redis_before[test] + redis_after[test]) / 2
+        theirs.append(reference)
+        ratios.append(ours[-1][test] / reference if reference else float("nan"))
+        redis_before = redis_after
+    mine = statistics.median(run[test] for run in ours)
+    print(
+        f"{test:<10}{pipeline:>4}{mine:>12,.0f}{statistics.median(theirs):>14,.0f}"
+        f"{statistics.median(ratios):>8.2f}   ({', '.join(f'{r:.2f}' for r in ratios)})",
+        flush=True,
+    )
+    zero = dict.fromkeys(spent, 0.0)
+    print(cpu_line(cpu_per_request(zero, spent, args.requests * args.rounds)), flush=True)
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     if shutil.which("redis-benchmark") is None or shutil.which("redis-server") is None:
@@ -171,28 +213,13 @@ def main(argv: list[str]) -> int:
         cluster.wait_until_serving(90)
         router_port = cluster.router_ports[0]
         if not args.skip_throughput:
-            print(f"{'test':<10}{'-P':>4}{'slotraft':>12}{'redis always':>14}{'ratio':>8}")
+            print(
+                f"{'test':<10}{'-P':>4}{'slotraft':>12}{'redis always':>14}{'ratio':>8}"
+                f"   (medians of {args.rounds} rounds; ratios per round)"
+            )
             for pipeline in [int(p) for p in args.pipelines.split(",")]:
-                print(f"  running -P {pipeline} ...", file=sys.stderr, flush=True)
-                ours: dict[str, float] = {}
-                cpu: dict[str, dict[str, float]] = {}
-                for test in ("set", "get"):  # apart, so that each has its CPU figures
-                    before = cluster_cpu(cluster)
-                    ours.update(
-                        redis_benchmark(router_port, test, args.requests, args.clients, pipeline)
-                    )
-                    cpu[test.upper()] = cpu_per_request(before, cluster_cpu(cluster), args.requests)
-                theirs = redis_benchmark(
-                    reference_port, "set,get", args.requests, args.clients, pipeline
-                )
                 for test in ("SET", "GET"):
-                    ratio = ours[test] / theirs[test] if theirs.get(test) else float("nan")
-                    print(
-                        f"{test:<10}{pipeline:>4}{ours[test]:>12,.0f}{theirs[test]:>14,.0f}"
-                        f"{ratio:>8.2f}",
-                        flush=True,
-                    )
-                    print(cpu_line(cpu[test]), flush=True)
+                    measure_pair(args, cluster, router_port, reference_port, test, pipeline)
         if args.failovers:
             times = []
             for attempt in range(args.failovers):
