@@ -5,7 +5,6 @@ The Raft core knows nothing of protobuf; the transport converts at the edge."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from node.raft import messages as m
 from node.raft.log import make_entry
@@ -17,41 +16,12 @@ _ENTRY_TYPES = tuple(EntryType)  # indexed by value: 0, 1
 _VOTE, _VOTE_RESP, _SNAPSHOT, _SNAPSHOT_RESP, _TIMEOUT_NOW = 5, 6, 7, 8, 9
 
 
-def _entries_to_wire(entries: Any) -> list[pb.RaftEntry]:
-    return [
-        pb.RaftEntry(index=entry.index, term=entry.term, type=entry.type, data=entry.data)
-        for entry in entries
-    ]
-
-
 def to_wire(message: m.Message) -> pb.RaftMessage:
     kind = type(message)
-    if kind is m.AppendEntries:
-        return pb.RaftMessage(
-            type=_APPEND,
-            group=message.group,
-            from_node=message.src,
-            to_node=message.dst,
-            term=message.term,
-            index=message.prev_index,
-            log_term=message.prev_term,
-            entries=_entries_to_wire(message.entries),
-            commit=message.commit,
-            stamp=message.stamp,
-        )
-    if kind is m.AppendResponse:
-        return pb.RaftMessage(
-            type=_APPEND_RESP,
-            group=message.group,
-            from_node=message.src,
-            to_node=message.dst,
-            term=message.term,
-            index=message.index,
-            reject=message.reject,
-            reject_hint=message.hint_index,
-            hint_term=message.hint_term,
-            stamp=message.stamp,
-        )
+    if kind is m.AppendEntries or kind is m.AppendResponse:
+        batch = pb.RaftBatch()
+        add_to_batch(batch, message)
+        return batch.messages[0]
     if kind is m.Heartbeat:
         return pb.RaftMessage(
             type=_HEARTBEAT,
