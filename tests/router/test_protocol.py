@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from router.config import Limits
-from router.protocol import ProtocolError, RequestParser
+from router.protocol import ProtocolError, RequestParser, expected_dollar
 
 
 def pack(*args: bytes) -> bytes:
@@ -241,6 +241,32 @@ def test_risky_headers_never_reach_hiredis(reads):
         parser.feed(data)
     assert not parser.on_fast_path
     assert parser.next_command() == [b"PING"]
+
+
+@pytest.mark.parametrize("element", [b"+abc\r\n", b"=7\r\ntxt:abc\r\n", b"(123\r\n"])
+@pytest.mark.parametrize("split", [None, 0, 1])
+def test_strings_of_other_types_get_redis_error(element, split):
+    """hiredis decodes a simple, verbatim or big-number string to bytes like a bulk string;
+    Redis refuses them. Whether the line is inside a read or starts one, the answer is
+    Redis's error, after the commands before it."""
+    data = pack(b"PING") + b"*2\r\n$3\r\nGET\r\n" + element
+    reads = (
+        [data] if split is None else [data[: -len(element) + split], data[-len(element) + split :]]
+    )
+    parser = RequestParser()
+    got = []
+    for read in reads:
+        parser.feed(read)
+        got += drain(parser)
+    assert got == [[b"PING"], expected_dollar(element[0])]
+
+
+def test_values_that_look_like_other_strings_are_checked_not_refused():
+    commands = [[b"SET", b"k", b"+1 555"], [b"SET", b"(x", b"=y"], [b"GET", b"k"]]
+    parser = RequestParser()
+    parser.feed(b"".join(pack(*command) for command in commands))
+    assert parser.on_fast_path
+    assert drain(parser) == commands
 
 
 def test_digits_inside_values_keep_the_fast_path():
