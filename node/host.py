@@ -225,7 +225,7 @@ class NodeHost:
 
     async def _tick_loop(self) -> None:
         interval = self.settings.tick_ms / 1000
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         self.tick_origin = loop.time()
         while self.running:
             self._catch_up_ticks()

@@ -12,8 +12,8 @@ from node.raft.types import ConfState, EntryType, SnapshotMeta
 from proto import slotraft_pb2 as pb
 
 _APPEND, _APPEND_RESP, _HEARTBEAT, _HEARTBEAT_RESP = 1, 2, 3, 4
-_ENTRY_TYPES = tuple(EntryType)  # indexed by value: 0, 1
 _VOTE, _VOTE_RESP, _SNAPSHOT, _SNAPSHOT_RESP, _TIMEOUT_NOW = 5, 6, 7, 8, 9
+_ENTRY_TYPES = tuple(EntryType)  # indexed by value: 0, 1
 
 
 def to_wire(message: m.Message) -> pb.RaftMessage:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from node import entry_codec
 from node.engine.blocking import WouldBlock, timeout_reply
-from node.engine.engine import PLAIN_SET, Engine
+from node.engine.engine import Engine, is_plain_set
 from node.entry_codec import Request
 from node.sessions import SessionTable, StaleRequest
 from proto import resp
@@ -128,9 +128,9 @@ class ShardState:
             db.rng = rng
             db.mutating = True
             for args in commands:
-                if len(args) == 3 and args[0] in PLAIN_SET and not config.maxmemory:
-                    # SET key value, the most frequent write, without the dispatch: the
-                    # same effect as engine.execute, whose own shortcut this is.
+                if is_plain_set(args, config):
+                    # The most frequent write, stored here: the effect of engine.execute's
+                    # own shortcut, without the call and the per-command set-up.
                     key = args[1]
                     db.set(key, args[2])
                     changed.add(key)

@@ -74,7 +74,7 @@ class FrameProtocol(asyncio.Protocol):
     def _keepalive(self) -> None:
         if self.closed or self.transport is None:
             return
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         if loop.time() - self.last_received > KEEPALIVE_TIMEOUT_S:
             self.abort(TimeoutError(f"nothing received for {KEEPALIVE_TIMEOUT_S:.0f} s"))
             return

@@ -47,9 +47,15 @@ _DIRECT: dict[bytes, CommandSpec] = {
     if not spec.subcommands and spec.name in IMPLEMENTATIONS
     for spelling in (spec.name.encode(), spec.name.upper().encode())
 }
-PLAIN_SET = frozenset({b"SET", b"set"})
+_PLAIN_SET = frozenset({b"SET", b"set"})
 _DENYOOM = int(Flag.DENYOOM)
 _READONLY = int(Flag.READONLY)
+
+
+def is_plain_set(args: list[bytes], config: EngineConfig) -> bool:
+    """SET key value with no options and no memory limit to check: a string to store, with
+    no dispatch needed (what Engine.execute and the shard's apply loop take a shortcut for)."""
+    return len(args) == 3 and args[0] in _PLAIN_SET and not config.maxmemory
 
 
 class Engine:
@@ -90,9 +96,8 @@ class Engine:
     def execute(self, args: list[bytes], now_ms: int, rng: random.Random) -> Reply:
         """Execute a command on the mutating path (the Raft apply loop). May return a
         WouldBlock for a blocking command that found nothing to pop."""
-        if len(args) == 3 and args[0] in PLAIN_SET and not self.config.maxmemory:
-            # The most frequent write, without the generic dispatch (a third of its cost):
-            # SET key value with no options, no memory limit to check, a string to store.
+        if is_plain_set(args, self.config):
+            # The most frequent write, without the generic dispatch (a third of its cost).
             self._mutating(now_ms, rng).set(args[1], args[2])
             return OK
         spec = self.resolve(args)
