@@ -135,6 +135,7 @@ def add_to_batch(batch: pb.RaftBatch, message: m.Message) -> None:
             reject_hint=message.hint_index,
             hint_term=message.hint_term,
             stamp=message.stamp,
+            flag=message.rejoining,
         )
     else:
         batch.messages.append(to_wire(message))
@@ -172,6 +173,7 @@ def _append_resp(w: pb.RaftMessage) -> m.Message:
         w.reject_hint,
         w.hint_term,
         w.stamp,
+        w.flag,
     )
 
 

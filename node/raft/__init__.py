@@ -47,11 +47,17 @@ group per destination node. Replica ids are node ids.
 Membership: a replica that was removed keeps its hard state (term and vote) if it may ever
 be added back under the same id; wiping it and re-adding the same id can let it vote twice
 in one term.
+
+Lost disks: a replica that starts again under the same id without its data must not vote
+or campaign until it holds again what it had acknowledged: `hold_votes(VoteHold.
+UNTIL_CAUGHT_UP)` (it releases itself once caught up with a leader's commit in that
+leader's term). `VoteHold.UNTIL_RELEASED` holds a replica whose caller does not know yet
+whether its empty disk is new or lost.
 """
 
 from node.raft.confchange import ConfChange, ConfChangeType, bootstrap_state
 from node.raft.config import RaftConfig
-from node.raft.core import RaftNode
+from node.raft.core import RaftNode, VoteHold
 from node.raft.errors import ConfChangeRejected, LeaderTransferInProgress, NotLeader, RaftError
 from node.raft.multi import MultiRaft, MultiReady
 from node.raft.readonly import ReadState
@@ -89,5 +95,6 @@ __all__ = [
     "SnapshotMeta",
     "SoftState",
     "Status",
+    "VoteHold",
     "bootstrap_state",
 ]

@@ -12,6 +12,7 @@ burst of proposals between two readies travels in one message per follower.
 
 from __future__ import annotations
 
+import enum
 import random
 
 from node.raft import confchange
@@ -55,6 +56,25 @@ _NORMAL = EntryType.NORMAL
 _CONF_CHANGE = EntryType.CONF_CHANGE
 _FROM_LEADER = (AppendEntries, Heartbeat, InstallSnapshot)
 _NO_ENTRIES: list[Entry] = []
+
+
+class VoteHold(enum.Enum):
+    """Whether a replica may vote, campaign and take leadership (`RaftNode.hold_votes`).
+
+    Raft's safety rests on what a replica persisted: the vote it gave in its term, and the
+    entries it acknowledged (counted towards commits). A replica whose disk was lost and
+    that starts again under the same id has neither, so it could vote twice in a term, or
+    help elect a leader that lacks an entry committed with its own lost acknowledgement."""
+
+    NONE = 0
+    # A new data directory that may be a lost one: the caller releases it once it knows.
+    UNTIL_RELEASED = 1
+    # A replica that lost its data: held until its log covers a commit index that a leader
+    # of its current term reached with an entry of that term. Every entry committed before
+    # (with or without this replica's lost acknowledgements) is at or below it (Leader
+    # Completeness), so from then on the replica holds everything it ever acknowledged.
+    # Its rejections carry `rejoining`, so the leader forgets what it had acknowledged.
+    UNTIL_CAUGHT_UP = 2
 
 
 class RaftNode:
@@ -125,6 +145,8 @@ class RaftNode:
         self._pending_snapshot: Snapshot | None = None
         self._assembly = SnapshotAssembly()
 
+        self.vote_hold = VoteHold.NONE
+
         self._outstanding: Ready | None = None
         self._last_term = self.term
         self._last_vote = self.vote
@@ -172,6 +194,13 @@ class RaftNode:
             self._tick_leader()
         else:
             self._tick_election()
+
+    def hold_votes(self, hold: VoteHold) -> None:
+        """Neither vote nor campaign (nor take leadership on TimeoutNow) until released; see
+        VoteHold. A replica that holds `UNTIL_CAUGHT_UP` releases itself."""
+        self.vote_hold = hold
+        if hold is not VoteHold.NONE and self.role is not FOLLOWER and self.role is not LEADER:
+            self._become_follower(self.term, 0)
 
     def propose(self, data: bytes) -> int:
         """Append `data` as a new entry; returns its index (it is committed once a Ready hands
@@ -387,7 +416,7 @@ class RaftNode:
         self._elapsed += 1
         if self._elapsed >= self._timeout:
             self._elapsed = 0
-            if self.id in self._voters:
+            if self.id in self._voters and self.vote_hold is VoteHold.NONE:
                 if self.config.pre_vote:
                     self._campaign_pre()
                 else:
@@ -549,7 +578,7 @@ class RaftNode:
         return self.role is LEADER or self._guard_elapsed < self._election_ticks
 
     def _handle_vote_request(self, message: RequestVote) -> None:
-        can_vote = (
+        can_vote = self.vote_hold is VoteHold.NONE and (
             self.vote == message.src
             or (self.vote == 0 and self.leader == 0)
             or (message.pre and message.term > self.term)
@@ -579,7 +608,7 @@ class RaftNode:
         elif kind is InstallSnapshot:
             self._heard_from_leader(message.src)
             self._handle_snapshot_chunk(message)
-        elif kind is TimeoutNow and self.id in self._voters:
+        elif kind is TimeoutNow and self.id in self._voters and self.vote_hold is VoteHold.NONE:
             self._campaign(force=True)
 
     def _step_candidate(self, message: Message, kind: type) -> None:
@@ -639,6 +668,7 @@ class RaftNode:
                     hint_index,
                     hint_term,
                     message.stamp,
+                    self.vote_hold is VoteHold.UNTIL_CAUGHT_UP,
                 )
             )
             return
@@ -652,11 +682,20 @@ class RaftNode:
         elif last_new > old_last and self.membership.append(entries, old_last + 1):
             self._set_conf(self.membership.current)
         log.commit_to(min(message.commit, last_new))
+        if self.vote_hold is VoteHold.UNTIL_CAUGHT_UP:
+            self._maybe_release_votes(message.commit)
         self._send(
             AppendResponse(
                 self.group, self.id, message.src, self.term, last_new, stamp=message.stamp
             )
         )
+
+    def _maybe_release_votes(self, leader_commit: int) -> None:
+        """The leader of our term committed up to `leader_commit`: once that is an entry of
+        this term and our log holds it, we hold everything we ever acknowledged."""
+        log = self.log
+        if 0 < leader_commit <= log.committed and log.term(leader_commit) == self.term:
+            self.vote_hold = VoteHold.NONE
 
     def _handle_snapshot_chunk(self, message: InstallSnapshot) -> None:
         meta = message.meta
@@ -728,6 +767,12 @@ class RaftNode:
             hint = message.hint_index
             if message.hint_term > 0:
                 hint = self.log.find_conflict_by_term(hint, message.hint_term)[0]
+            if message.rejoining and hint < pr.match:
+                # The follower lost its log (a new disk under the same id): what it had
+                # acknowledged is gone. Replicate to it again from what it still holds.
+                pr.forget_to(hint)
+                self._needs_flush = True
+                return
             if pr.maybe_decrease(message.index, hint):
                 if pr.state is REPLICATE:
                     pr.become_probe()

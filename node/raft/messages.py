@@ -49,6 +49,9 @@ class AppendResponse:
     hint_index: int = 0
     hint_term: int = 0
     stamp: int = 0  # 0: the request was not accepted in `term` (carries no acknowledgement)
+    # A rejection from a replica that lost its data and is catching up (VoteHold): its
+    # earlier acknowledgements no longer hold.
+    rejoining: bool = False
 
 
 @dataclass(slots=True)

@@ -15,7 +15,7 @@ import random
 from collections.abc import Iterable, Iterator
 
 from node.raft.config import RaftConfig
-from node.raft.core import RaftNode
+from node.raft.core import RaftNode, VoteHold
 from node.raft.errors import RaftError
 from node.raft.messages import Message
 from node.raft.ready import Ready
@@ -41,6 +41,18 @@ class MultiRaft:
         self._groups: dict[int, RaftNode] = {}
         self._nodes: list[RaftNode] = []
         self._outstanding: MultiReady | None = None
+        self.vote_hold = VoteHold.NONE  # given to groups added later too
+
+    def hold_votes(self, hold: VoteHold) -> None:
+        """Hold (or release) the votes of every replica of this node; see VoteHold."""
+        self.vote_hold = hold
+        for node in self._nodes:
+            node.hold_votes(hold)
+
+    def votes_held(self) -> bool:
+        """Whether some replica still holds its votes (`UNTIL_CAUGHT_UP` ones release
+        themselves)."""
+        return any(node.vote_hold is not VoteHold.NONE for node in self._nodes)
 
     def add_group(self, config: RaftConfig, restored: RestoredState | None = None) -> RaftNode:
         if config.node_id != self.node_id:
@@ -48,6 +60,8 @@ class MultiRaft:
         if config.group_id in self._groups:
             raise RaftError(f"group {config.group_id} already exists on node {self.node_id}")
         node = RaftNode(config, restored, self._rng)
+        if self.vote_hold is not VoteHold.NONE:
+            node.hold_votes(self.vote_hold)
         self._groups[config.group_id] = node
         self._nodes.append(node)
         return node

@@ -84,6 +84,14 @@ class Progress:
         self.probe_sent = False
         self.inflight.clear()
 
+    def forget_to(self, index: int) -> None:
+        """The follower lost what it had acknowledged after `index`: probe from there."""
+        self.match = index
+        self.state = PROBE
+        self.next = index + 1
+        self.probe_sent = False
+        self.inflight.clear()
+
     def become_replicate(self) -> None:
         self.state = REPLICATE
         self.next = self.match + 1

@@ -28,6 +28,9 @@ class SimDisk:
     def __init__(self) -> None:
         self.groups: dict[int, GroupDisk] = {}
         self._queued: list[tuple[int, str, object]] = []
+        # Set when the disk was lost, cleared once every replica caught up (VoteHold): a
+        # node that restarts before that holds its votes again.
+        self.rejoining = False
 
     def create(self, group: int, restored: RestoredState) -> None:
         disk = GroupDisk(restored.hard_state, restored.snapshot, list(restored.entries))

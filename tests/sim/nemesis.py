@@ -1,7 +1,8 @@
 """The fault schedule of a simulated run: at random intervals, one action among network
 chaos (loss, duplication, long delays), symmetric and one-way partitions, isolating a
 leader, crashes and restarts, clock-rate changes within the drift bound, leader transfers
-and membership changes (add a learner, promote it, remove a voter, the leader included)."""
+and membership changes (add a learner, promote it, remove a voter, the leader included),
+and in some seeds lost disks (a node restarts empty with its votes held, one at a time)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ class Nemesis:
             (3, self.membership),
             (1, self.heal_network),
         ]
+        if simulation.params.wipe_disks:  # appended: seeds without wipes draw as before
+            self.actions.append((2, self.wipe))
 
     def _interval(self) -> int:
         return 1 + int(self.rng.expovariate(1 / self.sim.params.nemesis_every))
@@ -140,6 +143,21 @@ class Nemesis:
         self.restarts[node_id] = sim.now + self._duration()
         self._note(f"crash {node_id}")
 
+    def wipe(self) -> None:
+        """Crash a node and lose its disk; it restarts from the groups' first state, its
+        votes held until it has caught up. One lost disk at a time: with two, a group could
+        lose every copy of an acknowledged entry, which no protocol survives."""
+        sim = self.sim
+        if any(node.held() for node in sim.nodes.values()):
+            return
+        up = [n for n, node in sorted(sim.nodes.items()) if node.up]
+        if not up:
+            return
+        node_id = self.rng.choice(up)
+        sim.wipe(node_id)
+        self.restarts[node_id] = sim.now + self._duration()
+        self._note(f"wipe {node_id}")
+
     def crash_leader(self) -> None:
         leader = self.sim.leader_of(self.rng.randint(1, self.sim.params.groups))
         if leader is not None:
@@ -168,6 +186,11 @@ class Nemesis:
     def membership(self) -> None:
         sim = self.sim
         group = self.rng.randint(1, sim.params.groups)
+        if any(node.held() for node in sim.nodes.values()):
+            # A held replica lowers what its groups tolerate by one; a membership change on
+            # top (a four-voter configuration, a removed member whose log is the longest) is
+            # a second fault, after which a group may rightly wait for an operator.
+            return
         leader = sim.leader_of(group)
         if leader is None:
             return

@@ -31,6 +31,7 @@ class SimParams:
     nemesis_every: int  # mean time units between fault actions
     disk_latency: int  # max time units an fsync takes
     eager_commit: bool = False  # False as the nodes run: commit indexes ride on appends
+    wipe_disks: bool = False  # the nemesis may also wipe a node's disk (VoteHold)
 
     @classmethod
     def from_seed(cls, seed: int, nodes: int = 5, groups: int = 3, steps: int = 3000) -> SimParams:
@@ -56,5 +57,6 @@ class SimParams:
             read_rate=rng.choice((0.01, 0.05, 0.2)),
             nemesis_every=rng.choice((40, 120, 300)),
             disk_latency=rng.choice((1, 3, 8)),
-            eager_commit=rng.random() < 0.25,  # drawn last: earlier seeds keep their draws
+            eager_commit=rng.random() < 0.25,  # drawn late: earlier seeds keep their draws
+            wipe_disks=rng.random() < 0.4,
         )

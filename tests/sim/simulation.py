@@ -36,6 +36,7 @@ from node.raft import (
     RestoredState,
     Role,
     Snapshot,
+    VoteHold,
     bootstrap_state,
 )
 from node.raft.confchange import ConfChangeType, decode
@@ -80,6 +81,9 @@ class SimNode:
         self.waiting_reads: list[tuple[int, ReadState]] = []
         self.dirty = True  # something happened that may have given a replica work
 
+    def held(self) -> bool:
+        return self.disk.rejoining
+
 
 class Simulation:
     def __init__(self, params: SimParams) -> None:
@@ -99,11 +103,15 @@ class Simulation:
         self._removed: set[tuple[int, int]] = set()  # (group, entry index) handled
         self.added_at: dict[tuple[int, int], int] = {}  # (group, node) -> index of its add
         self.clients_active = True
+        # False only to show that the checkers catch what a wiped replica does unheld.
+        self.hold_wiped_votes = True
         self.nodes = {i: SimNode(i, self.random_rate()) for i in range(1, params.nodes + 1)}
         for node in self.nodes.values():
             node.multi = MultiRaft(node.id, random.Random(f"raft-{seed}-{node.id}-0"))
+        self.initial_voters: dict[int, tuple[int, ...]] = {}
         for group in self.hosts:
             voters = tuple(sorted(self.rng.sample(sorted(self.nodes), params.replicas)))
+            self.initial_voters[group] = voters
             boot = bootstrap_state(voters)
             for node_id in voters:
                 self.create_replica(self.nodes[node_id], group, boot)
@@ -197,6 +205,21 @@ class Simulation:
         node.waiting_reads = []
         self.reads = {ctx: r for ctx, r in self.reads.items() if r.node_id != node_id}
 
+    def wipe(self, node_id: int) -> None:
+        """Crash the node and lose its disk. It hosts the same groups when it restarts, each
+        from what a node starts with: the group's first state if it was an initial voter
+        (as a real node bootstraps from its cluster description), else nothing."""
+        self.crash(node_id)
+        node = self.nodes[node_id]
+        hosted = [group for group, disk in node.disk.groups.items() if not disk.tombstone]
+        node.disk = SimDisk()
+        for group in hosted:
+            voters = self.initial_voters[group]
+            node.disk.create(
+                group, bootstrap_state(voters) if node_id in voters else RestoredState()
+            )
+        node.disk.rejoining = True
+
     def restart(self, node_id: int) -> None:
         node = self.nodes[node_id]
         if node.up:
@@ -207,6 +230,8 @@ class Simulation:
         node.multi = MultiRaft(
             node_id, random.Random(f"raft-{self.params.seed}-{node_id}-{self._sequence}")
         )
+        if node.disk.rejoining and self.hold_wiped_votes:
+            node.multi.hold_votes(VoteHold.UNTIL_CAUGHT_UP)
         for group, disk in sorted(node.disk.groups.items()):
             if not disk.tombstone:
                 self.create_replica(node, group)
@@ -394,6 +419,8 @@ class Simulation:
     def _check(self, node: SimNode) -> None:
         checker = self.checker
         assert node.multi is not None
+        if node.disk.rejoining and not node.multi.votes_held():
+            node.disk.rejoining = False  # every replica caught up: a restart holds no more
         for raft in node.multi:
             checker.on_replica(raft.group, raft)
             if raft.role is Role.LEADER:

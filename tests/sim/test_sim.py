@@ -58,6 +58,28 @@ def test_the_seeds_exercise_reads_writes_and_elections(results):
     assert sum(r.max_term > 5 for r in results.values()) > len(SEEDS) // 4
 
 
+def test_wiped_replicas_that_do_not_hold_their_votes_break_safety():
+    """The hold is what keeps the seeds with wiped disks safe: without it the checkers
+    find double votes and lost committed entries."""
+    from tests.sim.params import SimParams
+    from tests.sim.simulation import Simulation
+
+    violations = []
+    for seed in range(60):
+        params = SimParams.from_seed(seed, steps=STEPS)
+        if not params.wipe_disks:
+            continue
+        simulation = Simulation(params)
+        simulation.hold_wiped_votes = False
+        try:
+            simulation.run()
+        except SafetyViolation as violation:
+            violations.append(str(violation))
+        except Exception:  # liveness failures are not what this looks for
+            pass
+    assert any("election safety" in v or "leader completeness" in v for v in violations)
+
+
 class TestCheckersCatchViolations:
     """The checkers must be able to fail: each is fed a history that breaks its property."""
 
