@@ -19,6 +19,7 @@ from pathlib import Path
 
 from node.engine.config import EngineConfig
 from node.engine.engine import Engine
+from node.lost_disk import LostDiskGuard, holds_raft_data
 from node.metadata import ClusterMap, MetadataState, initial_map
 from node.pubsub import PubSubHub
 from node.raft import (
@@ -40,7 +41,7 @@ from node.shard_state import ShardState
 from node.storage import NodeStorage, snapshot_records
 from node.storage.aio import AsyncGroupCommit
 from node.storage.records import persist_records
-from node.transport import RaftTransport
+from node.transport import BatchHeader, RaftTransport
 from proto.topology import METADATA_GROUP, ClusterDescription, ShardPlacement
 
 log = logging.getLogger("slotraft.node")
@@ -103,14 +104,16 @@ class NodeHost:
         self.durable_votes: dict[int, tuple[int, int]] = {}  # group -> persisted (term, vote)
         self.ticks_delivered = 0
         self.pubsub = PubSubHub()  # every router's subscriptions, for Kv.Publish/Subscribe
+        self.lost_disk = LostDiskGuard(node_id, data_dir, len(description.nodes))
 
     # ------------------------------------------------------------------ start and stop
 
     async def start(self) -> None:
         self.loop = loop = asyncio.get_running_loop()
-        storage, restored = await loop.run_in_executor(
-            None, NodeStorage.open, self.data_dir / "raft"
-        )
+        raft_dir = self.data_dir / "raft"
+        # Before the WAL exists: a new directory gets its identity first.
+        await self.lost_disk.load(had_data=holds_raft_data(raft_dir))
+        storage, restored = await loop.run_in_executor(None, NodeStorage.open, raft_dir)
         self.storage = storage
         self.committer = AsyncGroupCommit(storage.commit)
         cluster = initial_map(self.description)
@@ -156,8 +159,9 @@ class NodeHost:
         peers = {node.id: node.raft_address for node in self.description.nodes}
         peers.update(self.settings.peer_addresses)
         self.transport = RaftTransport(
-            self.node_id, peers, self._on_raft_batch, self._on_unreachable
+            self.node_id, peers, self._on_raft_batch, self._on_unreachable, self.lost_disk.header
         )
+        self.lost_disk.start(self.multi, self.committer.run, self.transport.announce, self.wake)
         self.transport.start()
         self.running = True
         self.tasks = [
@@ -215,9 +219,10 @@ class NodeHost:
     def wake(self) -> None:
         self.wakeup.set()
 
-    def _on_raft_batch(self, from_node: int, messages: list) -> None:
-        self.multi.step(messages)
-        self.wakeup.set()
+    def _on_raft_batch(self, header: BatchHeader, messages: list) -> None:
+        if self.lost_disk.admit(header) and messages:
+            self.multi.step(messages)
+            self.wakeup.set()
 
     def _on_unreachable(self, peer: int) -> None:
         for raft in self.multi:
@@ -420,6 +425,7 @@ class NodeHost:
                     self._balance(replica)
             if proposed:
                 self.wakeup.set()
+            self.lost_disk.check_caught_up()
 
     def _balance(self, replica: ShardReplica) -> None:
         """Hand leadership to the shard's preferred replica (replicas[0]) when it has caught

@@ -120,6 +120,7 @@ class AdminService(pb_grpc.AdminServicer):
             local=[shard_info(host, replica) for replica in host.shards.values()],
             version="0.1.0",
             uptime_seconds=time.time() - host.started,
+            identity=host.lost_disk.state,
         )
 
     async def GetSlotMap(

@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
+from typing import NamedTuple
 
 from node.raft import messages as m
 from node.raft_wire import add_to_batch, from_wire
@@ -34,8 +35,24 @@ SERVER_OPTIONS = [
     ("grpc.http2.max_ping_strikes", 0),
 ]
 
-BatchHandler = Callable[[int, list[m.Message]], None]
+
+class BatchHeader(NamedTuple):
+    """Who sent a batch and what it says of itself and of us (node/identity.py)."""
+
+    from_node: int
+    incarnation: int  # 0: a sender that predates incarnations
+    state: int  # proto IdentityState
+    about_receiver: int  # the incarnation the sender has on record for us; 0: none
+
+
+BatchHandler = Callable[[BatchHeader, list[m.Message]], None]
 UnreachableHandler = Callable[[int], None]
+# peer id -> (our incarnation, our IdentityState, our record of the peer's incarnation)
+HeaderSource = Callable[[int], tuple[int, int, int]]
+
+
+def _no_identity(_peer: int) -> tuple[int, int, int]:
+    return 0, 0, 0
 
 
 class PeerLink:
@@ -43,12 +60,18 @@ class PeerLink:
     connection can take it; otherwise it waits in a bounded queue."""
 
     def __init__(
-        self, node_id: int, peer_id: int, address: str, on_unreachable: UnreachableHandler
+        self,
+        node_id: int,
+        peer_id: int,
+        address: str,
+        on_unreachable: UnreachableHandler,
+        header: HeaderSource = _no_identity,
     ) -> None:
         self.node_id = node_id
         self.peer_id = peer_id
         self.address = address
         self.on_unreachable = on_unreachable
+        self.header = header
         self.queue: deque[list[m.Message]] = deque()
         self.wakeup = asyncio.Event()
         self.stream: framing.FrameProtocol | None = None
@@ -69,8 +92,20 @@ class PeerLink:
         self.queue.append(messages)
         self.wakeup.set()
 
-    def _encode(self, batches: list[list[m.Message]] | deque[list[m.Message]]) -> bytes:
-        wire = pb.RaftBatch(from_node=self.node_id)
+    def announce(self) -> None:
+        """Send our header now, in an empty batch (when connected and writable)."""
+        stream = self.stream
+        if stream is not None and not stream.closed and stream.writable.is_set():
+            stream.send(self._encode(()))
+
+    def _encode(self, batches: list[list[m.Message]] | deque[list[m.Message]] | tuple[()]) -> bytes:
+        incarnation, state, about_peer = self.header(self.peer_id)
+        wire = pb.RaftBatch(
+            from_node=self.node_id,
+            from_incarnation=incarnation,
+            from_state=state,  # type: ignore[arg-type]
+            to_incarnation=about_peer,
+        )
         for batch in batches:
             for message in batch:
                 add_to_batch(wire, message)
@@ -87,6 +122,9 @@ class PeerLink:
                 stream = None
             if stream is not None:
                 self.stream = stream
+                # The first batch says who we are and what we know of the peer, even with
+                # no Raft message to carry: a new node learns from it whether it lost data.
+                stream.send(self._encode(()))
                 try:
                     await self._drain_queue(stream, lost)
                 finally:
@@ -134,11 +172,12 @@ class RaftTransport:
         peers: dict[int, str],
         on_batch: BatchHandler,
         on_unreachable: UnreachableHandler,
+        header: HeaderSource = _no_identity,
     ) -> None:
         self.node_id = node_id
         self.on_batch = on_batch
         self.links = {
-            peer_id: PeerLink(node_id, peer_id, address, on_unreachable)
+            peer_id: PeerLink(node_id, peer_id, address, on_unreachable, header)
             for peer_id, address in peers.items()
             if peer_id != node_id
         }
@@ -168,6 +207,12 @@ class RaftTransport:
                 continue
             link.send(messages)
 
+    def announce(self) -> None:
+        """Tell every connected peer our header now (our identity state changed)."""
+        for peer_id, link in self.links.items():
+            if peer_id not in self.blocked_peers:
+                link.announce()
+
     def accept(self) -> framing.FrameProtocol:
         """The protocol for a peer's incoming stream (node/listener.py hands it over)."""
         stream = framing.FrameProtocol(self._receive, lambda _: self.incoming.discard(stream))
@@ -183,4 +228,7 @@ class RaftTransport:
         except ValueError as error:
             log.warning("bad batch from node %d: %s", batch.from_node, error)
             return
-        self.on_batch(batch.from_node, messages)
+        header = BatchHeader(
+            batch.from_node, batch.from_incarnation, batch.from_state, batch.to_incarnation
+        )
+        self.on_batch(header, messages)

@@ -25,6 +25,13 @@ class ReplyStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     UNAVAILABLE: _ClassVar[ReplyStatus]
     UNKNOWN_SHARD: _ClassVar[ReplyStatus]
     REJECTED: _ClassVar[ReplyStatus]
+
+class IdentityState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    IDENTITY_UNKNOWN: _ClassVar[IdentityState]
+    IDENTITY_NEW: _ClassVar[IdentityState]
+    IDENTITY_VERIFIED: _ClassVar[IdentityState]
+    IDENTITY_REJOINING: _ClassVar[IdentityState]
 COMMANDS: RequestKind
 TRANSACTION: RequestKind
 DIGESTS: RequestKind
@@ -35,6 +42,10 @@ NOT_LEADER: ReplyStatus
 UNAVAILABLE: ReplyStatus
 UNKNOWN_SHARD: ReplyStatus
 REJECTED: ReplyStatus
+IDENTITY_UNKNOWN: IdentityState
+IDENTITY_NEW: IdentityState
+IDENTITY_VERIFIED: IdentityState
+IDENTITY_REJOINING: IdentityState
 
 class Watch(_message.Message):
     __slots__ = ("key", "digest")
@@ -239,12 +250,18 @@ class RaftMessage(_message.Message):
     def __init__(self, group: _Optional[int] = ..., type: _Optional[int] = ..., from_node: _Optional[int] = ..., to_node: _Optional[int] = ..., term: _Optional[int] = ..., log_term: _Optional[int] = ..., index: _Optional[int] = ..., entries: _Optional[_Iterable[_Union[RaftEntry, _Mapping]]] = ..., commit: _Optional[int] = ..., reject: _Optional[bool] = ..., reject_hint: _Optional[int] = ..., hint_term: _Optional[int] = ..., context: _Optional[bytes] = ..., snapshot_index: _Optional[int] = ..., snapshot_term: _Optional[int] = ..., snapshot_voters: _Optional[_Iterable[int]] = ..., snapshot_learners: _Optional[_Iterable[int]] = ..., chunk_offset: _Optional[int] = ..., chunk_data: _Optional[bytes] = ..., chunk_done: _Optional[bool] = ..., snapshot_size: _Optional[int] = ..., flag: _Optional[bool] = ..., stamp: _Optional[int] = ..., force: _Optional[bool] = ...) -> None: ...
 
 class RaftBatch(_message.Message):
-    __slots__ = ("from_node", "messages")
+    __slots__ = ("from_node", "messages", "from_incarnation", "from_state", "to_incarnation")
     FROM_NODE_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    FROM_INCARNATION_FIELD_NUMBER: _ClassVar[int]
+    FROM_STATE_FIELD_NUMBER: _ClassVar[int]
+    TO_INCARNATION_FIELD_NUMBER: _ClassVar[int]
     from_node: int
     messages: _containers.RepeatedCompositeFieldContainer[RaftMessage]
-    def __init__(self, from_node: _Optional[int] = ..., messages: _Optional[_Iterable[_Union[RaftMessage, _Mapping]]] = ...) -> None: ...
+    from_incarnation: int
+    from_state: IdentityState
+    to_incarnation: int
+    def __init__(self, from_node: _Optional[int] = ..., messages: _Optional[_Iterable[_Union[RaftMessage, _Mapping]]] = ..., from_incarnation: _Optional[int] = ..., from_state: _Optional[_Union[IdentityState, str]] = ..., to_incarnation: _Optional[int] = ...) -> None: ...
 
 class SlotRange(_message.Message):
     __slots__ = ("first", "last")
@@ -317,18 +334,20 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ClusterStatus(_message.Message):
-    __slots__ = ("node", "slot_map", "local", "version", "uptime_seconds")
+    __slots__ = ("node", "slot_map", "local", "version", "uptime_seconds", "identity")
     NODE_FIELD_NUMBER: _ClassVar[int]
     SLOT_MAP_FIELD_NUMBER: _ClassVar[int]
     LOCAL_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     UPTIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_FIELD_NUMBER: _ClassVar[int]
     node: int
     slot_map: SlotMap
     local: _containers.RepeatedCompositeFieldContainer[ShardInfo]
     version: str
     uptime_seconds: float
-    def __init__(self, node: _Optional[int] = ..., slot_map: _Optional[_Union[SlotMap, _Mapping]] = ..., local: _Optional[_Iterable[_Union[ShardInfo, _Mapping]]] = ..., version: _Optional[str] = ..., uptime_seconds: _Optional[float] = ...) -> None: ...
+    identity: str
+    def __init__(self, node: _Optional[int] = ..., slot_map: _Optional[_Union[SlotMap, _Mapping]] = ..., local: _Optional[_Iterable[_Union[ShardInfo, _Mapping]]] = ..., version: _Optional[str] = ..., uptime_seconds: _Optional[float] = ..., identity: _Optional[str] = ...) -> None: ...
 
 class TransferLeaderRequest(_message.Message):
     __slots__ = ("shard", "to_node")

@@ -77,9 +77,12 @@ def render_status(answers: list[pb.ClusterStatus]) -> str:
         return "no node answered"
     slot_map = max((answer.slot_map for answer in answers), key=lambda m: m.epoch)
     lines = [f"slot map epoch {slot_map.epoch}; nodes:"]
-    seen = {answer.node for answer in answers}
+    seen = {answer.node: answer for answer in answers}
     for node in slot_map.nodes:
-        state = "up" if node.id in seen else "unreachable"
+        answer = seen.get(node.id)
+        state = "unreachable" if answer is None else "up"
+        if answer is not None and answer.identity in ("new", "rejoining"):
+            state += f" ({answer.identity}: votes held)"
         lines.append(f"  node {node.id}  {node.address:<22} {state}")
     lines.append("shards:")
     local = {}

@@ -3,8 +3,7 @@ serving while their disk writes are in flight, a node killed with SIGKILL recove
 snapshot + WAL, and a node that was down long enough to need the leader's snapshot catches
 up from it. Every acknowledged write is there afterwards.
 
-(Not tested here because Raft does not allow it: a node whose data directory was wiped
-rejoining under the same id; see the closing note.)"""
+(A node whose data directory was lost and that rejoins under its id: test_lost_disk.py.)"""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ import pytest
 
 from node.listener import NodeListener
 from node.raft.messages import Heartbeat
-from node.transport import RECONNECT_DELAY_S, RaftTransport
+from node.transport import RECONNECT_DELAY_S, BatchHeader, RaftTransport
 from proto import framing
 from proto import slotraft_pb2 as pb
 from proto import slotraft_pb2_grpc as pb_grpc
@@ -41,10 +41,14 @@ class Peer:
         self.transport = RaftTransport(
             node_id,
             addresses,
-            lambda sender, messages: self.received.append((sender, messages)),
+            self._received,
             self.unreachable.append,
         )
         self.listener: NodeListener | None = None
+
+    def _received(self, header: BatchHeader, messages: list) -> None:
+        if messages:  # not the empty batch each stream starts with
+            self.received.append((header.from_node, messages))
 
     async def listen(self, grpc_port: int = 1) -> None:
         self.listener = NodeListener({framing.PREAMBLE_RAFT: self.transport.accept}, grpc_port)

@@ -1,0 +1,118 @@
+"""A node whose data directory is lost (wiped volume, replaced disk) and that starts again
+under its id: it rejoins without voting until it has caught up (node/identity.py), so it
+never helps elect a leader that lacks acknowledged writes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+
+import pytest
+import redis
+
+from slotraft.ctl import render_status
+from slotraft.local_cluster import LocalCluster
+from tests.cluster.conftest import dump_logs, start_cluster
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def fresh_cluster():
+    cluster = start_cluster(router_args=["--retry-seconds", "3"])
+    yield cluster
+    cluster.stop()
+
+
+def identity_state(cluster: LocalCluster, node_id: int) -> str:
+    path = cluster.data_dir / f"node-{node_id}" / "identity.json"
+    try:
+        return json.loads(path.read_text())["state"]
+    except (FileNotFoundError, ValueError):
+        return ""
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not reached in {timeout}s: {what}"
+        time.sleep(0.2)
+
+
+def wipe_and_restart(cluster: LocalCluster, node_id: int) -> None:
+    cluster.kill(cluster.node(node_id))
+    shutil.rmtree(cluster.data_dir / f"node-{node_id}")
+    cluster.start_process(cluster.node(node_id))
+
+
+def read_when_served(client: redis.Redis, keys: list[bytes], timeout: float = 60) -> list:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return client.mget(keys)
+        except redis.RedisError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def write(client: redis.Redis, prefix: bytes, count: int) -> dict[bytes, bytes]:
+    data = {b"%s:%d" % (prefix, i): b"value-%d" % i for i in range(count)}
+    pipe = client.pipeline(transaction=False)
+    for key, value in data.items():
+        pipe.set(key, value)
+    pipe.execute()
+    return data
+
+
+def test_a_wiped_node_rejoins_catches_up_and_then_counts_as_a_copy(fresh_cluster):
+    cluster = fresh_cluster
+    client = redis.Redis(port=cluster.router_ports[0], socket_timeout=30)
+    assert all(identity_state(cluster, n) == "verified" for n in (1, 2, 3))
+    data = write(client, b"before", 1500)
+    wipe_and_restart(cluster, 2)
+    wait_for(lambda: identity_state(cluster, 2) == "verified", 60, "node 2 caught up")
+    log = cluster.node(2).log.read_text()
+    assert "this node's data was lost" in log, dump_logs(cluster)
+    assert "votes released" in log
+    data.update(write(client, b"after", 500))
+    # Node 2 now stands in for node 1: everything must be on it and node 3.
+    cluster.kill(cluster.node(1))
+    keys = list(data)
+    assert read_when_served(client, keys) == [data[key] for key in keys]
+    cluster.start_process(cluster.node(1))
+    cluster.wait_until_serving(60)
+
+
+def test_a_wiped_node_and_a_stale_one_elect_nobody_and_answer_no_wrong_reads(fresh_cluster):
+    """Node 3 misses the writes (paused); node 2, which acknowledged them, loses its disk;
+    node 1 is down. Nodes 2 and 3 are a majority, but electing node 3 would drop the writes:
+    the cluster must refuse to serve until node 1 is back, never answer without them."""
+    cluster = fresh_cluster
+    client = redis.Redis(port=cluster.router_ports[0], socket_timeout=30)
+    cluster.pause(cluster.node(3))
+    data = write(client, b"acked", 300)  # acknowledged by nodes 1 and 2 only
+    cluster.kill(cluster.node(1))
+    wipe_and_restart(cluster, 2)
+    cluster.resume(cluster.node(3))
+    wait_for(lambda: identity_state(cluster, 2) not in ("", "new"), 30, "node 2 heard its peers")
+    keys = list(data)
+    deadline = time.monotonic() + 8  # several election timeouts
+    refused = 0
+    while time.monotonic() < deadline:
+        try:
+            answer = client.mget(keys)
+        except redis.RedisError:
+            refused += 1
+            continue
+        assert answer == [data[key] for key in keys], "a read without acknowledged writes"
+    assert refused, "the cluster answered without a quorum that holds the writes"
+    assert identity_state(cluster, 2) == "rejoining"
+    status = render_status(cluster.status())
+    assert any("node 2" in line and "rejoining: votes held" in line for line in status.splitlines())
+    cluster.start_process(cluster.node(1))
+    cluster.wait_until_serving(60)
+    assert client.mget(keys) == [data[key] for key in keys]
+    wait_for(lambda: identity_state(cluster, 2) == "verified", 60, "node 2 caught up")
