@@ -12,6 +12,10 @@ Faults:
 - partition-one-way: cut the links from a shard's leader to the other nodes, or those
                      towards it (targets that can cut single links only);
 - kill-all:          SIGKILL every node at once; start them all again;
+- lose-disk:         SIGKILL a random node and delete its data directory; start it again
+                     (it rejoins without voting until caught up); only while no other node
+                     is still rejoining: two nodes without their data at once is beyond
+                     what any replication survives (targets that can delete data only);
 - mixed:             a random choice among all of the above, one at a time.
 
 A fault lasts a random time within `fault_seconds`, then heals; a quiet time within
@@ -38,6 +42,7 @@ FAULTS = (
     "partition-leader",
     "partition-one-way",
     "kill-all",
+    "lose-disk",
 )
 MIXED = "mixed"
 NONE = "none"
@@ -56,6 +61,10 @@ def expand(names: list[str], target: Target) -> list[str]:
             if fault == "partition-one-way" and not target.one_way_links:
                 if name != MIXED:
                     raise ValueError(f"the {target.name} target cannot cut one-way links")
+                continue
+            if fault == "lose-disk" and not target.lost_disks:
+                if name != MIXED:
+                    raise ValueError(f"the {target.name} target cannot delete a node's data")
                 continue
             if fault not in chosen:
                 chosen.append(fault)
@@ -217,3 +226,15 @@ class Nemesis:
                 self.target.start_node(node)
 
         return ActiveFault("kill-all", "killed every node", start_all)
+
+    def _lose_disk(self) -> ActiveFault:
+        rejoining = self.target.rejoining_nodes()
+        if rejoining:
+            raise RuntimeError(f"nodes {rejoining} are still rejoining after a lost disk")
+        node = self._random_node()
+        self.target.lose_disk(node)
+        return ActiveFault(
+            "lose-disk",
+            f"killed node {node} and deleted its data",
+            lambda: self.target.start_node(node),
+        )

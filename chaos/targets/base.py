@@ -11,6 +11,8 @@ class Target(ABC):
     name: str
     # Whether single directed links can be cut (else only whole nodes can be isolated).
     one_way_links: bool = False
+    # Whether a node's data directory can be deleted (`lose_disk`).
+    lost_disks: bool = False
 
     @abstractmethod
     def start(self) -> None:
@@ -63,6 +65,14 @@ class Target(ABC):
     def cut(self, links: set[Link]) -> None:
         """Drop the traffic of these directed links (when `one_way_links`)."""
         raise NotImplementedError(f"the {self.name} target cannot cut single links")
+
+    def lose_disk(self, node: int) -> None:
+        """SIGKILL the node and delete its data directory (when `lost_disks`)."""
+        raise NotImplementedError(f"the {self.name} target cannot delete a node's data")
+
+    def rejoining_nodes(self) -> list[int]:
+        """Nodes whose data directory is not yet confirmed or caught up (votes held)."""
+        return []
 
     @abstractmethod
     def heal_network(self) -> None: ...

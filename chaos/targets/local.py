@@ -10,7 +10,9 @@ whose links can be cut, in one of two network modes:
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -31,6 +33,7 @@ NETWORK_MODES = ("proxy", "netns")
 class LocalTarget(Target):
     name = "local"
     one_way_links = True
+    lost_disks = True
 
     def __init__(
         self,
@@ -171,6 +174,24 @@ class LocalTarget(Target):
             self.exits.append(
                 f"node {node} exited by itself with status {status} (log: {process.log})"
             )
+
+    def lose_disk(self, node: int) -> None:
+        self.kill(node)
+        shutil.rmtree(self._node_dir(node), ignore_errors=True)
+
+    def rejoining_nodes(self) -> list[int]:
+        held = []
+        for node in self.nodes():
+            try:
+                state = json.loads((self._node_dir(node) / "identity.json").read_text())["state"]
+            except (OSError, ValueError, KeyError):
+                state = "new"  # not written yet: a new directory
+            if state != "verified":
+                held.append(node)
+        return held
+
+    def _node_dir(self, node: int) -> Path:
+        return self.data_dir / f"node-{node}"
 
     def stop_node(self, node: int) -> None:
         process = self.cluster.node(node)

@@ -98,6 +98,8 @@ class FakeTarget(Target):
         self.paused: set[int] = set()
         self.links: set[Link] = set()
         self.calls: list[str] = []
+        self.wiped: set[int] = set()
+        self.rejoining: set[int] = set()
         self.lock = threading.Lock()
 
     def _note(self, call: str) -> None:
@@ -154,6 +156,16 @@ class FakeTarget(Target):
         self._note(f"cut {sorted(links)}")
         self.links |= links
 
+    lost_disks = True
+
+    def lose_disk(self, node: int) -> None:
+        self._note(f"lose disk {node}")
+        self.down.add(node)
+        self.wiped.add(node)
+
+    def rejoining_nodes(self) -> list[int]:
+        return sorted(self.rejoining)
+
     def heal_network(self) -> None:
         self.links.clear()
 
@@ -186,6 +198,19 @@ def test_each_fault_is_injected_then_healed(fault):
     assert fault_op.result.endswith("healed")
 
 
+def test_a_disk_is_lost_only_while_no_node_is_rejoining():
+    target = FakeTarget()
+    history = History()
+    nemesis = Nemesis(target, history, ["lose-disk"], random.Random(1))
+    target.rejoining = {3}
+    nemesis.inject("lose-disk")
+    assert nemesis.active is None and not target.wiped
+    assert "still rejoining" in history.operations()[0].result
+    target.rejoining = set()
+    nemesis.inject("lose-disk")
+    assert len(target.wiped) == 1 and target.down == target.wiped
+
+
 def test_schedule_stops_in_time_and_leaves_everything_healed():
     target = FakeTarget()
     history = History()
@@ -211,6 +236,10 @@ def test_mixed_leaves_out_what_the_target_cannot_do():
     assert expand(["kill", "pause", "kill"], target) == ["kill", "pause"]
     with pytest.raises(ValueError, match="one-way"):
         expand(["partition-one-way"], target)
+    target.lost_disks = False
+    assert "lose-disk" not in expand(["mixed"], target)
+    with pytest.raises(ValueError, match="delete a node's data"):
+        expand(["lose-disk"], target)
     with pytest.raises(ValueError, match="unknown nemesis"):
         expand(["meteor"], target)
     assert expand(["none"], target) == []
