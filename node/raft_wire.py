@@ -31,6 +31,7 @@ def to_wire(message: m.Message) -> pb.RaftMessage:
             term=message.term,
             commit=message.commit,
             stamp=message.stamp,
+            flag=message.release_hold,
         )
     if kind is m.HeartbeatResponse:
         return pb.RaftMessage(
@@ -40,6 +41,7 @@ def to_wire(message: m.Message) -> pb.RaftMessage:
             to_node=message.dst,
             term=message.term,
             stamp=message.stamp,
+            flag=message.rejoining,
         )
     if kind is m.RequestVote:
         return pb.RaftMessage(
@@ -91,6 +93,7 @@ def to_wire(message: m.Message) -> pb.RaftMessage:
             chunk_offset=message.next_offset,
             reject=message.reject,
             stamp=message.stamp,
+            flag=message.rejoining,
         )
     if kind is m.TimeoutNow:
         return pb.RaftMessage(
@@ -118,6 +121,7 @@ def add_to_batch(batch: pb.RaftBatch, message: m.Message) -> None:
             log_term=message.prev_term,
             commit=message.commit,
             stamp=message.stamp,
+            flag=message.release_hold,
         )
         if message.entries:
             add_entry = wire.entries.add
@@ -152,6 +156,7 @@ def _append(w: pb.RaftMessage) -> m.Message:
         tuple(make_entry(e.index, e.term, _entry_type(e.type), e.data) for e in w.entries),
         w.commit,
         w.stamp,
+        w.flag,
     )
 
 
@@ -179,13 +184,19 @@ def _append_resp(w: pb.RaftMessage) -> m.Message:
 
 def _heartbeat(w: pb.RaftMessage) -> m.Message:
     return m.Heartbeat(
-        group=w.group, src=w.from_node, dst=w.to_node, term=w.term, commit=w.commit, stamp=w.stamp
+        group=w.group,
+        src=w.from_node,
+        dst=w.to_node,
+        term=w.term,
+        commit=w.commit,
+        stamp=w.stamp,
+        release_hold=w.flag,
     )
 
 
 def _heartbeat_resp(w: pb.RaftMessage) -> m.Message:
     return m.HeartbeatResponse(
-        group=w.group, src=w.from_node, dst=w.to_node, term=w.term, stamp=w.stamp
+        group=w.group, src=w.from_node, dst=w.to_node, term=w.term, stamp=w.stamp, rejoining=w.flag
     )
 
 
@@ -237,6 +248,7 @@ def _snapshot_resp(w: pb.RaftMessage) -> m.Message:
         next_offset=w.chunk_offset,
         reject=w.reject,
         stamp=w.stamp,
+        rejoining=w.flag,
     )
 
 

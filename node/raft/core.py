@@ -69,11 +69,12 @@ class VoteHold(enum.Enum):
     NONE = 0
     # A new data directory that may be a lost one: the caller releases it once it knows.
     UNTIL_RELEASED = 1
-    # A replica that lost its data: held until its log covers a commit index that a leader
-    # of its current term reached with an entry of that term. Every entry committed before
-    # (with or without this replica's lost acknowledgements) is at or below it (Leader
-    # Completeness), so from then on the replica holds everything it ever acknowledged.
-    # Its rejections carry `rejoining`, so the leader forgets what it had acknowledged.
+    # A replica that lost its data: held until a leader releases it (`release_hold`), once
+    # the replica's log holds that leader's commit index and the leader reached that index
+    # in its own term without the replica. That commit needed a majority of the others,
+    # which intersects every majority the replica took part in before its loss: so the
+    # leader's term is at least any term the replica acknowledged or voted in, and its log
+    # holds every entry committed before (Leader Completeness).
     UNTIL_CAUGHT_UP = 2
 
 
@@ -265,6 +266,8 @@ class RaftNode:
             return
         if target not in self._voters:
             raise RaftError(f"node {target} is not a voter of group {self.group}")
+        if self._progress[target].rejoining:
+            return  # it may not lead before it is released (VoteHold); later
         if self._transferee == target:
             return
         self._transferee = target
@@ -438,6 +441,7 @@ class RaftNode:
             self._heartbeat_elapsed = 0
             for peer, pr in self._progress.items():
                 self._send_heartbeat(peer, pr)
+            self._commit_for_rejoiners()
         committed = self.log.committed
         if any(
             pr.sent_commit < committed and pr.state is REPLICATE for pr in self._progress.values()
@@ -445,6 +449,20 @@ class RaftNode:
             # No append with entries took the new commit index to these followers this tick
             # (a probing follower hears it once it answers a probe).
             self._commit_due = True
+            self._needs_flush = True
+
+    def _commit_for_rejoiners(self) -> None:
+        """An idle group commits nothing new, and a rejoining follower is released only by a
+        commit made without it (`_release_due`): give it one, an empty entry."""
+        log = self.log
+        committed = log.committed
+        if self._transferee or log.last_index() != committed:
+            return  # something is being committed already
+        if any(
+            pr.rejoining and pr.match >= committed and committed <= pr.rejoin_floor
+            for pr in self._progress.values()
+        ):
+            log.append(Entry(committed + 1, self.term, _NORMAL, b""))
             self._needs_flush = True
 
     def _quorum_active(self) -> bool:
@@ -599,12 +617,23 @@ class RaftNode:
         if kind is AppendEntries:
             self._heard_from_leader(message.src)
             self._handle_append(message)
+            if message.release_hold and self.vote_hold is VoteHold.UNTIL_CAUGHT_UP:
+                self.vote_hold = VoteHold.NONE
         elif kind is Heartbeat:
             self._heard_from_leader(message.src)
             self.log.commit_to(message.commit)
             self._send(
-                HeartbeatResponse(self.group, self.id, message.src, self.term, message.stamp)
+                HeartbeatResponse(
+                    self.group,
+                    self.id,
+                    message.src,
+                    self.term,
+                    message.stamp,
+                    self.vote_hold is not VoteHold.NONE,
+                )
             )
+            if message.release_hold and self.vote_hold is VoteHold.UNTIL_CAUGHT_UP:
+                self.vote_hold = VoteHold.NONE
         elif kind is InstallSnapshot:
             self._heard_from_leader(message.src)
             self._handle_snapshot_chunk(message)
@@ -647,7 +676,13 @@ class RaftNode:
             if skip >= len(entries):
                 self._send(
                     AppendResponse(
-                        self.group, self.id, message.src, self.term, committed, stamp=message.stamp
+                        self.group,
+                        self.id,
+                        message.src,
+                        self.term,
+                        committed,
+                        stamp=message.stamp,
+                        rejoining=self.vote_hold is not VoteHold.NONE,
                     )
                 )
                 return
@@ -668,7 +703,7 @@ class RaftNode:
                     hint_index,
                     hint_term,
                     message.stamp,
-                    self.vote_hold is VoteHold.UNTIL_CAUGHT_UP,
+                    self.vote_hold is not VoteHold.NONE,
                 )
             )
             return
@@ -682,20 +717,17 @@ class RaftNode:
         elif last_new > old_last and self.membership.append(entries, old_last + 1):
             self._set_conf(self.membership.current)
         log.commit_to(min(message.commit, last_new))
-        if self.vote_hold is VoteHold.UNTIL_CAUGHT_UP:
-            self._maybe_release_votes(message.commit)
         self._send(
             AppendResponse(
-                self.group, self.id, message.src, self.term, last_new, stamp=message.stamp
+                self.group,
+                self.id,
+                message.src,
+                self.term,
+                last_new,
+                stamp=message.stamp,
+                rejoining=self.vote_hold is not VoteHold.NONE,
             )
         )
-
-    def _maybe_release_votes(self, leader_commit: int) -> None:
-        """The leader of our term committed up to `leader_commit`: once that is an entry of
-        this term and our log holds it, we hold everything we ever acknowledged."""
-        log = self.log
-        if 0 < leader_commit <= log.committed and log.term(leader_commit) == self.term:
-            self.vote_hold = VoteHold.NONE
 
     def _handle_snapshot_chunk(self, message: InstallSnapshot) -> None:
         meta = message.meta
@@ -704,7 +736,13 @@ class RaftNode:
             self._assembly.clear()
             self._send(
                 AppendResponse(
-                    self.group, self.id, message.src, self.term, log.committed, stamp=message.stamp
+                    self.group,
+                    self.id,
+                    message.src,
+                    self.term,
+                    log.committed,
+                    stamp=message.stamp,
+                    rejoining=self.vote_hold is not VoteHold.NONE,
                 )
             )
             return
@@ -715,7 +753,13 @@ class RaftNode:
         self._restore(snapshot)
         self._send(
             AppendResponse(
-                self.group, self.id, message.src, self.term, meta.index, stamp=message.stamp
+                self.group,
+                self.id,
+                message.src,
+                self.term,
+                meta.index,
+                stamp=message.stamp,
+                rejoining=self.vote_hold is not VoteHold.NONE,
             )
         )
 
@@ -730,6 +774,7 @@ class RaftNode:
                 next_offset,
                 reject,
                 message.stamp,
+                self.vote_hold is not VoteHold.NONE,
             )
         )
 
@@ -759,17 +804,42 @@ class RaftNode:
         elif kind is SnapshotResponse:
             self._handle_snapshot_response(message, pr)
 
+    def _note_rejoining(self, pr: Progress, rejoining: bool) -> None:
+        """A follower's answer says whether it holds its votes (VoteHold): such a follower
+        may have lost what it acknowledged, and counts towards no commit, read or quorum
+        check until it is released (see `_release_due`)."""
+        if rejoining:
+            if not pr.rejoining:
+                pr.rejoining = True
+                pr.rejoin_floor = self.log.committed
+                pr.distrust()
+                self._needs_flush = True
+        elif pr.rejoining:
+            pr.rejoining = False
+
+    def _release_due(self, pr: Progress) -> bool:
+        """Whether a rejoining follower holds our commit index, reached in our term without
+        it (after it started rejoining): it may vote again."""
+        committed = self.log.committed
+        return (
+            pr.rejoining
+            and pr.match >= committed > pr.rejoin_floor
+            and self.log.term(committed) == self.term
+        )
+
     def _handle_append_response(self, message: AppendResponse, pr: Progress) -> None:
-        pr.recent_active = True
-        if message.stamp:
-            self._acknowledge(pr, message.stamp)
+        self._note_rejoining(pr, message.rejoining)
+        if not message.rejoining:
+            pr.recent_active = True
+            if message.stamp:
+                self._acknowledge(pr, message.stamp)
         if message.reject:
             hint = message.hint_index
             if message.hint_term > 0:
                 hint = self.log.find_conflict_by_term(hint, message.hint_term)[0]
             if message.rejoining and hint < pr.match:
-                # The follower lost its log (a new disk under the same id): what it had
-                # acknowledged is gone. Replicate to it again from what it still holds.
+                # It lost entries it had acknowledged (etcd's progress would take this for a
+                # stale rejection and probe above them forever).
                 pr.forget_to(hint)
                 self._needs_flush = True
                 return
@@ -797,10 +867,12 @@ class RaftNode:
                 self._send(TimeoutNow(self.group, self.id, message.src, self.term))
 
     def _handle_heartbeat_response(self, message: HeartbeatResponse, pr: Progress) -> None:
-        pr.recent_active = True
+        self._note_rejoining(pr, message.rejoining)
         pr.probe_sent = False
-        if message.stamp:
-            self._acknowledge(pr, message.stamp)
+        if not message.rejoining:
+            pr.recent_active = True
+            if message.stamp:
+                self._acknowledge(pr, message.stamp)
         if pr.state is SNAPSHOT:
             pr.snap_idle += 1
             if pr.snap_idle * self.config.heartbeat_ticks >= self._election_ticks:
@@ -817,9 +889,11 @@ class RaftNode:
             self._send_empty_append(message.src, pr)
 
     def _handle_snapshot_response(self, message: SnapshotResponse, pr: Progress) -> None:
-        pr.recent_active = True
-        if message.stamp:
-            self._acknowledge(pr, message.stamp)
+        self._note_rejoining(pr, message.rejoining)
+        if not message.rejoining:
+            pr.recent_active = True
+            if message.stamp:
+                self._acknowledge(pr, message.stamp)
         if pr.state is not SNAPSHOT or message.index != pr.snap_index:
             return
         if pr.snap_inflight:
@@ -851,7 +925,12 @@ class RaftNode:
         own = self.id
         progress = self._progress
         index = quorum_value(
-            [log.stable if voter == own else progress[voter].match for voter in self._voters]
+            [
+                log.stable
+                if voter == own
+                else (0 if progress[voter].rejoining else progress[voter].match)
+                for voter in self._voters
+            ]
         )
         if index > log.committed and log.term(index) == self.term:
             log.committed = index
@@ -934,7 +1013,16 @@ class RaftNode:
         stamp = self._stamp
         self._send(
             AppendEntries(
-                self.group, self.id, peer, self.term, prev, prev_term, entries, committed, stamp
+                self.group,
+                self.id,
+                peer,
+                self.term,
+                prev,
+                prev_term,
+                entries,
+                committed,
+                stamp,
+                pr.rejoining and self._release_due(pr),
             )
         )
         pr.sent_commit = committed
@@ -961,7 +1049,16 @@ class RaftNode:
         committed = self.log.committed
         self._send(
             AppendEntries(
-                self.group, self.id, peer, self.term, prev, prev_term, _NO_ENTRIES, committed, stamp
+                self.group,
+                self.id,
+                peer,
+                self.term,
+                prev,
+                prev_term,
+                _NO_ENTRIES,
+                committed,
+                stamp,
+                pr.rejoining and self._release_due(pr),
             )
         )
         pr.sent_commit = committed
@@ -970,7 +1067,17 @@ class RaftNode:
     def _send_heartbeat(self, peer: int, pr: Progress) -> None:
         stamp = self._stamp
         commit = min(pr.match, self.log.committed)
-        self._send(Heartbeat(self.group, self.id, peer, self.term, commit, stamp))
+        self._send(
+            Heartbeat(
+                self.group,
+                self.id,
+                peer,
+                self.term,
+                commit,
+                stamp,
+                pr.rejoining and self._release_due(pr),
+            )
+        )
         pr.sent_stamp = stamp
 
     def _start_snapshot(self, peer: int, pr: Progress) -> None:

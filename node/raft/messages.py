@@ -32,6 +32,9 @@ class AppendEntries:
     entries: Sequence[Entry]
     commit: int
     stamp: int
+    # The receiver, rejoining after lost data (VoteHold), has caught up with a leader that
+    # committed in its term without it: it may vote again.
+    release_hold: bool = False
 
 
 @dataclass(slots=True)
@@ -49,8 +52,8 @@ class AppendResponse:
     hint_index: int = 0
     hint_term: int = 0
     stamp: int = 0  # 0: the request was not accepted in `term` (carries no acknowledgement)
-    # A rejection from a replica that lost its data and is catching up (VoteHold): its
-    # earlier acknowledgements no longer hold.
+    # From a replica that holds its votes (VoteHold): it may have lost what it acknowledged
+    # before, and its answers count towards no commit, read or quorum check.
     rejoining: bool = False
 
 
@@ -62,6 +65,7 @@ class Heartbeat:
     term: int
     commit: int  # min(the receiver's known match, the leader's commit): safe to commit
     stamp: int
+    release_hold: bool = False  # as AppendEntries.release_hold
 
 
 @dataclass(slots=True)
@@ -71,6 +75,7 @@ class HeartbeatResponse:
     dst: int
     term: int
     stamp: int
+    rejoining: bool = False  # as AppendResponse.rejoining
 
 
 @dataclass(slots=True)
@@ -127,6 +132,7 @@ class SnapshotResponse:
     next_offset: int
     reject: bool = False  # the chunk did not follow what the receiver holds
     stamp: int = 0
+    rejoining: bool = False  # as AppendResponse.rejoining
 
 
 @dataclass(slots=True)

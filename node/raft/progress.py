@@ -36,6 +36,8 @@ class Progress:
         "next",
         "probe_sent",
         "recent_active",
+        "rejoin_floor",
+        "rejoining",
         "sent_commit",
         "sent_stamp",
         "snap_acked",
@@ -59,6 +61,10 @@ class Progress:
         self.acked_stamp = -1  # the highest stamp the follower echoed in this term
         self.sent_stamp = -1  # the stamp of the last message sent to it
         self.sent_commit = 0  # the commit index last sent to it
+        # It holds its votes (VoteHold): it counts towards nothing until released; our commit
+        # index when we learnt it (a release needs a later one).
+        self.rejoining = False
+        self.rejoin_floor = 0
         self.snap_index = 0  # SNAPSHOT: the index of the snapshot being sent
         self.snap_sent = 0  # bytes sent
         self.snap_acked = 0  # bytes the follower confirmed
@@ -87,8 +93,16 @@ class Progress:
     def forget_to(self, index: int) -> None:
         """The follower lost what it had acknowledged after `index`: probe from there."""
         self.match = index
-        self.state = PROBE
         self.next = index + 1
+        self.state = PROBE
+        self.probe_sent = False
+        self.inflight.clear()
+
+    def distrust(self) -> None:
+        """The follower may have lost what it acknowledged: its match counts again from
+        what it acknowledges now (probing at `next`)."""
+        self.match = 0
+        self.state = PROBE
         self.probe_sent = False
         self.inflight.clear()
 

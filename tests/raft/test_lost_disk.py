@@ -1,9 +1,11 @@
 """A replica that starts again under its id without its data (a lost or wiped disk).
 
-Raft assumes what a replica persisted survives: its vote and the entries it acknowledged.
-Without them it could help elect a leader that lacks an entry committed with its own lost
-acknowledgement. `VoteHold.UNTIL_CAUGHT_UP` keeps such a replica from voting, campaigning
-and taking leadership until its log covers a commit of a leader in that leader's term.
+Raft assumes what a replica persisted survives: its term, its vote and the entries it
+acknowledged. Without them it could help elect a leader that lacks an entry committed with
+its own lost acknowledgement, or help a deposed leader commit or serve reads. A replica
+that holds its votes (`VoteHold`) neither votes, campaigns nor takes leadership, and its
+answers count towards no commit, read or quorum check, until a leader that committed in
+its own term without it releases it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from node.raft import Role, VoteHold, bootstrap_state
 from node.raft.messages import (
     AppendEntries,
     AppendResponse,
+    Heartbeat,
     RequestVote,
     TimeoutNow,
     VoteResponse,
@@ -84,64 +87,117 @@ def test_a_held_replica_elects_nobody_that_lacks_what_it_acknowledged():
     assert cluster.nodes[2].vote_hold is VoteHold.NONE
 
 
-def test_the_leader_forgets_what_a_wiped_follower_had_acknowledged():
+def test_a_rejoining_follower_counts_towards_no_commit_until_released():
     cluster = Cluster(seed=2)
     cluster.elect(1)
     for n in range(5):
         cluster.nodes[1].propose(b"w%d" % n)
     cluster.stabilize()
-    stale = cluster.nodes[1].status().peers[2].match
-    assert stale == cluster.nodes[1].log.last_index()
+    leader = cluster.nodes[1]
+    assert leader.status().peers[2].match == leader.log.last_index()
     wipe(cluster, 2, hold=VoteHold.UNTIL_CAUGHT_UP)
-    cluster.nodes[1].propose(b"next")
-    cluster.process(1)
-    cluster.deliver()
-    cluster.process(2)
-    rejections = [m for m in cluster.queue if isinstance(m, AppendResponse) and m.reject]
-    assert rejections and all(m.rejoining for m in rejections)
-    cluster.deliver()
-    assert cluster.nodes[1].status().peers[2].match < stale
+    cluster.crash(3)
+    committed = leader.log.committed
+    leader.propose(b"needs node 3")
+    cluster.run(5)
+    answers = [m for m in cluster.sent if isinstance(m, AppendResponse) and m.src == 2]
+    assert answers and answers[-1].rejoining
+    assert cluster.nodes[2].log.last_index() == leader.log.last_index()  # node 2 has it ...
+    assert leader.log.committed == committed  # ... and it does not count
+    assert cluster.nodes[2].vote_hold is VoteHold.UNTIL_CAUGHT_UP
+    cluster.restart(3)
+    cluster.run(5)
+    assert b"needs node 3" in cluster.data(1)
+    assert cluster.nodes[2].vote_hold is VoteHold.NONE
+    assert leader.status().peers[2].state == "replicate"
+
+
+def test_a_deposed_leader_cannot_use_a_rejoining_replica():
+    """Node 1, cut off, still believes it leads term 2; nodes 2 and 3 moved to term 3 and
+    committed without it. Node 2 loses its disk (and its term): it may follow node 1 again,
+    but node 1 must neither commit with it nor serve a read, nor release it."""
+    cluster = Cluster(seed=5, check_quorum=False, pre_vote=True)
+    cluster.elect(1)
+    cluster.isolate(1)
+    cluster.elect(3)
+    cluster.nodes[3].propose(b"term 3 write")
     cluster.stabilize()
-    assert cluster.data(2) == cluster.data(1)
-    assert cluster.nodes[1].status().peers[2].match == cluster.nodes[1].log.last_index()
+    assert b"term 3 write" in cluster.data(2)
+    old = cluster.nodes[1]
+    assert old.role is Role.LEADER and old.term < cluster.nodes[3].term
+    cluster.tick([1], times=3 * old.config.election_ticks)  # its time passed too
+    cluster.stabilize()
+    wipe(cluster, 2, hold=VoteHold.UNTIL_CAUGHT_UP)
+    cluster.heal()
+    cluster.partition([1, 2], [3])  # node 2 hears only the deposed leader
+    old.propose(b"stale write")
+    old.read_index(b"stale read")
+    cluster.run(10)
+    assert cluster.nodes[2].term == old.term  # it did follow node 1 ...
+    assert b"stale write" not in cluster.data(1)  # ... which committed nothing with it
+    assert not cluster.read_states[1]  # nor confirmed a read
+    assert cluster.nodes[2].vote_hold is VoteHold.UNTIL_CAUGHT_UP
+    assert not any(
+        isinstance(m, AppendEntries | Heartbeat) and m.release_hold and m.src == 1
+        for m in cluster.sent
+    )
+    # Healed: node 3's term wins, node 2 catches up from it and is released.
+    cluster.heal()
+    cluster.run(30)
+    assert cluster.nodes[3].role is Role.LEADER
+    assert b"term 3 write" in cluster.data(2)
     assert cluster.nodes[2].vote_hold is VoteHold.NONE
 
 
-def test_the_hold_lasts_until_a_commit_of_the_leaders_own_term_is_covered():
-    """Entries copied from the leader are not enough while its commit index is still an
-    entry of an earlier term."""
+def test_an_idle_leader_commits_an_empty_entry_to_release_a_rejoining_replica():
     cluster = Cluster(seed=3)
     cluster.elect(1)
-    wipe(cluster, 2, hold=VoteHold.UNTIL_CAUGHT_UP)
-    node_2 = cluster.nodes[2]
-    # Only appends whose commit is below the leader's no-op (an earlier-term entry) arrive.
-    leader = cluster.nodes[1]
-    noop_index = max(e.index for e in leader.log.entries if e.term == leader.term)
     cluster.nodes[1].propose(b"x")
-    for _ in range(20):
-        cluster.process_all()
-        cluster.deliver(lambda m: not (isinstance(m, AppendEntries) and m.commit >= noop_index))
-        cluster.drop(lambda m: isinstance(m, AppendEntries) and m.commit >= noop_index)
-    assert node_2.vote_hold is VoteHold.UNTIL_CAUGHT_UP
     cluster.stabilize()
-    cluster.run(3)
-    assert node_2.vote_hold is VoteHold.NONE
+    wipe(cluster, 2, hold=VoteHold.UNTIL_CAUGHT_UP)
+    last = cluster.nodes[1].log.last_index()
+    cluster.run(10)  # no proposal
+    assert cluster.nodes[1].log.committed > last
+    assert cluster.nodes[2].vote_hold is VoteHold.NONE
+    assert cluster.data(2) == cluster.data(1)
 
 
-def test_a_held_replica_ignores_timeout_now_until_released():
+def test_no_leadership_goes_to_a_held_replica():
     cluster = Cluster(seed=4)
     cluster.elect(1)
     cluster.nodes[2].hold_votes(VoteHold.UNTIL_RELEASED)
+    cluster.run(3)  # its answers tell the leader it holds its votes
     cluster.nodes[1].transfer_leader(2)
     cluster.stabilize()
-    assert any(isinstance(m, TimeoutNow) for m in cluster.sent)
+    assert not any(isinstance(m, TimeoutNow) for m in cluster.sent)
     assert cluster.nodes[1].role is Role.LEADER
+    # A TimeoutNow that arrives anyway (sent before the leader knew) is ignored.
+    cluster.nodes[2].step(TimeoutNow(1, 1, 2, cluster.nodes[1].term))
     assert cluster.nodes[2].role is Role.FOLLOWER
-    # Caught up or not, UNTIL_RELEASED waits for the caller.
     cluster.run(3)
-    assert cluster.nodes[2].vote_hold is VoteHold.UNTIL_RELEASED
+    assert cluster.nodes[2].vote_hold is VoteHold.UNTIL_RELEASED  # waits for its caller
     cluster.nodes[2].hold_votes(VoteHold.NONE)
-    cluster.run(cluster.nodes[1].config.election_ticks * 3)  # the first transfer expired
+    cluster.run(3)
     cluster.nodes[1].transfer_leader(2)
     cluster.stabilize()
     assert cluster.nodes[2].role is Role.LEADER
+
+
+def test_a_replica_wiped_again_before_the_leader_heard_it_was_released_catches_up():
+    """The leader still counts it as rejoining (with the match it acknowledged while
+    rejoining) when it loses its data again: its rejections must lower that match, or the
+    leader probes above its log forever."""
+    cluster = Cluster(seed=6)
+    cluster.elect(1)
+    wipe(cluster, 2, hold=VoteHold.UNTIL_CAUGHT_UP)
+    cluster.crash(3)  # no commit without node 2 now: the hold stays
+    for n in range(4):
+        cluster.nodes[1].propose(b"w%d" % n)
+    cluster.run(3)
+    leader = cluster.nodes[1]
+    assert leader.status().peers[2].match == leader.log.last_index()
+    wipe(cluster, 2, hold=VoteHold.UNTIL_CAUGHT_UP)
+    cluster.restart(3)
+    cluster.run(20)
+    assert cluster.nodes[2].log.last_index() == leader.log.last_index()
+    assert cluster.nodes[2].vote_hold is VoteHold.NONE

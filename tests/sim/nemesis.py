@@ -148,7 +148,9 @@ class Nemesis:
         votes held until it has caught up. One lost disk at a time: with two, a group could
         lose every copy of an acknowledged entry, which no protocol survives."""
         sim = self.sim
-        if any(node.held() for node in sim.nodes.values()):
+        if any(node.held() for node in sim.nodes.values()) or not sim.membership_settled():
+            # A membership change in flight is a second fault for a group that loses a
+            # replica's data (its voters disagree on who votes; see `membership`).
             return
         up = [n for n, node in sorted(sim.nodes.items()) if node.up]
         if not up:

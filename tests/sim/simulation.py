@@ -183,6 +183,16 @@ class Simulation:
             return None
         return node.multi.get(group)
 
+    def membership_settled(self) -> bool:
+        """Every group's live replicas agree on its membership, and no change is pending."""
+        for group, hosts in self.hosts.items():
+            replicas = [r for r in (self.replica(n, group) for n in sorted(hosts)) if r]
+            if len({r.conf for r in replicas}) > 1:
+                return False
+            if any(r._pending_conf_index > r.log.committed for r in replicas):
+                return False
+        return True
+
     def leader_of(self, group: int) -> RaftNode | None:
         hint = self.leader_hint.get(group)
         raft = self.replica(hint, group) if hint else None
