@@ -674,17 +674,7 @@ class RaftNode:
             # Everything up to our commit index is known to match the leader's log.
             skip = committed - prev
             if skip >= len(entries):
-                self._send(
-                    AppendResponse(
-                        self.group,
-                        self.id,
-                        message.src,
-                        self.term,
-                        committed,
-                        stamp=message.stamp,
-                        rejoining=self.vote_hold is not VoteHold.NONE,
-                    )
-                )
+                self._accept_append(message.src, committed, message.stamp)
                 return
             entries = entries[skip:]
             prev = committed
@@ -717,14 +707,18 @@ class RaftNode:
         elif last_new > old_last and self.membership.append(entries, old_last + 1):
             self._set_conf(self.membership.current)
         log.commit_to(min(message.commit, last_new))
+        self._accept_append(message.src, last_new, message.stamp)
+
+    def _accept_append(self, leader: int, index: int, stamp: int) -> None:
+        """Tell the leader that our log matches its own up to `index`."""
         self._send(
             AppendResponse(
                 self.group,
                 self.id,
-                message.src,
+                leader,
                 self.term,
-                last_new,
-                stamp=message.stamp,
+                index,
+                stamp=stamp,
                 rejoining=self.vote_hold is not VoteHold.NONE,
             )
         )
@@ -734,34 +728,14 @@ class RaftNode:
         log = self.log
         if meta.index <= log.committed:
             self._assembly.clear()
-            self._send(
-                AppendResponse(
-                    self.group,
-                    self.id,
-                    message.src,
-                    self.term,
-                    log.committed,
-                    stamp=message.stamp,
-                    rejoining=self.vote_hold is not VoteHold.NONE,
-                )
-            )
+            self._accept_append(message.src, log.committed, message.stamp)
             return
         snapshot, next_offset, reject = self._assembly.receive(message)
         if snapshot is None:
             self._answer_chunk(message, next_offset, reject)
             return
         self._restore(snapshot)
-        self._send(
-            AppendResponse(
-                self.group,
-                self.id,
-                message.src,
-                self.term,
-                meta.index,
-                stamp=message.stamp,
-                rejoining=self.vote_hold is not VoteHold.NONE,
-            )
-        )
+        self._accept_append(message.src, meta.index, message.stamp)
 
     def _answer_chunk(self, message: InstallSnapshot, next_offset: int, reject: bool) -> None:
         self._send(
