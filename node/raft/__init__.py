@@ -48,11 +48,11 @@ Membership: a replica that was removed keeps its hard state (term and vote) if i
 be added back under the same id; wiping it and re-adding the same id can let it vote twice
 in one term.
 
-Lost disks: a replica that starts again under the same id without its data must not vote
-or campaign until it holds again what it had acknowledged: `hold_votes(VoteHold.
-UNTIL_CAUGHT_UP)` (it releases itself once caught up with a leader's commit in that
-leader's term). `VoteHold.UNTIL_RELEASED` holds a replica whose caller does not know yet
-whether its empty disk is new or lost.
+Lost disks: a replica that starts again under the same id without its data must not vote,
+campaign or count towards a leader's commits and reads until it holds again what it had
+acknowledged: `hold_votes(VoteHold.UNTIL_CAUGHT_UP)` (a leader releases it once it reached
+a commit of its own term without it). `VoteHold.UNTIL_RELEASED` holds a replica whose
+caller does not know yet whether its empty disk is new or lost.
 """
 
 from node.raft.confchange import ConfChange, ConfChangeType, bootstrap_state

@@ -197,10 +197,11 @@ class RaftNode:
             self._tick_election()
 
     def hold_votes(self, hold: VoteHold) -> None:
-        """Neither vote nor campaign (nor take leadership on TimeoutNow) until released; see
-        VoteHold. A replica that holds `UNTIL_CAUGHT_UP` releases itself."""
+        """Neither vote, campaign nor lead until released, and answer leaders with
+        `rejoining` (they count such answers towards nothing); see VoteHold. `UNTIL_CAUGHT_UP`
+        is released by a leader, `UNTIL_RELEASED` by the caller (`hold_votes(NONE)`)."""
         self.vote_hold = hold
-        if hold is not VoteHold.NONE and self.role is not FOLLOWER and self.role is not LEADER:
+        if hold is not VoteHold.NONE and self.role is not FOLLOWER:
             self._become_follower(self.term, 0)
 
     def propose(self, data: bytes) -> int:
