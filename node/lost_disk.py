@@ -9,7 +9,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from node.identity import NEW, REJOINING, IdentityKeeper, load_identity, save_identity
+from node.identity import (
+    NEW,
+    REJOINING,
+    VERIFIED,
+    IdentityKeeper,
+    load_identity,
+    save_identity,
+)
 from node.raft import MultiRaft, VoteHold
 from node.storage.segments import list_segments
 from node.transport import BatchHeader
@@ -103,6 +110,24 @@ class LostDiskGuard:
             self._log(logging.INFO, "every replica caught up after lost data: votes released")
             self._save()
             self._announce()
+
+    def release_by_operator(self) -> str:
+        """Vote again now (an operator's decision, e.g. when the peer that holds the data
+        is gone for good); the previous state."""
+        keeper = self.keeper
+        assert keeper is not None and self.multi is not None
+        previous = keeper.override()
+        if previous != VERIFIED:
+            self._log(
+                logging.WARNING,
+                "votes released by an operator (was %s): this node's data is trusted as it is",
+                previous,
+            )
+            self.multi.hold_votes(VoteHold.NONE)
+            self._save()
+            self._announce()
+            self._wake()
+        return previous
 
     @property
     def state(self) -> str:

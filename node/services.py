@@ -167,6 +167,11 @@ class AdminService(pb_grpc.AdminServicer):
         detail = f"no leader known for shards {leaderless}" if leaderless else "ok"
         return pb.HealthReply(serving=True, detail=detail)
 
+    async def ReleaseVotes(
+        self, request: pb.ReleaseVotesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReleaseVotesReply:
+        return pb.ReleaseVotesReply(previous=self.host.lost_disk.release_by_operator())
+
     async def Stats(
         self, request: pb.ShardStatsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ShardStats:

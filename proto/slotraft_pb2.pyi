@@ -369,6 +369,16 @@ class HealthRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class ReleaseVotesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ReleaseVotesReply(_message.Message):
+    __slots__ = ("previous",)
+    PREVIOUS_FIELD_NUMBER: _ClassVar[int]
+    previous: str
+    def __init__(self, previous: _Optional[str] = ...) -> None: ...
+
 class HealthReply(_message.Message):
     __slots__ = ("serving", "detail")
     SERVING_FIELD_NUMBER: _ClassVar[int]

@@ -196,6 +196,11 @@ class AdminStub:
                 request_serializer=proto_dot_slotraft__pb2.ShardStatsRequest.SerializeToString,
                 response_deserializer=proto_dot_slotraft__pb2.ShardStats.FromString,
                 _registered_method=True)
+        self.ReleaseVotes = channel.unary_unary(
+                '/slotraft.Admin/ReleaseVotes',
+                request_serializer=proto_dot_slotraft__pb2.ReleaseVotesRequest.SerializeToString,
+                response_deserializer=proto_dot_slotraft__pb2.ReleaseVotesReply.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -237,6 +242,14 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReleaseVotes(self, request, context):
+        """An operator's override of lost-disk detection (node/identity.py): the node votes again
+        at once, whether or not it holds what it once acknowledged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -269,6 +282,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.Stats,
                     request_deserializer=proto_dot_slotraft__pb2.ShardStatsRequest.FromString,
                     response_serializer=proto_dot_slotraft__pb2.ShardStats.SerializeToString,
+            ),
+            'ReleaseVotes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseVotes,
+                    request_deserializer=proto_dot_slotraft__pb2.ReleaseVotesRequest.FromString,
+                    response_serializer=proto_dot_slotraft__pb2.ReleaseVotesReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -433,6 +451,33 @@ class Admin:
             '/slotraft.Admin/Stats',
             proto_dot_slotraft__pb2.ShardStatsRequest.SerializeToString,
             proto_dot_slotraft__pb2.ShardStats.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseVotes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slotraft.Admin/ReleaseVotes',
+            proto_dot_slotraft__pb2.ReleaseVotesRequest.SerializeToString,
+            proto_dot_slotraft__pb2.ReleaseVotesReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,8 +1,10 @@
 """`slotraft ctl`: inspect and operate a running cluster through a node's Admin service.
 
 slotraft ctl status                      # shards, slots, leaders, terms, commit indexes
-slotraft ctl health --node HOST:PORT     # exit 0 when the node serves (health checks)
+slotraft ctl --node HOST:PORT health     # exit 0 when the node serves (health checks)
 slotraft ctl transfer-leader SHARD NODE  # hand a shard's leadership to a node
+slotraft ctl --node HOST:PORT release-votes --accept-data-loss
+                                         # a node rejoining after lost data votes again
 """
 
 from __future__ import annotations
@@ -48,6 +50,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     transfer = actions.add_parser("transfer-leader", help="move a shard's leadership")
     transfer.add_argument("shard", type=int)
     transfer.add_argument("to_node", type=int)
+    release = actions.add_parser(
+        "release-votes",
+        help="let a node that holds its votes after lost data vote again at once (when the "
+        "peers that hold the data are gone for good; can lose acknowledged writes)",
+    )
+    release.add_argument(
+        "--accept-data-loss",
+        action="store_true",
+        help="required: the node may elect a leader without writes it had acknowledged",
+    )
 
 
 def node_addresses(args: argparse.Namespace) -> list[str]:
@@ -181,4 +193,34 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    if args.action == "release-votes":
+        return release_votes(args, addresses)
     return 2
+
+
+def release_votes(args: argparse.Namespace, addresses: list[str]) -> int:
+    if not args.accept_data_loss:
+        print(
+            "release-votes can lose acknowledged writes; add --accept-data-loss to confirm",
+            file=sys.stderr,
+        )
+        return 2
+    if not args.node:
+        print("release-votes needs --node HOST:PORT (before the action)", file=sys.stderr)
+        return 2
+    failed = 0
+    for address in addresses:
+        with grpc.insecure_channel(address) as channel:
+            try:
+                reply = pb_grpc.AdminStub(channel).ReleaseVotes(
+                    pb.ReleaseVotesRequest(), timeout=args.timeout
+                )
+            except grpc.RpcError as error:
+                print(f"{address}: unreachable ({error.code().name})", file=sys.stderr)
+                failed += 1
+                continue
+        if reply.previous == "verified":
+            print(f"{address}: was not holding its votes")
+        else:
+            print(f"{address}: votes released (was {reply.previous})")
+    return 1 if failed else 0

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -116,3 +118,37 @@ def test_a_wiped_node_and_a_stale_one_elect_nobody_and_answer_no_wrong_reads(fre
     cluster.wait_until_serving(60)
     assert client.mget(keys) == [data[key] for key in keys]
     wait_for(lambda: identity_state(cluster, 2) == "verified", 60, "node 2 caught up")
+
+
+def test_an_operator_can_release_a_rejoining_node_when_its_peer_is_gone(fresh_cluster):
+    """Node 1 is gone, node 2 lost its disk: node 3 alone holds the data but needs node 2's
+    vote, which it holds. The operator, knowing node 3 is complete, releases node 2."""
+    cluster = fresh_cluster
+    client = redis.Redis(port=cluster.router_ports[0], socket_timeout=30)
+    data = write(client, b"all", 300)  # on all three nodes
+    cluster.kill(cluster.node(1))
+    wipe_and_restart(cluster, 2)
+    wait_for(lambda: identity_state(cluster, 2) == "rejoining", 30, "node 2 knows it lost data")
+    keys = list(data)
+    with pytest.raises(redis.RedisError):
+        client.mget(keys)
+    node_2 = f"127.0.0.1:{cluster.node(2).port}"
+    refused = ctl("--node", node_2, "release-votes")
+    assert refused.returncode == 2 and "--accept-data-loss" in refused.stderr
+    released = ctl("--node", node_2, "release-votes", "--accept-data-loss")
+    assert released.returncode == 0, released.stderr
+    assert "votes released (was rejoining)" in released.stdout
+    assert read_when_served(client, keys) == [data[key] for key in keys]
+    assert identity_state(cluster, 2) == "verified"
+    assert "votes released by an operator" in cluster.node(2).log.read_text()
+    cluster.start_process(cluster.node(1))
+    cluster.wait_until_serving(60)
+
+
+def ctl(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "slotraft.cli", "ctl", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

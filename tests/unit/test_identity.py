@@ -99,6 +99,15 @@ def test_a_peer_with_a_new_incarnation_is_stepped_only_once_recorded():
     assert k.header(2) == (100, VERIFIED_CODE, 201)
 
 
+def test_an_operator_override_trusts_the_directory_as_it_is():
+    k = keeper(NEW)
+    k.observe(2, 200, VERIFIED_CODE, 99)
+    assert k.state == REJOINING
+    assert k.override() == REJOINING
+    assert k.state == VERIFIED and k.to_save().state == VERIFIED
+    assert k.override() == VERIFIED
+
+
 def test_senders_without_incarnations_are_stepped_unchecked():
     k = keeper(NEW)
     assert k.observe(2, 0, 0, 0).accept
