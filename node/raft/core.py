@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import random
+from collections.abc import Sequence
 
 from node.raft import confchange
 from node.raft.confchange import ConfChange, ConfChangeType, InvalidConfChange
@@ -985,23 +986,7 @@ class RaftNode:
             and (pr.sent_commit >= committed or not (self._commit_due or self.config.eager_commit))
         ):
             return False
-        stamp = self._stamp
-        self._send(
-            AppendEntries(
-                self.group,
-                self.id,
-                peer,
-                self.term,
-                prev,
-                prev_term,
-                entries,
-                committed,
-                stamp,
-                pr.rejoining and self._release_due(pr),
-            )
-        )
-        pr.sent_commit = committed
-        pr.sent_stamp = stamp
+        self._append_to(peer, pr, prev, prev_term, entries)
         if state is REPLICATE:
             if entries:
                 last = entries[-1].index
@@ -1020,6 +1005,11 @@ class RaftNode:
             pr.become_probe()
             self._needs_flush = True
             return
+        self._append_to(peer, pr, prev, prev_term, _NO_ENTRIES)
+
+    def _append_to(
+        self, peer: int, pr: Progress, prev: int, prev_term: int, entries: Sequence[Entry]
+    ) -> None:
         stamp = self._stamp
         committed = self.log.committed
         self._send(
@@ -1030,7 +1020,7 @@ class RaftNode:
                 self.term,
                 prev,
                 prev_term,
-                _NO_ENTRIES,
+                entries,
                 committed,
                 stamp,
                 pr.rejoining and self._release_due(pr),
