@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,12 @@ def start_cluster(**options: object) -> LocalCluster:
     return cluster
 
 
+def stop_cluster(cluster: LocalCluster) -> None:
+    """Stop every process and remove the data directory (logs included)."""
+    cluster.stop()
+    shutil.rmtree(cluster.data_dir, ignore_errors=True)
+
+
 def dump_logs(cluster: LocalCluster) -> str:
     parts = []
     for process in cluster.processes:
@@ -41,3 +48,4 @@ def cluster(request) -> Iterator[LocalCluster]:
     running.stop()
     if failed:
         print(dump_logs(running))
+    stop_cluster(running)

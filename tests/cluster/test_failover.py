@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pytest
 import redis
 
-from tests.cluster.conftest import dump_logs, start_cluster
+from tests.cluster.conftest import dump_logs, start_cluster, stop_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 def fresh_cluster():
     cluster = start_cluster(router_args=["--retry-seconds", "6"])
     yield cluster
-    cluster.stop()
+    stop_cluster(cluster)
 
 
 @dataclass

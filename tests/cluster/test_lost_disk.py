@@ -16,7 +16,7 @@ import redis
 
 from slotraft.ctl import render_status
 from slotraft.local_cluster import LocalCluster
-from tests.cluster.conftest import dump_logs, start_cluster
+from tests.cluster.conftest import dump_logs, start_cluster, stop_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 def fresh_cluster():
     cluster = start_cluster(router_args=["--retry-seconds", "3"])
     yield cluster
-    cluster.stop()
+    stop_cluster(cluster)
 
 
 def identity_state(cluster: LocalCluster, node_id: int) -> str:
@@ -95,6 +95,7 @@ def test_a_wiped_node_and_a_stale_one_elect_nobody_and_answer_no_wrong_reads(fre
     cluster = fresh_cluster
     client = redis.Redis(port=cluster.router_ports[0], socket_timeout=30)
     cluster.pause(cluster.node(3))
+    cluster.wait_until_serving(60)  # node 3's shards failed over (the writes' retry is short)
     data = write(client, b"acked", 300)  # acknowledged by nodes 1 and 2 only
     cluster.kill(cluster.node(1))
     wipe_and_restart(cluster, 2)

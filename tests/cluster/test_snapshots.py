@@ -15,7 +15,7 @@ import redis
 
 from proto import slotraft_pb2 as pb
 from proto import slotraft_pb2_grpc as pb_grpc
-from tests.cluster.conftest import dump_logs, start_cluster
+from tests.cluster.conftest import dump_logs, start_cluster, stop_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -102,4 +102,4 @@ def test_snapshots_under_load_restart_and_catch_up_keep_every_acknowledged_write
         print(dump_logs(cluster))
         raise
     finally:
-        cluster.stop()
+        stop_cluster(cluster)
