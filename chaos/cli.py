@@ -233,4 +233,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"chaos: the run could not proceed: {error}", file=sys.stderr)
         return RUN_FAILED
     print(outcome.summary, flush=True)
+    if isinstance(target, LocalTarget) and args.data_dir is None:
+        tidy_data_dir(target.data_dir, args.report_dir, keep=outcome.exit_status != 0)
     return outcome.exit_status
+
+
+def tidy_data_dir(data_dir: Path, report_dir: Path, keep: bool) -> None:
+    """The processes' logs go with the report; the temporary data directory is removed
+    unless the run found something (then its WAL and snapshots are evidence)."""
+    logs = data_dir / "logs"
+    if logs.is_dir():
+        shutil.copytree(logs, report_dir / "logs", dirs_exist_ok=True)
+    if keep:
+        print(f"chaos: the cluster's data is kept in {data_dir}", file=sys.stderr)
+    else:
+        shutil.rmtree(data_dir, ignore_errors=True)

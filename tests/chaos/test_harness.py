@@ -315,3 +315,18 @@ def test_local_target_routes_every_node_link_through_its_own_proxy(tmp_path):
         assert len(ranges) == 3 and ranges[0][0] == 0 and ranges[-1][1] == 16383
     finally:
         target.network.close()
+
+
+def test_a_temporary_data_dir_goes_after_a_valid_run_and_its_logs_stay(tmp_path):
+    from chaos.cli import tidy_data_dir
+
+    for keep in (False, True):
+        data_dir = tmp_path / f"data-{keep}"
+        (data_dir / "logs").mkdir(parents=True)
+        (data_dir / "logs" / "node-1.log").write_text("node 1 says\n")
+        (data_dir / "node-1").mkdir()
+        report_dir = tmp_path / f"report-{keep}"
+        report_dir.mkdir()
+        tidy_data_dir(data_dir, report_dir, keep=keep)
+        assert (report_dir / "logs" / "node-1.log").read_text() == "node 1 says\n"
+        assert data_dir.exists() is keep
