@@ -19,7 +19,7 @@ from pathlib import Path
 
 from node.engine.config import EngineConfig
 from node.engine.engine import Engine
-from node.lost_disk import LostDiskGuard, holds_raft_data
+from node.lost_disk import LostDiskGuard
 from node.metadata import ClusterMap, MetadataState, initial_map
 from node.pubsub import PubSubHub
 from node.raft import (
@@ -112,7 +112,7 @@ class NodeHost:
         self.loop = loop = asyncio.get_running_loop()
         raft_dir = self.data_dir / "raft"
         # Before the WAL exists: a new directory gets its identity first.
-        await self.lost_disk.load(had_data=holds_raft_data(raft_dir))
+        await self.lost_disk.load(had_data=NodeStorage.holds_data(raft_dir))
         storage, restored = await loop.run_in_executor(None, NodeStorage.open, raft_dir)
         self.storage = storage
         self.committer = AsyncGroupCommit(storage.commit)

@@ -29,12 +29,11 @@ data they acknowledged is gone and no protocol can bring it back.
 from __future__ import annotations
 
 import json
-import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from node.storage.disk import Syncer, write_all
+from node.storage.disk import Syncer, replace_durably
 from node.storage.errors import StorageError
 
 IDENTITY_FILE = "identity.json"
@@ -160,20 +159,11 @@ def load_identity(data_dir: Path, had_data: bool, syncer: Syncer | None = None) 
 
 def save_identity(data_dir: Path, identity: Identity, syncer: Syncer | None = None) -> None:
     """Replace identity.json durably (write, fsync, rename, fsync the directory)."""
-    syncer = syncer or Syncer()
     data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / IDENTITY_FILE
-    temporary = path.with_name(path.name + ".tmp")
     document = {
         "incarnation": identity.incarnation,
         "state": identity.state,
         "peers": {str(peer): value for peer, value in sorted(identity.peers.items())},
     }
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        write_all(fd, (json.dumps(document, indent=1) + "\n").encode())
-        syncer.sync_file(fd)
-    finally:
-        os.close(fd)
-    os.replace(temporary, path)
-    syncer.sync_directory(data_dir)
+    text = json.dumps(document, indent=1) + "\n"
+    replace_durably(data_dir / IDENTITY_FILE, [text.encode()], syncer or Syncer())

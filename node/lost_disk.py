@@ -18,17 +18,11 @@ from node.identity import (
     save_identity,
 )
 from node.raft import MultiRaft, VoteHold
-from node.storage.segments import list_segments
 from node.transport import BatchHeader
 
 log = logging.getLogger("slotraft.node")
 
 DiskRunner = Callable[..., Awaitable[object]]
-
-
-def holds_raft_data(raft_dir: Path) -> bool:
-    wal = raft_dir / "wal"
-    return wal.is_dir() and bool(list_segments(wal))
 
 
 class LostDiskGuard:

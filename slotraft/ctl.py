@@ -14,6 +14,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -71,16 +72,19 @@ def node_addresses(args: argparse.Namespace) -> list[str]:
     return [node.raft_address for node in ClusterDescription.from_toml(cluster_file).nodes]
 
 
+def admin_call(address: str, method: str, request: object, timeout: float) -> Any:
+    """One call of the node's Admin service (raises grpc.RpcError)."""
+    with grpc.insecure_channel(address) as channel:
+        return getattr(pb_grpc.AdminStub(channel), method)(request, timeout=timeout)
+
+
 def status_of_all(addresses: list[str], timeout: float) -> list[pb.ClusterStatus]:
     answers = []
     for address in addresses:
-        with grpc.insecure_channel(address) as channel:
-            try:
-                answers.append(
-                    pb_grpc.AdminStub(channel).Status(pb.StatusRequest(), timeout=timeout)
-                )
-            except grpc.RpcError as error:
-                print(f"node at {address}: unreachable ({error.code().name})", file=sys.stderr)
+        try:
+            answers.append(admin_call(address, "Status", pb.StatusRequest(), timeout))
+        except grpc.RpcError as error:
+            print(f"node at {address}: unreachable ({error.code().name})", file=sys.stderr)
     return answers
 
 
@@ -161,33 +165,25 @@ def run(args: argparse.Namespace) -> int:
         return 0 if answers else 1
     if args.action == "health":
         for address in addresses:
-            with grpc.insecure_channel(address) as channel:
-                try:
-                    reply = pb_grpc.AdminStub(channel).Health(
-                        pb.HealthRequest(), timeout=args.timeout
-                    )
-                except grpc.RpcError as error:
-                    print(f"{address}: unreachable ({error.code().name})")
-                    return 1
-                print(
-                    f"{address}: {'serving' if reply.serving else 'not serving'} ({reply.detail})"
-                )
-                if not reply.serving:
-                    return 1
+            try:
+                reply = admin_call(address, "Health", pb.HealthRequest(), args.timeout)
+            except grpc.RpcError as error:
+                print(f"{address}: unreachable ({error.code().name})")
+                return 1
+            print(f"{address}: {'serving' if reply.serving else 'not serving'} ({reply.detail})")
+            if not reply.serving:
+                return 1
         return 0
     if args.action == "transfer-leader":
+        request = pb.TransferLeaderRequest(shard=args.shard, to_node=args.to_node)
         for address in addresses:
-            with grpc.insecure_channel(address) as channel:
-                try:
-                    reply = pb_grpc.AdminStub(channel).TransferLeader(
-                        pb.TransferLeaderRequest(shard=args.shard, to_node=args.to_node),
-                        timeout=args.timeout,
-                    )
-                except grpc.RpcError:
-                    continue
-                if reply.ok:
-                    print(f"shard {args.shard}: leadership goes to node {args.to_node}")
-                    return 0
+            try:
+                reply = admin_call(address, "TransferLeader", request, args.timeout)
+            except grpc.RpcError:
+                continue
+            if reply.ok:
+                print(f"shard {args.shard}: leadership goes to node {args.to_node}")
+                return 0
         print(
             f"shard {args.shard}: no node accepted the transfer (is it the leader?)",
             file=sys.stderr,
@@ -210,15 +206,12 @@ def release_votes(args: argparse.Namespace, addresses: list[str]) -> int:
         return 2
     failed = 0
     for address in addresses:
-        with grpc.insecure_channel(address) as channel:
-            try:
-                reply = pb_grpc.AdminStub(channel).ReleaseVotes(
-                    pb.ReleaseVotesRequest(), timeout=args.timeout
-                )
-            except grpc.RpcError as error:
-                print(f"{address}: unreachable ({error.code().name})", file=sys.stderr)
-                failed += 1
-                continue
+        try:
+            reply = admin_call(address, "ReleaseVotes", pb.ReleaseVotesRequest(), args.timeout)
+        except grpc.RpcError as error:
+            print(f"{address}: unreachable ({error.code().name})", file=sys.stderr)
+            failed += 1
+            continue
         if reply.previous == "verified":
             print(f"{address}: was not holding its votes")
         else:

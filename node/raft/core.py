@@ -205,6 +205,11 @@ class RaftNode:
         if hold is not VoteHold.NONE and self.role is not FOLLOWER:
             self._become_follower(self.term, 0)
 
+    @property
+    def _rejoining(self) -> bool:
+        """Our answers to a leader say that we hold our votes: count them towards nothing."""
+        return self.vote_hold is not VoteHold.NONE
+
     def propose(self, data: bytes) -> int:
         """Append `data` as a new entry; returns its index (it is committed once a Ready hands
         it out in committed_entries with the same index and this term)."""
@@ -631,7 +636,7 @@ class RaftNode:
                     message.src,
                     self.term,
                     message.stamp,
-                    self.vote_hold is not VoteHold.NONE,
+                    self._rejoining,
                 )
             )
             if message.release_hold and self.vote_hold is VoteHold.UNTIL_CAUGHT_UP:
@@ -695,7 +700,7 @@ class RaftNode:
                     hint_index,
                     hint_term,
                     message.stamp,
-                    self.vote_hold is not VoteHold.NONE,
+                    self._rejoining,
                 )
             )
             return
@@ -721,7 +726,7 @@ class RaftNode:
                 self.term,
                 index,
                 stamp=stamp,
-                rejoining=self.vote_hold is not VoteHold.NONE,
+                rejoining=self._rejoining,
             )
         )
 
@@ -750,7 +755,7 @@ class RaftNode:
                 next_offset,
                 reject,
                 message.stamp,
-                self.vote_hold is not VoteHold.NONE,
+                self._rejoining,
             )
         )
 

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 _sync_data = getattr(os, "fdatasync", os.fsync)
+TEMPORARY_SUFFIX = ".tmp"  # a file being replaced (`replace_durably`); leftovers are garbage
 
 
 class Syncer:
@@ -30,6 +31,21 @@ def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
+
+
+def replace_durably(path: Path, chunks: list[bytes], syncer: Syncer) -> None:
+    """Write `path` whole or not at all: a temporary file, fsynced, renamed over it, and the
+    directory fsynced."""
+    temporary = path.with_name(path.name + TEMPORARY_SUFFIX)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        for chunk in chunks:
+            write_all(fd, chunk)
+        syncer.sync_file(fd)
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)
+    syncer.sync_directory(path.parent)
 
 
 def pwrite_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> None:

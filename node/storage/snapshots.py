@@ -19,7 +19,7 @@ from pathlib import Path
 from crc32c import crc32c
 
 from node.raft.types import Snapshot
-from node.storage.disk import Syncer, write_all
+from node.storage.disk import TEMPORARY_SUFFIX, Syncer, replace_durably
 from node.storage.errors import CorruptionError, StorageError
 from node.storage.records import decode_meta, encode_meta
 
@@ -27,7 +27,6 @@ MAGIC = b"SLOTSNP1"
 _HEAD = struct.Struct("<8sQQI")  # magic, group, data length, data CRC
 _CRC = struct.Struct("<I")
 _NAME = re.compile(r"^g(\d{10})-i(\d{20})\.snap$")
-TEMPORARY_SUFFIX = ".tmp"
 
 
 def snapshot_name(group: int, index: int) -> str:
@@ -48,18 +47,9 @@ class SnapshotStore:
     def write(self, group: int, snapshot: Snapshot) -> Path:
         """Write the snapshot durably; it counts once its marker is committed to the WAL."""
         final = self.path(group, snapshot.meta.index)
-        temporary = final.with_name(final.name + TEMPORARY_SUFFIX)
         head = _HEAD.pack(MAGIC, group, len(snapshot.data), crc32c(snapshot.data))
         head += encode_meta(snapshot.meta)
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            write_all(fd, head + _CRC.pack(crc32c(head)))
-            write_all(fd, snapshot.data)
-            self._syncer.sync_file(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, final)
-        self._syncer.sync_directory(self.directory)
+        replace_durably(final, [head + _CRC.pack(crc32c(head)), snapshot.data], self._syncer)
         return final
 
     def load(self, group: int, index: int) -> Snapshot:

@@ -38,7 +38,7 @@ class NodeStorage:
         and checked)."""
         root = Path(root)
         syncer = syncer or Syncer()
-        had_wal = (root / "wal").is_dir() and bool(list_segments(root / "wal"))
+        had_wal = cls.holds_data(root)
         snapshots = SnapshotStore(root / "snapshots", syncer)
         if not had_wal and snapshots.files():
             raise StorageError(
@@ -51,6 +51,12 @@ class NodeStorage:
         wal.delete_covered_segments()
         storage = cls(wal, snapshots)
         return storage, {group: storage._state_of(group, r) for group, r in groups.items()}
+
+    @staticmethod
+    def holds_data(root: Path) -> bool:
+        """Whether `root` holds a WAL with at least one segment."""
+        wal = root / "wal"
+        return wal.is_dir() and bool(list_segments(wal))
 
     def _state_of(self, group: int, restored: RestoredGroup) -> RestoredState:
         meta = restored.snapshot
