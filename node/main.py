@@ -88,6 +88,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"catch data loss: {UNSAFE_WIPE} forgets everything at every start, as if nothing "
         f"were persisted. Refused unless SLOTRAFT_UNSAFE_CONFIRM={UNSAFE_CONFIRM!r} is set",
     )
+    parser.add_argument(
+        "--wal-writer",
+        choices=["loop", "thread"],
+        default=_NODE.wal_writer,
+        help="write and fsync each WAL batch on the event loop after the cycle's sends and "
+        "applies, or on a writer thread meanwhile (the thread suits a node with a core to "
+        f"itself; default {_NODE.wal_writer})",
+    )
     parser.add_argument("--log-level", default="INFO")
 
 
@@ -111,6 +119,7 @@ def settings_from(args: argparse.Namespace) -> NodeSettings:
         tick_ms=args.tick_ms,
         election_ticks=args.election_ticks,
         snapshot_entries=args.snapshot_entries,
+        wal_writer=args.wal_writer,
         engine=EngineConfig(
             maxmemory=args.maxmemory,
             maxmemory_policy=args.maxmemory_policy,

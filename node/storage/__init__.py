@@ -8,7 +8,7 @@ and commit records of any groups through `GroupCommitter` (or `aio.AsyncGroupCom
 """
 
 from node.storage.errors import CorruptionError, StorageError, WriterFailed
-from node.storage.group_commit import GroupCommitter, InlineExecutor, Ticket
+from node.storage.group_commit import DeferredExecutor, GroupCommitter, InlineExecutor, Ticket
 from node.storage.records import (
     EntriesRecord,
     HardStateRecord,
@@ -24,6 +24,7 @@ from node.storage.wal import Wal
 
 __all__ = [
     "CorruptionError",
+    "DeferredExecutor",
     "EntriesRecord",
     "GroupCommitter",
     "HardStateRecord",

@@ -2,13 +2,14 @@
 being written; one write and one fsync then cover the whole batch.
 
 The logic here has no threads: where a batch is written is up to an `Executor` (the asyncio
-adapter in aio.py runs it on one writer thread; tests run it by hand; `InlineExecutor` runs it at
-once). Everything in this class runs on the caller's thread (the node's event loop), including
-the executor's `done` callback.
+adapter in aio.py runs it on the event loop when it is awaited, or on one writer thread; tests
+run it by hand; `InlineExecutor` runs it at once). Everything in this class runs on the
+caller's thread (the node's event loop), including the executor's `done` callback.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
@@ -34,6 +35,28 @@ class InlineExecutor:
             done(error)
         else:
             done(None)
+
+
+class DeferredExecutor:
+    """Holds each batch until `flush()` runs it on the calling thread. An event loop can
+    hand a batch over early and still send and apply before the write blocks it."""
+
+    def __init__(self) -> None:
+        self._jobs: deque[tuple[Callable[[], object], DoneCallback]] = deque()
+
+    def run(self, job: Callable[[], object], done: DoneCallback) -> None:
+        self._jobs.append((job, done))
+
+    def flush(self) -> None:
+        """Write every held batch (and any its completion starts), in order."""
+        while self._jobs:
+            job, done = self._jobs.popleft()
+            try:
+                job()
+            except Exception as error:
+                done(error)
+            else:
+                done(None)
 
 
 class Ticket:

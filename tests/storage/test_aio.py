@@ -1,4 +1,5 @@
-"""The asyncio adapter: batches written on one writer thread, awaited on the loop."""
+"""The asyncio adapter: batches written on one writer thread or on the loop, awaited on the
+loop."""
 
 from __future__ import annotations
 
@@ -51,12 +52,40 @@ def test_concurrent_commits_are_durable_and_share_fsyncs(tmp_path):
     assert all([e.index for e in r.entries] == [1, 2, 3] for r in restored.values())
 
 
-def test_snapshot_files_are_written_on_the_writer_thread_then_committed(tmp_path):
+def test_on_the_loop_a_batch_is_written_when_awaited_on_the_loop_thread(tmp_path):
+    syncer = ThreadRecordingSyncer()
+    storage, _ = NodeStorage.open(tmp_path, syncer=syncer)
+    syncer.threads.clear()
+
+    async def main() -> None:
+        commit = AsyncGroupCommit(storage.commit, on_loop=True)
+        before = syncer.file_syncs
+        first = commit.submit([EntriesRecord(1, [Entry(1, 1, data=b"a")])])
+        second = commit.submit([EntriesRecord(1, [Entry(2, 1, data=b"b")])])
+        await asyncio.sleep(0.01)
+        assert syncer.file_syncs == before and not first.done  # nothing until awaited
+        await commit.durable(second)
+        assert first.done and second.done and first.error is None
+        assert syncer.file_syncs - before == 2  # the second was queued behind the first
+        await commit.commit([EntriesRecord(2, [Entry(1, 1, data=b"c")])])
+        pending = commit.submit([EntriesRecord(2, [Entry(2, 1, data=b"d")])])
+        await commit.close()  # writes what is still held
+        assert pending.done and pending.error is None
+
+    asyncio.run(main())
+    storage.close()
+    assert syncer.threads == {threading.current_thread().name}
+    restored = replay(tmp_path / "wal")
+    assert {g: [e.index for e in r.entries] for g, r in restored.items()} == {1: [1, 2], 2: [1, 2]}
+
+
+@pytest.mark.parametrize("on_loop", [False, True])
+def test_snapshot_files_are_written_on_the_writer_thread_then_committed(tmp_path, on_loop):
     storage, _ = NodeStorage.open(tmp_path, syncer=RecordingSyncer())
     meta = SnapshotMeta(3, 1)
 
     async def main() -> None:
-        commit = AsyncGroupCommit(storage.commit)
+        commit = AsyncGroupCommit(storage.commit, on_loop=on_loop)
         await commit.commit([EntriesRecord(1, [Entry(i, 1) for i in range(1, 6)])])
         await commit.run(storage.save_snapshot, 1, Snapshot(meta, b"image"))
         await commit.commit(snapshot_records(1, meta, replaces_log=False))
@@ -69,12 +98,13 @@ def test_snapshot_files_are_written_on_the_writer_thread_then_committed(tmp_path
     assert [e.index for e in restored[1].entries] == [4, 5]
 
 
-def test_a_failing_write_raises_in_every_waiting_commit():
+@pytest.mark.parametrize("on_loop", [False, True])
+def test_a_failing_write_raises_in_every_waiting_commit(on_loop):
     def write(records):
         raise OSError(5, "Input/output error")
 
     async def main() -> list:
-        commit = AsyncGroupCommit(write)
+        commit = AsyncGroupCommit(write, on_loop=on_loop)
         results = await asyncio.gather(
             *(commit.commit([EntriesRecord(1, [Entry(i, 1)])]) for i in range(1, 4)),
             return_exceptions=True,

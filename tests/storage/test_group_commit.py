@@ -8,6 +8,7 @@ import pytest
 
 from node.raft.types import Entry, HardState
 from node.storage import (
+    DeferredExecutor,
     EntriesRecord,
     GroupCommitter,
     HardStateRecord,
@@ -125,6 +126,36 @@ def test_inline_executor_writes_each_submission_at_once(tmp_path):
     assert [t.batch for t in tickets] == [1, 2, 3, 4, 5]
     assert syncer.file_syncs - before == 5
     storage.close()
+
+
+def test_deferred_executor_writes_nothing_until_flushed_then_everything_in_order():
+    executor = DeferredExecutor()
+    written: list[list] = []
+    committer = GroupCommitter(written.append, executor)
+    first = committer.submit([entry_record(1, 1)])
+    second = committer.submit([entry_record(1, 2)])
+    third = committer.submit([entry_record(1, 3)])
+    assert written == [] and not first.done
+    executor.flush()
+    # The first batch went alone (handed over at once); the two behind it share the next.
+    assert [[r.entries[0].index for r in batch] for batch in written] == [[1], [2, 3]]
+    assert [t.batch for t in (first, second, third)] == [1, 2, 2]
+    executor.flush()  # nothing held: nothing written
+    assert len(written) == 2
+
+
+def test_deferred_executor_reports_a_failed_write_to_its_tickets():
+    def write(records):
+        raise OSError(5, "Input/output error")
+
+    executor = DeferredExecutor()
+    committer = GroupCommitter(write, executor)
+    tickets = [committer.submit([entry_record(1, i)]) for i in (1, 2)]
+    executor.flush()
+    assert isinstance(tickets[0].error, OSError)
+    assert isinstance(tickets[1].error, WriterFailed)
+    later = committer.submit([entry_record(1, 3)])
+    assert later.done and isinstance(later.error, WriterFailed)
 
 
 def test_a_callback_that_submits_again_is_batched_after(tmp_path):
