@@ -129,8 +129,18 @@ def test_without_a_quorum_errors_then_recovery_with_all_data(fresh_cluster):
     assert r.set(b"q:new", b"x")
 
 
-def test_whole_cluster_killed_and_restarted_keeps_acknowledged_data(fresh_cluster):
-    cluster = fresh_cluster
+@pytest.mark.parametrize("wal_writer", ["loop", "thread"])
+def test_whole_cluster_killed_and_restarted_keeps_acknowledged_data(wal_writer):
+    cluster = start_cluster(
+        router_args=["--retry-seconds", "6"], node_args=["--wal-writer", wal_writer]
+    )
+    try:
+        check_restart_keeps_acknowledged_data(cluster)
+    finally:
+        stop_cluster(cluster)
+
+
+def check_restart_keeps_acknowledged_data(cluster) -> None:
     r = redis.Redis(port=cluster.router_ports[0], socket_timeout=30)
     data = {b"r:%d" % i: b"value-%d" % i for i in range(2000)}
     pipe = r.pipeline(transaction=False)
