@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from node.engine.config import EngineConfig
 from node.engine.engine import Engine
@@ -41,6 +43,7 @@ from node.shard_state import ShardState
 from node.storage import NodeStorage, snapshot_records
 from node.storage.aio import AsyncGroupCommit
 from node.storage.records import persist_records
+from node.storage.wal import DEFAULT_SEGMENT_BYTES
 from node.transport import BatchHeader, RaftTransport
 from proto.topology import METADATA_GROUP, ClusterDescription, ShardPlacement
 
@@ -58,6 +61,7 @@ class NodeSettings:
     election_ticks: int = 30
     heartbeat_ticks: int = 5
     snapshot_entries: int = 20_000  # applied entries between snapshots of a group
+    wal_segment_bytes: int = DEFAULT_SEGMENT_BYTES
     housekeeping_ms: int = 100  # active expiry, eviction, leader balancing
     engine: EngineConfig = field(default_factory=EngineConfig)
     balance_leaders: bool = True
@@ -65,7 +69,7 @@ class NodeSettings:
     # sending and applying; "thread": on a writer thread while the loop goes on. The loop
     # is the default: with the nodes and the router sharing few cores the hand-off to a
     # thread cost more than the overlap won (node CPU per SET -P 16 6.5 µs against 8.5).
-    wal_writer: str = "loop"
+    wal_writer: Literal["loop", "thread"] = "loop"
     # Where to reach a peer for Raft traffic when it differs from its cluster address
     # (a fault-injection proxy in chaos tests): node id -> host:port.
     peer_addresses: dict[int, str] = field(default_factory=dict)
@@ -118,7 +122,12 @@ class NodeHost:
         raft_dir = self.data_dir / "raft"
         # Before the WAL exists: a new directory gets its identity first.
         await self.lost_disk.load(had_data=NodeStorage.holds_data(raft_dir))
-        storage, restored = await loop.run_in_executor(None, NodeStorage.open, raft_dir)
+        storage, restored = await loop.run_in_executor(
+            None,
+            functools.partial(
+                NodeStorage.open, raft_dir, segment_bytes=self.settings.wal_segment_bytes
+            ),
+        )
         self.storage = storage
         self.committer = AsyncGroupCommit(
             storage.commit, on_loop=self.settings.wal_writer == "loop"
@@ -392,17 +401,28 @@ class NodeHost:
         limit = self.settings.snapshot_entries
         for replica in self.shards.values():
             if replica.entries_since_snapshot >= limit:
-                await self._snapshot_group(
-                    replica.group, replica.raft, replica.applied, replica.state.snapshot()
-                )
-                replica.entries_since_snapshot = 0
-                replica.counters.snapshots += 1
+                await self._snapshot_replica(replica)
         meta = self.metadata
         if meta is not None and meta.entries_since_snapshot >= limit:
-            await self._snapshot_group(
-                METADATA_GROUP, meta.raft, meta.applied, meta.state.snapshot()
-            )
-            meta.entries_since_snapshot = 0
+            await self._snapshot_replica(meta)
+        assert self.storage is not None
+        # A group that writes little (the metadata group, a quiet shard) would otherwise keep
+        # the oldest WAL segment, and so every later one, for ever: replay at start would
+        # read the whole history. Snapshot it once it has applied what pins the segment.
+        for group, highest in self.storage.wal.groups_pinning_segments().items():
+            holder = meta if group == METADATA_GROUP else self.by_group.get(group)
+            if holder is None or holder.applied < highest:
+                continue
+            taken = holder.raft.snapshot
+            if taken is None or taken.meta.index < holder.applied:
+                await self._snapshot_replica(holder)
+
+    async def _snapshot_replica(self, replica: ShardReplica | MetadataReplica) -> None:
+        group = METADATA_GROUP if isinstance(replica, MetadataReplica) else replica.group
+        await self._snapshot_group(group, replica.raft, replica.applied, replica.state.snapshot())
+        replica.entries_since_snapshot = 0
+        if isinstance(replica, ShardReplica):
+            replica.counters.snapshots += 1
 
     async def _snapshot_group(self, group: int, raft: RaftNode, applied: int, data: bytes) -> None:
         snapshot_meta = raft.compact(applied, data)

@@ -62,6 +62,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"applied entries between snapshots of a shard ({_NODE.snapshot_entries})",
     )
     parser.add_argument(
+        "--wal-segment-mb",
+        type=int,
+        default=_NODE.wal_segment_bytes >> 20,
+        help=f"size of a WAL segment file in MiB ({_NODE.wal_segment_bytes >> 20}); the log "
+        "is deleted a whole segment at a time, once snapshots cover it",
+    )
+    parser.add_argument(
         "--maxmemory", type=int, default=0, help="bytes per shard replica; 0 = no limit"
     )
     parser.add_argument("--maxmemory-policy", default="noeviction", choices=EVICTION_POLICIES)
@@ -114,11 +121,14 @@ def parse_peers(values: list[str]) -> dict[int, str]:
 
 
 def settings_from(args: argparse.Namespace) -> NodeSettings:
+    if args.wal_segment_mb < 1:
+        raise SystemExit("--wal-segment-mb takes a size of at least 1 (MiB)")
     return NodeSettings(
         peer_addresses=parse_peers(args.peer),
         tick_ms=args.tick_ms,
         election_ticks=args.election_ticks,
         snapshot_entries=args.snapshot_entries,
+        wal_segment_bytes=args.wal_segment_mb << 20,
         wal_writer=args.wal_writer,
         engine=EngineConfig(
             maxmemory=args.maxmemory,

@@ -45,6 +45,22 @@ class SegmentCoverage:
                     del in_segment[group]
         self._group_max[group] = index - 1
 
+    def pinning(self, snapshot_index: Mapping[int, int], keep_from: int) -> dict[int, int]:
+        """The groups that keep the oldest segment (before keep_from) that cannot go, each
+        with its highest entry there: a snapshot of each at or past it frees that segment.
+        Empty when no finished segment is pinned."""
+        for sequence in sorted(self._max_index):
+            if sequence >= keep_from:
+                break
+            pins = {
+                group: highest
+                for group, highest in self._max_index[sequence].items()
+                if highest > snapshot_index.get(group, 0)
+            }
+            if pins:
+                return pins
+        return {}
+
     def deletable_prefix(self, snapshot_index: Mapping[int, int], keep_from: int) -> list[int]:
         """The oldest segments (before sequence keep_from) whose entries every group's durable
         snapshot covers."""

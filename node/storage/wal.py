@@ -215,6 +215,12 @@ class Wal:
         """Sequence numbers of the segments on disk, oldest first (the last is being written)."""
         return list(self._sequences)
 
+    def groups_pinning_segments(self) -> dict[int, int]:
+        """The groups whose entries keep the oldest finished segment on disk (group ->
+        highest entry there; see SegmentCoverage.pinning). A group that writes little
+        snapshots rarely by entry count, and without this would keep every later segment."""
+        return self._coverage.pinning(self._durable_snapshot, keep_from=self._current.sequence)
+
     def durable_snapshot_index(self, group: int) -> int:
         return self._durable_snapshot.get(group, 0)
 

@@ -103,3 +103,44 @@ def test_snapshots_under_load_restart_and_catch_up_keep_every_acknowledged_write
         raise
     finally:
         stop_cluster(cluster)
+
+
+def wal_segments(cluster, node: int) -> list[str]:
+    return sorted(path.name for path in (cluster.data_dir / f"node-{node}/raft/wal").glob("*.wal"))
+
+
+def test_quiet_groups_do_not_keep_the_whole_wal():
+    """Writes to one shard only: the metadata group and the two quiet shards have a few
+    entries in the first segment. Without snapshots of them, that segment and every later
+    one stayed on disk (and a restart replayed the whole history)."""
+    cluster = start_cluster(node_args=["--wal-segment-mb", "1"])
+    try:
+        client = redis.Redis(port=cluster.router_ports[0], socket_timeout=30)
+        value = b"v" * 2000
+        written = {}
+        for batch in range(30):  # about 6 MB of log through one shard: 6 segments or more
+            pipe = client.pipeline(transaction=False)
+            for n in range(100):
+                key = b"{quiet}:%d" % (batch * 100 + n)
+                pipe.set(key, value)
+                written[key] = value
+            assert all(pipe.execute())
+        deadline = time.monotonic() + 30
+        while max(len(wal_segments(cluster, node)) for node in (1, 2, 3)) > 3:
+            assert time.monotonic() < deadline, {
+                node: wal_segments(cluster, node) for node in (1, 2, 3)
+            }
+            time.sleep(0.2)
+        for node in (1, 2, 3):  # the log was written: its first segments went
+            assert wal_segments(cluster, node)[0] != "0000000000000001.wal"
+        for process in [cluster.node(node) for node in (1, 2, 3)]:
+            cluster.kill(process)
+        for process in [cluster.node(node) for node in (1, 2, 3)]:
+            cluster.start_process(process)
+        cluster.wait_until_serving(60)
+        assert client.mget(list(written)) == list(written.values())
+    except Exception:
+        print(dump_logs(cluster))
+        raise
+    finally:
+        stop_cluster(cluster)

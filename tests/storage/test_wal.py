@@ -153,6 +153,26 @@ def test_a_segment_is_deleted_only_when_every_group_in_it_is_covered(tmp_path):
     }
 
 
+def test_the_groups_pinning_the_oldest_segment_are_named_until_snapshots_free_it(tmp_path):
+    wal = open_wal(tmp_path, segment_bytes=1024)
+    assert wal.groups_pinning_segments() == {}  # only the segment being written
+    wal.commit([EntriesRecord(0, [Entry(1, 1, data=b"meta")])])  # a quiet group: one entry
+    for index in range(1, 61):
+        wal.commit([EntriesRecord(1, [Entry(index, 1, data=b"y" * 40)])])
+    first = wal.sequences[0]
+    pins = wal.groups_pinning_segments()
+    assert pins[0] == 1 and set(pins) == {0, 1}
+    # The busy group's snapshot alone frees nothing: the quiet group keeps the first segment
+    # and so every later one.
+    wal.commit([SnapshotRecord(1, SnapshotMeta(60, 1))])
+    assert wal.sequences[0] == first
+    assert wal.groups_pinning_segments() == {0: 1}
+    wal.commit([SnapshotRecord(0, SnapshotMeta(1, 1))])
+    assert wal.sequences == [wal.sequences[-1]]
+    assert wal.groups_pinning_segments() == {}
+    wal.close()
+
+
 def test_hard_state_survives_deletion_of_the_segment_that_held_it(tmp_path):
     wal = open_wal(tmp_path, segment_bytes=600)
     wal.commit([HardStateRecord(5, HardState(term=9, vote=3, commit=0))])
