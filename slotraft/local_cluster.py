@@ -311,6 +311,30 @@ class LocalCluster:
                 )
         return answers
 
+    def wait_until_caught_up(self, timeout: float = 60.0) -> None:
+        """Until every running node answers and each of its replicas has applied what its
+        shard's leader has committed (with no writes going on: the leader's commit moves)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            answers = self.status()
+            running = sum(1 for p in self.processes if p.role == "node" and p.running)
+            commits = {
+                info.id: info.commit
+                for answer in answers
+                for info in answer.local
+                if info.leader == answer.node
+            }
+            replicas = [info for answer in answers for info in answer.local]
+            if (
+                len(answers) == running
+                and replicas
+                and all(info.applied >= commits.get(info.id, 1 << 62) for info in replicas)
+            ):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the nodes did not catch up within {timeout}s")
+            time.sleep(0.1)
+
     def leader_of(self, shard: int) -> int:
         """The node that says it leads the shard (0 if none does)."""
         for answer in self.status():

@@ -158,7 +158,10 @@ def time_failover(cluster: LocalCluster, shard_key: bytes) -> float:
             time.sleep(0.01)
     cluster.start_process(victim)
     cluster.wait_until_serving(60)
-    time.sleep(2)  # let the restarted node catch up before the next kill
+    # The next kill must find three working nodes: the restarted one has recovered and
+    # caught up, and leaders have moved back to their preferred nodes.
+    cluster.wait_until_caught_up(120)
+    time.sleep(1)
     return elapsed
 
 
