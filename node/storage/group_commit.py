@@ -29,12 +29,17 @@ class InlineExecutor:
     one submit carries. For synchronous callers and tests."""
 
     def run(self, job: Callable[[], object], done: DoneCallback) -> None:
-        try:
-            job()
-        except Exception as error:
-            done(error)
-        else:
-            done(None)
+        run_here(job, done)
+
+
+def run_here(job: Callable[[], object], done: DoneCallback) -> None:
+    """Run job on this thread, then done(the error it raised, or None)."""
+    try:
+        job()
+    except Exception as error:
+        done(error)
+    else:
+        done(None)
 
 
 class DeferredExecutor:
@@ -50,13 +55,7 @@ class DeferredExecutor:
     def flush(self) -> None:
         """Write every held batch (and any its completion starts), in order."""
         while self._jobs:
-            job, done = self._jobs.popleft()
-            try:
-                job()
-            except Exception as error:
-                done(error)
-            else:
-                done(None)
+            run_here(*self._jobs.popleft())
 
 
 class Ticket:
