@@ -138,6 +138,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="router password (default: env SLOTRAFT_PASSWORD)",
     )
     parser.add_argument(
+        "--wal-segment-mb",
+        type=int,
+        default=4,
+        help="local target: the nodes' WAL segment size in MiB (default 4, not the nodes' 64, "
+        "so that a run of minutes rotates segments and deletes them under the faults)",
+    )
+    parser.add_argument(
         "--unsafe",
         choices=[UNSAFE_WIPE],
         default=None,
@@ -152,7 +159,11 @@ def make_target(args: argparse.Namespace) -> Target:
         return ComposeTarget(args.compose_file, args.compose_project, password=args.password)
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="slotraft-chaos-"))
     return LocalTarget(
-        data_dir, retry_seconds=args.retry_seconds, unsafe=args.unsafe, network=args.network
+        data_dir,
+        retry_seconds=args.retry_seconds,
+        unsafe=args.unsafe,
+        network=args.network,
+        wal_segment_mb=args.wal_segment_mb,
     )
 
 

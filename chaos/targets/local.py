@@ -43,6 +43,7 @@ class LocalTarget(Target):
         unsafe: str | None = None,
         host: str = "127.0.0.1",
         network: str = "proxy",
+        wal_segment_mb: int | None = None,
     ) -> None:
         if network not in NETWORK_MODES:
             raise ValueError(f"network mode {network!r} is not one of {NETWORK_MODES}")
@@ -51,6 +52,8 @@ class LocalTarget(Target):
         self.unsafe = unsafe
         self.host = host
         node_args = ["--unsafe", unsafe] if unsafe else []
+        if wal_segment_mb is not None:
+            node_args += ["--wal-segment-mb", str(wal_segment_mb)]
         self.cluster = LocalCluster(
             data_dir=data_dir,
             routers=routers,
