@@ -436,7 +436,7 @@ class NodeHost:
             group,
             snapshot_meta.index,
             len(data),
-            extra={"node": self.node_id, "shard": group - 1},
+            extra={"node": self.node_id, "shard": "-" if group == METADATA_GROUP else group - 1},
         )
 
     # ------------------------------------------------------------------ housekeeping
