@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -29,6 +30,20 @@ def stop_cluster(cluster: LocalCluster) -> None:
     """Stop every process and remove the data directory (logs included)."""
     cluster.stop()
     shutil.rmtree(cluster.data_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_cluster(**options: object) -> Iterator[LocalCluster]:
+    """A cluster of its own for one test: its last log lines are printed if the body
+    fails, and it is stopped and removed in any case."""
+    cluster = start_cluster(**options)
+    try:
+        yield cluster
+    except BaseException:
+        print(dump_logs(cluster))
+        raise
+    finally:
+        stop_cluster(cluster)
 
 
 def dump_logs(cluster: LocalCluster) -> str:

@@ -10,16 +10,15 @@ from dataclasses import dataclass, field
 import pytest
 import redis
 
-from tests.cluster.conftest import dump_logs, start_cluster, stop_cluster
+from tests.cluster.conftest import dump_logs, running_cluster
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def fresh_cluster():
-    cluster = start_cluster(router_args=["--retry-seconds", "6"])
-    yield cluster
-    stop_cluster(cluster)
+    with running_cluster(router_args=["--retry-seconds", "6"]) as cluster:
+        yield cluster
 
 
 @dataclass
@@ -131,13 +130,10 @@ def test_without_a_quorum_errors_then_recovery_with_all_data(fresh_cluster):
 
 @pytest.mark.parametrize("wal_writer", ["loop", "thread"])
 def test_whole_cluster_killed_and_restarted_keeps_acknowledged_data(wal_writer):
-    cluster = start_cluster(
+    with running_cluster(
         router_args=["--retry-seconds", "6"], node_args=["--wal-writer", wal_writer]
-    )
-    try:
+    ) as cluster:
         check_restart_keeps_acknowledged_data(cluster)
-    finally:
-        stop_cluster(cluster)
 
 
 def check_restart_keeps_acknowledged_data(cluster) -> None:

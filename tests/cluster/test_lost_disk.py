@@ -16,16 +16,15 @@ import redis
 
 from slotraft.ctl import render_status
 from slotraft.local_cluster import LocalCluster
-from tests.cluster.conftest import dump_logs, start_cluster, stop_cluster
+from tests.cluster.conftest import dump_logs, running_cluster
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def fresh_cluster():
-    cluster = start_cluster(router_args=["--retry-seconds", "3"])
-    yield cluster
-    stop_cluster(cluster)
+    with running_cluster(router_args=["--retry-seconds", "3"]) as cluster:
+        yield cluster
 
 
 def identity_state(cluster: LocalCluster, node_id: int) -> str:

@@ -15,7 +15,7 @@ import redis
 
 from proto import slotraft_pb2 as pb
 from proto import slotraft_pb2_grpc as pb_grpc
-from tests.cluster.conftest import dump_logs, start_cluster, stop_cluster
+from tests.cluster.conftest import running_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -67,8 +67,7 @@ def write_batch(client: redis.Redis, first: int, count: int) -> dict[bytes, byte
 
 
 def test_snapshots_under_load_restart_and_catch_up_keep_every_acknowledged_write():
-    cluster = start_cluster(node_args=["--snapshot-entries", "40"])
-    try:
+    with running_cluster(node_args=["--snapshot-entries", "40"]) as cluster:
         client = redis.Redis(port=cluster.router_ports[0], socket_timeout=30)
         written: dict[bytes, bytes] = {}
         for round_number in range(40):
@@ -98,11 +97,6 @@ def test_snapshots_under_load_restart_and_catch_up_keep_every_acknowledged_write
             time.sleep(0.2)
         log = cluster.node(3).log.read_text()
         assert "installed snapshot" in log  # it did need them
-    except Exception:
-        print(dump_logs(cluster))
-        raise
-    finally:
-        stop_cluster(cluster)
 
 
 def wal_segments(cluster, node: int) -> list[str]:
@@ -113,8 +107,7 @@ def test_quiet_groups_do_not_keep_the_whole_wal():
     """Writes to one shard only: the metadata group and the two quiet shards have a few
     entries in the first segment. Without snapshots of them, that segment and every later
     one stayed on disk (and a restart replayed the whole history)."""
-    cluster = start_cluster(node_args=["--wal-segment-mb", "1"])
-    try:
+    with running_cluster(node_args=["--wal-segment-mb", "1"]) as cluster:
         client = redis.Redis(port=cluster.router_ports[0], socket_timeout=30)
         value = b"v" * 2000
         written = {}
@@ -139,8 +132,3 @@ def test_quiet_groups_do_not_keep_the_whole_wal():
             cluster.start_process(process)
         cluster.wait_until_serving(60)
         assert client.mget(list(written)) == list(written.values())
-    except Exception:
-        print(dump_logs(cluster))
-        raise
-    finally:
-        stop_cluster(cluster)

@@ -17,6 +17,7 @@ from node.storage import (
     WriterFailed,
     replay,
 )
+from node.storage.group_commit import run_here
 from tests.storage.support import RecordingSyncer
 
 
@@ -30,13 +31,7 @@ class ManualExecutor:
         self.jobs.append((job, done))
 
     def finish_next(self) -> None:
-        job, done = self.jobs.pop(0)
-        try:
-            job()
-        except Exception as error:
-            done(error)
-        else:
-            done(None)
+        run_here(*self.jobs.pop(0))
 
 
 def entry_record(group: int, index: int) -> EntriesRecord:
