@@ -3,8 +3,9 @@ node1..nodeN, and routers whose published ports `compose port SERVICE 6379` tell
 
 Faults are docker commands on the project's node containers: `docker kill`, `docker start`,
 `docker stop`, `docker pause`/`unpause`, and `docker network disconnect`/`connect` to
-isolate nodes (which also cuts them off from the routers; single links cannot be cut).
-Leaders come from the routers' `INFO cluster`.
+isolate nodes (which also cuts them off from the routers; single links cannot be cut). A
+lost disk is a killed container whose data volume a throwaway container of the same image
+empties. Leaders come from the routers' `INFO cluster`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from chaos.keys import parse_slot_ranges, shard_tags
 from chaos.targets.base import Target
 
 DEFAULT_COMPOSE_FILE = Path("deploy/docker-compose.yml")
+DATA_DIR = "/data"  # where deploy/docker-compose.yml mounts each node's volume
 
 
 @functools.cache
@@ -46,6 +48,7 @@ def docker(*args: str) -> str:
 class ComposeTarget(Target):
     name = "compose"
     one_way_links = False
+    lost_disks = True
 
     def __init__(
         self,
@@ -197,6 +200,45 @@ class ComposeTarget(Target):
     def stop_node(self, node: int) -> None:
         self.stopped_by_us.add(node)
         docker("stop", "-t", "15", self.containers[node])
+
+    def lose_disk(self, node: int) -> None:
+        """SIGKILL the container and empty its data volume (the volume itself stays, as a
+        replaced disk mounted in the same place would)."""
+        container = self.containers[node]
+        self.kill(node)
+        volume = docker(
+            "inspect",
+            "-f",
+            f'{{{{range .Mounts}}}}{{{{if eq .Destination "{DATA_DIR}"}}}}{{{{.Name}}}}'
+            "{{end}}{{end}}",
+            container,
+        )
+        if not volume:
+            raise RuntimeError(f"node{node}'s container mounts no volume at {DATA_DIR}")
+        image = docker("inspect", "-f", "{{.Image}}", container)
+        docker(
+            "run", "--rm", "--network", "none", "--entrypoint", "find",
+            "-v", f"{volume}:{DATA_DIR}", image, DATA_DIR, "-mindepth", "1", "-delete",
+        )  # fmt: skip
+
+    def rejoining_nodes(self) -> list[int]:
+        """Nodes whose identity file does not say `verified` (or cannot be read: a stopped
+        container, a directory too new to have one)."""
+        held = []
+        for node in self.nodes():
+            done = subprocess.run(
+                ["docker", "exec", self.containers[node], "cat", f"{DATA_DIR}/identity.json"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            try:
+                state = json.loads(done.stdout)["state"] if done.returncode == 0 else "new"
+            except (ValueError, KeyError, TypeError):
+                state = "new"
+            if state != "verified":
+                held.append(node)
+        return held
 
     def pause(self, node: int) -> None:
         docker("pause", self.containers[node])

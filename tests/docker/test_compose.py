@@ -1,6 +1,7 @@
 """The docker-compose cluster, built offline, end to end: both routers serve, a shard
 leader's container is killed while writes go on, nothing acknowledged is lost, the restarted
-node catches up, and the data survives `down` + `up`."""
+node catches up, the data survives `down` + `up`, and a node whose volume was emptied
+rejoins."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from chaos.targets.compose import ComposeTarget
 from slotraft.local_cluster import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -238,3 +240,50 @@ def test_compose_cluster_survives_a_killed_leader_and_a_restart(compose):
         f"compose scenario took {time.monotonic() - started:.1f}s "
         f"({len(keys)} acknowledged writes checked)"
     )
+
+
+def test_compose_node_that_lost_its_volume_rejoins_and_counts_again(compose, monkeypatch):
+    """chaos's compose target empties a node's data volume (the lose-disk fault). The node
+    comes back under its id with no data, holds its votes until it has caught up, and then
+    counts as a copy: with another node killed, the shards still commit through it."""
+    for name, value in compose.env.items():
+        if name != "PATH":
+            monkeypatch.setenv(name, value)
+    started = time.monotonic()
+    target = ComposeTarget(COMPOSE_FILE, project=compose.project)
+    target.start()  # finds the running cluster
+    assert target.rejoining_nodes() == []
+
+    def incarnation(node: int) -> int:
+        shown = run(["docker", "exec", target.containers[node], "cat", "/data/identity.json"])
+        return json.loads(shown.stdout)["incarnation"]
+
+    client = redis.Redis(port=compose.ports[0], socket_timeout=30)
+    written: dict[bytes, bytes] = {}
+
+    def write(prefix: str) -> None:
+        batch = {f"lost:{prefix}:{i}".encode(): f"{prefix}{i}".encode() for i in range(300)}
+        assert client.mset(batch)
+        written.update(batch)
+
+    write("before")
+    lost, killed = 3, 1
+    old_incarnation = incarnation(lost)
+    target.lose_disk(lost)
+    write("while-lost")  # two nodes of three still commit
+    target.start_node(lost)
+    deadline = time.monotonic() + 180
+    while target.rejoining_nodes():
+        assert time.monotonic() < deadline, f"still rejoining: {target.rejoining_nodes()}"
+        time.sleep(1)
+    assert incarnation(lost) != old_incarnation, "the node came back with its old directory"
+
+    target.kill(killed)
+    try:
+        write("after")  # commits need the rejoined node now
+        keys = list(written)
+        assert client.mget(keys) == [written[key] for key in keys]
+    finally:
+        target.start_node(killed)
+    compose.wait_healthy()
+    print(f"lost-volume scenario took {time.monotonic() - started:.1f}s")
