@@ -1,7 +1,7 @@
 """`slotraft up`: the embedded default. Starts the nodes and routers of a cluster as local
-processes on loopback, prints where to connect once the cluster serves, and stops them all
-on Ctrl-C. Started again on the same data directory, it reuses the same ports and the
-nodes recover their data."""
+processes on loopback, prints where to connect once the cluster serves, starts again any of
+them that exits (slotraft/supervisor.py), and stops them all on Ctrl-C. Started again on the
+same data directory, it reuses the same ports and the nodes recover their data."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from slotraft.local_cluster import LocalCluster
+from slotraft.supervisor import Supervisor
 
 STATE_FILE = "cluster.json"
 
@@ -91,12 +92,13 @@ def run(args: argparse.Namespace) -> int:
             f"data and logs in {args.data_dir.resolve()}; Ctrl-C stops the cluster"
         )
         sys.stdout.flush()
+        supervisor = Supervisor(cluster, time.monotonic)
         while not stopping:
-            crashed = cluster.crashed()
-            if crashed:
-                for process in crashed:
-                    print(f"{process.role} {process.id} exited; see {process.log}", file=sys.stderr)
-                return 1
+            messages, restarted = supervisor.poll()
+            for message in messages:
+                print(message, file=sys.stderr, flush=True)
+            if restarted:
+                write_state(cluster)
             time.sleep(0.5)
         return 0
     except KeyboardInterrupt:
