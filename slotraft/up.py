@@ -98,7 +98,10 @@ def run(args: argparse.Namespace) -> int:
             for message in messages:
                 print(message, file=sys.stderr, flush=True)
             if restarted:
-                write_state(cluster)
+                try:
+                    write_state(cluster)
+                except OSError as error:  # e.g. the disk that made the node exit is full
+                    print(f"cannot update {STATE_FILE}: {error}", file=sys.stderr, flush=True)
             time.sleep(0.5)
         return 0
     except KeyboardInterrupt:

@@ -125,12 +125,12 @@ def test_up_serves_records_its_processes_stops_on_ctrl_c_and_recovers(tmp_path):
         if process.poll() is None:
             process.kill()
             process.wait()
-        for pid in pids + [p["pid"] for p in _state(data_dir)]:
+        for pid in pids + [p["pid"] for p in up_state(data_dir)]:
             if pid and alive(pid):
                 os.kill(pid, signal.SIGKILL)
 
 
-def _state(data_dir: Path) -> list[dict]:
+def up_state(data_dir: Path) -> list[dict]:
     try:
         return json.loads((data_dir / "cluster.json").read_text())["processes"]
     except (OSError, ValueError, KeyError):
@@ -146,7 +146,7 @@ def test_up_starts_a_killed_node_again_and_the_cluster_keeps_serving(tmp_path):
     process = start_up(data_dir, port)
     try:
         read_until(process, "slotraft is serving")
-        pids = {(p["role"], p["id"]): p["pid"] for p in _state(data_dir)}
+        pids = {(p["role"], p["id"]): p["pid"] for p in up_state(data_dir)}
         client = redis.Redis(port=port, socket_timeout=30)
         written = {}
 
@@ -161,7 +161,7 @@ def test_up_starts_a_killed_node_again_and_the_cluster_keeps_serving(tmp_path):
         write("while-down")
         output = read_until(process, "node 1 started again")
         assert "node 1 was killed by SIGKILL; starting it again" in output
-        new_pid = {(p["role"], p["id"]): p["pid"] for p in _state(data_dir)}[("node", 1)]
+        new_pid = {(p["role"], p["id"]): p["pid"] for p in up_state(data_dir)}[("node", 1)]
         assert new_pid != pids[("node", 1)] and alive(new_pid)
         assert process.poll() is None
 
@@ -177,6 +177,6 @@ def test_up_starts_a_killed_node_again_and_the_cluster_keeps_serving(tmp_path):
         if process.poll() is None:
             process.kill()
             process.wait()
-        for entry in _state(data_dir):
+        for entry in up_state(data_dir):
             if entry["pid"] and alive(entry["pid"]):
                 os.kill(entry["pid"], signal.SIGKILL)
