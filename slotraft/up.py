@@ -50,7 +50,11 @@ def write_state(cluster: LocalCluster) -> None:
             for p in cluster.processes
         ],
     }
-    (cluster.data_dir / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
+    # Whole or not at all: `slotraft ctl` and scripts read it while processes restart.
+    path = cluster.data_dir / STATE_FILE
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(state, indent=2) + "\n")
+    os.replace(temporary, path)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,13 +99,13 @@ def run(args: argparse.Namespace) -> int:
         supervisor = Supervisor(cluster, time.monotonic)
         while not stopping:
             messages, restarted = supervisor.poll()
-            for message in messages:
-                print(message, file=sys.stderr, flush=True)
-            if restarted:
+            if restarted:  # before the messages: who reads "started again" finds the pid
                 try:
                     write_state(cluster)
                 except OSError as error:  # e.g. the disk that made the node exit is full
-                    print(f"cannot update {STATE_FILE}: {error}", file=sys.stderr, flush=True)
+                    messages.append(f"cannot update {STATE_FILE}: {error}")
+            for message in messages:
+                print(message, file=sys.stderr, flush=True)
             time.sleep(0.5)
         return 0
     except KeyboardInterrupt:
