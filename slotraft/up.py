@@ -20,6 +20,11 @@ STATE_FILE = "cluster.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "A node or router that exits is started again after 1 s (the wait doubles, up to "
+        "30 s, while it keeps exiting early); Ctrl-C or SIGTERM stops them all. "
+        f"<data-dir>/{STATE_FILE} lists each process: role, id, pid, port, log."
+    )
     parser.add_argument("--nodes", type=int, default=3, help="number of node processes (3)")
     parser.add_argument("--shards", type=int, default=3, help="number of shards (3)")
     parser.add_argument("--replicas", type=int, default=3, help="replicas per shard (3)")
