@@ -47,8 +47,8 @@ class Supervisor:
     def __init__(self, cluster: LocalCluster, clock: Callable[[], float]) -> None:
         self.cluster = cluster
         self.clock = clock
-        now = clock()
-        self.watched = {(p.role, p.id): _Watched(started_at=now) for p in cluster.processes}
+        self._started = clock()  # when the processes it first sees are taken to have started
+        self.watched: dict[tuple[str, int], _Watched] = {}  # per (role, id)
 
     def poll(self) -> tuple[list[str], bool]:
         """Notice exits, start what is due; the messages to print, and whether a process was
@@ -57,7 +57,10 @@ class Supervisor:
         messages = []
         restarted = False
         for process in self.cluster.processes:
-            watched = self.watched.setdefault((process.role, process.id), _Watched(started_at=now))
+            key = (process.role, process.id)
+            watched = self.watched.get(key)
+            if watched is None:
+                watched = self.watched[key] = _Watched(started_at=self._started)
             if watched.restart_at is None:
                 if process.running or process.popen is None:
                     continue

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 
+from node.identity import VERIFIED
+
 Link = tuple[int, int]  # (from node, to node): traffic in that direction
+
+
+def votes_held(identity_json: str | None) -> bool:
+    """Whether a node's identity file (its text; None when it cannot be read: a directory
+    too new to have one, a stopped container) leaves the node holding its votes: any state
+    but verified."""
+    try:
+        return identity_json is None or json.loads(identity_json)["state"] != VERIFIED
+    except (ValueError, KeyError, TypeError):
+        return True
 
 
 class Target(ABC):

@@ -21,7 +21,7 @@ from typing import Any
 import redis
 
 from chaos.keys import parse_slot_ranges, shard_tags
-from chaos.targets.base import Target
+from chaos.targets.base import Target, votes_held
 
 DEFAULT_COMPOSE_FILE = Path("deploy/docker-compose.yml")
 DATA_DIR = "/data"  # where deploy/docker-compose.yml mounts each node's volume
@@ -224,21 +224,16 @@ class ComposeTarget(Target):
     def rejoining_nodes(self) -> list[int]:
         """Nodes whose identity file does not say `verified` (or cannot be read: a stopped
         container, a directory too new to have one)."""
-        held = []
-        for node in self.nodes():
-            done = subprocess.run(
-                ["docker", "exec", self.containers[node], "cat", f"{DATA_DIR}/identity.json"],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            try:
-                state = json.loads(done.stdout)["state"] if done.returncode == 0 else "new"
-            except (ValueError, KeyError, TypeError):
-                state = "new"
-            if state != "verified":
-                held.append(node)
-        return held
+        return [node for node in self.nodes() if votes_held(self._identity_text(node))]
+
+    def _identity_text(self, node: int) -> str | None:
+        done = subprocess.run(
+            ["docker", "exec", self.containers[node], "cat", f"{DATA_DIR}/identity.json"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return done.stdout if done.returncode == 0 else None
 
     def pause(self, node: int) -> None:
         docker("pause", self.containers[node])

@@ -10,7 +10,6 @@ whose links can be cut, in one of two network modes:
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from chaos.netns import ROOT, NamespaceNetwork, cleanup_stale
 from chaos.proxy import ProxyNetwork
-from chaos.targets.base import Link, Target
+from chaos.targets.base import Link, Target, votes_held
 from proto.topology import place_shards
 from slotraft.local_cluster import LocalCluster
 
@@ -183,15 +182,13 @@ class LocalTarget(Target):
         shutil.rmtree(self._node_dir(node), ignore_errors=True)
 
     def rejoining_nodes(self) -> list[int]:
-        held = []
-        for node in self.nodes():
-            try:
-                state = json.loads((self._node_dir(node) / "identity.json").read_text())["state"]
-            except (OSError, ValueError, KeyError):
-                state = "new"  # not written yet: a new directory
-            if state != "verified":
-                held.append(node)
-        return held
+        return [node for node in self.nodes() if votes_held(self._identity_text(node))]
+
+    def _identity_text(self, node: int) -> str | None:
+        try:
+            return (self._node_dir(node) / "identity.json").read_text()
+        except OSError:
+            return None
 
     def _node_dir(self, node: int) -> Path:
         return self.data_dir / f"node-{node}"
