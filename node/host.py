@@ -15,6 +15,7 @@ import functools
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -45,6 +46,7 @@ from node.storage.aio import AsyncGroupCommit
 from node.storage.records import persist_records
 from node.storage.wal import DEFAULT_SEGMENT_BYTES
 from node.transport import BatchHeader, RaftTransport
+from proto.slots import SLOT_COUNT
 from proto.topology import METADATA_GROUP, ClusterDescription, ShardPlacement
 
 log = logging.getLogger("slotraft.node")
@@ -162,7 +164,9 @@ class NodeHost:
                     placement.group, entries=state.entries, hard_state=state.hard_state
                 )
             raft = self.multi.add_group(self._raft_config(placement.group), state)
-            shard_state = ShardState(Engine(self.settings.engine))
+            engine = Engine(self.settings.engine)
+            engine.owns_slot = _slot_owner(placement.slots)
+            shard_state = ShardState(engine)
             applied = 0
             if state.snapshot is not None:
                 shard_state.restore(state.snapshot.data)
@@ -510,3 +514,11 @@ def split_outbox(
             early = type(message) in _REPLICATION and message.group not in new_terms
             (replication if early else after_persist).setdefault(peer, []).append(message)
     return replication, after_persist
+
+
+def _slot_owner(ranges: tuple[tuple[int, int], ...]) -> Callable[[int], bool]:
+    """Whether a hash slot is one of a shard's (inclusive) ranges."""
+    owned = bytearray(SLOT_COUNT)
+    for first, last in ranges:
+        owned[first : last + 1] = b"\x01" * (last + 1 - first)
+    return lambda slot: bool(owned[slot])

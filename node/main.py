@@ -80,6 +80,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"({_NODE.engine.max_random_draws})",
     )
     parser.add_argument(
+        "--script-max-instructions",
+        type=int,
+        default=_NODE.engine.script_max_instructions,
+        help="Lua instructions after which a script fails (it runs on every replica and "
+        f"holds their apply loops) ({_NODE.engine.script_max_instructions:,})",
+    )
+    parser.add_argument(
+        "--script-max-memory",
+        type=int,
+        default=_NODE.engine.script_max_memory,
+        help=f"bytes of Lua memory per shard replica ({_NODE.engine.script_max_memory:,})",
+    )
+    parser.add_argument(
         "--peer",
         action="append",
         default=[],
@@ -134,6 +147,8 @@ def settings_from(args: argparse.Namespace) -> NodeSettings:
             maxmemory=args.maxmemory,
             maxmemory_policy=args.maxmemory_policy,
             max_random_draws=args.max_random_draws,
+            script_max_instructions=args.script_max_instructions,
+            script_max_memory=args.script_max_memory,
         ),
     )
 

@@ -19,7 +19,8 @@ from node.entry_codec import Request
 from node.sessions import SessionTable, StaleRequest
 from proto import resp
 
-SNAPSHOT_MAGIC = b"SRSHARD1"
+SNAPSHOT_MAGIC = b"SRSHARD2"  # engine, sessions, script cache
+_SNAPSHOT_MAGIC_V1 = b"SRSHARD1"  # engine, sessions (before scripting): still read
 ENCODED_OK = resp.encode(resp.OK)
 STALE_REPLY = resp.encode(resp.Error(b"ERR request was already answered (stale retry)"))
 
@@ -161,21 +162,35 @@ class ShardState:
     def snapshot(self) -> bytes:
         engine_bytes = self.engine.snapshot()
         session_bytes = self.sessions.to_bytes()
+        script_bytes = self.engine.scripting.to_bytes()
         header = struct.pack(
-            ">8sqQQ", SNAPSHOT_MAGIC, self.clock_ms, len(engine_bytes), len(session_bytes)
+            ">8sqQQQ",
+            SNAPSHOT_MAGIC,
+            self.clock_ms,
+            len(engine_bytes),
+            len(session_bytes),
+            len(script_bytes),
         )
-        return b"".join((header, engine_bytes, session_bytes))
+        return b"".join((header, engine_bytes, session_bytes, script_bytes))
 
     def restore(self, data: bytes) -> None:
-        header_size = struct.calcsize(">8sqQQ")
+        magic = bytes(data[:8])
+        layout = ">8sqQQQ" if magic == SNAPSHOT_MAGIC else ">8sqQQ"
+        header_size = struct.calcsize(layout)
         if len(data) < header_size:
             raise ValueError("shard snapshot is truncated (no header)")
-        magic, clock, engine_size, session_size = struct.unpack_from(">8sqQQ", data)
-        if magic != SNAPSHOT_MAGIC:
+        if magic not in (SNAPSHOT_MAGIC, _SNAPSHOT_MAGIC_V1):
             raise ValueError(f"not a shard snapshot (magic {magic!r})")
-        if header_size + engine_size + session_size != len(data):
+        _, clock, engine_size, session_size, *rest = struct.unpack_from(layout, data)
+        script_size = rest[0] if rest else 0
+        if header_size + engine_size + session_size + script_size != len(data):
             raise ValueError("shard snapshot is truncated or has trailing bytes")
-        engine_bytes = data[header_size : header_size + engine_size]
-        self.engine.restore(engine_bytes)
-        self.sessions = SessionTable.from_bytes(data[header_size + engine_size :])
+        sessions_at = header_size + engine_size
+        scripts_at = sessions_at + session_size
+        self.engine.restore(data[header_size:sessions_at])
+        self.sessions = SessionTable.from_bytes(data[sessions_at:scripts_at])
+        if script_size:
+            self.engine.scripting.restore(data[scripts_at:])
+        else:
+            self.engine.scripting.flush()
         self.clock_ms = clock

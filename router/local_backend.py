@@ -12,6 +12,7 @@ it delivers published messages straight to its own subscribers.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -72,6 +73,8 @@ class LocalBackend:
         ]
         # Even slot ranges, as `slotraft up` splits them.
         self._slot_to_shard = [slot * shards // SLOT_COUNT for slot in range(SLOT_COUNT)]
+        for index, shard in enumerate(self._shards):
+            shard.engine.owns_slot = functools.partial(self._owned_by, index)
         self._clock_ms = clock_ms
         self.down: set[int] = set()  # shards that answer BackendError (tests)
         self.pubsub = PubSubRegistry()
@@ -85,6 +88,9 @@ class LocalBackend:
 
     def shard_for_slot(self, slot: int) -> int:
         return self._slot_to_shard[slot]
+
+    def _owned_by(self, shard: int, slot: int) -> bool:
+        return self._slot_to_shard[slot] == shard
 
     # ------------------------------------------------------------------ Backend
 

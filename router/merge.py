@@ -30,9 +30,25 @@ def sum_integers(parts: list[bytes]) -> bytes:
 
 
 def all_ok(parts: list[bytes]) -> bytes:
-    """MSET, FLUSHDB, FLUSHALL: +OK when every shard said so."""
+    """MSET, FLUSHDB, FLUSHALL, SCRIPT FLUSH: +OK when every shard said so; SCRIPT LOAD:
+    the digest, the same from every shard."""
     failed = first_error(parts)
     return failed if failed is not None else parts[0]
+
+
+def all_exist(parts: list[bytes]) -> bytes:
+    """SCRIPT EXISTS: 1 for a script only when every shard has it (EVALSHA may go to any)."""
+    failed = first_error(parts)
+    if failed is not None:
+        return failed
+    found: list[int] | None = None
+    for part in parts:
+        items = replies.split_array(part)
+        if items is None:
+            raise replies.MalformedReply(f"an array was expected, got {part[:40]!r}")
+        flags = [replies.integer(item) for item in items]
+        found = flags if found is None else [a & b for a, b in zip(found, flags, strict=True)]
+    return replies.array([b":%d\r\n" % flag for flag in found or []])
 
 
 def concat_arrays(parts: list[bytes]) -> bytes:

@@ -51,7 +51,19 @@ SPLIT_MERGES: dict[str, str] = {
     "exists": "count",
     "touch": "count",
 }
-ALL_SHARDS_COMMANDS = frozenset({"dbsize", "keys", "scan", "randomkey", "flushdb", "flushall"})
+ALL_SHARDS_COMMANDS = frozenset(
+    {
+        "dbsize",
+        "keys",
+        "scan",
+        "randomkey",
+        "flushdb",
+        "flushall",
+        "script|load",
+        "script|exists",
+        "script|flush",
+    }
+)
 
 
 class Planner:
@@ -64,6 +76,10 @@ class Planner:
             "keys": self._fan_out(merge.concat_arrays),
             "flushdb": self._fan_out(merge.all_ok),
             "flushall": self._fan_out(merge.all_ok),
+            # Every shard's script cache: a script may run on any of them.
+            "script|load": self._fan_out(merge.all_ok),
+            "script|exists": self._fan_out(merge.all_exist),
+            "script|flush": self._fan_out(merge.all_ok),
             "scan": self._scan,
             "randomkey": self._random_key,
         }

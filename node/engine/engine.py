@@ -9,6 +9,7 @@ executed by the functions registered in node.engine.registry.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 from node.engine import (  # noqa: F401  (importing registers the implementations)
@@ -32,6 +33,7 @@ from node.engine.errors import (
 from node.engine.eviction import Evictor
 from node.engine.keyspace import Keyspace
 from node.engine.registry import IMPLEMENTATIONS
+from node.engine.scripting import SCRIPT_COMMANDS, Scripting
 from node.engine.snapshot import dump, load_into
 from proto.commands import TABLE, CommandSpec, Flag, lookup
 from proto.resp import OK, Error, Reply
@@ -44,7 +46,7 @@ READONLY_WRITE = b"READONLY You can't write against a read only replica."
 _DIRECT: dict[bytes, CommandSpec] = {
     spelling: spec
     for spec in TABLE.values()
-    if not spec.subcommands and spec.name in IMPLEMENTATIONS
+    if not spec.subcommands and (spec.name in IMPLEMENTATIONS or spec.name in SCRIPT_COMMANDS)
     for spelling in (spec.name.encode(), spec.name.upper().encode())
 }
 _PLAIN_SET = frozenset({b"SET", b"set"})
@@ -58,6 +60,14 @@ def is_plain_set(args: list[bytes], config: EngineConfig) -> bool:
     return len(args) == 3 and args[0] in _PLAIN_SET and not config.maxmemory
 
 
+def _implemented(name: str) -> bool:
+    return name in IMPLEMENTATIONS or name in SCRIPT_COMMANDS
+
+
+def _every_slot(slot: int) -> bool:
+    return True
+
+
 class Engine:
     """One shard replica's data and the commands that act on it."""
 
@@ -66,6 +76,11 @@ class Engine:
         self.db = Keyspace(self.config)
         # Leader-local eviction state (recency/frequency tracker); not replicated.
         self.evictor = Evictor(self.db)
+        # The script cache (replicated: snapshots carry it) and the Lua runtime.
+        self.scripting = Scripting(self)
+        # Whether a hash slot belongs to this shard: a script may only touch keys that do.
+        # The node sets it from the shard's placement; a lone engine owns every slot.
+        self.owns_slot: Callable[[int], bool] = _every_slot
 
     # ------------------------------------------------------------------ commands
 
@@ -80,13 +95,13 @@ class Engine:
                 return spec
             return Error(wrong_arity(spec.name))
         spec = lookup(args[0]) if args else None
-        if spec is None or (spec.name not in IMPLEMENTATIONS and not spec.subcommands):
+        if spec is None or not (spec.subcommands or _implemented(spec.name)):
             return Error(unknown_command(args or [b""]))
         if spec.subcommands:
             if len(args) < 2:
                 return Error(wrong_arity(spec.name))
             sub = spec.subcommands.get(args[1].decode("utf-8", "replace").lower())
-            if sub is None or sub.name not in IMPLEMENTATIONS:
+            if sub is None or not _implemented(sub.name):
                 return Error(unknown_subcommand(spec.name, args))
             spec = sub
         if not spec.arity_ok(len(args)):
@@ -110,9 +125,13 @@ class Engine:
     ) -> Reply:
         if self.config.maxmemory and int(spec.flags) & _DENYOOM and self.out_of_memory():
             return Error(OOM)
+        implementation = IMPLEMENTATIONS.get(spec.name)
+        if implementation is None:  # scripts run their commands through this method
+            self.db.changed = []
+            return self.scripting.execute(spec.name, args, now_ms, rng, read_only=False)
         db = self._mutating(now_ms, rng)
         try:
-            reply = IMPLEMENTATIONS[spec.name](db, args)
+            reply = implementation(db, args)
         except CommandError as error:
             reply = Error(error.message)
         if db.changed:
@@ -135,14 +154,22 @@ class Engine:
         if type(spec) is Error:
             return spec
         assert isinstance(spec, CommandSpec)
+        return self.execute_readonly_resolved(spec, args, now_ms, rng)
+
+    def execute_readonly_resolved(
+        self, spec: CommandSpec, args: list[bytes], now_ms: int, rng: random.Random
+    ) -> Reply:
         if not int(spec.flags) & _READONLY:
             return Error(READONLY_WRITE)
+        implementation = IMPLEMENTATIONS.get(spec.name)
+        if implementation is None:
+            return self.scripting.execute(spec.name, args, now_ms, rng, read_only=True)
         db = self.db
         db.now_ms = now_ms
         db.rng = rng
         db.mutating = False
         try:
-            return IMPLEMENTATIONS[spec.name](db, args)
+            return implementation(db, args)
         except CommandError as error:
             return Error(error.message)
         finally:

@@ -8,6 +8,7 @@ from proto.commands import (
     keyspace,
     lists,
     pubsub,
+    scripting,
     server,
     sets,
     sortedsets,
@@ -18,7 +19,18 @@ from proto.commands.spec import CommandSpec, Flag, Route
 __all__ = ["TABLE", "CommandSpec", "Flag", "Route", "lookup", "resolve"]
 
 TABLE: dict[str, CommandSpec] = {}
-for _group in (keyspace, strings, hashes, lists, sets, sortedsets, connection, pubsub, server):
+for _group in (
+    keyspace,
+    strings,
+    hashes,
+    lists,
+    sets,
+    sortedsets,
+    scripting,
+    connection,
+    pubsub,
+    server,
+):
     for _spec in _group.COMMANDS:
         if _spec.name in TABLE:
             raise RuntimeError(f"command {_spec.name!r} declared twice")

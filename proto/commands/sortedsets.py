@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from proto.commands.builder import B, F, M, R, W, X, command
-from proto.commands.spec import CommandSpec, numkeys_at
+from proto.commands.spec import CommandSpec, Flag, numkeys_at
 
 _G = "sorted_set"
+_NOSCRIPT = Flag.NOSCRIPT  # refused inside scripts, as in Redis 7.0 (BZMPOP is allowed)
 _LOG_N = "O(log(N)) where N is the number of members"
 _RANGE = "O(log(N)+M) where N is the number of members and M the number returned"
 _ALGEBRA = "O(N)+O(M*log(M)) where N is the sum of the input sizes and M the result size"
@@ -224,7 +225,7 @@ COMMANDS = [
     command(
         "bzpopmin",
         -3,
-        W | F | B,
+        W | F | B | _NOSCRIPT,
         (1, -2, 1),
         group=_G,
         since="5.0.0",
@@ -235,7 +236,7 @@ COMMANDS = [
     command(
         "bzpopmax",
         -3,
-        W | F | B,
+        W | F | B | _NOSCRIPT,
         (1, -2, 1),
         group=_G,
         since="5.0.0",

@@ -47,7 +47,8 @@ def planner() -> Planner:
 
 
 def test_every_split_and_fan_out_command_has_a_merge():
-    for spec in TABLE.values():
+    subcommands = [sub for spec in TABLE.values() for sub in spec.subcommands.values()]
+    for spec in [*TABLE.values(), *subcommands]:
         if spec.route is Route.SPLIT:
             assert spec.name in SPLIT_MERGES, spec.name
         if spec.route is Route.ALL_SHARDS:
@@ -127,6 +128,27 @@ def test_fan_out_dbsize_keys_flush(planner):
     flush = plan(planner, b"FLUSHALL", b"ASYNC")
     assert all(args == [b"FLUSHALL", b"ASYNC"] for _, args in flush.pieces)
     assert flush.merge([b"+OK\r\n"] * 3) == b"+OK\r\n"
+
+
+def test_script_cache_commands_reach_every_shard(planner):
+    load = planner.plan(lookup(b"SCRIPT").subcommands["load"], [b"SCRIPT", b"LOAD", b"return 1"])
+    assert [shard for shard, _ in load.pieces] == [0, 1, 2]
+    sha = b"$40\r\n" + b"e" * 40 + b"\r\n"
+    assert load.merge([sha] * 3) == sha
+    assert load.merge([sha, b"-ERR Error compiling script\r\n", sha]).startswith(b"-ERR")
+    exists = planner.plan(
+        lookup(b"SCRIPT").subcommands["exists"], [b"SCRIPT", b"EXISTS", b"a" * 40, b"b" * 40]
+    )
+    # A script exists for EVALSHA only when every shard has it.
+    parts = [b"*2\r\n:1\r\n:1\r\n", b"*2\r\n:1\r\n:0\r\n", b"*2\r\n:1\r\n:1\r\n"]
+    assert exists.merge(parts) == b"*2\r\n:1\r\n:0\r\n"
+
+
+def test_scripts_go_to_the_shard_of_their_keys(planner):
+    result = plan(planner, b"EVAL", b"return 1", b"2", b"{u}a", b"{u}b", b"arg")
+    assert result.shard == planner.shard_of_key(b"{u}a")
+    first, second = keys_on_distinct_shards(planner, 2)
+    assert plan(planner, b"EVALSHA", b"a" * 40, b"2", first, second) == CROSSSLOT_REPLY
 
 
 def test_one_shard_fan_out_is_forwarded():
