@@ -11,25 +11,16 @@ import redis
 from redis.exceptions import LockNotOwnedError
 
 from tests.cluster.conftest import running_cluster
-
-
-def keys_on_every_shard(cluster, count: int = 3) -> dict[int, bytes]:
-    found: dict[int, bytes] = {}
-    number = 0
-    while len(found) < count:
-        key = b"script-key-%d" % number
-        found.setdefault(cluster.shard_of(key), key)
-        number += 1
-    return found
+from tests.cluster.test_clients import keys_on_distinct_shards
 
 
 def test_redis_py_locks_work_on_every_shard(cluster):
     client = redis.Redis(port=cluster.router_ports[0])
     other = redis.Redis(port=cluster.router_ports[1])
-    for shard, key in keys_on_every_shard(cluster).items():
-        name = b"lock:" + key
+    for key in keys_on_distinct_shards(cluster, 3):
+        name = b"lock:{%s}" % key  # the lock's key on the shard of `key`
         lock = client.lock(name, timeout=10)
-        assert lock.acquire(blocking=False), shard
+        assert lock.acquire(blocking=False), key
         assert not other.lock(name, timeout=10).acquire(blocking=False)
         assert lock.extend(5)
         assert 10_000 < client.pttl(name) <= 15_000
@@ -49,12 +40,12 @@ def test_script_load_reaches_every_shard_and_flush_empties_them(cluster):
     client = redis.Redis(port=cluster.router_ports[0])
     sha = client.script_load("return redis.call('incrby', KEYS[1], ARGV[1])")
     assert client.script_exists(sha, "0" * 40) == [True, False]
-    for key in keys_on_every_shard(cluster).values():
+    for key in keys_on_distinct_shards(cluster, 3):
         client.delete(key)
         assert client.evalsha(sha, 1, key, 5) == 5
     client.script_flush()
     assert client.script_exists(sha) == [False]
-    for key in keys_on_every_shard(cluster).values():
+    for key in keys_on_distinct_shards(cluster, 3):
         with pytest.raises(redis.exceptions.NoScriptError):
             client.evalsha(sha, 1, key, 1)
 
@@ -72,7 +63,7 @@ def test_registered_scripts_pipelines_and_transactions(cluster):
 
 def test_keys_of_two_shards_are_refused_and_keyless_scripts_stay_on_their_shard(cluster):
     client = redis.Redis(port=cluster.router_ports[0])
-    keys = list(keys_on_every_shard(cluster).values())
+    keys = keys_on_distinct_shards(cluster, 3)
     with pytest.raises(redis.exceptions.ClusterCrossSlotError):
         client.eval("return 1", 2, keys[0], keys[1])
     # A script without declared keys runs on some shard: it may touch a key only if that
