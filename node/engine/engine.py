@@ -40,13 +40,18 @@ from proto.resp import OK, Error, Reply
 
 READONLY_WRITE = b"READONLY You can't write against a read only replica."
 
+
 # The implemented commands without subcommands under their usual spellings: the hot path
 # resolves them with one dict lookup. IntFlag arithmetic costs about a microsecond, so the
 # flag tests use plain ints.
+def _implemented(name: str) -> bool:
+    return name in IMPLEMENTATIONS or name in SCRIPT_COMMANDS
+
+
 _DIRECT: dict[bytes, CommandSpec] = {
     spelling: spec
     for spec in TABLE.values()
-    if not spec.subcommands and (spec.name in IMPLEMENTATIONS or spec.name in SCRIPT_COMMANDS)
+    if not spec.subcommands and _implemented(spec.name)
     for spelling in (spec.name.encode(), spec.name.upper().encode())
 }
 _PLAIN_SET = frozenset({b"SET", b"set"})
@@ -58,10 +63,6 @@ def is_plain_set(args: list[bytes], config: EngineConfig) -> bool:
     """SET key value with no options and no memory limit to check: a string to store, with
     no dispatch needed (what Engine.execute and the shard's apply loop take a shortcut for)."""
     return len(args) == 3 and args[0] in _PLAIN_SET and not config.maxmemory
-
-
-def _implemented(name: str) -> bool:
-    return name in IMPLEMENTATIONS or name in SCRIPT_COMMANDS
 
 
 def _every_slot(slot: int) -> bool:

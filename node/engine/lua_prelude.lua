@@ -8,8 +8,9 @@
 
 -- dispatch(...) -> reply, failed (redis.pcall); redis_call(...) -> reply or raises (a
 -- Python function, so that `return redis.call(...)` keeps the script's frame for the error's
--- line); unwrap(error) -> the {err=...} table a failed redis.call raised.
-local dispatch, redis_call, unwrap, sha1hex, random_draw, random_seed = ...
+-- line); unwrap(error) -> the {err=...} table a failed redis.call raised; hook_every: the
+-- instructions between two budget checks.
+local dispatch, redis_call, unwrap, sha1hex, random_draw, random_seed, hook_every = ...
 
 local error, type, select, unpack, tostring, setmetatable, pairs =
   error, type, select, unpack, tostring, setmetatable, pairs
@@ -23,7 +24,6 @@ getmetatable("").__metatable = false
 
 -- ------------------------------------------------------------------ instruction budget
 
-local HOOK_EVERY = 1000
 local hooks_left = 0
 local exhausted = nil -- the error table once the budget is spent
 
@@ -206,7 +206,7 @@ local function run(fn, keys, argv, budget_hooks)
   setfenv(fn, env)
   exhausted = nil
   hooks_left = budget_hooks
-  sethook(count_hook, "", HOOK_EVERY)
+  sethook(count_hook, "", hook_every)
   local ok, result = raw_xpcall(fn, locate)
   sethook()
   current_env = nil

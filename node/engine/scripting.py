@@ -27,7 +27,7 @@ from lupa import lua51
 
 from node.engine.blocking import WouldBlock, timeout_reply
 from proto import resp
-from proto.commands import CommandSpec, Flag
+from proto.commands import CommandSpec, Flag, lookup
 from proto.slots import key_slot
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ SCRIPT_COMMANDS = frozenset(
     {"eval", "evalsha", "eval_ro", "evalsha_ro", "script|load", "script|exists", "script|flush"}
 )
 MAX_EVAL_SCRIPTS = 500
-HOOK_EVERY = 1000  # instructions between two budget checks (lua_prelude.lua's HOOK_EVERY)
+HOOK_EVERY = 1000  # Lua instructions between two checks of a run's budget
 
 NOSCRIPT = b"NOSCRIPT No matching script. Please use EVAL."
 _NOT_ALLOWED = b"ERR This Redis command is not allowed from script"
@@ -83,7 +83,11 @@ def _format_number(value: float) -> bytes:
 
 
 class ScriptError(Exception):
-    """A script failed: the reply is the error text."""
+    """A script did not compile: `reply` is the error to answer."""
+
+    def __init__(self, reply: resp.Error) -> None:
+        super().__init__(reply.decode("utf-8", "replace"))
+        self.reply = reply
 
 
 class _CallFailed(Exception):
@@ -145,7 +149,7 @@ class Scripting:
         try:
             self._function(sha, body)
         except ScriptError as error:
-            return resp.Error(str(error).encode())
+            return error.reply
         self.evaluated.pop(sha, None)  # loaded explicitly: kept
         self.bodies[sha] = body
         return sha
@@ -219,7 +223,7 @@ class Scripting:
         try:
             function = self._function(sha, body)
         except ScriptError as error:
-            return resp.Error(str(error).encode())
+            return error.reply
         if cache and sha not in self.bodies:
             self.bodies[sha] = body
             self.evaluated[sha] = None
@@ -257,8 +261,10 @@ class Scripting:
             self._start()
             function, problem = _two(self._compile(body))  # type: ignore[misc]
             if function is None:
-                message = problem.decode("utf-8", "replace") if problem else "unknown error"
-                raise ScriptError(f"ERR Error compiling script (new function): {message}")
+                message = problem or b"unknown error"
+                raise ScriptError(
+                    resp.Error(b"ERR Error compiling script (new function): %s" % message)
+                )
             self._compiled[sha] = function
         return function
 
@@ -283,6 +289,7 @@ class Scripting:
             sha1_hex,
             self._rand.draw,
             self._rand.seed,
+            HOOK_EVERY,
         )
         self._runtime = runtime
 
@@ -356,8 +363,6 @@ class Scripting:
 
     def _local_command(self, args: list[bytes]) -> resp.Reply:
         """PING, ECHO and TIME, which routers answer for clients; anything else unknown."""
-        from proto.commands import lookup
-
         spec = lookup(args[0])
         if spec is None:
             return resp.Error(_UNKNOWN)
@@ -434,8 +439,6 @@ class Scripting:
             problem, line = located[1], located[2]
         else:  # out of memory: Lua does not call the handler that locates errors
             problem, line = located, -1
-        if isinstance(problem, _CallFailed):
-            problem = problem.table
         if lua51.lua_type(problem) == "table" and type(problem[b"err"]) is bytes:
             message = problem[b"err"]
         elif type(problem) is bytes:

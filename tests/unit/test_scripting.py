@@ -5,6 +5,7 @@ real redis-server in tests/differential/test_scripting_differential.py."""
 from __future__ import annotations
 
 import random
+import struct
 
 import pytest
 
@@ -205,8 +206,6 @@ def test_a_snapshot_from_before_scripting_still_restores():
     run(state.engine, "set", "k", "v")
     current = state.snapshot()
     # The first layout: no script section and the old magic.
-    import struct
-
     _, clock, engine_size, session_size, _ = struct.unpack_from(">8sqQQQ", current)
     body = current[struct.calcsize(">8sqQQQ") :]
     old = struct.pack(">8sqQQ", b"SRSHARD1", clock, engine_size, session_size) + body[:-8]
