@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import random
 import time
 from collections.abc import Callable
@@ -46,6 +47,8 @@ from node.storage.aio import AsyncGroupCommit
 from node.storage.records import persist_records
 from node.storage.wal import DEFAULT_SEGMENT_BYTES
 from node.transport import BatchHeader, RaftTransport
+from proto.credentials import Credentials
+from proto.handshake import ROLE_NODE, Peer
 from proto.slots import SLOT_COUNT
 from proto.topology import METADATA_GROUP, ClusterDescription, ShardPlacement
 
@@ -93,8 +96,12 @@ class NodeHost:
         description: ClusterDescription,
         data_dir: Path,
         settings: NodeSettings | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
         self.node_id = node_id
+        # What the node presents to its peers (proto/handshake.py); without, a one-off key
+        # that no peer knows (a node alone, in tests).
+        self.credentials = credentials or Credentials(os.urandom(32), Peer("", node_id, ROLE_NODE))
         self.description = description
         self.data_dir = data_dir
         self.settings = settings or NodeSettings()
@@ -179,7 +186,12 @@ class NodeHost:
         peers = {node.id: node.raft_address for node in self.description.nodes}
         peers.update(self.settings.peer_addresses)
         self.transport = RaftTransport(
-            self.node_id, peers, self._on_raft_batch, self._on_unreachable, self.lost_disk.header
+            self.node_id,
+            peers,
+            self._on_raft_batch,
+            self._on_unreachable,
+            self.credentials,
+            self.lost_disk.header,
         )
         self.lost_disk.start(self.multi, self.committer.run, self.transport.announce, self.wake)
         self.transport.start()

@@ -2,9 +2,10 @@
 
 Every node is known by one address (the cluster description's `raft_address`). The hot
 streams (Raft between nodes, Kv from routers) are framed protobuf over TCP
-(proto/framing.py); Admin, pub/sub and operator tools speak gRPC. A connection says which
-it is in its first bytes: a framing preamble, or HTTP/2's preface, in which case its bytes
-are relayed to the node's gRPC server on a private loopback port.
+(proto/framing.py); Admin, pub/sub and operator tools speak gRPC. Every connection first
+passes the handshake of proto/handshake.py (it proves the cluster secret, and names its
+channel); a gRPC connection's bytes are then relayed to the node's gRPC server, which
+listens on a Unix socket in a directory only the node's user can enter.
 """
 
 from __future__ import annotations
@@ -12,104 +13,102 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import cast
 
 from proto import framing
+from proto.handshake import (
+    CHANNEL_GRPC,
+    HANDSHAKE_TIMEOUT_S,
+    Accepted,
+    HandshakeError,
+    Peer,
+    Refused,
+    ServerHandshake,
+)
+from proto.relay import relay_pair
 
 log = logging.getLogger("slotraft.listener")
 
 FrameHandlerFactory = Callable[[], framing.FrameProtocol]
-# A connection that has not said what it is within this time is closed.
-IDENTIFY_TIMEOUT_S = 10.0
-# A relay reads no more from one side while this much waits to be written to the other.
-RELAY_HIGH_WATER = 4 * 1024 * 1024
+# Connections still in the handshake at once; more are closed at once (each holds at most
+# MAX_HANDSHAKE_BYTES until it proves the secret or times out).
+MAX_HANDSHAKING = 256
 
 
-class _Relay(asyncio.Protocol):
-    """One direction-pair of a relayed connection: bytes from `peer` are written here."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.peer: _Relay | None = None
-        self.pending: list[bytes] = []
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports are not asyncio.Transport subclasses, but the same interface.
-        self.transport = transport = cast(asyncio.Transport, transport)
-        transport.set_write_buffer_limits(high=RELAY_HIGH_WATER)
-        if self.pending:
-            transport.writelines(self.pending)
-            self.pending = []
-
-    def data_received(self, data: bytes) -> None:
-        peer = self.peer
-        if peer is None:
-            return
-        if peer.transport is None:
-            peer.pending.append(data)
-        else:
-            peer.transport.write(data)
-
-    def eof_received(self) -> bool:
-        peer = self.peer
-        if peer is not None and peer.transport is not None and peer.transport.can_write_eof():
-            peer.transport.write_eof()
-            return True
-        return False
-
-    def pause_writing(self) -> None:
-        if self.peer is not None and self.peer.transport is not None:
-            self.peer.transport.pause_reading()
-
-    def resume_writing(self) -> None:
-        if self.peer is not None and self.peer.transport is not None:
-            self.peer.transport.resume_reading()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
-        peer, self.peer = self.peer, None
-        if peer is not None:
-            peer.peer = None
-            if peer.transport is not None:
-                peer.transport.close()
-
-
-class _Sniffer(asyncio.Protocol):
-    """Reads a connection's first bytes, then hands the connection to the protocol they name."""
+class _Gate(asyncio.Protocol):
+    """A new connection until it has passed the handshake; then it is handed to the protocol
+    of the channel it named. Before that, nothing but the server's nonce is sent, and
+    anything that does not fit closes the connection."""
 
     def __init__(self, listener: NodeListener) -> None:
         self.listener = listener
+        self.handshake = ServerHandshake(listener.key, listener.me, listener.nodes)
         self.transport: asyncio.Transport | None = None
-        self.head = b""
         self.timer: asyncio.TimerHandle | None = None
+        self.peer = "?"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but the same interface.
         self.transport = cast(asyncio.Transport, transport)
-        self.timer = asyncio.get_running_loop().call_later(IDENTIFY_TIMEOUT_S, self._silent)
+        self.peer = _peer_name(transport)
+        listener = self.listener
+        if len(listener.handshaking) >= MAX_HANDSHAKING:
+            listener.refusals.note(self.peer, "too many connections in the handshake")
+            self.transport.abort()
+            return
+        listener.handshaking.add(self)
+        self.timer = asyncio.get_running_loop().call_later(HANDSHAKE_TIMEOUT_S, self._silent)
 
     def _silent(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
+        self._reject(f"no handshake within {HANDSHAKE_TIMEOUT_S:.0f} s")
 
-    def data_received(self, data: bytes) -> None:
-        self.head += data
-        if len(self.head) < framing.PREAMBLE_LENGTH:
-            return
-        transport = self.transport
-        assert transport is not None
+    def _reject(self, reason: str, reply: bytes = b"") -> None:
+        self.listener.refusals.note(self.peer, reason)
+        self._leave()
+        if self.transport is not None:
+            if reply:
+                self.transport.write(reply)
+                self.transport.close()  # after the signed refusal is written
+            else:
+                self.transport.abort()
+
+    def _leave(self) -> None:
+        self.listener.handshaking.discard(self)
         if self.timer is not None:
             self.timer.cancel()
-        preamble, rest = self.head[: framing.PREAMBLE_LENGTH], self.head[framing.PREAMBLE_LENGTH :]
-        factory = self.listener.handlers.get(preamble)
-        if factory is not None:
-            self._hand_over(factory(), rest)
-        elif preamble.startswith(framing.HTTP2_PREFACE_START):
-            self._relay_to_grpc(self.head)
-        else:
-            log.warning("closing a connection that speaks neither gRPC nor slotraft framing")
-            transport.abort()
+            self.timer = None
+
+    def data_received(self, data: bytes) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        try:
+            outcome = self.handshake.feed(data)
+        except Refused as refusal:
+            self._reject(f"refused: {refusal}", self.handshake.refusal_reply)
+            return
+        except HandshakeError as error:
+            self._reject(str(error))
+            return
+        if isinstance(outcome, Accepted):
+            self._leave()
+            self._open(outcome)
+        elif outcome:
+            self.transport.write(outcome)
+
+    def _open(self, accepted: Accepted) -> None:
+        transport = self.transport
+        assert transport is not None
+        transport.write(accepted.reply)
+        if accepted.channel == CHANNEL_GRPC:
+            self._relay_to_grpc(accepted.rest)
+            return
+        factory = self.listener.handlers.get(accepted.channel)
+        if factory is None:
+            self._reject(f"channel {accepted.channel!r} is not served here")
+            return
+        self._hand_over(factory(), accepted.rest)
 
     def _hand_over(self, protocol: asyncio.Protocol, rest: bytes) -> None:
         transport = self.transport
@@ -119,19 +118,16 @@ class _Sniffer(asyncio.Protocol):
         if rest:
             protocol.data_received(rest)
 
-    def _relay_to_grpc(self, head: bytes) -> None:
-        client_side = _Relay()
-        server_side = _Relay()
-        client_side.peer, server_side.peer = server_side, client_side
-        server_side.pending.append(head)
+    def _relay_to_grpc(self, rest: bytes) -> None:
+        client_side, server_side = relay_pair()
+        if rest:
+            server_side.pending.append(rest)
         self._hand_over(client_side, b"")
         loop = asyncio.get_running_loop()
 
         async def open_upstream() -> None:
             try:
-                await loop.create_connection(
-                    lambda: server_side, "127.0.0.1", self.listener.grpc_port
-                )
+                await loop.create_unix_connection(lambda: server_side, self.listener.grpc_socket)
             except OSError:
                 if client_side.transport is not None:
                     client_side.transport.abort()
@@ -140,19 +136,61 @@ class _Sniffer(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
-        if self.timer is not None:
-            self.timer.cancel()
+        self._leave()
+
+
+def _peer_name(transport: asyncio.BaseTransport) -> str:
+    peer = transport.get_extra_info("peername")
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer)
+
+
+class RefusalLog:
+    """Refused connections, logged at most once per interval (a flood of bad connections
+    must not flood the log) with a count of those not shown."""
+
+    def __init__(self, interval_s: float = 10.0) -> None:
+        self.interval_s = interval_s
+        self.last_logged = -interval_s
+        self.unlogged = 0
+        self.total = 0
+
+    def note(self, peer: str, reason: str) -> None:
+        self.total += 1
+        now = time.monotonic()
+        if now - self.last_logged < self.interval_s:
+            self.unlogged += 1
+            return
+        more = f" ({self.unlogged} more refused since the last report)" if self.unlogged else ""
+        log.warning("refused a connection from %s: %s%s", peer, reason, more)
+        self.last_logged = now
+        self.unlogged = 0
 
 
 class NodeListener:
-    """Accepts on the node's address; `handlers` maps a framing preamble to a factory of the
-    protocol that serves that channel."""
+    """Accepts on the node's address; `handlers` maps a channel (proto/handshake.py) to a
+    factory of the protocol that serves it; gRPC connections are relayed to the node's gRPC
+    server on the Unix socket `grpc_socket`. `key`, `me` and `nodes` are the handshake's:
+    the cluster key, what this node says of itself, the node ids of the cluster."""
 
-    def __init__(self, handlers: dict[bytes, FrameHandlerFactory], grpc_port: int) -> None:
+    def __init__(
+        self,
+        handlers: dict[bytes, FrameHandlerFactory],
+        grpc_socket: str,
+        key: bytes,
+        me: Peer,
+        nodes: frozenset[int] = frozenset(),
+    ) -> None:
         self.handlers = handlers
-        self.grpc_port = grpc_port
+        self.grpc_socket = grpc_socket
+        self.key = key
+        self.me = me
+        self.nodes = nodes
         self.server: asyncio.Server | None = None
         self.tasks: set[asyncio.Task] = set()
+        self.handshaking: set[_Gate] = set()
+        self.refusals = RefusalLog()
 
     def track(self, task: asyncio.Task) -> None:
         self.tasks.add(task)
@@ -161,7 +199,7 @@ class NodeListener:
     async def start(self, address: str) -> None:
         host, _, port = address.rpartition(":")
         self.server = await asyncio.get_running_loop().create_server(
-            lambda: _Sniffer(self), host.strip("[]"), int(port), reuse_address=True
+            lambda: _Gate(self), host.strip("[]"), int(port), reuse_address=True
         )
 
     async def stop(self) -> None:

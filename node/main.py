@@ -9,21 +9,33 @@ import logging
 import os
 import shutil
 import signal
+import tempfile
 from pathlib import Path
 
 import grpc
 import uvloop
 
+from node.datadir import LOCK_FILE, DirectoryInUse, DirectoryLock, Owner, WrongOwner, check_owner
 from node.engine.config import EVICTION_POLICIES, EngineConfig
 from node.host import NodeHost, NodeSettings
 from node.kv_stream import KvConnection
 from node.listener import NodeListener
 from node.services import AdminService, KvService
 from node.transport import SERVER_OPTIONS
-from proto import framing
 from proto import slotraft_pb2_grpc as pb_grpc
+from proto.credentials import (
+    CLUSTER_ID_ENV,
+    SECRET_ENV,
+    SECRET_FILE_ENV,
+    Credentials,
+    SecretError,
+    cluster_id_from_secret,
+    load_secret,
+)
 from proto.gc_tuning import tune_gc
+from proto.handshake import CHANNEL_KV, CHANNEL_RAFT, ROLE_NODE, Peer
 from proto.logs import configure
+from proto.slots import SLOT_COUNT
 from proto.topology import ClusterDescription
 
 _NODE = NodeSettings()  # the defaults the flags show and fall back to
@@ -40,6 +52,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="cluster description (TOML: shards, replicas, [[node]] id/address)",
     )
     parser.add_argument("--data-dir", type=Path, required=True, help="where this node keeps data")
+    parser.add_argument(
+        "--cluster-secret-file",
+        type=Path,
+        default=None,
+        help="file holding the cluster secret every node, router and `slotraft ctl` proves "
+        f"on connecting (mode 600; default: env {SECRET_FILE_ENV}, else the secret itself "
+        f"in env {SECRET_ENV})",
+    )
     parser.add_argument(
         "--listen",
         default=None,
@@ -162,34 +182,87 @@ def apply_unsafe_mode(args: argparse.Namespace) -> None:
             f"SLOTRAFT_UNSAFE_CONFIRM={UNSAFE_CONFIRM!r} if that is what you want"
         )
     log.warning("UNSAFE MODE %s: forgetting everything in %s", args.unsafe, args.data_dir)
-    shutil.rmtree(args.data_dir, ignore_errors=True)
+    for entry in args.data_dir.iterdir():
+        if entry.name == LOCK_FILE:  # ours, held
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+def cluster_id_of(description: ClusterDescription, secret: bytes) -> str:
+    """The description's cluster id, else SLOTRAFT_CLUSTER_ID, else one derived from the
+    secret; a description and an environment that disagree are refused."""
+    from_env = os.environ.get(CLUSTER_ID_ENV, "").strip()
+    if description.cluster_id and from_env and from_env != description.cluster_id:
+        raise SystemExit(
+            f"the cluster description says cluster_id {description.cluster_id!r}, "
+            f"{CLUSTER_ID_ENV} says {from_env!r}"
+        )
+    return description.cluster_id or from_env or cluster_id_from_secret(secret)
+
+
+def claim_data_dir(args: argparse.Namespace, me: Peer) -> DirectoryLock:
+    """Lock the data directory and check it is this node's, before anything in it is read."""
+    try:
+        lock = DirectoryLock(args.data_dir).acquire()
+    except DirectoryInUse as error:
+        raise SystemExit(f"node {args.id}: {error}") from None
+    apply_unsafe_mode(args)
+    try:
+        check_owner(args.data_dir, Owner(me.cluster_id, args.id, me.shards, me.replicas, me.slots))
+    except WrongOwner as error:
+        lock.release()
+        raise SystemExit(f"node {args.id}: {error}") from None
+    return lock
 
 
 async def serve(args: argparse.Namespace) -> None:
-    apply_unsafe_mode(args)
     description = ClusterDescription.from_toml(args.cluster)
-    me = description.node(args.id)
-    host = NodeHost(args.id, description, args.data_dir, settings_from(args))
-    args.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        me_address = description.node(args.id)
+    except KeyError as error:
+        raise SystemExit(str(error)) from None
+    try:
+        secret = load_secret(args.cluster_secret_file)
+    except SecretError as error:
+        raise SystemExit(f"node {args.id}: {error}") from None
+    me = Peer(
+        cluster_id_of(description, secret),
+        args.id,
+        ROLE_NODE,
+        description.shards,
+        description.replicas,
+        SLOT_COUNT,
+    )
+    credentials = Credentials.from_secret(secret, me)
+    lock = claim_data_dir(args, me)
+    host = NodeHost(args.id, description, args.data_dir, settings_from(args), credentials)
     await host.start()
-    # gRPC (Admin, pub/sub) listens on a private loopback port; the node's address takes
-    # the framed Raft and Kv streams and relays gRPC connections there (node/listener.py).
+    # gRPC (Admin, pub/sub) listens on a Unix socket in a directory only this user can enter;
+    # the node's address takes the framed Raft and Kv streams and relays gRPC connections
+    # that passed the handshake there (node/listener.py).
+    socket_dir = Path(tempfile.mkdtemp(prefix="slotraft-node-"))
+    grpc_socket = str(socket_dir / "grpc.sock")
     server = grpc.aio.server(options=SERVER_OPTIONS)
     pb_grpc.add_KvServicer_to_server(KvService(host), server)
     pb_grpc.add_AdminServicer_to_server(AdminService(host), server)
-    grpc_port = server.add_insecure_port("127.0.0.1:0")
-    if grpc_port == 0:
-        raise SystemExit("cannot open the node's private gRPC port on 127.0.0.1")
+    if server.add_insecure_port(f"unix:{grpc_socket}") == 0:
+        raise SystemExit(f"cannot open the node's private gRPC socket {grpc_socket}")
     await server.start()
     assert host.transport is not None
     listener = NodeListener(
         {
-            framing.PREAMBLE_RAFT: host.transport.accept,
-            framing.PREAMBLE_KV: lambda: KvConnection(host).stream,
+            CHANNEL_RAFT: host.transport.accept,
+            CHANNEL_KV: lambda: KvConnection(host).stream,
         },
-        grpc_port,
+        grpc_socket,
+        credentials.key,
+        me,
+        frozenset(node.id for node in description.nodes),
     )
-    listen = args.listen or me.raft_address
+    listen = args.listen or me_address.raft_address
     try:
         await listener.start(listen)
     except OSError as error:
@@ -207,6 +280,8 @@ async def serve(args: argparse.Namespace) -> None:
     await listener.stop()
     await server.stop(grace=1)
     await host.stop()
+    shutil.rmtree(socket_dir, ignore_errors=True)
+    lock.release()
     failed.cancel()
     waiter.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -20,6 +20,8 @@ from node.raft import messages as m
 from node.raft_wire import add_to_batch, from_wire
 from proto import framing
 from proto import slotraft_pb2 as pb
+from proto.credentials import Credentials
+from proto.handshake import CHANNEL_RAFT, HandshakeError
 
 log = logging.getLogger("slotraft.transport")
 
@@ -65,13 +67,16 @@ class PeerLink:
         peer_id: int,
         address: str,
         on_unreachable: UnreachableHandler,
+        credentials: Credentials,
         header: HeaderSource = _no_identity,
     ) -> None:
         self.node_id = node_id
         self.peer_id = peer_id
         self.address = address
         self.on_unreachable = on_unreachable
+        self.credentials = credentials
         self.header = header
+        self.refusal = ""  # the last handshake failure, logged once until it changes
         self.queue: deque[list[m.Message]] = deque()
         self.wakeup = asyncio.Event()
         self.stream: framing.FrameProtocol | None = None
@@ -116,11 +121,24 @@ class PeerLink:
             lost = asyncio.Event()
             try:
                 stream = await framing.connect(
-                    self.address, framing.PREAMBLE_RAFT, _ignore, _setter(lost)
+                    self.address,
+                    CHANNEL_RAFT,
+                    _ignore,
+                    _setter(lost),
+                    credentials=self.credentials,
+                    expect_node=self.peer_id,
                 )
             except (OSError, TimeoutError):
                 stream = None
+            except HandshakeError as error:
+                stream = None
+                if str(error) != self.refusal:
+                    self.refusal = str(error)
+                    log.warning("link to node %d (%s): %s", self.peer_id, self.address, error)
             if stream is not None:
+                if self.refusal:
+                    log.info("link to node %d (%s) accepted", self.peer_id, self.address)
+                    self.refusal = ""
                 self.stream = stream
                 # The first batch says who we are and what we know of the peer, even with
                 # no Raft message to carry: a new node learns from it whether it lost data.
@@ -172,12 +190,13 @@ class RaftTransport:
         peers: dict[int, str],
         on_batch: BatchHandler,
         on_unreachable: UnreachableHandler,
+        credentials: Credentials,
         header: HeaderSource = _no_identity,
     ) -> None:
         self.node_id = node_id
         self.on_batch = on_batch
         self.links = {
-            peer_id: PeerLink(node_id, peer_id, address, on_unreachable, header)
+            peer_id: PeerLink(node_id, peer_id, address, on_unreachable, credentials, header)
             for peer_id, address in peers.items()
             if peer_id != node_id
         }

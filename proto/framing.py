@@ -4,22 +4,34 @@ and nodes (Kv) and between nodes (Raft).
 Those two carry the messages of proto/slotraft.proto, but not through gRPC: grpc.aio
 hands every stream event from its own threads to the event loop, and those thread hops
 and context switches were the largest single cost of a node (measured on the 2-core CI
-machine). Here a frame is a 4-byte big-endian length and the serialized message; the
-connection opens with a 6-byte preamble naming the channel (`PREAMBLE_*`), so that the
-node's one port can tell it from gRPC's HTTP/2 preface (node/listener.py).
+machine). Here a frame is a 4-byte big-endian length and the serialized message. The
+connection opens with the handshake of proto/handshake.py, which proves the cluster secret
+and names the channel; node/listener.py is the other end.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
+import logging
 from collections.abc import Callable
-from typing import cast
+from typing import TypeVar, cast
 
-PREAMBLE_LENGTH = 6
-PREAMBLE_RAFT = b"SRF1RA"  # node -> node: RaftBatch frames, nothing back
-PREAMBLE_KV = b"SRF1KV"  # router -> node: KvBatch frames; node -> router: KvReplyBatch frames
-HTTP2_PREFACE_START = b"PRI * "
-MAX_FRAME_BYTES = 1 << 30  # what gRPC allowed these messages
+from proto.credentials import Credentials
+from proto.handshake import HANDSHAKE_TIMEOUT_S, ClientHandshake, HandshakeError
+from proto.slotraft_pb2 import Hello
+
+log = logging.getLogger("slotraft.framing")
+
+# A frame may carry a whole proto-max-bulk-len value (512 MiB) with its request around it.
+# The length is checked before anything is buffered for it; only peers that passed the
+# handshake get this far.
+MAX_FRAME_BYTES = (512 << 20) + (64 << 20)
+# A connection whose buffer grew past this gives the memory back to the OS when it shrinks
+# again (glibc keeps freed arenas otherwise: a peer that sent one huge frame would leave the
+# process that much larger for good).
+_TRIM_AFTER_BYTES = 16 << 20
 _HEADER = 4
 _EMPTY_FRAME = bytes(_HEADER)
 # Reading pauses while this much written data waits for the peer: a slow reader slows the
@@ -44,13 +56,12 @@ class FrameProtocol(asyncio.Protocol):
         self,
         on_frame: Callable[[bytes], None],
         on_close: Callable[[Exception | None], None] | None = None,
-        preamble: bytes = b"",
     ) -> None:
         self.on_frame = on_frame
         self.on_close = on_close
-        self.preamble = preamble
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
+        self.peak_buffer = 0
         self.closed = False
         self.writable = asyncio.Event()
         self.writable.set()
@@ -64,8 +75,6 @@ class FrameProtocol(asyncio.Protocol):
         # uvloop's transports are not asyncio.Transport subclasses, but the same interface.
         self.transport = transport = cast(asyncio.Transport, transport)
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
-        if self.preamble:
-            transport.write(self.preamble)
         # Kept: get_running_loop costs a getpid system call on every call.
         self.loop = loop = asyncio.get_running_loop()
         self.last_received = loop.time()
@@ -138,25 +147,110 @@ class FrameProtocol(asyncio.Protocol):
         if self.closed:
             return
         self.closed = True
+        if self.peak_buffer > _TRIM_AFTER_BYTES:
+            self.buffer = bytearray()
+            release_memory()
         self.writable.set()
         if self.on_close is not None:
             self.on_close(reason)
 
 
-async def connect(
+_P = TypeVar("_P", bound=asyncio.Protocol)
+
+
+class _Handshaking(asyncio.Protocol):
+    """A client connection until the node has answered the handshake."""
+
+    def __init__(self, handshake: ClientHandshake) -> None:
+        self.handshake = handshake
+        self.transport: asyncio.Transport | None = None
+        self.done: asyncio.Future[Hello] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport = cast(asyncio.Transport, transport)
+        transport.write(self.handshake.start())
+
+    def data_received(self, data: bytes) -> None:
+        if self.done.done():
+            return
+        try:
+            answer = self.handshake.feed(data)
+        except HandshakeError as error:
+            self.done.set_exception(error)
+            assert self.transport is not None
+            self.transport.abort()
+            return
+        if isinstance(answer, Hello):
+            assert self.transport is not None
+            self.transport.pause_reading()  # the channel's protocol resumes it
+            self.done.set_result(answer)
+        elif answer:
+            assert self.transport is not None
+            self.transport.write(answer)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_exception(ConnectionError(f"closed during the handshake: {exc}"))
+
+
+async def open_channel(
     address: str,
-    preamble: bytes,
-    on_frame: Callable[[bytes], None],
-    on_close: Callable[[Exception | None], None] | None = None,
-    timeout: float = 2.0,
-) -> FrameProtocol:
-    """Open a framed connection to host:port and send the channel's preamble."""
+    credentials: Credentials,
+    channel: bytes,
+    protocol: _P,
+    expect_node: int = 0,
+    timeout: float = HANDSHAKE_TIMEOUT_S,
+) -> tuple[_P, Hello]:
+    """Connect to the node at host:port, prove the cluster secret, open `channel` and hand
+    the connection to `protocol`. Raises OSError/TimeoutError when unreachable, and
+    HandshakeError (or its subclass Refused, which says what differs) when the node does
+    not prove the secret or the two ends disagree."""
     host, _, port = address.rpartition(":")
     loop = asyncio.get_running_loop()
-    _, protocol = await asyncio.wait_for(
-        loop.create_connection(
-            lambda: FrameProtocol(on_frame, on_close, preamble), host.strip("[]"), int(port)
-        ),
+    handshake = ClientHandshake(credentials.key, credentials.me, channel, expect_node)
+    transport, gate = await asyncio.wait_for(
+        loop.create_connection(lambda: _Handshaking(handshake), host.strip("[]"), int(port)),
         timeout,
     )
+    try:
+        hello = await asyncio.wait_for(asyncio.shield(gate.done), timeout)
+    except BaseException:
+        transport.abort()
+        raise
+    transport.set_protocol(protocol)
+    protocol.connection_made(transport)
+    if handshake.rest:
+        protocol.data_received(handshake.rest)
+    transport.resume_reading()
+    return protocol, hello
+
+
+async def connect(
+    address: str,
+    channel: bytes,
+    on_frame: Callable[[bytes], None],
+    on_close: Callable[[Exception | None], None] | None = None,
+    *,
+    credentials: Credentials,
+    expect_node: int = 0,
+    timeout: float = 2.0,
+) -> FrameProtocol:
+    """Open a framed `channel` to the node at host:port (see `open_channel`)."""
+    protocol, _ = await open_channel(
+        address, credentials, channel, FrameProtocol(on_frame, on_close), expect_node, timeout
+    )
     return protocol
+
+
+def _malloc_trim() -> Callable[[], None]:
+    name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        trim = None
+    if trim is None:
+        return lambda: None
+    return lambda: trim(0)
+
+
+release_memory = _malloc_trim()

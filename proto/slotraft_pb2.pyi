@@ -263,6 +263,28 @@ class RaftBatch(_message.Message):
     to_incarnation: int
     def __init__(self, from_node: _Optional[int] = ..., messages: _Optional[_Iterable[_Union[RaftMessage, _Mapping]]] = ..., from_incarnation: _Optional[int] = ..., from_state: _Optional[_Union[IdentityState, str]] = ..., to_incarnation: _Optional[int] = ...) -> None: ...
 
+class Hello(_message.Message):
+    __slots__ = ("version", "cluster_id", "node_id", "role", "shards", "replicas", "slots", "expect_node", "refusal")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    SHARDS_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    SLOTS_FIELD_NUMBER: _ClassVar[int]
+    EXPECT_NODE_FIELD_NUMBER: _ClassVar[int]
+    REFUSAL_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    cluster_id: str
+    node_id: int
+    role: str
+    shards: int
+    replicas: int
+    slots: int
+    expect_node: int
+    refusal: str
+    def __init__(self, version: _Optional[int] = ..., cluster_id: _Optional[str] = ..., node_id: _Optional[int] = ..., role: _Optional[str] = ..., shards: _Optional[int] = ..., replicas: _Optional[int] = ..., slots: _Optional[int] = ..., expect_node: _Optional[int] = ..., refusal: _Optional[str] = ...) -> None: ...
+
 class SlotRange(_message.Message):
     __slots__ = ("first", "last")
     FIRST_FIELD_NUMBER: _ClassVar[int]

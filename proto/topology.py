@@ -9,12 +9,14 @@ nodes. The placement is the initial state of the replicated metadata group.
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from proto.slots import SLOT_COUNT
 
+_CLUSTER_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 METADATA_GROUP = 0  # Raft group id of the metadata group; shard s uses group s + 1
 
 
@@ -42,8 +44,15 @@ class ClusterDescription:
     replicas: int = 3
     metadata_replicas: int = 3
     settings: dict[str, object] = field(default_factory=dict)
+    # Names the cluster: a data directory, a peer or a router of another cluster is refused
+    # (node/datadir.py, proto/handshake.py). "": not set (then derived from the secret).
+    cluster_id: str = ""
 
     def __post_init__(self) -> None:
+        if self.cluster_id and not _CLUSTER_ID.fullmatch(self.cluster_id):
+            raise ValueError(
+                f"cluster_id {self.cluster_id!r}: use 1-64 letters, digits, '.', '_' or '-'"
+            )
         ids = [node.id for node in self.nodes]
         if len(set(ids)) != len(ids):
             raise ValueError("node ids must be unique")
@@ -75,12 +84,14 @@ class ClusterDescription:
             replicas=raw["replicas"],
             metadata_replicas=raw.get("metadata_replicas", 3),
             settings=raw.get("settings", {}),
+            cluster_id=raw.get("cluster_id", ""),
         )
 
     @classmethod
     def from_toml(cls, path: Path) -> ClusterDescription:
         """Read a cluster file:
 
+        cluster_id = "prod-1"   # optional
         shards = 3
         replicas = 3
         [[node]]
@@ -102,6 +113,7 @@ class ClusterDescription:
             replicas=int(raw.get("replicas", 3)),
             metadata_replicas=int(raw.get("metadata_replicas", 3)),
             settings=dict(raw.get("settings", {})),
+            cluster_id=str(raw.get("cluster_id", "")),
         )
 
 

@@ -27,7 +27,10 @@ from proto import framing
 from proto import slotraft_pb2 as pb
 from proto import slotraft_pb2_grpc as pb_grpc
 from proto.commands import TABLE, Flag, resolve
+from proto.credentials import Credentials
+from proto.handshake import CHANNEL_KV, HandshakeError
 from proto.kv_commands import set_commands
+from proto.relay import GrpcDialer
 from proto.running_loop import running_loop
 from proto.slots import SLOT_COUNT
 from router.backend import BackendError, Watch
@@ -55,6 +58,11 @@ _TIMEOUT_FIRST = {b"blmpop", b"bzmpop"}
 
 
 AnswerCallback = Callable[["pb.KvReply | None", str], None]
+CredentialSource = Callable[[], Credentials]
+
+
+def _ignore_frame(_frame: bytes) -> None:
+    pass
 
 
 class FirstAttempt(NamedTuple):
@@ -72,12 +80,20 @@ class AttemptFailed(Exception):
 
 class NodeLink:
     """One node: a framed Kv stream (proto/framing.py) with the requests of one event-loop
-    turn in one frame and replies matched by id, and a gRPC channel for Admin and pub/sub."""
+    turn in one frame and replies matched by id, and a gRPC channel for Admin and pub/sub.
+    Both pass the node handshake (proto/handshake.py) with `credentials`; the gRPC channel
+    through `dialer`."""
 
-    def __init__(self, node_id: int, address: str) -> None:
+    def __init__(
+        self, node_id: int, address: str, credentials: CredentialSource, dialer: GrpcDialer
+    ) -> None:
         self.node_id = node_id
         self.address = address
-        self.channel = grpc.aio.insecure_channel(address, options=GRPC_OPTIONS)
+        self.credentials = credentials
+        self.refusal = ""  # the last handshake failure, logged once until it changes
+        self.channel = grpc.aio.insecure_channel(
+            dialer.target(address, node_id), options=GRPC_OPTIONS
+        )
         self.kv = pb_grpc.KvStub(self.channel)
         self.admin = pb_grpc.AdminStub(self.channel)
         # Requests sent or about to be on `stream`, by id: who to tell about the answer.
@@ -143,13 +159,25 @@ class NodeLink:
                 self._fail_all()
 
         try:
-            stream = await framing.connect(
-                self.address, framing.PREAMBLE_KV, self._receive, lost, timeout=ATTEMPT_TIMEOUT_S
+            stream, _ = await framing.open_channel(
+                self.address,
+                self.credentials(),
+                CHANNEL_KV,
+                framing.FrameProtocol(self._receive, lost),
+                self.node_id,
+                ATTEMPT_TIMEOUT_S,
             )
         except (OSError, TimeoutError) as error:
             log.debug("node %d (%s) unreachable: %s", self.node_id, self.address, error)
             self._fail_all()
             return
+        except HandshakeError as error:
+            if str(error) != self.refusal:
+                self.refusal = str(error)
+                log.warning("link to node %d (%s): %s", self.node_id, self.address, error)
+            self._fail_all()
+            return
+        self.refusal = ""
         self.stream = stream
         self.flush()
 
@@ -192,10 +220,16 @@ class ShardRoute:
 
 
 class ClusterBackend:
-    def __init__(self, seeds: list[str], retry_budget: float = RETRY_BUDGET_S) -> None:
+    def __init__(
+        self, seeds: list[str], credentials: Credentials, retry_budget: float = RETRY_BUDGET_S
+    ) -> None:
         if not seeds:
             raise ValueError("at least one node address is needed")
         self.seeds = seeds
+        # Without a configured cluster id the router takes the first node's and then holds
+        # every other node to it (proto/handshake.py refuses a node of another cluster).
+        self.credentials = credentials
+        self.dialer = GrpcDialer(lambda: self.credentials)
         self.retry_budget = retry_budget
         self.client_id = random.getrandbits(63) | 1
         self.links: dict[int, NodeLink] = {}
@@ -219,17 +253,31 @@ class ClusterBackend:
         while time.monotonic() < deadline:
             for address in self.seeds:
                 try:
-                    async with grpc.aio.insecure_channel(address, options=GRPC_OPTIONS) as ch:
+                    await self._learn_cluster_id(address)
+                    async with grpc.aio.insecure_channel(
+                        self.dialer.target(address), options=GRPC_OPTIONS
+                    ) as ch:
                         slot_map = await pb_grpc.AdminStub(ch).GetSlotMap(
                             pb.StatusRequest(), timeout=2
                         )
                     self._install(slot_map)
                     self.watch_task = asyncio.get_running_loop().create_task(self._watch())
                     return
-                except grpc.aio.AioRpcError as error:
+                except (grpc.aio.AioRpcError, OSError, TimeoutError, HandshakeError) as error:
                     last_error = error
             await asyncio.sleep(0.3)
         raise RuntimeError(f"no node answered at {', '.join(self.seeds)}: {last_error}")
+
+    async def _learn_cluster_id(self, address: str) -> None:
+        """Shake hands with a seed (which proves it knows the secret); without a configured
+        cluster id, take its cluster id as ours."""
+        protocol, hello = await framing.open_channel(
+            address, self.credentials, CHANNEL_KV, framing.FrameProtocol(_ignore_frame)
+        )
+        protocol.abort()
+        if not self.credentials.me.cluster_id:
+            self.credentials = self.credentials.for_cluster(hello.cluster_id)
+            log.info("cluster id %s (from the node at %s)", hello.cluster_id, address)
 
     def _install(self, slot_map: pb.SlotMap) -> None:
         if slot_map.epoch < self.epoch:
@@ -238,7 +286,9 @@ class ClusterBackend:
         for node in slot_map.nodes:
             link = self.links.get(node.id)
             if link is None or link.address != node.address:
-                self.links[node.id] = NodeLink(node.id, node.address)
+                self.links[node.id] = NodeLink(
+                    node.id, node.address, lambda: self.credentials, self.dialer
+                )
         table = [-1] * SLOT_COUNT
         for shard in slot_map.shards:
             route = self.shards.get(shard.id)
@@ -278,6 +328,7 @@ class ClusterBackend:
             task.cancel()
         for link in self.links.values():
             await link.close()
+        await self.dialer.close()
 
     # ------------------------------------------------------------------ Backend
 

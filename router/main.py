@@ -10,10 +10,13 @@ import contextlib
 import os
 import signal
 from collections.abc import Coroutine
+from pathlib import Path
 
 import uvloop
 
+from proto.credentials import CLUSTER_ID_ENV, Credentials, SecretError, load_secret
 from proto.gc_tuning import tune_gc
+from proto.handshake import ROLE_ROUTER, Peer
 from proto.logs import configure
 from router.backend import Backend
 from router.cluster_backend import ClusterBackend
@@ -26,10 +29,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=6379, help="port (0: any free port)")
     parser.add_argument(
-        "--requirepass",
-        default=os.environ.get("SLOTRAFT_PASSWORD") or None,
-        help="password clients must AUTH with (default: env SLOTRAFT_PASSWORD; unset or "
-        "empty: no password)",
+        "--requirepass-file",
+        type=Path,
+        default=None,
+        help="file holding the password clients must AUTH with (default: env "
+        "SLOTRAFT_PASSWORD; unset or empty: no password). Never on the command line: every "
+        "local user can read it there",
+    )
+    parser.add_argument(
+        "--protected-mode",
+        choices=["yes", "no"],
+        default="yes",
+        help="without a password, serve clients on the loopback interface only (yes), as "
+        "Redis's protected-mode",
+    )
+    parser.add_argument(
+        "--cluster-secret-file",
+        type=Path,
+        default=None,
+        help="file holding the cluster secret (mode 600; default: env "
+        "SLOTRAFT_CLUSTER_SECRET_FILE, else the secret in env SLOTRAFT_CLUSTER_SECRET)",
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
@@ -56,11 +75,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default="WARNING")
 
 
+def password_from(args: argparse.Namespace) -> bytes | None:
+    if args.requirepass_file is not None:
+        try:
+            text = args.requirepass_file.read_text().rstrip("\r\n")
+        except OSError as error:
+            raise SystemExit(f"cannot read --requirepass-file: {error}") from None
+    else:
+        text = os.environ.get("SLOTRAFT_PASSWORD", "")
+    return text.encode() if text else None
+
+
 def config_from(args: argparse.Namespace) -> RouterConfig:
     return RouterConfig(
         host=args.host,
         port=args.port,
-        requirepass=args.requirepass.encode() if args.requirepass is not None else None,
+        requirepass=password_from(args),
+        protected_mode=args.protected_mode == "yes",
         limits=Limits(max_args=args.max_args, max_bulk_len=args.proto_max_bulk_len),
         max_clients=args.max_clients,
     )
@@ -69,8 +100,15 @@ def config_from(args: argparse.Namespace) -> RouterConfig:
 async def backend_from(args: argparse.Namespace) -> tuple[Backend, list[Coroutine]]:
     """The backend the options ask for, and the background work it needs."""
     if args.nodes:
+        try:
+            secret = load_secret(args.cluster_secret_file)
+        except SecretError as error:
+            raise SystemExit(f"router: {error}") from None
+        me = Peer(os.environ.get(CLUSTER_ID_ENV, "").strip(), role=ROLE_ROUTER)
         cluster = ClusterBackend(
-            [address.strip() for address in args.nodes.split(",")], args.retry_seconds
+            [address.strip() for address in args.nodes.split(",")],
+            Credentials.from_secret(secret, me),
+            args.retry_seconds,
         )
         await cluster.start()
         return cluster, []

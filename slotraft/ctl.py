@@ -14,13 +14,13 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import grpc
 
 from proto import slotraft_pb2 as pb
-from proto import slotraft_pb2_grpc as pb_grpc
+from proto.credentials import SecretError
 from proto.topology import ClusterDescription
+from slotraft.admin_client import AdminClient, tool_credentials
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the data directory of `slotraft up` (./slotraft-data)",
     )
     parser.add_argument("--timeout", type=float, default=3.0, help="seconds per request (3)")
+    parser.add_argument(
+        "--cluster-secret-file",
+        type=Path,
+        default=None,
+        help="file holding the cluster secret (default: env SLOTRAFT_CLUSTER_SECRET_FILE or "
+        "SLOTRAFT_CLUSTER_SECRET, else <data-dir>/cluster.secret)",
+    )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     status = actions.add_parser("status", help="shards, slot ranges, leaders, terms, indexes")
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -72,17 +79,13 @@ def node_addresses(args: argparse.Namespace) -> list[str]:
     return [node.raft_address for node in ClusterDescription.from_toml(cluster_file).nodes]
 
 
-def admin_call(address: str, method: str, request: object, timeout: float) -> Any:
-    """One call of the node's Admin service (raises grpc.RpcError)."""
-    with grpc.insecure_channel(address) as channel:
-        return getattr(pb_grpc.AdminStub(channel), method)(request, timeout=timeout)
-
-
-def status_of_all(addresses: list[str], timeout: float) -> list[pb.ClusterStatus]:
+def status_of_all(
+    admin: AdminClient, addresses: list[str], timeout: float
+) -> list[pb.ClusterStatus]:
     answers = []
     for address in addresses:
         try:
-            answers.append(admin_call(address, "Status", pb.StatusRequest(), timeout))
+            answers.append(admin.call(address, "Status", pb.StatusRequest(), timeout))
         except grpc.RpcError as error:
             print(f"node at {address}: unreachable ({error.code().name})", file=sys.stderr)
     return answers
@@ -146,8 +149,21 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "ping":
         return ping_router(args)
     addresses = node_addresses(args)
+    if args.action == "release-votes" and (problem := release_votes_usage(args)):
+        print(problem, file=sys.stderr)
+        return 2
+    try:
+        credentials = tool_credentials(args.cluster_secret_file, args.data_dir)
+    except SecretError as error:
+        print(f"slotraft ctl: {error}", file=sys.stderr)
+        return 2
+    with AdminClient(credentials) as admin:
+        return run_action(args, admin, addresses)
+
+
+def run_action(args: argparse.Namespace, admin: AdminClient, addresses: list[str]) -> int:
     if args.action == "status":
-        answers = status_of_all(addresses, args.timeout)
+        answers = status_of_all(admin, addresses, args.timeout)
         if args.json:
             from google.protobuf.json_format import MessageToDict
 
@@ -166,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "health":
         for address in addresses:
             try:
-                reply = admin_call(address, "Health", pb.HealthRequest(), args.timeout)
+                reply = admin.call(address, "Health", pb.HealthRequest(), args.timeout)
             except grpc.RpcError as error:
                 print(f"{address}: unreachable ({error.code().name})")
                 return 1
@@ -178,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
         request = pb.TransferLeaderRequest(shard=args.shard, to_node=args.to_node)
         for address in addresses:
             try:
-                reply = admin_call(address, "TransferLeader", request, args.timeout)
+                reply = admin.call(address, "TransferLeader", request, args.timeout)
             except grpc.RpcError:
                 continue
             if reply.ok:
@@ -190,24 +206,24 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     if args.action == "release-votes":
-        return release_votes(args, addresses)
+        return release_votes(args, admin, addresses)
     return 2
 
 
-def release_votes(args: argparse.Namespace, addresses: list[str]) -> int:
+def release_votes_usage(args: argparse.Namespace) -> str:
+    """What is wrong with a release-votes command line ("" if nothing)."""
     if not args.accept_data_loss:
-        print(
-            "release-votes can lose acknowledged writes; add --accept-data-loss to confirm",
-            file=sys.stderr,
-        )
-        return 2
+        return "release-votes can lose acknowledged writes; add --accept-data-loss to confirm"
     if not args.node:
-        print("release-votes needs --node HOST:PORT (before the action)", file=sys.stderr)
-        return 2
+        return "release-votes needs --node HOST:PORT (before the action)"
+    return ""
+
+
+def release_votes(args: argparse.Namespace, admin: AdminClient, addresses: list[str]) -> int:
     failed = 0
     for address in addresses:
         try:
-            reply = admin_call(address, "ReleaseVotes", pb.ReleaseVotesRequest(), args.timeout)
+            reply = admin.call(address, "ReleaseVotes", pb.ReleaseVotesRequest(), args.timeout)
         except grpc.RpcError as error:
             print(f"{address}: unreachable ({error.code().name})", file=sys.stderr)
             failed += 1

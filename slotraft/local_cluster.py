@@ -11,17 +11,26 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import grpc
 
+from node.datadir import DirectoryLock
 from proto import slotraft_pb2 as pb
-from proto import slotraft_pb2_grpc as pb_grpc
+from proto.credentials import SECRET_FILE_ENV, SECRET_FILE_NAME, create_secret_file
 from proto.slots import key_slot
 from proto.topology import ClusterDescription, NodeAddress, place_shards
+from slotraft.admin_client import AdminClient, tool_credentials
 
 CLUSTER_FILE = "cluster.toml"
+PASSWORD_ENV = "SLOTRAFT_PASSWORD"
+ROUTER_PORTS_FILE = "router-ports"
+
+
+def new_cluster_id() -> str:
+    return f"slotraft-{uuid.uuid4().hex[:12]}"
 
 
 _handed_out: set[int] = set()
@@ -60,6 +69,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 def write_cluster_file(path: Path, description: ClusterDescription) -> None:
     lines = [
         "# The cluster description; every node reads it at start.",
+        f'cluster_id = "{description.cluster_id}"',
         f"shards = {description.shards}",
         f"replicas = {description.replicas}",
         "",
@@ -77,6 +87,7 @@ class Process:
     command: list[str]
     log: Path
     popen: subprocess.Popen | None = None
+    env: dict[str, str] = field(default_factory=dict)  # added to the environment
 
     @property
     def running(self) -> bool:
@@ -105,14 +116,31 @@ class LocalCluster:
     node_prefixes: dict[int, list[str]] = field(default_factory=dict)
     processes: list[Process] = field(default_factory=list)
     description: ClusterDescription | None = None
+    lock: DirectoryLock | None = None
+    _admin: AdminClient | None = None
+
+    def claim(self) -> None:
+        """Lock the data directory for this cluster (DirectoryInUse if another `slotraft up`
+        or test holds it); held until `stop`."""
+        if self.lock is None:
+            self.lock = DirectoryLock(self.data_dir, "slotraft up").acquire()
+
+    @property
+    def secret_file(self) -> Path:
+        return self.data_dir / SECRET_FILE_NAME
 
     def prepare(self) -> ClusterDescription:
-        """Create (or reuse, on restart) the cluster file and the process table."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """Create (or reuse, on restart) the cluster file, the secret and the process table."""
+        self.claim()
         (self.data_dir / "logs").mkdir(exist_ok=True)
+        if not self.secret_file.exists():
+            create_secret_file(self.secret_file)
         cluster_file = self.data_dir / CLUSTER_FILE
         if cluster_file.exists():
             description = ClusterDescription.from_toml(cluster_file)
+            if not description.cluster_id:  # written before clusters had ids
+                description = replace(description, cluster_id=new_cluster_id())
+                write_cluster_file(cluster_file, description)
         else:
             description = ClusterDescription(
                 nodes=tuple(
@@ -127,10 +155,14 @@ class LocalCluster:
                 ),
                 shards=self.shards,
                 replicas=self.replicas,
+                cluster_id=new_cluster_id(),
             )
             write_cluster_file(cluster_file, description)
         self.description = description
         python = [sys.executable, "-m", "slotraft.cli"]
+        # Secrets travel in the environment (readable by this user only), never on a command
+        # line (readable by every local user in /proc/PID/cmdline).
+        secret_env = {SECRET_FILE_ENV: str(self.secret_file.resolve())}
         self.processes = []
         for node in description.nodes:
             port = int(node.raft_address.rsplit(":", 1)[1])
@@ -148,11 +180,16 @@ class LocalCluster:
             ]
             self.processes.append(
                 Process(
-                    "node", node.id, port, command, self.data_dir / "logs" / f"node-{node.id}.log"
+                    "node",
+                    node.id,
+                    port,
+                    command,
+                    self.data_dir / "logs" / f"node-{node.id}.log",
+                    env=secret_env,
                 )
             )
         seeds = ",".join(node.raft_address for node in description.nodes)
-        ports_file = self.data_dir / "router-ports"
+        ports_file = self.data_dir / ROUTER_PORTS_FILE
         if ports_file.exists():
             ports = [int(p) for p in ports_file.read_text().split()]
         elif self.router_port:
@@ -172,8 +209,6 @@ class LocalCluster:
                 seeds,
                 *self.router_args,
             ]
-            if self.requirepass:
-                command += ["--requirepass", self.requirepass]
             self.processes.append(
                 Process(
                     "router",
@@ -181,6 +216,7 @@ class LocalCluster:
                     port,
                     command,
                     self.data_dir / "logs" / f"router-{index + 1}.log",
+                    env={**secret_env, PASSWORD_ENV: self.requirepass or ""},
                 )
             )
         return description
@@ -188,6 +224,7 @@ class LocalCluster:
     # ------------------------------------------------------------------ processes
 
     def start(self) -> None:
+        self.claim()
         if not self.processes:
             self.prepare()
         for process in self.processes:
@@ -197,7 +234,7 @@ class LocalCluster:
         if process.running:
             return
         handle = open(process.log, "ab")  # noqa: SIM115 (the child keeps it open)
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **process.env)
         process.popen = subprocess.Popen(
             process.command,
             stdout=handle,
@@ -248,6 +285,10 @@ class LocalCluster:
             except subprocess.TimeoutExpired:
                 process.popen.kill()
                 process.popen.wait()
+        self.close_admin()
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def crashed(self) -> list[Process]:
         return [p for p in self.processes if p.popen is not None and p.popen.poll() is not None]
@@ -297,19 +338,26 @@ class LocalCluster:
 
     def status(self, timeout: float = 2.0) -> list[pb.ClusterStatus]:
         answers = []
+        admin = self.admin()
         for process in self.processes:
             if process.role != "node" or not process.running:
                 continue
-            with (
-                grpc.insecure_channel(
-                    f"{self.node_hosts.get(process.id, self.host)}:{process.port}"
-                ) as channel,
-                contextlib.suppress(grpc.RpcError),
-            ):
-                answers.append(
-                    pb_grpc.AdminStub(channel).Status(pb.StatusRequest(), timeout=timeout)
-                )
+            with contextlib.suppress(grpc.RpcError):
+                address = f"{self.node_hosts.get(process.id, self.host)}:{process.port}"
+                answers.append(admin.call(address, "Status", pb.StatusRequest(), timeout))
         return answers
+
+    def admin(self) -> AdminClient:
+        """A client of the nodes' Admin service with this cluster's secret."""
+        if self._admin is None:
+            cluster_id = self.description.cluster_id if self.description is not None else ""
+            self._admin = AdminClient(tool_credentials(self.secret_file, cluster_id=cluster_id))
+        return self._admin
+
+    def close_admin(self) -> None:
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
 
     def wait_until_caught_up(self, timeout: float = 60.0) -> None:
         """Until every running node answers and each of its replicas has applied what its

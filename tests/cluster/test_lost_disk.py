@@ -133,9 +133,10 @@ def test_an_operator_can_release_a_rejoining_node_when_its_peer_is_gone(fresh_cl
     with pytest.raises(redis.RedisError):
         client.mget(keys)
     node_2 = f"127.0.0.1:{cluster.node(2).port}"
-    refused = ctl("--node", node_2, "release-votes")
+    secret = ("--cluster-secret-file", str(cluster.secret_file))
+    refused = ctl(*secret, "--node", node_2, "release-votes")
     assert refused.returncode == 2 and "--accept-data-loss" in refused.stderr
-    released = ctl("--node", node_2, "release-votes", "--accept-data-loss")
+    released = ctl(*secret, "--node", node_2, "release-votes", "--accept-data-loss")
     assert released.returncode == 0, released.stderr
     assert "votes released (was rejoining)" in released.stdout
     assert read_when_served(client, keys) == [data[key] for key in keys]

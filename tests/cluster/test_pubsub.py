@@ -469,18 +469,17 @@ def test_pubsub_survives_a_node_restart(cluster):
     # the node has the set reach no one (at most once).
     probe = 0
     deadline = time.monotonic() + 60
-    with grpc.insecure_channel(f"127.0.0.1:{node.port}") as channel:
-        stub = pb_grpc.KvStub(channel)
-        while True:
-            probe += 1
-            request = pb.PublishRequest(channel=b"alerts", message=b"probe-%d" % probe)
-            try:
-                if stub.Publish(request, timeout=2).receivers == 1:
-                    break
-            except grpc.RpcError:
-                pass
-            assert time.monotonic() < deadline, "the restarted node never got the set"
-            time.sleep(0.2)
+    stub = pb_grpc.KvStub(cluster.admin().channel(f"127.0.0.1:{node.port}"))
+    while True:
+        probe += 1
+        request = pb.PublishRequest(channel=b"alerts", message=b"probe-%d" % probe)
+        try:
+            if stub.Publish(request, timeout=2).receivers == 1:
+                break
+        except grpc.RpcError:
+            pass
+        assert time.monotonic() < deadline, "the restarted node never got the set"
+        time.sleep(0.2)
     assert next_message(listener)["data"] == b"probe-%d" % probe
     cluster.wait_until_serving(90)
     assert publisher.publish("alerts", "after") == 1

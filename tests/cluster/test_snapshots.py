@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import time
 
-import grpc
 import pytest
 import redis
 
 from proto import slotraft_pb2 as pb
-from proto import slotraft_pb2_grpc as pb_grpc
 from tests.cluster.conftest import running_cluster
 
 pytestmark = pytest.mark.slow
@@ -23,11 +21,10 @@ pytestmark = pytest.mark.slow
 def snapshots_taken(cluster, node: int) -> int:
     process = cluster.node(node)
     total = 0
-    with grpc.insecure_channel(f"127.0.0.1:{process.port}") as channel:
-        admin = pb_grpc.AdminStub(channel)
-        for shard in range(3):
-            stats = admin.Stats(pb.ShardStatsRequest(shard=shard), timeout=5)
-            total += int(stats.values["snapshots"])
+    admin = cluster.admin().stub(f"127.0.0.1:{process.port}")
+    for shard in range(3):
+        stats = admin.Stats(pb.ShardStatsRequest(shard=shard), timeout=5)
+        total += int(stats.values["snapshots"])
     return total
 
 

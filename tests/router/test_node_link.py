@@ -9,12 +9,46 @@ a not-leader hint, a node that never answers, a rejected request."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 
 import pytest
 
+from node.listener import NodeListener
 from proto import framing
 from proto import slotraft_pb2 as pb
+from proto.handshake import CHANNEL_KV, ROLE_ROUTER
+from proto.relay import GrpcDialer
 from router.cluster_backend import AttemptFailed, NodeLink
+from tests.support.auth import credentials, listen
+
+
+class _Router:
+    def credentials(self):
+        return credentials(role=ROLE_ROUTER)
+
+    def __call__(self):
+        return self.credentials()
+
+
+ROUTER = _Router()
+
+
+DIALERS: list[GrpcDialer] = []
+
+
+def dialer() -> GrpcDialer:
+    made = GrpcDialer(ROUTER)
+    DIALERS.append(made)
+    return made
+
+
+@pytest.fixture(autouse=True)
+def _remove_dialer_sockets():
+    yield
+    while DIALERS:
+        directory = DIALERS.pop().directory
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 class FakeNode:
@@ -23,25 +57,15 @@ class FakeNode:
     def __init__(self) -> None:
         self.requests: list[pb.KvRequest] = []
         self.streams: list[framing.FrameProtocol] = []
-        self.server: asyncio.Server | None = None
-        self.preambles: list[bytes] = []
+        self.listener: NodeListener | None = None
 
-    async def start(self) -> str:
-        loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(self._accept, "127.0.0.1", 0)
-        return f"127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+    async def start(self, node_id: int = 1) -> str:
+        # Kv streams only: a link that opened another channel would be closed.
+        self.listener, address = await listen({CHANNEL_KV: self._accept}, node_id)
+        return address
 
     def _accept(self) -> asyncio.Protocol:
-        node = self
-
-        class Sniff(framing.FrameProtocol):
-            def data_received(self, data: bytes) -> None:
-                if len(node.preambles) < len(node.streams):
-                    node.preambles.append(data[: framing.PREAMBLE_LENGTH])
-                    data = data[framing.PREAMBLE_LENGTH :]
-                super().data_received(data)
-
-        stream = Sniff(self._receive)
+        stream = framing.FrameProtocol(self._receive)
         self.streams.append(stream)
         return stream
 
@@ -53,8 +77,8 @@ class FakeNode:
         self.streams[-1].send(batch.SerializeToString())
 
     async def close(self) -> None:
-        assert self.server is not None
-        self.server.close()
+        assert self.listener is not None
+        await self.listener.stop()
         for stream in self.streams:
             stream.abort()
 
@@ -69,11 +93,11 @@ async def until(check, timeout: float = 5.0) -> None:
 def test_requests_queued_while_connecting_are_sent_in_one_frame_and_answered_by_id():
     async def scenario() -> None:
         node = FakeNode()
-        link = NodeLink(1, await node.start())
+        link = NodeLink(1, await node.start(), ROUTER, dialer())
         first = link.send(pb.KvRequest(shard=0))
         second = link.send(pb.KvRequest(shard=1))
         await until(lambda: len(node.requests) == 2)
-        assert node.preambles == [framing.PREAMBLE_KV]
+        assert len(node.streams) == 1
         assert [r.shard for r in node.requests] == [0, 1]
         node.answer(node.requests[1].id, b"+two\r\n")  # out of order is fine
         node.answer(node.requests[0].id, b"+one\r\n")
@@ -89,7 +113,7 @@ def test_requests_queued_while_connecting_are_sent_in_one_frame_and_answered_by_
 def test_a_lost_stream_fails_what_it_carried_and_the_next_request_reconnects():
     async def scenario() -> None:
         node = FakeNode()
-        link = NodeLink(1, await node.start())
+        link = NodeLink(1, await node.start(), ROUTER, dialer())
         waiting = link.send(pb.KvRequest(shard=0))
         await until(lambda: len(node.requests) == 1)
         node.streams[0].abort()  # the node goes away
@@ -112,7 +136,7 @@ def test_a_node_that_cannot_be_reached_fails_the_requests_at_once():
         port = probe.sockets[0].getsockname()[1]
         probe.close()
         await probe.wait_closed()
-        link = NodeLink(1, f"127.0.0.1:{port}")
+        link = NodeLink(1, f"127.0.0.1:{port}", ROUTER, dialer())
         with pytest.raises(AttemptFailed):
             await asyncio.wait_for(link.send(pb.KvRequest(shard=0)), 5)
         assert link.pending == {} and link.outgoing == []
@@ -124,7 +148,7 @@ def test_a_node_that_cannot_be_reached_fails_the_requests_at_once():
 def test_a_request_not_answered_in_time_fails_and_its_late_answer_is_dropped():
     async def scenario() -> None:
         node = FakeNode()
-        link = NodeLink(1, await node.start())
+        link = NodeLink(1, await node.start(), ROUTER, dialer())
         answers: list = []
         link.submit(pb.KvRequest(shard=0), lambda reply, problem: answers.append(problem), 0.2)
         await until(lambda: len(node.requests) == 1)
@@ -163,9 +187,11 @@ def ok(request: pb.KvRequest) -> pb.KvReply:
 async def backend_with(nodes: dict[int, FakeNode], leader: int):
     from router.cluster_backend import ClusterBackend, ShardRoute
 
-    backend = ClusterBackend(["unused:1"])
+    backend = ClusterBackend(["unused:1"], ROUTER.credentials())
     for node_id, node in nodes.items():
-        backend.links[node_id] = NodeLink(node_id, await node.start())
+        backend.links[node_id] = NodeLink(
+            node_id, await node.start(node_id), ROUTER, backend.dialer
+        )
     backend.shards[0] = ShardRoute(0, sorted(nodes), leader=leader)
     return backend
 

@@ -8,6 +8,10 @@ import asyncio
 import pytest
 
 from proto import framing
+from proto.handshake import CHANNEL_KV
+from tests.support.auth import credentials, listen
+
+TOOL = credentials()
 
 
 class FakeTransport:
@@ -54,16 +58,16 @@ def test_frames_split_across_reads_and_merged_in_one_read_come_out_whole():
     asyncio.run(scenario())
 
 
-def test_send_writes_length_and_payload_and_the_preamble_goes_first():
+def test_send_writes_length_and_payload():
     async def scenario() -> None:
-        protocol = framing.FrameProtocol(lambda _: None, preamble=framing.PREAMBLE_KV)
+        protocol = framing.FrameProtocol(lambda _: None)
         transport = FakeTransport()
         protocol.connection_made(transport)  # type: ignore[arg-type]
         protocol.send(b"abc")
-        assert bytes(transport.written) == framing.PREAMBLE_KV + frame(b"abc")
+        assert bytes(transport.written) == frame(b"abc")
         protocol.abort()
         protocol.send(b"dropped")  # after close: nothing, no error
-        assert bytes(transport.written) == framing.PREAMBLE_KV + frame(b"abc")
+        assert bytes(transport.written) == frame(b"abc")
 
     asyncio.run(scenario())
 
@@ -107,22 +111,19 @@ def test_over_loopback_frames_flow_both_ways_and_a_silent_peer_is_dropped(monkey
     monkeypatch.setattr(framing, "KEEPALIVE_TIMEOUT_S", 0.3)
 
     async def scenario() -> None:
-        loop = asyncio.get_running_loop()
         server_frames: list[bytes] = []
         accepted: list[framing.FrameProtocol] = []
-        raw_connections: list[asyncio.StreamWriter] = []
 
         def accept() -> framing.FrameProtocol:
             protocol = framing.FrameProtocol(server_frames.append)
             accepted.append(protocol)
             return protocol
 
-        server = await loop.create_server(accept, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
+        server, address = await listen({CHANNEL_KV: accept})
         client_frames: list[bytes] = []
         lost = asyncio.Event()
         client = await framing.connect(
-            f"127.0.0.1:{port}", b"", client_frames.append, lambda _: lost.set()
+            address, CHANNEL_KV, client_frames.append, lambda _: lost.set(), credentials=TOOL
         )
         client.send(b"ping")
         while not server_frames:
@@ -135,19 +136,16 @@ def test_over_loopback_frames_flow_both_ways_and_a_silent_peer_is_dropped(monkey
         await asyncio.sleep(0.6)
         assert not client.closed and not lost.is_set()
         # ...and a peer that stops answering (here: a server that never speaks) is dropped.
-        silent = await asyncio.start_server(lambda r, w: raw_connections.append(w), "127.0.0.1", 0)
-        silent_port = silent.sockets[0].getsockname()[1]
+        silent, silent_address = await listen({CHANNEL_KV: asyncio.Protocol})
         gone = asyncio.Event()
         quiet = await framing.connect(
-            f"127.0.0.1:{silent_port}", b"", lambda _: None, lambda reason: gone.set()
+            silent_address, CHANNEL_KV, lambda _: None, lambda _: gone.set(), credentials=TOOL
         )
         await asyncio.wait_for(gone.wait(), 5)
         assert quiet.closed
         client.abort()
-        for writer in raw_connections:
-            writer.close()
-        server.close()
-        silent.close()
+        await server.stop()
+        await silent.stop()
 
     asyncio.run(scenario())
 
@@ -159,6 +157,6 @@ def test_connect_to_a_closed_port_raises():
         probe.close()
         await probe.wait_closed()
         with pytest.raises(OSError):
-            await framing.connect(f"127.0.0.1:{port}", b"", lambda _: None)
+            await framing.connect(f"127.0.0.1:{port}", CHANNEL_KV, lambda _: None, credentials=TOOL)
 
     asyncio.run(scenario())

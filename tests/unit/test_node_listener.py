@@ -6,6 +6,8 @@ connection that speaks neither is closed."""
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 
 import grpc
 import pytest
@@ -13,10 +15,12 @@ import pytest
 from node.listener import NodeListener
 from node.raft.messages import Heartbeat
 from node.transport import RECONNECT_DELAY_S, BatchHeader, RaftTransport
-from proto import framing
 from proto import slotraft_pb2 as pb
 from proto import slotraft_pb2_grpc as pb_grpc
+from proto.handshake import CHANNEL_RAFT
+from proto.relay import GrpcDialer
 from slotraft.local_cluster import free_port
+from tests.support.auth import credentials, listen, node_credentials
 
 
 class HealthOnly(pb_grpc.AdminServicer):
@@ -38,11 +42,13 @@ class Peer:
         self.received: list[tuple[int, list]] = []
         self.unreachable: list[int] = []
         self.address = addresses[node_id]
+        self.node_id = node_id
         self.transport = RaftTransport(
             node_id,
             addresses,
             self._received,
             self.unreachable.append,
+            node_credentials(node_id),
         )
         self.listener: NodeListener | None = None
 
@@ -50,9 +56,10 @@ class Peer:
         if messages:  # not the empty batch each stream starts with
             self.received.append((header.from_node, messages))
 
-    async def listen(self, grpc_port: int = 1) -> None:
-        self.listener = NodeListener({framing.PREAMBLE_RAFT: self.transport.accept}, grpc_port)
-        await self.listener.start(self.address)
+    async def listen(self) -> None:
+        self.listener, _ = await listen(
+            {CHANNEL_RAFT: self.transport.accept}, self.node_id, address=self.address
+        )
 
     async def close_listener(self) -> None:
         assert self.listener is not None
@@ -102,37 +109,50 @@ def test_raft_batches_reach_the_peer_and_a_restarted_peer_is_reached_again():
     asyncio.run(scenario())
 
 
-def test_grpc_calls_on_the_node_address_are_relayed_and_strangers_are_closed():
+def test_grpc_calls_that_passed_the_handshake_are_relayed_and_strangers_are_closed():
     async def scenario() -> None:
         server = grpc.aio.server()
         pb_grpc.add_AdminServicer_to_server(HealthOnly(), server)
-        grpc_port = server.add_insecure_port("127.0.0.1:0")
+        directory = tempfile.mkdtemp(prefix="slotraft-test-")
+        socket_path = f"{directory}/grpc.sock"
+        assert server.add_insecure_port(f"unix:{socket_path}")
         await server.start()
-        address = f"127.0.0.1:{free_port()}"
-        listener = NodeListener({}, grpc_port)
-        await listener.start(address)
-        async with grpc.aio.insecure_channel(address) as channel:
+        listener, address = await listen({}, grpc_socket=socket_path)
+        dialer = GrpcDialer(credentials)
+        async with grpc.aio.insecure_channel(dialer.target(address)) as channel:
             reply = await pb_grpc.AdminStub(channel).Health(pb.HealthRequest(), timeout=5)
         assert reply.detail == "relayed"
 
+        # Plain gRPC (HTTP/2) without the handshake: closed, nothing said.
+        async with grpc.aio.insecure_channel(address) as channel:
+            with pytest.raises(grpc.aio.AioRpcError):
+                await pb_grpc.AdminStub(channel).Health(pb.HealthRequest(), timeout=2)
         reader, writer = await asyncio.open_connection(*address.split(":"))
         writer.write(b"GET / HTTP/1.1\r\n\r\n")
-        assert await asyncio.wait_for(reader.read(), 5) == b""  # closed, nothing said
+        assert await asyncio.wait_for(reader.read(), 5) == b""
         writer.close()
+        # Without the secret: the dialer of another cluster gets no answer.
+        strangers = GrpcDialer(lambda: credentials(secret=b"another cluster's secret!"))
+        async with grpc.aio.insecure_channel(strangers.target(address)) as channel:
+            with pytest.raises(grpc.aio.AioRpcError):
+                await pb_grpc.AdminStub(channel).Health(pb.HealthRequest(), timeout=2)
+        await dialer.close()
+        await strangers.close()
         await listener.stop()
         await server.stop(None)
+        shutil.rmtree(directory)
 
     asyncio.run(scenario())
 
 
 def test_a_relay_to_a_grpc_server_that_is_gone_closes_the_client():
     async def scenario() -> None:
-        address = f"127.0.0.1:{free_port()}"
-        listener = NodeListener({}, free_port())  # nothing listens on the gRPC port
-        await listener.start(address)
-        async with grpc.aio.insecure_channel(address) as channel:
+        listener, address = await listen({})  # nothing listens on the gRPC socket
+        dialer = GrpcDialer(credentials)
+        async with grpc.aio.insecure_channel(dialer.target(address)) as channel:
             with pytest.raises(grpc.aio.AioRpcError):
                 await pb_grpc.AdminStub(channel).Health(pb.HealthRequest(), timeout=2)
+        await dialer.close()
         await listener.stop()
 
     asyncio.run(scenario())
