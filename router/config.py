@@ -37,6 +37,9 @@ class RouterConfig:
     host: str = "127.0.0.1"
     port: int = 6379
     requirepass: bytes | None = None
+    # Without a password, only clients on the loopback interface are served (Redis's
+    # protected-mode): a router bound to a public address by mistake is not an open door.
+    protected_mode: bool = True
     limits: Limits = field(default_factory=Limits)
     max_clients: int = 10000
     # Commands of one connection executed as one batch at most (keeps latency and memory

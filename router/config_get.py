@@ -25,6 +25,7 @@ def parameters(ctx: RouterContext) -> dict[bytes, bytes]:
         b"port": b"%d" % ctx.port,
         b"bind": config.host.encode(),
         b"timeout": b"0",
+        b"protected-mode": b"yes" if config.protected_mode else b"no",
     }
 
 

@@ -54,3 +54,22 @@ def unknown_command(args: list[bytes]) -> bytes:
 
 def unknown_subcommand(container: str, sub: bytes) -> bytes:
     return b"ERR unknown subcommand '%s'. Try %s HELP." % (sub[:128], container.upper().encode())
+
+
+# networking.c clientAcceptHandler (Redis 7.0), to a client that is not on the loopback
+# interface of a router with protected mode on and no password.
+DENIED_PROTECTED_MODE = (
+    b"DENIED Redis is running in protected mode because protected mode is enabled and no "
+    b"password is set for the default user. In this mode connections are only accepted from "
+    b"the loopback interface. If you want to connect from external computers to Redis you "
+    b"may adopt one of the following solutions: 1) Just disable protected mode sending the "
+    b"command 'CONFIG SET protected-mode no' from the loopback interface by connecting to "
+    b"Redis from the same host the server is running, however MAKE SURE Redis is not "
+    b"publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change "
+    b"permanent. 2) Alternatively you can just disable the protected mode by editing the "
+    b"Redis configuration file, and setting the protected mode option to 'no', and then "
+    b"restarting the server. 3) If you started the server manually just for testing, restart "
+    b"it with the '--protected-mode no' option. 4) Set up an authentication password for the "
+    b"default user. NOTE: You only need to do one of the above things in order for the "
+    b"server to start accepting connections from the outside."
+)

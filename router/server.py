@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import random
 import time
@@ -11,7 +12,7 @@ from router.backend import Backend
 from router.config import RouterConfig
 from router.connection import ClientState
 from router.context import RouterContext
-from router.errors import MAX_CLIENTS
+from router.errors import DENIED_PROTECTED_MODE, MAX_CLIENTS
 from router.replies import error
 from router.session import Session
 
@@ -32,12 +33,18 @@ class RouterProtocol(asyncio.Protocol):
             transport.write(error(MAX_CLIENTS))
             transport.close()
             return
+        peer = transport.get_extra_info("peername")
+        if ctx.config.protected_mode and not ctx.requires_auth and not _is_loopback(peer):
+            ctx.stats.rejected_connections += 1
+            transport.write(error(DENIED_PROTECTED_MODE))
+            transport.close()
+            return
         ctx.stats.connections_received += 1
         now = time.monotonic()
         sock = transport.get_extra_info("socket")
         client = ClientState(
             id=ctx.next_client_id(),
-            addr=_address(transport.get_extra_info("peername")),
+            addr=_address(peer),
             laddr=_address(transport.get_extra_info("sockname")),
             fd=sock.fileno() if sock is not None else -1,
             created=now,
@@ -72,6 +79,19 @@ class RouterProtocol(asyncio.Protocol):
             session.connection_lost()
             self.ctx.clients.pop(session.client.id, None)
             self.session = None
+
+
+def _is_loopback(peer: object) -> bool:
+    """A TCP peer on the loopback interface, or a Unix socket peer (as Redis counts it)."""
+    if not (isinstance(peer, tuple) and peer and isinstance(peer[0], str)):
+        return True  # Unix sockets: no address
+    try:
+        address = ipaddress.ip_address(peer[0].split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
 
 
 def _address(name: object) -> str:
