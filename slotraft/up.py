@@ -13,7 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-from slotraft.local_cluster import LocalCluster
+from node.datadir import DirectoryInUse
+from proto.topology import ClusterDescription
+from slotraft.local_cluster import CLUSTER_FILE, ROUTER_PORTS_FILE, LocalCluster
 from slotraft.supervisor import Supervisor
 
 STATE_FILE = "cluster.json"
@@ -25,12 +27,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "30 s, while it keeps exiting early); Ctrl-C or SIGTERM stops them all. "
         f"<data-dir>/{STATE_FILE} lists each process: role, id, pid, port, log."
     )
-    parser.add_argument("--nodes", type=int, default=3, help="number of node processes (3)")
-    parser.add_argument("--shards", type=int, default=3, help="number of shards (3)")
-    parser.add_argument("--replicas", type=int, default=3, help="replicas per shard (3)")
-    parser.add_argument("--routers", type=int, default=1, help="number of routers (1)")
-    parser.add_argument("--port", type=int, default=6379, help="first router's RESP port (6379)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    # None: not given. On an existing data directory a flag that is not given takes the
+    # directory's value, and one that is given must be one the cluster can honour.
+    parser.add_argument("--nodes", type=int, default=None, help="number of node processes (3)")
+    parser.add_argument("--shards", type=int, default=None, help="number of shards (3)")
+    parser.add_argument("--replicas", type=int, default=None, help="replicas per shard (3)")
+    parser.add_argument("--routers", type=int, default=None, help="number of routers (1)")
+    parser.add_argument("--port", type=int, default=None, help="first router's RESP port (6379)")
+    parser.add_argument("--host", default=None, help="address to bind (127.0.0.1)")
     parser.add_argument(
         "--data-dir",
         type=Path,
@@ -38,9 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where nodes keep their data and the cluster files (./slotraft-data)",
     )
     parser.add_argument(
-        "--requirepass",
-        default=os.environ.get("SLOTRAFT_PASSWORD"),
-        help="password clients must AUTH with (env SLOTRAFT_PASSWORD)",
+        "--requirepass-file",
+        type=Path,
+        default=None,
+        help="file holding the password clients must AUTH with (default: env "
+        "SLOTRAFT_PASSWORD; none: clients on this host only, as Redis's protected mode)",
     )
     parser.add_argument(
         "--timeout", type=float, default=60.0, help="seconds to wait for the cluster to serve (60)"
@@ -62,18 +68,76 @@ def write_state(cluster: LocalCluster) -> None:
     os.replace(temporary, path)
 
 
+DEFAULTS = {"nodes": 3, "shards": 3, "replicas": 3, "routers": 1, "port": 6379, "host": "127.0.0.1"}
+
+
+def conflicts(args: argparse.Namespace, existing: ClusterDescription) -> list[str]:
+    """The given flags an existing cluster cannot honour, each with what the directory
+    holds. Routers (their number, port, password) can change; the nodes cannot yet."""
+    problems = []
+    held = {
+        "nodes": len(existing.nodes),
+        "shards": existing.shards,
+        "replicas": existing.replicas,
+    }
+    for name, value in held.items():
+        given = getattr(args, name)
+        if given is not None and given != value:
+            problems.append(f"--{name} {given} (it holds {value})")
+    hosts = {node.raft_address.rpartition(":")[0] for node in existing.nodes}
+    if args.host is not None and hosts != {args.host}:
+        problems.append(f"--host {args.host} (its nodes are on {', '.join(sorted(hosts))})")
+    return problems
+
+
+def password_from(args: argparse.Namespace) -> str | None:
+    if args.requirepass_file is not None:
+        try:
+            return args.requirepass_file.read_text().rstrip("\r\n") or None
+        except OSError as error:
+            raise SystemExit(f"slotraft up: cannot read --requirepass-file: {error}") from None
+    return os.environ.get("SLOTRAFT_PASSWORD") or None
+
+
 def run(args: argparse.Namespace) -> int:
+    cluster_file = args.data_dir / CLUSTER_FILE
+    reused = cluster_file.exists()
+    if reused:
+        existing = ClusterDescription.from_toml(cluster_file)
+        problems = conflicts(args, existing)
+        if problems:
+            print(
+                f"slotraft up: {args.data_dir} holds a cluster of {len(existing.nodes)} nodes, "
+                f"{existing.shards} shards and {existing.replicas} replicas per shard; it cannot "
+                f"take {'; '.join(problems)}: a running cluster cannot change its nodes or "
+                "shards yet. Leave those flags out to start it as it is, or give another "
+                "--data-dir for a new cluster. (--routers, --port and the password may change.)",
+                file=sys.stderr,
+            )
+            return 2
+    settings = {name: getattr(args, name) for name in DEFAULTS}
+    if reused:
+        settings["host"] = settings["host"] or existing.nodes[0].raft_address.rpartition(":")[0]
+    values = {name: DEFAULTS[name] if value is None else value for name, value in settings.items()}
     cluster = LocalCluster(
         data_dir=args.data_dir,
-        nodes=args.nodes,
-        shards=args.shards,
-        replicas=args.replicas,
-        routers=args.routers,
-        host=args.host,
-        router_port=args.port,
-        requirepass=args.requirepass,
+        nodes=values["nodes"],
+        shards=values["shards"],
+        replicas=values["replicas"],
+        routers=values["routers"],
+        host=values["host"],
+        router_port=values["port"],
+        requirepass=password_from(args),
     )
-    reused = (args.data_dir / "cluster.toml").exists()
+    try:
+        cluster.claim()
+    except DirectoryInUse as error:
+        print(f"slotraft up: {error}", file=sys.stderr)
+        return 1
+    if args.port is not None or args.routers is not None:
+        # Routers hold no data: a new port or count is honoured (else the ports of the
+        # last run are kept, so clients find the cluster where it was).
+        (args.data_dir / ROUTER_PORTS_FILE).unlink(missing_ok=True)
     description = cluster.prepare()
     if reused:
         print(
@@ -87,13 +151,16 @@ def run(args: argparse.Namespace) -> int:
         stopping = True
 
     signal.signal(signal.SIGTERM, on_signal)
+    # Ctrl-C stops the cluster even when `up` was started from a shell that ignores SIGINT
+    # in its background jobs (Python keeps an inherited SIG_IGN).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         cluster.start()
         write_state(cluster)
         cluster.wait_until_serving(args.timeout)
         ports = cluster.router_ports
         print(
-            f"slotraft is serving: redis-cli -h {args.host} -p {ports[0]}"
+            f"slotraft is serving: redis-cli -h {cluster.host} -p {ports[0]}"
             + (f" (routers on ports {', '.join(map(str, ports))})" if len(ports) > 1 else "")
         )
         print(

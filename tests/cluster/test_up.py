@@ -20,7 +20,13 @@ from slotraft.local_cluster import free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def start_up(data_dir: Path, port: int) -> subprocess.Popen:
+    # As from a shell's background job: SIGINT ignored by inheritance (Ctrl-C must still
+    # stop `slotraft up`).
     return subprocess.Popen(
         [
             sys.executable,
@@ -35,6 +41,17 @@ def start_up(data_dir: Path, port: int) -> subprocess.Popen:
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        preexec_fn=_ignore_sigint,
+    )
+
+
+def run_up(data_dir: Path, *flags: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "slotraft.cli", "up", "--data-dir", str(data_dir), *flags],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -107,15 +124,31 @@ def test_up_serves_records_its_processes_stops_on_ctrl_c_and_recovers(tmp_path):
         assert status.returncode == 0, status.stderr
         assert "leader" in status.stdout.lower()
 
+        # A second `slotraft up` on the same directory says so and exits, touching nothing.
+        second = run_up(data_dir, "--port", str(free_port()))
+        assert second.returncode == 1
+        assert f"{data_dir} is in use by another process (pid {process.pid})" in second.stderr
+        assert [client.get(f"up:{index}") for index in range(50)] == [
+            str(index).encode() for index in range(50)
+        ]
+
         assert stop(process, signal.SIGINT) == 0
         deadline = time.monotonic() + 30
         while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not any(alive(pid) for pid in pids), "Ctrl-C left processes running"
 
+        # Flags the directory cannot honour are refused with what it holds...
+        for flag, value in (("--nodes", "5"), ("--shards", "4"), ("--replicas", "1")):
+            refused = run_up(data_dir, flag, value)
+            assert refused.returncode == 2
+            assert f"{flag} {value} (it holds " in refused.stderr
+            assert "3 nodes, 3 shards and 3 replicas per shard" in refused.stderr
+        # ...and a new router port is honoured (routers hold no data).
+        port = free_port()
         process = start_up(data_dir, port)
         output = read_until(process, "slotraft is serving")
-        assert "recovering the cluster" in output
+        assert "recovering the cluster" in output and f"-p {port}" in output
         client = redis.Redis(port=port, socket_timeout=30)
         assert [client.get(f"up:{index}") for index in range(50)] == [
             str(index).encode() for index in range(50)
