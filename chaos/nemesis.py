@@ -16,6 +16,9 @@ Faults:
                      (it rejoins without voting until caught up); only while no other node
                      is still rejoining: two nodes without their data at once is beyond
                      what any replication survives (targets that can delete data only);
+- duplicate-node:    an operator mistake: start a second process with a running node's
+                     command line and data directory; it must refuse at once (the data
+                     directory is locked) and touch nothing (targets that can start one);
 - mixed:             a random choice among all of the above, one at a time.
 
 A fault lasts a random time within `fault_seconds`, then heals; a quiet time within
@@ -43,6 +46,7 @@ FAULTS = (
     "partition-one-way",
     "kill-all",
     "lose-disk",
+    "duplicate-node",
 )
 MIXED = "mixed"
 NONE = "none"
@@ -65,6 +69,10 @@ def expand(names: list[str], target: Target) -> list[str]:
             if fault == "lose-disk" and not target.lost_disks:
                 if name != MIXED:
                     raise ValueError(f"the {target.name} target cannot delete a node's data")
+                continue
+            if fault == "duplicate-node" and not target.duplicates:
+                if name != MIXED:
+                    raise ValueError(f"the {target.name} target cannot start duplicate nodes")
                 continue
             if fault not in chosen:
                 chosen.append(fault)
@@ -98,6 +106,9 @@ class Nemesis:
         self.active: ActiveFault | None = None
         self.injected = 0
         self.errors: list[str] = []
+        # Defects the nemesis itself observed in the cluster (a duplicate node that ran):
+        # the run is not valid with any.
+        self.anomalies: list[str] = []
 
     # ------------------------------------------------------------------ schedule
 
@@ -237,4 +248,17 @@ class Nemesis:
             "lose-disk",
             f"killed node {node} and deleted its data",
             lambda: self.target.start_node(node),
+        )
+
+    def _duplicate_node(self) -> ActiveFault:
+        node = self._random_node()
+        refused, output = self.target.start_duplicate(node)
+        last_line = output.splitlines()[-1] if output else "(no output)"
+        if not refused:
+            self.anomalies.append(f"a duplicate of node {node} was not refused: {last_line}")
+        verdict = "refused" if refused else "NOT REFUSED"
+        return ActiveFault(
+            "duplicate-node",
+            f"started a duplicate of node {node}: {verdict}: {last_line}",
+            lambda: None,
         )

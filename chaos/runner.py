@@ -179,6 +179,7 @@ def run(
         final_reads(workloads, target.routers(), history, settings)
         for exit_note in target.unexpected_exits():
             cluster.anomalies.append(Anomaly("process-exit", "", exit_note))
+        cluster.anomalies += [Anomaly("operator-mistake", "", note) for note in nemesis.anomalies]
         notes += [f"nemesis: {error}" for error in nemesis.errors]
         notes += [f"client error: {error}" for error in clients.errors[:50]]
         if len(clients.errors) > 50:

@@ -26,6 +26,8 @@ class Target(ABC):
     one_way_links: bool = False
     # Whether a node's data directory can be deleted (`lose_disk`).
     lost_disks: bool = False
+    # Whether a second process can be started on a running node's data (`start_duplicate`).
+    duplicates: bool = False
 
     @abstractmethod
     def start(self) -> None:
@@ -82,6 +84,12 @@ class Target(ABC):
     def lose_disk(self, node: int) -> None:
         """SIGKILL the node and delete its data directory (when `lost_disks`)."""
         raise NotImplementedError(f"the {self.name} target cannot delete a node's data")
+
+    def start_duplicate(self, node: int) -> tuple[bool, str]:
+        """Start a second process with a running node's command line and data directory, as
+        an operator or a supervisor may by mistake; wait for it to exit (killing it if it
+        does not). (whether it refused to start, what it printed). When `duplicates`."""
+        raise NotImplementedError(f"the {self.name} target cannot start duplicate nodes")
 
     def rejoining_nodes(self) -> list[int]:
         """Nodes whose data directory is not yet confirmed or caught up (votes held)."""

@@ -29,10 +29,14 @@ _CONFIRM_VARIABLE = "SLOTRAFT_UNSAFE_CONFIRM"
 NETWORK_MODES = ("proxy", "netns")
 
 
+DUPLICATE_TIMEOUT_S = 20.0
+
+
 class LocalTarget(Target):
     name = "local"
     one_way_links = True
     lost_disks = True
+    duplicates = True
 
     def __init__(
         self,
@@ -183,6 +187,24 @@ class LocalTarget(Target):
 
     def rejoining_nodes(self) -> list[int]:
         return [node for node in self.nodes() if votes_held(self._identity_text(node))]
+
+    def start_duplicate(self, node: int) -> tuple[bool, str]:
+        process = self.cluster.node(node)
+        duplicate = subprocess.Popen(
+            process.command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=dict(os.environ, **process.env),
+        )
+        try:
+            output, _ = duplicate.communicate(timeout=DUPLICATE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            duplicate.kill()
+            output, _ = duplicate.communicate()
+            return False, f"still running after {DUPLICATE_TIMEOUT_S:.0f} s (killed)"
+        text = output.decode("utf-8", "replace").strip()
+        return duplicate.returncode != 0 and "in use" in text, text
 
     def _identity_text(self, node: int) -> str | None:
         try:

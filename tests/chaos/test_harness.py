@@ -92,6 +92,7 @@ class FakeTarget(Target):
 
     name = "fake"
     one_way_links = True
+    duplicates = True
 
     def __init__(self) -> None:
         self.down: set[int] = set()
@@ -100,6 +101,7 @@ class FakeTarget(Target):
         self.calls: list[str] = []
         self.wiped: set[int] = set()
         self.rejoining: set[int] = set()
+        self.duplicate_refused = True
         self.lock = threading.Lock()
 
     def _note(self, call: str) -> None:
@@ -124,6 +126,12 @@ class FakeTarget(Target):
 
     def leader_of(self, shard: int) -> int:
         return shard + 1
+
+    def start_duplicate(self, node: int) -> tuple[bool, str]:
+        self._note(f"duplicate {node}")
+        if self.duplicate_refused:
+            return True, f"node {node}: /data/node-{node} is in use by another process (pid 7)"
+        return False, "node 2 serving on 127.0.0.1:7000"
 
     def kill(self, node: int) -> None:
         self._note(f"kill {node}")
@@ -185,7 +193,10 @@ def test_each_fault_is_injected_then_healed(fault):
     nemesis = Nemesis(target, history, [fault], random.Random(1))
     nemesis.inject(fault)
     assert nemesis.active is not None and not nemesis.errors
-    assert target.down or target.paused or target.links
+    if fault == "duplicate-node":  # nothing to undo: the duplicate is gone already
+        assert target.calls[-1].startswith("duplicate")
+    else:
+        assert target.down or target.paused or target.links
     if fault == "partition-one-way":
         sources = {a for a, _ in target.links}
         targets = {b for _, b in target.links}
@@ -209,6 +220,21 @@ def test_a_disk_is_lost_only_while_no_node_is_rejoining():
     target.rejoining = set()
     nemesis.inject("lose-disk")
     assert len(target.wiped) == 1 and target.down == target.wiped
+
+
+def test_a_duplicate_node_that_is_not_refused_is_an_anomaly_of_the_run():
+    target = FakeTarget()
+    history = History()
+    nemesis = Nemesis(target, history, ["duplicate-node"], random.Random(1))
+    nemesis.inject("duplicate-node")
+    nemesis.heal()
+    assert nemesis.anomalies == []
+    assert "refused" in history.operations()[0].result
+    target.duplicate_refused = False
+    nemesis.inject("duplicate-node")
+    nemesis.heal()
+    assert len(nemesis.anomalies) == 1 and "was not refused" in nemesis.anomalies[0]
+    assert "NOT REFUSED" in history.operations()[1].result
 
 
 def test_schedule_stops_in_time_and_leaves_everything_healed():
