@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from typing import cast
 
-from proto import framing
 from proto.handshake import (
     CHANNEL_GRPC,
     HANDSHAKE_TIMEOUT_S,
@@ -28,10 +27,12 @@ from proto.handshake import (
     ServerHandshake,
 )
 from proto.relay import relay_pair
+from proto.slotraft_pb2 import Hello
 
 log = logging.getLogger("slotraft.listener")
 
-FrameHandlerFactory = Callable[[], framing.FrameProtocol]
+# Makes the protocol of an accepted channel, given what the peer proved it is.
+ChannelFactory = Callable[[Hello], asyncio.Protocol]
 # Connections still in the handshake at once; more are closed at once (each holds at most
 # MAX_HANDSHAKE_BYTES until it proves the secret or times out).
 MAX_HANDSHAKING = 256
@@ -108,7 +109,7 @@ class _Gate(asyncio.Protocol):
         if factory is None:
             self._reject(f"channel {accepted.channel!r} is not served here")
             return
-        self._hand_over(factory(), accepted.rest)
+        self._hand_over(factory(accepted.hello), accepted.rest)
 
     def _hand_over(self, protocol: asyncio.Protocol, rest: bytes) -> None:
         transport = self.transport
@@ -176,7 +177,7 @@ class NodeListener:
 
     def __init__(
         self,
-        handlers: dict[bytes, FrameHandlerFactory],
+        handlers: dict[bytes, ChannelFactory],
         grpc_socket: str,
         key: bytes,
         me: Peer,

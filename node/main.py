@@ -255,7 +255,7 @@ async def serve(args: argparse.Namespace) -> None:
     listener = NodeListener(
         {
             CHANNEL_RAFT: host.transport.accept,
-            CHANNEL_KV: lambda: KvConnection(host).stream,
+            CHANNEL_KV: lambda _hello: KvConnection(host).stream,
         },
         grpc_socket,
         credentials.key,

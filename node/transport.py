@@ -232,14 +232,23 @@ class RaftTransport:
             if peer_id not in self.blocked_peers:
                 link.announce()
 
-    def accept(self) -> framing.FrameProtocol:
-        """The protocol for a peer's incoming stream (node/listener.py hands it over)."""
-        stream = framing.FrameProtocol(self._receive, lambda _: self.incoming.discard(stream))
+    def accept(self, hello: pb.Hello) -> framing.FrameProtocol:
+        """The protocol for the incoming stream of the node `hello` proved to be (node/
+        listener.py hands it over after the handshake)."""
+        peer = hello.node_id
+        stream = framing.FrameProtocol(
+            lambda frame: self._receive(frame, peer), lambda _: self.incoming.discard(stream)
+        )
         self.incoming.add(stream)
         return stream
 
-    def _receive(self, frame: bytes) -> None:
+    def _receive(self, frame: bytes, peer: int) -> None:
         batch = pb.RaftBatch.FromString(frame)
+        if batch.from_node != peer:
+            # Raising closes the stream: a node speaks for itself only.
+            raise framing.FrameError(
+                f"node {peer} sent a batch in the name of node {batch.from_node}"
+            )
         if batch.from_node in self.blocked_peers:
             return
         try:

@@ -205,13 +205,11 @@ class ServerHandshake:
         problem = disagreement(self.me, hello)
         if not problem and hello.expect_node and hello.expect_node != self.me.node_id:
             problem = f"this is node {self.me.node_id}, not node {hello.expect_node}"
-        if (
-            not problem
-            and hello.role == ROLE_NODE
-            and self.nodes
-            and hello.node_id not in self.nodes
-        ):
+        calling_node = hello.role == ROLE_NODE
+        if not problem and calling_node and self.nodes and hello.node_id not in self.nodes:
             problem = f"node {hello.node_id} is not a node of this cluster"
+        if not problem and channel == CHANNEL_RAFT and not calling_node:
+            problem = f"a {hello.role or 'peer'} may not open the Raft channel"
         if problem:
             self.refusal_reply = self._reply(self.me.hello(refusal=problem))
             raise Refused(problem)

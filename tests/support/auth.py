@@ -44,7 +44,15 @@ async def listen(
     me = node_credentials(node_id, secret=secret)
     if grpc_socket is None:  # no gRPC server behind it: relays fail and close
         grpc_socket = str(Path(tempfile.gettempdir()) / "slotraft-test-no-such.sock")
-    listener = NodeListener(handlers, grpc_socket, me.key, me.me, nodes)  # type: ignore[arg-type]
+    # The tests' factories take no Hello.
+    factories = {channel: _ignoring_hello(factory) for channel, factory in handlers.items()}
+    listener = NodeListener(factories, grpc_socket, me.key, me.me, nodes)
     address = address or f"127.0.0.1:{free_port()}"
     await listener.start(address)
     return listener, address
+
+
+def _ignoring_hello(
+    factory: Callable[[], asyncio.Protocol],
+) -> Callable[[object], asyncio.Protocol]:
+    return lambda _hello: factory()

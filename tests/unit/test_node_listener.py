@@ -58,7 +58,9 @@ class Peer:
 
     async def listen(self) -> None:
         self.listener, _ = await listen(
-            {CHANNEL_RAFT: self.transport.accept}, self.node_id, address=self.address
+            {CHANNEL_RAFT: lambda: self.transport.accept(pb.Hello(node_id=3 - self.node_id))},
+            self.node_id,
+            address=self.address,
         )
 
     async def close_listener(self) -> None:

@@ -12,11 +12,21 @@ import grpc
 import pytest
 
 from node import listener as listener_module
+from node.listener import NodeListener
+from node.transport import RaftTransport
 from proto import framing
 from proto import slotraft_pb2 as pb
 from proto import slotraft_pb2_grpc as pb_grpc
-from proto.handshake import CHANNEL_KV, NONCE_BYTES, PREAMBLE_HANDSHAKE
-from tests.support.auth import credentials, listen
+from proto.handshake import (
+    CHANNEL_KV,
+    CHANNEL_RAFT,
+    NONCE_BYTES,
+    PREAMBLE_HANDSHAKE,
+    ROLE_ROUTER,
+    Refused,
+)
+from slotraft.local_cluster import free_port
+from tests.support.auth import credentials, listen, node_credentials
 
 
 class Recorder(asyncio.Protocol):
@@ -142,5 +152,48 @@ def test_plain_grpc_to_a_node_port_fails():
             with pytest.raises(grpc.aio.AioRpcError):
                 await pb_grpc.AdminStub(channel).Status(pb.StatusRequest(), timeout=2)
         await server.stop()
+
+    asyncio.run(scenario())
+
+
+def test_the_raft_channel_takes_nodes_only_and_each_speaks_for_itself_only():
+    async def scenario() -> None:
+        received: list[tuple] = []
+        transport = RaftTransport(
+            1,
+            {1: "127.0.0.1:1"},
+            lambda h, m: received.append((h, m)),
+            lambda _: None,
+            node_credentials(1),
+        )
+        me = node_credentials(1)
+        listener = NodeListener({CHANNEL_RAFT: transport.accept}, "/nonexistent", me.key, me.me)
+        address = f"127.0.0.1:{free_port()}"
+        await listener.start(address)
+        with pytest.raises(Refused, match="a router may not open the Raft channel"):
+            await framing.connect(
+                address, CHANNEL_RAFT, lambda _: None, credentials=credentials(role=ROLE_ROUTER)
+            )
+        closed = asyncio.Event()
+        liar = await framing.connect(
+            address,
+            CHANNEL_RAFT,
+            lambda _: None,
+            lambda _: closed.set(),
+            credentials=node_credentials(2),
+        )
+        liar.send(pb.RaftBatch(from_node=3).SerializeToString())
+        await asyncio.wait_for(closed.wait(), 5)
+        honest = await framing.connect(
+            address, CHANNEL_RAFT, lambda _: None, credentials=node_credentials(2)
+        )
+        honest.send(pb.RaftBatch(from_node=2).SerializeToString())
+        for _ in range(100):
+            if received:
+                break
+            await asyncio.sleep(0.02)
+        assert [header.from_node for header, _ in received] == [2]
+        honest.abort()
+        await listener.stop()
 
     asyncio.run(scenario())
