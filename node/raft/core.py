@@ -872,9 +872,12 @@ class RaftNode:
             hint = message.hint_index
             if message.hint_term > 0:
                 hint = self.log.find_conflict_by_term(hint, message.hint_term)[0]
-            if message.rejoining and hint < pr.match:
-                # It lost entries it had acknowledged (etcd's progress would take this for a
-                # stale rejection and probe above them forever).
+            if hint < pr.match:
+                # It lost entries it had acknowledged, whether it knows (rejoining) or not (a
+                # disk that lied about a sync). Not a stale rejection, as etcd's progress
+                # would take it (and probe above the follower's log for ever): one stream
+                # per node pair delivers in order, so an answer that denies an entry came
+                # after the answer that acknowledged it.
                 pr.forget_to(hint)
                 self._needs_flush = True
                 return
