@@ -20,6 +20,11 @@ help elect a leader that lacks an entry committed with its own lost acknowledgem
   never records a NEW peer (which must still be able to hear what was recorded of it): a
   batch that cannot be stepped yet is dropped, which Raft tolerates.
 
+A disk that keeps its directory but loses part of what it had synced (a torn WAL tail, a
+commit index above the log: node/storage/recovery.py `suspected_losses`) leaves the same
+doubt about the acknowledgements and the vote: the node rejoins the same way
+(`IdentityKeeper.suspect_loss`, saved before storage repairs anything).
+
 One lost disk at a time is what this covers: if a majority of the nodes lost theirs, the
 data they acknowledged is gone and no protocol can bring it back.
 
@@ -100,6 +105,16 @@ class IdentityKeeper:
             self.unsaved[peer] = incarnation
             write = True
         return Observation(False, write, lost)
+
+    def suspect_loss(self) -> bool:
+        """Storage found signs that this directory lost some of what it had acknowledged:
+        REJOINING, as if a peer had said so. Whether a write is needed (a NEW directory
+        holds its votes already, and never counted towards anything)."""
+        if self.state != VERIFIED:
+            return False
+        self.state = REJOINING
+        self.verifying = False
+        return True
 
     def caught_up(self) -> bool:
         """Every replica of a REJOINING node released its votes: save VERIFIED. Whether a

@@ -48,6 +48,26 @@ class LostDiskGuard:
         elif identity.state == REJOINING:
             self._log(logging.WARNING, "still rejoining after lost data: votes held")
 
+    def storage_suspects_loss(self, findings: list[str]) -> None:
+        """Storage found signs that this node may hold less than it had acknowledged (a
+        torn WAL tail cut, ...: node/storage/recovery.py). Called on the thread that opens
+        the storage, after `load` and before it repairs anything: the node rejoins as after
+        a lost disk, and that is durable before the evidence is gone. Raises if it cannot
+        be saved (the node does not start)."""
+        keeper = self.keeper
+        assert keeper is not None
+        for finding in findings:
+            self._log(logging.WARNING, "storage: %s", finding)
+        if keeper.suspect_loss():
+            identity = keeper.to_save()
+            save_identity(self.data_dir, identity)
+            keeper.saved(identity)
+            self._log(
+                logging.WARNING,
+                "this node may have lost entries it had acknowledged: it rejoins without "
+                "voting or leading until each of its replicas has caught up",
+            )
+
     def start(
         self,
         multi: MultiRaft,
