@@ -219,6 +219,12 @@ class RaftNode:
         return self.vote_hold is not VoteHold.NONE
 
     @property
+    def follows_live_leader(self) -> bool:
+        """Whether we lead or heard from a leader within an election timeout (since we
+        started, counting the start as news)."""
+        return self.role is LEADER or self._guard_elapsed < self._election_ticks
+
+    @property
     def stamp(self) -> int:
         """The leader's latest send stamp: no follower can echo a higher one in this term."""
         return self._stamp
@@ -635,7 +641,7 @@ class RaftNode:
     def _in_lease(self) -> bool:
         if not self.config.guards_lease:
             return False
-        return self.role is LEADER or self._guard_elapsed < self._election_ticks
+        return self.follows_live_leader
 
     def _forced_by_transfer(self, message: RequestVote) -> bool:
         """Whether a forced campaign may override the lease: only the campaign a leader

@@ -11,11 +11,15 @@ Two stages, both pure (they look, never change, and never raise on any input):
   receive path drops the whole batch when one message fails: its sender is broken or the
   frame was corrupted, and nothing else in it deserves trust.
 - `check_for_replica(node, message)`: what the receiving replica knows. The sender must be
-  a member of the group (a voter for votes and for what only a leader sends); what only a
-  leader sends (appends, heartbeats, snapshots, TimeoutNow) is taken only from a sender
-  that could lead that term; a leader takes acknowledgements only of what it sent. Only the
-  failing message is dropped. Whether a forced campaign (leader transfer) may override a
-  leader's lease is decided by the core itself (`RaftNode._forced_by_transfer`).
+  a member of the group (a voter for votes and for what only a leader sends) in the
+  membership committed or in any later one in the log (both sides of every change not yet
+  committed; changes are one replica at a time, node.raft.confchange, so there is no other
+  joint state), unless the replica has heard from no leader for an election timeout (it may
+  lag behind the change that added the sender); what only a leader sends (appends,
+  heartbeats, snapshots, TimeoutNow) is taken only from a sender that could lead that
+  term; a leader takes acknowledgements only of what it sent. Only the failing message is
+  dropped. Whether a forced campaign (leader transfer) may override a leader's lease is
+  decided by the core itself (`RaftNode._forced_by_transfer`).
 
 Ranges. The WAL stores terms, indexes and node ids as u64 and protobuf carries them as
 uint64, but the core adds one to a term for each campaign and pre-vote, so a stored term
@@ -253,7 +257,6 @@ _SHAPES: dict[type, Callable] = {
 # ------------------------------------------------------------------ stage 2: the replica
 
 _FROM_LEADER = (AppendEntries, Heartbeat, InstallSnapshot, TimeoutNow)
-_TO_LEADER = (AppendResponse, HeartbeatResponse, SnapshotResponse)
 
 
 def check_for_replica(node: RaftNode, message: Message) -> Rejection | None:
@@ -265,12 +268,18 @@ def check_for_replica(node: RaftNode, message: Message) -> Rejection | None:
         return Rejection("term jump", f"term {term}, ours {own_term}")
     kind = type(message)
     voters, members = node.membership.members_from(node.log.committed)
-    # A replica that knows no membership yet (added to a group, learning everything from
-    # its leader) cannot judge; neither can one holding its votes after lost data, whose
-    # membership may be the group's first one while the leader joined later.
-    unknown = not voters
+    # A replica that knows no membership (added to a group, learning all from its leader)
+    # cannot judge a sender; one that heard from no leader for an election timeout may be
+    # lagging behind the change that made the sender a voter (it would never catch up if
+    # it refused that new voter's leadership or its campaign). A replica that follows a
+    # live leader takes neither from a node it does not know as a voter.
+    open_to_strangers = not voters or not node.follows_live_leader
     if kind in _FROM_LEADER:
-        if src not in voters and not (unknown or node.holds_votes):
+        if (
+            src not in voters
+            and not open_to_strangers
+            and not (term == own_term and src == node.term_leader)  # taken already
+        ):
             return Rejection("leader message from a non-voter", f"{kind.__name__} from {src}")
         if term == own_term:
             leader = node.term_leader
@@ -279,18 +288,24 @@ def check_for_replica(node: RaftNode, message: Message) -> Rejection | None:
                     "leader message from a node that is not the leader",
                     f"{kind.__name__} of term {term} from {src}, whose leader is {leader}",
                 )
-        if kind is TimeoutNow and (term != own_term or src != node.term_leader):
+        if kind is TimeoutNow and (
+            term > own_term or (term == own_term and src != node.term_leader)
+        ):  # (one of an earlier term is ignored by the core)
             return Rejection(
                 "TimeoutNow not from our leader",
                 f"term {term} from {src}; ours {own_term}, leader {node.term_leader}",
             )
         return None
-    if kind is RequestVote or kind is VoteResponse:
-        if src not in voters and not unknown:
-            return Rejection("vote message from a non-voter", f"{kind.__name__} from {src}")
+    if kind is RequestVote:
+        if src not in voters and not open_to_strangers:
+            return Rejection("vote request from a non-voter", f"from {src}")
+        return None
+    if kind is VoteResponse:
+        if src not in voters and voters:  # we asked only voters
+            return Rejection("vote from a non-voter", f"from {src}")
         return None
     # Answers to a leader.
-    if src not in members and not unknown:
+    if src not in members and voters:
         return Rejection("answer from a non-member", f"{kind.__name__} from {src}")
     if term != own_term or node.role is not _LEADER:
         return None  # the core ignores it or steps down: nothing to compare with

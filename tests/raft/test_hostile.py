@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from node.raft import Entry, Role
+from node.raft import ConfChange, ConfChangeType, Entry, Role
 from node.raft.messages import (
     AppendEntries,
     AppendResponse,
@@ -16,7 +16,8 @@ from node.raft.messages import (
     RequestVote,
     TimeoutNow,
 )
-from tests.raft.harness import Cluster
+from node.raft.validate import check_for_replica
+from tests.raft.harness import OWN_TRAFFIC_REJECTED, Cluster
 
 GROUP = 1
 
@@ -177,3 +178,56 @@ def test_a_term_that_cannot_be_stored_or_incremented_is_refused(forged: Message)
     cluster.inject(forged)
     cluster.stabilize()
     assert_undisturbed(cluster, term)
+
+
+def test_a_replica_lagging_behind_a_promotion_catches_up_from_the_promoted_leader():
+    """Node 3 misses the promotion of learner 4, which then leads: node 3 knows 4 only as
+    a learner. It refuses 4 while it still follows a live leader, then takes it."""
+    cluster = Cluster(voters=(1, 2, 3), learners=(4,), seed=11)
+    cluster.elect(1)
+    cluster.nodes[1].propose(b"x")
+    cluster.stabilize()
+    cluster.isolate(3)
+    cluster.nodes[1].propose_conf_change(ConfChange(ConfChangeType.PROMOTE_LEARNER, 4))
+    cluster.stabilize()
+    assert 4 in cluster.nodes[1].conf.voters and 4 not in cluster.nodes[3].conf.voters
+    cluster.nodes[1].transfer_leader(4)
+    cluster.stabilize()
+    assert cluster.nodes[4].role is Role.LEADER
+    cluster.nodes[4].propose(b"from the promoted leader")
+    cluster.stabilize()
+    cluster.heal()
+    cluster.nodes[3]._guard_elapsed = 0  # as if node 1 had just been heard
+    cluster.tick([4], times=cluster.nodes[4].config.heartbeat_ticks)
+    cluster.stabilize()
+    assert cluster.rejected and all(m.src == 4 and m.dst == 3 for m, _ in cluster.rejected)
+    cluster.run(2 * cluster.nodes[3].config.election_ticks)
+    assert cluster.data(3) == cluster.data(4)
+    assert cluster.nodes[3].leader == 4 and 4 in cluster.nodes[3].conf.voters
+    # Those refusals were the point here, not a fault of validation (tests/raft/conftest.py).
+    assert all(m.src == 4 and m.dst == 3 for m, _ in OWN_TRAFFIC_REJECTED)
+    OWN_TRAFFIC_REJECTED.clear()
+
+
+def test_a_removed_voter_is_heard_until_its_removal_commits_and_not_after():
+    cluster = healthy()
+    cluster.nodes[1].propose_conf_change(ConfChange(ConfChangeType.REMOVE_NODE, 3))
+    cluster.process(1)
+    cluster.deliver(lambda m: m.dst == 2)  # node 2 has the change, not yet its commit
+    node_2 = cluster.nodes[2]
+    assert 3 not in node_2.conf.voters and node_2.log.committed < node_2.log.last_index()
+    term = node_2.term
+    vote = RequestVote(GROUP, 3, 2, term + 1, 100, term)
+    assert check_for_replica(node_2, vote) is None  # still a voter until it commits
+    cluster.stabilize()
+    assert node_2.log.committed == node_2.log.last_index()
+    assert check_for_replica(node_2, vote) is not None
+    cluster.inject(Heartbeat(GROUP, 3, 2, term + 1, 0, 1))
+    assert node_2.term == term and node_2.leader == 1
+
+
+def test_a_new_replica_that_knows_no_membership_takes_its_leader():
+    cluster = healthy()
+    fresh = cluster.add_node(5)  # RestoredState(): no membership yet
+    heartbeat = Heartbeat(GROUP, 1, 5, cluster.nodes[1].term, 0, 1)
+    assert check_for_replica(fresh, heartbeat) is None

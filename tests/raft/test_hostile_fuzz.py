@@ -208,7 +208,10 @@ def refused(draw: st.DrawFn, cluster: Cluster, original: m.Message) -> m.Message
     """A change validation must refuse, given the receiver's state now; None if none fits."""
     receiver = cluster.nodes[original.dst]
     kind = type(original)
-    options = ["non-member", "term-top", "term-jump"]
+    options = ["term-top", "term-jump"]
+    if receiver.follows_live_leader or kind not in (*LEADER_KINDS, m.RequestVote):
+        # (One without a live leader may lag behind the change that added the sender.)
+        options.append("non-member")
     if kind in LEADER_KINDS and original.term == receiver.term:
         others = {1, 2, 3} - {original.dst, receiver.term_leader}
         if receiver.term_leader and others:
