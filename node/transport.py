@@ -253,12 +253,17 @@ class RaftTransport:
         header = BatchHeader(sender, batch.from_incarnation, batch.from_state, batch.to_incarnation)
         try:
             self.on_batch(header, messages)
-        except Exception:
+        except Exception as error:
             # A bug, not the peer's doing (the batch passed validation): say so loudly, but
             # the other peers' traffic must go on.
-            log.exception(
-                "stepping a batch of %d messages from node %d failed", len(messages), sender
-            )
+            if self.rejections.admit(sender, "stepping failed", time.monotonic()) is not None:
+                log.error(
+                    "stepping a batch of %d messages from node %d failed: %r",
+                    len(messages),
+                    sender,
+                    error,
+                    exc_info=True,
+                )
 
     def _drop(self, sender: int, rejection: Rejection) -> None:
         self.rejected_batches += 1

@@ -115,3 +115,16 @@ def test_a_header_only_batch_still_reaches_the_host():
     )
     transport._receive(pb.RaftBatch(from_node=2, from_incarnation=7).SerializeToString())
     assert seen == [(BatchHeader(2, 7, 0, 0), [])]
+
+
+def test_a_failing_handler_is_logged_rate_limited_and_never_raises(caplog):
+    def broken(header: BatchHeader, messages: list) -> None:
+        raise RuntimeError("a bug in stepping")
+
+    transport = RaftTransport(1, {2: "127.0.0.1:2"}, broken, print)
+    caplog.set_level(logging.ERROR)
+    heartbeat = m.Heartbeat(GROUP, 2, 1, 3, 0, 1)
+    for _ in range(50):
+        transport._receive(frame(2, [heartbeat]))
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "a bug in stepping" in errors[0].getMessage()
