@@ -134,7 +134,10 @@ class NodeHost:
         storage, restored = await loop.run_in_executor(
             None,
             functools.partial(
-                NodeStorage.open, raft_dir, segment_bytes=self.settings.wal_segment_bytes
+                NodeStorage.open,
+                raft_dir,
+                segment_bytes=self.settings.wal_segment_bytes,
+                on_suspected_loss=self.lost_disk.storage_suspects_loss,
             ),
         )
         self.storage = storage

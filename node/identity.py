@@ -20,6 +20,11 @@ help elect a leader that lacks an entry committed with its own lost acknowledgem
   never records a NEW peer (which must still be able to hear what was recorded of it): a
   batch that cannot be stepped yet is dropped, which Raft tolerates.
 
+A disk that keeps its directory but loses part of what it had synced (a torn WAL tail, a
+commit index above the log: node/storage/recovery.py `suspected_losses`) leaves the same
+doubt about the acknowledgements and the vote: the node rejoins the same way
+(`IdentityKeeper.suspect_loss`, saved before storage repairs anything).
+
 One lost disk at a time is what this covers: if a majority of the nodes lost theirs, the
 data they acknowledged is gone and no protocol can bring it back.
 
@@ -45,6 +50,8 @@ STATES = (NEW, VERIFIED, REJOINING)
 # As proto IdentityState (0 is a sender that predates incarnations).
 STATE_CODES = {NEW: 1, VERIFIED: 2, REJOINING: 3}
 _NEW_CODE = STATE_CODES[NEW]
+# The states in which a node holds its votes.
+_HOLDING_CODES = frozenset({STATE_CODES[NEW], STATE_CODES[REJOINING]})
 
 
 @dataclass(slots=True)
@@ -54,6 +61,9 @@ class Identity:
     incarnation: int
     state: str
     peers: dict[int, int] = field(default_factory=dict)  # peer id -> its incarnation
+    # REJOINING because this node's own storage looked damaged (a torn tail), not because a
+    # peer knew another directory: see IdentityKeeper.may_release_suspicion.
+    suspected: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +78,8 @@ class IdentityKeeper:
         self.majority = cluster_size // 2 + 1
         self.incarnation = identity.incarnation
         self.state = identity.state  # may be ahead of the saved one (REJOINING at once)
+        self.suspected = identity.suspected and identity.state == REJOINING
+        self.peer_states: dict[int, int] = {}  # peer -> the state its last header gave
         self.records = dict(identity.peers)  # saved: messages of these peers are stepped
         self.unsaved: dict[int, int] = {}  # records waiting for their write
         self.confirmations: set[int] = set()  # NEW: peers that know no other incarnation
@@ -83,9 +95,15 @@ class IdentityKeeper:
         if incarnation == 0:  # a peer that predates incarnations: nothing to check
             return Observation(True, False, False)
         write = lost = False
-        if about_us and about_us != self.incarnation and self.state != REJOINING:
+        self.peer_states[peer] = state
+        if (
+            about_us
+            and about_us != self.incarnation
+            and (self.state != REJOINING or self.suspected)
+        ):
             # The peer knew another directory under our id: ours is not the one it knew.
             self.state = REJOINING
+            self.suspected = False
             self.verifying = False
             lost = write = True
         elif self.state == NEW:
@@ -101,6 +119,29 @@ class IdentityKeeper:
             write = True
         return Observation(False, write, lost)
 
+    def suspect_loss(self) -> bool:
+        """Storage found signs that this directory lost some of what it had acknowledged:
+        REJOINING, as if a peer had said so. Whether a write is needed (a NEW directory
+        holds its votes already, and never counted towards anything)."""
+        if self.state != VERIFIED:
+            return False
+        self.state = REJOINING
+        self.suspected = True
+        self.verifying = False
+        return True
+
+    def may_release_suspicion(self) -> bool:
+        """A node that holds its votes only because its own storage looked damaged may vote
+        again once a majority of the cluster's nodes (itself included) hold theirs: then no
+        leader can be elected otherwise. That is what a crash of every node (a power cut,
+        `kill -9` of all) looks like, where the torn tails are writes that were never
+        acknowledged; if instead a majority of the disks really lost acknowledged writes,
+        no protocol can bring those back (one lost disk at a time is what this covers)."""
+        if self.state != REJOINING or not self.suspected:
+            return False
+        holding = 1 + sum(1 for state in self.peer_states.values() if state in _HOLDING_CODES)
+        return holding >= self.majority
+
     def caught_up(self) -> bool:
         """Every replica of a REJOINING node released its votes: save VERIFIED. Whether a
         write is needed."""
@@ -113,13 +154,15 @@ class IdentityKeeper:
         """An operator says this directory is to be trusted as it is; the previous state."""
         previous = self.state
         self.state = VERIFIED
+        self.suspected = False
         self.verifying = False
         return previous
 
     def to_save(self) -> Identity:
         """The identity to write now (pass it to `saved` once it is durable)."""
         state = VERIFIED if self.state == NEW and self.verifying else self.state
-        return Identity(self.incarnation, state, {**self.records, **self.unsaved})
+        records = {**self.records, **self.unsaved}
+        return Identity(self.incarnation, state, records, self.suspected and state == REJOINING)
 
     def saved(self, identity: Identity) -> bool:
         """`identity` is durable. Returns True if that released a NEW node's votes."""
@@ -149,6 +192,7 @@ def load_identity(data_dir: Path, had_data: bool, syncer: Syncer | None = None) 
             int(document["incarnation"]),
             str(document["state"]),
             {int(peer): int(value) for peer, value in document["peers"].items()},
+            bool(document.get("suspected", False)),
         )
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise StorageError(f"{path}: unreadable identity ({error}); refusing to start") from None
@@ -165,5 +209,7 @@ def save_identity(data_dir: Path, identity: Identity, syncer: Syncer | None = No
         "state": identity.state,
         "peers": {str(peer): value for peer, value in sorted(identity.peers.items())},
     }
+    if identity.suspected:
+        document["suspected"] = True
     text = json.dumps(document, indent=1) + "\n"
     replace_durably(data_dir / IDENTITY_FILE, [text.encode()], syncer or Syncer())

@@ -48,6 +48,26 @@ class LostDiskGuard:
         elif identity.state == REJOINING:
             self._log(logging.WARNING, "still rejoining after lost data: votes held")
 
+    def storage_suspects_loss(self, findings: list[str]) -> None:
+        """Storage found signs that this node may hold less than it had acknowledged (a
+        torn WAL tail cut, ...: node/storage/recovery.py). Called on the thread that opens
+        the storage, after `load` and before it repairs anything: the node rejoins as after
+        a lost disk, and that is durable before the evidence is gone. Raises if it cannot
+        be saved (the node does not start)."""
+        keeper = self.keeper
+        assert keeper is not None
+        for finding in findings:
+            self._log(logging.WARNING, "storage: %s", finding)
+        if keeper.suspect_loss():
+            identity = keeper.to_save()
+            save_identity(self.data_dir, identity)
+            keeper.saved(identity)
+            self._log(
+                logging.WARNING,
+                "this node may have lost entries it had acknowledged: it rejoins without "
+                "voting or leading until each of its replicas has caught up",
+            )
+
     def start(
         self,
         multi: MultiRaft,
@@ -91,6 +111,15 @@ class LostDiskGuard:
             )
             self.multi.hold_votes(VoteHold.UNTIL_CAUGHT_UP)
             self._announce()
+        elif keeper.may_release_suspicion():
+            self._log(
+                logging.WARNING,
+                "a majority of the nodes hold their votes (node %d among them): as after a "
+                "crash of every node, the torn tail found here is taken for writes that were "
+                "never acknowledged, and this node votes again",
+                header.from_node,
+            )
+            self._release()
         if seen.write:
             self._save()
         return seen.accept
@@ -108,15 +137,21 @@ class LostDiskGuard:
     def release_by_operator(self) -> str:
         """Vote again now (an operator's decision, e.g. when the peer that holds the data
         is gone for good); the previous state."""
-        keeper = self.keeper
-        assert keeper is not None and self.multi is not None
-        previous = keeper.override()
+        previous = self._release()
         if previous != VERIFIED:
             self._log(
                 logging.WARNING,
                 "votes released by an operator (was %s): this node's data is trusted as it is",
                 previous,
             )
+        return previous
+
+    def _release(self) -> str:
+        """Trust this directory as it is and vote again; the previous state."""
+        keeper = self.keeper
+        assert keeper is not None and self.multi is not None
+        previous = keeper.override()
+        if previous != VERIFIED:
             self.multi.hold_votes(VoteHold.NONE)
             self._save()
             self._announce()

@@ -1,6 +1,9 @@
 """Raft messages to and from the protobuf wire form (proto/slotraft.proto: RaftMessage).
 
-The Raft core knows nothing of protobuf; the transport converts at the edge."""
+The Raft core knows nothing of protobuf; the transport converts at the edge. Fields mean
+what the .proto says, and `force` on a Heartbeat carries Heartbeat.transfer (the leader
+announced a leader transfer: node.raft.core `_forced_by_transfer`). Decoding checks only the
+message type and entry types; node.raft.validate checks the rest before anything is stepped."""
 
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ def to_wire(message: m.Message) -> pb.RaftMessage:
             commit=message.commit,
             stamp=message.stamp,
             flag=message.release_hold,
+            force=message.transfer,
         )
     if kind is m.HeartbeatResponse:
         return pb.RaftMessage(
@@ -191,6 +195,7 @@ def _heartbeat(w: pb.RaftMessage) -> m.Message:
         commit=w.commit,
         stamp=w.stamp,
         release_hold=w.flag,
+        transfer=w.force,
     )
 
 

@@ -12,11 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import NamedTuple
 
+from google.protobuf.message import DecodeError
+
 from node.raft import messages as m
+from node.raft.validate import Rejection, RejectionLog, check_batch
 from node.raft_wire import add_to_batch, from_wire
 from proto import framing
 from proto import slotraft_pb2 as pb
@@ -27,6 +31,7 @@ log = logging.getLogger("slotraft.transport")
 
 MAX_QUEUED_BATCHES = 256
 RECONNECT_DELAY_S = 0.2
+REJECTION_LOG_S = 10.0  # a dropped batch is logged once per sender and reason in this time
 # The gRPC server (Admin, Kv pub/sub) must accept the clients' keepalive pings (else
 # GOAWAY too_many_pings).
 SERVER_OPTIONS = [
@@ -203,6 +208,8 @@ class RaftTransport:
         # Fault injection for tests and chaos: peers whose traffic is dropped both ways.
         self.blocked_peers: set[int] = set()
         self.incoming: set[framing.FrameProtocol] = set()
+        self.rejections = RejectionLog(REJECTION_LOG_S)
+        self.rejected_batches = 0
 
     def start(self) -> None:
         for link in self.links.values():
@@ -243,20 +250,54 @@ class RaftTransport:
         return stream
 
     def _receive(self, frame: bytes, peer: int) -> None:
-        batch = pb.RaftBatch.FromString(frame)
-        if batch.from_node != peer:
-            # Raising closes the stream: a node speaks for itself only.
-            raise framing.FrameError(
-                f"node {peer} sent a batch in the name of node {batch.from_node}"
-            )
-        if batch.from_node in self.blocked_peers:
+        """One frame of `peer` (the node its connection proved to be): decoded, checked
+        (node.raft.validate) and handed to `on_batch`, or dropped whole with a rate-limited
+        warning. A frame in the name of another node closes the connection (raising does);
+        nothing else a peer sends can stop the node or end the connection."""
+        try:
+            batch = pb.RaftBatch.FromString(frame)
+        except DecodeError as error:
+            self._drop(peer, Rejection("undecodable frame", str(error)))
+            return
+        sender = batch.from_node
+        if sender != peer:
+            raise framing.FrameError(f"node {peer} sent a batch in the name of node {sender}")
+        if sender in self.blocked_peers:
+            return
+        if sender not in self.links:
+            self._drop(sender, Rejection("unknown sender", f"node {sender} is not a peer"))
             return
         try:
             messages = [from_wire(wire) for wire in batch.messages]
         except ValueError as error:
-            log.warning("bad batch from node %d: %s", batch.from_node, error)
+            self._drop(sender, Rejection("undecodable message", str(error)))
             return
-        header = BatchHeader(
-            batch.from_node, batch.from_incarnation, batch.from_state, batch.to_incarnation
-        )
-        self.on_batch(header, messages)
+        rejection = check_batch(messages, sender, self.node_id)
+        if rejection is not None:
+            self._drop(sender, rejection)
+            return
+        header = BatchHeader(sender, batch.from_incarnation, batch.from_state, batch.to_incarnation)
+        try:
+            self.on_batch(header, messages)
+        except Exception as error:
+            # A bug, not the peer's doing (the batch passed validation): say so loudly, but
+            # the other peers' traffic must go on.
+            if self.rejections.admit(sender, "stepping failed", time.monotonic()) is not None:
+                log.error(
+                    "stepping a batch of %d messages from node %d failed: %r",
+                    len(messages),
+                    sender,
+                    error,
+                    exc_info=True,
+                )
+
+    def _drop(self, sender: int, rejection: Rejection) -> None:
+        self.rejected_batches += 1
+        left_out = self.rejections.admit(sender, rejection.reason, time.monotonic())
+        if left_out is not None:
+            log.warning(
+                "dropped a Raft batch from node %d: %s%s",
+                sender,
+                rejection,
+                f" ({left_out} more like it not logged)" if left_out else "",
+            )

@@ -43,6 +43,9 @@ class InvalidConfChange(ValueError):
     pass
 
 
+_KINDS = frozenset(kind.value for kind in ConfChangeType)
+
+
 def encode(change: ConfChange) -> bytes:
     if change.type is ConfChangeType.SET:
         head = _SET_HEAD.pack(_VERSION, change.type, len(change.voters), len(change.learners))
@@ -51,15 +54,22 @@ def encode(change: ConfChange) -> bytes:
 
 
 def decode(data: bytes) -> ConfChange:
-    if len(data) < 2 or data[0] != _VERSION:
+    """Raises InvalidConfChange (only) for anything `encode` did not produce."""
+    if len(data) < 2 or data[0] != _VERSION or data[1] not in _KINDS:
         raise InvalidConfChange(f"unknown conf change encoding {data[:2]!r}")
     kind = ConfChangeType(data[1])
     if kind is ConfChangeType.SET:
+        if len(data) < _SET_HEAD.size:
+            raise InvalidConfChange("truncated membership")
         _, _, n_voters, n_learners = _SET_HEAD.unpack_from(data)
+        if len(data) != _SET_HEAD.size + _ID.size * (n_voters + n_learners):
+            raise InvalidConfChange("membership length does not match its counts")
         ids = [
             _ID.unpack_from(data, _SET_HEAD.size + 8 * i)[0] for i in range(n_voters + n_learners)
         ]
         return ConfChange(kind, voters=tuple(ids[:n_voters]), learners=tuple(ids[n_voters:]))
+    if len(data) != _CHANGE.size:
+        raise InvalidConfChange("membership change of the wrong length")
     _, _, node_id = _CHANGE.unpack(data)
     return ConfChange(kind, node_id)
 

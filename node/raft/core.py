@@ -48,6 +48,7 @@ from node.raft.types import (
     Snapshot,
     SnapshotMeta,
 )
+from node.raft.validate import MAX_TERM
 
 FOLLOWER = Role.FOLLOWER
 PRE_CANDIDATE = Role.PRE_CANDIDATE
@@ -112,6 +113,9 @@ class RaftNode:
         self.term = hard.term
         self.vote = hard.vote
         self.leader = 0
+        # The leader of `term` once known (kept while campaigning in the same term, unlike
+        # `leader`): nobody else may act as leader in this term (node.raft.validate).
+        self.term_leader = 0
         self.role = FOLLOWER
         self._snapshot = snapshot  # the latest local snapshot: what lagging followers get
 
@@ -139,6 +143,10 @@ class RaftNode:
         self._timeout = self._random_timeout()
 
         self._transferee = 0
+        # Leader: TimeoutNow went to the transferee; heartbeats tell the other voters, which
+        # then honour its forced campaign. Follower: the term whose leader told us so.
+        self._transfer_announced = False
+        self._transfer_term = -1
         self._lease_tainted = False
         self._pending_conf_index = 0
         self._needs_flush = False
@@ -206,9 +214,20 @@ class RaftNode:
             self._become_follower(self.term, 0)
 
     @property
-    def _rejoining(self) -> bool:
-        """Our answers to a leader say that we hold our votes: count them towards nothing."""
+    def holds_votes(self) -> bool:
+        """Our answers to a leader say so (`rejoining`): count them towards nothing."""
         return self.vote_hold is not VoteHold.NONE
+
+    @property
+    def follows_live_leader(self) -> bool:
+        """Whether we lead or heard from a leader within an election timeout (since we
+        started, counting the start as news)."""
+        return self.role is LEADER or self._guard_elapsed < self._election_ticks
+
+    @property
+    def stamp(self) -> int:
+        """The leader's latest send stamp: no follower can echo a higher one in this term."""
+        return self._stamp
 
     def propose(self, data: bytes) -> int:
         """Append `data` as a new entry; returns its index (it is committed once a Ready hands
@@ -269,7 +288,7 @@ class RaftNode:
         if self.role is not LEADER:
             raise NotLeader(self.leader)
         if target == self.id:
-            self._transferee = 0
+            self._end_transfer()
             return
         if target not in self._voters:
             raise RaftError(f"node {target} is not a voter of group {self.group}")
@@ -277,14 +296,29 @@ class RaftNode:
             return  # it may not lead before it is released (VoteHold); later
         if self._transferee == target:
             return
+        self._end_transfer()
         self._transferee = target
         self._elapsed = 0
         # The target's forced campaign ignores leases: ours is void for the rest of the term.
         self._lease_tainted = True
         if self._progress[target].match == self.log.last_index():
-            self._send(TimeoutNow(self.group, self.id, target, self.term))
+            self._send_timeout_now(target)
         else:
             self._needs_flush = True
+
+    def _send_timeout_now(self, target: int) -> None:
+        """Tell the other voters first (their heartbeat goes out before the TimeoutNow), so
+        that they honour the target's forced campaign over our lease; see
+        `_forced_by_transfer`."""
+        self._transfer_announced = True
+        for peer, pr in self._progress.items():
+            if peer != target and not pr.is_learner:
+                self._send_heartbeat(peer, pr)
+        self._send(TimeoutNow(self.group, self.id, target, self.term))
+
+    def _end_transfer(self) -> None:
+        self._transferee = 0
+        self._transfer_announced = False
 
     def compact(self, index: int, data: bytes) -> SnapshotMeta | None:
         """The application took a snapshot (`data`) of its state at applied index `index`.
@@ -443,7 +477,7 @@ class RaftNode:
             if self.config.check_quorum and not self._quorum_active():
                 self._become_follower(self.term, 0)
                 return
-            self._transferee = 0
+            self._end_transfer()
         if self._heartbeat_elapsed >= self.config.heartbeat_ticks:
             self._heartbeat_elapsed = 0
             for peer, pr in self._progress.items():
@@ -491,12 +525,13 @@ class RaftNode:
         if term != self.term:
             self.term = term
             self.vote = 0
+            self.term_leader = 0
         self.leader = 0
         self._elapsed = 0
         self._heartbeat_elapsed = 0
         self._timeout = self._random_timeout()
         self._votes = {}
-        self._transferee = 0
+        self._end_transfer()
         self._lease_tainted = False
         self._needs_flush = False
         self._read_round = False
@@ -511,11 +546,13 @@ class RaftNode:
         self._reset(term)
         self.role = FOLLOWER
         self.leader = leader
+        if leader:
+            self.term_leader = leader
 
     def _become_leader(self) -> None:
         self._reset(self.term)
         self.role = LEADER
-        self.leader = self.id
+        self.leader = self.term_leader = self.id
         stamp = stamp_at_tick(self._ticks)
         if stamp > self._stamp:
             self._stamp = stamp
@@ -529,6 +566,8 @@ class RaftNode:
         self._needs_flush = True
 
     def _campaign_pre(self) -> None:
+        if self.term >= MAX_TERM:
+            return  # refused by every peer (node.raft.validate): campaigning cannot help
         self.role = PRE_CANDIDATE
         self.leader = 0
         self._timeout = self._random_timeout()
@@ -539,6 +578,8 @@ class RaftNode:
         self._request_votes(self.term + 1, pre=True, force=False)
 
     def _campaign(self, force: bool) -> None:
+        if self.term >= MAX_TERM:
+            return
         self._reset(self.term + 1)
         self.role = CANDIDATE
         self.vote = self.id
@@ -572,7 +613,7 @@ class RaftNode:
         term = message.term
         if term > self.term:
             if kind is RequestVote:
-                if not message.force and self._in_lease():
+                if self._in_lease() and not self._forced_by_transfer(message):
                     return
                 if not message.pre:
                     self._become_follower(term, 0)
@@ -600,7 +641,19 @@ class RaftNode:
     def _in_lease(self) -> bool:
         if not self.config.guards_lease:
             return False
-        return self.role is LEADER or self._guard_elapsed < self._election_ticks
+        return self.follows_live_leader
+
+    def _forced_by_transfer(self, message: RequestVote) -> bool:
+        """Whether a forced campaign may override the lease: only the campaign a leader
+        transfer started (TimeoutNow, which only our leader sends), for the term right after
+        our leader's. The leader knows its transferee; a follower honours it once the leader
+        announced the transfer (`_send_timeout_now`), so a voter cannot force elections on
+        its own (etcd trusts the flag; here any peer could set it)."""
+        if not message.force or message.term != self.term + 1:
+            return False
+        if self.role is LEADER:
+            return message.src == self._transferee
+        return self._transfer_term == self.term
 
     def _handle_vote_request(self, message: RequestVote) -> None:
         can_vote = self.vote_hold is VoteHold.NONE and (
@@ -629,6 +682,8 @@ class RaftNode:
         elif kind is Heartbeat:
             self._heard_from_leader(message.src)
             self.log.commit_to(message.commit)
+            if message.transfer:
+                self._transfer_term = self.term
             self._send(
                 HeartbeatResponse(
                     self.group,
@@ -636,7 +691,7 @@ class RaftNode:
                     message.src,
                     self.term,
                     message.stamp,
-                    self._rejoining,
+                    self.holds_votes,
                 )
             )
             if message.release_hold and self.vote_hold is VoteHold.UNTIL_CAUGHT_UP:
@@ -644,7 +699,12 @@ class RaftNode:
         elif kind is InstallSnapshot:
             self._heard_from_leader(message.src)
             self._handle_snapshot_chunk(message)
-        elif kind is TimeoutNow and self.id in self._voters and self.vote_hold is VoteHold.NONE:
+        elif (
+            kind is TimeoutNow
+            and message.src == self.term_leader
+            and self.id in self._voters
+            and self.vote_hold is VoteHold.NONE
+        ):
             self._campaign(force=True)
 
     def _step_candidate(self, message: Message, kind: type) -> None:
@@ -667,7 +727,7 @@ class RaftNode:
     def _heard_from_leader(self, leader: int) -> None:
         self._elapsed = 0
         self._guard_elapsed = 0
-        self.leader = leader
+        self.leader = self.term_leader = leader
 
     # -- follower: appends and snapshots ---------------------------------------------------
 
@@ -700,7 +760,7 @@ class RaftNode:
                     hint_index,
                     hint_term,
                     message.stamp,
-                    self._rejoining,
+                    self.holds_votes,
                 )
             )
             return
@@ -726,7 +786,7 @@ class RaftNode:
                 self.term,
                 index,
                 stamp=stamp,
-                rejoining=self._rejoining,
+                rejoining=self.holds_votes,
             )
         )
 
@@ -755,7 +815,7 @@ class RaftNode:
                 next_offset,
                 reject,
                 message.stamp,
-                self._rejoining,
+                self.holds_votes,
             )
         )
 
@@ -818,9 +878,12 @@ class RaftNode:
             hint = message.hint_index
             if message.hint_term > 0:
                 hint = self.log.find_conflict_by_term(hint, message.hint_term)[0]
-            if message.rejoining and hint < pr.match:
-                # It lost entries it had acknowledged (etcd's progress would take this for a
-                # stale rejection and probe above them forever).
+            if hint < pr.match:
+                # It lost entries it had acknowledged, whether it knows (rejoining) or not (a
+                # disk that lied about a sync). Not a stale rejection, as etcd's progress
+                # would take it (and probe above the follower's log for ever): one stream
+                # per node pair delivers in order, so an answer that denies an entry came
+                # after the answer that acknowledged it.
                 pr.forget_to(hint)
                 self._needs_flush = True
                 return
@@ -845,7 +908,7 @@ class RaftNode:
                 return
             self._needs_flush = True
             if message.src == self._transferee and pr.match == self.log.last_index():
-                self._send(TimeoutNow(self.group, self.id, message.src, self.term))
+                self._send_timeout_now(message.src)
 
     def _handle_heartbeat_response(self, message: HeartbeatResponse, pr: Progress) -> None:
         self._note_rejoining(pr, message.rejoining)
@@ -1046,6 +1109,7 @@ class RaftNode:
                 commit,
                 stamp,
                 pr.rejoining and self._release_due(pr),
+                self._transfer_announced,
             )
         )
         pr.sent_stamp = stamp
@@ -1084,7 +1148,7 @@ class RaftNode:
         if self.role is LEADER:
             self._sync_progress()
             if self._transferee and self._transferee not in conf.voters:
-                self._transferee = 0
+                self._end_transfer()
 
     def _sync_progress(self) -> None:
         """Track exactly the members other than ourselves (leader only)."""

@@ -66,6 +66,9 @@ class Heartbeat:
     commit: int  # min(the receiver's known match, the leader's commit): safe to commit
     stamp: int
     release_hold: bool = False  # as AppendEntries.release_hold
+    # The leader sent TimeoutNow to a voter: the receiver may honour that voter's forced
+    # campaign for the next term despite the lease (RaftNode._forced_by_transfer).
+    transfer: bool = False
 
 
 @dataclass(slots=True)
@@ -82,7 +85,7 @@ class HeartbeatResponse:
 class RequestVote:
     """`pre`: a pre-vote (the sender's term is not incremented; `term` is the one it would
     campaign in). `force`: a campaign started by a leader transfer, which voters honour even
-    within a leader's lease."""
+    within a leader's lease once that leader announced the transfer (Heartbeat.transfer)."""
 
     group: int
     src: int

@@ -11,6 +11,7 @@ updates and comparisons, no allocation, and no message beyond its heartbeats.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Iterable, Iterator
 
@@ -20,6 +21,12 @@ from node.raft.errors import RaftError
 from node.raft.messages import Message
 from node.raft.ready import Ready
 from node.raft.types import RestoredState
+from node.raft.validate import Rejection, RejectionLog, check_for_replica
+
+log = logging.getLogger("slotraft.raft")
+
+# Rejected messages are logged at most once per sender and reason in this many ticks.
+REJECTION_LOG_TICKS = 500
 
 
 class MultiReady:
@@ -42,6 +49,9 @@ class MultiRaft:
         self._nodes: list[RaftNode] = []
         self._outstanding: MultiReady | None = None
         self.vote_hold = VoteHold.NONE  # given to groups added later too
+        self._ticks = 0
+        self._rejections = RejectionLog(REJECTION_LOG_TICKS)
+        self.rejected = 0  # messages dropped by node.raft.validate, for tests and stats
 
     def hold_votes(self, hold: VoteHold) -> None:
         """Hold (or release) the votes of every replica of this node; see VoteHold."""
@@ -89,21 +99,41 @@ class MultiRaft:
         return len(self._nodes)
 
     def tick(self) -> None:
+        self._ticks += 1
         for node in self._nodes:
             node.tick()
 
     def step(self, messages: Iterable[Message]) -> list[Message]:
-        """Step a batch received from a peer; returns the messages for groups this node does
-        not host (the caller may create the replica and step them again, or drop them)."""
+        """Step a batch received from a peer (well-formed: `validate.check_batch`); returns
+        the messages for groups this node does not host (the caller may create the replica
+        and step them again, or drop them). A message the replica must not take
+        (`validate.check_for_replica`) is dropped with a rate-limited warning."""
         groups = self._groups
         unknown: list[Message] = []
         for message in messages:
             node = groups.get(message.group)
             if node is None:
                 unknown.append(message)
-            else:
+                continue
+            rejection = check_for_replica(node, message)
+            if rejection is None:
                 node.step(message)
+            else:
+                self._reject(message, rejection)
         return unknown
+
+    def _reject(self, message: Message, rejection: Rejection) -> None:
+        self.rejected += 1
+        left_out = self._rejections.admit(message.src, rejection.reason, self._ticks)
+        if left_out is not None:
+            log.warning(
+                "dropped a Raft message of group %d from node %d: %s%s",
+                message.group,
+                message.src,
+                rejection,
+                f" ({left_out} more like it not logged)" if left_out else "",
+                extra={"node": self.node_id, "shard": "-"},
+            )
 
     def has_ready(self) -> bool:
         if self._outstanding is not None:

@@ -3,12 +3,18 @@
 A torn tail (the newest segment ending inside a record, or its very last record failing its
 checksum) is what a crash during an unacknowledged write leaves: it is cut off with a warning.
 Anything else that does not check out stops the node with an error naming file and offset.
+
+A torn tail is also what a disk leaves that acknowledged a sync it did not do: the records
+cut may have been acknowledged to a leader. `suspected_losses` lists such signs, and others
+of data the node had promised and no longer holds, for the caller to act on before anything
+is repaired (the node rejoins without voting until it has caught up: node/identity.py).
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,7 +135,7 @@ def scan(directory: Path) -> Recovery:
             if not segment.defect.zero_tail:  # zeros are preallocated space, nothing lost
                 log.warning(
                     "%s: cutting a torn tail of %d bytes at byte offset %d (%s); it was never "
-                    "acknowledged as durable",
+                    "acknowledged as durable, unless the disk lied about a sync",
                     path,
                     segment.size - segment.valid_end,
                     segment.valid_end,
@@ -145,6 +151,52 @@ def scan(directory: Path) -> Recovery:
             logs.setdefault(record.group, _GroupLog()).apply(record)
     recovery.groups = {group: logs[group].restored(directory, group) for group in sorted(logs)}
     return recovery
+
+
+def suspected_losses(recovery: Recovery, snapshot_files: Mapping[int, Sequence[int]]) -> list[str]:
+    """Signs that the node may hold less than it had promised: acknowledged entries, a commit
+    index, an installed snapshot. Each is also what an ordinary crash can leave (a write cut
+    before its sync returned), and cannot be told apart from a disk that lost synced data.
+
+    - A torn tail that is not just preallocated zeros: the cut bytes may have been synced.
+    - A commit index above a group's last entry: entries it held when it wrote it are gone.
+    - A snapshot file above a group's log with no durable marker: a snapshot from a leader
+      is written before its marker, and acknowledged only after it (`snapshot_files`:
+      group -> the indexes of its files, SnapshotStore.files)."""
+    findings = []
+    path = recovery.tail_path
+    if path is not None and recovery.torn_tail is not None and not recovery.torn_tail.zero_tail:
+        with path.open("rb") as file:
+            file.seek(recovery.tail_valid_end)
+            cut = file.read()
+        if cut.count(0) != len(cut):
+            findings.append(
+                f"{path}: a torn record was cut at byte {recovery.tail_valid_end} "
+                f"({len(cut)} bytes, {recovery.torn_tail.reason})"
+            )
+    for group, restored in recovery.groups.items():
+        last = _last_index(restored)
+        if restored.hard_state.commit > last:
+            findings.append(
+                f"group {group}: the commit index {restored.hard_state.commit} is above the "
+                f"last entry held, {last}"
+            )
+    for group, indexes in snapshot_files.items():
+        restored = recovery.groups.get(group)
+        last = _last_index(restored) if restored is not None else 0
+        above = [index for index in indexes if index > last]
+        if above:
+            findings.append(
+                f"group {group}: a snapshot file at index {above[-1]} is above the log held "
+                f"(last index {last}) and no durable record names it"
+            )
+    return findings
+
+
+def _last_index(restored: RestoredGroup) -> int:
+    if restored.entries:
+        return restored.entries[-1].index
+    return restored.snapshot.index if restored.snapshot is not None else 0
 
 
 def replay(directory: Path | str) -> dict[int, RestoredGroup]:

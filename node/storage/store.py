@@ -5,14 +5,14 @@ Layout under the root directory: `wal/` (segments) and `snapshots/` (one file pe
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from node.raft.types import RestoredState, Snapshot, SnapshotMeta
 from node.storage.disk import Syncer
 from node.storage.errors import StorageError
 from node.storage.records import Record
-from node.storage.recovery import RestoredGroup
+from node.storage.recovery import Recovery, RestoredGroup, suspected_losses
 from node.storage.segments import list_segments
 from node.storage.snapshots import SnapshotStore
 from node.storage.wal import DEFAULT_SEGMENT_BYTES, Wal
@@ -31,11 +31,17 @@ class NodeStorage:
         *,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
         syncer: Syncer | None = None,
+        on_suspected_loss: Callable[[list[str]], None] | None = None,
     ) -> tuple[NodeStorage, dict[int, RestoredState]]:
         """Replay and repair the WAL, check that every durable snapshot file is there, drop
         leftover snapshot files and covered segments. Returns the storage and, per group, the
         state to start its Raft replica from (node.raft.RestoredState, snapshot data loaded
-        and checked)."""
+        and checked).
+
+        `on_suspected_loss(findings)` is called, before anything is repaired, if the node
+        may hold less than it had promised (recovery.suspected_losses: a torn tail cut, a
+        commit index above the log, a snapshot file above it). If it raises, nothing on disk
+        has changed and the open fails: the evidence survives until it has been recorded."""
         root = Path(root)
         syncer = syncer or Syncer()
         had_wal = cls.holds_data(root)
@@ -45,7 +51,15 @@ class NodeStorage:
                 f"{root}: snapshot files exist but the WAL directory {root / 'wal'} has no "
                 "segments; refusing to start (a lost WAL would make the node forget its votes)"
             )
-        wal, groups = Wal.open(root / "wal", segment_bytes=segment_bytes, syncer=syncer)
+
+        def report(recovery: Recovery) -> None:
+            findings = suspected_losses(recovery, snapshots.files())
+            if findings and on_suspected_loss is not None:
+                on_suspected_loss(findings)
+
+        wal, groups = Wal.open(
+            root / "wal", segment_bytes=segment_bytes, syncer=syncer, before_repair=report
+        )
         durable = {g: r.snapshot.index for g, r in groups.items() if r.snapshot is not None}
         snapshots.retain_only(durable)
         wal.delete_covered_segments()

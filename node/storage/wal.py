@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from node.raft.types import HardState, SnapshotMeta
@@ -25,7 +25,7 @@ from node.storage.records import (
     TruncateRecord,
     encode,
 )
-from node.storage.recovery import RestoredGroup, scan
+from node.storage.recovery import Recovery, RestoredGroup, scan
 from node.storage.segments import HEADER_SIZE, PREALLOCATE_BYTES, SegmentWriter, segment_path
 
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
@@ -68,17 +68,22 @@ class Wal:
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
         syncer: Syncer | None = None,
         preallocate_bytes: int = PREALLOCATE_BYTES,
+        before_repair: Callable[[Recovery], None] | None = None,
     ) -> tuple[Wal, dict[int, RestoredGroup]]:
         """Replay the directory (created if missing), cut a torn tail off the disk, and start a
         new segment. Returns the log and the state of every group found in it. Segments that
         snapshots cover are deleted by the next commit of a marker or `delete_covered_segments`
-        (NodeStorage calls it once it has checked that the snapshot files are there)."""
+        (NodeStorage calls it once it has checked that the snapshot files are there).
+        `before_repair` sees what the replay found before anything on disk changes (if it
+        raises, nothing does)."""
         directory = Path(directory)
         syncer = syncer or Syncer()
         if not directory.is_dir():
             directory.mkdir(parents=True)
             syncer.sync_directory(directory.parent)
         recovery = scan(directory)
+        if before_repair is not None:
+            before_repair(recovery)
         sequences = recovery.sequences
         if recovery.tail_path is not None:
             if recovery.tail_valid_end < HEADER_SIZE:

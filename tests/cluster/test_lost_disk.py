@@ -10,10 +10,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import redis
 
+from node.storage.records import EntriesRecord
+from node.storage.segments import list_segments, scan_segment
 from slotraft.ctl import render_status
 from slotraft.local_cluster import LocalCluster
 from tests.cluster.conftest import dump_logs, running_cluster
@@ -143,6 +146,92 @@ def test_an_operator_can_release_a_rejoining_node_when_its_peer_is_gone(fresh_cl
     assert identity_state(cluster, 2) == "verified"
     assert "votes released by an operator" in cluster.node(2).log.read_text()
     cluster.start_process(cluster.node(1))
+    cluster.wait_until_serving(60)
+
+
+def shard_seen_by_leader(cluster: LocalCluster, shard: int):
+    """The shard's ShardInfo as its leader reports it (None while it has no leader)."""
+    for answer in cluster.status():
+        for info in answer.local:
+            if info.id == shard and info.leader == answer.node:
+                return info
+    return None
+
+
+def replica_of(cluster: LocalCluster, node_id: int, shard: int):
+    for answer in cluster.status():
+        if answer.node == node_id:
+            return next((info for info in answer.local if info.id == shard), None)
+    return None
+
+
+def tear_last_entries_record(wal_dir: Path, group: int, acknowledged: int) -> int:
+    """Cut the newest WAL segment in the middle of the group's last entries record, which
+    holds `acknowledged`: the torn tail a lying disk leaves (fsync said it was durable).
+    Returns the first index lost."""
+    sequence, path = list_segments(wal_dir)[-1]
+    scan = scan_segment(sequence, path)
+    offsets = [offset for offset, _ in scan.records] + [scan.valid_end]
+    last = max(
+        position
+        for position, (_, record) in enumerate(scan.records)
+        if isinstance(record, EntriesRecord) and record.group == group
+    )
+    record = scan.records[last][1]
+    assert record.entries[0].index <= acknowledged <= record.entries[-1].index, record
+    start, end = offsets[last], offsets[last + 1]
+    with path.open("r+b") as file:
+        file.truncate(start + (end - start) // 2)
+    return record.entries[0].index
+
+
+def test_a_follower_whose_wal_lost_an_acknowledged_tail_rejoins_and_catches_up(fresh_cluster):
+    """Finding 8: the torn tail is cut at start; the node must hold its votes like after a
+    lost disk and the leader must send it what it lacks, with no leader moved by hand."""
+    cluster = fresh_cluster
+    client = redis.Redis(port=cluster.router_ports[0], socket_timeout=30)
+    write(client, b"before", 300)
+    cluster.wait_until_caught_up(60)
+    # A shard that node 2 follows and whose leader is where leader balancing keeps it.
+    shard, seen = next(
+        (info.id, info)
+        for info in (shard_seen_by_leader(cluster, s) for s in range(3))
+        if info is not None and info.leader != 2 and info.replicas[0] == info.leader
+    )
+    group = seen.group
+
+    def node_2_match() -> int:
+        info = shard_seen_by_leader(cluster, shard)
+        if info is None:
+            return -1
+        return next(r.match for r in info.replica_status if r.node == 2)
+
+    wait_for(lambda: node_2_match() == seen.last_index, 30, "node 2 acknowledged everything")
+    acknowledged = node_2_match()
+    cluster.kill(cluster.node(2))
+    wal_dir = cluster.data_dir / "node-2" / "raft" / "wal"
+    lost_from = tear_last_entries_record(wal_dir, group, acknowledged)
+    cluster.start_process(cluster.node(2))
+    wait_for(lambda: replica_of(cluster, 2, shard) is not None, 30, "node 2 answers")
+    later = write(client, b"later", 300)
+    leader = cluster.leader_of(shard)
+
+    def caught_up() -> bool:
+        info = shard_seen_by_leader(cluster, shard)
+        mine = replica_of(cluster, 2, shard)
+        return info is not None and mine is not None and mine.applied >= info.commit
+
+    wait_for(caught_up, 60, f"node 2 caught up after losing entries from {lost_from}")
+    wait_for(lambda: identity_state(cluster, 2) == "verified", 60, "node 2 released")
+    log = cluster.node(2).log.read_text()
+    assert "may have lost entries it had acknowledged" in log, dump_logs(cluster)
+    assert "votes released" in log
+    assert cluster.leader_of(shard) == leader
+    # Node 2 is a full copy again: with the shard's leader gone it serves everything.
+    cluster.kill(cluster.node(leader))
+    keys = list(later)
+    assert read_when_served(client, keys) == [later[key] for key in keys]
+    cluster.start_process(cluster.node(leader))
     cluster.wait_until_serving(60)
 
 

@@ -27,6 +27,11 @@ from node.raft import (
     bootstrap_state,
 )
 from node.raft.messages import AppendEntries, Heartbeat, InstallSnapshot, Message
+from node.raft.validate import Rejection, check_for_replica, check_message
+
+# Messages the clusters' replicas sent each other that validation dropped: a scenario's own
+# traffic must never be (tests/raft/conftest.py checks after every test).
+OWN_TRAFFIC_REJECTED: list[tuple[Message, Rejection]] = []
 
 
 class MemoryStorage:
@@ -79,6 +84,8 @@ class Cluster:
         self.blocked: set[tuple[int, int]] = set()
         self.down: set[int] = set()
         self.sent: list[Message] = []  # every message sent, in order (for assertions)
+        self.rejected: list[tuple[Message, Rejection]] = []  # dropped by validation
+        self.injected: list[Message] = []
         boot = bootstrap_state(self.voters, self.learners)
         for node_id in (*self.voters, *self.learners):
             self.add_node(node_id, boot)
@@ -153,8 +160,29 @@ class Cluster:
             if (message.src, message.dst) in self.blocked:
                 continue
             if message.dst in self.nodes:
-                self.nodes[message.dst].step(message)
+                self.step(message)
         return len(chosen)
+
+    def step(self, message: Message) -> None:
+        """Step one message into its destination, as a node's receive path does: checked
+        first (node.raft.validate); a rejected message is dropped and kept in `rejected`."""
+        node = self.nodes[message.dst]
+        rejection = check_message(message, message.src, message.dst) or check_for_replica(
+            node, message
+        )
+        if rejection is None:
+            node.step(message)
+            return
+        self.rejected.append((message, rejection))
+        if not any(message is injected for injected in self.injected):
+            OWN_TRAFFIC_REJECTED.append((message, rejection))
+
+    def inject(self, message: Message) -> None:
+        """A message from outside the cluster's own traffic (forged, corrupted), stepped at
+        once through the receive path."""
+        self.injected.append(message)
+        if message.dst in self.nodes and message.dst not in self.down:
+            self.step(message)
 
     def drop(self, pick: Callable[[Message], bool]) -> int:
         before = len(self.queue)

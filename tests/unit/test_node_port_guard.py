@@ -161,7 +161,7 @@ def test_the_raft_channel_takes_nodes_only_and_each_speaks_for_itself_only():
         received: list[tuple] = []
         transport = RaftTransport(
             1,
-            {1: "127.0.0.1:1"},
+            {1: "127.0.0.1:1", 2: "127.0.0.1:2"},
             lambda h, m: received.append((h, m)),
             lambda _: None,
             node_credentials(1),
