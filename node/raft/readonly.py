@@ -27,7 +27,10 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-STAMP_SHIFT = 32
+# The low bits count read rounds within one tick (at most one per Ready cycle: far below
+# 2^24); the high bits hold the tick, which at 20 ms per tick fills the 40 bits left of a
+# uint64 after 700 years (at a shift of 32 it overflowed the wire's uint64 after 2.7).
+STAMP_SHIFT = 24
 
 
 def stamp_at_tick(tick: int) -> int:
