@@ -192,12 +192,100 @@ def rarely(draw: st.DrawFn, one_in: int) -> bool:
 
 # ------------------------------------------------------------------ scripts
 
-_lua_strings = st.sampled_from(
-    ["'k1'", "'k2'", "KEYS[1]", "KEYS[2]", "ARGV[1]", "'1'", "'x'", "''", "'1.5'", "'-1'"]
-)
-_lua_numbers = st.sampled_from(
-    ["0", "1", "-1", "1.5", "3.99", "1e20", "-1e308", "2^53", "2^63", "0/0", "1/0", "-1/0"]
-)
+LUA_STRINGS = ["'k1'", "'k2'", "KEYS[1]", "KEYS[2]", "ARGV[1]", "'1'", "'x'", "''", "'1.5'", "'-1'"]
+LUA_NUMBERS = [
+    "0",
+    "1",
+    "-1",
+    "1.5",
+    "3.99",
+    "1e20",
+    "-1e308",
+    "2^53",
+    "2^63",
+    "0/0",
+    "1/0",
+    "-1/0",
+]
+LUA_VALUE_LITERALS = [
+    "{1, 'a', {2, 3}, nil, 4}",
+    "{1, 2, 3.5, true, false}",
+    "{err='E custom'}",
+    "{ok='FINE'}",
+    "{err=1}",
+    "{ok={}}",
+    "{}",
+    "true",
+    "false",
+    "nil",
+    "redis.error_reply('MY error')",
+    "redis.error_reply('')",
+    "redis.status_reply('OK')",
+    "redis.sha1hex('x')",
+    "redis.sha1hex()",
+    "cjson.encode({1, 2, {a=1}})",
+    "cjson.decode('[1, 2')",
+    "cjson.decode('{\"a\": [1, 2, null]}')",
+    "cmsgpack.pack({1, 2, 3})",
+    "cmsgpack.unpack('\\147\\1\\2')",
+    "bit.band(7, 3)",
+    "bit.tohex(65535)",
+    "struct.pack('>I', 5)",
+    "string.rep('ab', 5)",
+    "string.format('%d %s %q', 1, 'a', 'b')",
+    "tostring({})",
+    "tostring(print)",
+    "math.random()",
+    "math.random(10)",
+    "math.huge",
+    "#KEYS + #ARGV",
+    "redis.setresp(3)",
+    "redis.setresp(5)",
+    "redis.log(redis.LOG_WARNING, 'x')",
+    "pcall(redis.call, 'GET')",
+    "select('#', redis.call('PING'))",
+    "loadstring('return 1')",
+    "getmetatable('')",
+    "rawget(_G, 'redis')",
+    "collectgarbage('count')",
+    "os.time()",
+    "os.clock()",
+    "unpack({1, 2, 3})",
+    "next({})",
+    "string.char(0, 255)",
+    "table.concat({'a', 'b'}, ',')",
+    "coroutine",
+    "debug",
+    "newproxy",
+    "gcinfo()",
+    "redis.breakpoint()",
+    "redis.replicate_commands()",
+    "redis.set_repl(redis.REPL_ALL)",
+]
+LUA_STATEMENTS = [
+    "error('boom')",
+    "error({err='ERR table error'})",
+    "error()",
+    "error(nil)",
+    "error(42)",
+    "error({})",
+    "assert(false, 'no')",
+    "for i = 1, 1000 do redis.call('INCR', KEYS[1] or 'k1') end",
+    "local t = {} for i = 1, 200 do t[i] = i end",
+    "x = 1",
+    "rawset(_G, 'y', 1)",
+    "setmetatable(_G, nil)",
+    "_G.redis = nil",
+    "redis.call = nil",
+    "KEYS = nil",
+    "local s = string.rep('x', 100000)",
+    "local function f(n) if n == 0 then return 0 end return 1 + f(n - 1) end f(100)",
+    "local function f(n) return n == 0 and 0 or 1 + f(n - 1) end f(1000000)",
+    "math.randomseed(1)",
+    "redis.setresp(3)",
+]
+_lua_strings = st.sampled_from(LUA_STRINGS)
+_lua_numbers = st.sampled_from(LUA_NUMBERS)
 _lua_args = st.lists(
     st.one_of(_lua_strings, _lua_numbers, st.sampled_from(["nil", "{}"])), max_size=4
 )
@@ -216,97 +304,21 @@ _lua_value = st.one_of(
     _redis_call,
     _lua_strings,
     _lua_numbers,
-    st.sampled_from(
-        [
-            "{1, 'a', {2, 3}, nil, 4}",
-            "{1, 2, 3.5, true, false}",
-            "{err='E custom'}",
-            "{ok='FINE'}",
-            "{err=1}",
-            "{ok={}}",
-            "{}",
-            "true",
-            "false",
-            "nil",
-            "redis.error_reply('MY error')",
-            "redis.error_reply('')",
-            "redis.status_reply('OK')",
-            "redis.sha1hex('x')",
-            "redis.sha1hex()",
-            "cjson.encode({1, 2, {a=1}})",
-            "cjson.decode('[1, 2')",
-            "cjson.decode('{\"a\": [1, 2, null]}')",
-            "cmsgpack.pack({1, 2, 3})",
-            "cmsgpack.unpack('\\147\\1\\2')",
-            "bit.band(7, 3)",
-            "bit.tohex(65535)",
-            "struct.pack('>I', 5)",
-            "string.rep('ab', 5)",
-            "string.format('%d %s %q', 1, 'a', 'b')",
-            "tostring({})",
-            "tostring(print)",
-            "math.random()",
-            "math.random(10)",
-            "math.huge",
-            "#KEYS + #ARGV",
-            "redis.setresp(3)",
-            "redis.setresp(5)",
-            "redis.log(redis.LOG_WARNING, 'x')",
-            "pcall(redis.call, 'GET')",
-            "select('#', redis.call('PING'))",
-            "loadstring('return 1')",
-            "getmetatable('')",
-            "rawget(_G, 'redis')",
-            "collectgarbage('count')",
-            "os.time()",
-            "os.clock()",
-            "unpack({1, 2, 3})",
-            "next({})",
-            "string.char(0, 255)",
-            "table.concat({'a', 'b'}, ',')",
-            "coroutine",
-            "debug",
-            "newproxy",
-            "gcinfo()",
-            "redis.breakpoint()",
-            "redis.replicate_commands()",
-            "redis.set_repl(redis.REPL_ALL)",
-        ]
-    ),
+    st.sampled_from(LUA_VALUE_LITERALS),
 )
 _lua_statement = st.one_of(
     _lua_value.map(lambda v: f"local v = {v}"),
     _redis_call,
-    st.sampled_from(
-        [
-            "error('boom')",
-            "error({err='ERR table error'})",
-            "error()",
-            "error(nil)",
-            "error(42)",
-            "error({})",
-            "assert(false, 'no')",
-            "for i = 1, 1000 do redis.call('INCR', KEYS[1] or 'k1') end",
-            "local t = {} for i = 1, 200 do t[i] = i end",
-            "x = 1",
-            "rawset(_G, 'y', 1)",
-            "setmetatable(_G, nil)",
-            "_G.redis = nil",
-            "redis.call = nil",
-            "KEYS = nil",
-            "local s = string.rep('x', 100000)",
-            "local function f(n) if n == 0 then return 0 end return 1 + f(n - 1) end f(100)",
-            "local function f(n) return n == 0 and 0 or 1 + f(n - 1) end f(1000000)",
-            "math.randomseed(1)",
-            "redis.setresp(3)",
-        ]
-    ),
+    st.sampled_from(LUA_STATEMENTS),
 )
 # Scripts that run until the instruction budget stops them: a tenth of a second or more
 # each, so rare.
-_budget_exhausting = st.sampled_from(
-    ["while true do end", "local function f() return f() end f()", "repeat until false"]
-)
+BUDGET_EXHAUSTING = [
+    "while true do end",
+    "local function f() return f() end f()",
+    "repeat until false",
+]
+_budget_exhausting = st.sampled_from(BUDGET_EXHAUSTING)
 
 
 @st.composite
