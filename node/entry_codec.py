@@ -16,6 +16,7 @@ and ShardState applies it as a no-op that fails its requests.
 from __future__ import annotations
 
 import marshal
+import re
 from typing import NamedTuple
 
 ENTRY_VERSION = 1
@@ -66,8 +67,11 @@ _I64 = 1 << 63
 def decode(data: bytes) -> ShardEntry:
     if not data or data[0] != ENTRY_VERSION:
         raise EntryFormatError(f"unknown shard entry version {bytes(data[:1])!r}")
+    body = data[1:]
+    if _HUGE_COUNT.search(body) is not None and not counts_fit(body):
+        raise EntryFormatError("malformed shard entry: a count larger than the entry")
     try:
-        time_ms, seed, requests, expire_keys, evict_keys = marshal.loads(data[1:])
+        time_ms, seed, requests, expire_keys, evict_keys = marshal.loads(body)
     except (ValueError, TypeError, EOFError) as error:
         raise EntryFormatError(f"malformed shard entry: {error}") from None
     if not (
@@ -88,9 +92,64 @@ def decode(data: bytes) -> ShardEntry:
     return ShardEntry(time_ms, seed, parsed, expire_keys, evict_keys)
 
 
+# marshal allocates the item count of a list, a tuple or an integer before it reads the
+# items: a malformed entry of a few bytes claiming 2**31 items costs gigabytes and seconds
+# on every replica, or a MemoryError. A real entry's counts are small; what looks like a
+# count of 2**24 or more (its fourth byte set) sends the entry through `counts_fit`, which
+# also passes the real entries whose payload bytes merely look like one.
+_HUGE_COUNT = re.compile(rb"[\x5b\xdb\x28\xa8\x6c\xec][\x00-\xff]{3}[\x01-\xff]", re.DOTALL)
+_FIXED_SIZE = {ord("i"): 4, ord("r"): 4, ord("T"): 0, ord("F"): 0, ord("N"): 0}
+
+
+def counts_fit(body: bytes) -> bool:
+    """Whether every count in a marshal body (of the types `encode` writes) fits in the
+    bytes that follow it, each item taking one byte at least. False for any other type."""
+    end = len(body)
+    position = 0
+    pending = [1]  # objects left to read at each nesting level
+    while pending:
+        if not pending[-1]:
+            pending.pop()
+            continue
+        pending[-1] -= 1
+        if position >= end:
+            return False
+        code = body[position] & 0x7F  # without FLAG_REF
+        position += 1
+        if code in _FIXED_SIZE:
+            position += _FIXED_SIZE[code]
+            continue
+        if code == 0x29:  # small tuple: a one-byte count
+            if position >= end:
+                return False
+            pending.append(body[position])
+            position += 1
+            continue
+        count = int.from_bytes(body[position : position + 4], "little", signed=True)
+        position += 4
+        left = end - position
+        if code == 0x73:  # bytes
+            if not 0 <= count <= left:
+                return False
+            position += count
+        elif code == 0x6C:  # integer: |count| 15-bit digits of two bytes
+            if abs(count) * 2 > left:
+                return False
+            position += abs(count) * 2
+        elif code in (0x5B, 0x28):  # list, tuple
+            if not 0 <= count <= left:
+                return False
+            pending.append(count)
+        else:
+            return False
+    return True
+
+
 def request_count(data: bytes) -> int:
     """How many requests a malformed entry claims to hold (0 when that cannot be read): the
     results its no-op must fail."""
+    if _HUGE_COUNT.search(data[1:]) is not None and not counts_fit(data[1:]):
+        return 0
     try:
         body = marshal.loads(data[1:])
         return len(body[2]) if type(body) is tuple and type(body[2]) is list else 0

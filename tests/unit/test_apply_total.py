@@ -5,8 +5,11 @@ the same bytes on every replica; only local resource failures escape."""
 from __future__ import annotations
 
 import marshal
+import tracemalloc
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from node import entry_codec
 from node.engine import registry
@@ -161,3 +164,64 @@ def test_the_internal_error_text_is_one_clean_line():
     assert b"\r" not in text and b"\n" not in text and b"0x7f" not in text
     assert text.startswith(b"ERR internal error in 'ge??t??")
     assert text.endswith(b"': ValueError")
+
+
+HUGE_LIST = (
+    bytes((entry_codec.ENTRY_VERSION,)) + b"[" + (0x1B000000).to_bytes(4, "little") + b"\x02"
+)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        HUGE_LIST,  # found by the simulation: 452 million items claimed in 6 bytes
+        bytes((1,)) + b"(\xff\xff\xff\x7fN",
+        bytes((1,)) + b"l\xff\xff\xff\x7f\x01\x00",
+        bytes((1,)) + b")\x05\xe9\x01\x00\x00\x00\xdb\x00\x00\x00\x40N",
+    ],
+)
+def test_a_malformed_count_allocates_nothing_for_it(data):
+    """marshal allocates the items a list, tuple or integer claims before reading them: a
+    malformed entry claiming billions cost seconds and gigabytes on every replica (or a
+    MemoryError, which stops it)."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(EntryFormatError):
+            entry_codec.decode(data)
+        outcome = ShardState().apply(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 1024 * 1024
+    assert outcome.results == []
+
+
+_payload = st.binary(max_size=12) | st.sampled_from([b"[\x00\x00\x00\x01", b"l\xff\xff\xff\xff"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    requests=st.lists(
+        st.builds(
+            Request,
+            st.integers(0, 2**64 - 1),
+            st.integers(0, 2**64 - 1),
+            st.integers(0, 2**64 - 1),
+            st.integers(0, 1),
+            st.booleans(),
+            st.lists(st.lists(_payload, max_size=4), max_size=3),
+            st.lists(st.tuples(_payload, _payload), max_size=2),
+        ),
+        max_size=3,
+    ),
+    keys=st.lists(_payload, max_size=3),
+    time_ms=st.integers(0, 2**63 - 1),
+    seed=st.integers(0, 2**64 - 1),
+)
+def test_every_well_formed_entry_decodes(requests, keys, time_ms, seed):
+    """Payload bytes that look like a huge count only send an entry through the careful
+    check, which passes it."""
+    entry = ShardEntry(time_ms, seed, requests, keys, keys[:1])
+    data = entry_codec.encode(entry)
+    assert entry_codec.counts_fit(data[1:])
+    assert entry_codec.decode(data) == entry
