@@ -6,13 +6,17 @@ never see it), it is written once and applied by every replica, so it is encoded
 decoding speed: `marshal` of plain tuples, lists, ints and bytes (format version 4, the same
 on every CPython 3), behind a one-byte version tag. Reading a protobuf message field by
 field cost several microseconds per request on every replica; this costs a fraction of one.
-The bytes are checksummed by the WAL and travel over TCP; `decode` still validates the
-shape, so a malformed entry stops the node with a clear error instead of applying garbage.
+The bytes are checksummed by the WAL and travel over TCP; `decode` still validates every
+field's type and range (what protobuf guarantees of a request the leader received), so that
+nothing the state machine stores can later fail to serialize into a snapshot: a malformed
+entry raises EntryFormatError, the same on every replica (they all read the same bytes),
+and ShardState applies it as a no-op that fails its requests.
 """
 
 from __future__ import annotations
 
 import marshal
+import re
 from typing import NamedTuple
 
 ENTRY_VERSION = 1
@@ -56,19 +60,137 @@ def encode(entry: ShardEntry) -> bytes:
     return bytes((ENTRY_VERSION,)) + marshal.dumps(body, _MARSHAL_VERSION)
 
 
+_U64 = 1 << 64
+_I64 = 1 << 63
+
+
 def decode(data: bytes) -> ShardEntry:
     if not data or data[0] != ENTRY_VERSION:
-        raise EntryFormatError(f"unknown shard entry version {data[:1]!r}")
+        raise EntryFormatError(f"unknown shard entry version {bytes(data[:1])!r}")
+    body = data[1:]
+    if _HUGE_COUNT.search(body) is not None and not counts_fit(body):
+        raise EntryFormatError("malformed shard entry: a count larger than the entry")
     try:
-        time_ms, seed, requests, expire_keys, evict_keys = marshal.loads(data[1:])
-        parsed = [Request(*request) for request in requests]
+        time_ms, seed, requests, expire_keys, evict_keys = marshal.loads(body)
     except (ValueError, TypeError, EOFError) as error:
         raise EntryFormatError(f"malformed shard entry: {error}") from None
     if not (
         type(time_ms) is int
+        and 0 <= time_ms < _I64
         and type(seed) is int
-        and type(expire_keys) is list
-        and type(evict_keys) is list
+        and 0 <= seed < _U64
+        and type(requests) is list
+        and _all_bytes(expire_keys)
+        and _all_bytes(evict_keys)
     ):
         raise EntryFormatError("malformed shard entry header")
+    parsed = []
+    for position, request in enumerate(requests):
+        if not _well_formed(request):
+            raise EntryFormatError(f"malformed request {position} in shard entry")
+        parsed.append(Request(*request))
     return ShardEntry(time_ms, seed, parsed, expire_keys, evict_keys)
+
+
+# marshal allocates the item count of a list, a tuple or an integer before it reads the
+# items: a malformed entry of a few bytes claiming 2**31 items costs gigabytes and seconds
+# on every replica, or a MemoryError. A real entry's counts are small; what looks like a
+# count of 2**24 or more (its fourth byte set) sends the entry through `counts_fit`, which
+# also passes the real entries whose payload bytes merely look like one.
+_HUGE_COUNT = re.compile(rb"[\x5b\xdb\x28\xa8\x6c\xec][\x00-\xff]{3}[\x01-\xff]", re.DOTALL)
+_FIXED_SIZE = {ord("i"): 4, ord("r"): 4, ord("T"): 0, ord("F"): 0, ord("N"): 0}
+
+
+def counts_fit(body: bytes) -> bool:
+    """Whether every count in a marshal body (of the types `encode` writes) fits in the
+    bytes that follow it, each item taking one byte at least. False for any other type."""
+    end = len(body)
+    position = 0
+    pending = [1]  # objects left to read at each nesting level
+    while pending:
+        if not pending[-1]:
+            pending.pop()
+            continue
+        pending[-1] -= 1
+        if position >= end:
+            return False
+        code = body[position] & 0x7F  # without FLAG_REF
+        position += 1
+        if code in _FIXED_SIZE:
+            position += _FIXED_SIZE[code]
+            continue
+        if code == 0x29:  # small tuple: a one-byte count
+            if position >= end:
+                return False
+            pending.append(body[position])
+            position += 1
+            continue
+        count = int.from_bytes(body[position : position + 4], "little", signed=True)
+        position += 4
+        left = end - position
+        if code == 0x73:  # bytes
+            if not 0 <= count <= left:
+                return False
+            position += count
+        elif code == 0x6C:  # integer: |count| 15-bit digits of two bytes
+            if abs(count) * 2 > left:
+                return False
+            position += abs(count) * 2
+        elif code in (0x5B, 0x28):  # list, tuple
+            if not 0 <= count <= left:
+                return False
+            pending.append(count)
+        else:
+            return False
+    return True
+
+
+def request_count(data: bytes) -> int:
+    """How many requests a malformed entry claims to hold (0 when that cannot be read): the
+    results its no-op must fail."""
+    if _HUGE_COUNT.search(data[1:]) is not None and not counts_fit(data[1:]):
+        return 0
+    try:
+        body = marshal.loads(data[1:])
+        return len(body[2]) if type(body) is tuple and type(body[2]) is list else 0
+    except Exception:  # anything marshal or the shape can raise: the count is a best effort
+        return 0
+
+
+def _all_bytes(items: object) -> bool:
+    if type(items) is not list:
+        return False
+    return all(type(item) is bytes for item in items)
+
+
+def _well_formed(request: object) -> bool:
+    """The shape and ranges of a Request (uint64 ids, a bool, lists of bytes), in plain
+    type tests: decode runs on every replica for every entry."""
+    if type(request) is not tuple or len(request) != 7:
+        return False
+    client_id, sequence, acked, kind, resp3, commands, watches = request
+    if not (
+        type(client_id) is int
+        and 0 <= client_id < _U64
+        and type(sequence) is int
+        and 0 <= sequence < _U64
+        and type(acked) is int
+        and 0 <= acked < _U64
+        and type(kind) is int
+        and type(resp3) is bool
+        and type(commands) is list
+        and type(watches) is list
+    ):
+        return False
+    for args in commands:
+        if type(args) is not list:
+            return False
+        for arg in args:
+            if type(arg) is not bytes:
+                return False
+    for watch in watches:
+        if type(watch) is not tuple or len(watch) != 2:
+            return False
+        if type(watch[0]) is not bytes or type(watch[1]) is not bytes:
+            return False
+    return True

@@ -80,6 +80,14 @@ class NodeSettings:
     peer_addresses: dict[int, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class ReplicaFailure:
+    """Why a shard replica stopped (NodeHost._apply_shard_ready)."""
+
+    index: int  # the log entry (or snapshot) it could not apply
+    error: str
+
+
 class MetadataReplica:
     def __init__(self, raft: RaftNode, state: MetadataState, applied: int) -> None:
         self.raft = raft
@@ -123,6 +131,10 @@ class NodeHost:
         self.ticks_delivered = 0
         self.pubsub = PubSubHub()  # every router's subscriptions, for Kv.Publish/Subscribe
         self.lost_disk = LostDiskGuard(node_id, data_dir, len(description.nodes))
+        # Replicas that failed to apply an entry, out of `shards` (shard id -> replica) and
+        # why (group -> failure).
+        self.failed_replicas: dict[int, ShardReplica] = {}
+        self.failed_groups: dict[int, ReplicaFailure] = {}
 
     # ------------------------------------------------------------------ start and stop
 
@@ -341,9 +353,10 @@ class NodeHost:
             else:
                 replica = self.by_group.get(group)
                 if replica is not None:
-                    replica.on_ready(ready)
-                    if ready.soft_state is not None:
-                        self._log_role(replica, ready)
+                    self._apply_shard_ready(replica, ready)
+        for group in list(self.failed_groups):
+            if group in self.multi:
+                self.multi.remove_group(group)  # after the loop: it edits batch.groups
         if written is not None:
             await self.committer.durable(written)
         # Acknowledgements and votes promise what was just made durable.
@@ -380,6 +393,57 @@ class NodeHost:
             hard_state=hard_state,
         )
         return records, new_term
+
+    def _apply_shard_ready(self, replica: ShardReplica, ready: Ready) -> None:
+        """Apply a shard's Ready; a replica whose apply raises is failed, not the node.
+
+        Apply is total (node.shard_state): what the entry and the replicated state decide
+        becomes a reply. What still escapes is local (memory, the C stack) or a bug in the
+        node's own code, so the replica stops: it no longer applies, votes or serves (its
+        group leaves the MultiRaft, its clients are told to go elsewhere), its other groups
+        go on, and Admin Status shows the entry and the error. The node stays up: exiting
+        would stop every shard it hosts and, restarted, replay the same entry into the same
+        failure. The failure is not written to the data dir: a restart replays the entry,
+        so it either recovers (a local failure gone) or records the same failure again."""
+        # The proposals this Ready applies: on_ready takes each out before applying it, so
+        # the clients of the one that fails are found here.
+        proposals = replica.proposals
+        applying = (
+            [proposals[e.index] for e in ready.committed_entries if e.index in proposals]
+            if proposals
+            else []
+        )
+        try:
+            replica.on_ready(ready)
+        except Exception as error:
+            snapshot = ready.snapshot
+            if snapshot is not None and replica.applied < snapshot.meta.index:
+                failed_at = snapshot.meta.index
+            else:
+                failed_at = next(
+                    (e.index for e in ready.committed_entries if e.index > replica.applied),
+                    replica.applied,
+                )
+            failure = ReplicaFailure(failed_at, f"{type(error).__name__}: {error}"[:500])
+            replica.log.critical(
+                "applying entry %d of group %d failed; this replica stops (no applying, voting "
+                "or serving) while the node's other groups go on; `slotraft ctl status` shows "
+                "it; restart the node to retry",
+                failed_at,
+                replica.group,
+                exc_info=True,
+            )
+            self.failed_groups[replica.group] = failure
+            self.failed_replicas[replica.placement.id] = replica
+            del self.shards[replica.placement.id]
+            del self.by_group[replica.group]
+            # Its waiting clients retry at another replica.
+            for proposal in applying:
+                replica._fail(proposal.waiting, 0)
+            replica._lost_leadership(0)
+            return
+        if ready.soft_state is not None:
+            self._log_role(replica, ready)
 
     def _log_role(self, replica: ShardReplica, ready: Ready) -> None:
         soft = ready.soft_state

@@ -9,10 +9,18 @@ always means a newer map.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from proto.topology import ClusterDescription, ShardPlacement, place_shards
+
+log = logging.getLogger("slotraft.metadata")
+
+
+class MetadataFormatError(ValueError):
+    pass
 
 
 @dataclass(slots=True)
@@ -70,10 +78,14 @@ class MetadataState:
         self.listeners: list[Callable[[ClusterMap], None]] = []
 
     def apply(self, index: int, data: bytes) -> None:
-        command = json.loads(data)
-        if command.get("op") != "install":
-            raise ValueError(f"unknown metadata operation {command.get('op')!r}")
-        new_map = ClusterMap.from_json(json.dumps(command["map"]).encode())
+        """Apply one entry. Total, as every replica of the group applies every entry and
+        replays it after each restart: an entry that is not a well-formed install (the
+        same on every replica, which all read the same bytes) is a logged no-op."""
+        try:
+            new_map = parse_install(data)
+        except MetadataFormatError as error:
+            log.error("metadata entry %d applied as a no-op: %s", index, error)
+            return
         new_map.epoch = index
         self.map = new_map
         self.installed = True
@@ -95,3 +107,44 @@ class MetadataState:
         self.map = ClusterMap.from_json(json.dumps(raw["map"]).encode())
         for listener in list(self.listeners):
             listener(self.map)
+
+
+def parse_install(data: bytes) -> ClusterMap:
+    """The map of an install entry; MetadataFormatError unless the entry is one, with
+    fields of the types a ClusterMap holds (listeners build slot maps from them)."""
+    try:
+        command = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise MetadataFormatError(f"not JSON: {error}") from None
+    if type(command) is not dict or command.get("op") != "install":
+        op = command.get("op") if type(command) is dict else None
+        raise MetadataFormatError(f"unknown metadata operation {op!r}")
+    raw = command.get("map")
+    if not (
+        type(raw) is dict
+        and _is_int(raw.get("epoch"))
+        and type(raw.get("nodes")) is dict
+        and all(key.isdigit() and type(address) is str for key, address in raw["nodes"].items())
+        and type(raw.get("shards")) is list
+        and all(_is_shard(shard) for shard in raw["shards"])
+    ):
+        raise MetadataFormatError("malformed cluster map in install entry")
+    return ClusterMap.from_json(json.dumps(raw).encode())
+
+
+def _is_int(value: Any) -> bool:
+    return type(value) is int and 0 <= value < 1 << 63
+
+
+def _is_shard(shard: Any) -> bool:
+    return (
+        type(shard) is dict
+        and _is_int(shard.get("id"))
+        and type(shard.get("slots")) is list
+        and all(
+            type(pair) is list and len(pair) == 2 and all(map(_is_int, pair))
+            for pair in shard["slots"]
+        )
+        and type(shard.get("replicas")) is list
+        and all(map(_is_int, shard["replicas"]))
+    )

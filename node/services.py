@@ -66,9 +66,13 @@ def shard_info(host: NodeHost, replica: ShardReplica) -> pb.ShardInfo:
         keys=len(replica.state.engine.db.data),
         used_memory=replica.state.engine.db.used_memory,
     )
+    failure = host.failed_groups.get(replica.group)
+    if failure is not None:
+        info.failed_index = failure.index
+        info.failure = failure.error
     for node in replica.placement.replicas:
         if node == host.node_id:
-            role = ROLE_NAMES[status.role]
+            role = "failed" if failure is not None else ROLE_NAMES[status.role]
             match = status.last_index
         else:
             peer = status.peers.get(node)
@@ -117,7 +121,10 @@ class AdminService(pb_grpc.AdminServicer):
         return pb.ClusterStatus(
             node=host.node_id,
             slot_map=slot_map_message(host, host.cluster_map),
-            local=[shard_info(host, replica) for replica in host.shards.values()],
+            local=[
+                shard_info(host, replica)
+                for replica in (*host.shards.values(), *host.failed_replicas.values())
+            ],
             version="0.1.0",
             uptime_seconds=time.time() - host.started,
             identity=host.lost_disk.state,
@@ -164,8 +171,12 @@ class AdminService(pb_grpc.AdminServicer):
         if not host.running:
             return pb.HealthReply(serving=False, detail="the node is stopping or failed")
         leaderless = [shard for shard, r in host.shards.items() if r.raft.leader == 0]
-        detail = f"no leader known for shards {leaderless}" if leaderless else "ok"
-        return pb.HealthReply(serving=True, detail=detail)
+        problems = [f"no leader known for shards {leaderless}"] if leaderless else []
+        problems += [
+            f"replica of shard {shard} failed at entry {host.failed_groups[r.group].index}"
+            for shard, r in sorted(host.failed_replicas.items())
+        ]
+        return pb.HealthReply(serving=True, detail="; ".join(problems) or "ok")
 
     async def ReleaseVotes(
         self, request: pb.ReleaseVotesRequest, context: grpc.aio.ServicerContext

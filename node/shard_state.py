@@ -4,18 +4,31 @@ Pure and deterministic: `apply(entry_data)` decodes one Raft entry (a ShardEntry
 leader's timestamp, a random seed, client requests, expiry and eviction proposals) and
 executes it. Every replica applying the same entries reaches the same state; the leader
 also uses the results to answer clients and to wake blocked ones.
+
+Apply is total: every replica applies every entry and replays it after each restart, so an
+entry that raised would stop its shard for good. What depends only on the entry and the
+replicated state becomes a reply, the same bytes on every replica: a malformed entry
+(EntryFormatError) fails its requests and changes nothing; an unexpected exception inside a
+command becomes that command's error reply (engine.errors.internal_error), the state left
+as the command left it, which is the same everywhere since the same code ran. Only
+failures of this process's resources escape (LOCAL_FAILURES): they say nothing about the
+entry, another replica may apply it fine.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import random
 import struct
 from dataclasses import dataclass, field
 
 from node import entry_codec
 from node.engine.blocking import WouldBlock, timeout_reply
+from node.engine.digest import keyspace_digest
 from node.engine.engine import Engine, is_plain_set
-from node.entry_codec import Request
+from node.engine.errors import LOCAL_FAILURES, internal_error
+from node.entry_codec import EntryFormatError, Request
 from node.sessions import SessionTable, StaleRequest
 from proto import resp
 
@@ -23,6 +36,9 @@ SNAPSHOT_MAGIC = b"SRSHARD2"  # engine, sessions, script cache
 _SNAPSHOT_MAGIC_V1 = b"SRSHARD1"  # engine, sessions (before scripting): still read
 ENCODED_OK = resp.encode(resp.OK)
 STALE_REPLY = resp.encode(resp.Error(b"ERR request was already answered (stale retry)"))
+MALFORMED_REPLY = resp.encode(resp.Error(b"ERR malformed log entry: request not applied"))
+
+log = logging.getLogger("slotraft.shard")
 
 
 @dataclass(slots=True)
@@ -80,25 +96,56 @@ class ShardState:
         self.clock_ms = 0
 
     def apply(self, data: bytes) -> EntryResult:
-        entry = entry_codec.decode(data)
+        try:
+            entry = entry_codec.decode(data)
+        except EntryFormatError as error:
+            return self._malformed(data, error)
         now = self.clock_ms = max(self.clock_ms, entry.time_ms)
         rng = EntryRandom(entry.seed)
         outcome = EntryResult()
         engine = self.engine
+        changed = outcome.changed_keys
         for request in entry.requests:
-            outcome.results.append(self._apply_request(request, now, rng, outcome.changed_keys))
+            try:
+                result = self._apply_request(request, now, rng, changed)
+            except LOCAL_FAILURES:
+                raise
+            except Exception as error:
+                changed.update(engine.db.changed)
+                result = self._request_failed(request, now, error)
+            outcome.results.append(result)
         if entry.expire_keys:
             keys = list(entry.expire_keys)
             engine.apply_expire(keys, now)
-            outcome.changed_keys.update(engine.changed_keys)
+            changed.update(engine.changed_keys)
             outcome.housekeeping_keys.extend(keys)
         if entry.evict_keys:
             keys = list(entry.evict_keys)
             engine.apply_evict(keys)
-            outcome.changed_keys.update(engine.changed_keys)
+            changed.update(engine.changed_keys)
             outcome.housekeeping_keys.extend(keys)
         self.sessions.sweep(now)
         return outcome
+
+    @staticmethod
+    def _malformed(data: bytes, error: EntryFormatError) -> EntryResult:
+        """A no-op whose requests (as many as can be counted) fail."""
+        log.error("applying a malformed log entry as a no-op: %s", error)
+        count = entry_codec.request_count(data)
+        return EntryResult(results=[RequestResult(replies=[MALFORMED_REPLY]) for _ in range(count)])
+
+    def _request_failed(self, request: Request, now: int, error: Exception) -> RequestResult:
+        """The replies of a request that raised outside any one command (the engine turns
+        a command's own exceptions into its reply): one error per command, or one for a
+        transaction, recorded like any answer so that a retry gets the same one."""
+        commands = request.commands
+        name = commands[0][0] if commands and commands[0] else b""
+        reply = resp.encode(resp.Error(internal_error(name, error)), request.resp3)
+        encoded = [reply] if request.kind == entry_codec.TRANSACTION else [reply] * len(commands)
+        self.engine.db.changed = []
+        if request.sequence:
+            self.sessions.record(request.client_id, request.sequence, request.acked, encoded, now)
+        return RequestResult(replies=encoded)
 
     def _apply_request(
         self, request: Request, now: int, rng: random.Random, changed: set[bytes]
@@ -158,6 +205,19 @@ class ShardState:
         return RequestResult(replies=encoded)
 
     # ------------------------------------------------------------------ snapshots
+
+    def digest(self) -> bytes:
+        """A digest of the whole replicated state: the keys as they are at the shard's
+        clock, the sessions, the script cache and the clock. Replicas that applied the same
+        entries (from a snapshot or not) have the same digest. O(keys): for checks."""
+        db = self.engine.db
+        db.now_ms = self.clock_ms
+        hasher = hashlib.blake2b(digest_size=16)
+        hasher.update(struct.pack(">q", self.clock_ms))
+        hasher.update(keyspace_digest(db))
+        hasher.update(hashlib.blake2b(self.sessions.to_bytes()).digest())
+        hasher.update(hashlib.blake2b(self.engine.scripting.to_bytes()).digest())
+        return hasher.digest()
 
     def snapshot(self) -> bytes:
         engine_bytes = self.engine.snapshot()

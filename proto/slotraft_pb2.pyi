@@ -314,7 +314,7 @@ class ReplicaInfo(_message.Message):
     def __init__(self, node: _Optional[int] = ..., role: _Optional[str] = ..., match: _Optional[int] = ...) -> None: ...
 
 class ShardInfo(_message.Message):
-    __slots__ = ("id", "group", "slots", "replicas", "leader", "term", "commit", "applied", "last_index", "replica_status", "keys", "used_memory")
+    __slots__ = ("id", "group", "slots", "replicas", "leader", "term", "commit", "applied", "last_index", "replica_status", "keys", "used_memory", "failed_index", "failure")
     ID_FIELD_NUMBER: _ClassVar[int]
     GROUP_FIELD_NUMBER: _ClassVar[int]
     SLOTS_FIELD_NUMBER: _ClassVar[int]
@@ -327,6 +327,8 @@ class ShardInfo(_message.Message):
     REPLICA_STATUS_FIELD_NUMBER: _ClassVar[int]
     KEYS_FIELD_NUMBER: _ClassVar[int]
     USED_MEMORY_FIELD_NUMBER: _ClassVar[int]
+    FAILED_INDEX_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_FIELD_NUMBER: _ClassVar[int]
     id: int
     group: int
     slots: _containers.RepeatedCompositeFieldContainer[SlotRange]
@@ -339,7 +341,9 @@ class ShardInfo(_message.Message):
     replica_status: _containers.RepeatedCompositeFieldContainer[ReplicaInfo]
     keys: int
     used_memory: int
-    def __init__(self, id: _Optional[int] = ..., group: _Optional[int] = ..., slots: _Optional[_Iterable[_Union[SlotRange, _Mapping]]] = ..., replicas: _Optional[_Iterable[int]] = ..., leader: _Optional[int] = ..., term: _Optional[int] = ..., commit: _Optional[int] = ..., applied: _Optional[int] = ..., last_index: _Optional[int] = ..., replica_status: _Optional[_Iterable[_Union[ReplicaInfo, _Mapping]]] = ..., keys: _Optional[int] = ..., used_memory: _Optional[int] = ...) -> None: ...
+    failed_index: int
+    failure: str
+    def __init__(self, id: _Optional[int] = ..., group: _Optional[int] = ..., slots: _Optional[_Iterable[_Union[SlotRange, _Mapping]]] = ..., replicas: _Optional[_Iterable[int]] = ..., leader: _Optional[int] = ..., term: _Optional[int] = ..., commit: _Optional[int] = ..., applied: _Optional[int] = ..., last_index: _Optional[int] = ..., replica_status: _Optional[_Iterable[_Union[ReplicaInfo, _Mapping]]] = ..., keys: _Optional[int] = ..., used_memory: _Optional[int] = ..., failed_index: _Optional[int] = ..., failure: _Optional[str] = ...) -> None: ...
 
 class SlotMap(_message.Message):
     __slots__ = ("epoch", "nodes", "shards")

@@ -120,6 +120,11 @@ def render_status(answers: list[pb.ClusterStatus]) -> str:
                 f"    node {node}: {role:<13} commit {view.commit:<8} applied {view.applied:<8}"
                 f" last {view.last_index:<8} keys {view.keys}"
             )
+            if view.failure:
+                lines.append(
+                    f"      FAILED (group {view.group}) at entry {view.failed_index}: "
+                    f"{view.failure}; stopped until the node restarts"
+                )
         missing = [n for n in shard.replicas if n not in {node for node, _ in views}]
         for node in missing:
             lines.append(f"    node {node}: unreachable")

@@ -24,8 +24,10 @@ from node.engine.blocking import WouldBlock, timeout_reply
 from node.engine.config import EngineConfig
 from node.engine.digest import digests, unchanged
 from node.engine.errors import (
+    LOCAL_FAILURES,
     OOM,
     CommandError,
+    internal_error,
     unknown_command,
     unknown_subcommand,
     wrong_arity,
@@ -129,12 +131,21 @@ class Engine:
         implementation = IMPLEMENTATIONS.get(spec.name)
         if implementation is None:  # scripts run their commands through this method
             self.db.changed = []
-            return self.scripting.execute(spec.name, args, now_ms, rng, read_only=False)
+            try:
+                return self.scripting.execute(spec.name, args, now_ms, rng, read_only=False)
+            except LOCAL_FAILURES:
+                raise
+            except Exception as error:  # apply must be total (node.shard_state)
+                return Error(internal_error(spec.name, error))
         db = self._mutating(now_ms, rng)
         try:
             reply = implementation(db, args)
         except CommandError as error:
             reply = Error(error.message)
+        except LOCAL_FAILURES:
+            raise
+        except Exception as error:  # apply must be total (node.shard_state)
+            reply = Error(internal_error(spec.name, error))
         if db.changed:
             db.reaccount()
         return reply
@@ -164,7 +175,12 @@ class Engine:
             return Error(READONLY_WRITE)
         implementation = IMPLEMENTATIONS.get(spec.name)
         if implementation is None:
-            return self.scripting.execute(spec.name, args, now_ms, rng, read_only=True)
+            try:
+                return self.scripting.execute(spec.name, args, now_ms, rng, read_only=True)
+            except LOCAL_FAILURES:
+                raise
+            except Exception as error:  # a read's failure must not escape into the node
+                return Error(internal_error(spec.name, error))
         db = self.db
         db.now_ms = now_ms
         db.rng = rng
@@ -173,6 +189,10 @@ class Engine:
             return implementation(db, args)
         except CommandError as error:
             return Error(error.message)
+        except LOCAL_FAILURES:
+            raise
+        except Exception as error:  # a read's failure must not escape into the node's loop
+            return Error(internal_error(spec.name, error))
         finally:
             db.mutating = True
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+# Failures of this process's resources, not of the entry being applied: the C stack and
+# the recursion limit (RecursionError) or memory (MemoryError) differ between processes, so
+# the same command may pass on another replica. They are never turned into replies.
+LOCAL_FAILURES = (MemoryError, RecursionError)
+
 
 class CommandError(Exception):
     """Raised inside a command; `message` is the reply text after '-'."""
@@ -58,3 +63,13 @@ def unknown_command(args: list[bytes]) -> bytes:
 def unknown_subcommand(container: str, args: list[bytes]) -> bytes:
     sub = args[1][:128].decode("utf-8", "replace") if len(args) > 1 else ""
     return f"ERR unknown subcommand '{sub}'. Try {container.upper()} HELP.".encode()
+
+
+def internal_error(command: bytes | str, error: BaseException) -> bytes:
+    """The reply to a command that raised unexpectedly: the command and the exception's
+    type only (its message may hold addresses or other text that differs between
+    processes), printable and without line breaks, so that every replica sends the same
+    bytes and the reply stays one RESP line."""
+    name = command.encode() if isinstance(command, str) else bytes(command[:64])
+    shown = bytes(c if 32 < c < 127 and c != 39 else 63 for c in name).lower()  # 63: "?"
+    return b"ERR internal error in '%s': %s" % (shown, type(error).__name__.encode())

@@ -279,11 +279,16 @@ class Keyspace:
         return count
 
     def random_key(self, rng: random.Random, tries: int = 100) -> bytes | None:
-        """A random live key (reads only: the choice need not be the same on replicas)."""
-        samples = self._sample_keys
+        """A random live key. On the mutating path (a transaction or a script in the log)
+        every replica must draw the same key: the draw is then made from the keys in their
+        order (what a replica restored from a snapshot holds), without the entries of
+        deleted keys that the sample list keeps until it is compacted."""
         data = self.data
         if not data:
             return None
+        if self.mutating and len(self._sample_keys) != len(data):
+            self._sample_keys = list(data)
+        samples = self._sample_keys
         for _ in range(tries):
             key = samples[rng.randrange(len(samples))]
             if key in data and not self.is_expired(key, self.now_ms):

@@ -35,12 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     failures: list[SeedResult] = []
     done = 0
-    reads = entries = 0
+    reads = entries = states = 0
     with ProcessPoolExecutor(max_workers=args.jobs) if args.jobs > 1 else _Inline() as pool:
         for result in pool.map(work, seeds, chunksize=8):
             done += 1
             reads += result.reads_checked
             entries += result.entries_applied
+            states += result.states_checked
             if not result.ok:
                 failures.append(result)
                 print(f"\nFAIL seed {result.seed}: {result.error}", flush=True)
@@ -54,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
     print(
         f"\nRESULT: {done} seeds ({args.first}..{args.first + done - 1}), {len(failures)} failed, "
-        f"{entries} entries applied, {reads} reads checked, {elapsed:.0f} s"
+        f"{entries} entries applied, {reads} reads checked, {states} shard states compared, "
+        f"{elapsed:.0f} s"
     )
     for result in failures:
         print(
@@ -69,6 +71,7 @@ def describe(result: SeedResult) -> str:
     text = (
         f"seed {result.seed}: {status} in {result.seconds:.2f} s, {result.time_units} time units, "
         f"{result.entries_applied} entries applied, {result.reads_checked} reads checked, "
+        f"{result.states_checked} shard states compared, "
         f"max term {result.max_term}"
     )
     return text if result.ok else f"{text}\n{result.error}"

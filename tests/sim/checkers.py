@@ -7,7 +7,8 @@
 - Leader completeness: whenever a leader's commit index moves, the commit is recorded with
   the leader's term; every leader of a later term must hold that entry.
 - State machine safety: every replica applies, at each index, the entry every other replica
-  applied there (one global applied sequence per group), contiguously.
+  applied there (one global applied sequence per group), contiguously; and a shard entry
+  (the adversarial client's) leaves every replica with the same state digest and replies.
 - Linearizable reads (a register per key, unique writes ordered by log index): a read must
   observe a write at least as recent as every write applied anywhere (hence committed,
   possibly acknowledged) before the read was invoked.
@@ -41,6 +42,8 @@ class Checker:
         self.commit_seen: dict[tuple[int, int, int], int] = {}  # (group, node, term) -> commit
         self.cursors: dict[tuple[int, int, int], int] = {}  # leader -> commits checked
         self.snapshot_states: dict[tuple[int, int], bytes] = {}
+        self.states: dict[tuple[int, int], bytes] = {}  # (group, index) -> state digest
+        self.states_checked = 0
         self.reads_checked = 0
         self.max_term = 0
 
@@ -82,6 +85,17 @@ class Checker:
             raise SafetyViolation(
                 f"state machine safety: group {group} node {node_id} applied {entry.index} "
                 f"before anyone applied {len(sequence) + 1}"
+            )
+
+    def on_state(self, group: int, node_id: int, index: int, state: bytes) -> None:
+        """The digest of a replica's state machine (and of the entry's replies) right after
+        it applied `index`: the same on every replica."""
+        self.states_checked += 1
+        known = self.states.setdefault((group, index), state)
+        if known != state:
+            raise SafetyViolation(
+                f"state machine determinism: group {group} node {node_id} reached another "
+                f"state (or replies) than its peers by applying entry {index}"
             )
 
     def on_snapshot(self, group: int, node_id: int, snapshot: Snapshot, state: bytes) -> None:

@@ -32,6 +32,7 @@ class SimParams:
     disk_latency: int  # max time units an fsync takes
     eager_commit: bool = False  # False as the nodes run: commit indexes ride on appends
     wipe_disks: bool = False  # the nemesis may also wipe a node's disk (VoteHold)
+    adversary_rate: float = 0.0  # adversarial shard entries (into group 1) per time unit
 
     @classmethod
     def from_seed(cls, seed: int, nodes: int = 5, groups: int = 3, steps: int = 3000) -> SimParams:
@@ -59,4 +60,5 @@ class SimParams:
             disk_latency=rng.choice((1, 3, 8)),
             eager_commit=rng.random() < 0.25,  # drawn late: earlier seeds keep their draws
             wipe_disks=rng.random() < 0.4,
+            adversary_rate=rng.choice((0.0, 0.01, 0.02, 0.05)),
         )

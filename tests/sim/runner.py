@@ -20,6 +20,7 @@ class SeedResult:
     reads_checked: int
     entries_applied: int
     max_term: int
+    states_checked: int = 0  # shard entries whose state digest was compared
 
 
 def replay_command(params: SimParams) -> str:
@@ -54,4 +55,5 @@ def run_seed(
         reads_checked=checker.reads_checked,
         entries_applied=sum(len(seq) for seq in checker.applied.values()),
         max_term=checker.max_term,
+        states_checked=checker.states_checked,
     )

@@ -24,6 +24,7 @@ import contextlib
 import random
 from dataclasses import dataclass
 
+from node.engine.digest import digests
 from node.raft import (
     EntryType,
     MultiRaft,
@@ -40,7 +41,8 @@ from node.raft import (
     bootstrap_state,
 )
 from node.raft.confchange import ConfChangeType, decode
-from tests.sim.app import RegisterApp, write_command
+from tests.sim.adversary import Adversary
+from tests.sim.app import ShardApp, write_command
 from tests.sim.checkers import Checker, SafetyViolation
 from tests.sim.disk import SimDisk
 from tests.sim.nemesis import Nemesis
@@ -48,6 +50,8 @@ from tests.sim.network import SimNetwork
 from tests.sim.params import TICK_UNITS, SimParams
 
 KEYS = ("a", "b", "c")
+ADVERSARY_EPOCH_MS = 1_700_000_000_000
+ADVERSARY_WATCH_KEYS = [b"k1", b"k2", b"{t}a"]
 LIVENESS_ELECTION_TIMEOUTS = 40
 # However it keeps progressing, every group must finish within this many windows.
 LIVENESS_MAX_WINDOWS = 10
@@ -73,7 +77,7 @@ class SimNode:
         self.phase = 0.0
         self.disk = SimDisk()
         self.multi: MultiRaft | None = None
-        self.apps: dict[int, RegisterApp] = {}
+        self.apps: dict[int, ShardApp] = {}
         self.snapshot_index: dict[int, int] = {}
         self.inbox: list[list] = []
         self.syncing: MultiReady | None = None
@@ -103,6 +107,10 @@ class Simulation:
         self._removed: set[tuple[int, int]] = set()  # (group, entry index) handled
         self.added_at: dict[tuple[int, int], int] = {}  # (group, node) -> index of its add
         self.clients_active = True
+        # The adversarial client: shard log entries into group 1 (tests/sim/adversary.py),
+        # from its own random source so that the other draws stay as they were.
+        self.adversary_rng = random.Random(f"adversary-{seed}")
+        self.adversary = Adversary(self.adversary_rng)
         # False only to show that the checkers catch what a wiped replica does unheld.
         self.hold_wiped_votes = True
         self.nodes = {i: SimNode(i, self.random_rate()) for i in range(1, params.nodes + 1)}
@@ -157,7 +165,7 @@ class Simulation:
         assert node.multi is not None
         raft = node.multi.add_group(self.config(node.id, group), restored)
         node.dirty = True
-        app = RegisterApp()
+        app = ShardApp()
         if restored.snapshot is not None:
             app.restore(restored.snapshot)
         node.apps[group] = app
@@ -335,11 +343,13 @@ class Simulation:
                 continue
             if ready.snapshot is not None:
                 app.restore(ready.snapshot)
-                checker.on_snapshot(group, node.id, ready.snapshot, app.serialize())
+                checker.on_snapshot(group, node.id, ready.snapshot, app.canonical())
                 node.snapshot_index[group] = ready.snapshot.meta.index
             for entry in ready.committed_entries:
-                app.apply(entry)
+                state = app.apply(entry)
                 checker.on_apply(group, node.id, entry)
+                if state is not None:
+                    checker.on_state(group, node.id, entry.index, state)
                 if entry.type is EntryType.CONF_CHANGE:
                     change = decode(entry.data)
                     if change.type is ConfChangeType.REMOVE_NODE:
@@ -382,7 +392,7 @@ class Simulation:
             if meta is None:
                 continue
             snapshot = Snapshot(meta, data)
-            self.checker.on_snapshot(group, node.id, snapshot, data)
+            self.checker.on_snapshot(group, node.id, snapshot, app.canonical())
             node.disk.write_snapshot(group, snapshot)
             node.snapshot_index[group] = meta.index
 
@@ -402,6 +412,8 @@ class Simulation:
             return
         rng = self.client_rng
         params = self.params
+        if self.adversary_rng.random() < params.adversary_rate:
+            self._adversarial_proposal()
         if rng.random() < params.write_rate:
             group = rng.randint(1, params.groups)
             raft = self.client_target(group)
@@ -423,6 +435,23 @@ class Simulation:
                 )
                 raft.read_index(context)
                 self.nodes[raft.id].dirty = True
+
+    def _adversarial_proposal(self) -> None:
+        raft = self.client_target(1)
+        if raft is None:
+            return
+        app = self.nodes[raft.id].apps.get(1)
+        watch: list[tuple[bytes, bytes]] = []
+        if app is not None:
+            db = app.shard.engine.db
+            db.now_ms = app.shard.clock_ms
+            watch = digests(db, self.adversary_rng.sample(ADVERSARY_WATCH_KEYS, 1))
+        data = self.adversary.entry(ADVERSARY_EPOCH_MS + self.now * 10, watch)
+        if data[:2] in (b"w|", b"m|"):  # a malformed entry that looks like a register's
+            data = b"\x00" + data
+        with contextlib.suppress(NotLeader):
+            raft.propose(data)
+        self.nodes[raft.id].dirty = True
 
     # -- checks ----------------------------------------------------------------------------
 

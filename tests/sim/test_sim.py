@@ -14,6 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 
 from tests.sim.checkers import Checker, SafetyViolation
+from tests.sim.params import SimParams
 from tests.sim.runner import SeedResult, run_seed
 
 SEEDS = range(int(os.environ.get("SIM_SEEDS", "500")))
@@ -56,6 +57,19 @@ def test_the_seeds_exercise_reads_writes_and_elections(results):
     assert sum(r.entries_applied for r in results.values()) > 100 * len(SEEDS)
     assert sum(r.reads_checked for r in results.values()) > 50 * len(SEEDS)
     assert sum(r.max_term > 5 for r in results.values()) > len(SEEDS) // 4
+    # the adversarial client's shard entries, compared on every replica
+    assert sum(r.states_checked for r in results.values()) > 30 * len(SEEDS)
+
+
+def test_replicas_that_apply_shard_entries_differently_are_caught(monkeypatch):
+    """Each replica's shard state digests differently: the determinism checker fails."""
+    from node.shard_state import ShardState
+
+    honest = ShardState.digest
+    monkeypatch.setattr(ShardState, "digest", lambda self: honest(self) + b"%d" % id(self))
+    seed = next(s for s in range(50) if SimParams.from_seed(s).adversary_rate > 0)
+    result = run_seed(seed, steps=800)
+    assert not result.ok and "state machine determinism" in result.error
 
 
 def test_wiped_replicas_that_do_not_hold_their_votes_break_safety():
@@ -116,6 +130,13 @@ class TestCheckersCatchViolations:
         checker.on_read(1, 1, "a", floor, 2, "test")
         with pytest.raises(SafetyViolation, match="linearizability"):
             checker.on_read(1, 1, "a", floor, 1, "test")
+
+    def test_divergent_shard_states(self):
+        checker = Checker()
+        checker.on_state(1, 1, 5, b"digest")
+        checker.on_state(1, 2, 5, b"digest")
+        with pytest.raises(SafetyViolation, match="state machine determinism"):
+            checker.on_state(1, 3, 5, b"other")
 
     def test_log_matching(self):
         from node.raft import Entry
