@@ -31,7 +31,10 @@ log = logging.getLogger("slotraft.replica")
 
 # Reads are served on the loop that also ticks Raft and sends heartbeats: once they have
 # taken this long in one loop turn, the rest wait for the next turn (reads are not
-# replicated, so where they pause depends on nothing but time).
+# replicated, so where they pause depends on nothing but time). A slice runs at least one
+# command, which may take longer (up to max-command-work); then the reads pause for as
+# long as the slice overran, so that ticks, heartbeats and applying entries, which may
+# need several loop turns, get at least as much of the loop as the reads took.
 READ_SLICE_S = 0.005
 
 
@@ -126,7 +129,7 @@ class ShardReplica:
         # Reads that may be served now (their read index applied, or follower reads), in
         # order, and whether a later loop turn is already asked to go on with them.
         self.runnable_reads: deque[ReadJob] = deque()
-        self.reads_resume_scheduled = False
+        self.reads_resume_scheduled = False  # a later turn goes on with them (maybe paused)
         self.waiters: list[Waiter] = []
         self.expiry_in_flight: set[bytes] = set()
         self.eviction_in_flight: set[bytes] = set()
@@ -299,7 +302,8 @@ class ShardReplica:
         while queue and queue[0][0] <= self.applied:
             _, reads = queue.popleft()
             self.runnable_reads.extend(ReadJob(request, future) for request, future in reads)
-        self._serve_reads()
+        if not self.reads_resume_scheduled:  # else they go on when that turn comes
+            self._serve_reads()
 
     def _serve_reads(self) -> None:
         """Serve runnable reads, in order, for at most READ_SLICE_S (at least one command);
@@ -308,7 +312,8 @@ class ShardReplica:
         after this replica lost its leadership: the state it sees is still a committed
         prefix at least as new as that index, so the read stays linearizable."""
         jobs = self.runnable_reads
-        deadline = self.clock() + READ_SLICE_S
+        started = self.clock()
+        deadline = started + READ_SLICE_S
         while jobs:
             job = jobs[0]
             if job.future.done():  # answered otherwise (a client that went away)
@@ -320,12 +325,15 @@ class ShardReplica:
             if self.clock() >= deadline:
                 break
         if jobs:
-            self._resume_reads_soon()
+            self._resume_reads_soon(max(self.clock() - deadline, 0.0))
 
-    def _resume_reads_soon(self) -> None:
+    def _resume_reads_soon(self, pause: float = 0.0) -> None:
         if not self.reads_resume_scheduled:
             self.reads_resume_scheduled = True
-            self.loop.call_soon(self._resume_reads)
+            if pause > 0:
+                self.loop.call_later(pause, self._resume_reads)
+            else:
+                self.loop.call_soon(self._resume_reads)
 
     def _resume_reads(self) -> None:
         self.reads_resume_scheduled = False

@@ -146,3 +146,27 @@ def test_a_slow_single_command_still_makes_progress():
         return await asyncio.wait_for(asyncio.gather(*futures), 5)
 
     assert len(asyncio.run(scenario())) == 5
+
+
+def test_after_a_slice_that_overran_the_reads_pause_for_as_long():
+    """A command may take longer than a slice (up to max-command-work): the reads then
+    leave the loop alone for as long as they overran, even when new Ready cycles come
+    (ticks, heartbeats and applying entries may need several loop turns)."""
+    step = replica_module.READ_SLICE_S * 4
+    clock = SteppingClock(step)
+    replica = leader_replica(clock)
+    requests = [read_request(n, [[b"GET", b"k%d" % n]], follower=False) for n in range(3)]
+
+    async def scenario() -> list[pb.KvReply]:
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in requests]
+        replica.reads_waiting_apply.append((0, list(zip(requests, futures, strict=True))))
+        replica._serve_applied_reads()
+        assert [future.done() for future in futures] == [True, False, False]
+        assert replica.reads_resume_scheduled
+        replica._serve_applied_reads()  # another Ready cycle during the pause
+        assert [future.done() for future in futures] == [True, False, False]
+        return await asyncio.wait_for(asyncio.gather(*futures), 5)
+
+    replies = asyncio.run(scenario())
+    assert [reply.id for reply in replies] == [0, 1, 2]
