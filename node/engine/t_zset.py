@@ -115,9 +115,15 @@ def _zadd(db: Keyspace, args: list[bytes], incr: bool) -> Reply:
         if xx:
             return None if incr else 0
         value = ZSetValue(db.config)
-    elif not incr:
+    elif not nx:
         # A member given a new score is taken out of the order and put back.
-        db.charge(ZSET_REORDER * sum(member in value for member in pairs[1::2]))
+        score_of = value.score
+        moved = sum(
+            1
+            for score, member in zip(scores, pairs[1::2])
+            if (current := score_of(member)) is not None and (incr or current != score)
+        )
+        db.charge(ZSET_REORDER * moved)
     added = updated = processed = 0
     result = 0.0
     for score, member in zip(scores, pairs[1::2]):
