@@ -53,6 +53,8 @@ RETRY_PAUSE_MAX_S = 0.1  # a new leader is used within 0.1 s of its election
 # A read that got no answer in time from this many nodes is not sent again: it may be the
 # read itself that holds each node's event loop (and stops its heartbeats, so that the
 # next node is elected and gets the same read), and a read has no effect to complete.
+# Nor is a read sent again to a node that did not answer it in time: that node may still
+# be working on it (or on what delays it), and a copy would only add to its work.
 READ_TIMEOUT_NODES = 2
 # Where blocking commands keep their timeout argument (seconds): index from the start.
 _TIMEOUT_FIRST = {b"blmpop", b"bzmpop"}
@@ -467,6 +469,10 @@ class ClusterBackend:
                 if request.sequence:
                     request.acked = route.acked()
                 node = self._pick(route, request, rotation)
+                if node in timed_out:
+                    others = [replica for replica in route.replicas if replica not in timed_out]
+                    if others:
+                        node = others[rotation % len(others)]
                 attempt_timeout = ATTEMPT_TIMEOUT_S
                 if blocking:
                     remaining = None
