@@ -33,9 +33,12 @@ log = logging.getLogger("slotraft.replica")
 # taken this long in one loop turn, the rest wait for the next turn (reads are not
 # replicated, so where they pause depends on nothing but time). A slice runs at least one
 # command, which may take longer (up to max-command-work); then the reads pause for as
-# long as the slice overran, so that ticks, heartbeats and applying entries, which may
-# need several loop turns, get at least as much of the loop as the reads took.
+# long as the slice overran, up to READ_PAUSE_MAX_S: the overdue ticks, the Ready cycle
+# that sends heartbeats and applies entries, and the incoming messages, which may need
+# several loop turns, all run before the next slice. (The longest gap between heartbeats
+# is one slice, however long the pause.)
 READ_SLICE_S = 0.005
+READ_PAUSE_MAX_S = 0.05
 
 
 def to_entry_request(request: pb.KvRequest) -> entry_codec.Request:
@@ -325,7 +328,7 @@ class ShardReplica:
             if self.clock() >= deadline:
                 break
         if jobs:
-            self._resume_reads_soon(max(self.clock() - deadline, 0.0))
+            self._resume_reads_soon(min(max(self.clock() - deadline, 0.0), READ_PAUSE_MAX_S))
 
     def _resume_reads_soon(self, pause: float = 0.0) -> None:
         if not self.reads_resume_scheduled:

@@ -54,7 +54,9 @@ RETRY_PAUSE_MAX_S = 0.1  # a new leader is used within 0.1 s of its election
 # read itself that holds each node's event loop (and stops its heartbeats, so that the
 # next node is elected and gets the same read), and a read has no effect to complete.
 # Nor is a read sent again to a node that did not answer it in time: that node may still
-# be working on it (or on what delays it), and a copy would only add to its work.
+# be working on it (or on what delays it), and a copy would only add to its work. If the
+# other replicas still name that node as their leader, it is busy, not gone: the read
+# fails at once rather than when the retry budget runs out.
 READ_TIMEOUT_NODES = 2
 # Where blocking commands keep their timeout argument (seconds): index from the start.
 _TIMEOUT_FIRST = {b"blmpop", b"bzmpop"}
@@ -506,6 +508,12 @@ class ClusterBackend:
                 if reply.status == pb.NOT_LEADER and reply.leader_node != node:
                     hint = reply.leader_node
             log.debug("shard %d: node %d: %s (hint %d)", route.id, node, last_problem, hint)
+            if hint in timed_out:
+                raise BackendError(
+                    b"CLUSTERDOWN The cluster is down: shard %d: its leader, node %d, did not "
+                    b"answer this read in time; not sent to it again, as it may still be "
+                    b"working on it" % (route.id, hint)
+                )
             if hint:
                 route.leader = hint
             else:
