@@ -373,11 +373,18 @@ def page_count(db: Keyspace, count: int, per_member: int = 1) -> int:
     return count
 
 
-def scan_budget(db: Keyspace) -> int | None:
-    """How many members a SCAN may hash into a collection's index this time: a read may
-    build a large index over several calls (ScanIndex), a command being applied must not
-    (every replica must reply the same) and builds it whole."""
-    return None if db.mutating else max(db.work_left, 1024)
+def scan_budget(db: Keyspace, size: int) -> int | None:
+    """How many members a SCAN may hash into the index of a collection of `size` members
+    this time. A read builds a large index over several calls (ScanIndex). A command being
+    applied must reply the same on every replica, whatever reads built there, so it builds
+    the index whole, and is charged for it whether or not it is built already: past
+    max-command-work, SCAN in MULTI/EXEC, in a script or in a pipeline with writes is
+    refused (outside them it is not)."""
+    if db.mutating:
+        if size > ScanIndex.BUILD_AT_ONCE:
+            db.charge(size)
+        return None
+    return max(db.work_left, 1024)
 
 
 def _page_of(members: Iterable[bytes], cursor: int, count: int) -> tuple[int, list[bytes]]:

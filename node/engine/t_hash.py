@@ -297,7 +297,7 @@ def hscan(db: Keyspace, args: list[bytes]) -> Reply:
         found = [field for field in value if options.accepts(field)]
         next_cursor = 0
     else:
-        budget = scan_budget(db)
+        budget = scan_budget(db, len(value))
         count = page_count(db, options.count, per_member=2)
         next_cursor, found = scan_page(value.scan_index(), cursor, count, options.match, budget)
     get = value.get

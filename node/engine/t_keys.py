@@ -315,7 +315,7 @@ def scan_index(db: Keyspace) -> ScanIndex:
 def scan(db: Keyspace, args: list[bytes]) -> Reply:
     cursor = parse_cursor(args[1])
     options = parse_scan_options(args, 2, allow_type=True)
-    budget = scan_budget(db)
+    budget = scan_budget(db, len(db.data))
     count = page_count(db, options.count)
     next_cursor, visited = scan_page(scan_index(db), cursor, count, None, budget)
     found = []

@@ -328,7 +328,7 @@ def sscan(db: Keyspace, args: list[bytes]) -> Reply:
     if value.is_intset:
         # Redis returns a small encoding whole, whatever the cursor.
         return scan_reply(0, [member for member in value if options.accepts(member)])
-    budget = scan_budget(db)
+    budget = scan_budget(db, len(value))
     count = page_count(db, options.count)
     next_cursor, found = scan_page(value.scan_index(), cursor, count, options.match, budget)
     return scan_reply(next_cursor, found)

@@ -814,7 +814,7 @@ def zscan(db: Keyspace, args: list[bytes]) -> Reply:
             for part in (member, score_text(score))
         ]
         return scan_reply(0, found)
-    budget = scan_budget(db)
+    budget = scan_budget(db, len(value))
     count = page_count(db, options.count, per_member=2)
     next_cursor, members = scan_page(value.scan_index(), cursor, count, options.match, budget)
     # A skiplist's scores are printed with '%.17g' (createStringObjectFromLongDouble).

@@ -359,36 +359,52 @@ def test_bitcount_ranges_match_a_python_int_count():
 # ---------------------------------------------------------------------- SCAN is never refused
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        [b"SCAN", b"0"],
-        [b"SSCAN", b"s", b"0"],
-        [b"HSCAN", b"h", b"0"],
-        [b"ZSCAN", b"z", b"0"],
-    ],
-)
-@pytest.mark.parametrize("path", ["read", "write"])
-def test_scan_with_a_huge_count_pages_within_the_budget_and_visits_everything(
-    monkeypatch, args, path
-):
-    monkeypatch.setattr(scan_module.ScanIndex, "BUILD_AT_ONCE", 64)  # build in steps
-    engine = loaded()
-    execute = read if path == "read" else run
+SCANS = [
+    [b"SCAN", b"0"],
+    [b"SSCAN", b"s", b"0"],
+    [b"HSCAN", b"h", b"0"],
+    [b"ZSCAN", b"z", b"0"],
+]
+
+
+def iterate(engine: Engine, args: list[bytes], execute) -> tuple[list[bytes], int]:
+    """Every member a full iteration with COUNT 1000000 visits, and how many pages."""
     per_member = 1 if args[0] in (b"SCAN", b"SSCAN") else 2
     cursor, found, pages = b"0", [], 0
     while True:
         reply = execute(engine, *args[:-1], cursor, b"COUNT", b"1000000")
-        assert not isinstance(reply, Error)
+        assert not isinstance(reply, Error), reply
         cursor, page = reply
-        assert len(page) <= LIMIT
+        assert len(page) <= engine.config.max_command_work
         found += page[::per_member]
         pages += 1
         if cursor == b"0":
-            break
-    expected = 6 + MEMBERS if args[0] == b"SCAN" else MEMBERS
-    assert len(found) == len(set(found)) == expected
+            return found, pages
+
+
+@pytest.mark.parametrize("args", SCANS)
+def test_a_read_scan_with_a_huge_count_pages_within_the_budget_and_visits_everything(
+    monkeypatch, args
+):
+    monkeypatch.setattr(scan_module.ScanIndex, "BUILD_AT_ONCE", 64)  # built in steps
+    found, pages = iterate(loaded(), args, read)
+    assert len(found) == len(set(found)) == (6 + MEMBERS if args[0] == b"SCAN" else MEMBERS)
     assert pages > MEMBERS // LIMIT  # the budget, not COUNT, sized the pages
+
+
+@pytest.mark.parametrize("args", SCANS)
+def test_an_applied_scan_pays_for_the_whole_index_the_same_on_every_replica(monkeypatch, args):
+    """Applied (MULTI/EXEC, a script, a pipeline with writes), a SCAN builds the index
+    whole and is charged for it, built or not: over the limit it is refused."""
+    monkeypatch.setattr(scan_module.ScanIndex, "BUILD_AT_ONCE", 64)
+    engine = loaded()
+    size = 6 + MEMBERS if args[0] == b"SCAN" else MEMBERS
+    iterate(engine, args, read)  # the index is built on this replica, not on others
+    reply = run(engine, *args, b"COUNT", b"10")
+    assert reply == refused(len(args) + 1 + size)
+    engine.config.max_command_work = 10 * MEMBERS
+    found, _ = iterate(engine, args, run)
+    assert len(found) == len(set(found)) == size
 
 
 def test_a_large_index_is_built_a_budget_at_a_time_while_reads_go_on(monkeypatch):
