@@ -574,7 +574,7 @@ def zrandmember(db: Keyspace, args: list[bytes]) -> Reply:
     if count >= size:
         db.charge(size * (2 if withscores else 1))
     else:
-        db.charge(abs(count) * RANDOM_ZSET_DRAW)
+        db.charge(abs(count) * (RANDOM_ZSET_DRAW + withscores))
     if count < 0 or count == 1:
         # Repetitions allowed: each draw is independent.
         picks = value.entries_at(random_positions(rng, size, abs(count)))

@@ -22,7 +22,8 @@ elements (EngineConfig.max_command_work):
 - string bytes a command returns, copies, counts or allocates count one element per
   BYTES_PER_ELEMENT (GET of a 1 MB string: 8,192), so a string far longer than the
   limit allows is read in slices with GETRANGE;
-- a member drawn at random from a sorted set counts RANDOM_ZSET_DRAW, one removed from
+- a member drawn at random from a sorted set counts RANDOM_ZSET_DRAW (and its score one
+  more with WITHSCORES), one removed from
   or moved within a sorted set by ZREM or ZADD ZSET_REORDER more.
 
 The default (node.engine.config) comes from measuring each command at the limit on the
@@ -48,7 +49,7 @@ COMPARED_PER_ELEMENT = 16
 # few nanoseconds per byte of fresh memory.
 BYTES_PER_ELEMENT = 128
 # A member drawn at random from a sorted set is found by its rank, away from the last
-# one: twice the cost of a member of a range.
+# one: twice the cost of a member of a range (its score, when replied, counts one more).
 RANDOM_ZSET_DRAW = 2
 # Taking a member out of a sorted set's order one at a time (ZREM, ZADD giving a member a
 # new score) costs about three microseconds: this much work per member, besides its

@@ -419,10 +419,14 @@ class ZSetValue(Container):
         else:
             gone = order[start:stop]
             del order[start:stop]
-        for key in gone:
-            member = key[_PREFIX:]
-            del self._scores[member]
-            self._forget(member)
+        members = [key[_PREFIX:] for key in gone]
+        scores = self._scores
+        for member in members:
+            del scores[member]
+        self._content_bytes -= sum(map(len, members))
+        if self._scan_index is not None:
+            for member in members:
+                self._scan_index.discard(member)
         return len(gone)
 
     def pop(self, highest: bool) -> Entry:

@@ -72,6 +72,7 @@ def heavy_commands(work: int) -> list[tuple[str, Command]]:
     the limit refuses, the finding's among them."""
     z, s, h, lst = key("z"), key("s"), key("h"), key("l")
     draws = work // RANDOM_ZSET_DRAW - 4
+    scored_draws = work // (RANDOM_ZSET_DRAW + 1) - 4
     half = work // 2 - 4
     string_bytes = (work - 8) * BYTES_PER_ELEMENT
     mget_keys = work - 2 - work // BYTES_PER_ELEMENT
@@ -88,8 +89,14 @@ def heavy_commands(work: int) -> list[tuple[str, Command]]:
         ("finding: ZRANDMEMBER -1000000", same(b"ZRANDMEMBER", z, b"-1000000")),
         ("finding: ... WITHSCORES", same(b"ZRANDMEMBER", z, b"-1000000", b"WITHSCORES")),
         ("ZRANDMEMBER -draws", same(b"ZRANDMEMBER", z, b"-%d" % draws)),
-        ("ZRANDMEMBER -draws WITHSCORES", same(b"ZRANDMEMBER", z, b"-%d" % draws, b"WITHSCORES")),
-        ("ZRANDMEMBER +draws WITHSCORES", same(b"ZRANDMEMBER", z, b"%d" % draws, b"WITHSCORES")),
+        (
+            "ZRANDMEMBER -draws WITHSCORES",
+            same(b"ZRANDMEMBER", z, b"-%d" % scored_draws, b"WITHSCORES"),
+        ),
+        (
+            "ZRANDMEMBER +draws WITHSCORES",
+            same(b"ZRANDMEMBER", z, b"%d" % scored_draws, b"WITHSCORES"),
+        ),
         ("ZRANGE limit", same(b"ZRANGE", z, b"0", b"%d" % (work - 5))),
         ("ZRANGE limit/2 WITHSCORES", same(b"ZRANGE", z, b"0", b"%d" % half, b"WITHSCORES")),
         (
