@@ -23,17 +23,20 @@ elements (EngineConfig.max_command_work):
   BYTES_PER_ELEMENT (GET of a 1 MB string: 8,192), so a string far longer than the
   limit allows is read in slices with GETRANGE;
 - a member drawn at random from a sorted set counts RANDOM_ZSET_DRAW (and its score one
-  more with WITHSCORES), one removed from
-  or moved within a sorted set by ZREM or ZADD ZSET_REORDER more.
+  more with WITHSCORES); one removed from or moved within a sorted set by ZREM or ZADD
+  counts ZSET_REORDER more.
 
 The default (node.engine.config) comes from measuring each command at the limit on the
 engine (about a microsecond of CPU per element for the heaviest kinds: sorted-set ranges
 and pops, ZADD, DEL of many keys; far less for most) and end to end with
 `slotraft bench heavy`.
 
-The SCAN family is never refused: COUNT is a hint, and a page visits at most what the
-budget allows. MULTI/EXEC shares one budget among its commands (the transaction is one
-entry, applied in one go on every replica).
+A read of the SCAN family is never refused: COUNT is a hint, and a page visits at most
+what the budget allows (a large index is built a budget at a time, node.engine.scan).
+Applied (MULTI/EXEC, scripts, pipelines with writes) it pays for the whole index. A
+MULTI/EXEC shares one budget among its commands: the transaction is one entry, applied in
+one go on every replica. Not counted: freeing what a command deletes (DEL or FLUSHALL of
+millions of elements: about 0.1 s per million on the test machine).
 """
 
 from __future__ import annotations
