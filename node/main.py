@@ -100,6 +100,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"({_NODE.engine.max_random_draws})",
     )
     parser.add_argument(
+        "--max-command-work",
+        type=int,
+        default=_NODE.engine.max_command_work,
+        help="the most elements one command (or MULTI/EXEC) may take, return, store or walk "
+        "through; past it the command is refused, so that none holds the node's event loop "
+        "(and its Raft heartbeats) for long. The same on every node "
+        f"({_NODE.engine.max_command_work:,})",
+    )
+    parser.add_argument(
         "--script-max-instructions",
         type=int,
         default=_NODE.engine.script_max_instructions,
@@ -167,6 +176,7 @@ def settings_from(args: argparse.Namespace) -> NodeSettings:
             maxmemory=args.maxmemory,
             maxmemory_policy=args.maxmemory_policy,
             max_random_draws=args.max_random_draws,
+            max_command_work=args.max_command_work,
             script_max_instructions=args.script_max_instructions,
             script_max_memory=args.script_max_memory,
         ),

@@ -29,6 +29,17 @@ from proto.topology import ShardPlacement
 
 log = logging.getLogger("slotraft.replica")
 
+# Reads are served on the loop that also ticks Raft and sends heartbeats: once they have
+# taken this long in one loop turn, the rest wait for the next turn (reads are not
+# replicated, so where they pause depends on nothing but time). A slice runs at least one
+# command, which may take longer (up to max-command-work); then the reads pause for as
+# long as the slice overran, up to READ_PAUSE_MAX_S: the overdue ticks, the Ready cycle
+# that sends heartbeats and applies entries, and the incoming messages, which may need
+# several loop turns, all run before the next slice. (The longest gap between heartbeats
+# is one slice, however long the pause.)
+READ_SLICE_S = 0.005
+READ_PAUSE_MAX_S = 0.05
+
 
 def to_entry_request(request: pb.KvRequest) -> entry_codec.Request:
     """The part of a client request that goes into the log (every replica applies it)."""
@@ -66,6 +77,17 @@ class Pending:
     request: pb.KvRequest
     future: asyncio.Future
     waiter: Waiter | None = None
+
+
+@dataclass(slots=True)
+class ReadJob:
+    """A read being served, possibly over several loop turns: the replies of its commands
+    so far (a request may carry many commands, each up to max-command-work)."""
+
+    request: pb.KvRequest
+    future: asyncio.Future
+    commands: list[list[bytes]] | None = None
+    replies: list[bytes] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -107,6 +129,10 @@ class ShardReplica:
         self.reads_waiting_apply: deque[tuple[int, list[tuple[pb.KvRequest, asyncio.Future]]]] = (
             deque()
         )
+        # Reads that may be served now (their read index applied, or follower reads), in
+        # order, and whether a later loop turn is already asked to go on with them.
+        self.runnable_reads: deque[ReadJob] = deque()
+        self.reads_resume_scheduled = False  # a later turn goes on with them (maybe paused)
         self.waiters: list[Waiter] = []
         self.expiry_in_flight: set[bytes] = set()
         self.eviction_in_flight: set[bytes] = set()
@@ -116,6 +142,7 @@ class ShardReplica:
         self.rng = random.Random()
 
     loop = running_loop
+    clock = staticmethod(time.perf_counter)  # what the read slices are timed with
 
     @property
     def group(self) -> int:
@@ -133,7 +160,9 @@ class ShardReplica:
         self.counters.requests += 1
         if request.kind == pb.DIGESTS or request.read_only:
             if request.consistency == pb.FOLLOWER:
-                future.set_result(self._execute_read(request))
+                # Served in the next slice of reads (this frame may hold many of them).
+                self.runnable_reads.append(ReadJob(request, future))
+                self._resume_reads_soon()
             elif not self.is_leader:
                 future.set_result(not_leader_reply(request, self.raft.leader))
             else:
@@ -193,18 +222,27 @@ class ShardReplica:
         self.counters.proposals += 1
         return True
 
-    def _execute_read(self, request: pb.KvRequest) -> pb.KvReply:
+    def _advance_read(self, job: ReadJob, deadline: float) -> bool:
+        """Execute the job's commands in order until all are done (then answer it and
+        return True) or `deadline` has passed with some left (False)."""
+        request = job.request
         engine = self.state.engine
-        now = max(self.state.clock_ms, int(time.time() * 1000))
         if request.kind == pb.DIGESTS:
-            keys = list(request.args)
-            pairs = engine.watch_digests(keys, now)
-            return pb.KvReply(id=request.id, replies=[digest for _, digest in pairs])
-        replies = []
-        for args in commands_of(request):
-            reply = engine.execute_readonly(args, now, self.rng)
+            now = max(self.state.clock_ms, int(time.time() * 1000))
+            pairs = engine.watch_digests(list(request.args), now)
+            _resolve(job.future, pb.KvReply(id=request.id, replies=[d for _, d in pairs]))
+            return True
+        if job.commands is None:
+            job.commands = commands_of(request)
+        commands, replies = job.commands, job.replies
+        while len(replies) < len(commands):
+            if replies and self.clock() >= deadline:
+                return False
+            now = max(self.state.clock_ms, int(time.time() * 1000))
+            reply = engine.execute_readonly(commands[len(replies)], now, self.rng)
             replies.append(resp.encode(reply, request.resp3))
-        return pb.KvReply(id=request.id, replies=replies)
+        _resolve(job.future, pb.KvReply(id=request.id, replies=replies))
+        return True
 
     # ------------------------------------------------------------------ Ready handling
 
@@ -266,9 +304,43 @@ class ShardReplica:
         queue = self.reads_waiting_apply
         while queue and queue[0][0] <= self.applied:
             _, reads = queue.popleft()
-            for request, future in reads:
-                if not future.done():
-                    future.set_result(self._execute_read(request))
+            self.runnable_reads.extend(ReadJob(request, future) for request, future in reads)
+        if not self.reads_resume_scheduled:  # else they go on when that turn comes
+            self._serve_reads()
+
+    def _serve_reads(self) -> None:
+        """Serve runnable reads, in order, for at most READ_SLICE_S (at least one command);
+        what is left goes on in a later loop turn, after the ticks, heartbeats and Raft
+        messages that came meanwhile. A read whose read index was confirmed may be served
+        after this replica lost its leadership: the state it sees is still a committed
+        prefix at least as new as that index, so the read stays linearizable."""
+        jobs = self.runnable_reads
+        started = self.clock()
+        deadline = started + READ_SLICE_S
+        while jobs:
+            job = jobs[0]
+            if job.future.done():  # answered otherwise (a client that went away)
+                jobs.popleft()
+                continue
+            if not self._advance_read(job, deadline):
+                break
+            jobs.popleft()
+            if self.clock() >= deadline:
+                break
+        if jobs:
+            self._resume_reads_soon(min(max(self.clock() - deadline, 0.0), READ_PAUSE_MAX_S))
+
+    def _resume_reads_soon(self, pause: float = 0.0) -> None:
+        if not self.reads_resume_scheduled:
+            self.reads_resume_scheduled = True
+            if pause > 0:
+                self.loop.call_later(pause, self._resume_reads)
+            else:
+                self.loop.call_soon(self._resume_reads)
+
+    def _resume_reads(self) -> None:
+        self.reads_resume_scheduled = False
+        self._serve_reads()
 
     def _lost_leadership(self, leader: int) -> None:
         for proposal in self.proposals.values():

@@ -53,11 +53,20 @@ ATTEMPT_TIMEOUT_S = 3.0  # one try at one node
 RETRY_BUDGET_S = 15.0  # all tries of one request
 RETRY_PAUSE_S = 0.02  # first pause between tries; doubles up to RETRY_PAUSE_MAX_S
 RETRY_PAUSE_MAX_S = 0.1  # a new leader is used within 0.1 s of its election
+# A read that got no answer in time from this many nodes is not sent again: it may be the
+# read itself that holds each node's event loop (and stops its heartbeats, so that the
+# next node is elected and gets the same read), and a read has no effect to complete.
+# Nor is a read sent again to a node that did not answer it in time: that node may still
+# be working on it (or on what delays it), and a copy would only add to its work. If the
+# other replicas still name that node as their leader, it is busy, not gone: the read
+# fails at once rather than when the retry budget runs out.
+READ_TIMEOUT_NODES = 2
 # Where blocking commands keep their timeout argument (seconds): index from the start.
 _TIMEOUT_FIRST = {b"blmpop", b"bzmpop"}
 
 
 AnswerCallback = Callable[["pb.KvReply | None", str], None]
+NO_ANSWER_IN_TIME = "did not answer"  # how a timed-out attempt's problem reads
 CredentialSource = Callable[[], Credentials]
 
 
@@ -138,7 +147,7 @@ class NodeLink:
     def _time_out(self, request_id: int, timeout: float) -> None:
         answer = self.pending.pop(request_id, None)
         if answer is not None:
-            answer(None, f"node {self.node_id} did not answer in {timeout:.1f}s")
+            answer(None, f"node {self.node_id} {NO_ANSWER_IN_TIME} in {timeout:.1f}s")
 
     def flush(self) -> None:
         """Write the queued requests in one frame (scheduled once per turn by `submit`;
@@ -501,6 +510,7 @@ class ClusterBackend:
         attempts = 0
         pause = RETRY_PAUSE_S
         last_problem = "no leader"
+        timed_out: set[int] = set()  # nodes that did not answer this request in time
         while True:
             if first is not None:
                 node, reply = first.node, first.reply
@@ -512,6 +522,10 @@ class ClusterBackend:
                 if request.sequence:
                     request.acked = route.acked()
                 node = self._pick(route, request, rotation)
+                if node in timed_out:
+                    others = [replica for replica in route.replicas if replica not in timed_out]
+                    if others:
+                        node = others[rotation % len(others)]
                 attempt_timeout = ATTEMPT_TIMEOUT_S
                 if blocking:
                     remaining = None
@@ -526,6 +540,14 @@ class ClusterBackend:
                 except AttemptFailed as problem:
                     last_problem = str(problem)
                     reply = None
+            if reply is None and NO_ANSWER_IN_TIME in last_problem and request.read_only:
+                timed_out.add(node)
+                if len(timed_out) >= READ_TIMEOUT_NODES:
+                    raise BackendError(
+                        b"CLUSTERDOWN The cluster is down: shard %d: %d nodes did not answer "
+                        b"this read in time; not retried, as a read that slow would hold up "
+                        b"every node it is sent to" % (route.id, len(timed_out))
+                    )
             if reply is not None and reply.status == pb.OK:
                 _note_leader(route, request, node)
                 return reply
@@ -537,6 +559,12 @@ class ClusterBackend:
                 if reply.status == pb.NOT_LEADER and reply.leader_node != node:
                     hint = reply.leader_node
             log.debug("shard %d: node %d: %s (hint %d)", route.id, node, last_problem, hint)
+            if hint in timed_out:
+                raise BackendError(
+                    b"CLUSTERDOWN The cluster is down: shard %d: its leader, node %d, did not "
+                    b"answer this read in time; not sent to it again, as it may still be "
+                    b"working on it" % (route.id, hint)
+                )
             if hint:
                 route.leader = hint
             else:

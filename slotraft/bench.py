@@ -12,6 +12,7 @@ BENCHMARKS = {
     "raft": "slotraft.benchmarks.raft_sim",
     "router": "slotraft.benchmarks.router_local",
     "cluster": "slotraft.benchmarks.cluster",
+    "heavy": "slotraft.benchmarks.heavy",
 }
 
 

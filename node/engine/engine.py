@@ -84,6 +84,9 @@ class Engine:
         # Whether a hash slot belongs to this shard: a script may only touch keys that do.
         # The node sets it from the shard's placement; a lone engine owns every slot.
         self.owns_slot: Callable[[int], bool] = _every_slot
+        # Inside MULTI/EXEC: what the transaction has left of max-command-work, which its
+        # commands share (node.engine.work); None outside a transaction.
+        self._transaction_work: int | None = None
 
     # ------------------------------------------------------------------ commands
 
@@ -139,6 +142,7 @@ class Engine:
                 return Error(internal_error(spec.name, error))
         db = self._mutating(now_ms, rng)
         try:
+            self._begin_work(db, args)
             reply = implementation(db, args)
         except CommandError as error:
             reply = Error(error.message)
@@ -149,6 +153,12 @@ class Engine:
         if db.changed:
             db.reaccount()
         return reply
+
+    def _begin_work(self, db: Keyspace, args: list[bytes]) -> None:
+        """Give the command its work budget and charge its arguments (node.engine.work)."""
+        budget = self._transaction_work
+        db.begin_work(self.config.max_command_work if budget is None else budget)
+        db.charge(len(args) - 1)
 
     def _mutating(self, now_ms: int, rng: random.Random) -> Keyspace:
         """The keyspace, set up for one command on the mutating path."""
@@ -186,6 +196,7 @@ class Engine:
         db.rng = rng
         db.mutating = False
         try:
+            self._begin_work(db, args)
             return implementation(db, args)
         except CommandError as error:
             return Error(error.message)
@@ -214,13 +225,27 @@ class Engine:
                 return None
         replies = []
         changed: list[bytes] = []
-        for args in commands:
-            reply = self.execute(args, now_ms, rng)
-            changed.extend(self.db.changed)
-            if type(reply) is WouldBlock:
-                reply = timeout_reply(args)
-            replies.append(reply)
-        self.db.changed = changed
+        db = self.db
+        # The transaction is one entry, applied in one go: its commands share one budget.
+        self._transaction_work = self.config.max_command_work
+        try:
+            for args in commands:
+                db.work_done = 0
+                db.changed = []
+                # Without execute's SET shortcut, which would not charge the budget.
+                spec = self.resolve(args)
+                if type(spec) is Error:
+                    reply: Reply = spec
+                else:
+                    reply = self.execute_resolved(spec, args, now_ms, rng)  # type: ignore[arg-type]
+                self._transaction_work = max(self._transaction_work - db.work_done, 0)
+                changed.extend(db.changed)
+                if type(reply) is WouldBlock:
+                    reply = timeout_reply(args)
+                replies.append(reply)
+        finally:
+            self._transaction_work = None
+        db.changed = changed
         return replies
 
     # ------------------------------------------------------------------ expiry and eviction

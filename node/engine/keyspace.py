@@ -15,6 +15,7 @@ from typing import Any
 
 from node.engine.config import EngineConfig
 from node.engine.errors import WRONGTYPE, CommandError
+from node.engine.work import work_exceeded
 
 # Approximate bytes Redis spends per key besides the key and value bytes (dictEntry, robj,
 # sds headers). The same constant on every replica keeps accounting deterministic.
@@ -81,6 +82,11 @@ class Keyspace:
         self.rng = random.Random(0)
         self.mutating = True
         self.changed: list[bytes] = []
+        # The running command's work budget (node.engine.work), set by the engine with
+        # begin_work: what it may still charge, and what it charged so far.
+        self.work_budget = self.config.max_command_work
+        self.work_left = self.work_budget
+        self.work_done = 0
         # Earliest-TTL-first index for active expiry; stale entries are skipped lazily.
         self._expiry_heap: list[tuple[int, bytes]] = []
         # Keys in arrival order for O(1) random sampling (RANDOMKEY, eviction); entries of
@@ -98,6 +104,27 @@ class Keyspace:
         # SCAN's order of the keys (node.engine.scan.ScanIndex), built by the first SCAN
         # and then kept up to date here; dropped when the whole data set is replaced.
         self.scan_index: Any = None
+
+    # ------------------------------------------------------------------ work
+
+    def begin_work(self, budget: int) -> None:
+        """A command starts with `budget` elements of work (node.engine.work)."""
+        self.work_budget = budget
+        self.work_left = budget
+        self.work_done = 0
+
+    def charge(self, elements: int) -> None:
+        """Account for `elements` of work the command is about to do. Past its budget it
+        raises the max-command-work error; commands charge before they change anything,
+        so a refused command has no effect, the same on every replica."""
+        if elements > self.work_left:
+            raise CommandError(
+                work_exceeded(
+                    self.work_done + elements, self.work_budget, self.config.max_command_work
+                )
+            )
+        self.work_left -= elements
+        self.work_done += elements
 
     # ------------------------------------------------------------------ lookups
 

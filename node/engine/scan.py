@@ -41,13 +41,19 @@ import re
 import zlib
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from itertools import islice
+from typing import TYPE_CHECKING
 
+import numpy as np
 from crc32c import crc32c
 from sortedcontainers import SortedList
 
 from node.engine.errors import SYNTAX, CommandError
 from node.engine.parsing import parse_int
 from proto.glob import compile_pattern, matches_all
+
+if TYPE_CHECKING:
+    from node.engine.keyspace import Keyspace
 
 CURSOR_BITS = 48
 # Hashes lie in [0, 2**48 - 2] so that every cursor (hash + 1) is in [1, 2**48 - 1].
@@ -136,33 +142,58 @@ class ScanIndex:
     pays almost nothing per write. If changes pile up beyond a quarter of the index
     without a page being read, the index lets go of its contents (`stale`) and the next
     page builds it again from `source`; so does a page that finds the sizes disagree.
+
+    Building the index of a large collection (hashing every member) takes about half a
+    second per million members, which a node cannot spend in one go on the loop that
+    sends its heartbeats. So a large index is built in steps: `page` with a `budget` hashes
+    (or catches up on changes for) at most that many members, and answers None until the
+    index is ready; the SCAN commands then reply with an empty page and the same cursor,
+    which a client simply calls again (a SCAN page may be empty before the iteration
+    ends). Without a budget (the apply path, whose replies must be the same on every
+    replica) `page` always finishes the index first. Only the last step, sorting the
+    hashes, is done in one go: a C sort, about 0.07 s per million members.
     """
 
-    __slots__ = ("_hashes", "_members", "_pending", "_size", "_source", "stale")
+    __slots__ = (
+        "_building",
+        "_built",
+        "_hashes",
+        "_members",
+        "_new_hashes",
+        "_pending",
+        "_size",
+        "_source",
+        "_state",
+    )
+
+    # Sources up to this size are indexed at once (in about a millisecond).
+    BUILD_AT_ONCE = 4096
+    _EMPTY, _BUILDING, _READY = "empty", "building", "ready"
 
     def __init__(self, source: Collection[bytes]) -> None:
         self._source = source
-        self._build()
+        self._drop()
+        self._state = self._EMPTY
+        if len(source) <= self.BUILD_AT_ONCE:
+            self._catch_up(None)
 
-    def _build(self) -> None:
-        members = list(self._source)
-        by_hash: dict[int, bytes | tuple[bytes, ...]] = dict(
-            zip(map(member_hash, members), members)
-        )
+    @property
+    def stale(self) -> bool:
+        """Whether the index let go of its contents (or has not been built yet)."""
+        return self._state == self._EMPTY
+
+    def _drop(self) -> None:
+        self._state = self._EMPTY
         self._pending: dict[bytes, bool] = {}  # member -> present, the last change wins
-        self.stale = False
-        if len(by_hash) == len(members):
-            self._members = by_hash
-            self._size = len(members)
-        else:  # equal hashes: group them one by one
-            self._members = {}
-            self._size = 0
-            for member in members:
-                self._insert(member)
-        self._hashes = SortedList(self._members)
+        self._members: dict[int, bytes | tuple[bytes, ...]] = {}
+        self._hashes = SortedList()
+        self._size = 0
+        self._building: list[bytes] = []  # the source's members when the build began
+        self._built = 0  # how many of them are hashed (into _members and _new_hashes)
+        self._new_hashes: list[int] = []
 
     def __len__(self) -> int:
-        self._apply()
+        self._catch_up(None)
         return self._size
 
     def add(self, member: bytes) -> None:
@@ -172,21 +203,22 @@ class ScanIndex:
         self._note(member, False)
 
     def _note(self, member: bytes, present: bool) -> None:
-        if self.stale:
-            return
+        if self._state == self._EMPTY:
+            return  # the next build starts from the source as it is then
         pending = self._pending
         pending[member] = present
-        if len(pending) > 1024 + self._size // 4:
-            self.stale = True
-            self._pending = {}
-            self._members = {}
-            self._hashes = SortedList()
-            self._size = 0
+        if len(pending) > 1024 + max(self._size, len(self._building)) // 4:
+            self._drop()
 
-    def page(self, cursor: int, count: int) -> tuple[int, list[bytes]]:
+    def page(
+        self, cursor: int, count: int, budget: int | None = None
+    ) -> tuple[int, list[bytes]] | None:
         """The members visited from `cursor` on (at least `count` unless the iteration
-        ends, more to finish a run of equal hashes) and the cursor after them."""
-        self._apply()
+        ends, more to finish a run of equal hashes) and the cursor after them; None when
+        `budget` (members to hash or changes to apply) ran out before the index was
+        ready."""
+        if not self._catch_up(budget):
+            return None
         members = self._members
         start = self._hashes.bisect_left(cursor - 1) if cursor else 0
         visited: list[bytes] = []
@@ -200,44 +232,97 @@ class ScanIndex:
                 visited.extend(found)
         return 0, visited
 
-    def _apply(self) -> None:
-        if self.stale:
-            self._build()
-            return
-        if self._pending:
-            self._apply_pending()
+    def _catch_up(self, budget: int | None) -> bool:
+        """Build the index and apply the recorded changes, within `budget` members (None:
+        all of it); whether the index is now ready and agrees with the source."""
+        if self._state == self._READY and not self._pending:
+            if self._size == len(self._source):
+                return True
+            self._drop()
+        if self._state == self._EMPTY:
+            self._state = self._BUILDING
+            self._building = list(self._source)
+        if self._state == self._BUILDING:
+            remaining = len(self._building) - self._built
+            step = remaining if budget is None else min(budget, remaining)
+            self._hash_members(step)
+            if budget is not None:
+                budget -= step
+            if self._built < len(self._building):
+                return False
+            self._finish_build()
+        pending = self._pending
+        if pending:
+            if budget is not None and len(pending) > budget:
+                changes = list(islice(pending.items(), budget))
+                for member, _ in changes:
+                    del pending[member]
+                self._apply_changes(changes)
+                return False
+            self._pending = {}
+            self._apply_changes(list(pending.items()))
         if self._size != len(self._source):
-            self._build()
+            self._drop()
+            return self._catch_up(budget) if budget is None else False
+        return True
 
-    def _apply_pending(self) -> None:
+    def _hash_members(self, step: int) -> None:
+        chunk = self._building[self._built : self._built + step]
+        hashes = list(map(member_hash, chunk))
+        members = self._members
+        if len(set(hashes)) == len(hashes) and not members.keys() & hashes:
+            members.update(zip(hashes, chunk))
+        else:  # equal hashes (rare: 48 bits): grouped one by one
+            for hashed, member in zip(hashes, chunk):
+                self._group(hashed, member)
+        self._new_hashes += hashes
+        self._built += step
+
+    def _finish_build(self) -> None:
+        # Sorted in C (equal hashes once), then handed over as one sorted run.
+        self._hashes = SortedList()
+        self._hashes.update(np.unique(np.array(self._new_hashes, dtype=np.uint64)).tolist())
+        self._size = len(self._building)
+        self._building = []
+        self._new_hashes = []
+        self._built = 0
+        self._state = self._READY
+
+    def _apply_changes(self, changes: list[tuple[bytes, bool]]) -> None:
         hashes_before = len(self._members)
         added: list[int] = []
-        for member, present in self._pending.items():
+        for member, present in changes:
             if present:
                 hashed = self._insert(member)
                 if hashed is not None:
                     added.append(hashed)
             else:
                 self._remove(member)
-        self._pending = {}
         if len(added) > hashes_before:
             self._hashes = SortedList(self._members)
         else:
             self._hashes.update(added)
 
-    def _insert(self, member: bytes) -> int | None:
-        """Add a member; returns its hash when that hash is new to the index."""
-        hashed = member_hash(member)
+    def _group(self, hashed: int, member: bytes) -> bool:
+        """Put a member in `_members` under its hash, with any others of that hash;
+        whether it was not there yet."""
         found = self._members.get(hashed)
         if found is None:
             self._members[hashed] = member
-            self._size += 1
-            return hashed
+            return True
         group = (found,) if type(found) is bytes else found
-        if member not in group:
-            self._members[hashed] = tuple(sorted((*group, member)))
+        if member in group:
+            return False
+        self._members[hashed] = tuple(sorted((*group, member)))
+        return True
+
+    def _insert(self, member: bytes) -> int | None:
+        """Add a member; returns its hash when that hash is new to the index."""
+        hashed = member_hash(member)
+        new_hash = hashed not in self._members
+        if self._group(hashed, member):
             self._size += 1
-        return None
+        return hashed if new_hash else None
 
     def _remove(self, member: bytes) -> None:
         hashed = member_hash(member)
@@ -255,18 +340,51 @@ class ScanIndex:
 
 
 def scan_page(
-    members: ScanIndex | Iterable[bytes], cursor: int, count: int, match: bytes | None
+    members: ScanIndex | Iterable[bytes],
+    cursor: int,
+    count: int,
+    match: bytes | None,
+    budget: int | None = None,
 ) -> tuple[int, list[bytes]]:
     """One page of an iteration over `members` (a ScanIndex, or any iterable of distinct
-    members), filtered by `match` (None: no filter). Returns (next cursor, members)."""
+    members), filtered by `match` (None: no filter). Returns (next cursor, members). With
+    a `budget`, an index not ready yet gives an empty page that keeps the cursor (never 0,
+    which would end the iteration; cursor 1 is where it starts)."""
     if isinstance(members, ScanIndex):
-        next_cursor, visited = members.page(cursor, count)
+        paged = members.page(cursor, count, budget)
+        if paged is None:
+            return max(cursor, 1), []
+        next_cursor, visited = paged
     else:
         next_cursor, visited = _page_of(members, cursor, count)
     if match is None:
         return next_cursor, visited
     matcher = compile_pattern(match)
     return next_cursor, [member for member in visited if matcher(member)]
+
+
+def page_count(db: Keyspace, count: int, per_member: int = 1) -> int:
+    """SCAN's COUNT within the command's work budget (node.engine.work): COUNT is a hint,
+    so the SCAN family is never refused; a page visits what the budget allows (at least
+    one member), each visited member costing `per_member` (2 with its value or score).
+    The work is charged here."""
+    count = max(1, min(count, db.work_left // per_member))
+    db.charge(min(count * per_member, db.work_left))
+    return count
+
+
+def scan_budget(db: Keyspace, size: int) -> int | None:
+    """How many members a SCAN may hash into the index of a collection of `size` members
+    this time. A read builds a large index over several calls (ScanIndex). A command being
+    applied must reply the same on every replica, whatever reads built there, so it builds
+    the index whole, and is charged for it whether or not it is built already: past
+    max-command-work, SCAN in MULTI/EXEC, in a script or in a pipeline with writes is
+    refused (outside them it is not)."""
+    if db.mutating:
+        if size > ScanIndex.BUILD_AT_ONCE:
+            db.charge(size)
+        return None
+    return max(db.work_left, 1024)
 
 
 def _page_of(members: Iterable[bytes], cursor: int, count: int) -> tuple[int, list[bytes]]:

@@ -23,7 +23,15 @@ from node.engine.parsing import (
     to_long_double,
 )
 from node.engine.registry import command
-from node.engine.scan import parse_cursor, parse_scan_options, scan_page, scan_reply
+from node.engine.scan import (
+    page_count,
+    parse_cursor,
+    parse_scan_options,
+    scan_budget,
+    scan_page,
+    scan_reply,
+)
+from node.engine.work import distinct_positions, random_positions
 from proto.resp import OK, Map, Pairs, Reply
 
 HASH_NOT_INTEGER = b"ERR hash value is not an integer"
@@ -196,6 +204,7 @@ def hgetall(db: Keyspace, args: list[bytes]) -> Reply:
     value = db.lookup_typed(args[1], HashValue)
     flat = Map()
     if value is not None:
+        db.charge(2 * len(value))
         for field, field_value in value.items():
             flat.append(field)
             flat.append(field_value)
@@ -205,13 +214,19 @@ def hgetall(db: Keyspace, args: list[bytes]) -> Reply:
 @command("hkeys")
 def hkeys(db: Keyspace, args: list[bytes]) -> Reply:
     value = db.lookup_typed(args[1], HashValue)
-    return [] if value is None else value.fields()
+    if value is None:
+        return []
+    db.charge(len(value))
+    return value.fields()
 
 
 @command("hvals")
 def hvals(db: Keyspace, args: list[bytes]) -> Reply:
     value = db.lookup_typed(args[1], HashValue)
-    return [] if value is None else value.values()
+    if value is None:
+        return []
+    db.charge(len(value))
+    return value.values()
 
 
 # ---------------------------------------------------------------------- random fields
@@ -248,14 +263,16 @@ def _random_fields(db: Keyspace, value: HashValue, count: int, with_values: bool
     """HRANDFIELD with a count: |count| draws with repetition when negative, else up to
     `count` distinct fields (the whole hash when count reaches its size)."""
     check_random_draws(count, db.config.max_random_draws)
+    size = len(value)
+    db.charge((size if count >= size else abs(count)) * (2 if with_values else 1))
     rng = db.rng
     fields = value.fields()
     if count < 0:
-        chosen = [fields[rng.randrange(len(fields))] for _ in range(-count)]
+        chosen = [fields[position] for position in random_positions(rng, size, -count)]
     elif count >= len(fields):
         chosen = fields
     else:
-        chosen = rng.sample(fields, count)
+        chosen = [fields[position] for position in distinct_positions(rng, size, count)]
     if not with_values:
         return chosen
     pairs = Pairs()
@@ -280,6 +297,8 @@ def hscan(db: Keyspace, args: list[bytes]) -> Reply:
         found = [field for field in value if options.accepts(field)]
         next_cursor = 0
     else:
-        next_cursor, found = scan_page(value.scan_index(), cursor, options.count, options.match)
+        budget = scan_budget(db, len(value))
+        count = page_count(db, options.count, per_member=2)
+        next_cursor, found = scan_page(value.scan_index(), cursor, count, options.match, budget)
     get = value.get
     return scan_reply(next_cursor, [part for field in found for part in (field, get(field))])

@@ -12,7 +12,16 @@ from node.engine.errors import NO_SUCH_KEY, NOT_INTEGER, SYNTAX, CommandError
 from node.engine.keyspace import Keyspace, type_name
 from node.engine.parsing import LLONG_MAX, parse_int, to_int
 from node.engine.registry import command
-from node.engine.scan import ScanIndex, parse_cursor, parse_scan_options, scan_reply
+from node.engine.scan import (
+    ScanIndex,
+    page_count,
+    parse_cursor,
+    parse_scan_options,
+    scan_budget,
+    scan_page,
+    scan_reply,
+)
+from node.engine.work import string_work
 from proto.glob import compile_pattern, matches_all
 from proto.resp import OK, Reply, Simple
 
@@ -213,6 +222,16 @@ def _database_index(arg: bytes) -> int:
     return index
 
 
+def copy_work(value: Any) -> int:
+    """The work of `duplicate`: a container's members, a string's bytes (only a string
+    changed in place is copied: others are shared)."""
+    if type(value) is bytes:
+        return 0
+    if type(value) is bytearray:
+        return string_work(len(value))
+    return len(value)
+
+
 def duplicate(value: Any) -> Any:
     """A value for a new key: strings modified in place (bytearray) are copied, immutable
     strings shared, containers deep-copied."""
@@ -246,6 +265,7 @@ def copy(db: Keyspace, args: list[bytes]) -> Reply:
     value = db.lookup(source)
     if value is None:
         return 0
+    db.charge(copy_work(value))
     when = db.get_expire(source)
     if db.lookup(target) is not None:
         if not replace:
@@ -275,6 +295,8 @@ def keys(db: Keyspace, args: list[bytes]) -> Reply:
     # Like Redis, KEYS skips expired keys without deleting them.
     pattern = args[1]
     now = db.now_ms
+    # Every key is looked at (and with `*` every live one returned).
+    db.charge(len(db.data))
     if matches_all(pattern):
         return [key for key in db.data if not db.is_expired(key, now)]
     matcher = compile_pattern(pattern)
@@ -293,7 +315,9 @@ def scan_index(db: Keyspace) -> ScanIndex:
 def scan(db: Keyspace, args: list[bytes]) -> Reply:
     cursor = parse_cursor(args[1])
     options = parse_scan_options(args, 2, allow_type=True)
-    next_cursor, visited = scan_index(db).page(cursor, options.count)
+    budget = scan_budget(db, len(db.data))
+    count = page_count(db, options.count)
+    next_cursor, visited = scan_page(scan_index(db), cursor, count, None, budget)
     found = []
     for key in visited:
         if not options.accepts(key):

@@ -7,6 +7,8 @@ return a WouldBlock naming the keys to wait for; nothing is modified in that cas
 
 from __future__ import annotations
 
+from itertools import islice
+
 from node.engine.blocking import WouldBlock, parse_timeout
 from node.engine.errors import (
     INDEX_OUT_OF_RANGE,
@@ -21,6 +23,7 @@ from node.engine.keyspace import Keyspace
 from node.engine.list_value import ListValue
 from node.engine.parsing import LLONG_MIN, parse_int, to_int
 from node.engine.registry import command
+from node.engine.work import COMPARED_PER_ELEMENT
 from proto.resp import NULL_ARRAY, OK, Reply
 
 RANK_ZERO = (
@@ -52,6 +55,16 @@ def _at_least(arg: bytes, minimum: int, error: bytes) -> int:
     if value is None or value < minimum:
         raise CommandError(error)
     return value
+
+
+def _compared(elements: int) -> int:
+    """The work of comparing `elements` list elements in a tight loop."""
+    return -(-elements // COMPARED_PER_ELEMENT)
+
+
+def _pop_many(db: Keyspace, value: ListValue, count: int, left: bool) -> list[bytes]:
+    db.charge(min(count, len(value)))
+    return value.pop_many(count, left)
 
 
 def _removed_from(db: Keyspace, key: bytes, value: ListValue) -> None:
@@ -132,6 +145,7 @@ def linsert(db: Keyspace, args: list[bytes]) -> Reply:
     value = db.lookup_typed(key, ListValue)
     if value is None:
         return 0
+    db.charge(_compared(len(value)))
     if not value.insert(pivot, element, after=where == b"AFTER"):
         return -1
     db.modified(key)
@@ -155,7 +169,7 @@ def _pop(db: Keyspace, args: list[bytes], left: bool, name: str) -> Reply:
         return element
     if count == 0:
         return []
-    popped = value.pop_many(count, left)
+    popped = _pop_many(db, value, count, left)
     _removed_from(db, key, value)
     return popped
 
@@ -186,7 +200,7 @@ def _mpop(db: Keyspace, keys: list[bytes], left: bool, count: int) -> Reply:
     if found is None:
         return None
     key, value = found
-    popped = value.pop_many(count, left)
+    popped = _pop_many(db, value, count, left)
     _removed_from(db, key, value)
     return [key, popped]
 
@@ -327,7 +341,10 @@ def lrange(db: Keyspace, args: list[bytes]) -> Reply:
     if value is None:
         return []
     bounds = _bounds(len(value), start, stop)
-    return [] if bounds is None else value.range(*bounds)
+    if bounds is None:
+        return []
+    db.charge(bounds[1] - bounds[0] + 1)
+    return value.range(*bounds)
 
 
 @command("lpos")
@@ -354,7 +371,7 @@ def lpos(db: Keyspace, args: list[bytes]) -> Reply:
     value = db.lookup_typed(args[1], ListValue)
     if value is None:
         return None if count is None else []
-    found = _positions(value, element, rank, count or 0, maxlen, first_only=count is None)
+    found = _positions(db, value, element, rank, count or 0, maxlen, first_only=count is None)
     if count is None:
         return found[0] if found else None
     return found
@@ -366,21 +383,30 @@ def _wrap64(number: int) -> int:
 
 
 def _positions(
-    value: ListValue, element: bytes, rank: int, count: int, maxlen: int, first_only: bool
+    db: Keyspace,
+    value: ListValue,
+    element: bytes,
+    rank: int,
+    count: int,
+    maxlen: int,
+    first_only: bool,
 ) -> list[int]:
     """LPOS's matches: skip rank-1 of them (from the tail when rank < 0), then collect up
-    to `count` (0: all), looking at no more than `maxlen` elements (0: all)."""
+    to `count` (0: all), looking at no more than `maxlen` elements (0: all), nor at more
+    than the work budget allows (the charge after the walk then refuses the command)."""
     backward = rank < 0
     # C's arithmetic, kept on purpose: RANK -9223372036854775808 stays negative once
     # negated, so every match qualifies and COUNT never stops the search.
     rank = _wrap64(-rank) if backward else rank
     last = len(value) - 1
     walk = reversed(value) if backward else iter(value)
+    affordable = db.work_left * COMPARED_PER_ELEMENT + 1
+    if maxlen:
+        affordable = min(affordable, maxlen)
     found: list[int] = []
     matches = 0
-    for seen, item in enumerate(walk):
-        if maxlen and seen >= maxlen:
-            break
+    seen = -1
+    for seen, item in enumerate(islice(walk, affordable)):
         if item != element:
             continue
         matches += 1
@@ -389,6 +415,7 @@ def _positions(
         found.append(last - seen if backward else seen)
         if first_only or (count and _wrap64(matches - rank + 1) >= count):
             break
+    db.charge(_compared(seen + 1) + len(found))
     return found
 
 
@@ -416,6 +443,7 @@ def lrem(db: Keyspace, args: list[bytes]) -> Reply:
     value = db.lookup_typed(key, ListValue)
     if value is None:
         return 0
+    db.charge(_compared(len(value)))
     removed = value.remove(args[3], count)
     if removed:
         _removed_from(db, key, value)
@@ -433,6 +461,7 @@ def ltrim(db: Keyspace, args: list[bytes]) -> Reply:
     if bounds is None:
         value.clear()
     else:
+        db.charge(len(value) - (bounds[1] - bounds[0] + 1))
         value.trim(*bounds)
     _removed_from(db, key, value)
     return OK

@@ -6,12 +6,22 @@ order (node.engine.set_value), so every replica pops the same members.
 
 from __future__ import annotations
 
+from itertools import islice
+
 from node.engine.errors import NUMKEYS_POSITIVE, SYNTAX, WRONGTYPE, CommandError, check_random_draws
 from node.engine.keyspace import Keyspace
 from node.engine.parsing import LLONG_MAX, parse_int, to_int
 from node.engine.registry import command
-from node.engine.scan import parse_cursor, parse_scan_options, scan_page, scan_reply
+from node.engine.scan import (
+    page_count,
+    parse_cursor,
+    parse_scan_options,
+    scan_budget,
+    scan_page,
+    scan_reply,
+)
 from node.engine.set_value import SetValue
+from node.engine.work import distinct_positions, random_positions
 from proto.resp import Reply, SetReply
 
 MUST_BE_POSITIVE = b"ERR value is out of range, must be positive"
@@ -49,6 +59,7 @@ def _lookup_sets(db: Keyspace, keys: list[bytes]) -> list[SetValue | None]:
 
 def _store(db: Keyspace, destination: bytes, members: list[bytes]) -> int:
     """*STORE: the destination is replaced by the result, or deleted when it is empty."""
+    db.charge(len(members))
     if not members:
         db.delete(destination)
         return 0
@@ -132,7 +143,10 @@ def scard(db: Keyspace, args: list[bytes]) -> Reply:
 @command("smembers")
 def smembers(db: Keyspace, args: list[bytes]) -> Reply:
     value = db.lookup_typed(args[1], SetValue)
-    return SetReply([] if value is None else value.members())
+    if value is None:
+        return SetReply([])
+    db.charge(len(value))
+    return SetReply(value.members())
 
 
 # ---------------------------------------------------------------------- random draws
@@ -159,6 +173,7 @@ def _spop_count(db: Keyspace, key: bytes, count: int) -> Reply:
     if value is None or count == 0:
         return SetReply([])
     size = len(value)
+    db.charge(min(count, size))
     if count >= size:
         db.delete(key)
         return SetReply(value.members())
@@ -193,20 +208,24 @@ def _srandmember_count(db: Keyspace, key: bytes, count: int) -> Reply:
     check_random_draws(count, db.config.max_random_draws)
     size = len(value)
     rng = db.rng
+    db.charge(size if count >= size else abs(count))
     if count < 0 or count == 1:
         # Repetitions allowed: each draw is independent.
-        return [value.member_at(rng.randrange(size)) for _ in range(abs(count))]
+        member_at = value.member_at
+        return [member_at(position) for position in random_positions(rng, size, abs(count))]
     if count >= size:
         return value.members()
-    return [value.member_at(position) for position in rng.sample(range(size), count)]
+    member_at = value.member_at
+    return [member_at(position) for position in distinct_positions(rng, size, count)]
 
 
 # ---------------------------------------------------------------------- algebra
 
 
-def _intersection(sets: list[SetValue | None], limit: int = 0) -> list[bytes]:
+def _intersection(db: Keyspace, sets: list[SetValue | None], limit: int = 0) -> list[bytes]:
     """Members of every set (an absent key is an empty set), walking the smallest; stops
-    after `limit` members when it is not 0."""
+    after `limit` members when it is not 0, and at the work budget (the charge after the
+    walk then refuses the command)."""
     if any(value is None for value in sets):
         return []
     ordered = sorted(sets, key=len)  # type: ignore[arg-type]
@@ -214,15 +233,19 @@ def _intersection(sets: list[SetValue | None], limit: int = 0) -> list[bytes]:
     assert smallest is not None
     others = [value for value in ordered[1:] if value is not smallest]
     found: list[bytes] = []
-    for member in smallest:
+    walked = 0
+    for member in islice(smallest, db.work_left + 1):
+        walked += 1
         if all(member in value for value in others):  # type: ignore[operator]
             found.append(member)
             if len(found) == limit:
                 break
+    db.charge(walked)
     return found
 
 
-def _union(sets: list[SetValue | None]) -> list[bytes]:
+def _union(db: Keyspace, sets: list[SetValue | None]) -> list[bytes]:
+    db.charge(sum(len(value) for value in sets if value is not None))
     found: dict[bytes, None] = {}
     for value in sets:
         if value is not None:
@@ -230,22 +253,28 @@ def _union(sets: list[SetValue | None]) -> list[bytes]:
     return list(found)
 
 
-def _difference(sets: list[SetValue | None]) -> list[bytes]:
+def _difference(db: Keyspace, sets: list[SetValue | None]) -> list[bytes]:
     first = sets[0]
     if first is None:
         return []
+    db.charge(len(first))
     others = [value for value in sets[1:] if value is not None]
     return [member for member in first if not any(member in value for value in others)]
 
 
+def _reply(db: Keyspace, members: list[bytes]) -> Reply:
+    db.charge(len(members))
+    return SetReply(members)
+
+
 @command("sinter")
 def sinter(db: Keyspace, args: list[bytes]) -> Reply:
-    return SetReply(_intersection(_lookup_sets(db, args[1:])))
+    return _reply(db, _intersection(db, _lookup_sets(db, args[1:])))
 
 
 @command("sinterstore")
 def sinterstore(db: Keyspace, args: list[bytes]) -> Reply:
-    return _store(db, args[1], _intersection(_lookup_sets(db, args[2:])))
+    return _store(db, args[1], _intersection(db, _lookup_sets(db, args[2:])))
 
 
 @command("sintercard")
@@ -263,27 +292,27 @@ def sintercard(db: Keyspace, args: list[bytes]) -> Reply:
             index += 2
         else:
             raise CommandError(SYNTAX)
-    return len(_intersection(_lookup_sets(db, args[2 : 2 + numkeys]), limit))
+    return len(_intersection(db, _lookup_sets(db, args[2 : 2 + numkeys]), limit))
 
 
 @command("sunion")
 def sunion(db: Keyspace, args: list[bytes]) -> Reply:
-    return SetReply(_union(_lookup_sets(db, args[1:])))
+    return _reply(db, _union(db, _lookup_sets(db, args[1:])))
 
 
 @command("sunionstore")
 def sunionstore(db: Keyspace, args: list[bytes]) -> Reply:
-    return _store(db, args[1], _union(_lookup_sets(db, args[2:])))
+    return _store(db, args[1], _union(db, _lookup_sets(db, args[2:])))
 
 
 @command("sdiff")
 def sdiff(db: Keyspace, args: list[bytes]) -> Reply:
-    return SetReply(_difference(_lookup_sets(db, args[1:])))
+    return _reply(db, _difference(db, _lookup_sets(db, args[1:])))
 
 
 @command("sdiffstore")
 def sdiffstore(db: Keyspace, args: list[bytes]) -> Reply:
-    return _store(db, args[1], _difference(_lookup_sets(db, args[2:])))
+    return _store(db, args[1], _difference(db, _lookup_sets(db, args[2:])))
 
 
 # ---------------------------------------------------------------------- iteration
@@ -299,5 +328,7 @@ def sscan(db: Keyspace, args: list[bytes]) -> Reply:
     if value.is_intset:
         # Redis returns a small encoding whole, whatever the cursor.
         return scan_reply(0, [member for member in value if options.accepts(member)])
-    next_cursor, found = scan_page(value.scan_index(), cursor, options.count, options.match)
+    budget = scan_budget(db, len(value))
+    count = page_count(db, options.count)
+    next_cursor, found = scan_page(value.scan_index(), cursor, count, options.match, budget)
     return scan_reply(next_cursor, found)

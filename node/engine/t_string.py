@@ -23,6 +23,7 @@ from node.engine.parsing import (
     to_long_double,
 )
 from node.engine.registry import command
+from node.engine.work import string_work
 from proto.resp import OK, Reply
 
 BIT_OFFSET_ERROR = b"ERR bit offset is not an integer or out of range"
@@ -55,13 +56,21 @@ def check_length(db: Keyspace, length: int) -> None:
         raise CommandError(STRING_TOO_LONG)
 
 
+def _read(db: Keyspace, value: bytes | bytearray | None) -> bytes | None:
+    """A stored string as a reply: its bytes are copied into the reply (and by the node
+    on its way out), which is work (node.engine.work)."""
+    if value is None:
+        return None
+    db.charge(string_work(len(value)))
+    return bytes(value) if type(value) is bytearray else value
+
+
 # ---------------------------------------------------------------------- GET / SET family
 
 
 @command("get")
 def get(db: Keyspace, args: list[bytes]) -> Reply:
-    value = db.lookup_string(args[1])
-    return bytes(value) if type(value) is bytearray else value
+    return _read(db, db.lookup_string(args[1]))
 
 
 _EXPIRE_OPTIONS = {
@@ -129,6 +138,8 @@ def set_(db: Keyspace, args: list[bytes]) -> Reply:
     if want_old or compare is not None:
         old = db.lookup_string(key)
         found = old is not None
+        if want_old:
+            _read(db, old)
     else:
         old = None
         found = db.lookup(key) is not None
@@ -168,17 +179,17 @@ def setex(db: Keyspace, args: list[bytes]) -> Reply:
 
 @command("getset")
 def getset(db: Keyspace, args: list[bytes]) -> Reply:
-    old = db.lookup_string(args[1])
+    old = _read(db, db.lookup_string(args[1]))
     db.set(args[1], args[2])
-    return _old_reply(old)
+    return old
 
 
 @command("getdel")
 def getdel(db: Keyspace, args: list[bytes]) -> Reply:
-    old = db.lookup_string(args[1])
+    old = _read(db, db.lookup_string(args[1]))
     if old is not None:
         db.delete(args[1])
-    return _old_reply(old)
+    return old
 
 
 @command("getex")
@@ -188,6 +199,7 @@ def getex(db: Keyspace, args: list[bytes]) -> Reply:
     value = db.lookup_string(key)
     if value is None:
         return None
+    reply = _read(db, value)
     # Redis validates the expire time only once the key is known to exist.
     when = expire_option(db, options, "getex")
     if when is not None:
@@ -197,20 +209,24 @@ def getex(db: Keyspace, args: list[bytes]) -> Reply:
             db.set_expire(key, when)
     elif b"PERSIST" in options:
         db.persist(key)
-    return _old_reply(value)
+    return reply
 
 
 @command("mget")
 def mget(db: Keyspace, args: list[bytes]) -> Reply:
     result = []
+    size = 0
     for key in args[1:]:
         value = db.lookup(key)
         if type(value) is bytes:
             result.append(value)
+            size += len(value)
         elif type(value) is bytearray:
             result.append(bytes(value))
+            size += len(value)
         else:
             result.append(None)
+    db.charge(string_work(size))
     return result
 
 
@@ -303,7 +319,14 @@ def append(db: Keyspace, args: list[bytes]) -> Reply:
         db.set(key, suffix)
         return len(suffix)
     check_length(db, len(current) + len(suffix))
+    db.charge(string_work(_conversion(current) + len(suffix)))
     return len(_store_in_place(db, key, current, lambda grown: grown.extend(suffix)))
+
+
+def _conversion(current: bytes | bytearray) -> int:
+    """The bytes copied to change `current` in place: all of them the first time (a
+    stored string becomes a bytearray), none after."""
+    return 0 if type(current) is bytearray else len(current)
 
 
 def _store_in_place(
@@ -349,7 +372,9 @@ def getrange(db: Keyspace, args: list[bytes]) -> Reply:
         end = length - 1
     if start > end or length == 0:
         return b""
-    return bytes(value[start : end + 1])
+    db.charge(string_work(end + 1 - start))
+    # One copy, even of a string held as a bytearray.
+    return bytes(memoryview(value)[start : end + 1])
 
 
 @command("setrange")
@@ -363,11 +388,16 @@ def setrange(db: Keyspace, args: list[bytes]) -> Reply:
         if not patch:
             return 0
         check_length(db, offset + len(patch))
-        db.set(key, bytearray(offset) + patch)
+        db.charge(string_work(offset + len(patch)))
+        created = bytearray(offset + len(patch))
+        created[offset:] = patch
+        db.set(key, created)
         return offset + len(patch)
     if not patch:
         return len(current)
     check_length(db, offset + len(patch))
+    growth = max(offset + len(patch) - len(current), 0)
+    db.charge(string_work(_conversion(current) + growth + len(patch)))
 
     def overwrite(value: bytearray) -> None:
         if len(value) < offset + len(patch):
@@ -394,6 +424,12 @@ def setbit(db: Keyspace, args: list[bytes]) -> Reply:
     byte_index = offset >> 3
     mask = 1 << (7 - (offset & 7))
     current = db.lookup_string(key)
+    # A bit past the end grows the string with zero bytes.
+    if current is None:
+        db.charge(string_work(byte_index + 1))
+    else:
+        growth = max(byte_index + 1 - len(current), 0)
+        db.charge(string_work(_conversion(current) + growth))
     old = (
         1 if current is not None and byte_index < len(current) and current[byte_index] & mask else 0
     )
@@ -433,7 +469,8 @@ def bitcount(db: Keyspace, args: list[bytes]) -> Reply:
         return 0
     argc = len(args)
     if argc == 2:
-        return int.from_bytes(value, "big").bit_count()
+        db.charge(string_work(len(value)))
+        return _ones(memoryview(value))
     if argc not in (4, 5):
         raise CommandError(SYNTAX)
     start = parse_int(args[2])
@@ -458,13 +495,24 @@ def bitcount(db: Keyspace, args: list[bytes]) -> Reply:
     if start > end:
         return 0
     if not bit_mode:
-        return int.from_bytes(value[start : end + 1], "big").bit_count()
+        db.charge(string_work(end + 1 - start))
+        return _ones(memoryview(value)[start : end + 1])
     first_byte, last_byte = start >> 3, end >> 3
-    chunk = int.from_bytes(value[first_byte : last_byte + 1], "big")
-    # Bit 0 is the most significant bit of the first byte: drop the bits after `end`,
-    # then keep the (end - start + 1) lowest.
-    chunk >>= 7 - (end & 7)
-    return (chunk & ((1 << (end - start + 1)) - 1)).bit_count()
+    db.charge(string_work(last_byte + 1 - first_byte))
+    ones = _ones(memoryview(value)[first_byte : last_byte + 1])
+    # Bit 0 is the most significant bit of the first byte: take away the bits of the
+    # first byte before `start` and those of the last byte after `end`.
+    before = (0xFF << (8 - (start & 7))) & 0xFF
+    after = (1 << (7 - (end & 7))) - 1
+    return ones - (value[first_byte] & before).bit_count() - (value[last_byte] & after).bit_count()
+
+
+def _ones(data: memoryview) -> int:
+    """The number of set bits, counted by numpy (a bit count of a 512 MB string through a
+    Python int took over a second)."""
+    whole = len(data) - len(data) % 8
+    ones = int(np.bitwise_count(np.frombuffer(data[:whole], dtype=np.uint64)).sum())
+    return ones + sum(byte.bit_count() for byte in data[whole:])
 
 
 # ---------------------------------------------------------------------- compare-and-delete

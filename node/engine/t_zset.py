@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Iterable, Iterator
+from itertools import islice
 
 from node.engine.blocking import WouldBlock, parse_timeout
 from node.engine.errors import (
@@ -23,9 +24,17 @@ from node.engine.errors import (
 from node.engine.keyspace import Keyspace
 from node.engine.parsing import LLONG_MAX, parse_int, to_int
 from node.engine.registry import command
-from node.engine.scan import parse_cursor, parse_scan_options, scan_page, scan_reply
+from node.engine.scan import (
+    page_count,
+    parse_cursor,
+    parse_scan_options,
+    scan_budget,
+    scan_page,
+    scan_reply,
+)
 from node.engine.set_value import SetValue
 from node.engine.t_set import LIMIT_NEGATIVE, parse_positive_count, parse_signed_count
+from node.engine.work import RANDOM_ZSET_DRAW, ZSET_REORDER, distinct_positions, random_positions
 from node.engine.zset_value import (
     Entry,
     LexRange,
@@ -56,8 +65,20 @@ def _flat(entries: Iterable[Entry]) -> list:
 
 
 def _pop(db: Keyspace, key: bytes, value: ZSetValue, highest: bool, count: int) -> list[Entry]:
-    """Pop up to `count` entries from one end; the key goes when the set is empty."""
-    popped = [value.pop(highest) for _ in range(min(count, len(value)))]
+    """Pop up to `count` entries from one end, the first popped first; the key goes when
+    the set is empty."""
+    size = len(value)
+    count = min(count, size)
+    db.charge(2 * count)
+    if count == 1:
+        popped = [value.pop(highest)]
+    elif highest:
+        # The span at once: what `count` single pops would take, in their order.
+        popped = value.window(size - count, size, reverse=True)
+        value.remove_span(size - count, size)
+    else:
+        popped = value.window(0, count)
+        value.remove_span(0, count)
     db.modified(key)
     db.delete_if_empty(key, value)
     return popped
@@ -94,6 +115,15 @@ def _zadd(db: Keyspace, args: list[bytes], incr: bool) -> Reply:
         if xx:
             return None if incr else 0
         value = ZSetValue(db.config)
+    elif not nx:
+        # A member given a new score is taken out of the order and put back.
+        score_of = value.score
+        moved = sum(
+            1
+            for score, member in zip(scores, pairs[1::2])
+            if (current := score_of(member)) is not None and (incr or current != score)
+        )
+        db.charge(ZSET_REORDER * moved)
     added = updated = processed = 0
     result = 0.0
     for score, member in zip(scores, pairs[1::2]):
@@ -145,6 +175,7 @@ def zrem(db: Keyspace, args: list[bytes]) -> Reply:
     value = db.lookup_typed(key, ZSetValue)
     if value is None:
         return 0
+    db.charge(ZSET_REORDER * len(args[2:]))
     removed = sum(value.remove(member) for member in args[2:])
     if removed:
         db.modified(key)
@@ -153,6 +184,8 @@ def zrem(db: Keyspace, args: list[bytes]) -> Reply:
 
 
 def _remove_span(db: Keyspace, key: bytes, value: ZSetValue, start: int, stop: int) -> int:
+    if start < stop:
+        db.charge(stop - start)
     removed = value.remove_span(start, stop) if start < stop else 0
     if removed:
         db.modified(key)
@@ -187,7 +220,15 @@ def zremrangebylex(db: Keyspace, args: list[bytes]) -> Reply:
     value = db.lookup_typed(args[1], ZSetValue)
     if value is None:
         return 0
+    _charge_lex_walk(db, value)
     return _remove_span(db, args[1], value, *value.lex_span(spec))
+
+
+def _charge_lex_walk(db: Keyspace, value: ZSetValue) -> None:
+    """A lexicographic range over members of several scores is found by walking the set
+    (one score: by bisection, which costs nothing worth counting)."""
+    if not value.has_one_score():
+        db.charge(len(value))
 
 
 # ---------------------------------------------------------------------- single-member reads
@@ -238,6 +279,7 @@ def zlexcount(db: Keyspace, args: list[bytes]) -> Reply:
     value = db.lookup_typed(args[1], ZSetValue)
     if value is None:
         return 0
+    _charge_lex_walk(db, value)
     start, stop = value.lex_span(spec)
     return stop - start
 
@@ -264,19 +306,28 @@ def _rank_bounds(size: int, start: int, end: int) -> tuple[int, int] | None:
     return start, min(end, size - 1)
 
 
-def _by_rank(value: ZSetValue, start: int, end: int, reverse: bool) -> list[Entry]:
+def _by_rank(
+    db: Keyspace, value: ZSetValue, start: int, end: int, reverse: bool, per_entry: int
+) -> list[Entry]:
     size = len(value)
     bounds = _rank_bounds(size, start, end)
     if bounds is None:
         return []
     first, last = bounds
+    db.charge((last - first + 1) * per_entry)
     if reverse:
         return value.window(size - 1 - last, size - first, reverse=True)
     return value.window(first, last + 1)
 
 
 def _by_score(
-    value: ZSetValue, spec: ScoreRange, reverse: bool, offset: int, limit: int
+    db: Keyspace,
+    value: ZSetValue,
+    spec: ScoreRange,
+    reverse: bool,
+    offset: int,
+    limit: int,
+    per_entry: int,
 ) -> list[Entry]:
     # A negative offset walks Redis past the end: nothing comes back.
     if offset < 0:
@@ -287,17 +338,23 @@ def _by_score(
         count = min(count, limit)
     if count <= 0:
         return []
+    db.charge(count * per_entry)
     if reverse:
         return value.window(stop - offset - count, stop - offset, reverse=True)
     return value.window(start + offset, start + offset + count)
 
 
 def _by_lex(
-    value: ZSetValue, spec: LexRange, reverse: bool, offset: int, limit: int
+    db: Keyspace, value: ZSetValue, spec: LexRange, reverse: bool, offset: int, limit: int
 ) -> list[Entry]:
+    _charge_lex_walk(db, value)
     start = value.lex_start(spec, reverse)
     if start is None or offset < 0:
         return []
+    # The walk below skips `offset` entries, then takes up to `limit` (all when negative)
+    # while they stay in the range: at most what lies ahead of `start`.
+    ahead = start + 1 if reverse else len(value) - start
+    db.charge(min(ahead, offset + (limit if limit >= 0 else ahead)))
     # As Redis: skip `offset` entries unchecked, then take entries while still in range.
     inside = spec.above_low if reverse else spec.below_high
     found: list[Entry] = []
@@ -354,14 +411,18 @@ def _zrange(
     else:
         lex_spec = parse_lex_range(low, high)
     value = db.lookup_typed(args[key_index], ZSetValue)
+    # Work per entry: a member, and its score when replied or stored.
+    per_entry = 2 if store or withscores else 1
     if value is None:
         entries: list[Entry] = []
     elif kind is RangeKind.RANK:
-        entries = _by_rank(value, start, end, reverse)
+        entries = _by_rank(db, value, start, end, reverse, per_entry)
     elif kind is RangeKind.SCORE:
-        entries = _by_score(value, score_spec, reverse, offset, limit)
+        entries = _by_score(db, value, score_spec, reverse, offset, limit, per_entry)
     else:
-        entries = _by_lex(value, lex_spec, reverse, offset, limit)
+        entries = _by_lex(db, value, lex_spec, reverse, offset, limit)
+        if store:
+            db.charge(2 * len(entries))
     if store:
         return _store_range(db, args[1], entries, kind)
     if withscores:
@@ -510,14 +571,18 @@ def zrandmember(db: Keyspace, args: list[bytes]) -> Reply:
     check_random_draws(count, db.config.max_random_draws)
     size = len(value)
     rng = db.rng
+    if count >= size:
+        db.charge(size * (2 if withscores else 1))
+    else:
+        db.charge(abs(count) * (RANDOM_ZSET_DRAW + withscores))
     if count < 0 or count == 1:
         # Repetitions allowed: each draw is independent.
-        picks = [value.at(rng.randrange(size)) for _ in range(abs(count))]
+        picks = value.entries_at(random_positions(rng, size, abs(count)))
     elif count >= size:
         # The whole set, in the order Redis's set-operation iterator walks: highest first.
         picks = value.window(0, size, reverse=True)
     else:
-        picks = [value.at(position) for position in rng.sample(range(size), count)]
+        picks = value.entries_at(distinct_positions(rng, size, count))
     if withscores:
         return Pairs(_flat(picks))
     return [member for member, _ in picks]
@@ -586,10 +651,16 @@ def _union(inputs: list[tuple[Source, float]], mode: bytes) -> list[Entry]:
     return list(totals.items())
 
 
-def _intersection(inputs: list[tuple[Source, float]], mode: bytes, limit: int) -> list[Entry]:
+def _intersection(
+    db: Keyspace, inputs: list[tuple[Source, float]], mode: bytes, limit: int
+) -> list[Entry]:
+    """Walks the first (smallest) input, looking each member up in the others; the walk
+    stops at the work budget (the charge after it then refuses the command)."""
     first, first_weight = inputs[0]
     found: list[Entry] = []
-    for member, score in _entries(first):
+    walked = 0
+    for member, score in islice(_entries(first), db.work_left + 1):
+        walked += 1
         total = _weighted(first_weight, score)
         for source, weight in inputs[1:]:
             other = _score_in(source, member)
@@ -600,6 +671,7 @@ def _intersection(inputs: list[tuple[Source, float]], mode: bytes, limit: int) -
             found.append((member, total))
             if len(found) == limit:
                 break
+    db.charge(walked)
     return found
 
 
@@ -659,16 +731,21 @@ def _setop(
         else:
             raise CommandError(SYNTAX)
     if op is SetOp.DIFF:
+        # The first input is walked whole, each member looked up in the others.
+        db.charge(_size(sources[0]))
         result = _difference(sources)
     else:
         # Smallest input first, as Redis (a stable sort, so ties keep the key order).
         inputs = sorted(zip(sources, weights), key=lambda item: _size(item[0]))
         if op is SetOp.UNION:
+            db.charge(sum(_size(source) for source in sources))
             result = _union(inputs, mode)
         else:
-            result = _intersection(inputs, mode, limit)
+            result = _intersection(db, inputs, mode, limit)
     if cardinality_only:
         return len(result)
+    # The result is built before anything is stored: a refused STORE changes nothing.
+    db.charge(len(result) * (2 if store or withscores else 1))
     if store:
         destination = args[1]
         if not result:
@@ -737,7 +814,9 @@ def zscan(db: Keyspace, args: list[bytes]) -> Reply:
             for part in (member, score_text(score))
         ]
         return scan_reply(0, found)
-    next_cursor, members = scan_page(value.scan_index(), cursor, options.count, options.match)
+    budget = scan_budget(db, len(value))
+    count = page_count(db, options.count, per_member=2)
+    next_cursor, members = scan_page(value.scan_index(), cursor, count, options.match, budget)
     # A skiplist's scores are printed with '%.17g' (createStringObjectFromLongDouble).
     found = []
     for member in members:

@@ -24,6 +24,7 @@ import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
 from sortedcontainers import SortedList
 
 from node.engine.config import EngineConfig
@@ -261,6 +262,32 @@ class ZSetValue(Container):
         member = self._order[position][_PREFIX:]
         return member, self._scores[member]
 
+    def entries_at(self, positions: list[int]) -> list[Entry]:
+        """The entries at many positions (repetitions allowed), in the order given. Indexing
+        a SortedList one position at a time costs a microsecond or more; for many positions
+        they are found in its sublists (SortedList._lists, its documented layout since 2.0)
+        with numpy, in time linear in the positions plus the number of sublists."""
+        order = self._order
+        if len(positions) < 64:
+            keys = [order[position] for position in positions]
+        else:
+            sublists = order._lists
+            starts = np.cumsum([0, *map(len, sublists)])
+            wanted = np.asarray(positions, dtype=np.int64)
+            which = np.searchsorted(starts, wanted, side="right") - 1
+            offsets = wanted - starts[which]
+            keys = [
+                sublists[sublist][offset]
+                for sublist, offset in zip(which.tolist(), offsets.tolist())
+            ]
+        members = [key[_PREFIX:] for key in keys]
+        return list(zip(members, map(self._scores.__getitem__, members)))
+
+    def has_one_score(self) -> bool:
+        """Whether every member has the same score (then members are in byte order, and a
+        lexicographic range is found by bisection instead of a walk)."""
+        return not self._order or _one_score(self._order)
+
     def rank(self, member: bytes) -> int | None:
         score = self._scores.get(member)
         if score is None:
@@ -269,7 +296,8 @@ class ZSetValue(Container):
 
     def window(self, start: int, stop: int, reverse: bool = False) -> list[Entry]:
         """The entries at positions [start, stop), highest first when `reverse`."""
-        return list(self._entries(self._order.islice(start, stop, reverse)))
+        members = [key[_PREFIX:] for key in self._order.islice(start, stop, reverse)]
+        return list(zip(members, map(self._scores.__getitem__, members)))
 
     def walk(self, start: int, reverse: bool = False) -> Iterator[Entry]:
         """Entries from position `start` on, towards the highest (or, with `reverse`, the
@@ -386,12 +414,19 @@ class ZSetValue(Container):
     def remove_span(self, start: int, stop: int) -> int:
         """Remove the members at positions [start, stop); how many went."""
         order = self._order
-        gone = order[start:stop]
-        del order[start:stop]
-        for key in gone:
-            member = key[_PREFIX:]
-            del self._scores[member]
-            self._forget(member)
+        if stop - start > 64:
+            gone = _cut_span(order, start, stop)
+        else:
+            gone = order[start:stop]
+            del order[start:stop]
+        members = [key[_PREFIX:] for key in gone]
+        scores = self._scores
+        for member in members:
+            del scores[member]
+        self._content_bytes -= sum(map(len, members))
+        if self._scan_index is not None:
+            for member in members:
+                self._scan_index.discard(member)
         return len(gone)
 
     def pop(self, highest: bool) -> Entry:
@@ -438,6 +473,48 @@ class ZSetValue(Container):
         for member, score in entries:
             value.put(member, score)
         return value
+
+
+def _cut_span(order: SortedList, start: int, stop: int) -> list[bytes]:
+    """`del order[start:stop]`, returning what went. SortedList deletes a span shorter than
+    an eighth of the list one position at a time (several microseconds each); this cuts
+    its sublists (SortedList._lists and _maxes, its layout since 2.0) in time linear in
+    the span plus the number of sublists, keeps their sizes within SortedList's bounds
+    (at most twice its load, at least half of it but for the last) and lets it rebuild
+    its positional index on the next use."""
+    before: list[list[bytes]] = []
+    after: list[list[bytes]] = []
+    joined: list[bytes] = []  # what is left of the sublists the span touches
+    gone: list[bytes] = []
+    position = 0
+    for sublist in order._lists:
+        first = position
+        position += len(sublist)
+        if position <= start:
+            before.append(sublist)
+        elif first >= stop:
+            after.append(sublist)
+        else:
+            low, high = max(start - first, 0), min(stop - first, len(sublist))
+            gone += sublist[low:high]
+            joined += sublist[:low]
+            joined += sublist[high:]
+    load = order._load
+    if len(joined) < load >> 1:
+        if before:
+            joined = before.pop() + joined
+        elif after:
+            joined += after.pop(0)
+    pieces = [joined[index : index + load] for index in range(0, len(joined), load)]
+    if len(pieces) > 1 and len(pieces[-1]) < load >> 1:
+        tail = pieces.pop()
+        pieces[-1] += tail
+    lists = before + pieces + after
+    order._lists = lists
+    order._maxes = [sublist[-1] for sublist in lists]
+    order._index = []
+    order._len -= len(gone)
+    return gone
 
 
 def _one_score(order: SortedList) -> bool:

@@ -1,0 +1,106 @@
+"""One heavy command must not starve Raft: the security review's finding, end to end.
+
+`ZRANDMEMBER key -1000000` on a 50,000-member sorted set (a count inside the draw limit)
+used to hold a node's event loop for seconds: no heartbeats went out, followers elected
+new leaders, and the router re-sent the same read to each of them until its retry budget
+ran out (CLUSTERDOWN after 15 s, re-elections on two shards). Now the command gets its
+reply or the limit error, the cluster keeps answering other commands meanwhile, and the
+shard keeps its leader and term. No timing is asserted: only replies, leaders and terms.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import redis
+
+from slotraft.local_cluster import LocalCluster
+from tests.cluster.conftest import running_cluster
+
+pytestmark = pytest.mark.slow
+
+MEMBERS = 50_000
+KEY = b"heavy:zset"
+
+
+def leaders_and_terms(cluster: LocalCluster) -> dict[int, tuple[int, int]]:
+    """shard -> (leader, term) as the nodes that say they lead report it."""
+    found: dict[int, tuple[int, int]] = {}
+    for answer in cluster.status():
+        for info in answer.local:
+            if info.leader == answer.node:
+                found[info.id] = (info.leader, info.term)
+    return found
+
+
+def wait_for_preferred_leaders(cluster: LocalCluster, timeout: float = 60.0) -> None:
+    """Until every shard is led by its preferred replica (replicas[0]): from then on the
+    leader balancer moves nothing, so a term change can only come from an election."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answers = cluster.status()
+        shards = {info.id: info for answer in answers for info in answer.local}
+        if shards and all(
+            info.replicas and leaders_and_terms(cluster).get(shard, (0, 0))[0] == info.replicas[0]
+            for shard, info in shards.items()
+        ):
+            return
+        time.sleep(0.2)
+    raise TimeoutError("the shards did not settle on their preferred leaders")
+
+
+def load_zset(client: redis.Redis) -> None:
+    pipe = client.pipeline(transaction=False)
+    for start in range(0, MEMBERS, 5_000):
+        pipe.zadd(KEY, {b"member:%06d" % i: i for i in range(start, start + 5_000)})
+    pipe.execute()
+    assert client.zcard(KEY) == MEMBERS
+
+
+def test_zrandmember_with_a_huge_negative_count_neither_starves_raft_nor_gets_clusterdown():
+    with running_cluster() as cluster:
+        port = cluster.router_ports[0]
+        client = redis.Redis(port=port, socket_timeout=60)
+        load_zset(client)
+        wait_for_preferred_leaders(cluster)
+        shard = cluster.shard_of(KEY)
+        before = leaders_and_terms(cluster)
+
+        outcomes: list[object] = []
+
+        def heavy() -> None:
+            heavy_client = redis.Redis(port=port, socket_timeout=60)
+            for args in (
+                [b"ZRANDMEMBER", KEY, b"-1000000"],
+                [b"ZRANDMEMBER", KEY, b"-1000000", b"WITHSCORES"],
+                [b"ZRANDMEMBER", KEY, b"-100000", b"WITHSCORES"],
+            ):
+                try:
+                    outcomes.append(heavy_client.execute_command(*args))
+                except redis.RedisError as error:
+                    outcomes.append(error)
+
+        runner = threading.Thread(target=heavy, daemon=True)
+        runner.start()
+        # Meanwhile other clients' commands, on every shard, keep being answered.
+        probes = cluster.probe_keys()
+        answered = 0
+        while runner.is_alive() or answered < 20:
+            for key in probes:
+                client.set(key, b"%d" % answered)
+                assert client.get(key) == b"%d" % answered
+            assert client.zcard(KEY) == MEMBERS
+            answered += 1
+        runner.join()
+
+        assert len(outcomes) == 3
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                assert "max-command-work" in str(outcome), outcome
+                assert "CLUSTERDOWN" not in str(outcome)
+            else:
+                assert isinstance(outcome, list) and outcome
+        after = leaders_and_terms(cluster)
+        assert after.get(shard) == before[shard], (before, after)
