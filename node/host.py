@@ -39,7 +39,7 @@ from node.raft import (
     Snapshot,
     bootstrap_state,
 )
-from node.raft.messages import AppendEntries, Heartbeat, InstallSnapshot
+from node.raft.ready_policy import ReadyPolicy
 from node.replica import ShardReplica
 from node.shard_state import ShardState
 from node.storage import NodeStorage, snapshot_records
@@ -127,7 +127,7 @@ class NodeHost:
         self.last_transfer: dict[int, float] = {}
         self.tick_origin: float | None = None
         self.loop: asyncio.AbstractEventLoop  # set by start()
-        self.durable_votes: dict[int, tuple[int, int]] = {}  # group -> persisted (term, vote)
+        self.ready_policy = ReadyPolicy()
         self.ticks_delivered = 0
         self.pubsub = PubSubHub()  # every router's subscriptions, for Kv.Publish/Subscribe
         self.lost_disk = LostDiskGuard(node_id, data_dir, len(description.nodes))
@@ -234,7 +234,7 @@ class NodeHost:
         fresh = state is None
         if state is None:
             state = bootstrap_state(voters, learners)
-        self.durable_votes[group] = (state.hard_state.term, state.hard_state.vote)
+        self.ready_policy.restored(group, state.hard_state)
         return state, fresh
 
     def _raft_config(self, group: int) -> RaftConfig:
@@ -326,27 +326,26 @@ class NodeHost:
             return
         batch = self.multi.ready()
         assert self.committer is not None and self.storage is not None
+        # One policy for every Ready loop (node/raft/ready_policy.py says why each step may
+        # come where it does).
+        plan = self.ready_policy.plan(batch)
         records = []
-        new_terms = set()  # groups whose term or vote this batch makes durable
-        for group, ready in batch.groups.items():
-            if ready.snapshot is not None:
-                await self.committer.run(self.storage.save_snapshot, group, ready.snapshot)
-            group_records, new_term = self._records_for(group, ready)
-            records += group_records
-            if new_term:
-                new_terms.add(group)
+        for write in plan.writes:
+            if write.snapshot is not None:
+                await self.committer.run(self.storage.save_snapshot, write.group, write.snapshot)
+            records += persist_records(
+                write.group,
+                snapshot=write.snapshot.meta if write.snapshot is not None else None,
+                truncate_from=write.truncate_from,
+                entries=write.entries,
+                hard_state=write.hard_state,
+            )
         assert self.transport is not None
         # The batch is handed over now; on a writer thread it is written while the rest of
         # the cycle (sending, applying) uses the loop, on the loop it is written when awaited
         # below, after that (wal_writer in NodeSettings).
         written = self.committer.submit(records) if records else None
-        replication, after_persist = split_outbox(batch.outbox, new_terms)
-        # A leader's replication goes out before its own disk write ends (Raft thesis 10.2.1):
-        # the core counts the leader's own copy towards a commit only once advance() says it
-        # is durable, so nothing commits on a copy that may still be lost.
-        self.transport.send(replication)
-        # Committed entries are durable on a majority already (and read states depend on no
-        # local write): apply them and answer the clients without waiting for this fsync.
+        self.transport.send(plan.early)
         for group, ready in batch.groups.items():
             if group == METADATA_GROUP:
                 self._apply_metadata(ready)
@@ -359,40 +358,11 @@ class NodeHost:
                 self.multi.remove_group(group)  # after the loop: it edits batch.groups
         if written is not None:
             await self.committer.durable(written)
-        # Acknowledgements and votes promise what was just made durable.
-        self.transport.send(after_persist)
+        self.transport.send(plan.late)
         self.multi.advance(batch)
         await self._maybe_snapshot()
         if self.multi.has_ready() or any(r.has_work() for r in self.shards.values()):
             self.wakeup.set()
-
-    def _records_for(self, group: int, ready: Ready) -> tuple[list, bool]:
-        """What of a Ready must be made durable, and whether that includes a new term or
-        vote. A hard state that changed only its commit index is not written on its own:
-        the commit index need not survive a crash (Raft learns it again from the leader),
-        so that case costs no fsync (as etcd's MustSync)."""
-        hard_state = ready.hard_state
-        new_term = False
-        if hard_state is not None:
-            vote = (hard_state.term, hard_state.vote)
-            new_term = vote != self.durable_votes.get(group)
-            if (
-                not new_term
-                and not ready.entries
-                and ready.snapshot is None
-                and ready.truncate_from is None
-            ):
-                hard_state = None
-            else:
-                self.durable_votes[group] = vote
-        records = persist_records(
-            group,
-            snapshot=ready.snapshot.meta if ready.snapshot is not None else None,
-            truncate_from=ready.truncate_from,
-            entries=ready.entries,
-            hard_state=hard_state,
-        )
-        return records, new_term
 
     def _apply_shard_ready(self, replica: ShardReplica, ready: Ready) -> None:
         """Apply a shard's Ready; a replica whose apply raises is failed, not the node.
@@ -575,24 +545,6 @@ class NodeHost:
             if placement.id == shard:
                 return placement
         return None
-
-
-_REPLICATION = (AppendEntries, Heartbeat, InstallSnapshot)
-
-
-def split_outbox(
-    outbox: dict[int, list], new_terms: set[int]
-) -> tuple[dict[int, list], dict[int, list]]:
-    """A leader's replication messages, which may leave before the local write is durable,
-    and everything else (acknowledgements, votes), which may not. A group whose new term or
-    vote is in this write sends nothing early: its term must be durable before it speaks."""
-    replication: dict[int, list] = {}
-    after_persist: dict[int, list] = {}
-    for peer, messages in outbox.items():
-        for message in messages:
-            early = type(message) in _REPLICATION and message.group not in new_terms
-            (replication if early else after_persist).setdefault(peer, []).append(message)
-    return replication, after_persist
 
 
 def _slot_owner(ranges: tuple[tuple[int, int], ...]) -> Callable[[int], bool]:
