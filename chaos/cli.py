@@ -188,7 +188,8 @@ def settings_from(args: argparse.Namespace, target: Target) -> RunSettings:
         quiet_seconds=args.quiet_seconds,
         client_timeout_s=args.client_timeout or retry + 7,
         check_budget_s=args.check_seconds,
-        password=args.password,
+        # The compose target finds the routers' password in deploy/.env when none is given.
+        password=args.password or getattr(target, "password", None),
         workload=WorkloadSettings(keys=args.keys),
         unsafe=args.unsafe,
     )

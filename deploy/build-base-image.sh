@@ -4,7 +4,7 @@
 # Idempotent: does nothing when the image already exists.
 #
 #   deploy/build-base-image.sh [IMAGE]        (default slotraft-base:bookworm)
-#   then: docker compose -f deploy/docker-compose.yml build --build-arg BASE_IMAGE=IMAGE
+#   then: export SLOTRAFT_BASE_IMAGE=IMAGE before the compose commands (README.md)
 set -euo pipefail
 
 IMAGE="${1:-slotraft-base:bookworm}"

@@ -1,5 +1,9 @@
 """The compose target: the docker-compose cluster of deploy/docker-compose.yml (services
-node1..nodeN, and routers whose published ports `compose port SERVICE 6379` tells).
+node1..nodeN, and the routers: router1, router2 and any extra-router containers, whose
+published ports `docker inspect` tells). The routers' password is the one given, else env
+SLOTRAFT_PASSWORD, else the one in the .env file beside the compose file, where
+deploy/init-env.sh puts it; the nodes' cluster secret stays in the containers (`docker exec
+... slotraft ctl` finds it in their environment).
 
 Faults are docker commands on the project's node containers: `docker kill`, `docker start`,
 `docker stop`, `docker pause`/`unpause`, and `docker network disconnect`/`connect` to
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -25,6 +30,7 @@ from chaos.targets.base import Target, votes_held
 
 DEFAULT_COMPOSE_FILE = Path("deploy/docker-compose.yml")
 DATA_DIR = "/data"  # where deploy/docker-compose.yml mounts each node's volume
+ROUTER_PORT = "6379/tcp"  # the routers' port inside their containers
 
 
 @functools.cache
@@ -36,6 +42,23 @@ def compose_command() -> tuple[str, ...]:
     if shutil.which("docker-compose"):
         return ("docker-compose",)
     raise RuntimeError("neither `docker compose` nor `docker-compose` is installed")
+
+
+def password_for(compose_file: Path) -> str | None:
+    """SLOTRAFT_PASSWORD from the environment, else from the .env file compose reads."""
+    if os.environ.get("SLOTRAFT_PASSWORD"):
+        return os.environ["SLOTRAFT_PASSWORD"]
+    try:
+        lines = (compose_file.parent / ".env").read_text().splitlines()
+    except OSError:
+        return None
+    values = [
+        line.split("=", 1)[1].strip() for line in lines if line.startswith("SLOTRAFT_PASSWORD=")
+    ]
+    value = values[-1] if values else ""
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        value = value[1:-1]  # compose takes KEY="value" for value
+    return value or None
 
 
 def docker(*args: str) -> str:
@@ -60,7 +83,7 @@ class ComposeTarget(Target):
         self.compose_file = compose_file
         self.project = project
         self.host = host
-        self.password = password
+        self.password = password or password_for(compose_file)
         self.ports: list[int] = []  # the routers' published ports
         self.containers: dict[int, str] = {}  # node id -> container id
         self.networks: dict[int, dict[str, list[str]]] = {}  # node -> network -> aliases
@@ -96,8 +119,13 @@ class ComposeTarget(Target):
 
     def _discover(self) -> None:
         services = self._compose("config", "--services").split()
-        routers = sorted(s for s in services if s.startswith("router"))
-        self.ports = [self._published_port(service) for service in routers]
+        # router1, router2 first (the target's INFO goes to the first), then extra-router.
+        routers = sorted((s for s in services if "router" in s), key=lambda s: (s[0] != "r", s))
+        self.ports = [
+            self._published_port(container)
+            for service in routers
+            for container in sorted(self._compose("ps", "-q", service).split())
+        ]
         for service in services:
             if service.startswith("node") and service[4:].isdigit():
                 container = self._compose("ps", "-q", service)
@@ -117,9 +145,12 @@ class ComposeTarget(Target):
     def close(self) -> None:
         self.heal_all()
 
-    def _published_port(self, service: str) -> int:
-        address = self._compose("port", service, "6379")  # e.g. 0.0.0.0:6380
-        return int(address.rsplit(":", 1)[1])
+    def _published_port(self, container: str) -> int:
+        ports = json.loads(docker("inspect", "-f", "{{json .NetworkSettings.Ports}}", container))
+        bindings = (ports or {}).get(ROUTER_PORT) or []
+        if not bindings:
+            raise RuntimeError(f"router container {container[:12]} publishes no {ROUTER_PORT}")
+        return int(bindings[0]["HostPort"])
 
     def _client(self, port: int) -> redis.Redis:
         return redis.Redis(host=self.host, port=port, password=self.password, socket_timeout=5)
