@@ -27,18 +27,17 @@ class SoftState:
 
 
 class Ready:
-    """One batch of work for the caller, to be handled in this order:
+    """One batch of work for the caller: what to persist (`snapshot`, then `entries` after
+    dropping every stored entry from `truncate_from` on, then `hard_state`), what to send
+    (`messages`), what to apply (`snapshot` into the state machine, `committed_entries`),
+    the reads to answer once their index is applied (`read_states`) and to fail
+    (`dropped_reads`: leadership was lost), and the role change (`soft_state`). Then
+    `advance(ready)`; until then the core hands out no other Ready (has_ready() is False),
+    but it keeps taking ticks, messages and proposals.
 
-    1. Persist, atomically or in this order: `snapshot` (if set: it replaces the whole stored
-       log), then `entries` (if `truncate_from` is set, first drop every stored entry with
-       index >= truncate_from), then `hard_state` (if set). Make it durable (fsync).
-    2. Only then send `messages`: they may depend on what step 1 persisted (a vote, an
-       acknowledged entry). Sending them before persistence breaks Raft's safety.
-    3. Install `snapshot` into the state machine (if set), apply `committed_entries` in order,
-       then answer each of `read_states` once the state machine applied its index. Fail the
-       reads whose contexts are in `dropped_reads` (leadership was lost; retry elsewhere).
-    4. Call `advance(ready)`. Until then the core hands out no other Ready (has_ready() is
-       False), but it keeps taking ticks, messages and proposals.
+    In what order, and which messages may leave before the write is durable, is one
+    policy for every caller: node/raft/ready_policy.py. (A leader's replication may; its
+    acknowledgements, votes and the messages of a new term may not.)
     """
 
     # Class-level defaults: a Ready only stores what is not empty, so an idle group's Ready

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from node.raft import MultiRaft, RaftConfig, Role, bootstrap_state
 from node.raft.messages import Message
+from node.raft.ready_policy import ReadyPolicy
 
 NODES = (1, 2, 3)
 
@@ -63,6 +64,7 @@ class SimCluster:
                 )
                 host.add_group(config, boot)
         self.inbox: dict[int, list[Message]] = {n: [] for n in NODES}
+        self.policies = {n: ReadyPolicy() for n in NODES}
         self.applied = 0  # entries applied by leaders
 
     def cycle(self) -> None:
@@ -71,16 +73,20 @@ class SimCluster:
             if inbox:
                 self.inbox[node_id] = []
                 host.step(inbox)
-        for host in self.hosts.values():
+        for node_id, host in self.hosts.items():
             if not host.has_ready():
                 continue
-            batch = host.ready()
-            for dst, messages in batch.outbox.items():
+            # The node's own Ready policy (node/raft/ready_policy.py); the disk is free here,
+            # so the write it asks for is durable at once.
+            plan = self.policies[node_id].plan(host.ready())
+            for dst, messages in plan.early.items():
                 self.inbox[dst].extend(messages)
-            for group, ready in batch.groups.items():
+            for group, ready in plan.batch.groups.items():
                 if ready.committed_entries and host.group(group).role is Role.LEADER:
                     self.applied += len(ready.committed_entries)
-            host.advance(batch)
+            for dst, messages in plan.late.items():
+                self.inbox[dst].extend(messages)
+            host.advance(plan.batch)
 
     def tick(self) -> None:
         for host in self.hosts.values():

@@ -10,7 +10,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from node.raft import Entry, HardState, Ready, RestoredState, Snapshot
+from node.raft import Entry, HardState, RestoredState, Snapshot
+from node.raft.ready_policy import GroupWrite
 
 
 @dataclass
@@ -36,14 +37,18 @@ class SimDisk:
         disk = GroupDisk(restored.hard_state, restored.snapshot, list(restored.entries))
         self.groups[group] = disk
 
-    def write_ready(self, group: int, ready: Ready) -> None:
+    def write_group(self, write: GroupWrite) -> None:
+        """What the Ready policy says to write for one group (node/raft/ready_policy.py)."""
         queued = self._queued
-        if ready.snapshot is not None:
-            queued.append((group, "install", ready.snapshot))
-        if ready.entries:
-            queued.append((group, "entries", (ready.truncate_from, ready.entries)))
-        if ready.hard_state is not None:
-            queued.append((group, "hard_state", ready.hard_state))
+        group = write.group
+        if write.snapshot is not None:
+            queued.append((group, "install", write.snapshot))
+        if write.entries:
+            queued.append((group, "entries", (write.truncate_from, write.entries)))
+        elif write.truncate_from is not None:
+            queued.append((group, "truncate", write.truncate_from))
+        if write.hard_state is not None:
+            queued.append((group, "hard_state", write.hard_state))
 
     def write_snapshot(self, group: int, snapshot: Snapshot) -> None:
         self._queued.append((group, "compact", snapshot))
@@ -81,6 +86,10 @@ class SimDisk:
             if (stored[-1].index if stored else base) != first - 1:
                 raise AssertionError(f"gap on disk: appending {first} after {stored[-1:] or base}")
             stored.extend(entries)
+        elif kind == "truncate":
+            assert isinstance(value, int)
+            base = disk.snapshot.meta.index if disk.snapshot is not None else 0
+            del disk.entries[max(0, value - base - 1) :]
         elif kind == "install":
             assert isinstance(value, Snapshot)
             disk.snapshot = value

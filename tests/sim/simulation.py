@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from node.engine.digest import digests
@@ -41,6 +42,7 @@ from node.raft import (
     bootstrap_state,
 )
 from node.raft.confchange import ConfChangeType, decode
+from node.raft.ready_policy import ReadyPlan, ReadyPolicy
 from tests.sim.adversary import Adversary
 from tests.sim.app import ShardApp, write_command
 from tests.sim.checkers import Checker, SafetyViolation
@@ -80,7 +82,8 @@ class SimNode:
         self.apps: dict[int, ShardApp] = {}
         self.snapshot_index: dict[int, int] = {}
         self.inbox: list[list] = []
-        self.syncing: MultiReady | None = None
+        self.policy = ReadyPolicy()
+        self.syncing: ReadyPlan | None = None
         self.sync_done_at = 0
         self.waiting_reads: list[tuple[int, ReadState]] = []
         self.dirty = True  # something happened that may have given a replica work
@@ -90,8 +93,11 @@ class SimNode:
 
 
 class Simulation:
-    def __init__(self, params: SimParams) -> None:
+    def __init__(self, params: SimParams, policy: Callable[[], ReadyPolicy] = ReadyPolicy) -> None:
+        """`policy` makes each node's Ready policy: the node's own (node/raft/ready_policy),
+        or in tests a broken one that the checkers must catch."""
         self.params = params
+        self.make_policy = policy
         seed = params.seed
         self.rng = random.Random(f"sim-{seed}")
         self.client_rng = random.Random(f"clients-{seed}")
@@ -116,6 +122,7 @@ class Simulation:
         self.nodes = {i: SimNode(i, self.random_rate()) for i in range(1, params.nodes + 1)}
         for node in self.nodes.values():
             node.multi = MultiRaft(node.id, random.Random(f"raft-{seed}-{node.id}-0"))
+            node.policy = policy()
         self.initial_voters: dict[int, tuple[int, ...]] = {}
         for group in self.hosts:
             voters = tuple(sorted(self.rng.sample(sorted(self.nodes), params.replicas)))
@@ -164,6 +171,7 @@ class Simulation:
             node.disk.create(group, restored)
         assert node.multi is not None
         raft = node.multi.add_group(self.config(node.id, group), restored)
+        node.policy.restored(group, restored.hard_state)
         node.dirty = True
         app = ShardApp()
         if restored.snapshot is not None:
@@ -248,6 +256,7 @@ class Simulation:
         node.multi = MultiRaft(
             node_id, random.Random(f"raft-{self.params.seed}-{node_id}-{self._sequence}")
         )
+        node.policy = self.make_policy()
         if node.disk.rejoining and self.hold_wiped_votes:
             node.multi.hold_votes(VoteHold.UNTIL_CAUGHT_UP)
         for group, disk in sorted(node.disk.groups.items()):
@@ -315,27 +324,28 @@ class Simulation:
         return touched
 
     def _start_sync(self, node: SimNode) -> None:
+        """Steps 1-3 of the Ready policy (node/raft/ready_policy.py), as a node runs them:
+        start the write, send what may leave early, apply. The fsync ends later (the disk's
+        latency); a crash meanwhile keeps a random prefix of the write."""
         multi = node.multi
         assert multi is not None
         batch = multi.ready()
         for group, ready in batch.groups.items():
             if ready.entries:
                 self.checker.on_entries(group, multi.group(group), ready.entries)
-            node.disk.write_ready(group, ready)
-        node.syncing = batch
+        plan = node.policy.plan(batch)
+        for write in plan.writes:
+            node.disk.write_group(write)
+        node.syncing = plan
+        for dst, messages in plan.early.items():
+            self.network.send(self.now, node.id, dst, messages)
+        self._apply(node, batch)
         if node.disk.has_unsynced():
             node.sync_done_at = self.now + self.rng.randint(1, self.params.disk_latency)
         else:
             self._finish_sync(node)
 
-    def _finish_sync(self, node: SimNode) -> None:
-        batch = node.syncing
-        multi = node.multi
-        assert batch is not None and multi is not None
-        node.disk.sync()
-        node.syncing = None
-        for dst, messages in batch.outbox.items():
-            self.network.send(self.now, node.id, dst, messages)
+    def _apply(self, node: SimNode, batch: MultiReady) -> None:
         checker = self.checker
         for group, ready in batch.groups.items():
             app = node.apps.get(group)
@@ -358,7 +368,19 @@ class Simulation:
                 node.waiting_reads.append((group, state))
             for context in ready.dropped_reads:
                 self.reads.pop(context, None)
-        multi.advance(batch)
+        if node.waiting_reads:
+            self._serve_reads(node)
+
+    def _finish_sync(self, node: SimNode) -> None:
+        """Steps 4-6: the write is durable; send what had to wait for it, advance."""
+        plan = node.syncing
+        multi = node.multi
+        assert plan is not None and multi is not None
+        node.disk.sync()
+        node.syncing = None
+        for dst, messages in plan.late.items():
+            self.network.send(self.now, node.id, dst, messages)
+        multi.advance(plan.batch)
         if node.waiting_reads:
             self._serve_reads(node)
         self._maybe_compact(node)

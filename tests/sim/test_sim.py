@@ -7,12 +7,16 @@ SIM_SEEDS (env) changes how many seeds run.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
+from node.raft.messages import Message
+from node.raft.multi import MultiReady
+from node.raft.ready_policy import ReadyPlan, ReadyPolicy
 from tests.sim.checkers import Checker, SafetyViolation
 from tests.sim.params import SimParams
 from tests.sim.runner import SeedResult, run_seed
@@ -92,6 +96,41 @@ def test_wiped_replicas_that_do_not_hold_their_votes_break_safety():
         except Exception:  # liveness failures are not what this looks for
             pass
     assert any("election safety" in v or "leader completeness" in v for v in violations)
+
+
+class AcknowledgesBeforeTheFsync(ReadyPolicy):
+    """A planted bug: acknowledgements and votes leave with the leader's replication,
+    before the write they promise is durable."""
+
+    def sends_early(self, message: Message) -> bool:
+        return True
+
+
+class ForgetsTheHardState(ReadyPolicy):
+    """A planted bug: a new term or vote is written only along with entries."""
+
+    def plan(self, batch: MultiReady) -> ReadyPlan:
+        plan = super().plan(batch)
+        plan.writes = [
+            write if write.entries else dataclasses.replace(write, hard_state=None)
+            for write in plan.writes
+        ]
+        return plan
+
+
+@pytest.mark.parametrize("policy", [AcknowledgesBeforeTheFsync, ForgetsTheHardState])
+def test_the_simulation_catches_a_bug_planted_in_the_ready_policy(policy):
+    """The seeds run the node's own Ready policy; one that breaks it must fail a checker."""
+    from tests.sim.simulation import Simulation
+
+    for seed in range(80):
+        simulation = Simulation(SimParams.from_seed(seed, steps=1500), policy=policy)
+        try:
+            simulation.run()
+        except SafetyViolation as violation:
+            assert "group" in str(violation)
+            return
+    pytest.fail(f"{policy.__name__}: no checker failed in 80 seeds")
 
 
 class TestCheckersCatchViolations:
