@@ -20,9 +20,13 @@ def test_there_are_scripts():
     assert {
         "check_quorum",
         "learner",
+        "learner_promotion_lagging",
+        "lease_clock_step",
+        "lease_partitioned_leader",
         "partitioned_leader",
         "pre_vote",
         "read_index",
+        "transfer_during_snapshot",
     } <= names
 
 
@@ -100,7 +104,7 @@ def test_a_wrong_expectation_fails_naming_the_line_even_when_rewriting(tmp_path)
 
 
 def test_the_trace_is_the_same_every_run(tmp_path):
-    path = next(p for p in SCRIPTS if p.stem == "read_index")
+    path = next(p for p in SCRIPTS if p.stem == "lease_partitioned_leader")
     blocks, trailer = parse(path.read_text())
     runs = []
     for _ in range(2):
