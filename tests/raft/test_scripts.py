@@ -27,6 +27,7 @@ def test_there_are_scripts():
         "pre_vote",
         "read_index",
         "transfer_during_snapshot",
+        "transfer_vote_overtakes_announcement",
     } <= names
 
 
