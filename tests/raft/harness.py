@@ -4,6 +4,11 @@ Messages wait in a queue until a test delivers them (all, or those a predicate p
 test decides exactly what reaches whom and when. Persistence is immediate and kept per node
 (`MemoryStorage`) so that a node can crash (losing everything in memory) and restart from
 what it persisted. Each node applies committed entries to a list (its state machine).
+
+A test can watch what happens (the scenario scripts record it as a trace): `on_ready` sees
+every Ready a node hands out, before it is advanced; `on_lost` sees every message that did
+not reach its destination, with the reason. `describe_ready` and `describe_message` print
+them in the scripts' format (tests/raft/testdata/README.md).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import random
 from collections.abc import Callable, Iterable
 
 from node.raft import (
+    ConfChangeType,
     ConfState,
     Entry,
     EntryType,
@@ -26,7 +32,21 @@ from node.raft import (
     Snapshot,
     bootstrap_state,
 )
-from node.raft.messages import AppendEntries, Heartbeat, InstallSnapshot, Message
+from node.raft.confchange import InvalidConfChange
+from node.raft.confchange import decode as decode_conf_change
+from node.raft.messages import (
+    AppendEntries,
+    AppendResponse,
+    Heartbeat,
+    HeartbeatResponse,
+    InstallSnapshot,
+    Message,
+    RequestVote,
+    SnapshotResponse,
+    TimeoutNow,
+    VoteResponse,
+)
+from node.raft.readonly import STAMP_SHIFT
 from node.raft.validate import Rejection, check_for_replica, check_message
 
 # Messages the clusters' replicas sent each other that validation dropped: a scenario's own
@@ -86,6 +106,10 @@ class Cluster:
         self.sent: list[Message] = []  # every message sent, in order (for assertions)
         self.rejected: list[tuple[Message, Rejection]] = []  # dropped by validation
         self.injected: list[Message] = []
+        # Observers (None: nobody watches): every Ready handled, before advance; every message
+        # lost on the way, with why ("cut off", "down", "dropped by the test", a rejection).
+        self.on_ready: Callable[[int, Ready], None] | None = None
+        self.on_lost: Callable[[Message, str], None] | None = None
         boot = bootstrap_state(self.voters, self.learners)
         for node_id in (*self.voters, *self.learners):
             self.add_node(node_id, boot)
@@ -128,6 +152,8 @@ class Cluster:
         if node_id in self.down or not node.has_ready():
             return False
         ready = node.ready()
+        if self.on_ready is not None:
+            self.on_ready(node_id, ready)
         self.storage[node_id].persist(ready)
         for message in ready.messages:
             self.sent.append(message)
@@ -156,12 +182,18 @@ class Cluster:
         self.queue = [m for m in self.queue if not (pick is None or pick(m))]
         for message in chosen:
             if message.dst in self.down or message.src in self.down:
-                continue
-            if (message.src, message.dst) in self.blocked:
-                continue
-            if message.dst in self.nodes:
+                self._lost(message, "down")
+            elif (message.src, message.dst) in self.blocked:
+                self._lost(message, "cut off")
+            elif message.dst not in self.nodes:
+                self._lost(message, "no such node")
+            else:
                 self.step(message)
         return len(chosen)
+
+    def _lost(self, message: Message, reason: str) -> None:
+        if self.on_lost is not None:
+            self.on_lost(message, reason)
 
     def step(self, message: Message) -> None:
         """Step one message into its destination, as a node's receive path does: checked
@@ -174,6 +206,7 @@ class Cluster:
             node.step(message)
             return
         self.rejected.append((message, rejection))
+        self._lost(message, f"rejected: {rejection.reason}: {rejection.detail}")
         if not any(message is injected for injected in self.injected):
             OWN_TRAFFIC_REJECTED.append((message, rejection))
 
@@ -185,9 +218,11 @@ class Cluster:
             self.step(message)
 
     def drop(self, pick: Callable[[Message], bool]) -> int:
-        before = len(self.queue)
+        dropped = [m for m in self.queue if pick(m)]
         self.queue = [m for m in self.queue if not pick(m)]
-        return before - len(self.queue)
+        for message in dropped:
+            self._lost(message, "dropped by the test")
+        return len(dropped)
 
     def stabilize(self, rounds: int = 200) -> None:
         """Process and deliver until nothing moves."""
@@ -273,6 +308,9 @@ class Cluster:
 
     def crash(self, node_id: int) -> None:
         self.down.add(node_id)
+        for message in self.queue:
+            if node_id in (message.src, message.dst):
+                self._lost(message, "down")
         self.queue = [m for m in self.queue if m.dst != node_id and m.src != node_id]
 
     def restart(self, node_id: int) -> RaftNode:
@@ -308,3 +346,121 @@ def hard_state(node: RaftNode) -> HardState:
 
 def conf(voters: Iterable[int], learners: Iterable[int] = ()) -> ConfState:
     return ConfState(tuple(sorted(voters)), tuple(sorted(learners)))
+
+
+# -- printing (the scenario scripts' traces: tests/raft/testdata/README.md) -------------------
+
+
+def describe_stamp(stamp: int) -> str:
+    """A leader's stamp as `tick` or `tick.reads` (the ReadIndex rounds within that tick)."""
+    tick, rounds = stamp >> STAMP_SHIFT, stamp & ((1 << STAMP_SHIFT) - 1)
+    return f"{tick}.{rounds}" if rounds else str(tick)
+
+
+def describe_ids(ids: Iterable[int]) -> str:
+    return ",".join(map(str, ids)) or "-"
+
+
+def describe_data(data: bytes) -> str:
+    text = data.decode("utf-8", "backslashreplace")
+    if len(text) > 24:
+        text = text[:21] + "..."
+    return '"' + text.replace('"', '\\"') + '"'
+
+
+def describe_entry(entry: Entry) -> str:
+    """`index@term` and what the entry holds: noop, "data" or conf(change)."""
+    position = f"{entry.index}@{entry.term}"
+    if entry.type is EntryType.CONF_CHANGE:
+        try:
+            change = decode_conf_change(entry.data)
+        except InvalidConfChange:
+            return f"{position} conf(malformed)"
+        kind = change.type.name.lower().replace("_", "-")
+        if change.type is ConfChangeType.SET:
+            what = f"voters={describe_ids(change.voters)} learners={describe_ids(change.learners)}"
+            return f"{position} conf({kind} {what})"
+        return f"{position} conf({kind} {change.node_id})"
+    return f"{position} {describe_data(entry.data) if entry.data else 'noop'}"
+
+
+def describe_entries(entries: Iterable[Entry]) -> str:
+    return ", ".join(describe_entry(e) for e in entries)
+
+
+def describe_conf(conf: ConfState) -> str:
+    return f"voters={describe_ids(conf.voters)} learners={describe_ids(conf.learners)}"
+
+
+def describe_message(m: Message) -> str:
+    """One line: `src->dst Kind term=T` and the fields that matter for that kind."""
+    head = f"{m.src}->{m.dst} {type(m).__name__} term={m.term}"
+    flags: list[str] = []
+    if isinstance(m, AppendEntries):
+        fields = f"prev={m.prev_index}@{m.prev_term} commit={m.commit}"
+        if m.entries:
+            fields += f" entries=[{describe_entries(m.entries)}]"
+        fields += f" stamp={describe_stamp(m.stamp)}"
+        flags = ["release"] if m.release_hold else []
+    elif isinstance(m, AppendResponse):
+        fields = f"index={m.index}"
+        if m.reject:
+            fields += f" reject hint={m.hint_index}@{m.hint_term}"
+        if m.stamp:
+            fields += f" stamp={describe_stamp(m.stamp)}"
+        flags = ["rejoining"] if m.rejoining else []
+    elif isinstance(m, Heartbeat):
+        fields = f"commit={m.commit} stamp={describe_stamp(m.stamp)}"
+        flags = [f for f, on in (("release", m.release_hold), ("transfer", m.transfer)) if on]
+    elif isinstance(m, HeartbeatResponse):
+        fields = f"stamp={describe_stamp(m.stamp)}"
+        flags = ["rejoining"] if m.rejoining else []
+    elif isinstance(m, RequestVote):
+        fields = f"last={m.last_index}@{m.last_term}"
+        flags = [f for f, on in (("pre", m.pre), ("force", m.force)) if on]
+    elif isinstance(m, VoteResponse):
+        fields = "granted" if m.granted else "rejected"
+        flags = ["pre"] if m.pre else []
+    elif isinstance(m, InstallSnapshot):
+        meta = m.meta
+        fields = (
+            f"snapshot={meta.index}@{meta.term} offset={m.offset} bytes={len(m.data)}"
+            f" stamp={describe_stamp(m.stamp)}"
+        )
+        flags = ["done"] if m.done else []
+    elif isinstance(m, SnapshotResponse):
+        fields = f"snapshot={m.index} next={m.next_offset}"
+        if m.stamp:
+            fields += f" stamp={describe_stamp(m.stamp)}"
+        flags = [f for f, on in (("reject", m.reject), ("rejoining", m.rejoining)) if on]
+    elif isinstance(m, TimeoutNow):
+        fields = ""
+    else:
+        raise TypeError(f"not a Raft message: {m!r}")
+    return " ".join(part for part in (head, fields, *flags) if part)
+
+
+def describe_ready(ready: Ready) -> list[str]:
+    """What a Ready hands out, one line per kind of work, in the order it must be done."""
+    lines = []
+    if ready.soft_state is not None:
+        role = ready.soft_state.role.name.lower().replace("_", "-")
+        lines.append(f"role={role} leader={ready.soft_state.leader}")
+    if ready.hard_state is not None:
+        hs = ready.hard_state
+        lines.append(f"hard state term={hs.term} vote={hs.vote} commit={hs.commit}")
+    if ready.snapshot is not None:
+        meta = ready.snapshot.meta
+        lines.append(
+            f"install snapshot {meta.index}@{meta.term} {describe_conf(meta.conf)}"
+            f" ({len(ready.snapshot.data)} bytes)"
+        )
+    if ready.entries:
+        truncate = "" if ready.truncate_from is None else f" (truncate from {ready.truncate_from})"
+        lines.append(f"append{truncate} {describe_entries(ready.entries)}")
+    if ready.committed_entries:
+        lines.append(f"apply {describe_entries(ready.committed_entries)}")
+    lines.extend(f"read {describe_data(s.context)} at index {s.index}" for s in ready.read_states)
+    lines.extend(f"read dropped {describe_data(context)}" for context in ready.dropped_reads)
+    lines.extend(f"send {describe_message(m)}" for m in ready.messages)
+    return lines
