@@ -72,6 +72,10 @@ class ReadyPlan:
     def must_sync(self) -> bool:
         return bool(self.writes)
 
+    def leaves_early(self, message: Message) -> bool:
+        """Whether this plan sends `message` before its write is durable."""
+        return any(message is early for early in self.early.get(message.dst, ()))
+
 
 class ReadyPolicy:
     """Splits MultiReady batches; remembers which term and vote each group has durable."""

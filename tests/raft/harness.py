@@ -46,7 +46,9 @@ from node.raft.messages import (
     TimeoutNow,
     VoteResponse,
 )
+from node.raft.multi import MultiReady
 from node.raft.readonly import STAMP_SHIFT
+from node.raft.ready_policy import GroupWrite, ReadyPlan, ReadyPolicy
 from node.raft.validate import Rejection, check_for_replica, check_message
 
 # Messages the clusters' replicas sent each other that validation dropped: a scenario's own
@@ -62,18 +64,20 @@ class MemoryStorage:
         self.snapshot = restored.snapshot
         self.entries: list[Entry] = list(restored.entries)
 
-    def persist(self, ready: Ready) -> None:
-        if ready.snapshot is not None:
-            self.snapshot = ready.snapshot
+    def persist(self, write: GroupWrite) -> None:
+        """What the Ready policy says to write (node/raft/ready_policy.py)."""
+        if write.snapshot is not None:
+            self.snapshot = write.snapshot
             self.entries = []
-        if ready.entries:
-            first = ready.entries[0].index
-            cut = first if ready.truncate_from is None else min(first, ready.truncate_from)
-            self.entries = [e for e in self.entries if e.index < cut]
+        if write.truncate_from is not None:
+            self.entries = [e for e in self.entries if e.index < write.truncate_from]
+        if write.entries:
+            first = write.entries[0].index
+            self.entries = [e for e in self.entries if e.index < first]
             assert not self.entries or self.entries[-1].index == first - 1, "gap in the log"
-            self.entries.extend(ready.entries)
-        if ready.hard_state is not None:
-            self.hard_state = ready.hard_state
+            self.entries.extend(write.entries)
+        if write.hard_state is not None:
+            self.hard_state = write.hard_state
 
     def compact(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
@@ -110,6 +114,12 @@ class Cluster:
         # lost on the way, with why ("cut off", "down", "dropped by the test", a rejection).
         self.on_ready: Callable[[int, Ready], None] | None = None
         self.on_lost: Callable[[Message, str], None] | None = None
+        self.on_sync: Callable[[int, list[Message]], None] | None = None  # `sync` ended one
+        # The node's Ready policy per node, and the writes not yet durable of the nodes
+        # whose fsyncs the test ends by hand (`sync_later`, then `sync`).
+        self.policies: dict[int, ReadyPolicy] = {}
+        self.sync_later: set[int] = set()
+        self.syncing: dict[int, tuple[Ready, ReadyPlan]] = {}
         boot = bootstrap_state(self.voters, self.learners)
         for node_id in (*self.voters, *self.learners):
             self.add_node(node_id, boot)
@@ -124,6 +134,8 @@ class Cluster:
         self.storage[node_id] = MemoryStorage(restored)
         node = RaftNode(self.config(node_id), restored, random.Random(self.rng.random()))
         self.nodes[node_id] = node
+        self.policies[node_id] = ReadyPolicy()
+        self.policies[node_id].restored(1, restored.hard_state)
         self.applied[node_id] = list(self._snapshot_entries(restored.snapshot))
         self.read_states[node_id] = []
         self.dropped_reads[node_id] = []
@@ -147,17 +159,62 @@ class Cluster:
     # -- driving ---------------------------------------------------------------------------
 
     def process(self, node_id: int) -> bool:
-        """Handle one Ready of `node_id` if it has one."""
+        """Handle one Ready of `node_id` if it has one, with the node's Ready policy: start
+        the write, send what may leave early, apply; then, at once or (for a node in
+        `sync_later`) when the test calls `sync`, make the write durable, send the rest and
+        advance."""
         node = self.nodes[node_id]
-        if node_id in self.down or not node.has_ready():
+        if node_id in self.down or node_id in self.syncing or not node.has_ready():
             return False
         ready = node.ready()
+        batch = MultiReady()  # what MultiRaft.ready() would hand out for this one group
+        batch.groups[1] = ready
+        for message in ready.messages:
+            batch.outbox.setdefault(message.dst, []).append(message)
+        plan = self.policies[node_id].plan(batch)
+        self.syncing[node_id] = (ready, plan)
         if self.on_ready is not None:
             self.on_ready(node_id, ready)
-        self.storage[node_id].persist(ready)
-        for message in ready.messages:
+        if node_id not in self.sync_later:
+            self._send(ready.messages)  # in order: the write is durable at once
+        else:
+            self._send([m for m in ready.messages if plan.leaves_early(m)])
+        self._apply(node_id, ready)
+        if node_id not in self.sync_later:
+            self.sync(node_id)
+        return True
+
+    def waits_for_fsync(self, node_id: int, message: Message) -> bool:
+        """Whether `message` of the Ready `node_id` is handling waits for its fsync (only
+        for a node whose fsyncs the test ends by hand: the others' are instant)."""
+        pending = self.syncing.get(node_id)
+        if node_id not in self.sync_later or pending is None:
+            return False
+        return not pending[1].leaves_early(message)
+
+    def sync(self, node_id: int) -> bool:
+        """The write of `node_id`'s Ready is durable: persist it, send what waited for it
+        (when it was not sent at once), advance. False if nothing was being written."""
+        pending = self.syncing.pop(node_id, None)
+        if pending is None:
+            return False
+        ready, plan = pending
+        for write in plan.writes:
+            self.storage[node_id].persist(write)
+        if node_id in self.sync_later:
+            waited = [m for m in ready.messages if not plan.leaves_early(m)]
+            if self.on_sync is not None:
+                self.on_sync(node_id, waited)
+            self._send(waited)
+        self.nodes[node_id].advance(ready)
+        return True
+
+    def _send(self, messages: Iterable[Message]) -> None:
+        for message in messages:
             self.sent.append(message)
             self.queue.append(message)
+
+    def _apply(self, node_id: int, ready: Ready) -> None:
         if ready.snapshot is not None:
             self.applied[node_id] = self._snapshot_entries(ready.snapshot)
         for entry in ready.committed_entries:
@@ -169,8 +226,6 @@ class Cluster:
             applied.append(entry)
         self.read_states[node_id].extend(ready.read_states)
         self.dropped_reads[node_id].extend(ready.dropped_reads)
-        node.advance(ready)
-        return True
 
     def process_all(self) -> bool:
         return any([self.process(node_id) for node_id in self.nodes])
@@ -307,17 +362,23 @@ class Cluster:
         self.blocked.clear()
 
     def crash(self, node_id: int) -> None:
+        """The node stops; a write of it that was not durable yet is lost."""
         self.down.add(node_id)
+        self.syncing.pop(node_id, None)
         for message in self.queue:
             if node_id in (message.src, message.dst):
                 self._lost(message, "down")
         self.queue = [m for m in self.queue if m.dst != node_id and m.src != node_id]
 
     def restart(self, node_id: int) -> RaftNode:
+        """A new process on the node's storage (its fsyncs instant again: see sync_later)."""
         self.down.discard(node_id)
+        self.sync_later.discard(node_id)
         restored = self.storage[node_id].restored()
         node = RaftNode(self.config(node_id), restored, random.Random(self.rng.random()))
         self.nodes[node_id] = node
+        self.policies[node_id] = ReadyPolicy()
+        self.policies[node_id].restored(1, restored.hard_state)
         self.applied[node_id] = self._snapshot_entries(restored.snapshot)
         return node
 
@@ -440,8 +501,9 @@ def describe_message(m: Message) -> str:
     return " ".join(part for part in (head, fields, *flags) if part)
 
 
-def describe_ready(ready: Ready) -> list[str]:
-    """What a Ready hands out, one line per kind of work, in the order it must be done."""
+def describe_ready(ready: Ready, waits: Callable[[Message], bool] | None = None) -> list[str]:
+    """What a Ready hands out, one line per kind of work, in the order it must be done;
+    messages for which `waits` is true wait for the Ready's fsync ("send after fsync")."""
     lines = []
     if ready.soft_state is not None:
         role = ready.soft_state.role.name.lower().replace("_", "-")
@@ -462,5 +524,7 @@ def describe_ready(ready: Ready) -> list[str]:
         lines.append(f"apply {describe_entries(ready.committed_entries)}")
     lines.extend(f"read {describe_data(s.context)} at index {s.index}" for s in ready.read_states)
     lines.extend(f"read dropped {describe_data(context)}" for context in ready.dropped_reads)
-    lines.extend(f"send {describe_message(m)}" for m in ready.messages)
+    for message in ready.messages:
+        when = "send after fsync" if waits is not None and waits(message) else "send"
+        lines.append(f"{when} {describe_message(message)}")
     return lines

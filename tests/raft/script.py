@@ -62,6 +62,13 @@ Commands (N, L: node ids; L is the leader that gets the request):
                                     its tick (t23) and the cluster settles again
     stabilize
     process N...                    handle one Ready of each of these nodes
+    sync-later N...                 these nodes' fsyncs end only on `sync` (by default a
+                                    Ready's write is durable at once): their replication
+                                    leaves and their committed entries apply before, as a
+                                    node does (node/raft/ready_policy.py), what waits for
+                                    the fsync prints "send after fsync"; a crash before
+                                    `sync` loses the write
+    sync N...                       end the fsync of N's Ready: send what waited, advance
     deliver [from=N] [to=N] [type=Kind]   deliver these queued messages (held ones too)
     drop [from=N] [to=N] [type=Kind]      lose these queued messages
     hold [from=N] [to=N] [type=Kind]      a slow link: such messages stay queued, in order
@@ -101,6 +108,7 @@ from tests.raft.harness import (
     describe_conf,
     describe_data,
     describe_entry,
+    describe_message,
     describe_ready,
     describe_stamp,
 )
@@ -265,6 +273,8 @@ class Script:
             "run": self.cmd_run,
             "stabilize": lambda a: self.c.stabilize(),
             "process": self.cmd_process,
+            "sync-later": lambda a: self.c.sync_later.update(map(int, a)),
+            "sync": self.cmd_sync,
             "deliver": self.cmd_deliver,
             "drop": self.cmd_drop,
             "hold": self.cmd_hold,
@@ -372,7 +382,7 @@ class Script:
     def on_ready(self, node_id: int, ready: Ready) -> None:
         if self.level == "none":
             return
-        lines = describe_ready(ready)
+        lines = describe_ready(ready, lambda m: self.c.waits_for_fsync(node_id, m))
         if self.level == "changes":
             lines = [line for line in lines if not line.startswith("send ")]
         if lines:
@@ -432,6 +442,7 @@ class Script:
         self.cluster = ScriptCluster(voters=voters, learners=learners, seed=seed, **config)
         self.cluster.on_ready = self.on_ready
         self.cluster.on_lost = self.on_lost
+        self.cluster.on_sync = self.on_sync
         cfg = self.cluster.config(voters[0])
         self.note(
             f"election_ticks={cfg.election_ticks} heartbeat_ticks={cfg.heartbeat_ticks}"
@@ -473,6 +484,19 @@ class Script:
         for node_id in map(int, args):
             if not self.c.process(node_id):
                 self.note(f"{node_id} has no Ready")
+
+    def cmd_sync(self, args: list[str]) -> None:
+        for node_id in map(int, args):
+            if not self.c.sync(node_id):
+                self.note(f"{node_id} has nothing to sync")
+
+    def on_sync(self, node_id: int, waited: list[Message]) -> None:
+        if self.level == "none":
+            return
+        lines = [f"> {node_id} fsync done"]
+        if self.level == "full":
+            lines += [f"  send {describe_message(m)}" for m in waited]
+        self.out.extend(lines)
 
     def cmd_deliver(self, args: list[str]) -> None:
         _, options = _options(args)
