@@ -16,7 +16,8 @@
 -- command; lifts the memory limit, which the caller puts back with limit_on); patch_chunk
 -- (bytecode) -> bytecode without tail calls (lifts the limit too); sha1hex (lifts the limit).
 local dispatch, limit_on, limit_off, patch_chunk, sha1hex, random_draw, random_seed,
-  hook_every, bytes_per_unit, element_units, parse_units_per_byte, memory_limit = ...
+  hook_every, bytes_per_unit, element_units, parse_units_per_byte, error_units,
+  allocated_bytes_per_unit, memory_limit = ...
 
 local error, type, select, unpack, tostring, tonumber, setmetatable, getmetatable =
   error, type, select, unpack, tostring, tonumber, setmetatable, getmetatable
@@ -28,6 +29,7 @@ local format, byte, sub, rep, gsub, find, dump =
   string.format, string.byte, string.sub, string.rep, string.gsub, string.find, string.dump
 local concat, sort, insert, remove = table.concat, table.sort, table.insert, table.remove
 local floor, ceil, min, max = math.floor, math.ceil, math.min, math.max
+local collect = collectgarbage
 
 -- Strings keep their methods ("x"):upper(), but a script cannot reach their metatable; nor
 -- the one of the Python functions above (a script's __gc there would run after the run).
@@ -52,7 +54,27 @@ local function spend(units)
   end
 end
 
+-- Lua's collector is stopped while a script runs, so that what the script allocates is
+-- what the heap grows by: it is charged, which bounds the VM's own work on big strings
+-- (a concatenation copies them), and collected here every quarter of the memory limit.
+local allocated_seen, since_collection = 0, 0
+local COLLECT_EVERY = memory_limit / 4
+
 local function count_hook()
+  local heap = collect("count") * 1024
+  local grown = heap - allocated_seen
+  if grown > 0 then
+    since_collection = since_collection + grown
+    units_left = units_left - grown / allocated_bytes_per_unit
+  end
+  if since_collection > COLLECT_EVERY then
+    collect("collect")
+    collect("stop")
+    heap = collect("count") * 1024
+    units_left = units_left - heap / allocated_bytes_per_unit -- what the collector went through
+    since_collection = 0
+  end
+  allocated_seen = heap
   spend(hook_every)
 end
 
@@ -82,6 +104,7 @@ end
 
 -- Redis's error handler: the error as an {err=...} table, located in the script.
 local function handler(problem)
+  if exhausted then return exhausted end -- see guarded_xpcall
   local level = 2
   local info = getinfo(level, "Sl")
   while info and (info.what == "C" or info.what == "tail" or info.source == "=prelude") do
@@ -240,15 +263,24 @@ end
 -- ------------------------------------------------------------------ pcall, xpcall
 
 -- pcall and xpcall must not swallow the budget's error: a loop of pcalls would run forever.
+-- An error caught costs a C longjmp and the unwinding of the frames it crosses.
 local function guarded_pcall(...)
   local results = pack(raw_pcall(...))
   if exhausted then error(exhausted, 0) end
+  if not results[1] then spend(error_units) end
   return unpack(results, 1, results.n)
 end
 
+-- An error raised from the instruction hook calls the handler with the hook disabled: the
+-- script's handler must not run then (it could loop forever).
 local function guarded_xpcall(fn, error_handler)
-  local results = pack(raw_xpcall(fn, error_handler))
+  local function guarded_handler(problem)
+    if exhausted then return problem end
+    return error_handler(problem)
+  end
+  local results = pack(raw_xpcall(fn, guarded_handler))
   if exhausted then error(exhausted, 0) end
+  if not results[1] then spend(error_units) end
   return unpack(results, 1, results.n)
 end
 
@@ -446,6 +478,7 @@ local function pattern_cost(subject_size, pattern, anchored_search)
       item_end = index
     end
     items = items + 1
+    if items > MAX_PATTERN_ITEMS then error("pattern too complex", 3) end
     local quantifier = sub(pattern, item_end + 1, item_end + 1)
     if quantifier ~= "" and find("*+-?", quantifier, 1, true) and c ~= "(" and c ~= ")" then
       item_end = item_end + 1
@@ -457,7 +490,6 @@ local function pattern_cost(subject_size, pattern, anchored_search)
     end
     index = item_end + 1
   end
-  if items > MAX_PATTERN_ITEMS then error("pattern too complex", 3) end
   local starts = anchored_search and 1 or subject_size + 1
   local cost = starts * (size + 1)
   for _ = 1, factors do
@@ -631,24 +663,38 @@ end
 
 -- ------------------------------------------------------------------ the result
 
--- A reply leaves Lua as one string of tokens, read by Python without calling back:
---   $<len>:<bytes> bulk   +<len>:<text> status   -<len>:<text> error   (<len>:<digits> big
---   number   =<len>:<fmt><text> verbatim   :<integer>; integer   ,<%.17g>; double   _ null
---   *<n>; array   %<n>; map (n pairs)   ~<n>; set
--- Redis reads the reply with raw access (no metamethod runs) and answers "reached lua
--- stack limit" for a value deeper than its C stack allows; `slot` counts the Lua stack
--- slots Redis's converter would hold at that value (2 at the top, 1 more per array level,
--- 3 or 4 more for a map's or set's entry), and Redis refuses past 7996.
 local MAX_SLOT = 7996
 local INT64_MIN = "-9223372036854775808"
+local EXACT = 1e14 -- table.concat writes numbers with %.14g: exact below this
 
-local function to_integer(number)
-  -- (long long) of a double, as Redis casts it: out of range and NaN give INT64_MIN on x86
-  if number ~= number or number >= 9223372036854775808 or number < -9223372036854775808 then
-    return INT64_MIN
+local out, size = nil, 0 -- the tokens of the reply being made
+
+local function put_text(tag, text)
+  out[size + 1] = tag
+  out[size + 2] = #text
+  out[size + 3] = ":"
+  out[size + 4] = text
+  size = size + 4
+  units_left = units_left - #text / bytes_per_unit
+end
+
+-- (long long) of a double, as Redis casts it: out of range and NaN give INT64_MIN on x86.
+local function put_integer(number)
+  local fraction = number % 1
+  if fraction ~= 0 and fraction == fraction then
+    number = number - fraction
+    if number < 0 then number = number + 1 end -- towards zero
   end
-  if number >= 0 then number = floor(number) else number = ceil(number) end
-  return format("%.0f", number)
+  out[size + 1] = ":"
+  if number > -EXACT and number < EXACT then
+    out[size + 2] = number
+  elseif number ~= number or number >= 9223372036854775808 or number < -9223372036854775808 then
+    out[size + 2] = INT64_MIN
+  else
+    out[size + 2] = format("%.0f", number)
+  end
+  out[size + 3] = ";"
+  size = size + 3
 end
 
 local function one_line(text)
@@ -661,82 +707,112 @@ end
 
 local flatten
 
-local function emit(out, tag, text)
-  local count = #out
-  out[count + 1] = tag .. #text .. ":"
-  out[count + 2] = text
-  spend_bytes(#text)
-end
-
-local function flatten_keys(out, tag, t, slot, with_values)
+local function flatten_keys(tag, t, slot, with_values)
   local keys, count = sorted_keys(t)
-  out[#out + 1] = tag .. count .. ";"
+  out[size + 1] = tag
+  out[size + 2] = count
+  out[size + 3] = ";"
+  size = size + 3
   for index = 1, count do
     local key = keys[index]
     if with_values then
-      flatten(key, out, slot + 4)
-      flatten(rawget(t, key), out, slot + 3)
+      flatten(key, slot + 4)
+      flatten(rawget(t, key), slot + 3)
     else
-      flatten(key, out, slot + 3)
+      flatten(key, slot + 3)
     end
   end
 end
 
-flatten = function(value, out, slot)
-  spend(element_units)
-  if slot > MAX_SLOT then
-    emit(out, "-", STACK_LIMIT)
+local function flatten_table(value, slot)
+  local field = rawget(value, "err")
+  if type(field) == "string" then return put_text("-", one_line(field)) end
+  field = rawget(value, "ok")
+  if type(field) == "string" then return put_text("+", one_line(field)) end
+  field = rawget(value, "double")
+  if type(field) == "number" then
+    out[size + 1] = ","
+    out[size + 2] = format("%.17g", field)
+    out[size + 3] = ";"
+    size = size + 3
     return
   end
+  field = rawget(value, "big_number")
+  if type(field) == "string" then return put_text("(", one_line(field)) end
+  field = rawget(value, "verbatim_string")
+  if type(field) == "table" then
+    local text_format, text = rawget(field, "format"), rawget(field, "string")
+    if type(text_format) == "string" and type(text) == "string" then
+      return put_text("=", sub(text_format .. "   ", 1, 3) .. text)
+    end
+  end
+  field = rawget(value, "map")
+  if type(field) == "table" then return flatten_keys("%", field, slot, true) end
+  field = rawget(value, "set")
+  if type(field) == "table" then return flatten_keys("~", field, slot, false) end
+  local header = size + 2
+  out[size + 1] = "*"
+  out[header] = 0
+  out[size + 3] = ";"
+  size = size + 3
+  local count = 0
+  local inner = slot + 1
+  while true do
+    local item = rawget(value, count + 1)
+    if item == nil then break end
+    count = count + 1
+    -- the frequent flat cases inline: a reply may have millions of elements
+    units_left = units_left - element_units
+    if units_left < 0 then spend(0) end
+    local kind = type(item)
+    if inner > MAX_SLOT then
+      put_text("-", STACK_LIMIT)
+    elseif kind == "string" then
+      put_text("$", item)
+    elseif kind == "number" then
+      put_integer(item)
+    else
+      units_left = units_left + element_units
+      flatten(item, inner)
+    end
+  end
+  out[header] = count
+end
+
+-- Redis reads a reply with raw access (no metamethod runs) and answers "reached lua stack
+-- limit" for a value deeper than its C stack allows; `slot` counts the Lua stack slots
+-- Redis's converter would hold at that value (2 at the top, 1 more per array level, 3 or
+-- 4 more for a map's or set's entry), and Redis refuses past 7996.
+flatten = function(value, slot)
+  spend(element_units)
+  if slot > MAX_SLOT then return put_text("-", STACK_LIMIT) end
   local kind = type(value)
   if kind == "string" then
-    emit(out, "$", value)
+    put_text("$", value)
   elseif kind == "number" then
-    out[#out + 1] = ":" .. to_integer(value) .. ";"
+    put_integer(value)
   elseif kind == "boolean" then
-    out[#out + 1] = value and ":1;" or "_"
+    out[size + 1] = value and ":1;" or "_"
+    size = size + 1
   elseif kind == "table" then
-    local field = rawget(value, "err")
-    if type(field) == "string" then return emit(out, "-", one_line(field)) end
-    field = rawget(value, "ok")
-    if type(field) == "string" then return emit(out, "+", one_line(field)) end
-    field = rawget(value, "double")
-    if type(field) == "number" then
-      out[#out + 1] = "," .. format("%.17g", field) .. ";"
-      return
-    end
-    field = rawget(value, "big_number")
-    if type(field) == "string" then return emit(out, "(", one_line(field)) end
-    field = rawget(value, "verbatim_string")
-    if type(field) == "table" then
-      local text_format, text = rawget(field, "format"), rawget(field, "string")
-      if type(text_format) == "string" and type(text) == "string" then
-        return emit(out, "=", sub(text_format .. "   ", 1, 3) .. text)
-      end
-    end
-    field = rawget(value, "map")
-    if type(field) == "table" then return flatten_keys(out, "%", field, slot, true) end
-    field = rawget(value, "set")
-    if type(field) == "table" then return flatten_keys(out, "~", field, slot, false) end
-    local header = #out + 1
-    out[header] = "*"
-    local count = 0
-    while true do
-      local item = rawget(value, count + 1)
-      if item == nil then break end
-      count = count + 1
-      flatten(item, out, slot + 1)
-    end
-    out[header] = "*" .. count .. ";"
+    flatten_table(value, slot)
   else
-    out[#out + 1] = "_"
+    out[size + 1] = "_"
+    size = size + 1
   end
 end
 
+-- A reply leaves Lua as one string of tokens, read by Python without calling back:
+--   $<len>:<bytes> bulk   +<len>:<text> status   -<len>:<text> error   (<len>:<digits> big
+--   number   =<len>:<fmt><text> verbatim   :<integer>; integer   ,<%.17g>; double   _ null
+--   *<n>; array   %<n>; map (n pairs)   ~<n>; set
 local function reply_string(value)
-  local out = {}
-  flatten(value, out, 2)
-  return concat(out)
+  out, size = {}, 0
+  flatten(value, 2)
+  spend(size / 4) -- table.concat, and Python reading the tokens
+  local text = concat(out, "", 1, size)
+  out = nil
+  return text
 end
 
 -- What Redis answers for a failed run: the error table's err (read as Redis reads it,
@@ -758,6 +834,9 @@ local function run_protected(chunk, keys, argv)
   local env = new_env(keys, argv)
   current_env = env
   setfenv(fn, env)
+  collect("collect")
+  collect("stop")
+  allocated_seen, since_collection = collect("count") * 1024, 0
   sethook(count_hook, "", hook_every)
   local ok, result = raw_xpcall(fn, handler)
   if exhausted then return "error", BUDGET end
