@@ -167,9 +167,7 @@ def main() -> None:
     parser.add_argument("--only", help="run the scripts whose name contains this")
     args = parser.parse_args()
     config = EngineConfig()
-    print(
-        f"budget {config.script_max_instructions:,} units, memory {config.script_max_memory:,} B"
-    )
+    print(f"budget {config.script_max_instructions:,} units, memory {config.script_max_memory:,} B")
     worst = 0.0
     for name, script, setup in SCRIPTS:
         if args.only and args.only not in name:
