@@ -6,10 +6,15 @@ tests/differential/test_scripting_differential.py."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
+import subprocess
+import sys
 
 import pytest
 
+from node.engine.config import EngineConfig
 from node.engine.engine import Engine
 from proto import resp
 
@@ -263,3 +268,68 @@ def test_a_reply_too_large_for_the_memory_limit_is_an_error(engine):
     assert is_error(reply, b"ERR not enough memory script: ")
     assert evaluate(engine, "return redis.pcall('GET', 'big')['err']") == b"ERR not enough memory"
     assert_alive(engine)
+
+
+# ------------------------------------------------------------------ determinism
+
+# Scripts whose outcome depends on the memory limit, the collector, table-key order,
+# errors and the budget: replayed on every replica, they must give the same replies and
+# leave the same state. Small limits, so that they are reached.
+DETERMINISM_CONFIG = {"script_max_memory": 2 * 1024 * 1024, "script_max_instructions": 20_000_000}
+DETERMINISM_SCRIPTS: list[tuple[str, ...]] = [
+    # where the memory limit stops a script, and what it does after (the collector runs
+    # again once the hook has seen a quarter of the limit allocated)
+    ("local n = 0 local ok, e = pcall(function() local t = {} while true do n = n + 1 "
+     "t[n] = string.rep('x', 50) .. n end end) for i = 1, 3000 do end "
+     "redis.call('SET', KEYS[1], n) return {n, e}", "1", "{d}mem"),
+    ("local t = {} for i = 1, 1e7 do t[i] = i end", "0"),
+    # weak tables empty when the collector runs, which it does at the same points
+    ("local w = setmetatable({}, {__mode = 'v'}) w[1] = {} local seen = {} "
+     "for i = 1, 40000 do local x = {i} if w[1] == nil and not seen[1] then seen[1] = i end end "
+     "redis.call('SET', KEYS[1], seen[1] or -1) return seen[1]", "1", "{d}weak"),
+    # table-key order: sorted, whatever keys the table had before
+    ("local t = {} local k = {} t[k] = 1 for i = 1, 50 do t['k' .. i] = i end t[k] = nil "
+     "local order = {} for key in pairs(t) do order[#order + 1] = key end "
+     "redis.call('RPUSH', KEYS[1], unpack(order)) return next(t)", "1", "{d}order"),
+    ("return {map = {b = 1, a = 2, [3] = 'x'}, set = {}}", "0"),
+    ("local t = {[{}] = 1} for k in pairs(t) do redis.call('INCR', KEYS[1]) end", "1", "{d}n"),
+    # the budget stops a script between its writes at the same point
+    ("local i = 0 while true do i = i + 1 redis.call('INCR', KEYS[1]) end", "1", "{d}budget"),
+    ("for i = 1, 100 do redis.call('RPUSH', KEYS[1], math.random(1000)) end "
+     "return redis.call('LRANGE', KEYS[1], 0, 4)", "1", "{d}random"),
+    ("error(setmetatable({}, {__index = function(t, k) return 'X' .. k end}))", "0"),
+    ("local t = {} t[1] = t return t", "0"),
+    ("return string.rep('x', 1e9)", "0"),
+    ("local s = string.rep('a', 2000) return s:find('a*a*b')", "0"),
+    ("return {tostring(0/0), tostring(1/0), tostring(-0), 2^63, -2^63, 0/0, 1e15 + 0.5}", "0"),
+    ("local f = loadstring('return ' .. string.rep('(', 300) .. '1' .. string.rep(')', 300)) "
+     "return type(f)", "0"),
+]  # fmt: skip
+
+
+def replay(engine: Engine | None = None) -> list[str]:
+    """The replies (RESP3 bytes, hex) of DETERMINISM_SCRIPTS and the state they leave."""
+    engine = engine or Engine(EngineConfig(**DETERMINISM_CONFIG))
+    replies = [
+        resp.encode(evaluate(engine, *case), resp3=True).hex() for case in DETERMINISM_SCRIPTS
+    ]
+    return [*replies, hashlib.sha256(engine.snapshot()).hexdigest()]
+
+
+def test_hostile_scripts_give_the_same_replies_and_state_on_two_replicas():
+    # One replica with a history (other scripts, a bigger heap in its process); the other
+    # a fresh process, as a replica restarted from its log.
+    warm = Engine(EngineConfig(**DETERMINISM_CONFIG))
+    for number in range(50):
+        evaluate(warm, f"local t = {{}} for i = 1, {number * 100} do t[i] = 'v' .. i end return #t")
+    here = replay(warm)
+    code = (
+        "import json; from tests.unit.test_script_limits import replay; print(json.dumps(replay()))"
+    )
+    there = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=300
+        ).stdout
+    )
+    assert here == there
+    assert here == replay()  # and again in this process, on a fresh engine
