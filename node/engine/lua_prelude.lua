@@ -17,7 +17,7 @@
 -- (bytecode) -> bytecode without tail calls (lifts the limit too); sha1hex (lifts the limit).
 local dispatch, limit_on, limit_off, patch_chunk, sha1hex, random_draw, random_seed,
   hook_every, bytes_per_unit, element_units, parse_units_per_byte, error_units,
-  allocated_bytes_per_unit, memory_limit = ...
+  allocated_bytes_per_unit, memory_limit, reply_slots = ...
 
 local error, type, select, unpack, tostring, tonumber, setmetatable, getmetatable =
   error, type, select, unpack, tostring, tonumber, setmetatable, getmetatable
@@ -60,7 +60,12 @@ end
 local allocated_seen, since_collection = 0, 0
 local COLLECT_EVERY = memory_limit / 4
 
+-- The hook raises only while the script's part of a run is under way (`armed`): raised
+-- anywhere else in `run`, its error would leave Lua as an exception.
+local armed = false
+
 local function count_hook()
+  if not armed then return end
   local heap = collect("count") * 1024
   local grown = heap - allocated_seen
   if grown > 0 then
@@ -174,7 +179,9 @@ local function ordered_next(...)
   local t, key = ...
   if type(t) ~= "table" then argument_error(1, "next", "table", t, select("#", ...) > 0) end
   if key == nil and raw_next(t) == nil then return nil end
-  if key ~= nil and not KEY_RANK[type(key)] then error("invalid key to 'next'", 2) end
+  if key ~= nil and (not KEY_RANK[type(key)] or not raw_pcall(raw_next, t, key)) then
+    error("invalid key to 'next'", 0)
+  end
   local keys, count = sorted_keys(t)
   local low, high = 1, count + 1 -- the first key after `key`
   if key ~= nil then
@@ -263,11 +270,20 @@ end
 -- ------------------------------------------------------------------ pcall, xpcall
 
 -- pcall and xpcall must not swallow the budget's error: a loop of pcalls would run forever.
--- An error caught costs a C longjmp and the unwinding of the frames it crosses.
+-- An error caught costs a C longjmp and the unwinding of the frames it crosses. As in
+-- Redis 7, pcall gives an error table's message rather than the table (as Redis, it reads
+-- `err` with a plain index: under the hook, a metamethod may run).
 local function guarded_pcall(...)
   local results = pack(raw_pcall(...))
   if exhausted then error(exhausted, 0) end
-  if not results[1] then spend(error_units) end
+  if not results[1] then
+    spend(error_units)
+    local problem = results[2]
+    if type(problem) == "table" then
+      local message = problem.err
+      if type(message) == "string" or type(message) == "number" then results[2] = message end
+    end
+  end
   return unpack(results, 1, results.n)
 end
 
@@ -385,8 +401,21 @@ local math_overrides = {
 -- ------------------------------------------------------------------ charged library functions
 
 -- The C code of these functions runs outside the hook: each is charged for the bytes or
--- elements it may touch before it runs, then tail-called so that its errors name the
--- script's line, as in Redis.
+-- elements it may touch before it runs. It runs under pcall, and its own errors are raised
+-- again from the script's line, as Redis reports them (a C function called straight from
+-- Lua code here would name this file's line): `relay` is tail-called by the wrapper, so
+-- level 3 is the wrapper's caller. Errors from Lua code it called back pass unchanged.
+local function relay(name, ok, ...)
+  if ok then return ... end
+  local problem = ...
+  if type(problem) == "string" and not find(problem, "^[^\n]-:%d+: ") then
+    if exhausted then error(exhausted, 0) end
+    problem = gsub(problem, "^bad argument (#%d+) to '%?'", "bad argument %1 to '" .. name .. "'")
+    error(problem, 3)
+  end
+  error(problem, 0)
+end
+
 local string_overrides = {}
 
 local function charged_by_subject(name)
@@ -394,7 +423,7 @@ local function charged_by_subject(name)
   string_overrides[name] = function(...)
     local subject = ...
     if type(subject) == "string" then spend_bytes(#subject) end
-    return original(...)
+    return relay(name, raw_pcall(original, ...))
   end
 end
 for _, name in ipairs({ "byte", "len", "lower", "upper", "reverse", "sub" }) do
@@ -408,7 +437,7 @@ function string_overrides.rep(...)
     if times < 1 or #text == 0 then return "" end
     spend_bytes(#text * times)
   end
-  return rep(...)
+  return relay("rep", raw_pcall(rep, ...))
 end
 
 function string_overrides.format(...)
@@ -418,17 +447,17 @@ function string_overrides.format(...)
     if type(value) == "string" then size = size + #value end
   end
   spend_bytes(size)
-  return format(...)
+  return relay("format", raw_pcall(format, ...))
 end
 
 function string_overrides.char(...)
   spend(select("#", ...))
-  return string_lib.char(...)
+  return relay("char", raw_pcall(string_lib.char, ...))
 end
 
 function string_overrides.dump(...)
   spend_bytes(4096)
-  return dump(...)
+  return relay("dump", raw_pcall(dump, ...))
 end
 
 -- Lua's pattern matcher backtracks: its work at one starting point can grow as a power of
@@ -511,7 +540,7 @@ local function matcher(name, original, plain_position)
         spend(pattern_cost(#subject, pattern, false) / 4)
       end
     end
-    return original(...)
+    return relay(name, raw_pcall(original, ...))
   end
 end
 matcher("find", find, 4)
@@ -527,7 +556,7 @@ function string_overrides.gsub(...)
     spend(pattern_cost(#subject, pattern, false) / 4)
     if type(replacement) == "string" then spend_bytes(#subject * max(#replacement, 1)) end
   end
-  return gsub(...)
+  return relay("gsub", raw_pcall(gsub, ...))
 end
 
 local table_overrides = {}
@@ -548,14 +577,14 @@ function table_overrides.concat(...)
       spend_bytes(size)
     end
   end
-  return concat(...)
+  return relay("concat", raw_pcall(concat, ...))
 end
 
 local function charged_shift(name, original)
   table_overrides[name] = function(...)
     local t = ...
     if type(t) == "table" then spend(#t) end
-    return original(...)
+    return relay(name, raw_pcall(original, ...))
   end
 end
 charged_shift("insert", insert)
@@ -567,7 +596,7 @@ function table_overrides.sort(...)
     local n = #t
     spend(n * (1 + floor(math_lib.log(n + 1) / math_lib.log(2))) * 2)
   end
-  return sort(...)
+  return relay("sort", raw_pcall(sort, ...))
 end
 
 function table_overrides.maxn(t)
@@ -595,7 +624,7 @@ local base_overrides = {}
 function base_overrides.tonumber(...)
   local value = ...
   if type(value) == "string" then spend_bytes(#value) end
-  return tonumber(...)
+  return relay("tonumber", raw_pcall(tonumber, ...))
 end
 
 function base_overrides.unpack(...)
@@ -605,7 +634,7 @@ function base_overrides.unpack(...)
     last = tonumber(last) or #t
     if last >= first and last - first < 8000 then spend(last - first + 1) end
   end
-  return unpack(...)
+  return relay("unpack", raw_pcall(unpack, ...))
 end
 
 -- ------------------------------------------------------------------ globals
@@ -663,7 +692,7 @@ end
 
 -- ------------------------------------------------------------------ the result
 
-local MAX_SLOT = 7996
+local MAX_SLOT = reply_slots -- Redis: 7996 (see REPLY_SLOTS in scripting.py)
 local INT64_MIN = "-9223372036854775808"
 local EXACT = 1e14 -- table.concat writes numbers with %.14g: exact below this
 
@@ -782,7 +811,7 @@ end
 -- Redis reads a reply with raw access (no metamethod runs) and answers "reached lua stack
 -- limit" for a value deeper than its C stack allows; `slot` counts the Lua stack slots
 -- Redis's converter would hold at that value (2 at the top, 1 more per array level, 3 or
--- 4 more for a map's or set's entry), and Redis refuses past 7996.
+-- 4 more for a map's or set's entry), and Redis refuses past 7996 (we, earlier).
 flatten = function(value, slot)
   spend(element_units)
   if slot > MAX_SLOT then return put_text("-", STACK_LIMIT) end
@@ -829,31 +858,48 @@ end
 
 -- ------------------------------------------------------------------ running
 
-local function run_protected(chunk, keys, argv)
+local run_arguments = nil
+
+local function run_protected()
+  local chunk, keys, argv = run_arguments[1], run_arguments[2], run_arguments[3]
+  limit_on()
   local fn = assert(raw_loadstring(chunk, "=chunk"))
   local env = new_env(keys, argv)
   current_env = env
   setfenv(fn, env)
-  collect("collect")
   collect("stop")
   allocated_seen, since_collection = collect("count") * 1024, 0
+  armed = true
   sethook(count_hook, "", hook_every)
   local ok, result = raw_xpcall(fn, handler)
-  if exhausted then return "error", BUDGET end
-  if ok then return "ok", reply_string(result) end
-  return "error", describe(result)
+  local status, message, source, line
+  if exhausted then
+    status, message = "error", BUDGET
+  elseif ok then
+    status, message = "ok", reply_string(result)
+  else
+    status, message, source, line = "error", describe(result)
+  end
+  armed = false
+  return status, message, source, line
+end
+
+local function disarm(problem)
+  armed = false
+  return problem
 end
 
 -- One run of a chunk that `check` made: ("ok", reply tokens) or ("error", message[,
--- source, line]).
+-- source, line]). Nothing here raises: an error would reach Python as an exception.
 local function run(chunk, keys, argv, budget, parse_units)
-  limit_on()
   units_left = budget - parse_units
   exhausted = nil
-  local ok, status, message, source, line = raw_pcall(run_protected, chunk, keys, argv)
+  run_arguments = { chunk, keys, argv }
+  local ok, status, message, source, line = raw_xpcall(run_protected, disarm)
+  armed = false
   sethook()
   limit_off()
-  if exhausted or units_left < 0 then return "error", BUDGET end
+  if exhausted then return "error", BUDGET end
   if not ok then
     if status == "not enough memory" then return "error", NO_MEMORY end
     return "error", type(status) == "string" and ("ERR " .. status) or "ERR unknown error"

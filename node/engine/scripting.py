@@ -61,10 +61,17 @@ _CROSS_SLOT = b"ERR Script attempted to access keys that do not hash to the same
 _NON_LOCAL = b"ERR Script attempted to access a non local key in a cluster node"
 _CROSSSLOT_DECLARED = b"CROSSSLOT Keys in request don't hash to the same slot"
 _NO_MEMORY = b"ERR not enough memory"
+_INTERNAL_ERROR = b"ERR the script's runtime failed"
 _COMPILE_ERROR = b"ERR Error compiling script (new function): "
 _LUA_BYTES_PER_ELEMENT = 64  # what a reply element takes in Lua beyond its bytes, at most
 _TOO_LONG = b"script exceeded its instruction budget"
 _MAX_CHUNKS = 1000  # compiled scripts kept by a replica
+# How deep a script's reply may nest: Redis answers "reached lua stack limit" for a value
+# past 7996 slots of its Lua stack (7995 nested arrays; the prelude counts slots as Redis
+# does). Our replies are encoded during apply by proto.resp.encode, which recurses once per
+# level within Python's recursion limit (1000), so the same error comes here past 256
+# slots (255 nested arrays), on every replica alike. 7996 once the encoder iterates.
+REPLY_SLOTS = 256
 # Commands a script may call that the engine does not run itself.
 _LOCAL_COMMANDS = frozenset({"ping", "echo", "time"})
 
@@ -238,6 +245,10 @@ class Scripting:
             key_table = runtime.table_from(keys)
             argv_table = runtime.table_from(args[3 + numkeys :])
             outcome = run(chunk, key_table, argv_table, budget, _parse_units(body))
+        except lua51.LuaError:
+            # The prelude catches everything a script can raise; should something still
+            # escape, it is an error reply, as on every replica, not a dead apply loop.
+            outcome = (b"error", _INTERNAL_ERROR)
         finally:
             self._runtime = None  # the runtime goes with its run: nothing outlives it
             self._rng = None
@@ -300,6 +311,7 @@ class Scripting:
             ERROR_UNITS,
             ALLOCATED_BYTES_PER_UNIT,
             self.engine.config.script_max_memory,
+            REPLY_SLOTS,
         )
         return runtime, run, check
 
