@@ -392,10 +392,24 @@ local math_overrides = {
     local low, high = 1, ...
     if count == 2 then low, high = ... end
     if count > 2 then error("wrong number of arguments", 2) end
+    for position = 1, count do
+      local value = select(position, ...)
+      if type(value) ~= "number" then argument_error(position, "random", "number", value, true) end
+    end
     if low > high then error("bad argument #" .. count .. " to 'random' (interval is empty)", 2) end
     return floor(r * (high - low + 1)) + low
   end,
-  randomseed = function(seed) random_seed(seed) end,
+  randomseed = function(...)
+    local seed = ...
+    if type(seed) ~= "number" then
+      argument_error(1, "randomseed", "number", seed, select("#", ...) > 0)
+    end
+    -- as C casts it (lua_Integer then int); what Python's int() cannot take, 0
+    if seed ~= seed or seed >= 9223372036854775808 or seed <= -9223372036854775808 then
+      seed = 0
+    end
+    random_seed(seed)
+  end,
 }
 
 -- ------------------------------------------------------------------ charged library functions

@@ -184,6 +184,9 @@ HOSTILE_SCRIPTS: list[tuple[str, list[str]]] = [
     ("local function f(n) if n == 0 then return 'done' end return f(n - 1) end return f(100)", []),
     ("return {xpcall(function() error('x') end, function(e) return 'handled: ' .. e end)}", []),
     ("return {math.floor(-3.5), math.max(1, 2, 3), math.huge > 1, math.fmod(7, 3)}", []),
+    ("math.randomseed('x')", []),
+    ("return math.random('a')", []),
+    ("return math.random(3, 1)", []),
 ]
 
 

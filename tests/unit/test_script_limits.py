@@ -13,6 +13,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from node.engine.config import EngineConfig
 from node.engine.engine import Engine
@@ -337,3 +339,67 @@ def test_hostile_scripts_give_the_same_replies_and_state_on_two_replicas():
     )
     assert here == there
     assert here == replay()  # and again in this process, on a fresh engine
+
+
+# ------------------------------------------------------------------ fuzzing
+
+_LEAVES = [
+    "local _ = 1",
+    "while true do end",
+    "error('e')",
+    "error({err = 'E'})",
+    "error(setmetatable({}, {__index = function() while true do end end}))",
+    "local s = string.rep('x', 100000) s = s .. s",
+    "redis.call('INCR', 'fuzz')",
+    "redis.pcall('NOSUCH')",
+    "redis.call({})",
+    "return setmetatable({}, {__index = function() while true do end end})",
+    "return {map = {a = {set = {b = true}}}}",
+    "local t = {} t[1] = t return t",
+    "string.find(string.rep('a', 500), 'a*a*b')",
+    "string.gsub('abc', '%w', function(c) error(c) end)",
+    "table.sort({3, 1, 2}, function(a, b) error('cmp') end)",
+    "loadstring(string.dump(function() end))",
+    "load(function() error('reader') end)",
+    "for k in pairs({[{}] = 1}) do end",
+    "local x = #string.rep('ab', 1e6)",
+    "local t = {} for i = 1, 1e6 do t[i] = {} end",
+    "math.randomseed('x')",
+    "return unpack({}, 1, 1e6)",
+    "return tostring(setmetatable({}, {__tostring = function() error('t') end}))",
+]
+_WRAPPERS = [
+    "pcall(function() BODY end)",
+    "xpcall(function() BODY end, function(e) BODY end)",
+    "local ok, e = pcall(function() BODY end) if not ok then error(e) end",
+    "setmetatable({}, {__index = function() BODY end}).key = 1",
+    "local _ = setmetatable({}, {__index = function() BODY end}).key",
+    "for i = 1, 3 do BODY end",
+    "local f = loadstring([==[BODY]==]) if f then f() end",
+    "local function f() BODY end f()",
+]
+
+
+def _scripts() -> st.SearchStrategy[str]:
+    leaves = st.sampled_from(_LEAVES)
+    return st.recursive(
+        leaves,
+        lambda inner: st.one_of(
+            st.builds(lambda wrapper, body: wrapper.replace("BODY", body),
+                      st.sampled_from(_WRAPPERS), inner),
+            st.builds(lambda a, b: a + "\n" + b, inner, inner),
+        ),
+        max_leaves=6,
+    )  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(script=_scripts())
+def test_no_script_escapes_the_engine(script):
+    config = EngineConfig(script_max_instructions=300_000, script_max_memory=4 * 1024 * 1024)
+    first, second = Engine(config), Engine(config)
+    reply = evaluate(first, script)
+    resp.encode(reply)  # whatever it is, it can be sent
+    assert reply == evaluate(second, script)
+    assert first.snapshot() == second.snapshot()
+    assert_alive(first)
