@@ -45,12 +45,12 @@ HOOK_EVERY = 1000  # Lua instructions between two checks of a run's budget
 # bench/script_limits.py): a fixed cost per redis.call/pcall, a cost per element of a reply
 # (into Lua and out of the script's result), and one unit per BYTES_PER_UNIT bytes that C
 # library code copies or scans, or per PARSE_UNITS_PER_BYTE byte of source compiled.
-CALL_UNITS = 100
+CALL_UNITS = 150
 ELEMENT_UNITS = 10
 BYTES_PER_UNIT = 8
 PARSE_UNITS_PER_BYTE = 1
 ERROR_UNITS = 40  # an error caught by pcall
-ALLOCATED_BYTES_PER_UNIT = 2  # bytes a script allocates (the collector is off while it runs)
+ALLOCATED_BYTES_PER_UNIT = 1  # bytes a script allocates (the collector is off while it runs)
 
 NOSCRIPT = b"NOSCRIPT No matching script. Please use EVAL."
 _NOT_ALLOWED = b"ERR This Redis command is not allowed from script"

@@ -11,6 +11,7 @@ import json
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -334,7 +335,12 @@ def test_hostile_scripts_give_the_same_replies_and_state_on_two_replicas():
     )
     there = json.loads(
         subprocess.run(
-            [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=300
+            [sys.executable, "-c", code],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=Path(__file__).resolve().parents[2],
         ).stdout
     )
     assert here == there
