@@ -63,6 +63,7 @@ local COLLECT_EVERY = memory_limit / 4
 -- The hook raises only while the script's part of a run is under way (`armed`): raised
 -- anywhere else in `run`, its error would leave Lua as an exception.
 local armed = false
+local run -- defined below: the hook never raises in its own frame, outside any pcall
 
 local function count_hook()
   if not armed then return end
@@ -80,6 +81,7 @@ local function count_hook()
     since_collection = 0
   end
   allocated_seen = heap
+  if units_left < hook_every and getinfo(2, "f").func == run then return end
   spend(hook_every)
 end
 
@@ -905,7 +907,7 @@ end
 
 -- One run of a chunk that `check` made: ("ok", reply tokens) or ("error", message[,
 -- source, line]). Nothing here raises: an error would reach Python as an exception.
-local function run(chunk, keys, argv, budget, parse_units)
+run = function(chunk, keys, argv, budget, parse_units)
   units_left = budget - parse_units
   exhausted = nil
   run_arguments = { chunk, keys, argv }

@@ -42,9 +42,10 @@ MAX_EVAL_SCRIPTS = 500
 HOOK_EVERY = 1000  # Lua instructions between two checks of a run's budget
 # A run's budget (EngineConfig.script_max_instructions) counts Lua instructions; work done
 # outside Lua's VM is charged in instructions too, by what it costs here (measured with
-# bench/script_limits.py): a fixed cost per redis.call/pcall, a cost per element of a reply
-# (into Lua and out of the script's result), and one unit per BYTES_PER_UNIT bytes that C
-# library code copies or scans, or per PARSE_UNITS_PER_BYTE byte of source compiled.
+# `python -m slotraft.benchmarks.script_limits`): a fixed cost per redis.call/pcall, a cost
+# per element of a reply (into Lua and out of the script's result), one unit per
+# BYTES_PER_UNIT bytes that C library code copies or scans, PARSE_UNITS_PER_BYTE per byte
+# of source compiled, and one per ALLOCATED_BYTES_PER_UNIT bytes the script allocates.
 CALL_UNITS = 150
 ELEMENT_UNITS = 10
 BYTES_PER_UNIT = 8
@@ -275,6 +276,8 @@ class Scripting:
         try:
             _, _, check = self._start()
             status, result = _two(check(body, budget))
+        except lua51.LuaError:  # as in _evaluate: never expected, an error reply if it comes
+            status, result = b"compile", b"unknown error"
         finally:
             self._runtime = None
         if status != b"ok":

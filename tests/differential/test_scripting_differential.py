@@ -5,7 +5,11 @@ one, and every command case of the other differential tests run through a script
 (`redis.pcall(unpack(ARGV))`), so that each command's reply is checked after its trip into
 Lua and back. Left out here, because they are meant to differ: math.random (Redis's
 generator state outlives a run, ours is reset), TIME (ours is the entry's), the server
-version, and what the sandbox removes beyond Redis's own (collectgarbage, coroutine).
+version, what the sandbox removes beyond Redis's own (collectgarbage, coroutine, newproxy,
+getfenv/setfenv), and what must not differ between replicas: the order of pairs/next
+(sorted here: in Lua it depends on addresses), tostring of tables (no address), tail calls
+(plain calls here, so deep tail recursion overflows), replies nested deeper than
+REPLY_SLOTS, and the limits themselves (tests/unit/test_script_limits.py).
 """
 
 from __future__ import annotations
