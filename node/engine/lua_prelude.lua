@@ -477,65 +477,68 @@ function string_overrides.dump(...)
 end
 
 -- Lua's pattern matcher backtracks: its work at one starting point can grow as a power of
--- the subject's length, one factor per quantifier that more pattern follows, and its
--- recursion, one C frame per pattern item, can overflow the C stack. A pattern with too
--- many items is refused (Lua 5.2's message), and a match is charged its worst case.
+-- the subject's length, one factor per quantifier that more pattern follows (and per %b
+-- or back-reference, which scan), and its recursion, one C frame per quantifier or
+-- capture, can overflow the C stack (Lua 5.1 has no limit: past 200 such items a pattern
+-- is refused here with Lua 5.2's message). A match is charged its worst case.
+local MAX_PATTERN_DEPTH = 200
 local PATTERN_SPECIALS = "[%^%$%*%+%-%?%(%)%[%]%%%.]"
-local MAX_PATTERN_ITEMS = 64
 
-local function pattern_cost(subject_size, pattern, anchored_search)
+-- Where the pattern item starting at `index` ends (lstrlib.c's classEnd).
+local function class_end(pattern, index, size)
+  local c = byte(pattern, index)
+  index = index + 1
+  if c == 37 then return index + 1 end -- %x
+  if c == 91 then -- [set]
+    if byte(pattern, index) == 94 then index = index + 1 end
+    repeat
+      if index > size then return size + 1 end -- malformed: the matcher will say so
+      local d = byte(pattern, index)
+      index = index + 1
+      if d == 37 and index <= size then index = index + 1 end
+    until byte(pattern, index) == 93
+    return index + 1
+  end
+  return index
+end
+
+local function pattern_cost(subject_size, pattern)
   local size = #pattern
-  local index, items, factors = 1, 0, 0
-  local pending = 0 -- quantifiers seen that further items would make backtrack
-  if sub(pattern, 1, 1) == "^" then
-    index = 2
-    anchored_search = true
+  local index, depth, factors, pending = 1, 0, 0, 0
+  local starts = subject_size + 1
+  if byte(pattern, 1) == 94 then -- ^
+    index, starts = 2, 1
   end
   while index <= size do
-    local c = sub(pattern, index, index)
-    local item_end
-    if c == "%" then
-      local class = sub(pattern, index + 1, index + 1)
-      if class == "b" then
-        item_end = index + 3
-        factors = factors + pending
-        pending = 1
-      elseif class == "f" then
-        local close = find(pattern, "]", index + 4, true)
-        item_end = close or size
-      else
-        item_end = index + 1
-        if find(class, "%d") then factors = factors + pending pending = 1 end
-      end
-    elseif c == "[" then
-      local close = index + 1
-      if sub(pattern, close, close) == "^" then close = close + 1 end
-      close = find(pattern, "]", close + 1, true) or size
-      while sub(pattern, close - 1, close - 1) == "%" and close < size do
-        close = find(pattern, "]", close + 1, true) or size
-      end
-      item_end = close
-    elseif c == "(" or c == ")" then
-      item_end = index
-    elseif c == "$" and index == size then
-      item_end = index
+    local c = byte(pattern, index)
+    if c == 40 or c == 41 then -- ( )
+      depth = depth + 1
+      index = index + 1
     else
-      item_end = index
+      local next_index = class_end(pattern, index, size)
+      local class = c == 37 and byte(pattern, index + 1) or nil
+      if class == 98 then -- %bxy
+        next_index = index + 4
+        factors, pending = factors + pending + 1, 0
+      elseif class == 102 then -- %f[set]
+        next_index = class_end(pattern, index + 2, size)
+        factors, pending = factors + pending, 0
+      elseif class and class >= 48 and class <= 57 then -- back-reference
+        factors, pending = factors + pending + 1, 0
+      else
+        local quantifier = byte(pattern, next_index)
+        if quantifier == 42 or quantifier == 43 or quantifier == 45 or quantifier == 63 then
+          next_index = next_index + 1
+          depth = depth + 1
+          factors, pending = factors + pending, 1
+        else
+          factors, pending = factors + pending, 0
+        end
+      end
+      index = next_index
     end
-    items = items + 1
-    if items > MAX_PATTERN_ITEMS then error("pattern too complex", 3) end
-    local quantifier = sub(pattern, item_end + 1, item_end + 1)
-    if quantifier ~= "" and find("*+-?", quantifier, 1, true) and c ~= "(" and c ~= ")" then
-      item_end = item_end + 1
-      factors = factors + pending
-      pending = 1
-    elseif c ~= "(" and c ~= ")" then
-      factors = factors + pending
-      pending = 0
-    end
-    index = item_end + 1
+    if depth > MAX_PATTERN_DEPTH then error("pattern too complex", 3) end
   end
-  local starts = anchored_search and 1 or subject_size + 1
   local cost = starts * (size + 1)
   for _ = 1, factors do
     cost = cost * (subject_size + 1)
@@ -553,7 +556,7 @@ local function matcher(name, original, plain_position)
       if plain_position and select(plain_position, ...) or not find(pattern, PATTERN_SPECIALS) then
         spend_bytes(#subject * max(#pattern, 1))
       else
-        spend(pattern_cost(#subject, pattern, false) / 4)
+        spend(pattern_cost(#subject, pattern) / 4)
       end
     end
     return relay(name, raw_pcall(original, ...))
@@ -569,7 +572,7 @@ function string_overrides.gsub(...)
   if type(subject) == "number" then subject = tostring(subject) end
   if type(pattern) == "number" then pattern = tostring(pattern) end
   if type(subject) == "string" and type(pattern) == "string" then
-    spend(pattern_cost(#subject, pattern, false) / 4)
+    spend(pattern_cost(#subject, pattern) / 4)
     if type(replacement) == "string" then spend_bytes(#subject * max(#replacement, 1)) end
   end
   return relay("gsub", raw_pcall(gsub, ...))
