@@ -162,6 +162,7 @@ LOOP_OF = "local i = 0 while true do i = i + 1 {} end"
         ("local src = string.rep('local a = 1 ', 10000) while true do loadstring(src) end",
          b"instruction budget"),
         ("local s = string.rep('a', 3000) return s:find('a*a*a*b')", b"instruction budget"),
+        ("local s = string.rep('a', 3000) return s:find('[%%]*a*a*a*b')", b"instruction budget"),
         ("local s = string.rep('a', 100000) return s:find(string.rep('a', 5000) .. 'b', 1, true)",
          b"instruction budget"),
         ("while true do local f = load(function() return nil end) end", b"instruction budget"),
