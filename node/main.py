@@ -112,14 +112,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--script-max-instructions",
         type=int,
         default=_NODE.engine.script_max_instructions,
-        help="Lua instructions after which a script fails (it runs on every replica and "
-        f"holds their apply loops) ({_NODE.engine.script_max_instructions:,})",
+        help="a script's budget, after which it fails (it runs on every replica and holds "
+        "their apply loops): Lua instructions, plus commands, reply elements and bytes "
+        f"allocated or copied in the same units ({_NODE.engine.script_max_instructions:,})",
     )
     parser.add_argument(
         "--script-max-memory",
         type=int,
         default=_NODE.engine.script_max_memory,
-        help=f"bytes of Lua memory per shard replica ({_NODE.engine.script_max_memory:,})",
+        help=f"bytes of Lua memory of one script run ({_NODE.engine.script_max_memory:,})",
     )
     parser.add_argument(
         "--peer",

@@ -33,11 +33,15 @@ class EngineConfig:
     # machine, while a ZRANGE of 100,000 members still fits. Past it: an error, nothing
     # changed.
     max_command_work: int = 110_000
-    # A Lua script runs on every replica of its shard and stops their apply loops while it
-    # runs: past this many Lua instructions it fails (Redis would only start answering
-    # BUSY). About a quarter of a second of Lua on a slow core.
-    script_max_instructions: int = 50_000_000
-    script_max_memory: int = 64 * 1024 * 1024  # bytes of one shard replica's Lua runtime
+    # A Lua script runs on every replica of its shard and stops their apply loops (and so
+    # Raft's heartbeats) while it runs: past this budget it fails (Redis would only start
+    # answering BUSY). The budget counts Lua instructions, and charges in the same units
+    # what runs outside Lua's VM: each redis.call, reply elements, bytes allocated, copied
+    # or parsed (node/engine/scripting.py). The worst scripts it allows take about 0.1 s
+    # on a loaded 2-core machine (python -m slotraft.benchmarks.script_limits).
+    script_max_instructions: int = 5_000_000
+    # Bytes of one run's Lua heap (each run has a runtime of its own).
+    script_max_memory: int = 64 * 1024 * 1024
     # Thresholds that decide OBJECT ENCODING, as in Redis 7.0's defaults.
     hash_max_listpack_entries: int = 128
     hash_max_listpack_value: int = 64

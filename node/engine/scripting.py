@@ -2,10 +2,12 @@
 
 A script is part of a shard's log entry and runs on every replica (Lua 5.1 through lupa,
 the version Redis embeds), so its run must be a function of the entry and the replicated
-state alone. The sandbox (lua_prelude.lua) gives each run fresh globals, a `math.random`
-reset before the run, no addresses, memory counters or coroutines, and a budget of
-instructions: a script that loops forever would stop every replica of its shard, so it
-fails with an error after `script_max_instructions` instead. The script cache is
+state alone, and it must end, in bounded time and memory, in the same reply on every
+replica: an entry that stops or kills a replica does so again at every replay. Each run
+gets a fresh Lua runtime with the sandbox of lua_prelude.lua (see there), a budget of
+instructions (`script_max_instructions`, which also pays for commands and library calls)
+and a memory limit (`script_max_memory`); past either the script fails with an error.
+The script cache is
 replicated state (SCRIPT LOAD goes through the log and into snapshots); scripts cached by
 EVAL are dropped oldest first past `MAX_EVAL_SCRIPTS`, as Redis 7.4 does.
 
@@ -38,18 +40,39 @@ SCRIPT_COMMANDS = frozenset(
 )
 MAX_EVAL_SCRIPTS = 500
 HOOK_EVERY = 1000  # Lua instructions between two checks of a run's budget
+# A run's budget (EngineConfig.script_max_instructions) counts Lua instructions; work done
+# outside Lua's VM is charged in instructions too, by what it costs here (measured with
+# `python -m slotraft.benchmarks.script_limits`): a fixed cost per redis.call/pcall, a cost
+# per element of a reply (into Lua and out of the script's result), one unit per
+# BYTES_PER_UNIT bytes that C library code copies or scans, PARSE_UNITS_PER_BYTE per byte
+# of source compiled, and one per ALLOCATED_BYTES_PER_UNIT bytes the script allocates.
+CALL_UNITS = 150
+ELEMENT_UNITS = 10
+BYTES_PER_UNIT = 8
+PARSE_UNITS_PER_BYTE = 1
+ERROR_UNITS = 40  # an error caught by pcall
+ALLOCATED_BYTES_PER_UNIT = 1  # bytes a script allocates (the collector is off while it runs)
 
 NOSCRIPT = b"NOSCRIPT No matching script. Please use EVAL."
 _NOT_ALLOWED = b"ERR This Redis command is not allowed from script"
 _UNKNOWN = b"ERR Unknown Redis command called from script"
 _ARITY = b"ERR Wrong number of args calling Redis command from script"
-_NO_ARGS = b"ERR Please specify at least one argument for this redis lib call"
-_BAD_ARG = b"ERR Lua redis lib command arguments must be strings or integers"
 _WRITE_IN_RO = b"ERR Write commands are not allowed from read-only scripts."
 _CROSS_SLOT = b"ERR Script attempted to access keys that do not hash to the same slot"
 _NON_LOCAL = b"ERR Script attempted to access a non local key in a cluster node"
 _CROSSSLOT_DECLARED = b"CROSSSLOT Keys in request don't hash to the same slot"
-_INT64_MIN = -(1 << 63)
+_NO_MEMORY = b"ERR not enough memory"
+_INTERNAL_ERROR = b"ERR the script's runtime failed"
+_COMPILE_ERROR = b"ERR Error compiling script (new function): "
+_LUA_BYTES_PER_ELEMENT = 64  # what a reply element takes in Lua beyond its bytes, at most
+_TOO_LONG = b"script exceeded its instruction budget"
+_MAX_CHUNKS = 1000  # compiled scripts kept by a replica
+# How deep a script's reply may nest: Redis answers "reached lua stack limit" for a value
+# past 7996 slots of its Lua stack (7995 nested arrays; the prelude counts slots as Redis
+# does). Our replies are encoded during apply by proto.resp.encode, which recurses once per
+# level within Python's recursion limit (1000), so the same error comes here past 256
+# slots (255 nested arrays), on every replica alike. 7996 once the encoder iterates.
+REPLY_SLOTS = 256
 # Commands a script may call that the engine does not run itself.
 _LOCAL_COMMANDS = frozenset({"ping", "echo", "time"})
 
@@ -75,13 +98,6 @@ def sha1_hex(body: bytes) -> bytes:
     return hashlib.sha1(body).hexdigest().encode()
 
 
-def _format_number(value: float) -> bytes:
-    """A Lua number as an argument of redis.call, as Redis writes it (shortest form)."""
-    if value == int(value) and abs(value) < 1e21:
-        return b"%d" % int(value)
-    return repr(value).encode()
-
-
 class ScriptError(Exception):
     """A script did not compile: `reply` is the error to answer."""
 
@@ -90,16 +106,8 @@ class ScriptError(Exception):
         self.reply = reply
 
 
-class _CallFailed(Exception):
-    """redis.call got an error reply: raised into the script as Redis raises it."""
-
-    def __init__(self, table: Any) -> None:
-        super().__init__("redis.call failed")
-        self.table = table
-
-
 class Scripting:
-    """One shard replica's script cache and Lua runtime."""
+    """One shard replica's script cache and its runs (each in a fresh Lua runtime)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -107,11 +115,9 @@ class Scripting:
         # in `evaluated` (oldest first) and may be dropped; SCRIPT LOAD's never are.
         self.bodies: dict[bytes, bytes] = {}
         self.evaluated: dict[bytes, None] = {}
-        self._compiled: dict[bytes, Any] = {}
-        self._runtime: Any = None
-        self._compile: Callable[[bytes], Any] | None = None
-        self._run: Callable[..., Any] | None = None
-        self._sweep: Callable[[], Any] | None = None
+        # sha1 hex -> the compiled chunk (a cache of this process only, see _chunk).
+        self._chunks: dict[bytes, bytes] = {}
+        self._runtime: Any = None  # the running script's, only while it runs
         self._rand = _Rand48()
         # Per run: the clock, random source, mode and slot of the running script.
         self._now_ms = 0
@@ -147,7 +153,7 @@ class Scripting:
     def load(self, body: bytes) -> resp.Reply:
         sha = sha1_hex(body)
         try:
-            self._function(sha, body)
+            self._chunk(sha, body)
         except ScriptError as error:
             return error.reply
         self.evaluated.pop(sha, None)  # loaded explicitly: kept
@@ -157,7 +163,7 @@ class Scripting:
     def flush(self) -> None:
         self.bodies.clear()
         self.evaluated.clear()
-        self._compiled.clear()
+        self._chunks.clear()
 
     # ------------------------------------------------------------------ snapshots
 
@@ -221,7 +227,7 @@ class Scripting:
             return resp.Error(_NON_LOCAL)
         sha = sha or sha1_hex(body)
         try:
-            function = self._function(sha, body)
+            chunk = self._chunk(sha, body)
         except ScriptError as error:
             return error.reply
         if cache and sha not in self.bodies:
@@ -231,103 +237,126 @@ class Scripting:
                 oldest = next(iter(self.evaluated))
                 del self.evaluated[oldest]
                 del self.bodies[oldest]
-                self._compiled.pop(oldest, None)
         self._now_ms, self._rng, self._read_only, self._slot = now_ms, rng, read_only, slot
         self._changed = []
         self._rand.seed(0)
-        runtime = self._runtime
-        config = self.engine.config
-        budget = max(config.script_max_instructions // HOOK_EVERY, 1)
-        key_table = runtime.table_from(keys)
-        argv_table = runtime.table_from(args[3 + numkeys :])
-        # Lua 5.1 has no emergency collection, and an allocation that fails outside a
-        # protected call aborts the process: the limit holds only while the script runs
-        # (redis.call lifts it while it builds a reply).
-        runtime.set_max_memory(config.script_max_memory)
+        budget = self.engine.config.script_max_instructions
         try:
-            ok, result = _two(self._run(function, key_table, argv_table, budget))  # type: ignore[misc]
+            runtime, run, _ = self._start()
+            key_table = runtime.table_from(keys)
+            argv_table = runtime.table_from(args[3 + numkeys :])
+            outcome = run(chunk, key_table, argv_table, budget, _parse_units(body))
+        except lua51.LuaError:
+            # The prelude catches everything a script can raise; should something still
+            # escape, it is an error reply, as on every replica, not a dead apply loop.
+            outcome = (b"error", _INTERNAL_ERROR)
         finally:
-            runtime.set_max_memory(0)
+            self._runtime = None  # the runtime goes with its run: nothing outlives it
             self._rng = None
-        reply = self._to_reply(result) if ok else self._failure(result, sha)
-        if runtime.get_memory_used() > config.script_max_memory // 2:
-            self._sweep()  # type: ignore[misc]
         self.engine.db.changed = self._changed
-        return reply
+        status, message, source, line = _four(outcome)
+        if status == b"ok":
+            return _parse_reply(message)
+        if source is not None and line is not None:
+            return resp.Error(b"%s script: %s, on %s:%s." % (message, sha, source, line))
+        return resp.Error(b"%s script: %s" % (message, sha))
 
-    def _function(self, sha: bytes, body: bytes) -> Any:
-        function = self._compiled.get(sha)
-        if function is None:
-            self._start()
-            function, problem = _two(self._compile(body))  # type: ignore[misc]
-            if function is None:
-                message = problem or b"unknown error"
-                raise ScriptError(
-                    resp.Error(b"ERR Error compiling script (new function): %s" % message)
-                )
-            self._compiled[sha] = function
-        return function
+    def _chunk(self, sha: bytes, body: bytes) -> bytes:
+        """The script compiled, without tail calls, as bytecode. It is compiled in a runtime
+        of its own, so that each run starts from the same state whether or not this
+        replica had the chunk cached (its memory limit must fail at the same point)."""
+        chunk = self._chunks.get(sha)
+        if chunk is not None:
+            return chunk
+        budget = self.engine.config.script_max_instructions
+        if _parse_units(body) > budget:
+            raise ScriptError(
+                resp.Error(_COMPILE_ERROR + b"script exceeded its instruction budget")
+            )
+        try:
+            _, _, check = self._start()
+            status, result = _two(check(body, budget))
+        except lua51.LuaError:  # as in _evaluate: never expected, an error reply if it comes
+            status, result = b"compile", b"unknown error"
+        finally:
+            self._runtime = None
+        if status != b"ok":
+            raise ScriptError(resp.Error(_COMPILE_ERROR + result))
+        self._chunks[sha] = result
+        if len(self._chunks) > _MAX_CHUNKS:
+            del self._chunks[next(iter(self._chunks))]
+        return result
 
-    def _start(self) -> None:
-        """The Lua runtime, made when a replica first needs it (most never do)."""
-        if self._runtime is not None:
-            return
+    def _start(self) -> tuple[Any, Callable[..., Any], Callable[..., Any]]:
+        """A fresh Lua runtime with the sandbox loaded: (runtime, run, check)."""
         runtime = lua51.LuaRuntime(
             encoding=None,
             register_eval=False,
             register_builtins=False,
             unpack_returned_tuples=True,
-            max_memory=0,  # set for each run, see _evaluate
+            max_memory=0,  # the prelude turns the limit on and off (limit_on)
             attribute_filter=_no_attributes,
         )
-        prelude = resources.files("node.engine").joinpath("lua_prelude.lua").read_bytes()
-        loader = runtime.eval("function(code) return assert(loadstring(code, '=prelude')) end")
-        self._compile, self._run, self._sweep = loader(prelude)(
+        self._runtime = runtime
+        loader = runtime.globals().loadstring
+        run, check = loader(_prelude_chunk(), b"=prelude")(
             self._dispatch,
-            self._redis_call,
-            _unwrap,
-            sha1_hex,
+            self._limit_on,
+            self._limit_off,
+            self._patch_chunk,
+            self._sha1hex,
             self._rand.draw,
             self._rand.seed,
             HOOK_EVERY,
+            BYTES_PER_UNIT,
+            ELEMENT_UNITS,
+            PARSE_UNITS_PER_BYTE,
+            ERROR_UNITS,
+            ALLOCATED_BYTES_PER_UNIT,
+            self.engine.config.script_max_memory,
+            REPLY_SLOTS,
         )
-        self._runtime = runtime
+        return runtime, run, check
 
-    # ------------------------------------------------------------------ redis.call
+    # ------------------------------------------------------------------ called from Lua
 
-    def _redis_call(self, *arguments: Any) -> Any:
-        reply, failed = self._dispatch(*arguments)
-        if failed:
-            raise _CallFailed(reply)
-        return reply
+    # Lua 5.1 aborts the process when an allocation fails outside a protected call, and an
+    # allocation failing while Lua runs a Python function would unwind through Python's
+    # frames. So the memory limit is on only while Lua code runs: each Python function
+    # that hands Lua something to allocate (a reply, a string) first lifts it, after
+    # checking the size where a script chooses it, and the Lua code that called it puts
+    # it back (limit_on).
 
-    def _dispatch(self, *arguments: Any) -> tuple[Any, bool]:
-        """redis.pcall: (the reply as a Lua value, whether it is an error)."""
+    def _limit_on(self) -> None:
+        self._runtime.set_max_memory(self.engine.config.script_max_memory)
+
+    def _limit_off(self) -> None:
+        self._runtime.set_max_memory(0)
+
+    def _sha1hex(self, text: bytes) -> bytes:
+        self._runtime.set_max_memory(0)
+        return sha1_hex(text)
+
+    def _patch_chunk(self, chunk: bytes) -> bytes:
+        self._runtime.set_max_memory(0)
+        return without_tail_calls(chunk)
+
+    def _dispatch(self, *args: bytes) -> tuple[Any, bool, int]:
+        """redis.call and redis.pcall, given strings only (the prelude formats numbers and
+        refuses other arguments): (the reply as a Lua value, whether it is an error, the
+        budget units it costs)."""
         runtime = self._runtime
-        runtime.set_max_memory(0)  # the reply's tables are built outside Lua's protection
-        try:
-            return self._dispatch_unlimited(arguments)
-        finally:
-            runtime.set_max_memory(self.engine.config.script_max_memory)
-
-    def _dispatch_unlimited(self, arguments: tuple[Any, ...]) -> tuple[Any, bool]:
-        if not arguments:
-            return self._lua_error(_NO_ARGS), True
-        args: list[bytes] = []
-        for argument in arguments:
-            kind = type(argument)
-            if kind is bytes:
-                args.append(argument)
-            elif kind is int:
-                args.append(b"%d" % argument)
-            elif kind is float:
-                args.append(_format_number(argument))
-            else:
-                return self._lua_error(_BAD_ARG), True
-        reply = self._call(args)
+        runtime.set_max_memory(0)
+        units = CALL_UNITS + sum(map(len, args)) // BYTES_PER_UNIT
+        reply = self._call(list(args))
         if type(reply) is resp.Error:
-            return self._lua_error(reply), True
-        return self._to_lua(reply), False
+            return self._lua_error(reply), True, units
+        elements, size = _measure(reply)
+        units += elements * ELEMENT_UNITS + size // BYTES_PER_UNIT
+        needed = size + elements * _LUA_BYTES_PER_ELEMENT
+        if runtime.get_memory_used() + needed > self.engine.config.script_max_memory:
+            return self._lua_error(_NO_MEMORY), True, units
+        return self._to_lua(reply), False, units
 
     def _call(self, args: list[bytes]) -> resp.Reply:
         engine = self.engine
@@ -403,58 +432,171 @@ class Scripting:
             return self._runtime.table_from([self._to_lua(item) for item in reply])
         raise TypeError(f"no Lua form for a {kind.__name__} reply")
 
-    def _to_reply(self, value: Any) -> resp.Reply:
-        """A script's return value as Redis converts it."""
-        kind = type(value)
-        if kind is bytes:
-            return value
-        if kind is int or kind is float:
-            if value != value or not _INT64_MIN <= value < -_INT64_MIN:
-                return _INT64_MIN  # what Redis's C cast gives
-            return int(value)
-        if kind is bool:
-            return 1 if value else None
-        if value is None:
-            return None
-        if lua51.lua_type(value) == "table":
-            error = value[b"err"]
-            if type(error) is bytes:
-                return resp.Error(error)
-            status = value[b"ok"]
-            if type(status) is bytes:
-                return resp.Simple(status)
-            items = []
-            index = 1
-            while True:
-                item = value[index]
-                if item is None:
-                    return items
-                items.append(self._to_reply(item))
-                index += 1
-        return None  # functions and other values: a null, as in Redis
 
-    def _failure(self, located: Any, sha: bytes) -> resp.Error:
-        """The error reply of a failed run: the error, the script and the line."""
-        if lua51.lua_type(located) == "table":
-            problem, line = located[1], located[2]
-        else:  # out of memory: Lua does not call the handler that locates errors
-            problem, line = located, -1
-        if lua51.lua_type(problem) == "table" and type(problem[b"err"]) is bytes:
-            message = problem[b"err"]
-        elif type(problem) is bytes:
-            message = b"ERR " + problem
-        elif problem is None:
-            message = b"ERR unknown error"
+def _measure(reply: resp.Reply) -> tuple[int, int]:
+    """(elements, bytes) of a reply: what converting it for Lua costs."""
+    if type(reply) is bytes:
+        return 1, len(reply)
+    elements, size = 0, 0
+    pending = [reply]
+    while pending:
+        item = pending.pop()
+        elements += 1
+        if isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, (bytes, bytearray)):
+            size += len(item)
+    return elements, size
+
+
+def _parse_units(body: bytes) -> int:
+    return len(body) * PARSE_UNITS_PER_BYTE
+
+
+_TEXT_REPLIES: dict[int, Callable[[bytes], Any]] = {
+    ord("$"): bytes,
+    ord("+"): resp.Simple,
+    ord("-"): resp.Error,
+    ord("("): bytes,
+    ord("="): lambda text: resp.Verbatim(text[3:]) if text[:3] == b"txt" else bytes(text[3:]),
+}
+_CONTAINERS: dict[int, tuple[Callable[[], list[Any]], int]] = {
+    ord("*"): (list, 1),
+    ord("%"): (resp.Map, 2),
+    ord("~"): (resp.SetReply, 1),
+}
+_INTEGER, _DOUBLE, _NULL = ord(":"), ord(","), ord("_")
+
+
+def _parse_reply(data: bytes) -> resp.Reply:
+    """The reply tokens the prelude made of a script's result (see reply_string there),
+    without recursion: a reply may nest thousands of levels deep."""
+    top: list[Any] = []
+    current, remaining = top, 1
+    parents: list[tuple[list[Any], int]] = []
+    position = 0
+    while remaining:
+        tag = data[position]
+        value: Any
+        if tag in _TEXT_REPLIES:
+            colon = data.index(b":", position)
+            start = colon + 1
+            end = start + int(data[position + 1 : colon])
+            value = _TEXT_REPLIES[tag](data[start:end])
+            position = end
+        elif tag == _NULL:
+            value = None
+            position += 1
         else:
-            message = b"ERR " + _format_number(problem) if type(problem) in (int, float) else b"ERR"
-        if line is not None and line >= 0:
-            return resp.Error(b"%s script: %s, on @user_script:%d." % (message, sha, line))
-        return resp.Error(b"%s script: %s" % (message, sha))
+            semicolon = data.index(b";", position)
+            field = data[position + 1 : semicolon]
+            position = semicolon + 1
+            if tag == _INTEGER:
+                value = int(field)
+            elif tag == _DOUBLE:
+                value = resp.Double(float(field))
+            else:
+                make, per_entry = _CONTAINERS[tag]
+                value = make()
+                count = int(field) * per_entry
+                if count:
+                    current.append(value)
+                    parents.append((current, remaining - 1))
+                    current, remaining = value, count
+                    continue
+        current.append(value)
+        remaining -= 1
+        while not remaining and parents:
+            current, remaining = parents.pop()
+    return top[0]
 
 
-def _unwrap(problem: Any) -> Any:
-    """What a script sees of an error: a failed redis.call's {err=...} table."""
-    return problem.table if isinstance(problem, _CallFailed) else problem
+# Lua 5.1's bytecode as string.dump writes it on this platform (lundump.c): the header, then
+# per function: source, 2 ints, 4 bytes, code, constants, nested functions, debug info.
+_CHUNK_HEADER = b"\x1bLuaQ\x00\x01\x04\x08\x04\x08\x00"
+_OP_CALL, _OP_TAILCALL, _OP_SETLIST = 28, 29, 34
+
+
+def without_tail_calls(chunk: bytes) -> bytes:
+    """The chunk with each TAILCALL made a CALL (the RETURN after it returns its results
+    alike); a tail call drops its caller's frame, and with it the line of the error."""
+    if not chunk.startswith(_CHUNK_HEADER):
+        raise ValueError("not a Lua 5.1 chunk of this platform")
+    code = bytearray(chunk)
+    _patch_function(code, len(_CHUNK_HEADER))
+    return bytes(code)
+
+
+def _patch_function(code: bytearray, position: int) -> int:
+    def integer(at: int) -> int:
+        return int.from_bytes(code[at : at + 4], "little")
+
+    def skip_string(at: int) -> int:
+        return at + 8 + int.from_bytes(code[at : at + 8], "little")
+
+    position = skip_string(position) + 12  # source; line defined, last line; 4 bytes
+    count = integer(position)
+    position += 4
+    index = 0
+    while index < count:
+        at = position + 4 * index
+        instruction = integer(at)
+        operation = instruction & 0x3F
+        if operation == _OP_TAILCALL:
+            code[at] = (code[at] & 0xC0) | _OP_CALL
+        elif operation == _OP_SETLIST and (instruction >> 14) & 0x1FF == 0:
+            index += 1  # the next word is SETLIST's count, not an instruction
+        index += 1
+    position += 4 * count
+    count = integer(position)
+    position += 4
+    for _ in range(count):  # constants
+        kind = code[position]
+        position += 1
+        if kind == 1:
+            position += 1
+        elif kind == 3:
+            position += 8
+        elif kind == 4:
+            position = skip_string(position)
+    count = integer(position)
+    position += 4
+    for _ in range(count):
+        position = _patch_function(code, position)
+    count = integer(position)  # line info
+    position += 4 + 4 * count
+    count = integer(position)  # local variables
+    position += 4
+    for _ in range(count):
+        position = skip_string(position) + 8
+    count = integer(position)  # upvalue names
+    position += 4
+    for _ in range(count):
+        position = skip_string(position)
+    return position
+
+
+_PRELUDE: list[bytes] = []
+
+
+def _prelude_chunk() -> bytes:
+    """The prelude as bytecode, compiled once per process: loading it is what each run's
+    fresh runtime costs."""
+    if not _PRELUDE:
+        source = resources.files("node.engine").joinpath("lua_prelude.lua").read_bytes()
+        compiler = lua51.LuaRuntime(encoding=None, register_eval=False, register_builtins=False)
+        dump = compiler.eval(
+            "function(code) return string.dump(assert(loadstring(code, '=prelude'))) end"
+        )
+        _PRELUDE.append(dump(source))
+    return _PRELUDE[0]
+
+
+def _four(values: Any) -> tuple[Any, Any, Any, Any]:
+    """The first four results of a Lua call, missing ones None."""
+    if type(values) is not tuple:
+        values = (values,)
+    return (*values, None, None, None, None)[:4]  # type: ignore[return-value]
 
 
 def _two(values: Any) -> tuple[Any, Any]:
