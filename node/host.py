@@ -55,6 +55,10 @@ from proto.topology import METADATA_GROUP, ClusterDescription, ShardPlacement
 log = logging.getLogger("slotraft.node")
 
 METADATA_VOTERS = 5
+# Committed entries are applied for at most this long per turn of the event loop (at least
+# one step of each replica with entries to apply): a long apply pauses for ticks,
+# heartbeats and the next Ready.
+APPLY_SLICE_S = 0.01
 
 
 @dataclass(slots=True)
@@ -128,6 +132,7 @@ class NodeHost:
         self.tick_origin: float | None = None
         self.loop: asyncio.AbstractEventLoop  # set by start()
         self.ready_policy = ReadyPolicy()
+        self.apply_turn = 0  # which shard replica applies first in the next slice
         self.ticks_delivered = 0
         self.pubsub = PubSubHub()  # every router's subscriptions, for Kv.Publish/Subscribe
         self.lost_disk = LostDiskGuard(node_id, data_dir, len(description.nodes))
@@ -302,6 +307,10 @@ class NodeHost:
 
     async def _ready_loop(self) -> None:
         while self.running:
+            if self.wakeup.is_set():
+                # An Event already set returns from wait() without a turn of the loop: give
+                # one, so that ticks and peers' messages (heartbeats) get in between cycles.
+                await asyncio.sleep(0)
             await self.wakeup.wait()
             self.wakeup.clear()
             try:
@@ -323,6 +332,9 @@ class NodeHost:
                 replica.flush()
         self._maybe_install_metadata()
         if not self.multi.has_ready():
+            self._apply_pending()
+            if any(r.applying is not None or r.to_apply for r in self.shards.values()):
+                self.wakeup.set()
             return
         batch = self.multi.ready()
         assert self.committer is not None and self.storage is not None
@@ -353,6 +365,7 @@ class NodeHost:
                 replica = self.by_group.get(group)
                 if replica is not None:
                     self._apply_shard_ready(replica, ready)
+        self._apply_pending()
         for group in list(self.failed_groups):
             if group in self.multi:
                 self.multi.remove_group(group)  # after the loop: it edits batch.groups
@@ -361,11 +374,41 @@ class NodeHost:
         self.transport.send(plan.late)
         self.multi.advance(batch)
         await self._maybe_snapshot()
-        if self.multi.has_ready() or any(r.has_work() for r in self.shards.values()):
+        if self.multi.has_ready() or any(
+            r.has_work() or r.applying is not None or r.to_apply for r in self.shards.values()
+        ):
             self.wakeup.set()
 
+    def _apply_pending(self) -> None:
+        """Apply committed entries for at most APPLY_SLICE_S (at least one step of each
+        replica that has some), then let the loop run: ticks, heartbeats and the next
+        cycle's Ready go out between slices of a long apply (ShardReplica.apply_pending)."""
+        deadline = time.perf_counter() + APPLY_SLICE_S
+        replicas = list(self.shards.values())
+        # One slice for all: replicas take turns to go first (the first always makes a
+        # step; the others only while the slice lasts).
+        self.apply_turn = (self.apply_turn + 1) % max(len(replicas), 1)
+        for position, replica in enumerate(
+            replicas[self.apply_turn :] + replicas[: self.apply_turn]
+        ):
+            if replica.applying is None and not replica.to_apply:
+                continue
+            if position and time.perf_counter() >= deadline:
+                break
+            try:
+                replica.apply_pending(deadline)
+            except Exception as error:
+                if replica.applying is not None:
+                    failed_at = replica.applying[0].index
+                else:
+                    failed_at = replica.applied + 1
+                if replica.applying_proposal is not None:
+                    replica._fail(replica.applying_proposal.waiting, 0)
+                self._fail_replica(replica, failed_at, error)
+
     def _apply_shard_ready(self, replica: ShardReplica, ready: Ready) -> None:
-        """Apply a shard's Ready; a replica whose apply raises is failed, not the node.
+        """Hand a shard's Ready to its replica (the entries it commits are applied by
+        `_apply_pending`); a replica whose apply raises is failed, not the node.
 
         Apply is total (node.shard_state): what the entry and the replicated state decide
         becomes a reply. What still escapes is local (memory, the C stack) or a bug in the
@@ -375,45 +418,34 @@ class NodeHost:
         would stop every shard it hosts and, restarted, replay the same entry into the same
         failure. The failure is not written to the data dir: a restart replays the entry,
         so it either recovers (a local failure gone) or records the same failure again."""
-        # The proposals this Ready applies: on_ready takes each out before applying it, so
-        # the clients of the one that fails are found here.
-        proposals = replica.proposals
-        applying = (
-            [proposals[e.index] for e in ready.committed_entries if e.index in proposals]
-            if proposals
-            else []
-        )
         try:
-            replica.on_ready(ready)
+            replica.on_ready(ready)  # installs a snapshot; entries are applied in slices
         except Exception as error:
             snapshot = ready.snapshot
-            if snapshot is not None and replica.applied < snapshot.meta.index:
-                failed_at = snapshot.meta.index
-            else:
-                failed_at = next(
-                    (e.index for e in ready.committed_entries if e.index > replica.applied),
-                    replica.applied,
-                )
-            failure = ReplicaFailure(failed_at, f"{type(error).__name__}: {error}"[:500])
-            replica.log.critical(
-                "applying entry %d of group %d failed; this replica stops (no applying, voting "
-                "or serving) while the node's other groups go on; `slotraft ctl status` shows "
-                "it; restart the node to retry",
-                failed_at,
-                replica.group,
-                exc_info=True,
-            )
-            self.failed_groups[replica.group] = failure
-            self.failed_replicas[replica.placement.id] = replica
-            del self.shards[replica.placement.id]
-            del self.by_group[replica.group]
-            # Its waiting clients retry at another replica.
-            for proposal in applying:
-                replica._fail(proposal.waiting, 0)
-            replica._lost_leadership(0)
+            failed_at = snapshot.meta.index if snapshot is not None else replica.applied
+            self._fail_replica(replica, failed_at, error)
             return
         if ready.soft_state is not None:
             self._log_role(replica, ready)
+
+    def _fail_replica(self, replica: ShardReplica, failed_at: int, error: Exception) -> None:
+        """The replica stops (see _apply_shard_ready); its clients retry elsewhere."""
+        failure = ReplicaFailure(failed_at, f"{type(error).__name__}: {error}"[:500])
+        replica.log.critical(
+            "applying entry %d of group %d failed; this replica stops (no applying, voting "
+            "or serving) while the node's other groups go on; `slotraft ctl status` shows "
+            "it; restart the node to retry",
+            failed_at,
+            replica.group,
+            exc_info=error,
+        )
+        self.failed_groups[replica.group] = failure
+        self.failed_replicas[replica.placement.id] = replica
+        del self.shards[replica.placement.id]
+        del self.by_group[replica.group]
+        replica.to_apply.clear()
+        replica.applying = None
+        replica._lost_leadership(0)
 
     def _log_role(self, replica: ShardReplica, ready: Ready) -> None:
         soft = ready.soft_state
@@ -453,7 +485,7 @@ class NodeHost:
     async def _maybe_snapshot(self) -> None:
         limit = self.settings.snapshot_entries
         for replica in self.shards.values():
-            if replica.entries_since_snapshot >= limit:
+            if replica.entries_since_snapshot >= limit and not replica.mid_entry:
                 await self._snapshot_replica(replica)
         meta = self.metadata
         if meta is not None and meta.entries_since_snapshot >= limit:
@@ -466,6 +498,8 @@ class NodeHost:
             holder = meta if group == METADATA_GROUP else self.by_group.get(group)
             if holder is None or holder.applied < highest:
                 continue
+            if isinstance(holder, ShardReplica) and holder.mid_entry:
+                continue  # its state is between two log indexes
             taken = holder.raft.snapshot
             if taken is None or taken.meta.index < holder.applied:
                 await self._snapshot_replica(holder)

@@ -14,6 +14,7 @@ import logging
 import random
 import time
 from collections import deque
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,9 @@ from proto.running_loop import running_loop
 from proto.topology import ShardPlacement
 
 log = logging.getLogger("slotraft.replica")
+
+# Writes that arrive together are proposed as one entry of about this many bytes at most.
+MAX_ENTRY_BYTES = 1 << 20
 
 # Reads are served on the loop that also ticks Raft and sends heartbeats: once they have
 # taken this long in one loop turn, the rest wait for the next turn (reads are not
@@ -137,6 +141,12 @@ class ShardReplica:
         self.expiry_in_flight: set[bytes] = set()
         self.eviction_in_flight: set[bytes] = set()
         self.read_counter = 0
+        # Committed entries waiting to be applied (apply_pending), the one being applied,
+        # and the index of the last one queued.
+        self.to_apply: deque[Any] = deque()
+        self.applying: tuple[Any, Generator[None, None, None]] | None = None
+        self.applying_proposal: Proposal | None = None
+        self.queued = applied
         self.entries_since_snapshot = 0
         self.counters = ReplicaCounters()
         self.rng = random.Random()
@@ -181,7 +191,8 @@ class ShardReplica:
         """Propose the writes and start the reads that arrived since the last cycle."""
         if self.pending_writes:
             writes, self.pending_writes = self.pending_writes, []
-            self._propose([pending.request for pending in writes], writes)
+            for batch in _entry_batches(writes):
+                self._propose([pending.request for pending in batch], batch)
         if self.pending_reads:
             reads, self.pending_reads = self.pending_reads, []
             if not self.is_leader:
@@ -247,17 +258,20 @@ class ShardReplica:
     # ------------------------------------------------------------------ Ready handling
 
     def on_ready(self, ready: Ready) -> None:
-        """After the host persisted `ready` and sent its messages."""
+        """After the host sent what `ready` allows (node/raft/ready_policy.py): install its
+        snapshot, queue its committed entries for `apply_pending`, take its read states."""
         if ready.snapshot is not None:
+            # The log before the snapshot is gone, with whatever of it was still queued.
+            self.to_apply.clear()
+            self.applying = None
             self.state.restore(ready.snapshot.data)
-            self.applied = ready.snapshot.meta.index
+            self.applied = self.queued = ready.snapshot.meta.index
             self.entries_since_snapshot = 0
             self.log.info("installed snapshot at index %d", self.applied)
         for entry in ready.committed_entries:
-            if entry.index <= self.applied:
-                continue
-            self._apply(entry)
-            self.applied = entry.index
+            if entry.index > self.queued:
+                self.to_apply.append(entry)
+                self.queued = entry.index
         for read_state in ready.read_states:
             reads = self.read_batches.pop(read_state.context, None)
             if reads is not None:
@@ -269,7 +283,48 @@ class ShardReplica:
         if ready.soft_state is not None and ready.soft_state.role is not Role.LEADER:
             self._lost_leadership(ready.soft_state.leader)
 
-    def _apply(self, entry: Any) -> None:
+    @property
+    def mid_entry(self) -> bool:
+        """An entry is half applied: the state is not that of any log index (no snapshot)."""
+        return self.applying is not None
+
+    def apply_pending(self, deadline: float) -> bool:
+        """Apply queued committed entries until `deadline` (time.perf_counter()), pausing
+        between commands (ShardState.apply_steps), and answer the reads that became
+        servable. Whether work remains: the host calls again after a turn of the event
+        loop, in which ticks, heartbeats and other shards' work run. Raises what a failed
+        apply raises (the host fails the replica)."""
+        clock = time.perf_counter
+        queue = self.to_apply
+        progressed = False
+        while self.applying is not None or queue:
+            if self.applying is None:
+                entry = queue.popleft()
+                steps = self._start(entry)
+                if steps is None:
+                    self.applied = entry.index
+                    progressed = True
+                    continue
+                self.applying = (entry, steps)
+            entry, steps = self.applying
+            try:
+                while True:
+                    next(steps)
+                    if clock() >= deadline:
+                        break
+            except StopIteration:
+                self.applying = None
+                self.applied = entry.index
+                progressed = True
+                if clock() < deadline:
+                    continue
+            break
+        if progressed:
+            self._serve_applied_reads()
+        return self.applying is not None or bool(queue)
+
+    def _start(self, entry: Any) -> Generator[None, None, None] | None:
+        """The steps of applying `entry`, or None when there is nothing to run."""
         self.entries_since_snapshot += 1
         proposal = self.proposals.pop(entry.index, None)
         if proposal is not None and proposal.term != entry.term:
@@ -277,8 +332,13 @@ class ShardReplica:
             self._fail(proposal.waiting, self.raft.leader)
             proposal = None
         if entry.type != EntryType.NORMAL or not entry.data:
-            return
-        outcome = self.state.apply(entry.data)
+            return None
+        return self._apply_steps(entry, proposal)
+
+    def _apply_steps(self, entry: Any, proposal: Proposal | None) -> Generator[None, None, None]:
+        self.applying_proposal = proposal
+        outcome = yield from self.state.apply_steps(entry.data)
+        self.applying_proposal = None
         if outcome.housekeeping_keys:
             self.expiry_in_flight.difference_update(outcome.housekeeping_keys)
             self.eviction_in_flight.difference_update(outcome.housekeeping_keys)
@@ -433,6 +493,25 @@ class ShardReplica:
             self.eviction_in_flight.update(candidates)
             self.counters.evicted_proposed += len(candidates)
         return len(candidates)
+
+
+def _entry_batches(writes: list[Pending]) -> list[list[Pending]]:
+    """The writes of one cycle, cut into log entries of about MAX_ENTRY_BYTES (at least one
+    request each): every replica decodes, writes and applies an entry in one piece."""
+    if len(writes) == 1:
+        return [writes]
+    batches: list[list[Pending]] = []
+    current: list[Pending] = []
+    size = 0
+    for pending in writes:
+        request_size = pending.request.ByteSize()
+        if current and size + request_size > MAX_ENTRY_BYTES:
+            batches.append(current)
+            current, size = [], 0
+        current.append(pending)
+        size += request_size
+    batches.append(current)
+    return batches
 
 
 def _resolve(future: asyncio.Future, reply: pb.KvReply) -> None:

@@ -21,6 +21,7 @@ import hashlib
 import logging
 import random
 import struct
+from collections.abc import Generator
 from dataclasses import dataclass, field
 
 from node import entry_codec
@@ -35,6 +36,9 @@ from proto import resp
 SNAPSHOT_MAGIC = b"SRSHARD2"  # engine, sessions, script cache
 _SNAPSHOT_MAGIC_V1 = b"SRSHARD1"  # engine, sessions (before scripting): still read
 ENCODED_OK = resp.encode(resp.OK)
+# Plain SETs are cheap: a pause is offered after every 256 of them (after every other
+# command at once).
+PLAIN_SETS_PER_STEP_MASK = 255
 STALE_REPLY = resp.encode(resp.Error(b"ERR request was already answered (stale retry)"))
 MALFORMED_REPLY = resp.encode(resp.Error(b"ERR malformed log entry: request not applied"))
 
@@ -96,6 +100,21 @@ class ShardState:
         self.clock_ms = 0
 
     def apply(self, data: bytes) -> EntryResult:
+        """Apply one entry at once (what `apply_steps` does, without pausing)."""
+        steps = self.apply_steps(data)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value
+
+    def apply_steps(self, data: bytes) -> Generator[None, None, EntryResult]:
+        """Apply one entry, pausing (yielding) between its commands, never inside one (nor
+        inside a transaction or a script): an entry of many heavy commands must not hold the
+        node's event loop, and with it Raft's heartbeats, for their total time (node/
+        replica.py drives it a slice at a time). The state between two steps is that of the
+        entry's first commands applied: another reader may see it, nothing else may change
+        it, so the result does not depend on where the pauses fell."""
         try:
             entry = entry_codec.decode(data)
         except EntryFormatError as error:
@@ -107,13 +126,14 @@ class ShardState:
         changed = outcome.changed_keys
         for request in entry.requests:
             try:
-                result = self._apply_request(request, now, rng, changed)
+                result = yield from self._apply_request(request, now, rng, changed)
             except LOCAL_FAILURES:
                 raise
             except Exception as error:
                 changed.update(engine.db.changed)
                 result = self._request_failed(request, now, error)
             outcome.results.append(result)
+            yield
         if entry.expire_keys:
             keys = list(entry.expire_keys)
             engine.apply_expire(keys, now)
@@ -149,7 +169,7 @@ class ShardState:
 
     def _apply_request(
         self, request: Request, now: int, rng: random.Random, changed: set[bytes]
-    ) -> RequestResult:
+    ) -> Generator[None, None, RequestResult]:
         client_id, sequence, acked, kind, resp3, commands, watches = request
         sessions = self.sessions
         if sequence:
@@ -171,10 +191,11 @@ class ShardState:
             config = engine.config
             db = engine.db  # its `changed`: the keys the last command modified
             # What engine.execute sets up for each command, once: the same for the whole
-            # entry.
+            # entry (and again after a pause: a read may have run meanwhile).
             db.now_ms = now
             db.rng = rng
             db.mutating = True
+            plain_sets = 0
             for args in commands:
                 if is_plain_set(args, config):
                     # The most frequent write, stored here: the effect of engine.execute's
@@ -183,22 +204,31 @@ class ShardState:
                     db.set(key, args[2])
                     changed.add(key)
                     append(ENCODED_OK)
-                    continue
-                reply = execute(args, now, rng)
-                if db.changed:
-                    changed.update(db.changed)
-                if type(reply) is WouldBlock:
-                    if len(commands) > 1:
-                        # Only a request holding the blocking command alone may park (the
-                        # router sends them alone); inside a batch it answers as timed out.
-                        reply = timeout_reply(args)
-                    else:
-                        # Nothing changed; the leader parks the request and proposes it
-                        # again when one of its keys changes. Not recorded: the retry
-                        # must execute.
-                        sessions.touch(client_id, acked, now)
-                        return RequestResult(blocked=reply)
-                append(resp.encode(reply, resp3))
+                    plain_sets += 1
+                    if plain_sets & PLAIN_SETS_PER_STEP_MASK:
+                        continue
+                else:
+                    reply = execute(args, now, rng)
+                    if db.changed:
+                        changed.update(db.changed)
+                    if type(reply) is WouldBlock:
+                        if len(commands) > 1:
+                            # Only a request holding the blocking command alone may park
+                            # (the router sends them alone); in a batch it answers as timed
+                            # out.
+                            reply = timeout_reply(args)
+                        else:
+                            # Nothing changed; the leader parks the request and proposes it
+                            # again when one of its keys changes. Not recorded: the retry
+                            # must execute.
+                            sessions.touch(client_id, acked, now)
+                            return RequestResult(blocked=reply)
+                    append(resp.encode(reply, resp3))
+                db.changed = []
+                yield  # between two commands: the driver may pause here
+                db.now_ms = now
+                db.rng = rng
+                db.mutating = True
             db.changed = []  # the shortcut's keys are in `changed` already
         if sequence:
             sessions.record(client_id, sequence, acked, encoded, now)

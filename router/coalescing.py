@@ -62,15 +62,46 @@ class RequestCoalescer:
         self._flush_scheduled = False
 
     def add(self, key: MergeKey, commands: list[list[bytes]]) -> asyncio.Future[list[bytes]]:
-        """The future of these commands' replies; they leave at the end of this turn."""
+        """The future of these commands' replies; they leave at the end of this turn. A
+        batch past the bounds (one client's long pipeline of large commands) is cut into
+        requests within them: a pipeline is not atomic, and a huge request would be a huge
+        log entry that every replica must decode, write and apply in one piece."""
+        size = sum(map(len, chain.from_iterable(commands)))
+        if size <= MAX_MERGED_BYTES and len(commands) <= MAX_MERGED_COMMANDS:
+            return self._add(key, commands, size)
+        pieces: list[asyncio.Future[list[bytes]]] = []
+        start = 0
+        while start < len(commands):
+            end, piece_size = start, 0
+            while end < len(commands) and end - start < MAX_MERGED_COMMANDS:
+                command_size = sum(map(len, commands[end]))
+                if end > start and piece_size + command_size > MAX_MERGED_BYTES:
+                    break
+                piece_size += command_size
+                end += 1
+            pieces.append(self._add(key, commands[start:end], piece_size))
+            start = end
+        return _joined(self.loop, pieces)
+
+    def _add(
+        self, key: MergeKey, commands: list[list[bytes]], size: int
+    ) -> asyncio.Future[list[bytes]]:
         loop = self.loop
         future: asyncio.Future[list[bytes]] = loop.create_future()
         gathering = self._gathering.get(key)
+        if gathering is not None and (
+            gathering.size + size > MAX_MERGED_BYTES
+            or len(gathering.commands) + len(commands) > MAX_MERGED_COMMANDS
+        ):
+            # These would take it past a bound: it leaves now, without them.
+            del self._gathering[key]
+            self._send(key, gathering)
+            gathering = None
         if gathering is None:
             gathering = self._gathering[key] = _Gathering()
         gathering.parts.append(_Part(future, len(gathering.commands), len(commands)))
         gathering.commands += commands
-        gathering.size += sum(map(len, chain.from_iterable(commands)))
+        gathering.size += size
         if len(gathering.commands) >= MAX_MERGED_COMMANDS or gathering.size >= MAX_MERGED_BYTES:
             del self._gathering[key]
             self._send(key, gathering)
@@ -118,3 +149,29 @@ def _share(done: asyncio.Future[list[bytes]], parts: list[_Part]) -> None:
     for future, start, count in parts:
         if not future.done():
             future.set_result(replies[start : start + count])
+
+
+def _joined(
+    loop: asyncio.AbstractEventLoop, pieces: list[asyncio.Future[list[bytes]]]
+) -> asyncio.Future[list[bytes]]:
+    """One future of the pieces' replies, in order (the first failure fails it)."""
+    joined: asyncio.Future[list[bytes]] = loop.create_future()
+    remaining = len(pieces)
+
+    def done(_piece: asyncio.Future[list[bytes]]) -> None:
+        nonlocal remaining
+        remaining -= 1
+        if joined.done():
+            return
+        if _piece.cancelled():
+            joined.cancel()
+            return
+        failure = _piece.exception()
+        if failure is not None:
+            joined.set_exception(failure)
+        elif remaining == 0:
+            joined.set_result([reply for piece in pieces for reply in piece.result()])
+
+    for piece in pieces:
+        piece.add_done_callback(done)
+    return joined

@@ -104,3 +104,42 @@ def test_zrandmember_with_a_huge_negative_count_neither_starves_raft_nor_gets_cl
                 assert isinstance(outcome, list) and outcome
         after = leaders_and_terms(cluster)
         assert after.get(shard) == before[shard], (before, after)
+
+
+def test_heavy_writes_batched_into_one_entry_are_applied_in_slices_without_an_election():
+    """Four clients each pipeline eight ZADDs of 25,000 members to one shard: the leader
+    proposes what arrived together as one entry, of seconds of work in all, and every
+    replica applies it. Applied in slices between commands (ShardState.apply_steps), the
+    entry leaves room for the heartbeats: the shard keeps its leader and term."""
+    with running_cluster() as cluster:
+        port = cluster.router_ports[0]
+        client = redis.Redis(port=port, socket_timeout=120)
+        wait_for_preferred_leaders(cluster)
+        keys = [b"{heavy-writes}:%d" % i for i in range(32)]
+        shard = cluster.shard_of(keys[0])
+        before = leaders_and_terms(cluster)
+        members = {b"m%06d" % i: i for i in range(25_000)}
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(4)
+
+        def writer(index: int) -> None:
+            try:
+                own = redis.Redis(port=port, socket_timeout=120)
+                pipe = own.pipeline(transaction=False)
+                for key in keys[index * 8 : index * 8 + 8]:
+                    pipe.zadd(key, members)
+                barrier.wait()
+                assert pipe.execute() == [len(members)] * 8
+            except BaseException as error:  # reported below
+                errors.append(error)
+
+        threads = [threading.Thread(target=writer, args=(i,), daemon=True) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(180)
+        assert not errors, errors
+        assert [client.zcard(key) for key in keys] == [len(members)] * len(keys)
+        cluster.wait_until_caught_up(60)
+        after = leaders_and_terms(cluster)
+        assert after.get(shard) == before[shard], (before, after)

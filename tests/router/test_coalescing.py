@@ -101,7 +101,9 @@ def test_the_bounds_split_a_turns_commands(monkeypatch):
         assert results == [[b"INCR n%d" % i] for i in range(7)]
         assert (await big)[0].startswith(b"SET big x")
         sizes = [len(request.arg_counts) for _, request in start.requests]
-        assert sizes == [3, 3, 2]  # 3 + 3 at the command bound; the big one ends the third
+        # 3 + 3 at the command bound; the last INCR leaves without the big one, which would
+        # take it past the byte bound, and the big one travels alone.
+        assert sizes == [3, 3, 1, 1]
 
     asyncio.run(scenario())
 
@@ -123,5 +125,27 @@ def test_through_the_backend_a_merged_request_has_one_sequence_and_answers_each_
         assert backend.shards[0].outstanding == set()
         await backend.close()
         await node.close()
+
+    asyncio.run(scenario())
+
+
+def test_one_callers_batch_past_the_bounds_is_cut_into_requests_within_them():
+    """A pipeline is not atomic: a client's long batch of large commands travels as several
+    requests (each a log entry of bounded size), and the caller gets every reply in order."""
+
+    async def scenario() -> None:
+        start = Recorder()
+        coalescer = RequestCoalescer(start)
+        value = b"x" * (coalescing.MAX_MERGED_BYTES // 3)
+        commands = [[b"SET", b"k%d" % i, value] for i in range(7)]
+        replies = await coalescer.add(WRITES, commands)
+        assert replies == [b" ".join(args) for args in commands]
+        sizes = [sum(len(arg) for arg in request.args) for _, request in start.requests]
+        assert len(start.requests) == 4 and max(sizes) <= coalescing.MAX_MERGED_BYTES
+        huge = [[b"SET", b"big", b"y" * (coalescing.MAX_MERGED_BYTES + 1)]]
+        assert await coalescer.add(WRITES, huge) == [b" ".join(huge[0])]  # alone, whole
+        failing = RequestCoalescer(Recorder(fail=RuntimeError("node gone")))
+        with pytest.raises(RuntimeError, match="node gone"):
+            await failing.add(WRITES, commands)
 
     asyncio.run(scenario())
