@@ -9,8 +9,8 @@ On the loop (`on_loop=True`) a submitted batch is written when something waits f
 the loop for the write and fsync. That blocks this process only; where several busy processes
 share few cores (three nodes and a router on two), the other processes use the core
 meanwhile, and no thread hand-off or GIL contention is paid per batch (about a fifth of a
-node's CPU per SET, docs/DESIGN-NOTES.md). On a writer thread the loop keeps running during
-the fsync, which suits a process that has a core to itself.
+node's CPU per SET: docs/DESIGN.md, "Why the event loop writes the WAL"). On a writer thread
+the loop keeps running during the fsync, which suits a process that has a core to itself.
 """
 
 from __future__ import annotations
