@@ -193,3 +193,19 @@ def test_random_bytes_never_pass_and_raise_nothing_but_a_handshake_error(preambl
     except HandshakeError:
         pass
     assert len(server.buffer) <= MAX_HANDSHAKE_BYTES + 64
+
+
+def test_a_proof_in_the_first_bytes_is_accepted_with_the_nonce_before_the_reply():
+    """A client that knew the server's nonce (here: chosen by the test) may send its proof
+    with its own nonce: the server accepts, and its answer still starts with its nonce
+    (it once raised TypeError adding its nonce to the Accepted)."""
+    server_nonce = b"n" * NONCE_BYTES
+    client = ClientHandshake(KEY, ROUTER, CHANNEL_KV)
+    proof = client.feed(server_nonce)
+    assert isinstance(proof, bytes)
+    server = ServerHandshake(KEY, NODE_2, nonce=server_nonce)
+    accepted = server.feed(client.start() + proof + b"early")
+    assert isinstance(accepted, Accepted) and accepted.rest == b"early"
+    assert accepted.reply.startswith(server_nonce)
+    hello = client.feed(accepted.reply[NONCE_BYTES:])
+    assert isinstance(hello, pb.Hello) and hello.node_id == 2
