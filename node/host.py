@@ -350,9 +350,9 @@ class NodeHost:
             if group == METADATA_GROUP:
                 self._apply_metadata(ready)
             else:
-                replica = self.by_group.get(group)
-                if replica is not None:
-                    self._apply_shard_ready(replica, ready)
+                shard_replica = self.by_group.get(group)
+                if shard_replica is not None:
+                    self._apply_shard_ready(shard_replica, ready)
         for group in list(self.failed_groups):
             if group in self.multi:
                 self.multi.remove_group(group)  # after the loop: it edits batch.groups

@@ -75,7 +75,7 @@ class NodeStorage:
     def _state_of(self, group: int, restored: RestoredGroup) -> RestoredState:
         meta = restored.snapshot
         snapshot = None if meta is None else self.snapshots.load(group, meta.index)
-        if snapshot is not None and snapshot.meta != meta:
+        if meta is not None and snapshot is not None and snapshot.meta != meta:
             raise StorageError(
                 f"{self.snapshots.path(group, meta.index)}: snapshot file says {snapshot.meta}, "
                 f"the WAL says {meta}"
