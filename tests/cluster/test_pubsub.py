@@ -248,7 +248,7 @@ class Router:
             for index, channel in enumerate(self.channels)
         }
         self.registry = PubSubRegistry()
-        self.streams = NodeStreams(self.registry, links, router_id)  # type: ignore[arg-type]
+        self.streams = NodeStreams(self.registry, links, router_id)
 
     async def __aenter__(self) -> Router:
         return self
