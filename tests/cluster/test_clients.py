@@ -13,6 +13,8 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
+pytestmark = pytest.mark.slow  # a real cluster of processes
+
 
 def client(cluster, index: int = 0, **options) -> redis.Redis:
     return redis.Redis(port=cluster.router_ports[index], socket_timeout=20, **options)

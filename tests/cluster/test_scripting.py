@@ -13,6 +13,8 @@ from redis.exceptions import LockNotOwnedError
 from tests.cluster.conftest import running_cluster
 from tests.cluster.test_clients import keys_on_distinct_shards
 
+pytestmark = pytest.mark.slow  # a real cluster of processes
+
 
 def test_redis_py_locks_work_on_every_shard(cluster):
     client = redis.Redis(port=cluster.router_ports[0])
