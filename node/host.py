@@ -537,9 +537,6 @@ class NodeHost:
         assert self.metadata is not None
         return self.metadata.state.map
 
-    def address_of(self, node_id: int) -> str:
-        return self.cluster_map.nodes.get(node_id, "")
-
     def placement(self, shard: int) -> ShardPlacement | None:
         for placement in self.cluster_map.shards:
             if placement.id == shard:
