@@ -101,10 +101,7 @@ class ReplicaCounters:
     proposals: int = 0
     requests: int = 0
     reads: int = 0
-    expired_proposed: int = 0
-    evicted_proposed: int = 0
     snapshots: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
 
 
 class ShardReplica:
@@ -414,7 +411,6 @@ class ShardReplica:
             return 0
         if self._propose([], [], expire_keys=candidates):
             self.expiry_in_flight.update(candidates)
-            self.counters.expired_proposed += len(candidates)
         return len(candidates)
 
     def propose_eviction(self, limit: int = 64) -> int:
@@ -431,7 +427,6 @@ class ShardReplica:
             return 0
         if self._propose([], [], evict_keys=candidates):
             self.eviction_in_flight.update(candidates)
-            self.counters.evicted_proposed += len(candidates)
         return len(candidates)
 
 

@@ -223,10 +223,6 @@ class Readme:
         while stop not in self.remaining[0]:
             self.run_next()
 
-    def run_rest(self) -> None:
-        while self.remaining:
-            self.run_next()
-
     def up_command(self) -> str:
         return next(c for c in self.section.commands if (compose_args(c) or [""])[0] == "up")
 

@@ -42,9 +42,6 @@ U64 = (1 << 64) - 1
 EDGES = [0, 1, 2, 3, 7, (1 << 31), (1 << 32) - 1, 1 << 32, (1 << 32) + 1, MAX_TERM, MAX_TERM + 1]
 EDGES += [U64 - 1, U64]
 uint64s = st.one_of(st.integers(0, 20), st.sampled_from(EDGES), st.integers(0, U64))
-uint32s = st.one_of(
-    st.integers(0, 10), st.sampled_from([0, (1 << 32) - 1]), st.integers(0, 2**32 - 1)
-)
 UINT64_FIELDS = [
     "from_node",
     "to_node",
