@@ -1,4 +1,7 @@
 # The two commands of the README: `make run` and `make test`. Both set up what they need.
+# `make test-fast` is for the edit-test loop: lint, type check and the tests that start no
+# cluster and no Docker (those marked slow or docker), with 100 simulation seeds instead of
+# 500 (SIM_SEEDS=500 make test-fast for all of them).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -6,8 +9,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEBIAN_PACKAGES := redis-server redis-tools iproute2 iptables debootstrap
 PYTEST_ARGS ?=
+SIM_SEEDS ?= 100
 
-.PHONY: run test lint setup debs bench clean proto
+.PHONY: run test test-fast lint setup debs bench clean proto
 
 setup: debs $(STAMP)
 
@@ -37,15 +41,19 @@ run: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: setup lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup lint
+	SIM_SEEDS=$(SIM_SEEDS) $(BIN)/python -m pytest -m "not slow and not docker" $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/slotraft bench all
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache .hypothesis
 
 # Regenerate the gRPC/protobuf stubs (committed) from proto/slotraft.proto.
 proto: setup

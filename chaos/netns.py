@@ -32,11 +32,12 @@ import shlex
 import signal
 import subprocess
 from collections.abc import Callable, Iterable
+from functools import partial
 
 PREFIX = "srchaos-"
 ROOT = 0  # the root namespace (routers, chaos process), not a node
 Link = tuple[int, int]  # (from, to): traffic in that direction
-_SUBNETS = ipaddress.ip_network("10.213.0.0/16")
+_SUBNETS = ipaddress.IPv4Network("10.213.0.0/16")
 _IFNAMSIZ = 15  # longest interface name Linux accepts
 _OWNER = "owner-pid="
 _COMMAND_TIMEOUT = 30.0
@@ -260,7 +261,7 @@ class NamespaceNetwork:
         still running in the namespaces keep them alive: stop the nodes first."""
         errors: list[str] = []
 
-        def attempt(step: Callable[[], None]) -> bool:
+        def attempt(step: Callable[[], object]) -> bool:
             try:
                 step()
             except NetnsError as error:
@@ -269,10 +270,10 @@ class NamespaceNetwork:
             return True
 
         for veth in list(self._veths):  # takes its peer in the namespace along
-            if attempt(lambda veth=veth: _delete_link(veth)):
+            if attempt(partial(_delete_link, veth)):
                 self._veths.remove(veth)
         for namespace in list(self._namespaces):
-            if attempt(lambda namespace=namespace: run(["ip", "netns", "delete", namespace])):
+            if attempt(partial(run, ["ip", "netns", "delete", namespace])):
                 self._namespaces.remove(namespace)
         if self._rule_made and attempt(lambda: _delete_forward_rules(self.bridge)):
             self._rule_made = False

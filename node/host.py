@@ -362,9 +362,9 @@ class NodeHost:
             if group == METADATA_GROUP:
                 self._apply_metadata(ready)
             else:
-                replica = self.by_group.get(group)
-                if replica is not None:
-                    self._apply_shard_ready(replica, ready)
+                shard_replica = self.by_group.get(group)
+                if shard_replica is not None:
+                    self._apply_shard_ready(shard_replica, ready)
         self._apply_pending()
         for group in list(self.failed_groups):
             if group in self.multi:
@@ -570,9 +570,6 @@ class NodeHost:
     def cluster_map(self) -> ClusterMap:
         assert self.metadata is not None
         return self.metadata.state.map
-
-    def address_of(self, node_id: int) -> str:
-        return self.cluster_map.nodes.get(node_id, "")
 
     def placement(self, shard: int) -> ShardPlacement | None:
         for placement in self.cluster_map.shards:

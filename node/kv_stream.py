@@ -54,10 +54,7 @@ class KvConnection:
     def _deliver(self, future: asyncio.Future) -> None:
         if future.cancelled():
             return
-        reply: pb.KvReply = future.result()
-        if reply.status == pb.NOT_LEADER and reply.leader_node:
-            reply.leader_address = self.host.address_of(reply.leader_node)
-        self._queue(reply)
+        self._queue(future.result())
 
     def _queue(self, reply: pb.KvReply) -> None:
         self.replies.append(reply)

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 from proto import slotraft_pb2 as pb
 from proto.glob import Matcher, compile_pattern, stringmatch
@@ -136,7 +136,7 @@ class PubSubHub:
 
     async def subscribe(
         self, requests: AsyncIterator[pb.Subscription]
-    ) -> AsyncIterator[pb.Delivery]:
+    ) -> AsyncGenerator[pb.Delivery, None]:
         """Serve one router's stream until it ends (or is closed by the hub)."""
         stream = _Stream()
         self.streams.add(stream)

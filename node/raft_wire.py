@@ -20,12 +20,11 @@ _ENTRY_TYPES = tuple(EntryType)  # indexed by value: 0, 1
 
 
 def to_wire(message: m.Message) -> pb.RaftMessage:
-    kind = type(message)
-    if kind is m.AppendEntries or kind is m.AppendResponse:
+    if isinstance(message, (m.AppendEntries, m.AppendResponse)):
         batch = pb.RaftBatch()
         add_to_batch(batch, message)
         return batch.messages[0]
-    if kind is m.Heartbeat:
+    if isinstance(message, m.Heartbeat):
         return pb.RaftMessage(
             type=_HEARTBEAT,
             group=message.group,
@@ -37,7 +36,7 @@ def to_wire(message: m.Message) -> pb.RaftMessage:
             flag=message.release_hold,
             force=message.transfer,
         )
-    if kind is m.HeartbeatResponse:
+    if isinstance(message, m.HeartbeatResponse):
         return pb.RaftMessage(
             type=_HEARTBEAT_RESP,
             group=message.group,
@@ -47,7 +46,7 @@ def to_wire(message: m.Message) -> pb.RaftMessage:
             stamp=message.stamp,
             flag=message.rejoining,
         )
-    if kind is m.RequestVote:
+    if isinstance(message, m.RequestVote):
         return pb.RaftMessage(
             type=_VOTE,
             group=message.group,
@@ -59,7 +58,7 @@ def to_wire(message: m.Message) -> pb.RaftMessage:
             flag=message.pre,
             force=message.force,
         )
-    if kind is m.VoteResponse:
+    if isinstance(message, m.VoteResponse):
         return pb.RaftMessage(
             type=_VOTE_RESP,
             group=message.group,
@@ -69,7 +68,7 @@ def to_wire(message: m.Message) -> pb.RaftMessage:
             reject=not message.granted,
             flag=message.pre,
         )
-    if kind is m.InstallSnapshot:
+    if isinstance(message, m.InstallSnapshot):
         meta = message.meta
         return pb.RaftMessage(
             type=_SNAPSHOT,
@@ -86,7 +85,7 @@ def to_wire(message: m.Message) -> pb.RaftMessage:
             chunk_done=message.done,
             stamp=message.stamp,
         )
-    if kind is m.SnapshotResponse:
+    if isinstance(message, m.SnapshotResponse):
         return pb.RaftMessage(
             type=_SNAPSHOT_RESP,
             group=message.group,
@@ -99,7 +98,7 @@ def to_wire(message: m.Message) -> pb.RaftMessage:
             stamp=message.stamp,
             flag=message.rejoining,
         )
-    if kind is m.TimeoutNow:
+    if isinstance(message, m.TimeoutNow):
         return pb.RaftMessage(
             type=_TIMEOUT_NOW,
             group=message.group,
@@ -113,8 +112,7 @@ def to_wire(message: m.Message) -> pb.RaftMessage:
 def add_to_batch(batch: pb.RaftBatch, message: m.Message) -> None:
     """Append `message` to `batch` as to_wire would, but built in place: the two most
     frequent kinds are not built as separate messages (and their entries) and then copied."""
-    kind = type(message)
-    if kind is m.AppendEntries:
+    if isinstance(message, m.AppendEntries):
         wire = batch.messages.add(
             type=_APPEND,
             group=message.group,
@@ -131,7 +129,7 @@ def add_to_batch(batch: pb.RaftBatch, message: m.Message) -> None:
             add_entry = wire.entries.add
             for entry in message.entries:
                 add_entry(index=entry.index, term=entry.term, type=entry.type, data=entry.data)
-    elif kind is m.AppendResponse:
+    elif isinstance(message, m.AppendResponse):
         batch.messages.add(
             type=_APPEND_RESP,
             group=message.group,

@@ -105,10 +105,7 @@ class ReplicaCounters:
     proposals: int = 0
     requests: int = 0
     reads: int = 0
-    expired_proposed: int = 0
-    evicted_proposed: int = 0
     snapshots: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
 
 
 class ShardReplica:
@@ -474,7 +471,6 @@ class ShardReplica:
             return 0
         if self._propose([], [], expire_keys=candidates):
             self.expiry_in_flight.update(candidates)
-            self.counters.expired_proposed += len(candidates)
         return len(candidates)
 
     def propose_eviction(self, limit: int = 64) -> int:
@@ -491,7 +487,6 @@ class ShardReplica:
             return 0
         if self._propose([], [], evict_keys=candidates):
             self.eviction_in_flight.update(candidates)
-            self.counters.evicted_proposed += len(candidates)
         return len(candidates)
 
 

@@ -176,7 +176,12 @@ class ServerHandshake:
                 return b""
             self.client_nonce = self.buffer[len(PREAMBLE_HANDSHAKE) : head]
             self.buffer = self.buffer[head:]
-            return self.nonce + self._proof_step()
+            outcome = self._proof_step()
+            if isinstance(outcome, Accepted):
+                # Proved before our nonce was sent (the client knew it): it still goes first.
+                outcome.reply = self.nonce + outcome.reply
+                return outcome
+            return self.nonce + outcome
         return self._proof_step()
 
     def _proof_step(self) -> bytes | Accepted:

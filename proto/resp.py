@@ -93,11 +93,7 @@ class Push(list):
 
 OK = Simple(b"OK")
 PONG = Simple(b"PONG")
-QUEUED = Simple(b"QUEUED")
 NULL_ARRAY = NullArray()
-TRUE = Bool(True)
-FALSE = Bool(False)
-EMPTY_ARRAY: list = []
 _ENCODED_OK = b"+OK\r\n"
 
 

@@ -84,20 +84,18 @@ class KvRequest(_message.Message):
     def __init__(self, id: _Optional[int] = ..., shard: _Optional[int] = ..., client_id: _Optional[int] = ..., sequence: _Optional[int] = ..., acked: _Optional[int] = ..., kind: _Optional[_Union[RequestKind, str]] = ..., consistency: _Optional[_Union[Consistency, str]] = ..., resp3: _Optional[bool] = ..., read_only: _Optional[bool] = ..., watches: _Optional[_Iterable[_Union[Watch, _Mapping]]] = ..., args: _Optional[_Iterable[bytes]] = ..., arg_counts: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class KvReply(_message.Message):
-    __slots__ = ("id", "status", "leader_node", "leader_address", "replies", "error")
+    __slots__ = ("id", "status", "leader_node", "replies", "error")
     ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     LEADER_NODE_FIELD_NUMBER: _ClassVar[int]
-    LEADER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     REPLIES_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     id: int
     status: ReplyStatus
     leader_node: int
-    leader_address: str
     replies: _containers.RepeatedScalarFieldContainer[bytes]
     error: str
-    def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[ReplyStatus, str]] = ..., leader_node: _Optional[int] = ..., leader_address: _Optional[str] = ..., replies: _Optional[_Iterable[bytes]] = ..., error: _Optional[str] = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[ReplyStatus, str]] = ..., leader_node: _Optional[int] = ..., replies: _Optional[_Iterable[bytes]] = ..., error: _Optional[str] = ...) -> None: ...
 
 class KvBatch(_message.Message):
     __slots__ = ("requests",)
@@ -198,7 +196,7 @@ class RaftEntry(_message.Message):
     def __init__(self, index: _Optional[int] = ..., term: _Optional[int] = ..., type: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class RaftMessage(_message.Message):
-    __slots__ = ("group", "type", "from_node", "to_node", "term", "log_term", "index", "entries", "commit", "reject", "reject_hint", "hint_term", "context", "snapshot_index", "snapshot_term", "snapshot_voters", "snapshot_learners", "chunk_offset", "chunk_data", "chunk_done", "snapshot_size", "flag", "stamp", "force")
+    __slots__ = ("group", "type", "from_node", "to_node", "term", "log_term", "index", "entries", "commit", "reject", "reject_hint", "hint_term", "snapshot_index", "snapshot_term", "snapshot_voters", "snapshot_learners", "chunk_offset", "chunk_data", "chunk_done", "flag", "stamp", "force")
     GROUP_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     FROM_NODE_FIELD_NUMBER: _ClassVar[int]
@@ -211,7 +209,6 @@ class RaftMessage(_message.Message):
     REJECT_FIELD_NUMBER: _ClassVar[int]
     REJECT_HINT_FIELD_NUMBER: _ClassVar[int]
     HINT_TERM_FIELD_NUMBER: _ClassVar[int]
-    CONTEXT_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_INDEX_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_TERM_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_VOTERS_FIELD_NUMBER: _ClassVar[int]
@@ -219,7 +216,6 @@ class RaftMessage(_message.Message):
     CHUNK_OFFSET_FIELD_NUMBER: _ClassVar[int]
     CHUNK_DATA_FIELD_NUMBER: _ClassVar[int]
     CHUNK_DONE_FIELD_NUMBER: _ClassVar[int]
-    SNAPSHOT_SIZE_FIELD_NUMBER: _ClassVar[int]
     FLAG_FIELD_NUMBER: _ClassVar[int]
     STAMP_FIELD_NUMBER: _ClassVar[int]
     FORCE_FIELD_NUMBER: _ClassVar[int]
@@ -235,7 +231,6 @@ class RaftMessage(_message.Message):
     reject: bool
     reject_hint: int
     hint_term: int
-    context: bytes
     snapshot_index: int
     snapshot_term: int
     snapshot_voters: _containers.RepeatedScalarFieldContainer[int]
@@ -243,11 +238,10 @@ class RaftMessage(_message.Message):
     chunk_offset: int
     chunk_data: bytes
     chunk_done: bool
-    snapshot_size: int
     flag: bool
     stamp: int
     force: bool
-    def __init__(self, group: _Optional[int] = ..., type: _Optional[int] = ..., from_node: _Optional[int] = ..., to_node: _Optional[int] = ..., term: _Optional[int] = ..., log_term: _Optional[int] = ..., index: _Optional[int] = ..., entries: _Optional[_Iterable[_Union[RaftEntry, _Mapping]]] = ..., commit: _Optional[int] = ..., reject: _Optional[bool] = ..., reject_hint: _Optional[int] = ..., hint_term: _Optional[int] = ..., context: _Optional[bytes] = ..., snapshot_index: _Optional[int] = ..., snapshot_term: _Optional[int] = ..., snapshot_voters: _Optional[_Iterable[int]] = ..., snapshot_learners: _Optional[_Iterable[int]] = ..., chunk_offset: _Optional[int] = ..., chunk_data: _Optional[bytes] = ..., chunk_done: _Optional[bool] = ..., snapshot_size: _Optional[int] = ..., flag: _Optional[bool] = ..., stamp: _Optional[int] = ..., force: _Optional[bool] = ...) -> None: ...
+    def __init__(self, group: _Optional[int] = ..., type: _Optional[int] = ..., from_node: _Optional[int] = ..., to_node: _Optional[int] = ..., term: _Optional[int] = ..., log_term: _Optional[int] = ..., index: _Optional[int] = ..., entries: _Optional[_Iterable[_Union[RaftEntry, _Mapping]]] = ..., commit: _Optional[int] = ..., reject: _Optional[bool] = ..., reject_hint: _Optional[int] = ..., hint_term: _Optional[int] = ..., snapshot_index: _Optional[int] = ..., snapshot_term: _Optional[int] = ..., snapshot_voters: _Optional[_Iterable[int]] = ..., snapshot_learners: _Optional[_Iterable[int]] = ..., chunk_offset: _Optional[int] = ..., chunk_data: _Optional[bytes] = ..., chunk_done: _Optional[bool] = ..., flag: _Optional[bool] = ..., stamp: _Optional[int] = ..., force: _Optional[bool] = ...) -> None: ...
 
 class RaftBatch(_message.Message):
     __slots__ = ("from_node", "messages", "from_incarnation", "from_state", "to_incarnation")

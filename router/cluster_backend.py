@@ -526,7 +526,7 @@ class ClusterBackend:
                     others = [replica for replica in route.replicas if replica not in timed_out]
                     if others:
                         node = others[rotation % len(others)]
-                attempt_timeout = ATTEMPT_TIMEOUT_S
+                attempt_timeout: float | None = ATTEMPT_TIMEOUT_S
                 if blocking:
                     remaining = None
                     if block_timeout:

@@ -31,13 +31,13 @@ class MergeKey(NamedTuple):
     shard: int
     resp3: bool
     read_only: bool
-    consistency: int
+    consistency: pb.Consistency
 
 
 class _Part(NamedTuple):
     future: asyncio.Future[list[bytes]]
     start: int
-    count: int
+    length: int  # (not `count`: that would hide tuple.count)
 
 
 class _Gathering:

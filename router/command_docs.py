@@ -180,7 +180,7 @@ def command_list(ctx: RouterContext, client: ClientState, args: list[bytes]) -> 
             if category in [c.lower() for c in acl_categories(spec)]
         ]
     if kind == b"pattern":
-        matched = []
+        matched: list[bytes] = []
         for spec in TABLE.values():
             candidates = [spec, *spec.subcommands.values()]
             matched.extend(

@@ -26,7 +26,9 @@ Two paths give the same results (a property test feeds both random streams):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import hiredis
 
@@ -55,7 +57,8 @@ _ACCOUNT_EVERY = 64  # trusted commands between two computations of the buffer p
 _join = b"".join
 _FAST_MIN_ARGS = 999  # limits below these make the regex too coarse: exact path only
 _FAST_MIN_BULK = 9999
-_pack_command = hiredis.pack_command
+# hiredis 3.5's stub types the argument as a tuple of one item.
+_pack_command = cast(Callable[[tuple[bytes, ...]], bytes], hiredis.pack_command)
 _TAIL = 6  # bytes of the previous read rescanned, for a header split across reads
 
 

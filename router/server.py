@@ -7,6 +7,7 @@ import ipaddress
 import logging
 import random
 import time
+from typing import cast
 
 from router.backend import Backend
 from router.config import RouterConfig
@@ -27,31 +28,34 @@ class RouterProtocol(asyncio.Protocol):
         self.session: Session | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A stream server's protocol is given a Transport; asyncio types the parameter as
+        # the base class of all transports.
+        stream = cast(asyncio.Transport, transport)
         ctx = self.ctx
         if len(ctx.clients) >= ctx.config.max_clients:
             ctx.stats.rejected_connections += 1
-            transport.write(error(MAX_CLIENTS))
-            transport.close()
+            stream.write(error(MAX_CLIENTS))
+            stream.close()
             return
-        peer = transport.get_extra_info("peername")
+        peer = stream.get_extra_info("peername")
         if ctx.config.protected_mode and not ctx.requires_auth and not _is_loopback(peer):
             ctx.stats.rejected_connections += 1
-            transport.write(error(DENIED_PROTECTED_MODE))
-            transport.close()
+            stream.write(error(DENIED_PROTECTED_MODE))
+            stream.close()
             return
         ctx.stats.connections_received += 1
         now = time.monotonic()
-        sock = transport.get_extra_info("socket")
+        sock = stream.get_extra_info("socket")
         client = ClientState(
             id=ctx.next_client_id(),
             addr=_address(peer),
-            laddr=_address(transport.get_extra_info("sockname")),
+            laddr=_address(stream.get_extra_info("sockname")),
             fd=sock.fileno() if sock is not None else -1,
             created=now,
             last_interaction=now,
             authenticated=not ctx.requires_auth,
         )
-        self.session = Session(ctx, client, transport)  # type: ignore[arg-type]
+        self.session = Session(ctx, client, stream)
         ctx.clients[client.id] = self.session
 
     def data_received(self, data: bytes) -> None:

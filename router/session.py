@@ -278,13 +278,13 @@ class Session:
                 break
             count += 1
             if inline:
-                spec = _ONE_KEY.get(command[0])  # type: ignore[index]
+                spec = _ONE_KEY.get(command[0])
                 if spec is not None:
                     arity = spec.arity
                     argc = len(command)
                     if argc == arity or (arity < 0 and argc >= -arity):
-                        shard = shard_for_slot(key_slot(command[1]))  # type: ignore[index]
-                        items.append(forward(shard, command))  # type: ignore[arg-type]
+                        shard = shard_for_slot(key_slot(command[1]))
+                        items.append(forward(shard, command))
                         last_spec = spec
                         continue
             if last_spec is not None:
@@ -292,7 +292,7 @@ class Session:
                 last_spec = None
             stats.commands_processed += count - counted
             counted = count
-            barrier = self._dispatch_any(command, batch)  # type: ignore[arg-type]
+            barrier = self._dispatch_any(command, batch)
             parser.authenticated = client.authenticated
             if (
                 barrier is not None
@@ -359,7 +359,7 @@ class Session:
             return self._dispatch_local(spec, args, batch, silent)
         plan = self.ctx.planner.plan(spec, args)
         if spec.name in _BLOCKING and type(plan) is Forward:
-            return self._barrier(lambda: self._blocking(plan), silent)  # type: ignore[arg-type]
+            return self._barrier(lambda: self._blocking(plan), silent)
         batch.add_plan(plan, silent)
         return None
 
@@ -466,12 +466,12 @@ class Session:
             log.exception("shard %d failed", shard)
             return [replies.error(errors.INTERNAL % repr(problem).encode())] * len(commands)
         if len(answers) != len(commands):
-            problem = b"shard %d sent %d replies for %d commands" % (
+            detail = b"shard %d sent %d replies for %d commands" % (
                 shard,
                 len(answers),
                 len(commands),
             )
-            return [replies.error(errors.INTERNAL % problem)] * len(commands)
+            return [replies.error(errors.INTERNAL % detail)] * len(commands)
         return answers
 
     async def _blocking(self, plan: Forward) -> bytes:
@@ -559,8 +559,8 @@ class Session:
             if elements is None:
                 return raw  # a watched key changed (null reply) or the shard refused
             if len(elements) != len(forwarded):
-                problem = b"EXEC of %d commands got %d replies" % (len(forwarded), len(elements))
-                return replies.error(errors.INTERNAL % problem)
+                detail = b"EXEC of %d commands got %d replies" % (len(forwarded), len(elements))
+                return replies.error(errors.INTERNAL % detail)
             shard_replies = elements
         # Router-local commands run after the shard's part, in their queue positions.
         pending = iter(shard_replies)

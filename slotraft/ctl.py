@@ -97,14 +97,14 @@ def render_status(answers: list[pb.ClusterStatus]) -> str:
     slot_map = max((answer.slot_map for answer in answers), key=lambda m: m.epoch)
     lines = [f"slot map epoch {slot_map.epoch}; nodes:"]
     seen = {answer.node: answer for answer in answers}
-    for node in slot_map.nodes:
-        answer = seen.get(node.id)
+    for member in slot_map.nodes:
+        answer = seen.get(member.id)
         state = "unreachable" if answer is None else "up"
         if answer is not None and answer.identity in ("new", "rejoining"):
             state += f" ({answer.identity}: votes held)"
-        lines.append(f"  node {node.id}  {node.address:<22} {state}")
+        lines.append(f"  node {member.id}  {member.address:<22} {state}")
     lines.append("shards:")
-    local = {}
+    local: dict[int, list[tuple[int, pb.ShardInfo]]] = {}
     for answer in answers:
         for shard in answer.local:
             local.setdefault(shard.id, []).append((answer.node, shard))

@@ -12,6 +12,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from node.datadir import DirectoryInUse
 from proto.topology import ClusterDescription
@@ -118,7 +119,9 @@ def run(args: argparse.Namespace) -> int:
     settings = {name: getattr(args, name) for name in DEFAULTS}
     if reused:
         settings["host"] = settings["host"] or existing.nodes[0].raft_address.rpartition(":")[0]
-    values = {name: DEFAULTS[name] if value is None else value for name, value in settings.items()}
+    values: dict[str, Any] = {
+        name: DEFAULTS[name] if value is None else value for name, value in settings.items()
+    }
     cluster = LocalCluster(
         data_dir=args.data_dir,
         nodes=values["nodes"],

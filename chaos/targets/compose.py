@@ -216,7 +216,9 @@ class ComposeTarget(Target):
         except (redis.RedisError, OSError):
             return 0
         leader = fields.get("leader") if isinstance(fields, dict) else None
-        return int(leader) if isinstance(leader, int) or str(leader).isdigit() else 0
+        if isinstance(leader, int) or (isinstance(leader, str) and leader.isdigit()):
+            return int(leader)
+        return 0
 
     # ------------------------------------------------------------------ faults
 

@@ -4,6 +4,7 @@ short timeout; after recovery the final drain reads what is left (LRANGE)."""
 from __future__ import annotations
 
 import random
+from operator import methodcaller
 
 from chaos.client import Session
 from chaos.workloads.base import Workload, read_until_ok
@@ -42,6 +43,4 @@ class Queues(Workload):
 
     def final(self, session: Session, deadline: float) -> None:
         for key in self.all_keys():
-            read_until_ok(
-                session, "drain", key, lambda c, k=key: c.lrange(k, 0, -1), list, deadline
-            )
+            read_until_ok(session, "drain", key, methodcaller("lrange", key, 0, -1), list, deadline)

@@ -4,6 +4,7 @@ each set after recovery."""
 from __future__ import annotations
 
 import random
+from operator import methodcaller
 
 from chaos.client import Session
 from chaos.workloads.base import Workload, read_until_ok
@@ -31,4 +32,4 @@ class Sets(Workload):
 
     def final(self, session: Session, deadline: float) -> None:
         for key in self.all_keys():
-            read_until_ok(session, "final", key, lambda c, k=key: c.smembers(k), members, deadline)
+            read_until_ok(session, "final", key, methodcaller("smembers", key), members, deadline)

@@ -45,7 +45,6 @@ class EngineConfig:
     # Thresholds that decide OBJECT ENCODING, as in Redis 7.0's defaults.
     hash_max_listpack_entries: int = 128
     hash_max_listpack_value: int = 64
-    list_max_listpack_size: int = -2
     set_max_intset_entries: int = 512
     zset_max_listpack_entries: int = 128
     zset_max_listpack_value: int = 64

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import random
+from collections.abc import Iterable
 from typing import Any
 
 from node.engine.config import EngineConfig
@@ -54,6 +55,18 @@ class Container:
         raise NotImplementedError
 
     def encoding(self) -> bytes:
+        raise NotImplementedError
+
+    def copy(self) -> Container:
+        raise NotImplementedError
+
+    def snapshot_items(self) -> list[Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_snapshot_items(
+        cls, config: EngineConfig, items: Iterable[Any], encoding: bytes | None = None
+    ) -> Container:
         raise NotImplementedError
 
 
@@ -221,7 +234,7 @@ class Keyspace:
 
     def delete_if_empty(self, key: bytes, value: Container) -> None:
         """Redis removes a collection key when its last element goes."""
-        if len(value) == 0:  # type: ignore[arg-type]
+        if len(value) == 0:
             self.delete(key)
 
     def set_expire(self, key: bytes, when_ms: int) -> None:

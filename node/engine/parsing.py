@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 
-from node.engine.errors import NOT_FLOAT, NOT_INTEGER, CommandError
+from node.engine.errors import NOT_INTEGER, CommandError
 
 LLONG_MIN = -(2**63)
 LLONG_MAX = 2**63 - 1
@@ -69,13 +69,6 @@ def _hex_float(arg: bytes) -> float:
         return -math.inf if text.startswith("-") else math.inf
 
 
-def parse_float(arg: bytes, error: bytes = NOT_FLOAT) -> float:
-    value = to_float(arg)
-    if value is None:
-        raise CommandError(error)
-    return value
-
-
 def to_long_double(arg: bytes) -> np.longdouble | None:
     """string2ld: a long double for INCRBYFLOAT/HINCRBYFLOAT; no spaces, no NaN, no
     overflow (an explicit 'inf' is accepted and the command then refuses the result)."""
@@ -104,7 +97,3 @@ def format_long_double(value: np.longdouble) -> bytes:
     if text == "-0":
         text = "0"
     return text.encode()
-
-
-def format_int(value: int) -> bytes:
-    return b"%d" % value

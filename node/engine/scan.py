@@ -186,7 +186,7 @@ class ScanIndex:
         self._state = self._EMPTY
         self._pending: dict[bytes, bool] = {}  # member -> present, the last change wins
         self._members: dict[int, bytes | tuple[bytes, ...]] = {}
-        self._hashes = SortedList()
+        self._hashes: SortedList[int] = SortedList()
         self._size = 0
         self._building: list[bytes] = []  # the source's members when the build began
         self._built = 0  # how many of them are hashed (into _members and _new_hashes)
@@ -226,7 +226,7 @@ class ScanIndex:
             if len(visited) >= count:
                 return hashed + 1, visited
             found = members[hashed]
-            if type(found) is bytes:
+            if isinstance(found, bytes):
                 visited.append(found)
             else:
                 visited.extend(found)

@@ -596,7 +596,7 @@ def _four(values: Any) -> tuple[Any, Any, Any, Any]:
     """The first four results of a Lua call, missing ones None."""
     if type(values) is not tuple:
         values = (values,)
-    return (*values, None, None, None, None)[:4]  # type: ignore[return-value]
+    return (*values, None, None, None, None)[:4]
 
 
 def _two(values: Any) -> tuple[Any, Any]:

@@ -67,7 +67,7 @@ _CONTAINER_MODULES = {
     b"set": "node.engine.set_value",
     b"zset": "node.engine.zset_value",
 }
-_STRING_KINDS = {bytes: KIND_BYTES, bytearray: KIND_RAW}
+_STRING_KINDS: dict[type, int] = {bytes: KIND_BYTES, bytearray: KIND_RAW}
 _U32_LIMIT = 1 << 32
 
 
@@ -105,6 +105,7 @@ def dump(db: Keyspace) -> bytes:
     value_types = set(map(type, data.values()))
     item_counts: list[int] = []
     scores: list[float] = []
+    kinds: bytes | bytearray
     if value_types <= _STRING_KINDS.keys():
         # Strings only (the usual cache): kinds and pieces are built in C.
         kinds = bytes(map(_STRING_KINDS.__getitem__, map(type, data.values())))

@@ -122,6 +122,7 @@ def hincrby(db: Keyspace, args: list[bytes]) -> Reply:
     increment = parse_int(args[3])
     value, new = _hash_for_write(db, key)
     current = value.get(field)
+    number: int | None
     if current is None:
         number = 0
     else:

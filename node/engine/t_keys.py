@@ -358,7 +358,7 @@ def string_encoding(value: bytes | bytearray) -> bytes:
     SETRANGE, SETBIT: held as a bytearray) is "raw"; a stored string is "int" when it is
     a canonical 64-bit integer of at most 20 bytes (string2l: "-0" is not), "embstr" up
     to 44 bytes, "raw" beyond."""
-    if type(value) is bytearray:
+    if isinstance(value, bytearray):
         return b"raw"
     if len(value) <= 20 and value != b"-0" and to_int(value) is not None:
         return b"int"

@@ -62,7 +62,7 @@ def _read(db: Keyspace, value: bytes | bytearray | None) -> bytes | None:
     if value is None:
         return None
     db.charge(string_work(len(value)))
-    return bytes(value) if type(value) is bytearray else value
+    return bytes(value) if isinstance(value, bytearray) else value
 
 
 # ---------------------------------------------------------------------- GET / SET family
@@ -214,7 +214,7 @@ def getex(db: Keyspace, args: list[bytes]) -> Reply:
 
 @command("mget")
 def mget(db: Keyspace, args: list[bytes]) -> Reply:
-    result = []
+    result: list[bytes | None] = []
     size = 0
     for key in args[1:]:
         value = db.lookup(key)
@@ -256,6 +256,7 @@ def msetnx(db: Keyspace, args: list[bytes]) -> Reply:
 
 def _incr(db: Keyspace, key: bytes, delta: int) -> int:
     current = db.lookup_string(key)
+    number: int | None
     if current is None:
         number = 0
     else:

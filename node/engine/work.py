@@ -102,7 +102,7 @@ def distinct_positions(rng: random.Random, size: int, count: int) -> list[int]:
     permutation (positions sorted by a random key); few: draws with repetition, keeping
     the first occurrence of each, drawing again for what duplicates took."""
     if count * 2 >= size:
-        return np.argsort(_words(rng, size), kind="stable")[:count].tolist()  # type: ignore[no-any-return]
+        return np.argsort(_words(rng, size), kind="stable")[:count].tolist()
     drawn = np.empty(0, dtype=np.uint64)
     while True:
         missing = count - len(drawn)
@@ -112,4 +112,4 @@ def distinct_positions(rng: random.Random, size: int, count: int) -> list[int]:
         if len(first) >= count:
             break
         drawn = drawn[np.sort(first)]
-    return drawn[np.sort(first)][:count].tolist()  # type: ignore[no-any-return]
+    return drawn[np.sort(first)][:count].tolist()

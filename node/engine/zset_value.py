@@ -23,6 +23,7 @@ import math
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol, cast
 
 import numpy as np
 from sortedcontainers import SortedList
@@ -219,7 +220,7 @@ class ZSetValue(Container):
         super().__init__()
         self._config = config
         self._scores: dict[bytes, float] = {}
-        self._order: SortedList = SortedList()  # _score_prefix(score) + member
+        self._order: SortedList[bytes] = SortedList()  # _score_prefix(score) + member
         self._content_bytes = 0  # sum of len(member)
         self._skiplist = skiplist  # Redis converts listpack -> skiplist once, never back
         self._scan_index: ScanIndex | None = None  # built by the first ZSCAN that needs it
@@ -271,7 +272,7 @@ class ZSetValue(Container):
         if len(positions) < 64:
             keys = [order[position] for position in positions]
         else:
-            sublists = order._lists
+            sublists = cast(_SortedListLayout, order)._lists
             starts = np.cumsum([0, *map(len, sublists)])
             wanted = np.asarray(positions, dtype=np.int64)
             which = np.searchsorted(starts, wanted, side="right") - 1
@@ -475,7 +476,18 @@ class ZSetValue(Container):
         return value
 
 
-def _cut_span(order: SortedList, start: int, stop: int) -> list[bytes]:
+class _SortedListLayout(Protocol):
+    """The internals of a SortedList of bytes that entries_at and _cut_span use (its layout
+    since sortedcontainers 2.0), which the sortedcontainers stubs leave out."""
+
+    _lists: list[list[bytes]]
+    _maxes: list[bytes]
+    _load: int
+    _index: list[int]
+    _len: int
+
+
+def _cut_span(order: SortedList[bytes], start: int, stop: int) -> list[bytes]:
     """`del order[start:stop]`, returning what went. SortedList deletes a span shorter than
     an eighth of the list one position at a time (several microseconds each); this cuts
     its sublists (SortedList._lists and _maxes, its layout since 2.0) in time linear in
@@ -487,7 +499,8 @@ def _cut_span(order: SortedList, start: int, stop: int) -> list[bytes]:
     joined: list[bytes] = []  # what is left of the sublists the span touches
     gone: list[bytes] = []
     position = 0
-    for sublist in order._lists:
+    layout = cast(_SortedListLayout, order)
+    for sublist in layout._lists:
         first = position
         position += len(sublist)
         if position <= start:
@@ -499,7 +512,7 @@ def _cut_span(order: SortedList, start: int, stop: int) -> list[bytes]:
             gone += sublist[low:high]
             joined += sublist[:low]
             joined += sublist[high:]
-    load = order._load
+    load = layout._load
     if len(joined) < load >> 1:
         if before:
             joined = before.pop() + joined
@@ -510,19 +523,19 @@ def _cut_span(order: SortedList, start: int, stop: int) -> list[bytes]:
         tail = pieces.pop()
         pieces[-1] += tail
     lists = before + pieces + after
-    order._lists = lists
-    order._maxes = [sublist[-1] for sublist in lists]
-    order._index = []
-    order._len -= len(gone)
+    layout._lists = lists
+    layout._maxes = [sublist[-1] for sublist in lists]
+    layout._index = []
+    layout._len -= len(gone)
     return gone
 
 
-def _one_score(order: SortedList) -> bool:
+def _one_score(order: SortedList[bytes]) -> bool:
     """Whether every member has the same score (then members are in byte order)."""
     return order[0][:_PREFIX] == order[-1][:_PREFIX]
 
 
-def _first_at_or_above(order: SortedList, bound: float, strictly: bool) -> int:
+def _first_at_or_above(order: SortedList[bytes], bound: float, strictly: bool) -> int:
     """The first position whose score is >= bound (> bound when `strictly`)."""
     if strictly:
         if bound == math.inf:
@@ -531,7 +544,7 @@ def _first_at_or_above(order: SortedList, bound: float, strictly: bool) -> int:
     return order.bisect_left(_score_prefix(bound))
 
 
-def _lex_position(order: SortedList, bound: LexBound, after: bool) -> int:
+def _lex_position(order: SortedList[bytes], bound: LexBound, after: bool) -> int:
     """In a sorted set whose scores are all equal: the first position whose member is
     >= bound (> bound when `after`)."""
     rank, text = bound

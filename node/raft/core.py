@@ -609,34 +609,35 @@ class RaftNode:
             raise RaftError(
                 f"message for {message.group}/{message.dst} stepped into {self.group}/{self.id}"
             )
-        kind = type(message)
         term = message.term
         if term > self.term:
-            if kind is RequestVote:
+            if isinstance(message, RequestVote):
                 if self._in_lease() and not self._forced_by_transfer(message):
                     return
                 if not message.pre:
                     self._become_follower(term, 0)
-            elif not (kind is VoteResponse and message.pre and message.granted):
-                self._become_follower(term, message.src if kind in _FROM_LEADER else 0)
+            elif not (isinstance(message, VoteResponse) and message.pre and message.granted):
+                self._become_follower(term, message.src if isinstance(message, _FROM_LEADER) else 0)
         elif term < self.term:
-            if kind in _FROM_LEADER and (self.config.pre_vote or self.config.guards_lease):
+            if isinstance(message, _FROM_LEADER) and (
+                self.config.pre_vote or self.config.guards_lease
+            ):
                 # A stale leader (or one cut off while we moved on) learns our term and steps
                 # down. Needed when votes can be ignored (pre-vote, leases): otherwise a node
                 # whose term ran ahead could never rejoin.
                 self._send(AppendResponse(self.group, self.id, message.src, self.term, 0))
-            elif kind is RequestVote and message.pre:
+            elif isinstance(message, RequestVote) and message.pre:
                 self._send(VoteResponse(self.group, self.id, message.src, self.term, False, True))
             return
 
-        if kind is RequestVote:
+        if isinstance(message, RequestVote):
             self._handle_vote_request(message)
         elif self.role is LEADER:
-            self._step_leader(message, kind)
+            self._step_leader(message)
         elif self.role is FOLLOWER:
-            self._step_follower(message, kind)
+            self._step_follower(message)
         else:
-            self._step_candidate(message, kind)
+            self._step_candidate(message)
 
     def _in_lease(self) -> bool:
         if not self.config.guards_lease:
@@ -673,13 +674,13 @@ class RaftNode:
                 VoteResponse(self.group, self.id, message.src, self.term, False, message.pre)
             )
 
-    def _step_follower(self, message: Message, kind: type) -> None:
-        if kind is AppendEntries:
+    def _step_follower(self, message: Message) -> None:
+        if isinstance(message, AppendEntries):
             self._heard_from_leader(message.src)
             self._handle_append(message)
             if message.release_hold and self.vote_hold is VoteHold.UNTIL_CAUGHT_UP:
                 self.vote_hold = VoteHold.NONE
-        elif kind is Heartbeat:
+        elif isinstance(message, Heartbeat):
             self._heard_from_leader(message.src)
             self.log.commit_to(message.commit)
             if message.transfer:
@@ -696,22 +697,22 @@ class RaftNode:
             )
             if message.release_hold and self.vote_hold is VoteHold.UNTIL_CAUGHT_UP:
                 self.vote_hold = VoteHold.NONE
-        elif kind is InstallSnapshot:
+        elif isinstance(message, InstallSnapshot):
             self._heard_from_leader(message.src)
             self._handle_snapshot_chunk(message)
         elif (
-            kind is TimeoutNow
+            isinstance(message, TimeoutNow)
             and message.src == self.term_leader
             and self.id in self._voters
             and self.vote_hold is VoteHold.NONE
         ):
             self._campaign(force=True)
 
-    def _step_candidate(self, message: Message, kind: type) -> None:
-        if kind in _FROM_LEADER:
+    def _step_candidate(self, message: Message) -> None:
+        if isinstance(message, _FROM_LEADER):
             self._become_follower(message.term, message.src)
-            self._step_follower(message, kind)
-        elif kind is VoteResponse:
+            self._step_follower(message)
+        elif isinstance(message, VoteResponse):
             if message.pre != (self.role is PRE_CANDIDATE):
                 return
             self._votes.setdefault(message.src, message.granted)
@@ -834,15 +835,15 @@ class RaftNode:
 
     # -- leader ----------------------------------------------------------------------------
 
-    def _step_leader(self, message: Message, kind: type) -> None:
+    def _step_leader(self, message: Message) -> None:
         pr = self._progress.get(message.src)
         if pr is None:
             return
-        if kind is AppendResponse:
+        if isinstance(message, AppendResponse):
             self._handle_append_response(message, pr)
-        elif kind is HeartbeatResponse:
+        elif isinstance(message, HeartbeatResponse):
             self._handle_heartbeat_response(message, pr)
-        elif kind is SnapshotResponse:
+        elif isinstance(message, SnapshotResponse):
             self._handle_snapshot_response(message, pr)
 
     def _note_rejoining(self, pr: Progress, rejoining: bool) -> None:

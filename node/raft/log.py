@@ -108,11 +108,6 @@ class RaftLog:
         my_term = self.last_term()
         return last_term > my_term or (last_term == my_term and last_index >= self.last_index())
 
-    def slice(self, low: int, high: int) -> list[Entry]:
-        """Entries with index in [low, high); low must be past the offset."""
-        offset = self.offset
-        return self.entries[low - offset - 1 : high - offset - 1]
-
     def slice_limited(self, low: int, max_entries: int, max_bytes: int) -> list[Entry]:
         """Entries from `low`, at most max_entries and (past the first) max_bytes of data."""
         start = low - self.offset - 1

@@ -31,11 +31,10 @@ class SnapshotAssembly:
     """The chunks of one incoming snapshot received so far, from one leader in one term
     (another leader's snapshot at the same index may be encoded differently)."""
 
-    __slots__ = ("buffer", "key", "meta")
+    __slots__ = ("buffer", "key")
 
     def __init__(self) -> None:
         self.key: tuple[int, int, int] | None = None
-        self.meta = None
         self.buffer = bytearray()
 
     def receive(self, chunk: InstallSnapshot) -> tuple[Snapshot | None, int, bool]:
@@ -46,7 +45,6 @@ class SnapshotAssembly:
             if chunk.offset != 0:
                 return None, 0, True
             self.key = key
-            self.meta = chunk.meta
             self.buffer = bytearray()
         have = len(self.buffer)
         if chunk.offset != have:
@@ -60,5 +58,4 @@ class SnapshotAssembly:
 
     def clear(self) -> None:
         self.key = None
-        self.meta = None
         self.buffer = bytearray()

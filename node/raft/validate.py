@@ -266,7 +266,6 @@ def check_for_replica(node: RaftNode, message: Message) -> Rejection | None:
     src = message.src
     if term > own_term + MAX_TERM_JUMP:
         return Rejection("term jump", f"term {term}, ours {own_term}")
-    kind = type(message)
     voters, members = node.membership.members_from(node.log.committed)
     # A replica that knows no membership (added to a group, learning all from its leader)
     # cannot judge a sender; one that heard from no leader for an election timeout may be
@@ -274,21 +273,23 @@ def check_for_replica(node: RaftNode, message: Message) -> Rejection | None:
     # it refused that new voter's leadership or its campaign). A replica that follows a
     # live leader takes neither from a node it does not know as a voter.
     open_to_strangers = not voters or not node.follows_live_leader
-    if kind in _FROM_LEADER:
+    if isinstance(message, _FROM_LEADER):
         if (
             src not in voters
             and not open_to_strangers
             and not (term == own_term and src == node.term_leader)  # taken already
         ):
-            return Rejection("leader message from a non-voter", f"{kind.__name__} from {src}")
+            return Rejection(
+                "leader message from a non-voter", f"{type(message).__name__} from {src}"
+            )
         if term == own_term:
             leader = node.term_leader
             if node.role is _LEADER or (leader and src != leader):
                 return Rejection(
                     "leader message from a node that is not the leader",
-                    f"{kind.__name__} of term {term} from {src}, whose leader is {leader}",
+                    f"{type(message).__name__} of term {term} from {src}, whose leader is {leader}",
                 )
-        if kind is TimeoutNow and (
+        if isinstance(message, TimeoutNow) and (
             term > own_term or (term == own_term and src != node.term_leader)
         ):  # (one of an earlier term is ignored by the core)
             return Rejection(
@@ -296,30 +297,30 @@ def check_for_replica(node: RaftNode, message: Message) -> Rejection | None:
                 f"term {term} from {src}; ours {own_term}, leader {node.term_leader}",
             )
         return None
-    if kind is RequestVote:
+    if isinstance(message, RequestVote):
         if src not in voters and not open_to_strangers:
             return Rejection("vote request from a non-voter", f"from {src}")
         return None
-    if kind is VoteResponse:
+    if isinstance(message, VoteResponse):
         if src not in voters and voters:  # we asked only voters
             return Rejection("vote from a non-voter", f"from {src}")
         return None
     # Answers to a leader.
     if src not in members and voters:
-        return Rejection("answer from a non-member", f"{kind.__name__} from {src}")
+        return Rejection("answer from a non-member", f"{type(message).__name__} from {src}")
     if term != own_term or node.role is not _LEADER:
         return None  # the core ignores it or steps down: nothing to compare with
     if message.stamp > node.stamp:
         return Rejection(
             "echo of a stamp never sent", f"stamp {message.stamp} from {src}, ours {node.stamp}"
         )
-    if kind is AppendResponse:
+    if isinstance(message, AppendResponse):
         if not message.reject and message.index > node.log.last_index():
             return Rejection(
                 "acknowledgement beyond our log",
                 f"index {message.index} from {src}, our last {node.log.last_index()}",
             )
-    elif kind is SnapshotResponse:
+    elif isinstance(message, SnapshotResponse):
         snapshot = node.snapshot
         if (
             snapshot is not None

@@ -23,9 +23,6 @@ class SegmentCoverage:
     def remove_segment(self, sequence: int) -> None:
         del self._max_index[sequence]
 
-    def max_index(self, sequence: int) -> dict[int, int]:
-        return dict(self._max_index[sequence])
-
     def note_entries(self, sequence: int, group: int, first: int, last: int) -> None:
         if first <= self._group_max.get(group, 0):
             self.note_truncate(group, first)

@@ -196,15 +196,6 @@ _ENCODERS: dict[type, tuple[int, Callable[[Any], bytes]]] = {
 }
 
 
-def encode_payload(record: Record) -> tuple[int, bytes]:
-    """The record's kind and payload."""
-    try:
-        kind, encoder = _ENCODERS[type(record)]
-    except KeyError:
-        raise TypeError(f"not a WAL record: {record!r}") from None
-    return kind, encoder(record)
-
-
 def decode_payload(kind: int, payload: bytes | memoryview) -> Record:
     view = memoryview(payload)
     try:

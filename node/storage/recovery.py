@@ -70,7 +70,7 @@ class _GroupLog:
             case TruncateRecord(index=index):
                 self._truncate(index)
 
-    def _append(self, entries: list[Entry]) -> None:
+    def _append(self, entries: Sequence[Entry]) -> None:
         covered = self.snapshot.index if self.snapshot is not None else 0
         skip = max(0, covered - entries[0].index + 1)
         if skip >= len(entries):
@@ -182,8 +182,8 @@ def suspected_losses(recovery: Recovery, snapshot_files: Mapping[int, Sequence[i
                 f"last entry held, {last}"
             )
     for group, indexes in snapshot_files.items():
-        restored = recovery.groups.get(group)
-        last = _last_index(restored) if restored is not None else 0
+        held = recovery.groups.get(group)
+        last = _last_index(held) if held is not None else 0
         above = [index for index in indexes if index > last]
         if above:
             findings.append(

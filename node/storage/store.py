@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from node.raft.types import RestoredState, Snapshot, SnapshotMeta
+from node.raft.types import RestoredState, Snapshot
 from node.storage.disk import Syncer
 from node.storage.errors import StorageError
 from node.storage.records import Record
@@ -75,7 +75,7 @@ class NodeStorage:
     def _state_of(self, group: int, restored: RestoredGroup) -> RestoredState:
         meta = restored.snapshot
         snapshot = None if meta is None else self.snapshots.load(group, meta.index)
-        if snapshot is not None and snapshot.meta != meta:
+        if meta is not None and snapshot is not None and snapshot.meta != meta:
             raise StorageError(
                 f"{self.snapshots.path(group, meta.index)}: snapshot file says {snapshot.meta}, "
                 f"the WAL says {meta}"
@@ -94,9 +94,6 @@ class NodeStorage:
         for one installed from a leader, `snapshot_records(group, meta, replaces_log=False)`
         for a local compaction."""
         return self.snapshots.write(group, snapshot)
-
-    def load_snapshot(self, group: int, meta: SnapshotMeta) -> Snapshot:
-        return self.snapshots.load(group, meta.index)
 
     def close(self) -> None:
         self.wal.close()

@@ -154,17 +154,16 @@ class Wal:
         self.bytes_written += len(buffer)
 
     def _note(self, record: Record) -> None:
-        kind = type(record)
-        if kind is EntriesRecord:
+        if isinstance(record, EntriesRecord):
             entries = record.entries
             self._coverage.note_entries(
                 self._current.sequence, record.group, entries[0].index, entries[-1].index
             )
-        elif kind is HardStateRecord:
+        elif isinstance(record, HardStateRecord):
             self._hard_states[record.group] = record.state
-        elif kind is TruncateRecord:
+        elif isinstance(record, TruncateRecord):
             self._coverage.note_truncate(record.group, record.index)
-        elif kind is SnapshotRecord:
+        elif isinstance(record, SnapshotRecord):
             known = self._snapshots.get(record.group)
             if known is None or record.meta.index > known.index:
                 self._snapshots[record.group] = record.meta

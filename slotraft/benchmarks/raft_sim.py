@@ -201,10 +201,10 @@ def main(argv: list[str] | None = None) -> int:
         "show": print,
     }
     print("Raft core in simulation (no I/O, persistence free, messages delivered in memory)")
-    measure("1 group x 3 replicas", groups=1, batch=args.batch, **common)  # type: ignore[arg-type]
+    measure("1 group x 3 replicas", groups=1, batch=args.batch, **common)
     for batch in (int(b) for b in args.group_batches.split(",") if b):
         label = f"{args.groups} groups on 3 nodes"
-        measure(label, groups=args.groups, batch=batch, **common)  # type: ignore[arg-type]
+        measure(label, groups=args.groups, batch=batch, **common)
     return 0
 
 

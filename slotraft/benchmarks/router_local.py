@@ -31,11 +31,11 @@ REDIS_BENCHMARK = "/usr/bin/redis-benchmark"
 REDIS_SERVER = "/usr/bin/redis-server"
 
 
-def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 20.0) -> None:
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{process.args[0]} exited with {process.returncode}")
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
             return
         time.sleep(0.05)

@@ -18,14 +18,14 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from node.raft.types import Entry, HardState
 from node.storage.aio import AsyncGroupCommit
 from node.storage.group_commit import Ticket
-from node.storage.records import EntriesRecord, HardStateRecord
+from node.storage.records import EntriesRecord, HardStateRecord, Record
 from node.storage.store import NodeStorage
 
 TARGET_SPEEDUP = 20.0
@@ -169,7 +169,7 @@ class _Group:
         first, count = self.next_index, self.pending
         self.next_index += count
         self.pending, self.in_flight = 0, count
-        records = [
+        records: list[Record] = [
             EntriesRecord(self.group_id, _entries(first, count, self.payload)),
             HardStateRecord(self.group_id, HardState(term=1, vote=1, commit=first - 1)),
         ]
@@ -254,6 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Measurement(Protocol):
+    """A measurement with its parameters bound: it runs in `directory` for `seconds`."""
+
+    def __call__(self, directory: Path, *, seconds: float) -> Result: ...
+
+
 def main(argv: list[str]) -> int:
     options = build_parser().parse_args(argv)
     try:
@@ -274,7 +280,7 @@ def main(argv: list[str]) -> int:
         f"WAL benchmark: Python {platform.python_version()}, {options.entry_bytes}-byte "
         f"entries, {options.seconds:g} s per measurement in {options.rounds} rounds, in {root}"
     )
-    measurements: list[tuple[str, Callable[[Path, float], Result]]] = [
+    measurements: list[tuple[str, _Measurement]] = [
         (
             f"batch-{size}",
             functools.partial(fsync_per_batch, batch=size, payload=payload, progress=progress),

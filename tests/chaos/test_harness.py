@@ -340,6 +340,7 @@ def test_local_target_routes_every_node_link_through_its_own_proxy(tmp_path):
         ranges = target.slot_ranges()
         assert len(ranges) == 3 and ranges[0][0] == 0 and ranges[-1][1] == 16383
     finally:
+        assert target.network is not None
         target.network.close()
 
 

@@ -7,10 +7,13 @@ import asyncio
 import subprocess
 import threading
 import time
+from typing import Any, cast
 
 import pytest
 import redis
 import redis.asyncio as aioredis
+
+pytestmark = pytest.mark.slow  # a real cluster of processes
 
 
 def client(cluster, index: int = 0, **options) -> redis.Redis:
@@ -90,12 +93,15 @@ def test_crossslot_errors(cluster):
 def test_multi_exec_and_watch(cluster):
     r = client(cluster)
     with r.pipeline(transaction=True) as pipe:
-        pipe.set("{acct}:a", 10).set("{acct}:b", 0).decrby("{acct}:a", 3).incrby("{acct}:b", 3)
+        pipe.set("{acct}:a", 10)
+        pipe.set("{acct}:b", 0)
+        pipe.decrby("{acct}:a", 3)
+        pipe.incrby("{acct}:b", 3)
         assert pipe.execute() == [True, True, 7, 3]
     other = client(cluster)
     with r.pipeline(transaction=True) as pipe:
         pipe.watch("{acct}:a")
-        balance = int(pipe.get("{acct}:a"))
+        balance = int(cast(bytes, pipe.get("{acct}:a")))  # (watching: run at once)
         other.set("{acct}:a", 100)  # a concurrent change between WATCH and EXEC
         pipe.multi()
         pipe.set("{acct}:a", balance - 1)
@@ -156,7 +162,7 @@ def test_resp3(cluster):
 
 
 def test_asyncio_client_with_many_connections(cluster):
-    async def main() -> list[bytes | None]:
+    async def main() -> list[Any]:
         pool = aioredis.BlockingConnectionPool(port=cluster.router_ports[0], max_connections=200)
         r = aioredis.Redis(connection_pool=pool)
         try:

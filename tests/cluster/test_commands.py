@@ -21,6 +21,8 @@ from tests.differential.harness import RawRedis
 from tests.differential.rebuild import rebuild_commands
 from tests.differential.test_differential import CASES
 
+pytestmark = pytest.mark.slow  # a real cluster of processes
+
 CROSSSLOT = ("error", "CROSSSLOT Keys in request don't hash to the same slot")
 
 

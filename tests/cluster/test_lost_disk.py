@@ -178,6 +178,7 @@ def tear_last_entries_record(wal_dir: Path, group: int, acknowledged: int) -> in
         if isinstance(record, EntriesRecord) and record.group == group
     )
     record = scan.records[last][1]
+    assert isinstance(record, EntriesRecord)
     assert record.entries[0].index <= acknowledged <= record.entries[-1].index, record
     start, end = offsets[last], offsets[last + 1]
     with path.open("r+b") as file:

@@ -20,6 +20,8 @@ from proto.topology import ClusterDescription, NodeAddress
 from slotraft.local_cluster import free_port, write_cluster_file
 from tests.cluster.conftest import running_cluster
 
+pytestmark = pytest.mark.slow  # a real cluster of processes
+
 
 def digests(directory: Path) -> dict[str, str]:
     """Every file under `directory` (WAL, snapshots, identity, owner record), by relative

@@ -248,7 +248,7 @@ class Router:
             for index, channel in enumerate(self.channels)
         }
         self.registry = PubSubRegistry()
-        self.streams = NodeStreams(self.registry, links, router_id)  # type: ignore[arg-type]
+        self.streams = NodeStreams(self.registry, links, router_id)
 
     async def __aenter__(self) -> Router:
         return self
@@ -357,6 +357,7 @@ def next_message(pubsub: redis.client.PubSub, timeout: float = 20.0) -> dict:
     return message
 
 
+@pytest.mark.slow  # a real cluster of processes
 def test_subscriber_on_one_router_receives_from_the_other(cluster):
     publisher = client(cluster, 1)
     listener = client(cluster, 0).pubsub()
@@ -380,6 +381,7 @@ def confirmations(pubsub: redis.client.PubSub, count: int) -> list[str]:
     return [pubsub.get_message(timeout=10)["type"] for _ in range(count)]
 
 
+@pytest.mark.slow  # a real cluster of processes
 def test_pubsub_counts_subscribers_on_both_routers(cluster):
     first, second = client(cluster, 0).pubsub(), client(cluster, 1).pubsub()
     first.subscribe("room:1", "room:2")
@@ -402,6 +404,7 @@ def test_pubsub_counts_subscribers_on_both_routers(cluster):
     second.close()
 
 
+@pytest.mark.slow  # a real cluster of processes
 def test_unsubscribe_stops_delivery(cluster):
     publisher = client(cluster, 0)
     listener = client(cluster, 1).pubsub()
@@ -417,6 +420,7 @@ def test_unsubscribe_stops_delivery(cluster):
     listener.close()
 
 
+@pytest.mark.slow  # a real cluster of processes
 def test_one_publishers_messages_arrive_in_order_on_every_router(cluster):
     listeners = [client(cluster, index).pubsub() for index in (0, 1)]
     for listener in listeners:
@@ -432,6 +436,7 @@ def test_one_publishers_messages_arrive_in_order_on_every_router(cluster):
         listener.close()
 
 
+@pytest.mark.slow  # a real cluster of processes
 def test_resp3_subscriber_gets_pushes_across_routers(cluster):
     with socket.create_connection(("127.0.0.1", cluster.router_ports[0]), timeout=20) as sock:
         sock.sendall(pack(b"HELLO", b"3") + pack(b"SUBSCRIBE", b"pushes") + pack(b"PING"))
@@ -487,6 +492,7 @@ def test_pubsub_survives_a_node_restart(cluster):
     listener.close()
 
 
+@pytest.mark.slow  # a real cluster of processes
 def test_many_subscribers_and_publishers_at_once(cluster):
     """Subscriptions changing on both routers while messages flow: every subscriber gets
     every message published after its confirmation, exactly once."""

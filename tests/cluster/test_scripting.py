@@ -13,12 +13,14 @@ from redis.exceptions import LockNotOwnedError
 from tests.cluster.conftest import running_cluster
 from tests.cluster.test_clients import keys_on_distinct_shards
 
+pytestmark = pytest.mark.slow  # a real cluster of processes
+
 
 def test_redis_py_locks_work_on_every_shard(cluster):
     client = redis.Redis(port=cluster.router_ports[0])
     other = redis.Redis(port=cluster.router_ports[1])
     for key in keys_on_distinct_shards(cluster, 3):
-        name = b"lock:{%s}" % key  # the lock's key on the shard of `key`
+        name = f"lock:{{{key.decode()}}}"  # the lock's key on the shard of `key`
         lock = client.lock(name, timeout=10)
         assert lock.acquire(blocking=False), key
         assert not other.lock(name, timeout=10).acquire(blocking=False)

@@ -19,6 +19,8 @@ from proto import slotraft_pb2 as pb
 from proto import slotraft_pb2_grpc as pb_grpc
 from tests.cluster.conftest import running_cluster
 
+pytestmark = pytest.mark.slow  # a real cluster of processes
+
 PASSWORD = "a router password nobody else may read"
 
 

@@ -13,9 +13,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import redis
 
 from slotraft.local_cluster import free_port
+
+pytestmark = pytest.mark.slow  # a real cluster of processes
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -50,20 +50,6 @@ def sequences(cases: list[CommandCase]) -> st.SearchStrategy:
     return st.lists(one, min_size=1, max_size=40)
 
 
-@pytest.fixture
-def diff2(redis_port):
-    diff = Differential(redis_port, resp3=False)
-    yield diff
-    diff.close()
-
-
-@pytest.fixture
-def diff3(redis_port):
-    diff = Differential(redis_port, resp3=True)
-    yield diff
-    diff.close()
-
-
 _SETTINGS = settings(
     max_examples=EXAMPLES,
     deadline=None,

@@ -223,10 +223,6 @@ class Readme:
         while stop not in self.remaining[0]:
             self.run_next()
 
-    def run_rest(self) -> None:
-        while self.remaining:
-            self.run_next()
-
     def up_command(self) -> str:
         return next(c for c in self.section.commands if (compose_args(c) or [""])[0] == "up")
 
@@ -273,7 +269,9 @@ class Readme:
             pytest.fail(f"the test does not know how to check this README command: {command}")
 
     def check_redis_cli(self, command: str, output: str) -> None:
-        port = int(re.match(r"redis-cli -p (\d+)", command).group(1))
+        match = re.match(r"redis-cli -p (\d+)", command)
+        assert match, command
+        port = int(match.group(1))
         if command.split(" #", 1)[0].split()[3:] == ["PING"]:
             assert output.strip() == "PONG", f"{command}: {output!r}"
         router = re.fullmatch(r"router (\d+)", comment_of(command))
@@ -614,7 +612,7 @@ def test_readme_scaling_and_down_as_written(readme):
             assert readme.container_ids("extra-router") == []
             with readme.client("router2") as client:
                 assert client.get("compose:kept") == b"across down and up"
-            assert readme.remaining and compose_args(readme.remaining[0])[0] == "down"
+            assert readme.remaining and (compose_args(readme.remaining[0]) or [""])[0] == "down"
     assert {"--scale", "port", "down"} <= {
         word for command in readme.outputs for word in (compose_args(command) or [])
     }

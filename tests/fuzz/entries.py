@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import marshal
 import pkgutil
+from collections.abc import Callable
 from typing import Any
 
 from hypothesis import strategies as st
@@ -184,7 +185,7 @@ token_soup = st.builds(
 unknown_command = st.lists(st.binary(max_size=10), min_size=0, max_size=3)
 
 
-def rarely(draw: st.DrawFn, one_in: int) -> bool:
+def rarely(draw: Callable[[st.SearchStrategy[int]], int], one_in: int) -> bool:
     """True about once in `one_in` draws. Hypothesis favours the bounds of a range, so the
     rare outcome is a value from its middle."""
     return draw(st.integers(0, one_in - 1)) == one_in // 2
@@ -410,7 +411,7 @@ def request(draw: st.DrawFn, watch_digests: Any) -> Request:
 
 def _wrong_shapes() -> st.SearchStrategy[Any]:
     """Bodies that marshal encodes but that are not a well-formed entry."""
-    good_request = (1, 1, 0, 0, False, [[b"SET", b"k1", b"v"]], [])
+    good_request: tuple[Any, ...] = (1, 1, 0, 0, False, [[b"SET", b"k1", b"v"]], [])
     bad_requests = st.sampled_from(
         [
             (-1, 1, 0, 0, False, [[b"SET", b"k1", b"v"]], []),

@@ -44,13 +44,17 @@ class _Problems(logging.Handler):
         self.seen.append(f"event loop: {context.get('message')} {context.get('exception')!r}")
 
 
+class _WatchedRouter(RouterThread):
+    problems: _Problems  # set by the fixture once the loop runs
+
+
 @pytest.fixture(scope="module")
 def router():
     problems = _Problems()
     logger = logging.getLogger("slotraft")
     logger.addHandler(problems)
     try:
-        with RouterThread(shards=3) as thread:
+        with _WatchedRouter(shards=3) as thread:
             thread.loop.call_soon_threadsafe(
                 thread.loop.set_exception_handler, problems.loop_exception
             )
@@ -103,7 +107,7 @@ def _fresh_connection_works(port: int) -> None:
         assert received == expected
 
 
-def check_case(router: RouterThread, chunks: list[bytes]) -> None:
+def check_case(router: _WatchedRouter, chunks: list[bytes]) -> None:
     received = _exchange(router.port, chunks)
     frames = read_frames(received)
     for number, frame in enumerate(frames):

@@ -16,7 +16,7 @@ STAMP = 5 << 32
 
 def main() -> None:
     entries = tuple(Entry(101 + i, 7, data=b"x" * 64) for i in range(64))
-    cases = {
+    cases: dict[str, list[m.Message]] = {
         "1 AppendEntries of 64 entries": [m.AppendEntries(3, 1, 2, 7, 100, 7, entries, 90, STAMP)],
         "64 heartbeats (64 groups)": [m.Heartbeat(g, 1, 2, 7, 90, STAMP) for g in range(64)],
         "64 append responses": [m.AppendResponse(g, 1, 2, 7, 164, stamp=STAMP) for g in range(64)],

@@ -4,6 +4,8 @@ healthy leader or start an election; a real leader transfer still works."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from node.raft import ConfChange, ConfChangeType, Entry, Role
@@ -22,7 +24,7 @@ from tests.raft.harness import OWN_TRAFFIC_REJECTED, Cluster
 GROUP = 1
 
 
-def healthy(seed: int = 3, **config: object) -> Cluster:
+def healthy(seed: int = 3, **config: Any) -> Cluster:
     """Leader 1 of three voters, one write committed everywhere."""
     cluster = Cluster(seed=seed, **config)
     cluster.elect(1)

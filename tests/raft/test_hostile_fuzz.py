@@ -42,9 +42,6 @@ U64 = (1 << 64) - 1
 EDGES = [0, 1, 2, 3, 7, (1 << 31), (1 << 32) - 1, 1 << 32, (1 << 32) + 1, MAX_TERM, MAX_TERM + 1]
 EDGES += [U64 - 1, U64]
 uint64s = st.one_of(st.integers(0, 20), st.sampled_from(EDGES), st.integers(0, U64))
-uint32s = st.one_of(
-    st.integers(0, 10), st.sampled_from([0, (1 << 32) - 1]), st.integers(0, 2**32 - 1)
-)
 UINT64_FIELDS = [
     "from_node",
     "to_node",
@@ -110,7 +107,7 @@ def hostile_frames(draw: st.DrawFn, real: list[tuple[int, bytes]]) -> tuple[int,
         setattr(wire, name, draw(uint64s))
     for name in draw(st.lists(st.sampled_from(BOOL_FIELDS), max_size=2)):
         setattr(wire, name, not getattr(wire, name))
-    if wire.entries and draw(st.booleans()):
+    if len(wire.entries) > 0 and draw(st.booleans()):
         entry = wire.entries[draw(st.integers(0, len(wire.entries) - 1))]
         entry.index, entry.term = draw(uint64s), draw(uint64s)
         entry.type = draw(st.integers(0, 3))
@@ -217,20 +214,23 @@ def tolerated(draw: st.DrawFn, original: m.Message) -> m.Message:
 def refused(draw: st.DrawFn, cluster: Cluster, original: m.Message) -> m.Message | None:
     """A change validation must refuse, given the receiver's state now; None if none fits."""
     receiver = cluster.nodes[original.dst]
-    kind = type(original)
     options = ["term-top", "term-jump"]
-    if receiver.follows_live_leader or kind not in (*LEADER_KINDS, m.RequestVote):
+    if receiver.follows_live_leader or not isinstance(original, (*LEADER_KINDS, m.RequestVote)):
         # (One without a live leader may lag behind the change that added the sender.)
         options.append("non-member")
-    if kind in LEADER_KINDS and original.term == receiver.term:
+    if isinstance(original, LEADER_KINDS) and original.term == receiver.term:
         others = {1, 2, 3} - {original.dst, receiver.term_leader}
         if receiver.term_leader and others:
             options.append("not-the-leader")
-    if kind is m.AppendEntries and len(original.entries) >= 2:
+    if isinstance(original, m.AppendEntries) and len(original.entries) >= 2:
         options.append("entries")
-    if kind in ANSWER_KINDS and receiver.role is Role.LEADER and original.term == receiver.term:
+    if (
+        isinstance(original, ANSWER_KINDS)
+        and receiver.role is Role.LEADER
+        and original.term == receiver.term
+    ):
         options.append("stamp")
-        if kind is m.AppendResponse:
+        if isinstance(original, m.AppendResponse):
             options.append("beyond")
     if receiver.term_leader and receiver.term_leader != original.src:
         options.append("timeout-now")
@@ -245,6 +245,7 @@ def refused(draw: st.DrawFn, cluster: Cluster, original: m.Message) -> m.Message
         src = draw(st.sampled_from(sorted({1, 2, 3} - {original.dst, receiver.term_leader})))
         return replace(original, src=src)
     if change == "entries":
+        assert isinstance(original, m.AppendEntries)
         entries = list(original.entries)
         how = draw(st.sampled_from(["swap", "gap", "term"]))
         if how == "swap":
@@ -255,8 +256,10 @@ def refused(draw: st.DrawFn, cluster: Cluster, original: m.Message) -> m.Message
             entries[-1] = replace(entries[-1], term=original.term + 1)
         return replace(original, entries=tuple(entries))
     if change == "stamp":
+        assert isinstance(original, ANSWER_KINDS)
         return replace(original, stamp=receiver.stamp + draw(st.integers(1, 1 << 40)))
     if change == "beyond":
+        assert isinstance(original, m.AppendResponse)
         return replace(original, reject=False, index=receiver.log.last_index() + 1)
     src = draw(st.sampled_from(sorted({1, 2, 3} - {original.dst, receiver.term_leader})))
     return m.TimeoutNow(HARNESS_GROUP, src, original.dst, receiver.term)
@@ -304,6 +307,7 @@ def test_hostile_messages_never_break_safety(data):
             original = data.draw(st.sampled_from(cluster.sent[-60:]), label="original")
             if original.dst in cluster.down:
                 continue
+            message: m.Message | None
             if action == "tolerated":
                 message = tolerated(data.draw, original)
                 must_refuse = False

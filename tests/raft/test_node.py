@@ -18,6 +18,7 @@ from node.raft import (
     bootstrap_state,
 )
 from node.raft.messages import AppendEntries, Heartbeat, InstallSnapshot, RequestVote, VoteResponse
+from node.raft.ready_policy import GroupWrite
 from tests.raft.harness import Cluster
 
 
@@ -215,7 +216,9 @@ def test_a_follower_overwriting_its_persisted_suffix_tells_storage_where_to_cut(
             ready = node.ready()
             if ready.truncate_from is not None:
                 truncations.append(ready.truncate_from)
-            c.storage[2].persist(ready)
+            c.storage[2].persist(
+                GroupWrite(1, ready.snapshot, ready.truncate_from, ready.entries, ready.hard_state)
+            )
             c.queue.extend(ready.messages)
             node.advance(ready)
         c.deliver()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, Self
 
 import hiredis
 import uvloop
@@ -67,7 +67,7 @@ class Client:
             created=0.0,
             authenticated=not ctx.requires_auth,
         )
-        self.session = Session(ctx, state, self.transport)  # type: ignore[arg-type]
+        self.session = Session(ctx, state, self.transport)
         ctx.clients[state.id] = self.session
         self._read = 0
 
@@ -108,7 +108,7 @@ class RouterThread:
         self.loop = uvloop.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
-    def __enter__(self) -> RouterThread:
+    def __enter__(self) -> Self:
         self.thread.start()
         self.port = self.run(self.server.start())
         return self

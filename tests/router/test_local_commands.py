@@ -33,6 +33,7 @@ def test_every_router_command_has_a_handler():
 def test_transaction_state_machine():
     transaction = Transaction()
     get = lookup(b"get")
+    assert get is not None
     assert transaction.begin() is True
     assert transaction.begin() is False
     assert transaction.queue([b"GET", b"a"], get, None) == QUEUED_REPLY

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import Mapping
 
 import pytest
 
@@ -184,7 +185,7 @@ def ok(request: pb.KvRequest) -> pb.KvReply:
     return pb.KvReply(id=request.id, replies=[b"+OK\r\n"] * len(request.arg_counts))
 
 
-async def backend_with(nodes: dict[int, FakeNode], leader: int):
+async def backend_with(nodes: Mapping[int, FakeNode], leader: int):
     from router.cluster_backend import ClusterBackend, ShardRoute
 
     backend = ClusterBackend(["unused:1"], ROUTER.credentials())

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from proto.commands import TABLE, Route, lookup
+from proto.commands import TABLE, CommandSpec, Route, lookup
 from proto.slots import SLOT_COUNT, key_slot
 from router import merge, replies, scan_cursor
 from router.planner import (
@@ -37,8 +37,14 @@ def keys_on_distinct_shards(planner: Planner, count: int) -> list[bytes]:
     return [found[shard] for shard in sorted(found)]
 
 
+def spec(name: bytes) -> CommandSpec:
+    found = lookup(name)
+    assert found is not None, name
+    return found
+
+
 def plan(planner: Planner, *args: bytes):
-    return planner.plan(lookup(args[0]), list(args))
+    return planner.plan(spec(args[0]), list(args))
 
 
 @pytest.fixture
@@ -131,13 +137,13 @@ def test_fan_out_dbsize_keys_flush(planner):
 
 
 def test_script_cache_commands_reach_every_shard(planner):
-    load = planner.plan(lookup(b"SCRIPT").subcommands["load"], [b"SCRIPT", b"LOAD", b"return 1"])
+    load = planner.plan(spec(b"SCRIPT").subcommands["load"], [b"SCRIPT", b"LOAD", b"return 1"])
     assert [shard for shard, _ in load.pieces] == [0, 1, 2]
     sha = b"$40\r\n" + b"e" * 40 + b"\r\n"
     assert load.merge([sha] * 3) == sha
     assert load.merge([sha, b"-ERR Error compiling script\r\n", sha]).startswith(b"-ERR")
     exists = planner.plan(
-        lookup(b"SCRIPT").subcommands["exists"], [b"SCRIPT", b"EXISTS", b"a" * 40, b"b" * 40]
+        spec(b"SCRIPT").subcommands["exists"], [b"SCRIPT", b"EXISTS", b"a" * 40, b"b" * 40]
     )
     # A script exists for EVALSHA only when every shard has it.
     parts = [b"*2\r\n:1\r\n:1\r\n", b"*2\r\n:1\r\n:0\r\n", b"*2\r\n:1\r\n:1\r\n"]
@@ -204,10 +210,10 @@ def test_randomkey_prefers_non_empty_shards(planner):
 
 def test_transaction_shard(planner):
     a, b, _ = keys_on_distinct_shards(planner, 3)
-    assert planner.transaction_shard(lookup(b"get"), [b"GET", a]) == planner.shard_of_key(a)
-    assert planner.transaction_shard(lookup(b"mget"), [b"MGET", a, b]) == CROSSSLOT_REPLY
-    assert planner.transaction_shard(lookup(b"dbsize"), [b"DBSIZE"]).startswith(b"-CROSSSLOT")
-    assert Planner(EvenSlots(1)).transaction_shard(lookup(b"dbsize"), [b"DBSIZE"]) == 0
+    assert planner.transaction_shard(spec(b"get"), [b"GET", a]) == planner.shard_of_key(a)
+    assert planner.transaction_shard(spec(b"mget"), [b"MGET", a, b]) == CROSSSLOT_REPLY
+    assert planner.transaction_shard(spec(b"dbsize"), [b"DBSIZE"]).startswith(b"-CROSSSLOT")
+    assert Planner(EvenSlots(1)).transaction_shard(spec(b"dbsize"), [b"DBSIZE"]) == 0
 
 
 def test_reply_splitting():

@@ -19,7 +19,7 @@ def pack(*args: bytes) -> bytes:
 
 
 def drain(parser: RequestParser) -> list:
-    out = []
+    out: list = []
     while True:
         item = parser.next_command()
         if item is None:
@@ -342,7 +342,7 @@ def test_fast_path_agrees_with_exact_path(pieces, cuts):
     data = b"".join(pieces)
     fast = RequestParser()
     exact = RequestParser(use_hiredis=False)
-    results = {id(fast): [], id(exact): []}
+    results: dict[int, list] = {id(fast): [], id(exact): []}
     position = 0
     for size in [*cuts, len(data)]:
         chunk = data[position : position + size]

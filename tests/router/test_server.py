@@ -169,7 +169,7 @@ def test_asyncio_client(router):
             for index in range(200):
                 pipe.set(f"ap{index}", index)
             assert await pipe.execute() == [True] * 200
-            popper = asyncio.create_task(client.blpop(["aq"], timeout=5))
+            popper = asyncio.ensure_future(client.blpop(["aq"], timeout=5))
             await asyncio.sleep(0.1)
             pusher = redis.asyncio.Redis(port=router.port)
             await pusher.lpush("aq", "v")

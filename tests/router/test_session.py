@@ -33,7 +33,7 @@ def test_pipeline_replies_in_order_across_shards_and_local_commands():
     async def scenario():
         ctx, _ = context()
         client = Client(ctx)
-        commands = []
+        commands: list[tuple[bytes, ...]] = []
         for index in range(300):
             commands.append((b"SET", b"k%d" % index, b"v%d" % index))
             commands.append((b"ECHO", b"e%d" % index))
@@ -236,7 +236,7 @@ def test_backend_errors_pass_through():
     async def scenario():
         ctx, backend = context()
         client = Client(ctx)
-        keys = {}
+        keys: dict[int, bytes] = {}
         index = 0
         while len(keys) < 3:
             keys.setdefault(ctx.planner.shard_of_key(b"k%d" % index), b"k%d" % index)

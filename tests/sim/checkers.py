@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from node.raft import Entry, RaftNode, Role, Snapshot
@@ -49,7 +50,7 @@ class Checker:
 
     # -- per Ready -------------------------------------------------------------------------
 
-    def on_entries(self, group: int, node: RaftNode, entries: list[Entry]) -> None:
+    def on_entries(self, group: int, node: RaftNode, entries: Sequence[Entry]) -> None:
         log = node.log
         log_ids = self.log_ids
         for entry in entries:

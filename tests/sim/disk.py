@@ -75,7 +75,8 @@ class SimDisk:
             assert isinstance(value, HardState)
             disk.hard_state = value
         elif kind == "entries":
-            truncate_from, entries = value  # type: ignore[misc]
+            assert isinstance(value, tuple)
+            truncate_from, entries = value
             first = entries[0].index
             cut = first if truncate_from is None else min(first, truncate_from)
             stored = disk.entries

@@ -364,8 +364,8 @@ class Simulation:
                     change = decode(entry.data)
                     if change.type is ConfChangeType.REMOVE_NODE:
                         self._removals.append((change.node_id, group, entry.index))
-            for state in ready.read_states:
-                node.waiting_reads.append((group, state))
+            for read_state in ready.read_states:
+                node.waiting_reads.append((group, read_state))
             for context in ready.dropped_reads:
                 self.reads.pop(context, None)
         if node.waiting_reads:
@@ -504,7 +504,9 @@ class Simulation:
         markers: dict[int, tuple[int, int, int]] = {}  # group -> (leader, term, index)
         pending = set(self.hosts)
         # group -> (applied anywhere, (leader, term), followers' matches, since)
-        progress = {group: (-1, None, -1, self.now) for group in pending}
+        progress: dict[int, tuple[int, tuple[int, int] | None, int, int]] = {
+            group: (-1, None, -1, self.now) for group in pending
+        }
         healed_at = self.now
         while pending:
             self.step()

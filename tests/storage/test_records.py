@@ -26,10 +26,11 @@ from tests.storage.strategies import any_record
 def test_every_record_round_trips_through_a_frame(record):
     data = b"junk" + encode(record)
     read = read_frame(data, 4)
-    assert read.status is FrameStatus.OK
+    assert read.status is FrameStatus.OK and read.payload is not None
     assert read.end == len(data)
     decoded = decode_payload(read.kind, read.payload)
     if isinstance(record, EntriesRecord):
+        assert isinstance(decoded, EntriesRecord)
         assert decoded.group == record.group and list(decoded.entries) == list(record.entries)
     else:
         assert decoded == record
@@ -65,7 +66,7 @@ def test_entries_must_be_consecutive_and_not_empty():
 def test_a_checksummed_but_malformed_payload_is_a_format_error():
     for kind in RecordKind:
         read = read_frame(frame(kind, b"\x01\x02\x03"), 0)
-        assert read.status is FrameStatus.OK
+        assert read.status is FrameStatus.OK and read.payload is not None
         with pytest.raises(RecordFormatError):
             decode_payload(read.kind, read.payload)
     with pytest.raises(RecordFormatError, match="unknown record kind"):

@@ -247,7 +247,7 @@ def test_a_crash_loses_unsynced_records_written_over_preallocated_zeros(tmp_path
     wal.close()
 
 
-def _group(records: list, group: int) -> object:
+def _group(records: list, group: int) -> ModelGroup:
     model = ModelGroup()
     for record in records:
         if record.group == group:

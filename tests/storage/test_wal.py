@@ -13,6 +13,7 @@ from node.raft.types import ConfState, Entry, HardState, SnapshotMeta
 from node.storage import (
     EntriesRecord,
     HardStateRecord,
+    Record,
     SnapshotRecord,
     StorageError,
     TruncateRecord,
@@ -55,7 +56,9 @@ def test_empty_directory_replays_to_nothing_and_is_created(tmp_path):
 def test_many_groups_interleaved_in_one_batch_and_across_batches(tmp_path):
     wal = open_wal(tmp_path, segment_bytes=4096)
     for index in range(1, 101):
-        batch = [EntriesRecord(g, [Entry(index, 1, data=b"%d/%d" % (g, index))]) for g in range(8)]
+        batch: list[Record] = [
+            EntriesRecord(g, [Entry(index, 1, data=b"%d/%d" % (g, index))]) for g in range(8)
+        ]
         batch.append(HardStateRecord(index % 8, HardState(1, 0, index)))
         wal.commit(batch)
     wal.close()

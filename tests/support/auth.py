@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from node.listener import NodeListener
+from proto import slotraft_pb2 as pb
 from proto.credentials import Credentials
 from proto.handshake import ROLE_NODE, ROLE_TOOL, Peer
 from slotraft.local_cluster import free_port
@@ -54,5 +55,5 @@ async def listen(
 
 def _ignoring_hello(
     factory: Callable[[], asyncio.Protocol],
-) -> Callable[[object], asyncio.Protocol]:
+) -> Callable[[pb.Hello], asyncio.Protocol]:
     return lambda _hello: factory()

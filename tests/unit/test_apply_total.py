@@ -5,7 +5,9 @@ the same bytes on every replica; only local resource failures escape."""
 from __future__ import annotations
 
 import marshal
+import random
 import tracemalloc
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -26,11 +28,11 @@ def _request(*commands: list[bytes], sequence: int = 0, kind: int = 0) -> Reques
     return Request(5, sequence, 0, kind, False, list(commands), [])
 
 
-def _raw(body: object) -> bytes:
+def _raw(body: Any) -> bytes:
     return bytes((entry_codec.ENTRY_VERSION,)) + marshal.dumps(body, 4)
 
 
-GOOD = (1, 1, 0, 0, False, [[b"SET", b"k", b"v"]], [])
+GOOD: tuple[Any, ...] = (1, 1, 0, 0, False, [[b"SET", b"k", b"v"]], [])
 
 
 @pytest.mark.parametrize(
@@ -106,7 +108,8 @@ def test_an_unexpected_exception_is_the_command_s_error_reply(exploding_command)
         assert outcome.results[0].replies == [EXPECTED, b":1\r\n"]
         assert b"touched" in outcome.changed_keys
     assert replicas[0].digest() == replicas[1].digest()
-    assert replicas[0].engine.execute([b"GET", b"touched"], 2000, None) == b"before the failure"
+    touched = replicas[0].engine.execute([b"GET", b"touched"], 2000, random.Random(0))
+    assert touched == b"before the failure"
     # recorded in the session like any answer: the retry gets the same reply
     retry = replicas[0].apply(_entry(_request([b"GETDEL", b"k"], [b"INCR", b"n"], sequence=1)))
     assert retry.results[0].replies == [EXPECTED, b":1\r\n"]
@@ -126,7 +129,7 @@ def test_an_unexpected_exception_in_a_transaction_or_a_script(exploding_command)
 
 def test_a_read_that_raises_answers_the_same_error(exploding_command, monkeypatch):
     monkeypatch.setitem(registry.IMPLEMENTATIONS, "get", _explode)
-    reply = ShardState().engine.execute_readonly([b"GET", b"k"], 1000, None)
+    reply = ShardState().engine.execute_readonly([b"GET", b"k"], 1000, random.Random(0))
     assert reply == resp.Error(b"ERR internal error in 'get': ValueError")
 
 

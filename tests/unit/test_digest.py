@@ -6,6 +6,7 @@ import os
 import random
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,9 @@ class Items(Container):
     def __len__(self) -> int:
         return len(self.items)
 
+    # One fake for every type: the name is per instance, not the class attribute it overrides.
     @property
-    def TYPE_NAME(self) -> bytes:
+    def TYPE_NAME(self) -> bytes:  # type: ignore[override]
         return self.kind
 
     @property
@@ -44,7 +46,9 @@ class Items(Container):
         return list(self.items)
 
     @classmethod
-    def from_snapshot_items(cls, config: EngineConfig, items: list[Any]) -> Items:
+    def from_snapshot_items(
+        cls, config: EngineConfig, items: Iterable[Any], encoding: bytes | None = None
+    ) -> Items:
         raise NotImplementedError
 
 

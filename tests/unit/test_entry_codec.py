@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from node import entry_codec
@@ -44,5 +46,5 @@ def test_apply_runs_requests_and_deduplicates_retries():
     retry = state.apply(entry_codec.encode(ShardEntry(20, 2, [request], [], [])))
     assert first.results[0].replies == [b":1\r\n"]
     assert retry.results[0].replies == [b":1\r\n"]  # answered from the session table
-    assert state.engine.execute([b"GET", b"n"], 30, None) == b"1"
+    assert state.engine.execute([b"GET", b"n"], 30, random.Random(0)) == b"1"
     assert b"n" in first.changed_keys and not retry.changed_keys

@@ -72,8 +72,8 @@ async def _scenario(data_dir: Path) -> None:
         host.wake()
         assert (await asyncio.wait_for(later, 20)).replies == [b":1\r\n"]
 
-        admin = AdminService(host)
-        status = await admin.Status(pb.StatusRequest(), None)
+        admin = AdminService(host)  # called without a gRPC context, which it does not use
+        status = await admin.Status(pb.StatusRequest(), None)  # type: ignore[arg-type]
         shown = {info.id: info for info in status.local}
         assert shown[0].failed_index == failure.index
         assert shown[0].failure == failure.error
@@ -81,7 +81,7 @@ async def _scenario(data_dir: Path) -> None:
         assert not shown[1].failure
         text = render_status([status])
         assert f"FAILED (group 1) at entry {failure.index}: _LocalFailure" in text
-        health = await admin.Health(pb.HealthRequest(), None)
+        health = await admin.Health(pb.HealthRequest(), None)  # type: ignore[arg-type]
         assert health.serving and f"shard 0 failed at entry {failure.index}" in health.detail
     finally:
         await host.stop()

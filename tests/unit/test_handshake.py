@@ -51,12 +51,21 @@ def run(client: ClientHandshake, server: ServerHandshake, split: int = 0):
                 to_client += answer
         to_server = b""
         if to_client:
-            answer = client.feed(to_client)
-            if isinstance(answer, pb.Hello):
-                hello = answer
+            reply = client.feed(to_client)
+            if isinstance(reply, pb.Hello):
+                hello = reply
                 break
-            to_server = answer
+            to_server = reply
     return outcome, hello
+
+
+def opening(client: ClientHandshake, server: ServerHandshake) -> bytes:
+    """The client's proof, its answer to the nonce the server sends to its first bytes."""
+    nonce = server.feed(client.start())
+    assert isinstance(nonce, bytes)
+    proof = client.feed(nonce)
+    assert isinstance(proof, bytes)
+    return proof
 
 
 @pytest.mark.parametrize("split", [0, 1, 7])
@@ -75,6 +84,7 @@ def test_a_client_without_the_secret_gets_the_nonce_and_then_a_closed_connection
     nonce = server.feed(client.start())
     assert isinstance(nonce, bytes) and len(nonce) == NONCE_BYTES
     proof = client.feed(nonce)
+    assert isinstance(proof, bytes)
     with pytest.raises(HandshakeError, match="does not know the cluster secret"):
         server.feed(proof)
     assert server.refusal_reply == b""  # nothing is said to it
@@ -83,7 +93,7 @@ def test_a_client_without_the_secret_gets_the_nonce_and_then_a_closed_connection
 def test_a_server_without_the_secret_is_not_believed():
     client = ClientHandshake(KEY, ROUTER, CHANNEL_KV)
     impostor = ServerHandshake(derive_key(b"not the cluster's secret at all"), NODE_2)
-    client.feed(impostor.feed(client.start()))  # the proof, which the impostor cannot check
+    opening(client, impostor)  # the proof, which the impostor cannot check
     with pytest.raises(HandshakeError, match="node does not know the cluster secret"):
         client.feed(impostor._reply(NODE_2.hello()))
 
@@ -92,7 +102,7 @@ def test_a_recorded_proof_does_not_open_another_connection():
     client = ClientHandshake(KEY, ROUTER, CHANNEL_KV)
     first = ServerHandshake(KEY, NODE_2)
     recorded = client.start()
-    proof = client.feed(first.feed(recorded))
+    proof = opening(client, first)  # its first bytes were `recorded`
     assert isinstance(first.feed(proof), Accepted)
     replay = ServerHandshake(KEY, NODE_2)  # a new connection: a new server nonce
     replay.feed(recorded)
@@ -103,7 +113,7 @@ def test_a_recorded_proof_does_not_open_another_connection():
 def test_the_channel_is_covered_by_the_proof():
     client = ClientHandshake(KEY, ROUTER, CHANNEL_KV)
     server = ServerHandshake(KEY, NODE_2)
-    proof = client.feed(server.feed(client.start()))
+    proof = opening(client, server)
     tampered = proof[: -len(CHANNEL_GRPC)] + CHANNEL_GRPC
     with pytest.raises(HandshakeError):
         server.feed(tampered)
@@ -112,7 +122,7 @@ def test_the_channel_is_covered_by_the_proof():
 def test_another_cluster_is_refused_with_a_signed_reason_the_client_reads():
     client = ClientHandshake(KEY, Peer("c2", 1, ROLE_NODE), CHANNEL_RAFT)
     server = ServerHandshake(KEY, NODE_2)
-    proof = client.feed(server.feed(client.start()))
+    proof = opening(client, server)
     with pytest.raises(Refused, match="another cluster"):
         server.feed(proof)
     with pytest.raises(Refused, match="the node refused the link: cluster id 'c2'"):
@@ -131,7 +141,7 @@ def test_another_cluster_is_refused_with_a_signed_reason_the_client_reads():
 def test_mismatched_settings_and_identities_are_refused(client_peer, expect_node, nodes, reason):
     client = ClientHandshake(KEY, client_peer, CHANNEL_RAFT, expect_node)
     server = ServerHandshake(KEY, NODE_2, nodes)
-    proof = client.feed(server.feed(client.start()))
+    proof = opening(client, server)
     with pytest.raises(Refused, match=reason):
         server.feed(proof)
 
@@ -141,7 +151,7 @@ def test_the_client_refuses_a_node_that_is_not_the_one_it_expected():
     client = ClientHandshake(KEY, ROUTER, CHANNEL_KV)
     client.expect_node = 0
     server = ServerHandshake(KEY, NODE_2)
-    proof = client.feed(server.feed(client.start()))
+    proof = opening(client, server)
     accepted = server.feed(proof)
     assert isinstance(accepted, Accepted)
     client.expect_node = 3
@@ -152,7 +162,7 @@ def test_the_client_refuses_a_node_that_is_not_the_one_it_expected():
 def test_bytes_after_the_handshake_belong_to_the_channel():
     client = ClientHandshake(KEY, ROUTER, CHANNEL_KV)
     server = ServerHandshake(KEY, NODE_2)
-    proof = client.feed(server.feed(client.start()))
+    proof = opening(client, server)
     accepted = server.feed(proof + b"early frame bytes")
     assert isinstance(accepted, Accepted) and accepted.rest == b"early frame bytes"
     hello = client.feed(accepted.reply + b"server bytes")
@@ -193,3 +203,19 @@ def test_random_bytes_never_pass_and_raise_nothing_but_a_handshake_error(preambl
     except HandshakeError:
         pass
     assert len(server.buffer) <= MAX_HANDSHAKE_BYTES + 64
+
+
+def test_a_proof_in_the_first_bytes_is_accepted_with_the_nonce_before_the_reply():
+    """A client that knew the server's nonce (here: chosen by the test) may send its proof
+    with its own nonce: the server accepts, and its answer still starts with its nonce
+    (it once raised TypeError adding its nonce to the Accepted)."""
+    server_nonce = b"n" * NONCE_BYTES
+    client = ClientHandshake(KEY, ROUTER, CHANNEL_KV)
+    proof = client.feed(server_nonce)
+    assert isinstance(proof, bytes)
+    server = ServerHandshake(KEY, NODE_2, nonce=server_nonce)
+    accepted = server.feed(client.start() + proof + b"early")
+    assert isinstance(accepted, Accepted) and accepted.rest == b"early"
+    assert accepted.reply.startswith(server_nonce)
+    hello = client.feed(accepted.reply[NONCE_BYTES:])
+    assert isinstance(hello, pb.Hello) and hello.node_id == 2

@@ -21,7 +21,7 @@ from node.engine.scan import (
 )
 from node.engine.t_keys import string_encoding
 from proto.commands import TABLE, Route
-from proto.resp import OK, Error, Simple
+from proto.resp import OK, Error, Reply, Simple
 from tests.differential.harness import RawRedis
 
 NOW = 1_700_000_000_000
@@ -35,10 +35,10 @@ class Node:
         self.now = NOW
         self.rng = random.Random(7)
 
-    def __call__(self, *args: bytes | str | int) -> object:
+    def __call__(self, *args: bytes | str | int) -> Reply:
         return self.engine.execute(_args(args), self.now, self.rng)
 
-    def read(self, *args: bytes | str | int) -> object:
+    def read(self, *args: bytes | str | int) -> Reply:
         """On the read-only path (lease reads, followers): nothing is deleted."""
         return self.engine.execute_readonly(_args(args), self.now, self.rng)
 

@@ -38,7 +38,7 @@ def test_the_node_answers_unknown_shards_and_malformed_requests_and_keeps_the_st
         host.shards[1] = replica
         connection = KvConnection(host)  # type: ignore[arg-type]
         sent: list[bytes] = []
-        connection.stream.send = sent.append  # type: ignore[method-assign]
+        connection.stream.send = sent.append  # type: ignore[method-assign, assignment]
         batch = pb.KvBatch(
             requests=[
                 pb.KvRequest(id=1, shard=9, args=[b"GET", b"k"], arg_counts=[2]),

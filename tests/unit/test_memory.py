@@ -31,7 +31,7 @@ def _cmd(*parts: st.SearchStrategy) -> st.SearchStrategy:
     return st.tuples(*parts).map(lambda items: [part for item in items for part in _flat(item)])
 
 
-def _flat(item: object) -> list[bytes]:
+def _flat(item: bytes | list[bytes]) -> list[bytes]:
     return list(item) if isinstance(item, list) else [item]
 
 
@@ -89,7 +89,9 @@ COMMANDS = {
     "zremrangebyrank": _cmd(_lit(b"ZREMRANGEBYRANK"), key, _lit(b"0", b"1")),
     "zunionstore": _cmd(_lit(b"ZUNIONSTORE"), key, _lit(b"2"), key, key),
 }
-step = st.tuples(st.sampled_from(sorted(COMMANDS)).flatmap(COMMANDS.get), st.integers(0, 3000))
+step = st.tuples(
+    st.sampled_from(sorted(COMMANDS)).flatmap(COMMANDS.__getitem__), st.integers(0, 3000)
+)
 programs = st.lists(step, min_size=1, max_size=40)
 
 

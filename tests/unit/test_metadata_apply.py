@@ -56,7 +56,7 @@ def test_a_malformed_entry_is_a_no_op(data):
 
 def test_an_install_applies():
     state = _state()
-    seen = []
+    seen: list[ClusterMap] = []
     state.listeners.append(seen.append)
     state.apply(7, _install(GOOD))
     assert state.installed and state.map.epoch == 7

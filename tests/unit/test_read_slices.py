@@ -40,7 +40,7 @@ def leader_replica(clock: SteppingClock) -> ShardReplica:
     replica = ShardReplica(
         1, ShardPlacement(0, ((0, 16383),), (1, 2, 3)), cluster.nodes[1], ShardState(), 0
     )
-    replica.clock = clock  # type: ignore[method-assign]
+    replica.clock = clock
     engine = replica.state.engine
     for n in range(50):
         engine.execute([b"SET", b"k%d" % n, b"v%d" % n], NOW, replica.rng)

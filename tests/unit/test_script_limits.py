@@ -12,6 +12,7 @@ import random
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -35,7 +36,8 @@ def evaluate(engine: Engine, script: str | bytes, *rest: str) -> resp.Reply:
 
 
 def is_error(reply: resp.Reply, text: bytes) -> bool:
-    return type(reply) is resp.Error and text in reply
+    # mypy misreads `in` on Error, a bytes subclass.
+    return type(reply) is resp.Error and text in reply  # type: ignore[comparison-overlap]
 
 
 @pytest.fixture
@@ -283,7 +285,10 @@ def test_a_reply_too_large_for_the_memory_limit_is_an_error(engine):
 # Scripts whose outcome depends on the memory limit, the collector, table-key order,
 # errors and the budget: replayed on every replica, they must give the same replies and
 # leave the same state. Small limits, so that they are reached.
-DETERMINISM_CONFIG = {"script_max_memory": 2 * 1024 * 1024, "script_max_instructions": 20_000_000}
+DETERMINISM_CONFIG: dict[str, Any] = {
+    "script_max_memory": 2 * 1024 * 1024,
+    "script_max_instructions": 20_000_000,
+}
 DETERMINISM_SCRIPTS: list[tuple[str, ...]] = [
     # where the memory limit stops a script, and what it does after (the collector runs
     # again once the hook has seen a quarter of the limit allocated)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import crc32c
@@ -277,7 +277,7 @@ class FakeContainer(Container):
 
     __slots__ = ("items",)
 
-    def __init__(self, items: list[Any]) -> None:
+    def __init__(self, items: Iterable[Any]) -> None:
         super().__init__()
         self.items = list(items)
 
@@ -296,7 +296,7 @@ class FakeContainer(Container):
 
     @classmethod
     def from_snapshot_items(
-        cls, config: EngineConfig, items: list[Any], encoding: bytes | None = None
+        cls, config: EngineConfig, items: Iterable[Any], encoding: bytes | None = None
     ) -> FakeContainer:
         return cls(items)
 
@@ -370,7 +370,7 @@ def test_a_container_refusing_its_items_is_a_snapshot_error(monkeypatch):
 
         @classmethod
         def from_snapshot_items(
-            cls, config: EngineConfig, items: list[Any], encoding: bytes | None = None
+            cls, config: EngineConfig, items: Iterable[Any], encoding: bytes | None = None
         ) -> Picky:
             raise ValueError("duplicate member b'a'")
 

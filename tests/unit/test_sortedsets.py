@@ -514,7 +514,7 @@ score_text_strategy = st.sampled_from([b"0", b"1", b"-2", b"2.5", b"-0", b"inf",
 zset_member = st.sampled_from([b"a", b"b", b"c", b"1", b"x" * 70])
 fill = st.lists(st.tuples(score_text_strategy, zset_member), min_size=1, max_size=4)
 pop_keys = st.lists(st.sampled_from([b"{z}1", b"{z}2", b"{z}3"]), min_size=1, max_size=3)
-blocking = st.one_of(
+blocking: st.SearchStrategy[tuple[bytes, list[bytes]]] = st.one_of(
     st.tuples(st.sampled_from([b"BZPOPMIN", b"BZPOPMAX"]), st.just([])),
     st.tuples(
         st.just(b"BZMPOP"),
