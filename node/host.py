@@ -369,6 +369,7 @@ class NodeHost:
         for group in list(self.failed_groups):
             if group in self.multi:
                 self.multi.remove_group(group)  # after the loop: it edits batch.groups
+                self.ready_policy.forget(group)
         if written is not None:
             await self.committer.durable(written)
         self.transport.send(plan.late)
