@@ -119,8 +119,8 @@ class ShardEvents:
         if previous:
             self.leader_changes[shard] = self.leader_changes.get(shard, 0) + 1
             self._note("leader changes", shard, f"leader is node {node} (was node {previous})")
-        else:
-            self._note("leader changes", shard, f"leader is node {node}")
+        else:  # once per shard: it must not hold back the line of a change soon after
+            log.info("shard %d: leader is node %d", shard, node)
 
     def retry(self, shard: int, problem: str, hint: int = 0) -> None:
         """A request to `shard` is tried again after `problem` (a node named the leader,

@@ -151,13 +151,15 @@ def test_leader_changes_are_counted_and_logged_and_failures_warned(caplog):
     events.confirm_leader(0, 1)
     events.confirm_leader(0, 2)
     events.confirm_leader(0, 3)
-    assert events.leaders == {0: 3} and events.leader_changes == {0: 2}
+    events.confirm_leader(0, 1)
+    assert events.leaders == {0: 1} and events.leader_changes == {0: 3}
     events.gave_up(0, "no leader served it in time (node 3 unreachable)")
     timers.fire()
     assert events_lines(caplog) == [
         "shard 0: leader is node 1",
+        "shard 0: leader is node 2 (was node 1)",  # the first leader opened no window
         "shard 0: no leader served it in time (node 3 unreachable)",
-        "shard 0: 2 more leader changes in the last 5 s; the last: leader is node 3 (was node 2)",
+        "shard 0: 2 more leader changes in the last 5 s; the last: leader is node 1 (was node 3)",
     ]
     warned = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert [r.getMessage() for r in warned] == [
