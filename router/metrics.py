@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
@@ -37,16 +38,17 @@ log = logging.getLogger("slotraft.router.events")
 UNKNOWN_COMMAND = "unknown"  # never the client's spelling: labels must stay few
 EVENT_LOG_INTERVAL_S = 5.0
 _ERROR_FIRST_BYTES = frozenset(b"-!")  # RESP simple error, RESP3 blob error
+_FIRST_BYTE = operator.itemgetter(0)
 
 
 class CommandStats(Histogram):
-    """One command's latency histogram, calls (its count) and error replies."""
+    """One command's latency histogram (its count is the command's calls) and its error
+    replies."""
 
-    __slots__ = ("calls", "errors")
+    __slots__ = ("errors",)
 
     def __init__(self) -> None:
         super().__init__(LATENCY_BUCKETS)
-        self.calls = 0
         self.errors = 0
 
 
@@ -56,20 +58,40 @@ class CommandMetrics:
 
     def record(self, names: list[str], replies: list[bytes], started: float) -> None:
         """The replies of one batch, about to be written; names[i] is replies[i]'s command,
-        `started` (time.monotonic) when the batch's first request came in. One clock read
-        and one bucket search per batch."""
+        `started` (time.monotonic) when the batch's first request came in. Per batch: one
+        clock read and one bucket search; per command only C-level scans, when the batch is
+        of one command (a single request, or a pipeline of one command: most traffic)."""
+        if not names:
+            return
         elapsed = time.monotonic() - started
         bucket = bisect_left(LATENCY_BUCKETS, elapsed)
-        by_name = self.by_name
+        name = names[0]
+        size = len(names)
+        if size == 1 or names.count(name) == size:
+            stats = self.by_name.get(name) or self._add(name)
+            stats.counts[bucket] += size
+            stats.total += elapsed * size
+            if size == 1:
+                reply = replies[0]
+                if reply and reply[0] in _ERROR_FIRST_BYTES:
+                    stats.errors += 1
+            else:
+                try:
+                    firsts = bytes(map(_FIRST_BYTE, replies))
+                except IndexError:  # an empty reply: none is, but then count one by one
+                    firsts = bytes(reply[0] if reply else 0 for reply in replies)
+                stats.errors += firsts.count(45) + firsts.count(33)  # - and !
+            return
         for name, reply in zip(names, replies):
-            stats = by_name.get(name)
-            if stats is None:
-                stats = by_name[name] = CommandStats()
-            stats.calls += 1
+            stats = self.by_name.get(name) or self._add(name)
             stats.counts[bucket] += 1
             stats.total += elapsed
             if reply and reply[0] in _ERROR_FIRST_BYTES:
                 stats.errors += 1
+
+    def _add(self, name: str) -> CommandStats:
+        stats = self.by_name[name] = CommandStats()
+        return stats
 
 
 def command_name(args: list[bytes]) -> str:
@@ -187,7 +209,7 @@ class RouterCollector:
             labels=["command"],
         )
         for name, stats in commands:
-            calls.add_metric([name], stats.calls)
+            calls.add_metric([name], stats.count)
             errors.add_metric([name], stats.errors)
         yield calls
         yield errors

@@ -51,14 +51,14 @@ def test_sessions_count_commands_errors_and_latency_per_command():
         assert len(replies) == len(commands)
         await other.call("PING")
         stats = ctx.commands.by_name
-        assert stats["set"].calls == 20 and stats["set"].errors == 0
-        assert stats["get"].calls == 21 and stats["get"].errors == 1
-        assert stats["lpush"].calls == 1 and stats["lpush"].errors == 1
-        assert stats["unknown"].calls == 2 and stats["unknown"].errors == 2
-        assert stats["client|id"].calls == 1 and stats["client|id"].errors == 0
+        assert stats["set"].count == 20 and stats["set"].errors == 0
+        assert stats["get"].count == 21 and stats["get"].errors == 1
+        assert stats["lpush"].count == 1 and stats["lpush"].errors == 1
+        assert stats["unknown"].count == 2 and stats["unknown"].errors == 2
+        assert stats["client|id"].count == 1 and stats["client|id"].errors == 0
         assert stats["client"].errors == 1  # an unknown subcommand counts under its command
-        assert stats["info"].calls == 1 and stats["ping"].calls == 1
-        assert all(s.count == s.calls and s.total >= 0 for s in stats.values())
+        assert stats["info"].count == 1 and stats["ping"].count == 1
+        assert all(s.total >= 0 for s in stats.values())
 
         samples = scrape(ctx)
         assert samples[("slotraft_router_commands_total", (("command", "set"),))] == 20
@@ -77,6 +77,19 @@ def test_sessions_count_commands_errors_and_latency_per_command():
     asyncio.run(scenario())
 
 
+def test_a_pipeline_of_one_command_counts_each_request_and_each_error():
+    async def scenario():
+        ctx, _ = context()
+        client = Client(ctx)
+        await client.call("LPUSH", "list", "x")
+        replies = await client.pipeline(*[("INCR", "n")] * 10, ("INCR", "list"), ("INCR", "n"))
+        assert replies[-1] == 11
+        assert ctx.commands.by_name["incr"].count == 12
+        assert ctx.commands.by_name["incr"].errors == 1
+
+    asyncio.run(scenario())
+
+
 def test_latency_runs_from_the_request_coming_in_to_its_reply():
     async def scenario():
         ctx, _ = context()
@@ -85,7 +98,7 @@ def test_latency_runs_from_the_request_coming_in_to_its_reply():
         await asyncio.sleep(0.05)
         await client.raw(pack("SET", "k", "v")[5:])
         stats = ctx.commands.by_name["set"]
-        assert stats.calls == 1 and stats.total >= 0.05
+        assert stats.count == 1 and stats.total >= 0.05
 
     asyncio.run(scenario())
 
