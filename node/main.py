@@ -153,7 +153,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         default=None,
         help="serve Prometheus metrics at http://HOST:PORT/metrics (default: off; port 0 "
-        "picks a free one, logged at start)",
+        "picks a free one, logged at start; if it cannot be bound, an error is logged and "
+        "the node serves without metrics)",
     )
     parser.add_argument("--log-level", default="INFO")
 
@@ -295,7 +296,7 @@ async def serve(args: argparse.Namespace) -> None:
         metrics = MetricsServer(registry, *parse_address(args.metrics))
         try:
             await metrics.start()
-        except OSError as error:
+        except OSError as error:  # the shards come first: serve them, without metrics
             log.error("cannot serve metrics on %s: %s", args.metrics, error)
             metrics = None
         else:

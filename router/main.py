@@ -82,7 +82,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         default=None,
         help="serve Prometheus metrics at http://HOST:PORT/metrics (default: off; port 0 "
-        "picks a free one, logged at start)",
+        "picks a free one, logged at start; if it cannot be bound, an error is logged and "
+        "clients are served without metrics)",
     )
     parser.add_argument(
         "--log-level",
@@ -149,11 +150,11 @@ async def serve(
         metrics = MetricsServer(registry, *parse_address(metrics_address))
         try:
             await metrics.start()
-        except OSError as error:
-            await server.close()
-            problem = f"router: cannot serve metrics on {metrics_address}: {error}"
-            raise SystemExit(problem) from None
-        log.info("metrics at %s", metrics.url)
+        except OSError as error:  # clients come first: serve them, without metrics
+            log.error("cannot serve metrics on %s: %s", metrics_address, error)
+            metrics = None
+        else:
+            log.info("metrics at %s", metrics.url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

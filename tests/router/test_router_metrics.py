@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import subprocess
+import sys
+import time
 
+import redis
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -18,6 +23,7 @@ from proto import slotraft_pb2 as pb
 from proto.metrics import process_registry
 from router import main as router_main
 from router.metrics import RouterCollector, ShardEvents, command_name
+from slotraft.local_cluster import free_port
 from tests.router.support import Client, context, pack
 from tests.router.test_node_link import AnsweringNode, backend_with, ok
 
@@ -227,3 +233,34 @@ def test_the_router_logs_at_info_by_default():
     parser = router_main.argparse.ArgumentParser()
     router_main.add_arguments(parser)
     assert parser.parse_args(["--local-shards", "1"]).log_level == "INFO"
+
+
+def test_a_router_whose_metrics_port_is_taken_says_so_and_serves_its_clients(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        metrics = f"127.0.0.1:{taken.getsockname()[1]}"
+        port = free_port()
+        log = tmp_path / "router.log"
+        with log.open("wb") as output:
+            command = [sys.executable, "-m", "router", "--port", str(port), "--local-shards"]
+            router = subprocess.Popen(
+                [*command, "1", "--metrics", metrics],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with redis.Redis(port=port, socket_timeout=5) as client:
+                        assert client.ping()
+                    break
+                except redis.ConnectionError:
+                    assert router.poll() is None, log.read_text()
+                    assert time.monotonic() < deadline, log.read_text()
+                    time.sleep(0.1)
+            assert f"ERROR slotraft.router: cannot serve metrics on {metrics}" in log.read_text()
+        finally:
+            router.terminate()
+            router.wait(10)
