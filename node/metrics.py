@@ -1,8 +1,9 @@
-"""A node's metrics, read from its host at scrape time (nothing is updated for them on the
-request path): per shard replica its Raft state (role, term, commit and applied index,
-apply lag, leader changes), proposals, memory and keys, snapshots; for the node its WAL
-(fsync latency, bytes, batches). Registered with proto.metrics.MetricsServer by
-node/main.py."""
+"""A node's metrics, read from its host at scrape time: per shard replica its Raft state
+(role, term, commit and applied index, apply lag, leader changes), proposals, memory and
+keys, snapshots; for the node its WAL (fsync latency, bytes, batches). Nothing is counted
+for them per request: the host keeps these figures anyway, and times what it measures
+where it happens (a WAL batch's fsync in node/storage/wal.py, a snapshot in node/host.py).
+Registered with proto.metrics.MetricsServer by node/main.py."""
 
 from __future__ import annotations
 
