@@ -451,6 +451,7 @@ class NodeHost:
     def _log_role(self, replica: ShardReplica, ready: Ready) -> None:
         soft = ready.soft_state
         assert soft is not None
+        replica.note_leader(soft.leader)
         replica.log.info(
             "role %s, leader %d, term %d", soft.role.name.lower(), soft.leader, replica.raft.term
         )
@@ -507,10 +508,14 @@ class NodeHost:
 
     async def _snapshot_replica(self, replica: ShardReplica | MetadataReplica) -> None:
         group = METADATA_GROUP if isinstance(replica, MetadataReplica) else replica.group
-        await self._snapshot_group(group, replica.raft, replica.applied, replica.state.snapshot())
+        started = time.perf_counter()
+        data = replica.state.snapshot()
+        await self._snapshot_group(group, replica.raft, replica.applied, data)
         replica.entries_since_snapshot = 0
         if isinstance(replica, ShardReplica):
             replica.counters.snapshots += 1
+            replica.snapshot_bytes.observe(len(data))
+            replica.snapshot_seconds.observe(time.perf_counter() - started)
 
     async def _snapshot_group(self, group: int, raft: RaftNode, applied: int, data: bytes) -> None:
         snapshot_meta = raft.compact(applied, data)

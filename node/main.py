@@ -20,6 +20,7 @@ from node.engine.config import EVICTION_POLICIES, EngineConfig
 from node.host import NodeHost, NodeSettings
 from node.kv_stream import KvConnection
 from node.listener import NodeListener
+from node.metrics import NodeCollector
 from node.services import AdminService, KvService
 from node.transport import SERVER_OPTIONS
 from proto import slotraft_pb2_grpc as pb_grpc
@@ -35,6 +36,7 @@ from proto.credentials import (
 from proto.gc_tuning import tune_gc
 from proto.handshake import CHANNEL_KV, CHANNEL_RAFT, ROLE_NODE, Peer
 from proto.logs import configure
+from proto.metrics import MetricsServer, parse_address, process_registry
 from proto.slots import SLOT_COUNT
 from proto.topology import ClusterDescription
 
@@ -145,6 +147,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="write and fsync each WAL batch on the event loop after the cycle's sends and "
         "applies, or on a writer thread meanwhile (the thread suits a node with a core to "
         f"itself; default {_NODE.wal_writer})",
+    )
+    parser.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        default=None,
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (default: off; port 0 "
+        "picks a free one, logged at start; if it cannot be bound, an error is logged and "
+        "the node serves without metrics)",
     )
     parser.add_argument("--log-level", default="INFO")
 
@@ -279,6 +289,18 @@ async def serve(args: argparse.Namespace) -> None:
     except OSError as error:
         raise SystemExit(f"cannot listen on {listen}: {error}") from None
     log.info("node %d serving on %s (data in %s)", args.id, listen, args.data_dir)
+    metrics = None
+    if args.metrics is not None:
+        registry = process_registry()
+        registry.register(NodeCollector(host))
+        metrics = MetricsServer(registry, *parse_address(args.metrics))
+        try:
+            await metrics.start()
+        except OSError as error:  # the shards come first: serve them, without metrics
+            log.error("cannot serve metrics on %s: %s", args.metrics, error)
+            metrics = None
+        else:
+            log.info("metrics at %s", metrics.url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -288,6 +310,8 @@ async def serve(args: argparse.Namespace) -> None:
     await asyncio.wait({failed, waiter}, return_when=asyncio.FIRST_COMPLETED)
     crash = failed.exception() if failed.done() and not failed.cancelled() else None
     log.info("node %d stopping", args.id)
+    if metrics is not None:
+        await metrics.close()
     await listener.stop()
     await server.stop(grace=1)
     await host.stop()
@@ -303,6 +327,8 @@ async def serve(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     configure("node", args.id, args.log_level)
+    if args.metrics is not None:
+        parse_address(args.metrics)  # a bad address stops the node before it starts
     uvloop.install()
     tune_gc()
     asyncio.run(serve(args))

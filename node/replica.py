@@ -24,6 +24,7 @@ from node.raft import EntryType, NotLeader, RaftNode, Ready, Role
 from node.shard_state import EntryResult, RequestResult, ShardState
 from proto import resp
 from proto import slotraft_pb2 as pb
+from proto.histogram import SIZE_BUCKETS, Histogram
 from proto.kv_commands import commands_of
 from proto.running_loop import running_loop
 from proto.topology import ShardPlacement
@@ -106,6 +107,8 @@ class ReplicaCounters:
     requests: int = 0
     reads: int = 0
     snapshots: int = 0
+    snapshots_installed: int = 0  # sent by a leader
+    leader_changes: int = 0  # leaders this replica saw follow one another
 
 
 class ShardReplica:
@@ -146,6 +149,10 @@ class ShardReplica:
         self.queued = applied
         self.entries_since_snapshot = 0
         self.counters = ReplicaCounters()
+        self.known_leader = 0  # the leader last named in a Ready (0: none yet)
+        # The snapshots this replica took: their sizes and how long each took.
+        self.snapshot_bytes = Histogram(SIZE_BUCKETS)
+        self.snapshot_seconds = Histogram()
         self.rng = random.Random()
 
     loop = running_loop
@@ -264,6 +271,7 @@ class ShardReplica:
             self.state.restore(ready.snapshot.data)
             self.applied = self.queued = ready.snapshot.meta.index
             self.entries_since_snapshot = 0
+            self.counters.snapshots_installed += 1
             self.log.info("installed snapshot at index %d", self.applied)
         for entry in ready.committed_entries:
             if entry.index > self.queued:
@@ -319,6 +327,13 @@ class ShardReplica:
         if progressed:
             self._serve_applied_reads()
         return self.applying is not None or bool(queue)
+
+    def note_leader(self, leader: int) -> None:
+        """A Ready named `leader` (0: none known): a new one is a leader change."""
+        if leader and leader != self.known_leader:
+            if self.known_leader:
+                self.counters.leader_changes += 1
+            self.known_leader = leader
 
     def _start(self, entry: Any) -> Generator[None, None, None] | None:
         """The steps of applying `entry`, or None when there is nothing to run."""

@@ -35,6 +35,7 @@ from proto.running_loop import running_loop
 from proto.slots import SLOT_COUNT
 from router.backend import BackendError, Watch
 from router.coalescing import MergeKey, RequestCoalescer
+from router.metrics import ShardEvents
 from router.pubsub import NodeStreams, PubSubRegistry
 
 log = logging.getLogger("slotraft.router.cluster")
@@ -251,6 +252,7 @@ class ClusterBackend:
         self.pubsub_streams = NodeStreams(self.pubsub, self.links, self.client_id)
         self.retries: set[asyncio.Task] = set()  # retry loops of first attempts that failed
         self.coalescer = RequestCoalescer(self._start_merged, self._write_links)
+        self.events = ShardEvents()  # leader changes, retries, give-ups: logged and counted
 
     loop = running_loop
 
@@ -395,7 +397,7 @@ class ClusterBackend:
 
         def answered(reply: pb.KvReply | None, problem: str) -> None:
             if reply is not None and reply.status == pb.OK:
-                _note_leader(route, request, node)
+                _note_leader(route, request, node, self.events)
                 if is_write:
                     route.outstanding.discard(request.sequence)
                 if not result.done():
@@ -543,13 +545,14 @@ class ClusterBackend:
             if reply is None and NO_ANSWER_IN_TIME in last_problem and request.read_only:
                 timed_out.add(node)
                 if len(timed_out) >= READ_TIMEOUT_NODES:
+                    self.events.gave_up(route.id, f"{len(timed_out)} nodes did not answer a read")
                     raise BackendError(
                         b"CLUSTERDOWN The cluster is down: shard %d: %d nodes did not answer "
                         b"this read in time; not retried, as a read that slow would hold up "
                         b"every node it is sent to" % (route.id, len(timed_out))
                     )
             if reply is not None and reply.status == pb.OK:
-                _note_leader(route, request, node)
+                _note_leader(route, request, node, self.events)
                 return reply
             if reply is not None and reply.status == pb.REJECTED:
                 raise BackendError(reply.error.encode() or b"ERR request rejected")
@@ -560,6 +563,7 @@ class ClusterBackend:
                     hint = reply.leader_node
             log.debug("shard %d: node %d: %s (hint %d)", route.id, node, last_problem, hint)
             if hint in timed_out:
+                self.events.gave_up(route.id, f"its leader, node {hint}, did not answer a read")
                 raise BackendError(
                     b"CLUSTERDOWN The cluster is down: shard %d: its leader, node %d, did not "
                     b"answer this read in time; not sent to it again, as it may still be "
@@ -572,10 +576,12 @@ class ClusterBackend:
                     route.leader = 0
                 rotation += 1
             if time.monotonic() > deadline:
+                self.events.gave_up(route.id, f"no leader served it in time ({last_problem})")
                 raise BackendError(
                     b"CLUSTERDOWN The cluster is down: shard %d has no leader that answers "
                     b"(%s)" % (route.id, last_problem.encode())
                 )
+            self.events.retry(route.id, last_problem, hint)
             # A fresh hint is followed at once, but never twice in a row without a pause:
             # two replicas may each name the other while an election settles.
             if not hint or attempts % 2 == 0:
@@ -628,10 +634,11 @@ class ClusterBackend:
         return count
 
 
-def _note_leader(route: ShardRoute, request: pb.KvRequest, node: int) -> None:
+def _note_leader(route: ShardRoute, request: pb.KvRequest, node: int, events: ShardEvents) -> None:
     """An OK answer: for linearizable requests only a leader gives one."""
     if request.consistency == pb.LINEARIZABLE:
         route.leader = node
+        events.confirm_leader(route.id, node)
 
 
 def _cancelling(timer: asyncio.TimerHandle, answer: AnswerCallback) -> AnswerCallback:

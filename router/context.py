@@ -11,6 +11,7 @@ from typing import Protocol
 from router.backend import Backend
 from router.config import RouterConfig
 from router.connection import ClientState
+from router.metrics import CommandMetrics
 from router.planner import Planner
 from router.stats import RouterStats
 
@@ -35,6 +36,7 @@ class RouterContext:
         self.rng = rng or random.Random()
         self.planner = Planner(backend, self.rng)
         self.stats = RouterStats()
+        self.commands = CommandMetrics()  # per command, for the metrics endpoint
         self.clients: dict[int, ClientHandle] = {}
         self.started = time.monotonic()
         self.run_id = secrets.token_hex(20)

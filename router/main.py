@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 from collections.abc import Coroutine
@@ -18,11 +19,15 @@ from proto.credentials import CLUSTER_ID_ENV, Credentials, SecretError, load_sec
 from proto.gc_tuning import tune_gc
 from proto.handshake import ROLE_ROUTER, Peer
 from proto.logs import configure
+from proto.metrics import MetricsServer, parse_address, process_registry
 from router.backend import Backend
 from router.cluster_backend import ClusterBackend
 from router.config import Limits, RouterConfig
 from router.local_backend import LocalBackend
+from router.metrics import RouterCollector
 from router.server import RouterServer
+
+log = logging.getLogger("slotraft.router")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,7 +77,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-clients", type=int, default=10000)
     parser.add_argument("--max-args", type=int, default=Limits().max_args)
     parser.add_argument("--proto-max-bulk-len", type=int, default=Limits().max_bulk_len)
-    parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        default=None,
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (default: off; port 0 "
+        "picks a free one, logged at start; if it cannot be bound, an error is logged and "
+        "clients are served without metrics)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        help="INFO (the default) logs leader changes and retries, at most one line per shard "
+        "and kind every few seconds; WARNING leaves only problems",
+    )
 
 
 def password_from(args: argparse.Namespace) -> bytes | None:
@@ -116,10 +134,27 @@ async def backend_from(args: argparse.Namespace) -> tuple[Backend, list[Coroutin
     return backend, [backend.run_active_expiry()]
 
 
-async def serve(config: RouterConfig, backend: Backend, background: list[Coroutine]) -> None:
+async def serve(
+    config: RouterConfig,
+    backend: Backend,
+    background: list[Coroutine],
+    metrics_address: str | None = None,
+) -> None:
     server = RouterServer(config, backend)
     port = await server.start()
     print(f"slotraft router listening on {config.host}:{port}", flush=True)
+    metrics = None
+    if metrics_address is not None:
+        registry = process_registry()
+        registry.register(RouterCollector(server.ctx))
+        metrics = MetricsServer(registry, *parse_address(metrics_address))
+        try:
+            await metrics.start()
+        except OSError as error:  # clients come first: serve them, without metrics
+            log.error("cannot serve metrics on %s: %s", metrics_address, error)
+            metrics = None
+        else:
+            log.info("metrics at %s", metrics.url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -132,17 +167,21 @@ async def serve(config: RouterConfig, backend: Backend, background: list[Corouti
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if metrics is not None:
+            await metrics.close()
         await server.close()
 
 
 def run(args: argparse.Namespace) -> int:
     configure("router", args.port, args.log_level.upper())
     config = config_from(args)
+    if args.metrics is not None:
+        parse_address(args.metrics)  # a bad address stops the router before it starts
 
     async def main() -> None:
         tune_gc()
         backend, background = await backend_from(args)
-        await serve(config, backend, background)
+        await serve(config, backend, background, args.metrics)
 
     uvloop.run(main())
     return 0

@@ -33,6 +33,7 @@ from router.backend import BackendError, Watch
 from router.connection import ClientState
 from router.context import RouterContext
 from router.local_commands import ASYNC_HANDLERS, HANDLERS
+from router.metrics import command_name
 from router.planner import Forward, Plan, Scatter
 from router.protocol import ProtocolError, RequestParser
 from router.pubsub import (
@@ -103,15 +104,19 @@ class _Merged:
 
 
 class _Batch:
-    __slots__ = ("commands", "items", "readonly", "resp3")
+    __slots__ = ("barrier_name", "commands", "items", "names", "readonly", "resp3", "started")
 
-    def __init__(self, resp3: bool, readonly: bool) -> None:
+    def __init__(self, resp3: bool, readonly: bool, started: float = 0.0) -> None:
         self.resp3 = resp3
         self.readonly = readonly
         self.commands: dict[int, list[list[bytes]]] = {}  # per shard, in request order
         # Per command with a reply to send: encoded bytes, a (shard, index) reference to
         # a shard reply, or a _Merged.
         self.items: list[bytes | tuple[int, int] | _Merged] = []
+        # For the metrics: each item's command, the barrier's, and when the first came in.
+        self.names: list[str] = []
+        self.barrier_name = ""
+        self.started = started
 
     def forward(self, shard: int, args: list[bytes]) -> tuple[int, int]:
         queue = self.commands.get(shard)
@@ -148,6 +153,7 @@ class Session:
         self._writable: asyncio.Future | None = None  # set while the transport is full
         self._held: list[bytes] | None = None  # messages held during a subscription change
         self._pushed_while_full = 0  # message bytes written while the transport is full
+        self._arrived: float | None = None  # when the oldest unanswered bytes came in
 
     @property
     def buffered(self) -> int:
@@ -157,7 +163,9 @@ class Session:
 
     def feed(self, data: bytes) -> None:
         self.ctx.stats.net_input_bytes += len(data)
-        self.client.last_interaction = time.monotonic()
+        self.client.last_interaction = now = time.monotonic()
+        if self._arrived is None:
+            self._arrived = now
         self.parser.feed(data)
         if not self.running:
             self.running = True
@@ -225,7 +233,9 @@ class Session:
                 if batch.commands or batch.items:
                     self._send(await self._execute(batch))
                 if barrier is not None:
-                    self._send(await barrier())
+                    reply = await barrier()
+                    self._send(reply)
+                    self.ctx.commands.record([batch.barrier_name], [reply], batch.started)
                 if failure is not None:
                     self.ctx.stats.protocol_errors += 1
                     if failure.message is not None:
@@ -258,9 +268,10 @@ class Session:
         Everything else goes through `_dispatch`, after which the state is read again."""
         client = self.client
         parser = self.parser
-        batch = _Batch(client.resp3, client.readonly)
+        batch = _Batch(client.resp3, client.readonly, self._arrived or time.monotonic())
         forward = batch.forward
         items = batch.items
+        names = batch.names
         shard_for_slot = self._shard_for_slot
         limit = self.ctx.config.max_batch
         stats = self.ctx.stats
@@ -285,6 +296,7 @@ class Session:
                     if argc == arity or (arity < 0 and argc >= -arity):
                         shard = shard_for_slot(key_slot(command[1]))
                         items.append(forward(shard, command))
+                        names.append(spec.name)
                         last_spec = spec
                         continue
             if last_spec is not None:
@@ -293,6 +305,10 @@ class Session:
             stats.commands_processed += count - counted
             counted = count
             barrier = self._dispatch_any(command, batch)
+            if barrier is not None:
+                batch.barrier_name = command_name(command)
+            elif len(names) < len(items):  # it has a reply in the batch
+                names.append(command_name(command))
             parser.authenticated = client.authenticated
             if (
                 barrier is not None
@@ -305,6 +321,8 @@ class Session:
         if last_spec is not None:
             client.last_command = last_spec.name
         stats.commands_processed += count - counted
+        if not parser.buffered:
+            self._arrived = None  # else the rest is timed from this batch's start, or later
         return batch, count, barrier, failure  # type: ignore[return-value]
 
     def _inline_allowed(self) -> bool:
@@ -447,6 +465,7 @@ class Session:
                 out.append(results[shard][index])
             else:
                 out.append(item.resolve(results))  # type: ignore[union-attr]
+        self.ctx.commands.record(batch.names, out, batch.started)
         return b"".join(out)
 
     def _call(

@@ -88,6 +88,7 @@ class Process:
     log: Path
     popen: subprocess.Popen | None = None
     env: dict[str, str] = field(default_factory=dict)  # added to the environment
+    metrics: str = ""  # HOST:PORT of its Prometheus metrics ("": none)
 
     @property
     def running(self) -> bool:
@@ -114,6 +115,7 @@ class LocalCluster:
     # prefix for its process (e.g. `ip netns exec NS`, which execs: the pid stays the node's).
     node_hosts: dict[int, str] = field(default_factory=dict)
     node_prefixes: dict[int, list[str]] = field(default_factory=dict)
+    metrics: bool = True  # each process serves Prometheus metrics on a free port of its host
     processes: list[Process] = field(default_factory=list)
     description: ClusterDescription | None = None
     lock: DirectoryLock | None = None
@@ -165,7 +167,8 @@ class LocalCluster:
         secret_env = {SECRET_FILE_ENV: str(self.secret_file.resolve())}
         self.processes = []
         for node in description.nodes:
-            port = int(node.raft_address.rsplit(":", 1)[1])
+            host, _, port_text = node.raft_address.rpartition(":")
+            metrics = self._metrics_address(host)
             command = [
                 *self.node_prefixes.get(node.id, []),
                 *python,
@@ -176,16 +179,18 @@ class LocalCluster:
                 str(cluster_file),
                 "--data-dir",
                 str(self.data_dir / f"node-{node.id}"),
+                *(["--metrics", metrics] if metrics else []),
                 *self.node_args,
             ]
             self.processes.append(
                 Process(
                     "node",
                     node.id,
-                    port,
+                    int(port_text),
                     command,
                     self.data_dir / "logs" / f"node-{node.id}.log",
                     env=secret_env,
+                    metrics=metrics,
                 )
             )
         seeds = ",".join(node.raft_address for node in description.nodes)
@@ -198,6 +203,7 @@ class LocalCluster:
             ports = [free_port(self.host) for _ in range(self.routers)]
         ports_file.write_text(" ".join(map(str, ports)))
         for index, port in enumerate(ports):
+            metrics = self._metrics_address(self.host)
             command = [
                 *python,
                 "router",
@@ -207,6 +213,7 @@ class LocalCluster:
                 str(port),
                 "--nodes",
                 seeds,
+                *(["--metrics", metrics] if metrics else []),
                 *self.router_args,
             ]
             self.processes.append(
@@ -217,9 +224,19 @@ class LocalCluster:
                     command,
                     self.data_dir / "logs" / f"router-{index + 1}.log",
                     env={**secret_env, PASSWORD_ENV: self.requirepass or ""},
+                    metrics=metrics,
                 )
             )
         return description
+
+    def _metrics_address(self, host: str) -> str:
+        """Where a process on `host` serves its metrics: a port free now ("" with metrics
+        off). A node host may be another namespace's address: a port free on `host` is as
+        good as any there."""
+        if not self.metrics:
+            return ""
+        port = free_port(self.host)
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     # ------------------------------------------------------------------ processes
 

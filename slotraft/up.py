@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = (
         "A node or router that exits is started again after 1 s (the wait doubles, up to "
         "30 s, while it keeps exiting early); Ctrl-C or SIGTERM stops them all. "
-        f"<data-dir>/{STATE_FILE} lists each process: role, id, pid, port, log."
+        f"<data-dir>/{STATE_FILE} lists each process: role, id, pid, port, log, and metrics "
+        "(where it serves Prometheus metrics: http://HOST:PORT/metrics, on a free loopback port)."
     )
     # None: not given. On an existing data directory a flag that is not given takes the
     # directory's value, and one that is given must be one the cluster can honour.
@@ -58,7 +59,14 @@ def write_state(cluster: LocalCluster) -> None:
     state = {
         "started": time.time(),
         "processes": [
-            {"role": p.role, "id": p.id, "pid": p.pid, "port": p.port, "log": str(p.log)}
+            {
+                "role": p.role,
+                "id": p.id,
+                "pid": p.pid,
+                "port": p.port,
+                "log": str(p.log),
+                "metrics": p.metrics,
+            }
             for p in cluster.processes
         ],
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from node.storage.records import (
 )
 from node.storage.recovery import Recovery, RestoredGroup, scan
 from node.storage.segments import HEADER_SIZE, PREALLOCATE_BYTES, SegmentWriter, segment_path
+from proto.histogram import Histogram
 
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 
@@ -48,6 +50,7 @@ class Wal:
         self.segment_bytes = segment_bytes
         self.preallocate_bytes = preallocate_bytes
         self.bytes_written = 0
+        self.fsync_seconds = Histogram()  # each batch's fsync (`sync`), for the metrics
         self._syncer = syncer
         self._sequences = sequences
         self._coverage = coverage
@@ -118,7 +121,9 @@ class Wal:
         """Make everything written so far durable."""
         self._check_usable()
         try:
+            started = time.perf_counter()
             self._current.sync()
+            self.fsync_seconds.observe(time.perf_counter() - started)
         except BaseException as error:
             self._failed = error
             raise

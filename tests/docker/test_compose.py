@@ -26,6 +26,8 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.parse
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -591,6 +593,47 @@ def test_compose_node_that_lost_its_volume_rejoins_and_counts_again(readme):
         target.start_node(killed)
     readme.wait_healthy()
     print(f"lost-volume scenario took {time.monotonic() - started:.1f}s")
+
+
+APT_FAILED = ("Unable to locate package", "Failed to fetch", "Temporary failure resolving")
+SCRAPED = {f"{service}:9100" for service in FIXED_SERVICES}
+
+
+def test_monitoring_profile_scrapes_every_node_and_router(readme):
+    """The `monitoring` profile's Prometheus, built from Debian's package, has every node
+    and router as a target and all of them up (/api/v1/targets), and it evaluates every
+    expression of the Grafana dashboard. Skipped when apt cannot install the package."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**readme.shell.env, "SLOTRAFT_PROMETHEUS_PORT": str(port)}
+    compose = [*readme.program, "-f", str(COMPOSE_FILE), "--profile", "monitoring"]
+    built = run([*compose, "build", "prometheus"], timeout=1200, check=False, env=env)
+    if built.returncode != 0 and any(text in built.stdout + built.stderr for text in APT_FAILED):
+        pytest.skip(f"apt cannot install Debian's prometheus package:\n{built.stderr[-2000:]}")
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    api = f"http://127.0.0.1:{port}/api/v1"
+    try:
+        run([*compose, "up", "-d", "--no-deps", "prometheus"], timeout=300, env=env)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{api}/targets", timeout=10) as answer:
+                    targets = json.load(answer)["data"]["activeTargets"]
+            except OSError:
+                targets = []
+            health = {t["labels"]["instance"]: t["health"] for t in targets}
+            if set(health) >= SCRAPED and set(health.values()) == {"up"}:
+                break
+            assert time.monotonic() < deadline, f"targets not all up: {health}"
+            time.sleep(2)
+        dashboard = json.loads((ROOT / "deploy/grafana/slotraft-dashboard.json").read_text())
+        for target in (t for panel in dashboard["panels"] for t in panel["targets"]):
+            query = urllib.parse.urlencode({"query": target["expr"]})
+            with urllib.request.urlopen(f"{api}/query?{query}", timeout=10) as answer:
+                assert json.load(answer)["status"] == "success", target["expr"]
+    finally:
+        run([*compose, "rm", "-s", "-f", "prometheus"], timeout=120, check=False, env=env)
 
 
 def test_readme_scaling_and_down_as_written(readme):

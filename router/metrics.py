@@ -1,0 +1,259 @@
+"""The router's metrics and its log of what happens to shards.
+
+`CommandMetrics`: per command, the calls, the error replies and a histogram of end-to-end
+latency (from the first byte of a batch of requests read off the connection to its replies
+being written), updated in plain ints by the sessions and read at scrape time by
+`RouterCollector`.
+
+`ShardEvents`: what the cluster backend sees happen to a shard: a leader confirmed by an
+answer (a new one is a leader change), a request retried, a request given up on
+(-CLUSTERDOWN). Counted for the metrics and logged, each kind at most one line per shard per
+`interval`: the first at once, the ones after it in one line at the end of the interval, so
+a failover leaves a trace in the log and a retry storm of any size adds one line per shard
+per interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import operator
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from proto.commands import lookup, resolve
+from proto.histogram import LATENCY_BUCKETS, Histogram
+from proto.metrics import histogram_family
+
+if TYPE_CHECKING:
+    from router.context import RouterContext
+
+log = logging.getLogger("slotraft.router.events")
+
+UNKNOWN_COMMAND = "unknown"  # never the client's spelling: labels must stay few
+EVENT_LOG_INTERVAL_S = 5.0
+_ERROR_FIRST_BYTES = frozenset(b"-!")  # RESP simple error, RESP3 blob error
+_FIRST_BYTE = operator.itemgetter(0)
+
+
+class CommandStats(Histogram):
+    """One command's latency histogram (its count is the command's calls) and its error
+    replies."""
+
+    __slots__ = ("errors",)
+
+    def __init__(self) -> None:
+        super().__init__(LATENCY_BUCKETS)
+        self.errors = 0
+
+
+class CommandMetrics:
+    def __init__(self) -> None:
+        self.by_name: dict[str, CommandStats] = {}
+
+    def record(self, names: list[str], replies: list[bytes], started: float) -> None:
+        """The replies of one batch, about to be written; names[i] is replies[i]'s command,
+        `started` (time.monotonic) when the batch's first request came in. Per batch: one
+        clock read and one bucket search; per command only C-level scans, when the batch is
+        of one command (a single request, or a pipeline of one command: most traffic)."""
+        if not names:
+            return
+        elapsed = time.monotonic() - started
+        bucket = bisect_left(LATENCY_BUCKETS, elapsed)
+        name = names[0]
+        size = len(names)
+        if size == 1 or names.count(name) == size:
+            stats = self.by_name.get(name) or self._add(name)
+            stats.counts[bucket] += size
+            stats.total += elapsed * size
+            if size == 1:
+                reply = replies[0]
+                if reply and reply[0] in _ERROR_FIRST_BYTES:
+                    stats.errors += 1
+            else:
+                try:
+                    firsts = bytes(map(_FIRST_BYTE, replies))
+                except IndexError:  # an empty reply: none is, but then count one by one
+                    firsts = bytes(reply[0] if reply else 0 for reply in replies)
+                stats.errors += firsts.count(45) + firsts.count(33)  # - and !
+            return
+        for name, reply in zip(names, replies):
+            stats = self.by_name.get(name) or self._add(name)
+            stats.counts[bucket] += 1
+            stats.total += elapsed
+            if reply and reply[0] in _ERROR_FIRST_BYTES:
+                stats.errors += 1
+
+    def _add(self, name: str) -> CommandStats:
+        stats = self.by_name[name] = CommandStats()
+        return stats
+
+
+def command_name(args: list[bytes]) -> str:
+    """The name a request is counted under: its spec's (`client|list` for a subcommand, the
+    container's for an unknown subcommand), `unknown` for an unknown command."""
+    if not args:
+        return UNKNOWN_COMMAND
+    spec = resolve(args) or lookup(args[0])
+    return spec.name if spec is not None else UNKNOWN_COMMAND
+
+
+# ---------------------------------------------------------------------- shard events
+
+Scheduler = Callable[[float, Callable[[], None]], Any]
+
+
+def _call_later(delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+    return asyncio.get_running_loop().call_later(delay, callback)
+
+
+@dataclass(slots=True)
+class _Window:
+    """A kind of event on one shard, logged once at its start: how many came after."""
+
+    count: int = 0
+    last: str = ""
+
+
+class ShardEvents:
+    def __init__(
+        self, interval: float = EVENT_LOG_INTERVAL_S, schedule: Scheduler = _call_later
+    ) -> None:
+        self.interval = interval
+        self.schedule = schedule
+        self.leaders: dict[int, int] = {}  # shard -> the node last confirmed as its leader
+        self.leader_changes: dict[int, int] = {}
+        self.retries: dict[int, int] = {}
+        self.failures: dict[int, int] = {}  # requests answered -CLUSTERDOWN by the retry loop
+        self._windows: dict[tuple[str, int], _Window] = {}
+
+    def confirm_leader(self, shard: int, node: int) -> None:
+        """`node` answered a linearizable request of `shard`: it leads it."""
+        previous = self.leaders.get(shard, 0)
+        if previous == node:
+            return
+        self.leaders[shard] = node
+        if previous:
+            self.leader_changes[shard] = self.leader_changes.get(shard, 0) + 1
+            self._note("leader changes", shard, f"leader is node {node} (was node {previous})")
+        else:  # once per shard: it must not hold back the line of a change soon after
+            log.info("shard %d: leader is node %d", shard, node)
+
+    def retry(self, shard: int, problem: str, hint: int = 0) -> None:
+        """A request to `shard` is tried again after `problem` (a node named the leader,
+        `hint`, if not 0)."""
+        self.retries[shard] = self.retries.get(shard, 0) + 1
+        named = f", which names node {hint} the leader" if hint else ""
+        self._note("retries", shard, f"a request is retried after {problem}{named}")
+
+    def gave_up(self, shard: int, why: str) -> None:
+        """A request to `shard` got -CLUSTERDOWN: no leader served it in time."""
+        self.failures[shard] = self.failures.get(shard, 0) + 1
+        self._note("requests failed (CLUSTERDOWN)", shard, why, logging.WARNING)
+
+    def _note(self, kind: str, shard: int, what: str, level: int = logging.INFO) -> None:
+        key = (kind, shard)
+        window = self._windows.get(key)
+        if window is not None:
+            window.count += 1
+            window.last = what
+            return
+        log.log(level, "shard %d: %s", shard, what)
+        self._windows[key] = _Window()
+        self.schedule(self.interval, lambda: self._close(key, level))
+
+    def _close(self, key: tuple[str, int], level: int) -> None:
+        window = self._windows.get(key)
+        if window is None:
+            return
+        if not window.count:
+            del self._windows[key]  # quiet for a whole interval: the next one logs at once
+            return
+        kind, shard = key
+        log.log(
+            level,
+            "shard %d: %d more %s in the last %g s; the last: %s",
+            shard,
+            window.count,
+            kind,
+            self.interval,
+            window.last,
+        )
+        window.count = 0
+        self.schedule(self.interval, lambda: self._close(key, level))
+
+
+# ---------------------------------------------------------------------- the collector
+
+
+class RouterCollector:
+    """Exports a router's metrics at scrape time (registered with proto.metrics)."""
+
+    def __init__(self, ctx: RouterContext) -> None:
+        self.ctx = ctx
+
+    def collect(self) -> Iterator[Metric]:
+        ctx = self.ctx
+        commands = sorted(ctx.commands.by_name.items())
+        calls = CounterMetricFamily(
+            "slotraft_router_commands", "Commands answered, per command", labels=["command"]
+        )
+        errors = CounterMetricFamily(
+            "slotraft_router_command_errors",
+            "Commands answered with an error reply, per command",
+            labels=["command"],
+        )
+        for name, stats in commands:
+            calls.add_metric([name], stats.count)
+            errors.add_metric([name], stats.errors)
+        yield calls
+        yield errors
+        yield histogram_family(
+            "slotraft_router_command_duration_seconds",
+            "End-to-end latency per command: from the request read off the connection "
+            "to its reply written",
+            ["command"],
+            (([name], stats) for name, stats in commands),
+        )
+        yield GaugeMetricFamily(
+            "slotraft_router_connected_clients", "Client connections", value=len(ctx.clients)
+        )
+        yield GaugeMetricFamily(
+            "slotraft_router_blocked_clients",
+            "Clients waiting in a blocking command",
+            value=ctx.blocked_clients(),
+        )
+        events: ShardEvents | None = getattr(ctx.backend, "events", None)
+        if events is None:  # in-process shards (--local-shards): no leaders, no retries
+            return
+        shards = sorted(getattr(ctx.backend, "shards", ()))
+        leaders = GaugeMetricFamily(
+            "slotraft_router_shard_leader",
+            "The node last seen leading each shard (0: none yet)",
+            labels=["shard"],
+        )
+        for shard in shards:
+            leaders.add_metric([str(shard)], events.leaders.get(shard, 0))
+        yield leaders
+        for name, documentation, values in (
+            (
+                "slotraft_router_leader_changes",
+                "Leader changes the router saw, per shard",
+                events.leader_changes,
+            ),
+            ("slotraft_router_retries", "Requests tried again, per shard", events.retries),
+            (
+                "slotraft_router_requests_failed",
+                "Requests answered -CLUSTERDOWN after their retries ran out, per shard",
+                events.failures,
+            ),
+        ):
+            family = CounterMetricFamily(name, documentation, labels=["shard"])
+            for shard in shards:
+                family.add_metric([str(shard)], values.get(shard, 0))
+            yield family
