@@ -3,12 +3,13 @@ digests, INFO numbers."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 
 import pytest
 
 from router.backend import BackendError, Watch
-from router.local_backend import LocalBackend
+from slotraft.local_backend import LocalBackend
 
 
 def run(coroutine):
@@ -172,3 +173,25 @@ def test_active_expiry_removes_expired_keys():
         assert (await backend.info(0))["keys"] == 0
 
     run(scenario())
+
+
+def test_slotraft_router_serves_from_local_shards_and_python_m_router_does_not():
+    """--local-shards is `slotraft router`'s (the engines live outside router/); the bare
+    router (`python -m router`) knows only the cluster's nodes."""
+    from router import main as router_main
+    from slotraft import cli, router_command
+
+    args = cli.build_parser("router").parse_args(["router", "--local-shards", "2"])
+    assert args.module is router_command
+
+    async def scenario():
+        backend, background = await router_command.backend_from(args)
+        assert isinstance(backend, LocalBackend) and backend.shard_count == 2
+        for work in background:
+            work.close()
+
+    run(scenario())
+    parser = argparse.ArgumentParser()
+    router_main.add_arguments(parser)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--local-shards", "2"])

@@ -8,8 +8,8 @@ import pytest
 from router.config import RouterConfig
 from router.context import RouterContext
 from router.errors import DENIED_PROTECTED_MODE
-from router.local_backend import LocalBackend
 from router.server import RouterProtocol
+from slotraft.local_backend import LocalBackend
 
 
 class Transport:

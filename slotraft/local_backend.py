@@ -1,5 +1,6 @@
 """A Backend over in-process engines, one per shard: the router without the cluster, for
-tests and for measuring the router's own ceiling.
+tests and for measuring the router's own ceiling (`slotraft router --local-shards N`). It
+lives outside router/, which depends on proto only, since it runs node.engine.
 
 It plays the shard leaders' part: commands run on the engine at once (the wall clock and
 a seeded random generator per shard stand in for a log entry's timestamp and seed), and a
