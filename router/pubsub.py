@@ -313,7 +313,7 @@ def _subcommand_syntax_error(sub: bytes) -> Reply:
 
 
 class Link(Protocol):
-    """What the node streams need of a node link (router.cluster_backend.NodeLink)."""
+    """What the node streams need of a node link (router.node_link.NodeLink)."""
 
     kv: pb_grpc.KvStub
 
