@@ -32,7 +32,8 @@ from proto.slots import SLOT_COUNT
 from router.backend import BackendError, Watch
 from router.coalescing import MergeKey, RequestCoalescer
 from router.node_link import GRPC_OPTIONS, NodeLink
-from router.pubsub import NodeStreams, PubSubRegistry
+from router.pubsub import PubSubRegistry
+from router.pubsub_streams import NodeStreams
 from router.retry import RETRY_BUDGET_S, ShardCaller, ShardRoute
 
 log = logging.getLogger("slotraft.router.cluster")
