@@ -29,7 +29,7 @@ from proto.resp import OK, Error, Reply, encode, encode_many
 from proto.running_loop import running_loop
 from proto.slots import key_slot
 from router import errors, replies
-from router.backend import BackendError, Watch
+from router.backend import BackendError
 from router.connection import ClientState
 from router.context import RouterContext
 from router.local_commands import ASYNC_HANDLERS, HANDLERS
@@ -44,6 +44,7 @@ from router.pubsub import (
     context_error,
     run_query,
 )
+from router.transaction import Queued, execute, watch
 
 log = logging.getLogger("slotraft.router")
 
@@ -391,7 +392,7 @@ class Session:
             if self.client.transaction.active:
                 reply: Reply = Error(errors.WATCH_IN_MULTI)
             else:
-                return self._barrier(lambda: self._watch(args), silent)
+                return self._barrier(self._watch_barrier(args), silent)
         elif name == "client|reply":
             reply = self._client_reply(args)
             silent = reply is None  # ON always answers, even after OFF
@@ -516,64 +517,22 @@ class Session:
             held, self._held = self._held, None
         return encode_many(frames, client.resp3) + b"".join(held)
 
-    # ------------------------------------------------------------------ MULTI / WATCH
+    # ------------------------------------------------------------------ MULTI / EXEC
 
-    async def _watch(self, args: list[bytes]) -> bytes:
-        keys = args[1:]
-        shards = self.ctx.planner.shards_of_keys(keys)
+    def _watch_barrier(self, args: list[bytes]) -> Barrier:
+        ctx = self.ctx
         transaction = self.client.transaction
-        if len(shards) > 1:
-            return replies.error(errors.CROSSSLOT)
-        (shard,) = shards
-        if transaction.watch_shard not in (None, shard):
-            return replies.error(errors.CROSSSLOT)
-        try:
-            digests = await self.ctx.backend.digests(shard, keys)
-        except BackendError as failure:
-            return replies.error(failure.reply)
-        watches = [Watch(key, digest) for key, digest in zip(keys, digests, strict=True)]
-        failed = transaction.watch(shard, watches)
-        return failed if failed is not None else encode(OK)
+        return lambda: watch(transaction, args[1:], ctx.planner, ctx.backend)
 
     async def _exec(self) -> bytes:
         client = self.client
-        transaction = client.transaction
-        if not transaction.active:
-            return replies.error(errors.EXEC_WITHOUT_MULTI)
-        queued, shard, watches, dirty = transaction.take()
-        if dirty:
-            return replies.error(errors.EXECABORT)
-        forwarded = [item.args for item in queued if not item.local]
-        shard_replies: list[bytes] = []
-        if forwarded or watches:
-            try:
-                raw = await self.ctx.backend.transaction(
-                    shard if shard is not None else 0, forwarded, client.resp3, watches
-                )
-            except BackendError as failure:
-                return replies.error(failure.reply)
-            try:
-                elements = replies.split_array(raw)
-            except replies.MalformedReply as problem:
-                return replies.error(errors.INTERNAL % str(problem).encode())
-            if elements is None:
-                return raw  # a watched key changed (null reply) or the shard refused
-            if len(elements) != len(forwarded):
-                problem = b"EXEC of %d commands got %d replies" % (len(forwarded), len(elements))
-                return replies.error(errors.INTERNAL % problem)
-            shard_replies = elements
-        # Router-local commands run after the shard's part, in their queue positions.
-        pending = iter(shard_replies)
-        out: list[bytes] = []
-        for item in queued:
-            if item.local:
-                out.append(await self._local_in_exec(item.spec, item.args))
-            else:
-                out.append(next(pending))
-        return replies.array(out)
+        return await execute(
+            client.transaction, client.resp3, self.ctx.backend, self._local_in_exec
+        )
 
-    async def _local_in_exec(self, spec: CommandSpec, args: list[bytes]) -> bytes:
-        name = spec.name
+    async def _local_in_exec(self, queued: Queued) -> bytes:
+        """A router-local command queued in MULTI, run by EXEC in its queue position."""
+        name, args = queued.spec.name, queued.args
         if name in ASYNC_HANDLERS:
             return await self._run_async_local(name, args)
         if name in SESSION_PUBSUB_COMMANDS:
