@@ -13,7 +13,6 @@ from typing import Protocol
 
 from proto.glob import Matcher, compile_pattern, stringmatch
 from proto.resp import Error, Push, Reply, encode
-from router.connection import ClientState
 
 # Message bytes written to a connection that does not read before it is closed (Redis's
 # client-output-buffer-limit for pubsub clients: 32 MB).
@@ -65,10 +64,22 @@ class Frame:
         return self._resp2
 
 
+class SubscriptionState(Protocol):
+    """A connection's own record of its subscriptions (router.connection's ClientState),
+    kept by the registry: the channels and patterns in the order subscribed, and whether
+    there is any (pub/sub mode)."""
+
+    id: int
+    channels: dict[bytes, None]
+    patterns: dict[bytes, None]
+    subscribed: bool
+
+
 class Subscriber(Protocol):
     """A connection as the registry sees it."""
 
-    client: ClientState
+    @property
+    def client(self) -> SubscriptionState: ...
 
     def deliver(self, frame: Frame) -> None: ...
 
@@ -156,7 +167,7 @@ class PubSubRegistry:
         self._after(client, changed)
         return frames
 
-    def drop(self, client: ClientState) -> None:
+    def drop(self, client: SubscriptionState) -> None:
         """Forget every subscription of a connection (RESET, close), without frames."""
         if not client.subscribed:
             return
@@ -218,7 +229,7 @@ class PubSubRegistry:
         if not entry.subscribers:
             del self.patterns[pattern]
 
-    def _after(self, client: ClientState, changed: bool) -> None:
+    def _after(self, client: SubscriptionState, changed: bool) -> None:
         client.subscribed = bool(client.channels or client.patterns)
         if changed:
             self.version += 1
@@ -226,7 +237,7 @@ class PubSubRegistry:
                 listener()
 
 
-def _count(client: ClientState) -> int:
+def _count(client: SubscriptionState) -> int:
     return len(client.channels) + len(client.patterns)
 
 
@@ -257,7 +268,7 @@ class PubSubBackend(Protocol):
     async def pubsub_numpat(self) -> int: ...
 
 
-async def run_query(backend: PubSubBackend, client: ClientState, args: list[bytes]) -> Reply:
+async def run_query(backend: PubSubBackend, client: SubscriptionState, args: list[bytes]) -> Reply:
     """PUBLISH and PUBSUB CHANNELS / NUMSUB / NUMPAT; raises BackendError."""
     name = args[0].lower()
     if name == b"publish":
