@@ -23,17 +23,15 @@ import random
 import struct
 from collections.abc import Callable
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lupa import lua51
 
 from node.engine.blocking import WouldBlock, timeout_reply
+from node.engine.script_host import ScriptHost
 from proto import resp
 from proto.commands import CommandSpec, Flag, lookup
 from proto.slots import key_slot
-
-if TYPE_CHECKING:
-    from node.engine.engine import Engine
 
 SCRIPT_COMMANDS = frozenset(
     {"eval", "evalsha", "eval_ro", "evalsha_ro", "script|load", "script|exists", "script|flush"}
@@ -109,7 +107,7 @@ class ScriptError(Exception):
 class Scripting:
     """One shard replica's script cache and its runs (each in a fresh Lua runtime)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: ScriptHost) -> None:
         self.engine = engine
         # sha1 hex -> body; insertion order is load order. The EVAL-cached ones are also
         # in `evaluated` (oldest first) and may be dropped; SCRIPT LOAD's never are.
