@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from proto import errors
 from proto.commands import TABLE, CommandSpec, Flag, lookup
 from proto.glob import stringmatch
 from proto.resp import Error, Map, Reply, SetReply, Simple
-from router import errors
 from router.connection import ClientState
 from router.context import RouterContext
 

@@ -11,12 +11,13 @@ import hmac
 import time
 from collections.abc import Awaitable, Callable
 
+from proto import errors
 from proto.resp import OK, PONG, Error, Map, Reply, Simple, Verbatim
-from router import errors
 from router.command_docs import COMMAND_HANDLERS
 from router.config_get import config_get
 from router.connection import ClientState
 from router.context import ClientHandle, RouterContext
+from router.errors import CONFIG_READ_ONLY
 from router.info import render_info
 from router.pubsub import PUBSUB_HELP, SESSION_PUBSUB_COMMANDS
 
@@ -396,7 +397,7 @@ def config_get_command(ctx: RouterContext, client: ClientState, args: list[bytes
 
 
 def config_read_only(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    return Error(errors.CONFIG_READ_ONLY % args[1].upper())
+    return Error(CONFIG_READ_ONLY % args[1].upper())
 
 
 def config_resetstat(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:

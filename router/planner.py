@@ -14,9 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from proto import errors
 from proto.commands import CommandSpec, Route
 from proto.slots import key_slot
-from router import errors, merge, replies, scan_cursor
+from router import merge, replies, scan_cursor
+from router.errors import ALL_SHARDS_IN_MULTI
 
 CROSSSLOT_REPLY = replies.error(errors.CROSSSLOT)
 
@@ -121,7 +123,7 @@ class Planner:
         if route is Route.ALL_SHARDS:
             if self.slot_map.shard_count == 1:
                 return 0
-            return replies.error(errors.ALL_SHARDS_IN_MULTI % spec.name.upper().encode())
+            return replies.error(ALL_SHARDS_IN_MULTI % spec.name.upper().encode())
         return None
 
     def shard_of_key(self, key: bytes) -> int:

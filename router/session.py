@@ -24,14 +24,16 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from proto import errors
 from proto.commands import TABLE, CommandSpec, Flag, Route, lookup
 from proto.resp import OK, Error, Reply, encode, encode_many
 from proto.running_loop import running_loop
 from proto.slots import key_slot
-from router import errors, replies
+from router import replies
 from router.backend import BackendError
 from router.connection import ClientState
 from router.context import RouterContext
+from router.errors import INTERNAL
 from router.local_commands import ASYNC_HANDLERS, HANDLERS
 from router.planner import Forward, Plan, Scatter
 from router.protocol import ProtocolError, RequestParser
@@ -100,7 +102,7 @@ class _Merged:
             return self.merge(parts)
         except replies.MalformedReply as problem:
             log.error("cannot merge shard replies: %s", problem)
-            return replies.error(errors.INTERNAL % str(problem).encode())
+            return replies.error(INTERNAL % str(problem).encode())
 
 
 class _Batch:
@@ -243,7 +245,7 @@ class Session:
             raise
         except Exception as problem:  # a router bug: say so and drop only this connection
             log.exception("connection %d failed", self.client.id)
-            self._send(replies.error(errors.INTERNAL % repr(problem).encode()))
+            self._send(replies.error(INTERNAL % repr(problem).encode()))
             self._close()
         finally:
             self.running = False
@@ -465,14 +467,14 @@ class Session:
             return [replies.error(failure.reply)] * len(commands)
         except Exception as problem:
             log.exception("shard %d failed", shard)
-            return [replies.error(errors.INTERNAL % repr(problem).encode())] * len(commands)
+            return [replies.error(INTERNAL % repr(problem).encode())] * len(commands)
         if len(answers) != len(commands):
             problem = b"shard %d sent %d replies for %d commands" % (
                 shard,
                 len(answers),
                 len(commands),
             )
-            return [replies.error(errors.INTERNAL % problem)] * len(commands)
+            return [replies.error(INTERNAL % problem)] * len(commands)
         return answers
 
     async def _blocking(self, plan: Forward) -> bytes:

@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from proto import errors
 from proto.commands import CommandSpec
 from proto.resp import OK, encode
-from router import errors, replies
+from router import replies
 from router.backend import Backend, BackendError, Watch
+from router.errors import INTERNAL
 from router.planner import Planner
 
 QUEUED_REPLY = b"+QUEUED\r\n"
@@ -148,12 +150,12 @@ async def execute(
         try:
             elements = replies.split_array(raw)
         except replies.MalformedReply as problem:
-            return replies.error(errors.INTERNAL % str(problem).encode())
+            return replies.error(INTERNAL % str(problem).encode())
         if elements is None:
             return raw  # a watched key changed (null reply) or the shard refused
         if len(elements) != len(forwarded):
             problem = b"EXEC of %d commands got %d replies" % (len(forwarded), len(elements))
-            return replies.error(errors.INTERNAL % problem)
+            return replies.error(INTERNAL % problem)
         shard_replies = elements
     pending = iter(shard_replies)
     out: list[bytes] = []

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from node.engine.errors import TIMEOUT_NEGATIVE, TIMEOUT_NOT_FLOAT, CommandError
+from node.engine.errors import CommandError
 from node.engine.parsing import to_long_double
+from proto.errors import TIMEOUT_NEGATIVE, TIMEOUT_NOT_FLOAT
 from proto.resp import NULL_ARRAY, Reply
 
 

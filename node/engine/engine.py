@@ -23,21 +23,14 @@ from node.engine import (  # noqa: F401  (importing registers the implementation
 from node.engine.blocking import WouldBlock, timeout_reply
 from node.engine.config import EngineConfig
 from node.engine.digest import digests, unchanged
-from node.engine.errors import (
-    LOCAL_FAILURES,
-    OOM,
-    CommandError,
-    internal_error,
-    unknown_command,
-    unknown_subcommand,
-    wrong_arity,
-)
+from node.engine.errors import LOCAL_FAILURES, CommandError, internal_error
 from node.engine.eviction import Evictor
 from node.engine.keyspace import Keyspace
 from node.engine.registry import IMPLEMENTATIONS
 from node.engine.scripting import SCRIPT_COMMANDS, Scripting
 from node.engine.snapshot import dump, load_into
 from proto.commands import TABLE, CommandSpec, Flag, lookup
+from proto.errors import OOM, unknown_command, unknown_subcommand, wrong_arity
 from proto.resp import OK, Error, Reply
 
 READONLY_WRITE = b"READONLY You can't write against a read only replica."
@@ -108,7 +101,7 @@ class Engine:
                 return Error(wrong_arity(spec.name))
             sub = spec.subcommands.get(args[1].decode("utf-8", "replace").lower())
             if sub is None or not _implemented(sub.name):
-                return Error(unknown_subcommand(spec.name, args))
+                return Error(unknown_subcommand(spec.name, args[1]))
             spec = sub
         if not spec.arity_ok(len(args)):
             return Error(wrong_arity(spec.name))

@@ -6,13 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from node.engine.errors import (
-    NOT_INTEGER,
-    OVERFLOW,
-    STRING_TOO_LONG,
-    SYNTAX,
-    CommandError,
-)
+from node.engine.errors import CommandError
 from node.engine.keyspace import Keyspace
 from node.engine.parsing import (
     LLONG_MAX,
@@ -24,17 +18,24 @@ from node.engine.parsing import (
 )
 from node.engine.registry import command
 from node.engine.work import string_work
+from proto.errors import (
+    NAN_OR_INFINITY,
+    NOT_FLOAT,
+    NOT_INTEGER,
+    OVERFLOW,
+    STRING_TOO_LONG,
+    SYNTAX,
+    invalid_expire_time,
+)
 from proto.resp import OK, Reply
 
 BIT_OFFSET_ERROR = b"ERR bit offset is not an integer or out of range"
 BIT_VALUE_ERROR = b"ERR bit is not an integer or out of range"
 OFFSET_RANGE_ERROR = b"ERR offset is out of range"
-NAN_OR_INF = b"ERR increment would produce NaN or Infinity"
-NOT_VALID_FLOAT = b"ERR value is not a valid float"
 
 
 def invalid_expire(name: str) -> CommandError:
-    return CommandError(b"ERR invalid expire time in '%s' command" % name.encode())
+    return CommandError(invalid_expire_time(name.encode()))
 
 
 def expire_at_ms(db: Keyspace, arg: bytes, unit_seconds: bool, relative: bool, name: str) -> int:
@@ -299,10 +300,10 @@ def incrbyfloat(db: Keyspace, args: list[bytes]) -> Reply:
     base = to_long_double(bytes(current)) if current is not None else to_long_double(b"0")
     increment = to_long_double(args[2])
     if base is None or increment is None:
-        raise CommandError(NOT_VALID_FLOAT)
+        raise CommandError(NOT_FLOAT)
     result = base + increment
     if not np.isfinite(result):
-        raise CommandError(NAN_OR_INF)
+        raise CommandError(NAN_OR_INFINITY)
     text = format_long_double(result)
     db.set(key, text, keep_ttl=True)
     return text
