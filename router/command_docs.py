@@ -49,25 +49,6 @@ COMMAND_HELP = [
 ]
 
 
-def acl_categories(spec: CommandSpec) -> list[bytes]:
-    """The table's categories, or the ones its flags and group imply."""
-    if spec.acl_categories:
-        return [category.encode() for category in spec.acl_categories]
-    categories: list[bytes] = []
-    if spec.flags & Flag.WRITE:
-        categories.append(b"@write")
-    if spec.flags & Flag.READONLY:
-        categories.append(b"@read")
-    if spec.group in ("string", "list", "set", "sorted_set", "hash", "generic", "connection"):
-        categories.append(b"@" + spec.group.replace("generic", "keyspace").encode())
-    if spec.flags & Flag.ADMIN:
-        categories.extend((b"@admin", b"@dangerous"))
-    categories.append(b"@fast" if spec.flags & Flag.FAST else b"@slow")
-    if spec.flags & Flag.BLOCKING:
-        categories.append(b"@blocking")
-    return categories
-
-
 def _key_specs(spec: CommandSpec) -> list[Map]:
     if spec.first_key == 0 and spec.keys_function is None:
         return []
@@ -104,7 +85,7 @@ def command_info(spec: CommandSpec) -> list:
         spec.first_key,
         spec.last_key,
         spec.key_step,
-        SetReply([Simple(category) for category in acl_categories(spec)]),
+        SetReply([Simple(category.encode()) for category in spec.acl_categories]),
         SetReply([]),
         _key_specs(spec),
         [command_info(sub) for sub in spec.subcommands.values()],
@@ -177,7 +158,7 @@ def command_list(ctx: RouterContext, client: ClientState, args: list[bytes]) -> 
         return [
             spec.name.encode()
             for spec in TABLE.values()
-            if category in [c.lower() for c in acl_categories(spec)]
+            if category in [c.lower().encode() for c in spec.acl_categories]
         ]
     if kind == b"pattern":
         matched = []

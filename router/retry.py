@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from proto import slotraft_pb2 as pb
+from proto.commands import lookup
 from proto.running_loop import running_loop
 from router.backend import BackendError
 from router.node_link import NO_ANSWER_IN_TIME, AttemptFailed, NodeLink
@@ -38,8 +39,6 @@ RETRY_PAUSE_MAX_S = 0.1  # a new leader is used within 0.1 s of its election
 # other replicas still name that node as their leader, it is busy, not gone: the read
 # fails at once rather than when the retry budget runs out.
 READ_TIMEOUT_NODES = 2
-# Where blocking commands keep their timeout argument (seconds): index from the start.
-_TIMEOUT_FIRST = {b"blmpop", b"bzmpop"}
 
 
 class FirstAttempt(NamedTuple):
@@ -287,7 +286,10 @@ def _retrieve(future: asyncio.Future) -> None:
 
 
 def _timeout_index(args: Any) -> int:
-    return 1 if bytes(args[0]).lower() in _TIMEOUT_FIRST else len(args) - 1
+    """Where the blocking command in `args` has its timeout, as its spec says."""
+    spec = lookup(bytes(args[0]))
+    assert spec is not None and spec.blocking is not None, f"{args[0]!r} does not block"
+    return spec.blocking.timeout_index(len(args))
 
 
 _PLAIN_NUMBER = re.compile(rb"[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?\Z")

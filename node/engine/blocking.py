@@ -6,8 +6,9 @@ import numpy as np
 
 from node.engine.errors import CommandError
 from node.engine.parsing import to_long_double
+from proto.commands import lookup
 from proto.errors import TIMEOUT_NEGATIVE, TIMEOUT_NOT_FLOAT
-from proto.resp import NULL_ARRAY, Reply
+from proto.resp import Reply
 
 
 class WouldBlock:
@@ -41,9 +42,7 @@ def parse_timeout(arg: bytes) -> float:
 
 
 def timeout_reply(args: list[bytes]) -> Reply:
-    """The reply of a blocking command whose timeout passed: a null bulk for BLMOVE and
-    BRPOPLPUSH, a null array for the pops."""
-    name = args[0].lower()
-    if name in (b"blmove", b"brpoplpush"):
-        return None
-    return NULL_ARRAY
+    """The reply of a blocking command whose timeout passed, as its spec says."""
+    spec = lookup(args[0])
+    assert spec is not None and spec.blocking is not None, f"{args[0]!r} does not block"
+    return spec.blocking.reply_on_timeout

@@ -14,9 +14,9 @@ from proto.commands import (
     sortedsets,
     strings,
 )
-from proto.commands.spec import CommandSpec, Flag, Route
+from proto.commands.spec import Blocking, CommandSpec, Flag, Merge, Route
 
-__all__ = ["TABLE", "CommandSpec", "Flag", "Route", "lookup", "resolve"]
+__all__ = ["TABLE", "Blocking", "CommandSpec", "Flag", "Merge", "Route", "lookup", "resolve"]
 
 TABLE: dict[str, CommandSpec] = {}
 for _group in (
