@@ -23,7 +23,7 @@ import grpc
 from proto import framing
 from proto import slotraft_pb2 as pb
 from proto import slotraft_pb2_grpc as pb_grpc
-from proto.commands import TABLE, Flag, resolve
+from proto.commands import COMMANDS, CommandSpec, resolve
 from proto.credentials import Credentials
 from proto.handshake import CHANNEL_KV, HandshakeError
 from proto.kv_commands import set_commands
@@ -37,6 +37,7 @@ from router.pubsub_streams import NodeStreams
 from router.retry import RETRY_BUDGET_S, ShardCaller, ShardRoute
 
 log = logging.getLogger("slotraft.router.cluster")
+_BY_SPELLING = COMMANDS.by_spelling  # tested per command on the hot path
 
 
 def _ignore_frame(_frame: bytes) -> None:
@@ -261,36 +262,13 @@ async def _replies_of(call: Awaitable[pb.KvReply]) -> list[bytes]:
     return list((await call).replies)
 
 
-def _names_flagged(flag: Flag) -> frozenset[str]:
-    # Tested per command on the hot path: a set of names is much cheaper than Flag's `&`.
-    specs = [
-        *TABLE.values(),
-        *(sub for spec in TABLE.values() for sub in spec.subcommands.values()),
-    ]
-    return frozenset(spec.name for spec in specs if spec.flags & flag)
-
-
-_READ_ONLY_NAMES = _names_flagged(Flag.READONLY)
-_BLOCKING_NAMES = _names_flagged(Flag.BLOCKING)
-
-
-# Commands without subcommands under their usual spellings: one dict lookup per command.
-_READ_ONLY_SPELLINGS: dict[bytes, bool] = {
-    spelling: spec.name in _READ_ONLY_NAMES
-    for spec in TABLE.values()
-    if not spec.subcommands
-    for spelling in (spec.name.encode(), spec.name.upper().encode())
-}
-
-
 def _is_read_only(args: list[bytes]) -> bool:
-    known = _READ_ONLY_SPELLINGS.get(args[0])
-    if known is not None:
-        return known
-    spec = resolve(args)
-    return spec is not None and spec.name in _READ_ONLY_NAMES
+    spec = _BY_SPELLING.get(args[0])
+    if spec is None or spec.subcommands:
+        spec = resolve(args)  # type: ignore[assignment]
+    return type(spec) is CommandSpec and spec.is_read_only
 
 
 def _is_blocking(args: list[bytes]) -> bool:
     spec = resolve(args)
-    return spec is not None and spec.name in _BLOCKING_NAMES
+    return type(spec) is CommandSpec and spec.is_blocking

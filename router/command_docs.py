@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from proto import errors
-from proto.commands import TABLE, CommandSpec, Flag, lookup
+from proto.commands import COMMANDS, TABLE, CommandSpec, Flag
 from proto.glob import stringmatch
 from proto.resp import Error, Map, Reply, SetReply, Simple
 from router.connection import ClientState
@@ -114,10 +114,10 @@ def command_docs(spec: CommandSpec) -> Map:
 def _lookup_full(name: bytes) -> CommandSpec | None:
     """A command or a container's subcommand given as 'container|sub'."""
     container, _, sub = name.partition(b"|")
-    spec = lookup(container)
+    spec = COMMANDS.lookup(container)
     if spec is None or not sub:
         return spec
-    return spec.subcommands.get(sub.decode("utf-8", "replace").lower())
+    return COMMANDS.subcommand(spec, sub)
 
 
 def command_all(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
@@ -175,9 +175,10 @@ def command_list(ctx: RouterContext, client: ClientState, args: list[bytes]) -> 
 
 def command_getkeys(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
     target = args[2:]
-    spec = lookup(target[0])
+    # Not resolve(): COMMAND GETKEYS checks for keys before the number of arguments.
+    spec = COMMANDS.lookup(target[0])
     if spec is not None and spec.subcommands and len(target) >= 2:
-        spec = spec.subcommands.get(target[1].decode("utf-8", "replace").lower())
+        spec = COMMANDS.subcommand(spec, target[1])
     if spec is None:
         return Error(b"ERR Invalid command specified")
     if spec.first_key == 0 and spec.keys_function is None:

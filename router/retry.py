@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from proto import slotraft_pb2 as pb
-from proto.commands import lookup
+from proto.commands import timeout_index
 from proto.running_loop import running_loop
 from router.backend import BackendError
 from router.node_link import NO_ANSWER_IN_TIME, AttemptFailed, NodeLink
@@ -285,13 +285,6 @@ def _retrieve(future: asyncio.Future) -> None:
         future.exception()
 
 
-def _timeout_index(args: Any) -> int:
-    """Where the blocking command in `args` has its timeout, as its spec says."""
-    spec = lookup(bytes(args[0]))
-    assert spec is not None and spec.blocking is not None, f"{args[0]!r} does not block"
-    return spec.blocking.timeout_index(len(args))
-
-
 _PLAIN_NUMBER = re.compile(rb"[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?\Z")
 
 
@@ -299,7 +292,7 @@ def _blocking_timeout(args: Any) -> float | None:
     """A blocking command's timeout in seconds; None for forever, and for anything but a
     plain number (the shard answers those with their error, which needs no retry)."""
     try:
-        text = bytes(args[_timeout_index(args)])
+        text = bytes(args[timeout_index(args)])
     except IndexError:
         return None
     if not _PLAIN_NUMBER.match(text):
@@ -309,4 +302,4 @@ def _blocking_timeout(args: Any) -> float | None:
 
 
 def _set_blocking_timeout(args: Any, seconds: float) -> None:
-    args[_timeout_index(args)] = b"%.3f" % seconds
+    args[timeout_index(args)] = b"%.3f" % seconds

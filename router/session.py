@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from proto import errors
-from proto.commands import TABLE, CommandSpec, Flag, Route, lookup
+from proto.commands import SINGLE_KEY, CommandSpec, Route, Unresolved, resolve
 from proto.resp import OK, Error, Reply, encode, encode_many
 from proto.running_loop import running_loop
 from proto.slots import key_slot
@@ -53,28 +53,6 @@ log = logging.getLogger("slotraft.router")
 # Commands that act at once inside MULTI instead of being queued (processCommand).
 NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 Barrier = Callable[[], Awaitable[bytes]]
-
-# Flag tests on the hot path use name sets: IntFlag arithmetic costs about a microsecond.
-_BLOCKING = frozenset(name for name, spec in TABLE.items() if spec.flags & Flag.BLOCKING)
-_NO_AUTH = frozenset(
-    sub.name
-    for spec in TABLE.values()
-    for sub in (spec, *spec.subcommands.values())
-    if sub.flags & Flag.NO_AUTH
-)
-# One-key commands forwarded as they are (GET, SET, INCR, HSET, LPUSH, ...) under their
-# usual spellings: most traffic, routed with one dict lookup and a hash.
-_ONE_KEY: dict[bytes, CommandSpec] = {
-    spelling: spec
-    for spec in TABLE.values()
-    if spec.route is Route.KEYED
-    and not spec.subcommands
-    and spec.keys_function is None
-    and spec.first_key == 1
-    and spec.last_key == 1
-    and spec.name not in _BLOCKING
-    for spelling in (spec.name.encode(), spec.name.upper().encode())
-}
 
 
 class Transport(Protocol):
@@ -281,7 +259,7 @@ class Session:
                 break
             count += 1
             if inline:
-                spec = _ONE_KEY.get(command[0])  # type: ignore[index]
+                spec = SINGLE_KEY.get(command[0])  # type: ignore[index]
                 if spec is not None:
                     arity = spec.arity
                     argc = len(command)
@@ -361,28 +339,20 @@ class Session:
         if spec.route is Route.ROUTER:
             return self._dispatch_local(spec, args, batch, silent)
         plan = self.ctx.planner.plan(spec, args)
-        if spec.name in _BLOCKING and type(plan) is Forward:
+        if spec.is_blocking and type(plan) is Forward:
             return self._barrier(lambda: self._blocking(plan), silent)  # type: ignore[arg-type]
         batch.add_plan(plan, silent)
         return None
 
     def _resolve(self, args: list[bytes]) -> CommandSpec | bytes:
         """The spec governing args, or the encoded error reply (unknown command or
-        subcommand, wrong arity, not authenticated), checked in Redis's order."""
-        spec = lookup(args[0])
-        if spec is None:
-            return replies.error(errors.unknown_command(args))
-        if spec.subcommands and len(args) >= 2:
-            sub = spec.subcommands.get(args[1].decode("utf-8", "replace").lower())
-            if sub is None:
-                return replies.error(errors.unknown_subcommand(spec.name, args[1]))
-            spec = sub
-        if not spec.arity_ok(len(args)):
-            return replies.error(errors.wrong_arity(spec.name))
-        client = self.client
-        if not client.authenticated and spec.name not in _NO_AUTH:
+        subcommand, wrong arity, then not authenticated), checked in Redis's order."""
+        spec = resolve(args)
+        if type(spec) is Unresolved:
+            return replies.error(spec.text)
+        if not self.client.authenticated and not spec.allowed_before_auth:  # type: ignore[union-attr]
             return replies.error(errors.NOAUTH)
-        return spec
+        return spec  # type: ignore[return-value]
 
     def _dispatch_local(
         self, spec: CommandSpec, args: list[bytes], batch: _Batch, silent: bool

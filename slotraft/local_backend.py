@@ -21,10 +21,10 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from node.engine.blocking import WouldBlock, timeout_reply
+from node.engine.blocking import WouldBlock
 from node.engine.config import EngineConfig
 from node.engine.engine import Engine
-from proto.commands import resolve
+from proto.commands import CommandSpec, resolve, timeout_reply
 from proto.resp import NULL_ARRAY, Error, Reply, encode
 from proto.slots import SLOT_COUNT
 from router.backend import BackendError, Watch
@@ -251,6 +251,6 @@ def _named_keys(commands: list[list[bytes]]) -> list[bytes]:
     keys: list[bytes] = []
     for args in commands:
         spec = resolve(args)
-        if spec is not None:
+        if type(spec) is CommandSpec:
             keys.extend(spec.keys(args))
     return keys

@@ -1,4 +1,6 @@
-"""What a blocking command (BLPOP, BLMOVE, BZPOPMIN, ...) returns when it would block."""
+"""What a blocking command (BLPOP, BLMOVE, BZPOPMIN, ...) returns when it would block, and
+its timeout argument parsed. Its reply once the timeout passed is its spec's
+(proto.commands.timeout_reply)."""
 
 from __future__ import annotations
 
@@ -6,9 +8,7 @@ import numpy as np
 
 from node.engine.errors import CommandError
 from node.engine.parsing import to_long_double
-from proto.commands import lookup
 from proto.errors import TIMEOUT_NEGATIVE, TIMEOUT_NOT_FLOAT
-from proto.resp import Reply
 
 
 class WouldBlock:
@@ -39,10 +39,3 @@ def parse_timeout(arg: bytes) -> float:
     if milliseconds < 0:
         raise CommandError(TIMEOUT_NEGATIVE)
     return milliseconds / 1000
-
-
-def timeout_reply(args: list[bytes]) -> Reply:
-    """The reply of a blocking command whose timeout passed, as its spec says."""
-    spec = lookup(args[0])
-    assert spec is not None and spec.blocking is not None, f"{args[0]!r} does not block"
-    return spec.blocking.reply_on_timeout

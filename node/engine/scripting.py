@@ -27,10 +27,18 @@ from typing import Any
 
 from lupa import lua51
 
-from node.engine.blocking import WouldBlock, timeout_reply
+from node.engine.blocking import WouldBlock
 from node.engine.script_host import ScriptHost
 from proto import resp
-from proto.commands import CommandSpec, Flag, lookup
+from proto.commands import (
+    SHARD_COMMANDS,
+    CommandSpec,
+    Flag,
+    Reason,
+    Unresolved,
+    lookup,
+    timeout_reply,
+)
 from proto.slots import key_slot
 
 SCRIPT_COMMANDS = frozenset(
@@ -358,9 +366,9 @@ class Scripting:
 
     def _call(self, args: list[bytes]) -> resp.Reply:
         engine = self.engine
-        spec = engine.resolve(args)
-        if type(spec) is resp.Error:
-            if spec.startswith(b"ERR wrong number of arguments"):
+        spec = SHARD_COMMANDS.resolve(args)
+        if type(spec) is Unresolved:
+            if spec.reason is Reason.WRONG_ARITY:
                 return resp.Error(_ARITY)
             return self._local_command(args)
         assert isinstance(spec, CommandSpec)
