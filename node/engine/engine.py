@@ -170,7 +170,7 @@ class Engine:
         watches: list[tuple[bytes, bytes]] | None = None,
     ) -> list[Reply] | None:
         """MULTI/EXEC body in one entry: each command in order; a blocking command that
-        would block answers as if its timeout had passed, as Redis does inside MULTI.
+        would block answers what it answers where it may not block, as Redis does inside MULTI.
         `watches` are the (key, digest) pairs taken at WATCH: if any key's digest differs
         now, nothing runs and the reply is None (EXEC's null reply)."""
         if watches:
@@ -196,7 +196,7 @@ class Engine:
                 self._transaction_work = max(self._transaction_work - db.work_done, 0)
                 changed.extend(db.changed)
                 if type(reply) is WouldBlock:
-                    reply = spec.blocking.reply_on_timeout  # type: ignore[union-attr]
+                    reply = spec.blocking.reply_if_cannot_block  # type: ignore[union-attr]
                 replies.append(reply)
         finally:
             self._transaction_work = None

@@ -37,7 +37,6 @@ from proto.commands import (
     Reason,
     Unresolved,
     lookup,
-    timeout_reply,
 )
 from proto.slots import key_slot
 
@@ -393,7 +392,7 @@ class Scripting:
             reply = engine.execute_resolved(spec, args, self._now_ms, rng)
             self._changed.extend(engine.db.changed)
         if type(reply) is WouldBlock:  # blocking forms that scripts may call never block
-            return timeout_reply(args)
+            return spec.blocking.reply_if_cannot_block  # type: ignore[union-attr]
         return reply
 
     def _local_command(self, args: list[bytes]) -> resp.Reply:

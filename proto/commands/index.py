@@ -154,8 +154,8 @@ SINGLE_KEY: dict[bytes, CommandSpec] = {
 
 
 def timeout_reply(args: list[bytes]) -> Reply:
-    """What the blocking command in `args` answers once its timeout passed (also inside
-    MULTI and scripts, where it never blocks)."""
+    """What the blocking command in `args` answers once it blocked and its timeout passed
+    (where it may not block, its spec's `blocking.reply_if_cannot_block`)."""
     spec = lookup(bytes(args[0]))
     if spec is None or spec.blocking is None:
         raise ValueError(f"{bytes(args[0])!r} is not a blocking command")

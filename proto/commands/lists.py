@@ -8,10 +8,10 @@ from proto.commands.spec import Blocking, numkeys_at
 GROUP = "list"
 _ONE_KEY = (1, 1, 1)
 _TWO_KEYS = (1, 2, 1)
-# The timeout is the last argument, or the first after the name for the MPOP form; a pop
-# that times out answers a null array, a move a null bulk string.
+# The timeout is the last argument, or the first after the name for the MPOP form. Inside
+# MULTI, where it does not block, a move that finds nothing answers a null bulk string.
 _POP_TIMEOUT = Blocking(timeout_arg=-1)
-_MOVE_TIMEOUT = Blocking(timeout_arg=-1, reply_on_timeout=None)
+_MOVE_TIMEOUT = Blocking(timeout_arg=-1, reply_if_cannot_block=None)
 _MPOP_TIMEOUT = Blocking(timeout_arg=1)
 
 COMMANDS = [

@@ -10,8 +10,7 @@ _LOG_N = "O(log(N)) where N is the number of members"
 _RANGE = "O(log(N)+M) where N is the number of members and M the number returned"
 _ALGEBRA = "O(N)+O(M*log(M)) where N is the sum of the input sizes and M the result size"
 
-# The timeout is the last argument, or the first after the name for BZMPOP; a pop that
-# times out answers a null array.
+# The timeout is the last argument, or the first after the name for BZMPOP.
 _POP_TIMEOUT = Blocking(timeout_arg=-1)
 _MPOP_TIMEOUT = Blocking(timeout_arg=1)
 # ZUNIONSTORE destination numkeys key [key ...]: the destination, then numkeys keys.

@@ -58,11 +58,14 @@ class Merge(enum.Enum):
 @dataclass(frozen=True, slots=True)
 class Blocking:
     """What makes a command blocking: where its timeout argument is (seconds; a negative
-    index counts from the end) and its reply when the timeout passes (a null array for
+    index counts from the end), its reply once it blocked and the timeout passed (Redis
+    7.0's replyToBlockedClientTimedOut: a null array, whatever the command), and its reply
+    where it may not block and finds nothing (inside MULTI or a script: a null array for
     the pops, a null bulk string for the moves)."""
 
     timeout_arg: int
     reply_on_timeout: Reply = NULL_ARRAY
+    reply_if_cannot_block: Reply = NULL_ARRAY
 
     def timeout_index(self, argc: int) -> int:
         return self.timeout_arg if self.timeout_arg >= 0 else argc + self.timeout_arg

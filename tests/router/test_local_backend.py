@@ -89,10 +89,16 @@ def test_blmove_chain_wakes_the_next_waiter():
 
 
 def test_timeout_replies_null_and_forgets_the_waiter():
+    """Redis 7.0 answers every blocking command that timed out with a null array (a null
+    bulk string only for BLMOVE and BRPOPLPUSH inside MULTI, where they do not block)."""
+
     async def scenario():
         backend = LocalBackend(1)
         assert await call(backend, b"BLPOP", b"q", b"0.05") == b"*-1\r\n"
-        assert await call(backend, b"BLMOVE", b"q", b"d", b"LEFT", b"LEFT", b"0.05") == b"$-1\r\n"
+        assert await call(backend, b"BLMOVE", b"q", b"d", b"LEFT", b"LEFT", b"0.05") == b"*-1\r\n"
+        assert await call(backend, b"BRPOPLPUSH", b"q", b"d", b"0.05") == b"*-1\r\n"
+        in_multi = await backend.transaction(0, [[b"BRPOPLPUSH", b"q", b"d", b"0"]], False, [])
+        assert in_multi == b"*1\r\n$-1\r\n"
         assert await call(backend, b"BLPOP", b"q", b"0.05", resp3=True) == b"_\r\n"
         await call(backend, b"RPUSH", b"q", b"kept")
         assert await call(backend, b"LLEN", b"q") == b":1\r\n"

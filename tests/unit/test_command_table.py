@@ -96,7 +96,12 @@ def test_every_blocking_command_has_a_timeout_and_only_those():
         assert spec.is_blocking == (spec.blocking is not None), spec.name
     assert timeout_index([b"BLPOP", b"a", b"b", b"5"]) == 3
     assert timeout_index([b"blmpop", b"5", b"1", b"a", b"LEFT"]) == 1
-    assert timeout_reply([b"BLMOVE", b"a", b"b", b"LEFT", b"LEFT", b"1"]) is None
+    # Redis 7.0: a null array once blocked and timed out, for every blocking command; a
+    # null bulk string for the moves where they may not block (MULTI).
+    assert timeout_reply([b"BLMOVE", b"a", b"b", b"LEFT", b"LEFT", b"1"]) is resp.NULL_ARRAY
+    assert TABLE["blmove"].blocking.reply_if_cannot_block is None
+    assert TABLE["brpoplpush"].blocking.reply_if_cannot_block is None
+    assert TABLE["blpop"].blocking.reply_if_cannot_block is resp.NULL_ARRAY
     assert timeout_reply([b"BZPOPMIN", b"z", b"1"]) is resp.NULL_ARRAY
     with pytest.raises(ValueError):
         timeout_reply([b"GET", b"k"])
