@@ -1,8 +1,7 @@
-"""COMMAND and its subcommands, rendered from the one command table (proto.commands)."""
+"""COMMAND and its subcommands, answered by the router and rendered from the one command
+table (proto.commands)."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 from proto import errors
 from proto.commands import COMMANDS, TABLE, CommandSpec, Flag
@@ -10,6 +9,7 @@ from proto.glob import stringmatch
 from proto.resp import Error, Map, Reply, SetReply, Simple
 from router.connection import ClientState
 from router.context import RouterContext
+from router.local_commands import answers, help_lines
 
 _FLAG_NAMES = [
     (Flag.WRITE, b"write"),
@@ -120,14 +120,17 @@ def _lookup_full(name: bytes) -> CommandSpec | None:
     return COMMANDS.subcommand(spec, sub)
 
 
+@answers("command")
 def command_all(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
     return [command_info(spec) for spec in TABLE.values()]
 
 
+@answers("command|count")
 def command_count(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
     return len(TABLE)
 
 
+@answers("command|info")
 def command_info_command(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
     if len(args) == 2:
         return command_all(ctx, client, args)
@@ -135,6 +138,7 @@ def command_info_command(ctx: RouterContext, client: ClientState, args: list[byt
     return [command_info(spec) if spec is not None else None for spec in found]
 
 
+@answers("command|docs")
 def command_docs_command(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
     specs = list(TABLE.values()) if len(args) == 2 else [_lookup_full(n) for n in args[2:]]
     flat: list = []
@@ -144,6 +148,7 @@ def command_docs_command(ctx: RouterContext, client: ClientState, args: list[byt
     return Map(flat)
 
 
+@answers("command|list")
 def command_list(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
     names = [spec.name.encode() for spec in TABLE.values()]
     if len(args) == 2:
@@ -173,6 +178,7 @@ def command_list(ctx: RouterContext, client: ClientState, args: list[bytes]) -> 
     return Error(errors.SYNTAX)
 
 
+@answers("command|getkeys")
 def command_getkeys(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
     target = args[2:]
     # Not resolve(): COMMAND GETKEYS checks for keys before the number of arguments.
@@ -191,16 +197,6 @@ def command_getkeys(ctx: RouterContext, client: ClientState, args: list[bytes]) 
     return keys
 
 
+@answers("command|help")
 def command_help(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    return [Simple(line.encode()) for line in COMMAND_HELP]
-
-
-COMMAND_HANDLERS: dict[str, Callable[[RouterContext, ClientState, list[bytes]], Reply]] = {
-    "command": command_all,
-    "command|count": command_count,
-    "command|info": command_info_command,
-    "command|docs": command_docs_command,
-    "command|list": command_list,
-    "command|getkeys": command_getkeys,
-    "command|help": command_help,
-}
+    return help_lines(COMMAND_HELP)

@@ -1,4 +1,5 @@
-"""The router's side of pub/sub: its connections' subscriptions and the commands on them.
+"""The router's side of pub/sub: its connections' subscriptions (the commands on them are
+router/pubsub_commands.py's).
 
 `PubSubRegistry` is the router's own set: channel -> connections, pattern -> connections,
 with Redis's confirmation frames and message fan-out. The backend keeps the nodes informed
@@ -12,35 +13,11 @@ from collections.abc import Callable
 from typing import Protocol
 
 from proto.glob import Matcher, compile_pattern, stringmatch
-from proto.resp import Error, Push, Reply, encode
+from proto.resp import Push, Reply, encode
 
 # Message bytes written to a connection that does not read before it is closed (Redis's
 # client-output-buffer-limit for pubsub clients: 32 MB).
 SUBSCRIBER_BACKLOG_LIMIT = 32 << 20
-
-# RESP2 connections with subscriptions may only run these (processCommand).
-SUBSCRIBE_CONTEXT = frozenset(
-    {"ping", "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "quit", "reset"}
-)
-PUBSUB_HELP = [
-    "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "CHANNELS [<pattern>]",
-    "    Return the currently active channels matching a <pattern> (default: '*').",
-    "NUMPAT",
-    "    Return number of subscriptions to patterns.",
-    "NUMSUB [<channel> ...]",
-    "    Return the number of subscribers for the specified channels, excluding",
-    "    pattern subscriptions(default: no channels).",
-    "HELP",
-    "    Prints this help.",
-]
-
-
-def context_error(name: str) -> bytes:
-    return (
-        b"ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
-        b"RESET are allowed in this context" % name.encode()
-    )
 
 
 class Frame:
@@ -239,54 +216,3 @@ class PubSubRegistry:
 
 def _count(client: SubscriptionState) -> int:
     return len(client.channels) + len(client.patterns)
-
-
-# ---------------------------------------------------------------------- commands
-
-# Run by the session: the subscription changes, and the questions for the backend.
-SUBSCRIPTION_CHANGES: dict[str, Callable[[PubSubRegistry, Subscriber, list[bytes]], list]] = {
-    "subscribe": PubSubRegistry.subscribe,
-    "unsubscribe": PubSubRegistry.unsubscribe,
-    "psubscribe": PubSubRegistry.psubscribe,
-    "punsubscribe": PubSubRegistry.punsubscribe,
-}
-
-
-QUERIES = frozenset({"publish", "pubsub|channels", "pubsub|numsub", "pubsub|numpat"})
-SESSION_PUBSUB_COMMANDS = frozenset(SUBSCRIPTION_CHANGES) | QUERIES
-
-
-class PubSubBackend(Protocol):
-    """The part of router.backend.Backend that PUBLISH and PUBSUB use."""
-
-    async def publish(self, channel: bytes, message: bytes, sender: int) -> int: ...
-
-    async def pubsub_channels(self, pattern: bytes | None) -> list[bytes]: ...
-
-    async def pubsub_numsub(self, channels: list[bytes]) -> list[int]: ...
-
-    async def pubsub_numpat(self) -> int: ...
-
-
-async def run_query(backend: PubSubBackend, client: SubscriptionState, args: list[bytes]) -> Reply:
-    """PUBLISH and PUBSUB CHANNELS / NUMSUB / NUMPAT; raises BackendError."""
-    name = args[0].lower()
-    if name == b"publish":
-        return await backend.publish(args[1], args[2], client.id)
-    sub = args[1].lower()
-    if sub == b"channels":
-        if len(args) > 3:
-            return _subcommand_syntax_error(args[1])
-        return await backend.pubsub_channels(args[2] if len(args) == 3 else None)
-    if sub == b"numsub":
-        channels = args[2:]
-        counts = await backend.pubsub_numsub(channels)
-        return [item for pair in zip(channels, counts, strict=True) for item in pair]
-    return await backend.pubsub_numpat()
-
-
-def _subcommand_syntax_error(sub: bytes) -> Reply:
-    return Error(
-        b"ERR unknown subcommand or wrong number of arguments for '%s'. Try PUBSUB HELP."
-        % sub[:128]
-    )

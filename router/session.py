@@ -25,8 +25,8 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from proto import errors
-from proto.commands import SINGLE_KEY, CommandSpec, Route, Unresolved, resolve
-from proto.resp import OK, Error, Reply, encode, encode_many
+from proto.commands import SINGLE_KEY, CommandSpec, Unresolved, resolve
+from proto.resp import Reply, encode_many
 from proto.running_loop import running_loop
 from proto.slots import key_slot
 from router import replies
@@ -34,24 +34,24 @@ from router.backend import BackendError
 from router.connection import ClientState
 from router.context import RouterContext
 from router.errors import INTERNAL
-from router.local_commands import ASYNC_HANDLERS, HANDLERS
+from router.local_commands import LOCAL_COMMANDS, LocalCommand
 from router.planner import Forward, Plan, Scatter
 from router.protocol import ProtocolError, RequestParser
-from router.pubsub import (
-    SESSION_PUBSUB_COMMANDS,
-    SUBSCRIBE_CONTEXT,
-    SUBSCRIBER_BACKLOG_LIMIT,
-    SUBSCRIPTION_CHANGES,
-    Frame,
-    context_error,
-    run_query,
+from router.pubsub import SUBSCRIBER_BACKLOG_LIMIT, Frame
+from router.pubsub_commands import context_error
+
+# The modules of the commands the router answers itself, which register them in
+# LOCAL_COMMANDS when imported.
+from router import (  # noqa: F401  isort: skip
+    command_docs,
+    connection_commands,
+    pubsub_commands,
+    server_commands,
+    transaction_commands,
 )
-from router.transaction import Queued, execute, watch
 
 log = logging.getLogger("slotraft.router")
 
-# Commands that act at once inside MULTI instead of being queued (processCommand).
-NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 Barrier = Callable[[], Awaitable[bytes]]
 
 
@@ -322,13 +322,15 @@ class Session:
         name = spec.name
         client.last_command = name
         transaction = client.transaction
-        if client.subscribed and not client.resp3 and name not in SUBSCRIBE_CONTEXT:
+        local = LOCAL_COMMANDS.get(name)
+        allowed_when_subscribed = local is not None and local.allowed_when_subscribed
+        if client.subscribed and not client.resp3 and not allowed_when_subscribed:
             transaction.flag_error()
             if not silent:
                 batch.items.append(replies.error(context_error(name)))
             return None
-        if transaction.active and name not in NOT_QUEUED:
-            if spec.route is Route.ROUTER:
+        if transaction.active and (local is None or not local.acts_in_multi):
+            if local is not None:
                 reply = transaction.queue_local(args, spec)
             else:
                 shard = self.ctx.planner.transaction_shard(spec, args)
@@ -336,8 +338,8 @@ class Session:
             if not silent:
                 batch.items.append(reply)
             return None
-        if spec.route is Route.ROUTER:
-            return self._dispatch_local(spec, args, batch, silent)
+        if local is not None:
+            return self._dispatch_local(local, args, batch, silent)
         plan = self.ctx.planner.plan(spec, args)
         if spec.is_blocking and type(plan) is Forward:
             return self._barrier(lambda: self._blocking(plan), silent)  # type: ignore[arg-type]
@@ -355,29 +357,17 @@ class Session:
         return spec  # type: ignore[return-value]
 
     def _dispatch_local(
-        self, spec: CommandSpec, args: list[bytes], batch: _Batch, silent: bool
+        self, command: LocalCommand, args: list[bytes], batch: _Batch, silent: bool
     ) -> Barrier | None:
-        name = spec.name
-        if name == "exec":
-            return self._barrier(self._exec, silent)
-        if name == "watch":
-            if self.client.transaction.active:
-                reply: Reply = Error(errors.WATCH_IN_MULTI)
-            else:
-                return self._barrier(self._watch_barrier(args), silent)
-        elif name == "client|reply":
-            reply = self._client_reply(args)
-            silent = reply is None  # ON always answers, even after OFF
-        elif name in ASYNC_HANDLERS:
-            return self._barrier(lambda: self._run_async_local(name, args), silent)
-        elif name in SESSION_PUBSUB_COMMANDS:
-            # Subscription confirmations are pushes: sent even with CLIENT REPLY OFF.
-            silent = silent and name not in SUBSCRIPTION_CHANGES
-            return self._barrier(lambda: self._pubsub(name, args), silent)
-        else:
-            reply = HANDLERS[name](self.ctx, self.client, args)
-        if not silent:
-            batch.items.append(encode(reply, self.client.resp3))
+        """A command the router answers itself, as its entry in LOCAL_COMMANDS says."""
+        silent = silent and not command.replies_when_off
+        if command.answer_later is not None:
+            answer_later = command.answer_later
+            return self._barrier(lambda: answer_later(self, args), silent)
+        assert command.answer is not None
+        reply = command.answer(self, args)
+        if reply is not None and not silent:
+            batch.items.append(reply)
         return None
 
     def _barrier(self, run: Callable[[], Awaitable[bytes]], silent: bool) -> Barrier:
@@ -460,72 +450,14 @@ class Session:
         finally:
             client.blocked = False
 
-    async def _run_async_local(self, name: str, args: list[bytes]) -> bytes:
-        reply = await ASYNC_HANDLERS[name](self.ctx, self.client, args)
-        return encode(reply, self.client.resp3)
-
     # ------------------------------------------------------------------ pub/sub
 
-    async def _pubsub(self, name: str, args: list[bytes]) -> bytes:
-        client = self.client
-        backend = self.ctx.backend
-        change = SUBSCRIPTION_CHANGES.get(name)
-        if change is None:
-            try:
-                return encode(await run_query(backend, client, args), client.resp3)
-            except BackendError as failure:
-                return replies.error(failure.reply)
-        registry = backend.pubsub
-        version = registry.version
-        frames = change(registry, self, args[1:])
-        if registry.version == version:
-            return encode_many(frames, client.resp3)
-        # Confirmed once the nodes hold the change: a message published anywhere after the
-        # confirmation then reaches this connection.
+    async def confirmed(self, frames: list[Reply]) -> bytes:
+        """`frames` (a subscription change's confirmations) once the nodes hold the change;
+        the messages that come meanwhile are held and follow them."""
         self._held = []
         try:
-            await backend.sync_subscriptions()
+            await self.ctx.backend.sync_subscriptions()
         finally:
             held, self._held = self._held, None
-        return encode_many(frames, client.resp3) + b"".join(held)
-
-    # ------------------------------------------------------------------ MULTI / EXEC
-
-    def _watch_barrier(self, args: list[bytes]) -> Barrier:
-        ctx = self.ctx
-        transaction = self.client.transaction
-        return lambda: watch(transaction, args[1:], ctx.planner, ctx.backend)
-
-    async def _exec(self) -> bytes:
-        client = self.client
-        return await execute(
-            client.transaction, client.resp3, self.ctx.backend, self._local_in_exec
-        )
-
-    async def _local_in_exec(self, queued: Queued) -> bytes:
-        """A router-local command queued in MULTI, run by EXEC in its queue position."""
-        name, args = queued.spec.name, queued.args
-        if name in ASYNC_HANDLERS:
-            return await self._run_async_local(name, args)
-        if name in SESSION_PUBSUB_COMMANDS:
-            return await self._pubsub(name, args)
-        if name == "client|reply":
-            return encode(self._client_reply(args) or OK, self.client.resp3)
-        return encode(HANDLERS[name](self.ctx, self.client, args), self.client.resp3)
-
-    def _client_reply(self, args: list[bytes]) -> Reply:
-        """CLIENT REPLY ON|OFF|SKIP: None when no reply must be sent (OFF, SKIP)."""
-        mode = args[2].lower()
-        client = self.client
-        if mode == b"on":
-            client.reply_off = False
-            client.skip_next_reply = False
-            return OK
-        if mode == b"off":
-            client.reply_off = True
-            return None
-        if mode == b"skip":
-            if not client.reply_off:
-                client.skip_next_reply = True
-            return None
-        return Error(errors.SYNTAX)
+        return encode_many(frames, self.client.resp3) + b"".join(held)
