@@ -168,6 +168,17 @@ COMMANDS = [
         complexity="O(N)",
     ),
     command(
+        "lcs",
+        -3,
+        READONLY,
+        (1, 2, 1),
+        group=GROUP,
+        since="7.0.0",
+        complexity="O(N*M) where N and M are the lengths of s1 and s2, respectively",
+        summary="Finds the longest common subsequence of two strings (LEN: its length; IDX: "
+        "where its runs are in each).",
+    ),
+    command(
         "delex",
         -2,
         WRITE | FAST,
