@@ -11,6 +11,8 @@ from proto.commands.builder import NOSCRIPT, READONLY, WRITE, command
 from proto.commands.spec import Merge, Route, numkeys_at
 
 GROUP = "scripting"
+# Redis gives its scripting commands these, not @read or @write.
+_CATEGORIES = ("@slow", "@scripting")
 _KEYS = numkeys_at(2)
 
 COMMANDS = [
@@ -20,6 +22,7 @@ COMMANDS = [
         WRITE | NOSCRIPT,
         keys_function=_KEYS,
         group=GROUP,
+        acl_categories=_CATEGORIES,
         since="2.6.0",
         complexity="Depends on the script that is executed.",
         summary="Executes a server-side Lua script.",
@@ -30,6 +33,7 @@ COMMANDS = [
         WRITE | NOSCRIPT,
         keys_function=_KEYS,
         group=GROUP,
+        acl_categories=_CATEGORIES,
         since="2.6.0",
         complexity="Depends on the script that is executed.",
         summary="Executes a server-side Lua script by SHA1 digest.",
@@ -40,6 +44,7 @@ COMMANDS = [
         READONLY | NOSCRIPT,
         keys_function=_KEYS,
         group=GROUP,
+        acl_categories=_CATEGORIES,
         since="7.0.0",
         complexity="Depends on the script that is executed.",
         summary="Executes a read-only server-side Lua script.",
@@ -50,6 +55,7 @@ COMMANDS = [
         READONLY | NOSCRIPT,
         keys_function=_KEYS,
         group=GROUP,
+        acl_categories=_CATEGORIES,
         since="7.0.0",
         complexity="Depends on the script that is executed.",
         summary="Executes a read-only server-side Lua script by SHA1 digest.",
@@ -67,6 +73,7 @@ COMMANDS = [
                 3,
                 WRITE | NOSCRIPT,
                 group=GROUP,
+                acl_categories=_CATEGORIES,
                 since="2.6.0",
                 complexity="O(N) with N being the length in bytes of the script body.",
                 summary="Loads a server-side Lua script to the script cache.",
@@ -78,6 +85,7 @@ COMMANDS = [
                 -3,
                 READONLY | NOSCRIPT,
                 group=GROUP,
+                acl_categories=_CATEGORIES,
                 since="2.6.0",
                 complexity="O(N) with N being the number of scripts to check.",
                 summary="Determines whether server-side Lua scripts exist in the script cache.",
@@ -89,6 +97,7 @@ COMMANDS = [
                 -2,
                 WRITE | NOSCRIPT,
                 group=GROUP,
+                acl_categories=_CATEGORIES,
                 since="2.6.0",
                 complexity="O(N) with N being the number of scripts in cache",
                 summary="Removes all server-side Lua scripts from the script cache.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from proto.commands.builder import DENYOOM, FAST, NOSCRIPT, RANDOM, READONLY, WRITE, command
 from proto.commands.spec import Blocking, CommandSpec, numkeys_at
 
-GROUP = "sorted_set"
+GROUP = "sorted-set"
 _LOG_N = "O(log(N)) where N is the number of members"
 _RANGE = "O(log(N)+M) where N is the number of members and M the number returned"
 _ALGEBRA = "O(N)+O(M*log(M)) where N is the sum of the input sizes and M the result size"

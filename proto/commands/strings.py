@@ -6,6 +6,7 @@ from proto.commands.builder import DENYOOM, FAST, READONLY, WRITE, command
 from proto.commands.spec import Merge, Route
 
 GROUP = "string"
+BITMAP = "bitmap"  # SETBIT, GETBIT, BITCOUNT: Redis's group for them
 
 COMMANDS = [
     command(
@@ -154,16 +155,21 @@ COMMANDS = [
         group=GROUP,
         summary="Overwrite part of a string value at an offset.",
     ),
-    command("setbit", 4, WRITE | DENYOOM, (1, 1, 1), group=GROUP, summary="Set or clear one bit."),
+    command("setbit", 4, WRITE | DENYOOM, (1, 1, 1), group=BITMAP, summary="Set or clear one bit."),
     command(
-        "getbit", 3, READONLY | FAST, (1, 1, 1), group=GROUP, summary="The bit value at an offset."
+        "getbit",
+        3,
+        READONLY | FAST,
+        (1, 1, 1),
+        group=BITMAP,
+        summary="The bit value at an offset.",
     ),
     command(
         "bitcount",
         -2,
         READONLY,
         (1, 1, 1),
-        group=GROUP,
+        group=BITMAP,
         summary="Count set bits in a string.",
         complexity="O(N)",
     ),

@@ -101,3 +101,37 @@ def _read_hello(connection: socket.socket) -> None:
         chunk = connection.recv(4096)
         assert chunk
         data += chunk
+
+
+def _redis_call(port: int, *args: bytes):
+    import hiredis
+
+    packed = b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+    reader = hiredis.Reader()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(packed)
+        while (reply := reader.gets()) is False:
+            reader.feed(connection.recv(1 << 20))
+    return reply
+
+
+def test_acl_categories_and_groups_are_redis_ones(redis_port):
+    """COMMAND INFO's ACL categories and COMMAND DOCS's group of every command Redis 7.0
+    has (CLIENT SETINFO is 7.2's, DELEX 8.4's)."""
+    from router.command_docs import command_docs
+
+    differences = []
+    for spec in TABLE.values():
+        for item in (spec, *spec.subcommands.values()):
+            (info,) = _redis_call(redis_port, b"COMMAND", b"INFO", item.name.encode())
+            if info is None:
+                continue
+            theirs = sorted(category.decode() for category in info[6])
+            if sorted(item.acl_categories) != theirs:
+                differences.append((item.name, sorted(item.acl_categories), theirs))
+            docs = _redis_call(redis_port, b"COMMAND", b"DOCS", item.name.encode())
+            their_group = dict(zip(docs[1][::2], docs[1][1::2]))[b"group"]
+            our_group = dict(zip(command_docs(item)[::2], command_docs(item)[1::2]))[b"group"]
+            if our_group != their_group:
+                differences.append((item.name, our_group, their_group))
+    assert differences == [], "\n".join(map(str, differences))
