@@ -166,7 +166,7 @@ def command_list(ctx: RouterContext, client: ClientState, args: list[bytes]) -> 
             if category in [c.lower().encode() for c in spec.acl_categories]
         ]
     if kind == b"pattern":
-        matched = []
+        matched: list[bytes] = []
         for spec in TABLE.values():
             candidates = [spec, *spec.subcommands.values()]
             matched.extend(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Callable
+from functools import partial
 
 from proto import errors
 from proto.resp import OK, PONG, Error, Map, Reply, Simple, Verbatim
@@ -318,18 +319,18 @@ def client_kill(ctx: RouterContext, client: ClientState, args: list[bytes]) -> R
             wanted = _integer(value)
             if wanted is None or wanted <= 0:
                 return Error(b"ERR client-id should be greater than 0")
-            filters.append(lambda state, wanted=wanted: state.id == wanted)
+            filters.append(partial(_has_id, wanted))
         elif option == b"addr":
-            filters.append(lambda state, value=value: state.addr.encode() == value)
+            filters.append(partial(_has_addr, value))
         elif option == b"laddr":
-            filters.append(lambda state, value=value: state.laddr.encode() == value)
+            filters.append(partial(_has_laddr, value))
         elif option == b"type":
             kind = value.lower()
             if kind not in _CLIENT_TYPES:
                 return Error(b"ERR Unknown client type '%s'" % value)
-            filters.append(lambda state, kind=kind: _of_type(state, kind))
+            filters.append(partial(_is_of_type, kind))
         elif option == b"user":
-            filters.append(lambda state, value=value: value == DEFAULT_USER)
+            filters.append(partial(_has_user, value))
         elif option == b"skipme":
             if value.lower() not in (b"yes", b"no"):
                 return Error(errors.SYNTAX)
@@ -344,6 +345,26 @@ def client_kill(ctx: RouterContext, client: ClientState, args: list[bytes]) -> R
     ]
     _kill(client, targets)
     return len(targets)
+
+
+def _has_id(wanted: int, state: ClientState) -> bool:
+    return state.id == wanted
+
+
+def _has_addr(addr: bytes, state: ClientState) -> bool:
+    return state.addr.encode() == addr
+
+
+def _has_laddr(laddr: bytes, state: ClientState) -> bool:
+    return state.laddr.encode() == laddr
+
+
+def _is_of_type(kind: bytes, state: ClientState) -> bool:
+    return _of_type(state, kind)
+
+
+def _has_user(user: bytes, state: ClientState) -> bool:
+    return user == DEFAULT_USER  # the only user
 
 
 def _kill(caller: ClientState, targets: list[ClientHandle]) -> None:

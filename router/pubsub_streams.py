@@ -220,7 +220,8 @@ class NodeStreams:
             s for s in self.streams.values() if s.state is StreamState.UP and s.node_id not in tried
         ]
         current = [s for s in up if s.acked == self.registry.version]
-        return (current or up or [None])[0]
+        candidates = current or up
+        return candidates[0] if candidates else None
 
     async def _run(self, stream: _NodeStream) -> None:
         pause = RECONNECT_PAUSE_S

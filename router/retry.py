@@ -194,9 +194,9 @@ class ShardCaller:
                     others = [replica for replica in route.replicas if replica not in timed_out]
                     if others:
                         node = others[rotation % len(others)]
-                attempt_timeout = ATTEMPT_TIMEOUT_S
+                attempt_timeout: float | None = ATTEMPT_TIMEOUT_S
                 if blocking:
-                    remaining = None
+                    remaining: float | None = None
                     if block_timeout:
                         remaining = max(0.001, block_timeout - (time.monotonic() - started))
                         if attempts:  # a retry blocks only for what is left of the timeout

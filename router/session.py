@@ -259,13 +259,13 @@ class Session:
                 break
             count += 1
             if inline:
-                spec = SINGLE_KEY.get(command[0])  # type: ignore[index]
+                spec = SINGLE_KEY.get(command[0])
                 if spec is not None:
                     arity = spec.arity
                     argc = len(command)
                     if argc == arity or (arity < 0 and argc >= -arity):
-                        shard = shard_for_slot(key_slot(command[1]))  # type: ignore[index]
-                        items.append(forward(shard, command))  # type: ignore[arg-type]
+                        shard = shard_for_slot(key_slot(command[1]))
+                        items.append(forward(shard, command))
                         last_spec = spec
                         continue
             if last_spec is not None:
@@ -273,7 +273,7 @@ class Session:
                 last_spec = None
             stats.commands_processed += count - counted
             counted = count
-            barrier = self._dispatch_any(command, batch)  # type: ignore[arg-type]
+            barrier = self._dispatch_any(command, batch)
             parser.authenticated = client.authenticated
             if (
                 barrier is not None
@@ -342,7 +342,7 @@ class Session:
             return self._dispatch_local(local, args, batch, silent)
         plan = self.ctx.planner.plan(spec, args)
         if spec.is_blocking and type(plan) is Forward:
-            return self._barrier(lambda: self._blocking(plan), silent)  # type: ignore[arg-type]
+            return self._barrier(lambda: self._blocking(plan), silent)
         batch.add_plan(plan, silent)
         return None
 
@@ -429,12 +429,12 @@ class Session:
             log.exception("shard %d failed", shard)
             return [replies.error(INTERNAL % repr(problem).encode())] * len(commands)
         if len(answers) != len(commands):
-            problem = b"shard %d sent %d replies for %d commands" % (
+            mismatch = b"shard %d sent %d replies for %d commands" % (
                 shard,
                 len(answers),
                 len(commands),
             )
-            return [replies.error(INTERNAL % problem)] * len(commands)
+            return [replies.error(INTERNAL % mismatch)] * len(commands)
         return answers
 
     async def _blocking(self, plan: Forward) -> bytes:

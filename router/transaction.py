@@ -154,8 +154,8 @@ async def execute(
         if elements is None:
             return raw  # a watched key changed (null reply) or the shard refused
         if len(elements) != len(forwarded):
-            problem = b"EXEC of %d commands got %d replies" % (len(forwarded), len(elements))
-            return replies.error(INTERNAL % problem)
+            mismatch = b"EXEC of %d commands got %d replies" % (len(forwarded), len(elements))
+            return replies.error(INTERNAL % mismatch)
         shard_replies = elements
     pending = iter(shard_replies)
     out: list[bytes] = []
