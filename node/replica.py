@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from node import entry_codec
-from node.engine.blocking import WouldBlock, timeout_reply
+from node.engine.blocking import WouldBlock
 from node.raft import EntryType, NotLeader, RaftNode, Ready, Role
 from node.shard_state import EntryResult, RequestResult, ShardState
 from proto import resp
 from proto import slotraft_pb2 as pb
+from proto.commands import timeout_reply
 from proto.histogram import SIZE_BUCKETS, Histogram
 from proto.kv_commands import commands_of
 from proto.running_loop import running_loop

@@ -25,13 +25,14 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 
 from node import entry_codec
-from node.engine.blocking import WouldBlock, timeout_reply
+from node.engine.blocking import WouldBlock
 from node.engine.digest import keyspace_digest
 from node.engine.engine import Engine, is_plain_set
 from node.engine.errors import LOCAL_FAILURES, internal_error
 from node.entry_codec import EntryFormatError, Request
 from node.sessions import SessionTable, StaleRequest
 from proto import resp
+from proto.commands import timeout_reply
 
 SNAPSHOT_MAGIC = b"SRSHARD2"  # engine, sessions, script cache
 _SNAPSHOT_MAGIC_V1 = b"SRSHARD1"  # engine, sessions (before scripting): still read

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from router.pubsub import PubSubRegistry
+from router.pubsub import PubSubRegistry
 
 
 class BackendError(Exception):

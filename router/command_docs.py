@@ -1,15 +1,15 @@
-"""COMMAND and its subcommands, rendered from the one command table (proto.commands)."""
+"""COMMAND and its subcommands, answered by the router and rendered from the one command
+table (proto.commands)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from proto.commands import TABLE, CommandSpec, Flag, lookup
+from proto import errors
+from proto.commands import COMMANDS, TABLE, CommandSpec, Flag
 from proto.glob import stringmatch
 from proto.resp import Error, Map, Reply, SetReply, Simple
-from router import errors
 from router.connection import ClientState
 from router.context import RouterContext
+from router.local_commands import answers, help_lines
 
 _FLAG_NAMES = [
     (Flag.WRITE, b"write"),
@@ -49,25 +49,6 @@ COMMAND_HELP = [
 ]
 
 
-def acl_categories(spec: CommandSpec) -> list[bytes]:
-    """The table's categories, or the ones its flags and group imply."""
-    if spec.acl_categories:
-        return [category.encode() for category in spec.acl_categories]
-    categories: list[bytes] = []
-    if spec.flags & Flag.WRITE:
-        categories.append(b"@write")
-    if spec.flags & Flag.READONLY:
-        categories.append(b"@read")
-    if spec.group in ("string", "list", "set", "sorted_set", "hash", "generic", "connection"):
-        categories.append(b"@" + spec.group.replace("generic", "keyspace").encode())
-    if spec.flags & Flag.ADMIN:
-        categories.extend((b"@admin", b"@dangerous"))
-    categories.append(b"@fast" if spec.flags & Flag.FAST else b"@slow")
-    if spec.flags & Flag.BLOCKING:
-        categories.append(b"@blocking")
-    return categories
-
-
 def _key_specs(spec: CommandSpec) -> list[Map]:
     if spec.first_key == 0 and spec.keys_function is None:
         return []
@@ -104,7 +85,7 @@ def command_info(spec: CommandSpec) -> list:
         spec.first_key,
         spec.last_key,
         spec.key_step,
-        SetReply([Simple(category) for category in acl_categories(spec)]),
+        SetReply([Simple(category.encode()) for category in spec.acl_categories]),
         SetReply([]),
         _key_specs(spec),
         [command_info(sub) for sub in spec.subcommands.values()],
@@ -133,20 +114,23 @@ def command_docs(spec: CommandSpec) -> Map:
 def _lookup_full(name: bytes) -> CommandSpec | None:
     """A command or a container's subcommand given as 'container|sub'."""
     container, _, sub = name.partition(b"|")
-    spec = lookup(container)
+    spec = COMMANDS.lookup(container)
     if spec is None or not sub:
         return spec
-    return spec.subcommands.get(sub.decode("utf-8", "replace").lower())
+    return COMMANDS.subcommand(spec, sub)
 
 
+@answers("command")
 def command_all(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
     return [command_info(spec) for spec in TABLE.values()]
 
 
+@answers("command|count")
 def command_count(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
     return len(TABLE)
 
 
+@answers("command|info")
 def command_info_command(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
     if len(args) == 2:
         return command_all(ctx, client, args)
@@ -154,6 +138,7 @@ def command_info_command(ctx: RouterContext, client: ClientState, args: list[byt
     return [command_info(spec) if spec is not None else None for spec in found]
 
 
+@answers("command|docs")
 def command_docs_command(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
     specs = list(TABLE.values()) if len(args) == 2 else [_lookup_full(n) for n in args[2:]]
     flat: list = []
@@ -163,6 +148,7 @@ def command_docs_command(ctx: RouterContext, client: ClientState, args: list[byt
     return Map(flat)
 
 
+@answers("command|list")
 def command_list(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
     names = [spec.name.encode() for spec in TABLE.values()]
     if len(args) == 2:
@@ -177,7 +163,7 @@ def command_list(ctx: RouterContext, client: ClientState, args: list[bytes]) -> 
         return [
             spec.name.encode()
             for spec in TABLE.values()
-            if category in [c.lower() for c in acl_categories(spec)]
+            if category in [c.lower().encode() for c in spec.acl_categories]
         ]
     if kind == b"pattern":
         matched: list[bytes] = []
@@ -192,11 +178,13 @@ def command_list(ctx: RouterContext, client: ClientState, args: list[bytes]) -> 
     return Error(errors.SYNTAX)
 
 
+@answers("command|getkeys")
 def command_getkeys(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
     target = args[2:]
-    spec = lookup(target[0])
+    # Not resolve(): COMMAND GETKEYS checks for keys before the number of arguments.
+    spec = COMMANDS.lookup(target[0])
     if spec is not None and spec.subcommands and len(target) >= 2:
-        spec = spec.subcommands.get(target[1].decode("utf-8", "replace").lower())
+        spec = COMMANDS.subcommand(spec, target[1])
     if spec is None:
         return Error(b"ERR Invalid command specified")
     if spec.first_key == 0 and spec.keys_function is None:
@@ -209,16 +197,6 @@ def command_getkeys(ctx: RouterContext, client: ClientState, args: list[bytes]) 
     return keys
 
 
+@answers("command|help")
 def command_help(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    return [Simple(line.encode()) for line in COMMAND_HELP]
-
-
-COMMAND_HANDLERS: dict[str, Callable[[RouterContext, ClientState, list[bytes]], Reply]] = {
-    "command": command_all,
-    "command|count": command_count,
-    "command|info": command_info_command,
-    "command|docs": command_docs_command,
-    "command|list": command_list,
-    "command|getkeys": command_getkeys,
-    "command|help": command_help,
-}
+    return help_lines(COMMAND_HELP)

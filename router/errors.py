@@ -1,75 +1,8 @@
-"""Error reply texts the router produces itself (without the leading '-'), as Redis 7.0
-words them."""
+"""The router's own error texts, which are not Redis's (Redis's are in proto.errors)."""
 
 from __future__ import annotations
 
-NOAUTH = b"NOAUTH Authentication required."
-WRONGPASS = b"WRONGPASS invalid username-password pair or user is disabled."
-AUTH_NOT_CONFIGURED = (
-    b"ERR AUTH <password> called without any password configured for the default user. "
-    b"Are you sure your configuration is correct?"
-)
-HELLO_NOAUTH = (
-    b"NOAUTH HELLO must be called with the client already authenticated, otherwise the "
-    b"HELLO AUTH <user> <pass> option can be used to authenticate the client and select "
-    b"the RESP protocol version at the same time"
-)
-NOPROTO = b"NOPROTO unsupported protocol version"
-PROTOCOL_VERSION_NOT_INTEGER = b"ERR Protocol version is not an integer or out of range"
-CROSSSLOT = b"CROSSSLOT Keys in request don't hash to the same slot"
-SYNTAX = b"ERR syntax error"
-NOT_INTEGER = b"ERR value is not an integer or out of range"
-SELECT_CLUSTER = b"ERR SELECT is not allowed in cluster mode"
-BAD_CLIENT_NAME = b"ERR Client names cannot contain spaces, newlines or special characters."
-MAX_CLIENTS = b"ERR max number of clients reached"
-NO_SUCH_CLIENT = b"ERR No such client"
-TIMEOUT_NEGATIVE = b"ERR timeout is negative"
-TIMEOUT_NOT_INTEGER = b"ERR timeout is not an integer or out of range"
-
-MULTI_NESTED = b"ERR MULTI calls can not be nested"
-EXEC_WITHOUT_MULTI = b"ERR EXEC without MULTI"
-DISCARD_WITHOUT_MULTI = b"ERR DISCARD without MULTI"
-WATCH_IN_MULTI = b"ERR WATCH inside MULTI is not allowed"
-EXECABORT = b"EXECABORT Transaction discarded because of previous errors."
-# Not a Redis text: a whole-keyspace command cannot be part of a one-shard transaction.
+# A whole-keyspace command cannot be part of a one-shard transaction.
 ALL_SHARDS_IN_MULTI = b"CROSSSLOT %s inside MULTI needs every shard; a transaction runs on one"
 CONFIG_READ_ONLY = b"ERR CONFIG %s is not supported: the router's configuration is read-only"
 INTERNAL = b"ERR internal error in the router: %s"
-
-
-def wrong_arity(name: str) -> bytes:
-    return b"ERR wrong number of arguments for '%s' command" % name.encode()
-
-
-def unknown_command(args: list[bytes]) -> bytes:
-    """processCommand's text: the name (up to 128 bytes) and the quoted arguments while
-    their text stays under 128 bytes."""
-    shown = b""
-    for arg in args[1:]:
-        if len(shown) >= 128:
-            break
-        shown += b"'%s' " % arg[: 128 - len(shown)]
-    return b"ERR unknown command '%s', with args beginning with: %s" % (args[0][:128], shown)
-
-
-def unknown_subcommand(container: str, sub: bytes) -> bytes:
-    return b"ERR unknown subcommand '%s'. Try %s HELP." % (sub[:128], container.upper().encode())
-
-
-# networking.c clientAcceptHandler (Redis 7.0), to a client that is not on the loopback
-# interface of a router with protected mode on and no password.
-DENIED_PROTECTED_MODE = (
-    b"DENIED Redis is running in protected mode because protected mode is enabled and no "
-    b"password is set for the default user. In this mode connections are only accepted from "
-    b"the loopback interface. If you want to connect from external computers to Redis you "
-    b"may adopt one of the following solutions: 1) Just disable protected mode sending the "
-    b"command 'CONFIG SET protected-mode no' from the loopback interface by connecting to "
-    b"Redis from the same host the server is running, however MAKE SURE Redis is not "
-    b"publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change "
-    b"permanent. 2) Alternatively you can just disable the protected mode by editing the "
-    b"Redis configuration file, and setting the protected mode option to 'no', and then "
-    b"restarting the server. 3) If you started the server manually just for testing, restart "
-    b"it with the '--protected-mode no' option. 4) Set up an authentication password for the "
-    b"default user. NOTE: You only need to do one of the above things in order for the "
-    b"server to start accepting connections from the outside."
-)

@@ -1,475 +1,160 @@
-"""Commands the router answers itself, with Redis 7.0's replies and errors.
+"""The commands the router answers itself (Route.ROUTER), in one table: for each, its
+handler and how the session runs it. Each command module registers its own:
+router/connection_commands.py (PING, AUTH, HELLO, CLIENT, ...), server_commands.py
+(CONFIG, INFO, TIME), command_docs.py (COMMAND), transaction_commands.py (MULTI, EXEC,
+WATCH, ...), pubsub_commands.py (SUBSCRIBE, PUBLISH, PUBSUB); the session imports them.
 
-A handler takes the shared context, the connection's state and the arguments (arity
-already checked) and returns a typed reply (proto.resp). INFO needs the shards and is a
-coroutine; MULTI's EXEC and WATCH need the backend too and live in the session.
+Most handlers take the shared context, the connection's state and the arguments (arity
+already checked) and return a typed reply (proto.resp): `answers` registers those. Some
+need the connection itself (to subscribe it, to run EXEC's queue): `answers_with`
+registers those, given the connection, returning encoded bytes. A handler that `waits`
+is a coroutine the session runs as a barrier, once the replies before it are out.
 """
 
 from __future__ import annotations
 
-import hmac
-import time
 from collections.abc import Awaitable, Callable
-from functools import partial
+from dataclasses import dataclass
+from typing import Protocol, cast
 
-from proto.resp import OK, PONG, Error, Map, Reply, Simple, Verbatim
-from router import errors
-from router.command_docs import COMMAND_HANDLERS
-from router.config_get import config_get
+from proto.resp import OK, Reply, Simple, encode
 from router.connection import ClientState
-from router.context import ClientHandle, RouterContext
-from router.info import render_info
-from router.pubsub import PUBSUB_HELP, SESSION_PUBSUB_COMMANDS
+from router.context import RouterContext
+from router.pubsub import Frame
 
 Handler = Callable[[RouterContext, ClientState, list[bytes]], Reply]
 AsyncHandler = Callable[[RouterContext, ClientState, list[bytes]], Awaitable[Reply]]
 
-DEFAULT_USER = b"default"
-_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
+
+class Connection(Protocol):
+    """A client connection as a router command sees it (router.session.Session)."""
+
+    @property
+    def ctx(self) -> RouterContext: ...
+
+    @property
+    def client(self) -> ClientState: ...
+
+    def deliver(self, frame: Frame) -> None:
+        """A message for its subscriptions (it is a pub/sub Subscriber)."""
+
+    async def confirmed(self, frames: list[Reply]) -> bytes:
+        """`frames` encoded, once the nodes hold the subscription change just made, with
+        the messages that came meanwhile after them."""
+        ...
 
 
-def _integer(arg: bytes) -> int | None:
-    """string2ll's acceptance: an optional '-' and digits without a leading zero."""
-    if len(arg) > 20:
-        return None
-    text = arg[1:] if arg[:1] == b"-" else arg
-    if not text.isdigit() or (text[0] == 48 and (len(text) > 1 or arg[:1] == b"-")):
-        return None
-    value = int(arg)
-    return value if _LONG_MIN <= value <= _LONG_MAX else None
+Answer = Callable[[Connection, list[bytes]], "bytes | None"]
+LaterAnswer = Callable[[Connection, list[bytes]], Awaitable[bytes]]
 
 
-def valid_name(name: bytes) -> bool:
-    """validateClientName: printable ASCII without spaces ('!' .. '~')."""
-    return all(33 <= byte <= 126 for byte in name)
+class _NoReply:
+    """What a handler returns when nothing must be sent (CLIENT REPLY OFF and SKIP)."""
+
+    __slots__ = ()
 
 
-# ---------------------------------------------------------------------- connection
+NO_REPLY = _NoReply()
 
 
-def ping(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    if len(args) > 2:
-        return Error(errors.wrong_arity("ping"))
-    if client.subscribed and not client.resp3:  # a reply that reads like a message
-        return [b"pong", b"" if len(args) == 1 else args[1]]
-    return PONG if len(args) == 1 else args[1]
+@dataclass(frozen=True, slots=True)
+class LocalCommand:
+    """How the session runs one router command. `answer` gives the encoded reply at once
+    (None: none to send), or `answer_later` after the replies before it (a barrier)."""
+
+    answer: Answer | None = None
+    answer_later: LaterAnswer | None = None
+    replies_when_off: bool = False  # sent even under CLIENT REPLY OFF/SKIP
+    acts_in_multi: bool = False  # acts at once inside MULTI instead of being queued
+    allowed_when_subscribed: bool = False  # in RESP2 pub/sub mode (processCommand)
+
+    async def run_in_exec(self, connection: Connection, args: list[bytes]) -> bytes:
+        """Its reply as an element of EXEC's: an answer there is always sent (+OK for a
+        CLIENT REPLY that says not to)."""
+        if self.answer_later is not None:
+            return await self.answer_later(connection, args)
+        assert self.answer is not None
+        reply = self.answer(connection, args)
+        return reply if reply is not None else encode(OK)
 
 
-def echo(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    return args[1]
+LOCAL_COMMANDS: dict[str, LocalCommand] = {}
 
 
-def select(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    index = _integer(args[1])
-    if index is None or not -(2**31) <= index < 2**31:
-        return Error(errors.NOT_INTEGER)
-    if index != 0:
-        return Error(errors.SELECT_CLUSTER)
-    return OK
+def _register(names: tuple[str, ...], command: LocalCommand) -> None:
+    for name in names:
+        if name in LOCAL_COMMANDS:
+            raise RuntimeError(f"router command {name!r} registered twice")
+        LOCAL_COMMANDS[name] = command
 
 
-def check_password(ctx: RouterContext, username: bytes, password: bytes) -> bool:
-    """The only user is 'default'; without requirepass it takes any password (nopass)."""
-    if username != DEFAULT_USER:
-        return False
-    expected = ctx.config.requirepass
-    return expected is None or hmac.compare_digest(expected, password)
+def answers(
+    *names: str,
+    waits: bool = False,
+    replies_when_off: bool = False,
+    acts_in_multi: bool = False,
+    allowed_when_subscribed: bool = False,
+) -> Callable[[Handler], Handler]:
+    """Register a handler of (context, connection state, args) -> reply for the named
+    commands ('client|setname' for a subcommand); a coroutine if it `waits`. It may
+    return NO_REPLY."""
 
+    def register(handler: Handler) -> Handler:
+        if waits:
+            later = cast(AsyncHandler, handler)
 
-def auth(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    if len(args) > 3:
-        return Error(errors.SYNTAX)
-    if len(args) == 2:
-        if ctx.config.requirepass is None:
-            return Error(errors.AUTH_NOT_CONFIGURED)
-        username, password = DEFAULT_USER, args[1]
-    else:
-        username, password = args[1], args[2]
-    if not check_password(ctx, username, password):
-        return Error(errors.WRONGPASS)
-    client.authenticated = True
-    return OK
+            async def answer_later(connection: Connection, args: list[bytes]) -> bytes:
+                reply = await later(connection.ctx, connection.client, args)
+                return encode(reply, connection.client.resp3)
 
-
-def hello(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    version = None
-    if len(args) >= 2:
-        version = _integer(args[1])
-        if version is None:
-            return Error(errors.PROTOCOL_VERSION_NOT_INTEGER)
-        if version not in (2, 3):
-            return Error(errors.NOPROTO)
-    credentials = None
-    name = None
-    index = 2
-    while index < len(args):
-        option = args[index].lower()
-        more = len(args) - 1 - index
-        if option == b"auth" and more >= 2:
-            credentials = (args[index + 1], args[index + 2])
-            index += 3
-        elif option == b"setname" and more >= 1:
-            name = args[index + 1]
-            if not valid_name(name):
-                return Error(errors.BAD_CLIENT_NAME)
-            index += 2
+            command = LocalCommand(
+                answer_later=answer_later,
+                replies_when_off=replies_when_off,
+                acts_in_multi=acts_in_multi,
+                allowed_when_subscribed=allowed_when_subscribed,
+            )
         else:
-            return Error(b"ERR Syntax error in HELLO option '%s'" % args[index])
-    if credentials is not None:
-        if not check_password(ctx, *credentials):
-            return Error(errors.WRONGPASS)
-        client.authenticated = True
-    if not client.authenticated:
-        return Error(errors.HELLO_NOAUTH)
-    if name is not None:
-        client.name = name or None
-    if version is not None:
-        client.resp3 = version == 3
-    return Map(
-        [
-            b"server",
-            b"redis",
-            b"version",
-            ctx.config.redis_version.encode(),
-            b"proto",
-            3 if client.resp3 else 2,
-            b"id",
-            client.id,
-            b"mode",
-            b"standalone",  # clients must not try cluster redirections: the router routes
-            b"role",
-            b"master",
-            b"modules",
-            [],
-        ]
-    )
+
+            def answer(connection: Connection, args: list[bytes]) -> bytes | None:
+                reply = handler(connection.ctx, connection.client, args)
+                if reply is NO_REPLY:
+                    return None
+                return encode(reply, connection.client.resp3)
+
+            command = LocalCommand(
+                answer=answer,
+                replies_when_off=replies_when_off,
+                acts_in_multi=acts_in_multi,
+                allowed_when_subscribed=allowed_when_subscribed,
+            )
+        _register(names, command)
+        return handler
+
+    return register
 
 
-def quit_(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    client.closing = True
-    return OK
+def answers_with(
+    *names: str,
+    replies_when_off: bool = False,
+    acts_in_multi: bool = False,
+    allowed_when_subscribed: bool = False,
+) -> Callable[[LaterAnswer], LaterAnswer]:
+    """Register a coroutine of (connection, args) -> encoded reply, run as a barrier, for
+    the named commands."""
 
+    def register(handler: LaterAnswer) -> LaterAnswer:
+        command = LocalCommand(
+            answer_later=handler,
+            replies_when_off=replies_when_off,
+            acts_in_multi=acts_in_multi,
+            allowed_when_subscribed=allowed_when_subscribed,
+        )
+        _register(names, command)
+        return handler
 
-def reset(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    ctx.backend.pubsub.drop(client)
-    client.reset(authenticated=not ctx.requires_auth)
-    return Simple(b"RESET")
-
-
-def readonly(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    client.readonly = True
-    return OK
-
-
-def readwrite(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    client.readonly = False
-    return OK
-
-
-def wait(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    """Every acknowledged write is already on a majority of its shard's replicas, so WAIT
-    never waits: it reports the followers such a write reached at least."""
-    if _integer(args[1]) is None:
-        return Error(errors.NOT_INTEGER)
-    timeout = _integer(args[2])
-    if timeout is None:
-        return Error(errors.TIMEOUT_NOT_INTEGER)
-    if timeout < 0:
-        return Error(errors.TIMEOUT_NEGATIVE)
-    return ctx.config.replicas_per_shard // 2
-
-
-def time_(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    now_us = time.time_ns() // 1000
-    return [b"%d" % (now_us // 1_000_000), b"%d" % (now_us % 1_000_000)]
-
-
-def multi(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    return OK if client.transaction.begin() else Error(errors.MULTI_NESTED)
-
-
-def discard(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    if not client.transaction.active:
-        return Error(errors.DISCARD_WITHOUT_MULTI)
-    client.transaction.discard()
-    return OK
-
-
-def unwatch(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    client.transaction.unwatch()
-    return OK
-
-
-# ---------------------------------------------------------------------- CLIENT
-
-CLIENT_HELP = [
-    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "GETNAME",
-    "    Return the name of the current connection.",
-    "ID",
-    "    Return the ID of the current connection.",
-    "INFO",
-    "    Return information about the current client connection.",
-    "KILL <ip:port>",
-    "    Kill connection made from <ip:port>.",
-    "KILL <option> <value> [<option> <value> [...]]",
-    "    Kill connections. Options are:",
-    "    * ADDR (<ip:port>|<unixsocket>:0)",
-    "      Kill connections made from the specified address",
-    "    * LADDR (<ip:port>|<unixsocket>:0)",
-    "      Kill connections made to specified local address",
-    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
-    "      Kill connections by type.",
-    "    * USER <username>",
-    "      Kill connections authenticated by <username>.",
-    "    * SKIPME (YES|NO)",
-    "      Skip killing current connection (default: yes).",
-    "    * ID <client-id>",
-    "      Kill connections by client id.",
-    "LIST [options ...]",
-    "    Return information about client connections. Options:",
-    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
-    "      Return clients of specified type.",
-    "    * ID <client-id> [<client-id> ...]",
-    "      Return clients with the given ids.",
-    "REPLY (ON|OFF|SKIP)",
-    "    Control the replies sent to the current connection.",
-    "SETNAME <name>",
-    "    Assign the name <name> to the current connection.",
-    "SETINFO <LIB-NAME|LIB-VER> <value>",
-    "    Set client library name or version.",
-    "HELP",
-    "    Print this help.",
-]
-_CLIENT_TYPES = (b"normal", b"master", b"replica", b"slave", b"pubsub")
+    return register
 
 
 def help_lines(lines: list[str]) -> Reply:
+    """A HELP subcommand's reply: one simple string per line."""
     return [Simple(line.encode()) for line in lines]
-
-
-def client_id(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    return client.id
-
-
-def client_getname(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    return client.name
-
-
-def client_setname(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    if not valid_name(args[2]):
-        return Error(errors.BAD_CLIENT_NAME)
-    client.name = args[2] or None
-    return OK
-
-
-def client_setinfo(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    attribute = args[2].lower()
-    if attribute not in (b"lib-name", b"lib-ver"):
-        return Error(b"ERR Unrecognized option '%s'" % args[2])
-    if not valid_name(args[3]):
-        return Error(b"ERR %s cannot contain spaces, newlines or special characters." % args[2])
-    if attribute == b"lib-name":
-        client.lib_name = args[3] or None
-    else:
-        client.lib_ver = args[3] or None
-    return OK
-
-
-def client_info(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    handle = ctx.clients.get(client.id)
-    return Verbatim(client.info_line(time.monotonic(), handle.buffered if handle else 0))
-
-
-def _of_type(client: ClientState, kind: bytes) -> bool:
-    """getClientType: subscribers are 'pubsub', the others 'normal'; no replicas here."""
-    if kind == b"pubsub":
-        return client.subscribed
-    return kind == b"normal" and not client.subscribed
-
-
-def client_list(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    wanted_ids: set[int] | None = None
-    kind: bytes | None = None
-    index = 2
-    while index < len(args):
-        option = args[index].lower()
-        if option == b"type" and index + 1 < len(args):
-            kind = args[index + 1].lower()
-            if kind not in _CLIENT_TYPES:
-                return Error(b"ERR Unknown client type '%s'" % args[index + 1])
-            index += 2
-        elif option == b"id" and index + 1 < len(args):
-            wanted_ids = set()
-            index += 1
-            while index < len(args):
-                value = _integer(args[index])
-                if value is None or value <= 0:
-                    return Error(b"ERR Invalid client ID")
-                wanted_ids.add(value)
-                index += 1
-        else:
-            return Error(errors.SYNTAX)
-    now = time.monotonic()
-    lines = [
-        handle.client.info_line(now, handle.buffered)
-        for handle in ctx.clients.values()
-        if (kind is None or _of_type(handle.client, kind))
-        and (wanted_ids is None or handle.client.id in wanted_ids)
-    ]
-    return Verbatim(b"".join(lines))
-
-
-def client_kill(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    if len(args) == 3:  # the old form: CLIENT KILL addr, may kill the caller itself
-        targets = [h for h in ctx.clients.values() if h.client.addr.encode() == args[2]]
-        if not targets:
-            return Error(errors.NO_SUCH_CLIENT)
-        _kill(client, targets)
-        return OK
-    if len(args) % 2:
-        return Error(errors.SYNTAX)
-    filters: list[Callable[[ClientState], bool]] = []
-    skip_me = True
-    for index in range(2, len(args), 2):
-        option, value = args[index].lower(), args[index + 1]
-        if option == b"id":
-            wanted = _integer(value)
-            if wanted is None or wanted <= 0:
-                return Error(b"ERR client-id should be greater than 0")
-            filters.append(partial(_has_id, wanted))
-        elif option == b"addr":
-            filters.append(partial(_has_addr, value))
-        elif option == b"laddr":
-            filters.append(partial(_has_laddr, value))
-        elif option == b"type":
-            kind = value.lower()
-            if kind not in _CLIENT_TYPES:
-                return Error(b"ERR Unknown client type '%s'" % value)
-            filters.append(partial(_is_of_type, kind))
-        elif option == b"user":
-            filters.append(partial(_has_user, value))
-        elif option == b"skipme":
-            if value.lower() not in (b"yes", b"no"):
-                return Error(errors.SYNTAX)
-            skip_me = value.lower() == b"yes"
-        else:
-            return Error(errors.SYNTAX)
-    targets = [
-        handle
-        for handle in ctx.clients.values()
-        if all(check(handle.client) for check in filters)
-        and not (skip_me and handle.client.id == client.id)
-    ]
-    _kill(client, targets)
-    return len(targets)
-
-
-# CLIENT KILL's filters, bound to their argument with functools.partial.
-def _has_id(wanted: int, state: ClientState) -> bool:
-    return state.id == wanted
-
-
-def _has_addr(addr: bytes, state: ClientState) -> bool:
-    return state.addr.encode() == addr
-
-
-def _has_laddr(laddr: bytes, state: ClientState) -> bool:
-    return state.laddr.encode() == laddr
-
-
-def _is_of_type(kind: bytes, state: ClientState) -> bool:
-    return _of_type(state, kind)
-
-
-def _has_user(user: bytes, state: ClientState) -> bool:
-    return user == DEFAULT_USER  # every client is the default user
-
-
-def _kill(caller: ClientState, targets: list[ClientHandle]) -> None:
-    for handle in targets:
-        if handle.client.id == caller.id:
-            caller.closing = True  # after this reply, as Redis does for itself
-        else:
-            handle.kill()
-
-
-def client_help(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    return help_lines(CLIENT_HELP)
-
-
-# ---------------------------------------------------------------------- CONFIG
-
-CONFIG_HELP = [
-    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "GET <pattern>",
-    "    Return parameters matching the glob-like <pattern> and their values.",
-    "SET <directive> <value>",
-    "    Not supported: the router's configuration is read-only at run time.",
-    "RESETSTAT",
-    "    Reset statistics reported by the INFO command.",
-    "HELP",
-    "    Prints this help.",
-]
-
-
-def config_get_command(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    return config_get(ctx, args[2:])
-
-
-def config_read_only(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    return Error(errors.CONFIG_READ_ONLY % args[1].upper())
-
-
-def config_resetstat(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    ctx.stats.reset()
-    return OK
-
-
-def config_help(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    return help_lines(CONFIG_HELP)
-
-
-def pubsub_help(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    return help_lines(PUBSUB_HELP)
-
-
-async def info(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    return Verbatim(await render_info(ctx, [arg.lower() for arg in args[1:]]))
-
-
-HANDLERS: dict[str, Handler] = {
-    "ping": ping,
-    "echo": echo,
-    "select": select,
-    "auth": auth,
-    "hello": hello,
-    "quit": quit_,
-    "reset": reset,
-    "readonly": readonly,
-    "readwrite": readwrite,
-    "wait": wait,
-    "time": time_,
-    "multi": multi,
-    "discard": discard,
-    "unwatch": unwatch,
-    "client|id": client_id,
-    "client|getname": client_getname,
-    "client|setname": client_setname,
-    "client|setinfo": client_setinfo,
-    "client|info": client_info,
-    "client|list": client_list,
-    "client|kill": client_kill,
-    "client|help": client_help,
-    "config|get": config_get_command,
-    "config|set": config_read_only,
-    "config|rewrite": config_read_only,
-    "config|resetstat": config_resetstat,
-    "config|help": config_help,
-    "pubsub|help": pubsub_help,
-    **COMMAND_HANDLERS,
-}
-ASYNC_HANDLERS: dict[str, AsyncHandler] = {"info": info}
-# Handled by the session itself: they need the backend (EXEC, WATCH, pub/sub) or change how
-# the following replies are sent (CLIENT REPLY, SUBSCRIBE).
-SESSION_COMMANDS = frozenset({"exec", "watch", "client|reply"}) | SESSION_PUBSUB_COMMANDS

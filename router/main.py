@@ -1,6 +1,7 @@
-"""`slotraft router` / `python -m router`: run a router in front of the cluster's nodes
-(`--nodes`), or, for trials and benchmarks of the router alone, in front of N in-process
-engines (`--local-shards N`: no persistence, no replication)."""
+"""`python -m router`: run a router in front of the cluster's nodes (`--nodes`).
+
+`slotraft router` adds `--local-shards N` (slotraft/router_command.py): the router in front
+of in-process engines, which live outside router/ since the router depends on proto only."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 
 import uvloop
@@ -23,14 +24,17 @@ from proto.metrics import MetricsServer, parse_address, process_registry
 from router.backend import Backend
 from router.cluster_backend import ClusterBackend
 from router.config import Limits, RouterConfig
-from router.local_backend import LocalBackend
-from router.metrics import RouterCollector
+from router.metrics_export import RouterCollector
 from router.server import RouterServer
 
 log = logging.getLogger("slotraft.router")
 
+BackendFactory = Callable[[argparse.Namespace], Awaitable[tuple[Backend, list[Coroutine]]]]
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiveGroup:
+    """The router's options; returns the group of backend sources (`--nodes`), to which
+    `slotraft router` adds its own."""
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=6379, help="port (0: any free port)")
     parser.add_argument(
@@ -61,12 +65,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT,...",
         help="addresses of some of the cluster's nodes (the slot map names the rest)",
     )
-    source.add_argument(
-        "--local-shards",
-        type=int,
-        metavar="N",
-        help="serve from N in-process engines instead (no persistence, no replication)",
-    )
     parser.add_argument(
         "--retry-seconds",
         type=float,
@@ -91,6 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="INFO (the default) logs leader changes and retries, at most one line per shard "
         "and kind every few seconds; WARNING leaves only problems",
     )
+    return source
 
 
 def password_from(args: argparse.Namespace) -> bytes | None:
@@ -115,23 +114,21 @@ def config_from(args: argparse.Namespace) -> RouterConfig:
     )
 
 
-async def backend_from(args: argparse.Namespace) -> tuple[Backend, list[Coroutine]]:
-    """The backend the options ask for, and the background work it needs."""
-    if args.nodes:
-        try:
-            secret = load_secret(args.cluster_secret_file)
-        except SecretError as error:
-            raise SystemExit(f"router: {error}") from None
-        me = Peer(os.environ.get(CLUSTER_ID_ENV, "").strip(), role=ROLE_ROUTER)
-        cluster = ClusterBackend(
-            [address.strip() for address in args.nodes.split(",")],
-            Credentials.from_secret(secret, me),
-            args.retry_seconds,
-        )
-        await cluster.start()
-        return cluster, []
-    backend = LocalBackend(args.local_shards)
-    return backend, [backend.run_active_expiry()]
+async def cluster_backend_from(args: argparse.Namespace) -> tuple[Backend, list[Coroutine]]:
+    """The backend of the nodes named by `--nodes`, started, and the background work it
+    needs (none)."""
+    try:
+        secret = load_secret(args.cluster_secret_file)
+    except SecretError as error:
+        raise SystemExit(f"router: {error}") from None
+    me = Peer(os.environ.get(CLUSTER_ID_ENV, "").strip(), role=ROLE_ROUTER)
+    cluster = ClusterBackend(
+        [address.strip() for address in args.nodes.split(",")],
+        Credentials.from_secret(secret, me),
+        args.retry_seconds,
+    )
+    await cluster.start()
+    return cluster, []
 
 
 async def serve(
@@ -172,7 +169,7 @@ async def serve(
         await server.close()
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, backend_from: BackendFactory = cluster_backend_from) -> int:
     configure("router", args.port, args.log_level.upper())
     config = config_from(args)
     if args.metrics is not None:

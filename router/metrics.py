@@ -3,7 +3,7 @@
 `CommandMetrics`: per command, the calls, the error replies and a histogram of end-to-end
 latency (from the first byte of a batch of requests read off the connection to its replies
 being written), updated in plain ints by the sessions and read at scrape time by
-`RouterCollector`.
+`router.metrics_export.RouterCollector`.
 
 `ShardEvents`: what the cluster backend sees happen to a shard: a leader confirmed by an
 answer (a new one is a leader change), a request retried, a request given up on
@@ -20,18 +20,12 @@ import logging
 import operator
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
-
-from proto.commands import lookup, resolve
+from proto.commands import Unresolved, lookup, resolve
 from proto.histogram import LATENCY_BUCKETS, Histogram
-from proto.metrics import histogram_family
-
-if TYPE_CHECKING:
-    from router.context import RouterContext
 
 log = logging.getLogger("slotraft.router.events")
 
@@ -99,8 +93,11 @@ def command_name(args: list[bytes]) -> str:
     container's for an unknown subcommand), `unknown` for an unknown command."""
     if not args:
         return UNKNOWN_COMMAND
-    spec = resolve(args) or lookup(args[0])
-    return spec.name if spec is not None else UNKNOWN_COMMAND
+    spec = resolve(args)
+    if isinstance(spec, Unresolved):  # an unknown subcommand or a wrong argument count
+        found = lookup(args[0])
+        return found.name if found is not None else UNKNOWN_COMMAND
+    return spec.name
 
 
 # ---------------------------------------------------------------------- shard events
@@ -186,74 +183,3 @@ class ShardEvents:
         )
         window.count = 0
         self.schedule(self.interval, lambda: self._close(key, level))
-
-
-# ---------------------------------------------------------------------- the collector
-
-
-class RouterCollector:
-    """Exports a router's metrics at scrape time (registered with proto.metrics)."""
-
-    def __init__(self, ctx: RouterContext) -> None:
-        self.ctx = ctx
-
-    def collect(self) -> Iterator[Metric]:
-        ctx = self.ctx
-        commands = sorted(ctx.commands.by_name.items())
-        calls = CounterMetricFamily(
-            "slotraft_router_commands", "Commands answered, per command", labels=["command"]
-        )
-        errors = CounterMetricFamily(
-            "slotraft_router_command_errors",
-            "Commands answered with an error reply, per command",
-            labels=["command"],
-        )
-        for name, stats in commands:
-            calls.add_metric([name], stats.count)
-            errors.add_metric([name], stats.errors)
-        yield calls
-        yield errors
-        yield histogram_family(
-            "slotraft_router_command_duration_seconds",
-            "End-to-end latency per command: from the request read off the connection "
-            "to its reply written",
-            ["command"],
-            (([name], stats) for name, stats in commands),
-        )
-        yield GaugeMetricFamily(
-            "slotraft_router_connected_clients", "Client connections", value=len(ctx.clients)
-        )
-        yield GaugeMetricFamily(
-            "slotraft_router_blocked_clients",
-            "Clients waiting in a blocking command",
-            value=ctx.blocked_clients(),
-        )
-        events: ShardEvents | None = getattr(ctx.backend, "events", None)
-        if events is None:  # in-process shards (--local-shards): no leaders, no retries
-            return
-        shards = sorted(getattr(ctx.backend, "shards", ()))
-        leaders = GaugeMetricFamily(
-            "slotraft_router_shard_leader",
-            "The node last seen leading each shard (0: none yet)",
-            labels=["shard"],
-        )
-        for shard in shards:
-            leaders.add_metric([str(shard)], events.leaders.get(shard, 0))
-        yield leaders
-        for name, documentation, values in (
-            (
-                "slotraft_router_leader_changes",
-                "Leader changes the router saw, per shard",
-                events.leader_changes,
-            ),
-            ("slotraft_router_retries", "Requests tried again, per shard", events.retries),
-            (
-                "slotraft_router_requests_failed",
-                "Requests answered -CLUSTERDOWN after their retries ran out, per shard",
-                events.failures,
-            ),
-        ):
-            family = CounterMetricFamily(name, documentation, labels=["shard"])
-            for shard in shards:
-                family.add_metric([str(shard)], values.get(shard, 0))
-            yield family

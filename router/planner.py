@@ -10,13 +10,14 @@ keys of a keyed command must hash to one slot, as in Redis Cluster.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from proto.commands import CommandSpec, Route
+from proto import errors
+from proto.commands import CommandSpec, Merge, Route
 from proto.slots import key_slot
-from router import errors, merge, replies, scan_cursor
+from router import merge, replies, scan_cursor
+from router.errors import ALL_SHARDS_IN_MULTI
 
 CROSSSLOT_REPLY = replies.error(errors.CROSSSLOT)
 
@@ -42,28 +43,19 @@ class Scatter:
 
 Plan = Forward | Scatter | bytes
 
-# Merges of the SPLIT commands by name: how per-shard replies combine.
-SPLIT_MERGES: dict[str, str] = {
-    "mget": "values",
-    "mset": "ok",
-    "del": "count",
-    "unlink": "count",
-    "exists": "count",
-    "touch": "count",
+# How the replies of a command split per shard (Route.SPLIT) or fanned out to every shard
+# (Route.ALL_SHARDS) combine, by the spec's `merge`; IN_KEY_ORDER (split), SCAN and
+# RANDOM_KEY (fanned out) are planned by their own methods.
+SPLIT_MERGES: dict[Merge, merge.Merge] = {
+    Merge.SUM: merge.sum_integers,
+    Merge.ALL_OK: merge.all_ok,
 }
-ALL_SHARDS_COMMANDS = frozenset(
-    {
-        "dbsize",
-        "keys",
-        "scan",
-        "randomkey",
-        "flushdb",
-        "flushall",
-        "script|load",
-        "script|exists",
-        "script|flush",
-    }
-)
+FAN_OUT_MERGES: dict[Merge, merge.Merge] = {
+    Merge.SUM: merge.sum_integers,
+    Merge.CONCAT: merge.concat_arrays,
+    Merge.ALL_OK: merge.all_ok,
+    Merge.ALL_EXIST: merge.all_exist,
+}
 
 
 class Planner:
@@ -71,18 +63,6 @@ class Planner:
         self.slot_map = slot_map
         self.rng = rng or random.Random()
         self._any_shard = 0
-        self._all_shards: dict[str, Callable[[CommandSpec, list[bytes]], Plan]] = {
-            "dbsize": self._fan_out(merge.sum_integers),
-            "keys": self._fan_out(merge.concat_arrays),
-            "flushdb": self._fan_out(merge.all_ok),
-            "flushall": self._fan_out(merge.all_ok),
-            # Every shard's script cache: a script may run on any of them.
-            "script|load": self._fan_out(merge.all_ok),
-            "script|exists": self._fan_out(merge.all_exist),
-            "script|flush": self._fan_out(merge.all_ok),
-            "scan": self._scan,
-            "randomkey": self._random_key,
-        }
 
     # ------------------------------------------------------------------ entry points
 
@@ -101,7 +81,7 @@ class Planner:
         if route is Route.ALL_SHARDS:
             if self.slot_map.shard_count == 1:
                 return Forward(0, args)
-            return self._all_shards[spec.name](spec, args)
+            return self._fan_out(spec, args)
         if route is Route.ANY_SHARD:
             return Forward(self._next_any_shard(), args)
         raise ValueError(f"{spec.name} is answered by the router, not planned")
@@ -121,7 +101,7 @@ class Planner:
         if route is Route.ALL_SHARDS:
             if self.slot_map.shard_count == 1:
                 return 0
-            return replies.error(errors.ALL_SHARDS_IN_MULTI % spec.name.upper().encode())
+            return replies.error(ALL_SHARDS_IN_MULTI % spec.name.upper().encode())
         return None
 
     def shard_of_key(self, key: bytes) -> int:
@@ -164,22 +144,22 @@ class Planner:
                 position = positions[index]
                 piece.extend(args[position : position + step])
             pieces.append((shard, piece))
-        kind = SPLIT_MERGES[spec.name]
-        if kind == "values":
+        kind = spec.merge
+        if kind is Merge.IN_KEY_ORDER:
             return Scatter(pieces, merge.scatter_positions(list(by_shard.values()), len(positions)))
-        if kind == "ok":
-            return Scatter(pieces, merge.all_ok)
-        return Scatter(pieces, merge.sum_integers)
+        return Scatter(pieces, SPLIT_MERGES[kind])  # type: ignore[index]
 
     # ------------------------------------------------------------------ ALL_SHARDS
 
-    def _fan_out(self, merge_function: merge.Merge) -> Callable[[CommandSpec, list[bytes]], Plan]:
-        def plan(spec: CommandSpec, args: list[bytes]) -> Plan:
-            return Scatter([(shard, args) for shard in self._shards()], merge_function)
+    def _fan_out(self, spec: CommandSpec, args: list[bytes]) -> Plan:
+        kind = spec.merge
+        if kind is Merge.SCAN:
+            return self._scan(args)
+        if kind is Merge.RANDOM_KEY:
+            return self._random_key(args)
+        return Scatter([(shard, args) for shard in self._shards()], FAN_OUT_MERGES[kind])  # type: ignore[index]
 
-        return plan
-
-    def _scan(self, spec: CommandSpec, args: list[bytes]) -> Plan:
+    def _scan(self, args: list[bytes]) -> Plan:
         cursor = scan_cursor.parse(args[1])
         if cursor is None:
             return Forward(0, args)  # not ours to parse: shard 0 replies Redis's error
@@ -189,7 +169,7 @@ class Planner:
         piece = [args[0], b"%d" % shard_cursor, *args[2:]]
         return Scatter([(shard, piece)], merge.scan_page(shard, self.slot_map.shard_count))
 
-    def _random_key(self, spec: CommandSpec, args: list[bytes]) -> Plan:
+    def _random_key(self, args: list[bytes]) -> Plan:
         pieces: list[tuple[int, list[bytes]]] = []
         for shard in self._shards():
             pieces.append((shard, [b"DBSIZE"]))

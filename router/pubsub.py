@@ -1,75 +1,23 @@
-"""The router's side of pub/sub: its connections' subscriptions, and the streams that keep
-every node informed of them and bring back the messages.
+"""The router's side of pub/sub: its connections' subscriptions (the commands on them are
+router/pubsub_commands.py's).
 
 `PubSubRegistry` is the router's own set: channel -> connections, pattern -> connections,
-with Redis's confirmation frames and message fan-out. `NodeStreams` (the cluster backend's
-part) keeps one Kv.Subscribe stream open to every node, sends the whole set on it whenever
-it changes (changes made while a send is under way are sent together) and at every
-(re)connection, and takes the messages the nodes send: each message reaches this router
-once, through the node it was published on, and is fanned out here, patterns included.
-
-A subscription is confirmed once every node that is reachable holds it (or a short while
-has passed: a node that answers late is not waited for again until it catches up), so a
-message published through any router after the confirmation reaches the subscriber.
-Delivery is at most once, as in Redis: a message published through a node whose stream
-to this router is down is lost for this router's subscribers.
+with Redis's confirmation frames and message fan-out. The backend keeps the nodes informed
+of it and delivers into it the messages published through any router (for the cluster:
+router/pubsub_streams.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import enum
-import itertools
-import logging
-import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable
 from typing import Protocol
 
-import grpc
-
-from proto import slotraft_pb2 as pb
-from proto import slotraft_pb2_grpc as pb_grpc
 from proto.glob import Matcher, compile_pattern, stringmatch
-from proto.resp import Error, Push, Reply, encode
-from router.backend import BackendError
-from router.connection import ClientState
+from proto.resp import Push, Reply, encode
 
-log = logging.getLogger("slotraft.router.pubsub")
-
-SYNC_TIMEOUT_S = 2.0  # longest wait for the nodes to hold a changed set
-QUERY_TIMEOUT_S = 3.0  # one try of a PUBSUB question at one node
-PUBLISH_TIMEOUT_S = 3.0
-RECONNECT_PAUSE_S = 0.1  # first pause before reopening a stream; doubles up to a second
-RECONNECT_PAUSE_MAX_S = 1.0
-FAILED_NODE_PAUSE_S = 1.0  # PUBLISH tries other nodes first for this long after a failure
 # Message bytes written to a connection that does not read before it is closed (Redis's
 # client-output-buffer-limit for pubsub clients: 32 MB).
 SUBSCRIBER_BACKLOG_LIMIT = 32 << 20
-
-# RESP2 connections with subscriptions may only run these (processCommand).
-SUBSCRIBE_CONTEXT = frozenset(
-    {"ping", "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "quit", "reset"}
-)
-PUBSUB_HELP = [
-    "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "CHANNELS [<pattern>]",
-    "    Return the currently active channels matching a <pattern> (default: '*').",
-    "NUMPAT",
-    "    Return number of subscriptions to patterns.",
-    "NUMSUB [<channel> ...]",
-    "    Return the number of subscribers for the specified channels, excluding",
-    "    pattern subscriptions(default: no channels).",
-    "HELP",
-    "    Prints this help.",
-]
-
-
-def context_error(name: str) -> bytes:
-    return (
-        b"ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
-        b"RESET are allowed in this context" % name.encode()
-    )
 
 
 class Frame:
@@ -93,10 +41,22 @@ class Frame:
         return self._resp2
 
 
+class SubscriptionState(Protocol):
+    """A connection's own record of its subscriptions (router.connection's ClientState),
+    kept by the registry: the channels and patterns in the order subscribed, and whether
+    there is any (pub/sub mode)."""
+
+    id: int
+    channels: dict[bytes, None]
+    patterns: dict[bytes, None]
+    subscribed: bool
+
+
 class Subscriber(Protocol):
     """A connection as the registry sees it."""
 
-    client: ClientState
+    @property
+    def client(self) -> SubscriptionState: ...
 
     def deliver(self, frame: Frame) -> None: ...
 
@@ -184,7 +144,7 @@ class PubSubRegistry:
         self._after(client, changed)
         return frames
 
-    def drop(self, client: ClientState) -> None:
+    def drop(self, client: SubscriptionState) -> None:
         """Forget every subscription of a connection (RESET, close), without frames."""
         if not client.subscribed:
             return
@@ -246,7 +206,7 @@ class PubSubRegistry:
         if not entry.subscribers:
             del self.patterns[pattern]
 
-    def _after(self, client: ClientState, changed: bool) -> None:
+    def _after(self, client: SubscriptionState, changed: bool) -> None:
         client.subscribed = bool(client.channels or client.patterns)
         if changed:
             self.version += 1
@@ -254,308 +214,5 @@ class PubSubRegistry:
                 listener()
 
 
-def _count(client: ClientState) -> int:
+def _count(client: SubscriptionState) -> int:
     return len(client.channels) + len(client.patterns)
-
-
-# ---------------------------------------------------------------------- commands
-
-# Run by the session: the subscription changes, and the questions for the backend.
-SUBSCRIPTION_CHANGES: dict[str, Callable[[PubSubRegistry, Subscriber, list[bytes]], list]] = {
-    "subscribe": PubSubRegistry.subscribe,
-    "unsubscribe": PubSubRegistry.unsubscribe,
-    "psubscribe": PubSubRegistry.psubscribe,
-    "punsubscribe": PubSubRegistry.punsubscribe,
-}
-
-
-QUERIES = frozenset({"publish", "pubsub|channels", "pubsub|numsub", "pubsub|numpat"})
-SESSION_PUBSUB_COMMANDS = frozenset(SUBSCRIPTION_CHANGES) | QUERIES
-
-
-class PubSubBackend(Protocol):
-    """The part of router.backend.Backend that PUBLISH and PUBSUB use."""
-
-    async def publish(self, channel: bytes, message: bytes, sender: int) -> int: ...
-
-    async def pubsub_channels(self, pattern: bytes | None) -> list[bytes]: ...
-
-    async def pubsub_numsub(self, channels: list[bytes]) -> list[int]: ...
-
-    async def pubsub_numpat(self) -> int: ...
-
-
-async def run_query(backend: PubSubBackend, client: ClientState, args: list[bytes]) -> Reply:
-    """PUBLISH and PUBSUB CHANNELS / NUMSUB / NUMPAT; raises BackendError."""
-    name = args[0].lower()
-    if name == b"publish":
-        return await backend.publish(args[1], args[2], client.id)
-    sub = args[1].lower()
-    if sub == b"channels":
-        if len(args) > 3:
-            return _subcommand_syntax_error(args[1])
-        return await backend.pubsub_channels(args[2] if len(args) == 3 else None)
-    if sub == b"numsub":
-        channels = args[2:]
-        counts = await backend.pubsub_numsub(channels)
-        return [item for pair in zip(channels, counts, strict=True) for item in pair]
-    return await backend.pubsub_numpat()
-
-
-def _subcommand_syntax_error(sub: bytes) -> Reply:
-    return Error(
-        b"ERR unknown subcommand or wrong number of arguments for '%s'. Try PUBSUB HELP."
-        % sub[:128]
-    )
-
-
-# ---------------------------------------------------------------------- node streams
-
-
-class Link(Protocol):
-    """What the node streams need of a node link (router.cluster_backend.NodeLink)."""
-
-    kv: pb_grpc.KvStub
-
-
-class StreamState(enum.Enum):
-    DOWN = "down"  # failed; reopened after a pause
-    CONNECTING = "connecting"  # opened, no set acknowledged yet
-    UP = "up"  # the node acknowledged a set on this stream
-
-
-class _QueryFailed(Exception):
-    pass
-
-
-class _NodeStream:
-    """This router's stream to one node."""
-
-    def __init__(self, node_id: int) -> None:
-        self.node_id = node_id
-        self.state = StreamState.CONNECTING
-        self.sent = 0  # version of the last set sent on the current call
-        self.acked = 0  # version of the last set the node acknowledged on it
-        self.lagging = False  # missed a sync: not waited for until it acknowledges again
-        self.wakeup = asyncio.Event()  # something to send
-        self.changed = asyncio.Event()  # replaced at each state or acknowledgement change
-        self.outbox: list[pb.PubSubQuery] = []
-        self.answers: dict[int, asyncio.Future[pb.PubSubAnswer]] = {}
-        self.task: asyncio.Task | None = None
-
-    def notify(self) -> None:
-        self.changed.set()
-        self.changed = asyncio.Event()
-
-    def fail_queries(self) -> None:
-        self.outbox.clear()
-        answers, self.answers = self.answers, {}
-        for future in answers.values():
-            if not future.done():
-                future.set_exception(_QueryFailed(f"node {self.node_id}: stream ended"))
-
-
-class NodeStreams:
-    """One Kv.Subscribe stream per node of the slot map (`links`, kept up to date by the
-    cluster backend), opened when first needed and reopened when it fails."""
-
-    def __init__(self, registry: PubSubRegistry, links: Mapping[int, Link], router_id: int):
-        self.registry = registry
-        self.links = links
-        self.router_id = router_id
-        self.streams: dict[int, _NodeStream] = {}
-        self.query_ids = itertools.count(1)
-        self.failed_until: dict[int, float] = {}  # node -> monotonic time (PUBLISH)
-        self.closed = False
-        registry.listeners.append(self._changed)
-
-    # ------------------------------------------------------------------ Backend parts
-
-    async def sync(self) -> None:
-        """Return once every reachable node holds the registry's current set, or after
-        SYNC_TIMEOUT_S (the late nodes are then not waited for until they catch up)."""
-        self._ensure_streams()
-        target = self.registry.version
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + SYNC_TIMEOUT_S
-        for stream in list(self.streams.values()):
-            while (
-                stream.acked < target
-                and stream.state is not StreamState.DOWN
-                and not stream.lagging
-            ):
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    log.warning("node %d is slow to take subscriptions", stream.node_id)
-                    stream.lagging = True
-                    break
-                changed = stream.changed
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait(), remaining)
-
-    async def query(self, query: pb.PubSubQuery) -> pb.PubSubAnswer:
-        """Ask one node (it holds every router's set), another if it fails."""
-        self._ensure_streams()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + QUERY_TIMEOUT_S
-        tried: set[int] = set()
-        while True:
-            stream = self._query_target(tried)
-            if stream is None:
-                pending = [
-                    s
-                    for s in self.streams.values()
-                    if s.state is StreamState.CONNECTING and s.node_id not in tried
-                ]
-                remaining = deadline - loop.time()
-                if not pending or remaining <= 0:
-                    raise BackendError(b"CLUSTERDOWN The cluster is down: no node answers PUBSUB")
-                waits = [asyncio.ensure_future(s.changed.wait()) for s in pending]
-                await asyncio.wait(waits, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
-                for wait in waits:
-                    wait.cancel()
-                continue
-            tried.add(stream.node_id)
-            query.id = next(self.query_ids)
-            future: asyncio.Future[pb.PubSubAnswer] = loop.create_future()
-            stream.answers[query.id] = future
-            stream.outbox.append(query)
-            stream.wakeup.set()
-            try:
-                return await asyncio.wait_for(future, QUERY_TIMEOUT_S)
-            except (TimeoutError, _QueryFailed) as problem:
-                stream.answers.pop(query.id, None)
-                log.info("PUBSUB query at node %d failed: %r", stream.node_id, problem)
-
-    async def publish(self, channel: bytes, message: bytes, sender: int) -> int:
-        """PUBLISH through one node. A sender's messages go through the same node while it
-        answers, so that subscribers get them in the order they were published; the
-        senders of a router are spread over the nodes. A node that cannot be reached is
-        skipped for a while; one that times out is not retried (the message may have gone
-        out: at most once)."""
-        nodes = sorted(self.links)
-        if not nodes:
-            raise BackendError(b"CLUSTERDOWN The cluster is down: no node is known")
-        start = sender % len(nodes)
-        ring = nodes[start:] + nodes[:start]
-        now = time.monotonic()
-        ring.sort(key=lambda node: self.failed_until.get(node, 0.0) > now)
-        request = pb.PublishRequest(channel=channel, message=message)
-        problem = "no node"
-        for node in ring:
-            link = self.links.get(node)
-            if link is None:
-                continue
-            try:
-                reply = await link.kv.Publish(request, timeout=PUBLISH_TIMEOUT_S)
-            except grpc.aio.AioRpcError as error:
-                problem = f"node {node}: {error.code().name}"
-                if error.code() is not grpc.StatusCode.UNAVAILABLE:
-                    break
-                self.failed_until[node] = time.monotonic() + FAILED_NODE_PAUSE_S
-                continue
-            self.failed_until.pop(node, None)
-            return reply.receivers
-        raise BackendError(
-            b"CLUSTERDOWN The cluster is down: PUBLISH failed (%s)" % problem.encode()
-        )
-
-    async def close(self) -> None:
-        self.closed = True
-        tasks = [stream.task for stream in self.streams.values() if stream.task is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-
-    # ------------------------------------------------------------------ streams
-
-    def _changed(self) -> None:
-        self._ensure_streams()
-        for stream in self.streams.values():
-            stream.wakeup.set()
-
-    def _ensure_streams(self) -> None:
-        if self.closed:
-            return
-        for node_id in self.links:
-            if node_id not in self.streams:
-                stream = self.streams[node_id] = _NodeStream(node_id)
-                stream.task = asyncio.get_running_loop().create_task(self._run(stream))
-
-    def _query_target(self, tried: set[int]) -> _NodeStream | None:
-        """An untried node that holds this router's set, else any untried one that is up."""
-        up = [
-            s for s in self.streams.values() if s.state is StreamState.UP and s.node_id not in tried
-        ]
-        current = [s for s in up if s.acked == self.registry.version]
-        candidates = current or up
-        return candidates[0] if candidates else None
-
-    async def _run(self, stream: _NodeStream) -> None:
-        pause = RECONNECT_PAUSE_S
-        while not self.closed:
-            link = self.links.get(stream.node_id)
-            if link is None:  # the node left the slot map
-                self.streams.pop(stream.node_id, None)
-                return
-            stream.state = StreamState.CONNECTING
-            stream.sent = stream.acked = 0
-            stream.notify()
-            call = link.kv.Subscribe(self._requests(stream))
-            try:
-                async for delivery in call:
-                    if delivery.acked:
-                        self._acknowledged(stream, delivery.acked)
-                        pause = RECONNECT_PAUSE_S
-                    elif delivery.HasField("answer"):
-                        future = stream.answers.pop(delivery.answer.id, None)
-                        if future is not None and not future.done():
-                            future.set_result(delivery.answer)
-                    else:
-                        self.registry.deliver(delivery.channel, delivery.message)
-                log.info("node %d ended the subscription stream", stream.node_id)
-            except grpc.aio.AioRpcError as error:
-                log.info("subscription stream to node %d: %s", stream.node_id, error.code().name)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("subscription stream to node %d failed", stream.node_id)
-            finally:
-                call.cancel()
-                stream.state = StreamState.DOWN
-                stream.fail_queries()
-                stream.notify()
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, RECONNECT_PAUSE_MAX_S)
-
-    def _acknowledged(self, stream: _NodeStream, version: int) -> None:
-        stream.acked = max(stream.acked, version)
-        stream.state = StreamState.UP
-        if stream.acked >= self.registry.version:
-            stream.lagging = False
-        stream.notify()
-
-    async def _requests(self, stream: _NodeStream) -> AsyncIterator[pb.Subscription]:
-        """The stream's messages: the current set at once, then queries and new sets."""
-        registry = self.registry
-        while True:
-            stream.wakeup.clear()
-            while stream.outbox:
-                yield pb.Subscription(query=stream.outbox.pop(0))
-            version = registry.version
-            if version != stream.sent:
-                stream.sent = version
-                channels, channel_counts = registry.channel_counts()
-                patterns, pattern_counts = registry.pattern_counts()
-                yield pb.Subscription(
-                    channels=channels,
-                    channel_counts=channel_counts,
-                    patterns=patterns,
-                    pattern_counts=pattern_counts,
-                    router=self.router_id,
-                    version=version,
-                )
-            if not stream.outbox and registry.version == stream.sent:
-                await stream.wakeup.wait()

@@ -9,11 +9,11 @@ import random
 import time
 from typing import cast
 
+from proto.errors import DENIED_PROTECTED_MODE, MAX_CLIENTS
 from router.backend import Backend
 from router.config import RouterConfig
 from router.connection import ClientState
 from router.context import RouterContext
-from router.errors import DENIED_PROTECTED_MODE, MAX_CLIENTS
 from router.replies import error
 from router.session import Session
 

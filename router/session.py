@@ -24,55 +24,36 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from proto.commands import TABLE, CommandSpec, Flag, Route, lookup
-from proto.resp import OK, Error, Reply, encode, encode_many
+from proto import errors
+from proto.commands import SINGLE_KEY, CommandSpec, Unresolved, resolve
+from proto.resp import Reply, encode_many
 from proto.running_loop import running_loop
 from proto.slots import key_slot
-from router import errors, replies
-from router.backend import BackendError, Watch
+from router import replies
+from router.backend import BackendError
 from router.connection import ClientState
 from router.context import RouterContext
-from router.local_commands import ASYNC_HANDLERS, HANDLERS
+from router.errors import INTERNAL
+from router.local_commands import LOCAL_COMMANDS, LocalCommand
 from router.metrics import command_name
 from router.planner import Forward, Plan, Scatter
 from router.protocol import ProtocolError, RequestParser
-from router.pubsub import (
-    SESSION_PUBSUB_COMMANDS,
-    SUBSCRIBE_CONTEXT,
-    SUBSCRIBER_BACKLOG_LIMIT,
-    SUBSCRIPTION_CHANGES,
-    Frame,
-    context_error,
-    run_query,
+from router.pubsub import SUBSCRIBER_BACKLOG_LIMIT, Frame
+from router.pubsub_commands import context_error
+
+# The modules of the commands the router answers itself, which register them in
+# LOCAL_COMMANDS when imported.
+from router import (  # noqa: F401  isort: skip
+    command_docs,
+    connection_commands,
+    pubsub_commands,
+    server_commands,
+    transaction_commands,
 )
 
 log = logging.getLogger("slotraft.router")
 
-# Commands that act at once inside MULTI instead of being queued (processCommand).
-NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 Barrier = Callable[[], Awaitable[bytes]]
-
-# Flag tests on the hot path use name sets: IntFlag arithmetic costs about a microsecond.
-_BLOCKING = frozenset(name for name, spec in TABLE.items() if spec.flags & Flag.BLOCKING)
-_NO_AUTH = frozenset(
-    sub.name
-    for spec in TABLE.values()
-    for sub in (spec, *spec.subcommands.values())
-    if sub.flags & Flag.NO_AUTH
-)
-# One-key commands forwarded as they are (GET, SET, INCR, HSET, LPUSH, ...) under their
-# usual spellings: most traffic, routed with one dict lookup and a hash.
-_ONE_KEY: dict[bytes, CommandSpec] = {
-    spelling: spec
-    for spec in TABLE.values()
-    if spec.route is Route.KEYED
-    and not spec.subcommands
-    and spec.keys_function is None
-    and spec.first_key == 1
-    and spec.last_key == 1
-    and spec.name not in _BLOCKING
-    for spelling in (spec.name.encode(), spec.name.upper().encode())
-}
 
 
 class Transport(Protocol):
@@ -100,7 +81,7 @@ class _Merged:
             return self.merge(parts)
         except replies.MalformedReply as problem:
             log.error("cannot merge shard replies: %s", problem)
-            return replies.error(errors.INTERNAL % str(problem).encode())
+            return replies.error(INTERNAL % str(problem).encode())
 
 
 class _Batch:
@@ -252,7 +233,7 @@ class Session:
             raise
         except Exception as problem:  # a router bug: say so and drop only this connection
             log.exception("connection %d failed", self.client.id)
-            self._send(replies.error(errors.INTERNAL % repr(problem).encode()))
+            self._send(replies.error(INTERNAL % repr(problem).encode()))
             self._close()
         finally:
             self.running = False
@@ -289,7 +270,7 @@ class Session:
                 break
             count += 1
             if inline:
-                spec = _ONE_KEY.get(command[0])
+                spec = SINGLE_KEY.get(command[0])
                 if spec is not None:
                     arity = spec.arity
                     argc = len(command)
@@ -359,13 +340,15 @@ class Session:
         name = spec.name
         client.last_command = name
         transaction = client.transaction
-        if client.subscribed and not client.resp3 and name not in SUBSCRIBE_CONTEXT:
+        local = LOCAL_COMMANDS.get(name)
+        allowed_when_subscribed = local is not None and local.allowed_when_subscribed
+        if client.subscribed and not client.resp3 and not allowed_when_subscribed:
             transaction.flag_error()
             if not silent:
                 batch.items.append(replies.error(context_error(name)))
             return None
-        if transaction.active and name not in NOT_QUEUED:
-            if spec.route is Route.ROUTER:
+        if transaction.active and (local is None or not local.acts_in_multi):
+            if local is not None:
                 reply = transaction.queue_local(args, spec)
             else:
                 shard = self.ctx.planner.transaction_shard(spec, args)
@@ -373,56 +356,36 @@ class Session:
             if not silent:
                 batch.items.append(reply)
             return None
-        if spec.route is Route.ROUTER:
-            return self._dispatch_local(spec, args, batch, silent)
+        if local is not None:
+            return self._dispatch_local(local, args, batch, silent)
         plan = self.ctx.planner.plan(spec, args)
-        if spec.name in _BLOCKING and type(plan) is Forward:
+        if spec.is_blocking and type(plan) is Forward:
             return self._barrier(lambda: self._blocking(plan), silent)
         batch.add_plan(plan, silent)
         return None
 
     def _resolve(self, args: list[bytes]) -> CommandSpec | bytes:
         """The spec governing args, or the encoded error reply (unknown command or
-        subcommand, wrong arity, not authenticated), checked in Redis's order."""
-        spec = lookup(args[0])
-        if spec is None:
-            return replies.error(errors.unknown_command(args))
-        if spec.subcommands and len(args) >= 2:
-            sub = spec.subcommands.get(args[1].decode("utf-8", "replace").lower())
-            if sub is None:
-                return replies.error(errors.unknown_subcommand(spec.name, args[1]))
-            spec = sub
-        if not spec.arity_ok(len(args)):
-            return replies.error(errors.wrong_arity(spec.name))
-        client = self.client
-        if not client.authenticated and spec.name not in _NO_AUTH:
+        subcommand, wrong arity, then not authenticated), checked in Redis's order."""
+        spec = resolve(args)
+        if type(spec) is Unresolved:
+            return replies.error(spec.text)
+        if not self.client.authenticated and not spec.allowed_before_auth:  # type: ignore[union-attr]
             return replies.error(errors.NOAUTH)
-        return spec
+        return spec  # type: ignore[return-value]
 
     def _dispatch_local(
-        self, spec: CommandSpec, args: list[bytes], batch: _Batch, silent: bool
+        self, command: LocalCommand, args: list[bytes], batch: _Batch, silent: bool
     ) -> Barrier | None:
-        name = spec.name
-        if name == "exec":
-            return self._barrier(self._exec, silent)
-        if name == "watch":
-            if self.client.transaction.active:
-                reply: Reply = Error(errors.WATCH_IN_MULTI)
-            else:
-                return self._barrier(lambda: self._watch(args), silent)
-        elif name == "client|reply":
-            reply = self._client_reply(args)
-            silent = reply is None  # ON always answers, even after OFF
-        elif name in ASYNC_HANDLERS:
-            return self._barrier(lambda: self._run_async_local(name, args), silent)
-        elif name in SESSION_PUBSUB_COMMANDS:
-            # Subscription confirmations are pushes: sent even with CLIENT REPLY OFF.
-            silent = silent and name not in SUBSCRIPTION_CHANGES
-            return self._barrier(lambda: self._pubsub(name, args), silent)
-        else:
-            reply = HANDLERS[name](self.ctx, self.client, args)
-        if not silent:
-            batch.items.append(encode(reply, self.client.resp3))
+        """A command the router answers itself, as its entry in LOCAL_COMMANDS says."""
+        silent = silent and not command.replies_when_off
+        if command.answer_later is not None:
+            answer_later = command.answer_later
+            return self._barrier(lambda: answer_later(self, args), silent)
+        assert command.answer is not None
+        reply = command.answer(self, args)
+        if reply is not None and not silent:
+            batch.items.append(reply)
         return None
 
     def _barrier(self, run: Callable[[], Awaitable[bytes]], silent: bool) -> Barrier:
@@ -483,14 +446,14 @@ class Session:
             return [replies.error(failure.reply)] * len(commands)
         except Exception as problem:
             log.exception("shard %d failed", shard)
-            return [replies.error(errors.INTERNAL % repr(problem).encode())] * len(commands)
+            return [replies.error(INTERNAL % repr(problem).encode())] * len(commands)
         if len(answers) != len(commands):
-            detail = b"shard %d sent %d replies for %d commands" % (
+            mismatch = b"shard %d sent %d replies for %d commands" % (
                 shard,
                 len(answers),
                 len(commands),
             )
-            return [replies.error(errors.INTERNAL % detail)] * len(commands)
+            return [replies.error(INTERNAL % mismatch)] * len(commands)
         return answers
 
     async def _blocking(self, plan: Forward) -> bytes:
@@ -506,114 +469,14 @@ class Session:
         finally:
             client.blocked = False
 
-    async def _run_async_local(self, name: str, args: list[bytes]) -> bytes:
-        reply = await ASYNC_HANDLERS[name](self.ctx, self.client, args)
-        return encode(reply, self.client.resp3)
-
     # ------------------------------------------------------------------ pub/sub
 
-    async def _pubsub(self, name: str, args: list[bytes]) -> bytes:
-        client = self.client
-        backend = self.ctx.backend
-        change = SUBSCRIPTION_CHANGES.get(name)
-        if change is None:
-            try:
-                return encode(await run_query(backend, client, args), client.resp3)
-            except BackendError as failure:
-                return replies.error(failure.reply)
-        registry = backend.pubsub
-        version = registry.version
-        frames = change(registry, self, args[1:])
-        if registry.version == version:
-            return encode_many(frames, client.resp3)
-        # Confirmed once the nodes hold the change: a message published anywhere after the
-        # confirmation then reaches this connection.
+    async def confirmed(self, frames: list[Reply]) -> bytes:
+        """`frames` (a subscription change's confirmations) once the nodes hold the change;
+        the messages that come meanwhile are held and follow them."""
         self._held = []
         try:
-            await backend.sync_subscriptions()
+            await self.ctx.backend.sync_subscriptions()
         finally:
             held, self._held = self._held, None
-        return encode_many(frames, client.resp3) + b"".join(held)
-
-    # ------------------------------------------------------------------ MULTI / WATCH
-
-    async def _watch(self, args: list[bytes]) -> bytes:
-        keys = args[1:]
-        shards = self.ctx.planner.shards_of_keys(keys)
-        transaction = self.client.transaction
-        if len(shards) > 1:
-            return replies.error(errors.CROSSSLOT)
-        (shard,) = shards
-        if transaction.watch_shard not in (None, shard):
-            return replies.error(errors.CROSSSLOT)
-        try:
-            digests = await self.ctx.backend.digests(shard, keys)
-        except BackendError as failure:
-            return replies.error(failure.reply)
-        watches = [Watch(key, digest) for key, digest in zip(keys, digests, strict=True)]
-        failed = transaction.watch(shard, watches)
-        return failed if failed is not None else encode(OK)
-
-    async def _exec(self) -> bytes:
-        client = self.client
-        transaction = client.transaction
-        if not transaction.active:
-            return replies.error(errors.EXEC_WITHOUT_MULTI)
-        queued, shard, watches, dirty = transaction.take()
-        if dirty:
-            return replies.error(errors.EXECABORT)
-        forwarded = [item.args for item in queued if not item.local]
-        shard_replies: list[bytes] = []
-        if forwarded or watches:
-            try:
-                raw = await self.ctx.backend.transaction(
-                    shard if shard is not None else 0, forwarded, client.resp3, watches
-                )
-            except BackendError as failure:
-                return replies.error(failure.reply)
-            try:
-                elements = replies.split_array(raw)
-            except replies.MalformedReply as problem:
-                return replies.error(errors.INTERNAL % str(problem).encode())
-            if elements is None:
-                return raw  # a watched key changed (null reply) or the shard refused
-            if len(elements) != len(forwarded):
-                detail = b"EXEC of %d commands got %d replies" % (len(forwarded), len(elements))
-                return replies.error(errors.INTERNAL % detail)
-            shard_replies = elements
-        # Router-local commands run after the shard's part, in their queue positions.
-        pending = iter(shard_replies)
-        out: list[bytes] = []
-        for item in queued:
-            if item.local:
-                out.append(await self._local_in_exec(item.spec, item.args))
-            else:
-                out.append(next(pending))
-        return replies.array(out)
-
-    async def _local_in_exec(self, spec: CommandSpec, args: list[bytes]) -> bytes:
-        name = spec.name
-        if name in ASYNC_HANDLERS:
-            return await self._run_async_local(name, args)
-        if name in SESSION_PUBSUB_COMMANDS:
-            return await self._pubsub(name, args)
-        if name == "client|reply":
-            return encode(self._client_reply(args) or OK, self.client.resp3)
-        return encode(HANDLERS[name](self.ctx, self.client, args), self.client.resp3)
-
-    def _client_reply(self, args: list[bytes]) -> Reply:
-        """CLIENT REPLY ON|OFF|SKIP: None when no reply must be sent (OFF, SKIP)."""
-        mode = args[2].lower()
-        client = self.client
-        if mode == b"on":
-            client.reply_off = False
-            client.skip_next_reply = False
-            return OK
-        if mode == b"off":
-            client.reply_off = True
-            return None
-        if mode == b"skip":
-            if not client.reply_off:
-                client.skip_next_reply = True
-            return None
-        return Error(errors.SYNTAX)
+        return encode_many(frames, self.client.resp3) + b"".join(held)

@@ -1,4 +1,5 @@
-"""MULTI/EXEC/WATCH state of one connection, as Redis's multiState and watched keys.
+"""MULTI/EXEC/WATCH: one connection's state, as Redis's multiState and watched keys, and
+WATCH and EXEC themselves.
 
 Everything of a transaction runs on one shard as one log entry: queued commands and
 watched keys fix that shard; a command bound to another shard is refused at queue time
@@ -7,11 +8,16 @@ with CROSSSLOT and, like any queue-time error, makes EXEC fail with EXECABORT.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from proto import errors
 from proto.commands import CommandSpec
-from router import errors, replies
-from router.backend import Watch
+from proto.resp import OK, encode
+from router import replies
+from router.backend import Backend, BackendError, Watch
+from router.errors import INTERNAL
+from router.planner import Planner
 
 QUEUED_REPLY = b"+QUEUED\r\n"
 CROSSSLOT_REPLY = replies.error(errors.CROSSSLOT)
@@ -96,3 +102,66 @@ class Transaction:
         self.queued = []
         self.shard = None
         self.unwatch()
+
+
+async def watch(
+    transaction: Transaction, keys: list[bytes], planner: Planner, backend: Backend
+) -> bytes:
+    """WATCH: the keys' digests, read on their shard (all keys of one shard, the shard of
+    the keys watched before); the encoded reply."""
+    shards = planner.shards_of_keys(keys)
+    if len(shards) > 1:
+        return CROSSSLOT_REPLY
+    (shard,) = shards
+    if transaction.watch_shard not in (None, shard):
+        return CROSSSLOT_REPLY
+    try:
+        digests = await backend.digests(shard, keys)
+    except BackendError as failure:
+        return replies.error(failure.reply)
+    watches = [Watch(key, digest) for key, digest in zip(keys, digests, strict=True)]
+    failed = transaction.watch(shard, watches)
+    return failed if failed is not None else encode(OK)
+
+
+async def execute(
+    transaction: Transaction,
+    resp3: bool,
+    backend: Backend,
+    run_local: Callable[[Queued], Awaitable[bytes]],
+) -> bytes:
+    """EXEC: the shard runs the forwarded commands as one entry (unless a watched key
+    changed); `run_local` runs the router-local ones after it, in their queue positions.
+    The encoded reply."""
+    if not transaction.active:
+        return replies.error(errors.EXEC_WITHOUT_MULTI)
+    queued, shard, watches, dirty = transaction.take()
+    if dirty:
+        return replies.error(errors.EXECABORT)
+    forwarded = [item.args for item in queued if not item.local]
+    shard_replies: list[bytes] = []
+    if forwarded or watches:
+        try:
+            raw = await backend.transaction(
+                shard if shard is not None else 0, forwarded, resp3, watches
+            )
+        except BackendError as failure:
+            return replies.error(failure.reply)
+        try:
+            elements = replies.split_array(raw)
+        except replies.MalformedReply as problem:
+            return replies.error(INTERNAL % str(problem).encode())
+        if elements is None:
+            return raw  # a watched key changed (null reply) or the shard refused
+        if len(elements) != len(forwarded):
+            mismatch = b"EXEC of %d commands got %d replies" % (len(forwarded), len(elements))
+            return replies.error(INTERNAL % mismatch)
+        shard_replies = elements
+    pending = iter(shard_replies)
+    out: list[bytes] = []
+    for item in queued:
+        if item.local:
+            out.append(await run_local(item))
+        else:
+            out.append(next(pending))
+    return replies.array(out)

@@ -10,7 +10,10 @@ import sys
 # name -> (module with `add_arguments(parser)` and `run(args) -> int`, help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "node": ("node.main", "run one node (hosts a replica of each of its shards)"),
-    "router": ("router.main", "run a router (the RESP endpoint clients connect to)"),
+    "router": (
+        "slotraft.router_command",
+        "run a router (the RESP endpoint clients connect to)",
+    ),
     "up": ("slotraft.up", "start a whole cluster as local processes (the embedded default)"),
     "ctl": ("slotraft.ctl", "inspect and operate a running cluster"),
     "bench": ("slotraft.bench", "run a benchmark and print its figures"),

@@ -1,12 +1,14 @@
-"""What a blocking command (BLPOP, BLMOVE, BZPOPMIN, ...) returns when it would block."""
+"""What a blocking command (BLPOP, BLMOVE, BZPOPMIN, ...) returns when it would block, and
+its timeout argument parsed. Its reply once the timeout passed is its spec's
+(proto.commands.timeout_reply)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from node.engine.errors import TIMEOUT_NEGATIVE, TIMEOUT_NOT_FLOAT, CommandError
+from node.engine.errors import CommandError
 from node.engine.parsing import to_long_double
-from proto.resp import NULL_ARRAY, Reply
+from proto.errors import TIMEOUT_NEGATIVE, TIMEOUT_NOT_FLOAT
 
 
 class WouldBlock:
@@ -37,12 +39,3 @@ def parse_timeout(arg: bytes) -> float:
     if milliseconds < 0:
         raise CommandError(TIMEOUT_NEGATIVE)
     return milliseconds / 1000
-
-
-def timeout_reply(args: list[bytes]) -> Reply:
-    """The reply of a blocking command whose timeout passed: a null bulk for BLMOVE and
-    BRPOPLPUSH, a null array for the pops."""
-    name = args[0].lower()
-    if name in (b"blmove", b"brpoplpush"):
-        return None
-    return NULL_ARRAY

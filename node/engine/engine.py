@@ -2,8 +2,8 @@
 
 Pure: no sockets, no clock, no global random. `execute` takes the arguments (args[0] is the
 command name), the time in milliseconds and a seeded random generator, and returns a typed
-reply (proto.resp). Commands are looked up in the one command table (proto.commands) and
-executed by the functions registered in node.engine.registry.
+reply (proto.resp). Commands are resolved in the one command table (proto.commands, its
+SHARD_COMMANDS) and executed by the functions registered in node.engine.registry.
 """
 
 from __future__ import annotations
@@ -20,45 +20,25 @@ from node.engine import (  # noqa: F401  (importing registers the implementation
     t_string,
     t_zset,
 )
-from node.engine.blocking import WouldBlock, timeout_reply
+from node.engine.blocking import WouldBlock
 from node.engine.config import EngineConfig
 from node.engine.digest import digests, unchanged
-from node.engine.errors import (
-    LOCAL_FAILURES,
-    OOM,
-    CommandError,
-    internal_error,
-    unknown_command,
-    unknown_subcommand,
-    wrong_arity,
-)
+from node.engine.errors import LOCAL_FAILURES, CommandError, internal_error
 from node.engine.eviction import Evictor
 from node.engine.keyspace import Keyspace
 from node.engine.registry import IMPLEMENTATIONS
-from node.engine.scripting import SCRIPT_COMMANDS, Scripting
+from node.engine.scripting import Scripting
 from node.engine.snapshot import dump, load_into
-from proto.commands import TABLE, CommandSpec, Flag, lookup
+from proto.commands import SHARD_COMMANDS, CommandSpec, Unresolved
+from proto.errors import OOM
 from proto.resp import OK, Error, Reply
 
 READONLY_WRITE = b"READONLY You can't write against a read only replica."
 
 
-# The implemented commands without subcommands under their usual spellings: the hot path
-# resolves them with one dict lookup. IntFlag arithmetic costs about a microsecond, so the
-# flag tests use plain ints.
-def _implemented(name: str) -> bool:
-    return name in IMPLEMENTATIONS or name in SCRIPT_COMMANDS
-
-
-_DIRECT: dict[bytes, CommandSpec] = {
-    spelling: spec
-    for spec in TABLE.values()
-    if not spec.subcommands and _implemented(spec.name)
-    for spelling in (spec.name.encode(), spec.name.upper().encode())
-}
 _PLAIN_SET = frozenset({b"SET", b"set"})
-_DENYOOM = int(Flag.DENYOOM)
-_READONLY = int(Flag.READONLY)
+# The commands a shard runs (proto.commands.index: every route but the router's).
+_resolve = SHARD_COMMANDS.resolve
 
 
 def is_plain_set(args: list[bytes], config: EngineConfig) -> bool:
@@ -90,30 +70,6 @@ class Engine:
 
     # ------------------------------------------------------------------ commands
 
-    def resolve(self, args: list[bytes]) -> CommandSpec | Error:
-        """The spec for args, or the error reply for an unknown command, an unknown
-        subcommand or a wrong argument count."""
-        spec = _DIRECT.get(args[0]) if args else None
-        if spec is not None:
-            arity = spec.arity
-            argc = len(args)
-            if argc == arity or (arity < 0 and argc >= -arity):
-                return spec
-            return Error(wrong_arity(spec.name))
-        spec = lookup(args[0]) if args else None
-        if spec is None or not (spec.subcommands or _implemented(spec.name)):
-            return Error(unknown_command(args or [b""]))
-        if spec.subcommands:
-            if len(args) < 2:
-                return Error(wrong_arity(spec.name))
-            sub = spec.subcommands.get(args[1].decode("utf-8", "replace").lower())
-            if sub is None or not _implemented(sub.name):
-                return Error(unknown_subcommand(spec.name, args))
-            spec = sub
-        if not spec.arity_ok(len(args)):
-            return Error(wrong_arity(spec.name))
-        return spec
-
     def execute(self, args: list[bytes], now_ms: int, rng: random.Random) -> Reply:
         """Execute a command on the mutating path (the Raft apply loop). May return a
         WouldBlock for a blocking command that found nothing to pop."""
@@ -121,15 +77,15 @@ class Engine:
             # The most frequent write, without the generic dispatch (a third of its cost).
             self._mutating(now_ms, rng).set(args[1], args[2])
             return OK
-        spec = self.resolve(args)
-        if type(spec) is Error:
-            return spec
+        spec = _resolve(args)
+        if type(spec) is Unresolved:
+            return Error(spec.text)
         return self.execute_resolved(spec, args, now_ms, rng)  # type: ignore[arg-type]
 
     def execute_resolved(
         self, spec: CommandSpec, args: list[bytes], now_ms: int, rng: random.Random
     ) -> Reply:
-        if self.config.maxmemory and int(spec.flags) & _DENYOOM and self.out_of_memory():
+        if self.config.maxmemory and spec.denied_when_oom and self.out_of_memory():
             return Error(OOM)
         implementation = IMPLEMENTATIONS.get(spec.name)
         if implementation is None:  # scripts run their commands through this method
@@ -172,16 +128,15 @@ class Engine:
     def execute_readonly(self, args: list[bytes], now_ms: int, rng: random.Random) -> Reply:
         """Execute a read-only command outside the log (lease/ReadIndex reads, follower
         reads). Never mutates: expired keys are treated as absent, not deleted."""
-        spec = self.resolve(args)
-        if type(spec) is Error:
-            return spec
-        assert isinstance(spec, CommandSpec)
-        return self.execute_readonly_resolved(spec, args, now_ms, rng)
+        spec = _resolve(args)
+        if type(spec) is Unresolved:
+            return Error(spec.text)
+        return self.execute_readonly_resolved(spec, args, now_ms, rng)  # type: ignore[arg-type]
 
     def execute_readonly_resolved(
         self, spec: CommandSpec, args: list[bytes], now_ms: int, rng: random.Random
     ) -> Reply:
-        if not int(spec.flags) & _READONLY:
+        if not spec.is_read_only:
             return Error(READONLY_WRITE)
         implementation = IMPLEMENTATIONS.get(spec.name)
         if implementation is None:
@@ -215,7 +170,7 @@ class Engine:
         watches: list[tuple[bytes, bytes]] | None = None,
     ) -> list[Reply] | None:
         """MULTI/EXEC body in one entry: each command in order; a blocking command that
-        would block answers as if its timeout had passed, as Redis does inside MULTI.
+        would block answers what it answers where it may not block, as Redis does inside MULTI.
         `watches` are the (key, digest) pairs taken at WATCH: if any key's digest differs
         now, nothing runs and the reply is None (EXEC's null reply)."""
         if watches:
@@ -233,15 +188,15 @@ class Engine:
                 db.work_done = 0
                 db.changed = []
                 # Without execute's SET shortcut, which would not charge the budget.
-                spec = self.resolve(args)
-                if type(spec) is Error:
-                    reply: Reply = spec
+                spec = _resolve(args)
+                if type(spec) is Unresolved:
+                    reply: Reply = Error(spec.text)
                 else:
                     reply = self.execute_resolved(spec, args, now_ms, rng)  # type: ignore[arg-type]
                 self._transaction_work = max(self._transaction_work - db.work_done, 0)
                 changed.extend(db.changed)
                 if type(reply) is WouldBlock:
-                    reply = timeout_reply(args)
+                    reply = spec.blocking.reply_if_cannot_block  # type: ignore[union-attr]
                 replies.append(reply)
         finally:
             self._transaction_work = None

@@ -15,8 +15,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from node.engine.config import EngineConfig
-from node.engine.errors import WRONGTYPE, CommandError
+from node.engine.errors import CommandError
 from node.engine.work import work_exceeded
+from proto.errors import WRONGTYPE
 
 # Approximate bytes Redis spends per key besides the key and value bytes (dictEntry, robj,
 # sds headers). The same constant on every replica keeps accounting deterministic.

@@ -8,7 +8,8 @@ import re
 
 import numpy as np
 
-from node.engine.errors import NOT_INTEGER, CommandError
+from node.engine.errors import CommandError
+from proto.errors import NOT_INTEGER
 
 LLONG_MIN = -(2**63)
 LLONG_MAX = 2**63 - 1

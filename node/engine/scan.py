@@ -48,8 +48,9 @@ import numpy as np
 from crc32c import crc32c
 from sortedcontainers import SortedList
 
-from node.engine.errors import SYNTAX, CommandError
+from node.engine.errors import CommandError
 from node.engine.parsing import parse_int
+from proto.errors import SYNTAX
 from proto.glob import compile_pattern, matches_all
 
 if TYPE_CHECKING:

@@ -23,17 +23,22 @@ import random
 import struct
 from collections.abc import Callable
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lupa import lua51
 
-from node.engine.blocking import WouldBlock, timeout_reply
+from node.engine.blocking import WouldBlock
+from node.engine.script_host import ScriptHost
 from proto import resp
-from proto.commands import CommandSpec, Flag, lookup
+from proto.commands import (
+    SHARD_COMMANDS,
+    CommandSpec,
+    Flag,
+    Reason,
+    Unresolved,
+    lookup,
+)
 from proto.slots import key_slot
-
-if TYPE_CHECKING:
-    from node.engine.engine import Engine
 
 SCRIPT_COMMANDS = frozenset(
     {"eval", "evalsha", "eval_ro", "evalsha_ro", "script|load", "script|exists", "script|flush"}
@@ -109,7 +114,7 @@ class ScriptError(Exception):
 class Scripting:
     """One shard replica's script cache and its runs (each in a fresh Lua runtime)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: ScriptHost) -> None:
         self.engine = engine
         # sha1 hex -> body; insertion order is load order. The EVAL-cached ones are also
         # in `evaluated` (oldest first) and may be dropped; SCRIPT LOAD's never are.
@@ -360,9 +365,9 @@ class Scripting:
 
     def _call(self, args: list[bytes]) -> resp.Reply:
         engine = self.engine
-        spec = engine.resolve(args)
-        if type(spec) is resp.Error:
-            if spec.startswith(b"ERR wrong number of arguments"):
+        spec = SHARD_COMMANDS.resolve(args)
+        if type(spec) is Unresolved:
+            if spec.reason is Reason.WRONG_ARITY:
                 return resp.Error(_ARITY)
             return self._local_command(args)
         assert isinstance(spec, CommandSpec)
@@ -387,7 +392,7 @@ class Scripting:
             reply = engine.execute_resolved(spec, args, self._now_ms, rng)
             self._changed.extend(engine.db.changed)
         if type(reply) is WouldBlock:  # blocking forms that scripts may call never block
-            return timeout_reply(args)
+            return spec.blocking.reply_if_cannot_block  # type: ignore[union-attr]
         return reply
 
     def _local_command(self, args: list[bytes]) -> resp.Reply:

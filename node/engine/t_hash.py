@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from node.engine.errors import (
-    NOT_INTEGER,
-    OVERFLOW,
-    SYNTAX,
-    CommandError,
-    check_random_draws,
-    wrong_arity,
-)
+from node.engine.errors import CommandError, check_random_draws
 from node.engine.hash_value import HashValue
 from node.engine.keyspace import Keyspace
 from node.engine.parsing import (
@@ -32,16 +25,22 @@ from node.engine.scan import (
     scan_reply,
 )
 from node.engine.work import distinct_positions, random_positions
+from proto.errors import (
+    COUNT_RANGE,
+    NAN_OR_INFINITY,
+    NOT_FLOAT,
+    NOT_INTEGER,
+    OUT_OF_RANGE,
+    OVERFLOW,
+    SYNTAX,
+    wrong_arity,
+)
 from proto.resp import OK, Map, Pairs, Reply
 
 HASH_NOT_INTEGER = b"ERR hash value is not an integer"
 HASH_NOT_FLOAT = b"ERR hash value is not a float"
-NOT_VALID_FLOAT = b"ERR value is not a valid float"
 INCREMENT_NAN_OR_INF = b"ERR value is NaN or Infinity"
-RESULT_NAN_OR_INF = b"ERR increment would produce NaN or Infinity"
-OUT_OF_RANGE = b"ERR value is out of range"
 # HRANDFIELD's count must be within [-LONG_MAX, LONG_MAX] (getRangeLongFromObjectOrReply).
-COUNT_RANGE = b"ERR value is out of range, value must between %d and %d" % (-LLONG_MAX, LLONG_MAX)
 
 
 def _hash_for_write(db: Keyspace, key: bytes) -> tuple[HashValue, bool]:
@@ -142,7 +141,7 @@ def hincrbyfloat(db: Keyspace, args: list[bytes]) -> Reply:
     key, field = args[1], args[2]
     increment = to_long_double(args[3])
     if increment is None:
-        raise CommandError(NOT_VALID_FLOAT)
+        raise CommandError(NOT_FLOAT)
     if not np.isfinite(increment):
         raise CommandError(INCREMENT_NAN_OR_INF)
     value, new = _hash_for_write(db, key)
@@ -157,7 +156,7 @@ def hincrbyfloat(db: Keyspace, args: list[bytes]) -> Reply:
     with np.errstate(over="ignore"):  # an overflow is reported below, not warned about
         result = base + increment
     if not np.isfinite(result):
-        raise CommandError(RESULT_NAN_OR_INF)
+        raise CommandError(NAN_OR_INFINITY)
     text = format_long_double(result)
     value.set(field, text)
     _store(db, key, value, new)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from node.engine.errors import NO_SUCH_KEY, NOT_INTEGER, SYNTAX, CommandError
+from node.engine.errors import CommandError
 from node.engine.keyspace import Keyspace, type_name
 from node.engine.parsing import LLONG_MAX, parse_int, to_int
 from node.engine.registry import command
@@ -22,6 +22,7 @@ from node.engine.scan import (
     scan_reply,
 )
 from node.engine.work import string_work
+from proto.errors import NO_SUCH_KEY, NOT_INTEGER, SYNTAX, invalid_expire_time
 from proto.glob import compile_pattern, matches_all
 from proto.resp import OK, Reply, Simple
 
@@ -85,7 +86,7 @@ def _expire_flags(args: list[bytes]) -> set[bytes]:
 
 
 def _invalid_expire(name: bytes) -> CommandError:
-    return CommandError(b"ERR invalid expire time in '%s' command" % name.lower())
+    return CommandError(invalid_expire_time(name.lower()))
 
 
 def _expire(db: Keyspace, args: list[bytes], seconds: bool, relative: bool) -> Reply:

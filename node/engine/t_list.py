@@ -10,20 +10,21 @@ from __future__ import annotations
 from itertools import islice
 
 from node.engine.blocking import WouldBlock, parse_timeout
-from node.engine.errors import (
-    INDEX_OUT_OF_RANGE,
-    NO_SUCH_KEY,
-    NOT_POSITIVE,
-    NUMKEYS_POSITIVE,
-    SYNTAX,
-    CommandError,
-    wrong_arity,
-)
+from node.engine.errors import CommandError
 from node.engine.keyspace import Keyspace
 from node.engine.list_value import ListValue
 from node.engine.parsing import LLONG_MIN, parse_int, to_int
 from node.engine.registry import command
 from node.engine.work import COMPARED_PER_ELEMENT
+from proto.errors import (
+    COUNT_POSITIVE,
+    INDEX_OUT_OF_RANGE,
+    NO_SUCH_KEY,
+    NOT_POSITIVE,
+    NUMKEYS_POSITIVE,
+    SYNTAX,
+    wrong_arity,
+)
 from proto.resp import NULL_ARRAY, OK, Reply
 
 RANK_ZERO = (
@@ -32,7 +33,6 @@ RANK_ZERO = (
 )
 COUNT_NEGATIVE = b"ERR COUNT can't be negative"
 MAXLEN_NEGATIVE = b"ERR MAXLEN can't be negative"
-COUNT_POSITIVE = b"ERR count should be greater than 0"
 
 
 # ---------------------------------------------------------------------- helpers

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from itertools import islice
 
-from node.engine.errors import NUMKEYS_POSITIVE, SYNTAX, WRONGTYPE, CommandError, check_random_draws
+from node.engine.errors import CommandError, check_random_draws
 from node.engine.keyspace import Keyspace
 from node.engine.parsing import LLONG_MAX, parse_int, to_int
 from node.engine.registry import command
@@ -22,18 +22,23 @@ from node.engine.scan import (
 )
 from node.engine.set_value import SetValue
 from node.engine.work import distinct_positions, random_positions
+from proto.errors import (
+    COUNT_RANGE,
+    NOT_POSITIVE,
+    NUMKEYS_POSITIVE,
+    SYNTAX,
+    TOO_MANY_KEYS,
+    WRONGTYPE,
+)
 from proto.resp import Reply, SetReply
 
-MUST_BE_POSITIVE = b"ERR value is out of range, must be positive"
-COUNT_RANGE = b"ERR value is out of range, value must between %d and %d" % (-LLONG_MAX, LLONG_MAX)
-TOO_MANY_KEYS = b"ERR Number of keys can't be greater than number of args"
 LIMIT_NEGATIVE = b"ERR LIMIT can't be negative"
 # SPOP rebuilds the set from the members it keeps when it pops more than this many times
 # what stays (SPOP_MOVE_STRATEGY_MUL); the rebuilt set gets a fresh encoding.
 _SPOP_REBUILD_FACTOR = 5
 
 
-def parse_positive_count(arg: bytes, error: bytes = MUST_BE_POSITIVE) -> int:
+def parse_positive_count(arg: bytes, error: bytes = NOT_POSITIVE) -> int:
     """getPositiveLongFromObjectOrReply: 0..LONG_MAX; anything else, a non-number too,
     gets the one error text."""
     value = to_int(arg)

@@ -6,13 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from node.engine.errors import (
-    NOT_INTEGER,
-    OVERFLOW,
-    STRING_TOO_LONG,
-    SYNTAX,
-    CommandError,
-)
+from node.engine.errors import CommandError
 from node.engine.keyspace import Keyspace
 from node.engine.parsing import (
     LLONG_MAX,
@@ -24,17 +18,24 @@ from node.engine.parsing import (
 )
 from node.engine.registry import command
 from node.engine.work import string_work
-from proto.resp import OK, Reply
+from proto.errors import (
+    NAN_OR_INFINITY,
+    NOT_FLOAT,
+    NOT_INTEGER,
+    OVERFLOW,
+    STRING_TOO_LONG,
+    SYNTAX,
+    invalid_expire_time,
+)
+from proto.resp import OK, Map, Reply
 
 BIT_OFFSET_ERROR = b"ERR bit offset is not an integer or out of range"
 BIT_VALUE_ERROR = b"ERR bit is not an integer or out of range"
 OFFSET_RANGE_ERROR = b"ERR offset is out of range"
-NAN_OR_INF = b"ERR increment would produce NaN or Infinity"
-NOT_VALID_FLOAT = b"ERR value is not a valid float"
 
 
 def invalid_expire(name: str) -> CommandError:
-    return CommandError(b"ERR invalid expire time in '%s' command" % name.encode())
+    return CommandError(invalid_expire_time(name.encode()))
 
 
 def expire_at_ms(db: Keyspace, arg: bytes, unit_seconds: bool, relative: bool, name: str) -> int:
@@ -300,10 +301,10 @@ def incrbyfloat(db: Keyspace, args: list[bytes]) -> Reply:
     base = to_long_double(bytes(current)) if current is not None else to_long_double(b"0")
     increment = to_long_double(args[2])
     if base is None or increment is None:
-        raise CommandError(NOT_VALID_FLOAT)
+        raise CommandError(NOT_FLOAT)
     result = base + increment
     if not np.isfinite(result):
-        raise CommandError(NAN_OR_INF)
+        raise CommandError(NAN_OR_INFINITY)
     text = format_long_double(result)
     db.set(key, text, keep_ttl=True)
     return text
@@ -514,6 +515,138 @@ def _ones(data: memoryview) -> int:
     whole = len(data) - len(data) % 8
     ones = int(np.bitwise_count(np.frombuffer(data[:whole], dtype=np.uint64)).sum())
     return ones + sum(byte.bit_count() for byte in data[whole:])
+
+
+# ---------------------------------------------------------------------- LCS
+
+# LCS fills a table of (len(a) + 1) x (len(b) + 1) cells, one row of numpy operations per
+# byte of the shorter string (10 to 15 ns a cell, a few microseconds a row, here), then
+# walks back through it in Python, a step per byte at most (about half a microsecond).
+# Its work (node.engine.work): one element per LCS_CELLS_PER_ELEMENT cells, LCS_ROW_WORK
+# per row, one per step. At the default max-command-work: at most some 7 million cells
+# (14 MB of table); the slowest case measured, a byte against 100,000 unlike ones (the
+# walk), took 60 ms, two strings of 2,450 bytes 30 ms.
+LCS_CELLS_PER_ELEMENT = 64
+LCS_ROW_WORK = 4
+LCS_NOT_STRINGS = b"ERR The specified keys must contain string values"
+LCS_LEN_AND_IDX = b"ERR If you want both the length and indexes, please just use IDX."
+LCS_TOO_LONG = b"ERR String too long for LCS"
+LCS_TABLE_TOO_BIG = b"ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len"
+
+
+@command("lcs")
+def lcs(db: Keyspace, args: list[bytes]) -> Reply:
+    """LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN], as Redis 7.0's
+    lcsCommand: its errors in its order, its walk back through the table (which decides
+    which of several longest subsequences is the answer), its runs from the last."""
+    values = [db.lookup(args[1]), db.lookup(args[2])]
+    if any(v is not None and type(v) is not bytes and type(v) is not bytearray for v in values):
+        raise CommandError(LCS_NOT_STRINGS)
+    a, b = (bytes(value or b"") for value in values)
+    want_length = want_runs = with_run_length = False
+    min_run_length = 0
+    index = 3
+    while index < len(args):
+        option = args[index].lower()
+        if option == b"idx":
+            want_runs = True
+        elif option == b"len":
+            want_length = True
+        elif option == b"withmatchlen":
+            with_run_length = True
+        elif option == b"minmatchlen" and index + 1 < len(args):
+            min_run_length = max(parse_int(args[index + 1]), 0)
+            index += 1
+        else:
+            raise CommandError(SYNTAX)
+        index += 1
+    if want_length and want_runs:
+        raise CommandError(LCS_LEN_AND_IDX)
+    if len(a) >= 2**32 - 2 or len(b) >= 2**32 - 2:
+        raise CommandError(LCS_TOO_LONG)
+    cells = (len(a) + 1) * (len(b) + 1)
+    if cells * 4 > db.config.proto_max_bulk_len:  # Redis's table: 4 bytes a cell
+        raise CommandError(LCS_TABLE_TOO_BIG)
+    walk = not want_length or want_runs
+    db.charge(
+        cells // LCS_CELLS_PER_ELEMENT
+        + min(len(a), len(b)) * LCS_ROW_WORK
+        + (len(a) + len(b) if walk else 0)
+    )
+    length_at = _lcs_table(a, b)
+    total = length_at(len(a), len(b))
+    if not walk:
+        return total
+    common, runs = _lcs_walk(a, b, length_at, total, min_run_length, with_run_length)
+    if want_runs:
+        return Map([b"matches", runs, b"len", total])
+    return common
+
+
+def _lcs_table(a: bytes, b: bytes) -> Callable[[int, int], int]:
+    """The length of the longest common subsequence of a[:i] and b[:j], for every i and j,
+    as a function of (i, j). Filled a row per byte of the shorter string: a row is the
+    previous one, +1 on the diagonal where the bytes match, then a running maximum (a
+    cell is the best of its left, upper and upper-left neighbours)."""
+    rows, columns = (a, b) if len(a) <= len(b) else (b, a)
+    dtype = np.uint16 if len(rows) < 0xFFFF else np.uint32  # no length exceeds len(rows)
+    table = np.zeros((len(rows) + 1, len(columns) + 1), dtype)
+    column_bytes = np.frombuffer(columns, np.uint8)
+    for row, byte in enumerate(rows, 1):
+        previous = table[row - 1]
+        cells = table[row, 1:]
+        np.add(previous[:-1], column_bytes == byte, out=cells, casting="unsafe")
+        np.maximum(cells, previous[1:], out=cells)
+        np.maximum.accumulate(cells, out=cells)
+    if rows is a:
+        return lambda i, j: int(table.item(i, j))
+    return lambda i, j: int(table.item(j, i))
+
+
+def _lcs_walk(
+    a: bytes,
+    b: bytes,
+    length_at: Callable[[int, int], int],
+    total: int,
+    min_run_length: int,
+    with_run_length: bool,
+) -> tuple[bytes, list[list]]:
+    """Redis's walk from the table's end: the common subsequence, and its runs (ranges
+    matched contiguously in both strings) from the last, those of `min_run_length` or
+    more, each [[start, end] in a, [start, end] in b] (and its length)."""
+    common = bytearray(total)
+    runs: list[list] = []
+    run: list[int] | None = None  # [a_start, a_end, b_start, b_end] of the current run
+    i, j, left = len(a), len(b), total
+    while i > 0 and j > 0:
+        close = False
+        if a[i - 1] == b[j - 1]:
+            common[left - 1] = a[i - 1]
+            if run is None:
+                run = [i - 1, i - 1, j - 1, j - 1]
+            elif run[0] == i and run[2] == j:  # extends the run backwards
+                run[0] -= 1
+                run[2] -= 1
+            else:
+                close = True
+            if run[0] == 0 or run[2] == 0:
+                close = True
+            left, i, j = left - 1, i - 1, j - 1
+        else:
+            if length_at(i - 1, j) > length_at(i, j - 1):
+                i -= 1
+            else:
+                j -= 1
+            close = run is not None
+        if close and run is not None:
+            run_length = run[1] - run[0] + 1
+            if min_run_length == 0 or run_length >= min_run_length:
+                entry: list = [[run[0], run[1]], [run[2], run[3]]]
+                if with_run_length:
+                    entry.append(run_length)
+                runs.append(entry)
+            run = None
+    return bytes(common), runs
 
 
 # ---------------------------------------------------------------------- compare-and-delete

@@ -14,13 +14,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 
 from node.engine.blocking import WouldBlock, parse_timeout
-from node.engine.errors import (
-    NUMKEYS_POSITIVE,
-    SYNTAX,
-    WRONGTYPE,
-    CommandError,
-    check_random_draws,
-)
+from node.engine.errors import CommandError, check_random_draws
 from node.engine.keyspace import Keyspace
 from node.engine.parsing import LLONG_MAX, parse_int, to_int
 from node.engine.registry import command
@@ -45,6 +39,7 @@ from node.engine.zset_value import (
     parse_score_range,
     score_text,
 )
+from proto.errors import COUNT_POSITIVE, NUMKEYS_POSITIVE, OUT_OF_RANGE, SYNTAX, WRONGTYPE
 from proto.resp import NULL_ARRAY, Double, Pairs, Reply, format_double
 
 NAN_RESULT = b"ERR resulting score is not a number (NaN)"
@@ -56,8 +51,6 @@ LIMIT_NEEDS_RANGE = (
 )
 WITHSCORES_WITH_BYLEX = b"ERR syntax error, WITHSCORES not supported in combination with BYLEX"
 WEIGHT_NOT_FLOAT = b"ERR weight value is not a float"
-COUNT_POSITIVE = b"ERR count should be greater than 0"
-OUT_OF_RANGE = b"ERR value is out of range"
 
 
 def _flat(entries: Iterable[Entry]) -> list:

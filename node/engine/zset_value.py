@@ -29,10 +29,11 @@ import numpy as np
 from sortedcontainers import SortedList
 
 from node.engine.config import EngineConfig
-from node.engine.errors import MIN_MAX_NOT_FLOAT, MIN_MAX_NOT_STRING, NOT_FLOAT, CommandError
+from node.engine.errors import CommandError
 from node.engine.keyspace import Container
 from node.engine.parsing import LLONG_MAX, to_float
 from node.engine.scan import ScanIndex
+from proto.errors import MIN_MAX_NOT_FLOAT, MIN_MAX_NOT_STRING, NOT_FLOAT
 
 # Estimated bytes besides the member bytes: the robj and the encoding's header, and per
 # member the score, a dictEntry and a skiplist node share. Constants, so every replica

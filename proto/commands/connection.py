@@ -6,17 +6,11 @@ Redis 7.2's (clients send it on connect). READONLY/READWRITE select follower rea
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from proto.commands.builder import A, F, command
+from proto.commands.builder import ADMIN, FAST, LOADING, NO_AUTH, NO_FLAGS, NOSCRIPT, STALE, command
 from proto.commands.spec import CommandSpec, Flag, Route
 
-_C = "connection"
-_T = "transactions"
-_S = Flag.NOSCRIPT
-_L = Flag.LOADING | Flag.STALE
-_NO_AUTH = Flag.NO_AUTH
-_NONE = Flag(0)
+CONNECTION = "connection"
+TRANSACTIONS = "transactions"
 
 
 def _local(
@@ -26,13 +20,13 @@ def _local(
     summary: str,
     categories: tuple[str, ...],
     *,
-    group: str = _C,
+    group: str = CONNECTION,
     since: str = "1.0.0",
     complexity: str = "O(1)",
     keys: tuple[int, int, int] = (0, 0, 0),
     subcommands: list[CommandSpec] | None = None,
 ) -> CommandSpec:
-    spec = command(
+    return command(
         name,
         arity,
         flags,
@@ -42,21 +36,23 @@ def _local(
         since=since,
         complexity=complexity,
         route=Route.ROUTER,
+        acl_categories=categories,
         subcommands=subcommands,
     )
-    return replace(spec, acl_categories=categories)
 
 
 _CLIENT_CATEGORIES = ("@slow", "@connection")
 _CLIENT_ADMIN = ("@admin", "@slow", "@dangerous", "@connection")
 
 COMMANDS = [
-    _local("ping", -1, F, "Returns the server's liveliness response.", ("@fast", "@connection")),
-    _local("echo", 2, _L | F, "Returns the given string.", ("@fast", "@connection")),
+    _local("ping", -1, FAST, "Returns the server's liveliness response.", ("@fast", "@connection")),
+    _local(
+        "echo", 2, LOADING | STALE | FAST, "Returns the given string.", ("@fast", "@connection")
+    ),
     _local(
         "hello",
         -1,
-        _S | _L | F | _NO_AUTH,
+        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH,
         "Handshakes with the server: protocol version, authentication, client name.",
         ("@fast", "@connection"),
         since="6.0.0",
@@ -64,7 +60,7 @@ COMMANDS = [
     _local(
         "auth",
         -2,
-        _S | _L | F | _NO_AUTH,
+        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH,
         "Authenticates the connection.",
         ("@fast", "@connection"),
         complexity="O(N) where N is the number of passwords defined for the user",
@@ -72,21 +68,21 @@ COMMANDS = [
     _local(
         "select",
         2,
-        _L | F,
+        LOADING | STALE | FAST,
         "Changes the selected database (only 0 exists).",
         ("@fast", "@connection"),
     ),
     _local(
         "quit",
         -1,
-        _S | _L | F | _NO_AUTH,
+        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH,
         "Closes the connection.",
         ("@fast", "@connection"),
     ),
     _local(
         "reset",
         1,
-        _S | _L | F | _NO_AUTH,
+        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH,
         "Resets the connection.",
         ("@fast", "@connection"),
         since="6.2.0",
@@ -94,7 +90,7 @@ COMMANDS = [
     _local(
         "readonly",
         1,
-        _L | F,
+        LOADING | STALE | FAST,
         "Lets this connection's reads be served by follower replicas (possibly stale).",
         ("@fast", "@connection"),
         group="cluster",
@@ -103,7 +99,7 @@ COMMANDS = [
     _local(
         "readwrite",
         1,
-        _L | F,
+        LOADING | STALE | FAST,
         "Back to linearizable reads from the shard leaders.",
         ("@fast", "@connection"),
         group="cluster",
@@ -112,7 +108,7 @@ COMMANDS = [
     _local(
         "wait",
         3,
-        _S,
+        NOSCRIPT,
         "Returns the number of followers every acknowledged write already reached.",
         ("@slow", "@connection"),
         group="generic",
@@ -121,19 +117,37 @@ COMMANDS = [
     _local(
         "client",
         -2,
-        _NONE,
+        NO_FLAGS,
         "A container for client connection commands.",
         ("@slow",),
         since="2.4.0",
         complexity="Depends on subcommand.",
         subcommands=[
-            _local("client|id", 2, _S | _L, "The connection's id.", _CLIENT_CATEGORIES),
-            _local("client|getname", 2, _S | _L, "The connection's name.", _CLIENT_CATEGORIES),
-            _local("client|setname", 3, _S | _L, "Names the connection.", _CLIENT_CATEGORIES),
+            _local(
+                "client|id",
+                2,
+                NOSCRIPT | LOADING | STALE,
+                "The connection's id.",
+                _CLIENT_CATEGORIES,
+            ),
+            _local(
+                "client|getname",
+                2,
+                NOSCRIPT | LOADING | STALE,
+                "The connection's name.",
+                _CLIENT_CATEGORIES,
+            ),
+            _local(
+                "client|setname",
+                3,
+                NOSCRIPT | LOADING | STALE,
+                "Names the connection.",
+                _CLIENT_CATEGORIES,
+            ),
             _local(
                 "client|setinfo",
                 4,
-                _S | _L,
+                NOSCRIPT | LOADING | STALE,
                 "Sets the client library name or version.",
                 _CLIENT_CATEGORIES,
                 since="7.2.0",
@@ -141,7 +155,7 @@ COMMANDS = [
             _local(
                 "client|info",
                 2,
-                _S | _L,
+                NOSCRIPT | LOADING | STALE,
                 "Information about this connection.",
                 _CLIENT_CATEGORIES,
                 since="6.2.0",
@@ -149,7 +163,7 @@ COMMANDS = [
             _local(
                 "client|list",
                 -2,
-                A | _S | _L,
+                ADMIN | NOSCRIPT | LOADING | STALE,
                 "Lists the router's client connections.",
                 _CLIENT_ADMIN,
                 complexity="O(N) where N is the number of client connections",
@@ -157,7 +171,7 @@ COMMANDS = [
             _local(
                 "client|kill",
                 -3,
-                A | _S | _L,
+                ADMIN | NOSCRIPT | LOADING | STALE,
                 "Closes client connections.",
                 _CLIENT_ADMIN,
                 since="2.4.0",
@@ -166,59 +180,66 @@ COMMANDS = [
             _local(
                 "client|reply",
                 3,
-                _S | _L,
+                NOSCRIPT | LOADING | STALE,
                 "Turns the replies to this connection on, off, or off for one command.",
                 _CLIENT_CATEGORIES,
                 since="3.2.0",
             ),
-            _local("client|help", 2, _L, "Help for CLIENT.", _CLIENT_CATEGORIES, since="5.0.0"),
+            _local(
+                "client|help",
+                2,
+                LOADING | STALE,
+                "Help for CLIENT.",
+                _CLIENT_CATEGORIES,
+                since="5.0.0",
+            ),
         ],
     ),
     _local(
         "multi",
         1,
-        _S | _L | F,
+        NOSCRIPT | LOADING | STALE | FAST,
         "Starts a transaction.",
         ("@fast", "@transaction"),
-        group=_T,
+        group=TRANSACTIONS,
         since="1.2.0",
     ),
     _local(
         "exec",
         1,
-        _S | _L,
+        NOSCRIPT | LOADING | STALE,
         "Executes the queued commands as one entry on their shard.",
         ("@slow", "@transaction"),
-        group=_T,
+        group=TRANSACTIONS,
         since="1.2.0",
         complexity="Depends on commands in the transaction",
     ),
     _local(
         "discard",
         1,
-        _S | _L | F,
+        NOSCRIPT | LOADING | STALE | FAST,
         "Discards a transaction.",
         ("@fast", "@transaction"),
-        group=_T,
+        group=TRANSACTIONS,
         since="2.0.0",
     ),
     _local(
         "watch",
         -2,
-        _S | _L | F,
+        NOSCRIPT | LOADING | STALE | FAST,
         "Makes the next EXEC conditional on keys staying unchanged (keys of one shard).",
         ("@fast", "@transaction"),
-        group=_T,
+        group=TRANSACTIONS,
         since="2.2.0",
         keys=(1, -1, 1),
     ),
     _local(
         "unwatch",
         1,
-        _S | _L | F,
+        NOSCRIPT | LOADING | STALE | FAST,
         "Forgets the watched keys.",
         ("@fast", "@transaction"),
-        group=_T,
+        group=TRANSACTIONS,
         since="2.2.0",
     ),
 ]

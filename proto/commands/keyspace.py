@@ -2,65 +2,71 @@
 
 from __future__ import annotations
 
-from proto.commands.builder import F, M, R, W, X, command
-from proto.commands.spec import CommandSpec, Flag, Route
+from proto.commands.builder import DENYOOM, FAST, RANDOM, READONLY, WRITE, command
+from proto.commands.spec import CommandSpec, Flag, Merge, Route
 
-_G = "generic"
-_N = "O(N)"
+GROUP = "generic"
+LINEAR = "O(N)"
 
 
 def _expire(name: str, summary: str, since: str) -> CommandSpec:
-    return command(name, -3, W | F, (1, 1, 1), group=_G, summary=summary, since=since)
+    return command(name, -3, WRITE | FAST, (1, 1, 1), group=GROUP, summary=summary, since=since)
 
 
 def _ttl(name: str, summary: str, since: str) -> CommandSpec:
-    return command(name, 2, R | F, (1, 1, 1), group=_G, summary=summary, since=since)
+    return command(name, 2, READONLY | FAST, (1, 1, 1), group=GROUP, summary=summary, since=since)
 
 
 COMMANDS = [
     command(
         "del",
         -2,
-        W,
+        WRITE,
         (1, -1, 1),
-        group=_G,
+        group=GROUP,
         summary="Deletes one or more keys.",
-        complexity=_N,
+        complexity=LINEAR,
         route=Route.SPLIT,
+        merge=Merge.SUM,
     ),
     command(
         "unlink",
         -2,
-        W | F,
+        WRITE | FAST,
         (1, -1, 1),
-        group=_G,
+        group=GROUP,
         summary="Deletes one or more keys (the memory is reclaimed in the background).",
         since="4.0.0",
-        complexity=_N,
+        complexity=LINEAR,
         route=Route.SPLIT,
+        merge=Merge.SUM,
     ),
     command(
         "exists",
         -2,
-        R | F,
+        READONLY | FAST,
         (1, -1, 1),
-        group=_G,
+        group=GROUP,
         summary="Counts how many of the given keys exist.",
-        complexity=_N,
+        complexity=LINEAR,
         route=Route.SPLIT,
+        merge=Merge.SUM,
     ),
     command(
         "touch",
         -2,
-        R | F,
+        READONLY | FAST,
         (1, -1, 1),
-        group=_G,
+        group=GROUP,
         summary="Counts how many of the given keys exist, updating their last access time.",
         since="3.2.1",
-        complexity=_N,
+        complexity=LINEAR,
         route=Route.SPLIT,
+        merge=Merge.SUM,
     ),
-    command("type", 2, R | F, (1, 1, 1), group=_G, summary="The type of a key's value."),
+    command(
+        "type", 2, READONLY | FAST, (1, 1, 1), group=GROUP, summary="The type of a key's value."
+    ),
     _expire("expire", "Sets a key's time to live in seconds.", "1.0.0"),
     _expire("pexpire", "Sets a key's time to live in milliseconds.", "2.6.0"),
     _expire("expireat", "Sets a key's expiry to a Unix time in seconds.", "1.2.0"),
@@ -70,102 +76,122 @@ COMMANDS = [
     _ttl("expiretime", "A key's expiry as a Unix time in seconds.", "7.0.0"),
     _ttl("pexpiretime", "A key's expiry as a Unix time in milliseconds.", "7.0.0"),
     command(
-        "persist", 2, W | F, (1, 1, 1), group=_G, summary="Removes a key's expiry.", since="2.2.0"
+        "persist",
+        2,
+        WRITE | FAST,
+        (1, 1, 1),
+        group=GROUP,
+        summary="Removes a key's expiry.",
+        since="2.2.0",
     ),
-    command("rename", 3, W, (1, 2, 1), group=_G, summary="Renames a key, replacing the target."),
+    command(
+        "rename", 3, WRITE, (1, 2, 1), group=GROUP, summary="Renames a key, replacing the target."
+    ),
     command(
         "renamenx",
         3,
-        W | F,
+        WRITE | FAST,
         (1, 2, 1),
-        group=_G,
+        group=GROUP,
         summary="Renames a key only if the new name does not exist.",
     ),
     command(
         "copy",
         -3,
-        W | M,
+        WRITE | DENYOOM,
         (1, 2, 1),
-        group=_G,
+        group=GROUP,
         summary="Copies a key's value (and expiry) to another key.",
         since="6.2.0",
-        complexity=_N,
+        complexity=LINEAR,
     ),
     command(
         "randomkey",
         1,
-        R | X,
-        group=_G,
+        READONLY | RANDOM,
+        group=GROUP,
         summary="A random key name.",
         route=Route.ALL_SHARDS,
+        merge=Merge.RANDOM_KEY,
     ),
     command(
         "keys",
         2,
-        R,
-        group=_G,
+        READONLY,
+        group=GROUP,
+        acl_categories=("@keyspace", "@read", "@slow", "@dangerous"),
         summary="All key names that match a glob pattern.",
-        complexity=_N,
+        complexity=LINEAR,
         route=Route.ALL_SHARDS,
+        merge=Merge.CONCAT,
     ),
     command(
         "scan",
         -2,
-        R,
-        group=_G,
+        READONLY,
+        group=GROUP,
         summary="Iterates over the key names with a cursor.",
         since="2.8.0",
         complexity="O(1) per call, O(N) for a complete iteration",
         route=Route.ALL_SHARDS,
+        merge=Merge.SCAN,
     ),
     command(
         "dbsize",
         1,
-        R | F,
+        READONLY | FAST,
         group="server",
+        acl_categories=("@keyspace", "@read", "@fast"),
         summary="The number of keys in the database.",
         route=Route.ALL_SHARDS,
+        merge=Merge.SUM,
     ),
     command(
         "flushdb",
         -1,
-        W,
+        WRITE,
         group="server",
+        acl_categories=("@keyspace", "@write", "@slow", "@dangerous"),
         summary="Removes every key of the database (ASYNC and SYNC are accepted).",
-        complexity=_N,
+        complexity=LINEAR,
         route=Route.ALL_SHARDS,
+        merge=Merge.ALL_OK,
     ),
     command(
         "flushall",
         -1,
-        W,
+        WRITE,
         group="server",
+        acl_categories=("@keyspace", "@write", "@slow", "@dangerous"),
         summary="Removes every key of every database (ASYNC and SYNC are accepted).",
-        complexity=_N,
+        complexity=LINEAR,
         route=Route.ALL_SHARDS,
+        merge=Merge.ALL_OK,
     ),
     command(
         "object",
         -2,
-        R,
-        group=_G,
+        READONLY,
+        group=GROUP,
+        acl_categories=("@slow",),
         summary="A container for commands that inspect the internals of a key's value.",
         since="2.2.3",
         subcommands=[
             command(
                 "object|encoding",
                 3,
-                R,
+                READONLY,
                 (2, 2, 1),
-                group=_G,
+                group=GROUP,
                 summary="The internal encoding of a key's value.",
                 since="2.2.3",
             ),
             command(
                 "object|help",
                 2,
-                R | Flag.LOADING | Flag.STALE,
-                group=_G,
+                READONLY | Flag.LOADING | Flag.STALE,
+                group=GROUP,
+                acl_categories=("@keyspace", "@slow"),
                 summary="Describes the OBJECT subcommands.",
                 since="6.2.0",
             ),

@@ -2,39 +2,43 @@
 
 from __future__ import annotations
 
-from proto.commands.builder import B, F, M, R, W, command
-from proto.commands.spec import Flag, numkeys_at
+from proto.commands.builder import DENYOOM, FAST, NOSCRIPT, READONLY, WRITE, command
+from proto.commands.spec import Blocking, numkeys_at
 
-_L = "list"
+GROUP = "list"
 _ONE_KEY = (1, 1, 1)
 _TWO_KEYS = (1, 2, 1)
-_NOSCRIPT = Flag.NOSCRIPT
+# The timeout is the last argument, or the first after the name for the MPOP form. Inside
+# MULTI, where it does not block, a move that finds nothing answers a null bulk string.
+_POP_TIMEOUT = Blocking(timeout_arg=-1)
+_MOVE_TIMEOUT = Blocking(timeout_arg=-1, reply_if_cannot_block=None)
+_MPOP_TIMEOUT = Blocking(timeout_arg=1)
 
 COMMANDS = [
     command(
         "lpush",
         -3,
-        W | M | F,
+        WRITE | DENYOOM | FAST,
         _ONE_KEY,
-        group=_L,
+        group=GROUP,
         complexity="O(N) for N elements",
         summary="Prepends elements to a list, creating it if needed.",
     ),
     command(
         "rpush",
         -3,
-        W | M | F,
+        WRITE | DENYOOM | FAST,
         _ONE_KEY,
-        group=_L,
+        group=GROUP,
         complexity="O(N) for N elements",
         summary="Appends elements to a list, creating it if needed.",
     ),
     command(
         "lpushx",
         -3,
-        W | M | F,
+        WRITE | DENYOOM | FAST,
         _ONE_KEY,
-        group=_L,
+        group=GROUP,
         since="2.2.0",
         complexity="O(N) for N elements",
         summary="Prepends elements to a list only when the list exists.",
@@ -42,9 +46,9 @@ COMMANDS = [
     command(
         "rpushx",
         -3,
-        W | M | F,
+        WRITE | DENYOOM | FAST,
         _ONE_KEY,
-        group=_L,
+        group=GROUP,
         since="2.2.0",
         complexity="O(N) for N elements",
         summary="Appends elements to a list only when the list exists.",
@@ -52,73 +56,75 @@ COMMANDS = [
     command(
         "lpop",
         -2,
-        W | F,
+        WRITE | FAST,
         _ONE_KEY,
-        group=_L,
+        group=GROUP,
         complexity="O(N) where N is the number of elements returned",
         summary="Removes and returns the first elements of a list.",
     ),
     command(
         "rpop",
         -2,
-        W | F,
+        WRITE | FAST,
         _ONE_KEY,
-        group=_L,
+        group=GROUP,
         complexity="O(N) where N is the number of elements returned",
         summary="Removes and returns the last elements of a list.",
     ),
-    command("llen", 2, R | F, _ONE_KEY, group=_L, summary="Returns the length of a list."),
+    command(
+        "llen", 2, READONLY | FAST, _ONE_KEY, group=GROUP, summary="Returns the length of a list."
+    ),
     command(
         "lrange",
         4,
-        R,
+        READONLY,
         _ONE_KEY,
-        group=_L,
+        group=GROUP,
         complexity="O(S+N): S the distance of the range from the nearer end, N its size",
         summary="Returns a range of elements of a list.",
     ),
     command(
         "lindex",
         3,
-        R,
+        READONLY,
         _ONE_KEY,
-        group=_L,
+        group=GROUP,
         complexity="O(N) where N is the distance of the index from the nearer end",
         summary="Returns an element of a list by its index.",
     ),
     command(
         "lset",
         4,
-        W | M,
+        WRITE | DENYOOM,
         _ONE_KEY,
-        group=_L,
+        group=GROUP,
         complexity="O(N) where N is the distance of the index from the nearer end",
         summary="Sets the element of a list at an index.",
     ),
     command(
         "lrem",
         4,
-        W,
+        WRITE,
         _ONE_KEY,
-        group=_L,
+        group=GROUP,
         complexity="O(N) where N is the length of the list",
         summary="Removes occurrences of an element from a list.",
     ),
     command(
         "ltrim",
         4,
-        W,
+        WRITE,
         _ONE_KEY,
-        group=_L,
+        group=GROUP,
         complexity="O(N) where N is the number of elements removed",
         summary="Keeps only a range of elements of a list.",
     ),
     command(
         "linsert",
         5,
-        W | M,
+        WRITE | DENYOOM,
         _ONE_KEY,
-        group=_L,
+        group=GROUP,
         since="2.2.0",
         complexity="O(N) where N is the length of the list",
         summary="Inserts an element before or after another element of a list.",
@@ -126,9 +132,9 @@ COMMANDS = [
     command(
         "lpos",
         -3,
-        R,
+        READONLY,
         _ONE_KEY,
-        group=_L,
+        group=GROUP,
         since="6.0.6",
         complexity="O(N) where N is the length of the list",
         summary="Returns the indexes of the elements of a list equal to a value.",
@@ -136,27 +142,27 @@ COMMANDS = [
     command(
         "lmove",
         5,
-        W | M,
+        WRITE | DENYOOM,
         _TWO_KEYS,
-        group=_L,
+        group=GROUP,
         since="6.2.0",
         summary="Pops an element from one end of a list and pushes it onto another list.",
     ),
     command(
         "rpoplpush",
         3,
-        W | M,
+        WRITE | DENYOOM,
         _TWO_KEYS,
-        group=_L,
+        group=GROUP,
         since="1.2.0",
         summary="Pops the last element of a list and pushes it onto the head of another.",
     ),
     command(
         "lmpop",
         -4,
-        W,
+        WRITE,
         keys_function=numkeys_at(1),
-        group=_L,
+        group=GROUP,
         since="7.0.0",
         complexity="O(N+M): N keys given, M elements returned",
         summary="Pops elements from the first non-empty list of several.",
@@ -164,9 +170,10 @@ COMMANDS = [
     command(
         "blpop",
         -3,
-        W | B | _NOSCRIPT,
+        WRITE | NOSCRIPT,
         (1, -2, 1),
-        group=_L,
+        group=GROUP,
+        blocking=_POP_TIMEOUT,
         since="2.0.0",
         complexity="O(N) where N is the number of keys",
         summary="Pops the first element of the first non-empty list, or blocks until one is "
@@ -175,9 +182,10 @@ COMMANDS = [
     command(
         "brpop",
         -3,
-        W | B | _NOSCRIPT,
+        WRITE | NOSCRIPT,
         (1, -2, 1),
-        group=_L,
+        group=GROUP,
+        blocking=_POP_TIMEOUT,
         since="2.0.0",
         complexity="O(N) where N is the number of keys",
         summary="Pops the last element of the first non-empty list, or blocks until one is "
@@ -186,27 +194,30 @@ COMMANDS = [
     command(
         "blmove",
         6,
-        W | M | B | _NOSCRIPT,
+        WRITE | DENYOOM | NOSCRIPT,
         _TWO_KEYS,
-        group=_L,
+        group=GROUP,
+        blocking=_MOVE_TIMEOUT,
         since="6.2.0",
         summary="Moves an element between lists like LMOVE, or blocks until one is available.",
     ),
     command(
         "brpoplpush",
         4,
-        W | M | B | _NOSCRIPT,
+        WRITE | DENYOOM | NOSCRIPT,
         _TWO_KEYS,
-        group=_L,
+        group=GROUP,
+        blocking=_MOVE_TIMEOUT,
         since="2.2.0",
         summary="Moves an element like RPOPLPUSH, or blocks until one is available.",
     ),
     command(
         "blmpop",
         -5,
-        W | B,
+        WRITE,
         keys_function=numkeys_at(2),
-        group=_L,
+        group=GROUP,
+        blocking=_MPOP_TIMEOUT,
         since="7.0.0",
         complexity="O(N+M): N keys given, M elements returned",
         summary="Pops elements from the first non-empty list of several, or blocks until one "

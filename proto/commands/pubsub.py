@@ -7,16 +7,11 @@ Flags, arities and categories as Redis 7.0's COMMAND INFO reports them. Sharded 
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from proto.commands.builder import F, command
+from proto.commands.builder import FAST, LOADING, NOSCRIPT, PUBSUB, STALE, command
 from proto.commands.spec import CommandSpec, Flag, Route
 
-_P = "pubsub"
-_PUBSUB = Flag.PUBSUB
-_L = Flag.LOADING | Flag.STALE
-_S = Flag.NOSCRIPT
-_SLOW = ("@pubsub", "@slow")
+GROUP = "pubsub"
+_SLOW_CATEGORIES = ("@pubsub", "@slow")
 
 
 def _local(
@@ -30,58 +25,58 @@ def _local(
     complexity: str = "O(1)",
     subcommands: list[CommandSpec] | None = None,
 ) -> CommandSpec:
-    spec = command(
+    return command(
         name,
         arity,
         flags,
-        group=_P,
+        group=GROUP,
         summary=summary,
         since=since,
         complexity=complexity,
         route=Route.ROUTER,
+        acl_categories=categories,
         subcommands=subcommands,
     )
-    return replace(spec, acl_categories=categories)
 
 
 COMMANDS = [
     _local(
         "subscribe",
         -2,
-        _PUBSUB | _S | _L,
+        PUBSUB | NOSCRIPT | LOADING | STALE,
         "Listens for messages published to channels.",
-        _SLOW,
+        _SLOW_CATEGORIES,
         complexity="O(N) where N is the number of channels to subscribe to.",
     ),
     _local(
         "unsubscribe",
         -1,
-        _PUBSUB | _S | _L,
+        PUBSUB | NOSCRIPT | LOADING | STALE,
         "Stops listening to messages posted to channels (all of them without arguments).",
-        _SLOW,
+        _SLOW_CATEGORIES,
         complexity="O(N) where N is the number of clients already subscribed to a channel.",
     ),
     _local(
         "psubscribe",
         -2,
-        _PUBSUB | _S | _L,
+        PUBSUB | NOSCRIPT | LOADING | STALE,
         "Listens for messages published to channels that match patterns.",
-        _SLOW,
+        _SLOW_CATEGORIES,
         complexity="O(N) where N is the number of patterns to subscribe to.",
     ),
     _local(
         "punsubscribe",
         -1,
-        _PUBSUB | _S | _L,
+        PUBSUB | NOSCRIPT | LOADING | STALE,
         "Stops listening to messages published to channels that match patterns.",
-        _SLOW,
+        _SLOW_CATEGORIES,
         complexity="O(N+M) where N is the number of patterns the client is already "
         "subscribed and M is the number of total patterns subscribed in the system.",
     ),
     _local(
         "publish",
         3,
-        _PUBSUB | _L | F,
+        PUBSUB | LOADING | STALE | FAST,
         "Posts a message to a channel, through any router to the subscribers of every router.",
         ("@pubsub", "@fast"),
         complexity="O(N+M) where N is the number of clients subscribed to the receiving "
@@ -99,9 +94,9 @@ COMMANDS = [
             _local(
                 "pubsub|channels",
                 -2,
-                _PUBSUB | _L,
+                PUBSUB | LOADING | STALE,
                 "Returns the active channels (of every router).",
-                _SLOW,
+                _SLOW_CATEGORIES,
                 since="2.8.0",
                 complexity="O(N) where N is the number of active channels, and assuming "
                 "constant time pattern matching (relatively short channels and patterns)",
@@ -109,9 +104,9 @@ COMMANDS = [
             _local(
                 "pubsub|numsub",
                 -2,
-                _PUBSUB | _L,
+                PUBSUB | LOADING | STALE,
                 "Returns a count of subscribers to channels (over every router).",
-                _SLOW,
+                _SLOW_CATEGORIES,
                 since="2.8.0",
                 complexity="O(N) for the NUMSUB subcommand, where N is the number of "
                 "requested channels",
@@ -119,15 +114,15 @@ COMMANDS = [
             _local(
                 "pubsub|numpat",
                 2,
-                _PUBSUB | _L,
+                PUBSUB | LOADING | STALE,
                 "Returns a count of unique pattern subscriptions (over every router).",
-                _SLOW,
+                _SLOW_CATEGORIES,
                 since="2.8.0",
             ),
             _local(
                 "pubsub|help",
                 2,
-                _L,
+                LOADING | STALE,
                 "Returns helpful text about the different subcommands.",
                 ("@slow",),
                 since="6.2.0",

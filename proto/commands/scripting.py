@@ -7,20 +7,22 @@ through each shard's log (WRITE) and the router fans them out.
 
 from __future__ import annotations
 
-from proto.commands.builder import R, W, command
-from proto.commands.spec import Flag, Route, numkeys_at
+from proto.commands.builder import NOSCRIPT, READONLY, WRITE, command
+from proto.commands.spec import Merge, Route, numkeys_at
 
-_G = "scripting"
-_NOSCRIPT = Flag.NOSCRIPT
+GROUP = "scripting"
+# Redis gives its scripting commands these, not @read or @write.
+_CATEGORIES = ("@slow", "@scripting")
 _KEYS = numkeys_at(2)
 
 COMMANDS = [
     command(
         "eval",
         -3,
-        W | _NOSCRIPT,
+        WRITE | NOSCRIPT,
         keys_function=_KEYS,
-        group=_G,
+        group=GROUP,
+        acl_categories=_CATEGORIES,
         since="2.6.0",
         complexity="Depends on the script that is executed.",
         summary="Executes a server-side Lua script.",
@@ -28,9 +30,10 @@ COMMANDS = [
     command(
         "evalsha",
         -3,
-        W | _NOSCRIPT,
+        WRITE | NOSCRIPT,
         keys_function=_KEYS,
-        group=_G,
+        group=GROUP,
+        acl_categories=_CATEGORIES,
         since="2.6.0",
         complexity="Depends on the script that is executed.",
         summary="Executes a server-side Lua script by SHA1 digest.",
@@ -38,9 +41,10 @@ COMMANDS = [
     command(
         "eval_ro",
         -3,
-        R | _NOSCRIPT,
+        READONLY | NOSCRIPT,
         keys_function=_KEYS,
-        group=_G,
+        group=GROUP,
+        acl_categories=_CATEGORIES,
         since="7.0.0",
         complexity="Depends on the script that is executed.",
         summary="Executes a read-only server-side Lua script.",
@@ -48,9 +52,10 @@ COMMANDS = [
     command(
         "evalsha_ro",
         -3,
-        R | _NOSCRIPT,
+        READONLY | NOSCRIPT,
         keys_function=_KEYS,
-        group=_G,
+        group=GROUP,
+        acl_categories=_CATEGORIES,
         since="7.0.0",
         complexity="Depends on the script that is executed.",
         summary="Executes a read-only server-side Lua script by SHA1 digest.",
@@ -58,40 +63,46 @@ COMMANDS = [
     command(
         "script",
         -2,
-        _NOSCRIPT,
-        group=_G,
+        NOSCRIPT,
+        group=GROUP,
         since="2.6.0",
         summary="A container for Lua scripts management commands.",
         subcommands=[
             command(
                 "script|load",
                 3,
-                W | _NOSCRIPT,
-                group=_G,
+                WRITE | NOSCRIPT,
+                group=GROUP,
+                acl_categories=_CATEGORIES,
                 since="2.6.0",
                 complexity="O(N) with N being the length in bytes of the script body.",
                 summary="Loads a server-side Lua script to the script cache.",
                 route=Route.ALL_SHARDS,
+                merge=Merge.ALL_OK,
             ),
             command(
                 "script|exists",
                 -3,
-                R | _NOSCRIPT,
-                group=_G,
+                READONLY | NOSCRIPT,
+                group=GROUP,
+                acl_categories=_CATEGORIES,
                 since="2.6.0",
                 complexity="O(N) with N being the number of scripts to check.",
                 summary="Determines whether server-side Lua scripts exist in the script cache.",
                 route=Route.ALL_SHARDS,
+                merge=Merge.ALL_EXIST,
             ),
             command(
                 "script|flush",
                 -2,
-                W | _NOSCRIPT,
-                group=_G,
+                WRITE | NOSCRIPT,
+                group=GROUP,
+                acl_categories=_CATEGORIES,
                 since="2.6.0",
                 complexity="O(N) with N being the number of scripts in cache",
                 summary="Removes all server-side Lua scripts from the script cache.",
                 route=Route.ALL_SHARDS,
+                merge=Merge.ALL_OK,
             ),
         ],
     ),

@@ -3,16 +3,12 @@ table), CONFIG (a read-only view), INFO (the shards' numbers added up), TIME."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from proto.commands.builder import A, F, command
+from proto.commands.builder import ADMIN, FAST, LOADING, NOSCRIPT, STALE, command
 from proto.commands.spec import CommandSpec, Flag, Route
 
-_S = "server"
-_L = Flag.LOADING | Flag.STALE
-_NOSCRIPT = Flag.NOSCRIPT
+GROUP = "server"
 _SLOW_CONNECTION = ("@slow", "@connection")
-_ADMIN = ("@admin", "@slow", "@dangerous")
+_ADMIN_CATEGORIES = ("@admin", "@slow", "@dangerous")
 
 
 def _local(
@@ -26,35 +22,37 @@ def _local(
     complexity: str = "O(1)",
     subcommands: list[CommandSpec] | None = None,
 ) -> CommandSpec:
-    spec = command(
+    return command(
         name,
         arity,
         flags,
-        group=_S,
+        group=GROUP,
         summary=summary,
         since=since,
         complexity=complexity,
         route=Route.ROUTER,
+        acl_categories=categories,
         subcommands=subcommands,
     )
-    return replace(spec, acl_categories=categories)
 
 
 COMMANDS = [
     _local(
         "command",
         -1,
-        _L,
+        LOADING | STALE,
         "Details about all commands.",
         _SLOW_CONNECTION,
         since="2.8.13",
         complexity="O(N) where N is the total number of commands",
         subcommands=[
-            _local("command|count", 2, _L, "The number of commands.", _SLOW_CONNECTION),
+            _local(
+                "command|count", 2, LOADING | STALE, "The number of commands.", _SLOW_CONNECTION
+            ),
             _local(
                 "command|info",
                 -2,
-                _L,
+                LOADING | STALE,
                 "Details about commands.",
                 _SLOW_CONNECTION,
                 since="2.8.13",
@@ -63,7 +61,7 @@ COMMANDS = [
             _local(
                 "command|docs",
                 -2,
-                _L,
+                LOADING | STALE,
                 "Documentary information about commands.",
                 _SLOW_CONNECTION,
                 since="7.0.0",
@@ -72,7 +70,7 @@ COMMANDS = [
             _local(
                 "command|list",
                 -2,
-                _L,
+                LOADING | STALE,
                 "The command names, optionally filtered.",
                 _SLOW_CONNECTION,
                 since="7.0.0",
@@ -81,13 +79,20 @@ COMMANDS = [
             _local(
                 "command|getkeys",
                 -4,
-                _L,
+                LOADING | STALE,
                 "Extracts the key names from an arbitrary command.",
                 _SLOW_CONNECTION,
                 since="2.8.13",
                 complexity="O(N) where N is the number of arguments to the command",
             ),
-            _local("command|help", 2, _L, "Help for COMMAND.", _SLOW_CONNECTION, since="5.0.0"),
+            _local(
+                "command|help",
+                2,
+                LOADING | STALE,
+                "Help for COMMAND.",
+                _SLOW_CONNECTION,
+                since="5.0.0",
+            ),
         ],
     ),
     _local(
@@ -102,46 +107,55 @@ COMMANDS = [
             _local(
                 "config|get",
                 -3,
-                A | _NOSCRIPT | _L,
+                ADMIN | NOSCRIPT | LOADING | STALE,
                 "The effective values of configuration parameters.",
-                _ADMIN,
+                _ADMIN_CATEGORIES,
                 since="2.0.0",
                 complexity="O(N) when N is the number of configuration parameters provided",
             ),
             _local(
                 "config|set",
                 -4,
-                A | _NOSCRIPT | _L,
+                ADMIN | NOSCRIPT | LOADING | STALE,
                 "Refused: the router's configuration is read-only at run time.",
-                _ADMIN,
+                _ADMIN_CATEGORIES,
                 since="2.0.0",
             ),
             _local(
                 "config|rewrite",
                 2,
-                A | _NOSCRIPT | _L,
+                ADMIN | NOSCRIPT | LOADING | STALE,
                 "Refused: the router's configuration is read-only at run time.",
-                _ADMIN,
+                _ADMIN_CATEGORIES,
                 since="2.8.0",
             ),
             _local(
                 "config|resetstat",
                 2,
-                A | _NOSCRIPT | _L,
+                ADMIN | NOSCRIPT | LOADING | STALE,
                 "Resets the router's statistics.",
-                _ADMIN,
+                _ADMIN_CATEGORIES,
                 since="2.0.0",
             ),
-            _local("config|help", 2, _L, "Help for CONFIG.", ("@slow",), since="5.0.0"),
+            _local(
+                "config|help", 2, LOADING | STALE, "Help for CONFIG.", ("@slow",), since="5.0.0"
+            ),
         ],
     ),
     _local(
         "info",
         -1,
-        _L,
+        LOADING | STALE,
         "Information and statistics about the router and the shards.",
         ("@slow", "@dangerous"),
         complexity="O(1)",
     ),
-    _local("time", 1, _L | F, "The router's wall-clock time.", ("@fast",), since="2.6.0"),
+    _local(
+        "time",
+        1,
+        LOADING | STALE | FAST,
+        "The router's wall-clock time.",
+        ("@fast",),
+        since="2.6.0",
+    ),
 ]

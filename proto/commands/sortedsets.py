@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from proto.commands.builder import B, F, M, R, W, X, command
-from proto.commands.spec import CommandSpec, Flag, numkeys_at
+from proto.commands.builder import DENYOOM, FAST, NOSCRIPT, RANDOM, READONLY, WRITE, command
+from proto.commands.spec import Blocking, CommandSpec, numkeys_at
 
-_G = "sorted_set"
-_NOSCRIPT = Flag.NOSCRIPT  # refused inside scripts, as in Redis 7.0 (BZMPOP is allowed)
+GROUP = "sorted-set"
 _LOG_N = "O(log(N)) where N is the number of members"
 _RANGE = "O(log(N)+M) where N is the number of members and M the number returned"
 _ALGEBRA = "O(N)+O(M*log(M)) where N is the sum of the input sizes and M the result size"
 
+# The timeout is the last argument, or the first after the name for BZMPOP.
+_POP_TIMEOUT = Blocking(timeout_arg=-1)
+_MPOP_TIMEOUT = Blocking(timeout_arg=1)
 # ZUNIONSTORE destination numkeys key [key ...]: the destination, then numkeys keys.
 _STORE_KEYS = numkeys_at(2, extra_before=(1,))
 
@@ -18,7 +20,14 @@ _STORE_KEYS = numkeys_at(2, extra_before=(1,))
 def _read(name: str, arity: int, summary: str, since: str) -> CommandSpec:
     """A read-only range query on one key."""
     return command(
-        name, arity, R, (1, 1, 1), group=_G, summary=summary, since=since, complexity=_RANGE
+        name,
+        arity,
+        READONLY,
+        (1, 1, 1),
+        group=GROUP,
+        summary=summary,
+        since=since,
+        complexity=_RANGE,
     )
 
 
@@ -26,9 +35,9 @@ COMMANDS = [
     command(
         "zadd",
         -4,
-        W | M | F,
+        WRITE | DENYOOM | FAST,
         (1, 1, 1),
-        group=_G,
+        group=GROUP,
         since="1.2.0",
         summary="Adds members to a sorted set or updates their scores (NX XX GT LT CH INCR); "
         "creates the key if it does not exist.",
@@ -37,9 +46,9 @@ COMMANDS = [
     command(
         "zincrby",
         4,
-        W | M | F,
+        WRITE | DENYOOM | FAST,
         (1, 1, 1),
-        group=_G,
+        group=GROUP,
         since="1.2.0",
         summary="Increments the score of a member in a sorted set.",
         complexity=_LOG_N,
@@ -47,9 +56,9 @@ COMMANDS = [
     command(
         "zrem",
         -3,
-        W | F,
+        WRITE | FAST,
         (1, 1, 1),
-        group=_G,
+        group=GROUP,
         since="1.2.0",
         summary="Removes one or more members from a sorted set; deletes it when it is empty.",
         complexity="O(M*log(N)) where M is the number of members removed",
@@ -57,9 +66,9 @@ COMMANDS = [
     command(
         "zremrangebyrank",
         4,
-        W,
+        WRITE,
         (1, 1, 1),
-        group=_G,
+        group=GROUP,
         since="2.0.0",
         summary="Removes the members of a sorted set within a range of indexes.",
         complexity=_RANGE,
@@ -67,9 +76,9 @@ COMMANDS = [
     command(
         "zremrangebyscore",
         4,
-        W,
+        WRITE,
         (1, 1, 1),
-        group=_G,
+        group=GROUP,
         since="1.2.0",
         summary="Removes the members of a sorted set within a range of scores.",
         complexity=_RANGE,
@@ -77,9 +86,9 @@ COMMANDS = [
     command(
         "zremrangebylex",
         4,
-        W,
+        WRITE,
         (1, 1, 1),
-        group=_G,
+        group=GROUP,
         since="2.8.9",
         summary="Removes the members of a sorted set within a lexicographical range.",
         complexity=_RANGE,
@@ -87,27 +96,27 @@ COMMANDS = [
     command(
         "zcard",
         2,
-        R | F,
+        READONLY | FAST,
         (1, 1, 1),
-        group=_G,
+        group=GROUP,
         since="1.2.0",
         summary="Returns the number of members in a sorted set.",
     ),
     command(
         "zscore",
         3,
-        R | F,
+        READONLY | FAST,
         (1, 1, 1),
-        group=_G,
+        group=GROUP,
         since="1.2.0",
         summary="Returns the score of a member in a sorted set.",
     ),
     command(
         "zmscore",
         -3,
-        R | F,
+        READONLY | FAST,
         (1, 1, 1),
-        group=_G,
+        group=GROUP,
         since="6.2.0",
         summary="Returns the scores of one or more members in a sorted set.",
         complexity="O(N) where N is the number of members asked for",
@@ -115,9 +124,9 @@ COMMANDS = [
     command(
         "zrank",
         3,
-        R | F,
+        READONLY | FAST,
         (1, 1, 1),
-        group=_G,
+        group=GROUP,
         since="2.0.0",
         summary="Returns the index of a member in a sorted set ordered by ascending scores.",
         complexity=_LOG_N,
@@ -125,9 +134,9 @@ COMMANDS = [
     command(
         "zrevrank",
         3,
-        R | F,
+        READONLY | FAST,
         (1, 1, 1),
-        group=_G,
+        group=GROUP,
         since="2.0.0",
         summary="Returns the index of a member in a sorted set ordered by descending scores.",
         complexity=_LOG_N,
@@ -135,9 +144,9 @@ COMMANDS = [
     command(
         "zcount",
         4,
-        R | F,
+        READONLY | FAST,
         (1, 1, 1),
-        group=_G,
+        group=GROUP,
         since="2.0.0",
         summary="Returns the number of members in a sorted set within a range of scores.",
         complexity=_LOG_N,
@@ -145,9 +154,9 @@ COMMANDS = [
     command(
         "zlexcount",
         4,
-        R | F,
+        READONLY | FAST,
         (1, 1, 1),
-        group=_G,
+        group=GROUP,
         since="2.8.9",
         summary="Returns the number of members in a sorted set within a lexicographical range.",
         complexity=_LOG_N,
@@ -163,9 +172,9 @@ COMMANDS = [
     command(
         "zrangestore",
         -5,
-        W | M,
+        WRITE | DENYOOM,
         (1, 2, 1),
-        group=_G,
+        group=GROUP,
         since="6.2.0",
         summary="Stores a range of members from a sorted set in a key.",
         complexity=_RANGE,
@@ -203,9 +212,9 @@ COMMANDS = [
     command(
         "zpopmin",
         -2,
-        W | F,
+        WRITE | FAST,
         (1, 1, 1),
-        group=_G,
+        group=GROUP,
         since="5.0.0",
         summary="Removes and returns the members with the lowest scores; deletes the sorted "
         "set when its last member was popped.",
@@ -214,9 +223,9 @@ COMMANDS = [
     command(
         "zpopmax",
         -2,
-        W | F,
+        WRITE | FAST,
         (1, 1, 1),
-        group=_G,
+        group=GROUP,
         since="5.0.0",
         summary="Removes and returns the members with the highest scores; deletes the sorted "
         "set when its last member was popped.",
@@ -225,9 +234,10 @@ COMMANDS = [
     command(
         "bzpopmin",
         -3,
-        W | F | B | _NOSCRIPT,
+        WRITE | FAST | NOSCRIPT,
         (1, -2, 1),
-        group=_G,
+        group=GROUP,
+        blocking=_POP_TIMEOUT,
         since="5.0.0",
         summary="Removes and returns the member with the lowest score from the first non-empty "
         "sorted set, or blocks until one is available.",
@@ -236,9 +246,10 @@ COMMANDS = [
     command(
         "bzpopmax",
         -3,
-        W | F | B | _NOSCRIPT,
+        WRITE | FAST | NOSCRIPT,
         (1, -2, 1),
-        group=_G,
+        group=GROUP,
+        blocking=_POP_TIMEOUT,
         since="5.0.0",
         summary="Removes and returns the member with the highest score from the first "
         "non-empty sorted set, or blocks until one is available.",
@@ -247,8 +258,8 @@ COMMANDS = [
     command(
         "zmpop",
         -4,
-        W,
-        group=_G,
+        WRITE,
+        group=GROUP,
         since="7.0.0",
         summary="Removes and returns members with the lowest (MIN) or highest (MAX) scores "
         "from the first non-empty sorted set.",
@@ -258,8 +269,9 @@ COMMANDS = [
     command(
         "bzmpop",
         -5,
-        W | B,
-        group=_G,
+        WRITE,
+        group=GROUP,
+        blocking=_MPOP_TIMEOUT,
         since="7.0.0",
         summary="Removes and returns members by score from the first non-empty sorted set, or "
         "blocks until one is available.",
@@ -269,9 +281,9 @@ COMMANDS = [
     command(
         "zrandmember",
         -2,
-        R | X,
+        READONLY | RANDOM,
         (1, 1, 1),
-        group=_G,
+        group=GROUP,
         since="6.2.0",
         summary="Returns one or more random members from a sorted set (a negative count may "
         "repeat members), optionally with their scores.",
@@ -280,8 +292,8 @@ COMMANDS = [
     command(
         "zunion",
         -3,
-        R,
-        group=_G,
+        READONLY,
+        group=GROUP,
         since="6.2.0",
         summary="Returns the union of multiple sorted sets (WEIGHTS, AGGREGATE, WITHSCORES).",
         complexity=_ALGEBRA,
@@ -290,8 +302,8 @@ COMMANDS = [
     command(
         "zinter",
         -3,
-        R,
-        group=_G,
+        READONLY,
+        group=GROUP,
         since="6.2.0",
         summary="Returns the intersect of multiple sorted sets (WEIGHTS, AGGREGATE, WITHSCORES).",
         complexity=_ALGEBRA,
@@ -300,8 +312,8 @@ COMMANDS = [
     command(
         "zdiff",
         -3,
-        R,
-        group=_G,
+        READONLY,
+        group=GROUP,
         since="6.2.0",
         summary="Returns the difference between multiple sorted sets (WITHSCORES).",
         complexity=_ALGEBRA,
@@ -310,8 +322,8 @@ COMMANDS = [
     command(
         "zintercard",
         -3,
-        R,
-        group=_G,
+        READONLY,
+        group=GROUP,
         since="7.0.0",
         summary="Returns the number of members in the intersect of multiple sorted sets, "
         "optionally stopping at a LIMIT.",
@@ -321,8 +333,8 @@ COMMANDS = [
     command(
         "zunionstore",
         -4,
-        W | M,
-        group=_G,
+        WRITE | DENYOOM,
+        group=GROUP,
         since="2.0.0",
         summary="Stores the union of multiple sorted sets in a key.",
         complexity=_ALGEBRA,
@@ -331,8 +343,8 @@ COMMANDS = [
     command(
         "zinterstore",
         -4,
-        W | M,
-        group=_G,
+        WRITE | DENYOOM,
+        group=GROUP,
         since="2.0.0",
         summary="Stores the intersect of multiple sorted sets in a key.",
         complexity=_ALGEBRA,
@@ -341,8 +353,8 @@ COMMANDS = [
     command(
         "zdiffstore",
         -4,
-        W | M,
-        group=_G,
+        WRITE | DENYOOM,
+        group=GROUP,
         since="6.2.0",
         summary="Stores the difference of multiple sorted sets in a key.",
         complexity=_ALGEBRA,
@@ -351,9 +363,9 @@ COMMANDS = [
     command(
         "zscan",
         -3,
-        R,
+        READONLY,
         (1, 1, 1),
-        group=_G,
+        group=GROUP,
         since="2.8.0",
         summary="Iterates over members and scores of a sorted set (MATCH, COUNT).",
         complexity="O(1) for every call, O(N) for a complete iteration",

@@ -1,8 +1,10 @@
 """The shape of one entry of the command table.
 
 The table is data, in the style of Redis's src/commands/*.json: the router reads it to find
-keys and route, the node reads it to tell reads from writes and to check arity, and COMMAND
-INFO / COMMAND DOCS render it. Nothing else keeps its own list of commands.
+keys, route and merge, the node reads it to tell reads from writes, to check arity and to
+answer a blocking command that timed out, and COMMAND INFO / COMMAND DOCS render it.
+Nothing else keeps its own list of commands or facts about one (proto/commands/index.py
+builds the lookups every component uses).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from proto.resp import NULL_ARRAY, Reply
 
 
 class Flag(enum.IntFlag):
@@ -38,6 +42,35 @@ class Route(enum.Enum):
     ANY_SHARD = "any"  # keyless but executed by an engine; any shard will do
 
 
+class Merge(enum.Enum):
+    """How the shards' replies to a command sent to several of them (Route.SPLIT and
+    Route.ALL_SHARDS) make the client's one, as Redis's response_policy tips say."""
+
+    SUM = "agg_sum"  # integers added up (DEL, EXISTS, DBSIZE)
+    ALL_OK = "all_succeeded"  # +OK when every shard said so, else the first error (MSET)
+    ALL_EXIST = "agg_logical_and"  # per position, 1 if every shard has it (SCRIPT EXISTS)
+    CONCAT = "concat"  # the arrays joined (KEYS)
+    IN_KEY_ORDER = "in_key_order"  # each key's value back in its place (MGET)
+    SCAN = "scan"  # one shard's page, the cursor naming the shard (SCAN: one shard asked)
+    RANDOM_KEY = "random_key"  # a shard drawn by its size answers (RANDOMKEY)
+
+
+@dataclass(frozen=True, slots=True)
+class Blocking:
+    """What makes a command blocking: where its timeout argument is (seconds; a negative
+    index counts from the end), its reply once it blocked and the timeout passed (Redis
+    7.0's replyToBlockedClientTimedOut: a null array, whatever the command), and its reply
+    where it may not block and finds nothing (inside MULTI or a script: a null array for
+    the pops, a null bulk string for the moves)."""
+
+    timeout_arg: int
+    reply_on_timeout: Reply = NULL_ARRAY
+    reply_if_cannot_block: Reply = NULL_ARRAY
+
+    def timeout_index(self, argc: int) -> int:
+        return self.timeout_arg if self.timeout_arg >= 0 else argc + self.timeout_arg
+
+
 KeysFunction = Callable[[list[bytes]], list[int]]
 
 
@@ -46,7 +79,12 @@ class CommandSpec:
     """One command. `arity` follows Redis: n > 0 means exactly n arguments including the
     command name, n < 0 means at least -n. Keys are at args[first_key:last_key+1:key_step]
     (last_key negative counts from the end), or where `keys_function` says for commands
-    such as ZUNIONSTORE or LMPOP whose key count is itself an argument."""
+    such as ZUNIONSTORE or LMPOP whose key count is itself an argument. `route` says where
+    the command runs, `merge` how the replies of several shards combine, `blocking` where
+    a blocking command's timeout is and what it answers once it passed.
+
+    The flags the hot paths test are also plain booleans (is_write, is_read_only, ...),
+    set from `flags` once: an IntFlag `&` costs about a microsecond."""
 
     name: str
     arity: int
@@ -62,14 +100,28 @@ class CommandSpec:
     route: Route = Route.KEYED
     subcommands: dict[str, CommandSpec] = field(default_factory=dict)
     acl_categories: tuple[str, ...] = ()
+    merge: Merge | None = None
+    blocking: Blocking | None = None
+    is_write: bool = field(init=False)
+    is_read_only: bool = field(init=False)
+    is_blocking: bool = field(init=False)
+    denied_when_oom: bool = field(init=False)  # DENYOOM
+    allowed_before_auth: bool = field(init=False)  # NO_AUTH
 
-    @property
-    def is_write(self) -> bool:
-        return bool(self.flags & Flag.WRITE)
-
-    @property
-    def is_blocking(self) -> bool:
-        return bool(self.flags & Flag.BLOCKING)
+    def __post_init__(self) -> None:
+        if bool(self.flags & Flag.BLOCKING) != (self.blocking is not None):
+            raise ValueError(f"{self.name}: the BLOCKING flag goes with its timeout, `blocking`")
+        if (self.route in (Route.SPLIT, Route.ALL_SHARDS)) != (self.merge is not None):
+            raise ValueError(f"{self.name}: a command sent to several shards needs a `merge`")
+        derived = {
+            "is_write": Flag.WRITE,
+            "is_read_only": Flag.READONLY,
+            "is_blocking": Flag.BLOCKING,
+            "denied_when_oom": Flag.DENYOOM,
+            "allowed_before_auth": Flag.NO_AUTH,
+        }
+        for attribute, flag in derived.items():
+            object.__setattr__(self, attribute, bool(self.flags & flag))
 
     def arity_ok(self, argc: int) -> bool:
         return argc == self.arity if self.arity > 0 else argc >= -self.arity

@@ -1,8 +1,8 @@
 """`slotraft bench router_local`: the router's own ceiling, without the cluster.
 
-Runs the router (`python -m router`) over in-process engines (LocalBackend: no Raft, no
-disk, no network hop to nodes) and drives it with redis-benchmark SET and GET, -c 50 with
--P 1 and -P 16. The same runs against a standalone redis-server (no persistence) started
+Runs the router (`slotraft router --local-shards`) over in-process engines (LocalBackend:
+no Raft, no disk, no network hop to nodes) and drives it with redis-benchmark SET and GET,
+-c 50 with -P 1 and -P 16. The same runs against a standalone redis-server (no persistence) started
 here give the ratio. Also times the request parser in-process: its exact (pure Python)
 path, its hiredis fast path, and bare hiredis. Prints figures; never asserts them.
 """
@@ -60,7 +60,8 @@ def _process(command: list[str], port: int) -> Iterator[None]:
 @contextlib.contextmanager
 def router(shards: int) -> Iterator[int]:
     port = free_port()
-    command = [sys.executable, "-m", "router", "--port", str(port), "--local-shards", str(shards)]
+    command = [sys.executable, "-m", "slotraft.cli", "router", "--port", str(port)]
+    command += ["--local-shards", str(shards)]
     with _process(command, port):
         yield port
 

@@ -21,9 +21,10 @@ from node.services import KvService
 from node.transport import SERVER_OPTIONS
 from proto import slotraft_pb2 as pb
 from proto import slotraft_pb2_grpc as pb_grpc
-from router.cluster_backend import GRPC_OPTIONS
 from router.connection import ClientState
-from router.pubsub import Frame, NodeStreams, PubSubRegistry, StreamState
+from router.node_link import GRPC_OPTIONS
+from router.pubsub import Frame, PubSubRegistry
+from router.pubsub_streams import NodeStreams, StreamState
 from slotraft.local_cluster import free_port
 from tests.router.support import pack, parse_replies
 

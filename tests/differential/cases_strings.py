@@ -39,6 +39,16 @@ set_options = options(
 getex_options = options(expire_option, [b"PERSIST"], [b"GET"])
 bit_offset = st.one_of(st.integers(0, 40).map(lambda n: b"%d" % n), st.sampled_from([b"-1", b"x"]))
 bit_unit = st.sampled_from([[], [b"BYTE"], [b"BIT"], [b"WORD"]])
+match_length = st.sampled_from([b"0", b"1", b"2", b"3", b"-1", b"x", b"9223372036854775808"])
+lcs_options = options(
+    [b"LEN"],
+    [b"IDX"],
+    [b"WITHMATCHLEN"],
+    cmd(b"MINMATCHLEN", match_length),
+    [b"MINMATCHLEN"],
+    [b"len"],
+    [b"NOSUCH"],
+)
 
 CASES = [
     CommandCase("get", cmd(b"GET", key)),
@@ -87,6 +97,7 @@ CASES = [
     CommandCase("bitcount", cmd(b"BITCOUNT", key)),
     CommandCase("bitcount", cmd(b"BITCOUNT", key, index_text, index_text, bit_unit)),
     CommandCase("bitcount", cmd(b"BITCOUNT", key, count_text)),
+    CommandCase("lcs", cmd(b"LCS", key, key, lcs_options)),
 ]
 
 # DELEX is a Redis 8.4 command; the 7.0 server here does not have it (unit tests cover it).

@@ -14,9 +14,9 @@ import uvloop
 from router.config import RouterConfig
 from router.connection import ClientState
 from router.context import RouterContext
-from router.local_backend import LocalBackend
 from router.server import RouterServer
 from router.session import Session
+from slotraft.local_backend import LocalBackend
 
 
 def pack(*args: bytes | str | int) -> bytes:

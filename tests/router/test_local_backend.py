@@ -3,12 +3,13 @@ digests, INFO numbers."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 
 import pytest
 
 from router.backend import BackendError, Watch
-from router.local_backend import LocalBackend
+from slotraft.local_backend import LocalBackend
 
 
 def run(coroutine):
@@ -88,10 +89,16 @@ def test_blmove_chain_wakes_the_next_waiter():
 
 
 def test_timeout_replies_null_and_forgets_the_waiter():
+    """Redis 7.0 answers every blocking command that timed out with a null array (a null
+    bulk string only for BLMOVE and BRPOPLPUSH inside MULTI, where they do not block)."""
+
     async def scenario():
         backend = LocalBackend(1)
         assert await call(backend, b"BLPOP", b"q", b"0.05") == b"*-1\r\n"
-        assert await call(backend, b"BLMOVE", b"q", b"d", b"LEFT", b"LEFT", b"0.05") == b"$-1\r\n"
+        assert await call(backend, b"BLMOVE", b"q", b"d", b"LEFT", b"LEFT", b"0.05") == b"*-1\r\n"
+        assert await call(backend, b"BRPOPLPUSH", b"q", b"d", b"0.05") == b"*-1\r\n"
+        in_multi = await backend.transaction(0, [[b"BRPOPLPUSH", b"q", b"d", b"0"]], False, [])
+        assert in_multi == b"*1\r\n$-1\r\n"
         assert await call(backend, b"BLPOP", b"q", b"0.05", resp3=True) == b"_\r\n"
         await call(backend, b"RPUSH", b"q", b"kept")
         assert await call(backend, b"LLEN", b"q") == b":1\r\n"
@@ -172,3 +179,25 @@ def test_active_expiry_removes_expired_keys():
         assert (await backend.info(0))["keys"] == 0
 
     run(scenario())
+
+
+def test_slotraft_router_serves_from_local_shards_and_python_m_router_does_not():
+    """--local-shards is `slotraft router`'s (the engines live outside router/); the bare
+    router (`python -m router`) knows only the cluster's nodes."""
+    from router import main as router_main
+    from slotraft import cli, router_command
+
+    args = cli.build_parser("router").parse_args(["router", "--local-shards", "2"])
+    assert args.module is router_command
+
+    async def scenario():
+        backend, background = await router_command.backend_from(args)
+        assert isinstance(backend, LocalBackend) and backend.shard_count == 2
+        for work in background:
+            work.close()
+
+    run(scenario())
+    parser = argparse.ArgumentParser()
+    router_main.add_arguments(parser)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--local-shards", "2"])

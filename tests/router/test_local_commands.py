@@ -7,8 +7,9 @@ import asyncio
 import time
 
 from proto.commands import TABLE, Route, lookup
+from router import session  # noqa: F401  (importing registers the router's commands)
 from router.backend import Watch
-from router.local_commands import ASYNC_HANDLERS, HANDLERS, SESSION_COMMANDS
+from router.local_commands import LOCAL_COMMANDS
 from router.transaction import CROSSSLOT_REPLY, QUEUED_REPLY, Transaction
 from tests.router.support import Client, context
 
@@ -18,7 +19,8 @@ def run(coroutine):
 
 
 def test_every_router_command_has_a_handler():
-    handled = set(HANDLERS) | set(ASYNC_HANDLERS) | SESSION_COMMANDS
+    """One table of the router's own commands, and exactly those of Route.ROUTER."""
+    handled = set(LOCAL_COMMANDS)
     for spec in TABLE.values():
         if spec.route is Route.ROUTER:
             names = [sub.name for sub in spec.subcommands.values()]
@@ -26,7 +28,23 @@ def test_every_router_command_has_a_handler():
                 names.append(spec.name)
             assert set(names) <= handled, spec.name
     assert handled <= {
-        sub.name for spec in TABLE.values() for sub in (spec, *spec.subcommands.values())
+        sub.name
+        for spec in TABLE.values()
+        for sub in (spec, *spec.subcommands.values())
+        if sub.route is Route.ROUTER
+    }
+    for command in LOCAL_COMMANDS.values():
+        assert (command.answer is None) != (command.answer_later is None)
+
+
+def test_what_acts_in_multi_and_in_pub_sub_mode_is_as_in_redis():
+    """processCommand's lists: not queued in MULTI, allowed to a RESP2 subscriber."""
+    acting = {name for name, command in LOCAL_COMMANDS.items() if command.acts_in_multi}
+    assert acting == {"exec", "discard", "multi", "watch", "quit", "reset"}
+    allowed = {n for n, command in LOCAL_COMMANDS.items() if command.allowed_when_subscribed}
+    assert allowed == {"ping", "subscribe", "unsubscribe", "psubscribe", "punsubscribe"} | {
+        "quit",
+        "reset",
     }
 
 

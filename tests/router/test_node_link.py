@@ -1,4 +1,4 @@
-"""The router's Kv stream to a node (router/cluster_backend.py NodeLink) against a fake node
+"""The router's Kv stream to a node (router/node_link.py NodeLink) against a fake node
 speaking the framing: requests sent before the connection is up go once it is, replies are
 matched by id, a lost stream fails exactly the requests it carried (the router retries
 them), a node that cannot be reached fails them at once, and one that does not answer in
@@ -19,7 +19,7 @@ from proto import framing
 from proto import slotraft_pb2 as pb
 from proto.handshake import CHANNEL_KV, ROLE_ROUTER
 from proto.relay import GrpcDialer
-from router.cluster_backend import AttemptFailed, NodeLink
+from router.node_link import AttemptFailed, NodeLink
 from tests.support.auth import credentials, listen
 
 
@@ -186,7 +186,8 @@ def ok(request: pb.KvRequest) -> pb.KvReply:
 
 
 async def backend_with(nodes: Mapping[int, FakeNode], leader: int):
-    from router.cluster_backend import ClusterBackend, ShardRoute
+    from router.cluster_backend import ClusterBackend
+    from router.retry import ShardRoute
 
     backend = ClusterBackend(["unused:1"], ROUTER.credentials())
     for node_id, node in nodes.items():
@@ -207,7 +208,7 @@ def test_a_write_is_answered_by_the_first_attempt_and_its_sequence_is_released()
         (request,) = node.requests
         assert request.sequence == 1 and request.client_id == backend.client_id
         assert backend.shards[0].outstanding == set()
-        assert backend.retries == set()
+        assert backend.caller.retries == set()
         await backend.close()
         await node.close()
 
@@ -233,9 +234,9 @@ def test_a_not_leader_first_answer_is_retried_at_the_hinted_leader_with_the_same
 
 
 def test_a_first_attempt_that_is_never_answered_times_out_and_is_retried(monkeypatch):
-    from router import cluster_backend
+    from router import retry
 
-    monkeypatch.setattr(cluster_backend, "ATTEMPT_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(retry, "ATTEMPT_TIMEOUT_S", 0.2)
 
     async def scenario() -> None:
         silent = AnsweringNode(lambda r: None)

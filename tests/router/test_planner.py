@@ -6,12 +6,12 @@ import random
 
 import pytest
 
-from proto.commands import TABLE, CommandSpec, Route, lookup
+from proto.commands import TABLE, CommandSpec, Merge, Route, lookup
 from proto.slots import SLOT_COUNT, key_slot
 from router import merge, replies, scan_cursor
 from router.planner import (
-    ALL_SHARDS_COMMANDS,
     CROSSSLOT_REPLY,
+    FAN_OUT_MERGES,
     SPLIT_MERGES,
     Forward,
     Planner,
@@ -56,9 +56,9 @@ def test_every_split_and_fan_out_command_has_a_merge():
     subcommands = [sub for spec in TABLE.values() for sub in spec.subcommands.values()]
     for spec in [*TABLE.values(), *subcommands]:
         if spec.route is Route.SPLIT:
-            assert spec.name in SPLIT_MERGES, spec.name
+            assert spec.merge in {*SPLIT_MERGES, Merge.IN_KEY_ORDER}, spec.name
         if spec.route is Route.ALL_SHARDS:
-            assert spec.name in ALL_SHARDS_COMMANDS, spec.name
+            assert spec.merge in {*FAN_OUT_MERGES, Merge.SCAN, Merge.RANDOM_KEY}, spec.name
 
 
 def test_single_key_goes_to_its_shard(planner):

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from proto.errors import DENIED_PROTECTED_MODE
 from router.config import RouterConfig
 from router.context import RouterContext
-from router.errors import DENIED_PROTECTED_MODE
-from router.local_backend import LocalBackend
 from router.server import RouterProtocol
+from slotraft.local_backend import LocalBackend
 
 
 class Transport:

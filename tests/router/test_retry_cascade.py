@@ -11,21 +11,21 @@ import asyncio
 
 import pytest
 
-from router import cluster_backend
+from router import retry
 from router.backend import BackendError
 from tests.router.test_node_link import AnsweringNode, backend_with, ok
 
 
 @pytest.fixture(autouse=True)
 def short_attempts(monkeypatch):
-    monkeypatch.setattr(cluster_backend, "ATTEMPT_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(retry, "ATTEMPT_TIMEOUT_S", 0.2)
 
 
 def test_a_read_that_times_out_on_two_nodes_is_not_sent_to_a_third():
     async def scenario() -> None:
         nodes = {node_id: AnsweringNode(lambda r: None) for node_id in (1, 2, 3)}
         backend = await backend_with(nodes, leader=1)
-        backend.retry_budget = 3.0
+        backend.caller.retry_budget = 3.0
         with pytest.raises(BackendError, match="did not answer this read in time"):
             await asyncio.wait_for(backend.execute(0, [[b"ZRANDMEMBER", b"z", b"-5"]], False), 10)
         assert sum(len(node.requests) for node in nodes.values()) == 2
@@ -54,7 +54,7 @@ def test_a_write_is_still_retried_after_timeouts_until_the_budget():
     async def scenario() -> None:
         nodes = {node_id: AnsweringNode(lambda r: None) for node_id in (1, 2, 3)}
         backend = await backend_with(nodes, leader=1)
-        backend.retry_budget = 1.0
+        backend.caller.retry_budget = 1.0
         with pytest.raises(BackendError, match="CLUSTERDOWN"):
             await asyncio.wait_for(backend.execute(0, [[b"SET", b"k", b"v"]], False), 10)
         assert sum(len(node.requests) for node in nodes.values()) > 2

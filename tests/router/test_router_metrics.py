@@ -22,7 +22,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from proto import slotraft_pb2 as pb
 from proto.metrics import process_registry
 from router import main as router_main
-from router.metrics import RouterCollector, ShardEvents, command_name
+from router.metrics import ShardEvents, command_name
+from router.metrics_export import RouterCollector
 from slotraft.local_cluster import free_port
 from tests.router.support import Client, context, pack
 from tests.router.test_node_link import AnsweringNode, backend_with, ok
@@ -232,7 +233,7 @@ def test_the_backend_logs_a_failover_once_for_many_requests(caplog):
 def test_the_router_logs_at_info_by_default():
     parser = router_main.argparse.ArgumentParser()
     router_main.add_arguments(parser)
-    assert parser.parse_args(["--local-shards", "1"]).log_level == "INFO"
+    assert parser.parse_args(["--nodes", "127.0.0.1:1"]).log_level == "INFO"
 
 
 def test_a_router_whose_metrics_port_is_taken_says_so_and_serves_its_clients(tmp_path):
@@ -243,7 +244,8 @@ def test_a_router_whose_metrics_port_is_taken_says_so_and_serves_its_clients(tmp
         port = free_port()
         log = tmp_path / "router.log"
         with log.open("wb") as output:
-            command = [sys.executable, "-m", "router", "--port", str(port), "--local-shards"]
+            command = [sys.executable, "-m", "slotraft.cli", "router", "--port", str(port)]
+            command += ["--local-shards"]
             router = subprocess.Popen(
                 [*command, "1", "--metrics", metrics],
                 stdout=output,

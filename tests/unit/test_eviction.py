@@ -8,9 +8,9 @@ import pytest
 
 from node.engine.config import EVICTION_POLICIES, EngineConfig
 from node.engine.engine import Engine
-from node.engine.errors import OOM
 from node.engine.eviction import LFU_INIT_VAL, LfuTracker, LruTracker
 from proto import resp
+from proto.errors import OOM
 from proto.resp import OK, Error
 
 RNG = random.Random(0)

@@ -1,5 +1,6 @@
 """A Backend over in-process engines, one per shard: the router without the cluster, for
-tests and for measuring the router's own ceiling.
+tests and for measuring the router's own ceiling (`slotraft router --local-shards N`). It
+lives outside router/, which depends on proto only, since it runs node.engine.
 
 It plays the shard leaders' part: commands run on the engine at once (the wall clock and
 a seeded random generator per shard stand in for a log entry's timestamp and seed), and a
@@ -20,10 +21,10 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from node.engine.blocking import WouldBlock, timeout_reply
+from node.engine.blocking import WouldBlock
 from node.engine.config import EngineConfig
 from node.engine.engine import Engine
-from proto.commands import resolve
+from proto.commands import CommandSpec, resolve, timeout_reply
 from proto.resp import NULL_ARRAY, Error, Reply, encode
 from proto.slots import SLOT_COUNT
 from router.backend import BackendError, Watch
@@ -250,6 +251,6 @@ def _named_keys(commands: list[list[bytes]]) -> list[bytes]:
     keys: list[bytes] = []
     for args in commands:
         spec = resolve(args)
-        if spec is not None:
+        if type(spec) is CommandSpec:
             keys.extend(spec.keys(args))
     return keys

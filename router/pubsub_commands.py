@@ -1,0 +1,109 @@
+"""Pub/sub commands the router answers itself: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE,
+PUNSUBSCRIBE change this router's registry (router/pubsub.py) and are confirmed once the
+nodes hold the change; PUBLISH and PUBSUB CHANNELS / NUMSUB / NUMPAT ask the backend,
+which reaches every router's subscribers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from proto.resp import Error, Reply, encode_many
+from router.backend import BackendError
+from router.connection import ClientState
+from router.context import RouterContext
+from router.local_commands import Connection, answers, answers_with, help_lines
+from router.pubsub import PubSubRegistry, Subscriber
+
+PUBSUB_HELP = [
+    "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CHANNELS [<pattern>]",
+    "    Return the currently active channels matching a <pattern> (default: '*').",
+    "NUMPAT",
+    "    Return number of subscriptions to patterns.",
+    "NUMSUB [<channel> ...]",
+    "    Return the number of subscribers for the specified channels, excluding",
+    "    pattern subscriptions(default: no channels).",
+    "HELP",
+    "    Prints this help.",
+]
+
+
+def context_error(name: str) -> bytes:
+    """The refusal of a command a RESP2 connection with subscriptions may not run."""
+    return (
+        b"ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
+        b"RESET are allowed in this context" % name.encode()
+    )
+
+
+Change = Callable[[PubSubRegistry, Subscriber, list[bytes]], list[Reply]]
+
+
+def _subscription_change(change: Change) -> Callable[[Connection, list[bytes]], object]:
+    async def run(connection: Connection, args: list[bytes]) -> bytes:
+        registry = connection.ctx.backend.pubsub
+        version = registry.version
+        frames = change(registry, connection, args[1:])
+        if registry.version == version:
+            return encode_many(frames, connection.client.resp3)
+        # Confirmed once the nodes hold the change: a message published anywhere after the
+        # confirmation then reaches this connection.
+        return await connection.confirmed(frames)
+
+    return run
+
+
+# Subscription confirmations are pushes: sent even under CLIENT REPLY OFF.
+for _name, _change in (
+    ("subscribe", PubSubRegistry.subscribe),
+    ("unsubscribe", PubSubRegistry.unsubscribe),
+    ("psubscribe", PubSubRegistry.psubscribe),
+    ("punsubscribe", PubSubRegistry.punsubscribe),
+):
+    answers_with(_name, replies_when_off=True, allowed_when_subscribed=True)(
+        _subscription_change(_change)  # type: ignore[arg-type]
+    )
+
+
+@answers("publish", waits=True)
+async def publish(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    try:
+        return await ctx.backend.publish(args[1], args[2], client.id)
+    except BackendError as failure:
+        return Error(failure.reply)
+
+
+@answers("pubsub|channels", waits=True)
+async def pubsub_channels(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    if len(args) > 3:
+        return Error(
+            b"ERR unknown subcommand or wrong number of arguments for '%s'. Try PUBSUB HELP."
+            % args[1][:128]
+        )
+    try:
+        return await ctx.backend.pubsub_channels(args[2] if len(args) == 3 else None)
+    except BackendError as failure:
+        return Error(failure.reply)
+
+
+@answers("pubsub|numsub", waits=True)
+async def pubsub_numsub(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    channels = args[2:]
+    try:
+        counts = await ctx.backend.pubsub_numsub(channels)
+    except BackendError as failure:
+        return Error(failure.reply)
+    return [item for pair in zip(channels, counts, strict=True) for item in pair]
+
+
+@answers("pubsub|numpat", waits=True)
+async def pubsub_numpat(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    try:
+        return await ctx.backend.pubsub_numpat()
+    except BackendError as failure:
+        return Error(failure.reply)
+
+
+@answers("pubsub|help")
+def pubsub_help(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    return help_lines(PUBSUB_HELP)
