@@ -62,6 +62,8 @@ ALL_SHARDS_COMMANDS = frozenset(
         "script|load",
         "script|exists",
         "script|flush",
+        *(f"function|{name}" for name in ("load", "delete", "flush", "restore")),
+        *(f"function|{name}" for name in ("list", "dump", "stats")),
     }
 )
 
@@ -80,6 +82,14 @@ class Planner:
             "script|load": self._fan_out(merge.all_ok),
             "script|exists": self._fan_out(merge.all_exist),
             "script|flush": self._fan_out(merge.all_ok),
+            # Every shard's function libraries: a function may run on any of them.
+            "function|load": self._fan_out(merge.all_ok),
+            "function|delete": self._fan_out(merge.all_ok),
+            "function|flush": self._fan_out(merge.all_ok),
+            "function|restore": self._fan_out(merge.all_ok),
+            "function|list": self._fan_out(merge.all_equal),
+            "function|dump": self._fan_out(merge.all_equal),
+            "function|stats": self._fan_out(merge.all_equal),
             "scan": self._scan,
             "randomkey": self._random_key,
         }

@@ -1,13 +1,16 @@
-"""Lua scripting (Redis's eval.c): EVAL, EVALSHA, their read-only forms and SCRIPT.
+"""Lua scripting (Redis's eval.c and functions.c): EVAL, EVALSHA, their read-only forms,
+SCRIPT, FCALL, FCALL_RO and FUNCTION.
 
 A script runs inside one shard's log entry, on every replica, so its keys must share a
-slot as in Redis Cluster. SCRIPT LOAD and FLUSH change every shard's script cache: they go
-through each shard's log (WRITE) and the router fans them out.
+slot as in Redis Cluster. SCRIPT LOAD and FLUSH change every shard's script cache, and
+FUNCTION LOAD, DELETE, FLUSH and RESTORE every shard's libraries: they go through each
+shard's log (WRITE) and the router fans them out. FUNCTION LIST, DUMP and STATS are asked
+of every shard too, whose answers must agree.
 """
 
 from __future__ import annotations
 
-from proto.commands.builder import R, W, command
+from proto.commands.builder import M, R, W, command
 from proto.commands.spec import Flag, Route, numkeys_at
 
 _G = "scripting"
@@ -91,6 +94,129 @@ COMMANDS = [
                 since="2.6.0",
                 complexity="O(N) with N being the number of scripts in cache",
                 summary="Removes all server-side Lua scripts from the script cache.",
+                route=Route.ALL_SHARDS,
+            ),
+            command(
+                "script|kill",
+                2,
+                R | _NOSCRIPT,
+                group=_G,
+                since="2.6.0",
+                summary="Terminates a server-side Lua script during execution.",
+            ),
+        ],
+    ),
+    command(
+        "fcall",
+        -3,
+        W | _NOSCRIPT,
+        keys_function=_KEYS,
+        group=_G,
+        since="7.0.0",
+        complexity="Depends on the function that is executed.",
+        summary="Invokes a function.",
+    ),
+    command(
+        "fcall_ro",
+        -3,
+        R | _NOSCRIPT,
+        keys_function=_KEYS,
+        group=_G,
+        since="7.0.0",
+        complexity="Depends on the function that is executed.",
+        summary="Invokes a read-only function.",
+    ),
+    command(
+        "function",
+        -2,
+        _NOSCRIPT,
+        group=_G,
+        since="7.0.0",
+        summary="A container for function commands.",
+        subcommands=[
+            command(
+                "function|delete",
+                3,
+                W | _NOSCRIPT,
+                group=_G,
+                since="7.0.0",
+                summary="Deletes a library and its functions.",
+                route=Route.ALL_SHARDS,
+            ),
+            command(
+                "function|dump",
+                2,
+                R | _NOSCRIPT,
+                group=_G,
+                since="7.0.0",
+                complexity="O(N) where N is the number of functions",
+                summary="Dumps all libraries into a serialized binary payload.",
+                route=Route.ALL_SHARDS,
+            ),
+            command(
+                "function|flush",
+                -2,
+                W | _NOSCRIPT,
+                group=_G,
+                since="7.0.0",
+                complexity="O(N) where N is the number of functions deleted",
+                summary="Deletes all libraries and functions.",
+                route=Route.ALL_SHARDS,
+            ),
+            command(
+                "function|help",
+                2,
+                R,
+                group=_G,
+                since="7.0.0",
+                summary="Returns helpful text about the different subcommands.",
+            ),
+            command(
+                "function|kill",
+                2,
+                R | _NOSCRIPT,
+                group=_G,
+                since="7.0.0",
+                summary="Terminates a function during execution.",
+            ),
+            command(
+                "function|list",
+                -2,
+                R | _NOSCRIPT,
+                group=_G,
+                since="7.0.0",
+                complexity="O(N) where N is the number of functions",
+                summary="Returns information about all libraries.",
+                route=Route.ALL_SHARDS,
+            ),
+            command(
+                "function|load",
+                -3,
+                W | M | _NOSCRIPT,
+                group=_G,
+                since="7.0.0",
+                complexity="O(1) (considering compilation time is redundant)",
+                summary="Creates a library.",
+                route=Route.ALL_SHARDS,
+            ),
+            command(
+                "function|restore",
+                -3,
+                W | M | _NOSCRIPT,
+                group=_G,
+                since="7.0.0",
+                complexity="O(N) where N is the number of functions on the payload",
+                summary="Restores all libraries from a payload.",
+                route=Route.ALL_SHARDS,
+            ),
+            command(
+                "function|stats",
+                2,
+                R | _NOSCRIPT,
+                group=_G,
+                since="7.0.0",
+                complexity="O(1)",
+                summary="Returns information about a function during execution.",
                 route=Route.ALL_SHARDS,
             ),
         ],
