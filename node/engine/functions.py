@@ -216,7 +216,7 @@ def script_flags(body: bytes) -> tuple[int, int]:
     for part in parts[1:]:
         if not part.startswith(b"flags="):
             raise FunctionError(b"ERR Unknown lua shebang option: " + _c_string(part))
-        for name in part[6:].split(b","):
+        for name in part[6:].split(b",") if part[6:] else ():  # sdssplitlen: none in ""
             bit = _FLAG_BY_NAME.get(name)
             if bit is None:
                 raise FunctionError(b"ERR Unexpected flag in script shebang: " + _c_string(name))

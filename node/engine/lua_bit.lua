@@ -10,6 +10,7 @@ local type, select, tonumber, error, format = type, select, tonumber, error, str
 local floor, frexp, huge = math.floor, math.frexp, math.huge
 local byte_char = string.char
 
+local PUBLIC = {} -- the library's functions, for kit.library_error
 local TWO32, TWO31 = 4294967296, 2147483648
 local ROUNDING = 6755399441055744.0 -- 2^52 + 2^51
 local MANTISSA = 9007199254740992 -- 2^53
@@ -47,6 +48,9 @@ local XOR = {
 
 -- The low 32 bits of the mantissa of n + 2^52 + 2^51, as LuaBitOp reads them.
 local function low_bits(n)
+  if n % 1 == 0 and n > -2251799813685248 and n < 2251799813685248 then
+    return n % TWO32 -- an integer below 2^51: the same bits, without frexp
+  end
   local r = n + ROUNDING
   if r ~= r or r == huge or r == -huge then return 0 end
   local m = frexp(r)
@@ -63,9 +67,10 @@ end
 local function argument(name, count, position, value)
   local n = value
   if type(n) ~= "number" then n = tonumber(n) end
+  if n ~= nil and n >= 0 and n < TWO32 and n % 1 == 0 then return n end
   if n == nil then
-    error(format("bad argument #%d to '%s' (number expected, got %s)", position, name,
-      type_name(count, position, value)), 3)
+    kit.library_error(PUBLIC, "number expected, got " .. type_name(count, position, value),
+      position)
   end
   return low_bits(n)
 end
@@ -100,11 +105,17 @@ end
 local function folding(name, table_)
   bit[name] = function(...)
     local count = select("#", ...)
-    local b = argument(name, count, 1, (...))
-    for position = count, 2, -1 do
-      b = combine(table_, b, argument(name, count, position, (select(position, ...))))
+    local first, second = ...
+    local b = argument(name, count, 1, first)
+    if count == 2 then -- the usual case, without select
+      b = combine(table_, b, argument(name, count, 2, second))
+    else
+      for position = count, 2, -1 do
+        b = combine(table_, b, argument(name, count, position, (select(position, ...))))
+      end
     end
-    return signed(b)
+    if b >= TWO31 then return b - TWO32 end
+    return b
   end
 end
 folding("band", AND)
@@ -158,4 +169,5 @@ function bit.tohex(...)
   return table.concat(out, "", 1, n)
 end
 
+for _, fn in next, bit do PUBLIC[fn] = true end
 return bit

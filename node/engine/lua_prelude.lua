@@ -99,10 +99,14 @@ end
 
 -- ------------------------------------------------------------------ helpers
 
+-- cjson.null: Redis's is a light userdata holding NULL; this stands for it.
+local json_null = new_userdata(false)
+
 -- tostring of a table or function shows an address, which differs between replicas.
 local function stable_tostring(value)
   local kind = type(value)
   if kind == "table" or kind == "function" or kind == "userdata" or kind == "thread" then
+    if rawequal(value, json_null) then return "userdata: (nil)" end
     return kind
   end
   return tostring(value)
@@ -164,16 +168,43 @@ local function sorted_keys(t)
   return keys, count
 end
 
+-- The read-only library tables a script sees are empty proxies (see `view`): iterating one
+-- goes over the library it stands for, as Redis's (read-only) tables iterate.
+local view_contents = {} -- proxy -> { library, overrides }
+
+local function view_listing(contents)
+  local merged = {}
+  for _, source in ipairs(contents) do
+    local key = raw_next(source)
+    while key ~= nil do
+      merged[key] = true
+      key = raw_next(source, key)
+    end
+  end
+  return sorted_keys(merged)
+end
+
+-- (sorted keys, count, a reader of values) of t
+local function listing(t)
+  local contents = view_contents[t]
+  if contents then
+    local keys, count = view_listing(contents)
+    return keys, count, function(_, key) return t[key] end
+  end
+  local keys, count = sorted_keys(t)
+  return keys, count, rawget
+end
+
 local function ordered_pairs(...)
   local t = ...
   if type(t) ~= "table" then argument_error(1, "pairs", "table", t, select("#", ...) > 0) end
-  local keys, count = sorted_keys(t)
+  local keys, count, read = listing(t)
   local index = 0
   local function step()
     while index < count do
       index = index + 1
       local key = keys[index]
-      local value = rawget(t, key)
+      local value = read(t, key)
       if value ~= nil then return key, value end
     end
     return nil
@@ -184,11 +215,14 @@ end
 local function ordered_next(...)
   local t, key = ...
   if type(t) ~= "table" then argument_error(1, "next", "table", t, select("#", ...) > 0) end
-  if key == nil and raw_next(t) == nil then return nil end
-  if key ~= nil and (not KEY_RANK[type(key)] or not raw_pcall(raw_next, t, key)) then
-    error("invalid key to 'next'", 0)
+  local viewed = view_contents[t] ~= nil
+  if not viewed then
+    if key == nil and raw_next(t) == nil then return nil end
+    if key ~= nil and (not KEY_RANK[type(key)] or not raw_pcall(raw_next, t, key)) then
+      error("invalid key to 'next'", 0)
+    end
   end
-  local keys, count = sorted_keys(t)
+  local keys, count, read = listing(t)
   local low, high = 1, count + 1 -- the first key after `key`
   if key ~= nil then
     while low < high do
@@ -197,7 +231,7 @@ local function ordered_next(...)
     end
   end
   for index = low, count do
-    local value = rawget(t, keys[index])
+    local value = read(t, keys[index])
     if value ~= nil then return keys[index], value end
   end
   return nil
@@ -764,7 +798,11 @@ local function view(library, overrides)
       return value
     end
   end
-  return setmetatable({}, { __index = lookup, __newindex = readonly_error, __metatable = false })
+  local proxy = setmetatable({}, {
+    __index = lookup, __newindex = readonly_error, __metatable = false,
+  })
+  view_contents[proxy] = { library, overrides }
+  return proxy
 end
 
 -- Strings' methods ("x"):rep(...) go through the charged functions too.
@@ -784,8 +822,28 @@ local BASE = {
 -- its script names it: most scripts use none, and loading costs.
 local LIBRARY_NAMES = { bit = true, cjson = true, cmsgpack = true, struct = true }
 local loaded_libraries = {}
+-- The libraries' errors, raised as their C counterparts raise them (luaL_error and
+-- luaL_argerror): at the line of the script that called the library function (the
+-- nearest function of `public` up the stack), an argument error naming the function as
+-- its caller named it ('?' through pcall).
+local function library_error(public, message, argument)
+  local level = 2
+  while true do
+    local info = getinfo(level, "f")
+    if not info then error(message, 0) end
+    if info.func and public[info.func] then break end
+    level = level + 1
+  end
+  if argument then
+    local name = getinfo(level, "n").name or "?"
+    message = format("bad argument #%d to '%s' (%s)", argument, name, message)
+  end
+  error(message, level + 1)
+end
+
 local library_kit = {
-  spend = spend, spend_bytes = spend_bytes, new_userdata = new_userdata,
+  library_error = library_error,
+  spend = spend, spend_bytes = spend_bytes, json_null = json_null,
   exhausted = function() return exhausted end,
   element_units = element_units, memory_limit = memory_limit,
 }
@@ -1139,6 +1197,7 @@ end
 -- A reply leaves Lua as one string of tokens, read by Python without calling back:
 --   $<len>:<bytes> bulk   +<len>:<text> status   -<len>:<text> error   (<len>:<digits> big
 --   number   =<len>:<fmt><text> verbatim   :<integer>; integer   ,<%.17g>; double   _ null
+--   #1; #0; boolean (RESP3)
 --   *<n>; array   %<n>; map (n pairs)   ~<n>; set
 local function reply_string(value)
   out, size = {}, 0

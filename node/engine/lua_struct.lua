@@ -20,16 +20,14 @@ local MAXALIGN = 8
 local TWO32 = 4294967296
 local INT_MAX = 2147483647
 
--- A library error, raised at the script's line (see `guarded` below).
-local failure = {}
+local PUBLIC = {} -- the library's functions, for kit.library_error
 
 local function fail(message)
-  failure.message = message
-  error(failure, 0)
+  kit.library_error(PUBLIC, message)
 end
 
-local function argument_error(position, function_name, message)
-  fail(format("bad argument #%d to '%s' (%s)", position, function_name, message))
+local function argument_error(position, _, message)
+  kit.library_error(PUBLIC, message, position)
 end
 
 local function type_name(count, position, value)
@@ -416,7 +414,9 @@ local function unpack_(...)
     if not (size <= length and position <= length - size) then
       argument_error(2, "unpack", "data string too short")
     end
-    if n >= 7990 then fail("stack overflow (too many results)") end
+    -- luaL_checkstack(L, 2): the stack ends at LUAI_MAXCSTACK slots; Lua's unpack, which
+    -- returns the values here, stops a value or two short of that
+    if count + n + 2 > 8000 or n + 1 >= 7997 then fail("stack overflow (too many results)") end
     if option == "b" or option == "B" or option == "h" or option == "H" or option == "l"
       or option == "L" or option == "T" or option == "i" or option == "I" then
       n = n + 1
@@ -492,20 +492,5 @@ local function size_(...)
   return position
 end
 
--- Each function runs under pcall: its errors are raised again at the line of the script
--- that called it, as the C library's are (and the budget's error passes unchanged).
-local function outcome(ok, ...)
-  if ok then return ... end
-  local problem = ...
-  if kit.exhausted() then error(kit.exhausted(), 0) end
-  if problem == failure then error(failure.message, 3) end
-  error(problem, 0)
-end
-
-local function guarded(fn)
-  return function(...)
-    return outcome(pcall(fn, ...))
-  end
-end
-
-return { pack = guarded(pack), unpack = guarded(unpack_), size = guarded(size_) }
+PUBLIC[pack], PUBLIC[unpack_], PUBLIC[size_] = true, true, true
+return { pack = pack, unpack = unpack_, size = size_ }

@@ -190,14 +190,17 @@ class Scripting:
     def execute(
         self, name: str, args: list[bytes], now_ms: int, rng: random.Random, read_only: bool
     ) -> resp.Reply:
+        # The _ro forms are read-only on either path (the log's or a read's).
         if name in ("eval", "eval_ro"):
-            return self._evaluate(args[1], args, now_ms, rng, read_only, cache=not read_only)
+            ro = read_only or name == "eval_ro"
+            return self._evaluate(args[1], args, now_ms, rng, ro, cache=not read_only)
         if name in ("evalsha", "evalsha_ro"):
             sha = args[1].lower()
             body = self.bodies.get(sha)
             if body is None:
                 return resp.Error(NOSCRIPT)
-            return self._evaluate(body, args, now_ms, rng, read_only, cache=False, sha=sha)
+            ro = read_only or name == "evalsha_ro"
+            return self._evaluate(body, args, now_ms, rng, ro, cache=False, sha=sha)
         if name in ("fcall", "fcall_ro"):
             return self._fcall(args, now_ms, rng, ro=name == "fcall_ro", read_only=read_only)
         if name.startswith("function|"):
@@ -738,7 +741,7 @@ _CONTAINERS: dict[int, tuple[Callable[[], list[Any]], int]] = {
     ord("%"): (resp.Map, 2),
     ord("~"): (resp.SetReply, 1),
 }
-_INTEGER, _DOUBLE, _NULL = ord(":"), ord(","), ord("_")
+_INTEGER, _DOUBLE, _NULL, _BOOLEAN = ord(":"), ord(","), ord("_"), ord("#")
 
 
 def _parse_reply(data: bytes) -> resp.Reply:
@@ -766,6 +769,8 @@ def _parse_reply(data: bytes) -> resp.Reply:
             position = semicolon + 1
             if tag == _INTEGER:
                 value = int(field)
+            elif tag == _BOOLEAN:
+                value = resp.TRUE if field == b"1" else resp.FALSE
             elif tag == _DOUBLE:
                 value = resp.Double(float(field))
             else:
@@ -798,6 +803,56 @@ def without_tail_calls(chunk: bytes) -> bytes:
     code = bytearray(chunk)
     _patch_function(code, len(_CHUNK_HEADER))
     return bytes(code)
+
+
+def without_debug_info(chunk: bytes) -> bytes:
+    """The chunk without line numbers, local and upvalue names (sources kept): loading
+    bytecode costs by its size, and the prelude and the libraries are loaded by every run
+    that uses them. Their own error positions go; positions in scripts stay."""
+    if not chunk.startswith(_CHUNK_HEADER):
+        raise ValueError("not a Lua 5.1 chunk of this platform")
+    out = bytearray(_CHUNK_HEADER)
+    _strip_function(chunk, len(_CHUNK_HEADER), out)
+    return bytes(out)
+
+
+def _strip_function(code: bytes, position: int, out: bytearray) -> int:
+    def integer(at: int) -> int:
+        return int.from_bytes(code[at : at + 4], "little")
+
+    def skip_string(at: int) -> int:
+        return at + 8 + int.from_bytes(code[at : at + 8], "little")
+
+    start = position
+    position = skip_string(position) + 12  # source; line defined, last line; 4 bytes
+    position += 4 + 4 * integer(position)  # code
+    count = integer(position)
+    position += 4
+    for _ in range(count):  # constants
+        kind = code[position]
+        position += 1
+        if kind == 1:
+            position += 1
+        elif kind == 3:
+            position += 8
+        elif kind == 4:
+            position = skip_string(position)
+    count = integer(position)  # nested functions
+    out += code[start : position + 4]
+    position += 4
+    for _ in range(count):
+        position = _strip_function(code, position, out)
+    position += 4 + 4 * integer(position)  # line info
+    count = integer(position)  # local variables
+    position += 4
+    for _ in range(count):
+        position = skip_string(position) + 8
+    count = integer(position)  # upvalue names
+    position += 4
+    for _ in range(count):
+        position = skip_string(position)
+    out += bytes(12)  # no line info, local or upvalue names
+    return position
 
 
 def _patch_function(code: bytearray, position: int) -> int:
@@ -862,7 +917,7 @@ def _compile_file(name: str) -> bytes:
     dump = compiler.eval(
         "function(code) return string.dump(assert(loadstring(code, '=prelude'))) end"
     )
-    return dump(source)
+    return without_debug_info(dump(source))
 
 
 def _library_chunk(name: str) -> bytes:
