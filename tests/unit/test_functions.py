@@ -131,8 +131,12 @@ def test_dump_restores_on_another_replica(engine):
 
 def test_kill_and_stats_say_nothing_runs(engine):
     # A function runs inside one log entry: nothing is ever running between commands.
-    assert run(engine, "function", "kill") == resp.Error(b"NOTBUSY No scripts in execution right now.")
-    assert run(engine, "script", "kill") == resp.Error(b"NOTBUSY No scripts in execution right now.")
+    assert run(engine, "function", "kill") == resp.Error(
+        b"NOTBUSY No scripts in execution right now."
+    )
+    assert run(engine, "script", "kill") == resp.Error(
+        b"NOTBUSY No scripts in execution right now."
+    )
     stats = run(engine, "function", "stats")
     assert stats[:2] == [b"running_script", None]
     assert stats[3] == [b"LUA", [b"libraries_count", 1, b"functions_count", 3]]
@@ -194,7 +198,7 @@ def test_redis_log_writes_a_bounded_number_of_lines(engine, caplog):
     "script",
     [
         "while true do cjson.encode({1, 2, {a = 'b'}}) end",
-        "while true do cjson.decode('[1, 2, {\"a\": \"b\"}]') end",
+        'while true do cjson.decode(\'[1, 2, {"a": "b"}]\') end',
         "while true do cmsgpack.unpack(cmsgpack.pack({1, 2, 'x'})) end",
         "while true do struct.pack('>i4d', 1, 2) end",
         "local x = 0 while true do x = bit.bxor(x, 1) end",
@@ -222,7 +226,9 @@ def test_library_memory_counts_against_the_script_memory_limit():
 def test_a_library_that_never_ends_loading_is_refused(engine):
     reply = run(engine, "function", "load", b"#!lua name=slow\nwhile true do end")
     assert reply == resp.Error(b"ERR Error registering functions: ERR FUNCTION LOAD timeout")
-    forever = b"#!lua name=forever\nredis.register_function('spin', function() while true do end end)"
+    forever = (
+        b"#!lua name=forever\nredis.register_function('spin', function() while true do end end)"
+    )
     assert run(engine, "function", "load", forever) == b"forever"
     assert is_error(run(engine, "fcall", "spin", "0"), b"instruction budget")
     assert run(engine, "fcall", "bump", "1", "alive") >= 1
