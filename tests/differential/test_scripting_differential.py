@@ -10,6 +10,12 @@ getfenv/setfenv), and what must not differ between replicas: the order of pairs/
 (sorted here: in Lua it depends on addresses), tostring of tables (no address), tail calls
 (plain calls here, so deep tail recursion overflows), replies nested deeper than
 REPLY_SLOTS, and the limits themselves (tests/unit/test_script_limits.py).
+
+The libraries (cjson, cmsgpack, struct, bit) are ours, in Lua; meant to differ there: the
+order of an object's keys in cjson.encode and of a map's entries in cmsgpack.pack (sorted
+here; Redis's is its hash table's, which here would differ between replicas), cjson's
+configuration lasting for a run only (Redis's outlives the script), and the most values
+one call returns (Lua's unpack returns 7997, Redis's C code pushes up to 7999).
 """
 
 from __future__ import annotations
