@@ -10,8 +10,8 @@
 
 local kit, view = ...
 local spend, spend_bytes = kit.spend, kit.spend_bytes
-local type, select, tonumber, tostring, error, rawget, rawset, next, pcall, setmetatable =
-  type, select, tonumber, tostring, error, rawget, rawset, next, pcall, setmetatable
+local type, select, tonumber, tostring, error, rawget, rawset, next, pcall =
+  type, select, tonumber, tostring, error, rawget, rawset, next, pcall
 local byte, char, sub, find, gsub, format, lower =
   string.byte, string.char, string.sub, string.find, string.gsub, string.format, string.lower
 local concat, sort = table.concat, table.sort

@@ -844,7 +844,6 @@ end
 local library_kit = {
   library_error = library_error,
   spend = spend, spend_bytes = spend_bytes, json_null = json_null,
-  exhausted = function() return exhausted end,
   element_units = element_units, memory_limit = memory_limit,
 }
 
