@@ -34,8 +34,15 @@ from node.sessions import SessionTable, StaleRequest
 from proto import resp
 from proto.commands import timeout_reply
 
-SNAPSHOT_MAGIC = b"SRSHARD2"  # engine, sessions, script cache
+SNAPSHOT_MAGIC = b"SRSHARD3"  # engine, sessions, script cache, function libraries
+_SNAPSHOT_MAGIC_V2 = b"SRSHARD2"  # engine, sessions, script cache (before functions): read
 _SNAPSHOT_MAGIC_V1 = b"SRSHARD1"  # engine, sessions (before scripting): still read
+# Per version: the header's layout (magic, clock, then the size of each section).
+_LAYOUTS = {
+    SNAPSHOT_MAGIC: ">8sqQQQQ",
+    _SNAPSHOT_MAGIC_V2: ">8sqQQQ",
+    _SNAPSHOT_MAGIC_V1: ">8sqQQ",
+}
 ENCODED_OK = resp.encode(resp.OK)
 # Plain SETs are cheap: a pause is offered after every 256 of them (after every other
 # command at once).
@@ -239,7 +246,8 @@ class ShardState:
 
     def digest(self) -> bytes:
         """A digest of the whole replicated state: the keys as they are at the shard's
-        clock, the sessions, the script cache and the clock. Replicas that applied the same
+        clock, the sessions, the script cache, the function libraries and the clock.
+        Replicas that applied the same
         entries (from a snapshot or not) have the same digest. O(keys): for checks."""
         db = self.engine.db
         db.now_ms = self.clock_ms
@@ -248,40 +256,49 @@ class ShardState:
         hasher.update(keyspace_digest(db))
         hasher.update(hashlib.blake2b(self.sessions.to_bytes()).digest())
         hasher.update(hashlib.blake2b(self.engine.scripting.to_bytes()).digest())
+        hasher.update(hashlib.blake2b(self.engine.scripting.functions.to_bytes()).digest())
         return hasher.digest()
 
     def snapshot(self) -> bytes:
         engine_bytes = self.engine.snapshot()
         session_bytes = self.sessions.to_bytes()
         script_bytes = self.engine.scripting.to_bytes()
+        function_bytes = self.engine.scripting.functions.to_bytes()
         header = struct.pack(
-            ">8sqQQQ",
+            _LAYOUTS[SNAPSHOT_MAGIC],
             SNAPSHOT_MAGIC,
             self.clock_ms,
             len(engine_bytes),
             len(session_bytes),
             len(script_bytes),
+            len(function_bytes),
         )
-        return b"".join((header, engine_bytes, session_bytes, script_bytes))
+        return b"".join((header, engine_bytes, session_bytes, script_bytes, function_bytes))
 
     def restore(self, data: bytes) -> None:
         magic = bytes(data[:8])
-        layout = ">8sqQQQ" if magic == SNAPSHOT_MAGIC else ">8sqQQ"
+        layout = _LAYOUTS.get(magic)
+        if layout is None:
+            raise ValueError(f"not a shard snapshot (magic {magic!r})")
         header_size = struct.calcsize(layout)
         if len(data) < header_size:
             raise ValueError("shard snapshot is truncated (no header)")
-        if magic not in (SNAPSHOT_MAGIC, _SNAPSHOT_MAGIC_V1):
-            raise ValueError(f"not a shard snapshot (magic {magic!r})")
         _, clock, engine_size, session_size, *rest = struct.unpack_from(layout, data)
-        script_size = rest[0] if rest else 0
-        if header_size + engine_size + session_size + script_size != len(data):
+        script_size, function_size = (*rest, 0, 0)[:2]
+        if header_size + engine_size + session_size + script_size + function_size != len(data):
             raise ValueError("shard snapshot is truncated or has trailing bytes")
         sessions_at = header_size + engine_size
         scripts_at = sessions_at + session_size
+        functions_at = scripts_at + script_size
+        scripting = self.engine.scripting
         self.engine.restore(data[header_size:sessions_at])
         self.sessions = SessionTable.from_bytes(data[sessions_at:scripts_at])
         if script_size:
-            self.engine.scripting.restore(data[scripts_at:])
+            scripting.restore(data[scripts_at:functions_at])
         else:
-            self.engine.scripting.flush()
+            scripting.flush()
+        if function_size:
+            scripting.functions.restore(data[functions_at:])
+        else:
+            scripting.functions.flush()
         self.clock_ms = clock

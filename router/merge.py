@@ -36,6 +36,23 @@ def all_ok(parts: list[bytes]) -> bytes:
     return failed if failed is not None else parts[0]
 
 
+SHARDS_DISAGREE = (
+    b"-ERR the shards' function libraries differ (a FUNCTION command reached only some of "
+    b"them): FUNCTION RESTORE a DUMP with the FLUSH policy to make them one again\r\n"
+)
+
+
+def all_equal(parts: list[bytes]) -> bytes:
+    """FUNCTION LIST, DUMP, STATS: every shard holds the same libraries (in the same order)
+    and so answers the same bytes; shards that differ are an error, not a pick of one."""
+    failed = first_error(parts)
+    if failed is not None:
+        return failed
+    if any(part != parts[0] for part in parts[1:]):
+        return SHARDS_DISAGREE
+    return parts[0]
+
+
 def all_exist(parts: list[bytes]) -> bytes:
     """SCRIPT EXISTS: 1 for a script only when every shard has it (EVALSHA may go to any)."""
     failed = first_error(parts)

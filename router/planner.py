@@ -55,6 +55,7 @@ FAN_OUT_MERGES: dict[Merge, merge.Merge] = {
     Merge.CONCAT: merge.concat_arrays,
     Merge.ALL_OK: merge.all_ok,
     Merge.ALL_EXIST: merge.all_exist,
+    Merge.ALL_EQUAL: merge.all_equal,
 }
 
 

@@ -83,9 +83,14 @@ class Engine:
         return self.execute_resolved(spec, args, now_ms, rng)  # type: ignore[arg-type]
 
     def execute_resolved(
-        self, spec: CommandSpec, args: list[bytes], now_ms: int, rng: random.Random
+        self,
+        spec: CommandSpec,
+        args: list[bytes],
+        now_ms: int,
+        rng: random.Random,
+        check_oom: bool = True,  # scripts check maxmemory themselves, as Redis's do
     ) -> Reply:
-        if self.config.maxmemory and spec.denied_when_oom and self.out_of_memory():
+        if check_oom and self.config.maxmemory and spec.denied_when_oom and self.out_of_memory():
             return Error(OOM)
         implementation = IMPLEMENTATIONS.get(spec.name)
         if implementation is None:  # scripts run their commands through this method

@@ -12,10 +12,13 @@
 -- * library functions whose C work is not counted by the hook are charged by size;
 -- * no addresses, no table-key order that depends on them, no bytecode.
 
--- Python functions (see scripting.py): dispatch(...) -> reply, failed, units (runs one
+-- Python functions (see scripting.py): dispatch(resp, ...) -> reply, failed, units (runs one
 -- command; lifts the memory limit, which the caller puts back with limit_on); patch_chunk
--- (bytecode) -> bytecode without tail calls (lifts the limit too); sha1hex (lifts the limit).
+-- (bytecode) -> bytecode without tail calls; sha1hex; log_line(level, text); command_known
+-- (name); library_chunk(name) -> the bytecode of a library (lua_<name>.lua). Each of those
+-- lifts the limit too.
 local dispatch, limit_on, limit_off, patch_chunk, sha1hex, random_draw, random_seed,
+  log_line, command_known, library_chunk,
   hook_every, bytes_per_unit, element_units, parse_units_per_byte, error_units,
   allocated_bytes_per_unit, memory_limit, reply_slots = ...
 
@@ -24,6 +27,7 @@ local error, type, select, unpack, tostring, tonumber, setmetatable, getmetatabl
 local raw_next, rawget, rawset, rawequal, ipairs, assert = next, rawget, rawset, rawequal, ipairs, assert
 local raw_pcall, raw_xpcall, raw_loadstring, setfenv = pcall, xpcall, loadstring, setfenv
 local getinfo, sethook = debug.getinfo, debug.sethook
+local new_userdata = newproxy
 local string_lib, table_lib, math_lib = string, table, math
 local format, byte, sub, rep, gsub, find, dump =
   string.format, string.byte, string.sub, string.rep, string.gsub, string.find, string.dump
@@ -95,10 +99,14 @@ end
 
 -- ------------------------------------------------------------------ helpers
 
+-- cjson.null: Redis's is a light userdata holding NULL; this stands for it.
+local json_null = new_userdata(false)
+
 -- tostring of a table or function shows an address, which differs between replicas.
 local function stable_tostring(value)
   local kind = type(value)
   if kind == "table" or kind == "function" or kind == "userdata" or kind == "thread" then
+    if rawequal(value, json_null) then return "userdata: (nil)" end
     return kind
   end
   return tostring(value)
@@ -160,16 +168,43 @@ local function sorted_keys(t)
   return keys, count
 end
 
+-- The read-only library tables a script sees are empty proxies (see `view`): iterating one
+-- goes over the library it stands for, as Redis's (read-only) tables iterate.
+local view_contents = {} -- proxy -> { library, overrides }
+
+local function view_listing(contents)
+  local merged = {}
+  for _, source in ipairs(contents) do
+    local key = raw_next(source)
+    while key ~= nil do
+      merged[key] = true
+      key = raw_next(source, key)
+    end
+  end
+  return sorted_keys(merged)
+end
+
+-- (sorted keys, count, a reader of values) of t
+local function listing(t)
+  local contents = view_contents[t]
+  if contents then
+    local keys, count = view_listing(contents)
+    return keys, count, function(_, key) return t[key] end
+  end
+  local keys, count = sorted_keys(t)
+  return keys, count, rawget
+end
+
 local function ordered_pairs(...)
   local t = ...
   if type(t) ~= "table" then argument_error(1, "pairs", "table", t, select("#", ...) > 0) end
-  local keys, count = sorted_keys(t)
+  local keys, count, read = listing(t)
   local index = 0
   local function step()
     while index < count do
       index = index + 1
       local key = keys[index]
-      local value = rawget(t, key)
+      local value = read(t, key)
       if value ~= nil then return key, value end
     end
     return nil
@@ -180,11 +215,14 @@ end
 local function ordered_next(...)
   local t, key = ...
   if type(t) ~= "table" then argument_error(1, "next", "table", t, select("#", ...) > 0) end
-  if key == nil and raw_next(t) == nil then return nil end
-  if key ~= nil and (not KEY_RANK[type(key)] or not raw_pcall(raw_next, t, key)) then
-    error("invalid key to 'next'", 0)
+  local viewed = view_contents[t] ~= nil
+  if not viewed then
+    if key == nil and raw_next(t) == nil then return nil end
+    if key ~= nil and (not KEY_RANK[type(key)] or not raw_pcall(raw_next, t, key)) then
+      error("invalid key to 'next'", 0)
+    end
   end
-  local keys, count = sorted_keys(t)
+  local keys, count, read = listing(t)
   local low, high = 1, count + 1 -- the first key after `key`
   if key ~= nil then
     while low < high do
@@ -193,7 +231,7 @@ local function ordered_next(...)
     end
   end
   for index = low, count do
-    local value = rawget(t, keys[index])
+    local value = read(t, keys[index])
     if value ~= nil then return keys[index], value end
   end
   return nil
@@ -307,32 +345,60 @@ end
 local NO_ARGS = "ERR Please specify at least one argument for this redis lib call"
 local BAD_ARG = "ERR Lua redis lib command arguments must be strings or integers"
 
-local function command(raise, ...)
+-- The RESP version the script's commands answer in (redis.setresp), 2 at each run's start.
+local resp_version = 2
+
+-- The arguments of a redis lib call as strings, or nil and the error table.
+local function command_arguments(...)
   local count = select("#", ...)
+  if count == 0 then return nil, { err = NO_ARGS } end
+  local args = { ... }
+  for index = 1, count do
+    local kind = type(args[index])
+    if kind == "number" then
+      args[index] = format("%.17g", args[index]) -- as Redis 7.0 writes a number argument
+    elseif kind ~= "string" then
+      return nil, { err = BAD_ARG }
+    end
+  end
+  return args, count
+end
+
+local function command(raise, ...)
+  local args, count = command_arguments(...)
   local reply, failed
-  if count == 0 then
-    reply, failed = { err = NO_ARGS }, true
+  if not args then
+    reply, failed = count, true
   else
-    local args = { ... }
-    for index = 1, count do
-      local kind = type(args[index])
-      if kind == "number" then
-        args[index] = format("%.17g", args[index]) -- as Redis 7.0 writes a number argument
-      elseif kind ~= "string" then
-        reply, failed = { err = BAD_ARG }, true
-        break
-      end
-    end
-    if not failed then
-      local ok, units
-      ok, reply, failed, units = raw_pcall(dispatch, unpack(args, 1, count))
-      limit_on()
-      if not ok then error(reply, 0) end
-      spend(units)
-    end
+    local ok, units
+    ok, reply, failed, units = raw_pcall(dispatch, resp_version, unpack(args, 1, count))
+    limit_on()
+    if not ok then error(reply, 0) end
+    spend(units)
   end
   if failed and raise then error(reply, 0) end
   return reply
+end
+
+-- An error table as Redis's luaPushError makes it: "-CODE message" keeps its code, any
+-- other text gets ERR; surrounding CR and LF are trimmed.
+local function error_table(text)
+  local code, message = "ERR", text
+  if sub(text, 1, 1) == "-" then
+    local space = find(text, " ", 1, true)
+    if space then
+      code, message = sub(text, 2, space - 1), sub(text, space + 1)
+    else
+      message = sub(text, 2)
+    end
+  end
+  spend_bytes(#message)
+  message = gsub(gsub(message, "^[\r\n]+", ""), "[\r\n]+$", "")
+  return { err = code .. " " .. message }
+end
+
+local function raise_error(text)
+  error(error_table(text), 0)
 end
 
 local redis = {}
@@ -345,45 +411,101 @@ function redis.pcall(...)
   return command(false, ...)
 end
 
-function redis.error_reply(message)
-  if type(message) ~= "string" then
-    error("wrong number or type of arguments", 2)
+-- Redis returns (does not raise) its complaint about the arguments of these two.
+function redis.error_reply(...)
+  local message = ...
+  if select("#", ...) ~= 1 or type(message) ~= "string" then
+    return error_table("wrong number or type of arguments")
   end
-  if sub(message, 1, 1) == "-" then message = sub(message, 2) end
-  return { err = message }
+  if sub(message, 1, 1) ~= "-" then message = "-" .. message end
+  return error_table(message)
 end
 
-function redis.status_reply(message)
-  if type(message) ~= "string" then
-    error("wrong number or type of arguments", 2)
+function redis.status_reply(...)
+  local message = ...
+  if select("#", ...) ~= 1 or type(message) ~= "string" then
+    return error_table("wrong number or type of arguments")
   end
   return { ok = message }
 end
 
-function redis.sha1hex(text)
-  if type(text) ~= "string" and type(text) ~= "number" then
-    error("wrong number or type of arguments", 2)
-  end
-  text = tostring(text)
+function redis.sha1hex(...)
+  if select("#", ...) ~= 1 then raise_error("wrong number of arguments") end
+  local text = ...
+  if type(text) == "number" then text = tostring(text) end
+  if type(text) ~= "string" then text = "" end -- lua_tolstring gives Redis no string
   spend_bytes(#text)
   local digest = sha1hex(text)
   limit_on()
   return digest
 end
 
-function redis.log() end -- replicas have no shared log to write to
-function redis.setresp(version)
-  if version ~= 2 then error("RESP version must be 2 (slotraft scripts speak RESP2)", 2) end
+-- redis.log writes through the node's log (a bounded number of lines per run: it runs on
+-- every replica, at every replay).
+function redis.log(...)
+  local count = select("#", ...)
+  if count < 2 then raise_error("redis.log() requires two arguments or more.") end
+  local level = tonumber((...))
+  if not level then raise_error("First argument must be a number (log level).") end
+  level = level - level % 1
+  if level < 0 or level > 3 or level ~= level then raise_error("Invalid debug level.") end
+  local parts, size = {}, 0
+  for index = 2, count do
+    local value = select(index, ...)
+    if type(value) == "string" or type(value) == "number" then
+      size = size + 1
+      parts[size] = tostring(value)
+    end
+  end
+  local text = concat(parts, " ", 1, size)
+  spend_bytes(#text)
+  spend(element_units)
+  log_line(level, text)
+  limit_on()
 end
-function redis.set_repl() end -- a script's effects are replicated with it, always
-function redis.replicate_commands() return true end
-function redis.breakpoint() return false end
-function redis.debug() end
+
+function redis.setresp(...)
+  if select("#", ...) ~= 1 then raise_error("redis.setresp() requires one argument.") end
+  local version = tonumber((...)) or 0
+  version = version - version % 1
+  if version ~= 2 and version ~= 3 then raise_error("RESP version must be 2 or 3.") end
+  resp_version = version
+end
+
+-- A script's effects are replicated with it, always: the flags are checked and kept nowhere.
+function redis.set_repl(...)
+  if select("#", ...) ~= 1 then raise_error("redis.set_repl() requires two arguments.") end
+  local flags = tonumber((...)) or 0
+  flags = flags - flags % 1
+  if flags ~= 0 and flags ~= 1 and flags ~= 2 and flags ~= 3 then
+    raise_error("Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.")
+  end
+end
+
+-- Everyone who may run a script may run every command it may call.
+function redis.acl_check_cmd(...)
+  local args, count = command_arguments(...)
+  if not args then error(count, 0) end
+  spend(element_units)
+  local known = command_known(args[1])
+  limit_on()
+  if not known then raise_error("Invalid command passed to redis.acl_check_cmd()") end
+  return true
+end
+
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL =
   0, 1, 2, 2, 3
 redis.REDIS_VERSION = "7.0.15"
 redis.REDIS_VERSION_NUM = 0x07000f
+
+-- What EVAL's scripts have beyond a function's.
+local eval_redis = {
+  replicate_commands = function() return true end,
+  breakpoint = function() return false end, -- there is no debugger
+  debug = function() end,
+}
+for name, value in raw_next, redis do eval_redis[name] = value end
 
 -- math.random draws from the run's own generator, reset before each run (as Redis does).
 local math_overrides = {
@@ -662,6 +784,11 @@ local function readonly_error()
   error("Attempt to modify a readonly table", 2)
 end
 
+local function nonexistent_global(name)
+  error("Script attempted to access nonexistent global variable '"
+    .. stable_tostring(name) .. "'", 3)
+end
+
 local function view(library, overrides)
   local lookup = library
   if overrides then
@@ -671,7 +798,11 @@ local function view(library, overrides)
       return value
     end
   end
-  return setmetatable({}, { __index = lookup, __newindex = readonly_error, __metatable = false })
+  local proxy = setmetatable({}, {
+    __index = lookup, __newindex = readonly_error, __metatable = false,
+  })
+  view_contents[proxy] = { library, overrides }
+  return proxy
 end
 
 -- Strings' methods ("x"):rep(...) go through the charged functions too.
@@ -686,26 +817,233 @@ local BASE = {
   loadstring = sandbox_loadstring, load = sandbox_load,
 }
 
+-- The libraries Redis embeds, each in a file of its own (lua_<name>.lua), written in Lua so
+-- that their work runs under the hook and the memory limit. A run loads one the first time
+-- its script names it: most scripts use none, and loading costs.
+local LIBRARY_NAMES = { bit = true, cjson = true, cmsgpack = true, struct = true }
+local loaded_libraries = {}
+-- The libraries' errors, raised as their C counterparts raise them (luaL_error and
+-- luaL_argerror): at the line of the script that called the library function (the
+-- nearest function of `public` up the stack), an argument error naming the function as
+-- its caller named it ('?' through pcall).
+local function library_error(public, message, argument)
+  local level = 2
+  while true do
+    local info = getinfo(level, "f")
+    if not info then error(message, 0) end
+    if info.func and public[info.func] then break end
+    level = level + 1
+  end
+  if argument then
+    local name = getinfo(level, "n").name or "?"
+    message = format("bad argument #%d to '%s' (%s)", argument, name, message)
+  end
+  error(message, level + 1)
+end
+
+local library_kit = {
+  library_error = library_error,
+  spend = spend, spend_bytes = spend_bytes, json_null = json_null,
+  element_units = element_units, memory_limit = memory_limit,
+}
+
+local function library(name)
+  local loaded = loaded_libraries[name]
+  if loaded == nil then
+    local chunk = library_chunk(name)
+    limit_on()
+    local opened = assert(raw_loadstring(chunk, "=prelude"))(library_kit, view)
+    loaded = view(opened)
+    loaded_libraries[name] = loaded
+  end
+  return loaded
+end
+
+local function global_library(name)
+  if LIBRARY_NAMES[name] then return library(name) end
+  return nil
+end
+
 local function new_env(keys, argv)
   local globals = {
     string = view(string_lib, string_overrides), table = view(table_lib, table_overrides),
-    math = view(math_lib, math_overrides), redis = view(redis),
+    math = view(math_lib, math_overrides), redis = view(eval_redis),
   }
   local env = { KEYS = keys, ARGV = argv }
   setmetatable(env, {
     __index = function(_, name)
       local value = BASE[name]
       if value == nil then value = globals[name] end
-      if value == nil then
-        error("Script attempted to access nonexistent global variable '"
-          .. stable_tostring(name) .. "'", 2)
-      end
+      if value == nil then value = global_library(name) end
+      if value == nil then nonexistent_global(name) end
       return value
     end,
     __newindex = readonly_error,
     __metatable = false,
   })
   rawset(env, "_G", env)
+  return env
+end
+
+-- ------------------------------------------------------------------ function libraries
+
+-- A library's code runs first with a `redis` of its own and no other global (Redis's
+-- FUNCTION LOAD), registering its functions; then (FCALL) the function called runs with
+-- the globals a function has. Both in the same environment, whose phase says which.
+local loading = true
+local registrations, registration_count = {}, 0
+
+local FLAG_BITS = {
+  ["no-writes"] = 1, ["allow-oom"] = 2, ["allow-stale"] = 4, ["no-cluster"] = 8,
+  ["allow-cross-slot-keys"] = 16,
+}
+local BAD_NAME = "Library names can only contain letters, numbers, or underscores(_) and must "
+  .. "be at least one character long"
+
+local function string_value(value) -- Redis's lua_isstring and lua_tostring
+  local kind = type(value)
+  if kind == "number" then return tostring(value) end
+  if kind == "string" then return value end
+  return nil
+end
+
+local function read_flags(flags)
+  local bits, index = 0, 1
+  while true do
+    local flag = flags[index] -- as Redis reads it: a metamethod may run (under the hook)
+    if flag == nil then return bits end
+    flag = string_value(flag)
+    if flag then spend_bytes(#flag) end
+    local bit = flag and FLAG_BITS[string_lib.lower(flag)]
+    if not bit then raise_error("unknown flag given") end
+    if bits % (bit * 2) < bit then bits = bits + bit end
+    index = index + 1
+  end
+end
+
+local NAMED = { function_name = true, description = true, callback = true, flags = true }
+
+local function named_arguments(args)
+  if type(args) ~= "table" then
+    raise_error("calling redis.register_function with a single argument is only applicable "
+      .. "to Lua table (representing named arguments).")
+  end
+  local keys, count = {}, 0
+  local key = raw_next(args)
+  while key ~= nil do
+    if type(key) ~= "string" and type(key) ~= "number" then
+      raise_error("named argument key given to redis.register_function is not a string")
+    end
+    count = count + 1
+    keys[count] = key
+    key = raw_next(args, key)
+  end
+  spend(count * 4)
+  sort(keys, key_before) -- Redis goes in the table's own order, which differs by replica
+  local name, description, callback, flags = nil, nil, nil, 0
+  for index = 1, count do
+    local value = rawget(args, keys[index])
+    local field = tostring(keys[index])
+    spend_bytes(#field)
+    field = string_lib.lower(field)
+    if not NAMED[field] then raise_error("unknown argument given to redis.register_function") end
+    if field == "function_name" then
+      name = string_value(value)
+      if not name then
+        raise_error("function_name argument given to redis.register_function must be a string")
+      end
+    elseif field == "description" then
+      description = string_value(value)
+      if not description then
+        raise_error("description argument given to redis.register_function must be a string")
+      end
+    elseif field == "callback" then
+      if type(value) ~= "function" then
+        raise_error("callback argument given to redis.register_function must be a function")
+      end
+      callback = value
+    else
+      if type(value) ~= "table" then
+        raise_error("flags argument to redis.register_function must be a table representing "
+          .. "function flags")
+      end
+      flags = read_flags(value)
+    end
+  end
+  if not name then raise_error("redis.register_function must get a function name argument") end
+  if not callback then raise_error("redis.register_function must get a callback argument") end
+  return name, description, callback, flags
+end
+
+local function register_function(...)
+  if not loading then
+    raise_error("redis.register_function can only be called on FUNCTION LOAD command")
+  end
+  local count = select("#", ...)
+  if count < 1 or count > 2 then
+    raise_error("wrong number of arguments to redis.register_function")
+  end
+  local name, description, callback, flags
+  if count == 1 then
+    name, description, callback, flags = named_arguments((...))
+  else
+    local first, second = ...
+    name, flags = string_value(first), 0
+    if not name then raise_error("first argument to redis.register_function must be a string") end
+    if type(second) ~= "function" then
+      raise_error("second argument to redis.register_function must be a function")
+    end
+    callback = second
+  end
+  spend_bytes(#name)
+  if #name == 0 or find(name, "[^%w_]") then raise_error(BAD_NAME) end
+  for index = 1, registration_count do
+    if registrations[index][1] == name then
+      raise_error("Function already exists in the library")
+    end
+  end
+  spend(element_units)
+  registration_count = registration_count + 1
+  registrations[registration_count] = { name, description or false, flags, callback }
+end
+
+local load_api = {
+  register_function = register_function, log = redis.log,
+  LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+  REDIS_VERSION = redis.REDIS_VERSION, REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM,
+}
+local load_redis = setmetatable({}, {
+  __index = function(_, name)
+    local value = load_api[name]
+    if value == nil then nonexistent_global(name) end
+    return value
+  end,
+  __newindex = readonly_error,
+  __metatable = false,
+})
+
+local function new_function_env()
+  local globals = {
+    string = view(string_lib, string_overrides), table = view(table_lib, table_overrides),
+    math = view(math_lib, math_overrides), redis = view(redis),
+  }
+  local env = {}
+  setmetatable(env, {
+    __index = function(_, name)
+      if loading then
+        if name == "redis" then return load_redis end
+        nonexistent_global(name)
+      end
+      local value = BASE[name]
+      if value == nil then value = globals[name] end
+      if value == nil then value = global_library(name) end
+      if value == nil and name == "_G" then value = env end
+      if value == nil then nonexistent_global(name) end
+      return value
+    end,
+    __newindex = readonly_error,
+    __metatable = false,
+  })
   return env
 end
 
@@ -840,7 +1178,12 @@ flatten = function(value, slot)
   elseif kind == "number" then
     put_integer(value)
   elseif kind == "boolean" then
-    out[size + 1] = value and ":1;" or "_"
+    -- after redis.setresp(3), a boolean is a RESP3 boolean (an integer 0/1 in RESP2)
+    if resp_version == 3 then
+      out[size + 1] = value and "#1;" or "#0;"
+    else
+      out[size + 1] = value and ":1;" or "_"
+    end
     size = size + 1
   elseif kind == "table" then
     flatten_table(value, slot)
@@ -853,6 +1196,7 @@ end
 -- A reply leaves Lua as one string of tokens, read by Python without calling back:
 --   $<len>:<bytes> bulk   +<len>:<text> status   -<len>:<text> error   (<len>:<digits> big
 --   number   =<len>:<fmt><text> verbatim   :<integer>; integer   ,<%.17g>; double   _ null
+--   #1; #0; boolean (RESP3)
 --   *<n>; array   %<n>; map (n pairs)   ~<n>; set
 local function reply_string(value)
   out, size = {}, 0
@@ -877,27 +1221,90 @@ end
 
 -- ------------------------------------------------------------------ running
 
+-- FUNCTION LOAD's message for an error of a library's code, as Redis extracts it (no
+-- handler runs there: an error table has no source or line).
+local function load_message(problem)
+  if type(problem) == "string" or type(problem) == "number" then
+    return "ERR " .. tostring(problem)
+  end
+  if type(problem) == "table" then
+    local message = problem.err
+    if type(message) == "string" or type(message) == "number" then return tostring(message) end
+  end
+  return "ERR unknown error"
+end
+
+-- The registrations as reply tokens: per function its name, description (or null), flags.
+local function registered()
+  local list = {}
+  for index = 1, registration_count do
+    local entry = registrations[index]
+    list[index] = { entry[1], entry[2], entry[3] }
+  end
+  return reply_string(list)
+end
+
 local run_arguments = nil
 
-local function run_protected()
-  local chunk, keys, argv = run_arguments[1], run_arguments[2], run_arguments[3]
-  limit_on()
-  local fn = assert(raw_loadstring(chunk, "=chunk"))
-  local env = new_env(keys, argv)
-  current_env = env
-  setfenv(fn, env)
+local function start_hook()
   collect("stop")
   allocated_seen, since_collection = collect("count") * 1024, 0
   armed = true
   sethook(count_hook, "", hook_every)
-  local ok, result = raw_xpcall(fn, handler)
+end
+
+-- A library's code run for its registrations: true, or false and the load error.
+local function load_library(chunk)
+  local fn = assert(raw_loadstring(chunk, "=chunk"))
+  local env = new_function_env()
+  current_env = env
+  setfenv(fn, env)
+  start_hook()
+  local ok, problem = raw_pcall(fn)
+  loading = false
+  if exhausted then return false, BUDGET end
+  if not ok then return false, load_message(problem) end
+  return true
+end
+
+local function finish(ok, result)
+  if exhausted then return "error", BUDGET end
+  if ok then return "ok", reply_string(result) end
+  return "error", describe(result)
+end
+
+local function run_protected()
+  local mode, chunk, keys, argv, function_name = unpack(run_arguments, 1, 5)
+  limit_on()
   local status, message, source, line
-  if exhausted then
-    status, message = "error", BUDGET
-  elseif ok then
-    status, message = "ok", reply_string(result)
+  if mode == "eval" then
+    local fn = assert(raw_loadstring(chunk, "=chunk"))
+    local env = new_env(keys, argv)
+    current_env = env
+    setfenv(fn, env)
+    start_hook()
+    status, message, source, line = finish(raw_xpcall(fn, handler))
   else
-    status, message, source, line = "error", describe(result)
+    local loaded, problem = load_library(chunk)
+    if not loaded then
+      status, message = "error", problem
+    elseif mode == "load" then
+      status, message = "ok", registered()
+    else
+      local callback = nil
+      for index = 1, registration_count do
+        if registrations[index][1] == function_name then
+          callback = registrations[index][4]
+          break
+        end
+      end
+      if callback then
+        local function call() return callback(keys, argv) end
+        status, message, source, line = finish(raw_xpcall(call, handler))
+      else -- the library registers what it did at FUNCTION LOAD: never expected
+        status, message = "error", "ERR Function not found"
+      end
+    end
   end
   armed = false
   return status, message, source, line
@@ -908,12 +1315,14 @@ local function disarm(problem)
   return problem
 end
 
--- One run of a chunk that `check` made: ("ok", reply tokens) or ("error", message[,
--- source, line]). Nothing here raises: an error would reach Python as an exception.
-run = function(chunk, keys, argv, budget, parse_units)
+-- One run: mode "eval" runs a chunk that `check` made; "load" runs a library's chunk for
+-- the functions it registers; "function" runs it, then calls `function_name`. The outcome:
+-- ("ok", reply tokens) or ("error", message[, source, line]), and the budget units left.
+-- Nothing here raises: an error would reach Python as an exception.
+run = function(mode, chunk, keys, argv, budget, parse_units, function_name)
   units_left = budget - parse_units
   exhausted = nil
-  run_arguments = { chunk, keys, argv }
+  run_arguments = { mode, chunk, keys, argv, function_name }
   local ok, status, message, source, line = raw_xpcall(run_protected, disarm)
   armed = false
   sethook()
@@ -926,12 +1335,18 @@ run = function(chunk, keys, argv, budget, parse_units)
   return status, message, source, line
 end
 
--- EVAL's and SCRIPT LOAD's compilation: ("ok", the chunk to run) or ("compile", error).
-local function check(body, budget)
+local function run_and_count(...)
+  local status, message, source, line = run(...)
+  return status, message, source, line, units_left
+end
+
+-- The compilation of a script (chunkname @user_script) or a library (@user_function):
+-- ("ok", the chunk to run) or ("compile", error).
+local function check(body, budget, chunkname)
   limit_on()
   units_left = budget
   exhausted = nil
-  local ok, chunk, problem = raw_pcall(compile_chunk, body, "@user_script")
+  local ok, chunk, problem = raw_pcall(compile_chunk, body, chunkname)
   limit_off()
   if not ok then
     if exhausted then return "compile", "script exceeded its instruction budget" end
@@ -948,4 +1363,4 @@ for name in raw_next, { os = 1, io = 1, debug = 1, package = 1, require = 1, mod
   _G[name] = nil
 end
 
-return run, check
+return run_and_count, check

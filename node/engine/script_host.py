@@ -19,8 +19,15 @@ class ScriptHost(Protocol):
     owns_slot: Callable[[int], bool]  # whether a hash slot belongs to this shard
 
     def execute_resolved(
-        self, spec: CommandSpec, args: list[bytes], now_ms: int, rng: random.Random
+        self,
+        spec: CommandSpec,
+        args: list[bytes],
+        now_ms: int,
+        rng: random.Random,
+        check_oom: bool = True,
     ) -> Reply: ...
+
+    def out_of_memory(self) -> bool: ...
 
     def execute_readonly_resolved(
         self, spec: CommandSpec, args: list[bytes], now_ms: int, rng: random.Random

@@ -1,18 +1,22 @@
-"""Lua scripting (Redis's eval.c): EVAL, EVALSHA, their read-only forms and SCRIPT.
+"""Lua scripting (Redis's eval.c and functions.c): EVAL, EVALSHA, their read-only forms,
+SCRIPT, FCALL, FCALL_RO and FUNCTION.
 
 A script runs inside one shard's log entry, on every replica, so its keys must share a
-slot as in Redis Cluster. SCRIPT LOAD and FLUSH change every shard's script cache: they go
-through each shard's log (WRITE) and the router fans them out.
+slot as in Redis Cluster. SCRIPT LOAD and FLUSH change every shard's script cache, and
+FUNCTION LOAD, DELETE, FLUSH and RESTORE every shard's libraries: they go through each
+shard's log (WRITE) and the router fans them out. FUNCTION LIST, DUMP and STATS are asked
+of every shard too, whose answers must agree.
 """
 
 from __future__ import annotations
 
-from proto.commands.builder import NOSCRIPT, READONLY, WRITE, command
+from proto.commands.builder import DENYOOM, NOSCRIPT, READONLY, WRITE, command
 from proto.commands.spec import Merge, Route, numkeys_at
 
 GROUP = "scripting"
 # Redis gives its scripting commands these, not @read or @write.
 _CATEGORIES = ("@slow", "@scripting")
+_WRITE_CATEGORIES = ("@write", "@slow", "@scripting")
 _KEYS = numkeys_at(2)
 
 COMMANDS = [
@@ -103,6 +107,149 @@ COMMANDS = [
                 summary="Removes all server-side Lua scripts from the script cache.",
                 route=Route.ALL_SHARDS,
                 merge=Merge.ALL_OK,
+            ),
+            command(
+                "script|kill",
+                2,
+                READONLY | NOSCRIPT,
+                group=GROUP,
+                acl_categories=_CATEGORIES,
+                since="2.6.0",
+                summary="Terminates a server-side Lua script during execution.",
+            ),
+        ],
+    ),
+    command(
+        "fcall",
+        -3,
+        WRITE | NOSCRIPT,
+        keys_function=_KEYS,
+        group=GROUP,
+        acl_categories=_CATEGORIES,
+        since="7.0.0",
+        complexity="Depends on the function that is executed.",
+        summary="Invokes a function.",
+    ),
+    command(
+        "fcall_ro",
+        -3,
+        READONLY | NOSCRIPT,
+        keys_function=_KEYS,
+        group=GROUP,
+        acl_categories=_CATEGORIES,
+        since="7.0.0",
+        complexity="Depends on the function that is executed.",
+        summary="Invokes a read-only function.",
+    ),
+    command(
+        "function",
+        -2,
+        NOSCRIPT,
+        group=GROUP,
+        acl_categories=("@slow",),
+        since="7.0.0",
+        summary="A container for function commands.",
+        subcommands=[
+            command(
+                "function|delete",
+                3,
+                WRITE | NOSCRIPT,
+                group=GROUP,
+                acl_categories=_WRITE_CATEGORIES,
+                since="7.0.0",
+                summary="Deletes a library and its functions.",
+                route=Route.ALL_SHARDS,
+                merge=Merge.ALL_OK,
+            ),
+            command(
+                "function|dump",
+                2,
+                READONLY | NOSCRIPT,
+                group=GROUP,
+                acl_categories=_CATEGORIES,
+                since="7.0.0",
+                complexity="O(N) where N is the number of functions",
+                summary="Dumps all libraries into a serialized binary payload.",
+                route=Route.ALL_SHARDS,
+                merge=Merge.ALL_EQUAL,
+            ),
+            command(
+                "function|flush",
+                -2,
+                WRITE | NOSCRIPT,
+                group=GROUP,
+                acl_categories=_WRITE_CATEGORIES,
+                since="7.0.0",
+                complexity="O(N) where N is the number of functions deleted",
+                summary="Deletes all libraries and functions.",
+                route=Route.ALL_SHARDS,
+                merge=Merge.ALL_OK,
+            ),
+            command(
+                "function|help",
+                2,
+                READONLY,
+                group=GROUP,
+                acl_categories=_CATEGORIES,
+                since="7.0.0",
+                summary="Returns helpful text about the different subcommands.",
+            ),
+            command(
+                "function|kill",
+                2,
+                READONLY | NOSCRIPT,
+                group=GROUP,
+                acl_categories=_CATEGORIES,
+                since="7.0.0",
+                summary="Terminates a function during execution.",
+            ),
+            command(
+                "function|list",
+                -2,
+                READONLY | NOSCRIPT,
+                group=GROUP,
+                acl_categories=_CATEGORIES,
+                since="7.0.0",
+                complexity="O(N) where N is the number of functions",
+                summary="Returns information about all libraries.",
+                route=Route.ALL_SHARDS,
+                merge=Merge.ALL_EQUAL,
+            ),
+            command(
+                "function|load",
+                -3,
+                WRITE | DENYOOM | NOSCRIPT,
+                group=GROUP,
+                acl_categories=_WRITE_CATEGORIES,
+                since="7.0.0",
+                complexity="O(1) (considering compilation time is redundant)",
+                summary="Creates a library.",
+                route=Route.ALL_SHARDS,
+                merge=Merge.ALL_OK,
+            ),
+            command(
+                "function|restore",
+                -3,
+                WRITE | DENYOOM | NOSCRIPT,
+                group=GROUP,
+                acl_categories=_WRITE_CATEGORIES,
+                since="7.0.0",
+                complexity="O(N) where N is the number of functions on the payload",
+                summary="Restores all libraries from a payload.",
+                route=Route.ALL_SHARDS,
+                merge=Merge.ALL_OK,
+            ),
+            command(
+                "function|stats",
+                2,
+                READONLY | NOSCRIPT,
+                group=GROUP,
+                acl_categories=_CATEGORIES,
+                since="7.0.0",
+                complexity="O(1)",
+                summary="Returns information about a function during execution.",
+                route=Route.ALL_SHARDS,
+                merge=Merge.ALL_EQUAL,
             ),
         ],
     ),

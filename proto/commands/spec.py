@@ -53,6 +53,7 @@ class Merge(enum.Enum):
     IN_KEY_ORDER = "in_key_order"  # each key's value back in its place (MGET)
     SCAN = "scan"  # one shard's page, the cursor naming the shard (SCAN: one shard asked)
     RANDOM_KEY = "random_key"  # a shard drawn by its size answers (RANDOMKEY)
+    ALL_EQUAL = "all_equal"  # the shards' one answer, or an error if they differ (FUNCTION LIST)
 
 
 @dataclass(frozen=True, slots=True)

@@ -379,6 +379,18 @@ _LEAVES = [
     "math.randomseed('x')",
     "return unpack({}, 1, 1e6)",
     "return tostring(setmetatable({}, {__tostring = function() error('t') end}))",
+    # the libraries Redis embeds
+    "local t = {} local k = {} t[k] = 1 for i = 1, 30 do t['k' .. i] = i end t[k] = nil "
+    "redis.call('SET', 'fuzz:json', cjson.encode(t))",
+    "redis.call('SET', 'fuzz:pack', cmsgpack.pack({a = 1, [2] = {b = true}, [{}] = 'x'}))",
+    "cjson.decode(string.rep('[', 999))",
+    "cjson.encode_max_depth(100000) local t = {} for i = 1, 9000 do t = {t} end cjson.encode(t)",
+    "cmsgpack.unpack(string.rep('\\145', 5000))",
+    "cmsgpack.unpack(string.rep('\\1', 9000))",
+    "struct.unpack(string.rep('i', 3000), string.rep('x', 12000))",
+    "local x = 0 for i = 1, 1e6 do x = bit.bxor(x, i) end",
+    "return cjson.decode(cjson.encode({cjson.null, 1/3, 'x'}))",
+    "redis.setresp(3) return redis.call('HGETALL', 'fuzz')",
 ]
 _WRAPPERS = [
     "pcall(function() BODY end)",

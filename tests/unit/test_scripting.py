@@ -124,16 +124,27 @@ def test_a_script_that_takes_too_much_memory_fails_and_the_next_one_runs(script)
         assert len(run(engine, "eval", big, "0")) == 20000
 
 
-def test_keys_must_share_the_slot_of_the_declared_keys(engine):
-    assert run(engine, "eval", "return redis.call('set', '{a}2', 1)", "1", "{a}1") == resp.OK
-    reply = run(engine, "eval", "return redis.call('set', 'b', 1)", "1", "{a}1")
+def test_a_flagged_script_keeps_to_the_slot_of_its_declared_keys(engine):
+    shebang = "#!lua\n"
+    assert run(engine, "eval", shebang + "return redis.call('set', '{a}2', 1)", "1", "{a}1") == (
+        resp.OK
+    )
+    reply = run(engine, "eval", shebang + "return redis.call('set', 'b', 1)", "1", "{a}1")
     assert b"do not hash to the same slot" in reply
     reply = run(engine, "eval", "return 1", "2", "a", "b")
     assert reply.startswith(b"CROSSSLOT")
+    # Redis 7.0: without a shebang, or with allow-cross-slot-keys, any slot of the shard
+    assert run(engine, "eval", "return redis.call('set', 'b', 1)", "1", "{a}1") == resp.OK
+    flagged = "#!lua flags=allow-cross-slot-keys\nreturn redis.call('set', 'b', 1)"
+    assert run(engine, "eval", flagged, "1", "{a}1") == resp.OK
+    # but one command's keys must share a slot, as Redis Cluster's routing wants
+    reply = run(engine, "eval", "return redis.call('mset', 'a', 1, 'b', 2)", "0")
+    assert b"non local key" in reply
 
 
 def test_without_declared_keys_the_first_key_fixes_the_slot_and_must_be_local(engine):
-    reply = run(engine, "eval", "redis.call('set', 'a', 1) return redis.call('set', 'b', 1)", "0")
+    script = "#!lua\nredis.call('set', 'a', 1) return redis.call('set', 'b', 1)"
+    reply = run(engine, "eval", script, "0")
     assert b"do not hash to the same slot" in reply
     assert run(engine, "get", "a") == b"1"  # as in Redis, what ran before the error stays
     engine.owns_slot = lambda slot: slot == key_slot(b"mine")
@@ -208,9 +219,9 @@ def test_a_snapshot_from_before_scripting_still_restores():
     run(state.engine, "set", "k", "v")
     current = state.snapshot()
     # The first layout: no script section and the old magic.
-    _, clock, engine_size, session_size, _ = struct.unpack_from(">8sqQQQ", current)
-    body = current[struct.calcsize(">8sqQQQ") :]
-    old = struct.pack(">8sqQQ", b"SRSHARD1", clock, engine_size, session_size) + body[:-8]
+    _, clock, engine_size, session_size, _, _ = struct.unpack_from(">8sqQQQQ", current)
+    body = current[struct.calcsize(">8sqQQQQ") :][: engine_size + session_size]
+    old = struct.pack(">8sqQQ", b"SRSHARD1", clock, engine_size, session_size) + body
     restored = ShardState()
     restored.restore(old)
     assert run(restored.engine, "get", "k") == b"v"
