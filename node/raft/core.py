@@ -460,11 +460,25 @@ class RaftNode:
         self._elapsed += 1
         if self._elapsed >= self._timeout:
             self._elapsed = 0
-            if self.id in self._voters and self.vote_hold is VoteHold.NONE:
+            if self._may_campaign() and self.vote_hold is VoteHold.NONE:
                 if self.config.pre_vote:
                     self._campaign_pre()
                 else:
                     self._campaign(force=False)
+
+    def _may_campaign(self) -> bool:
+        """A voter of its latest membership may campaign; so may a voter of the committed
+        membership that a later, uncommitted change removed (it counts the votes of the
+        latest membership, and leads only until that change commits: _on_commit). Without
+        it, a replica that alone holds the change removing it could be the only one others
+        would elect, and never stand (found by the simulation: seed 17864)."""
+        if self.id in self._voters:
+            return True
+        membership = self.membership
+        committed = self.log.committed
+        return membership.last_change_index > committed and self.id in membership.voters_at(
+            committed
+        )
 
     def _tick_leader(self) -> None:
         stamp = stamp_at_tick(self._ticks)
@@ -703,7 +717,7 @@ class RaftNode:
         elif (
             isinstance(message, TimeoutNow)
             and message.src == self.term_leader
-            and self.id in self._voters
+            and self._may_campaign()
             and self.vote_hold is VoteHold.NONE
         ):
             self._campaign(force=True)

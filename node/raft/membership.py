@@ -28,6 +28,13 @@ class MembershipLog:
         """The index of the entry that set the current membership (or the compaction point)."""
         return self._history[-1][0]
 
+    def voters_at(self, index: int) -> tuple[int, ...]:
+        """The voters of the membership in effect at `index`."""
+        for changed_at, conf in reversed(self._history):
+            if changed_at <= index:
+                return conf.voters
+        return self._history[0][1].voters
+
     def members_from(self, index: int) -> tuple[frozenset[int], frozenset[int]]:
         """(voters, voters and learners) of the membership in effect at `index` and of every
         later one in the log: while the changes after `index` (the commit index) are not

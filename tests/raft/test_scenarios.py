@@ -19,6 +19,7 @@ from node.raft import (
     LeaderTransferInProgress,
     NotLeader,
     Role,
+    VoteHold,
 )
 from node.raft.messages import (
     AppendEntries,
@@ -298,3 +299,29 @@ def test_membership_change_one_at_a_time_and_removed_leader_steps_down():
         assert c.data(n)[-1] == b"without-1"
     conf_entries = [e for e in c.applied[2] if e.type is EntryType.CONF_CHANGE]
     assert len(conf_entries) == 4  # the initial membership and three changes
+
+
+def test_a_replica_whose_only_copy_removes_it_may_still_be_elected_to_commit_its_removal():
+    """Found by the simulation (seed 17864 of the 20,000-seed run): a leader appends its own
+    removal, crashes before anyone else has it, and restarts. Its log is the longest, so no
+    other voter can win its vote, and with one voter holding its vote (a lost disk), no one
+    could be elected at all: the removed replica, which alone could be, did not stand
+    because its latest membership excludes it. It stands now (it is a voter of the
+    committed membership), wins with the votes of the new membership, commits the change
+    and steps down; the others then elect a leader among themselves."""
+    c = Cluster(voters=(1, 2, 3, 4), eager_commit=False)
+    c.elect(4)
+    c.nodes[4].propose(b"x")
+    c.stabilize()
+    c.nodes[4].propose_conf_change(ConfChange(ConfChangeType.REMOVE_NODE, 4))
+    c.process(4)  # the removal is appended on 4 only...
+    c.crash(4)  # ...which crashes before sending it
+    c.restart(4)
+    c.nodes[1].hold_votes(VoteHold.UNTIL_CAUGHT_UP)  # node 1 lost its disk
+    c.run(200)
+    leader = c.leader()
+    assert leader in (2, 3), {i: n.role for i, n in c.nodes.items()}
+    assert c.nodes[leader].conf.voters == (1, 2, 3)
+    c.nodes[leader].propose(b"after")
+    c.run(20)
+    assert c.data(2)[-1:] == [b"after"] and c.data(3)[-1:] == [b"after"]
