@@ -36,7 +36,7 @@ from proto.credentials import (
 from proto.gc_tuning import tune_gc
 from proto.handshake import CHANNEL_KV, CHANNEL_RAFT, ROLE_NODE, Peer
 from proto.logs import configure
-from proto.metrics import MetricsServer, parse_address, process_registry
+from proto.metrics import MetricsServer, add_metrics_argument, parse_address, process_registry
 from proto.slots import SLOT_COUNT
 from proto.topology import ClusterDescription
 
@@ -148,14 +148,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "applies, or on a writer thread meanwhile (the thread suits a node with a core to "
         f"itself; default {_NODE.wal_writer})",
     )
-    parser.add_argument(
-        "--metrics",
-        metavar="HOST:PORT",
-        default=None,
-        help="serve Prometheus metrics at http://HOST:PORT/metrics (default: off; port 0 "
-        "picks a free one, logged at start; if it cannot be bound, an error is logged and "
-        "the node serves without metrics)",
-    )
+    add_metrics_argument(parser, "the node serves without metrics")
     parser.add_argument("--log-level", default="INFO")
 
 

@@ -15,6 +15,7 @@ Histogram take a lock on every update, which costs more than the update itself.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -148,3 +149,16 @@ def _response(status: str, headers: list[tuple[str, str]], body: bytes) -> bytes
         lines.append("Content-Type: text/plain; charset=utf-8")
     lines += [f"Content-Length: {len(body)}", "Connection: close", "", ""]
     return "\r\n".join(lines).encode("latin-1") + body
+
+
+def add_metrics_argument(parser: argparse.ArgumentParser, otherwise: str) -> None:
+    """`--metrics HOST:PORT`, as every process takes it; `otherwise`: what happens when the
+    port cannot be bound (the process goes on)."""
+    parser.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        default=None,
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (default: off; port 0 "
+        "picks a free one, logged at start; if it cannot be bound, an error is logged and "
+        f"{otherwise})",
+    )

@@ -20,7 +20,7 @@ from proto.credentials import CLUSTER_ID_ENV, Credentials, SecretError, load_sec
 from proto.gc_tuning import tune_gc
 from proto.handshake import ROLE_ROUTER, Peer
 from proto.logs import configure
-from proto.metrics import MetricsServer, parse_address, process_registry
+from proto.metrics import MetricsServer, add_metrics_argument, parse_address, process_registry
 from router.backend import Backend
 from router.cluster_backend import ClusterBackend
 from router.config import Limits, RouterConfig
@@ -75,14 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiv
     parser.add_argument("--max-clients", type=int, default=10000)
     parser.add_argument("--max-args", type=int, default=Limits().max_args)
     parser.add_argument("--proto-max-bulk-len", type=int, default=Limits().max_bulk_len)
-    parser.add_argument(
-        "--metrics",
-        metavar="HOST:PORT",
-        default=None,
-        help="serve Prometheus metrics at http://HOST:PORT/metrics (default: off; port 0 "
-        "picks a free one, logged at start; if it cannot be bound, an error is logged and "
-        "clients are served without metrics)",
-    )
+    add_metrics_argument(parser, "clients are served without metrics")
     parser.add_argument(
         "--log-level",
         default="INFO",

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from node.engine import function_dump
 from proto import glob, resp
+from proto.splitargs import split_args
 
 # Script flags (Redis's scripts_flags_def, in its order: FUNCTION LIST shows them so).
 NO_WRITES = 1
@@ -124,74 +125,6 @@ class Library:
 
 
 # ---------------------------------------------------------------------- shebangs
-
-
-def split_args(line: bytes) -> list[bytes] | None:
-    """Redis's sdssplitargs over a C string: None for unbalanced quotes."""
-    args: list[bytes] = []
-    line = _c_string(line)
-    length, index = len(line), 0
-
-    def at(position: int) -> int:
-        return line[position] if position < length else 0
-
-    while True:
-        while at(index) in _SPACE:
-            index += 1
-        if not at(index):
-            return args
-        current = bytearray()
-        quote = 0
-        while True:
-            byte = at(index)
-            if quote == _DOUBLE:
-                if byte == _BACKSLASH and at(index + 1) == _X and _is_hex(at, index + 2):
-                    current.append(int(line[index + 2 : index + 4], 16))
-                    index += 3
-                elif byte == _BACKSLASH and at(index + 1):
-                    index += 1
-                    current.append(_ESCAPES.get(line[index], line[index]))
-                elif byte == _DOUBLE:
-                    if at(index + 1) and at(index + 1) not in _SPACE:
-                        return None
-                    index += 1
-                    break
-                elif not byte:
-                    return None
-                else:
-                    current.append(byte)
-            elif quote == _SINGLE:
-                if byte == _BACKSLASH and at(index + 1) == _SINGLE:
-                    index += 1
-                    current.append(_SINGLE)
-                elif byte == _SINGLE:
-                    if at(index + 1) and at(index + 1) not in _SPACE:
-                        return None
-                    index += 1
-                    break
-                elif not byte:
-                    return None
-                else:
-                    current.append(byte)
-            elif byte in _ARG_END:
-                break
-            elif byte in (_DOUBLE, _SINGLE):
-                quote = byte
-            else:
-                current.append(byte)
-            index += 1
-        args.append(bytes(current))
-
-
-_ARG_END = frozenset(b" \n\r\t\0")
-_SPACE = frozenset(b" \n\r\t\v\f")
-_ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
-_HEX = frozenset(b"0123456789abcdefABCDEF")
-_BACKSLASH, _DOUBLE, _SINGLE, _X = 92, 34, 39, 120
-
-
-def _is_hex(at: Callable[[int], int], index: int) -> bool:
-    return at(index) in _HEX and at(index + 1) in _HEX
 
 
 def _c_string(data: bytes) -> bytes:
