@@ -140,6 +140,15 @@ class NodeHost:
         # why (group -> failure).
         self.failed_replicas: dict[int, ShardReplica] = {}
         self.failed_groups: dict[int, ReplicaFailure] = {}
+        # Admin.Save (SAVE, BGSAVE, BGREWRITEAOF): requests waiting for a snapshot of every
+        # replica, taken by the Ready loop between two cycles; and when the last such save
+        # completed. Until one does, the node's start counts as one (as Redis counts its
+        # own start): everything acknowledged is durable in the WAL.
+        self.save_requests: list[asyncio.Future[float]] = []
+        self.last_save = self.started
+        # Admin.WaitReplicated: told after each Ready cycle, which is when a leader's view
+        # of its followers' match indexes may have moved.
+        self.cycle_waiters: list[asyncio.Future[None]] = []
 
     # ------------------------------------------------------------------ start and stop
 
@@ -259,6 +268,10 @@ class NodeHost:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        for save in self.save_requests:
+            save.cancel()
+        for waiter in self.cycle_waiters:
+            waiter.cancel()
         if self.transport is not None:
             await self.transport.stop()
         if self.committer is not None:
@@ -315,6 +328,8 @@ class NodeHost:
             self.wakeup.clear()
             try:
                 await self._cycle()
+                await self._save_if_requested()
+                self._cycle_done()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -483,6 +498,47 @@ class NodeHost:
             meta.install_proposed = True
         except (NotLeader, RaftError):
             pass
+
+    def request_save(self) -> asyncio.Future[float]:
+        """Snapshot every replica (Admin.Save); the future gives the Unix time the snapshots
+        were complete. Snapshotting also deletes the WAL segments they cover (all but the
+        segment being written, once every group's snapshot covers them)."""
+        future: asyncio.Future[float] = self.loop.create_future()
+        self.save_requests.append(future)
+        self.wake()
+        return future
+
+    async def _save_if_requested(self) -> None:
+        """Take the snapshots the Save requests wait for. Between cycles, so that no other
+        snapshot of a group is under way; a replica in the middle of an entry finishes it
+        first (the cycles go on applying it). A replica whose snapshot already covers what
+        it applied keeps that snapshot: it is the state saved now."""
+        if not self.save_requests:
+            return
+        if any(replica.mid_entry for replica in self.shards.values()):
+            self.wakeup.set()
+            return
+        requests, self.save_requests = self.save_requests, []
+        for replica in list(self.shards.values()):
+            await self._snapshot_replica(replica)
+        if self.metadata is not None:
+            await self._snapshot_replica(self.metadata)
+        self.last_save = time.time()
+        for future in requests:
+            if not future.done():
+                future.set_result(self.last_save)
+
+    def next_cycle(self) -> asyncio.Future[None]:
+        """Resolved once the next Ready cycle has run (one runs at least every tick)."""
+        future: asyncio.Future[None] = self.loop.create_future()
+        self.cycle_waiters.append(future)
+        return future
+
+    def _cycle_done(self) -> None:
+        waiters, self.cycle_waiters = self.cycle_waiters, []
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)
 
     async def _maybe_snapshot(self) -> None:
         limit = self.settings.snapshot_entries

@@ -357,17 +357,21 @@ class ShardReplica:
             self.eviction_in_flight.difference_update(outcome.housekeeping_keys)
         if proposal is not None:
             for pending, result in zip(proposal.waiting, outcome.results, strict=True):
-                self._deliver(pending, result)
+                self._deliver(pending, result, entry.index)
         if outcome.changed_keys and self.waiters:
             self._wake_waiters(outcome)
 
-    def _deliver(self, pending: Pending, result: RequestResult) -> None:
+    def _deliver(self, pending: Pending, result: RequestResult, index: int) -> None:
+        """Answer a request applied by the entry at `index` (which the reply carries: a
+        follower whose match index reaches it holds the write, for WAIT)."""
         if pending.future.done():
             return
         if result.blocked is not None:
             self._park(pending, result.blocked)
             return
-        pending.future.set_result(pb.KvReply(id=pending.request.id, replies=result.replies))
+        pending.future.set_result(
+            pb.KvReply(id=pending.request.id, replies=result.replies, log_index=index)
+        )
 
     def _fail(self, waiting: list[Pending], leader: int) -> None:
         for pending in waiting:

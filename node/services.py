@@ -1,6 +1,7 @@
 """The node's gRPC services for routers and operators: Kv (pub/sub; commands travel on the
 framed stream of node/kv_stream.py), Admin (status, slot map, leader transfer, health,
-stats). Thin: they hand requests to the replicas and shape what comes back."""
+stats, the routers' addresses, WAIT's replication counts, the keys of a slot, snapshots on
+request). Thin: they hand requests to the replicas and shape what comes back."""
 
 from __future__ import annotations
 
@@ -18,8 +19,22 @@ from node.raft import RaftError, Role
 from node.replica import ShardReplica
 from proto import slotraft_pb2 as pb
 from proto import slotraft_pb2_grpc as pb_grpc
+from proto.slots import SLOT_COUNT, key_slot
 
 log = logging.getLogger("slotraft.services")
+
+# Routers announce their addresses every second (router/router_registry.py); one not heard
+# of for its TTL is forgotten. Bounds on what one announcement may ask for, and on the
+# table (a misconfigured fleet must not grow it without end).
+ROUTER_TTL_MS_MIN = 1_000
+ROUTER_TTL_MS_MAX = 60_000
+MAX_ROUTERS = 1_024
+# WaitReplicated answers after at most this long, whatever the request says: a router
+# waiting longer asks again (and meanwhile sees a leader change).
+MAX_REPLICATION_WAIT_MS = 10_000
+# SlotKeys looks at every key of the shard: in slices of this long, with a turn of the
+# event loop (ticks, heartbeats, the Ready cycle) between them.
+SLOT_KEYS_SLICE_S = 0.005
 
 ROLE_NAMES = {
     Role.LEADER: "leader",
@@ -107,12 +122,25 @@ def slot_map_message(host: NodeHost, cluster: ClusterMap) -> pb.SlotMap:
     return message
 
 
+def followers_holding(replica: ShardReplica, index: int) -> int:
+    """On a leader: the followers whose match index is at least `index` (they hold the log
+    up to there, durably: a follower acknowledges after its fsync)."""
+    me = replica.node_id
+    return sum(
+        1
+        for node, peer in replica.raft.status().peers.items()
+        if node != me and peer.match >= index
+    )
+
+
 class AdminService(pb_grpc.AdminServicer):
     def __init__(self, host: NodeHost) -> None:
         self.host = host
         self.map_changed = asyncio.Event()
         assert host.metadata is not None
         host.metadata.state.listeners.append(lambda _map: self.map_changed.set())
+        # The routers' public addresses and when each expires (time.monotonic()).
+        self.routers: dict[str, float] = {}
 
     async def Status(
         self, request: pb.StatusRequest, context: grpc.aio.ServicerContext
@@ -128,6 +156,7 @@ class AdminService(pb_grpc.AdminServicer):
             version="0.1.0",
             uptime_seconds=time.time() - host.started,
             identity=host.lost_disk.state,
+            last_save=host.last_save,
         )
 
     async def GetSlotMap(
@@ -202,3 +231,73 @@ class AdminService(pb_grpc.AdminServicer):
             raft_applied=replica.applied,
         )
         return pb.ShardStats(values=values)
+
+    async def AnnounceRouter(
+        self, request: pb.RouterAnnouncement, context: grpc.aio.ServicerContext
+    ) -> pb.RouterList:
+        now = time.monotonic()
+        for address, expires in list(self.routers.items()):
+            if expires <= now:
+                del self.routers[address]
+        address = request.address
+        if address and (address in self.routers or len(self.routers) < MAX_ROUTERS):
+            ttl = min(max(request.ttl_ms, ROUTER_TTL_MS_MIN), ROUTER_TTL_MS_MAX)
+            self.routers[address] = now + ttl / 1000
+        return pb.RouterList(addresses=sorted(self.routers))
+
+    async def WaitReplicated(
+        self, request: pb.ReplicationWaitRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReplicationWaitReply:
+        host = self.host
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + min(request.timeout_ms, MAX_REPLICATION_WAIT_MS) / 1000
+        while True:
+            replica = host.shards.get(request.shard)
+            if replica is None:
+                await context.abort(
+                    grpc.StatusCode.NOT_FOUND, f"no replica of shard {request.shard}"
+                )
+            if not replica.is_leader:
+                return pb.ReplicationWaitReply(leader=False, leader_node=replica.raft.leader)
+            holding = followers_holding(replica, request.index)
+            remaining = deadline - loop.time()
+            if holding >= request.replicas or remaining <= 0:
+                return pb.ReplicationWaitReply(
+                    leader=True, leader_node=host.node_id, holding=holding
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(host.next_cycle(), remaining)
+
+    async def SlotKeys(
+        self, request: pb.SlotKeysRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SlotKeysReply:
+        """The keys of one slot as the leader has applied them (expired keys not yet
+        removed included, as Redis counts them), in slices between which the loop runs."""
+        replica = self.host.shards.get(request.shard)
+        if replica is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no replica of shard {request.shard}")
+        if request.slot >= SLOT_COUNT:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"no slot {request.slot}")
+        if not replica.is_leader:
+            return pb.SlotKeysReply(leader=False, leader_node=replica.raft.leader)
+        keys = list(replica.state.engine.db.data)  # the keys now; the loop may change them
+        slot, wanted = request.slot, request.count
+        total = 0
+        listed: list[bytes] = []
+        deadline = time.perf_counter() + SLOT_KEYS_SLICE_S
+        for position, key in enumerate(keys):
+            if key_slot(key) == slot:
+                total += 1
+                if len(listed) < wanted:
+                    listed.append(key)
+            if position % 1024 == 1023 and time.perf_counter() >= deadline:
+                await asyncio.sleep(0)
+                deadline = time.perf_counter() + SLOT_KEYS_SLICE_S
+        return pb.SlotKeysReply(
+            leader=True, leader_node=self.host.node_id, total=total, keys=listed
+        )
+
+    async def Save(
+        self, request: pb.SaveRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SaveReply:
+        return pb.SaveReply(last_save=await self.host.request_save())

@@ -86,6 +86,7 @@ EXEC_WITHOUT_MULTI = b"ERR EXEC without MULTI"
 DISCARD_WITHOUT_MULTI = b"ERR DISCARD without MULTI"
 WATCH_IN_MULTI = b"ERR WATCH inside MULTI is not allowed"
 EXECABORT = b"EXECABORT Transaction discarded because of previous errors."
+NOT_ALLOWED_IN_MULTI = b"ERR Command not allowed inside a transaction"  # CMD_NO_MULTI
 
 # ---------------------------------------------------------------------- command resolution
 

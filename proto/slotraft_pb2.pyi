@@ -84,18 +84,20 @@ class KvRequest(_message.Message):
     def __init__(self, id: _Optional[int] = ..., shard: _Optional[int] = ..., client_id: _Optional[int] = ..., sequence: _Optional[int] = ..., acked: _Optional[int] = ..., kind: _Optional[_Union[RequestKind, str]] = ..., consistency: _Optional[_Union[Consistency, str]] = ..., resp3: _Optional[bool] = ..., read_only: _Optional[bool] = ..., watches: _Optional[_Iterable[_Union[Watch, _Mapping]]] = ..., args: _Optional[_Iterable[bytes]] = ..., arg_counts: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class KvReply(_message.Message):
-    __slots__ = ("id", "status", "leader_node", "replies", "error")
+    __slots__ = ("id", "status", "leader_node", "replies", "error", "log_index")
     ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     LEADER_NODE_FIELD_NUMBER: _ClassVar[int]
     REPLIES_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    LOG_INDEX_FIELD_NUMBER: _ClassVar[int]
     id: int
     status: ReplyStatus
     leader_node: int
     replies: _containers.RepeatedScalarFieldContainer[bytes]
     error: str
-    def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[ReplyStatus, str]] = ..., leader_node: _Optional[int] = ..., replies: _Optional[_Iterable[bytes]] = ..., error: _Optional[str] = ...) -> None: ...
+    log_index: int
+    def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[ReplyStatus, str]] = ..., leader_node: _Optional[int] = ..., replies: _Optional[_Iterable[bytes]] = ..., error: _Optional[str] = ..., log_index: _Optional[int] = ...) -> None: ...
 
 class KvBatch(_message.Message):
     __slots__ = ("requests",)
@@ -354,20 +356,22 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ClusterStatus(_message.Message):
-    __slots__ = ("node", "slot_map", "local", "version", "uptime_seconds", "identity")
+    __slots__ = ("node", "slot_map", "local", "version", "uptime_seconds", "identity", "last_save")
     NODE_FIELD_NUMBER: _ClassVar[int]
     SLOT_MAP_FIELD_NUMBER: _ClassVar[int]
     LOCAL_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     UPTIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
     IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    LAST_SAVE_FIELD_NUMBER: _ClassVar[int]
     node: int
     slot_map: SlotMap
     local: _containers.RepeatedCompositeFieldContainer[ShardInfo]
     version: str
     uptime_seconds: float
     identity: str
-    def __init__(self, node: _Optional[int] = ..., slot_map: _Optional[_Union[SlotMap, _Mapping]] = ..., local: _Optional[_Iterable[_Union[ShardInfo, _Mapping]]] = ..., version: _Optional[str] = ..., uptime_seconds: _Optional[float] = ..., identity: _Optional[str] = ...) -> None: ...
+    last_save: float
+    def __init__(self, node: _Optional[int] = ..., slot_map: _Optional[_Union[SlotMap, _Mapping]] = ..., local: _Optional[_Iterable[_Union[ShardInfo, _Mapping]]] = ..., version: _Optional[str] = ..., uptime_seconds: _Optional[float] = ..., identity: _Optional[str] = ..., last_save: _Optional[float] = ...) -> None: ...
 
 class TransferLeaderRequest(_message.Message):
     __slots__ = ("shard", "to_node")
@@ -425,3 +429,71 @@ class ShardStats(_message.Message):
     VALUES_FIELD_NUMBER: _ClassVar[int]
     values: _containers.ScalarMap[str, int]
     def __init__(self, values: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class RouterAnnouncement(_message.Message):
+    __slots__ = ("address", "ttl_ms")
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    TTL_MS_FIELD_NUMBER: _ClassVar[int]
+    address: str
+    ttl_ms: int
+    def __init__(self, address: _Optional[str] = ..., ttl_ms: _Optional[int] = ...) -> None: ...
+
+class RouterList(_message.Message):
+    __slots__ = ("addresses",)
+    ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    addresses: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, addresses: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ReplicationWaitRequest(_message.Message):
+    __slots__ = ("shard", "index", "replicas", "timeout_ms")
+    SHARD_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    shard: int
+    index: int
+    replicas: int
+    timeout_ms: int
+    def __init__(self, shard: _Optional[int] = ..., index: _Optional[int] = ..., replicas: _Optional[int] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
+
+class ReplicationWaitReply(_message.Message):
+    __slots__ = ("leader", "leader_node", "holding")
+    LEADER_FIELD_NUMBER: _ClassVar[int]
+    LEADER_NODE_FIELD_NUMBER: _ClassVar[int]
+    HOLDING_FIELD_NUMBER: _ClassVar[int]
+    leader: bool
+    leader_node: int
+    holding: int
+    def __init__(self, leader: _Optional[bool] = ..., leader_node: _Optional[int] = ..., holding: _Optional[int] = ...) -> None: ...
+
+class SlotKeysRequest(_message.Message):
+    __slots__ = ("shard", "slot", "count")
+    SHARD_FIELD_NUMBER: _ClassVar[int]
+    SLOT_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    shard: int
+    slot: int
+    count: int
+    def __init__(self, shard: _Optional[int] = ..., slot: _Optional[int] = ..., count: _Optional[int] = ...) -> None: ...
+
+class SlotKeysReply(_message.Message):
+    __slots__ = ("leader", "leader_node", "total", "keys")
+    LEADER_FIELD_NUMBER: _ClassVar[int]
+    LEADER_NODE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    leader: bool
+    leader_node: int
+    total: int
+    keys: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, leader: _Optional[bool] = ..., leader_node: _Optional[int] = ..., total: _Optional[int] = ..., keys: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class SaveRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SaveReply(_message.Message):
+    __slots__ = ("last_save",)
+    LAST_SAVE_FIELD_NUMBER: _ClassVar[int]
+    last_save: float
+    def __init__(self, last_save: _Optional[float] = ...) -> None: ...

@@ -201,6 +201,26 @@ class AdminStub:
                 request_serializer=proto_dot_slotraft__pb2.ReleaseVotesRequest.SerializeToString,
                 response_deserializer=proto_dot_slotraft__pb2.ReleaseVotesReply.FromString,
                 _registered_method=True)
+        self.AnnounceRouter = channel.unary_unary(
+                '/slotraft.Admin/AnnounceRouter',
+                request_serializer=proto_dot_slotraft__pb2.RouterAnnouncement.SerializeToString,
+                response_deserializer=proto_dot_slotraft__pb2.RouterList.FromString,
+                _registered_method=True)
+        self.WaitReplicated = channel.unary_unary(
+                '/slotraft.Admin/WaitReplicated',
+                request_serializer=proto_dot_slotraft__pb2.ReplicationWaitRequest.SerializeToString,
+                response_deserializer=proto_dot_slotraft__pb2.ReplicationWaitReply.FromString,
+                _registered_method=True)
+        self.SlotKeys = channel.unary_unary(
+                '/slotraft.Admin/SlotKeys',
+                request_serializer=proto_dot_slotraft__pb2.SlotKeysRequest.SerializeToString,
+                response_deserializer=proto_dot_slotraft__pb2.SlotKeysReply.FromString,
+                _registered_method=True)
+        self.Save = channel.unary_unary(
+                '/slotraft.Admin/Save',
+                request_serializer=proto_dot_slotraft__pb2.SaveRequest.SerializeToString,
+                response_deserializer=proto_dot_slotraft__pb2.SaveReply.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -250,6 +270,30 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AnnounceRouter(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WaitReplicated(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SlotKeys(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Save(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -287,6 +331,26 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.ReleaseVotes,
                     request_deserializer=proto_dot_slotraft__pb2.ReleaseVotesRequest.FromString,
                     response_serializer=proto_dot_slotraft__pb2.ReleaseVotesReply.SerializeToString,
+            ),
+            'AnnounceRouter': grpc.unary_unary_rpc_method_handler(
+                    servicer.AnnounceRouter,
+                    request_deserializer=proto_dot_slotraft__pb2.RouterAnnouncement.FromString,
+                    response_serializer=proto_dot_slotraft__pb2.RouterList.SerializeToString,
+            ),
+            'WaitReplicated': grpc.unary_unary_rpc_method_handler(
+                    servicer.WaitReplicated,
+                    request_deserializer=proto_dot_slotraft__pb2.ReplicationWaitRequest.FromString,
+                    response_serializer=proto_dot_slotraft__pb2.ReplicationWaitReply.SerializeToString,
+            ),
+            'SlotKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.SlotKeys,
+                    request_deserializer=proto_dot_slotraft__pb2.SlotKeysRequest.FromString,
+                    response_serializer=proto_dot_slotraft__pb2.SlotKeysReply.SerializeToString,
+            ),
+            'Save': grpc.unary_unary_rpc_method_handler(
+                    servicer.Save,
+                    request_deserializer=proto_dot_slotraft__pb2.SaveRequest.FromString,
+                    response_serializer=proto_dot_slotraft__pb2.SaveReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -478,6 +542,114 @@ class Admin:
             '/slotraft.Admin/ReleaseVotes',
             proto_dot_slotraft__pb2.ReleaseVotesRequest.SerializeToString,
             proto_dot_slotraft__pb2.ReleaseVotesReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AnnounceRouter(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slotraft.Admin/AnnounceRouter',
+            proto_dot_slotraft__pb2.RouterAnnouncement.SerializeToString,
+            proto_dot_slotraft__pb2.RouterList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WaitReplicated(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slotraft.Admin/WaitReplicated',
+            proto_dot_slotraft__pb2.ReplicationWaitRequest.SerializeToString,
+            proto_dot_slotraft__pb2.ReplicationWaitReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SlotKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slotraft.Admin/SlotKeys',
+            proto_dot_slotraft__pb2.SlotKeysRequest.SerializeToString,
+            proto_dot_slotraft__pb2.SlotKeysReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Save(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slotraft.Admin/Save',
+            proto_dot_slotraft__pb2.SaveRequest.SerializeToString,
+            proto_dot_slotraft__pb2.SaveReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -8,10 +8,15 @@ sees this interface.
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from router.pubsub import PubSubRegistry
+
+# A connection's writes as WAIT sees them: for each shard it wrote to, the log index of the
+# entry that applied its last acknowledged write there. The backend notes an index in it
+# when the reply comes, before the client sees the reply.
+WriteMarks = dict[int, int]
 
 
 class BackendError(Exception):
@@ -22,6 +27,30 @@ class BackendError(Exception):
     def __init__(self, reply: bytes) -> None:
         super().__init__(reply.decode("utf-8", "replace"))
         self.reply = reply
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaOffset:
+    """A node as ROLE lists it: where it is, and how much of the shards' logs it holds."""
+
+    host: str
+    port: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Replication:
+    """What ROLE shows: the leaders' log length (`offset`) and each node's (`replicas`),
+    both summed over the shards (see Backend.replication)."""
+
+    offset: int = 0
+    replicas: list[ReplicaOffset] = field(default_factory=list)
+
+
+def note_write(marks: WriteMarks | None, shard: int, index: int) -> None:
+    """A write on `shard` applied at log `index` was acknowledged."""
+    if marks is not None and index > marks.get(shard, 0):
+        marks[shard] = index
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,18 +70,29 @@ class Backend(Protocol):
         ...
 
     def execute(
-        self, shard: int, commands: list[list[bytes]], resp3: bool, follower_read: bool = False
+        self,
+        shard: int,
+        commands: list[list[bytes]],
+        resp3: bool,
+        follower_read: bool = False,
+        marks: WriteMarks | None = None,
     ) -> Awaitable[list[bytes]]:
         """Run commands on a shard, in order, each atomically on its own; the awaitable
         gives one encoded reply (RESP2 or RESP3 per `resp3`) per command. Blocking
         commands wait on the shard until served or timed out. Reads are linearizable
         unless follower_read. A backend may send the request before it is awaited (the
         cluster backend does, so that a batch's shards are asked at once); an awaitable
-        that is a coroutine and never awaited may be closed."""
+        that is a coroutine and never awaited may be closed. The log index of the writes
+        goes into `marks` (note_write) when they are answered."""
         ...
 
     async def transaction(
-        self, shard: int, commands: list[list[bytes]], resp3: bool, watches: list[Watch]
+        self,
+        shard: int,
+        commands: list[list[bytes]],
+        resp3: bool,
+        watches: list[Watch],
+        marks: WriteMarks | None = None,
     ) -> bytes:
         """Run a MULTI/EXEC body atomically (one log entry); returns the encoded EXEC reply:
         an array of replies, or the null reply if a watched key's digest changed."""
@@ -68,6 +108,48 @@ class Backend(Protocol):
         are added up over the shards; every entry (e.g. leader, replicas, term,
         commit_index) is listed under the shard in INFO cluster. Raises BackendError
         when the shard cannot answer."""
+        ...
+
+    # ------------------------------------------------------------------ the cluster's face
+    # CLUSTER, WAIT, ROLE and the persistence commands (router/cluster_commands.py,
+    # router/replication_commands.py).
+
+    def announce(self, address: str) -> None:
+        """Make this router known to the other routers at `address` (HOST:PORT, as clients
+        reach it), for as long as it runs."""
+        ...
+
+    def routers(self) -> list[str]:
+        """The addresses of the routers that announced themselves recently (this one
+        included once announced), sorted."""
+        ...
+
+    async def wait_replicated(self, marks: WriteMarks, replicas: int, timeout: float | None) -> int:
+        """WAIT: the number of followers that hold every write in `marks` (the least over
+        its shards), once `replicas` do or `timeout` seconds passed (None: no limit; 0:
+        answer at once). Without writes: the followers every shard has."""
+        ...
+
+    async def replication(self) -> Replication:
+        """ROLE: over the nodes that answer, each node's offset is the sum over the shards
+        of the log index its replica holds (as the shard's leader knows it, the leader's
+        own last index for its own replica); the master offset is the sum of the leaders'
+        last indexes."""
+        ...
+
+    async def save(self) -> float:
+        """SAVE: every node snapshots every replica it hosts; the Unix time the last one
+        finished. Raises BackendError if a node cannot."""
+        ...
+
+    async def last_save(self) -> float:
+        """LASTSAVE: the earliest of the nodes' last saves (Unix seconds), over the nodes
+        that answer: it moves past a save once every one of them has made it."""
+        ...
+
+    async def slot_keys(self, slot: int, count: int) -> tuple[int, list[bytes]]:
+        """CLUSTER COUNTKEYSINSLOT / GETKEYSINSLOT: how many keys the slot holds, and up to
+        `count` of them."""
         ...
 
     # ------------------------------------------------------------------ pub/sub

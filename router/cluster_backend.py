@@ -29,12 +29,14 @@ from proto.handshake import CHANNEL_KV, HandshakeError
 from proto.kv_commands import set_commands
 from proto.relay import GrpcDialer
 from proto.slots import SLOT_COUNT
-from router.backend import BackendError, Watch
+from router.backend import BackendError, Replication, Watch, WriteMarks, note_write
+from router.cluster_admin import ClusterAdmin
 from router.coalescing import MergeKey, RequestCoalescer
 from router.node_link import GRPC_OPTIONS, NodeLink
 from router.pubsub import PubSubRegistry
 from router.pubsub_streams import NodeStreams
 from router.retry import RETRY_BUDGET_S, ShardCaller, ShardRoute
+from router.router_registry import RouterRegistry
 
 log = logging.getLogger("slotraft.router.cluster")
 _BY_SPELLING = COMMANDS.by_spelling  # tested per command on the hot path
@@ -66,6 +68,8 @@ class ClusterBackend:
         self.pubsub = PubSubRegistry()
         self.pubsub_streams = NodeStreams(self.pubsub, self.links, self.client_id)
         self.coalescer = RequestCoalescer(self._start_merged, self._write_links)
+        self.registry = RouterRegistry(self.links)  # the other routers' addresses
+        self.cluster_admin = ClusterAdmin(self.links, self.shards)  # WAIT, ROLE, SAVE, ...
 
     # ------------------------------------------------------------------ slot map
 
@@ -84,6 +88,7 @@ class ClusterBackend:
                         )
                     self._install(slot_map)
                     self.watch_task = asyncio.get_running_loop().create_task(self._watch())
+                    self.registry.start()
                     return
                 except (grpc.aio.AioRpcError, OSError, TimeoutError, HandshakeError) as error:
                     last_error = error
@@ -145,6 +150,7 @@ class ClusterBackend:
             self.watch_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.watch_task
+        await self.registry.close()
         await self.pubsub_streams.close()
         self.caller.close()
         for link in self.links.values():
@@ -161,7 +167,12 @@ class ClusterBackend:
         return self.slot_table[slot]
 
     def execute(
-        self, shard: int, commands: list[list[bytes]], resp3: bool, follower_read: bool = False
+        self,
+        shard: int,
+        commands: list[list[bytes]],
+        resp3: bool,
+        follower_read: bool = False,
+        marks: WriteMarks | None = None,
     ) -> Awaitable[list[bytes]]:
         """The commands leave at the end of this event-loop turn, in one request with those
         of every other connection for the same shard (router/coalescing.py); the awaitable
@@ -170,7 +181,8 @@ class ClusterBackend:
         consistency = pb.FOLLOWER if follower_read and read_only else pb.LINEARIZABLE
         blocking = len(commands) == 1 and _is_blocking(commands[0])
         if shard in self.shards and not blocking:
-            return self.coalescer.add(MergeKey(shard, resp3, read_only, consistency), commands)
+            key = MergeKey(shard, resp3, read_only, consistency)
+            return self.coalescer.add(key, commands, None if read_only else marks)
         request = pb.KvRequest(
             shard=shard,
             kind=pb.COMMANDS,
@@ -179,18 +191,24 @@ class ClusterBackend:
             consistency=consistency,
         )
         set_commands(request, commands)
-        return _replies_of(self._call(shard, request, blocking))  # unknown shards: says why
+        # Unknown shards: the call says why.
+        return _replies_of(self._call(shard, request, blocking), shard, marks)
 
     def _write_links(self) -> None:
         """The turn's merged requests leave now, not one loop turn later."""
         for link in self.links.values():
             link.flush()
 
-    def _start_merged(self, key: MergeKey, request: pb.KvRequest) -> asyncio.Future[list[bytes]]:
+    def _start_merged(self, key: MergeKey, request: pb.KvRequest) -> asyncio.Future[pb.KvReply]:
         return self.caller.start(self.shards[key.shard], request)
 
     async def transaction(
-        self, shard: int, commands: list[list[bytes]], resp3: bool, watches: list[Watch]
+        self,
+        shard: int,
+        commands: list[list[bytes]],
+        resp3: bool,
+        watches: list[Watch],
+        marks: WriteMarks | None = None,
     ) -> bytes:
         request = pb.KvRequest(
             shard=shard,
@@ -200,6 +218,7 @@ class ClusterBackend:
         )
         set_commands(request, commands)
         reply = await self._call(shard, request)
+        note_write(marks, shard, reply.log_index)
         return reply.replies[0]
 
     async def digests(self, shard: int, keys: list[bytes]) -> list[bytes]:
@@ -226,6 +245,29 @@ class ClusterBackend:
         raise BackendError(
             b"CLUSTERDOWN The cluster is down: no replica of shard %d answers" % shard
         )
+
+    # ------------------------------------------------------------------ the cluster's face
+
+    def announce(self, address: str) -> None:
+        self.registry.announce(address)
+
+    def routers(self) -> list[str]:
+        return self.registry.addresses()
+
+    async def wait_replicated(self, marks: WriteMarks, replicas: int, timeout: float | None) -> int:
+        return await self.cluster_admin.wait_replicated(marks, replicas, timeout)
+
+    async def replication(self) -> Replication:
+        return await self.cluster_admin.replication()
+
+    async def save(self) -> float:
+        return await self.cluster_admin.save()
+
+    async def last_save(self) -> float:
+        return await self.cluster_admin.last_save()
+
+    async def slot_keys(self, slot: int, count: int) -> tuple[int, list[bytes]]:
+        return await self.cluster_admin.slot_keys(self.slot_table[slot], slot, count)
 
     # ------------------------------------------------------------------ calls and retries
 
@@ -259,8 +301,12 @@ class ClusterBackend:
         return count
 
 
-async def _replies_of(call: Awaitable[pb.KvReply]) -> list[bytes]:
-    return list((await call).replies)
+async def _replies_of(
+    call: Awaitable[pb.KvReply], shard: int, marks: WriteMarks | None
+) -> list[bytes]:
+    reply = await call
+    note_write(marks, shard, reply.log_index)
+    return list(reply.replies)
 
 
 def _is_read_only(args: list[bytes]) -> bool:

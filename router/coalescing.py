@@ -20,6 +20,7 @@ from typing import NamedTuple
 from proto import slotraft_pb2 as pb
 from proto.kv_commands import set_commands
 from proto.running_loop import running_loop
+from router.backend import WriteMarks
 
 # A merged request stops growing past either bound; a command larger than the byte bound
 # still travels, alone.
@@ -38,6 +39,7 @@ class _Part(NamedTuple):
     future: asyncio.Future[list[bytes]]
     start: int
     length: int  # (not `count`: that would hide tuple.count)
+    marks: WriteMarks | None  # its connection's (WAIT): the request's log index goes there
 
 
 class _Gathering:
@@ -49,26 +51,29 @@ class _Gathering:
         self.size = 0
 
 
-StartRequest = Callable[[MergeKey, pb.KvRequest], "asyncio.Future[list[bytes]]"]
+StartRequest = Callable[[MergeKey, pb.KvRequest], "asyncio.Future[pb.KvReply]"]
 
 
 class RequestCoalescer:
     def __init__(self, start: StartRequest, sent: Callable[[], None] = lambda: None) -> None:
-        """start(key, request): send a merged request, the future of its replies;
+        """start(key, request): send a merged request, the future of its (OK) reply;
         sent(): called after each turn's requests were started (to write them out now)."""
         self._start = start
         self._sent = sent
         self._gathering: dict[MergeKey, _Gathering] = {}
         self._flush_scheduled = False
 
-    def add(self, key: MergeKey, commands: list[list[bytes]]) -> asyncio.Future[list[bytes]]:
-        """The future of these commands' replies; they leave at the end of this turn. A
+    def add(
+        self, key: MergeKey, commands: list[list[bytes]], marks: WriteMarks | None = None
+    ) -> asyncio.Future[list[bytes]]:
+        """The future of these commands' replies; they leave at the end of this turn, and
+        the log index of the entry that applied them goes into `marks`. A
         batch past the bounds (one client's long pipeline of large commands) is cut into
         requests within them: a pipeline is not atomic, and a huge request would be a huge
         log entry that every replica must decode, write and apply in one piece."""
         size = sum(map(len, chain.from_iterable(commands)))
         if size <= MAX_MERGED_BYTES and len(commands) <= MAX_MERGED_COMMANDS:
-            return self._add(key, commands, size)
+            return self._add(key, commands, size, marks)
         pieces: list[asyncio.Future[list[bytes]]] = []
         start = 0
         while start < len(commands):
@@ -79,12 +84,12 @@ class RequestCoalescer:
                     break
                 piece_size += command_size
                 end += 1
-            pieces.append(self._add(key, commands[start:end], piece_size))
+            pieces.append(self._add(key, commands[start:end], piece_size, marks))
             start = end
         return _joined(self.loop, pieces)
 
     def _add(
-        self, key: MergeKey, commands: list[list[bytes]], size: int
+        self, key: MergeKey, commands: list[list[bytes]], size: int, marks: WriteMarks | None
     ) -> asyncio.Future[list[bytes]]:
         loop = self.loop
         future: asyncio.Future[list[bytes]] = loop.create_future()
@@ -99,7 +104,7 @@ class RequestCoalescer:
             gathering = None
         if gathering is None:
             gathering = self._gathering[key] = _Gathering()
-        gathering.parts.append(_Part(future, len(gathering.commands), len(commands)))
+        gathering.parts.append(_Part(future, len(gathering.commands), len(commands), marks))
         gathering.commands += commands
         gathering.size += size
         if len(gathering.commands) >= MAX_MERGED_COMMANDS or gathering.size >= MAX_MERGED_BYTES:
@@ -129,10 +134,11 @@ class RequestCoalescer:
         )
         set_commands(request, gathering.commands)
         parts = gathering.parts
-        self._start(key, request).add_done_callback(lambda done: _share(done, parts))
+        shard = key.shard
+        self._start(key, request).add_done_callback(lambda done: _share(done, parts, shard))
 
 
-def _share(done: asyncio.Future[list[bytes]], parts: list[_Part]) -> None:
+def _share(done: asyncio.Future[pb.KvReply], parts: list[_Part], shard: int) -> None:
     """Each part gets its slice of the replies, or the request's failure."""
     if done.cancelled():
         for part in parts:
@@ -145,8 +151,12 @@ def _share(done: asyncio.Future[list[bytes]], parts: list[_Part]) -> None:
                 part.future.set_exception(failure)
                 part.future.exception()  # its client may have gone: no "never retrieved"
         return
-    replies = done.result()
-    for future, start, count in parts:
+    reply = done.result()
+    replies = reply.replies
+    index = reply.log_index
+    for future, start, count, marks in parts:
+        if marks is not None and index > marks.get(shard, 0):  # note_write, inline
+            marks[shard] = index
         if not future.done():
             future.set_result(replies[start : start + count])
 

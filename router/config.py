@@ -48,9 +48,9 @@ class RouterConfig:
     # Unprocessed request bytes of a connection above which reading pauses until the
     # router catches up (a complete pending command must exist, so it cannot deadlock).
     read_high_water: int = 4 * 1024 * 1024
-    # A committed write is on a majority of a shard's replicas: WAIT reports
-    # replicas_per_shard // 2 followers.
-    replicas_per_shard: int = 1
+    # HOST:PORT clients reach this router at, told to the other routers (CLUSTER SLOTS);
+    # None: the address listened on, unless that is a wildcard.
+    announce: str | None = None
     # Reported by CONFIG GET and INFO memory; the nodes enforce them.
     maxmemory: int = 0
     maxmemory_policy: str = "noeviction"
@@ -58,5 +58,5 @@ class RouterConfig:
     redis_version: str = "7.0.15"
 
     def __post_init__(self) -> None:
-        if self.max_clients < 1 or self.max_batch < 1 or self.replicas_per_shard < 1:
-            raise ValueError("max_clients, max_batch and replicas_per_shard must be >= 1")
+        if self.max_clients < 1 or self.max_batch < 1:
+            raise ValueError("max_clients and max_batch must be >= 1")

@@ -26,8 +26,12 @@ class ClientState:
     skip_next_reply: bool = False  # CLIENT REPLY SKIP
     closing: bool = False  # QUIT or CLIENT KILL of itself: close after the reply
     blocked: bool = False  # waiting in a blocking command
+    in_exec: bool = False  # running EXEC's queue: nothing may block (WAIT answers at once)
     last_command: str = "NULL"
     transaction: Transaction = field(default_factory=Transaction)
+    # WAIT: per shard, the log index of this connection's last acknowledged write there
+    # (router.backend.WriteMarks; kept across RESET, as Redis keeps a client's offset).
+    write_marks: dict[int, int] = field(default_factory=dict)
     # Pub/sub, kept by router.pubsub.PubSubRegistry: the channels and patterns in the order
     # subscribed, and whether there is any (pub/sub mode).
     channels: dict[bytes, None] = field(default_factory=dict)

@@ -1,5 +1,6 @@
 """Connection commands the router answers itself (PING, ECHO, SELECT, AUTH, HELLO, QUIT,
-RESET, READONLY, READWRITE, WAIT, CLIENT ...), with Redis 7.0's replies and errors."""
+RESET, READONLY, READWRITE, CLIENT ...), with Redis 7.0's replies and errors. WAIT is
+router/replication_commands.py's."""
 
 from __future__ import annotations
 
@@ -163,20 +164,6 @@ def readonly(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Repl
 def readwrite(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
     client.readonly = False
     return OK
-
-
-@answers("wait")
-def wait(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    """Every acknowledged write is already on a majority of its shard's replicas, so WAIT
-    never waits: it reports the followers such a write reached at least."""
-    if _integer(args[1]) is None:
-        return Error(errors.NOT_INTEGER)
-    timeout = _integer(args[2])
-    if timeout is None:
-        return Error(errors.TIMEOUT_NOT_INTEGER)
-    if timeout < 0:
-        return Error(errors.TIMEOUT_NEGATIVE)
-    return ctx.config.replicas_per_shard // 2
 
 
 # ---------------------------------------------------------------------- CLIENT

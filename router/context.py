@@ -41,6 +41,9 @@ class RouterContext:
         self.started = time.monotonic()
         self.run_id = secrets.token_hex(20)
         self.port = config.port  # the bound port once listening (config may say 0)
+        # The address this router tells clients and other routers (CLUSTER SLOTS): set
+        # once listening, from --announce or the address listened on (None: a wildcard).
+        self.announce: str | None = None
         self._last_client_id = 0
 
     def next_client_id(self) -> int:

@@ -2,7 +2,9 @@
 handler and how the session runs it. Each command module registers its own:
 router/connection_commands.py (PING, AUTH, HELLO, CLIENT, ...), server_commands.py
 (CONFIG, INFO, TIME), command_docs.py (COMMAND), transaction_commands.py (MULTI, EXEC,
-WATCH, ...), pubsub_commands.py (SUBSCRIBE, PUBLISH, PUBSUB); the session imports them.
+WATCH, ...), pubsub_commands.py (SUBSCRIBE, PUBLISH, PUBSUB), cluster_commands.py
+(CLUSTER, ASKING), replication_commands.py (WAIT, WAITAOF, ROLE, SAVE, BGSAVE,
+BGREWRITEAOF, LASTSAVE); the session imports them.
 
 Most handlers take the shared context, the connection's state and the arguments (arity
 already checked) and return a typed reply (proto.resp): `answers` registers those. Some
@@ -70,12 +72,18 @@ class LocalCommand:
 
     async def run_in_exec(self, connection: Connection, args: list[bytes]) -> bytes:
         """Its reply as an element of EXEC's: an answer there is always sent (+OK for a
-        CLIENT REPLY that says not to)."""
-        if self.answer_later is not None:
-            return await self.answer_later(connection, args)
-        assert self.answer is not None
-        reply = self.answer(connection, args)
-        return reply if reply is not None else encode(OK)
+        CLIENT REPLY that says not to). Nothing blocks inside EXEC (Redis's
+        CLIENT_DENY_BLOCKING): WAIT answers at once."""
+        client = connection.client
+        client.in_exec = True
+        try:
+            if self.answer_later is not None:
+                return await self.answer_later(connection, args)
+            assert self.answer is not None
+            reply = self.answer(connection, args)
+            return reply if reply is not None else encode(OK)
+        finally:
+            client.in_exec = False
 
 
 LOCAL_COMMANDS: dict[str, LocalCommand] = {}

@@ -72,6 +72,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiv
         help="how long a request may be retried across leader changes before the client "
         "gets -CLUSTERDOWN (15)",
     )
+    parser.add_argument(
+        "--announce",
+        metavar="HOST:PORT",
+        default=None,
+        help="the address clients reach this router at, which CLUSTER SLOTS lists and the "
+        "other routers learn through the nodes (default: --host:--port; needed when "
+        "listening on 0.0.0.0 or behind a port mapping)",
+    )
     parser.add_argument("--max-clients", type=int, default=10000)
     parser.add_argument("--max-args", type=int, default=Limits().max_args)
     parser.add_argument("--proto-max-bulk-len", type=int, default=Limits().max_bulk_len)
@@ -104,6 +112,7 @@ def config_from(args: argparse.Namespace) -> RouterConfig:
         protected_mode=args.protected_mode == "yes",
         limits=Limits(max_args=args.max_args, max_bulk_len=args.proto_max_bulk_len),
         max_clients=args.max_clients,
+        announce=args.announce,
     )
 
 

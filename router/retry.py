@@ -91,10 +91,11 @@ class ShardCaller:
         for task in list(self.retries):
             task.cancel()
 
-    def start(self, route: ShardRoute, request: pb.KvRequest) -> asyncio.Future[list[bytes]]:
+    def start(self, route: ShardRoute, request: pb.KvRequest) -> asyncio.Future[pb.KvReply]:
         """The first attempt, with callbacks instead of a coroutine; anything but an OK
-        reply hands over to the retry loop (`_retry`) in a task."""
-        result: asyncio.Future[list[bytes]] = self.loop.create_future()
+        reply hands over to the retry loop (`_retry`) in a task. The future gives the OK
+        reply."""
+        result: asyncio.Future[pb.KvReply] = self.loop.create_future()
         result.add_done_callback(_retrieve)
         is_write = not request.read_only
         if is_write:
@@ -113,7 +114,7 @@ class ShardCaller:
                 if is_write:
                     route.outstanding.discard(request.sequence)
                 if not result.done():
-                    result.set_result(list(reply.replies))
+                    result.set_result(reply)
                 return
             self._continue(route, request, result, FirstAttempt(node, reply, problem, started))
 
@@ -124,7 +125,7 @@ class ShardCaller:
         self,
         route: ShardRoute,
         request: pb.KvRequest,
-        result: asyncio.Future[list[bytes]],
+        result: asyncio.Future[pb.KvReply],
         first: FirstAttempt,
     ) -> None:
         async def retry() -> None:
@@ -138,7 +139,7 @@ class ShardCaller:
                     result.set_exception(error)
             else:
                 if not result.done():
-                    result.set_result(list(reply.replies))
+                    result.set_result(reply)
             finally:
                 if request.sequence:
                     route.outstanding.discard(request.sequence)

@@ -14,7 +14,9 @@ from router.backend import Backend
 from router.config import RouterConfig
 from router.connection import ClientState
 from router.context import RouterContext
+from router.replication_commands import stop_background_saves
 from router.replies import error
+from router.router_registry import default_announce
 from router.session import Session
 
 log = logging.getLogger("slotraft.router")
@@ -131,6 +133,15 @@ class RouterServer:
         )
         self.ctx.port = self._server.sockets[0].getsockname()[1]
         log.info("router listening on %s:%d", config.host, self.ctx.port)
+        announce = config.announce or default_announce(config.host, self.ctx.port)
+        if announce is None:
+            log.warning(
+                "listening on a wildcard address without --announce: the other routers will "
+                "not list this one in CLUSTER SLOTS"
+            )
+        else:
+            self.ctx.announce = announce
+            self.ctx.backend.announce(announce)
         return self.ctx.port
 
     async def serve_forever(self) -> None:
@@ -141,6 +152,7 @@ class RouterServer:
 
     async def close(self) -> None:
         """Stop listening and close every client connection."""
+        await stop_background_saves(self.ctx)
         if self._server is not None:
             self._server.close()
         for handle in list(self.ctx.clients.values()):

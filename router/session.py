@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from proto import errors
-from proto.commands import SINGLE_KEY, CommandSpec, Unresolved, resolve
+from proto.commands import SINGLE_KEY, CommandSpec, Flag, Unresolved, resolve
 from proto.resp import Reply, encode_many
 from proto.running_loop import running_loop
 from proto.slots import key_slot
@@ -44,9 +44,11 @@ from router.pubsub_commands import context_error
 # The modules of the commands the router answers itself, which register them in
 # LOCAL_COMMANDS when imported.
 from router import (  # noqa: F401  isort: skip
+    cluster_commands,
     command_docs,
     connection_commands,
     pubsub_commands,
+    replication_commands,
     server_commands,
     transaction_commands,
 )
@@ -348,6 +350,11 @@ class Session:
                 batch.items.append(replies.error(context_error(name)))
             return None
         if transaction.active and (local is None or not local.acts_in_multi):
+            if spec.flags & Flag.NO_MULTI:  # processCommand refuses it, as a queuing error
+                transaction.flag_error()
+                if not silent:
+                    batch.items.append(replies.error(errors.NOT_ALLOWED_IN_MULTI))
+                return None
             if local is not None:
                 reply = transaction.queue_local(args, spec)
             else:
@@ -434,7 +441,9 @@ class Session:
     def _call(
         self, shard: int, commands: list[list[bytes]], batch: _Batch
     ) -> Awaitable[list[bytes]]:
-        return self.ctx.backend.execute(shard, commands, batch.resp3, batch.readonly)
+        return self.ctx.backend.execute(
+            shard, commands, batch.resp3, batch.readonly, self.client.write_marks
+        )
 
     async def _answers(
         self, shard: int, commands: list[list[bytes]], call: Awaitable[list[bytes]]

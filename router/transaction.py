@@ -15,7 +15,7 @@ from proto import errors
 from proto.commands import CommandSpec
 from proto.resp import OK, encode
 from router import replies
-from router.backend import Backend, BackendError, Watch
+from router.backend import Backend, BackendError, Watch, WriteMarks
 from router.errors import INTERNAL
 from router.planner import Planner
 
@@ -129,10 +129,11 @@ async def execute(
     resp3: bool,
     backend: Backend,
     run_local: Callable[[Queued], Awaitable[bytes]],
+    marks: WriteMarks | None = None,
 ) -> bytes:
     """EXEC: the shard runs the forwarded commands as one entry (unless a watched key
     changed); `run_local` runs the router-local ones after it, in their queue positions.
-    The encoded reply."""
+    The encoded reply; the entry's log index goes into `marks`."""
     if not transaction.active:
         return replies.error(errors.EXEC_WITHOUT_MULTI)
     queued, shard, watches, dirty = transaction.take()
@@ -143,7 +144,7 @@ async def execute(
     if forwarded or watches:
         try:
             raw = await backend.transaction(
-                shard if shard is not None else 0, forwarded, resp3, watches
+                shard if shard is not None else 0, forwarded, resp3, watches, marks
             )
         except BackendError as failure:
             return replies.error(failure.reply)

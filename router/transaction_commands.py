@@ -49,5 +49,5 @@ async def exec_(connection: Connection, args: list[bytes]) -> bytes:
 
     client = connection.client
     return await transaction.execute(
-        client.transaction, client.resp3, connection.ctx.backend, run_local
+        client.transaction, client.resp3, connection.ctx.backend, run_local, client.write_marks
     )

@@ -26,8 +26,8 @@ from node.engine.config import EngineConfig
 from node.engine.engine import Engine
 from proto.commands import CommandSpec, resolve, timeout_reply
 from proto.resp import NULL_ARRAY, Error, Reply, encode
-from proto.slots import SLOT_COUNT
-from router.backend import BackendError, Watch
+from proto.slots import SLOT_COUNT, key_slot
+from router.backend import BackendError, Replication, Watch, WriteMarks
 from router.pubsub import PubSubRegistry
 
 log = logging.getLogger("slotraft.router.local")
@@ -79,6 +79,8 @@ class LocalBackend:
         self._clock_ms = clock_ms
         self.down: set[int] = set()  # shards that answer BackendError (tests)
         self.pubsub = PubSubRegistry()
+        self.address: str | None = None  # announced: the only router of this "cluster"
+        self.started = time.time()  # LASTSAVE: nothing is ever saved
 
     @property
     def shard_count(self) -> int:
@@ -96,7 +98,12 @@ class LocalBackend:
     # ------------------------------------------------------------------ Backend
 
     async def execute(
-        self, shard: int, commands: list[list[bytes]], resp3: bool, follower_read: bool = False
+        self,
+        shard: int,
+        commands: list[list[bytes]],
+        resp3: bool,
+        follower_read: bool = False,
+        marks: WriteMarks | None = None,  # no log here: nothing to note
     ) -> list[bytes]:
         state = self._state(shard)
         engine = state.engine
@@ -118,7 +125,12 @@ class LocalBackend:
         return out
 
     async def transaction(
-        self, shard: int, commands: list[list[bytes]], resp3: bool, watches: list[Watch]
+        self,
+        shard: int,
+        commands: list[list[bytes]],
+        resp3: bool,
+        watches: list[Watch],
+        marks: WriteMarks | None = None,
     ) -> bytes:
         state = self._state(shard)
         pairs = [(watch.key, watch.digest) for watch in watches]
@@ -147,6 +159,38 @@ class LocalBackend:
         stats["backend"] = "local"
         stats["blocked"] = len({id(w) for queue in state.waiters.values() for w in queue})
         return stats
+
+    # ------------------------------------------------------------------ the cluster's face
+    # One router, engines without replicas or persistence: WAIT and ROLE answer as a Redis
+    # master without replicas, SAVE says there is nothing to save to.
+
+    def announce(self, address: str) -> None:
+        self.address = address
+
+    def routers(self) -> list[str]:
+        return [self.address] if self.address else []
+
+    async def wait_replicated(self, marks: WriteMarks, replicas: int, timeout: float | None) -> int:
+        if replicas > 0 and timeout is None:  # as a Redis master without replicas: for ever
+            await asyncio.get_running_loop().create_future()
+        elif replicas > 0 and timeout:
+            await asyncio.sleep(timeout)
+        return 0
+
+    async def replication(self) -> Replication:
+        return Replication()
+
+    async def save(self) -> float:
+        raise BackendError(b"ERR nothing to save: this router serves in-process engines")
+
+    async def last_save(self) -> float:
+        return self.started
+
+    async def slot_keys(self, slot: int, count: int) -> tuple[int, list[bytes]]:
+        keys = [
+            key for key in self.engine(self.shard_for_slot(slot)).db.data if key_slot(key) == slot
+        ]
+        return len(keys), keys[:count]
 
     # ------------------------------------------------------------------ pub/sub
 

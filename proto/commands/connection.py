@@ -109,7 +109,7 @@ COMMANDS = [
         "wait",
         3,
         NOSCRIPT,
-        "Returns the number of followers every acknowledged write already reached.",
+        "Waits until the given number of followers hold the connection's writes; how many do.",
         ("@slow", "@connection"),
         group="generic",
         since="3.0.0",

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from proto.commands import (
+    cluster,
     connection,
     hashes,
     keyspace,
@@ -43,6 +44,7 @@ for _group in (
     connection,
     pubsub,
     server,
+    cluster,
 ):
     for _spec in _group.COMMANDS:
         if _spec.name in TABLE:

@@ -26,13 +26,16 @@ class Recorder:
         self.requests: list[tuple[MergeKey, pb.KvRequest]] = []
         self.fail = fail
 
-    def __call__(self, key: MergeKey, request: pb.KvRequest) -> asyncio.Future[list[bytes]]:
+    def __call__(self, key: MergeKey, request: pb.KvRequest) -> asyncio.Future[pb.KvReply]:
         self.requests.append((key, request))
-        future: asyncio.Future[list[bytes]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[pb.KvReply] = asyncio.get_running_loop().create_future()
         if self.fail is not None:
             future.set_exception(self.fail)
         else:
-            future.set_result([b" ".join(args) for args in commands_of(request)])
+            replies = [b" ".join(args) for args in commands_of(request)]
+            # The n-th request is applied by the entry at 100 + n (reads by none).
+            index = 0 if key.read_only else 100 + len(self.requests)
+            future.set_result(pb.KvReply(replies=replies, log_index=index))
         return future
 
 
@@ -147,5 +150,53 @@ def test_one_callers_batch_past_the_bounds_is_cut_into_requests_within_them():
         failing = RequestCoalescer(Recorder(fail=RuntimeError("node gone")))
         with pytest.raises(RuntimeError, match="node gone"):
             await failing.add(WRITES, commands)
+
+    asyncio.run(scenario())
+
+
+def test_each_caller_learns_the_log_index_of_the_entry_that_applied_its_writes():
+    """WAIT's marks: a merged request's one log index goes to every connection in it, per
+    shard and only upwards; reads leave the marks alone."""
+
+    async def scenario() -> None:
+        start = Recorder()
+        coalescer = RequestCoalescer(start)
+        first: dict[int, int] = {}
+        second: dict[int, int] = {3: 500}
+        reader: dict[int, int] = {}
+        one = coalescer.add(WRITES, [[b"SET", b"a", b"1"]], first)
+        two = coalescer.add(WRITES, [[b"SET", b"b", b"2"]], second)
+        three = coalescer.add(WRITES._replace(shard=1), [[b"INCR", b"n"]], first)
+        read = coalescer.add(WRITES._replace(read_only=True), [[b"GET", b"a"]], reader)
+        await asyncio.gather(one, two, three, read)
+        assert first == {0: 101, 1: 102}
+        assert second == {3: 500, 0: 101}
+        assert reader == {}
+        later = coalescer.add(WRITES, [[b"SET", b"a", b"2"]], first)
+        await later
+        assert first[0] == 104
+
+    asyncio.run(scenario())
+
+
+def test_through_the_backend_writes_note_the_index_the_node_gives():
+    def applied_at_42(request: pb.KvRequest) -> pb.KvReply:
+        count = len(request.arg_counts)
+        index = 0 if request.read_only else 42
+        return pb.KvReply(id=request.id, replies=[b"+OK\r\n"] * count, log_index=index)
+
+    async def scenario() -> None:
+        node = AnsweringNode(applied_at_42)
+        backend = await backend_with({1: node}, leader=1)
+        marks: dict[int, int] = {}
+        await asyncio.wait_for(backend.execute(0, [[b"SET", b"a", b"1"]], False, False, marks), 5)
+        assert marks == {0: 42}
+        marks.clear()
+        await asyncio.wait_for(backend.execute(0, [[b"GET", b"a"]], False, False, marks), 5)
+        assert marks == {}
+        await asyncio.wait_for(backend.transaction(0, [[b"INCR", b"n"]], False, [], marks), 5)
+        assert marks == {0: 42}
+        await backend.close()
+        await node.close()
 
     asyncio.run(scenario())
