@@ -191,6 +191,7 @@ class ShardState:
         if kind == entry_codec.TRANSACTION:
             replies = engine.execute_transaction(commands, now, rng, watches or None)
             changed.update(engine.changed_keys)
+            engine.db.changed = []  # taken: a later command that changes nothing adds none
             encoded = [resp.encode(resp.NULL_ARRAY if replies is None else replies, resp3)]
         else:
             encoded = []
@@ -216,6 +217,7 @@ class ShardState:
                     if plain_sets & PLAIN_SETS_PER_STEP_MASK:
                         continue
                 else:
+                    db.changed = []  # a command refused before it runs leaves it as it is
                     reply = execute(args, now, rng)
                     if db.changed:
                         changed.update(db.changed)

@@ -28,3 +28,15 @@ def test_randomkey_on_the_log_path_is_the_same_on_a_restored_replica():
     shard.restore_replica(2, 0)
     shard.apply(_entry(20, *[[b"RANDOMKEY"]] * 4, kind=entry_codec.TRANSACTION))
     shard.apply(_entry(30, [b"EVAL", b"return redis.call('DEL', redis.call('RANDOMKEY'))", b"0"]))
+
+
+def test_a_refused_command_after_a_transaction_reports_no_changed_keys():
+    """A transaction left the keys it changed in the keyspace's `changed` list, and a later
+    command refused before it ran (a wrong argument count) reported them as its own: the
+    replicas that had applied the transaction woke waiters on those keys, one restored from
+    a snapshot in between did not."""
+    shard = Shard()
+    shard.apply(_entry(10, [b"HSET", b"k1", b"f1", b""], kind=entry_codec.TRANSACTION))
+    shard.restore_replica(2, 0)
+    _, changed, _ = shard.apply(_entry(20, [b"OBJECT", b"HELP", b"x"]))
+    assert changed == []
