@@ -1,16 +1,20 @@
 """The data of a shard's Raft log entries: what every replica applies.
 
 An entry holds the leader's wall-clock time, a random seed, a batch of client requests
-and the keys the leader proposes to expire or evict. It never leaves the nodes (routers
-never see it), it is written once and applied by every replica, so it is encoded for
-decoding speed: `marshal` of plain tuples, lists, ints and bytes (format version 4, the same
-on every CPython 3), behind a one-byte version tag. Reading a protobuf message field by
-field cost several microseconds per request on every replica; this costs a fraction of one.
-The bytes are checksummed by the WAL and travel over TCP; `decode` still validates every
-field's type and range (what protobuf guarantees of a request the leader received), so that
-nothing the state machine stores can later fail to serialize into a snapshot: a malformed
-entry raises EntryFormatError, the same on every replica (they all read the same bytes),
-and ShardState applies it as a no-op that fails its requests.
+and the keys the leader proposes to expire or evict; or (a settings entry, version 2) the
+shard's engine settings from the metadata group, which every replica adopts at that point
+of the log (node/engine/config.py). Ordinary entries keep version 1, byte for byte.
+
+An entry never leaves the nodes (routers never see it), it is written once and applied by
+every replica, so it is encoded for decoding speed: `marshal` of plain tuples, lists, ints
+and bytes (format version 4, the same on every CPython 3), behind a one-byte version tag.
+Reading a protobuf message field by field cost several microseconds per request on every
+replica; this costs a fraction of one. The bytes are checksummed by the WAL and travel over
+TCP; `decode` still validates every field's type and range (what protobuf guarantees of a
+request the leader received), so that nothing the state machine stores can later fail to
+serialize into a snapshot: a malformed entry raises EntryFormatError, the same on every
+replica (they all read the same bytes), and ShardState applies it as a no-op that fails its
+requests.
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ import re
 from typing import NamedTuple
 
 ENTRY_VERSION = 1
+SETTINGS_VERSION = 2
 _MARSHAL_VERSION = 4
+# A settings entry names at most this many settings (there are about twenty).
+MAX_SETTINGS = 256
 
 # kinds, as KvRequest.kind in proto/slotraft.proto
 COMMANDS = 0
@@ -43,6 +50,9 @@ class ShardEntry(NamedTuple):
     requests: list[Request]
     expire_keys: list[bytes]
     evict_keys: list[bytes]
+    # A settings entry's engine settings (name, canonical value), all of them: they
+    # replace the shard's replicated settings. None in every other entry.
+    settings: list[tuple[bytes, bytes]] | None = None
 
 
 class EntryFormatError(ValueError):
@@ -50,6 +60,9 @@ class EntryFormatError(ValueError):
 
 
 def encode(entry: ShardEntry) -> bytes:
+    if entry.settings is not None:
+        settings_body = (entry.time_ms, entry.seed, sorted(entry.settings))
+        return bytes((SETTINGS_VERSION,)) + marshal.dumps(settings_body, _MARSHAL_VERSION)
     body = (
         entry.time_ms,
         entry.seed,
@@ -65,6 +78,8 @@ _I64 = 1 << 63
 
 
 def decode(data: bytes) -> ShardEntry:
+    if data and data[0] == SETTINGS_VERSION:
+        return _decode_settings(data)
     if not data or data[0] != ENTRY_VERSION:
         raise EntryFormatError(f"unknown shard entry version {bytes(data[:1])!r}")
     body = data[1:]
@@ -90,6 +105,35 @@ def decode(data: bytes) -> ShardEntry:
             raise EntryFormatError(f"malformed request {position} in shard entry")
         parsed.append(Request(*request))
     return ShardEntry(time_ms, seed, parsed, expire_keys, evict_keys)
+
+
+def _decode_settings(data: bytes) -> ShardEntry:
+    body = data[1:]
+    if len(body) > 1 << 20 or not counts_fit(body):
+        raise EntryFormatError("malformed settings entry: a count larger than the entry")
+    try:
+        time_ms, seed, settings = marshal.loads(body)
+    except (ValueError, TypeError, EOFError) as error:
+        raise EntryFormatError(f"malformed settings entry: {error}") from None
+    if not (
+        type(time_ms) is int
+        and 0 <= time_ms < _I64
+        and type(seed) is int
+        and 0 <= seed < _U64
+        and type(settings) is list
+        and len(settings) <= MAX_SETTINGS
+        and all(
+            type(pair) is tuple
+            and len(pair) == 2
+            and type(pair[0]) is bytes
+            and type(pair[1]) is bytes
+            and len(pair[0]) <= 64
+            and len(pair[1]) <= 4096
+            for pair in settings
+        )
+    ):
+        raise EntryFormatError("malformed settings entry")
+    return ShardEntry(time_ms, seed, [], [], [], settings)
 
 
 # marshal allocates the item count of a list, a tuple or an integer before it reads the

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
 import random
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from node.engine.config import EngineConfig
+from node.engine.config import EngineConfig, canonical_value
 from node.engine.engine import Engine
 from node.lost_disk import LostDiskGuard
 from node.metadata import ClusterMap, MetadataState, initial_map
@@ -49,6 +51,7 @@ from node.storage.wal import DEFAULT_SEGMENT_BYTES
 from node.transport import BatchHeader, RaftTransport
 from proto.credentials import Credentials
 from proto.handshake import ROLE_NODE, Peer
+from proto.redis_config import CLUSTER_PARAMETERS, ENGINE_PARAMETERS, defaults
 from proto.slots import SLOT_COUNT
 from proto.topology import METADATA_GROUP, ClusterDescription, ShardPlacement
 
@@ -82,6 +85,10 @@ class NodeSettings:
     # Where to reach a peer for Raft traffic when it differs from its cluster address
     # (a fault-injection proxy in chaos tests): node id -> host:port.
     peer_addresses: dict[int, str] = field(default_factory=dict)
+    # The cluster-wide settings the routers apply (slowlog, latency monitor) as this
+    # node's --config file gives them (canonical values); the engine's are in `engine`.
+    # CONFIG SET's values, replicated by the metadata group, take precedence over both.
+    router_settings: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +100,22 @@ class ReplicaFailure:
 
 
 class MetadataReplica:
-    def __init__(self, raft: RaftNode, state: MetadataState, applied: int) -> None:
+    def __init__(
+        self, raft: RaftNode, state: MetadataState, applied: int, applied_term: int = 0
+    ) -> None:
         self.raft = raft
         self.state = state
         self.applied = applied
+        self.applied_term = applied_term  # the term of the last entry applied
         self.entries_since_snapshot = 0
         self.install_proposed = False
+
+    @property
+    def current(self) -> bool:
+        """Whether the state holds everything committed before this term: a leader is
+        known and an entry of its term (its first, at least) has applied here. Until then,
+        after a restart, the settings may be older than those the shards already hold."""
+        return self.raft.leader != 0 and self.applied_term == self.raft.term
 
 
 class NodeHost:
@@ -149,6 +166,11 @@ class NodeHost:
         # Admin.WaitReplicated: told after each Ready cycle, which is when a leader's view
         # of its followers' match indexes may have moved.
         self.cycle_waiters: list[asyncio.Future[None]] = []
+        # CONFIG SET: proposals of this node waiting for their config entry to apply.
+        self.config_waiters: dict[str, asyncio.Future] = {}
+        self.settings_changed = asyncio.Event()  # set whenever the settings may have changed
+        self.snapshots_taken = 0
+        self.peak_used_memory = 0
 
     # ------------------------------------------------------------------ start and stop
 
@@ -184,11 +206,13 @@ class NodeHost:
             )
         meta_raft = self.multi.add_group(self._raft_config(METADATA_GROUP), state)
         meta_state = MetadataState(cluster)
-        applied = 0
+        meta_state.settings_listeners.append(self._on_settings_applied)
+        applied = applied_term = 0
         if state.snapshot is not None:
             meta_state.restore(state.snapshot.data)
             applied = state.snapshot.meta.index
-        self.metadata = MetadataReplica(meta_raft, meta_state, applied)
+            applied_term = state.snapshot.meta.term
+        self.metadata = MetadataReplica(meta_raft, meta_state, applied, applied_term)
         for placement in cluster.shards:
             if self.node_id not in placement.replicas:
                 continue
@@ -200,7 +224,8 @@ class NodeHost:
                     placement.group, entries=state.entries, hard_state=state.hard_state
                 )
             raft = self.multi.add_group(self._raft_config(placement.group), state)
-            engine = Engine(self.settings.engine)
+            # A config of its own: each shard changes its settings at a point of its log.
+            engine = Engine(dataclasses.replace(self.settings.engine))
             engine.owns_slot = _slot_owner(placement.slots)
             shard_state = ShardState(engine)
             applied = 0
@@ -477,10 +502,12 @@ class NodeHost:
         if ready.snapshot is not None:
             meta.state.restore(ready.snapshot.data)
             meta.applied = ready.snapshot.meta.index
+            meta.applied_term = ready.snapshot.meta.term
         for entry in ready.committed_entries:
             if entry.index <= meta.applied:
                 continue
             meta.applied = entry.index
+            meta.applied_term = entry.term
             meta.entries_since_snapshot += 1
             if entry.type == EntryType.NORMAL and entry.data:
                 meta.state.apply(entry.index, entry.data)
@@ -568,6 +595,7 @@ class NodeHost:
         data = replica.state.snapshot()
         await self._snapshot_group(group, replica.raft, replica.applied, data)
         replica.entries_since_snapshot = 0
+        self.snapshots_taken += 1
         if isinstance(replica, ShardReplica):
             replica.counters.snapshots += 1
             replica.snapshot_bytes.observe(len(data))
@@ -600,9 +628,15 @@ class NodeHost:
                 proposed += replica.propose_eviction()
                 if self.settings.balance_leaders:
                     self._balance(replica)
+            if self._sync_shard_settings():
+                proposed += 1
             if proposed:
                 self.wakeup.set()
             self.lost_disk.check_caught_up()
+            self.peak_used_memory = max(
+                self.peak_used_memory,
+                sum(r.state.engine.db.used_memory for r in self.shards.values()),
+            )
 
     def _balance(self, replica: ShardReplica) -> None:
         """Hand leadership to the shard's preferred replica (replicas[0]) when it has caught
@@ -625,6 +659,83 @@ class NodeHost:
             self.wakeup.set()
         except RaftError:
             pass
+
+    # ------------------------------------------------------------------ settings
+
+    def base_settings(self) -> dict[str, str]:
+        """This node's own cluster-wide settings: Redis's defaults, its flags and --config
+        file (canonical values)."""
+        values = defaults(CLUSTER_PARAMETERS)
+        values.update(self.settings.router_settings)
+        engine = self.settings.engine
+        values.update({name: canonical_value(engine, name) for name in ENGINE_PARAMETERS})
+        return values
+
+    def effective_settings(self) -> tuple[int, dict[str, str]]:
+        """The cluster-wide settings as this node applies them (its own, with the metadata
+        group's on top) and the metadata log index of the last change."""
+        assert self.metadata is not None
+        state = self.metadata.state
+        values = self.base_settings()
+        values.update(state.settings)
+        return state.settings_version, values
+
+    def _shard_settings(self) -> dict[str, str]:
+        assert self.metadata is not None
+        return {
+            name: value
+            for name, value in self.metadata.state.settings.items()
+            if name in ENGINE_PARAMETERS
+        }
+
+    def _sync_shard_settings(self) -> bool:
+        """Each shard this node leads proposes the metadata group's engine settings into
+        its own log when it does not hold them yet (after a CONFIG SET, a leader change, a
+        restart): whether any did. Not before the metadata state is current: after a
+        restart it may be older than what the shards hold."""
+        assert self.metadata is not None
+        if not self.metadata.current:
+            return False
+        desired = self._shard_settings()
+        proposed = False
+        for replica in self.shards.values():
+            proposed |= replica.propose_settings(desired)
+        return proposed
+
+    def _on_settings_applied(self) -> None:
+        """A config entry (or a snapshot) applied in the metadata group."""
+        if self.metadata is None:  # restored at start, before anything waits
+            return
+        applied = self.metadata.state.applied_config_ids
+        for config_id in [i for i in self.config_waiters if i in applied]:
+            future = self.config_waiters.pop(config_id)
+            if not future.done():
+                future.set_result(None)
+        self.settings_changed.set()
+        # Not now: this runs while a Ready is being handled; the next cycle proposes.
+        self.loop.call_soon(self._propose_settings_soon)
+
+    def _propose_settings_soon(self) -> None:
+        if self.running and self._sync_shard_settings():
+            self.wakeup.set()
+
+    async def propose_config(self, settings: dict[str, str], timeout: float = 5.0) -> None:
+        """Replicate cluster-wide settings (canonical names and values) through the
+        metadata group; returns once the entry applied here. NotLeader if this node does
+        not lead the group, TimeoutError if it did not apply in time."""
+        meta = self.metadata
+        assert meta is not None
+        if meta.raft.role is not Role.LEADER:
+            raise NotLeader(meta.raft.leader)
+        config_id = secrets.token_hex(16)
+        future = self.loop.create_future()
+        self.config_waiters[config_id] = future
+        try:
+            meta.raft.propose(MetadataState.config_command(settings, config_id))
+            self.wakeup.set()
+            await asyncio.wait_for(future, timeout)
+        finally:
+            self.config_waiters.pop(config_id, None)
 
     # ------------------------------------------------------------------ queries
 

@@ -15,8 +15,9 @@ from pathlib import Path
 import grpc
 import uvloop
 
+from node.config_service import ConfigService
 from node.datadir import LOCK_FILE, DirectoryInUse, DirectoryLock, Owner, WrongOwner, check_owner
-from node.engine.config import EVICTION_POLICIES, EngineConfig
+from node.engine.config import EVICTION_POLICIES, FIELD_OF, EngineConfig, engine_value
 from node.host import NodeHost, NodeSettings
 from node.kv_stream import KvConnection
 from node.listener import NodeListener
@@ -37,6 +38,13 @@ from proto.gc_tuning import tune_gc
 from proto.handshake import CHANNEL_KV, CHANNEL_RAFT, ROLE_NODE, Peer
 from proto.logs import configure
 from proto.metrics import MetricsServer, add_metrics_argument, parse_address, process_registry
+from proto.redis_config import (
+    ENGINE_PARAMETERS,
+    ROUTER_APPLIED_PARAMETERS,
+    ConfigFileError,
+    memtoull,
+    read_config_file,
+)
 from proto.slots import SLOT_COUNT
 from proto.topology import ClusterDescription
 
@@ -91,20 +99,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "is deleted a whole segment at a time, once snapshots cover it",
     )
     parser.add_argument(
-        "--maxmemory", type=int, default=0, help="bytes per shard replica; 0 = no limit"
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a redis.conf-style file (`maxmemory 100mb`, `maxmemory-policy allkeys-lru`, "
+        "`slowlog-log-slower-than 5000`, ...): this node's values of the cluster-wide "
+        "settings; the flags below override it, CONFIG SET (replicated by the metadata "
+        "group) overrides both. Router-only directives are accepted and left to the routers",
     )
-    parser.add_argument("--maxmemory-policy", default="noeviction", choices=EVICTION_POLICIES)
+    # Engine flags default to None: given, they override the --config file.
+    parser.add_argument(
+        "--maxmemory",
+        type=_memory,
+        default=None,
+        help="bytes per shard replica, with Redis's units (100mb, 1gb); 0 = no limit",
+    )
+    parser.add_argument("--maxmemory-policy", default=None, choices=EVICTION_POLICIES)
     parser.add_argument(
         "--max-random-draws",
         type=int,
-        default=_NODE.engine.max_random_draws,
+        default=None,
         help="largest negative count of SRANDMEMBER/HRANDFIELD/ZRANDMEMBER "
         f"({_NODE.engine.max_random_draws})",
     )
     parser.add_argument(
         "--max-command-work",
         type=int,
-        default=_NODE.engine.max_command_work,
+        default=None,
         help="the most elements one command (or MULTI/EXEC) may take, return, store or walk "
         "through; past it the command is refused, so that none holds the node's event loop "
         "(and its Raft heartbeats) for long. The same on every node "
@@ -113,15 +135,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--script-max-instructions",
         type=int,
-        default=_NODE.engine.script_max_instructions,
+        default=None,
         help="a script's budget, after which it fails (it runs on every replica and holds "
         "their apply loops): Lua instructions, plus commands, reply elements and bytes "
         f"allocated or copied in the same units ({_NODE.engine.script_max_instructions:,})",
     )
     parser.add_argument(
         "--script-max-memory",
-        type=int,
-        default=_NODE.engine.script_max_memory,
+        type=_memory,
+        default=None,
         help=f"bytes of Lua memory of one script run ({_NODE.engine.script_max_memory:,})",
     )
     parser.add_argument(
@@ -166,9 +188,54 @@ def parse_peers(values: list[str]) -> dict[int, str]:
     return peers
 
 
+def _memory(text: str) -> int:
+    try:
+        return memtoull(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a memory value: {text!r}") from None
+
+
+# The engine flags and the EngineConfig fields they set.
+ENGINE_FLAGS = (
+    "maxmemory",
+    "maxmemory_policy",
+    "max_random_draws",
+    "max_command_work",
+    "script_max_instructions",
+    "script_max_memory",
+)
+
+
+def file_settings(path: Path | None) -> dict[str, str]:
+    """The directives of a --config file (canonical names and values); SystemExit with
+    Redis's reason if it cannot be used."""
+    if path is None:
+        return {}
+    try:
+        return read_config_file(path)
+    except OSError as error:
+        raise SystemExit(f"cannot read --config {path}: {error}") from None
+    except ConfigFileError as error:
+        raise SystemExit(str(error)) from None
+
+
 def settings_from(args: argparse.Namespace) -> NodeSettings:
     if args.wal_segment_mb < 1:
         raise SystemExit("--wal-segment-mb takes a size of at least 1 (MiB)")
+    from_file = file_settings(getattr(args, "config", None))
+    engine_fields = {
+        FIELD_OF[name]: engine_value(name, value)
+        for name, value in from_file.items()
+        if name in ENGINE_PARAMETERS
+    }
+    for flag in ENGINE_FLAGS:
+        value = getattr(args, flag, None)
+        if value is not None:
+            engine_fields[flag] = value
+    try:
+        engine = EngineConfig(**engine_fields)
+    except ValueError as error:
+        raise SystemExit(f"node {args.id}: {error}") from None
     return NodeSettings(
         peer_addresses=parse_peers(args.peer),
         tick_ms=args.tick_ms,
@@ -176,14 +243,10 @@ def settings_from(args: argparse.Namespace) -> NodeSettings:
         snapshot_entries=args.snapshot_entries,
         wal_segment_bytes=args.wal_segment_mb << 20,
         wal_writer=args.wal_writer,
-        engine=EngineConfig(
-            maxmemory=args.maxmemory,
-            maxmemory_policy=args.maxmemory_policy,
-            max_random_draws=args.max_random_draws,
-            max_command_work=args.max_command_work,
-            script_max_instructions=args.script_max_instructions,
-            script_max_memory=args.script_max_memory,
-        ),
+        engine=engine,
+        router_settings={
+            name: value for name, value in from_file.items() if name in ROUTER_APPLIED_PARAMETERS
+        },
     )
 
 
@@ -262,6 +325,7 @@ async def serve(args: argparse.Namespace) -> None:
     server = grpc.aio.server(options=SERVER_OPTIONS)
     pb_grpc.add_KvServicer_to_server(KvService(host), server)
     pb_grpc.add_AdminServicer_to_server(AdminService(host), server)
+    pb_grpc.add_ConfigServicer_to_server(ConfigService(host), server)
     if server.add_insecure_port(f"unix:{grpc_socket}") == 0:
         raise SystemExit(f"cannot open the node's private gRPC socket {grpc_socket}")
     await server.start()

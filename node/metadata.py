@@ -1,19 +1,24 @@
-"""The replicated metadata: the cluster's nodes, shards, their slot ranges and replicas.
+"""The replicated metadata: the cluster's nodes, shards, their slot ranges and replicas,
+and the cluster-wide settings (CONFIG SET).
 
 It is the state machine of Raft group 0. Its first entry (proposed by the group's first
 leader) installs the placement every node derives from the cluster description; later
 entries may change it. The epoch is the log index of the last change, so a larger epoch
-always means a newer map.
+always means a newer map. A config entry sets cluster-wide parameters
+(proto/redis_config.py CLUSTER_PARAMETERS), all of its settings or, if one is not valid,
+none; `settings_version` is the log index of the last one.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from proto.redis_config import CLUSTER_PARAMETERS, ConfigError, lookup
 from proto.topology import ClusterDescription, ShardPlacement, place_shards
 
 log = logging.getLogger("slotraft.metadata")
@@ -68,7 +73,8 @@ def initial_map(description: ClusterDescription) -> ClusterMap:
 
 
 class MetadataState:
-    """Applies metadata entries: JSON objects {"op": "install", "map": {...}}."""
+    """Applies metadata entries: JSON objects {"op": "install", "map": {...}} and
+    {"op": "config", "settings": {name: value}, "id": "..."}."""
 
     def __init__(self, fallback: ClusterMap) -> None:
         # Until the first entry applies, the map derived from the description is served
@@ -76,12 +82,27 @@ class MetadataState:
         self.map = fallback
         self.installed = False
         self.listeners: list[Callable[[ClusterMap], None]] = []
+        self.settings: dict[str, str] = {}  # canonical name -> canonical value
+        self.settings_version = 0
+        self.settings_listeners: list[Callable[[], None]] = []
+        # The ids of the config entries applied lately: a node that proposed one waits
+        # for its id (not replicated state: only the proposer's wait reads it).
+        self.applied_config_ids: collections.deque[str] = collections.deque(maxlen=256)
 
     def apply(self, index: int, data: bytes) -> None:
         """Apply one entry. Total, as every replica of the group applies every entry and
-        replays it after each restart: an entry that is not a well-formed install (the
-        same on every replica, which all read the same bytes) is a logged no-op."""
+        replays it after each restart: an entry that is not a well-formed install or
+        config entry (the same on every replica, which all read the same bytes) is a
+        logged no-op."""
         try:
+            if _op_of(data) == "config":
+                settings, config_id = parse_config(data)
+                self.settings.update(settings)
+                self.settings_version = index
+                self.applied_config_ids.append(config_id)
+                for settings_listener in list(self.settings_listeners):
+                    settings_listener()
+                return
             new_map = parse_install(data)
         except MetadataFormatError as error:
             log.error("metadata entry %d applied as a no-op: %s", index, error)
@@ -96,17 +117,66 @@ class MetadataState:
     def install_command(cluster_map: ClusterMap) -> bytes:
         return json.dumps({"op": "install", "map": json.loads(cluster_map.to_json())}).encode()
 
+    @staticmethod
+    def config_command(settings: dict[str, str], config_id: str) -> bytes:
+        return json.dumps(
+            {"op": "config", "settings": settings, "id": config_id}, sort_keys=True
+        ).encode()
+
     def snapshot(self) -> bytes:
         return json.dumps(
-            {"installed": self.installed, "map": json.loads(self.map.to_json())}
+            {
+                "installed": self.installed,
+                "map": json.loads(self.map.to_json()),
+                "settings": self.settings,
+                "settings_version": self.settings_version,
+            },
+            sort_keys=True,
         ).encode()
 
     def restore(self, data: bytes) -> None:
         raw = json.loads(data)
         self.installed = raw["installed"]
         self.map = ClusterMap.from_json(json.dumps(raw["map"]).encode())
+        # Snapshots from before cluster-wide settings have none.
+        self.settings = dict(raw.get("settings", {}))
+        self.settings_version = raw.get("settings_version", 0)
         for listener in list(self.listeners):
             listener(self.map)
+        for settings_listener in list(self.settings_listeners):
+            settings_listener()
+
+
+def _op_of(data: bytes) -> object:
+    try:
+        command = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return command.get("op") if type(command) is dict else None
+
+
+def parse_config(data: bytes) -> tuple[dict[str, str], str]:
+    """The settings and id of a config entry; MetadataFormatError unless every setting is
+    a cluster-wide parameter under its canonical name with a valid canonical value (the
+    same check on every replica, so all apply the entry, or none)."""
+    command = json.loads(data)
+    settings = command.get("settings")
+    config_id = command.get("id", "")
+    if type(settings) is not dict or type(config_id) is not str or not settings:
+        raise MetadataFormatError("malformed config entry")
+    for name, value in settings.items():
+        parameter = lookup(name)
+        if parameter is None or parameter.name != name or name not in CLUSTER_PARAMETERS:
+            raise MetadataFormatError(f"config entry sets {name!r}, not a cluster-wide setting")
+        if type(value) is not str:
+            raise MetadataFormatError(f"config entry gives {name} a value that is not text")
+        try:
+            shown = parameter.parse(value, value)
+        except ConfigError as error:
+            raise MetadataFormatError(f"config entry sets {name} to {value!r}: {error}") from None
+        if shown != value:
+            raise MetadataFormatError(f"config entry sets {name} to {value!r}, not canonical")
+    return dict(settings), config_id
 
 
 def parse_install(data: bytes) -> ClusterMap:

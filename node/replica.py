@@ -155,6 +155,9 @@ class ShardReplica:
         self.snapshot_bytes = Histogram(SIZE_BUCKETS)
         self.snapshot_seconds = Histogram()
         self.rng = random.Random()
+        # The engine settings this leader proposed and when (time.monotonic), until they
+        # apply or the leadership ends.
+        self.settings_proposed: tuple[dict[str, str], float] | None = None
 
     loop = running_loop
     clock = staticmethod(time.perf_counter)  # what the read slices are timed with
@@ -439,6 +442,7 @@ class ShardReplica:
         self.waiters.clear()
         self.expiry_in_flight.clear()
         self.eviction_in_flight.clear()
+        self.settings_proposed = None
 
     # ------------------------------------------------------------------ blocking commands
 
@@ -492,6 +496,37 @@ class ShardReplica:
         if self._propose([], [], expire_keys=candidates):
             self.expiry_in_flight.update(candidates)
         return len(candidates)
+
+    def propose_settings(self, desired: dict[str, str], retry_after: float = 5.0) -> bool:
+        """As the leader, propose a settings entry when the shard's replicated engine
+        settings are not `desired` (the metadata group's): every replica adopts them when
+        the entry applies, at the same point of the shard's log. Whether one was proposed."""
+        if not self.is_leader or self.state.settings == desired:
+            self.settings_proposed = None
+            return False
+        now = time.monotonic()
+        proposed = self.settings_proposed
+        if proposed is not None and proposed[0] == desired and now - proposed[1] < retry_after:
+            return False
+        entry = entry_codec.ShardEntry(
+            time_ms=int(time.time() * 1000),
+            seed=self.rng.getrandbits(64),
+            requests=[],
+            expire_keys=[],
+            evict_keys=[],
+            settings=[
+                (name.encode("latin-1"), value.encode("latin-1"))
+                for name, value in sorted(desired.items())
+            ],
+        )
+        try:
+            index = self.raft.propose(entry_codec.encode(entry))
+        except NotLeader:
+            return False
+        self.proposals[index] = Proposal(self.raft.term, [])
+        self.settings_proposed = (dict(desired), now)
+        self.log.info("proposed engine settings %s at index %d", desired, index)
+        return True
 
     def propose_eviction(self, limit: int = 64) -> int:
         engine = self.state.engine

@@ -17,6 +17,7 @@ entry, another replica may apply it fine.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import random
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 
 from node import entry_codec
 from node.engine.blocking import WouldBlock
+from node.engine.config import configure
 from node.engine.digest import keyspace_digest
 from node.engine.engine import Engine, is_plain_set
 from node.engine.errors import LOCAL_FAILURES, internal_error
@@ -34,12 +36,14 @@ from node.sessions import SessionTable, StaleRequest
 from proto import resp
 from proto.commands import timeout_reply
 
-SNAPSHOT_MAGIC = b"SRSHARD3"  # engine, sessions, script cache, function libraries
+SNAPSHOT_MAGIC = b"SRSHARD4"  # engine, sessions, script cache, functions, settings
+_SNAPSHOT_MAGIC_V3 = b"SRSHARD3"  # engine, sessions, script cache, functions: read
 _SNAPSHOT_MAGIC_V2 = b"SRSHARD2"  # engine, sessions, script cache (before functions): read
 _SNAPSHOT_MAGIC_V1 = b"SRSHARD1"  # engine, sessions (before scripting): still read
 # Per version: the header's layout (magic, clock, then the size of each section).
 _LAYOUTS = {
-    SNAPSHOT_MAGIC: ">8sqQQQQ",
+    SNAPSHOT_MAGIC: ">8sqQQQQQ",
+    _SNAPSHOT_MAGIC_V3: ">8sqQQQQ",
     _SNAPSHOT_MAGIC_V2: ">8sqQQQ",
     _SNAPSHOT_MAGIC_V1: ">8sqQQ",
 }
@@ -66,6 +70,7 @@ class EntryResult:
     results: list[RequestResult] = field(default_factory=list)
     changed_keys: set[bytes] = field(default_factory=set)
     housekeeping_keys: list[bytes] = field(default_factory=list)  # expired/evicted proposals
+    settings_changed: bool = False  # a settings entry applied
 
 
 class EntryRandom(random.Random):
@@ -106,6 +111,19 @@ class ShardState:
         self.sessions = SessionTable()
         # The engine's clock: entry timestamps, never going backwards across leaders.
         self.clock_ms = 0
+        # The engine's settings: the node's start-up values, with the replicated ones of
+        # the last settings entry (Redis's names, canonical values) on top.
+        self.base_config = dataclasses.replace(self.engine.config)
+        self.settings: dict[str, str] = {}
+
+    def apply_settings(self, settings: dict[str, str]) -> None:
+        """Adopt the replicated engine settings (a settings entry, a snapshot)."""
+        engine = self.engine
+        policy = engine.config.maxmemory_policy
+        self.settings = dict(settings)
+        configure(engine.config, self.base_config, self.settings)
+        if engine.config.maxmemory_policy != policy:
+            engine.evictor.install()  # the access tracker the new policy needs
 
     def apply(self, data: bytes) -> EntryResult:
         """Apply one entry at once (what `apply_steps` does, without pausing)."""
@@ -128,6 +146,12 @@ class ShardState:
         except EntryFormatError as error:
             return self._malformed(data, error)
         now = self.clock_ms = max(self.clock_ms, entry.time_ms)
+        if entry.settings is not None:
+            self.apply_settings(
+                {name.decode("latin-1"): value.decode("latin-1") for name, value in entry.settings}
+            )
+            self.sessions.sweep(now)
+            return EntryResult(settings_changed=True)
         rng = EntryRandom(entry.seed)
         outcome = EntryResult()
         engine = self.engine
@@ -259,6 +283,8 @@ class ShardState:
         hasher.update(hashlib.blake2b(self.sessions.to_bytes()).digest())
         hasher.update(hashlib.blake2b(self.engine.scripting.to_bytes()).digest())
         hasher.update(hashlib.blake2b(self.engine.scripting.functions.to_bytes()).digest())
+        if self.settings:
+            hasher.update(hashlib.blake2b(_settings_bytes(self.settings)).digest())
         return hasher.digest()
 
     def snapshot(self) -> bytes:
@@ -266,16 +292,17 @@ class ShardState:
         session_bytes = self.sessions.to_bytes()
         script_bytes = self.engine.scripting.to_bytes()
         function_bytes = self.engine.scripting.functions.to_bytes()
+        sections = [engine_bytes, session_bytes, script_bytes, function_bytes]
+        # Without replicated settings, the layout before them: a node of the previous
+        # version can still read it.
+        magic = _SNAPSHOT_MAGIC_V3
+        if self.settings:
+            magic = SNAPSHOT_MAGIC
+            sections.append(_settings_bytes(self.settings))
         header = struct.pack(
-            _LAYOUTS[SNAPSHOT_MAGIC],
-            SNAPSHOT_MAGIC,
-            self.clock_ms,
-            len(engine_bytes),
-            len(session_bytes),
-            len(script_bytes),
-            len(function_bytes),
+            _LAYOUTS[magic], magic, self.clock_ms, *(len(section) for section in sections)
         )
-        return b"".join((header, engine_bytes, session_bytes, script_bytes, function_bytes))
+        return b"".join((header, *sections))
 
     def restore(self, data: bytes) -> None:
         magic = bytes(data[:8])
@@ -286,12 +313,16 @@ class ShardState:
         if len(data) < header_size:
             raise ValueError("shard snapshot is truncated (no header)")
         _, clock, engine_size, session_size, *rest = struct.unpack_from(layout, data)
-        script_size, function_size = (*rest, 0, 0)[:2]
-        if header_size + engine_size + session_size + script_size + function_size != len(data):
+        script_size, function_size, settings_size = (*rest, 0, 0, 0)[:3]
+        sizes = engine_size + session_size + script_size + function_size + settings_size
+        if header_size + sizes != len(data):
             raise ValueError("shard snapshot is truncated or has trailing bytes")
         sessions_at = header_size + engine_size
         scripts_at = sessions_at + session_size
         functions_at = scripts_at + script_size
+        settings_at = functions_at + function_size
+        # The settings first: restoring the engine converts containers by its thresholds.
+        self.apply_settings(_settings_from(data[settings_at:]))
         scripting = self.engine.scripting
         self.engine.restore(data[header_size:sessions_at])
         self.sessions = SessionTable.from_bytes(data[sessions_at:scripts_at])
@@ -300,7 +331,43 @@ class ShardState:
         else:
             scripting.flush()
         if function_size:
-            scripting.functions.restore(data[functions_at:])
+            scripting.functions.restore(data[functions_at:settings_at])
         else:
             scripting.functions.flush()
         self.clock_ms = clock
+
+
+def _settings_bytes(settings: dict[str, str]) -> bytes:
+    """Settings as a snapshot holds them: a count, then each name and value with its
+    length, sorted by name."""
+    parts = [struct.pack(">I", len(settings))]
+    for name, value in sorted(settings.items()):
+        for text in (name, value):
+            encoded = text.encode("latin-1")
+            parts.append(struct.pack(">I", len(encoded)))
+            parts.append(encoded)
+    return b"".join(parts)
+
+
+def _settings_from(data: bytes) -> dict[str, str]:
+    if not data:
+        return {}
+    view = memoryview(data)
+    (count,) = struct.unpack_from(">I", view)
+    position = 4
+    settings = {}
+    for _ in range(count):
+        texts = []
+        for _ in range(2):
+            if position + 4 > len(view):
+                raise ValueError("shard snapshot's settings are truncated")
+            (size,) = struct.unpack_from(">I", view, position)
+            position += 4
+            if position + size > len(view):
+                raise ValueError("shard snapshot's settings are truncated")
+            texts.append(bytes(view[position : position + size]).decode("latin-1"))
+            position += size
+        settings[texts[0]] = texts[1]
+    if position != len(view):
+        raise ValueError("shard snapshot's settings have trailing bytes")
+    return settings

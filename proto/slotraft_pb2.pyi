@@ -497,3 +497,99 @@ class SaveReply(_message.Message):
     LAST_SAVE_FIELD_NUMBER: _ClassVar[int]
     last_save: float
     def __init__(self, last_save: _Optional[float] = ...) -> None: ...
+
+class ConfigValues(_message.Message):
+    __slots__ = ("version", "values")
+    class ValuesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    values: _containers.ScalarMap[str, str]
+    def __init__(self, version: _Optional[int] = ..., values: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class ConfigSetRequest(_message.Message):
+    __slots__ = ("values",)
+    class ValuesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.ScalarMap[str, str]
+    def __init__(self, values: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class ConfigSetReply(_message.Message):
+    __slots__ = ("ok", "error", "leader", "applied")
+    OK_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    LEADER_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    ok: bool
+    error: str
+    leader: int
+    applied: ConfigValues
+    def __init__(self, ok: _Optional[bool] = ..., error: _Optional[str] = ..., leader: _Optional[int] = ..., applied: _Optional[_Union[ConfigValues, _Mapping]] = ...) -> None: ...
+
+class ReplicaReport(_message.Message):
+    __slots__ = ("shard", "role", "term", "commit", "applied", "last_index", "entries_since_snapshot", "followers", "used_memory", "keys")
+    SHARD_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    LAST_INDEX_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_SINCE_SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    FOLLOWERS_FIELD_NUMBER: _ClassVar[int]
+    USED_MEMORY_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    shard: int
+    role: str
+    term: int
+    commit: int
+    applied: int
+    last_index: int
+    entries_since_snapshot: int
+    followers: _containers.RepeatedCompositeFieldContainer[ReplicaInfo]
+    used_memory: int
+    keys: int
+    def __init__(self, shard: _Optional[int] = ..., role: _Optional[str] = ..., term: _Optional[int] = ..., commit: _Optional[int] = ..., applied: _Optional[int] = ..., last_index: _Optional[int] = ..., entries_since_snapshot: _Optional[int] = ..., followers: _Optional[_Iterable[_Union[ReplicaInfo, _Mapping]]] = ..., used_memory: _Optional[int] = ..., keys: _Optional[int] = ...) -> None: ...
+
+class NodeReport(_message.Message):
+    __slots__ = ("node", "address", "uptime_seconds", "rss_bytes", "cpu_user_seconds", "cpu_sys_seconds", "wal_segments", "wal_bytes", "wal_bytes_written", "wal_ok", "last_snapshot_time", "snapshots_taken", "replicas", "peak_used_memory")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    UPTIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CPU_USER_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CPU_SYS_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    WAL_SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    WAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    WAL_BYTES_WRITTEN_FIELD_NUMBER: _ClassVar[int]
+    WAL_OK_FIELD_NUMBER: _ClassVar[int]
+    LAST_SNAPSHOT_TIME_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOTS_TAKEN_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    PEAK_USED_MEMORY_FIELD_NUMBER: _ClassVar[int]
+    node: int
+    address: str
+    uptime_seconds: float
+    rss_bytes: int
+    cpu_user_seconds: float
+    cpu_sys_seconds: float
+    wal_segments: int
+    wal_bytes: int
+    wal_bytes_written: int
+    wal_ok: bool
+    last_snapshot_time: float
+    snapshots_taken: int
+    replicas: _containers.RepeatedCompositeFieldContainer[ReplicaReport]
+    peak_used_memory: int
+    def __init__(self, node: _Optional[int] = ..., address: _Optional[str] = ..., uptime_seconds: _Optional[float] = ..., rss_bytes: _Optional[int] = ..., cpu_user_seconds: _Optional[float] = ..., cpu_sys_seconds: _Optional[float] = ..., wal_segments: _Optional[int] = ..., wal_bytes: _Optional[int] = ..., wal_bytes_written: _Optional[int] = ..., wal_ok: _Optional[bool] = ..., last_snapshot_time: _Optional[float] = ..., snapshots_taken: _Optional[int] = ..., replicas: _Optional[_Iterable[_Union[ReplicaReport, _Mapping]]] = ..., peak_used_memory: _Optional[int] = ...) -> None: ...

@@ -659,3 +659,168 @@ class Admin:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class ConfigStub:
+    """CONFIG SET's cluster-wide half and INFO's view of the nodes.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Set = channel.unary_unary(
+                '/slotraft.Config/Set',
+                request_serializer=proto_dot_slotraft__pb2.ConfigSetRequest.SerializeToString,
+                response_deserializer=proto_dot_slotraft__pb2.ConfigSetReply.FromString,
+                _registered_method=True)
+        self.Watch = channel.unary_stream(
+                '/slotraft.Config/Watch',
+                request_serializer=proto_dot_slotraft__pb2.StatusRequest.SerializeToString,
+                response_deserializer=proto_dot_slotraft__pb2.ConfigValues.FromString,
+                _registered_method=True)
+        self.Report = channel.unary_unary(
+                '/slotraft.Config/Report',
+                request_serializer=proto_dot_slotraft__pb2.StatusRequest.SerializeToString,
+                response_deserializer=proto_dot_slotraft__pb2.NodeReport.FromString,
+                _registered_method=True)
+
+
+class ConfigServicer:
+    """CONFIG SET's cluster-wide half and INFO's view of the nodes.
+    """
+
+    def Set(self, request, context):
+        """Propose a change to the metadata group (only its leader can) and return once it
+        applied on this node; every node then applies it (engine settings through each
+        shard's own log).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Watch(self, request, context):
+        """The node's settings, again whenever they change.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Report(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ConfigServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Set': grpc.unary_unary_rpc_method_handler(
+                    servicer.Set,
+                    request_deserializer=proto_dot_slotraft__pb2.ConfigSetRequest.FromString,
+                    response_serializer=proto_dot_slotraft__pb2.ConfigSetReply.SerializeToString,
+            ),
+            'Watch': grpc.unary_stream_rpc_method_handler(
+                    servicer.Watch,
+                    request_deserializer=proto_dot_slotraft__pb2.StatusRequest.FromString,
+                    response_serializer=proto_dot_slotraft__pb2.ConfigValues.SerializeToString,
+            ),
+            'Report': grpc.unary_unary_rpc_method_handler(
+                    servicer.Report,
+                    request_deserializer=proto_dot_slotraft__pb2.StatusRequest.FromString,
+                    response_serializer=proto_dot_slotraft__pb2.NodeReport.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'slotraft.Config', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('slotraft.Config', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Config:
+    """CONFIG SET's cluster-wide half and INFO's view of the nodes.
+    """
+
+    @staticmethod
+    def Set(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slotraft.Config/Set',
+            proto_dot_slotraft__pb2.ConfigSetRequest.SerializeToString,
+            proto_dot_slotraft__pb2.ConfigSetReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Watch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/slotraft.Config/Watch',
+            proto_dot_slotraft__pb2.StatusRequest.SerializeToString,
+            proto_dot_slotraft__pb2.ConfigValues.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Report(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slotraft.Config/Report',
+            proto_dot_slotraft__pb2.StatusRequest.SerializeToString,
+            proto_dot_slotraft__pb2.NodeReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -11,6 +11,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from proto import slotraft_pb2 as pb
 from router.pubsub import PubSubRegistry
 
 # A connection's writes as WAIT sees them: for each shard it wrote to, the log index of the
@@ -150,6 +151,24 @@ class Backend(Protocol):
     async def slot_keys(self, slot: int, count: int) -> tuple[int, list[bytes]]:
         """CLUSTER COUNTKEYSINSLOT / GETKEYSINSLOT: how many keys the slot holds, and up to
         `count` of them."""
+
+    # ------------------------------------------------------------------ configuration
+
+    def cluster_settings(self) -> tuple[int, dict[str, str]]:
+        """The cluster-wide settings (proto/redis_config.py CLUSTER_PARAMETERS, canonical
+        values) as the nodes apply them, the newest seen, and their version (the metadata
+        log index of the last change; larger is newer)."""
+        ...
+
+    async def set_cluster_settings(self, settings: dict[str, str]) -> None:
+        """Change cluster-wide settings, all or none (CONFIG SET); returns once the change
+        applied and `cluster_settings` shows it. Raises BackendError when it could not be
+        made (the text says why)."""
+        ...
+
+    async def node_reports(self) -> list[pb.NodeReport]:
+        """What each node that answers says of itself (INFO persistence, replication,
+        memory); none for a backend without nodes."""
         ...
 
     # ------------------------------------------------------------------ pub/sub

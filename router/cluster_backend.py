@@ -31,6 +31,7 @@ from proto.relay import GrpcDialer
 from proto.slots import SLOT_COUNT
 from router.backend import BackendError, Replication, Watch, WriteMarks, note_write
 from router.cluster_admin import ClusterAdmin
+from router.cluster_settings import ClusterSettings
 from router.coalescing import MergeKey, RequestCoalescer
 from router.node_link import GRPC_OPTIONS, NodeLink
 from router.pubsub import PubSubRegistry
@@ -70,6 +71,7 @@ class ClusterBackend:
         self.coalescer = RequestCoalescer(self._start_merged, self._write_links)
         self.registry = RouterRegistry(self.links)  # the other routers' addresses
         self.cluster_admin = ClusterAdmin(self.links, self.shards)  # WAIT, ROLE, SAVE, ...
+        self.settings = ClusterSettings(self.links)  # cluster-wide CONFIG, node reports
 
     # ------------------------------------------------------------------ slot map
 
@@ -89,6 +91,7 @@ class ClusterBackend:
                     self._install(slot_map)
                     self.watch_task = asyncio.get_running_loop().create_task(self._watch())
                     self.registry.start()
+                    await self.settings.start()
                     return
                 except (grpc.aio.AioRpcError, OSError, TimeoutError, HandshakeError) as error:
                     last_error = error
@@ -151,6 +154,7 @@ class ClusterBackend:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.watch_task
         await self.registry.close()
+        await self.settings.close()
         await self.pubsub_streams.close()
         self.caller.close()
         for link in self.links.values():
@@ -268,6 +272,17 @@ class ClusterBackend:
 
     async def slot_keys(self, slot: int, count: int) -> tuple[int, list[bytes]]:
         return await self.cluster_admin.slot_keys(self.slot_table[slot], slot, count)
+
+    # ------------------------------------------------------------------ configuration
+
+    def cluster_settings(self) -> tuple[int, dict[str, str]]:
+        return self.settings.version, self.settings.values
+
+    async def set_cluster_settings(self, settings: dict[str, str]) -> None:
+        await self.settings.set(settings)
+
+    async def node_reports(self) -> list[pb.NodeReport]:
+        return await self.settings.reports()
 
     # ------------------------------------------------------------------ calls and retries
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from proto.redis_config import DEFAULT_OUTPUT_LIMITS
 
 # Redis's own ceilings (networking.c): a multibulk header above INT_MAX is refused.
 INT_MAX = 2**31 - 1
@@ -51,9 +54,14 @@ class RouterConfig:
     # HOST:PORT clients reach this router at, told to the other routers (CLUSTER SLOTS);
     # None: the address listened on, unless that is a wildcard.
     announce: str | None = None
-    # Reported by CONFIG GET and INFO memory; the nodes enforce them.
-    maxmemory: int = 0
-    maxmemory_policy: str = "noeviction"
+    # Redis's `timeout`: a client idle this many seconds is disconnected (0: never).
+    idle_timeout: int = 0
+    # Redis's client-output-buffer-limit (proto/redis_config.py's canonical form): a
+    # connection whose unsent replies pass a class's hard limit, or its soft limit for
+    # longer than its seconds, is closed (0: no limit).
+    output_buffer_limits: str = DEFAULT_OUTPUT_LIMITS
+    # The redis.conf-style file the router was started with (CONFIG REWRITE writes it).
+    config_file: Path | None = None
     # The Redis version whose behaviour the router reproduces (HELLO, INFO server).
     redis_version: str = "7.0.15"
 

@@ -1,17 +1,22 @@
-"""What every connection of one router shares: settings, backend, planner, counters, and
-the registry of connected clients (for CLIENT LIST / KILL and INFO clients)."""
+"""What every connection of one router shares: settings, backend, planner, counters, the
+slowlog and latency monitor, and the registry of connected clients (for CLIENT LIST / KILL
+and INFO clients)."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import random
 import secrets
 import time
 from typing import Protocol
 
+from proto.redis_config import string2d
 from router.backend import Backend
-from router.config import RouterConfig
+from router.config import Limits, RouterConfig
 from router.connection import ClientState
-from router.metrics import CommandMetrics
+from router.metrics import CommandMetrics, CommandStats
+from router.monitoring import LatencyMonitor, Rates, Slowlog, observe
 from router.planner import Planner
 from router.stats import RouterStats
 
@@ -24,7 +29,13 @@ class ClientHandle(Protocol):
     @property
     def buffered(self) -> int: ...
 
+    @property
+    def output_buffered(self) -> int: ...
+
     def kill(self) -> None: ...
+
+    def use_limits(self, limits: Limits) -> None:
+        """Read the connection's next requests under these limits (CONFIG SET)."""
 
 
 class RouterContext:
@@ -45,6 +56,96 @@ class RouterContext:
         # once listening, from --announce or the address listened on (None: a wildcard).
         self.announce: str | None = None
         self._last_client_id = 0
+        self.slowlog = Slowlog()
+        self.latency = LatencyMonitor()
+        self.peak_used_memory = 0  # the highest INFO memory has shown
+        self.rates = Rates()  # INFO stats' instantaneous rates, sampled by router/cron.py
+        self.latency_tracking = True  # INFO latencystats
+        self.percentiles: tuple[float, ...] = (50.0, 99.0, 99.9)
+        # A batch at least this slow (s) goes to the slowlog or the latency monitor.
+        self.monitor_threshold = float("inf")
+        self._applied_settings: dict[str, str] | None = None
+        # What CONFIG RESETSTAT left: INFO shows the counters since (the metrics endpoint's
+        # counters are never reset).
+        self._baseline: dict[str, CommandStats] = {}
+        self._error_baseline: dict[bytes, int] = {}
+        self.refresh_settings()
+
+    def refresh_settings(self) -> None:
+        """Take up the cluster-wide settings the routers apply (the slowlog's and the
+        latency monitor's), if they changed since last time."""
+        _, values = self.backend.cluster_settings()
+        if values is self._applied_settings:
+            return
+        self._applied_settings = values
+        slowlog, latency = self.slowlog, self.latency
+        slowlog.slower_than_us = int(values["slowlog-log-slower-than"])
+        slowlog.max_len = int(values["slowlog-max-len"])
+        while len(slowlog.entries) > slowlog.max_len:
+            slowlog.entries.pop()
+        latency.threshold_ms = int(values["latency-monitor-threshold"])
+        self.latency_tracking = values["latency-tracking"] == "yes"
+        words = values["latency-tracking-info-percentiles"].split()
+        self.percentiles = tuple(value for w in words if (value := string2d(w)) is not None)
+        thresholds = []
+        if slowlog.slower_than_us >= 0:
+            thresholds.append(slowlog.slower_than_us / 1_000_000)
+        if latency.threshold_ms:
+            thresholds.append(latency.threshold_ms / 1000)
+        self.monitor_threshold = min(thresholds, default=float("inf"))
+
+    def observe(
+        self, names: list[str], commands: list[list[bytes]], elapsed: float, client: ClientState
+    ) -> None:
+        """A batch at least `monitor_threshold` slow: to the slowlog and latency monitor."""
+        observe(
+            self.slowlog, self.latency, names, commands, elapsed, client.addr, client.name or b""
+        )
+
+    def reconfigure(self, config: RouterConfig) -> None:
+        """Run with new router-local settings (CONFIG SET): new connections and the
+        requests of those already open."""
+        limits_changed = config.limits != self.config.limits
+        self.config = config
+        if limits_changed:
+            for handle in self.clients.values():
+                handle.use_limits(config.limits)
+
+    # ------------------------------------------------------------------ INFO's counters
+
+    def command_stats(self) -> dict[str, CommandStats]:
+        """Each command's counters since CONFIG RESETSTAT (commands called since only)."""
+        out = {}
+        for name, stats in self.commands.by_name.items():
+            base = self._baseline.get(name)
+            if base is None:
+                if stats.count:
+                    out[name] = stats
+                continue
+            delta = CommandStats()
+            delta.counts = [a - b for a, b in zip(stats.counts, base.counts)]
+            delta.fine = [a - b for a, b in zip(stats.fine, base.fine)]
+            delta.total = stats.total - base.total
+            delta.errors = stats.errors - base.errors
+            delta.rejected = stats.rejected - base.rejected
+            if delta.count:
+                out[name] = delta
+        return out
+
+    def error_codes(self) -> dict[bytes, int]:
+        """Error replies by code since CONFIG RESETSTAT."""
+        base = self._error_baseline
+        counted = {
+            code: count - base.get(code, 0) for code, count in self.commands.error_codes.items()
+        }
+        return {code: count for code, count in counted.items() if count}
+
+    def reset_stats(self) -> None:
+        self.stats.reset()
+        self._baseline = {
+            name: copy.deepcopy(stats) for name, stats in self.commands.by_name.items()
+        }
+        self._error_baseline = dict(self.commands.error_codes)
 
     def next_client_id(self) -> int:
         self._last_client_id += 1
@@ -56,3 +157,7 @@ class RouterContext:
 
     def blocked_clients(self) -> int:
         return sum(1 for handle in self.clients.values() if handle.client.blocked)
+
+
+def with_limits(config: RouterConfig, **changes: int) -> RouterConfig:
+    return dataclasses.replace(config, limits=dataclasses.replace(config.limits, **changes))

@@ -4,5 +4,4 @@ from __future__ import annotations
 
 # A whole-keyspace command cannot be part of a one-shard transaction.
 ALL_SHARDS_IN_MULTI = b"CROSSSLOT %s inside MULTI needs every shard; a transaction runs on one"
-CONFIG_READ_ONLY = b"ERR CONFIG %s is not supported: the router's configuration is read-only"
 INTERNAL = b"ERR internal error in the router: %s"

@@ -21,9 +21,16 @@ from proto.gc_tuning import tune_gc
 from proto.handshake import ROLE_ROUTER, Peer
 from proto.logs import configure
 from proto.metrics import MetricsServer, add_metrics_argument, parse_address, process_registry
+from proto.redis_config import (
+    ROUTER_PARAMETERS,
+    ConfigFileError,
+    check_secret_file_mode,
+    read_config_file,
+)
 from router.backend import Backend
 from router.cluster_backend import ClusterBackend
 from router.config import Limits, RouterConfig
+from router.config_command import with_local_values
 from router.metrics_export import RouterCollector
 from router.server import RouterServer
 
@@ -35,8 +42,21 @@ BackendFactory = Callable[[argparse.Namespace], Awaitable[tuple[Backend, list[Co
 def add_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiveGroup:
     """The router's options; returns the group of backend sources (`--nodes`), to which
     `slotraft router` adds its own."""
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=6379, help="port (0: any free port)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a redis.conf-style file: port, bind, protected-mode, timeout, maxclients, "
+        "client-output-buffer-limit, client-query-buffer-limit, proto-max-bulk-len, "
+        "requirepass (the file must then be mode 600); the flags override it, CONFIG SET "
+        "changes the running router and CONFIG REWRITE writes back here. Cluster-wide "
+        "directives (maxmemory, slowlog-*, ...) are accepted and left to the nodes: give "
+        "them the same file",
+    )
+    # Flags that a --config file may also set default to None: given, they win.
+    parser.add_argument("--host", default=None, help="address to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="port (6379; 0: any free port)")
     parser.add_argument(
         "--requirepass-file",
         type=Path,
@@ -48,9 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiv
     parser.add_argument(
         "--protected-mode",
         choices=["yes", "no"],
-        default="yes",
-        help="without a password, serve clients on the loopback interface only (yes), as "
-        "Redis's protected-mode",
+        default=None,
+        help="without a password, serve clients on the loopback interface only (yes, the "
+        "default), as Redis's protected-mode",
     )
     parser.add_argument(
         "--cluster-secret-file",
@@ -80,9 +100,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiv
         "other routers learn through the nodes (default: --host:--port; needed when "
         "listening on 0.0.0.0 or behind a port mapping)",
     )
-    parser.add_argument("--max-clients", type=int, default=10000)
+    parser.add_argument("--max-clients", type=int, default=None, help="(10000)")
     parser.add_argument("--max-args", type=int, default=Limits().max_args)
-    parser.add_argument("--proto-max-bulk-len", type=int, default=Limits().max_bulk_len)
+    parser.add_argument(
+        "--proto-max-bulk-len", type=int, default=None, help=f"({Limits().max_bulk_len})"
+    )
     add_metrics_argument(parser, "clients are served without metrics")
     parser.add_argument(
         "--log-level",
@@ -93,27 +115,60 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiv
     return source
 
 
-def password_from(args: argparse.Namespace) -> bytes | None:
+def password_from(args: argparse.Namespace, from_file: str = "") -> bytes | None:
+    """--requirepass-file, else the --config file's requirepass, else SLOTRAFT_PASSWORD."""
     if args.requirepass_file is not None:
         try:
             text = args.requirepass_file.read_text().rstrip("\r\n")
         except OSError as error:
             raise SystemExit(f"cannot read --requirepass-file: {error}") from None
+    elif from_file:
+        text = from_file
     else:
         text = os.environ.get("SLOTRAFT_PASSWORD", "")
     return text.encode() if text else None
 
 
+def file_settings(path: Path | None) -> dict[str, str]:
+    """The directives of a --config file (canonical names and values); SystemExit with
+    Redis's reason if it cannot be used."""
+    if path is None:
+        return {}
+    try:
+        values = read_config_file(path)
+        check_secret_file_mode(path, values)
+    except OSError as error:
+        raise SystemExit(f"cannot read --config {path}: {error}") from None
+    except ConfigFileError as error:
+        raise SystemExit(str(error)) from None
+    return values
+
+
 def config_from(args: argparse.Namespace) -> RouterConfig:
-    return RouterConfig(
-        host=args.host,
-        port=args.port,
-        requirepass=password_from(args),
-        protected_mode=args.protected_mode == "yes",
-        limits=Limits(max_args=args.max_args, max_bulk_len=args.proto_max_bulk_len),
-        max_clients=args.max_clients,
-        announce=args.announce,
-    )
+    path = getattr(args, "config", None)
+    from_file = file_settings(path)
+    bind = from_file.get("bind", "").split()
+    flags = {
+        "protected-mode": args.protected_mode,
+        "maxclients": None if args.max_clients is None else str(args.max_clients),
+        "proto-max-bulk-len": (
+            None if args.proto_max_bulk_len is None else str(args.proto_max_bulk_len)
+        ),
+    }
+    local = {name: value for name, value in from_file.items() if name in ROUTER_PARAMETERS}
+    local.update({name: value for name, value in flags.items() if value is not None})
+    try:
+        base = RouterConfig(
+            host=args.host if args.host is not None else (bind[0] if bind else "127.0.0.1"),
+            port=args.port if args.port is not None else int(from_file.get("port", "6379")),
+            requirepass=password_from(args, from_file.get("requirepass", "")),
+            limits=Limits(max_args=args.max_args),
+            config_file=path.resolve() if path is not None else None,
+            announce=args.announce,
+        )
+        return with_local_values(base, local)
+    except ValueError as error:
+        raise SystemExit(f"router: {error}") from None
 
 
 async def cluster_backend_from(args: argparse.Namespace) -> tuple[Backend, list[Coroutine]]:
@@ -172,8 +227,8 @@ async def serve(
 
 
 def run(args: argparse.Namespace, backend_from: BackendFactory = cluster_backend_from) -> int:
-    configure("router", args.port, args.log_level.upper())
     config = config_from(args)
+    configure("router", config.port, args.log_level.upper())
     if args.metrics is not None:
         parse_address(args.metrics)  # a bad address stops the router before it starts
 

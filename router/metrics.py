@@ -33,59 +33,134 @@ UNKNOWN_COMMAND = "unknown"  # never the client's spelling: labels must stay few
 EVENT_LOG_INTERVAL_S = 5.0
 _ERROR_FIRST_BYTES = frozenset(b"-!")  # RESP simple error, RESP3 blob error
 _FIRST_BYTE = operator.itemgetter(0)
+# Redis tracks at most this many distinct error codes (INFO errorstats).
+MAX_ERROR_CODES = 128
+# Errors that refuse a command before it runs (Redis's rejected_calls): the router's
+# checks and the nodes' refusals; every other error is a failed call.
+_REJECTIONS = (
+    b"ERR wrong number of arguments",
+    b"ERR unknown subcommand",
+    b"NOAUTH",
+    b"NOPERM",
+    b"OOM",
+    b"CROSSSLOT",
+    b"CLUSTERDOWN",
+    b"MOVED",
+    b"ASK",
+    b"TRYAGAIN",
+    b"BUSY",
+    b"LOADING",
+    b"MISCONF",
+    b"READONLY",
+    b"NOSCRIPT",
+    b"EXECABORT",
+)
+# Fine latency buckets: by the bit length of the latency in ns, each split in 8, so a
+# percentile is known within an eighth of a power of two.
+FINE_BUCKETS = 65 * 8  # bit lengths 0..64
+
+
+def fine_bucket(elapsed: float) -> int:
+    nanoseconds = int(elapsed * 1e9)
+    length = nanoseconds.bit_length()
+    if length < 4:
+        return length << 3
+    return (length << 3) | ((nanoseconds >> (length - 4)) & 7)
+
+
+def fine_upper_ns(bucket: int) -> int:
+    """The largest latency (ns) a fine bucket holds."""
+    length, part = bucket >> 3, bucket & 7
+    if length < 4:
+        return (1 << length) - 1
+    return (1 << (length - 1)) + ((part + 1) << (length - 4)) - 1
 
 
 class CommandStats(Histogram):
-    """One command's latency histogram (its count is the command's calls) and its error
-    replies."""
+    """One command's latency histogram (its count is the command's calls), its error
+    replies (those that refused it: `rejected`), and its latencies in fine buckets (INFO
+    latencystats, LATENCY HISTOGRAM)."""
 
-    __slots__ = ("errors",)
+    __slots__ = ("errors", "fine", "rejected")
 
     def __init__(self) -> None:
         super().__init__(LATENCY_BUCKETS)
         self.errors = 0
+        self.rejected = 0
+        self.fine = [0] * FINE_BUCKETS
 
 
 class CommandMetrics:
     def __init__(self) -> None:
         self.by_name: dict[str, CommandStats] = {}
+        # Error replies by their code (the first word: ERR, WRONGTYPE, ...), INFO errorstats.
+        self.error_codes: dict[bytes, int] = {}
 
-    def record(self, names: list[str], replies: list[bytes], started: float) -> None:
+    def record(self, names: list[str], replies: list[bytes], started: float) -> float:
         """The replies of one batch, about to be written; names[i] is replies[i]'s command,
-        `started` (time.monotonic) when the batch's first request came in. Per batch: one
-        clock read and one bucket search; per command only C-level scans, when the batch is
-        of one command (a single request, or a pipeline of one command: most traffic)."""
+        `started` (time.monotonic) when the batch's first request came in; returns the
+        batch's latency (s). Per batch: one clock read and two bucket searches; per command
+        only C-level scans, when the batch is of one command (a single request, or a
+        pipeline of one command: most traffic) without errors."""
         if not names:
-            return
+            return 0.0
         elapsed = time.monotonic() - started
         bucket = bisect_left(LATENCY_BUCKETS, elapsed)
+        fine = fine_bucket(elapsed)
         name = names[0]
         size = len(names)
         if size == 1 or names.count(name) == size:
             stats = self.by_name.get(name) or self._add(name)
             stats.counts[bucket] += size
+            stats.fine[fine] += size
             stats.total += elapsed * size
             if size == 1:
                 reply = replies[0]
                 if reply and reply[0] in _ERROR_FIRST_BYTES:
-                    stats.errors += 1
+                    self._error(stats, reply)
             else:
                 try:
                     firsts = bytes(map(_FIRST_BYTE, replies))
                 except IndexError:  # an empty reply: none is, but then count one by one
                     firsts = bytes(reply[0] if reply else 0 for reply in replies)
-                stats.errors += firsts.count(45) + firsts.count(33)  # - and !
-            return
+                if firsts.count(45) + firsts.count(33):  # - and !
+                    for reply in replies:
+                        if reply and reply[0] in _ERROR_FIRST_BYTES:
+                            self._error(stats, reply)
+            return elapsed
         for name, reply in zip(names, replies):
             stats = self.by_name.get(name) or self._add(name)
             stats.counts[bucket] += 1
+            stats.fine[fine] += 1
             stats.total += elapsed
             if reply and reply[0] in _ERROR_FIRST_BYTES:
-                stats.errors += 1
+                self._error(stats, reply)
+        return elapsed
+
+    def _error(self, stats: CommandStats, reply: bytes) -> None:
+        stats.errors += 1
+        text = error_text(reply)
+        if text.startswith(_REJECTIONS):
+            stats.rejected += 1
+        code = text.split(b" ", 1)[0]
+        codes = self.error_codes
+        if code in codes:
+            codes[code] += 1
+        elif len(codes) < MAX_ERROR_CODES:
+            codes[code] = 1
 
     def _add(self, name: str) -> CommandStats:
         stats = self.by_name[name] = CommandStats()
         return stats
+
+
+def error_text(reply: bytes) -> bytes:
+    """An encoded error reply's text (RESP simple error or RESP3 blob error)."""
+    if reply[:1] == b"!":
+        start = reply.find(b"\r\n") + 2
+        return reply[start : len(reply) - 2]
+    end = reply.find(b"\r\n")
+    return reply[1:end] if end >= 0 else reply[1:]
 
 
 def command_name(args: list[bytes]) -> str:

@@ -15,10 +15,6 @@ from typing import Protocol
 from proto.glob import Matcher, compile_pattern, stringmatch
 from proto.resp import Push, Reply, encode
 
-# Message bytes written to a connection that does not read before it is closed (Redis's
-# client-output-buffer-limit for pubsub clients: 32 MB).
-SUBSCRIBER_BACKLOG_LIMIT = 32 << 20
-
 
 class Frame:
     """A message for subscribers, encoded at most once per protocol however many

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import random
@@ -10,6 +11,7 @@ import time
 from typing import cast
 
 from proto.errors import DENIED_PROTECTED_MODE, MAX_CLIENTS
+from router import cron
 from router.backend import Backend
 from router.config import RouterConfig
 from router.connection import ClientState
@@ -115,6 +117,7 @@ class RouterServer:
     ) -> None:
         self.ctx = RouterContext(config, backend, rng)
         self._server: asyncio.base_events.Server | None = None
+        self._cron: asyncio.Task | None = None
 
     @property
     def port(self) -> int:
@@ -132,6 +135,7 @@ class RouterServer:
             reuse_address=True,
         )
         self.ctx.port = self._server.sockets[0].getsockname()[1]
+        self._cron = loop.create_task(cron.run(self.ctx), name="router-cron")
         log.info("router listening on %s:%d", config.host, self.ctx.port)
         announce = config.announce or default_announce(config.host, self.ctx.port)
         if announce is None:
@@ -153,6 +157,11 @@ class RouterServer:
     async def close(self) -> None:
         """Stop listening and close every client connection."""
         await stop_background_saves(self.ctx)
+        if self._cron is not None:
+            self._cron.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._cron
+            self._cron = None
         if self._server is not None:
             self._server.close()
         for handle in list(self.ctx.clients.values()):

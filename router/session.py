@@ -26,11 +26,13 @@ from typing import Protocol
 
 from proto import errors
 from proto.commands import SINGLE_KEY, CommandSpec, Flag, Unresolved, resolve
+from proto.redis_config import output_limits
 from proto.resp import Reply, encode_many
 from proto.running_loop import running_loop
 from proto.slots import key_slot
 from router import replies
 from router.backend import BackendError
+from router.config import Limits
 from router.connection import ClientState
 from router.context import RouterContext
 from router.errors import INTERNAL
@@ -38,7 +40,7 @@ from router.local_commands import LOCAL_COMMANDS, LocalCommand
 from router.metrics import command_name
 from router.planner import Forward, Plan, Scatter
 from router.protocol import ProtocolError, RequestParser
-from router.pubsub import SUBSCRIBER_BACKLOG_LIMIT, Frame
+from router.pubsub import Frame
 from router.pubsub_commands import context_error
 
 # The modules of the commands the router answers itself, which register them in
@@ -87,7 +89,17 @@ class _Merged:
 
 
 class _Batch:
-    __slots__ = ("barrier_name", "commands", "items", "names", "readonly", "resp3", "started")
+    __slots__ = (
+        "args",
+        "barrier_args",
+        "barrier_name",
+        "commands",
+        "items",
+        "names",
+        "readonly",
+        "resp3",
+        "started",
+    )
 
     def __init__(self, resp3: bool, readonly: bool, started: float = 0.0) -> None:
         self.resp3 = resp3
@@ -96,9 +108,12 @@ class _Batch:
         # Per command with a reply to send: encoded bytes, a (shard, index) reference to
         # a shard reply, or a _Merged.
         self.items: list[bytes | tuple[int, int] | _Merged] = []
-        # For the metrics: each item's command, the barrier's, and when the first came in.
+        # For the metrics: each item's command, the barrier's, and when the first came in;
+        # for the slowlog, their arguments.
         self.names: list[str] = []
+        self.args: list[list[bytes]] = []
         self.barrier_name = ""
+        self.barrier_args: list[bytes] = []
         self.started = started
 
     def forward(self, shard: int, args: list[bytes]) -> tuple[int, int]:
@@ -135,17 +150,26 @@ class Session:
         self._eof = False
         self._writable: asyncio.Future | None = None  # set while the transport is full
         self._held: list[bytes] | None = None  # messages held during a subscription change
-        self._pushed_while_full = 0  # message bytes written while the transport is full
+        self._pushed_while_full = 0  # bytes written while the transport is full
+        self._over_soft_limit_since: float | None = None  # client-output-buffer-limit
         self._arrived: float | None = None  # when the oldest unanswered bytes came in
 
     @property
     def buffered(self) -> int:
         return self.parser.buffered
 
+    @property
+    def output_buffered(self) -> int:
+        """Reply bytes written but not yet sent (0 for a transport that cannot tell)."""
+        size = getattr(self.transport, "get_write_buffer_size", None)
+        return size() if size is not None else 0
+
     # ------------------------------------------------------------------ transport events
 
     def feed(self, data: bytes) -> None:
-        self.ctx.stats.net_input_bytes += len(data)
+        stats = self.ctx.stats
+        stats.net_input_bytes += len(data)
+        stats.reads_processed += 1
         self.client.last_interaction = now = time.monotonic()
         if self._arrived is None:
             self._arrived = now
@@ -165,6 +189,7 @@ class Session:
 
     def resume_writing(self) -> None:
         self._pushed_while_full = 0
+        self._over_soft_limit_since = None
         if self._writable is not None:
             if not self._writable.done():
                 self._writable.set_result(None)
@@ -186,19 +211,16 @@ class Session:
     def kill(self) -> None:
         self.transport.close()
 
+    def use_limits(self, limits: Limits) -> None:
+        self.parser.limits = limits
+
     def deliver(self, frame: Frame) -> None:
         """A message for this connection's subscriptions. A subscriber that does not read
-        is disconnected past SUBSCRIBER_BACKLOG_LIMIT, as Redis's pubsub output limit does."""
+        is disconnected past its client-output-buffer-limit (`_send`)."""
         data = frame.encoded(self.client.resp3)
         if self._held is not None:
             self._held.append(data)
             return
-        if self._writable is not None:
-            self._pushed_while_full += len(data)
-            if self._pushed_while_full > SUBSCRIBER_BACKLOG_LIMIT:
-                log.warning("connection %d does not read its messages: closed", self.client.id)
-                self._close()
-                return
         self._send(data)
 
     # ------------------------------------------------------------------ processing loop
@@ -218,7 +240,10 @@ class Session:
                 if barrier is not None:
                     reply = await barrier()
                     self._send(reply)
-                    self.ctx.commands.record([batch.barrier_name], [reply], batch.started)
+                    names = [batch.barrier_name]
+                    elapsed = self.ctx.commands.record(names, [reply], batch.started)
+                    if elapsed >= self.ctx.monitor_threshold:
+                        self.ctx.observe(names, [batch.barrier_args], elapsed, self.client)
                 if failure is not None:
                     self.ctx.stats.protocol_errors += 1
                     if failure.message is not None:
@@ -255,6 +280,7 @@ class Session:
         forward = batch.forward
         items = batch.items
         names = batch.names
+        arguments = batch.args
         shard_for_slot = self._shard_for_slot
         limit = self.ctx.config.max_batch
         stats = self.ctx.stats
@@ -280,6 +306,7 @@ class Session:
                         shard = shard_for_slot(key_slot(command[1]))
                         items.append(forward(shard, command))
                         names.append(spec.name)
+                        arguments.append(command)
                         last_spec = spec
                         continue
             if last_spec is not None:
@@ -290,8 +317,10 @@ class Session:
             barrier = self._dispatch_any(command, batch)
             if barrier is not None:
                 batch.barrier_name = command_name(command)
+                batch.barrier_args = command
             elif len(names) < len(items):  # it has a reply in the batch
                 names.append(command_name(command))
+                arguments.append(command)
             parser.authenticated = client.authenticated
             if (
                 barrier is not None
@@ -319,8 +348,36 @@ class Session:
 
     def _send(self, data: bytes) -> None:
         if data and not self.closed:
-            self.ctx.stats.net_output_bytes += len(data)
+            stats = self.ctx.stats
+            stats.net_output_bytes += len(data)
+            stats.writes_processed += 1
             self.transport.write(data)
+            if self._writable is not None:  # the client does not read as fast as we write
+                self._pushed_while_full += len(data)
+                self._check_output_limit()
+
+    def _check_output_limit(self) -> None:
+        """Redis's client-output-buffer-limit, once the socket's own buffer is full: the
+        connection is closed when its unsent replies pass its class's hard limit, or its
+        soft limit for longer than the soft limit's seconds (0: no limit)."""
+        kind = "pubsub" if self.client.subscribed else "normal"
+        hard, soft, seconds = output_limits(self.ctx.config.output_buffer_limits)[kind]
+        size = self._pushed_while_full
+        if hard and size > hard:
+            why = f"its unsent replies passed the {kind} hard limit of {hard} bytes"
+        elif soft and size > soft:
+            now = time.monotonic()
+            if self._over_soft_limit_since is None:
+                self._over_soft_limit_since = now
+                return
+            if now - self._over_soft_limit_since <= seconds:
+                return
+            why = f"its unsent replies stayed over the {kind} soft limit for {seconds} s"
+        else:
+            self._over_soft_limit_since = None
+            return
+        log.warning("connection %d does not read fast enough: closed (%s)", self.client.id, why)
+        self._close()
 
     def _close(self) -> None:
         self.closed = True
@@ -435,7 +492,10 @@ class Session:
                 out.append(results[shard][index])
             else:
                 out.append(item.resolve(results))  # type: ignore[union-attr]
-        self.ctx.commands.record(batch.names, out, batch.started)
+        ctx = self.ctx
+        elapsed = ctx.commands.record(batch.names, out, batch.started)
+        if elapsed >= ctx.monitor_threshold:
+            ctx.observe(batch.names, batch.args, elapsed, self.client)
         return b"".join(out)
 
     def _call(

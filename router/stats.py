@@ -13,6 +13,8 @@ class RouterStats:
     net_input_bytes: int = 0
     net_output_bytes: int = 0
     protocol_errors: int = 0
+    reads_processed: int = 0  # reads off client sockets
+    writes_processed: int = 0  # writes to client sockets
 
     def reset(self) -> None:
         for item in fields(self):

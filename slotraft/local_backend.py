@@ -13,6 +13,7 @@ it delivers published messages straight to its own subscribers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import random
@@ -22,9 +23,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from node.engine.blocking import WouldBlock
-from node.engine.config import EngineConfig
+from node.engine.config import EngineConfig, canonical_value, configure
 from node.engine.engine import Engine
+from proto import slotraft_pb2 as pb
 from proto.commands import CommandSpec, resolve, timeout_reply
+from proto.redis_config import CLUSTER_PARAMETERS, ENGINE_PARAMETERS, defaults
 from proto.resp import NULL_ARRAY, Error, Reply, encode
 from proto.slots import SLOT_COUNT, key_slot
 from router.backend import BackendError, Replication, Watch, WriteMarks
@@ -68,10 +71,16 @@ class LocalBackend:
     ) -> None:
         if shards < 1:
             raise ValueError("at least one shard")
+        self._base_config = config or EngineConfig()
+        # A config of its own per engine, as on the nodes (each shard applies settings at
+        # its own point).
         self._shards = [
-            _Shard(Engine(config or EngineConfig()), random.Random(seed + index))
+            _Shard(Engine(dataclasses.replace(self._base_config)), random.Random(seed + index))
             for index in range(shards)
         ]
+        # CONFIG SET's cluster-wide settings (canonical values) and how many changes.
+        self._settings: dict[str, str] = {}
+        self._settings_version = 0
         # Even slot ranges, as `slotraft up` splits them.
         self._slot_to_shard = [slot * shards // SLOT_COUNT for slot in range(SLOT_COUNT)]
         for index, shard in enumerate(self._shards):
@@ -191,6 +200,29 @@ class LocalBackend:
             key for key in self.engine(self.shard_for_slot(slot)).db.data if key_slot(key) == slot
         ]
         return len(keys), keys[:count]
+
+    # ------------------------------------------------------------------ configuration
+
+    def cluster_settings(self) -> tuple[int, dict[str, str]]:
+        values = defaults(CLUSTER_PARAMETERS)
+        values.update(
+            {name: canonical_value(self._base_config, name) for name in ENGINE_PARAMETERS}
+        )
+        values.update(self._settings)
+        return self._settings_version, values
+
+    async def set_cluster_settings(self, settings: dict[str, str]) -> None:
+        self._settings.update(settings)
+        self._settings_version += 1
+        engine_settings = {k: v for k, v in self._settings.items() if k in ENGINE_PARAMETERS}
+        for shard in self._shards:
+            policy = shard.engine.config.maxmemory_policy
+            configure(shard.engine.config, self._base_config, engine_settings)
+            if shard.engine.config.maxmemory_policy != policy:
+                shard.engine.evictor.install()
+
+    async def node_reports(self) -> list[pb.NodeReport]:
+        return []  # in-process engines: no nodes, no WAL, no replicas
 
     # ------------------------------------------------------------------ pub/sub
 

@@ -29,9 +29,20 @@ async def backend_from(args: argparse.Namespace) -> tuple[Backend, list[Coroutin
     if args.nodes:
         return await router_main.cluster_backend_from(args)
     # Imported here: a router in front of the cluster does not load the engine's code.
+    from node.engine.config import FIELD_OF, EngineConfig, engine_value
+    from proto.redis_config import ENGINE_PARAMETERS
     from slotraft.local_backend import LocalBackend
 
-    backend = LocalBackend(args.local_shards)
+    # The engines take the --config file's engine settings, as the nodes would.
+    from_file = router_main.file_settings(args.config)
+    config = EngineConfig(
+        **{
+            FIELD_OF[name]: engine_value(name, value)
+            for name, value in from_file.items()
+            if name in ENGINE_PARAMETERS
+        }
+    )
+    backend = LocalBackend(args.local_shards, config=config)
     return backend, [backend.run_active_expiry()]
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from node.datadir import DirectoryInUse
+from proto.redis_config import ConfigFileError, check_secret_file_mode, read_config_file
 from proto.topology import ClusterDescription
 from slotraft.local_cluster import CLUSTER_FILE, ROUTER_PORTS_FILE, LocalCluster
 from slotraft.supervisor import Supervisor
@@ -52,6 +53,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout", type=float, default=60.0, help="seconds to wait for the cluster to serve (60)"
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a redis.conf-style file given to every node and router (`maxmemory 100mb`, "
+        "`maxmemory-policy allkeys-lru`, `timeout 300`, ...): the nodes take its cluster-wide "
+        "settings, the routers their own (port and bind excepted: --port and --host place "
+        "the routers). CONFIG SET changes them at run time, through the metadata group for "
+        "the cluster-wide ones",
     )
 
 
@@ -108,7 +120,22 @@ def password_from(args: argparse.Namespace) -> str | None:
     return os.environ.get("SLOTRAFT_PASSWORD") or None
 
 
+def config_arguments(args: argparse.Namespace) -> list[str]:
+    """`--config FILE` for the nodes and routers, once the file is known to be usable
+    (SystemExit with Redis's reason otherwise)."""
+    if args.config is None:
+        return []
+    try:
+        check_secret_file_mode(args.config, read_config_file(args.config))
+    except OSError as error:
+        raise SystemExit(f"slotraft up: cannot read --config {args.config}: {error}") from None
+    except ConfigFileError as error:
+        raise SystemExit(f"slotraft up: {error}") from None
+    return ["--config", str(args.config.resolve())]
+
+
 def run(args: argparse.Namespace) -> int:
+    config_args = config_arguments(args)
     cluster_file = args.data_dir / CLUSTER_FILE
     reused = cluster_file.exists()
     if reused:
@@ -139,6 +166,8 @@ def run(args: argparse.Namespace) -> int:
         host=values["host"],
         router_port=values["port"],
         requirepass=password_from(args),
+        node_args=list(config_args),
+        router_args=list(config_args),
     )
     try:
         cluster.claim()

@@ -1,8 +1,19 @@
-"""Engine settings (a subset of redis.conf), the same on every replica of a shard."""
+"""Engine settings (a subset of redis.conf), the same on every replica of a shard.
+
+A node starts its engines with the settings of its flags and `--config` file; CONFIG SET
+changes them through the metadata group, and each shard applies the change at one position
+of its own log (node/shard_state.py), so that every replica of a shard changes at the same
+point. `configure` is that change: the start-up values, then the replicated ones."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, fields
+from typing import Any
+
+from proto.redis_config import ENGINE_PARAMETERS, ConfigError, lookup
+
+log = logging.getLogger("slotraft.engine")
 
 EVICTION_POLICIES = (
     "noeviction",
@@ -42,12 +53,15 @@ class EngineConfig:
     script_max_instructions: int = 5_000_000
     # Bytes of one run's Lua heap (each run has a runtime of its own).
     script_max_memory: int = 64 * 1024 * 1024
-    # Thresholds that decide OBJECT ENCODING, as in Redis 7.0's defaults.
-    hash_max_listpack_entries: int = 128
+    # Thresholds that decide OBJECT ENCODING, as in Redis 7.0's defaults (redis-server's
+    # own: its sample redis.conf says 128 hash entries, the server without it 512).
+    hash_max_listpack_entries: int = 512
     hash_max_listpack_value: int = 64
     set_max_intset_entries: int = 512
     zset_max_listpack_entries: int = 128
     zset_max_listpack_value: int = 64
+    # Stored and replicated; keyspace notifications themselves are not implemented yet.
+    notify_keyspace_events: str = ""
 
     def __post_init__(self) -> None:
         if self.maxmemory_policy not in EVICTION_POLICIES:
@@ -59,3 +73,40 @@ class EngineConfig:
             raise ValueError("maxmemory must be >= 0")
         if self.max_command_work < 1:
             raise ValueError("max-command-work must be >= 1")
+
+
+# Redis's parameter name -> the EngineConfig field it sets (ENGINE_PARAMETERS).
+FIELD_OF = {name: name.replace("-", "_") for name in ENGINE_PARAMETERS}
+assert set(FIELD_OF.values()) <= {item.name for item in fields(EngineConfig)}
+
+
+def engine_value(name: str, canonical: str) -> Any:
+    """A canonical value (proto.redis_config) as the EngineConfig field holds it."""
+    if name in ("maxmemory-policy", "notify-keyspace-events"):
+        return canonical
+    return int(canonical)
+
+
+def canonical_value(config: EngineConfig, name: str) -> str:
+    """A field's value as CONFIG GET shows it."""
+    return str(getattr(config, FIELD_OF[name]))
+
+
+def configure(config: EngineConfig, base: EngineConfig, overrides: dict[str, str]) -> None:
+    """Set `config` in place (containers hold it) to `base` with `overrides` (Redis's
+    names, canonical values) on top. Total, as it runs when a log entry applies: an
+    override that is not a valid engine setting is skipped with a warning, the same on
+    every replica."""
+    for item in fields(EngineConfig):
+        setattr(config, item.name, getattr(base, item.name))
+    for name, value in sorted(overrides.items()):
+        parameter = lookup(name)
+        if name not in FIELD_OF or parameter is None or parameter.name != name:
+            log.warning("engine setting %r ignored: not one", name)
+            continue
+        try:
+            shown = parameter.parse(value, parameter.default)
+        except ConfigError as error:
+            log.warning("engine setting %s %r ignored: %s", name, value, error)
+            continue
+        setattr(config, FIELD_OF[name], engine_value(name, shown))

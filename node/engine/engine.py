@@ -8,6 +8,7 @@ SHARD_COMMANDS) and executed by the functions registered in node.engine.registry
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable
 from typing import Any
@@ -25,7 +26,7 @@ from node.engine.config import EngineConfig
 from node.engine.digest import digests, unchanged
 from node.engine.errors import LOCAL_FAILURES, CommandError, internal_error
 from node.engine.eviction import Evictor
-from node.engine.keyspace import Keyspace
+from node.engine.keyspace import EXPIRE_OVERHEAD, KEY_OVERHEAD, Keyspace
 from node.engine.registry import IMPLEMENTATIONS
 from node.engine.scripting import Scripting
 from node.engine.snapshot import dump, load_into
@@ -287,4 +288,21 @@ class Engine:
             "keyspace_hits": db.keyspace_hits,
             "keyspace_misses": db.keyspace_misses,
             "dirty": db.dirty,
+            "avg_ttl": _average_ttl(db),
+            # What used_memory counts besides the data: per key and per expiry.
+            "overhead_bytes": len(db.data) * KEY_OVERHEAD + len(db.expires) * EXPIRE_OVERHEAD,
+            "cached_scripts": len(self.scripting.bodies),
+            "script_bytes": sum(map(len, self.scripting.bodies.values())),
+            "libraries": len(self.scripting.functions.libraries),
+            "functions": sum(
+                len(library.functions) for library in self.scripting.functions.libraries.values()
+            ),
         }
+
+
+def _average_ttl(db: Keyspace, samples: int = 1000) -> int:
+    """The average time to live (ms, at the shard's clock) of up to `samples` keys with
+    one, as INFO keyspace's avg_ttl estimates it (0: none)."""
+    now = db.now_ms
+    ttls = [max(at - now, 0) for at in itertools.islice(db.expires.values(), samples)]
+    return sum(ttls) // len(ttls) if ttls else 0

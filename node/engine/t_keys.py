@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from node.engine.errors import CommandError
-from node.engine.keyspace import Keyspace, type_name
+from node.engine.keyspace import Keyspace, type_name, value_size
 from node.engine.parsing import LLONG_MAX, parse_int, to_int
 from node.engine.registry import command
 from node.engine.scan import (
@@ -374,6 +374,28 @@ def object_encoding(db: Keyspace, args: list[bytes]) -> Reply:
     if type(value) is bytes or type(value) is bytearray:
         return string_encoding(value)
     return value.encoding()
+
+
+@command("memory|usage")
+def memory_usage(db: Keyspace, args: list[bytes]) -> Reply:
+    """The bytes the key counts for in used_memory (what maxmemory compares): the engine's
+    own estimate, the same on every replica, kept up to date on every change, so SAMPLES
+    (Redis's sampling of large containers) changes nothing but is checked as Redis does."""
+    position = 3
+    while position < len(args):
+        if args[position].lower() == b"samples" and position + 1 < len(args):
+            samples = to_int(args[position + 1])
+            if samples is None:
+                raise CommandError(NOT_INTEGER)
+            if samples < 0:
+                raise CommandError(SYNTAX)
+            position += 2
+        else:
+            raise CommandError(SYNTAX)
+    value = db.lookup(args[2])
+    if value is None:
+        return None
+    return value_size(args[2], value)
 
 
 _OBJECT_HELP = (

@@ -1,9 +1,10 @@
 """Server commands the router answers itself (Route.ROUTER): COMMAND (rendered from this
-table), CONFIG (a read-only view), INFO (the shards' numbers added up), TIME."""
+table), CONFIG, INFO (the router's and the nodes' numbers), TIME, SLOWLOG and LATENCY (the
+router's own), MEMORY (the nodes' numbers; MEMORY USAGE runs on the key's shard)."""
 
 from __future__ import annotations
 
-from proto.commands.builder import ADMIN, FAST, LOADING, NOSCRIPT, STALE, command
+from proto.commands.builder import ADMIN, FAST, LOADING, NOSCRIPT, READONLY, STALE, command
 from proto.commands.spec import CommandSpec, Flag, Route
 
 GROUP = "server"
@@ -117,15 +118,18 @@ COMMANDS = [
                 "config|set",
                 -4,
                 ADMIN | NOSCRIPT | LOADING | STALE,
-                "Refused: the router's configuration is read-only at run time.",
+                "Sets configuration parameters: cluster-wide ones through the metadata group, "
+                "router-local ones on this router, all or none.",
                 _ADMIN_CATEGORIES,
                 since="2.0.0",
+                complexity="O(N) when N is the number of configuration parameters provided",
             ),
             _local(
                 "config|rewrite",
                 2,
                 ADMIN | NOSCRIPT | LOADING | STALE,
-                "Refused: the router's configuration is read-only at run time.",
+                "Writes the router's settings to its --config file (cluster-wide settings are "
+                "replicated state already).",
                 _ADMIN_CATEGORIES,
                 since="2.8.0",
             ),
@@ -157,5 +161,170 @@ COMMANDS = [
         "The router's wall-clock time.",
         ("@fast",),
         since="2.6.0",
+    ),
+    _local(
+        "slowlog",
+        -2,
+        Flag(0),
+        "A container for slow log commands.",
+        ("@slow",),
+        since="2.2.12",
+        complexity="Depends on subcommand.",
+        subcommands=[
+            _local(
+                "slowlog|get",
+                -2,
+                ADMIN | LOADING | STALE,
+                "The router's slow log entries, timed end to end.",
+                _ADMIN_CATEGORIES,
+                since="2.2.12",
+                complexity="O(N) where N is the number of entries returned",
+            ),
+            _local(
+                "slowlog|len",
+                2,
+                ADMIN | LOADING | STALE,
+                "The number of entries in the router's slow log.",
+                _ADMIN_CATEGORIES,
+                since="2.2.12",
+            ),
+            _local(
+                "slowlog|reset",
+                2,
+                ADMIN | LOADING | STALE,
+                "Clears the router's slow log.",
+                _ADMIN_CATEGORIES,
+                since="2.2.12",
+                complexity="O(N) where N is the number of entries in the slowlog",
+            ),
+            _local(
+                "slowlog|help", 2, LOADING | STALE, "Help for SLOWLOG.", ("@slow",), since="6.2.0"
+            ),
+        ],
+    ),
+    _local(
+        "latency",
+        -2,
+        Flag(0),
+        "A container for latency diagnostics commands.",
+        ("@slow",),
+        since="2.8.13",
+        complexity="Depends on subcommand.",
+        subcommands=[
+            _local(
+                "latency|latest",
+                2,
+                ADMIN | NOSCRIPT | LOADING | STALE,
+                "The latest latency samples of every event.",
+                _ADMIN_CATEGORIES,
+                since="2.8.13",
+            ),
+            _local(
+                "latency|history",
+                3,
+                ADMIN | NOSCRIPT | LOADING | STALE,
+                "An event's latency samples.",
+                _ADMIN_CATEGORIES,
+                since="2.8.13",
+            ),
+            _local(
+                "latency|reset",
+                -2,
+                ADMIN | NOSCRIPT | LOADING | STALE,
+                "Clears the samples of some or all events.",
+                _ADMIN_CATEGORIES,
+                since="2.8.13",
+            ),
+            _local(
+                "latency|histogram",
+                -2,
+                ADMIN | NOSCRIPT | LOADING | STALE,
+                "Each command's cumulative latency distribution at this router.",
+                _ADMIN_CATEGORIES,
+                since="7.0.0",
+                complexity="O(N) where N is the number of commands with latency information "
+                "being retrieved.",
+            ),
+            _local(
+                "latency|graph",
+                3,
+                ADMIN | NOSCRIPT | LOADING | STALE,
+                "An ASCII graph of an event's latency samples.",
+                _ADMIN_CATEGORIES,
+                since="2.8.13",
+            ),
+            _local(
+                "latency|doctor",
+                2,
+                ADMIN | NOSCRIPT | LOADING | STALE,
+                "A human-readable latency analysis report.",
+                _ADMIN_CATEGORIES,
+                since="2.8.13",
+            ),
+            _local(
+                "latency|help", 2, LOADING | STALE, "Help for LATENCY.", ("@slow",), since="2.8.13"
+            ),
+        ],
+    ),
+    # Not a router command as a whole: MEMORY USAGE runs on its key's shard.
+    command(
+        "memory",
+        -2,
+        Flag(0),
+        group=GROUP,
+        summary="A container for memory diagnostics commands.",
+        acl_categories=("@slow",),
+        since="4.0.0",
+        complexity="Depends on subcommand.",
+        subcommands=[
+            _local(
+                "memory|stats",
+                2,
+                Flag(0),
+                "Memory usage details, added up over the shards.",
+                ("@slow",),
+                since="4.0.0",
+            ),
+            _local(
+                "memory|doctor",
+                2,
+                Flag(0),
+                "A report of memory problems over the shards.",
+                ("@slow",),
+                since="4.0.0",
+            ),
+            _local(
+                "memory|malloc-stats",
+                2,
+                Flag(0),
+                "The allocator's statistics (the nodes run Python's: none to show).",
+                ("@slow",),
+                since="4.0.0",
+                complexity="Depends on how much memory is allocated, could be slow",
+            ),
+            _local(
+                "memory|purge",
+                2,
+                Flag(0),
+                "Asks the allocator to release memory (nothing to do here).",
+                ("@slow",),
+                since="4.0.0",
+                complexity="Depends on how much memory is allocated, could be slow",
+            ),
+            _local(
+                "memory|help", 2, LOADING | STALE, "Help for MEMORY.", ("@slow",), since="4.0.0"
+            ),
+            command(
+                "memory|usage",
+                -3,
+                READONLY,
+                (2, 2, 1),
+                group=GROUP,
+                summary="Estimate the memory usage of a key.",
+                since="4.0.0",
+                complexity="O(N) where N is the number of samples.",
+                acl_categories=("@read", "@slow"),
+            ),
+        ],
     ),
 ]

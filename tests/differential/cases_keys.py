@@ -158,6 +158,12 @@ def normalize_random_key(reply: Any) -> Any:
     return ("a key",) if isinstance(reply, bytes) else reply
 
 
+def normalize_memory_usage(reply: Any) -> Any:
+    """MEMORY USAGE counts bytes its own way (the engine's estimate, the same on every
+    replica, not jemalloc's): an integer, nil for a missing key, or the same error."""
+    return "bytes" if type(reply) is int else reply
+
+
 seconds_left = close_to(2)
 milliseconds_left = close_to(2000)
 
@@ -206,5 +212,26 @@ CASES = [
     CommandCase(
         "object|help",
         cmd(b"OBJECT", st.sampled_from([[b"HELP", b"x"], [b"NOPE"], [b"NOPE", b"k1"], []])),
+    ),
+    CommandCase(
+        "memory|usage",
+        cmd(
+            b"MEMORY",
+            b"USAGE",
+            key,
+            st.sampled_from(
+                [
+                    [],
+                    [b"SAMPLES", b"0"],
+                    [b"samples", b"5"],
+                    [b"SAMPLES", b"-1"],
+                    [b"SAMPLES", b"x"],
+                    [b"SAMPLES"],
+                    [b"foo"],
+                    [b"SAMPLES", b"1", b"SAMPLES", b"2"],
+                ]
+            ),
+        ),
+        normalize_memory_usage,
     ),
 ]

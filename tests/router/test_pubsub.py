@@ -11,7 +11,6 @@ import socket
 import pytest
 
 from proto.resp import Push
-from router import session as session_module
 from router.backend import BackendError
 from router.connection import ClientState
 from router.pubsub import Frame, PubSubRegistry
@@ -271,12 +270,13 @@ def test_messages_wait_for_the_confirmation_of_a_change_in_progress():
     run(scenario())
 
 
-def test_a_subscriber_that_does_not_read_is_disconnected(monkeypatch):
-    monkeypatch.setattr(session_module, "SUBSCRIBER_BACKLOG_LIMIT", 1000)
-
+def test_a_subscriber_that_does_not_read_is_disconnected():
     async def scenario():
         ctx, backend = context()
         sub, pub = Client(ctx), Client(ctx)
+        # Redis's pubsub class limit, lowered: the default is 32 MB.
+        limit = b"pubsub 1000 0 0"
+        assert await pub.call(b"CONFIG", b"SET", b"client-output-buffer-limit", limit) == b"OK"
         await sub.call(b"SUBSCRIBE", b"firehose")
         sub.session.pause_writing()  # the client stopped reading: the socket is full
         for _ in range(30):

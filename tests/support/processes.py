@@ -41,36 +41,50 @@ def stop_process(process: subprocess.Popen, timeout: float = 5.0) -> None:
 
 @contextlib.contextmanager
 def redis_server(*extra: str) -> Iterator[int]:
-    """A throw-away redis-server on a free loopback port, without persistence."""
+    """A throw-away redis-server on a free loopback port, without persistence.
+
+    Started again on another port when it exits before listening: in cluster mode it also
+    binds port + 10000 (its cluster bus), which lies in the ephemeral range and can be
+    taken by an outgoing connection meanwhile."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed: run `make test`, which installs it")
     workdir = tempfile.mkdtemp(prefix="slotraft-redis-")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            workdir,
-            "--enable-debug-command",
-            "yes",
-            *extra,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=os.setsid,
-    )
     try:
-        wait_for_port(port, process=process)
-        yield port
+        for attempt in range(3):
+            port = free_port()
+            process = subprocess.Popen(
+                [
+                    binary,
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    workdir,
+                    "--enable-debug-command",
+                    "yes",
+                    *extra,
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                preexec_fn=os.setsid,
+            )
+            try:
+                wait_for_port(port, process=process)
+            except RuntimeError:
+                stop_process(process)
+                if attempt == 2:
+                    raise
+                continue
+            try:
+                yield port
+            finally:
+                stop_process(process)
+            return
     finally:
-        stop_process(process)
         shutil.rmtree(workdir, ignore_errors=True)

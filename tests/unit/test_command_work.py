@@ -42,7 +42,8 @@ def refused(total: int, limit: int = LIMIT) -> Error:
 def loaded(limit: int = LIMIT, seed: int = 1) -> Engine:
     """A zset z (scores 0..), a set s, a hash h, a list l and keys k0.. of MEMBERS each,
     loaded under a generous limit, then run with `limit`."""
-    engine = Engine(EngineConfig(max_command_work=10_000))
+    # A hash of MEMBERS fields is a hashtable (a listpack HSCAN returns it whole).
+    engine = Engine(EngineConfig(max_command_work=10_000, hash_max_listpack_entries=128))
     rng = random.Random(seed)
     members = [b"m%03d" % i for i in range(MEMBERS)]
     commands = [

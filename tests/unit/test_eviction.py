@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ from proto.resp import OK, Error
 RNG = random.Random(0)
 
 
-def engine_for(policy: str, maxmemory: int = 0, **settings: int) -> Engine:
+def engine_for(policy: str, maxmemory: int = 0, **settings: Any) -> Engine:
     return Engine(EngineConfig(maxmemory=maxmemory, maxmemory_policy=policy, **settings))
 
 

@@ -1,0 +1,164 @@
+"""The node's Config service (gRPC): CONFIG SET's cluster-wide half, the settings routers
+watch, and what INFO shows of a node (its process, WAL, snapshots and replicas).
+
+A CONFIG SET reaches any node; only the metadata group's leader proposes it (others
+answer with the leader they know), and the reply waits until the entry applied there.
+Each node then applies it: routers see it through `Watch`, shards through a settings entry
+their leader proposes into the shard's own log (node/host.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import resource
+import time
+from collections.abc import AsyncIterator
+
+import grpc
+
+from node.host import NodeHost
+from node.metadata import MetadataFormatError, MetadataState, parse_config
+from node.raft import NotLeader, RaftError, Role
+from node.storage.segments import segment_path
+from proto import slotraft_pb2 as pb
+from proto import slotraft_pb2_grpc as pb_grpc
+
+log = logging.getLogger("slotraft.config")
+
+ROLE_NAMES = {
+    Role.LEADER: "leader",
+    Role.FOLLOWER: "follower",
+    Role.CANDIDATE: "candidate",
+    Role.PRE_CANDIDATE: "pre-candidate",
+}
+
+
+def config_values(host: NodeHost) -> pb.ConfigValues:
+    version, values = host.effective_settings()
+    return pb.ConfigValues(version=version, values=values)
+
+
+class ConfigService(pb_grpc.ConfigServicer):
+    def __init__(self, host: NodeHost) -> None:
+        self.host = host
+        self.watchers: set[asyncio.Event] = set()
+        assert host.metadata is not None
+        host.metadata.state.settings_listeners.append(self._changed)
+
+    def _changed(self) -> None:
+        for event in self.watchers:
+            event.set()
+
+    async def Set(
+        self, request: pb.ConfigSetRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ConfigSetReply:
+        settings = dict(request.values)
+        try:
+            # The check every replica makes when the entry applies, made first here so
+            # that a refused change is an error, not an entry applied as a no-op.
+            parse_config(MetadataState.config_command(settings, ""))
+        except MetadataFormatError as error:
+            return pb.ConfigSetReply(ok=False, error=str(error))
+        try:
+            await self.host.propose_config(settings)
+        except NotLeader as error:
+            return pb.ConfigSetReply(ok=False, error="not the leader", leader=error.leader_id)
+        except RaftError as error:
+            return pb.ConfigSetReply(ok=False, error=str(error))
+        except TimeoutError:
+            return pb.ConfigSetReply(
+                ok=False, error="the metadata group did not apply the change in time"
+            )
+        return pb.ConfigSetReply(ok=True, applied=config_values(self.host))
+
+    async def Watch(
+        self, request: pb.StatusRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ConfigValues]:
+        event = asyncio.Event()
+        self.watchers.add(event)
+        try:
+            last: pb.ConfigValues | None = None
+            while True:
+                event.clear()
+                current = config_values(self.host)
+                if current != last:
+                    last = current
+                    yield current
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), timeout=5)
+        finally:
+            self.watchers.discard(event)
+
+    async def Report(
+        self, request: pb.StatusRequest, context: grpc.aio.ServicerContext
+    ) -> pb.NodeReport:
+        return node_report(self.host)
+
+
+def node_report(host: NodeHost) -> pb.NodeReport:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    report = pb.NodeReport(
+        node=host.node_id,
+        address=host.description.node(host.node_id).raft_address,
+        uptime_seconds=time.time() - host.started,
+        rss_bytes=_rss_bytes(),
+        cpu_user_seconds=usage.ru_utime,
+        cpu_sys_seconds=usage.ru_stime,
+        snapshots_taken=host.snapshots_taken,
+        peak_used_memory=host.peak_used_memory,
+        # A failed WAL write or fsync stops the node (it must not acknowledge what it
+        # could not make durable): a running node's WAL is healthy.
+        wal_ok=host.running,
+    )
+    storage = host.storage
+    if storage is not None:
+        wal = storage.wal
+        sequences = wal.sequences
+        report.wal_segments = len(sequences)
+        report.wal_bytes = sum(_size(segment_path(wal.directory, s)) for s in sequences)
+        report.wal_bytes_written = wal.bytes_written
+        newest = 0.0
+        directory = storage.snapshots.directory
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(directory):
+                newest = max(newest, entry.stat().st_mtime)
+        report.last_snapshot_time = newest
+    for replica in host.shards.values():
+        status = replica.raft.status()
+        db = replica.state.engine.db
+        item = pb.ReplicaReport(
+            shard=replica.placement.id,
+            role=ROLE_NAMES.get(status.role, str(status.role)),
+            term=status.term,
+            commit=status.commit,
+            applied=replica.applied,
+            last_index=status.last_index,
+            entries_since_snapshot=replica.entries_since_snapshot,
+            used_memory=db.used_memory,
+            keys=len(db.data),
+        )
+        if status.role is Role.LEADER:
+            for node, peer in sorted(status.peers.items()):
+                if node != host.node_id:
+                    item.followers.append(
+                        pb.ReplicaInfo(node=node, role=peer.state, match=peer.match)
+                    )
+        report.replicas.append(item)
+    return report
+
+
+def _size(path: os.PathLike) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

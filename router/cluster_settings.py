@@ -1,0 +1,114 @@
+"""The cluster-wide settings as a router sees them, through the nodes' Config service:
+watched (as the slot map is), changed through the metadata group (CONFIG SET), and the
+nodes' reports for INFO."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import grpc
+
+from proto import slotraft_pb2 as pb
+from proto import slotraft_pb2_grpc as pb_grpc
+from proto.redis_config import CLUSTER_PARAMETERS, defaults
+from router.backend import BackendError
+from router.node_link import NodeLink
+
+log = logging.getLogger("slotraft.router.config")
+
+SET_BUDGET_S = 15.0  # a CONFIG SET looks for the metadata group's leader this long
+NOT_LEADER = "not the leader"
+
+
+class ClusterSettings:
+    def __init__(self, links: dict[int, NodeLink]) -> None:
+        self.links = links
+        self.version = -1
+        self.values = defaults(CLUSTER_PARAMETERS)
+        self.leader = 0  # the metadata group's leader, as last named by a node
+        self.task: asyncio.Task | None = None
+
+    def install(self, message: pb.ConfigValues) -> None:
+        if message.version < self.version:
+            return
+        self.version = message.version
+        values = defaults(CLUSTER_PARAMETERS)
+        values.update({k: v for k, v in message.values.items() if k in CLUSTER_PARAMETERS})
+        self.values = values
+
+    async def start(self, timeout: float = 2.0) -> None:
+        """Read the settings from a node (nodes without the Config service leave Redis's
+        defaults), then watch them."""
+        for link in list(self.links.values()):
+            try:
+                stream = pb_grpc.ConfigStub(link.channel).Watch(pb.StatusRequest())
+                first = await asyncio.wait_for(stream.read(), timeout)
+                stream.cancel()
+            except (grpc.aio.AioRpcError, TimeoutError):
+                continue
+            if isinstance(first, pb.ConfigValues):
+                self.install(first)
+                break
+        self.task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            for link in list(self.links.values()):
+                try:
+                    async for values in pb_grpc.ConfigStub(link.channel).Watch(pb.StatusRequest()):
+                        self.install(values)
+                except grpc.aio.AioRpcError:
+                    await asyncio.sleep(0.5)
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+    async def set(self, settings: dict[str, str]) -> None:
+        request = pb.ConfigSetRequest(values=settings)
+        deadline = time.monotonic() + SET_BUDGET_S
+        problem = "no node answered"
+        while time.monotonic() < deadline:
+            order = sorted(self.links, key=lambda node: node != self.leader)
+            for node in order:
+                link = self.links.get(node)
+                if link is None:
+                    continue
+                try:
+                    reply = await pb_grpc.ConfigStub(link.channel).Set(request, timeout=8)
+                except grpc.aio.AioRpcError as error:
+                    problem = f"node {node}: {error.code().name}"
+                    continue
+                if reply.ok:
+                    self.leader = node
+                    self.install(reply.applied)
+                    return
+                if reply.error != NOT_LEADER:
+                    # Refused (the router checks values first, so a node's refusal means
+                    # it disagrees) or not applied in time.
+                    raise BackendError(b"ERR CONFIG SET failed: " + reply.error.encode())
+                problem = "the metadata group has no leader"
+                if reply.leader and reply.leader != node:
+                    self.leader = reply.leader
+                    break
+            await asyncio.sleep(0.1)
+        raise BackendError(
+            b"CLUSTERDOWN CONFIG SET not applied: " + problem.encode("utf-8", "replace")
+        )
+
+    async def reports(self, timeout: float = 2.0) -> list[pb.NodeReport]:
+        async def ask(link: NodeLink) -> pb.NodeReport | None:
+            try:
+                return await pb_grpc.ConfigStub(link.channel).Report(
+                    pb.StatusRequest(), timeout=timeout
+                )
+            except grpc.aio.AioRpcError:
+                return None
+
+        answers = await asyncio.gather(*(ask(link) for link in list(self.links.values())))
+        return [answer for answer in answers if answer is not None]
