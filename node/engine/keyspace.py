@@ -18,6 +18,7 @@ from node.engine.config import EngineConfig
 from node.engine.errors import CommandError
 from node.engine.work import work_exceeded
 from proto.errors import WRONGTYPE
+from proto.redis_config import notify_flags
 
 # Approximate bytes Redis spends per key besides the key and value bytes (dictEntry, robj,
 # sds headers). The same constant on every replica keeps accounting deterministic.
@@ -83,6 +84,10 @@ def type_name(value: Any) -> bytes:
     return value.TYPE_NAME
 
 
+# notify_flags of "K" and "E": an event is published only if one of them is on.
+_KEYSPACE_OR_KEYEVENT = 0b11
+
+
 class Keyspace:
     """One database (DB 0) of one shard replica."""
 
@@ -106,6 +111,12 @@ class Keyspace:
         # Keys in arrival order for O(1) random sampling (RANDOMKEY, eviction); entries of
         # deleted keys are skipped and the list is compacted when mostly stale.
         self._sample_keys: list[bytes] = []
+        # Keyspace notifications: the events of applied commands, (class, event, key), kept
+        # only for the classes notify-keyspace-events enables; whoever applies the entry
+        # takes them (take_events) and the shard's leader publishes them.
+        self.events: list[tuple[str, bytes, bytes]] = []
+        self._notify_text = ""
+        self._notify_mask = 0
         # Counters for INFO (deterministic: they depend only on applied commands).
         self.dirty = 0
         self.expired_keys = 0
@@ -118,6 +129,27 @@ class Keyspace:
         # SCAN's order of the keys (node.engine.scan.ScanIndex), built by the first SCAN
         # and then kept up to date here; dropped when the whole data set is replaced.
         self.scan_index: Any = None
+
+    # ------------------------------------------------------------------ notifications
+
+    def notify(self, event_class: str, event: bytes, key: bytes) -> None:
+        """Record a keyspace event of class `event_class` (one of Redis's "g$lshzxetmdn"
+        letters: g generic, $ string, l list, ...) if notify-keyspace-events enables it,
+        as Redis's notifyKeyspaceEvent does: the class and K or E must both be on."""
+        text = self.config.notify_keyspace_events
+        if not text:
+            return
+        if text != self._notify_text:
+            self._notify_text = text
+            self._notify_mask = notify_flags(text)
+        mask = self._notify_mask
+        if mask & notify_flags(event_class) and mask & _KEYSPACE_OR_KEYEVENT:
+            self.events.append((event_class, event, key))
+
+    def take_events(self) -> list[tuple[str, bytes, bytes]]:
+        """The events recorded since the last call, oldest first."""
+        events, self.events = self.events, []
+        return events
 
     # ------------------------------------------------------------------ work
 
