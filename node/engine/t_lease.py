@@ -47,6 +47,7 @@ def lease_get(db: Keyspace, args: list[bytes]) -> Reply | WouldBlock:
     if db.now_ms + ttl > LLONG_MAX:
         raise CommandError(invalid_expire_time(b"lease.get"))
     stale_wanted = False
+    refresh = False
     block: int | None = None
     rate = 0
     index = 3
@@ -54,6 +55,9 @@ def lease_get(db: Keyspace, args: list[bytes]) -> Reply | WouldBlock:
         option = args[index].upper()
         if option == b"STALE":
             stale_wanted = True
+            index += 1
+        elif option == b"REFRESH":
+            refresh = True
             index += 1
         elif option == b"BLOCK" and index + 1 < len(args):
             block = to_int(args[index + 1])
@@ -73,14 +77,19 @@ def lease_get(db: Keyspace, args: list[bytes]) -> Reply | WouldBlock:
     db.charge(SWEEP_PER_COMMAND)
     table.sweep(now, db.data, SWEEP_PER_COMMAND)
     value = db.lookup_string(key)
-    if value is not None:
-        return [b"HIT", bytes(value), None]
     record = table.records.get(key)
+    if value is not None:
+        # REFRESH: an early recomputation of a value still there (probabilistic early
+        # expiration) takes the lease too, so that one caller refreshes and a write in
+        # the meantime still voids it; the others keep getting the value.
+        if not refresh or (record is not None and _busy_until(record, db.now_ms) > db.now_ms):
+            return [b"HIT", bytes(value), None]
+        return [b"LEASE", bytes(value), _grant(db, key, record, ttl, rate)]
     stale = None
     if record is not None and record.stale is not None and now < record.stale_until:
         stale = record.stale
     if record is not None:
-        busy_until = record.until if record.holds_lease(now) else record.granted + record.rate
+        busy_until = _busy_until(record, now)
         if now < busy_until:
             # Another caller recomputes (or the rate limit allows no new lease yet).
             if stale_wanted and stale is not None:
@@ -91,14 +100,26 @@ def lease_get(db: Keyspace, args: list[bytes]) -> Reply | WouldBlock:
             # when the lease ends, to ask again (node.replica: the timeout's reply is WAIT).
             wait_ms = busy_until - now if block == 0 else min(block, busy_until - now)
             return WouldBlock([key], wait_ms / 1000)
-    else:
+    return [b"LEASE", stale if stale_wanted else None, _grant(db, key, record, ttl, rate)]
+
+
+def _busy_until(record: LeaseRecord, now: int) -> int:
+    """Until when no lease can be granted: the outstanding one's end, else the rate
+    limit's window (a time <= now: one can be granted now)."""
+    return record.until if record.holds_lease(now) else record.granted + record.rate
+
+
+def _grant(db: Keyspace, key: bytes, record: LeaseRecord | None, ttl: int, rate: int) -> bytes:
+    """A new lease on `key`: its token, from the replicated counter and the entry's seed."""
+    table = db.leases
+    if record is None:
         record = table.records[key] = LeaseRecord()
     token = table.new_token(db.rng.getrandbits(_RANDOM_BITS))
     record.token = token
-    record.until = now + ttl
-    record.granted = now
+    record.until = db.now_ms + ttl
+    record.granted = db.now_ms
     record.rate = rate
-    return [b"LEASE", stale if stale_wanted else None, b"%d" % token]
+    return b"%d" % token
 
 
 @command("lease.set")

@@ -2,12 +2,13 @@
 sets. slotraft's own, named LEASE.* so that they cannot collide with Redis's.
 
 Replies (RESP2 and RESP3 alike):
-- LEASE.GET key ttl-ms [STALE] [BLOCK ms] [RATE ms] answers a 3-element array
-  [state, value, token], state one of
+- LEASE.GET key ttl-ms [STALE] [BLOCK ms] [RATE ms] [REFRESH] answers a 3-element
+  array [state, value, token], state one of
     HIT   [HIT, value, nil]      the key holds a string
     LEASE [LEASE, stale, token]  a miss, and this caller got the lease: it recomputes and
                                  calls LEASE.SET with the token (stale: the stale value
-                                 with STALE if one is kept, else nil)
+                                 with STALE if one is kept, else nil); with REFRESH also
+                                 on a hit when no lease is out (stale: the current value)
     STALE [STALE, value, nil]    a miss, another caller holds the lease, STALE given and
                                  a stale value kept
     WAIT  [WAIT, nil, nil]       a miss, another caller holds the lease (or RATE allows no
@@ -16,7 +17,9 @@ Replies (RESP2 and RESP3 alike):
                                  calling again may grant it)
 - LEASE.SET key token value [PX ms] [STALE ms] answers +OK when the lease is still the
   key's, else -ERR lease is not valid (...): voided by a write of the key, expired, or
-  not this key's token.
+  not this key's token. STALE ms: once a delete or expiry removes the value, LEASE.GET
+  STALE serves it for ms more while one caller recomputes.
+RATE ms: no new lease on the key within ms of the last grant (the callers wait).
 """
 
 from __future__ import annotations

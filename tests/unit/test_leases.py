@@ -250,3 +250,20 @@ def test_dead_records_are_swept_a_few_per_command():
     for _ in range(10):
         shard("LEASE.GET", "hit", 10)
     assert len(table.records) <= 2  # "hit" holds a lease; each command swept four
+
+
+def test_refresh_grants_one_lease_on_a_value_still_there():
+    shard = Shard()
+    shard("LEASE.SET", "k", shard.grant(), "v1", "PX", 10_000)
+    assert shard("LEASE.GET", "k", 500) == [b"HIT", b"v1", None]
+    refresh = shard("LEASE.GET", "k", 500, "REFRESH")
+    assert refresh[:2] == [b"LEASE", b"v1"]  # type: ignore[index]
+    # Only one refresher; the others keep reading the value.
+    assert shard("LEASE.GET", "k", 500, "REFRESH") == [b"HIT", b"v1", None]
+    assert shard("LEASE.SET", "k", refresh[2], "v2") == resp.OK  # type: ignore[index]
+    assert shard("GET", "k") == b"v2"
+    # A write during the refresh voids it: the refreshed value is older than that write.
+    token = shard("LEASE.GET", "k", 500, "REFRESH")[2]  # type: ignore[index]
+    shard("SET", "k", "v3")
+    assert shard("LEASE.SET", "k", token, "v2") == resp.Error(LEASE_NOT_VALID)
+    assert shard("GET", "k") == b"v3"
