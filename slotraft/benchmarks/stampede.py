@@ -30,7 +30,8 @@ import redis.asyncio
 from slotraft.cache import AsyncLeaseCache
 from slotraft.local_cluster import LocalCluster
 
-Strategy = Callable[[redis.asyncio.Redis, str, Callable[[], Awaitable[bytes]]], Awaitable[bytes]]
+Compute = Callable[[], Awaitable[bytes]]
+Strategy = Callable[[redis.asyncio.Redis, str, Compute], Awaitable[bytes]]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -43,18 +44,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def plain(client: redis.asyncio.Redis, key: str, compute) -> bytes:
-    value = await client.get(key)
+def _as_bytes(value: bytes | str | None) -> bytes | None:
+    return value.encode() if isinstance(value, str) else value
+
+
+async def plain(client: redis.asyncio.Redis, key: str, compute: Compute) -> bytes:
+    value = _as_bytes(await client.get(key))
     if value is None:
         value = await compute()
         await client.set(key, value, px=60_000)
     return value
 
 
-async def set_nx_lock(client: redis.asyncio.Redis, key: str, compute) -> bytes:
+async def set_nx_lock(client: redis.asyncio.Redis, key: str, compute: Compute) -> bytes:
     """The usual application lock: who takes it computes; the others poll with jitter."""
     while True:
-        value = await client.get(key)
+        value = _as_bytes(await client.get(key))
         if value is not None:
             return value
         if await client.set(f"{key}:lock", b"1", nx=True, px=10_000):
@@ -66,8 +71,8 @@ async def set_nx_lock(client: redis.asyncio.Redis, key: str, compute) -> bytes:
 
 
 def leases(cache: AsyncLeaseCache) -> Strategy:
-    async def get(client: redis.asyncio.Redis, key: str, compute) -> bytes:
-        return await cache.get(key, compute)  # type: ignore[no-any-return]
+    async def get(client: redis.asyncio.Redis, key: str, compute: Compute) -> bytes:
+        return bytes(await cache.get(key, compute))
 
     return get
 
