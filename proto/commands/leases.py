@@ -49,8 +49,10 @@ COMMANDS = [
         group=GROUP,
         blocking=_BLOCK,
         since="7.0.0",
-        summary="Returns a string's value, or on a miss grants one caller a lease to fill "
-        "it while the others wait (BLOCK ms) or take the stale value (STALE).",
+        summary="LEASE.GET key ttl-ms [STALE] [BLOCK ms] [RATE ms] [REFRESH]: a string's "
+        "value ([HIT, value, nil]), or on a miss a lease to fill it for one caller "
+        "([LEASE, stale, token]) while the others wait ([WAIT, nil, nil], blocking with "
+        "BLOCK) or take the stale value ([STALE, value, nil]).",
     ),
     command(
         "lease.set",
@@ -59,7 +61,8 @@ COMMANDS = [
         _ONE_KEY,
         group=GROUP,
         since="7.0.0",
-        summary="Sets a string's value only if the lease token is still the key's (no "
-        "write of the key voided it and it has not expired).",
+        summary="LEASE.SET key token value [PX ms] [STALE ms]: sets a string's value only "
+        "if the lease token is still the key's (no write of the key voided it and it has "
+        "not expired); an error otherwise.",
     ),
 ]
