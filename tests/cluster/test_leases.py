@@ -129,3 +129,50 @@ def test_a_waiter_blocked_across_a_leader_change_gets_its_answer_once(fresh_clus
         assert waiter.ping() is True
     finally:
         thread.join(60)
+
+
+def test_single_flight_router_merges_hot_reads_and_keeps_read_your_writes():
+    """Through a router started with --single-flight: many connections reading one key
+    make fewer backend reads than GETs, and a connection that writes the key reads its
+    own write every time, reads of the others in flight meanwhile."""
+    with running_cluster(router_args=["--single-flight"]) as cluster:
+        port = cluster.router_ports[0]
+        key = "flight:hot"
+        redis.Redis(port=port).set(key, "0")
+
+        def backend_reads() -> int:
+            stats = redis.Redis(port=port).info("stats")
+            return int(stats["keyspace_hits"]) + int(stats["keyspace_misses"])
+
+        async def scenario() -> tuple[int, list[tuple[int, bytes | None]]]:
+            client = redis.asyncio.Redis(port=port, max_connections=80)
+            writer = redis.asyncio.Redis(port=port, single_connection_client=True)
+            gets = 0
+            stop = asyncio.Event()
+            seen: list[tuple[int, bytes | None]] = []
+
+            async def reader() -> None:
+                nonlocal gets
+                while not stop.is_set():
+                    await client.get(key)
+                    gets += 1
+
+            async def write_then_read() -> None:
+                for number in range(1, 101):
+                    await writer.set(key, str(number))
+                    seen.append((number, await writer.get(key)))
+                stop.set()
+
+            try:
+                await asyncio.gather(write_then_read(), *(reader() for _ in range(60)))
+            finally:
+                await client.aclose()
+                await writer.aclose()
+            return gets, seen
+
+        before = backend_reads()
+        gets, seen = asyncio.run(scenario())
+        reads = backend_reads() - before
+        assert seen == [(number, str(number).encode()) for number in range(1, 101)]
+        # The readers' GETs and the writer's 100: merged into fewer backend reads.
+        assert reads < gets + 100, (reads, gets)
