@@ -144,12 +144,12 @@ def test_single_flight_router_merges_hot_reads_and_keeps_read_your_writes():
             stats = redis.Redis(port=port).info("stats")
             return int(stats["keyspace_hits"]) + int(stats["keyspace_misses"])
 
-        async def scenario() -> tuple[int, list[tuple[int, bytes | None]]]:
+        async def scenario() -> tuple[int, list[tuple[int, bytes | str | None]]]:
             client = redis.asyncio.Redis(port=port, max_connections=80)
             writer = redis.asyncio.Redis(port=port, single_connection_client=True)
             gets = 0
             stop = asyncio.Event()
-            seen: list[tuple[int, bytes | None]] = []
+            seen: list[tuple[int, bytes | str | None]] = []
 
             async def reader() -> None:
                 nonlocal gets
