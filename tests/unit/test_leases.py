@@ -267,3 +267,18 @@ def test_refresh_grants_one_lease_on_a_value_still_there():
     shard("SET", "k", "v3")
     assert shard("LEASE.SET", "k", token, "v2") == resp.Error(LEASE_NOT_VALID)
     assert shard("GET", "k") == b"v3"
+
+
+def test_the_router_retries_a_blocked_lease_get_with_what_is_left_in_milliseconds():
+    from router.retry import _blocking_timeout, _set_blocking_timeout
+
+    args = [b"LEASE.GET", b"k", b"500", b"BLOCK", b"1500", b"STALE"]
+    assert _blocking_timeout(args) == pytest.approx(1.5)
+    _set_blocking_timeout(args, 0.25)
+    assert args == [b"LEASE.GET", b"k", b"500", b"BLOCK", b"250", b"STALE"]
+    assert _blocking_timeout([b"LEASE.GET", b"k", b"500"]) is None  # never blocks
+    assert _blocking_timeout([b"LEASE.GET", b"k", b"500", b"BLOCK", b"0"]) is None
+    # The seconds of the list pops are left as they were.
+    pop = [b"BLPOP", b"q", b"2"]
+    _set_blocking_timeout(pop, 0.5)
+    assert pop == [b"BLPOP", b"q", b"0.500"]
