@@ -282,3 +282,44 @@ def test_the_router_retries_a_blocked_lease_get_with_what_is_left_in_millisecond
     pop = [b"BLPOP", b"q", b"2"]
     _set_blocking_timeout(pop, 0.5)
     assert pop == [b"BLPOP", b"q", b"0.500"]
+
+
+def test_parked_waiters_are_answered_by_the_fill_or_one_takes_over_a_voided_lease():
+    import asyncio
+
+    from slotraft.local_backend import LocalBackend
+
+    async def call(backend: LocalBackend, *args: bytes) -> bytes:
+        (reply,) = await backend.execute(0, [list(args)], False)
+        return reply
+
+    async def scenario() -> None:
+        backend = LocalBackend(1)
+        granted = await call(backend, b"LEASE.GET", b"k", b"60000")
+        token = granted.split(b"\r\n")[-2]
+        waiters = [
+            asyncio.create_task(call(backend, b"LEASE.GET", b"k", b"60000", b"BLOCK", b"0"))
+            for _ in range(3)
+        ]
+        await asyncio.sleep(0.01)
+        assert not any(waiter.done() for waiter in waiters)
+        # The holder's write of the key was an invalidation: its lease is void, and the
+        # first waiter in line takes a new one; the others wait on.
+        await call(backend, b"DEL", b"k")
+        await asyncio.sleep(0.01)
+        assert [waiter.done() for waiter in waiters] == [True, False, False]
+        taken = waiters[0].result()
+        assert taken.startswith(b"*3\r\n$5\r\nLEASE\r\n")
+        assert await call(backend, b"LEASE.SET", b"k", token, b"old") == (
+            b"-" + LEASE_NOT_VALID + b"\r\n"
+        )
+        new_token = taken.split(b"\r\n")[-2]
+        assert await call(backend, b"LEASE.SET", b"k", new_token, b"new") == b"+OK\r\n"
+        hit = b"*3\r\n$3\r\nHIT\r\n$3\r\nnew\r\n$-1\r\n"
+        assert await asyncio.gather(*waiters[1:]) == [hit, hit]
+        # A waiter whose BLOCK passes gets WAIT.
+        await call(backend, b"LEASE.GET", b"other", b"60000")
+        late = await call(backend, b"LEASE.GET", b"other", b"60000", b"BLOCK", b"20")
+        assert late == b"*3\r\n$4\r\nWAIT\r\n$-1\r\n$-1\r\n"
+
+    asyncio.run(scenario())
