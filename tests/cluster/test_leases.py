@@ -1,7 +1,8 @@
 """Leases through a real cluster (issue 27): the 200-coroutine stampede recomputes once,
 also when the shard's leader is SIGKILLed during the recompute (the lease then expires and
 passes on: exactly one more recompute); a waiter blocked across the leader change gets
-its answer once; a stale set after an invalidation is refused."""
+its answer once; a stale set after an invalidation is refused; a waiter times out with
+WAIT. And a router with --single-flight: hot reads merged, read-your-writes kept."""
 
 from __future__ import annotations
 
@@ -68,6 +69,13 @@ def test_stampede_recomputes_once_and_a_stale_set_is_refused(cluster):
     other = redis.Redis(port=cluster.router_ports[1])
     state, _, token = other.execute_command("LEASE.GET", "lease:user", 10_000)
     assert client.execute_command("LEASE.GET", "lease:user", 10_000) == [b"WAIT", None, None]
+    # A waiter whose BLOCK passes gets WAIT, and its connection goes on.
+    assert client.execute_command("LEASE.GET", "lease:user", 10_000, "BLOCK", 200) == [
+        b"WAIT",
+        None,
+        None,
+    ]
+    assert client.ping() is True
     assert other.execute_command("LEASE.SET", "lease:user", token, "fresh") == b"OK"
     assert client.execute_command("LEASE.GET", "lease:user", 10_000)[:2] == [b"HIT", b"fresh"]
 
