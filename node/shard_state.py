@@ -173,6 +173,7 @@ class ShardState:
             outcome.housekeeping_keys.extend(keys)
         if entry.evict_keys:
             keys = list(entry.evict_keys)
+            engine.db.now_ms = now  # a removed key's stale value is kept from then
             engine.apply_evict(keys)
             changed.update(engine.changed_keys)
             outcome.housekeeping_keys.extend(keys)
@@ -285,6 +286,9 @@ class ShardState:
         hasher.update(hashlib.blake2b(self.engine.scripting.functions.to_bytes()).digest())
         if self.settings:
             hasher.update(hashlib.blake2b(_settings_bytes(self.settings)).digest())
+        lease_bytes = db.leases.to_bytes()
+        if lease_bytes:
+            hasher.update(hashlib.blake2b(lease_bytes).digest())
         return hasher.digest()
 
     def snapshot(self) -> bytes:

@@ -38,6 +38,7 @@ from router.pubsub import PubSubRegistry
 from router.pubsub_streams import NodeStreams
 from router.retry import RETRY_BUDGET_S, ShardCaller, ShardRoute
 from router.router_registry import RouterRegistry
+from router.single_flight import SingleFlight
 
 log = logging.getLogger("slotraft.router.cluster")
 _BY_SPELLING = COMMANDS.by_spelling  # tested per command on the hot path
@@ -49,7 +50,11 @@ def _ignore_frame(_frame: bytes) -> None:
 
 class ClusterBackend:
     def __init__(
-        self, seeds: list[str], credentials: Credentials, retry_budget: float = RETRY_BUDGET_S
+        self,
+        seeds: list[str],
+        credentials: Credentials,
+        retry_budget: float = RETRY_BUDGET_S,
+        single_flight: bool = False,
     ) -> None:
         if not seeds:
             raise ValueError("at least one node address is needed")
@@ -72,6 +77,8 @@ class ClusterBackend:
         self.registry = RouterRegistry(self.links)  # the other routers' addresses
         self.cluster_admin = ClusterAdmin(self.links, self.shards)  # WAIT, ROLE, SAVE, ...
         self.settings = ClusterSettings(self.links)  # cluster-wide CONFIG, node reports
+        # Identical concurrent reads of a key merged into one (router/single_flight.py).
+        self.single_flight = SingleFlight() if single_flight else None
 
     # ------------------------------------------------------------------ slot map
 
@@ -183,6 +190,26 @@ class ClusterBackend:
         gives their replies. A blocking command travels alone."""
         read_only = all(_is_read_only(args) for args in commands)
         consistency = pb.FOLLOWER if follower_read and read_only else pb.LINEARIZABLE
+        if self.single_flight is not None:
+            return self.single_flight.execute(
+                shard,
+                commands,
+                resp3,
+                read_only,
+                consistency,
+                lambda: self._send(shard, commands, resp3, read_only, consistency, marks),
+            )
+        return self._send(shard, commands, resp3, read_only, consistency, marks)
+
+    def _send(
+        self,
+        shard: int,
+        commands: list[list[bytes]],
+        resp3: bool,
+        read_only: bool,
+        consistency: pb.Consistency,
+        marks: WriteMarks | None,
+    ) -> Awaitable[list[bytes]]:
         blocking = len(commands) == 1 and _is_blocking(commands[0])
         if shard in self.shards and not blocking:
             key = MergeKey(shard, resp3, read_only, consistency)
@@ -221,9 +248,21 @@ class ClusterBackend:
             watches=[pb.Watch(key=w.key, digest=w.digest) for w in watches],
         )
         set_commands(request, commands)
+        if self.single_flight is not None:
+            # EXEC writes its keys: no read of them may be merged across it.
+            replies = await self.single_flight.execute(
+                shard, commands, resp3, False, pb.LINEARIZABLE, lambda: self._exec(request)
+            )
+            reply_bytes, log_index = replies
+            note_write(marks, shard, int(log_index))
+            return reply_bytes
         reply = await self._call(shard, request)
         note_write(marks, shard, reply.log_index)
         return reply.replies[0]
+
+    async def _exec(self, request: pb.KvRequest) -> list[bytes]:
+        reply = await self._call(request.shard, request)
+        return [reply.replies[0], b"%d" % reply.log_index]
 
     async def digests(self, shard: int, keys: list[bytes]) -> list[bytes]:
         request = pb.KvRequest(shard=shard, kind=pb.DIGESTS, read_only=True)

@@ -100,6 +100,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiv
         "other routers learn through the nodes (default: --host:--port; needed when "
         "listening on 0.0.0.0 or behind a port mapping)",
     )
+    parser.add_argument(
+        "--single-flight",
+        action="store_true",
+        help="merge identical concurrent reads of a key from many connections into one "
+        "backend read (router/single_flight.py; never across a write of the key)",
+    )
     parser.add_argument("--max-clients", type=int, default=None, help="(10000)")
     parser.add_argument("--max-args", type=int, default=Limits().max_args)
     parser.add_argument(
@@ -183,6 +189,7 @@ async def cluster_backend_from(args: argparse.Namespace) -> tuple[Backend, list[
         [address.strip() for address in args.nodes.split(",")],
         Credentials.from_secret(secret, me),
         args.retry_seconds,
+        single_flight=args.single_flight,
     )
     await cluster.start()
     return cluster, []

@@ -16,6 +16,7 @@ from typing import Any
 from node.engine import (  # noqa: F401  (importing registers the implementations)
     t_hash,
     t_keys,
+    t_lease,
     t_list,
     t_set,
     t_string,
@@ -46,6 +47,17 @@ def is_plain_set(args: list[bytes], config: EngineConfig) -> bool:
     """SET key value with no options and no memory limit to check: a string to store, with
     no dispatch needed (what Engine.execute and the shard's apply loop take a shortcut for)."""
     return len(args) == 3 and args[0] in _PLAIN_SET and not config.maxmemory
+
+
+_LEASE_COMMANDS = frozenset({"lease.get", "lease.set"})
+
+
+def _void_leases(db: Keyspace, spec: CommandSpec, args: list[bytes]) -> None:
+    """A write naming a key voids its lease even if it changed nothing (DEL of a missing
+    key: the invalidation after a database update), and wakes its waiters to ask again."""
+    for key in spec.keys(args):
+        if db.leases.void(key):
+            db.changed.append(key)
 
 
 def _every_slot(slot: int) -> bool:
@@ -112,6 +124,8 @@ class Engine:
             raise
         except Exception as error:  # apply must be total (node.shard_state)
             reply = Error(internal_error(spec.name, error))
+        if db.leases.records and spec.is_write and spec.name not in _LEASE_COMMANDS:
+            _void_leases(db, spec, args)
         if db.changed:
             db.reaccount()
         return reply

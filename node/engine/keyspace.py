@@ -16,6 +16,7 @@ from typing import Any
 
 from node.engine.config import EngineConfig
 from node.engine.errors import CommandError
+from node.engine.leases import LeaseTable
 from node.engine.work import work_exceeded
 from proto.errors import WRONGTYPE
 from proto.redis_config import notify_flags
@@ -129,6 +130,9 @@ class Keyspace:
         # SCAN's order of the keys (node.engine.scan.ScanIndex), built by the first SCAN
         # and then kept up to date here; dropped when the whole data set is replaced.
         self.scan_index: Any = None
+        # Leases (node.engine.leases): replicated, beside the keys; every write of a key
+        # tells it, so that a write voids the key's lease.
+        self.leases = LeaseTable()
 
     # ------------------------------------------------------------------ notifications
 
@@ -237,6 +241,8 @@ class Keyspace:
         if not keep_ttl and self.expires and key in self.expires:
             del self.expires[key]
             self.used_memory -= EXPIRE_OVERHEAD
+        if self.leases.records and key in self.leases.records:
+            self.leases.overwritten(key)
         self.changed.append(key)
         self.dirty += 1
 
@@ -248,7 +254,9 @@ class Keyspace:
 
     def modified(self, key: bytes) -> None:
         """Record that `key` changed (Redis's signalModifiedKey): memory is re-accounted,
-        WATCH and blocked clients are told, after the command."""
+        WATCH and blocked clients are told, after the command; its lease is void."""
+        if self.leases.records:
+            self.leases.void(key)
         self.changed.append(key)
         self.dirty += 1
 
@@ -261,6 +269,8 @@ class Keyspace:
         self.used_memory -= self._accounted_size(key, value)
         if self.expires and self.expires.pop(key, None) is not None:
             self.used_memory -= EXPIRE_OVERHEAD
+        if self.leases.records:
+            self.leases.removed(key, value, self.now_ms)
         self.modified(key)
         self._maybe_compact_samples()
         return True
@@ -290,6 +300,8 @@ class Keyspace:
     def flush(self) -> None:
         self.dirty += len(self.data)
         self.changed.extend(self.data)
+        self.changed.extend(self.leases.records)  # their waiters may now take a lease
+        self.leases.clear()
         self.data = {}
         self.expires = {}
         self.used_memory = 0

@@ -23,6 +23,9 @@ Body, version 1:
                   in the container's own snapshot order
     scores        f64 per sorted-set member, in piece order
     expiry count u64 | key index u32 per expiry | expiry time i64 (ms) per expiry
+    leases        optional, only when the lease table holds anything (so that a snapshot
+                  without leases is what a build before them wrote and reads):
+                  node.engine.leases.LeaseTable.to_bytes, tagged b"LEAS"
 
 Everything is packed and unpacked column-wise with numpy and `bytes.join`, so the per-key
 Python work is a single loop on each side: 1,000,000 string keys take well under a second.
@@ -43,6 +46,7 @@ import numpy as np
 
 from node.engine.config import EngineConfig
 from node.engine.keyspace import Container, Keyspace
+from node.engine.leases import SECTION_TAG, LeaseTable
 
 MAGIC = b"SLRSNAP\x00"
 VERSION = 1
@@ -138,6 +142,7 @@ def dump(db: Keyspace) -> bytes:
             _COUNT.pack(len(expiry_keys)),
             np.asarray(expiry_keys, dtype="<u4").tobytes(),
             np.fromiter(expires.values(), dtype="<i8", count=len(expires)).tobytes(),
+            db.leases.to_bytes(),
         )
     )
     header = _HEADER.pack(MAGIC, VERSION, 0, len(body), crc32c.crc32c(body))
@@ -274,10 +279,16 @@ def load_into(db: Keyspace, blob: bytes | bytearray | memoryview) -> None:
     (expiry_count,) = reader.unpack(_COUNT, "expiry count")
     expiry_keys = reader.array("<u4", expiry_count, "expiry key indexes").tolist()
     expiry_times = reader.array("<i8", expiry_count, "expiry times").tolist()
+    leases = LeaseTable()
     if reader.offset != len(reader.body):
-        raise SnapshotError(
-            f"{len(reader.body) - reader.offset} unexpected bytes at offset {reader.where()}"
-        )
+        if bytes(reader.body[reader.offset : reader.offset + 4]) != SECTION_TAG:
+            raise SnapshotError(
+                f"{len(reader.body) - reader.offset} unexpected bytes at offset {reader.where()}"
+            )
+        try:
+            leases = LeaseTable.from_bytes(bytes(reader.body[reader.offset :]))
+        except (ValueError, struct.error) as error:
+            raise SnapshotError(f"lease section at offset {reader.where()}: {error}") from error
     data, keys = _build_values(db.config, kinds, item_counts, pieces, scores, start)
     if len(data) != key_count:
         raise SnapshotError(f"duplicate keys: {key_count} keys listed, {len(data)} distinct")
@@ -293,6 +304,7 @@ def load_into(db: Keyspace, blob: bytes | bytearray | memoryview) -> None:
     db.dirty = dirty
     db.expired_keys = expired_keys
     db.evicted_keys = evicted_keys
+    db.leases = leases
     db.changed = []
     db.rebuild_indexes()
 

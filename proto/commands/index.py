@@ -20,6 +20,7 @@ from proto.commands import (
     connection,
     hashes,
     keyspace,
+    leases,
     lists,
     pubsub,
     scripting,
@@ -45,6 +46,7 @@ for _group in (
     pubsub,
     server,
     cluster,
+    leases,
 ):
     for _spec in _group.COMMANDS:
         if _spec.name in TABLE:
@@ -169,4 +171,10 @@ def timeout_index(args: list[bytes]) -> int:
     spec = lookup(bytes(args[0]))
     if spec is None or spec.blocking is None:
         raise ValueError(f"{bytes(args[0])!r} is not a blocking command")
-    return spec.blocking.timeout_index(len(args))
+    return spec.blocking.timeout_position(args)
+
+
+def timeout_in_milliseconds(args: list[bytes]) -> bool:
+    """Whether the blocking command in `args` counts its timeout in milliseconds."""
+    spec = lookup(bytes(args[0]))
+    return spec is not None and spec.blocking is not None and spec.blocking.milliseconds

@@ -62,14 +62,32 @@ class Blocking:
     index counts from the end), its reply once it blocked and the timeout passed (Redis
     7.0's replyToBlockedClientTimedOut: a null array, whatever the command), and its reply
     where it may not block and finds nothing (inside MULTI or a script: a null array for
-    the pops, a null bulk string for the moves)."""
+    the pops, a null bulk string for the moves).
+
+    A command whose timeout is an option (LEASE.GET ... BLOCK ms) names it in `option`:
+    the timeout is the argument after the option's last occurrence at or after
+    `timeout_arg`, and without the option the command never blocks (timeout_position
+    gives len(args), past the end). `milliseconds`: the timeout counts milliseconds."""
 
     timeout_arg: int
     reply_on_timeout: Reply = NULL_ARRAY
     reply_if_cannot_block: Reply = NULL_ARRAY
+    option: bytes | None = None
+    milliseconds: bool = False
 
     def timeout_index(self, argc: int) -> int:
         return self.timeout_arg if self.timeout_arg >= 0 else argc + self.timeout_arg
+
+    def timeout_position(self, args: list[bytes]) -> int:
+        """Where the timeout is in `args` (len(args) when an optional one is absent)."""
+        if self.option is None:
+            return self.timeout_index(len(args))
+        found = len(args)
+        option = self.option.lower()
+        for index in range(self.timeout_arg, len(args) - 1):
+            if bytes(args[index]).lower() == option:
+                found = index + 1
+        return found
 
 
 KeysFunction = Callable[[list[bytes]], list[int]]
