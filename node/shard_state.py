@@ -235,6 +235,7 @@ class ShardState:
                     # own shortcut, without the call and the per-command set-up.
                     key = args[1]
                     db.set(key, args[2])
+                    db.notify("$", b"set", key)
                     changed.add(key)
                     append(ENCODED_OK)
                     plain_sets += 1
