@@ -639,7 +639,8 @@ def _score_in(source: Source, member: bytes) -> float | None:
 
 
 def _lookup_source(db: Keyspace, key: bytes) -> Source:
-    value = db.lookup(key)
+    # Read as Redis reads them, even for a *STORE (lookupKeyRead: a miss is a keymiss).
+    value = db.lookup_read(key)
     if value is None or type(value) is ZSetValue or type(value) is SetValue:
         return value
     raise CommandError(WRONGTYPE)
