@@ -59,7 +59,14 @@ def parse_signed_count(arg: bytes) -> int:
 def _lookup_sets(db: Keyspace, keys: list[bytes]) -> list[SetValue | None]:
     """Every key's set (None when absent), in order; WRONGTYPE as soon as one is another
     type, even after an absent key."""
-    return [db.lookup_typed(key, SetValue) for key in keys]
+    # Read as Redis reads them, even for a *STORE (lookupKeyRead: a miss is a keymiss).
+    found = []
+    for key in keys:
+        value = db.lookup_read(key)
+        if value is not None and type(value) is not SetValue:
+            raise CommandError(WRONGTYPE)
+        found.append(value)
+    return found
 
 
 def _store(db: Keyspace, destination: bytes, members: list[bytes], event: bytes) -> int:
