@@ -454,6 +454,7 @@ def setbit(db: Keyspace, args: list[bytes]) -> Reply:
     else:
         growth = max(byte_index + 1 - len(current), 0)
         db.charge(string_work(_conversion(current) + growth))
+    old_length = 0 if current is None else len(current)
     old = (
         1 if current is not None and byte_index < len(current) and current[byte_index] & mask else 0
     )
@@ -472,7 +473,9 @@ def setbit(db: Keyspace, args: list[bytes]) -> Reply:
         db.set(key, created)
     else:
         _store_in_place(db, key, current, flip)
-    db.notify("$", b"setbit", key)
+    # Redis reports it only when the string was created or grown, or the bit flipped.
+    if current is None or byte_index >= old_length or old != on:
+        db.notify("$", b"setbit", key)
     return old
 
 
