@@ -40,7 +40,7 @@ def wait_until_shard_notifies(listener, writer: redis.Redis, probe_key: str, **s
 def messages_for(listener, wanted, settle_s: float = 3.0) -> list[dict]:
     """The messages `wanted` accepts, until none has come for `settle_s` (other messages,
     the probes', are skipped)."""
-    found = []
+    found: list[dict] = []
     while True:
         message = listener.get_message(ignore_subscribe_messages=True, timeout=settle_s)
         if message is None:
