@@ -4,6 +4,7 @@ who publishes (the leader, for entries of its term; followers drop theirs)."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 from node import entry_codec
@@ -13,6 +14,9 @@ from node.raft import EntryType, Ready
 from node.raft.types import Entry
 from node.replica import ShardReplica
 from node.shard_state import ShardState
+from proto import resp
+from proto import slotraft_pb2 as pb
+from proto.kv_commands import set_commands
 from proto.topology import ShardPlacement
 from tests.raft.harness import Cluster
 
@@ -133,3 +137,20 @@ def test_only_the_leader_publishes_and_only_entries_of_its_term():
         _apply(replica, Entry(4, term, EntryType.NORMAL, expired))
     assert from_leader == [(b"__keyspace@0__:k", b"expired"), (b"__keyevent@0__:expired", b"k")]
     assert from_follower == []
+
+
+def test_a_read_served_outside_the_log_publishes_its_keymiss_from_the_serving_replica():
+    cluster = Cluster()
+    cluster.elect(1)
+    follower, published = _replica(cluster, 2)
+    follower.state.engine.config.notify_keyspace_events = "Km"
+    request = pb.KvRequest(id=1, kind=pb.COMMANDS, read_only=True, consistency=pb.FOLLOWER)
+    set_commands(request, [[b"GET", b"nothing"], [b"EXISTS", b"nothing", b"nothing"]])
+
+    async def scenario() -> pb.KvReply:
+        return await asyncio.wait_for(follower.submit(request), 5)
+
+    reply = asyncio.run(scenario())
+    assert list(reply.replies) == [resp.encode(None), resp.encode(0)]
+    assert published == [(b"__keyspace@0__:nothing", b"keymiss")] * 3
+    assert follower.state.engine.read_events == []
