@@ -81,7 +81,8 @@ class Engine:
             # The most frequent write, without the generic dispatch (a third of its cost).
             db = self._mutating(now_ms, rng)
             db.set(args[1], args[2])
-            db.notify("$", b"set", args[1])
+            if self.config.notify_keyspace_events:
+                db.notify("$", b"set", args[1])
             return OK
         spec = _resolve(args)
         if type(spec) is Unresolved:
@@ -167,7 +168,9 @@ class Engine:
         db.reading = True
         # A read may run between two commands of an entry being applied: its events (key
         # misses) are kept apart from the entry's, for the node that serves it to publish.
-        entry_events, db.events = db.events, []
+        notifying = bool(self.config.notify_keyspace_events)
+        if notifying:
+            entry_events, db.events = db.events, []
         try:
             self._begin_work(db, args)
             return implementation(db, args)
@@ -180,9 +183,9 @@ class Engine:
         finally:
             db.mutating = True
             db.reading = False
-            if db.events:
+            if notifying:
                 self.read_events.extend(db.events)
-            db.events = entry_events
+                db.events = entry_events
 
     def execute_transaction(
         self,
