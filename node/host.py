@@ -233,6 +233,7 @@ class NodeHost:
                 shard_state.restore(state.snapshot.data)
                 applied = state.snapshot.meta.index
             replica = ShardReplica(self.node_id, placement, raft, shard_state, applied)
+            replica.publish = self.pubsub.publish  # keyspace notifications, while leading
             self.shards[placement.id] = replica
             self.by_group[placement.group] = replica
         if bootstrap_records:

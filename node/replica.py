@@ -20,6 +20,8 @@ from typing import Any
 
 from node import entry_codec
 from node.engine.blocking import WouldBlock
+from node.engine.engine import Engine
+from node.notifications import Publish, publish_events
 from node.raft import EntryType, NotLeader, RaftNode, Ready, Role
 from node.shard_state import EntryResult, RequestResult, ShardState
 from proto import resp
@@ -158,6 +160,9 @@ class ShardReplica:
         # The engine settings this leader proposed and when (time.monotonic), until they
         # apply or the leadership ends.
         self.settings_proposed: tuple[dict[str, str], float] | None = None
+        # Where this replica publishes its keyspace notifications while it leads (the
+        # node's pub/sub hub, node/notifications.py); None: they are dropped.
+        self.publish: Publish | None = None
 
     loop = running_loop
     clock = staticmethod(time.perf_counter)  # what the read slices are timed with
@@ -260,6 +265,8 @@ class ShardReplica:
             now = max(self.state.clock_ms, int(time.time() * 1000))
             reply = engine.execute_readonly(commands[len(replies)], now, self.rng)
             replies.append(resp.encode(reply, request.resp3))
+            if engine.read_events:
+                self._notify_read(engine)
         _resolve(job.future, pb.KvReply(id=request.id, replies=replies))
         return True
 
@@ -273,6 +280,7 @@ class ShardReplica:
             self.to_apply.clear()
             self.applying = None
             self.state.restore(ready.snapshot.data)
+            self.state.engine.db.take_events()  # of an entry cut short: never published
             self.applied = self.queued = ready.snapshot.meta.index
             self.entries_since_snapshot = 0
             self.counters.snapshots_installed += 1
@@ -355,6 +363,7 @@ class ShardReplica:
         self.applying_proposal = proposal
         outcome = yield from self.state.apply_steps(entry.data)
         self.applying_proposal = None
+        self._notify(entry.term)
         if outcome.housekeeping_keys:
             self.expiry_in_flight.difference_update(outcome.housekeeping_keys)
             self.eviction_in_flight.difference_update(outcome.housekeeping_keys)
@@ -363,6 +372,23 @@ class ShardReplica:
                 self._deliver(pending, result, entry.index)
         if outcome.changed_keys and self.waiters:
             self._wake_waiters(outcome)
+
+    def _notify(self, term: int) -> None:
+        """Take the keyspace events of the entry just applied (every replica, so that they
+        never pile up) and publish them if this replica leads in the entry's term."""
+        db = self.state.engine.db
+        if not db.events:
+            return
+        events = db.take_events()
+        if self.publish is not None and self.is_leader and term == self.raft.term:
+            publish_events(self.publish, events, self.state.engine.config.notify_keyspace_events)
+
+    def _notify_read(self, engine: Engine) -> None:
+        """Publish the events of a read this replica served (outside the log: no other
+        replica runs it), leader or not."""
+        events, engine.read_events = engine.read_events, []
+        if self.publish is not None:
+            publish_events(self.publish, events, engine.config.notify_keyspace_events)
 
     def _deliver(self, pending: Pending, result: RequestResult, index: int) -> None:
         """Answer a request applied by the entry at `index` (which the reply carries: a

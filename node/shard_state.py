@@ -230,12 +230,16 @@ class ShardState:
             db.rng = rng
             db.mutating = True
             plain_sets = 0
+            # Settings change only between entries: whether SETs notify holds for this one.
+            notifying = bool(config.notify_keyspace_events)
             for args in commands:
                 if is_plain_set(args, config):
                     # The most frequent write, stored here: the effect of engine.execute's
                     # own shortcut, without the call and the per-command set-up.
                     key = args[1]
                     db.set(key, args[2])
+                    if notifying:
+                        db.notify("$", b"set", key)
                     changed.add(key)
                     append(ENCODED_OK)
                     plain_sets += 1

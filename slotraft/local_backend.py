@@ -25,6 +25,7 @@ from typing import Any
 from node.engine.blocking import WouldBlock
 from node.engine.config import EngineConfig, canonical_value, configure
 from node.engine.engine import Engine
+from node.notifications import channels_of
 from proto import slotraft_pb2 as pb
 from proto.commands import CommandSpec, resolve, timeout_reply
 from proto.redis_config import CLUSTER_PARAMETERS, ENGINE_PARAMETERS, defaults
@@ -125,6 +126,8 @@ class LocalBackend:
                 reply = run(args, now, rng)
             except Exception as problem:
                 reply = self._engine_failure(args, problem)
+            if engine.db.events:
+                self._publish_events(engine)
             if state.waiters and engine.changed_keys:
                 self._serve_blocked(state, list(engine.changed_keys))
             if type(reply) is WouldBlock:
@@ -150,6 +153,7 @@ class LocalBackend:
         except Exception as problem:
             log.exception("transaction failed in the engine")
             return encode(Error(b"ERR internal error in the engine: %r" % problem), resp3)
+        self._publish_events(state.engine)
         if replies is None:
             return encode(NULL_ARRAY, resp3)
         if state.waiters:
@@ -251,6 +255,7 @@ class LocalBackend:
             candidates = state.engine.expired_candidates(now, limit)
             if candidates:
                 removed += state.engine.apply_expire(candidates, now)
+                self._publish_events(state.engine)
         return removed
 
     async def run_active_expiry(self, interval: float = 0.1) -> None:
@@ -264,6 +269,15 @@ class LocalBackend:
         if shard in self.down:
             raise BackendError(b"CLUSTERDOWN shard %d is unavailable" % shard)
         return self._shards[shard]
+
+    def _publish_events(self, engine: Engine) -> None:
+        """Deliver the keyspace notifications of what the engine just ran (this backend
+        is every shard's leader and the only router)."""
+        events = engine.db.take_events()
+        if events:
+            setting = engine.config.notify_keyspace_events
+            for channel, message in channels_of(events, setting):
+                self.pubsub.deliver(channel, message)
 
     @staticmethod
     def _engine_failure(args: list[bytes], problem: Exception) -> Reply:
@@ -304,6 +318,7 @@ class LocalBackend:
                     reply = engine.execute(waiter.args, self._clock_ms(), state.rng)
                 except Exception as problem:
                     reply = self._engine_failure(waiter.args, problem)
+                self._publish_events(engine)
                 if type(reply) is WouldBlock:
                     continue
                 ready.extend(engine.changed_keys)

@@ -80,6 +80,9 @@ class Engine:
         # Inside MULTI/EXEC: what the transaction has left of max-command-work, which its
         # commands share (node.engine.work); None outside a transaction.
         self._transaction_work: int | None = None
+        # Keyspace events of reads served outside the log (execute_readonly), for the
+        # node to publish: a read runs on one replica only.
+        self.read_events: list[tuple[str, bytes, bytes]] = []
 
     # ------------------------------------------------------------------ commands
 
@@ -88,7 +91,10 @@ class Engine:
         WouldBlock for a blocking command that found nothing to pop."""
         if is_plain_set(args, self.config):
             # The most frequent write, without the generic dispatch (a third of its cost).
-            self._mutating(now_ms, rng).set(args[1], args[2])
+            db = self._mutating(now_ms, rng)
+            db.set(args[1], args[2])
+            if self.config.notify_keyspace_events:
+                db.notify("$", b"set", args[1])
             return OK
         spec = _resolve(args)
         if type(spec) is Unresolved:
@@ -115,6 +121,7 @@ class Engine:
             except Exception as error:  # apply must be total (node.shard_state)
                 return Error(internal_error(spec.name, error))
         db = self._mutating(now_ms, rng)
+        db.reading = spec.is_read_only
         try:
             self._begin_work(db, args)
             reply = implementation(db, args)
@@ -124,6 +131,8 @@ class Engine:
             raise
         except Exception as error:  # apply must be total (node.shard_state)
             reply = Error(internal_error(spec.name, error))
+        finally:
+            db.reading = False
         if db.leases.records and spec.is_write and spec.name not in _LEASE_COMMANDS:
             _void_leases(db, spec, args)
         if db.changed:
@@ -170,6 +179,12 @@ class Engine:
         db.now_ms = now_ms
         db.rng = rng
         db.mutating = False
+        db.reading = True
+        # A read may run between two commands of an entry being applied: its events (key
+        # misses) are kept apart from the entry's, for the node that serves it to publish.
+        notifying = bool(self.config.notify_keyspace_events)
+        if notifying:
+            entry_events, db.events = db.events, []
         try:
             self._begin_work(db, args)
             return implementation(db, args)
@@ -181,6 +196,10 @@ class Engine:
             return Error(internal_error(spec.name, error))
         finally:
             db.mutating = True
+            db.reading = False
+            if notifying:
+                self.read_events.extend(db.events)
+                db.events = entry_events
 
     def execute_transaction(
         self,
@@ -255,6 +274,7 @@ class Engine:
         count = 0
         for key in keys:
             if db.delete(key):
+                db.notify("e", b"evicted", key)
                 count += 1
         db.evicted_keys += count
         return count

@@ -101,6 +101,9 @@ class Keyspace:
         self.now_ms = 0
         self.rng = random.Random(0)
         self.mutating = True
+        # Whether the running command is a read: Redis reports a read's missed lookups as
+        # "keymiss" events (its lookupKeyRead), never a write's.
+        self.reading = False
         self.changed: list[bytes] = []
         # The running command's work budget (node.engine.work), set by the engine with
         # begin_work: what it may still charge, and what it charged so far.
@@ -183,6 +186,8 @@ class Keyspace:
         value = self.data.get(key)
         if value is None:
             self.keyspace_misses += 1
+            if self.reading:
+                self.notify("m", b"keymiss", key)
             return None
         if self.expires:
             when = self.expires.get(key)
@@ -190,11 +195,37 @@ class Keyspace:
                 if self.mutating:
                     self._delete_expired(key)
                 self.keyspace_misses += 1
+                if self.reading:
+                    self.notify("m", b"keymiss", key)
                 return None
         self.keyspace_hits += 1
         if self.access_tracker is not None:
             self.access_tracker.touch(key)
         return value
+
+    def lookup_read(self, key: bytes) -> Any:
+        """`lookup` for a write command's lookup that Redis makes as a read (its
+        lookupKeyRead: GETDEL, GETEX, SET ... GET, COPY's source): a miss is a keymiss."""
+        reading, self.reading = self.reading, True
+        try:
+            return self.lookup(key)
+        finally:
+            self.reading = reading
+
+    def lookup_quietly(self, key: bytes) -> Any:
+        """`lookup` for a read Redis makes without a keymiss event (LOOKUP_NONOTIFY:
+        OBJECT, MEMORY USAGE)."""
+        reading, self.reading = self.reading, False
+        try:
+            return self.lookup(key)
+        finally:
+            self.reading = reading
+
+    def lookup_read_string(self, key: bytes) -> bytes | bytearray | None:
+        value = self.lookup_read(key)
+        if value is None or type(value) is bytes or type(value) is bytearray:
+            return value
+        raise CommandError(WRONGTYPE)
 
     def lookup_string(self, key: bytes) -> bytes | bytearray | None:
         value = self.lookup(key)
@@ -221,7 +252,15 @@ class Keyspace:
         # what _accounted_size would give without it).
         data = self.data
         old = data.get(key)
+        if old is not None and self.expires and self.mutating:
+            when = self.expires.get(key)
+            if when is not None and when <= self.now_ms:
+                # Redis looks the key up before replacing it: expired, it goes first.
+                self._delete_expired(key)
+                old = None
         if old is None:
+            if self.config.notify_keyspace_events:  # (the call alone costs 60 ns)
+                self.notify("n", b"new", key)  # Redis's dbAdd
             self._sample_keys.append(key)
             if self.scan_index is not None:
                 self.scan_index.add(key)
@@ -329,6 +368,7 @@ class Keyspace:
     def _delete_expired(self, key: bytes) -> None:
         self.delete(key)
         self.expired_keys += 1
+        self.notify("x", b"expired", key)
 
     # ------------------------------------------------------------------ expiry and sampling
 

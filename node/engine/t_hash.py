@@ -53,12 +53,14 @@ def _hash_for_write(db: Keyspace, key: bytes) -> tuple[HashValue, bool]:
     return value, False
 
 
-def _store(db: Keyspace, key: bytes, value: HashValue, new: bool) -> None:
-    """Record a change: a new hash is stored, an existing one reported as modified."""
+def _store(db: Keyspace, key: bytes, value: HashValue, new: bool, event: bytes) -> None:
+    """Record a change: a new hash is stored, an existing one reported as modified;
+    subscribers get `event`."""
     if new:
         db.set(key, value)
     else:
         db.modified(key)
+    db.notify("h", event, key)
 
 
 # ---------------------------------------------------------------------- writes
@@ -72,7 +74,7 @@ def _set_pairs(db: Keyspace, args: list[bytes], name: str) -> int:
     created = 0
     for index in range(2, len(args), 2):
         created += value.set(args[index], args[index + 1])
-    _store(db, key, value, new)
+    _store(db, key, value, new, b"hset")
     return created
 
 
@@ -94,7 +96,7 @@ def hsetnx(db: Keyspace, args: list[bytes]) -> Reply:
     if field in value:
         return 0
     value.set(field, args[3])
-    _store(db, key, value, new)
+    _store(db, key, value, new, b"hset")
     return 1
 
 
@@ -111,7 +113,10 @@ def hdel(db: Keyspace, args: list[bytes]) -> Reply:
             break
     if deleted:
         db.modified(key)
-        db.delete_if_empty(key, value)
+        db.notify("h", b"hdel", key)
+        if not value:
+            db.delete(key)
+            db.notify("g", b"del", key)
     return deleted
 
 
@@ -132,7 +137,7 @@ def hincrby(db: Keyspace, args: list[bytes]) -> Reply:
     if result < LLONG_MIN or result > LLONG_MAX:
         raise CommandError(OVERFLOW)
     value.set(field, b"%d" % result)
-    _store(db, key, value, new)
+    _store(db, key, value, new, b"hincrby")
     return result
 
 
@@ -159,7 +164,7 @@ def hincrbyfloat(db: Keyspace, args: list[bytes]) -> Reply:
         raise CommandError(NAN_OR_INFINITY)
     text = format_long_double(result)
     value.set(field, text)
-    _store(db, key, value, new)
+    _store(db, key, value, new, b"hincrbyfloat")
     return text
 
 

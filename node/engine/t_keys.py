@@ -49,6 +49,7 @@ def delete(db: Keyspace, args: list[bytes]) -> Reply:
         # An expired key goes as expired (expireIfNeeded), not as deleted by this command.
         db.expire_keys([key])
         if db.delete(key):
+            db.notify("g", b"del", key)
             deleted += 1
     return deleted
 
@@ -116,8 +117,10 @@ def _expire(db: Keyspace, args: list[bytes], seconds: bool, relative: bool) -> R
         return 0
     if when <= db.now_ms:
         db.delete(key)
+        db.notify("g", b"del", key)
     else:
         db.set_expire(key, when)
+        db.notify("g", b"expire", key)
     return 1
 
 
@@ -174,9 +177,10 @@ def pexpiretime(db: Keyspace, args: list[bytes]) -> Reply:
 
 @command("persist")
 def persist(db: Keyspace, args: list[bytes]) -> Reply:
-    if db.lookup(args[1]) is None:
+    if db.lookup(args[1]) is None or not db.persist(args[1]):
         return 0
-    return 1 if db.persist(args[1]) else 0
+    db.notify("g", b"persist", args[1])
+    return 1
 
 
 # ---------------------------------------------------------------------- rename and copy
@@ -198,6 +202,8 @@ def _rename(db: Keyspace, args: list[bytes], only_new: bool) -> Reply:
     db.set(target, value)
     if when is not None:
         db.set_expire(target, when)
+    db.notify("g", b"rename_from", source)
+    db.notify("g", b"rename_to", target)
     return 1 if only_new else OK
 
 
@@ -263,7 +269,7 @@ def copy(db: Keyspace, args: list[bytes]) -> Reply:
         raise CommandError(COPY_OTHER_DB)
     if source == target:
         raise CommandError(SAME_OBJECT)
-    value = db.lookup(source)
+    value = db.lookup_read(source)
     if value is None:
         return 0
     db.charge(copy_work(value))
@@ -275,6 +281,7 @@ def copy(db: Keyspace, args: list[bytes]) -> Reply:
     db.set(target, duplicate(value))
     if when is not None:
         db.set_expire(target, when)
+    db.notify("g", b"copy_to", target)
     return 1
 
 
@@ -368,7 +375,7 @@ def string_encoding(value: bytes | bytearray) -> bytes:
 
 @command("object|encoding")
 def object_encoding(db: Keyspace, args: list[bytes]) -> Reply:
-    value = db.lookup(args[2])
+    value = db.lookup_quietly(args[2])
     if value is None:
         return None
     if type(value) is bytes or type(value) is bytearray:
@@ -392,7 +399,7 @@ def memory_usage(db: Keyspace, args: list[bytes]) -> Reply:
             position += 2
         else:
             raise CommandError(SYNTAX)
-    value = db.lookup(args[2])
+    value = db.lookup_quietly(args[2])
     if value is None:
         return None
     return value_size(args[2], value)

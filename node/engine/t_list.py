@@ -67,10 +67,18 @@ def _pop_many(db: Keyspace, value: ListValue, count: int, left: bool) -> list[by
     return value.pop_many(count, left)
 
 
-def _removed_from(db: Keyspace, key: bytes, value: ListValue) -> None:
-    """After elements left a list: tell watchers, and drop the key once it is empty."""
+def _removed_from(db: Keyspace, key: bytes, value: ListValue, event: bytes) -> None:
+    """After elements left a list: tell watchers and subscribers (`event`), and drop the
+    key once it is empty ("del"), as Redis's listElementsRemoved."""
     db.modified(key)
-    db.delete_if_empty(key, value)
+    db.notify("l", event, key)
+    if len(value) == 0:
+        db.delete(key)
+        db.notify("g", b"del", key)
+
+
+def _pop_event(left: bool) -> bytes:
+    return b"lpop" if left else b"rpop"
 
 
 def _push_to(
@@ -81,9 +89,10 @@ def _push_to(
         value = ListValue()
         length = value.push(elements, left)
         db.set(key, value)
-        return length
-    length = value.push(elements, left)
-    db.modified(key)
+    else:
+        length = value.push(elements, left)
+        db.modified(key)
+    db.notify("l", b"lpush" if left else b"rpush", key)
     return length
 
 
@@ -149,6 +158,7 @@ def linsert(db: Keyspace, args: list[bytes]) -> Reply:
     if not value.insert(pivot, element, after=where == b"AFTER"):
         return -1
     db.modified(key)
+    db.notify("l", b"linsert", key)
     return len(value)
 
 
@@ -165,12 +175,12 @@ def _pop(db: Keyspace, args: list[bytes], left: bool, name: str) -> Reply:
         return None if count is None else NULL_ARRAY
     if count is None:
         element = value.pop(left)
-        _removed_from(db, key, value)
+        _removed_from(db, key, value, _pop_event(left))
         return element
     if count == 0:
         return []
     popped = _pop_many(db, value, count, left)
-    _removed_from(db, key, value)
+    _removed_from(db, key, value, _pop_event(left))
     return popped
 
 
@@ -201,7 +211,7 @@ def _mpop(db: Keyspace, keys: list[bytes], left: bool, count: int) -> Reply:
         return None
     key, value = found
     popped = _pop_many(db, value, count, left)
-    _removed_from(db, key, value)
+    _removed_from(db, key, value, _pop_event(left))
     return [key, popped]
 
 
@@ -245,7 +255,7 @@ def _move(
     element = popped_from.pop(from_left)
     _push_to(db, destination, pushed_to, [element], to_left)
     # Checked after the push: with source == destination the list is never left empty.
-    _removed_from(db, source, popped_from)
+    _removed_from(db, source, popped_from, _pop_event(from_left))
     return element
 
 
@@ -271,7 +281,7 @@ def _blocking_pop(db: Keyspace, args: list[bytes], left: bool) -> Reply:
         return WouldBlock(keys, timeout)
     key, value = found
     element = value.pop(left)
-    _removed_from(db, key, value)
+    _removed_from(db, key, value, _pop_event(left))
     return [key, element]
 
 
@@ -433,6 +443,7 @@ def lset(db: Keyspace, args: list[bytes]) -> Reply:
         raise CommandError(INDEX_OUT_OF_RANGE)
     value.replace_at(position, args[3])
     db.modified(key)
+    db.notify("l", b"lset", key)
     return OK
 
 
@@ -446,7 +457,7 @@ def lrem(db: Keyspace, args: list[bytes]) -> Reply:
     db.charge(_compared(len(value)))
     removed = value.remove(args[3], count)
     if removed:
-        _removed_from(db, key, value)
+        _removed_from(db, key, value, b"lrem")
     return removed
 
 
@@ -463,5 +474,5 @@ def ltrim(db: Keyspace, args: list[bytes]) -> Reply:
     else:
         db.charge(len(value) - (bounds[1] - bounds[0] + 1))
         value.trim(*bounds)
-    _removed_from(db, key, value)
+    _removed_from(db, key, value, b"ltrim")
     return OK

@@ -59,17 +59,36 @@ def parse_signed_count(arg: bytes) -> int:
 def _lookup_sets(db: Keyspace, keys: list[bytes]) -> list[SetValue | None]:
     """Every key's set (None when absent), in order; WRONGTYPE as soon as one is another
     type, even after an absent key."""
-    return [db.lookup_typed(key, SetValue) for key in keys]
+    # Read as Redis reads them, even for a *STORE (lookupKeyRead: a miss is a keymiss).
+    found = []
+    for key in keys:
+        value = db.lookup_read(key)
+        if value is not None and type(value) is not SetValue:
+            raise CommandError(WRONGTYPE)
+        found.append(value)
+    return found
 
 
-def _store(db: Keyspace, destination: bytes, members: list[bytes]) -> int:
-    """*STORE: the destination is replaced by the result, or deleted when it is empty."""
+def _store(db: Keyspace, destination: bytes, members: list[bytes], event: bytes) -> int:
+    """*STORE: the destination is replaced by the result (`event`), or deleted when it is
+    empty ("del" if it existed)."""
     db.charge(len(members))
     if not members:
-        db.delete(destination)
+        if db.delete(destination):
+            db.notify("g", b"del", destination)
         return 0
     db.set(destination, SetValue(db.config, members))
+    db.notify("s", event, destination)
     return len(members)
+
+
+def _removed(db: Keyspace, key: bytes, value: SetValue, event: bytes) -> None:
+    """Members left the set at `key`: `event`, then "del" if that emptied it."""
+    db.modified(key)
+    db.notify("s", event, key)
+    if not value:
+        db.delete(key)
+        db.notify("g", b"del", key)
 
 
 # ---------------------------------------------------------------------- single set
@@ -87,6 +106,8 @@ def sadd(db: Keyspace, args: list[bytes]) -> Reply:
         db.set(key, value)
     elif added:
         db.modified(key)
+    if added:
+        db.notify("s", b"sadd", key)
     return added
 
 
@@ -98,8 +119,7 @@ def srem(db: Keyspace, args: list[bytes]) -> Reply:
         return 0
     removed = sum(value.remove(member) for member in args[2:])
     if removed:
-        db.modified(key)
-        db.delete_if_empty(key, value)
+        _removed(db, key, value, b"srem")
     return removed
 
 
@@ -118,12 +138,14 @@ def smove(db: Keyspace, args: list[bytes]) -> Reply:
         return 1 if member in source else 0
     if not source.remove(member):
         return 0
-    db.modified(source_key)
-    db.delete_if_empty(source_key, source)
+    _removed(db, source_key, source, b"srem")
     if destination is None:
         db.set(destination_key, SetValue(db.config, [member]))
     elif destination.add(member):
         db.modified(destination_key)
+    else:
+        return 1
+    db.notify("s", b"sadd", destination_key)
     return 1
 
 
@@ -168,8 +190,7 @@ def spop(db: Keyspace, args: list[bytes]) -> Reply:
     if value is None:
         return None
     member = value.pop_at(db.rng.randrange(len(value)))
-    db.modified(key)
-    db.delete_if_empty(key, value)
+    _removed(db, key, value, b"spop")
     return member
 
 
@@ -179,8 +200,10 @@ def _spop_count(db: Keyspace, key: bytes, count: int) -> Reply:
         return SetReply([])
     size = len(value)
     db.charge(min(count, size))
+    db.notify("s", b"spop", key)  # Redis's first: the set may go next
     if count >= size:
         db.delete(key)
+        db.notify("g", b"del", key)
         return SetReply(value.members())
     remaining = size - count
     rng = db.rng
@@ -279,7 +302,7 @@ def sinter(db: Keyspace, args: list[bytes]) -> Reply:
 
 @command("sinterstore")
 def sinterstore(db: Keyspace, args: list[bytes]) -> Reply:
-    return _store(db, args[1], _intersection(db, _lookup_sets(db, args[2:])))
+    return _store(db, args[1], _intersection(db, _lookup_sets(db, args[2:])), b"sinterstore")
 
 
 @command("sintercard")
@@ -307,7 +330,7 @@ def sunion(db: Keyspace, args: list[bytes]) -> Reply:
 
 @command("sunionstore")
 def sunionstore(db: Keyspace, args: list[bytes]) -> Reply:
-    return _store(db, args[1], _union(db, _lookup_sets(db, args[2:])))
+    return _store(db, args[1], _union(db, _lookup_sets(db, args[2:])), b"sunionstore")
 
 
 @command("sdiff")
@@ -317,7 +340,7 @@ def sdiff(db: Keyspace, args: list[bytes]) -> Reply:
 
 @command("sdiffstore")
 def sdiffstore(db: Keyspace, args: list[bytes]) -> Reply:
-    return _store(db, args[1], _difference(db, _lookup_sets(db, args[2:])))
+    return _store(db, args[1], _difference(db, _lookup_sets(db, args[2:])), b"sdiffstore")
 
 
 # ---------------------------------------------------------------------- iteration

@@ -131,16 +131,19 @@ def set_(db: Keyspace, args: list[bytes]) -> Reply:
     key, value = args[1], args[2]
     if len(args) == 3:
         db.set(key, value)
+        db.notify("$", b"set", key)
         return OK
     options = parse_set_options(args, 3, for_getex=False)
     when = expire_option(db, options, "set")
     want_old = b"GET" in options
     compare = options.get(b"IFEQ", options.get(b"IFNE"))
-    if want_old or compare is not None:
+    if want_old:
+        old = db.lookup_read_string(key)  # Redis's GET option reads the key: keymiss
+        found = old is not None
+        _read(db, old)
+    elif compare is not None:
         old = db.lookup_string(key)
         found = old is not None
-        if want_old:
-            _read(db, old)
     else:
         old = None
         found = db.lookup(key) is not None
@@ -152,8 +155,10 @@ def set_(db: Keyspace, args: list[bytes]) -> Reply:
     ):
         return _old_reply(old) if want_old else None
     db.set(key, value, keep_ttl=b"KEEPTTL" in options)
+    db.notify("$", b"set", key)
     if when is not None:
         db.set_expire(key, when)
+        db.notify("g", b"expire", key)
     return _old_reply(old) if want_old else OK
 
 
@@ -166,6 +171,7 @@ def setnx(db: Keyspace, args: list[bytes]) -> Reply:
     if db.lookup(args[1]) is not None:
         return 0
     db.set(args[1], args[2])
+    db.notify("$", b"set", args[1])
     return 1
 
 
@@ -174,22 +180,26 @@ def setex(db: Keyspace, args: list[bytes]) -> Reply:
     name = args[0].decode().lower()
     when = expire_at_ms(db, args[2], name == "setex", True, name)
     db.set(args[1], args[3])
+    db.notify("$", b"set", args[1])
     db.set_expire(args[1], when)
+    db.notify("g", b"expire", args[1])
     return OK
 
 
 @command("getset")
 def getset(db: Keyspace, args: list[bytes]) -> Reply:
-    old = _read(db, db.lookup_string(args[1]))
+    old = _read(db, db.lookup_read_string(args[1]))
     db.set(args[1], args[2])
+    db.notify("$", b"set", args[1])
     return old
 
 
 @command("getdel")
 def getdel(db: Keyspace, args: list[bytes]) -> Reply:
-    old = _read(db, db.lookup_string(args[1]))
+    old = _read(db, db.lookup_read_string(args[1]))
     if old is not None:
         db.delete(args[1])
+        db.notify("g", b"del", args[1])
     return old
 
 
@@ -197,7 +207,7 @@ def getdel(db: Keyspace, args: list[bytes]) -> Reply:
 def getex(db: Keyspace, args: list[bytes]) -> Reply:
     key = args[1]
     options = parse_set_options(args, 2, for_getex=True)
-    value = db.lookup_string(key)
+    value = db.lookup_read_string(key)
     if value is None:
         return None
     reply = _read(db, value)
@@ -206,10 +216,12 @@ def getex(db: Keyspace, args: list[bytes]) -> Reply:
     if when is not None:
         if when <= db.now_ms and (b"EXAT" in options or b"PXAT" in options):
             db.delete(key)
+            db.notify("g", b"del", key)
         else:
             db.set_expire(key, when)
-    elif b"PERSIST" in options:
-        db.persist(key)
+            db.notify("g", b"expire", key)
+    elif b"PERSIST" in options and db.persist(key):
+        db.notify("g", b"persist", key)
     return reply
 
 
@@ -237,6 +249,7 @@ def mset(db: Keyspace, args: list[bytes]) -> Reply:
         raise CommandError(b"ERR wrong number of arguments for 'mset' command")
     for index in range(1, len(args), 2):
         db.set(args[index], args[index + 1])
+        db.notify("$", b"set", args[index])
     return OK
 
 
@@ -249,6 +262,7 @@ def msetnx(db: Keyspace, args: list[bytes]) -> Reply:
             return 0
     for index in range(1, len(args), 2):
         db.set(args[index], args[index + 1])
+        db.notify("$", b"set", args[index])
     return 1
 
 
@@ -268,6 +282,7 @@ def _incr(db: Keyspace, key: bytes, delta: int) -> int:
     if result < LLONG_MIN or result > LLONG_MAX:
         raise CommandError(OVERFLOW)
     db.set(key, b"%d" % result, keep_ttl=True)
+    db.notify("$", b"incrby", key)
     return result
 
 
@@ -307,6 +322,7 @@ def incrbyfloat(db: Keyspace, args: list[bytes]) -> Reply:
         raise CommandError(NAN_OR_INFINITY)
     text = format_long_double(result)
     db.set(key, text, keep_ttl=True)
+    db.notify("$", b"incrbyfloat", key)
     return text
 
 
@@ -319,10 +335,13 @@ def append(db: Keyspace, args: list[bytes]) -> Reply:
     current = db.lookup_string(key)
     if current is None:
         db.set(key, suffix)
+        db.notify("$", b"append", key)
         return len(suffix)
     check_length(db, len(current) + len(suffix))
     db.charge(string_work(_conversion(current) + len(suffix)))
-    return len(_store_in_place(db, key, current, lambda grown: grown.extend(suffix)))
+    length = len(_store_in_place(db, key, current, lambda grown: grown.extend(suffix)))
+    db.notify("$", b"append", key)
+    return length
 
 
 def _conversion(current: bytes | bytearray) -> int:
@@ -394,6 +413,7 @@ def setrange(db: Keyspace, args: list[bytes]) -> Reply:
         created = bytearray(offset + len(patch))
         created[offset:] = patch
         db.set(key, created)
+        db.notify("$", b"setrange", key)
         return offset + len(patch)
     if not patch:
         return len(current)
@@ -406,7 +426,9 @@ def setrange(db: Keyspace, args: list[bytes]) -> Reply:
             value.extend(bytes(offset + len(patch) - len(value)))
         value[offset : offset + len(patch)] = patch
 
-    return len(_store_in_place(db, key, current, overwrite))
+    length = len(_store_in_place(db, key, current, overwrite))
+    db.notify("$", b"setrange", key)
+    return length
 
 
 def _bit_offset(db: Keyspace, arg: bytes) -> int:
@@ -432,6 +454,7 @@ def setbit(db: Keyspace, args: list[bytes]) -> Reply:
     else:
         growth = max(byte_index + 1 - len(current), 0)
         db.charge(string_work(_conversion(current) + growth))
+    old_length = 0 if current is None else len(current)
     old = (
         1 if current is not None and byte_index < len(current) and current[byte_index] & mask else 0
     )
@@ -450,6 +473,9 @@ def setbit(db: Keyspace, args: list[bytes]) -> Reply:
         db.set(key, created)
     else:
         _store_in_place(db, key, current, flip)
+    # Redis reports it only when the string was created or grown, or the bit flipped.
+    if current is None or byte_index >= old_length or old != on:
+        db.notify("$", b"setbit", key)
     return old
 
 
@@ -657,7 +683,10 @@ def delex(db: Keyspace, args: list[bytes]) -> Reply:
     key = args[1]
     argc = len(args)
     if argc == 2:
-        return 1 if db.lookup(key) is not None and db.delete(key) else 0
+        if db.lookup(key) is None or not db.delete(key):
+            return 0
+        db.notify("g", b"del", key)
+        return 1
     if argc != 4:
         raise CommandError(SYNTAX)
     condition = args[2].upper()
@@ -670,4 +699,5 @@ def delex(db: Keyspace, args: list[bytes]) -> Reply:
     if equal != (condition == b"IFEQ"):
         return 0
     db.delete(key)
+    db.notify("g", b"del", key)
     return 1

@@ -72,9 +72,17 @@ def _pop(db: Keyspace, key: bytes, value: ZSetValue, highest: bool, count: int) 
     else:
         popped = value.window(0, count)
         value.remove_span(0, count)
-    db.modified(key)
-    db.delete_if_empty(key, value)
+    _removed(db, key, value, b"zpopmax" if highest else b"zpopmin")
     return popped
+
+
+def _removed(db: Keyspace, key: bytes, value: ZSetValue, event: bytes) -> None:
+    """Members left the sorted set at `key`: `event`, then "del" if that emptied it."""
+    db.modified(key)
+    db.notify("z", event, key)
+    if not value:
+        db.delete(key)
+        db.notify("g", b"del", key)
 
 
 # ---------------------------------------------------------------------- ZADD / ZINCRBY
@@ -144,6 +152,8 @@ def _zadd(db: Keyspace, args: list[bytes], incr: bool) -> Reply:
         db.set(key, value)
     elif added or updated:
         db.modified(key)
+    if added or updated:
+        db.notify("z", b"zincr" if incr else b"zadd", key)
     if incr:
         return Double(result) if processed else None
     return added + updated if b"ch" in flags else added
@@ -171,18 +181,18 @@ def zrem(db: Keyspace, args: list[bytes]) -> Reply:
     db.charge(ZSET_REORDER * len(args[2:]))
     removed = sum(value.remove(member) for member in args[2:])
     if removed:
-        db.modified(key)
-        db.delete_if_empty(key, value)
+        _removed(db, key, value, b"zrem")
     return removed
 
 
-def _remove_span(db: Keyspace, key: bytes, value: ZSetValue, start: int, stop: int) -> int:
+def _remove_span(
+    db: Keyspace, key: bytes, value: ZSetValue, start: int, stop: int, event: bytes
+) -> int:
     if start < stop:
         db.charge(stop - start)
     removed = value.remove_span(start, stop) if start < stop else 0
     if removed:
-        db.modified(key)
-        db.delete_if_empty(key, value)
+        _removed(db, key, value, event)
     return removed
 
 
@@ -195,7 +205,7 @@ def zremrangebyrank(db: Keyspace, args: list[bytes]) -> Reply:
     bounds = _rank_bounds(len(value), start, end)
     if bounds is None:
         return 0
-    return _remove_span(db, args[1], value, bounds[0], bounds[1] + 1)
+    return _remove_span(db, args[1], value, bounds[0], bounds[1] + 1, b"zremrangebyrank")
 
 
 @command("zremrangebyscore")
@@ -204,7 +214,8 @@ def zremrangebyscore(db: Keyspace, args: list[bytes]) -> Reply:
     value = db.lookup_typed(args[1], ZSetValue)
     if value is None:
         return 0
-    return _remove_span(db, args[1], value, *value.score_span(spec))
+    start, stop = value.score_span(spec)
+    return _remove_span(db, args[1], value, start, stop, b"zremrangebyscore")
 
 
 @command("zremrangebylex")
@@ -214,7 +225,8 @@ def zremrangebylex(db: Keyspace, args: list[bytes]) -> Reply:
     if value is None:
         return 0
     _charge_lex_walk(db, value)
-    return _remove_span(db, args[1], value, *value.lex_span(spec))
+    start, stop = value.lex_span(spec)
+    return _remove_span(db, args[1], value, start, stop, b"zremrangebylex")
 
 
 def _charge_lex_walk(db: Keyspace, value: ZSetValue) -> None:
@@ -403,7 +415,12 @@ def _zrange(
         score_spec = parse_score_range(low, high)
     else:
         lex_spec = parse_lex_range(low, high)
-    value = db.lookup_typed(args[key_index], ZSetValue)
+    # ZRANGESTORE reads its source as ZRANGE does (lookupKeyRead: a miss is a keymiss).
+    value = (
+        db.lookup_typed(args[key_index], ZSetValue)
+        if not store
+        else _read_zset(db, args[key_index])
+    )
     # Work per entry: a member, and its score when replied or stored.
     per_entry = 2 if store or withscores else 1
     if value is None:
@@ -423,11 +440,19 @@ def _zrange(
     return [member for member, _ in entries]
 
 
+def _read_zset(db: Keyspace, key: bytes) -> ZSetValue | None:
+    value = db.lookup_read(key)
+    if value is None or type(value) is ZSetValue:
+        return value
+    raise CommandError(WRONGTYPE)
+
+
 def _store_range(db: Keyspace, destination: bytes, entries: list[Entry], kind: RangeKind) -> int:
     """ZRANGESTORE: the result is built member by member, starting as a skiplist only for
     a rank range known to be too long for a listpack (as Redis does)."""
     if not entries:
-        db.delete(destination)
+        if db.delete(destination):
+            db.notify("g", b"del", destination)
         return 0
     config = db.config
     result = ZSetValue(
@@ -437,6 +462,7 @@ def _store_range(db: Keyspace, destination: bytes, entries: list[Entry], kind: R
     for member, score in entries:
         result.put(member, score)
     db.set(destination, result)
+    db.notify("z", b"zrangestore", destination)
     return len(entries)
 
 
@@ -613,7 +639,8 @@ def _score_in(source: Source, member: bytes) -> float | None:
 
 
 def _lookup_source(db: Keyspace, key: bytes) -> Source:
-    value = db.lookup(key)
+    # Read as Redis reads them, even for a *STORE (lookupKeyRead: a miss is a keymiss).
+    value = db.lookup_read(key)
     if value is None or type(value) is ZSetValue or type(value) is SetValue:
         return value
     raise CommandError(WRONGTYPE)
@@ -742,9 +769,11 @@ def _setop(
     if store:
         destination = args[1]
         if not result:
-            db.delete(destination)
+            if db.delete(destination):
+                db.notify("g", b"del", destination)
             return 0
         db.set(destination, ZSetValue.computed(db.config, result))
+        db.notify("z", name.encode(), destination)
         return len(result)
     result.sort(key=lambda entry: (entry[1], entry[0]))
     if withscores:
