@@ -63,6 +63,10 @@ class Watch:
 
 
 class Backend(Protocol):
+    # This router's part of the client id space: its clients' ids are tag << 32 | n
+    # (docs/ARCHITECTURE.md). 0 for a router alone (the local backend).
+    router_tag: int
+
     @property
     def shard_count(self) -> int: ...
 

@@ -40,6 +40,7 @@ from router.retry import RETRY_BUDGET_S, ShardCaller, ShardRoute
 from router.router_registry import RouterRegistry
 
 log = logging.getLogger("slotraft.router.cluster")
+ROUTER_TAGS = 1 << 30
 _BY_SPELLING = COMMANDS.by_spelling  # tested per command on the hot path
 
 
@@ -59,6 +60,8 @@ class ClusterBackend:
         self.credentials = credentials
         self.dialer = GrpcDialer(lambda: self.credentials)
         self.client_id = random.getrandbits(63) | 1
+        # This router's part of the client id space (docs/ARCHITECTURE.md, client ids).
+        self.router_tag = random.randrange(1, ROUTER_TAGS)
         self.links: dict[int, NodeLink] = {}
         self.shards: dict[int, ShardRoute] = {}
         self.slot_table: list[int] = [0] * SLOT_COUNT

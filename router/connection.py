@@ -26,6 +26,8 @@ class ClientState:
     skip_next_reply: bool = False  # CLIENT REPLY SKIP
     closing: bool = False  # QUIT or CLIENT KILL of itself: close after the reply
     blocked: bool = False  # waiting in a blocking command
+    monitor: bool = False  # MONITOR: shown every command (router/monitor.py)
+    no_evict: bool = False  # CLIENT NO-EVICT on
     in_exec: bool = False  # running EXEC's queue: nothing may block (WAIT answers at once)
     last_command: str = "NULL"
     transaction: Transaction = field(default_factory=Transaction)
@@ -50,7 +52,7 @@ class ClientState:
         self.skip_next_reply = False
 
     def flags(self) -> str:
-        flags = ""
+        flags = "O" if self.monitor else ""
         if self.subscribed:
             flags += "P"
         if self.transaction.active:
@@ -61,6 +63,8 @@ class ClientState:
             flags += "c"
         if self.readonly:
             flags += "r"
+        if self.no_evict:
+            flags += "e"
         return flags or "N"
 
     def info_line(self, now: float, buffered: int) -> bytes:

@@ -12,13 +12,20 @@ import time
 from typing import Protocol
 
 from proto.redis_config import string2d
+from router import client_ops
 from router.backend import Backend
 from router.config import Limits, RouterConfig
 from router.connection import ClientState
 from router.metrics import CommandMetrics, CommandStats
+from router.monitor import MonitorFeed
 from router.monitoring import LatencyMonitor, Rates, Slowlog, observe
+from router.pause import PauseState
 from router.planner import Planner
+from router.router_bus import RouterBus
 from router.stats import RouterStats
+
+# A client id is router_tag << CLIENT_ID_BITS | the router's own count.
+CLIENT_ID_BITS = 32
 
 
 class ClientHandle(Protocol):
@@ -69,6 +76,11 @@ class RouterContext:
         # counters are never reset).
         self._baseline: dict[str, CommandStats] = {}
         self._error_baseline: dict[bytes, int] = {}
+        # What spans the routers: requests to the others, MONITOR, CLIENT PAUSE.
+        self.bus = RouterBus(backend, backend.router_tag)
+        self.monitor = MonitorFeed(backend, self.bus)
+        self.pause = PauseState()
+        client_ops.install(self)
         self.refresh_settings()
 
     def refresh_settings(self) -> None:
@@ -148,8 +160,9 @@ class RouterContext:
         self._error_baseline = dict(self.commands.error_codes)
 
     def next_client_id(self) -> int:
+        """Unique over the routers: this router's tag in the high bits."""
         self._last_client_id += 1
-        return self._last_client_id
+        return self.backend.router_tag << CLIENT_ID_BITS | self._last_client_id
 
     @property
     def requires_auth(self) -> bool:

@@ -136,6 +136,7 @@ class RouterServer:
         )
         self.ctx.port = self._server.sockets[0].getsockname()[1]
         self._cron = loop.create_task(cron.run(self.ctx), name="router-cron")
+        self.ctx.bus.start()  # the other routers' CLIENT requests, MONITOR notices
         log.info("router listening on %s:%d", config.host, self.ctx.port)
         announce = config.announce or default_announce(config.host, self.ctx.port)
         if announce is None:

@@ -204,6 +204,7 @@ class Session:
     def connection_lost(self) -> None:
         self.closed = True
         self.ctx.backend.pubsub.drop(self.client)
+        self.ctx.monitor.remove(self.client)
         if self._task is not None and not self._task.done():
             self._task.cancel()
         self.resume_writing()
@@ -339,11 +340,14 @@ class Session:
 
     def _inline_allowed(self) -> bool:
         client = self.client
+        ctx = self.ctx
         return client.authenticated and not (
             client.reply_off
             or client.skip_next_reply
             or client.transaction.active
             or client.subscribed
+            or ctx.monitor.active  # every command is shown: through _dispatch_any
+            or ctx.pause.active  # every command is checked
         )
 
     def _send(self, data: bytes) -> None:
@@ -385,7 +389,9 @@ class Session:
 
     # ------------------------------------------------------------------ dispatch
 
-    def _dispatch_any(self, args: list[bytes], batch: _Batch) -> Barrier | None:
+    def _dispatch_any(
+        self, args: list[bytes], batch: _Batch, resumed: bool = False
+    ) -> Barrier | None:
         client = self.client
         silent = client.reply_off or client.skip_next_reply
         client.skip_next_reply = False
@@ -406,6 +412,11 @@ class Session:
             if not silent:
                 batch.items.append(replies.error(context_error(name)))
             return None
+        ctx = self.ctx
+        if not resumed and ctx.pause.holds(spec, client):
+            return self._paused(spec, args)
+        if ctx.monitor.active:
+            self._monitor(spec, args, local)
         if transaction.active and (local is None or not local.acts_in_multi):
             if spec.flags & Flag.NO_MULTI:  # processCommand refuses it, as a queuing error
                 transaction.flag_error()
@@ -427,6 +438,34 @@ class Session:
             return self._barrier(lambda: self._blocking(plan), silent)
         batch.add_plan(plan, silent)
         return None
+
+    def _paused(self, spec: CommandSpec, args: list[bytes]) -> Barrier:
+        """A command CLIENT PAUSE holds: run once the pause ends, after which it goes as
+        it would have gone (it is a barrier: what follows it waits too)."""
+
+        async def run() -> bytes:
+            await self.ctx.pause.wait(spec, self.client)
+            batch = _Batch(self.client.resp3, self.client.readonly, time.monotonic())
+            barrier = self._dispatch_any(args, batch, resumed=True)
+            out = await self._execute(batch) if batch.commands or batch.items else b""
+            if barrier is not None:
+                out += await barrier()
+            return out
+
+        return run
+
+    def _monitor(self, spec: CommandSpec, args: list[bytes], local: LocalCommand | None) -> None:
+        """Show the command to the monitors: a command queued by MULTI when EXEC runs it,
+        as Redis does."""
+        transaction = self.client.transaction
+        feed = self.ctx.monitor.feed
+        if transaction.active:
+            if local is None or not local.acts_in_multi:
+                return
+            if spec.name == "exec" and not transaction.dirty:
+                for queued in transaction.queued:
+                    feed(self.client, queued.spec, queued.args)
+        feed(self.client, spec, args)
 
     def _resolve(self, args: list[bytes]) -> CommandSpec | bytes:
         """The spec governing args, or the encoded error reply (unknown command or

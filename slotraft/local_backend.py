@@ -88,6 +88,7 @@ class LocalBackend:
         self._clock_ms = clock_ms
         self.down: set[int] = set()  # shards that answer BackendError (tests)
         self.pubsub = PubSubRegistry()
+        self.router_tag = 0  # the only router: client ids 1, 2, 3, ... as Redis's
         self.address: str | None = None  # announced: the only router of this "cluster"
         self.started = time.time()  # LASTSAVE: nothing is ever saved
 
