@@ -12,7 +12,7 @@ import time
 import pytest
 import redis
 
-from proto.commands import resolve
+from proto.commands import CommandSpec, resolve
 from proto.internal_channels import CONTROL, pack, unpack
 from router.context import CLIENT_ID_BITS
 from router.monitor import monitor_line
@@ -37,14 +37,20 @@ def sent(client: Client) -> bytes:
 # ---------------------------------------------------------------------- MONITOR
 
 
+def spec_of(args: list[bytes]) -> CommandSpec:
+    spec = resolve(args)
+    assert isinstance(spec, CommandSpec)
+    return spec
+
+
 def test_monitor_line_format_and_redactions():
-    spec = resolve([b"set", b"k", b"v"])
+    spec = spec_of([b"set", b"k", b"v"])
     line = monitor_line(1700000000.123456, "127.0.0.1:53012", spec, [b"SET", b"k", b'a "b"\n\x01'])
     assert line == b'+1700000000.123456 [0 127.0.0.1:53012] "SET" "k" "a \\"b\\"\\n\\x01"\r\n'
-    auth = monitor_line(1.5, "a:1", resolve([b"auth", b"u", b"p"]), [b"auth", b"u", b"p"])
+    auth = monitor_line(1.5, "a:1", spec_of([b"auth", b"u", b"p"]), [b"auth", b"u", b"p"])
     assert auth == b'+1.500000 [0 a:1] "auth" "(redacted)" "(redacted)"\r\n'
     hello = [b"hello", b"3", b"setname", b"n", b"AUTH", b"default", b"pw"]
-    assert monitor_line(1.0, "a:1", resolve(hello), hello).endswith(
+    assert monitor_line(1.0, "a:1", spec_of(hello), hello).endswith(
         b'"setname" "n" "AUTH" "(redacted)" "(redacted)"\r\n'
     )
 
@@ -189,7 +195,7 @@ def test_bus_answers_requests_of_another_router():
         backend.pubsub.deliver(CONTROL, pack([b"ask", b"client-list", b"7", b"42"]))
         await settle()
         (answer,) = answers
-        request_id, line = unpack(answer)
+        request_id, line = unpack(answer) or [b"", b""]
         assert request_id == b"42" and b"name=w " in line
         backend.pubsub.deliver(
             CONTROL,
