@@ -1,0 +1,94 @@
+"""What spans the routers of a real cluster (two routers): MONITOR on one router shows the
+commands of the other's clients, CLIENT LIST shows every router's clients, CLIENT KILL
+closes a client of the other router, CLIENT PAUSE holds the other router's clients, and
+client ids never collide."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import socket
+import time
+
+import pytest
+import redis
+
+from tests.router.support import parse_replies
+
+pytestmark = pytest.mark.slow
+
+
+def connect(cluster, index: int, **options) -> redis.Redis:
+    options.setdefault("socket_timeout", 20)
+    return redis.Redis(port=cluster.router_ports[index], **options)
+
+
+def eventually(check, seconds: float = 20.0):
+    deadline = time.monotonic() + seconds
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.1)
+
+
+def test_monitor_on_one_router_sees_the_other_routers_commands(cluster):
+    watcher = socket.create_connection(("127.0.0.1", cluster.router_ports[0]), timeout=20)
+    try:
+        watcher.sendall(b"*1\r\n$7\r\nMONITOR\r\n")
+        assert watcher.recv(100) == b"+OK\r\n"
+        with connect(cluster, 1) as other:
+            data = b""
+
+            def seen() -> bool:
+                nonlocal data
+                other.set("monitored", "by router 0")
+                watcher.settimeout(0.5)
+                with contextlib.suppress(TimeoutError):
+                    data += watcher.recv(65536)
+                return b'"set" "monitored" "by router 0"' in data.lower()
+
+            assert eventually(seen)
+        lines = [line.decode() for line in parse_replies(data[: data.rfind(b"\r\n") + 2])]
+        line = next(line for line in lines if "monitored" in line)
+        assert re.fullmatch(
+            r'\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] "SET" "monitored" "by router 0"', line
+        )
+    finally:
+        watcher.close()
+
+
+def test_client_list_and_kill_span_the_routers(cluster):
+    second = socket.create_connection(("127.0.0.1", cluster.router_ports[1]), timeout=20)
+    try:
+        second.sendall(b"*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n$11\r\non-router-1\r\n")
+        assert second.recv(100) == b"+OK\r\n"
+        second.sendall(b"*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n")
+        second_id = int(second.recv(100)[1:-2])
+        with connect(cluster, 0) as first:
+            first.client_setname("on-router-0")
+            assert second_id != first.client_id()  # distinct id spaces
+            listing = first.client_list()
+            assert {"on-router-0", "on-router-1"} <= {entry["name"] for entry in listing}
+            (entry,) = [e for e in listing if e["name"] == "on-router-1"]
+            assert int(entry["id"]) == second_id
+            assert first.execute_command("CLIENT", "KILL", "ID", str(second_id)) == 1
+            assert second.recv(100) == b""  # closed by its router
+            assert not [e for e in first.client_list() if int(e["id"]) == second_id]
+            assert first.execute_command("CLIENT", "KILL", "ID", str(second_id)) == 0
+    finally:
+        second.close()
+
+
+def test_pause_reaches_the_other_router(cluster):
+    with connect(cluster, 0) as admin, connect(cluster, 1, socket_timeout=0.5) as writer:
+        writer.ping()
+        admin.execute_command("CLIENT", "PAUSE", "20000", "WRITE")
+        try:
+            assert writer.get("paused-key") is None  # reads go on
+            with pytest.raises(redis.TimeoutError):
+                writer.set("paused-key", "x")
+        finally:
+            admin.execute_command("CLIENT", "UNPAUSE")
+    with connect(cluster, 1) as writer:
+        assert eventually(lambda: writer.set("paused-key", "y"))
