@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Callable, Collection, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,6 +126,9 @@ class ShardReplica:
         self.raft = raft
         self.state = state
         self.applied = applied
+        # Called on the leader with the keys each applied entry changed (client tracking:
+        # node/tracking_feed.py); None: nobody wants them.
+        self.on_changed: Callable[[Collection[bytes]], None] | None = None
         self.log = logging.LoggerAdapter(log, {"node": node_id, "shard": placement.id})
         self.pending_writes: list[Pending] = []
         self.proposals: dict[int, Proposal] = {}
@@ -363,6 +366,8 @@ class ShardReplica:
                 self._deliver(pending, result, entry.index)
         if outcome.changed_keys and self.waiters:
             self._wake_waiters(outcome)
+        if outcome.changed_keys and self.on_changed is not None and self.is_leader:
+            self.on_changed(outcome.changed_keys)
 
     def _deliver(self, pending: Pending, result: RequestResult, index: int) -> None:
         """Answer a request applied by the entry at `index` (which the reply carries: a

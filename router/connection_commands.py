@@ -14,6 +14,8 @@ from router.connection import ClientState
 from router.context import RouterContext
 from router.local_commands import NO_REPLY, Connection, answers, answers_with, help_lines
 from router.pause import ALL, WRITE
+from router.tracking import info as tracking_info
+from router.tracking import parse_tracking
 
 DEFAULT_USER = client_ops.DEFAULT_USER
 
@@ -143,6 +145,7 @@ def quit_(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
 def reset(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
     ctx.backend.pubsub.drop(client)
     ctx.monitor.remove(client)
+    ctx.tracking.disable(client)
     client.reset(authenticated=not ctx.requires_auth)
     return Simple(b"RESET")
 
@@ -163,6 +166,10 @@ def readwrite(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Rep
 
 CLIENT_HELP = [
     "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+    "GETREDIR",
+    "    Return the client ID we are redirecting to when tracking is enabled.",
     "GETNAME",
     "    Return the name of the current connection.",
     "ID",
@@ -201,6 +208,11 @@ CLIENT_HELP = [
     "    Assign the name <name> to the current connection.",
     "SETINFO <LIB-NAME|LIB-VER> <value>",
     "    Set client library name or version.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+    "         [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Control server assisted client side caching.",
+    "TRACKINGINFO",
+    "    Report tracking status for the current connection.",
     "NO-EVICT (ON|OFF)",
     "    Protect current client connection from eviction.",
     "HELP",
@@ -312,6 +324,55 @@ def client_no_evict(ctx: RouterContext, client: ClientState, args: list[bytes]) 
         return Error(errors.SYNTAX)
     client.no_evict = value == b"on"
     return OK
+
+
+@answers("client|tracking", waits=True)
+async def client_tracking(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    """CLIENT TRACKING ON|OFF [REDIRECT id] [BCAST] [PREFIX p ...] [OPTIN] [OPTOUT]
+    [NOLOOP] (router/tracking.py); ON answers once the shards' invalidations flow."""
+    settings = parse_tracking(client, args[2:], ctx.clients.__contains__, _integer)
+    if isinstance(settings, bytes):
+        return Error(settings)
+    if settings is None:
+        ctx.tracking.disable(client)
+    else:
+        await ctx.tracking.enable(client, settings)
+    return OK
+
+
+@answers("client|caching")
+def client_caching(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    settings = client.tracking
+    if settings is None:
+        return Error(
+            b"ERR CLIENT CACHING can be called only when the client is in tracking mode with "
+            b"OPTIN or OPTOUT mode enabled"
+        )
+    value = args[2].lower()
+    if value == b"yes":
+        if not settings.optin:
+            return Error(
+                b"ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode."
+            )
+    elif value == b"no":
+        if not settings.optout:
+            return Error(
+                b"ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode."
+            )
+    else:
+        return Error(errors.SYNTAX)
+    settings.caching = True
+    return OK
+
+
+@answers("client|getredir")
+def client_getredir(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    return -1 if client.tracking is None else client.tracking.redirect
+
+
+@answers("client|trackinginfo")
+def client_trackinginfo(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    return Map(tracking_info(client))
 
 
 @answers_with("monitor")

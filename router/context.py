@@ -21,8 +21,10 @@ from router.monitor import MonitorFeed
 from router.monitoring import LatencyMonitor, Rates, Slowlog, observe
 from router.pause import PauseState
 from router.planner import Planner
+from router.pubsub import Frame
 from router.router_bus import RouterBus
 from router.stats import RouterStats
+from router.tracking import TrackingTable
 
 # A client id is router_tag << CLIENT_ID_BITS | the router's own count.
 CLIENT_ID_BITS = 32
@@ -40,6 +42,9 @@ class ClientHandle(Protocol):
     def output_buffered(self) -> int: ...
 
     def kill(self) -> None: ...
+
+    def deliver(self, frame: Frame) -> None:
+        """A pushed message (pub/sub, MONITOR line, tracking invalidation)."""
 
     def use_limits(self, limits: Limits) -> None:
         """Read the connection's next requests under these limits (CONFIG SET)."""
@@ -80,6 +85,7 @@ class RouterContext:
         self.bus = RouterBus(backend, backend.router_tag)
         self.monitor = MonitorFeed(backend, self.bus)
         self.pause = PauseState()
+        self.tracking = TrackingTable(backend, self.clients)  # CLIENT TRACKING
         client_ops.install(self)
         self.refresh_settings()
 

@@ -205,6 +205,7 @@ class Session:
         self.closed = True
         self.ctx.backend.pubsub.drop(self.client)
         self.ctx.monitor.remove(self.client)
+        self.ctx.tracking.disable(self.client)
         if self._task is not None and not self._task.done():
             self._task.cancel()
         self.resume_writing()
@@ -348,6 +349,7 @@ class Session:
             or client.subscribed
             or ctx.monitor.active  # every command is shown: through _dispatch_any
             or ctx.pause.active  # every command is checked
+            or client.tracking is not None  # its reads' keys are remembered
         )
 
     def _send(self, data: bytes) -> None:
@@ -417,6 +419,8 @@ class Session:
             return self._paused(spec, args)
         if ctx.monitor.active:
             self._monitor(spec, args, local)
+        if client.tracking is not None:
+            ctx.tracking.remember(client, spec, args)
         if transaction.active and (local is None or not local.acts_in_multi):
             if spec.flags & Flag.NO_MULTI:  # processCommand refuses it, as a queuing error
                 transaction.flag_error()

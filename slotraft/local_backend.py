@@ -27,6 +27,7 @@ from node.engine.config import EngineConfig, canonical_value, configure
 from node.engine.engine import Engine
 from proto import slotraft_pb2 as pb
 from proto.commands import CommandSpec, resolve, timeout_reply
+from proto.internal_channels import INVALIDATE, pack
 from proto.redis_config import CLUSTER_PARAMETERS, ENGINE_PARAMETERS, defaults
 from proto.resp import NULL_ARRAY, Error, Reply, encode
 from proto.slots import SLOT_COUNT, key_slot
@@ -126,8 +127,10 @@ class LocalBackend:
                 reply = run(args, now, rng)
             except Exception as problem:
                 reply = self._engine_failure(args, problem)
-            if state.waiters and engine.changed_keys:
-                self._serve_blocked(state, list(engine.changed_keys))
+            if engine.changed_keys:
+                self._changed(engine.changed_keys)
+                if state.waiters:
+                    self._serve_blocked(state, list(engine.changed_keys))
             if type(reply) is WouldBlock:
                 reply = await self._park(state, args, reply)
                 now = self._clock_ms()
@@ -153,6 +156,7 @@ class LocalBackend:
             return encode(Error(b"ERR internal error in the engine: %r" % problem), resp3)
         if replies is None:
             return encode(NULL_ARRAY, resp3)
+        self._changed(_named_keys(commands))
         if state.waiters:
             # execute_transaction keeps only the last command's changed keys; a key can
             # only gain elements through a command that names it, so those are enough.
@@ -252,7 +256,14 @@ class LocalBackend:
             candidates = state.engine.expired_candidates(now, limit)
             if candidates:
                 removed += state.engine.apply_expire(candidates, now)
+                self._changed(candidates)
         return removed
+
+    def _changed(self, keys: list[bytes]) -> None:
+        """Client tracking: the keys a write changed go to the router, as a shard leader
+        publishes them (node/tracking_feed.py)."""
+        if INVALIDATE in self.pubsub.internal:
+            self.pubsub.deliver(INVALIDATE, pack(sorted(set(keys))))
 
     async def run_active_expiry(self, interval: float = 0.1) -> None:
         while True:
@@ -308,6 +319,7 @@ class LocalBackend:
                 if type(reply) is WouldBlock:
                     continue
                 ready.extend(engine.changed_keys)
+                self._changed(engine.changed_keys)
                 waiter.future.set_result(reply)
                 self._forget(state, waiter)
 
