@@ -12,6 +12,7 @@ import time
 
 import pytest
 import redis
+from redis.cache import CacheConfig
 
 from tests.router.support import parse_replies
 
@@ -92,3 +93,26 @@ def test_pause_reaches_the_other_router(cluster):
             admin.execute_command("CLIENT", "UNPAUSE")
     with connect(cluster, 1) as writer:
         assert eventually(lambda: writer.set("paused-key", "y"))
+
+
+def test_tracking_invalidation_across_routers_with_redis_py(cluster, monkeypatch):
+    """redis-py's client-side cache on router 0 is invalidated by a write through router 1
+    (the shard leader publishes the changed key; router 0 pushes the invalidation)."""
+    # redis-py enables its cache only for servers that say 7.4 or later (a policy; the
+    # protocol it uses is 6.0's); the routers say 7.0.
+    monkeypatch.setattr(redis.connection.CacheProxyConnection, "MIN_ALLOWED_VERSION", "7.0.0")
+    cached = connect(cluster, 0, protocol=3, cache_config=CacheConfig())
+    writer = connect(cluster, 1)
+    try:
+        writer.set("tracked", "old")
+        assert cached.get("tracked") == b"old"
+        assert cached.get("tracked") == b"old"  # served from the cache
+        cache = cached.get_cache()
+        assert cache is not None and cache.size >= 1
+        writer.set("tracked", "new")
+        assert eventually(lambda: cached.get("tracked") == b"new")
+        writer.set("tracked", "newer")  # read again since: invalidated again
+        assert eventually(lambda: cached.get("tracked") == b"newer")
+    finally:
+        cached.close()
+        writer.close()
