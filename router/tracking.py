@@ -29,6 +29,9 @@ from router.connection import ClientState
 from router.pubsub import Frame
 
 INVALIDATE_CHANNEL = b"__redis__:invalidate"
+# Redis's tracking-table-max-keys default: past it the oldest keys are invalidated (their
+# readers told) and forgotten, as trackingLimitUsedSlots does (0: no limit).
+MAX_KEYS = 1_000_000
 
 
 @dataclass(slots=True)
@@ -61,6 +64,14 @@ class TrackingTable:
         self.keys: dict[bytes, set[int]] = {}  # key -> ids of the clients that read it
         self.prefixes: dict[bytes, set[int]] = {}  # BCAST prefix -> client ids
         self.tracking: set[int] = set()
+        self.max_keys = MAX_KEYS
+
+    # ------------------------------------------------------------------ INFO
+
+    @property
+    def total_items(self) -> int:
+        """tracking_total_items: (key, client) pairs remembered."""
+        return sum(len(readers) for readers in self.keys.values())
 
     # ------------------------------------------------------------------ clients
 
@@ -114,8 +125,16 @@ class TrackingTable:
             if wanted:
                 for key in spec.keys(args):
                     self.keys.setdefault(key, set()).add(client.id)
+                self._limit()
         if not spec.name.startswith("client|") and not client.transaction.active:
             settings.caching = False
+
+    def _limit(self) -> None:
+        """Past max_keys, the oldest remembered keys are invalidated."""
+        excess = len(self.keys) - self.max_keys if self.max_keys else 0
+        if excess > 0:
+            oldest = [key for key, _ in zip(self.keys, range(excess), strict=False)]
+            self.invalidate(oldest, prefixes=False)
 
     # ------------------------------------------------------------------ invalidation
 
@@ -124,7 +143,7 @@ class TrackingTable:
         if keys:
             self.invalidate(keys)
 
-    def invalidate(self, keys: list[bytes]) -> None:
+    def invalidate(self, keys: list[bytes], prefixes: bool = True) -> None:
         """Keys changed: tell the clients that read them (and forget that they did) and
         the BCAST clients of a matching prefix, one message per client."""
         per_client: dict[int, list[bytes]] = {}
@@ -133,7 +152,7 @@ class TrackingTable:
             if readers:
                 for client_id in readers:
                     per_client.setdefault(client_id, []).append(key)
-            for prefix, holders in self.prefixes.items():
+            for prefix, holders in self.prefixes.items() if prefixes else ():
                 if key.startswith(prefix):
                     for client_id in holders:
                         per_client.setdefault(client_id, []).append(key)

@@ -212,3 +212,25 @@ def test_redis_py_client_side_cache(router_port, monkeypatch):
     finally:
         cached.close()
         writer.close()
+
+
+def test_table_limit_and_info():
+    async def scenario():
+        ctx, _ = context()
+        tracker, other = Client(ctx), Client(ctx)
+        await tracker.call(b"HELLO", b"3")
+        await tracker.call(b"CLIENT", b"TRACKING", b"on")
+        await other.call(b"HELLO", b"3")
+        await other.call(b"CLIENT", b"TRACKING", b"on", b"BCAST", b"PREFIX", b"a")
+        ctx.tracking.max_keys = 2
+        replies = await tracker.pipeline(*((b"GET", key) for key in (b"a1", b"a2", b"a3")))
+        # The oldest key was forgotten and its reader told (not the BCAST client); the
+        # push goes out when the third GET is dispatched, before the batch's replies.
+        assert replies == [[b"invalidate", [b"a1"]], None, None, None]
+        assert pushed(other) == []
+        info = (await tracker.call(b"INFO", b"everything")).decode()
+        assert "tracking_clients:2\r\n" in info
+        assert "tracking_total_keys:2\r\n" in info and "tracking_total_items:2\r\n" in info
+        assert "tracking_total_prefixes:1\r\n" in info
+
+    run(scenario())
