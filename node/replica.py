@@ -32,6 +32,8 @@ from proto.topology import ShardPlacement
 
 log = logging.getLogger("slotraft.replica")
 
+UNBLOCKED = b"UNBLOCKED client unblocked via CLIENT UNBLOCK"
+
 # Writes that arrive together are proposed as one entry of about this many bytes at most.
 MAX_ENTRY_BYTES = 1 << 20
 
@@ -460,6 +462,25 @@ class ShardReplica:
         if waiter.deadline is not None:
             waiter.timer = loop.call_at(waiter.deadline, self._time_out, waiter)
         self.waiters.append(waiter)
+
+    def unblock(self, client_id: int, sequence: int, error: bool) -> bool:
+        """CLIENT UNBLOCK (node/unblock.py): answer the parked request of (client_id,
+        sequence) now, as its timeout would or with Redis's UNBLOCKED error."""
+        if not self.is_leader:
+            return False
+        for waiter in self.waiters:
+            request = waiter.request
+            if request.client_id == client_id and request.sequence == sequence:
+                if waiter.timer is not None:
+                    waiter.timer.cancel()
+                if not error:
+                    self._time_out(waiter)
+                    return True
+                self.waiters.remove(waiter)
+                reply = resp.encode(resp.Error(UNBLOCKED), request.resp3)
+                _resolve(waiter.future, pb.KvReply(id=request.id, replies=[reply]))
+                return True
+        return False
 
     def _time_out(self, waiter: Waiter) -> None:
         if waiter in self.waiters:

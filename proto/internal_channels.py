@@ -14,6 +14,8 @@ INTERNAL_PREFIX = b"\x00slotraft:"
 CONTROL = INTERNAL_PREFIX + b"control"  # requests to every router
 MONITOR = INTERNAL_PREFIX + b"monitor"  # MONITOR lines, while some router has a monitor
 INVALIDATE = INTERNAL_PREFIX + b"invalidate"  # keys changed by applied writes (tracking)
+# Published to a node (Kv.Publish), not through it: CLIENT UNBLOCK of a parked command.
+NODE_UNBLOCK = INTERNAL_PREFIX + b"unblock"
 
 
 def is_internal(channel: bytes) -> bool:

@@ -7,6 +7,7 @@ sees this interface.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -101,6 +102,11 @@ class Backend(Protocol):
     ) -> bytes:
         """Run a MULTI/EXEC body atomically (one log entry); returns the encoded EXEC reply:
         an array of replies, or the null reply if a watched key's digest changed."""
+        ...
+
+    async def unblock(self, task: asyncio.Task, error: bool) -> bool:
+        """CLIENT UNBLOCK: answer the blocking command `task` awaits (through `execute`)
+        now, with its timeout reply or (error) -UNBLOCKED; False if it is not parked."""
         ...
 
     async def digests(self, shard: int, keys: list[bytes]) -> list[bytes]:

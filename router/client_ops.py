@@ -198,7 +198,16 @@ def install(ctx: RouterContext) -> None:
         ctx.pause.unpause()
         return []
 
+    def on_unblock(args: list[bytes]) -> list[bytes]:
+        client_id = integer(args[0]) if len(args) == 2 else None
+        handle = ctx.clients.get(client_id) if client_id is not None else None
+        if handle is None or not handle.client.blocked:
+            return [b"0"]
+        ctx.bus.spawn(handle.unblock(args[1] == b"error"))  # answered as it goes
+        return [b"1"]
+
     bus.on(b"client-list", on_list)
+    bus.on(b"unblock", on_unblock)
     bus.on(b"client-kill", on_kill)
     bus.on(b"pause", on_pause)
     bus.on(b"unpause", on_unpause)

@@ -213,6 +213,8 @@ CLIENT_HELP = [
     "    Control server assisted client side caching.",
     "TRACKINGINFO",
     "    Report tracking status for the current connection.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
     "NO-EVICT (ON|OFF)",
     "    Protect current client connection from eviction.",
     "HELP",
@@ -314,6 +316,31 @@ async def client_unpause(ctx: RouterContext, client: ClientState, args: list[byt
     ctx.pause.unpause()
     await ctx.bus.ask(b"unpause", [])
     return OK
+
+
+@answers("client|unblock", waits=True)
+async def client_unblock(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    """Unblocks the client on whichever router holds it: 1 if it was blocked."""
+    if len(args) > 4:
+        return Error(
+            b"ERR unknown subcommand or wrong number of arguments for '%s'. Try CLIENT HELP."
+            % args[1]
+        )
+    target = _integer(args[2])
+    if target is None:
+        return Error(errors.NOT_INTEGER)
+    error = False
+    if len(args) == 4:
+        reason = args[3].lower()
+        if reason not in (b"timeout", b"error"):
+            return Error(b"ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+        error = reason == b"error"
+    handle = ctx.clients.get(target)
+    if handle is not None:
+        return int(await handle.unblock(error))
+    reason = b"error" if error else b"timeout"
+    answers = await ctx.bus.ask(b"unblock", [b"%d" % target, reason])
+    return int(any(answer == [b"1"] for answer in answers))
 
 
 @answers("client|no-evict")

@@ -46,6 +46,10 @@ class ClientHandle(Protocol):
     def deliver(self, frame: Frame) -> None:
         """A pushed message (pub/sub, MONITOR line, tracking invalidation)."""
 
+    async def unblock(self, error: bool) -> bool:
+        """CLIENT UNBLOCK of this client; whether it was blocked."""
+        ...
+
     def use_limits(self, limits: Limits) -> None:
         """Read the connection's next requests under these limits (CONFIG SET)."""
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from proto.internal_channels import CONTROL, pack, reply_channel, unpack
 from router.backend import Backend, BackendError
@@ -98,6 +99,12 @@ class RouterBus:
             return -1
         return max(receivers - 1, 0)
 
+    def spawn(self, work: Coroutine[Any, Any, object]) -> None:
+        """Run `work` in the background, kept referenced until it ends."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     # ------------------------------------------------------------------ incoming
 
     def _on_control(self, message: bytes) -> None:
@@ -120,11 +127,7 @@ class RouterBus:
         except Exception:  # a router bug: the asker counts a missing answer
             log.exception("router request %r failed", kind)
             return
-        task = asyncio.get_running_loop().create_task(
-            self._answer(sender, pack([items[3], *answer]))
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.spawn(self._answer(sender, pack([items[3], *answer])))
 
     async def _answer(self, sender: int, message: bytes) -> None:
         try:

@@ -213,6 +213,13 @@ class Session:
     def kill(self) -> None:
         self.transport.close()
 
+    async def unblock(self, error: bool) -> bool:
+        """CLIENT UNBLOCK: the blocking command this connection waits in is answered now
+        (its timeout reply, or -UNBLOCKED); False if it waits in none."""
+        if not self.client.blocked or self._task is None:
+            return False
+        return await self.ctx.backend.unblock(self._task, error)
+
     def use_limits(self, limits: Limits) -> None:
         self.parser.limits = limits
 

@@ -90,6 +90,7 @@ class LocalBackend:
         self.down: set[int] = set()  # shards that answer BackendError (tests)
         self.pubsub = PubSubRegistry()
         self.router_tag = 0  # the only router: client ids 1, 2, 3, ... as Redis's
+        self._parked: dict[asyncio.Task, _Waiter] = {}  # by the task awaiting each
         self.address: str | None = None  # announced: the only router of this "cluster"
         self.started = time.time()  # LASTSAVE: nothing is ever saved
 
@@ -290,10 +291,25 @@ class LocalBackend:
             state.waiters.setdefault(key, []).append(waiter)
         if blocked.timeout > 0:
             waiter.timer = loop.call_later(blocked.timeout, self._time_out, waiter)
+        task = asyncio.current_task()
+        if task is not None:
+            self._parked[task] = waiter  # for CLIENT UNBLOCK
         try:
             return await waiter.future
         finally:
             self._forget(state, waiter)
+            if task is not None:
+                self._parked.pop(task, None)
+
+    async def unblock(self, task: asyncio.Task, error: bool) -> bool:
+        waiter = self._parked.get(task)
+        if waiter is None or waiter.future.done():
+            return False
+        if error:
+            waiter.future.set_result(Error(b"UNBLOCKED client unblocked via CLIENT UNBLOCK"))
+        else:
+            self._time_out(waiter)
+        return True
 
     @staticmethod
     def _time_out(waiter: _Waiter) -> None:

@@ -211,6 +211,15 @@ COMMANDS = [
                 since="7.0.0",
             ),
             _local(
+                "client|unblock",
+                -3,
+                ADMIN | NOSCRIPT | LOADING | STALE,
+                "Unblocks a client blocked in a blocking command, on whichever router holds it.",
+                _CLIENT_ADMIN,
+                since="5.0.0",
+                complexity="O(log N) where N is the number of client connections",
+            ),
+            _local(
                 "client|tracking",
                 -3,
                 NOSCRIPT | LOADING | STALE,

@@ -303,3 +303,49 @@ def test_pause_holds_what_redis_holds(redis_port, router_port, mode):
         return results
 
     assert answered(router_port) == answered(redis_port)
+
+
+# ---------------------------------------------------------------------- CLIENT UNBLOCK
+
+
+@pytest.mark.parametrize("reason", [b"TIMEOUT", b"ERROR"])
+def test_unblock_answers_a_blocked_client(reason):
+    async def scenario():
+        ctx, _ = context()
+        blocked, admin, pusher = Client(ctx), Client(ctx), Client(ctx)
+        blocked.session.feed(b"*3\r\n$5\r\nBLPOP\r\n$1\r\nl\r\n$1\r\n0\r\n")
+        await settle()
+        assert blocked.session.client.blocked
+        target = blocked.session.client.id
+        assert await admin.call(b"CLIENT", b"UNBLOCK", target, reason) == 1
+        async with asyncio.timeout(5):
+            while blocked.session.running:
+                await asyncio.sleep(0)
+        expected = (
+            b"*-1\r\n"
+            if reason == b"TIMEOUT"
+            else b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"
+        )
+        assert sent(blocked) == expected
+        assert await admin.call(b"CLIENT", b"UNBLOCK", target) == 0  # no longer blocked
+        await pusher.call(b"RPUSH", b"l", b"kept")  # nobody took it
+        assert await pusher.call(b"LRANGE", b"l", 0, -1) == [b"kept"]
+
+    run(scenario())
+
+
+UNBLOCK_ERRORS = [
+    ["CLIENT", "UNBLOCK", "abc"],
+    ["CLIENT", "UNBLOCK", "5", "foo"],
+    ["CLIENT", "UNBLOCK", "5", "timeout", "x"],
+]
+
+
+@pytest.mark.parametrize("command", UNBLOCK_ERRORS, ids=" ".join)
+def test_unblock_errors_as_redis(redis_port, router_port, command):
+    def reply(port: int) -> str:
+        with redis.Redis(port=port) as client, pytest.raises(redis.ResponseError) as raised:
+            client.execute_command(*command)
+        return str(raised.value)
+
+    assert reply(router_port) == reply(redis_port)
