@@ -198,13 +198,12 @@ def install(ctx: RouterContext) -> None:
         ctx.pause.unpause()
         return []
 
-    def on_unblock(args: list[bytes]) -> list[bytes]:
+    async def on_unblock(args: list[bytes]) -> list[bytes]:
         client_id = integer(args[0]) if len(args) == 2 else None
         handle = ctx.clients.get(client_id) if client_id is not None else None
-        if handle is None or not handle.client.blocked:
+        if handle is None:
             return [b"0"]
-        ctx.bus.spawn(handle.unblock(args[1] == b"error"))  # answered as it goes
-        return [b"1"]
+        return [b"1" if await handle.unblock(args[1] == b"error") else b"0"]
 
     bus.on(b"client-list", on_list)
     bus.on(b"unblock", on_unblock)

@@ -28,7 +28,8 @@ log = logging.getLogger("slotraft.router.bus")
 
 ASK_TIMEOUT_S = 2.0
 
-Handler = Callable[[list[bytes]], list[bytes]]
+# A handler answers at once, or with a coroutine whose result is the answer.
+Handler = Callable[[list[bytes]], "list[bytes] | Coroutine[Any, Any, list[bytes]]"]
 
 
 class _Pending:
@@ -118,19 +119,30 @@ class RouterBus:
         handler = self.handlers.get(kind)
         if what == b"tell":
             if handler is not None:
-                handler(items[3:])
+                result = handler(items[3:])
+                if not isinstance(result, list):
+                    self.spawn(result)
             return
         if what != b"ask" or len(items) < 4:
             return
+        self.spawn(self._answer(sender, items[3], kind, handler, items[4:]))
+
+    async def _answer(
+        self,
+        sender: int,
+        request_id: bytes,
+        kind: bytes,
+        handler: Handler | None,
+        args: list[bytes],
+    ) -> None:
         try:
-            answer = handler(items[4:]) if handler is not None else []
+            result = handler(args) if handler is not None else []
+            answer = result if isinstance(result, list) else await result
         except Exception:  # a router bug: the asker counts a missing answer
             log.exception("router request %r failed", kind)
             return
-        self.spawn(self._answer(sender, pack([items[3], *answer])))
-
-    async def _answer(self, sender: int, message: bytes) -> None:
         try:
+            message = pack([request_id, *answer])
             await self.backend.publish(reply_channel(sender), message, self.tag)
         except BackendError as failure:
             log.info("cannot answer router %x: %s", sender, failure)

@@ -116,3 +116,27 @@ def test_tracking_invalidation_across_routers_with_redis_py(cluster, monkeypatch
     finally:
         cached.close()
         writer.close()
+
+
+@pytest.mark.parametrize("reason", ["TIMEOUT", "ERROR"])
+def test_unblock_a_client_of_the_other_router(cluster, reason):
+    blocked = socket.create_connection(("127.0.0.1", cluster.router_ports[1]), timeout=20)
+    key = f"unblock-{reason}"
+    try:
+        blocked.sendall(b"*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n")
+        blocked_id = int(blocked.recv(100)[1:-2])
+        blocked.sendall(b"*3\r\n$5\r\nBLPOP\r\n$%d\r\n%s\r\n$1\r\n0\r\n" % (len(key), key.encode()))
+        with connect(cluster, 0) as admin:
+            # Once the command is parked on the shard's leader, the unblock answers it.
+            assert eventually(
+                lambda: admin.execute_command("CLIENT", "UNBLOCK", blocked_id, reason) == 1
+            )
+            reply = blocked.recv(200)
+            if reason == "TIMEOUT":
+                assert reply == b"*-1\r\n"
+            else:
+                assert reply == b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"
+            admin.rpush(key, "kept")  # nobody takes it any more
+            assert admin.lrange(key, 0, -1) == [b"kept"]
+    finally:
+        blocked.close()

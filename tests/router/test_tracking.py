@@ -143,7 +143,7 @@ SEQUENCES = {
         ["CLIENT", "TRACKING", "on", "optin", "noloop"],
         ["CLIENT", "CACHING", "yes"],
         ["CLIENT", "TRACKINGINFO"],
-        ["GET", "k"],
+        ["GET", "tracking-test-absent"],
         ["CLIENT", "TRACKINGINFO"],
         ["CLIENT", "CACHING", "no"],
         ["CLIENT", "CACHING", "maybe"],
