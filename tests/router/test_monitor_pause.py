@@ -349,3 +349,24 @@ def test_unblock_errors_as_redis(redis_port, router_port, command):
         return str(raised.value)
 
     assert reply(router_port) == reply(redis_port)
+
+
+NEW_COMMANDS = [
+    "monitor",
+    "client|pause",
+    "client|unpause",
+    "client|no-evict",
+    "client|unblock",
+    "client|tracking",
+    "client|caching",
+    "client|getredir",
+    "client|trackinginfo",
+]
+
+
+def test_command_info_as_redis(redis_port, router_port):
+    def info(port: int) -> list:
+        with redis.Redis(port=port, decode_responses=True) as client:
+            return client.execute_command("COMMAND", "INFO", *NEW_COMMANDS)
+
+    assert info(router_port) == info(redis_port)
