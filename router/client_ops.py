@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from proto import errors
 from router.connection import ClientState
+from router.tracking import deliver_invalidation
 
 if TYPE_CHECKING:
     from router.context import ClientHandle, RouterContext
@@ -205,6 +206,25 @@ def install(ctx: RouterContext) -> None:
             return [b"0"]
         return [b"1" if await handle.unblock(args[1] == b"error") else b"0"]
 
+    def on_exists(args: list[bytes]) -> list[bytes]:
+        client_id = integer(args[0]) if args else None
+        return [b"1" if client_id in ctx.clients else b"0"]
+
+    def on_invalidation(args: list[bytes]) -> list[bytes]:
+        """An invalidation for a client of this router that another router's tracking
+        client redirects to."""
+        client_id = integer(args[0]) if args else None
+        handle = ctx.clients.get(client_id) if client_id is not None else None
+        if handle is not None:
+            deliver_invalidation(handle, args[1:], redirected=True)
+        return []
+
+    def forward(target: int, keys: list[bytes]) -> None:
+        bus.spawn(bus.tell(b"invalidation", [b"%d" % target, *keys]))
+
+    ctx.tracking.forward = forward
+    bus.on(b"client-exists", on_exists)
+    bus.on(b"invalidation", on_invalidation)
     bus.on(b"client-list", on_list)
     bus.on(b"unblock", on_unblock)
     bus.on(b"client-kill", on_kill)

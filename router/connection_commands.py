@@ -15,7 +15,7 @@ from router.context import RouterContext
 from router.local_commands import NO_REPLY, Connection, answers, answers_with, help_lines
 from router.pause import ALL, WRITE
 from router.tracking import info as tracking_info
-from router.tracking import parse_tracking
+from router.tracking import parse_tracking, redirect_target
 
 DEFAULT_USER = client_ops.DEFAULT_USER
 
@@ -357,9 +357,19 @@ def client_no_evict(ctx: RouterContext, client: ClientState, args: list[bytes]) 
 async def client_tracking(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
     """CLIENT TRACKING ON|OFF [REDIRECT id] [BCAST] [PREFIX p ...] [OPTIN] [OPTOUT]
     [NOLOOP] (router/tracking.py); ON answers once the shards' invalidations flow."""
-    settings = parse_tracking(client, args[2:], ctx.clients.__contains__, _integer)
+    remote: set[int] = set()
+    target = redirect_target(args[2:], _integer)
+    if target is not None and target not in ctx.clients and target != client.id:
+        # A client of another router may be the target (its router forwards to it).
+        answers = await ctx.bus.ask(b"client-exists", [b"%d" % target])
+        if [b"1"] in answers:
+            remote.add(target)
+    known = ctx.clients.keys() | remote
+    settings = parse_tracking(client, args[2:], known.__contains__, _integer)
     if isinstance(settings, bytes):
         return Error(settings)
+    if settings is not None and settings.redirect in remote:
+        settings.remote_redirect = True
     if settings is None:
         ctx.tracking.disable(client)
     else:

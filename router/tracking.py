@@ -11,8 +11,9 @@ a write applied after the read was served is always invalidated.
 
 Known differences: NOLOOP is accepted and shown but not honoured (the leader does not
 say which client wrote; the client gets the invalidations of its own writes too, which
-costs it a cache miss, never a stale read); a REDIRECT target must be a client of the
-same router; a FLUSHALL invalidates each key it removed rather than sending a null.
+costs it a cache miss, never a stale read); a REDIRECT target on another router gets its
+invalidations through that router (router/router_bus.py), but a broken redirect to one is
+not reported; a FLUSHALL invalidates each key it removed rather than sending a null.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class Tracking:
     prefixes: list[bytes] = field(default_factory=list)
     caching: bool = False  # CLIENT CACHING yes/no given for the next command
     broken_redirect: bool = False
+    remote_redirect: bool = False  # the redirect target is a client of another router
 
 
 class Receiver(Protocol):
@@ -58,9 +60,16 @@ class Receiver(Protocol):
 
 
 class TrackingTable:
-    def __init__(self, backend: Backend, clients: Mapping[int, Receiver]) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        clients: Mapping[int, Receiver],
+        forward: Callable[[int, list[bytes]], None] | None = None,
+    ) -> None:
         self.backend = backend
         self.clients = clients
+        # Sends an invalidation to a redirect target on another router (router/router_bus.py).
+        self.forward = forward
         self.keys: dict[bytes, set[int]] = {}  # key -> ids of the clients that read it
         self.prefixes: dict[bytes, set[int]] = {}  # BCAST prefix -> client ids
         self.tracking: set[int] = set()
@@ -168,16 +177,33 @@ class TrackingTable:
         target = receiver
         if settings.redirect:
             redirected = self.clients.get(settings.redirect)
+            if redirected is None and settings.remote_redirect and self.forward is not None:
+                self.forward(settings.redirect, keys)
+                return
             if redirected is None:
                 if not settings.broken_redirect and receiver.client.resp3:
                     settings.broken_redirect = True
                     receiver.deliver(Frame(Push([b"tracking-redir-broken", settings.redirect])))
                 return
             target = redirected
-        if target.client.resp3:
-            target.deliver(Frame(Push([b"invalidate", list(keys)])))
-        elif settings.redirect and target.client.subscribed:
-            target.deliver(Frame(Push([b"message", INVALIDATE_CHANNEL, list(keys)])))
+        deliver_invalidation(target, keys, redirected=bool(settings.redirect))
+
+
+def deliver_invalidation(target: Receiver, keys: list[bytes], redirected: bool) -> None:
+    """A RESP3 push, or in RESP2 a message on __redis__:invalidate to a subscribed
+    redirect target (nothing otherwise, as Redis)."""
+    if target.client.resp3:
+        target.deliver(Frame(Push([b"invalidate", list(keys)])))
+    elif redirected and target.client.subscribed:
+        target.deliver(Frame(Push([b"message", INVALIDATE_CHANNEL, list(keys)])))
+
+
+def redirect_target(args: list[bytes], parse_id: Callable[[bytes], int | None]) -> int | None:
+    """The id CLIENT TRACKING's first REDIRECT names, if any (to look it up beforehand)."""
+    for index in range(1, len(args) - 1):
+        if args[index].lower() == b"redirect":
+            return parse_id(args[index + 1])
+    return None
 
 
 # ---------------------------------------------------------------------- CLIENT TRACKING

@@ -140,3 +140,25 @@ def test_unblock_a_client_of_the_other_router(cluster, reason):
             assert admin.lrange(key, 0, -1) == [b"kept"]
     finally:
         blocked.close()
+
+
+def test_tracking_redirect_to_a_client_of_the_other_router(cluster):
+    """RESP2: the tracker on router 0 redirects to a subscriber of __redis__:invalidate
+    on router 1, which gets the invalidation of a key the tracker read."""
+    receiver = socket.create_connection(("127.0.0.1", cluster.router_ports[1]), timeout=20)
+    try:
+        receiver.sendall(b"*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n")
+        receiver_id = int(receiver.recv(100)[1:-2])
+        receiver.sendall(b"*2\r\n$9\r\nSUBSCRIBE\r\n$20\r\n__redis__:invalidate\r\n")
+        assert b"subscribe" in receiver.recv(200)
+        with connect(cluster, 0) as tracker, connect(cluster, 1) as writer:
+            assert tracker.execute_command("CLIENT", "TRACKING", "on", "REDIRECT", receiver_id)
+            assert tracker.execute_command("CLIENT", "GETREDIR") == receiver_id
+            tracker.get("redirected")
+            writer.set("redirected", "v")
+            data = b""
+            while data.count(b"\r\n") < 7:  # *3 $7 message $20 channel *1 $10 key
+                data += receiver.recv(200)
+            assert parse_replies(data) == [[b"message", b"__redis__:invalidate", [b"redirected"]]]
+    finally:
+        receiver.close()
