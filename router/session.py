@@ -373,7 +373,9 @@ class Session:
         """Redis's client-output-buffer-limit, once the socket's own buffer is full: the
         connection is closed when its unsent replies pass its class's hard limit, or its
         soft limit for longer than the soft limit's seconds (0: no limit)."""
-        kind = "pubsub" if self.client.subscribed else "normal"
+        # A monitor is of Redis's replica class (CLIENT_SLAVE), as its limits say.
+        client = self.client
+        kind = "slave" if client.monitor else "pubsub" if client.subscribed else "normal"
         hard, soft, seconds = output_limits(self.ctx.config.output_buffer_limits)[kind]
         size = self._pushed_while_full
         if hard and size > hard:

@@ -370,3 +370,20 @@ def test_command_info_as_redis(redis_port, router_port):
             return client.execute_command("COMMAND", "INFO", *NEW_COMMANDS)
 
     assert info(router_port) == info(redis_port)
+
+
+def test_a_monitor_that_does_not_read_is_disconnected_at_the_replica_limit():
+    async def scenario():
+        ctx, _ = context()
+        watcher, worker = Client(ctx), Client(ctx)
+        limit = b"replica 1000 0 0"
+        assert await worker.call(b"CONFIG", b"SET", b"client-output-buffer-limit", limit) == b"OK"
+        await watcher.call(b"MONITOR")
+        watcher.session.pause_writing()  # the monitor stopped reading
+        for _ in range(30):
+            await worker.call(b"SET", b"k", b"x" * 100)
+        assert watcher.transport.closed
+        watcher.close()
+        assert not ctx.monitor.active
+
+    run(scenario())
