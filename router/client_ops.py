@@ -223,6 +223,12 @@ def install(ctx: RouterContext) -> None:
         bus.spawn(bus.tell(b"invalidation", [b"%d" % target, *keys]))
 
     ctx.tracking.forward = forward
+
+    def on_pause_state(args: list[bytes]) -> list[bytes]:
+        remaining = ctx.pause.remaining_ms()
+        return [b"%d" % remaining, b"%d" % ctx.pause.mode] if remaining else []
+
+    bus.on(b"pause-state", on_pause_state)
     bus.on(b"client-exists", on_exists)
     bus.on(b"invalidation", on_invalidation)
     bus.on(b"client-list", on_list)
@@ -230,3 +236,12 @@ def install(ctx: RouterContext) -> None:
     bus.on(b"client-kill", on_kill)
     bus.on(b"pause", on_pause)
     bus.on(b"unpause", on_unpause)
+
+
+async def join_pause(ctx: RouterContext) -> None:
+    """A router that starts during a CLIENT PAUSE takes up what is left of it."""
+    for answer in await ctx.bus.ask(b"pause-state", []):
+        if len(answer) == 2:
+            remaining, mode = integer(answer[0]), integer(answer[1])
+            if remaining and mode:
+                ctx.pause.pause(remaining, mode)

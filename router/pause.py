@@ -6,7 +6,8 @@ ALL holds every command of every client (CLIENT UNPAUSE included, as in Redis, w
 paused client's commands wait whatever they are); WRITE holds the commands that may
 write or replicate: the WRITE ones, EVAL/FCALL and friends, PUBLISH, PFCOUNT, and EXEC
 of a transaction that queued one of those. A later pause keeps the longer deadline and
-the stricter mode.
+the stricter mode. A router that starts during a pause asks the others what is left of
+it (router/client_ops.py: join_pause).
 """
 
 from __future__ import annotations
@@ -68,6 +69,10 @@ class PauseState:
 
     def unpause(self) -> None:
         self._end()
+
+    def remaining_ms(self) -> int:
+        """What is left of the pause (0: none), for a router that starts meanwhile."""
+        return max(int((self.until - time.monotonic()) * 1000), 0) if self.active else 0
 
     def holds(self, spec: CommandSpec, client: ClientState) -> bool:
         """Whether the command must wait for the pause to end."""

@@ -54,6 +54,7 @@ class RouterBus:
         self._pending: dict[int, _Pending] = {}
         self._tasks: set[asyncio.Task] = set()
         self.started = False
+        self._synced = False  # the nodes know its channels (else answers could be lost)
 
     def on(self, kind: bytes, handler: Handler) -> None:
         """Run `handler` with the request's arguments when another router asks `kind`; its
@@ -72,6 +73,9 @@ class RouterBus:
         """The answers of the other routers that answer in time (none when the nodes
         cannot be reached: the caller still has its own part)."""
         self.start()
+        if not self._synced:
+            await self.backend.sync_subscriptions()
+            self._synced = True
         request_id = next(self._ids)
         pending = self._pending[request_id] = _Pending()
         message = pack([b"ask", kind, b"%d" % self.tag, b"%d" % request_id, *args])
