@@ -87,6 +87,12 @@ def list_lines(ctx: RouterContext, wanted: ListFilter) -> list[bytes]:
     ]
 
 
+def line_id(line: bytes) -> int:
+    """The id a CLIENT LIST line starts with ('id=N ...')."""
+    field = line.split(b" ", 1)[0]
+    return int(field[3:]) if field[3:].isdigit() else 0
+
+
 # ---------------------------------------------------------------------- CLIENT KILL
 
 Check = Callable[[ClientState], bool]

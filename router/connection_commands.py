@@ -269,6 +269,7 @@ async def client_list(ctx: RouterContext, client: ClientState, args: list[bytes]
     lines = client_ops.list_lines(ctx, wanted)
     for answer in await ctx.bus.ask(b"client-list", args[2:]):
         lines += answer
+    lines.sort(key=client_ops.line_id)  # by id, as Redis lists its clients
     return Verbatim(b"".join(lines))
 
 

@@ -57,6 +57,8 @@ def test_ids_list_and_kill_span_the_routers():
         await there.call(b"CLIENT", b"SETNAME", b"far")
         listing = (await here.call(b"CLIENT", b"LIST")).decode().splitlines()
         assert len(listing) == 2 and any("name=far" in line for line in listing)
+        ids = [int(line.split()[0][3:]) for line in listing]
+        assert ids == sorted(ids) == [here.session.client.id, there.session.client.id]
         only = await here.call(b"CLIENT", b"LIST", b"ID", there.session.client.id)
         assert only.count(b"\n") == 1 and b"name=far" in only
         assert await here.call(b"CLIENT", b"KILL", b"ID", there.session.client.id) == 1
