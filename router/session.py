@@ -404,7 +404,8 @@ class Session:
         self, args: list[bytes], batch: _Batch, resumed: bool = False
     ) -> Barrier | None:
         client = self.client
-        silent = client.reply_off or client.skip_next_reply
+        skip = client.skip_next_reply
+        silent = client.reply_off or skip
         client.skip_next_reply = False
         spec = self._resolve(args)
         if type(spec) is bytes:
@@ -425,6 +426,7 @@ class Session:
             return None
         ctx = self.ctx
         if not resumed and ctx.pause.holds(spec, client):
+            client.skip_next_reply = skip  # for the command once resumed
             return self._paused(spec, args)
         if ctx.monitor.active:
             self._monitor(spec, args, local)

@@ -395,3 +395,22 @@ def test_a_monitor_that_does_not_read_is_disconnected_at_the_replica_limit():
         assert not ctx.monitor.active
 
     run(scenario())
+
+
+def test_a_held_command_keeps_client_reply_skip():
+    async def scenario():
+        ctx, _ = context()
+        admin, writer = Client(ctx), Client(ctx)
+        await admin.call(b"CLIENT", b"PAUSE", b"100000", b"WRITE")
+        writer.session.feed(
+            b"*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$4\r\nSKIP\r\n"
+            b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
+        )
+        await settle()
+        await admin.call(b"CLIENT", b"UNPAUSE")
+        async with asyncio.timeout(5):
+            while writer.session.running:
+                await asyncio.sleep(0)
+        assert sent(writer) == b"$1\r\nv\r\n"  # the SET's reply skipped
+
+    run(scenario())
