@@ -415,7 +415,13 @@ def client_trackinginfo(ctx: RouterContext, client: ClientState, args: list[byte
 
 @answers_with("monitor")
 async def monitor(connection: Connection, args: list[bytes]) -> bytes:
-    """Shows every router's commands from now on (router/monitor.py)."""
+    """Shows every router's commands from now on (router/monitor.py). Inside EXEC it is
+    refused, and a monitor's MONITOR gets no reply, as in Redis."""
+    client = connection.client
+    if client.in_exec:
+        return encode(Error(b"ERR MONITOR isn't allowed for DENY BLOCKING client"))
+    if client.monitor:
+        return b""
     await connection.ctx.monitor.add(connection)
     return encode(OK)
 

@@ -93,11 +93,13 @@ class _Batch:
         "args",
         "barrier_args",
         "barrier_name",
+        "barrier_shown",
         "commands",
         "items",
         "names",
         "readonly",
         "resp3",
+        "shown",
         "started",
     )
 
@@ -115,6 +117,10 @@ class _Batch:
         self.barrier_name = ""
         self.barrier_args: list[bytes] = []
         self.started = started
+        # For MONITOR: the commands to show once their replies are out (the barrier's
+        # after its own), as Redis shows a command once it ran.
+        self.shown: list[tuple[CommandSpec, list[bytes]]] = []
+        self.barrier_shown: list[tuple[CommandSpec, list[bytes]]] = []
 
     def forward(self, shard: int, args: list[bytes]) -> tuple[int, int]:
         queue = self.commands.get(shard)
@@ -246,9 +252,13 @@ class Session:
                     return
                 if batch.commands or batch.items:
                     self._send(await self._execute(batch))
+                if batch.shown:
+                    self._show(batch.shown)
                 if barrier is not None:
                     reply = await barrier()
                     self._send(reply)
+                    if batch.barrier_shown:
+                        self._show(batch.barrier_shown)
                     names = [batch.barrier_name]
                     elapsed = self.ctx.commands.record(names, [reply], batch.started)
                     if elapsed >= self.ctx.monitor_threshold:
@@ -323,10 +333,13 @@ class Session:
                 last_spec = None
             stats.commands_processed += count - counted
             counted = count
+            shown = len(batch.shown)
             barrier = self._dispatch_any(command, batch)
             if barrier is not None:
                 batch.barrier_name = command_name(command)
                 batch.barrier_args = command
+                batch.barrier_shown = batch.shown[shown:]
+                del batch.shown[shown:]
             elif len(names) < len(items):  # it has a reply in the batch
                 names.append(command_name(command))
                 arguments.append(command)
@@ -429,7 +442,7 @@ class Session:
             client.skip_next_reply = skip  # for the command once resumed
             return self._paused(spec, args)
         if ctx.monitor.active:
-            self._monitor(spec, args, local)
+            self._monitor(spec, args, local, batch)
         if client.tracking is not None:
             ctx.tracking.remember(client, spec, args)
         if transaction.active and (local is None or not local.acts_in_multi):
@@ -465,22 +478,29 @@ class Session:
             out = await self._execute(batch) if batch.commands or batch.items else b""
             if barrier is not None:
                 out += await barrier()
+            self._show(batch.shown)  # just before its reply goes out
             return out
 
         return run
 
-    def _monitor(self, spec: CommandSpec, args: list[bytes], local: LocalCommand | None) -> None:
-        """Show the command to the monitors: a command queued by MULTI when EXEC runs it,
-        as Redis does."""
+    def _monitor(
+        self, spec: CommandSpec, args: list[bytes], local: LocalCommand | None, batch: _Batch
+    ) -> None:
+        """To show to the monitors once it ran: a command queued by MULTI when EXEC runs
+        it, as Redis does."""
         transaction = self.client.transaction
-        feed = self.ctx.monitor.feed
+        shown = batch.shown
         if transaction.active:
             if local is None or not local.acts_in_multi:
                 return
             if spec.name == "exec" and not transaction.dirty:
-                for queued in transaction.queued:
-                    feed(self.client, queued.spec, queued.args)
-        feed(self.client, spec, args)
+                shown.extend((queued.spec, queued.args) for queued in transaction.queued)
+        shown.append((spec, args))
+
+    def _show(self, commands: list[tuple[CommandSpec, list[bytes]]]) -> None:
+        feed = self.ctx.monitor.feed
+        for spec, args in commands:
+            feed(self.client, spec, args)
 
     def _resolve(self, args: list[bytes]) -> CommandSpec | bytes:
         """The spec governing args, or the encoded error reply (unknown command or

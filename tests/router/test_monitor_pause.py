@@ -449,3 +449,16 @@ def test_a_held_command_keeps_client_reply_skip():
         assert sent(writer) == b"$1\r\nv\r\n"  # the SET's reply skipped
 
     run(scenario())
+
+
+def test_monitor_in_exec_and_twice_as_redis(redis_port, router_port):
+    def replies(port: int) -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+            connection.sendall(b"MULTI\r\nMONITOR\r\nEXEC\r\nMONITOR\r\nMONITOR\r\nECHO x\r\n")
+            data = b""
+            while b"x" not in data:  # ECHO's own line, or its reply
+                data += connection.recv(65536)
+            data = data.split(b'"ECHO"')[0]  # up to the monitor line of ECHO
+            return re.sub(rb"\+\d+\.\d{6} \[0 [^]]*\] ", b"+T [0 A] ", data)
+
+    assert replies(router_port) == replies(redis_port)
