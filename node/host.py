@@ -48,6 +48,7 @@ from node.storage import NodeStorage, snapshot_records
 from node.storage.aio import AsyncGroupCommit
 from node.storage.records import persist_records
 from node.storage.wal import DEFAULT_SEGMENT_BYTES
+from node.tracking_feed import invalidation_publisher
 from node.transport import BatchHeader, RaftTransport
 from proto.credentials import Credentials
 from proto.handshake import ROLE_NODE, Peer
@@ -234,6 +235,7 @@ class NodeHost:
                 applied = state.snapshot.meta.index
             replica = ShardReplica(self.node_id, placement, raft, shard_state, applied)
             replica.publish = self.pubsub.publish  # keyspace notifications, while leading
+            replica.on_changed = invalidation_publisher(self.pubsub)  # client tracking
             self.shards[placement.id] = replica
             self.by_group[placement.group] = replica
         if bootstrap_records:

@@ -22,6 +22,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 
 from proto import slotraft_pb2 as pb
 from proto.glob import Matcher, compile_pattern, stringmatch
+from proto.internal_channels import is_internal
 
 log = logging.getLogger("slotraft.pubsub")
 
@@ -58,6 +59,8 @@ class RouterSet:
         """The router's clients that receive a message on `channel` (a client subscribed
         to the channel and to a matching pattern counts twice, as it gets it twice)."""
         total = self.channels.get(channel, 0)
+        if is_internal(channel):  # the routers' own: no client pattern receives them
+            return total
         for count, matches in self.patterns.values():
             if matches(channel):
                 total += count
@@ -117,12 +120,18 @@ class PubSubHub:
             receivers += count
         return receivers
 
+    def has_receivers(self, channel: bytes) -> bool:
+        """Whether some router holds a subscription to `channel` (by name)."""
+        return any(channel in stream.set.channels for stream in self.streams if not stream.closed)
+
     def answer(self, query: pb.PubSubQuery) -> pb.PubSubAnswer:
         """PUBSUB CHANNELS / NUMSUB / NUMPAT over every router's set."""
         sets = [stream.set for stream in self.streams if not stream.closed]
         answer = pb.PubSubAnswer(id=query.id)
         if query.kind == pb.PubSubQuery.CHANNELS:
-            active = {channel for held in sets for channel in held.channels}
+            active = {
+                channel for held in sets for channel in held.channels if not is_internal(channel)
+            }
             if query.HasField("pattern"):
                 active = {channel for channel in active if stringmatch(query.pattern, channel)}
             answer.channels.extend(sorted(active))

@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Callable, Collection, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,8 @@ from proto.running_loop import running_loop
 from proto.topology import ShardPlacement
 
 log = logging.getLogger("slotraft.replica")
+
+UNBLOCKED = b"UNBLOCKED client unblocked via CLIENT UNBLOCK"
 
 # Writes that arrive together are proposed as one entry of about this many bytes at most.
 MAX_ENTRY_BYTES = 1 << 20
@@ -128,6 +130,9 @@ class ShardReplica:
         self.raft = raft
         self.state = state
         self.applied = applied
+        # Called on the leader with the keys each applied entry changed (client tracking:
+        # node/tracking_feed.py); None: nobody wants them.
+        self.on_changed: Callable[[Collection[bytes]], None] | None = None
         self.log = logging.LoggerAdapter(log, {"node": node_id, "shard": placement.id})
         self.pending_writes: list[Pending] = []
         self.proposals: dict[int, Proposal] = {}
@@ -372,6 +377,8 @@ class ShardReplica:
                 self._deliver(pending, result, entry.index)
         if outcome.changed_keys and self.waiters:
             self._wake_waiters(outcome)
+        if outcome.changed_keys and self.on_changed is not None and self.is_leader:
+            self.on_changed(outcome.changed_keys)
 
     def _notify(self, term: int) -> None:
         """Take the keyspace events of the entry just applied (every replica, so that they
@@ -481,6 +488,25 @@ class ShardReplica:
         if waiter.deadline is not None:
             waiter.timer = loop.call_at(waiter.deadline, self._time_out, waiter)
         self.waiters.append(waiter)
+
+    def unblock(self, client_id: int, sequence: int, error: bool) -> bool:
+        """CLIENT UNBLOCK (node/unblock.py): answer the parked request of (client_id,
+        sequence) now, as its timeout would or with Redis's UNBLOCKED error."""
+        if not self.is_leader:
+            return False
+        for waiter in self.waiters:
+            request = waiter.request
+            if request.client_id == client_id and request.sequence == sequence:
+                if waiter.timer is not None:
+                    waiter.timer.cancel()
+                if not error:
+                    self._time_out(waiter)
+                    return True
+                self.waiters.remove(waiter)
+                reply = resp.encode(resp.Error(UNBLOCKED), request.resp3)
+                _resolve(waiter.future, pb.KvReply(id=request.id, replies=[reply]))
+                return True
+        return False
 
     def _time_out(self, waiter: Waiter) -> None:
         if waiter in self.waiters:

@@ -17,8 +17,10 @@ from node.host import NodeHost
 from node.metadata import ClusterMap
 from node.raft import RaftError, Role
 from node.replica import ShardReplica
+from node.unblock import unblock
 from proto import slotraft_pb2 as pb
 from proto import slotraft_pb2_grpc as pb_grpc
+from proto.internal_channels import NODE_UNBLOCK
 from proto.slots import SLOT_COUNT, key_slot
 
 log = logging.getLogger("slotraft.services")
@@ -54,6 +56,8 @@ class KvService(pb_grpc.KvServicer):
         hub = getattr(self.host, "pubsub", None)
         if hub is None:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "pub/sub is not enabled")
+        if request.channel == NODE_UNBLOCK:  # addressed to this node (node/unblock.py)
+            return pb.PublishReply(receivers=unblock(self.host.shards, request.message))
         return pb.PublishReply(receivers=hub.publish(request.channel, request.message))
 
     async def Subscribe(

@@ -7,6 +7,7 @@ sees this interface.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -63,6 +64,10 @@ class Watch:
 
 
 class Backend(Protocol):
+    # This router's part of the client id space: its clients' ids are tag << 32 | n
+    # (docs/ARCHITECTURE.md). 0 for a router alone (the local backend).
+    router_tag: int
+
     @property
     def shard_count(self) -> int: ...
 
@@ -97,6 +102,11 @@ class Backend(Protocol):
     ) -> bytes:
         """Run a MULTI/EXEC body atomically (one log entry); returns the encoded EXEC reply:
         an array of replies, or the null reply if a watched key's digest changed."""
+        ...
+
+    async def unblock(self, task: asyncio.Task, error: bool) -> bool:
+        """CLIENT UNBLOCK: answer the blocking command `task` awaits (through `execute`)
+        now, with its timeout reply or (error) -UNBLOCKED; False if it is not parked."""
         ...
 
     async def digests(self, shard: int, keys: list[bytes]) -> list[bytes]:

@@ -26,6 +26,7 @@ from proto import slotraft_pb2_grpc as pb_grpc
 from proto.commands import COMMANDS, CommandSpec, resolve
 from proto.credentials import Credentials
 from proto.handshake import CHANNEL_KV, HandshakeError
+from proto.internal_channels import NODE_UNBLOCK, pack
 from proto.kv_commands import set_commands
 from proto.relay import GrpcDialer
 from proto.slots import SLOT_COUNT
@@ -41,6 +42,8 @@ from router.router_registry import RouterRegistry
 from router.single_flight import SingleFlight
 
 log = logging.getLogger("slotraft.router.cluster")
+ROUTER_TAGS = 1 << 30
+ADMIN_TIMEOUT_S = 2.0
 _BY_SPELLING = COMMANDS.by_spelling  # tested per command on the hot path
 
 
@@ -64,6 +67,10 @@ class ClusterBackend:
         self.credentials = credentials
         self.dialer = GrpcDialer(lambda: self.credentials)
         self.client_id = random.getrandbits(63) | 1
+        # This router's part of the client id space (docs/ARCHITECTURE.md, client ids).
+        self.router_tag = random.randrange(1, ROUTER_TAGS)
+        # The blocking commands under way, by the task awaiting them (CLIENT UNBLOCK).
+        self.blocking_calls: dict[asyncio.Task, tuple[int, pb.KvRequest]] = {}
         self.links: dict[int, NodeLink] = {}
         self.shards: dict[int, ShardRoute] = {}
         self.slot_table: list[int] = [0] * SLOT_COUNT
@@ -329,7 +336,32 @@ class ClusterBackend:
         route = self.shards.get(shard)
         if route is None:
             raise BackendError(b"CLUSTERDOWN The cluster is down: unknown shard %d" % shard)
-        return await self.caller.call(route, request, blocking)
+        if not blocking:
+            return await self.caller.call(route, request, blocking)
+        task = asyncio.current_task()
+        if task is not None:
+            self.blocking_calls[task] = (shard, request)  # for CLIENT UNBLOCK
+        try:
+            return await self.caller.call(route, request, blocking)
+        finally:
+            if task is not None:
+                self.blocking_calls.pop(task, None)
+
+    async def unblock(self, task: asyncio.Task, error: bool) -> bool:
+        """Every node is asked (node/unblock.py); the shard's leader answers the parked
+        request, which then comes back as its reply."""
+        call = self.blocking_calls.get(task)
+        if call is None or not call[1].sequence:
+            return False
+        shard, request = call
+        reason = b"error" if error else b"timeout"
+        message = pack([b"%d" % shard, b"%d" % self.client_id, b"%d" % request.sequence, reason])
+        publish = pb.PublishRequest(channel=NODE_UNBLOCK, message=message)
+        answers = await asyncio.gather(
+            *(link.kv.Publish(publish, timeout=ADMIN_TIMEOUT_S) for link in self.links.values()),
+            return_exceptions=True,
+        )
+        return any(isinstance(a, pb.PublishReply) and a.receivers for a in answers)
 
     # ------------------------------------------------------------------ pub/sub
 

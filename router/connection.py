@@ -4,8 +4,12 @@ subscriptions."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from router.transaction import Transaction
+
+if TYPE_CHECKING:
+    from router.tracking import Tracking
 
 
 @dataclass(slots=True)
@@ -26,6 +30,9 @@ class ClientState:
     skip_next_reply: bool = False  # CLIENT REPLY SKIP
     closing: bool = False  # QUIT or CLIENT KILL of itself: close after the reply
     blocked: bool = False  # waiting in a blocking command
+    monitor: bool = False  # MONITOR: shown every command (router/monitor.py)
+    no_evict: bool = False  # CLIENT NO-EVICT on
+    tracking: Tracking | None = None  # CLIENT TRACKING on (router/tracking.py)
     in_exec: bool = False  # running EXEC's queue: nothing may block (WAIT answers at once)
     last_command: str = "NULL"
     transaction: Transaction = field(default_factory=Transaction)
@@ -50,17 +57,25 @@ class ClientState:
         self.skip_next_reply = False
 
     def flags(self) -> str:
-        flags = ""
+        flags = "O" if self.monitor else ""
         if self.subscribed:
             flags += "P"
         if self.transaction.active:
             flags += "x"
         if self.blocked:
             flags += "b"
+        if self.tracking is not None:
+            flags += "t"
+            if self.tracking.broken_redirect:
+                flags += "R"
+            if self.tracking.bcast:
+                flags += "B"
         if self.closing:
             flags += "c"
         if self.readonly:
             flags += "r"
+        if self.no_evict:
+            flags += "e"
         return flags or "N"
 
     def info_line(self, now: float, buffered: int) -> bytes:
@@ -84,7 +99,7 @@ class ClientState:
             f"watch={len(transaction.watches)}",
             f"cmd={self.last_command}",
             "user=default",
-            "redir=-1",
+            f"redir={-1 if self.tracking is None else self.tracking.redirect}",
             f"resp={3 if self.resp3 else 2}",
             f"lib-name={_text(self.lib_name)}",
             f"lib-ver={_text(self.lib_ver)}",

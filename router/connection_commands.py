@@ -6,28 +6,22 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Callable
-from functools import partial
 
 from proto import errors
-from proto.resp import OK, PONG, Error, Map, Reply, Simple, Verbatim
+from proto.resp import OK, PONG, Error, Map, Reply, Simple, Verbatim, encode
+from router import client_ops
 from router.connection import ClientState
-from router.context import ClientHandle, RouterContext
-from router.local_commands import NO_REPLY, answers, help_lines
+from router.context import RouterContext
+from router.local_commands import NO_REPLY, Connection, answers, answers_with, help_lines
+from router.pause import ALL, WRITE
+from router.tracking import info as tracking_info
+from router.tracking import parse_tracking, redirect_target
 
-DEFAULT_USER = b"default"
-_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
+DEFAULT_USER = client_ops.DEFAULT_USER
 
 
 def _integer(arg: bytes) -> int | None:
-    """string2ll's acceptance: an optional '-' and digits without a leading zero."""
-    if len(arg) > 20:
-        return None
-    text = arg[1:] if arg[:1] == b"-" else arg
-    if not text.isdigit() or (text[0] == 48 and (len(text) > 1 or arg[:1] == b"-")):
-        return None
-    value = int(arg)
-    return value if _LONG_MIN <= value <= _LONG_MAX else None
+    return client_ops.integer(arg)
 
 
 def valid_name(name: bytes) -> bool:
@@ -150,6 +144,8 @@ def quit_(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
 @answers("reset", acts_in_multi=True, allowed_when_subscribed=True)
 def reset(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
     ctx.backend.pubsub.drop(client)
+    ctx.monitor.remove(client)
+    ctx.tracking.disable(client)
     client.reset(authenticated=not ctx.requires_auth)
     return Simple(b"RESET")
 
@@ -170,6 +166,10 @@ def readwrite(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Rep
 
 CLIENT_HELP = [
     "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+    "GETREDIR",
+    "    Return the client ID we are redirecting to when tracking is enabled.",
     "GETNAME",
     "    Return the name of the current connection.",
     "ID",
@@ -198,16 +198,28 @@ CLIENT_HELP = [
     "      Return clients of specified type.",
     "    * ID <client-id> [<client-id> ...]",
     "      Return clients with the given ids.",
+    "UNPAUSE",
+    "    Stop the current client pause, resuming traffic.",
+    "PAUSE <timeout> [WRITE|ALL]",
+    "    Suspend all, or just write, clients for <timeout> milliseconds.",
     "REPLY (ON|OFF|SKIP)",
     "    Control the replies sent to the current connection.",
     "SETNAME <name>",
     "    Assign the name <name> to the current connection.",
     "SETINFO <LIB-NAME|LIB-VER> <value>",
     "    Set client library name or version.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+    "         [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Control server assisted client side caching.",
+    "TRACKINGINFO",
+    "    Report tracking status for the current connection.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
+    "NO-EVICT (ON|OFF)",
+    "    Protect current client connection from eviction.",
     "HELP",
     "    Print this help.",
 ]
-_CLIENT_TYPES = (b"normal", b"master", b"replica", b"slave", b"pubsub")
 
 
 @answers("client|id")
@@ -248,118 +260,170 @@ def client_info(ctx: RouterContext, client: ClientState, args: list[bytes]) -> R
     return Verbatim(client.info_line(time.monotonic(), handle.buffered if handle else 0))
 
 
-def _of_type(client: ClientState, kind: bytes) -> bool:
-    """getClientType: subscribers are 'pubsub', the others 'normal'; no replicas here."""
-    if kind == b"pubsub":
-        return client.subscribed
-    return kind == b"normal" and not client.subscribed
-
-
-@answers("client|list")
-def client_list(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    wanted_ids: set[int] | None = None
-    kind: bytes | None = None
-    index = 2
-    while index < len(args):
-        option = args[index].lower()
-        if option == b"type" and index + 1 < len(args):
-            kind = args[index + 1].lower()
-            if kind not in _CLIENT_TYPES:
-                return Error(b"ERR Unknown client type '%s'" % args[index + 1])
-            index += 2
-        elif option == b"id" and index + 1 < len(args):
-            wanted_ids = set()
-            index += 1
-            while index < len(args):
-                value = _integer(args[index])
-                if value is None or value <= 0:
-                    return Error(b"ERR Invalid client ID")
-                wanted_ids.add(value)
-                index += 1
-        else:
-            return Error(errors.SYNTAX)
-    now = time.monotonic()
-    lines = [
-        handle.client.info_line(now, handle.buffered)
-        for handle in ctx.clients.values()
-        if (kind is None or _of_type(handle.client, kind))
-        and (wanted_ids is None or handle.client.id in wanted_ids)
-    ]
+@answers("client|list", waits=True)
+async def client_list(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    """The clients of every router: this one's, then those the others send."""
+    wanted = client_ops.parse_list(args[2:])
+    if isinstance(wanted, bytes):
+        return Error(wanted)
+    lines = client_ops.list_lines(ctx, wanted)
+    for answer in await ctx.bus.ask(b"client-list", args[2:]):
+        lines += answer
+    lines.sort(key=client_ops.line_id)  # by id, as Redis lists its clients
     return Verbatim(b"".join(lines))
 
 
-@answers("client|kill")
-def client_kill(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    if len(args) == 3:  # the old form: CLIENT KILL addr, may kill the caller itself
-        targets = [h for h in ctx.clients.values() if h.client.addr.encode() == args[2]]
-        if not targets:
-            return Error(errors.NO_SUCH_CLIENT)
-        _kill(client, targets)
-        return OK
-    if len(args) % 2:
+@answers("client|kill", waits=True)
+async def client_kill(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    """Kills on whichever router holds the clients; the count over every router."""
+    wanted = client_ops.parse_kill(args[2:])
+    if isinstance(wanted, bytes):
+        return Error(wanted)
+    killed = client_ops.kill(ctx, wanted, client.id)
+    for answer in await ctx.bus.ask(b"client-kill", [b"%d" % client.id, *args[2:]]):
+        killed += int(answer[0]) if answer and answer[0].isdigit() else 0
+    if wanted.old_form:
+        return OK if killed else Error(errors.NO_SUCH_CLIENT)
+    return killed
+
+
+@answers("client|pause", waits=True)
+async def client_pause(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    """Pauses every router: each holds its clients' commands for `timeout` ms from when it
+    hears of it. The reply comes once every router that answers applied it."""
+    if len(args) > 4:
+        return Error(
+            b"ERR unknown subcommand or wrong number of arguments for '%s'. Try CLIENT HELP."
+            % args[1]
+        )
+    timeout = _integer(args[2])
+    if timeout is None:
+        return Error(b"ERR timeout is not an integer or out of range")
+    if timeout < 0:
+        return Error(b"ERR timeout is negative")
+    mode = ALL
+    if len(args) == 4:
+        named = args[3].lower()
+        if named not in (b"write", b"all"):
+            return Error(b"ERR CLIENT PAUSE mode must be WRITE or ALL")
+        mode = WRITE if named == b"write" else ALL
+    ctx.pause.pause(timeout, mode)
+    await ctx.bus.ask(b"pause", [b"%d" % timeout, b"%d" % mode])
+    return OK
+
+
+@answers("client|unpause", waits=True)
+async def client_unpause(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    ctx.pause.unpause()
+    await ctx.bus.ask(b"unpause", [])
+    return OK
+
+
+@answers("client|unblock", waits=True)
+async def client_unblock(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    """Unblocks the client on whichever router holds it: 1 if it was blocked."""
+    if len(args) > 4:
+        return Error(
+            b"ERR unknown subcommand or wrong number of arguments for '%s'. Try CLIENT HELP."
+            % args[1]
+        )
+    target = _integer(args[2])
+    if target is None:
+        return Error(errors.NOT_INTEGER)
+    error = False
+    if len(args) == 4:
+        reason = args[3].lower()
+        if reason not in (b"timeout", b"error"):
+            return Error(b"ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+        error = reason == b"error"
+    handle = ctx.clients.get(target)
+    if handle is not None:
+        return int(await handle.unblock(error))
+    reason = b"error" if error else b"timeout"
+    answers = await ctx.bus.ask(b"unblock", [b"%d" % target, reason])
+    return int(any(answer == [b"1"] for answer in answers))
+
+
+@answers("client|no-evict")
+def client_no_evict(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    """Recorded and shown (flag e); the router never evicts clients for memory."""
+    value = args[2].lower()
+    if value not in (b"on", b"off"):
         return Error(errors.SYNTAX)
-    filters: list[Callable[[ClientState], bool]] = []
-    skip_me = True
-    for index in range(2, len(args), 2):
-        option, value = args[index].lower(), args[index + 1]
-        if option == b"id":
-            wanted = _integer(value)
-            if wanted is None or wanted <= 0:
-                return Error(b"ERR client-id should be greater than 0")
-            filters.append(partial(_has_id, wanted))
-        elif option == b"addr":
-            filters.append(partial(_has_addr, value))
-        elif option == b"laddr":
-            filters.append(partial(_has_laddr, value))
-        elif option == b"type":
-            kind = value.lower()
-            if kind not in _CLIENT_TYPES:
-                return Error(b"ERR Unknown client type '%s'" % value)
-            filters.append(partial(_is_of_type, kind))
-        elif option == b"user":
-            filters.append(partial(_has_user, value))
-        elif option == b"skipme":
-            if value.lower() not in (b"yes", b"no"):
-                return Error(errors.SYNTAX)
-            skip_me = value.lower() == b"yes"
-        else:
-            return Error(errors.SYNTAX)
-    targets = [
-        handle
-        for handle in ctx.clients.values()
-        if all(check(handle.client) for check in filters)
-        and not (skip_me and handle.client.id == client.id)
-    ]
-    _kill(client, targets)
-    return len(targets)
+    client.no_evict = value == b"on"
+    return OK
 
 
-def _has_id(wanted: int, state: ClientState) -> bool:
-    return state.id == wanted
+@answers("client|tracking", waits=True)
+async def client_tracking(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    """CLIENT TRACKING ON|OFF [REDIRECT id] [BCAST] [PREFIX p ...] [OPTIN] [OPTOUT]
+    [NOLOOP] (router/tracking.py); ON answers once the shards' invalidations flow."""
+    remote: set[int] = set()
+    target = redirect_target(args[2:], _integer)
+    if target is not None and target not in ctx.clients and target != client.id:
+        # A client of another router may be the target (its router forwards to it).
+        answers = await ctx.bus.ask(b"client-exists", [b"%d" % target])
+        if [b"1"] in answers:
+            remote.add(target)
+    known = ctx.clients.keys() | remote
+    settings = parse_tracking(client, args[2:], known.__contains__, _integer)
+    if isinstance(settings, bytes):
+        return Error(settings)
+    if settings is not None and settings.redirect in remote:
+        settings.remote_redirect = True
+    if settings is None:
+        ctx.tracking.disable(client)
+    else:
+        await ctx.tracking.enable(client, settings)
+    return OK
 
 
-def _has_addr(addr: bytes, state: ClientState) -> bool:
-    return state.addr.encode() == addr
+@answers("client|caching")
+def client_caching(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    settings = client.tracking
+    if settings is None:
+        return Error(
+            b"ERR CLIENT CACHING can be called only when the client is in tracking mode with "
+            b"OPTIN or OPTOUT mode enabled"
+        )
+    value = args[2].lower()
+    if value == b"yes":
+        if not settings.optin:
+            return Error(
+                b"ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode."
+            )
+    elif value == b"no":
+        if not settings.optout:
+            return Error(
+                b"ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode."
+            )
+    else:
+        return Error(errors.SYNTAX)
+    settings.caching = True
+    return OK
 
 
-def _has_laddr(laddr: bytes, state: ClientState) -> bool:
-    return state.laddr.encode() == laddr
+@answers("client|getredir")
+def client_getredir(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    return -1 if client.tracking is None else client.tracking.redirect
 
 
-def _is_of_type(kind: bytes, state: ClientState) -> bool:
-    return _of_type(state, kind)
+@answers("client|trackinginfo")
+def client_trackinginfo(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    return Map(tracking_info(client))
 
 
-def _has_user(user: bytes, state: ClientState) -> bool:
-    return user == DEFAULT_USER  # the only user
-
-
-def _kill(caller: ClientState, targets: list[ClientHandle]) -> None:
-    for handle in targets:
-        if handle.client.id == caller.id:
-            caller.closing = True  # after this reply, as Redis does for itself
-        else:
-            handle.kill()
+@answers_with("monitor")
+async def monitor(connection: Connection, args: list[bytes]) -> bytes:
+    """Shows every router's commands from now on (router/monitor.py). Inside EXEC it is
+    refused, and a monitor's MONITOR gets no reply, as in Redis."""
+    client = connection.client
+    if client.in_exec:
+        return encode(Error(b"ERR MONITOR isn't allowed for DENY BLOCKING client"))
+    if client.monitor:
+        return b""
+    await connection.ctx.monitor.add(connection)
+    return encode(OK)
 
 
 @answers("client|help")

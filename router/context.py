@@ -12,13 +12,22 @@ import time
 from typing import Protocol
 
 from proto.redis_config import string2d
+from router import client_ops
 from router.backend import Backend
 from router.config import Limits, RouterConfig
 from router.connection import ClientState
 from router.metrics import CommandMetrics, CommandStats
+from router.monitor import MonitorFeed
 from router.monitoring import LatencyMonitor, Rates, Slowlog, observe
+from router.pause import PauseState
 from router.planner import Planner
+from router.pubsub import Frame
+from router.router_bus import RouterBus
 from router.stats import RouterStats
+from router.tracking import TrackingTable
+
+# A client id is router_tag << CLIENT_ID_BITS | the router's own count.
+CLIENT_ID_BITS = 32
 
 
 class ClientHandle(Protocol):
@@ -33,6 +42,13 @@ class ClientHandle(Protocol):
     def output_buffered(self) -> int: ...
 
     def kill(self) -> None: ...
+
+    def deliver(self, frame: Frame) -> None:
+        """A pushed message (pub/sub, MONITOR line, tracking invalidation)."""
+
+    async def unblock(self, error: bool) -> bool:
+        """CLIENT UNBLOCK of this client; whether it was blocked."""
+        ...
 
     def use_limits(self, limits: Limits) -> None:
         """Read the connection's next requests under these limits (CONFIG SET)."""
@@ -69,6 +85,12 @@ class RouterContext:
         # counters are never reset).
         self._baseline: dict[str, CommandStats] = {}
         self._error_baseline: dict[bytes, int] = {}
+        # What spans the routers: requests to the others, MONITOR, CLIENT PAUSE.
+        self.bus = RouterBus(backend, backend.router_tag)
+        self.monitor = MonitorFeed(backend, self.bus)
+        self.pause = PauseState()
+        self.tracking = TrackingTable(backend, self.clients)  # CLIENT TRACKING
+        client_ops.install(self)
         self.refresh_settings()
 
     def refresh_settings(self) -> None:
@@ -148,8 +170,9 @@ class RouterContext:
         self._error_baseline = dict(self.commands.error_codes)
 
     def next_client_id(self) -> int:
+        """Unique over the routers: this router's tag in the high bits."""
         self._last_client_id += 1
-        return self._last_client_id
+        return self.backend.router_tag << CLIENT_ID_BITS | self._last_client_id
 
     @property
     def requires_auth(self) -> bool:

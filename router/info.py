@@ -158,7 +158,7 @@ def _clients(ctx: RouterContext, facts: Facts) -> list[str]:
         f"client_recent_max_input_buffer:{max((h.buffered for h in handles), default=0)}",
         f"client_recent_max_output_buffer:{max((h.output_buffered for h in handles), default=0)}",
         f"blocked_clients:{blocked}",
-        "tracking_clients:0",
+        f"tracking_clients:{len(ctx.tracking.tracking)}",
         f"clients_in_timeout_table:{blocked}",
     ]
 
@@ -323,9 +323,9 @@ def _stats(ctx: RouterContext, facts: Facts) -> list[str]:
         "active_defrag_key_misses:0",
         "total_active_defrag_time:0",
         "current_active_defrag_time:0",
-        "tracking_total_keys:0",
-        "tracking_total_items:0",
-        "tracking_total_prefixes:0",
+        f"tracking_total_keys:{len(ctx.tracking.keys)}",
+        f"tracking_total_items:{ctx.tracking.total_items}",
+        f"tracking_total_prefixes:{len(ctx.tracking.prefixes)}",
         "unexpected_error_replies:0",
         f"total_error_replies:{errors}",
         "dump_payload_sanitizations:0",

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from proto.glob import Matcher, compile_pattern, stringmatch
+from proto.internal_channels import is_internal
 from proto.resp import Push, Reply, encode
 
 
@@ -74,6 +75,20 @@ class PubSubRegistry:
         self.patterns: dict[bytes, _Pattern] = {}
         self.version = 1
         self.listeners: list[Callable[[], None]] = []
+        # The router's own subscriptions to internal channels (proto/internal_channels.py):
+        # their messages go to these handlers, never to a client.
+        self.internal: dict[bytes, Callable[[bytes], None]] = {}
+
+    # ------------------------------------------------------------------ internal channels
+
+    def listen(self, channel: bytes, handler: Callable[[bytes], None]) -> None:
+        """Have the router itself receive the messages of an internal channel."""
+        self.internal[channel] = handler
+        self._changed()
+
+    def unlisten(self, channel: bytes) -> None:
+        if self.internal.pop(channel, None) is not None:
+            self._changed()
 
     # ------------------------------------------------------------------ commands
 
@@ -156,6 +171,12 @@ class PubSubRegistry:
 
     def deliver(self, channel: bytes, message: bytes) -> int:
         """Send a published message to this router's subscribers; how many got it."""
+        if is_internal(channel):
+            handler = self.internal.get(channel)
+            if handler is None:
+                return 0
+            handler(message)
+            return 1
         receivers = 0
         subscribers = self.channels.get(channel)
         if subscribers:
@@ -174,13 +195,21 @@ class PubSubRegistry:
     # ------------------------------------------------------------------ what the nodes see
 
     def channel_counts(self) -> tuple[list[bytes], list[int]]:
-        return list(self.channels), [len(clients) for clients in self.channels.values()]
+        """What the nodes hold: the clients' channels (but for internal names, inert for
+        clients) and the router's internal ones, once each."""
+        channels = [c for c in self.channels if not is_internal(c)] + list(self.internal)
+        counts = [len(self.channels[c]) for c in channels[: len(channels) - len(self.internal)]]
+        return channels, counts + [1] * len(self.internal)
 
     def pattern_counts(self) -> tuple[list[bytes], list[int]]:
         return list(self.patterns), [len(entry.subscribers) for entry in self.patterns.values()]
 
     def active_channels(self, pattern: bytes | None) -> list[bytes]:
-        return [c for c in self.channels if pattern is None or stringmatch(pattern, c)]
+        return [
+            c
+            for c in self.channels
+            if not is_internal(c) and (pattern is None or stringmatch(pattern, c))
+        ]
 
     def numsub(self, channels: list[bytes]) -> list[int]:
         return [len(self.channels.get(channel, ())) for channel in channels]
@@ -205,9 +234,12 @@ class PubSubRegistry:
     def _after(self, client: SubscriptionState, changed: bool) -> None:
         client.subscribed = bool(client.channels or client.patterns)
         if changed:
-            self.version += 1
-            for listener in self.listeners:
-                listener()
+            self._changed()
+
+    def _changed(self) -> None:
+        self.version += 1
+        for listener in self.listeners:
+            listener()
 
 
 def _count(client: SubscriptionState) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from proto.internal_channels import is_internal
 from proto.resp import Error, Reply, encode_many
 from router.backend import BackendError
 from router.connection import ClientState
@@ -67,6 +68,8 @@ for _name, _change in (
 
 @answers("publish", waits=True)
 async def publish(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    if is_internal(args[1]):  # the routers' own channels: no client receives on them
+        return 0
     try:
         return await ctx.backend.publish(args[1], args[2], client.id)
     except BackendError as failure:
@@ -93,6 +96,7 @@ async def pubsub_numsub(ctx: RouterContext, client: ClientState, args: list[byte
         counts = await ctx.backend.pubsub_numsub(channels)
     except BackendError as failure:
         return Error(failure.reply)
+    counts = [0 if is_internal(c) else n for c, n in zip(channels, counts, strict=True)]
     return [item for pair in zip(channels, counts, strict=True) for item in pair]
 
 

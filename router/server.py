@@ -11,7 +11,7 @@ import time
 from typing import cast
 
 from proto.errors import DENIED_PROTECTED_MODE, MAX_CLIENTS
-from router import cron
+from router import client_ops, cron
 from router.backend import Backend
 from router.config import RouterConfig
 from router.connection import ClientState
@@ -118,6 +118,7 @@ class RouterServer:
         self.ctx = RouterContext(config, backend, rng)
         self._server: asyncio.base_events.Server | None = None
         self._cron: asyncio.Task | None = None
+        self._join: asyncio.Task | None = None  # a CLIENT PAUSE under way elsewhere
 
     @property
     def port(self) -> int:
@@ -136,6 +137,8 @@ class RouterServer:
         )
         self.ctx.port = self._server.sockets[0].getsockname()[1]
         self._cron = loop.create_task(cron.run(self.ctx), name="router-cron")
+        self.ctx.bus.start()  # the other routers' CLIENT requests, MONITOR notices
+        self._join = loop.create_task(client_ops.join_pause(self.ctx), name="join-pause")
         log.info("router listening on %s:%d", config.host, self.ctx.port)
         announce = config.announce or default_announce(config.host, self.ctx.port)
         if announce is None:
@@ -157,6 +160,10 @@ class RouterServer:
     async def close(self) -> None:
         """Stop listening and close every client connection."""
         await stop_background_saves(self.ctx)
+        if self._join is not None:
+            self._join.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._join
         if self._cron is not None:
             self._cron.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -93,11 +93,13 @@ class _Batch:
         "args",
         "barrier_args",
         "barrier_name",
+        "barrier_shown",
         "commands",
         "items",
         "names",
         "readonly",
         "resp3",
+        "shown",
         "started",
     )
 
@@ -115,6 +117,10 @@ class _Batch:
         self.barrier_name = ""
         self.barrier_args: list[bytes] = []
         self.started = started
+        # For MONITOR: the commands to show once their replies are out (the barrier's
+        # after its own), as Redis shows a command once it ran.
+        self.shown: list[tuple[CommandSpec, list[bytes]]] = []
+        self.barrier_shown: list[tuple[CommandSpec, list[bytes]]] = []
 
     def forward(self, shard: int, args: list[bytes]) -> tuple[int, int]:
         queue = self.commands.get(shard)
@@ -204,12 +210,21 @@ class Session:
     def connection_lost(self) -> None:
         self.closed = True
         self.ctx.backend.pubsub.drop(self.client)
+        self.ctx.monitor.remove(self.client)
+        self.ctx.tracking.disable(self.client)
         if self._task is not None and not self._task.done():
             self._task.cancel()
         self.resume_writing()
 
     def kill(self) -> None:
         self.transport.close()
+
+    async def unblock(self, error: bool) -> bool:
+        """CLIENT UNBLOCK: the blocking command this connection waits in is answered now
+        (its timeout reply, or -UNBLOCKED); False if it waits in none."""
+        if not self.client.blocked or self._task is None:
+            return False
+        return await self.ctx.backend.unblock(self._task, error)
 
     def use_limits(self, limits: Limits) -> None:
         self.parser.limits = limits
@@ -237,9 +252,13 @@ class Session:
                     return
                 if batch.commands or batch.items:
                     self._send(await self._execute(batch))
+                if batch.shown:
+                    self._show(batch.shown)
                 if barrier is not None:
                     reply = await barrier()
                     self._send(reply)
+                    if batch.barrier_shown:
+                        self._show(batch.barrier_shown)
                     names = [batch.barrier_name]
                     elapsed = self.ctx.commands.record(names, [reply], batch.started)
                     if elapsed >= self.ctx.monitor_threshold:
@@ -314,10 +333,13 @@ class Session:
                 last_spec = None
             stats.commands_processed += count - counted
             counted = count
+            shown = len(batch.shown)
             barrier = self._dispatch_any(command, batch)
             if barrier is not None:
                 batch.barrier_name = command_name(command)
                 batch.barrier_args = command
+                batch.barrier_shown = batch.shown[shown:]
+                del batch.shown[shown:]
             elif len(names) < len(items):  # it has a reply in the batch
                 names.append(command_name(command))
                 arguments.append(command)
@@ -339,11 +361,15 @@ class Session:
 
     def _inline_allowed(self) -> bool:
         client = self.client
+        ctx = self.ctx
         return client.authenticated and not (
             client.reply_off
             or client.skip_next_reply
             or client.transaction.active
             or client.subscribed
+            or ctx.monitor.active  # every command is shown: through _dispatch_any
+            or ctx.pause.active  # every command is checked
+            or client.tracking is not None  # its reads' keys are remembered
         )
 
     def _send(self, data: bytes) -> None:
@@ -360,7 +386,9 @@ class Session:
         """Redis's client-output-buffer-limit, once the socket's own buffer is full: the
         connection is closed when its unsent replies pass its class's hard limit, or its
         soft limit for longer than the soft limit's seconds (0: no limit)."""
-        kind = "pubsub" if self.client.subscribed else "normal"
+        # A monitor is of Redis's replica class (CLIENT_SLAVE), as its limits say.
+        client = self.client
+        kind = "slave" if client.monitor else "pubsub" if client.subscribed else "normal"
         hard, soft, seconds = output_limits(self.ctx.config.output_buffer_limits)[kind]
         size = self._pushed_while_full
         if hard and size > hard:
@@ -385,9 +413,12 @@ class Session:
 
     # ------------------------------------------------------------------ dispatch
 
-    def _dispatch_any(self, args: list[bytes], batch: _Batch) -> Barrier | None:
+    def _dispatch_any(
+        self, args: list[bytes], batch: _Batch, resumed: bool = False
+    ) -> Barrier | None:
         client = self.client
-        silent = client.reply_off or client.skip_next_reply
+        skip = client.skip_next_reply
+        silent = client.reply_off or skip
         client.skip_next_reply = False
         spec = self._resolve(args)
         if type(spec) is bytes:
@@ -406,6 +437,14 @@ class Session:
             if not silent:
                 batch.items.append(replies.error(context_error(name)))
             return None
+        ctx = self.ctx
+        if not resumed and ctx.pause.holds(spec, client):
+            client.skip_next_reply = skip  # for the command once resumed
+            return self._paused(spec, args)
+        if ctx.monitor.active:
+            self._monitor(spec, args, local, batch)
+        if client.tracking is not None:
+            ctx.tracking.remember(client, spec, args)
         if transaction.active and (local is None or not local.acts_in_multi):
             if spec.flags & Flag.NO_MULTI:  # processCommand refuses it, as a queuing error
                 transaction.flag_error()
@@ -427,6 +466,41 @@ class Session:
             return self._barrier(lambda: self._blocking(plan), silent)
         batch.add_plan(plan, silent)
         return None
+
+    def _paused(self, spec: CommandSpec, args: list[bytes]) -> Barrier:
+        """A command CLIENT PAUSE holds: run once the pause ends, after which it goes as
+        it would have gone (it is a barrier: what follows it waits too)."""
+
+        async def run() -> bytes:
+            await self.ctx.pause.wait(spec, self.client)
+            batch = _Batch(self.client.resp3, self.client.readonly, time.monotonic())
+            barrier = self._dispatch_any(args, batch, resumed=True)
+            out = await self._execute(batch) if batch.commands or batch.items else b""
+            if barrier is not None:
+                out += await barrier()
+            self._show(batch.shown)  # just before its reply goes out
+            return out
+
+        return run
+
+    def _monitor(
+        self, spec: CommandSpec, args: list[bytes], local: LocalCommand | None, batch: _Batch
+    ) -> None:
+        """To show to the monitors once it ran: a command queued by MULTI when EXEC runs
+        it, as Redis does."""
+        transaction = self.client.transaction
+        shown = batch.shown
+        if transaction.active:
+            if local is None or not local.acts_in_multi:
+                return
+            if spec.name == "exec" and not transaction.dirty:
+                shown.extend((queued.spec, queued.args) for queued in transaction.queued)
+        shown.append((spec, args))
+
+    def _show(self, commands: list[tuple[CommandSpec, list[bytes]]]) -> None:
+        feed = self.ctx.monitor.feed
+        for spec, args in commands:
+            feed(self.client, spec, args)
 
     def _resolve(self, args: list[bytes]) -> CommandSpec | bytes:
         """The spec governing args, or the encoded error reply (unknown command or

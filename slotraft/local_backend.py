@@ -28,6 +28,7 @@ from node.engine.engine import Engine
 from node.notifications import channels_of
 from proto import slotraft_pb2 as pb
 from proto.commands import CommandSpec, resolve, timeout_reply
+from proto.internal_channels import INVALIDATE, pack
 from proto.redis_config import CLUSTER_PARAMETERS, ENGINE_PARAMETERS, defaults
 from proto.resp import NULL_ARRAY, Error, Reply, encode
 from proto.slots import SLOT_COUNT, key_slot
@@ -89,6 +90,8 @@ class LocalBackend:
         self._clock_ms = clock_ms
         self.down: set[int] = set()  # shards that answer BackendError (tests)
         self.pubsub = PubSubRegistry()
+        self.router_tag = 0  # the only router: client ids 1, 2, 3, ... as Redis's
+        self._parked: dict[asyncio.Task, _Waiter] = {}  # by the task awaiting each
         self.address: str | None = None  # announced: the only router of this "cluster"
         self.started = time.time()  # LASTSAVE: nothing is ever saved
 
@@ -128,8 +131,10 @@ class LocalBackend:
                 reply = self._engine_failure(args, problem)
             if engine.db.events:
                 self._publish_events(engine)
-            if state.waiters and engine.changed_keys:
-                self._serve_blocked(state, list(engine.changed_keys))
+            if engine.changed_keys:
+                self._changed(engine.changed_keys)
+                if state.waiters:
+                    self._serve_blocked(state, list(engine.changed_keys))
             if type(reply) is WouldBlock:
                 reply = await self._park(state, args, reply)
                 now = self._clock_ms()
@@ -156,6 +161,7 @@ class LocalBackend:
         self._publish_events(state.engine)
         if replies is None:
             return encode(NULL_ARRAY, resp3)
+        self._changed(_named_keys(commands))
         if state.waiters:
             # execute_transaction keeps only the last command's changed keys; a key can
             # only gain elements through a command that names it, so those are enough.
@@ -256,7 +262,14 @@ class LocalBackend:
             if candidates:
                 removed += state.engine.apply_expire(candidates, now)
                 self._publish_events(state.engine)
+                self._changed(candidates)
         return removed
+
+    def _changed(self, keys: list[bytes]) -> None:
+        """Client tracking: the keys a write changed go to the router, as a shard leader
+        publishes them (node/tracking_feed.py)."""
+        if INVALIDATE in self.pubsub.internal:
+            self.pubsub.deliver(INVALIDATE, pack(sorted(set(keys))))
 
     async def run_active_expiry(self, interval: float = 0.1) -> None:
         while True:
@@ -292,10 +305,25 @@ class LocalBackend:
             state.waiters.setdefault(key, []).append(waiter)
         if blocked.timeout > 0:
             waiter.timer = loop.call_later(blocked.timeout, self._time_out, waiter)
+        task = asyncio.current_task()
+        if task is not None:
+            self._parked[task] = waiter  # for CLIENT UNBLOCK
         try:
             return await waiter.future
         finally:
             self._forget(state, waiter)
+            if task is not None:
+                self._parked.pop(task, None)
+
+    async def unblock(self, task: asyncio.Task, error: bool) -> bool:
+        waiter = self._parked.get(task)
+        if waiter is None or waiter.future.done():
+            return False
+        if error:
+            waiter.future.set_result(Error(b"UNBLOCKED client unblocked via CLIENT UNBLOCK"))
+        else:
+            self._time_out(waiter)
+        return True
 
     @staticmethod
     def _time_out(waiter: _Waiter) -> None:
@@ -322,6 +350,7 @@ class LocalBackend:
                 if type(reply) is WouldBlock:
                     continue
                 ready.extend(engine.changed_keys)
+                self._changed(engine.changed_keys)
                 waiter.future.set_result(reply)
                 self._forget(state, waiter)
 

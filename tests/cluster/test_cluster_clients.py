@@ -98,11 +98,15 @@ def test_redis_py_cluster_client_spreads_its_connections_over_both_routers(clust
         assert results[-1] >= 1
         # MGET across slots (the client splits it per slot and router).
         assert client.mget_nonatomic(list(values)) == list(values.values())
-        # Both routers served this client's connections.
+        # Both routers served this client's connections (CLIENT LIST shows every router's
+        # clients: each is told by the address it connected to).
+        with redis.Redis(port=ports[0]) as plain:
+            listed = plain.client_list()
         for port in ports:
-            with redis.Redis(port=port) as plain:
-                listed = plain.client_list()
-            assert any(entry.get("lib-name") == "redis-py" for entry in listed), port
+            assert any(
+                entry.get("lib-name") == "redis-py" and entry["laddr"].endswith(f":{port}")
+                for entry in listed
+            ), port
         for node in client.get_nodes():
             assert node.redis_connection.connection_pool._created_connections > 0, node
         assert client.cluster_keyslot("spread:1") == key_slot(b"spread:1")
