@@ -106,6 +106,35 @@ COMMANDS = [
         complexity=LINEAR,
     ),
     command(
+        "dump",
+        2,
+        READONLY,
+        (1, 1, 1),
+        group=GROUP,
+        summary="Returns a serialized representation of the value stored at a key.",
+        since="2.6.0",
+        complexity="O(1) to access the key and additional O(N*M) to serialize it, where N "
+        "is the number of Redis objects composing the value and M their average size. For "
+        "small string values the time complexity is thus O(1)+O(1*M) where M is small, so "
+        "simply O(1).",
+    ),
+    command(
+        "restore",
+        -4,
+        WRITE | DENYOOM,
+        (1, 1, 1),
+        group=GROUP,
+        acl_categories=("@keyspace", "@write", "@slow", "@dangerous"),
+        summary="Creates a key from the serialized representation of a value.",
+        since="2.6.0",
+        complexity="O(1) to create the new key and additional O(N*M) to reconstruct the "
+        "serialized value, where N is the number of Redis objects composing the value and "
+        "M their average size. For small string values the time complexity is thus "
+        "O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values the "
+        "complexity is O(N*M*log(N)) because inserting values into sorted sets is "
+        "O(log(N)).",
+    ),
+    command(
         "randomkey",
         1,
         READONLY | RANDOM,

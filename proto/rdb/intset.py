@@ -3,6 +3,7 @@ little endian, after a header of the width and the count."""
 
 from __future__ import annotations
 
+import itertools
 import struct
 
 from proto.rdb.reader import FormatError
@@ -33,6 +34,6 @@ def decode(blob: bytes) -> list[int]:
     if 8 + width * count != len(blob):
         raise FormatError("intset size")
     values = list(struct.unpack_from(f"<{count}{_FORMATS[width]}", blob, 8))
-    if any(a >= b for a, b in zip(values, values[1:], strict=False)):
+    if any(a >= b for a, b in itertools.pairwise(values)):
         raise FormatError("intset order")
     return values

@@ -92,9 +92,7 @@ def assemble(entries: list[bytes]) -> bytes:
     """A listpack of already encoded entries."""
     total = HEADER_SIZE + sum(map(len, entries)) + 1
     count = min(len(entries), 65535)
-    return (
-        total.to_bytes(4, "little") + count.to_bytes(2, "little") + b"".join(entries) + b"\xff"
-    )
+    return total.to_bytes(4, "little") + count.to_bytes(2, "little") + b"".join(entries) + b"\xff"
 
 
 def encode(elements: list[bytes]) -> bytes:
