@@ -381,8 +381,9 @@ def check_payload(payload: bytes) -> bool:
 
 def read_payload(payload: bytes) -> Decoded:
     """The value of a payload that passed check_payload (FormatError: "Bad data format").
-    Like Redis, bytes left between the value and the footer are not looked at."""
-    reader = Reader(payload, 0, len(payload) - 10)
+    Like Redis, which reads from the whole buffer, a value may run into the footer, and
+    bytes left between the value and the footer are not looked at."""
+    reader = Reader(payload)
     rdb_type = reader.byte()
     if rdb_type not in VALUE_TYPES:
         raise FormatError(f"unsupported value type {rdb_type}")
