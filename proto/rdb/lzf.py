@@ -6,112 +6,150 @@ what an uninitialised table gives unless its garbage happens to point at matchin
 
 from __future__ import annotations
 
+import numpy as np
+
 _HLOG = 16
 _HSIZE = 1 << _HLOG
 _MAX_LIT = 1 << 5
 _MAX_OFF = 1 << 13
 _MAX_REF = (1 << 8) + (1 << 3)
-_MASK32 = 0xFFFFFFFF
 
 
 class LzfError(ValueError):
     """A compressed block that does not decode to the announced length."""
 
 
-def _idx(hval: int) -> int:
-    return ((hval >> (3 * 8 - _HLOG)) - hval * 5) & (_HSIZE - 1)
+def _slots(data: bytes) -> list[int]:
+    """The hash slot of every position that has two bytes after it. Redis's IDX of the
+    running 32-bit hash, ((h >> 8) - h * 5) & 0xFFFF, depends on the low 16 bits of h >> 8
+    and of h only, that is on the three bytes at the position: computed here for all
+    positions at once."""
+    if len(data) < 3:
+        return []
+    view = np.frombuffer(data, dtype=np.uint8).astype(np.int64)
+    high = (view[:-2] << 8) | view[1:-1]
+    low = (view[1:-1] << 8) | view[2:]
+    slots: list[int] = ((high - low * 5) & (_HSIZE - 1)).tolist()
+    return slots
+
+
+def _match_end(data: bytes, ref: int, ip: int, maxlen: int) -> int:
+    """Where the match loop of lzf_compress stops (its `len` before `len -= 2`): the first
+    offset from 3 on that differs or reaches maxlen, except that with maxlen > 16 its
+    unrolled first 16 steps run to offset 19 before looking at maxlen."""
+    limit = maxlen + 2  # the bytes left from ip (capped with maxlen): all readable
+    first_diff = limit
+    offset = 3
+    while offset < limit:
+        step = min(16, limit - offset)
+        if data[ref + offset : ref + offset + step] != data[ip + offset : ip + offset + step]:
+            while data[ref + offset] == data[ip + offset]:
+                offset += 1
+            first_diff = offset
+            break
+        offset += step
+    if maxlen > 16:
+        if first_diff <= 18:
+            return first_diff
+        return max(19, min(first_diff, maxlen))
+    return max(3, min(first_diff, maxlen))
+
+
+def _literals(
+    out: bytearray, data: bytes, start: int, count: int, op: int, lit: int, out_len: int
+) -> tuple[int, int] | None:
+    """Copy `count` literal bytes from data[start:] as lzf_compress copies them one at a
+    time (a run header every 32 bytes); None where it would find the output full (its
+    check before each byte: op only grows, so the last byte's check decides)."""
+    if not count:
+        return op, lit
+    if op + (count - 1) + (lit + count - 1) // _MAX_LIT >= out_len:
+        return None
+    position = start
+    end = start + count
+    while position < end:
+        take = min(_MAX_LIT - lit, end - position)
+        out[op : op + take] = data[position : position + take]
+        op += take
+        lit += take
+        position += take
+        if lit == _MAX_LIT:
+            out[op - lit - 1] = lit - 1
+            lit = 0
+            op += 1
+    return op, lit
 
 
 def compress(data: bytes, out_len: int) -> bytes | None:
     """lzf_compress(data, len(data), out, out_len): the compressed bytes, or None when
-    they would not fit in `out_len` bytes (Redis then stores the string as it is)."""
+    they would not fit in `out_len` bytes (Redis then stores the string as it is).
+    Literal bytes are copied in runs when the next match (or the end) is found."""
     in_len = len(data)
     if not in_len or out_len <= 0:
         return None
-    ip_ = data
-    # Slots hold position + 1 (0: empty), so that position 0 is never a reference: the C
-    # code refuses ref == in_data as well.
-    htab: dict[int, int] = {}
-    out = bytearray(out_len + 3)  # writes past out_len are refused by the checks below
+    slots = _slots(data)
+    # A slot holds position + 1 (0: empty), so that position 0 is never a reference: the
+    # C code refuses ref == in_data as well.
+    htab = [0] * _HSIZE
+    out = bytearray(out_len + _MAX_LIT + 3)  # past out_len: refused by the checks
     op = 1  # start run
     lit = 0
     ip = 0
-    in_end = in_len
-    hval = ((ip_[0] << 8) | ip_[1]) if in_len > 1 else 0
-    while ip < in_end - 2:
-        hval = ((hval << 8) | ip_[ip + 2]) & _MASK32
-        slot = _idx(hval)
-        ref = htab.get(slot, 0) - 1
+    pending = 0  # literal bytes seen but not copied yet, ending at ip
+    last = in_len - 2
+    while ip < last:
+        slot = slots[ip]
+        ref = htab[slot] - 1
         htab[slot] = ip + 1
+        if not (ref > 0 and ip - ref - 1 < _MAX_OFF and data[ref : ref + 3] == data[ip : ip + 3]):
+            ip += 1
+            pending += 1
+            continue
+        done = _literals(out, data, ip - pending, pending, op, lit, out_len)
+        if done is None:
+            return None
+        op, lit = done
+        pending = 0
         off = ip - ref - 1
-        if (
-            ref > 0
-            and 0 <= off < _MAX_OFF
-            and ip_[ref + 2] == ip_[ip + 2]
-            and ip_[ref] == ip_[ip]
-            and ip_[ref + 1] == ip_[ip + 1]
-        ):
-            length = 2
-            maxlen = in_end - ip - length
-            maxlen = _MAX_REF if maxlen > _MAX_REF else maxlen
-            if op + 3 + 1 >= out_len and op - (0 if lit else 1) + 3 + 1 >= out_len:
-                return None
-            out[op - lit - 1] = lit - 1 & 0xFF  # stop run
-            if not lit:
-                op -= 1  # undo run if length is zero
-            broke = False
-            if maxlen > 16:
-                for _ in range(16):
-                    length += 1
-                    if ip_[ref + length] != ip_[ip + length]:
-                        broke = True
-                        break
-            if not broke:
-                while True:
-                    length += 1
-                    if not (length < maxlen and ip_[ref + length] == ip_[ip + length]):
-                        break
-            length -= 2  # octets - 1
-            ip += 1
-            if length < 7:
-                out[op] = ((off >> 8) + (length << 5)) & 0xFF
-                op += 1
-            else:
-                out[op] = ((off >> 8) + (7 << 5)) & 0xFF
-                out[op + 1] = (length - 7) & 0xFF
-                op += 2
-            out[op] = off & 0xFF
-            op += 2  # the reference's last byte, then start run
-            lit = 0
-            ip += length + 1
-            if ip >= in_end - 2:
-                break
-            ip -= 2
-            hval = (ip_[ip] << 8) | ip_[ip + 1]
-            hval = ((hval << 8) | ip_[ip + 2]) & _MASK32
-            htab[_idx(hval)] = ip + 1
-            ip += 1
-            hval = ((hval << 8) | ip_[ip + 2]) & _MASK32
-            htab[_idx(hval)] = ip + 1
-            ip += 1
-        else:
-            if op >= out_len:
-                return None
-            lit += 1
-            out[op] = ip_[ip]
+        maxlen = in_len - ip - 2
+        if maxlen > _MAX_REF:
+            maxlen = _MAX_REF
+        if op + 3 + 1 >= out_len and op - (0 if lit else 1) + 3 + 1 >= out_len:
+            return None
+        out[op - lit - 1] = lit - 1 & 0xFF  # stop run
+        if not lit:
+            op -= 1  # undo run if length is zero
+        length = _match_end(data, ref, ip, maxlen) - 2  # octets - 1
+        ip += 1
+        if length < 7:
+            out[op] = (off >> 8) + (length << 5)
             op += 1
-            ip += 1
-            if lit == _MAX_LIT:
-                out[op - lit - 1] = lit - 1
-                lit = 0
-                op += 1
+        else:
+            out[op] = (off >> 8) + (7 << 5)
+            out[op + 1] = length - 7
+            op += 2
+        out[op] = off & 0xFF
+        op += 2  # the reference's last byte, then start run
+        lit = 0
+        ip += length + 1
+        if ip >= last:
+            break
+        # VERY_FAST: the two positions before the new one go into the table.
+        htab[slots[ip - 2]] = ip - 1
+        htab[slots[ip - 1]] = ip
+    done = _literals(out, data, ip - pending, pending, op, lit, out_len)
+    if done is None:
+        return None
+    op, lit = done
     if op + 3 > out_len:
         return None
-    while ip < in_end:
+    # The last bytes: no check per byte any more (at most 3 can be missing here).
+    position = ip
+    while position < in_len:
         lit += 1
-        out[op] = ip_[ip]
+        out[op] = data[position]
         op += 1
-        ip += 1
+        position += 1
         if lit == _MAX_LIT:
             out[op - lit - 1] = lit - 1
             lit = 0

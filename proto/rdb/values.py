@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,14 @@ _NODE_LIMIT = 8192
 _SIZE_ESTIMATE_OVERHEAD = 8  # quicklist.c's guess of an entry's header and back-length
 _LE_DOUBLE = struct.Struct("<d")
 
+# Encoders are told the LZF work before they do it (Charge(bytes) may raise to stop them):
+# compression is the costly part of a DUMP in pure Python.
+Charge = Callable[[int], None]
+
+
+def _no_charge(size: int) -> None:
+    return None
+
 
 # ---------------------------------------------------------------------- primitives
 
@@ -82,7 +91,7 @@ def _encode_integer(value: int) -> bytes | None:
     return None
 
 
-def encode_string(data: bytes, compress: bool = True) -> bytes:
+def encode_string(data: bytes, charge: Charge = _no_charge) -> bytes:
     """rdbSaveRawString with rdbcompression yes: a short string that is a canonical
     integer as an integer, a string of more than 20 bytes LZF-compressed when that saves
     at least 4 bytes, otherwise the length and the bytes."""
@@ -93,7 +102,8 @@ def encode_string(data: bytes, compress: bool = True) -> bytes:
             encoded = _encode_integer(value)
             if encoded is not None:
                 return encoded
-    if compress and size > 20:
+    if size > 20:
+        charge(size)
         packed = lzf.compress(data, size - 4)
         if packed is not None:
             return (
@@ -187,8 +197,8 @@ class Decoded:
     rdb_type: int
 
 
-def encode_string_value(data: bytes) -> bytes:
-    return bytes((TYPE_STRING,)) + encode_string(data)
+def encode_string_value(data: bytes, charge: Charge = _no_charge) -> bytes:
+    return bytes((TYPE_STRING,)) + encode_string(data, charge)
 
 
 def quicklist_nodes(elements: list[bytes]) -> list[list[bytes]]:
@@ -217,53 +227,55 @@ def quicklist_nodes(elements: list[bytes]) -> list[list[bytes]]:
     return nodes
 
 
-def encode_list_value(elements: list[bytes]) -> bytes:
+def encode_list_value(elements: list[bytes], charge: Charge = _no_charge) -> bytes:
     """RDB_TYPE_LIST_QUICKLIST_2: the node count, then per node its container and its
     listpack as a string (compressed like any string)."""
     nodes = quicklist_nodes(elements)
     parts = [bytes((TYPE_LIST_QUICKLIST_2,)), encode_length(len(nodes))]
     for node in nodes:
         parts.append(encode_length(_QUICKLIST_PACKED))
-        parts.append(encode_string(listpack.encode(node)))
+        parts.append(encode_string(listpack.encode(node), charge))
     return b"".join(parts)
 
 
-def encode_set_value(members: list[bytes], as_intset: bool) -> bytes:
+def encode_set_value(members: list[bytes], as_intset: bool, charge: Charge = _no_charge) -> bytes:
     """RDB_TYPE_SET_INTSET (the intset as a string) or RDB_TYPE_SET (members in the
     table's order)."""
     if as_intset:
         values = [int(member) for member in members]
-        return bytes((TYPE_SET_INTSET,)) + encode_string(intset.encode(values))
+        return bytes((TYPE_SET_INTSET,)) + encode_string(intset.encode(values), charge)
     parts = [bytes((TYPE_SET,)), encode_length(len(members))]
-    parts.extend(encode_string(member) for member in members)
+    parts.extend(encode_string(member, charge) for member in members)
     return b"".join(parts)
 
 
-def encode_hash_value(pairs: list[tuple[bytes, bytes]], as_listpack: bool) -> bytes:
+def encode_hash_value(
+    pairs: list[tuple[bytes, bytes]], as_listpack: bool, charge: Charge = _no_charge
+) -> bytes:
     """RDB_TYPE_HASH_LISTPACK or RDB_TYPE_HASH (field, value pairs in the table's order)."""
     if as_listpack:
         flat = [item for pair in pairs for item in pair]
-        return bytes((TYPE_HASH_LISTPACK,)) + encode_string(listpack.encode(flat))
+        return bytes((TYPE_HASH_LISTPACK,)) + encode_string(listpack.encode(flat), charge)
     parts = [bytes((TYPE_HASH,)), encode_length(len(pairs))]
     for field, value in pairs:
-        parts.append(encode_string(field))
-        parts.append(encode_string(value))
+        parts.append(encode_string(field, charge))
+        parts.append(encode_string(value, charge))
     return b"".join(parts)
 
 
-def encode_zset_listpack(entries: list[tuple[bytes, bytes]]) -> bytes:
+def encode_zset_listpack(entries: list[tuple[bytes, bytes]], charge: Charge = _no_charge) -> bytes:
     """RDB_TYPE_ZSET_LISTPACK of (member, score text) pairs from the lowest score: the
     score as the listpack holds it (Redis's d2string text, an integer entry if integral)."""
     flat = [item for pair in entries for item in pair]
-    return bytes((TYPE_ZSET_LISTPACK,)) + encode_string(listpack.encode(flat))
+    return bytes((TYPE_ZSET_LISTPACK,)) + encode_string(listpack.encode(flat), charge)
 
 
-def encode_zset_skiplist(entries: list[tuple[bytes, float]]) -> bytes:
+def encode_zset_skiplist(entries: list[tuple[bytes, float]], charge: Charge = _no_charge) -> bytes:
     """RDB_TYPE_ZSET_2 of (member, score) pairs from the lowest: Redis writes them from the
     skiplist's tail (highest first), so that loading inserts at the head cheaply."""
     parts = [bytes((TYPE_ZSET_2,)), encode_length(len(entries))]
     for member, score in reversed(entries):
-        parts.append(encode_string(member))
+        parts.append(encode_string(member, charge))
         parts.append(_LE_DOUBLE.pack(score))
     return b"".join(parts)
 
