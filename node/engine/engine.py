@@ -19,6 +19,7 @@ from node.engine import (  # noqa: F401  (importing registers the implementation
     t_keys,
     t_list,
     t_set,
+    t_sort,
     t_string,
     t_zset,
 )
