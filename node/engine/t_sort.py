@@ -19,8 +19,8 @@ from node.engine.list_value import ListValue
 from node.engine.parsing import to_int
 from node.engine.registry import command
 from node.engine.set_value import SetValue
-from node.engine.zset_value import ZSetValue, parse_score
 from node.engine.work import COMPARED_PER_ELEMENT
+from node.engine.zset_value import ZSetValue, parse_score
 from proto.errors import NOT_INTEGER, SYNTAX, WRONGTYPE
 from proto.resp import Reply
 from proto.slots import crc16, key_slot
@@ -226,11 +226,7 @@ def _sort(db: Keyspace, args: list[bytes], read_only: bool) -> Reply:
     value = db.lookup(args[1])
     if value is not None and not isinstance(value, ListValue | SetValue | ZSetValue):
         raise CommandError(WRONGTYPE)
-    if (
-        options.dont_sort
-        and isinstance(value, SetValue)
-        and options.store is not None
-    ):
+    if options.dont_sort and isinstance(value, SetValue) and options.store is not None:
         # A set has no order of its own: what is stored must not depend on it.
         options.dont_sort, options.alpha, options.by = False, True, None
     if isinstance(value, ZSetValue) and db.mutating:

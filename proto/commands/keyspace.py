@@ -31,6 +31,7 @@ def sort_ro_keys(args: list[bytes]) -> list[int]:
     Redis flags it movablekeys as SORT)."""
     return [1] if len(args) > 1 else []
 
+
 GROUP = "generic"
 LINEAR = "O(N)"
 
