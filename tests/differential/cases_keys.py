@@ -22,7 +22,15 @@ from typing import Any
 from hypothesis import strategies as st
 
 from proto.rdb import values as rdb
-from tests.differential.common import CommandCase, cmd, key, keys, options, small_text
+from tests.differential.common import (
+    CommandCase,
+    cmd,
+    count_text,
+    key,
+    keys,
+    options,
+    small_text,
+)
 from tests.differential.harness import close_to, normalize_unordered
 
 # EXPIRE/PEXPIRE: relative times; *AT: absolute ones, far from now on either side.
@@ -217,6 +225,14 @@ restore_options = options(
     [b"IDLETIME"],
 )
 
+# SORT: numeric sorts break ties on the elements' bytes, so they compare exactly, STORE
+# included. ALPHA and BY nosort leave ties to the container's own order (a hashtable
+# set's is Redis's hash table's): those compare as unordered and never STORE or LIMIT.
+sort_limit = cmd(b"LIMIT", st.sampled_from([b"0", b"1", b"-1", b"5", b"x"]), count_text)
+sort_order = st.sampled_from([[b"ASC"], [b"DESC"], [b"desc"]])
+numeric_sort_options = options(sort_order, sort_limit, cmd(b"STORE", key), [b"GET", b"#"])
+unordered_sort_options = options(sort_order, [b"GET", b"#"], [b"BY", b"nosort"], [b"ALPHA"])
+
 seconds_left = close_to(2)
 milliseconds_left = close_to(2000)
 
@@ -247,6 +263,10 @@ CASES = [
         "restore",
         cmd(b"RESTORE", key, restore_ttl, st.sampled_from(_payloads()), restore_options),
     ),
+    CommandCase("sort", cmd(b"SORT", key, numeric_sort_options)),
+    CommandCase("sort_ro", cmd(b"SORT_RO", key, numeric_sort_options)),
+    CommandCase("sort", cmd(b"SORT", key, unordered_sort_options), normalize_unordered),
+    CommandCase("sort_ro", cmd(b"SORT_RO", key, unordered_sort_options), normalize_unordered),
     CommandCase("randomkey", st.just([b"RANDOMKEY"]), normalize_random_key),
     CommandCase("keys", cmd(b"KEYS", pattern), normalize_unordered),
     CommandCase(
