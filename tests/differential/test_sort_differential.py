@@ -31,7 +31,7 @@ get = st.lists(
     st.sampled_from([b"#", b"{s}w_*", b"{s}h_*->f", b"{s}h_*->g", b"{s}none_*", b"{s}h_*"]),
     max_size=3,
 )
-limit = st.one_of(
+limit: st.SearchStrategy[list[bytes]] = st.one_of(
     st.just([]),
     st.tuples(st.integers(-2, 8), st.integers(-2, 8)).map(
         lambda t: [b"LIMIT", b"%d" % t[0], b"%d" % t[1]]
