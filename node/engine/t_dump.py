@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from node.engine.errors import CommandError
+from node.engine.eviction import LfuTracker, LruTracker
 from node.engine.hash_value import HashValue
 from node.engine.keyspace import Keyspace
 from node.engine.list_value import ListValue
@@ -132,8 +133,8 @@ def _long_long(arg: bytes) -> int:
 @command("restore")
 def restore(db: Keyspace, args: list[bytes]) -> Reply:
     """restoreCommand: options, then BUSYKEY, then the TTL, then the payload. IDLETIME and
-    FREQ are checked as Redis checks them; the recency and frequency they would set are
-    leader-local eviction data here (node.engine.eviction), not replicated."""
+    FREQ set the key's access data in the eviction tracker (node.engine.eviction) when the
+    policy keeps it."""
     key = args[1]
     replace = absttl = False
     idle = freq = -1
@@ -178,5 +179,17 @@ def restore(db: Keyspace, args: list[bytes]) -> Reply:
     db.set(key, value)
     if ttl:
         db.set_expire(key, ttl)
+    _set_access(db, key, idle, freq)
     db.notify("g", b"restore", key)
     return OK
+
+
+def _set_access(db: Keyspace, key: bytes, idle: int, freq: int) -> None:
+    """objectSetLRUOrLFU: FREQ under an LFU policy, IDLETIME under the others (here only
+    an LRU policy keeps access times)."""
+    tracker = db.access_tracker
+    if isinstance(tracker, LfuTracker):
+        if freq >= 0:
+            tracker.set_frequency(key, freq)
+    elif isinstance(tracker, LruTracker) and idle >= 0:
+        tracker.set_idle(key, idle * 1000)
