@@ -113,8 +113,7 @@ def test_dump_is_redis_payload_for_every_encoding(diff):
             diff.check(args)
         diff.check([b"OBJECT", b"ENCODING", key])
         engine, redis = diff.both([b"DUMP", key])
-        if name != "list-quicklist":  # Redis keeps the two nodes; one node here
-            _same_payload(engine, redis)
+        _same_payload(engine, redis)
     for index, value in enumerate(STRINGS):
         key = b"s%d" % index
         diff.check([b"SET", key, value])

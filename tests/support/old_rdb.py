@@ -92,9 +92,7 @@ def old_payloads() -> dict[str, bytes]:
         "list-ziplist": payload(values.TYPE_LIST_ZIPLIST, _string(ziplist(elements))),
         "list-quicklist": payload(
             values.TYPE_LIST_QUICKLIST,
-            values.encode_length(2)
-            + _string(ziplist(elements))
-            + _string(ziplist([b"second", 7])),
+            values.encode_length(2) + _string(ziplist(elements)) + _string(ziplist([b"second", 7])),
         ),
         "set": payload(
             values.TYPE_SET, values.encode_length(len(words)) + b"".join(map(_string, words))
