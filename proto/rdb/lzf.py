@@ -13,6 +13,9 @@ _HSIZE = 1 << _HLOG
 _MAX_LIT = 1 << 5
 _MAX_OFF = 1 << 13
 _MAX_REF = (1 << 8) + (1 << 3)
+# The most bytes one compressed byte can stand for: a 3-byte back reference copies up to
+# _MAX_REF + 2 bytes.
+MAX_EXPANSION = (_MAX_REF + 2) // 3 + 1
 
 
 class LzfError(ValueError):
@@ -189,8 +192,12 @@ def decompress(data: bytes, length: int) -> bytes:
         count += 2
         if ref < 0 or len(out) + count > length:
             raise LzfError("bad back reference")
-        for position in range(ref, ref + count):  # the copy may overlap what it writes
-            out.append(out[position])
+        if ref + count <= len(out):
+            out += out[ref : ref + count]
+        else:  # the copy overlaps what it writes: the bytes from ref repeat
+            period = len(out) - ref
+            pattern = bytes(out[ref:])
+            out += (pattern * (count // period + 1))[:count]
     if len(out) != length:
         raise LzfError("decompressed length differs")
     return bytes(out)

@@ -5,6 +5,7 @@ input holds."""
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 
 class FormatError(ValueError):
@@ -12,12 +13,21 @@ class FormatError(ValueError):
 
 
 class Reader:
-    __slots__ = ("data", "end", "pos")
+    __slots__ = ("charge", "data", "end", "pos")
 
-    def __init__(self, data: bytes, pos: int = 0, end: int | None = None) -> None:
+    def __init__(
+        self,
+        data: bytes,
+        pos: int = 0,
+        end: int | None = None,
+        charge: Callable[[int], None] | None = None,
+    ) -> None:
         self.data = data
         self.pos = pos
         self.end = len(data) if end is None else end
+        # Told the size of each string about to be decompressed (it may raise to stop):
+        # LZF output can be ~100 times its input, more than the payload's size says.
+        self.charge = charge
 
     def remaining(self) -> int:
         return self.end - self.pos

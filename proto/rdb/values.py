@@ -154,6 +154,10 @@ def read_string(reader: Reader) -> bytes:
         packed_size = read_count(reader)
         size = read_count(reader)
         packed = reader.take(packed_size)
+        if size > lzf.MAX_EXPANSION * packed_size:
+            raise FormatError("LZF string longer than its compressed bytes can hold")
+        if reader.charge is not None:
+            reader.charge(size)
         try:
             return lzf.decompress(packed, size)
         except lzf.LzfError as error:
@@ -391,11 +395,11 @@ def check_payload(payload: bytes) -> bool:
     return crc64(payload[:-8]) == int.from_bytes(payload[-8:], "little")
 
 
-def read_payload(payload: bytes) -> Decoded:
+def read_payload(payload: bytes, charge: Charge | None = None) -> Decoded:
     """The value of a payload that passed check_payload (FormatError: "Bad data format").
     Like Redis, which reads from the whole buffer, a value may run into the footer, and
     bytes left between the value and the footer are not looked at."""
-    reader = Reader(payload)
+    reader = Reader(payload, charge=charge)
     rdb_type = reader.byte()
     if rdb_type not in VALUE_TYPES:
         raise FormatError(f"unsupported value type {rdb_type}")

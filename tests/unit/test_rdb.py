@@ -224,3 +224,16 @@ def test_rdb_file_refuses_other_versions_and_truncation():
         list(rdbfile.read_file(b"NOTREDIS"))
     with pytest.raises(FormatError):
         list(rdbfile.read_file(b"REDIS0010\x00\x01a"))
+
+
+def test_decompressed_bytes_are_charged_not_only_the_payload():
+    # A megabyte of one byte compresses about 88 times: the payload alone would look cheap.
+    body = bytes((values.TYPE_STRING,)) + values.encode_string(b"a" * 1_000_000)
+    payload = values.wrap_payload(body)
+    assert len(payload) < 20_000
+    engine = Engine(EngineConfig())
+    refused = run(engine, b"RESTORE", b"k", b"0", payload)
+    assert isinstance(refused, Error) and b"max-command-work" in refused  # type: ignore[comparison-overlap]
+    roomy = Engine(EngineConfig(max_command_work=400_000))
+    assert run(roomy, b"RESTORE", b"k", b"0", payload) == b"OK"
+    assert run(roomy, b"STRLEN", b"k") == 1_000_000
