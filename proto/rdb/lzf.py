@@ -29,7 +29,7 @@ def _slots(data: bytes) -> list[int]:
     positions at once."""
     if len(data) < 3:
         return []
-    view = np.frombuffer(data, dtype=np.uint8).astype(np.int64)
+    view = np.frombuffer(data, dtype=np.uint8).astype(np.int32)
     high = (view[:-2] << 8) | view[1:-1]
     low = (view[1:-1] << 8) | view[2:]
     slots: list[int] = ((high - low * 5) & (_HSIZE - 1)).tolist()
@@ -43,6 +43,8 @@ def _match_end(data: bytes, ref: int, ip: int, maxlen: int) -> int:
     limit = maxlen + 2  # the bytes left from ip (capped with maxlen): all readable
     first_diff = limit
     offset = 3
+    if data[ref + offset : ref + limit] == data[ip + offset : ip + limit]:
+        offset = limit  # the whole span matches (long runs): no need to look closer
     while offset < limit:
         step = min(16, limit - offset)
         if data[ref + offset : ref + offset + step] != data[ip + offset : ip + offset + step]:
