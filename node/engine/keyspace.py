@@ -100,6 +100,7 @@ class Keyspace:
         self.now_ms = 0
         self.rng = random.Random(0)
         self.mutating = True
+        self.in_script = False  # the command runs from a script (redis.call)
         self.changed: list[bytes] = []
         # The running command's work budget (node.engine.work), set by the engine with
         # begin_work: what it may still charge, and what it charged so far.

@@ -226,8 +226,10 @@ def _sort(db: Keyspace, args: list[bytes], read_only: bool) -> Reply:
     value = db.lookup(args[1])
     if value is not None and not isinstance(value, ListValue | SetValue | ZSetValue):
         raise CommandError(WRONGTYPE)
-    if options.dont_sort and isinstance(value, SetValue) and options.store is not None:
-        # A set has no order of its own: what is stored must not depend on it.
+    stored = options.store is not None
+    if options.dont_sort and isinstance(value, SetValue) and (stored or db.in_script):
+        # A set has no order of its own: what is stored, or what a script sees (and may
+        # write), must not depend on it.
         options.dont_sort, options.alpha, options.by = False, True, None
     if isinstance(value, ZSetValue) and db.mutating:
         value.convert_to_skiplist()  # as Redis converts the set it sorts, for good

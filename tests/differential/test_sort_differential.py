@@ -145,3 +145,14 @@ def test_cross_slot_patterns_get_redis_cluster_errors(cluster_redis_port):  # no
             diff.check(args)
     finally:
         diff.close()
+
+
+def test_sort_of_a_set_in_a_script_is_sorted_as_in_redis(redis_port):
+    diff = Differential(redis_port)
+    try:
+        diff.check([b"SADD", b"{s}set", b"b", b"c", b"a", b"10", b"9"])
+        script = b"return redis.call('SORT', KEYS[1], 'BY', 'nosort')"
+        diff.check([b"EVAL", script, b"1", b"{s}set"])
+        diff.check([b"EVAL", script.replace(b"SORT'", b"SORT_RO'"), b"1", b"{s}set"])
+    finally:
+        diff.close()
