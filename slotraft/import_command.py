@@ -8,7 +8,9 @@ pipeline and written with RESTORE in another. An .rdb file (version 10 or earlie
 read with proto.rdb.rdbfile and each key RESTOREd with its absolute expiry (ABSTTL),
 IDLETIME or FREQ. Both end with a summary (copied, skipped and failed keys, with the
 reasons) and a verification: the key counts, and a sample of keys whose values are read
-back from both sides and compared by content.
+back from both sides and compared by content. A value too large for one RESTORE on the
+nodes (max-command-work) is written with its type's commands in chunks instead
+(slotraft/import_rebuild.py).
 
 The progress (the SCAN cursor, or the number of file records done) and the counts are
 saved to the --resume file after every batch: run the same command again with it to go
@@ -33,6 +35,7 @@ import redis
 from proto.rdb import rdbfile
 from proto.rdb.reader import FormatError
 from slotraft.import_compare import payload_content, read_contents
+from slotraft.import_rebuild import rebuild
 
 BUSYKEY = "BUSYKEY"
 # DUMP payloads of types slotraft does not hold yet, by their type byte.
@@ -74,6 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 @dataclass
 class Tally:
     copied: int = 0
+    rebuilt: int = 0  # of the copied: too large for one RESTORE, written with commands
     skipped: Counter[str] = field(default_factory=Counter)
     failed: Counter[str] = field(default_factory=Counter)
     failed_keys: list[str] = field(default_factory=list)  # the first few, for the summary
@@ -83,6 +87,7 @@ class Tally:
     def to_json(self) -> dict[str, Any]:
         return {
             "copied": self.copied,
+            "rebuilt": self.rebuilt,
             "skipped": dict(self.skipped),
             "failed": dict(self.failed),
             "failed_keys": self.failed_keys,
@@ -94,6 +99,7 @@ class Tally:
     def from_json(cls, data: dict[str, Any]) -> Tally:
         return cls(
             copied=data["copied"],
+            rebuilt=data["rebuilt"],
             skipped=Counter(data["skipped"]),
             failed=Counter(data["failed"]),
             failed_keys=list(data["failed_keys"]),
@@ -194,17 +200,38 @@ def _restore_results(
     for key, arguments in commands:
         pipe.execute_command("RESTORE", key, *arguments)
     replies = pipe.execute(raise_on_error=False)
-    for (key, _), reply in zip(commands, replies, strict=True):
+    for (key, arguments), reply in zip(commands, replies, strict=True):
         if isinstance(reply, redis.exceptions.ResponseError):
             text = str(reply)
             if text.startswith(BUSYKEY) or "already exists" in text:
                 tally.skipped["exists on the target (--replace overwrites)"] += 1
+            elif "max-command-work" in text:
+                _rebuild(target, key, arguments, tally, args)
             else:
                 tally.fail(key, text)
         elif isinstance(reply, Exception):
             tally.fail(key, f"{type(reply).__name__}: {reply}")
         else:
             tally.copied_one(key, args.rng, args.sample)
+
+
+def _rebuild(
+    target: redis.Redis, key: bytes, arguments: list[Any], tally: Tally, args: Any
+) -> None:
+    """A value too large for one RESTORE: written with its type's commands instead."""
+    ttl, payload, options = arguments[0], arguments[1], arguments[2:]
+    try:
+        problem = rebuild(target, key, ttl, payload, "ABSTTL" in options, args.replace)
+    except FormatError as error:
+        tally.fail(key, f"unreadable payload: {error}")
+        return
+    if problem is None:
+        tally.rebuilt += 1
+        tally.copied_one(key, args.rng, args.sample)
+    elif problem.startswith("exists"):
+        tally.skipped[problem] += 1
+    else:
+        tally.fail(key, problem)
 
 
 # ---------------------------------------------------------------------- live source
@@ -337,6 +364,8 @@ def _verify_file(args: argparse.Namespace, target: redis.Redis, keys: list[bytes
 def _summary(tally: Tally, counts: tuple[int, int], sample: list[bool]) -> None:
     source_keys, target_keys = counts
     print(f"copied:  {tally.copied}")
+    if tally.rebuilt:
+        print(f"  {tally.rebuilt:>8}  of them too large for one RESTORE, written with commands")
     print(f"skipped: {sum(tally.skipped.values())}")
     for reason, count in sorted(tally.skipped.items()):
         print(f"  {count:>8}  {reason}")

@@ -43,6 +43,10 @@ def fill(source: redis.Redis) -> None:
     for name in ("short", "small-list", "big-set", "zset"):
         source.pexpire(name, 3_600_000)
     source.set("ttl-string", "soon", px=7_200_000)
+    # Too large for one RESTORE on the nodes: rebuilt with commands.
+    source.rpush("huge-list", *[f"{i}-{rng.random()}" for i in range(20_000)])
+    source.set("huge-string", bytes(rng.getrandbits(8) for _ in range(300_000)), ex=9000)
+    source.zadd("huge-zset", {f"m{i}": rng.random() for i in range(5_000)})
     source.xadd("stream", {"f": "v"})
     for i in range(100):
         source.set(f"key:{i}", i)
@@ -106,6 +110,7 @@ def test_live_import_copies_everything_and_resumes(cluster, source_port, tmp_pat
     copied = int(report.split("copied:")[1].split()[0])
     assert copied == source.dbsize() - 1  # every key but the stream, none twice
     assert "verification: 100 of 100 sampled keys hold the same value" in report
+    assert "too large for one RESTORE, written with commands" in report
     # Again without --replace: every key exists; with it, all are written again.
     code, report = run_import(url, "--to", router)
     assert "exists on the target" in report and "copied:  0" in report
