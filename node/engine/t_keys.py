@@ -10,7 +10,9 @@ from typing import Any
 
 from node.engine.errors import CommandError
 from node.engine.eviction import LfuTracker, LruTracker
-from node.engine.keyspace import Keyspace, type_name, value_size
+from node.engine.keyspace import Keyspace, type_name
+from node.engine.memory_usage import DEFAULT_SAMPLES, usage_work
+from node.engine.memory_usage import memory_usage as redis_memory_usage
 from node.engine.parsing import LLONG_MAX, parse_int, to_int
 from node.engine.registry import command
 from node.engine.scan import (
@@ -448,24 +450,26 @@ def object_refcount(db: Keyspace, args: list[bytes]) -> Reply:
 
 @command("memory|usage")
 def memory_usage(db: Keyspace, args: list[bytes]) -> Reply:
-    """The bytes the key counts for in used_memory (what maxmemory compares): the engine's
-    own estimate, the same on every replica, kept up to date on every change, so SAMPLES
-    (Redis's sampling of large containers) changes nothing but is checked as Redis does."""
+    """The bytes redis-server 7.0 would report for the key (node.engine.memory_usage),
+    SAMPLES elements of a large container averaged over it (0: all of them)."""
+    samples = DEFAULT_SAMPLES
     position = 3
     while position < len(args):
         if args[position].lower() == b"samples" and position + 1 < len(args):
-            samples = to_int(args[position + 1])
-            if samples is None:
+            count = to_int(args[position + 1])
+            if count is None:
                 raise CommandError(NOT_INTEGER)
-            if samples < 0:
+            if count < 0:
                 raise CommandError(SYNTAX)
+            samples = count
             position += 2
         else:
             raise CommandError(SYNTAX)
     value = db.lookup(args[2])
     if value is None:
         return None
-    return value_size(args[2], value)
+    db.charge(usage_work(value))
+    return redis_memory_usage(args[2], value, samples)
 
 
 _OBJECT_HELP = (

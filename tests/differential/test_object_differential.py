@@ -59,3 +59,39 @@ def test_object_introspection_matches_redis(diff):
         assert not isinstance(seconds, int) or seconds >= 5000
     diff.check([b"OBJECT", b"FREQ"])
     diff.check([b"OBJECT", b"REFCOUNT", b"a", b"b"])
+
+
+def test_memory_usage_matches_redis_for_small_values(redis_port):
+    """Exact for strings, listpacks, intsets and lists; hash tables and skiplists within
+    a quarter (Redis's figure depends on its rehashing and its nodes' random levels)."""
+    diff = Differential(redis_port)
+    try:
+        exact = [
+            [b"SET", b"int", b"12345"],
+            [b"SET", b"short", b"hello"],
+            [b"SET", b"embstr", b"x" * 44],
+            [b"SET", b"raw", b"x" * 45],
+            [b"SET", b"long", b"y" * 3000],
+            [b"SET", b"k" * 40, b"v"],
+            [b"RPUSH", b"list", b"a", b"b", b"c"],
+            [b"RPUSH", b"list10", *[b"%d" % i for i in range(10)]],
+            [b"RPUSH", b"list-big", *[b"element %d" % i for i in range(2000)]],
+            [b"SADD", b"intset", b"1", b"2", b"300000"],
+            [b"HSET", b"hash", b"f", b"v", b"g", b"12"],
+            [b"ZADD", b"zset", b"1", b"a", b"2.5", b"b"],
+        ]
+        for args in exact:
+            diff.check(args)
+            diff.check([b"MEMORY", b"USAGE", args[1]])
+            diff.check([b"MEMORY", b"USAGE", args[1], b"SAMPLES", b"0"])
+        close = [
+            [b"SADD", b"set", *[b"member%d" % i for i in range(100)]],
+            [b"HSET", b"bighash", *[b"f%d" % (i // 2) for i in range(1200)]],
+            [b"ZADD", b"skiplist", *[x for i in range(200) for x in (b"%d" % i, b"m%d" % i)]],
+        ]
+        for args in close:
+            diff.check(args)
+            ours, theirs = diff.both([b"MEMORY", b"USAGE", args[1], b"SAMPLES", b"0"])
+            assert abs(ours - theirs) <= theirs // 4, (args[1], ours, theirs)
+    finally:
+        diff.close()
