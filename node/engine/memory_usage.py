@@ -87,10 +87,10 @@ def value_usage(value: Any, samples: int) -> int:
     if isinstance(value, SetValue):
         if value.is_intset:
             return ROBJ + malloc_size(len(intset.encode([int(m) for m in value])))
-        sampled = list(islice(value, limit))
-        total = sum(DICT_ENTRY + sds_size(len(member)) for member in sampled)
+        members = list(islice(value.members(), limit))
+        total = sum(DICT_ENTRY + sds_size(len(member)) for member in members)
         base = ROBJ + DICT + 8 * _table_slots(len(value))
-        return base + _average(total, len(sampled), len(value))
+        return base + _average(total, len(members), len(value))
     if isinstance(value, HashValue):
         if value.is_listpack:
             flat = [part for pair in value.items() for part in pair]
