@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from slotraft import import_command
+from slotraft import import_common
 from slotraft.cli import main
 from slotraft.import_compare import read_contents
 from tests.support.processes import redis_server
@@ -89,7 +89,7 @@ def test_live_import_copies_everything_and_resumes(cluster, source_port, tmp_pat
     url = f"redis://127.0.0.1:{source_port}/0"
     router = f"127.0.0.1:{cluster.router_ports[0]}"
     # The first run stops after its second batch, as if it had been interrupted.
-    original = import_command.State.save
+    original = import_common.State.save
     saves = []
 
     def interrupted(self):
@@ -98,11 +98,11 @@ def test_live_import_copies_everything_and_resumes(cluster, source_port, tmp_pat
         if len(saves) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(import_command.State, "save", interrupted)
+    monkeypatch.setattr(import_common.State, "save", interrupted)
     code, _ = run_import(url, "--to", router, "--resume", str(state), "--batch", "20")
     assert code == 130
     assert 0 < target.dbsize() < source.dbsize()
-    monkeypatch.setattr(import_command.State, "save", original)
+    monkeypatch.setattr(import_common.State, "save", original)
     code, report = run_import(url, "--to", router, "--resume", str(state), "--batch", "20")
     assert "streams are not supported yet" in report
     assert "failed:  0" in report
