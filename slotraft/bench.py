@@ -14,6 +14,7 @@ BENCHMARKS = {
     "cluster": "slotraft.benchmarks.cluster",
     "heavy": "slotraft.benchmarks.heavy",
     "stampede": "slotraft.benchmarks.stampede",
+    "rdb": "slotraft.benchmarks.rdb_codec",
 }
 
 

@@ -17,6 +17,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "up": ("slotraft.up", "start a whole cluster as local processes (the embedded default)"),
     "ctl": ("slotraft.ctl", "inspect and operate a running cluster"),
     "bench": ("slotraft.bench", "run a benchmark and print its figures"),
+    "import": (
+        "slotraft.import_command",
+        "copy a Redis data set (a live server or an .rdb file) into slotraft",
+    ),
     "chaos": ("chaos.cli", "run workloads under injected faults and check the history"),
 }
 

@@ -14,11 +14,13 @@ from collections.abc import Callable
 from typing import Any
 
 from node.engine import (  # noqa: F401  (importing registers the implementations)
+    t_dump,
     t_hash,
     t_keys,
     t_lease,
     t_list,
     t_set,
+    t_sort,
     t_string,
     t_zset,
 )

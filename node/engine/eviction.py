@@ -34,21 +34,20 @@ _LRU_SCAN_PER_CANDIDATE = 64
 
 
 class LruTracker:
-    """Exact recency order: key -> access tick, dict order oldest access first."""
+    """Exact recency order: key -> last access time (the key space's now_ms), dict order
+    oldest access first. The times answer OBJECT IDLETIME."""
 
-    __slots__ = ("clock", "db", "order")
+    __slots__ = ("db", "order")
 
     def __init__(self, db: Keyspace) -> None:
         self.db = db
-        self.clock = 0
-        # Keys that exist before the tracker are older than any access it will see.
-        self.order: dict[bytes, int] = dict.fromkeys(db.data, 0)
+        # Keys that exist before the tracker count as accessed when it starts.
+        self.order: dict[bytes, int] = dict.fromkeys(db.data, db.now_ms)
 
     def touch(self, key: bytes) -> None:
         order = self.order
         order.pop(key, None)
-        self.clock += 1
-        order[key] = self.clock
+        order[key] = self.db.now_ms
 
     def created(self, key: bytes) -> None:
         # Called before the key is stored: drop deleted keys first, then record it.
@@ -56,6 +55,15 @@ class LruTracker:
             data = self.db.data
             self.order = {name: tick for name, tick in self.order.items() if name in data}
         self.touch(key)
+
+    def idle_ms(self, key: bytes) -> int:
+        """How long ago the key was last accessed (0 if never seen)."""
+        return max(self.db.now_ms - self.order.get(key, self.db.now_ms), 0)
+
+    def set_idle(self, key: bytes, idle_ms: int) -> None:
+        """RESTORE ... IDLETIME: the key's last access goes back in time (its place in the
+        eviction order stays that of a fresh access)."""
+        self.order[key] = self.db.now_ms - idle_ms
 
     def oldest(self, count: int, volatile: bool, rng: random.Random, samples: int) -> list[bytes]:
         """Up to `count` least recently used live keys (only keys with a TTL if
@@ -124,6 +132,10 @@ class LfuTracker:
             data = self.db.data
             self.counters = {name: packed for name, packed in self.counters.items() if name in data}
         self.counters[key] = (self._minutes() << 8) | LFU_INIT_VAL
+
+    def set_frequency(self, key: bytes, counter: int) -> None:
+        """RESTORE ... FREQ: the key's counter, as of now."""
+        self.counters[key] = (self._minutes() << 8) | counter
 
     def frequency(self, key: bytes) -> int:
         """The key's counter after decay, as of now (LFUDecrAndReturn); no side effect."""

@@ -104,6 +104,7 @@ class Keyspace:
         # Whether the running command is a read: Redis reports a read's missed lookups as
         # "keymiss" events (its lookupKeyRead), never a write's.
         self.reading = False
+        self.in_script = False  # the command runs from a script (redis.call)
         self.changed: list[bytes] = []
         # The running command's work budget (node.engine.work), set by the engine with
         # begin_work: what it may still charge, and what it charged so far.

@@ -617,11 +617,15 @@ class Scripting:
                     return resp.Error(_CROSS_SLOT)
         rng = self._rng
         assert rng is not None
-        if self._read_only:
-            reply = engine.execute_readonly_resolved(spec, args, self._now_ms, rng)
-        else:
-            reply = engine.execute_resolved(spec, args, self._now_ms, rng, check_oom=False)
-            self._changed.extend(engine.db.changed)
+        engine.db.in_script = True  # commands that act differently for scripts (SORT)
+        try:
+            if self._read_only:
+                reply = engine.execute_readonly_resolved(spec, args, self._now_ms, rng)
+            else:
+                reply = engine.execute_resolved(spec, args, self._now_ms, rng, check_oom=False)
+                self._changed.extend(engine.db.changed)
+        finally:
+            engine.db.in_script = False
         if type(reply) is WouldBlock:  # blocking forms that scripts may call never block
             return spec.blocking.reply_if_cannot_block  # type: ignore[union-attr]
         return reply

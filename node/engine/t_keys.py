@@ -9,7 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from node.engine.errors import CommandError
-from node.engine.keyspace import Keyspace, type_name, value_size
+from node.engine.eviction import LfuTracker, LruTracker
+from node.engine.keyspace import Keyspace, type_name
+from node.engine.memory_usage import DEFAULT_SAMPLES, usage_work
+from node.engine.memory_usage import memory_usage as redis_memory_usage
 from node.engine.parsing import LLONG_MAX, parse_int, to_int
 from node.engine.registry import command
 from node.engine.scan import (
@@ -383,26 +386,98 @@ def object_encoding(db: Keyspace, args: list[bytes]) -> Reply:
     return value.encoding()
 
 
+# Redis's texts (object.c) when the policy does not keep what is asked.
+_SWITCHING = (
+    b" Please note that when switching between policies at runtime LRU and LFU data "
+    b"will take some time to adjust."
+)
+LFU_NOT_SELECTED = (
+    b"ERR An LFU maxmemory policy is not selected, access frequency not tracked." + _SWITCHING
+)
+LFU_SELECTED = b"ERR An LFU maxmemory policy is selected, idle time not tracked." + _SWITCHING
+SHARED_REFCOUNT = 2**31 - 1  # OBJ_SHARED_REFCOUNT (INT_MAX)
+SHARED_INTEGERS = 10000  # OBJ_SHARED_INTEGERS
+
+
+def _peek(db: Keyspace, key: bytes) -> Any:
+    """The live value without counting as an access nor a keymiss event (OBJECT's
+    LOOKUP_NOTOUCH | LOOKUP_NONOTIFY)."""
+    tracker = db.access_tracker
+    db.access_tracker = None
+    try:
+        return db.lookup_quietly(key)
+    finally:
+        db.access_tracker = tracker
+
+
+def _lfu_policy(db: Keyspace) -> bool:
+    return db.config.maxmemory_policy.endswith("-lfu")
+
+
+@command("object|freq")
+def object_freq(db: Keyspace, args: list[bytes]) -> Reply:
+    if _peek(db, args[2]) is None:
+        return None
+    tracker = db.access_tracker
+    if not _lfu_policy(db) or not isinstance(tracker, LfuTracker):
+        raise CommandError(LFU_NOT_SELECTED)
+    return tracker.frequency(args[2])
+
+
+@command("object|idletime")
+def object_idletime(db: Keyspace, args: list[bytes]) -> Reply:
+    """Seconds since the last access, from the LRU tracker an LRU policy installs. Under
+    the other policies (noeviction, random, volatile-ttl) no access times are kept here,
+    unlike in Redis: 0."""
+    if _peek(db, args[2]) is None:
+        return None
+    if _lfu_policy(db):
+        raise CommandError(LFU_SELECTED)
+    tracker = db.access_tracker
+    if isinstance(tracker, LruTracker):
+        return tracker.idle_ms(args[2]) // 1000
+    return 0
+
+
+@command("object|refcount")
+def object_refcount(db: Keyspace, args: list[bytes]) -> Reply:
+    """Redis shares the string objects of the integers 0-9999 (refcount INT_MAX) unless
+    an LRU or LFU policy with a maxmemory needs each key's own access data; a string
+    changed in place (APPEND, SETRANGE: a bytearray here) is never shared."""
+    value = _peek(db, args[2])
+    if value is None:
+        return None
+    if type(value) is bytes and len(value) <= 4:
+        number = to_int(value)
+        policy = db.config.maxmemory_policy
+        sharing = db.config.maxmemory == 0 or not policy.endswith(("-lru", "-lfu"))
+        if number is not None and 0 <= number < SHARED_INTEGERS and sharing:
+            return SHARED_REFCOUNT
+    return 1
+
+
 @command("memory|usage")
 def memory_usage(db: Keyspace, args: list[bytes]) -> Reply:
-    """The bytes the key counts for in used_memory (what maxmemory compares): the engine's
-    own estimate, the same on every replica, kept up to date on every change, so SAMPLES
-    (Redis's sampling of large containers) changes nothing but is checked as Redis does."""
+    """The bytes redis-server 7.0 would report for the key (node.engine.memory_usage),
+    SAMPLES elements of a large container averaged over it (0: all of them)."""
+    samples = DEFAULT_SAMPLES
     position = 3
     while position < len(args):
         if args[position].lower() == b"samples" and position + 1 < len(args):
-            samples = to_int(args[position + 1])
-            if samples is None:
+            count = to_int(args[position + 1])
+            if count is None:
                 raise CommandError(NOT_INTEGER)
-            if samples < 0:
+            if count < 0:
                 raise CommandError(SYNTAX)
+            samples = count
             position += 2
         else:
             raise CommandError(SYNTAX)
     value = db.lookup_quietly(args[2])
     if value is None:
         return None
-    return value_size(args[2], value)
+    db.charge(usage_work(value))
+    return redis_memory_usage(args[2], value, samples)
 
 
 _OBJECT_HELP = (
@@ -424,8 +499,7 @@ _OBJECT_HELP = (
 @command("object|help")
 def object_help(db: Keyspace, args: list[bytes]) -> Reply:
     """Redis 7.0's text, word for word, so that clients that parse it see what they
-    expect (FREQ, IDLETIME and REFCOUNT are not implemented: they answer with the
-    unknown-subcommand error)."""
+    expect."""
     header = b"%s <subcommand> [<arg> [value] [opt] ...]. Subcommands are:" % args[0].upper()
     lines = [header, *_OBJECT_HELP, b"HELP", b"    Prints this help."]
     return [Simple(line) for line in lines]

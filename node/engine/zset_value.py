@@ -375,6 +375,10 @@ class ZSetValue(Container):
     def is_listpack(self) -> bool:
         return not self._skiplist
 
+    def convert_to_skiplist(self) -> None:
+        """zsetConvert to a skiplist, for good (SORT does this to the set it sorts)."""
+        self._skiplist = True
+
     def scan_index(self) -> ScanIndex:
         """The members in ZSCAN order, kept up to date from now on (a derived cache: it
         changes no reply and is not part of `mem`)."""

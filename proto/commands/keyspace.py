@@ -5,6 +5,33 @@ from __future__ import annotations
 from proto.commands.builder import DENYOOM, FAST, RANDOM, READONLY, WRITE, command
 from proto.commands.spec import CommandSpec, Flag, Merge, Route
 
+# SORT's options that take arguments, and how many (sortGetKeys skips them).
+_SORT_SKIP = {b"limit": 2, b"get": 1, b"by": 1}
+
+
+def sort_keys(args: list[bytes]) -> list[int]:
+    """sortGetKeys: the sorted key, then the last STORE's destination."""
+    positions = [1] if len(args) > 1 else []
+    store = None
+    index = 2
+    while index < len(args):
+        option = args[index].lower()
+        if option in _SORT_SKIP:
+            index += _SORT_SKIP[option]
+        elif option == b"store" and index + 1 < len(args):
+            store = index + 1
+        index += 1
+    if store is not None:
+        positions.append(store)
+    return positions
+
+
+def sort_ro_keys(args: list[bytes]) -> list[int]:
+    """SORT_RO's key: the sorted one (its patterns' keys are not known in advance, so
+    Redis flags it movablekeys as SORT)."""
+    return [1] if len(args) > 1 else []
+
+
 GROUP = "generic"
 LINEAR = "O(N)"
 
@@ -106,6 +133,63 @@ COMMANDS = [
         complexity=LINEAR,
     ),
     command(
+        "dump",
+        2,
+        READONLY,
+        (1, 1, 1),
+        group=GROUP,
+        summary="Returns a serialized representation of the value stored at a key.",
+        since="2.6.0",
+        complexity="O(1) to access the key and additional O(N*M) to serialize it, where N "
+        "is the number of Redis objects composing the value and M their average size. For "
+        "small string values the time complexity is thus O(1)+O(1*M) where M is small, so "
+        "simply O(1).",
+    ),
+    command(
+        "restore",
+        -4,
+        WRITE | DENYOOM,
+        (1, 1, 1),
+        group=GROUP,
+        acl_categories=("@keyspace", "@write", "@slow", "@dangerous"),
+        summary="Creates a key from the serialized representation of a value.",
+        since="2.6.0",
+        complexity="O(1) to create the new key and additional O(N*M) to reconstruct the "
+        "serialized value, where N is the number of Redis objects composing the value and "
+        "M their average size. For small string values the time complexity is thus "
+        "O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values the "
+        "complexity is O(N*M*log(N)) because inserting values into sorted sets is "
+        "O(log(N)).",
+    ),
+    command(
+        "sort",
+        -2,
+        WRITE | DENYOOM,
+        (1, 1, 1),
+        group=GROUP,
+        acl_categories=("@write", "@set", "@sortedset", "@list", "@slow", "@dangerous"),
+        summary="Sorts the elements in a list, a set, or a sorted set, optionally storing "
+        "the result.",
+        complexity="O(N+M*log(M)) where N is the number of elements in the list or set to "
+        "sort, and M the number of returned elements. When the elements are not sorted, "
+        "complexity is O(N).",
+        keys_function=sort_keys,
+    ),
+    command(
+        "sort_ro",
+        -2,
+        READONLY,
+        (1, 1, 1),
+        group=GROUP,
+        acl_categories=("@read", "@set", "@sortedset", "@list", "@slow", "@dangerous"),
+        summary="Returns the sorted elements of a list, a set, or a sorted set.",
+        since="7.0.0",
+        complexity="O(N+M*log(M)) where N is the number of elements in the list or set to "
+        "sort, and M the number of returned elements. When the elements are not sorted, "
+        "complexity is O(N).",
+        keys_function=sort_ro_keys,
+    ),
+    command(
         "randomkey",
         1,
         READONLY | RANDOM,
@@ -184,6 +268,33 @@ COMMANDS = [
                 (2, 2, 1),
                 group=GROUP,
                 summary="The internal encoding of a key's value.",
+                since="2.2.3",
+            ),
+            command(
+                "object|freq",
+                3,
+                READONLY,
+                (2, 2, 1),
+                group=GROUP,
+                summary="The logarithmic access frequency counter of a key's value.",
+                since="4.0.0",
+            ),
+            command(
+                "object|idletime",
+                3,
+                READONLY,
+                (2, 2, 1),
+                group=GROUP,
+                summary="The time since the last access to a key's value.",
+                since="2.2.3",
+            ),
+            command(
+                "object|refcount",
+                3,
+                READONLY,
+                (2, 2, 1),
+                group=GROUP,
+                summary="The reference count of a key's value.",
                 since="2.2.3",
             ),
             command(

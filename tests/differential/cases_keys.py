@@ -21,7 +21,16 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from tests.differential.common import CommandCase, cmd, key, keys, options, small_text
+from proto.rdb import values as rdb
+from tests.differential.common import (
+    CommandCase,
+    cmd,
+    count_text,
+    key,
+    keys,
+    options,
+    small_text,
+)
 from tests.differential.harness import close_to, normalize_unordered
 
 # EXPIRE/PEXPIRE: relative times; *AT: absolute ones, far from now on either side.
@@ -153,6 +162,13 @@ def normalize_encoding(reply: Any) -> Any:
     return b"int|embstr" if reply in (b"int", b"embstr") else reply
 
 
+def normalize_count(reply: Any) -> Any:
+    """OBJECT IDLETIME (seconds: the two clocks differ) and REFCOUNT (a string INCRBYFLOAT
+    made is unshared in Redis, as `normalize_encoding` says): an integer, nil or the same
+    error. tests/differential/test_object_differential.py compares them exactly."""
+    return "count" if type(reply) is int else reply
+
+
 def normalize_random_key(reply: Any) -> Any:
     """Both sides hold the same keys; which one is drawn is random."""
     return ("a key",) if isinstance(reply, bytes) else reply
@@ -163,6 +179,66 @@ def normalize_memory_usage(reply: Any) -> Any:
     replica, not jemalloc's): an integer, nil for a missing key, or the same error."""
     return "bytes" if type(reply) is int else reply
 
+
+def normalize_dump(reply: Any) -> Any:
+    """DUMP payloads compare byte for byte, except a hashtable set or hash: Redis lists
+    its members in its salted hash table's order, so those compare by content."""
+    if isinstance(reply, bytes) and reply[:1] in (b"\x02", b"\x04"):
+        decoded = rdb.read_payload(reply)
+        return ("unordered", decoded.rdb_type, sorted(decoded.items))
+    return reply
+
+
+def _payloads() -> list[bytes]:
+    """RESTORE payloads: one of each type and encoding, and damaged ones (each kind of
+    damage Redis tells apart: the footer, the CRC, the data behind a good CRC)."""
+    good = [
+        rdb.encode_string_value(b"hello"),
+        rdb.encode_string_value(b"12"),
+        rdb.encode_string_value(b"ab" * 40),
+        rdb.encode_list_value([b"a", b"1", b"x" * 70]),
+        rdb.encode_set_value([b"3", b"-1", b"70000"], as_intset=True),
+        rdb.encode_set_value([b"a", b"b"], as_intset=False),
+        rdb.encode_hash_value([(b"f", b"v"), (b"g", b"1")], as_listpack=True),
+        rdb.encode_hash_value([(b"f", b"v")], as_listpack=False),
+        rdb.encode_zset_listpack([(b"a", b"1"), (b"b", b"2.5")]),
+        rdb.encode_zset_skiplist([(b"a", -1.0), (b"b", 2.5)]),
+    ]
+    payloads = [rdb.wrap_payload(body) for body in good]
+    hello = payloads[0]
+    payloads += [
+        b"",
+        b"\x00\x05hello",
+        hello[:-1] + bytes([hello[-1] ^ 1]),  # CRC wrong
+        rdb.wrap_payload(good[0], version=11),  # RDB version newer than 7.0's
+        rdb.wrap_payload(good[0], version=9),
+        rdb.wrap_payload(b"\x00\x09hello"),  # string shorter than announced
+        rdb.wrap_payload(b"\x0f\x00"),  # a stream type
+        rdb.wrap_payload(b"\x08\x00"),  # no such type
+        rdb.wrap_payload(b"\x02\x02\x01a\x01a"),  # duplicate set member
+        rdb.wrap_payload(b"\x03\x01\x01a\xfd"),  # NaN score
+        rdb.wrap_payload(b"\x01\x00"),  # empty list
+    ]
+    return payloads
+
+
+restore_ttl = st.sampled_from([b"0", b"100000", b"-1", b"x", b"4102444800000", b"1000"])
+restore_options = options(
+    [b"REPLACE"],
+    [b"absttl"],
+    cmd(b"IDLETIME", st.sampled_from([b"10", b"-1", b"x", b"0"])),
+    cmd(b"FREQ", st.sampled_from([b"5", b"256", b"-1", b"x", b"255"])),
+    [b"BAD"],
+    [b"IDLETIME"],
+)
+
+# SORT: numeric sorts break ties on the elements' bytes, so they compare exactly, STORE
+# included. ALPHA and BY nosort leave ties to the container's own order (a hashtable
+# set's is Redis's hash table's): those compare as unordered and never STORE or LIMIT.
+sort_limit = cmd(b"LIMIT", st.sampled_from([b"0", b"1", b"-1", b"5", b"x"]), count_text)
+sort_order = st.sampled_from([[b"ASC"], [b"DESC"], [b"desc"]])
+numeric_sort_options = options(sort_order, sort_limit, cmd(b"STORE", key), [b"GET", b"#"])
+unordered_sort_options = options(sort_order, [b"GET", b"#"], [b"BY", b"nosort"], [b"ALPHA"])
 
 seconds_left = close_to(2)
 milliseconds_left = close_to(2000)
@@ -189,6 +265,15 @@ CASES = [
     CommandCase("rename", cmd(b"RENAME", key, key)),
     CommandCase("renamenx", cmd(b"RENAMENX", key, key)),
     CommandCase("copy", cmd(b"COPY", key, key, copy_options, copy_trailing_db)),
+    CommandCase("dump", cmd(b"DUMP", key), normalize_dump),
+    CommandCase(
+        "restore",
+        cmd(b"RESTORE", key, restore_ttl, st.sampled_from(_payloads()), restore_options),
+    ),
+    CommandCase("sort", cmd(b"SORT", key, numeric_sort_options)),
+    CommandCase("sort_ro", cmd(b"SORT_RO", key, numeric_sort_options)),
+    CommandCase("sort", cmd(b"SORT", key, unordered_sort_options), normalize_unordered),
+    CommandCase("sort_ro", cmd(b"SORT_RO", key, unordered_sort_options), normalize_unordered),
     CommandCase("randomkey", st.just([b"RANDOMKEY"]), normalize_random_key),
     CommandCase("keys", cmd(b"KEYS", pattern), normalize_unordered),
     CommandCase(
@@ -209,6 +294,9 @@ CASES = [
     CommandCase("object|encoding", cmd(b"OBJECT", b"ENCODING", key), normalize_encoding),
     CommandCase("object|encoding", cmd(b"object", b"encoding", key, key)),
     CommandCase("object|help", cmd(b"OBJECT", st.sampled_from([b"HELP", b"help"]))),
+    CommandCase("object|freq", cmd(b"OBJECT", b"FREQ", key)),
+    CommandCase("object|idletime", cmd(b"OBJECT", b"IDLETIME", key), normalize_count),
+    CommandCase("object|refcount", cmd(b"OBJECT", b"refcount", key), normalize_count),
     CommandCase(
         "object|help",
         cmd(b"OBJECT", st.sampled_from([[b"HELP", b"x"], [b"NOPE"], [b"NOPE", b"k1"], []])),

@@ -438,9 +438,8 @@ def test_object_errors_and_help(node):
     assert node("OBJECT", "HELP", "x") == error(
         "ERR wrong number of arguments for 'object|help' command"
     )
-    assert node("OBJECT", "REFCOUNT", "k") == error(
-        "ERR unknown subcommand 'REFCOUNT'. Try OBJECT HELP."
-    )
+    assert node("OBJECT", "NOPE", "k") == error("ERR unknown subcommand 'NOPE'. Try OBJECT HELP.")
+    assert node("OBJECT", "REFCOUNT", "missing") is None
     lines = node("object", "help")
     assert all(type(line) is Simple for line in lines)
     assert lines[0] == b"OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"

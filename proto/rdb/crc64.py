@@ -1,0 +1,27 @@
+"""CRC-64/Jones as Redis computes it (crc64.c): reflected, polynomial 0xad93d23594c935a9,
+initial value 0, no final xor. DUMP payloads and .rdb files end with it."""
+
+from __future__ import annotations
+
+_POLY = 0x95AC9329AC4BC9B5  # 0xad93d23594c935a9 bit-reversed (the reflected form)
+
+
+def _table() -> list[int]:
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ _POLY if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+_TABLE = _table()
+
+
+def crc64(data: bytes | bytearray | memoryview, crc: int = 0) -> int:
+    """The CRC of `data`, continuing from `crc` (0 to start)."""
+    table = _TABLE
+    for byte in bytes(data):
+        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc

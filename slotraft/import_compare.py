@@ -1,0 +1,76 @@
+"""Comparing values by content for `slotraft import`'s verification. A value is read
+back with the data commands (GET, LRANGE, SMEMBERS, HGETALL, ZRANGE), not DUMP: that
+checks what RESTORE built, and works for values too large for one DUMP here. A DUMP
+payload (from an .rdb file) is decoded to the same canonical form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from proto.rdb import values
+from proto.rdb.reader import FormatError
+
+Content = tuple[bytes, Any]
+
+
+def _canonical(kind: bytes, items: Any) -> Content:
+    if kind in (b"set", b"hash"):
+        items = sorted(items)
+    elif kind == b"zset":
+        items = sorted(((member, float(score)) for member, score in items), key=_by_score)
+    elif kind == b"list":
+        items = list(items)
+    return kind, items
+
+
+def _by_score(entry: tuple[bytes, float]) -> tuple[float, bytes]:
+    return entry[1], entry[0]
+
+
+def payload_content(payload: bytes) -> Content | None:
+    """The canonical content of a DUMP payload, or None if it cannot be read."""
+    try:
+        decoded = values.read_payload(payload)
+    except FormatError:
+        return None
+    return _canonical(decoded.kind, decoded.items)
+
+
+def read_contents(client: redis.Redis, keys: list[bytes]) -> list[Content | None]:
+    """The canonical content of each key (None: missing, or a type not compared)."""
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.type(key)
+    kinds = pipe.execute(raise_on_error=False)
+    pipe = client.pipeline(transaction=False)
+    readers = {
+        b"string": lambda key: pipe.get(key),
+        b"list": lambda key: pipe.lrange(key, 0, -1),
+        b"set": lambda key: pipe.smembers(key),
+        b"hash": lambda key: pipe.hgetall(key),
+        b"zset": lambda key: pipe.zrange(key, 0, -1, withscores=True),
+    }
+    read: list[bytes | None] = []
+    for key, kind in zip(keys, kinds, strict=True):
+        name = kind if isinstance(kind, bytes) else str(kind).encode()
+        if name in readers:
+            readers[name](key)
+            read.append(name)
+        else:
+            read.append(None)
+    replies = iter(pipe.execute(raise_on_error=False))
+    found: list[Content | None] = []
+    for entry in read:
+        if entry is None:
+            found.append(None)
+            continue
+        reply = next(replies)
+        if isinstance(reply, Exception):
+            found.append(None)
+        elif entry == b"hash":
+            found.append(_canonical(entry, list(reply.items())))
+        else:
+            found.append(_canonical(entry, reply))
+    return found
