@@ -54,7 +54,14 @@ class KvService(pb_grpc.KvServicer):
         hub = getattr(self.host, "pubsub", None)
         if hub is None:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "pub/sub is not enabled")
-        return pb.PublishReply(receivers=hub.publish(request.channel, request.message))
+        reached = hub.publish_each(
+            request.channel, request.message, request.origin, request.seq, request.sharded
+        )
+        return pb.PublishReply(
+            receivers=sum(reached.values()),
+            routers=list(reached),
+            router_receivers=list(reached.values()),
+        )
 
     async def Subscribe(
         self, request_iterator: AsyncIterator[pb.Subscription], context: grpc.aio.ServicerContext

@@ -39,12 +39,13 @@ class Frame:
 
 class SubscriptionState(Protocol):
     """A connection's own record of its subscriptions (router.connection's ClientState),
-    kept by the registry: the channels and patterns in the order subscribed, and whether
-    there is any (pub/sub mode)."""
+    kept by the registry: the channels, patterns and shard channels in the order
+    subscribed, and whether there is any (pub/sub mode)."""
 
     id: int
     channels: dict[bytes, None]
     patterns: dict[bytes, None]
+    shard_channels: dict[bytes, None]
     subscribed: bool
 
 
@@ -72,6 +73,7 @@ class PubSubRegistry:
     def __init__(self) -> None:
         self.channels: dict[bytes, dict[int, Subscriber]] = {}  # by client id
         self.patterns: dict[bytes, _Pattern] = {}
+        self.shard_channels: dict[bytes, dict[int, Subscriber]] = {}  # SSUBSCRIBE's
         self.version = 1
         self.listeners: list[Callable[[], None]] = []
 
@@ -140,6 +142,37 @@ class PubSubRegistry:
         self._after(client, changed)
         return frames
 
+    def ssubscribe(self, subscriber: Subscriber, channels: list[bytes]) -> list[Reply]:
+        """SSUBSCRIBE (the channels share a slot: the router checked); the count in the
+        frames is the shard channels' alone, as Redis's."""
+        client = subscriber.client
+        frames: list[Reply] = []
+        changed = False
+        for channel in channels:
+            if channel not in client.shard_channels:
+                client.shard_channels[channel] = None
+                self.shard_channels.setdefault(channel, {})[client.id] = subscriber
+                changed = True
+            frames.append(Push([b"ssubscribe", channel, len(client.shard_channels)]))
+        self._after(client, changed)
+        return frames
+
+    def sunsubscribe(self, subscriber: Subscriber, channels: list[bytes]) -> list[Reply]:
+        client = subscriber.client
+        names = channels or list(client.shard_channels)
+        frames: list[Reply] = []
+        changed = False
+        for channel in names:
+            if channel in client.shard_channels:
+                del client.shard_channels[channel]
+                _forget(self.shard_channels, channel, client.id)
+                changed = True
+            frames.append(Push([b"sunsubscribe", channel, len(client.shard_channels)]))
+        if not names:
+            frames.append(Push([b"sunsubscribe", None, 0]))
+        self._after(client, changed)
+        return frames
+
     def drop(self, client: SubscriptionState) -> None:
         """Forget every subscription of a connection (RESET, close), without frames."""
         if not client.subscribed:
@@ -148,14 +181,26 @@ class PubSubRegistry:
             self._forget_channel(channel, client.id)
         for pattern in client.patterns:
             self._forget_pattern(pattern, client.id)
+        for channel in client.shard_channels:
+            _forget(self.shard_channels, channel, client.id)
         client.channels.clear()
         client.patterns.clear()
+        client.shard_channels.clear()
         self._after(client, True)
 
     # ------------------------------------------------------------------ messages
 
-    def deliver(self, channel: bytes, message: bytes) -> int:
-        """Send a published message to this router's subscribers; how many got it."""
+    def deliver(self, channel: bytes, message: bytes, sharded: bool = False) -> int:
+        """Send a published message to this router's subscribers; how many got it. An
+        SPUBLISH's goes to the shard channel's subscribers only, as "smessage"."""
+        if sharded:
+            shard_subscribers = self.shard_channels.get(channel)
+            if not shard_subscribers:
+                return 0
+            frame = Frame(Push([b"smessage", channel, message]))
+            for subscriber in list(shard_subscribers.values()):
+                subscriber.deliver(frame)
+            return len(shard_subscribers)
         receivers = 0
         subscribers = self.channels.get(channel)
         if subscribers:
@@ -179,11 +224,16 @@ class PubSubRegistry:
     def pattern_counts(self) -> tuple[list[bytes], list[int]]:
         return list(self.patterns), [len(entry.subscribers) for entry in self.patterns.values()]
 
-    def active_channels(self, pattern: bytes | None) -> list[bytes]:
-        return [c for c in self.channels if pattern is None or stringmatch(pattern, c)]
+    def shard_channel_counts(self) -> tuple[list[bytes], list[int]]:
+        return list(self.shard_channels), [len(c) for c in self.shard_channels.values()]
 
-    def numsub(self, channels: list[bytes]) -> list[int]:
-        return [len(self.channels.get(channel, ())) for channel in channels]
+    def active_channels(self, pattern: bytes | None, sharded: bool = False) -> list[bytes]:
+        held = self.shard_channels if sharded else self.channels
+        return [c for c in held if pattern is None or stringmatch(pattern, c)]
+
+    def numsub(self, channels: list[bytes], sharded: bool = False) -> list[int]:
+        held = self.shard_channels if sharded else self.channels
+        return [len(held.get(channel, ())) for channel in channels]
 
     def numpat(self) -> int:
         return len(self.patterns)
@@ -191,10 +241,7 @@ class PubSubRegistry:
     # ------------------------------------------------------------------ internals
 
     def _forget_channel(self, channel: bytes, client_id: int) -> None:
-        clients = self.channels[channel]
-        del clients[client_id]
-        if not clients:
-            del self.channels[channel]
+        _forget(self.channels, channel, client_id)
 
     def _forget_pattern(self, pattern: bytes, client_id: int) -> None:
         entry = self.patterns[pattern]
@@ -203,11 +250,18 @@ class PubSubRegistry:
             del self.patterns[pattern]
 
     def _after(self, client: SubscriptionState, changed: bool) -> None:
-        client.subscribed = bool(client.channels or client.patterns)
+        client.subscribed = bool(client.channels or client.patterns or client.shard_channels)
         if changed:
             self.version += 1
             for listener in self.listeners:
                 listener()
+
+
+def _forget(held: dict[bytes, dict[int, Subscriber]], channel: bytes, client_id: int) -> None:
+    clients = held[channel]
+    del clients[client_id]
+    if not clients:
+        del held[channel]
 
 
 def _count(client: SubscriptionState) -> int:

@@ -3,15 +3,19 @@ router's subscriptions (router/pubsub.py's registry) and bring back the messages
 
 `NodeStreams` keeps one Kv.Subscribe stream open to every node, sends the whole set on it
 whenever it changes (changes made while a send is under way are sent together) and at
-every (re)connection, and takes the messages the nodes send: each message reaches this
-router once, through the node it was published on, and is fanned out by the registry,
+every (re)connection, and takes the messages the nodes send, fanned out by the registry,
 patterns included.
 
-A subscription is confirmed once every node that is reachable holds it (or a short while
-has passed: a node that answers late is not waited for again until it catches up), so a
-message published through any router after the confirmation reaches the subscriber.
-Delivery is at most once, as in Redis: a message published through a node whose stream
-to this router is down is lost for this router's subscribers.
+No silent loss: a PUBLISH goes to every node this router reaches (an SPUBLISH to every
+node of the channel's shard), each with the message's id (this router's id and a
+sequence number); every node passes it to the routers whose set matches, and a router
+keeps the first copy of each id. A subscription is confirmed once every reachable node
+holds it and at least one does (a node that answers late is not waited for again until
+it catches up), so a message published through any router after the confirmation
+reaches the subscriber while one node that both routers reach holds the set. When a
+stream breaks it is reopened with the whole set; the node then reports the ids of the
+messages it had for this router meanwhile, and those that did not come through another
+node are counted (`PubSubCounters.possibly_lost`, INFO's pubsub section).
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ import enum
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 import grpc
@@ -34,12 +40,19 @@ from router.pubsub import PubSubRegistry
 
 log = logging.getLogger("slotraft.router.pubsub")
 
-SYNC_TIMEOUT_S = 2.0  # longest wait for the nodes to hold a changed set
+SYNC_TIMEOUT_S = 2.0  # longest wait for every reachable node to hold a changed set
+SYNC_ONE_NODE_S = 10.0  # longest wait for at least one node to hold it
 QUERY_TIMEOUT_S = 3.0  # one try of a PUBSUB question at one node
 PUBLISH_TIMEOUT_S = 3.0
 RECONNECT_PAUSE_S = 0.1  # first pause before reopening a stream; doubles up to a second
 RECONNECT_PAUSE_MAX_S = 1.0
-FAILED_NODE_PAUSE_S = 1.0  # PUBLISH tries other nodes first for this long after a failure
+FAILED_NODE_PAUSE_S = 1.0  # PUBLISH skips a node this long after it was unreachable
+# Once one node took a message, how long PUBLISH waits for the others' counts (a slow
+# node still passes the message on; it is just not counted in the reply).
+PUBLISH_GRACE_S = 0.5
+# Message ids remembered to drop the copies that come through the other nodes; a copy
+# comes within moments of the first, far fewer messages than this apart.
+SEEN_CAPACITY = 1 << 16
 
 
 class Link(Protocol):
@@ -58,11 +71,30 @@ class _QueryFailed(Exception):
     pass
 
 
+@dataclass
+class PubSubCounters:
+    """What the streams saw, for INFO (all since the router started)."""
+
+    stream_breaks: int = 0  # a stream that had been up ended
+    gaps: int = 0  # reopened streams whose node had messages for this router meanwhile
+    possibly_lost: int = 0  # of those, the messages that came through no other node
+    duplicates: int = 0  # copies dropped (the same message through several nodes)
+
+    def info_lines(self) -> list[str]:
+        return [
+            f"pubsub_stream_breaks:{self.stream_breaks}",
+            f"pubsub_stream_gaps:{self.gaps}",
+            f"pubsub_possibly_lost_messages:{self.possibly_lost}",
+            f"pubsub_duplicates_dropped:{self.duplicates}",
+        ]
+
+
 class _NodeStream:
     """This router's stream to one node."""
 
-    def __init__(self, node_id: int) -> None:
+    def __init__(self, node_id: int, on_change: Callable[[], None]) -> None:
         self.node_id = node_id
+        self.on_change = on_change
         self.state = StreamState.CONNECTING
         self.sent = 0  # version of the last set sent on the current call
         self.acked = 0  # version of the last set the node acknowledged on it
@@ -76,6 +108,7 @@ class _NodeStream:
     def notify(self) -> None:
         self.changed.set()
         self.changed = asyncio.Event()
+        self.on_change()
 
     def fail_queries(self) -> None:
         self.outbox.clear()
@@ -95,33 +128,49 @@ class NodeStreams:
         self.router_id = router_id
         self.streams: dict[int, _NodeStream] = {}
         self.query_ids = itertools.count(1)
+        # Message ids: unique across this router's restarts, as the wall clock moves on.
+        self.seqs = itertools.count(time.time_ns())
+        self.seen: OrderedDict[tuple[int, int], None] = OrderedDict()
+        self.counters = PubSubCounters()
         self.failed_until: dict[int, float] = {}  # node -> monotonic time (PUBLISH)
+        self.any_change = asyncio.Event()  # replaced whenever a stream's state changes
+        self.background: set[asyncio.Future] = set()  # PUBLISH calls past their grace
         self.closed = False
         registry.listeners.append(self._changed)
 
     # ------------------------------------------------------------------ Backend parts
 
     async def sync(self) -> None:
-        """Return once every reachable node holds the registry's current set, or after
-        SYNC_TIMEOUT_S (the late nodes are then not waited for until they catch up)."""
+        """Return once every reachable node holds the registry's current set and at least
+        one does, or after SYNC_TIMEOUT_S for the first and SYNC_ONE_NODE_S for the
+        second (a late node is then not waited for until it catches up)."""
         self._ensure_streams()
         target = self.registry.version
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + SYNC_TIMEOUT_S
-        for stream in list(self.streams.values()):
-            while (
-                stream.acked < target
-                and stream.state is not StreamState.DOWN
-                and not stream.lagging
-            ):
-                remaining = deadline - loop.time()
-                if remaining <= 0:
+        start = loop.time()
+        while True:
+            streams = list(self.streams.values())
+            held = any(s.acked >= target for s in streams)
+            waiting = [
+                s
+                for s in streams
+                if s.acked < target and s.state is not StreamState.DOWN and not s.lagging
+            ]
+            now = loop.time()
+            if not waiting and held:
+                return
+            if waiting and now - start >= SYNC_TIMEOUT_S:
+                for stream in waiting:
                     log.warning("node %d is slow to take subscriptions", stream.node_id)
                     stream.lagging = True
-                    break
-                changed = stream.changed
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait(), remaining)
+                continue
+            if now - start >= SYNC_ONE_NODE_S:
+                log.warning("no node took this router's subscriptions yet")
+                return
+            limit = SYNC_TIMEOUT_S if waiting else SYNC_ONE_NODE_S
+            changed = self.any_change
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), start + limit - now)
 
     async def query(self, query: pb.PubSubQuery) -> pb.PubSubAnswer:
         """Ask one node (it holds every router's set), another if it fails."""
@@ -157,41 +206,79 @@ class NodeStreams:
                 stream.answers.pop(query.id, None)
                 log.info("PUBSUB query at node %d failed: %r", stream.node_id, problem)
 
-    async def publish(self, channel: bytes, message: bytes, sender: int) -> int:
-        """PUBLISH through one node. A sender's messages go through the same node while it
-        answers, so that subscribers get them in the order they were published; the
-        senders of a router are spread over the nodes. A node that cannot be reached is
-        skipped for a while; one that times out is not retried (the message may have gone
-        out: at most once)."""
-        nodes = sorted(self.links)
-        if not nodes:
+    async def publish(
+        self,
+        channel: bytes,
+        message: bytes,
+        nodes: Iterable[int] | None = None,
+        sharded: bool = False,
+    ) -> int:
+        """PUBLISH (SPUBLISH: `sharded`, to the shard's `nodes`) through every node that
+        answers; the clients reached, each router's counted once. A node unreachable a
+        moment ago is skipped for a while (unless every node is); one that times out is
+        not retried (the message may have gone out)."""
+        targets = [n for n in (sorted(self.links) if nodes is None else nodes) if n in self.links]
+        if not targets:
             raise BackendError(b"CLUSTERDOWN The cluster is down: no node is known")
-        start = sender % len(nodes)
-        ring = nodes[start:] + nodes[:start]
         now = time.monotonic()
-        ring.sort(key=lambda node: self.failed_until.get(node, 0.0) > now)
-        request = pb.PublishRequest(channel=channel, message=message)
-        problem = "no node"
-        for node in ring:
-            link = self.links.get(node)
-            if link is None:
-                continue
-            try:
-                reply = await link.kv.Publish(request, timeout=PUBLISH_TIMEOUT_S)
-            except grpc.aio.AioRpcError as error:
-                problem = f"node {node}: {error.code().name}"
-                if error.code() is not grpc.StatusCode.UNAVAILABLE:
-                    break
-                self.failed_until[node] = time.monotonic() + FAILED_NODE_PAUSE_S
-                continue
-            self.failed_until.pop(node, None)
-            return reply.receivers
-        raise BackendError(
-            b"CLUSTERDOWN The cluster is down: PUBLISH failed (%s)" % problem.encode()
+        targets = [n for n in targets if self.failed_until.get(n, 0.0) <= now] or targets
+        request = pb.PublishRequest(
+            channel=channel,
+            message=message,
+            origin=self.router_id,
+            seq=next(self.seqs),
+            sharded=sharded,
         )
+        calls = {
+            asyncio.ensure_future(self.links[n].kv.Publish(request, timeout=PUBLISH_TIMEOUT_S)): n
+            for n in targets
+        }
+        reached: dict[int, int] = {}
+        took = False
+        problem = "no node"
+        loop = asyncio.get_running_loop()
+        grace_end: float | None = None
+        pending: set[asyncio.Future] = set(calls)
+        while pending:
+            timeout = None if grace_end is None else max(0.0, grace_end - loop.time())
+            done, pending = await asyncio.wait(
+                pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            if not done:
+                break
+            for call in done:
+                node = calls[call]
+                try:
+                    reply = call.result()
+                except grpc.aio.AioRpcError as error:
+                    problem = f"node {node}: {error.code().name}"
+                    if error.code() is grpc.StatusCode.UNAVAILABLE:
+                        self.failed_until[node] = time.monotonic() + FAILED_NODE_PAUSE_S
+                    continue
+                took = True
+                self.failed_until.pop(node, None)
+                for router, count in _per_router(reply):
+                    reached[router] = max(reached.get(router, 0), count)
+            if took and grace_end is None:
+                grace_end = loop.time() + PUBLISH_GRACE_S
+        for call in pending:  # still passing the message on: let it finish
+            self.background.add(call)
+            call.add_done_callback(self._background_done)
+        if not took:
+            raise BackendError(
+                b"CLUSTERDOWN The cluster is down: PUBLISH failed (%s)" % problem.encode()
+            )
+        return sum(reached.values())
+
+    def _background_done(self, call: asyncio.Future) -> None:
+        self.background.discard(call)
+        if not call.cancelled():
+            call.exception()  # retrieved: a late failure changes nothing
 
     async def close(self) -> None:
         self.closed = True
+        for call in list(self.background):
+            call.cancel()
         tasks = [stream.task for stream in self.streams.values() if stream.task is not None]
         for task in tasks:
             task.cancel()
@@ -211,8 +298,12 @@ class NodeStreams:
             return
         for node_id in self.links:
             if node_id not in self.streams:
-                stream = self.streams[node_id] = _NodeStream(node_id)
+                stream = self.streams[node_id] = _NodeStream(node_id, self._stream_changed)
                 stream.task = asyncio.get_running_loop().create_task(self._run(stream))
+
+    def _stream_changed(self) -> None:
+        self.any_change.set()
+        self.any_change = asyncio.Event()
 
     def _query_target(self, tried: set[int]) -> _NodeStream | None:
         """An untried node that holds this router's set, else any untried one that is up."""
@@ -226,6 +317,7 @@ class NodeStreams:
     async def _run(self, stream: _NodeStream) -> None:
         pause = RECONNECT_PAUSE_S
         while not self.closed:
+            was_up = False
             link = self.links.get(stream.node_id)
             if link is None:  # the node left the slot map
                 self.streams.pop(stream.node_id, None)
@@ -237,14 +329,17 @@ class NodeStreams:
             try:
                 async for delivery in call:
                     if delivery.acked:
+                        if delivery.HasField("gap"):
+                            self._count_gap(stream.node_id, delivery.gap)
                         self._acknowledged(stream, delivery.acked)
+                        was_up = True
                         pause = RECONNECT_PAUSE_S
                     elif delivery.HasField("answer"):
                         future = stream.answers.pop(delivery.answer.id, None)
                         if future is not None and not future.done():
                             future.set_result(delivery.answer)
                     else:
-                        self.registry.deliver(delivery.channel, delivery.message)
+                        self._deliver(delivery)
                 log.info("node %d ended the subscription stream", stream.node_id)
             except grpc.aio.AioRpcError as error:
                 log.info("subscription stream to node %d: %s", stream.node_id, error.code().name)
@@ -254,11 +349,41 @@ class NodeStreams:
                 log.exception("subscription stream to node %d failed", stream.node_id)
             finally:
                 call.cancel()
+                if was_up:
+                    self.counters.stream_breaks += 1
                 stream.state = StreamState.DOWN
                 stream.fail_queries()
                 stream.notify()
             await asyncio.sleep(pause)
             pause = min(pause * 2, RECONNECT_PAUSE_MAX_S)
+
+    def _deliver(self, delivery: pb.Delivery) -> None:
+        """A message, unless its copy through another node came first."""
+        if delivery.origin:
+            key = (delivery.origin, delivery.seq)
+            if key in self.seen:
+                self.counters.duplicates += 1
+                return
+            self.seen[key] = None
+            if len(self.seen) > SEEN_CAPACITY:
+                self.seen.popitem(last=False)
+        self.registry.deliver(delivery.channel, delivery.message, delivery.sharded)
+
+    def _count_gap(self, node_id: int, gap: pb.Gap) -> None:
+        """The messages a node had for this router while its stream was down: lost unless
+        they came through another node (their ids were seen)."""
+        missed = [key for key in zip(gap.origins, gap.seqs, strict=True) if key not in self.seen]
+        lost = len(missed) + gap.unidentified + gap.overflow
+        self.counters.gaps += 1
+        if lost:
+            self.counters.possibly_lost += lost
+            log.warning(
+                "node %d had %d messages for this router while its stream was down: "
+                "%d came through no other node (possibly lost)",
+                node_id,
+                len(gap.origins) + gap.unidentified + gap.overflow,
+                lost,
+            )
 
     def _acknowledged(self, stream: _NodeStream, version: int) -> None:
         stream.acked = max(stream.acked, version)
@@ -279,13 +404,23 @@ class NodeStreams:
                 stream.sent = version
                 channels, channel_counts = registry.channel_counts()
                 patterns, pattern_counts = registry.pattern_counts()
+                shard_channels, shard_channel_counts = registry.shard_channel_counts()
                 yield pb.Subscription(
                     channels=channels,
                     channel_counts=channel_counts,
                     patterns=patterns,
                     pattern_counts=pattern_counts,
+                    shard_channels=shard_channels,
+                    shard_channel_counts=shard_channel_counts,
                     router=self.router_id,
                     version=version,
                 )
             if not stream.outbox and registry.version == stream.sent:
                 await stream.wakeup.wait()
+
+
+def _per_router(reply: pb.PublishReply) -> list[tuple[int, int]]:
+    """A node's count per router (a node without them: its total, as one router)."""
+    if reply.routers:
+        return list(zip(reply.routers, reply.router_receivers, strict=True))
+    return [(0, reply.receivers)] if reply.receivers else []

@@ -306,12 +306,15 @@ def test_queries_and_publishes_count_every_router():
             assert list((await second.streams.query(channels)).channels) == [b"x", b"y"]
             async with Router(servers, 23) as bystander:  # opens its streams to ask
                 assert list((await bystander.streams.query(numsub)).counts) == [3, 1, 0]
-            # Every sender's messages go through one node, whichever it is: in order.
+            # Every message goes through every node; each router keeps one copy of it,
+            # and a router's clients are counted once.
             for sender in range(3):
                 for n in range(20):
                     message = b"%d:%d" % (sender, n)
-                    assert await second.streams.publish(b"x", message, sender) == 3
+                    assert await second.streams.publish(b"x", message) == 3
             await eventually(lambda: len(c.received) == 60 and len(a.received) == 60)
+            # The other two copies of each message are dropped.
+            await eventually(lambda: second.streams.counters.duplicates == 2 * 60)
             for collector in (a, b, c):
                 for sender in range(3):
                     prefix = b"%d:" % sender
@@ -329,8 +332,8 @@ def test_streams_come_back_after_a_node_restart_and_publish_avoids_a_dead_node()
             await router.streams.sync()
             await servers[0].stop()
             await eventually(lambda: router.streams.streams[1].state is StreamState.DOWN)
-            # Sender 0 would go through node 1 first: node 2 takes it.
-            assert await router.streams.publish(b"ch", b"while down", 0) == 1
+            # Node 2 takes it (node 1 is tried, and skipped a while after).
+            assert await router.streams.publish(b"ch", b"while down") == 1
             router.registry.subscribe(subscriber, [b"more"])
             await router.streams.sync()  # does not wait for the dead node
             await servers[0].start()
