@@ -238,11 +238,18 @@ class Collector:
 
 
 class Router:
-    """A router's pub/sub parts over real gRPC channels to the servers."""
+    """A router's pub/sub parts over real gRPC channels to the servers (an address in
+    `unreachable` stands for a server this router cannot reach)."""
 
-    def __init__(self, servers: list[NodeServer], router_id: int) -> None:
+    def __init__(
+        self, servers: list[NodeServer], router_id: int, unreachable: tuple[int, ...] = ()
+    ) -> None:
         self.channels = [
-            grpc.aio.insecure_channel(s.address, options=GRPC_OPTIONS) for s in servers
+            grpc.aio.insecure_channel(
+                f"127.0.0.1:{free_port()}" if index in unreachable else s.address,
+                options=GRPC_OPTIONS,
+            )
+            for index, s in enumerate(servers)
         ]
         links = {
             index + 1: SimpleNamespace(kv=pb_grpc.KvStub(channel))
@@ -344,6 +351,84 @@ def test_streams_come_back_after_a_node_restart_and_publish_avoids_a_dead_node()
             assert [m[2] for m in subscriber.received] == [b"while down", b"after restart"]
             query = pb.PubSubQuery(kind=pb.PubSubQuery.NUMSUB, channels=[b"ch"])
             assert list((await router.streams.query(query)).counts) == [1]
+
+    run(scenario())
+
+
+def test_a_message_reaches_a_router_that_cannot_reach_the_node_a_publisher_would_use():
+    """The bug of issue 20: a PUBLISH went through one node, and a node that did not hold
+    the subscriber's set (here: its router cannot reach it) answered 0. Every PUBLISH now
+    goes through every node; one that holds the set is enough."""
+
+    async def scenario():
+        async with (
+            node_servers(3) as servers,
+            Router(servers, 51, unreachable=(2,)) as subscriber_side,
+            Router(servers, 52) as publisher_side,
+        ):
+            subscriber = Collector(1)
+            subscriber_side.registry.subscribe(subscriber, [b"ch"])
+            subscriber_side.registry.ssubscribe(subscriber, [b"sh"])
+            await subscriber_side.streams.sync()
+            assert servers[2].router_counts() == []
+            for n in range(30):
+                assert await publisher_side.streams.publish(b"ch", b"%d" % n) == 1
+            # SPUBLISH through one node only (the shard's): the one the subscriber misses.
+            assert await publisher_side.streams.publish(b"sh", b"x", [3], sharded=True) == 0
+            assert await publisher_side.streams.publish(b"sh", b"y", [2, 3], sharded=True) == 1
+            await eventually(lambda: len(subscriber.received) == 31)
+            assert subscriber.received == [
+                *[[b"message", b"ch", b"%d" % n] for n in range(30)],
+                [b"smessage", b"sh", b"y"],
+            ]
+
+    run(scenario())
+
+
+def test_a_sync_waits_for_at_least_one_node_to_hold_the_set():
+    async def scenario():
+        async with node_servers(2) as servers:
+            await servers[0].stop()
+            await servers[1].stop()
+            async with Router(servers, 61) as router:
+                subscriber = Collector(1)
+                router.registry.subscribe(subscriber, [b"ch"])
+                sync = asyncio.ensure_future(router.streams.sync())
+                await asyncio.sleep(0.5)  # both streams down: not confirmed
+                assert not sync.done()
+                await servers[1].start()
+                await asyncio.wait_for(sync, 20)
+                assert servers[1].router_counts() == [{b"ch": 1}]
+
+    run(scenario())
+
+
+def test_messages_a_broken_stream_missed_are_counted_unless_another_node_brought_them():
+    async def scenario():
+        async with node_servers(2) as servers:
+            # Node 1 closes a router's stream past 1 kB queued (Redis's output buffer
+            # limit, small): a big message breaks it.
+            servers[0].hub.max_queued_bytes = 1024
+            async with Router(servers, 71) as router, Router(servers, 72) as publisher:
+                subscriber = Collector(1)
+                router.registry.subscribe(subscriber, [b"ch"])
+                await router.streams.sync()
+                assert await publisher.streams.publish(b"ch", b"x" * 2000) == 1
+                await eventually(lambda: router.streams.counters.gaps == 1)
+                counters = router.streams.counters
+                assert counters.stream_breaks == 1 and counters.possibly_lost == 0
+                assert subscriber.received == [[b"message", b"ch", b"x" * 2000]]
+            async with Router(servers[:1], 73) as router, Router(servers, 74) as publisher:
+                subscriber = Collector(1)
+                router.registry.subscribe(subscriber, [b"ch"])
+                await router.streams.sync()
+                assert await publisher.streams.publish(b"ch", b"y" * 2000) == 0
+                # Published on the node itself (a keyspace notification): no id.
+                assert servers[0].hub.publish(b"ch", b"z" * 2000) == 0
+                await eventually(lambda: router.streams.counters.gaps == 1)
+                assert router.streams.counters.possibly_lost == 2
+                assert subscriber.received == []
+                assert "pubsub_possibly_lost_messages:2" in router.streams.counters.info_lines()
 
     run(scenario())
 
@@ -531,3 +616,61 @@ def test_many_subscribers_and_publishers_at_once(cluster):
             assert mine == [b"%d:%d" % (router, n) for n in range(50)]
         assert listener.get_message(timeout=0.5) is None
         listener.close()
+
+
+@pytest.mark.slow  # a real cluster of processes, a node killed twice
+def test_no_silent_loss_after_a_node_was_killed_twice(cluster):
+    """Issue 20: node 3 SIGKILLed twice and restarted; a subscriber on router A then got
+    nothing of what was published through router B, and PUBLISH answered 0. Every message
+    published after the confirmation must arrive, and PUBLISH count the subscriber."""
+    node = cluster.node(3)
+    for _ in range(2):
+        cluster.kill(node)
+        time.sleep(0.5)
+        cluster.start_process(node)
+        time.sleep(1.0)
+    listener = client(cluster, 0).pubsub()
+    listener.subscribe("after-kills")
+    assert listener.get_message(timeout=10)["type"] == "subscribe"
+    listener.psubscribe("after-*")
+    assert listener.get_message(timeout=10)["type"] == "psubscribe"
+    publisher = client(cluster, 1)
+    counts = [publisher.publish("after-kills", f"m{n}") for n in range(300)]
+    assert min(counts) >= 1, f"PUBLISH answered {counts.count(0)} times 0"
+    assert set(counts) == {2}  # the channel and the pattern
+    got = [next_message(listener) for _ in range(600)]
+    for kind in ("message", "pmessage"):
+        assert [m["data"] for m in got if m["type"] == kind] == [b"m%d" % n for n in range(300)]
+    assert listener.get_message(timeout=0.5) is None  # no copies
+    listener.close()
+    cluster.wait_until_serving(90)
+
+
+@pytest.mark.slow  # a real cluster of processes
+def test_sharded_pubsub_across_routers_and_a_node_restart(cluster):
+    listener = client(cluster, 0).pubsub()
+    listener.ssubscribe("{orders}new", "{orders}old")
+    assert [listener.get_message(timeout=10)["type"] for _ in range(2)] == ["ssubscribe"] * 2
+    publisher = client(cluster, 1)
+    with pytest.raises(redis.ResponseError, match="hash to the same slot"):
+        publisher.execute_command("SSUBSCRIBE", "a", "b")
+    assert publisher.execute_command("PUBSUB", "SHARDNUMSUB", "{orders}new") == [
+        b"{orders}new",
+        1,
+    ]
+    assert sorted(publisher.execute_command("PUBSUB", "SHARDCHANNELS")) == [
+        b"{orders}new",
+        b"{orders}old",
+    ]
+    assert publisher.publish("{orders}new", "plain") == 0  # a shard channel only
+    node = cluster.node(2)
+    cluster.kill(node)
+    try:
+        for n in range(5):
+            assert publisher.execute_command("SPUBLISH", "{orders}new", f"s{n}") == 1
+    finally:
+        cluster.start_process(node)
+    got = [next_message(listener) for _ in range(5)]
+    assert [(m["type"], m["data"]) for m in got] == [("smessage", b"s%d" % n) for n in range(5)]
+    listener.close()
+    cluster.wait_until_serving(90)
