@@ -97,6 +97,7 @@ class _NodeStream:
         self.on_change = on_change
         self.state = StreamState.CONNECTING
         self.sent = 0  # version of the last set sent on the current call
+        self.generation = 0  # of the current call: its request generator's token
         self.acked = 0  # version of the last set the node acknowledged on it
         self.lagging = False  # missed a sync: not waited for until it acknowledges again
         self.wakeup = asyncio.Event()  # something to send
@@ -325,7 +326,8 @@ class NodeStreams:
             stream.state = StreamState.CONNECTING
             stream.sent = stream.acked = 0
             stream.notify()
-            call = link.kv.Subscribe(self._requests(stream))
+            stream.generation += 1
+            call = link.kv.Subscribe(self._requests(stream, stream.generation))
             try:
                 async for delivery in call:
                     if delivery.acked:
@@ -349,6 +351,8 @@ class NodeStreams:
                 log.exception("subscription stream to node %d failed", stream.node_id)
             finally:
                 call.cancel()
+                stream.generation += 1  # its generator, if it lingers, ends when woken
+                stream.wakeup.set()
                 if was_up:
                     self.counters.stream_breaks += 1
                 stream.state = StreamState.DOWN
@@ -392,13 +396,19 @@ class NodeStreams:
             stream.lagging = False
         stream.notify()
 
-    async def _requests(self, stream: _NodeStream) -> AsyncIterator[pb.Subscription]:
-        """The stream's messages: the current set at once, then queries and new sets."""
+    async def _requests(
+        self, stream: _NodeStream, generation: int
+    ) -> AsyncIterator[pb.Subscription]:
+        """The messages of one call on the stream: the current set at once, then queries
+        and new sets. It ends once a newer call replaced its own: a generator of a call
+        that ended may linger (gRPC does not always close it), and must neither take the
+        queries nor mark the current set as sent (the new call would never send it)."""
         registry = self.registry
-        while True:
+        while stream.generation == generation:
             stream.wakeup.clear()
-            while stream.outbox:
+            if stream.outbox:
                 yield pb.Subscription(query=stream.outbox.pop(0))
+                continue
             version = registry.version
             if version != stream.sent:
                 stream.sent = version
@@ -415,8 +425,8 @@ class NodeStreams:
                     router=self.router_id,
                     version=version,
                 )
-            if not stream.outbox and registry.version == stream.sent:
-                await stream.wakeup.wait()
+                continue
+            await stream.wakeup.wait()
 
 
 def _per_router(reply: pb.PublishReply) -> list[tuple[int, int]]:

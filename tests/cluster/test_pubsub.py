@@ -24,7 +24,7 @@ from proto import slotraft_pb2_grpc as pb_grpc
 from router.connection import ClientState
 from router.node_link import GRPC_OPTIONS
 from router.pubsub import Frame, PubSubRegistry
-from router.pubsub_streams import NodeStreams, StreamState
+from router.pubsub_streams import NodeStreams, StreamState, _NodeStream
 from slotraft.local_cluster import free_port
 from tests.router.support import pack, parse_replies
 
@@ -381,6 +381,33 @@ def test_a_message_reaches_a_router_that_cannot_reach_the_node_a_publisher_would
                 *[[b"message", b"ch", b"%d" % n] for n in range(30)],
                 [b"smessage", b"sh", b"y"],
             ]
+
+    run(scenario())
+
+
+def test_a_lingering_request_generator_of_an_ended_call_does_not_take_the_new_set():
+    """A stream's old call may leave its request generator behind; woken by a change it
+    marked the new set as sent (into the dead call), so the new call never sent it and
+    the node never acknowledged it: every node "slow to take subscriptions"."""
+
+    async def scenario():
+        registry = PubSubRegistry()
+        streams = NodeStreams(registry, {}, 81)
+        stream = streams.streams[1] = _NodeStream(1, lambda: None)
+        stream.generation = 1
+        old = streams._requests(stream, 1)
+        assert (await anext(old)).version == registry.version
+        stream.generation, stream.sent = 2, 0  # the call ended; _run opens another
+        new = streams._requests(stream, 2)
+        assert (await anext(new)).version == registry.version  # the set, sent again
+        woken_old = asyncio.ensure_future(anext(old))  # waiting first, woken first
+        woken_new = asyncio.ensure_future(anext(new))
+        await asyncio.sleep(0)
+        registry.subscribe(Collector(1), [b"ch"])  # wakes both
+        sent = await asyncio.wait_for(woken_new, 5)
+        assert list(sent.channels) == [b"ch"] and sent.version == registry.version
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.wait_for(woken_old, 5)
 
     run(scenario())
 
