@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import itertools
 import logging
 import time
@@ -49,7 +50,7 @@ RECONNECT_PAUSE_MAX_S = 1.0
 FAILED_NODE_PAUSE_S = 1.0  # PUBLISH skips a node this long after it was unreachable
 # Once one node took a message, how long PUBLISH waits for the others' counts (a slow
 # node still passes the message on; it is just not counted in the reply).
-PUBLISH_GRACE_S = 0.5
+PUBLISH_GRACE_S = 0.2
 # Message ids remembered to drop the copies that come through the other nodes; a copy
 # comes within moments of the first, far fewer messages than this apart.
 SEEN_CAPACITY = 1 << 16
@@ -215,14 +216,16 @@ class NodeStreams:
         sharded: bool = False,
     ) -> int:
         """PUBLISH (SPUBLISH: `sharded`, to the shard's `nodes`) through every node that
-        answers; the clients reached, each router's counted once. A node unreachable a
-        moment ago is skipped for a while (unless every node is); one that times out is
-        not retried (the message may have gone out)."""
+        answers; the clients reached, each router's counted once. A node unreachable or
+        timing out a moment ago, or whose stream is down, is skipped (unless every node
+        is); none is retried (the message may have gone out)."""
         targets = [n for n in (sorted(self.links) if nodes is None else nodes) if n in self.links]
         if not targets:
             raise BackendError(b"CLUSTERDOWN The cluster is down: no node is known")
+        # Not a node that failed a moment ago or whose stream is down (a paused node
+        # would hold every PUBLISH for the grace): its subscribers' routers reach others.
         now = time.monotonic()
-        targets = [n for n in targets if self.failed_until.get(n, 0.0) <= now] or targets
+        targets = [n for n in targets if self._usable(n, now)] or targets
         request = pb.PublishRequest(
             channel=channel,
             message=message,
@@ -253,8 +256,7 @@ class NodeStreams:
                     reply = call.result()
                 except grpc.aio.AioRpcError as error:
                     problem = f"node {node}: {error.code().name}"
-                    if error.code() is grpc.StatusCode.UNAVAILABLE:
-                        self.failed_until[node] = time.monotonic() + FAILED_NODE_PAUSE_S
+                    self._failed(node, error)
                     continue
                 took = True
                 self.failed_until.pop(node, None)
@@ -264,17 +266,28 @@ class NodeStreams:
                 grace_end = loop.time() + PUBLISH_GRACE_S
         for call in pending:  # still passing the message on: let it finish
             self.background.add(call)
-            call.add_done_callback(self._background_done)
+            call.add_done_callback(functools.partial(self._background_done, calls[call]))
         if not took:
             raise BackendError(
                 b"CLUSTERDOWN The cluster is down: PUBLISH failed (%s)" % problem.encode()
             )
         return sum(reached.values())
 
-    def _background_done(self, call: asyncio.Future) -> None:
+    def _background_done(self, node: int, call: asyncio.Future) -> None:
         self.background.discard(call)
         if not call.cancelled():
-            call.exception()  # retrieved: a late failure changes nothing
+            error = call.exception()
+            if isinstance(error, grpc.aio.AioRpcError):
+                self._failed(node, error)
+
+    def _usable(self, node: int, now: float) -> bool:
+        stream = self.streams.get(node)
+        down = stream is not None and stream.state is StreamState.DOWN
+        return not down and self.failed_until.get(node, 0.0) <= now
+
+    def _failed(self, node: int, error: grpc.aio.AioRpcError) -> None:
+        if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            self.failed_until[node] = time.monotonic() + FAILED_NODE_PAUSE_S
 
     async def close(self) -> None:
         self.closed = True
