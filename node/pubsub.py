@@ -139,6 +139,14 @@ class PubSubHub:
         self.max_queued_bytes = max_queued_bytes
         self.streams: set[_Stream] = set()
         self.absent: dict[int, _Absent] = {}  # router id -> its set while it has no stream
+        self.started = time.monotonic()
+
+    def holders(self) -> list[int]:
+        """The routers whose set this hub holds (a stream with a set)."""
+        return sorted({s.set.router for s in self.streams if not s.closed and s.set.version})
+
+    def age_ms(self) -> int:
+        return int((time.monotonic() - self.started) * 1000)
 
     def publish(
         self, channel: bytes, message: bytes, origin: int = 0, seq: int = 0, sharded: bool = False

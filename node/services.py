@@ -61,6 +61,8 @@ class KvService(pb_grpc.KvServicer):
             receivers=sum(reached.values()),
             routers=list(reached),
             router_receivers=list(reached.values()),
+            holders=hub.holders(),
+            hub_age_ms=hub.age_ms(),
         )
 
     async def Subscribe(

@@ -126,14 +126,18 @@ class PublishRequest(_message.Message):
     def __init__(self, channel: _Optional[bytes] = ..., message: _Optional[bytes] = ..., origin: _Optional[int] = ..., seq: _Optional[int] = ..., sharded: _Optional[bool] = ...) -> None: ...
 
 class PublishReply(_message.Message):
-    __slots__ = ("receivers", "routers", "router_receivers")
+    __slots__ = ("receivers", "routers", "router_receivers", "holders", "hub_age_ms")
     RECEIVERS_FIELD_NUMBER: _ClassVar[int]
     ROUTERS_FIELD_NUMBER: _ClassVar[int]
     ROUTER_RECEIVERS_FIELD_NUMBER: _ClassVar[int]
+    HOLDERS_FIELD_NUMBER: _ClassVar[int]
+    HUB_AGE_MS_FIELD_NUMBER: _ClassVar[int]
     receivers: int
     routers: _containers.RepeatedScalarFieldContainer[int]
     router_receivers: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, receivers: _Optional[int] = ..., routers: _Optional[_Iterable[int]] = ..., router_receivers: _Optional[_Iterable[int]] = ...) -> None: ...
+    holders: _containers.RepeatedScalarFieldContainer[int]
+    hub_age_ms: int
+    def __init__(self, receivers: _Optional[int] = ..., routers: _Optional[_Iterable[int]] = ..., router_receivers: _Optional[_Iterable[int]] = ..., holders: _Optional[_Iterable[int]] = ..., hub_age_ms: _Optional[int] = ...) -> None: ...
 
 class Subscription(_message.Message):
     __slots__ = ("channels", "patterns", "channel_counts", "pattern_counts", "router", "version", "query", "shard_channels", "shard_channel_counts")

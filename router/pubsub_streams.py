@@ -29,7 +29,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import grpc
@@ -51,6 +51,14 @@ FAILED_NODE_PAUSE_S = 1.0  # PUBLISH skips a node this long after it was unreach
 # Once one node took a message, how long PUBLISH waits for the others' counts (a slow
 # node still passes the message on; it is just not counted in the reply).
 PUBLISH_GRACE_S = 0.2
+# A node whose hub started less than this ago may not hold every router's set yet: when
+# the nodes that took a message miss a router seen lately, it is sent again (same id)
+# every PUBLISH_RESEND_PAUSE_S for up to PUBLISH_RESEND_S. Routers seen holding a set in
+# the last KNOWN_ROUTER_S count as live.
+YOUNG_HUB_MS = 10_000
+PUBLISH_RESEND_S = 2.0
+PUBLISH_RESEND_PAUSE_S = 0.1
+KNOWN_ROUTER_S = 30.0
 # Message ids remembered to drop the copies that come through the other nodes; a copy
 # comes within moments of the first, far fewer messages than this apart.
 SEEN_CAPACITY = 1 << 16
@@ -80,6 +88,7 @@ class PubSubCounters:
     gaps: int = 0  # reopened streams whose node had messages for this router meanwhile
     possibly_lost: int = 0  # of those, the messages that came through no other node
     duplicates: int = 0  # copies dropped (the same message through several nodes)
+    unconfirmed: int = 0  # PUBLISH that reached no node holding some live router's set
 
     def info_lines(self) -> list[str]:
         return [
@@ -87,7 +96,17 @@ class PubSubCounters:
             f"pubsub_stream_gaps:{self.gaps}",
             f"pubsub_possibly_lost_messages:{self.possibly_lost}",
             f"pubsub_duplicates_dropped:{self.duplicates}",
+            f"pubsub_publish_routers_unreached:{self.unconfirmed}",
         ]
+
+
+@dataclass
+class _Round:
+    """What one sending of a PUBLISH to the nodes learnt."""
+
+    took: bool = False  # a node took it
+    young: bool = False  # a node that took it restarted a moment ago
+    holders: set[int] = field(default_factory=set)  # routers whose set those nodes hold
 
 
 class _NodeStream:
@@ -134,6 +153,7 @@ class NodeStreams:
         self.seqs = itertools.count(time.time_ns())
         self.seen: OrderedDict[tuple[int, int], None] = OrderedDict()
         self.counters = PubSubCounters()
+        self.known_routers: dict[int, float] = {}  # router -> when a node last held its set
         self.failed_until: dict[int, float] = {}  # node -> monotonic time (PUBLISH)
         self.any_change = asyncio.Event()  # replaced whenever a stream's state changes
         self.background: set[asyncio.Future] = set()  # PUBLISH calls past their grace
@@ -233,12 +253,41 @@ class NodeStreams:
             seq=next(self.seqs),
             sharded=sharded,
         )
+        reached: dict[int, int] = {}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PUBLISH_RESEND_S
+        while True:
+            round_ = await self._publish_round(request, targets, reached)
+            missing = self._missing_holders(round_)
+            if not missing:
+                break
+            if not round_.young or loop.time() >= deadline:
+                # Every node that took it is old enough to hold every live router's set:
+                # the missing routers reach no node (their streams' gaps count what they
+                # miss), or they are gone.
+                if round_.young:
+                    self.counters.unconfirmed += 1
+                    log.warning(
+                        "PUBLISH reached no node holding the subscriptions of router(s) %s",
+                        ", ".join(f"{r:x}" for r in sorted(missing)),
+                    )
+                break
+            # A node that just restarted answered without some router's set: send the
+            # same message (same id: delivered once) again once the sets had time to come.
+            await asyncio.sleep(PUBLISH_RESEND_PAUSE_S)
+        return sum(reached.values())
+
+    async def _publish_round(
+        self, request: pb.PublishRequest, targets: list[int], reached: dict[int, int]
+    ) -> _Round:
+        """Send the message to `targets`; wait for every answer or PUBLISH_GRACE_S after the
+        first; `reached` takes each router's largest count."""
         calls = {
             asyncio.ensure_future(self.links[n].kv.Publish(request, timeout=PUBLISH_TIMEOUT_S)): n
             for n in targets
+            if n in self.links
         }
-        reached: dict[int, int] = {}
-        took = False
+        round_ = _Round()
         problem = "no node"
         loop = asyncio.get_running_loop()
         grace_end: float | None = None
@@ -258,20 +307,33 @@ class NodeStreams:
                     problem = f"node {node}: {error.code().name}"
                     self._failed(node, error)
                     continue
-                took = True
+                round_.took = True
                 self.failed_until.pop(node, None)
                 for router, count in _per_router(reply):
                     reached[router] = max(reached.get(router, 0), count)
-            if took and grace_end is None:
+                round_.holders.update(reply.holders)
+                if reply.hub_age_ms < YOUNG_HUB_MS:
+                    round_.young = True
+            if round_.took and grace_end is None:
                 grace_end = loop.time() + PUBLISH_GRACE_S
         for call in pending:  # still passing the message on: let it finish
             self.background.add(call)
             call.add_done_callback(functools.partial(self._background_done, calls[call]))
-        if not took:
+        if not round_.took:
             raise BackendError(
                 b"CLUSTERDOWN The cluster is down: PUBLISH failed (%s)" % problem.encode()
             )
-        return sum(reached.values())
+        return round_
+
+    def _missing_holders(self, round_: _Round) -> set[int]:
+        """Routers seen holding a set lately that no node of this round holds."""
+        now = time.monotonic()
+        for router in round_.holders:
+            self.known_routers[router] = now
+        for router, seen in list(self.known_routers.items()):
+            if now - seen > KNOWN_ROUTER_S:
+                del self.known_routers[router]
+        return set(self.known_routers) - round_.holders
 
     def _background_done(self, node: int, call: asyncio.Future) -> None:
         self.background.discard(call)

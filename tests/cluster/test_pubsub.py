@@ -21,6 +21,7 @@ from node.services import KvService
 from node.transport import SERVER_OPTIONS
 from proto import slotraft_pb2 as pb
 from proto import slotraft_pb2_grpc as pb_grpc
+from router import pubsub_streams
 from router.connection import ClientState
 from router.node_link import GRPC_OPTIONS
 from router.pubsub import Frame, PubSubRegistry
@@ -408,6 +409,33 @@ def test_a_lingering_request_generator_of_an_ended_call_does_not_take_the_new_se
         assert list(sent.channels) == [b"ch"] and sent.version == registry.version
         with pytest.raises(StopAsyncIteration):
             await asyncio.wait_for(woken_old, 5)
+
+    run(scenario())
+
+
+def test_a_publish_through_a_node_that_just_restarted_waits_for_the_sets(monkeypatch):
+    """After a node restarts, the routers' sets reach it within a second or so; a PUBLISH
+    that only that node took meanwhile reached no one (issue 20, after kill-all). The
+    publisher sees that the node lacks a live router's set and sends the message again
+    (same id) until it holds it."""
+    monkeypatch.setattr(pubsub_streams, "PUBLISH_RESEND_S", 60.0)  # not a timing test
+
+    async def scenario():
+        async with (
+            node_servers(2) as servers,
+            Router(servers, 91) as subscriber_side,
+            Router(servers, 92, unreachable=(1,)) as publisher_side,
+        ):
+            subscriber = Collector(1)
+            subscriber_side.registry.subscribe(subscriber, [b"ch"])
+            await subscriber_side.streams.sync()
+            assert await publisher_side.streams.publish(b"ch", b"before") == 1
+            await servers[0].stop()
+            await servers[0].start()  # a fresh hub: no router's set
+            assert await publisher_side.streams.publish(b"ch", b"after") == 1
+            await eventually(lambda: len(subscriber.received) == 2)
+            assert [m[2] for m in subscriber.received] == [b"before", b"after"]
+            assert publisher_side.streams.counters.unconfirmed == 0
 
     run(scenario())
 
