@@ -43,6 +43,10 @@ _DELIVERY_OVERHEAD = 16  # protobuf framing per message, roughly
 ABSENT_TTL_S = 120.0
 MAX_ABSENT_ROUTERS = 256
 MAX_GAP_IDS = 4096
+# Messages sent on a stream shortly before it broke may not have reached the router
+# (in the sockets' buffers): the ids of those sent in the last RECENT_S are reported too,
+# and the router counts those it did not get.
+RECENT_S = 5.0
 
 
 class RouterSet:
@@ -109,10 +113,12 @@ class _Absent:
 class _Stream:
     """One router's stream: its set and the deliveries waiting to be sent."""
 
-    __slots__ = ("closed", "queue", "queued_bytes", "ready", "retired", "set")
+    __slots__ = ("closed", "queue", "queued_bytes", "ready", "recent", "retired", "set")
 
     def __init__(self) -> None:
         self.set = RouterSet()
+        # (origin, seq, when) of the messages with an id sent lately
+        self.recent: deque[tuple[int, int, float]] = deque(maxlen=MAX_GAP_IDS)
         self.queue: deque[pb.Delivery] = deque()
         self.queued_bytes = 0
         self.ready = asyncio.Event()
@@ -123,6 +129,11 @@ class _Stream:
         self.queue.append(delivery)
         self.queued_bytes += size
         self.ready.set()
+
+    def in_flight(self) -> list[tuple[int, int]]:
+        """The ids of the messages sent in the last RECENT_S: maybe not received."""
+        since = time.monotonic() - RECENT_S
+        return [(origin, seq) for origin, seq, when in self.recent if when >= since]
 
     def close(self) -> list[pb.Delivery]:
         """Close the stream; the messages it had not sent yet."""
@@ -203,6 +214,8 @@ class PubSubHub:
         if router not in self.absent and len(self.absent) >= MAX_ABSENT_ROUTERS:
             del self.absent[min(self.absent, key=lambda r: self.absent[r].since)]
         absent = self.absent[router] = _Absent(stream.set, time.monotonic())
+        for origin, seq in stream.in_flight():
+            absent.missed(origin, seq)
         for delivery in unsent:
             absent.missed(delivery.origin, delivery.seq)
 
@@ -249,6 +262,8 @@ class PubSubHub:
                         stream.queued_bytes -= (
                             len(delivery.channel) + len(delivery.message) + _DELIVERY_OVERHEAD
                         )
+                        if delivery.origin:
+                            stream.recent.append((delivery.origin, delivery.seq, time.monotonic()))
                     yield delivery
                 if stream.closed:
                     return
@@ -296,7 +311,10 @@ class PubSubHub:
             if other is not stream and other.set.router == router and not other.closed:
                 other.retired = True
                 unsent = other.close()
-                if unsent:  # sent on neither stream: missed all the same
+                in_flight = other.in_flight()
+                if unsent or in_flight:  # maybe lost with the old stream
                     absent = self.absent.setdefault(router, _Absent(other.set, time.monotonic()))
+                    for origin, seq in in_flight:
+                        absent.missed(origin, seq)
                     for delivery in unsent:
                         absent.missed(delivery.origin, delivery.seq)

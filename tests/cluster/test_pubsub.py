@@ -183,6 +183,36 @@ def test_a_router_that_falls_behind_loses_its_stream():
     run(scenario())
 
 
+def test_a_routers_new_stream_hears_what_its_broken_one_may_have_missed():
+    """Messages sent on a stream shortly before it ended (maybe still in the sockets'
+    buffers) and those published while the router had no stream are reported in the
+    acknowledgement of its next stream's first set; a message without an id (published
+    on the node itself) only as a count."""
+
+    async def scenario():
+        hub = PubSubHub()
+        end = RouterEnd(hub)
+        await end.send(subscription(1, 9, [(b"ch", 1)]))
+        assert hub.publish(b"ch", b"sent", origin=5, seq=1) == 1
+        await eventually(lambda: len(end.messages()) == 1)
+        await end.close()
+        assert hub.publish(b"ch", b"while away", origin=5, seq=2) == 0
+        assert hub.publish(b"ch", b"notification") == 0
+        assert hub.publish(b"other", b"not theirs", origin=5, seq=3) == 0
+        again = RouterEnd(hub)
+        ack = await again.send(subscription(2, 9, [(b"ch", 1)]))
+        assert list(zip(ack.gap.origins, ack.gap.seqs, strict=True)) == [(5, 1), (5, 2)]
+        assert (ack.gap.unidentified, ack.gap.overflow) == (1, 0)
+        assert not hub.absent
+        # A router never seen before gets no gap.
+        stranger = RouterEnd(hub)
+        assert not (await stranger.send(subscription(1, 10, [(b"ch", 1)]))).HasField("gap")
+        for router_end in (again, stranger):
+            await router_end.close()
+
+    run(scenario())
+
+
 # ---------------------------------------------------------------------- node streams
 
 
