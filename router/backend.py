@@ -182,10 +182,10 @@ class Backend(Protocol):
         Raises BackendError when no node takes it."""
         ...
 
-    async def spublish(self, channel: bytes, message: bytes) -> int:
+    async def spublish(self, channel: bytes, message: bytes, sender: int) -> int:
         """SPUBLISH: through the nodes of the shard of the channel's slot only; the number
-        of clients, over every router, subscribed to the shard channel. Raises
-        BackendError when none of those nodes takes it."""
+        of clients, over every router, subscribed to the shard channel (a sender's
+        messages in order). Raises BackendError when none of those nodes takes it."""
         ...
 
     async def sync_subscriptions(self) -> None:

@@ -295,15 +295,15 @@ class ClusterBackend:
     # ------------------------------------------------------------------ pub/sub
 
     async def publish(self, channel: bytes, message: bytes, sender: int) -> int:
-        return await self.pubsub_streams.publish(channel, message)
+        return await self.pubsub_streams.publish(channel, message, sender)
 
-    async def spublish(self, channel: bytes, message: bytes) -> int:
+    async def spublish(self, channel: bytes, message: bytes, sender: int) -> int:
         shard = self.slot_table[key_slot(channel)]
         route = self.shards.get(shard)
         if shard < 0 or route is None:
             raise BackendError(b"CLUSTERDOWN Hash slot not served")
         nodes = dict.fromkeys([route.leader, *route.replicas] if route.leader else route.replicas)
-        return await self.pubsub_streams.publish(channel, message, nodes, sharded=True)
+        return await self.pubsub_streams.publish(channel, message, sender, nodes, sharded=True)
 
     async def sync_subscriptions(self) -> None:
         await self.pubsub_streams.sync()

@@ -91,7 +91,7 @@ async def publish(ctx: RouterContext, client: ClientState, args: list[bytes]) ->
 @answers("spublish", waits=True)
 async def spublish(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
     try:
-        return await ctx.backend.spublish(args[1], args[2])
+        return await ctx.backend.spublish(args[1], args[2], client.id)
     except BackendError as failure:
         return Error(failure.reply)
 

@@ -108,6 +108,11 @@ class _Round:
     young: bool = False  # a node that took it restarted a moment ago
     holders: set[int] = field(default_factory=set)  # routers whose set those nodes hold
 
+    def add(self, other: _Round) -> None:
+        self.took |= other.took
+        self.young |= other.young
+        self.holders |= other.holders
+
 
 class _NodeStream:
     """This router's stream to one node."""
@@ -232,13 +237,18 @@ class NodeStreams:
         self,
         channel: bytes,
         message: bytes,
+        sender: int = 0,
         nodes: Iterable[int] | None = None,
         sharded: bool = False,
     ) -> int:
-        """PUBLISH (SPUBLISH: `sharded`, to the shard's `nodes`) through every node that
-        answers; the clients reached, each router's counted once. A node unreachable or
-        timing out a moment ago, or whose stream is down, is skipped (unless every node
-        is); none is retried (the message may have gone out)."""
+        """PUBLISH (SPUBLISH: `sharded`, to the shard's `nodes`); the clients reached, each
+        router's counted once. It goes through one node, the sender's (so that a sender's
+        messages keep their order), when that node holds the set of every router seen
+        lately; otherwise through every node too (same id: each router keeps one copy),
+        and again for a while if a node that just restarted took it and some router's
+        set is still nowhere. A node unreachable or timing out a moment ago, or whose
+        stream is down, is skipped (unless every node is); a node that took the message
+        is not asked again unless it is resent."""
         targets = [n for n in (sorted(self.links) if nodes is None else nodes) if n in self.links]
         if not targets:
             raise BackendError(b"CLUSTERDOWN The cluster is down: no node is known")
@@ -246,6 +256,8 @@ class NodeStreams:
         # would hold every PUBLISH for the grace): its subscribers' routers reach others.
         now = time.monotonic()
         targets = [n for n in targets if self._usable(n, now)] or targets
+        start = sender % len(targets)
+        ring = targets[start:] + targets[:start]
         request = pb.PublishRequest(
             channel=channel,
             message=message,
@@ -254,27 +266,46 @@ class NodeStreams:
             sharded=sharded,
         )
         reached: dict[int, int] = {}
+        seen = _Round()  # over every sending of this message
+        failure: BackendError | None = None
+        asked: set[int] = set()
+        batch = ring[:1] if self.known_routers else ring  # none known: learn from all
         loop = asyncio.get_running_loop()
         deadline = loop.time() + PUBLISH_RESEND_S
         while True:
-            round_ = await self._publish_round(request, targets, reached)
-            missing = self._missing_holders(round_)
-            if not missing:
+            try:
+                seen.add(await self._publish_round(request, batch, reached))
+            except BackendError as error:
+                failure = error
+            asked.update(batch)
+            missing = self._missing_holders(seen.holders) if seen.took else set()
+            if seen.took and not missing:
                 break
-            if not round_.young or loop.time() >= deadline:
-                # Every node that took it is old enough to hold every live router's set:
-                # the missing routers reach no node (their streams' gaps count what they
-                # miss), or they are gone.
-                if round_.young:
+            rest = [n for n in ring if n not in asked]
+            if rest:  # the other nodes too
+                batch = rest
+                continue
+            if not seen.took:
+                assert failure is not None
+                raise failure
+            if not seen.young or loop.time() >= deadline:
+                # No node that took it holds those routers' sets: they reach no node now
+                # (their streams' gaps count what they miss), or they are gone. Either
+                # way they are forgotten until a node holds their set again (else every
+                # PUBLISH would go through every node while they are away).
+                if seen.young:
                     self.counters.unconfirmed += 1
                     log.warning(
                         "PUBLISH reached no node holding the subscriptions of router(s) %s",
                         ", ".join(f"{r:x}" for r in sorted(missing)),
                     )
+                for router in missing:
+                    self.known_routers.pop(router, None)
                 break
-            # A node that just restarted answered without some router's set: send the
-            # same message (same id: delivered once) again once the sets had time to come.
+            # A node that just restarted took it without some router's set: send the same
+            # message (same id: delivered once) again once the sets had time to come.
             await asyncio.sleep(PUBLISH_RESEND_PAUSE_S)
+            batch = ring
         return sum(reached.values())
 
     async def _publish_round(
@@ -325,15 +356,15 @@ class NodeStreams:
             )
         return round_
 
-    def _missing_holders(self, round_: _Round) -> set[int]:
-        """Routers seen holding a set lately that no node of this round holds."""
+    def _missing_holders(self, holders: set[int]) -> set[int]:
+        """Routers seen holding a set lately that none of `holders` is."""
         now = time.monotonic()
-        for router in round_.holders:
+        for router in holders:
             self.known_routers[router] = now
         for router, seen in list(self.known_routers.items()):
             if now - seen > KNOWN_ROUTER_S:
                 del self.known_routers[router]
-        return set(self.known_routers) - round_.holders
+        return set(self.known_routers) - holders
 
     def _background_done(self, node: int, call: asyncio.Future) -> None:
         self.background.discard(call)

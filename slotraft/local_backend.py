@@ -229,7 +229,7 @@ class LocalBackend:
     async def publish(self, channel: bytes, message: bytes, sender: int) -> int:
         return self.pubsub.deliver(channel, message)
 
-    async def spublish(self, channel: bytes, message: bytes) -> int:
+    async def spublish(self, channel: bytes, message: bytes, sender: int) -> int:
         return self.pubsub.deliver(channel, message, sharded=True)
 
     async def sync_subscriptions(self) -> None:
