@@ -313,12 +313,24 @@ class NodeStreams:
     ) -> _Round:
         """Send the message to `targets`; wait for every answer or PUBLISH_GRACE_S after the
         first; `reached` takes each router's largest count."""
+        round_ = _Round()
+        if len(targets) == 1 and targets[0] in self.links:  # the usual case: no task
+            node = targets[0]
+            try:
+                reply = await self.links[node].kv.Publish(request, timeout=PUBLISH_TIMEOUT_S)
+            except grpc.aio.AioRpcError as error:
+                self._failed(node, error)
+                raise BackendError(
+                    b"CLUSTERDOWN The cluster is down: PUBLISH failed (node %d: %s)"
+                    % (node, error.code().name.encode())
+                ) from None
+            self._took(node, reply, round_, reached)
+            return round_
         calls = {
             asyncio.ensure_future(self.links[n].kv.Publish(request, timeout=PUBLISH_TIMEOUT_S)): n
             for n in targets
             if n in self.links
         }
-        round_ = _Round()
         problem = "no node"
         loop = asyncio.get_running_loop()
         grace_end: float | None = None
@@ -338,13 +350,7 @@ class NodeStreams:
                     problem = f"node {node}: {error.code().name}"
                     self._failed(node, error)
                     continue
-                round_.took = True
-                self.failed_until.pop(node, None)
-                for router, count in _per_router(reply):
-                    reached[router] = max(reached.get(router, 0), count)
-                round_.holders.update(reply.holders)
-                if reply.hub_age_ms < YOUNG_HUB_MS:
-                    round_.young = True
+                self._took(node, reply, round_, reached)
             if round_.took and grace_end is None:
                 grace_end = loop.time() + PUBLISH_GRACE_S
         for call in pending:  # still passing the message on: let it finish
@@ -355,6 +361,17 @@ class NodeStreams:
                 b"CLUSTERDOWN The cluster is down: PUBLISH failed (%s)" % problem.encode()
             )
         return round_
+
+    def _took(
+        self, node: int, reply: pb.PublishReply, round_: _Round, reached: dict[int, int]
+    ) -> None:
+        round_.took = True
+        self.failed_until.pop(node, None)
+        for router, count in _per_router(reply):
+            reached[router] = max(reached.get(router, 0), count)
+        round_.holders.update(reply.holders)
+        if reply.hub_age_ms < YOUNG_HUB_MS:
+            round_.young = True
 
     def _missing_holders(self, holders: set[int]) -> set[int]:
         """Routers seen holding a set lately that none of `holders` is."""

@@ -30,7 +30,7 @@ CASES: dict[str, list[tuple[str, bytes]]] = {
         (SUB, pack(b"SSUBSCRIBE", b"x", b"y") + pack(b"SUNSUBSCRIBE", b"a", b"x")),
         (SUB, pack(b"SSUBSCRIBE", b"x") + pack(b"SUNSUBSCRIBE", b"{a}1", b"{a}2")),
         (PUB, pack(b"PUBSUB", b"SHARDNUMSUB", b"a", b"x", b"{a}1", b"b")),
-        (PUB, pack(b"PUBSUB", b"SHARDCHANNELS", b"?") + pack(b"PUBSUB", b"SHARDCHANNELS", b"{*")),
+        (PUB, pack(b"PUBSUB", b"SHARDCHANNELS", b"[x]") + pack(b"PUBSUB", b"SHARDCHANNELS", b"{*")),
         (SUB, pack(b"SUNSUBSCRIBE", b"a")),
         (SUB, pack(b"SUNSUBSCRIBE") + pack(b"GET", b"pubsub:k")),
     ],
