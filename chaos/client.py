@@ -121,3 +121,7 @@ class Session:
 
     def close(self) -> None:
         self.client.close()
+        for kept in self.memory.values():  # a workload's own connections (pub/sub's)
+            close = getattr(kept, "close", None)
+            if callable(close):
+                close()

@@ -86,6 +86,8 @@ def render_summary(document: dict[str, Any], directory: Path, picture: Path) -> 
             else ""
         )
         lines.append(f"{result['workload']:<10} {result['verdict']:<8}{shown}")
+        if result["stats"].get("summary"):  # a checker's own one-line account
+            lines.append(f"    {result['stats']['summary']}")
         lines += _anomaly_lines(result["anomalies"])
         for reason in result["undecided"]:
             lines.append(f"    ? {reason}")

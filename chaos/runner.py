@@ -21,7 +21,7 @@ from typing import TextIO
 from chaos.checkers import check_workload
 from chaos.checkers.result import INVALID, UNKNOWN, Anomaly, CheckResult, overall_verdict
 from chaos.client import Session
-from chaos.history import INFO, NEMESIS, History, load_events, operations_from
+from chaos.history import INFO, NEMESIS, History, Operation, load_events, operations_from
 from chaos.keys import shard_tags
 from chaos.nemesis import Nemesis
 from chaos.progress import Progress
@@ -142,6 +142,8 @@ def run(
         workloads += [
             make_workload(name, prefix, settings.workload, tags) for name in settings.workloads
         ]
+        for workload in workloads:
+            workload.routers = target.routers()
         history = History()  # time 0: the clients start
         clients = _Clients(workloads, settings, history, target.routers())
         nemesis = Nemesis(
@@ -191,9 +193,12 @@ def run(
         progress.stop()
 
     progress.phase("checking the history")
-    operations = [op for op in history.operations() if op.process != NEMESIS]
+    every = history.operations()
+    operations = [op for op in every if op.process != NEMESIS]
+    healed = healed_at(every)
     results = [
-        check_workload(workload.name, operations, settings.check_budget_s) for workload in workloads
+        check_workload(workload.name, operations, settings.check_budget_s, healed)
+        for workload in workloads
     ]
     results.append(cluster)
     summary = write_report(
@@ -207,6 +212,12 @@ def run(
     )
     progress.stop()
     return RunOutcome(overall_verdict(results), results, report_dir, summary)
+
+
+def healed_at(operations: list[Operation]) -> float | None:
+    """When the cluster served again after every fault healed (the recovery window's end)."""
+    ends = [op.end for op in operations if op.process == NEMESIS and op.f == "recovery"]
+    return max(ends) if ends else None
 
 
 def wait_for_recovery(target: Target, history: History, timeout: float) -> list[Anomaly]:
@@ -251,9 +262,10 @@ def recheck(report_dir: Path, budget_s: float) -> RunOutcome:
     recovery) is taken over from its results.json."""
     events = load_events(report_dir / "history.json")
     previous = json.loads((report_dir / "results.json").read_text())
-    operations = [op for op in operations_from(events) if op.process != NEMESIS]
+    every = operations_from(events)
+    operations = [op for op in every if op.process != NEMESIS]
     names = [name for name in WORKLOADS if any(op.workload == name for op in operations)]
-    results = [check_workload(name, operations, budget_s) for name in names]
+    results = [check_workload(name, operations, budget_s, healed_at(every)) for name in names]
     cluster = CheckResult("cluster")
     for earlier in previous["results"]:
         if earlier["workload"] == "cluster":

@@ -58,7 +58,16 @@ class KvService(pb_grpc.KvServicer):
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "pub/sub is not enabled")
         if request.channel == NODE_UNBLOCK:  # addressed to this node (node/unblock.py)
             return pb.PublishReply(receivers=unblock(self.host.shards, request.message))
-        return pb.PublishReply(receivers=hub.publish(request.channel, request.message))
+        reached = hub.publish_each(
+            request.channel, request.message, request.origin, request.seq, request.sharded
+        )
+        return pb.PublishReply(
+            receivers=sum(reached.values()),
+            routers=list(reached),
+            router_receivers=list(reached.values()),
+            holders=hub.holders(),
+            hub_age_ms=hub.age_ms(),
+        )
 
     async def Subscribe(
         self, request_iterator: AsyncIterator[pb.Subscription], context: grpc.aio.ServicerContext

@@ -112,21 +112,35 @@ class KvReplyBatch(_message.Message):
     def __init__(self, replies: _Optional[_Iterable[_Union[KvReply, _Mapping]]] = ...) -> None: ...
 
 class PublishRequest(_message.Message):
-    __slots__ = ("channel", "message")
+    __slots__ = ("channel", "message", "origin", "seq", "sharded")
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    SHARDED_FIELD_NUMBER: _ClassVar[int]
     channel: bytes
     message: bytes
-    def __init__(self, channel: _Optional[bytes] = ..., message: _Optional[bytes] = ...) -> None: ...
+    origin: int
+    seq: int
+    sharded: bool
+    def __init__(self, channel: _Optional[bytes] = ..., message: _Optional[bytes] = ..., origin: _Optional[int] = ..., seq: _Optional[int] = ..., sharded: _Optional[bool] = ...) -> None: ...
 
 class PublishReply(_message.Message):
-    __slots__ = ("receivers",)
+    __slots__ = ("receivers", "routers", "router_receivers", "holders", "hub_age_ms")
     RECEIVERS_FIELD_NUMBER: _ClassVar[int]
+    ROUTERS_FIELD_NUMBER: _ClassVar[int]
+    ROUTER_RECEIVERS_FIELD_NUMBER: _ClassVar[int]
+    HOLDERS_FIELD_NUMBER: _ClassVar[int]
+    HUB_AGE_MS_FIELD_NUMBER: _ClassVar[int]
     receivers: int
-    def __init__(self, receivers: _Optional[int] = ...) -> None: ...
+    routers: _containers.RepeatedScalarFieldContainer[int]
+    router_receivers: _containers.RepeatedScalarFieldContainer[int]
+    holders: _containers.RepeatedScalarFieldContainer[int]
+    hub_age_ms: int
+    def __init__(self, receivers: _Optional[int] = ..., routers: _Optional[_Iterable[int]] = ..., router_receivers: _Optional[_Iterable[int]] = ..., holders: _Optional[_Iterable[int]] = ..., hub_age_ms: _Optional[int] = ...) -> None: ...
 
 class Subscription(_message.Message):
-    __slots__ = ("channels", "patterns", "channel_counts", "pattern_counts", "router", "version", "query")
+    __slots__ = ("channels", "patterns", "channel_counts", "pattern_counts", "router", "version", "query", "shard_channels", "shard_channel_counts")
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
     PATTERNS_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_COUNTS_FIELD_NUMBER: _ClassVar[int]
@@ -134,6 +148,8 @@ class Subscription(_message.Message):
     ROUTER_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
+    SHARD_CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    SHARD_CHANNEL_COUNTS_FIELD_NUMBER: _ClassVar[int]
     channels: _containers.RepeatedScalarFieldContainer[bytes]
     patterns: _containers.RepeatedScalarFieldContainer[bytes]
     channel_counts: _containers.RepeatedScalarFieldContainer[int]
@@ -141,7 +157,9 @@ class Subscription(_message.Message):
     router: int
     version: int
     query: PubSubQuery
-    def __init__(self, channels: _Optional[_Iterable[bytes]] = ..., patterns: _Optional[_Iterable[bytes]] = ..., channel_counts: _Optional[_Iterable[int]] = ..., pattern_counts: _Optional[_Iterable[int]] = ..., router: _Optional[int] = ..., version: _Optional[int] = ..., query: _Optional[_Union[PubSubQuery, _Mapping]] = ...) -> None: ...
+    shard_channels: _containers.RepeatedScalarFieldContainer[bytes]
+    shard_channel_counts: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, channels: _Optional[_Iterable[bytes]] = ..., patterns: _Optional[_Iterable[bytes]] = ..., channel_counts: _Optional[_Iterable[int]] = ..., pattern_counts: _Optional[_Iterable[int]] = ..., router: _Optional[int] = ..., version: _Optional[int] = ..., query: _Optional[_Union[PubSubQuery, _Mapping]] = ..., shard_channels: _Optional[_Iterable[bytes]] = ..., shard_channel_counts: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class PubSubQuery(_message.Message):
     __slots__ = ("id", "kind", "channels", "pattern")
@@ -150,9 +168,13 @@ class PubSubQuery(_message.Message):
         CHANNELS: _ClassVar[PubSubQuery.Kind]
         NUMSUB: _ClassVar[PubSubQuery.Kind]
         NUMPAT: _ClassVar[PubSubQuery.Kind]
+        SHARDCHANNELS: _ClassVar[PubSubQuery.Kind]
+        SHARDNUMSUB: _ClassVar[PubSubQuery.Kind]
     CHANNELS: PubSubQuery.Kind
     NUMSUB: PubSubQuery.Kind
     NUMPAT: PubSubQuery.Kind
+    SHARDCHANNELS: PubSubQuery.Kind
+    SHARDNUMSUB: PubSubQuery.Kind
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
@@ -174,16 +196,36 @@ class PubSubAnswer(_message.Message):
     def __init__(self, id: _Optional[int] = ..., channels: _Optional[_Iterable[bytes]] = ..., counts: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Delivery(_message.Message):
-    __slots__ = ("channel", "message", "acked", "answer")
+    __slots__ = ("channel", "message", "acked", "answer", "origin", "seq", "sharded", "gap")
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     ACKED_FIELD_NUMBER: _ClassVar[int]
     ANSWER_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    SHARDED_FIELD_NUMBER: _ClassVar[int]
+    GAP_FIELD_NUMBER: _ClassVar[int]
     channel: bytes
     message: bytes
     acked: int
     answer: PubSubAnswer
-    def __init__(self, channel: _Optional[bytes] = ..., message: _Optional[bytes] = ..., acked: _Optional[int] = ..., answer: _Optional[_Union[PubSubAnswer, _Mapping]] = ...) -> None: ...
+    origin: int
+    seq: int
+    sharded: bool
+    gap: Gap
+    def __init__(self, channel: _Optional[bytes] = ..., message: _Optional[bytes] = ..., acked: _Optional[int] = ..., answer: _Optional[_Union[PubSubAnswer, _Mapping]] = ..., origin: _Optional[int] = ..., seq: _Optional[int] = ..., sharded: _Optional[bool] = ..., gap: _Optional[_Union[Gap, _Mapping]] = ...) -> None: ...
+
+class Gap(_message.Message):
+    __slots__ = ("origins", "seqs", "unidentified", "overflow")
+    ORIGINS_FIELD_NUMBER: _ClassVar[int]
+    SEQS_FIELD_NUMBER: _ClassVar[int]
+    UNIDENTIFIED_FIELD_NUMBER: _ClassVar[int]
+    OVERFLOW_FIELD_NUMBER: _ClassVar[int]
+    origins: _containers.RepeatedScalarFieldContainer[int]
+    seqs: _containers.RepeatedScalarFieldContainer[int]
+    unidentified: int
+    overflow: int
+    def __init__(self, origins: _Optional[_Iterable[int]] = ..., seqs: _Optional[_Iterable[int]] = ..., unidentified: _Optional[int] = ..., overflow: _Optional[int] = ...) -> None: ...
 
 class RaftEntry(_message.Message):
     __slots__ = ("index", "term", "type", "data")

@@ -192,6 +192,12 @@ class Backend(Protocol):
         Raises BackendError when no node takes it."""
         ...
 
+    async def spublish(self, channel: bytes, message: bytes, sender: int) -> int:
+        """SPUBLISH: through the nodes of the shard of the channel's slot only; the number
+        of clients, over every router, subscribed to the shard channel (a sender's
+        messages in order). Raises BackendError when none of those nodes takes it."""
+        ...
+
     async def sync_subscriptions(self) -> None:
         """Return once `pubsub`'s current set is known wherever a message may be published
         (best effort, bounded in time: never raises)."""
@@ -208,4 +214,17 @@ class Backend(Protocol):
 
     async def pubsub_numpat(self) -> int:
         """PUBSUB NUMPAT over every router: the number of distinct patterns."""
+        ...
+
+    async def pubsub_shardchannels(self, pattern: bytes | None) -> list[bytes]:
+        """PUBSUB SHARDCHANNELS over every router."""
+        ...
+
+    async def pubsub_shardnumsub(self, channels: list[bytes]) -> list[int]:
+        """PUBSUB SHARDNUMSUB over every router."""
+        ...
+
+    def pubsub_info(self) -> list[str]:
+        """INFO lines on the delivery of messages to this router: broken node streams and
+        the messages possibly lost meanwhile (none for a backend without nodes)."""
         ...

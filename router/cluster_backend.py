@@ -29,7 +29,7 @@ from proto.handshake import CHANNEL_KV, HandshakeError
 from proto.internal_channels import NODE_UNBLOCK, pack
 from proto.kv_commands import set_commands
 from proto.relay import GrpcDialer
-from proto.slots import SLOT_COUNT
+from proto.slots import SLOT_COUNT, key_slot
 from router.backend import BackendError, Replication, Watch, WriteMarks, note_write
 from router.cluster_admin import ClusterAdmin
 from router.cluster_settings import ClusterSettings
@@ -368,6 +368,14 @@ class ClusterBackend:
     async def publish(self, channel: bytes, message: bytes, sender: int) -> int:
         return await self.pubsub_streams.publish(channel, message, sender)
 
+    async def spublish(self, channel: bytes, message: bytes, sender: int) -> int:
+        shard = self.slot_table[key_slot(channel)]
+        route = self.shards.get(shard)
+        if shard < 0 or route is None:
+            raise BackendError(b"CLUSTERDOWN Hash slot not served")
+        nodes = dict.fromkeys([route.leader, *route.replicas] if route.leader else route.replicas)
+        return await self.pubsub_streams.publish(channel, message, sender, nodes, sharded=True)
+
     async def sync_subscriptions(self) -> None:
         await self.pubsub_streams.sync()
 
@@ -385,6 +393,19 @@ class ClusterBackend:
         query = pb.PubSubQuery(kind=pb.PubSubQuery.NUMPAT)
         (count,) = (await self.pubsub_streams.query(query)).counts
         return count
+
+    async def pubsub_shardchannels(self, pattern: bytes | None) -> list[bytes]:
+        query = pb.PubSubQuery(kind=pb.PubSubQuery.SHARDCHANNELS)
+        if pattern is not None:
+            query.pattern = pattern
+        return list((await self.pubsub_streams.query(query)).channels)
+
+    async def pubsub_shardnumsub(self, channels: list[bytes]) -> list[int]:
+        query = pb.PubSubQuery(kind=pb.PubSubQuery.SHARDNUMSUB, channels=channels)
+        return list((await self.pubsub_streams.query(query)).counts)
+
+    def pubsub_info(self) -> list[str]:
+        return self.pubsub_streams.counters.info_lines()
 
 
 async def _replies_of(

@@ -52,11 +52,12 @@ COMMAND_HELP = [
 def _key_specs(spec: CommandSpec) -> list[Map]:
     if spec.first_key == 0 and spec.keys_function is None:
         return []
-    access = (
-        [Simple(b"RW"), Simple(b"update")]
-        if spec.flags & Flag.WRITE
-        else [Simple(b"RO"), Simple(b"access")]
-    )
+    if spec.flags & Flag.PUBSUB:  # shard channels: named like keys, hashed like keys
+        access = [Simple(b"not_key")]
+    elif spec.flags & Flag.WRITE:
+        access = [Simple(b"RW"), Simple(b"update")]
+    else:
+        access = [Simple(b"RO"), Simple(b"access")]
     if spec.keys_function is not None:
         begin = Map([b"type", b"unknown", b"spec", Map([])])
         find = Map([b"type", b"unknown", b"spec", Map([])])

@@ -39,10 +39,11 @@ class ClientState:
     # WAIT: per shard, the log index of this connection's last acknowledged write there
     # (router.backend.WriteMarks; kept across RESET, as Redis keeps a client's offset).
     write_marks: dict[int, int] = field(default_factory=dict)
-    # Pub/sub, kept by router.pubsub.PubSubRegistry: the channels and patterns in the order
-    # subscribed, and whether there is any (pub/sub mode).
+    # Pub/sub, kept by router.pubsub.PubSubRegistry: the channels, patterns and shard
+    # channels in the order subscribed, and whether there is any (pub/sub mode).
     channels: dict[bytes, None] = field(default_factory=dict)
     patterns: dict[bytes, None] = field(default_factory=dict)
+    shard_channels: dict[bytes, None] = field(default_factory=dict)
     subscribed: bool = False
 
     def reset(self, authenticated: bool) -> None:
@@ -93,7 +94,7 @@ class ClientState:
             "db=0",
             f"sub={len(self.channels)}",
             f"psub={len(self.patterns)}",
-            "ssub=0",
+            f"ssub={len(self.shard_channels)}",
             f"multi={len(transaction.queued) if transaction.active else -1}",
             f"qbuf={buffered}",
             f"watch={len(transaction.watches)}",

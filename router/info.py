@@ -312,7 +312,6 @@ def _stats(ctx: RouterContext, facts: Facts) -> list[str]:
         f"keyspace_hits:{facts.total('keyspace_hits')}",
         f"keyspace_misses:{facts.total('keyspace_misses')}",
         *facts.pubsub,
-        "pubsubshard_channels:0",
         "latest_fork_usec:0",
         "total_forks:0",
         "migrate_cached_sockets:0",
@@ -336,20 +335,28 @@ def _stats(ctx: RouterContext, facts: Facts) -> list[str]:
         "reply_buffer_shrinks:0",
         "reply_buffer_expands:0",
         f"protocol_errors:{stats.protocol_errors}",
+        # Beyond Redis's: the node streams' breaks and the messages possibly lost then.
+        *ctx.backend.pubsub_info(),
     ]
 
 
 async def _pubsub_lines(ctx: RouterContext) -> list[str]:
-    """pubsub_channels and pubsub_patterns over every router ("0" when the nodes cannot
-    tell)."""
+    """pubsub_channels, pubsub_patterns and pubsubshard_channels over every router ("0"
+    when the nodes cannot tell)."""
     backend = ctx.backend
     try:
-        channels, patterns = await asyncio.gather(
-            backend.pubsub_channels(None), backend.pubsub_numpat()
+        channels, patterns, shard_channels = await asyncio.gather(
+            backend.pubsub_channels(None),
+            backend.pubsub_numpat(),
+            backend.pubsub_shardchannels(None),
         )
     except Exception:
-        return ["pubsub_channels:0", "pubsub_patterns:0"]
-    return [f"pubsub_channels:{len(channels)}", f"pubsub_patterns:{patterns}"]
+        return ["pubsub_channels:0", "pubsub_patterns:0", "pubsubshard_channels:0"]
+    return [
+        f"pubsub_channels:{len(channels)}",
+        f"pubsub_patterns:{patterns}",
+        f"pubsubshard_channels:{len(shard_channels)}",
+    ]
 
 
 _FOLLOWER_STATES = {"replicate": "online", "snapshot": "send_bulk", "probe": "wait_bgsave"}

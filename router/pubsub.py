@@ -40,12 +40,13 @@ class Frame:
 
 class SubscriptionState(Protocol):
     """A connection's own record of its subscriptions (router.connection's ClientState),
-    kept by the registry: the channels and patterns in the order subscribed, and whether
-    there is any (pub/sub mode)."""
+    kept by the registry: the channels, patterns and shard channels in the order
+    subscribed, and whether there is any (pub/sub mode)."""
 
     id: int
     channels: dict[bytes, None]
     patterns: dict[bytes, None]
+    shard_channels: dict[bytes, None]
     subscribed: bool
 
 
@@ -73,6 +74,7 @@ class PubSubRegistry:
     def __init__(self) -> None:
         self.channels: dict[bytes, dict[int, Subscriber]] = {}  # by client id
         self.patterns: dict[bytes, _Pattern] = {}
+        self.shard_channels: dict[bytes, dict[int, Subscriber]] = {}  # SSUBSCRIBE's
         self.version = 1
         self.listeners: list[Callable[[], None]] = []
         # The router's own subscriptions to internal channels (proto/internal_channels.py):
@@ -155,6 +157,37 @@ class PubSubRegistry:
         self._after(client, changed)
         return frames
 
+    def ssubscribe(self, subscriber: Subscriber, channels: list[bytes]) -> list[Reply]:
+        """SSUBSCRIBE (the channels share a slot: the router checked); the count in the
+        frames is the shard channels' alone, as Redis's."""
+        client = subscriber.client
+        frames: list[Reply] = []
+        changed = False
+        for channel in channels:
+            if channel not in client.shard_channels:
+                client.shard_channels[channel] = None
+                self.shard_channels.setdefault(channel, {})[client.id] = subscriber
+                changed = True
+            frames.append(Push([b"ssubscribe", channel, len(client.shard_channels)]))
+        self._after(client, changed)
+        return frames
+
+    def sunsubscribe(self, subscriber: Subscriber, channels: list[bytes]) -> list[Reply]:
+        client = subscriber.client
+        names = channels or list(client.shard_channels)
+        frames: list[Reply] = []
+        changed = False
+        for channel in names:
+            if channel in client.shard_channels:
+                del client.shard_channels[channel]
+                _forget(self.shard_channels, channel, client.id)
+                changed = True
+            frames.append(Push([b"sunsubscribe", channel, len(client.shard_channels)]))
+        if not names:
+            frames.append(Push([b"sunsubscribe", None, 0]))
+        self._after(client, changed)
+        return frames
+
     def drop(self, client: SubscriptionState) -> None:
         """Forget every subscription of a connection (RESET, close), without frames."""
         if not client.subscribed:
@@ -163,20 +196,33 @@ class PubSubRegistry:
             self._forget_channel(channel, client.id)
         for pattern in client.patterns:
             self._forget_pattern(pattern, client.id)
+        for channel in client.shard_channels:
+            _forget(self.shard_channels, channel, client.id)
         client.channels.clear()
         client.patterns.clear()
+        client.shard_channels.clear()
         self._after(client, True)
 
     # ------------------------------------------------------------------ messages
 
-    def deliver(self, channel: bytes, message: bytes) -> int:
-        """Send a published message to this router's subscribers; how many got it."""
+    def deliver(self, channel: bytes, message: bytes, sharded: bool = False) -> int:
+        """Send a published message to this router's subscribers; how many got it. An
+        internal channel's goes to the router's own handler, never to a client; an
+        SPUBLISH's to the shard channel's subscribers only, as "smessage"."""
         if is_internal(channel):
             handler = self.internal.get(channel)
             if handler is None:
                 return 0
             handler(message)
             return 1
+        if sharded:
+            shard_subscribers = self.shard_channels.get(channel)
+            if not shard_subscribers:
+                return 0
+            frame = Frame(Push([b"smessage", channel, message]))
+            for subscriber in list(shard_subscribers.values()):
+                subscriber.deliver(frame)
+            return len(shard_subscribers)
         receivers = 0
         subscribers = self.channels.get(channel)
         if subscribers:
@@ -204,15 +250,18 @@ class PubSubRegistry:
     def pattern_counts(self) -> tuple[list[bytes], list[int]]:
         return list(self.patterns), [len(entry.subscribers) for entry in self.patterns.values()]
 
-    def active_channels(self, pattern: bytes | None) -> list[bytes]:
+    def shard_channel_counts(self) -> tuple[list[bytes], list[int]]:
+        return list(self.shard_channels), [len(c) for c in self.shard_channels.values()]
+
+    def active_channels(self, pattern: bytes | None, sharded: bool = False) -> list[bytes]:
+        held = self.shard_channels if sharded else self.channels
         return [
-            c
-            for c in self.channels
-            if not is_internal(c) and (pattern is None or stringmatch(pattern, c))
+            c for c in held if not is_internal(c) and (pattern is None or stringmatch(pattern, c))
         ]
 
-    def numsub(self, channels: list[bytes]) -> list[int]:
-        return [len(self.channels.get(channel, ())) for channel in channels]
+    def numsub(self, channels: list[bytes], sharded: bool = False) -> list[int]:
+        held = self.shard_channels if sharded else self.channels
+        return [len(held.get(channel, ())) for channel in channels]
 
     def numpat(self) -> int:
         return len(self.patterns)
@@ -220,10 +269,7 @@ class PubSubRegistry:
     # ------------------------------------------------------------------ internals
 
     def _forget_channel(self, channel: bytes, client_id: int) -> None:
-        clients = self.channels[channel]
-        del clients[client_id]
-        if not clients:
-            del self.channels[channel]
+        _forget(self.channels, channel, client_id)
 
     def _forget_pattern(self, pattern: bytes, client_id: int) -> None:
         entry = self.patterns[pattern]
@@ -232,7 +278,7 @@ class PubSubRegistry:
             del self.patterns[pattern]
 
     def _after(self, client: SubscriptionState, changed: bool) -> None:
-        client.subscribed = bool(client.channels or client.patterns)
+        client.subscribed = bool(client.channels or client.patterns or client.shard_channels)
         if changed:
             self._changed()
 
@@ -240,6 +286,13 @@ class PubSubRegistry:
         self.version += 1
         for listener in self.listeners:
             listener()
+
+
+def _forget(held: dict[bytes, dict[int, Subscriber]], channel: bytes, client_id: int) -> None:
+    clients = held[channel]
+    del clients[client_id]
+    if not clients:
+        del held[channel]
 
 
 def _count(client: SubscriptionState) -> int:

@@ -1,14 +1,19 @@
 """Pub/sub commands the router answers itself: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE,
-PUNSUBSCRIBE change this router's registry (router/pubsub.py) and are confirmed once the
-nodes hold the change; PUBLISH and PUBSUB CHANNELS / NUMSUB / NUMPAT ask the backend,
-which reaches every router's subscribers."""
+PUNSUBSCRIBE, SSUBSCRIBE, SUNSUBSCRIBE change this router's registry (router/pubsub.py)
+and are confirmed once the nodes hold the change; PUBLISH, SPUBLISH and PUBSUB CHANNELS /
+NUMSUB / NUMPAT / SHARDCHANNELS / SHARDNUMSUB ask the backend, which reaches every
+router's subscribers. Shard channels are keys, as in Redis Cluster: the channels of one
+SSUBSCRIBE or SUNSUBSCRIBE must share a slot."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from proto import errors
 from proto.internal_channels import is_internal
 from proto.resp import Error, Reply, encode_many
+from proto.slots import key_slot
+from router import replies
 from router.backend import BackendError
 from router.connection import ClientState
 from router.context import RouterContext
@@ -24,6 +29,10 @@ PUBSUB_HELP = [
     "NUMSUB [<channel> ...]",
     "    Return the number of subscribers for the specified channels, excluding",
     "    pattern subscriptions(default: no channels).",
+    "SHARDCHANNELS [<pattern>]",
+    "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+    "SHARDNUMSUB [<shardchannel> ...]",
+    "    Return the number of subscribers for the specified shard level channel(s)",
     "HELP",
     "    Prints this help.",
 ]
@@ -40,8 +49,12 @@ def context_error(name: str) -> bytes:
 Change = Callable[[PubSubRegistry, Subscriber, list[bytes]], list[Reply]]
 
 
-def _subscription_change(change: Change) -> Callable[[Connection, list[bytes]], object]:
+def _subscription_change(
+    change: Change, keyed: bool = False
+) -> Callable[[Connection, list[bytes]], object]:
     async def run(connection: Connection, args: list[bytes]) -> bytes:
+        if keyed and len({key_slot(channel) for channel in args[1:]}) > 1:
+            return replies.error(errors.CROSSSLOT)
         registry = connection.ctx.backend.pubsub
         version = registry.version
         frames = change(registry, connection, args[1:])
@@ -55,14 +68,16 @@ def _subscription_change(change: Change) -> Callable[[Connection, list[bytes]], 
 
 
 # Subscription confirmations are pushes: sent even under CLIENT REPLY OFF.
-for _name, _change in (
-    ("subscribe", PubSubRegistry.subscribe),
-    ("unsubscribe", PubSubRegistry.unsubscribe),
-    ("psubscribe", PubSubRegistry.psubscribe),
-    ("punsubscribe", PubSubRegistry.punsubscribe),
+for _name, _change, _keyed in (
+    ("subscribe", PubSubRegistry.subscribe, False),
+    ("unsubscribe", PubSubRegistry.unsubscribe, False),
+    ("psubscribe", PubSubRegistry.psubscribe, False),
+    ("punsubscribe", PubSubRegistry.punsubscribe, False),
+    ("ssubscribe", PubSubRegistry.ssubscribe, True),
+    ("sunsubscribe", PubSubRegistry.sunsubscribe, True),
 ):
     answers_with(_name, replies_when_off=True, allowed_when_subscribed=True)(
-        _subscription_change(_change)  # type: ignore[arg-type]
+        _subscription_change(_change, _keyed)  # type: ignore[arg-type]
     )
 
 
@@ -76,15 +91,37 @@ async def publish(ctx: RouterContext, client: ClientState, args: list[bytes]) ->
         return Error(failure.reply)
 
 
+@answers("spublish", waits=True)
+async def spublish(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    try:
+        return await ctx.backend.spublish(args[1], args[2], client.id)
+    except BackendError as failure:
+        return Error(failure.reply)
+
+
+def _too_many(args: list[bytes]) -> Error:
+    return Error(
+        b"ERR unknown subcommand or wrong number of arguments for '%s'. Try PUBSUB HELP."
+        % args[1][:128]
+    )
+
+
 @answers("pubsub|channels", waits=True)
 async def pubsub_channels(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
     if len(args) > 3:
-        return Error(
-            b"ERR unknown subcommand or wrong number of arguments for '%s'. Try PUBSUB HELP."
-            % args[1][:128]
-        )
+        return _too_many(args)
     try:
         return await ctx.backend.pubsub_channels(args[2] if len(args) == 3 else None)
+    except BackendError as failure:
+        return Error(failure.reply)
+
+
+@answers("pubsub|shardchannels", waits=True)
+async def pubsub_shardchannels(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    if len(args) > 3:
+        return _too_many(args)
+    try:
+        return await ctx.backend.pubsub_shardchannels(args[2] if len(args) == 3 else None)
     except BackendError as failure:
         return Error(failure.reply)
 
@@ -97,6 +134,16 @@ async def pubsub_numsub(ctx: RouterContext, client: ClientState, args: list[byte
     except BackendError as failure:
         return Error(failure.reply)
     counts = [0 if is_internal(c) else n for c, n in zip(channels, counts, strict=True)]
+    return [item for pair in zip(channels, counts, strict=True) for item in pair]
+
+
+@answers("pubsub|shardnumsub", waits=True)
+async def pubsub_shardnumsub(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    channels = args[2:]
+    try:
+        counts = await ctx.backend.pubsub_shardnumsub(channels)
+    except BackendError as failure:
+        return Error(failure.reply)
     return [item for pair in zip(channels, counts, strict=True) for item in pair]
 
 

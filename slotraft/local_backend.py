@@ -239,6 +239,9 @@ class LocalBackend:
     async def publish(self, channel: bytes, message: bytes, sender: int) -> int:
         return self.pubsub.deliver(channel, message)
 
+    async def spublish(self, channel: bytes, message: bytes, sender: int) -> int:
+        return self.pubsub.deliver(channel, message, sharded=True)
+
     async def sync_subscriptions(self) -> None:
         return None  # the registry is the whole set
 
@@ -250,6 +253,15 @@ class LocalBackend:
 
     async def pubsub_numpat(self) -> int:
         return self.pubsub.numpat()
+
+    async def pubsub_shardchannels(self, pattern: bytes | None) -> list[bytes]:
+        return self.pubsub.active_channels(pattern, sharded=True)
+
+    async def pubsub_shardnumsub(self, channels: list[bytes]) -> list[int]:
+        return self.pubsub.numsub(channels, sharded=True)
+
+    def pubsub_info(self) -> list[str]:
+        return []  # nothing between publishers and subscribers: nothing to lose
 
     # ------------------------------------------------------------------ active expiry
 

@@ -30,6 +30,7 @@ class Workload(ABC):
         self.prefix = prefix
         self.settings = settings
         self.shard_tags = shard_tags or []
+        self.routers: list[tuple[str, int]] = []  # every router (set by the runner)
 
     def key(self, kind: str, number: int) -> str:
         """Key `number` of a kind lives on shard `number mod shards` (when shards are known)."""

@@ -1,8 +1,10 @@
 """Pub/sub commands: answered by the router (Route.ROUTER), which keeps its connections'
 subscriptions and reaches the other routers' subscribers through the nodes.
 
-Flags, arities and categories as Redis 7.0's COMMAND INFO reports them. Sharded pub/sub
-(SSUBSCRIBE, SPUBLISH, PUBSUB SHARDCHANNELS) is not offered.
+Flags, arities, key positions and categories as Redis 7.0's COMMAND INFO reports them.
+Sharded pub/sub as in Redis Cluster: a shard channel is a key (the channels of one
+SSUBSCRIBE share a slot, CROSSSLOT otherwise) and its messages pass through the nodes of
+its slot's shard only.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ def _local(
     since: str = "2.0.0",
     complexity: str = "O(1)",
     subcommands: list[CommandSpec] | None = None,
+    keys: tuple[int, int, int] = (0, 0, 0),
 ) -> CommandSpec:
     return command(
         name,
         arity,
         flags,
+        keys,
         group=GROUP,
         summary=summary,
         since=since,
@@ -83,6 +87,37 @@ COMMANDS = [
         "channel and M is the total number of subscribed patterns (by any client).",
     ),
     _local(
+        "ssubscribe",
+        -2,
+        PUBSUB | NOSCRIPT | LOADING | STALE,
+        "Listens for messages published to shard channels (of one slot).",
+        _SLOW_CATEGORIES,
+        since="7.0.0",
+        complexity="O(N) where N is the number of shard channels to subscribe to.",
+        keys=(1, -1, 1),
+    ),
+    _local(
+        "sunsubscribe",
+        -1,
+        PUBSUB | NOSCRIPT | LOADING | STALE,
+        "Stops listening to messages posted to shard channels (all of them without arguments).",
+        _SLOW_CATEGORIES,
+        since="7.0.0",
+        complexity="O(N) where N is the number of clients already subscribed to a shard channel.",
+        keys=(1, -1, 1),
+    ),
+    _local(
+        "spublish",
+        3,
+        PUBSUB | LOADING | STALE | FAST,
+        "Posts a message to a shard channel, through the nodes of its slot's shard.",
+        ("@pubsub", "@fast"),
+        since="7.0.0",
+        complexity="O(N) where N is the number of clients subscribed to the receiving shard "
+        "channel.",
+        keys=(1, 1, 1),
+    ),
+    _local(
         "pubsub",
         -2,
         Flag(0),
@@ -118,6 +153,26 @@ COMMANDS = [
                 "Returns a count of unique pattern subscriptions (over every router).",
                 _SLOW_CATEGORIES,
                 since="2.8.0",
+            ),
+            _local(
+                "pubsub|shardchannels",
+                -2,
+                PUBSUB | LOADING | STALE,
+                "Returns the active shard channels (of every router).",
+                _SLOW_CATEGORIES,
+                since="7.0.0",
+                complexity="O(N) where N is the number of active shard channels, and "
+                "assuming constant time pattern matching (relatively short shard channels).",
+            ),
+            _local(
+                "pubsub|shardnumsub",
+                -2,
+                PUBSUB | LOADING | STALE,
+                "Returns the count of subscribers of shard channels (over every router).",
+                _SLOW_CATEGORIES,
+                since="7.0.0",
+                complexity="O(N) for the SHARDNUMSUB subcommand, where N is the number of "
+                "requested shard channels",
             ),
             _local(
                 "pubsub|help",

@@ -137,3 +137,31 @@ def test_unsafe_setting_is_refused_for_the_compose_target(tmp_path):
     )
     assert run.returncode != 0
     assert "local target only" in run.stderr
+
+
+def test_pubsub_run_loses_nothing_after_healing(tmp_path):
+    report_dir = tmp_path / "pubsub"
+    run = chaos(
+        report_dir,
+        "--time",
+        "20",
+        "--workload",
+        "pubsub",
+        "--nemesis",
+        "kill,pause,partition-halves",
+        "--seed",
+        "11",
+        "--fault-seconds",
+        "2-4",
+        "--quiet-seconds",
+        "1-2",
+    )
+    assert run.returncode == 0, explain(run)
+    document = results(report_dir)
+    (pubsub,) = [r for r in document["results"] if r["workload"] == "pubsub"]
+    assert pubsub["verdict"] == VALID
+    stats = pubsub["stats"]
+    assert stats["published"] > 0 and stats["subscriptions"] > 0
+    assert stats["faults_owed"] > 0 and stats["faults_delivered"] <= stats["faults_owed"]
+    assert stats["final_owed"] > 0 and stats["final_delivered"] == stats["final_owed"]
+    assert "delivered/owed: during faults" in run.stdout

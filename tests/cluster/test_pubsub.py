@@ -21,10 +21,11 @@ from node.services import KvService
 from node.transport import SERVER_OPTIONS
 from proto import slotraft_pb2 as pb
 from proto import slotraft_pb2_grpc as pb_grpc
+from router import pubsub_streams
 from router.connection import ClientState
 from router.node_link import GRPC_OPTIONS
 from router.pubsub import Frame, PubSubRegistry
-from router.pubsub_streams import NodeStreams, StreamState
+from router.pubsub_streams import NodeStreams, StreamState, _NodeStream
 from slotraft.local_cluster import free_port
 from tests.router.support import pack, parse_replies
 
@@ -182,6 +183,36 @@ def test_a_router_that_falls_behind_loses_its_stream():
     run(scenario())
 
 
+def test_a_routers_new_stream_hears_what_its_broken_one_may_have_missed():
+    """Messages sent on a stream shortly before it ended (maybe still in the sockets'
+    buffers) and those published while the router had no stream are reported in the
+    acknowledgement of its next stream's first set; a message without an id (published
+    on the node itself) only as a count."""
+
+    async def scenario():
+        hub = PubSubHub()
+        end = RouterEnd(hub)
+        await end.send(subscription(1, 9, [(b"ch", 1)]))
+        assert hub.publish(b"ch", b"sent", origin=5, seq=1) == 1
+        await eventually(lambda: len(end.messages()) == 1)
+        await end.close()
+        assert hub.publish(b"ch", b"while away", origin=5, seq=2) == 0
+        assert hub.publish(b"ch", b"notification") == 0
+        assert hub.publish(b"other", b"not theirs", origin=5, seq=3) == 0
+        again = RouterEnd(hub)
+        ack = await again.send(subscription(2, 9, [(b"ch", 1)]))
+        assert list(zip(ack.gap.origins, ack.gap.seqs, strict=True)) == [(5, 1), (5, 2)]
+        assert (ack.gap.unidentified, ack.gap.overflow) == (1, 0)
+        assert not hub.absent
+        # A router never seen before gets no gap.
+        stranger = RouterEnd(hub)
+        assert not (await stranger.send(subscription(1, 10, [(b"ch", 1)]))).HasField("gap")
+        for router_end in (again, stranger):
+            await router_end.close()
+
+    run(scenario())
+
+
 # ---------------------------------------------------------------------- node streams
 
 
@@ -238,11 +269,18 @@ class Collector:
 
 
 class Router:
-    """A router's pub/sub parts over real gRPC channels to the servers."""
+    """A router's pub/sub parts over real gRPC channels to the servers (an address in
+    `unreachable` stands for a server this router cannot reach)."""
 
-    def __init__(self, servers: list[NodeServer], router_id: int) -> None:
+    def __init__(
+        self, servers: list[NodeServer], router_id: int, unreachable: tuple[int, ...] = ()
+    ) -> None:
         self.channels = [
-            grpc.aio.insecure_channel(s.address, options=GRPC_OPTIONS) for s in servers
+            grpc.aio.insecure_channel(
+                f"127.0.0.1:{free_port()}" if index in unreachable else s.address,
+                options=GRPC_OPTIONS,
+            )
+            for index, s in enumerate(servers)
         ]
         links = {
             index + 1: SimpleNamespace(kv=pb_grpc.KvStub(channel))
@@ -306,12 +344,25 @@ def test_queries_and_publishes_count_every_router():
             assert list((await second.streams.query(channels)).channels) == [b"x", b"y"]
             async with Router(servers, 23) as bystander:  # opens its streams to ask
                 assert list((await bystander.streams.query(numsub)).counts) == [3, 1, 0]
-            # Every sender's messages go through one node, whichever it is: in order.
+            # The first messages go through every node (the publisher learns which
+            # routers' sets each holds); each router keeps one copy of a message, and a
+            # router's clients are counted once. Then a sender's messages go through its
+            # node, which holds every router's set: in order, without copies.
             for sender in range(3):
                 for n in range(20):
                     message = b"%d:%d" % (sender, n)
                     assert await second.streams.publish(b"x", message, sender) == 3
             await eventually(lambda: len(c.received) == 60 and len(a.received) == 60)
+            copies = second.streams.counters.duplicates
+            assert copies > 0
+            for n in range(20, 25):
+                assert await second.streams.publish(b"x", b"0:%d" % n, 0) == 3
+            await eventually(lambda: len(c.received) == 65)
+            assert second.streams.counters.duplicates == copies
+            late = {b"0:%d" % n for n in range(20, 25)}
+            await eventually(lambda: len(a.received) == 65 and len(b.received) == 65)
+            for collector in (a, b, c):
+                collector.received = [m for m in collector.received if m[2] not in late]
             for collector in (a, b, c):
                 for sender in range(3):
                     prefix = b"%d:" % sender
@@ -329,8 +380,8 @@ def test_streams_come_back_after_a_node_restart_and_publish_avoids_a_dead_node()
             await router.streams.sync()
             await servers[0].stop()
             await eventually(lambda: router.streams.streams[1].state is StreamState.DOWN)
-            # Sender 0 would go through node 1 first: node 2 takes it.
-            assert await router.streams.publish(b"ch", b"while down", 0) == 1
+            # Node 2 takes it (node 1 is tried, and skipped a while after).
+            assert await router.streams.publish(b"ch", b"while down") == 1
             router.registry.subscribe(subscriber, [b"more"])
             await router.streams.sync()  # does not wait for the dead node
             await servers[0].start()
@@ -341,6 +392,139 @@ def test_streams_come_back_after_a_node_restart_and_publish_avoids_a_dead_node()
             assert [m[2] for m in subscriber.received] == [b"while down", b"after restart"]
             query = pb.PubSubQuery(kind=pb.PubSubQuery.NUMSUB, channels=[b"ch"])
             assert list((await router.streams.query(query)).counts) == [1]
+
+    run(scenario())
+
+
+def test_a_message_reaches_a_router_that_cannot_reach_the_node_a_publisher_would_use():
+    """The bug of issue 20: a PUBLISH went through one node, and a node that did not hold
+    the subscriber's set (here: its router cannot reach it) answered 0. Every PUBLISH now
+    goes through every node; one that holds the set is enough."""
+
+    async def scenario():
+        async with (
+            node_servers(3) as servers,
+            Router(servers, 51, unreachable=(2,)) as subscriber_side,
+            Router(servers, 52) as publisher_side,
+        ):
+            subscriber = Collector(1)
+            subscriber_side.registry.subscribe(subscriber, [b"ch"])
+            subscriber_side.registry.ssubscribe(subscriber, [b"sh"])
+            await subscriber_side.streams.sync()
+            assert servers[2].router_counts() == []
+            for n in range(30):
+                assert await publisher_side.streams.publish(b"ch", b"%d" % n) == 1
+            # SPUBLISH through one node only (the shard's): the one the subscriber misses.
+            streams = publisher_side.streams
+            assert await streams.publish(b"sh", b"x", nodes=[3], sharded=True) == 0
+            assert await streams.publish(b"sh", b"y", nodes=[2, 3], sharded=True) == 1
+            await eventually(lambda: len(subscriber.received) == 31)
+            assert subscriber.received == [
+                *[[b"message", b"ch", b"%d" % n] for n in range(30)],
+                [b"smessage", b"sh", b"y"],
+            ]
+
+    run(scenario())
+
+
+def test_a_lingering_request_generator_of_an_ended_call_does_not_take_the_new_set():
+    """A stream's old call may leave its request generator behind; woken by a change it
+    marked the new set as sent (into the dead call), so the new call never sent it and
+    the node never acknowledged it: every node "slow to take subscriptions"."""
+
+    async def scenario():
+        registry = PubSubRegistry()
+        streams = NodeStreams(registry, {}, 81)
+        stream = streams.streams[1] = _NodeStream(1, lambda: None)
+        stream.generation = 1
+        old = streams._requests(stream, 1)
+        assert (await anext(old)).version == registry.version
+        stream.generation, stream.sent = 2, 0  # the call ended; _run opens another
+        new = streams._requests(stream, 2)
+        assert (await anext(new)).version == registry.version  # the set, sent again
+        woken_old = asyncio.ensure_future(anext(old))  # waiting first, woken first
+        woken_new = asyncio.ensure_future(anext(new))
+        await asyncio.sleep(0)
+        registry.subscribe(Collector(1), [b"ch"])  # wakes both
+        sent = await asyncio.wait_for(woken_new, 5)
+        assert list(sent.channels) == [b"ch"] and sent.version == registry.version
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.wait_for(woken_old, 5)
+
+    run(scenario())
+
+
+def test_a_publish_through_a_node_that_just_restarted_waits_for_the_sets(monkeypatch):
+    """After a node restarts, the routers' sets reach it within a second or so; a PUBLISH
+    that only that node took meanwhile reached no one (issue 20, after kill-all). The
+    publisher sees that the node lacks a live router's set and sends the message again
+    (same id) until it holds it."""
+    monkeypatch.setattr(pubsub_streams, "PUBLISH_RESEND_S", 60.0)  # not a timing test
+
+    async def scenario():
+        async with (
+            node_servers(2) as servers,
+            Router(servers, 91) as subscriber_side,
+            Router(servers, 92, unreachable=(1,)) as publisher_side,
+        ):
+            subscriber = Collector(1)
+            subscriber_side.registry.subscribe(subscriber, [b"ch"])
+            await subscriber_side.streams.sync()
+            assert await publisher_side.streams.publish(b"ch", b"before") == 1
+            await servers[0].stop()
+            await servers[0].start()  # a fresh hub: no router's set
+            assert await publisher_side.streams.publish(b"ch", b"after") == 1
+            await eventually(lambda: len(subscriber.received) == 2)
+            assert [m[2] for m in subscriber.received] == [b"before", b"after"]
+            assert publisher_side.streams.counters.unconfirmed == 0
+
+    run(scenario())
+
+
+def test_a_sync_waits_for_at_least_one_node_to_hold_the_set():
+    async def scenario():
+        async with node_servers(2) as servers:
+            await servers[0].stop()
+            await servers[1].stop()
+            async with Router(servers, 61) as router:
+                subscriber = Collector(1)
+                router.registry.subscribe(subscriber, [b"ch"])
+                sync = asyncio.ensure_future(router.streams.sync())
+                await asyncio.sleep(0.5)  # both streams down: not confirmed
+                assert not sync.done()
+                await servers[1].start()
+                await asyncio.wait_for(sync, 20)
+                assert servers[1].router_counts() == [{b"ch": 1}]
+
+    run(scenario())
+
+
+def test_messages_a_broken_stream_missed_are_counted_unless_another_node_brought_them():
+    async def scenario():
+        async with node_servers(2) as servers:
+            # Node 1 closes a router's stream past 1 kB queued (Redis's output buffer
+            # limit, small): a big message breaks it.
+            servers[0].hub.max_queued_bytes = 1024
+            async with Router(servers, 71) as router, Router(servers, 72) as publisher:
+                subscriber = Collector(1)
+                router.registry.subscribe(subscriber, [b"ch"])
+                await router.streams.sync()
+                assert await publisher.streams.publish(b"ch", b"x" * 2000) == 1
+                await eventually(lambda: router.streams.counters.gaps == 1)
+                counters = router.streams.counters
+                assert counters.stream_breaks == 1 and counters.possibly_lost == 0
+                assert subscriber.received == [[b"message", b"ch", b"x" * 2000]]
+            async with Router(servers[:1], 73) as router, Router(servers, 74) as publisher:
+                subscriber = Collector(1)
+                router.registry.subscribe(subscriber, [b"ch"])
+                await router.streams.sync()
+                assert await publisher.streams.publish(b"ch", b"y" * 2000) == 0
+                # Published on the node itself (a keyspace notification): no id.
+                assert servers[0].hub.publish(b"ch", b"z" * 2000) == 0
+                await eventually(lambda: router.streams.counters.gaps == 1)
+                assert router.streams.counters.possibly_lost == 2
+                assert subscriber.received == []
+                assert "pubsub_possibly_lost_messages:2" in router.streams.counters.info_lines()
 
     run(scenario())
 
@@ -528,3 +712,61 @@ def test_many_subscribers_and_publishers_at_once(cluster):
             assert mine == [b"%d:%d" % (router, n) for n in range(50)]
         assert listener.get_message(timeout=0.5) is None
         listener.close()
+
+
+@pytest.mark.slow  # a real cluster of processes, a node killed twice
+def test_no_silent_loss_after_a_node_was_killed_twice(cluster):
+    """Issue 20: node 3 SIGKILLed twice and restarted; a subscriber on router A then got
+    nothing of what was published through router B, and PUBLISH answered 0. Every message
+    published after the confirmation must arrive, and PUBLISH count the subscriber."""
+    node = cluster.node(3)
+    for _ in range(2):
+        cluster.kill(node)
+        time.sleep(0.5)
+        cluster.start_process(node)
+        time.sleep(1.0)
+    listener = client(cluster, 0).pubsub()
+    listener.subscribe("after-kills")
+    assert listener.get_message(timeout=10)["type"] == "subscribe"
+    listener.psubscribe("after-*")
+    assert listener.get_message(timeout=10)["type"] == "psubscribe"
+    publisher = client(cluster, 1)
+    counts = [publisher.publish("after-kills", f"m{n}") for n in range(300)]
+    assert min(counts) >= 1, f"PUBLISH answered {counts.count(0)} times 0"
+    assert set(counts) == {2}  # the channel and the pattern
+    got = [next_message(listener) for _ in range(600)]
+    for kind in ("message", "pmessage"):
+        assert [m["data"] for m in got if m["type"] == kind] == [b"m%d" % n for n in range(300)]
+    assert listener.get_message(timeout=0.5) is None  # no copies
+    listener.close()
+    cluster.wait_until_serving(90)
+
+
+@pytest.mark.slow  # a real cluster of processes
+def test_sharded_pubsub_across_routers_and_a_node_restart(cluster):
+    listener = client(cluster, 0).pubsub()
+    listener.ssubscribe("{orders}new", "{orders}old")
+    assert [listener.get_message(timeout=10)["type"] for _ in range(2)] == ["ssubscribe"] * 2
+    publisher = client(cluster, 1)
+    with pytest.raises(redis.ResponseError, match="hash to the same slot"):
+        publisher.execute_command("SSUBSCRIBE", "a", "b")
+    assert publisher.execute_command("PUBSUB", "SHARDNUMSUB", "{orders}new") == [
+        b"{orders}new",
+        1,
+    ]
+    assert sorted(publisher.execute_command("PUBSUB", "SHARDCHANNELS")) == [
+        b"{orders}new",
+        b"{orders}old",
+    ]
+    assert publisher.publish("{orders}new", "plain") == 0  # a shard channel only
+    node = cluster.node(2)
+    cluster.kill(node)
+    try:
+        for n in range(5):
+            assert publisher.execute_command("SPUBLISH", "{orders}new", f"s{n}") == 1
+    finally:
+        cluster.start_process(node)
+    got = [next_message(listener) for _ in range(5)]
+    assert [(m["type"], m["data"]) for m in got] == [("smessage", b"s%d" % n) for n in range(5)]
+    listener.close()
+    cluster.wait_until_serving(90)

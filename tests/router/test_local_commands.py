@@ -44,6 +44,8 @@ def test_what_acts_in_multi_and_in_pub_sub_mode_is_as_in_redis():
     assert acting == {"exec", "discard", "multi", "watch", "quit", "reset"}
     allowed = {n for n, command in LOCAL_COMMANDS.items() if command.allowed_when_subscribed}
     assert allowed == {"ping", "subscribe", "unsubscribe", "psubscribe", "punsubscribe"} | {
+        "ssubscribe",
+        "sunsubscribe",
         "quit",
         "reset",
     }

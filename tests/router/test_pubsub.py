@@ -177,6 +177,44 @@ def test_quit_in_subscribe_mode():
     run(scenario())
 
 
+def test_shard_subscriptions_end_with_quit_close_and_reset():
+    async def scenario():
+        ctx, backend = context()
+        sub, other, pub = Client(ctx), Client(ctx), Client(ctx)
+        got = parse_replies(await sub.raw(pack(b"SSUBSCRIBE", b"s") + pack(b"QUIT")))
+        assert got == [[b"ssubscribe", b"s", 1], b"OK"]
+        assert sub.transport.closed
+        sub.close()
+        assert await pub.call(b"SPUBLISH", b"s", b"x") == 0
+        await other.raw(pack(b"SSUBSCRIBE", b"{s}1", b"{s}2") + pack(b"SUBSCRIBE", b"s"))
+        assert "sub=1 psub=0 ssub=2" in (await pub.call(b"CLIENT", b"LIST")).decode()
+        assert await pub.call(b"PUBSUB", b"SHARDNUMSUB", b"{s}1") == [b"{s}1", 1]
+        info = (await pub.call(b"INFO", b"stats")).decode()
+        assert "pubsubshard_channels:2\r\n" in info and "pubsub_channels:1\r\n" in info
+        assert await other.call(b"RESET") == b"RESET"
+        assert backend.pubsub.shard_channels == {} and backend.pubsub.channels == {}
+        assert await pub.call(b"PUBSUB", b"SHARDCHANNELS") == []
+
+    run(scenario())
+
+
+def test_crossslot_shard_channels_are_refused():
+    async def scenario():
+        ctx, backend = context()
+        sub = Client(ctx)
+        crossslot = b"-CROSSSLOT Keys in request don't hash to the same slot\r\n"
+        assert await sub.raw(pack(b"SSUBSCRIBE", b"a", b"b")) == crossslot
+        assert not sub.session.client.subscribed and backend.pubsub.shard_channels == {}
+        got = parse_replies(await sub.raw(pack(b"SSUBSCRIBE", b"{a}1", b"{a}2")))
+        assert got == [[b"ssubscribe", b"{a}1", 1], [b"ssubscribe", b"{a}2", 2]]
+        # In subscribe mode as well, and for SUNSUBSCRIBE.
+        assert await sub.raw(pack(b"SUNSUBSCRIBE", b"{a}1", b"b")) == crossslot
+        assert await sub.raw(pack(b"SSUBSCRIBE", b"x", b"y")) == crossslot
+        assert len(backend.pubsub.shard_channels) == 2
+
+    run(scenario())
+
+
 def test_client_reply_off_still_sends_confirmations_and_messages():
     """As Redis 7.0: pushes are not replies, CLIENT REPLY OFF does not silence them."""
 
@@ -435,8 +473,58 @@ CASES: dict[str, list[tuple[str, bytes]]] = {
         (
             PUB,
             pack(b"COMMAND", b"INFO", b"subscribe", b"unsubscribe", b"psubscribe")
-            + pack(b"COMMAND", b"INFO", b"punsubscribe", b"publish"),
+            + pack(b"COMMAND", b"INFO", b"punsubscribe", b"publish")
+            + pack(b"COMMAND", b"INFO", b"ssubscribe", b"sunsubscribe", b"spublish")
+            + pack(b"COMMAND", b"INFO", b"pubsub|shardchannels", b"pubsub|shardnumsub")
+            + pack(b"PUBSUB", b"HELP"),
         ),
+    ],
+    # Shard channels of one slot (hash tags): a standalone redis-server then answers as a
+    # cluster node would (CROSSSLOT: tests/differential/test_pubsub_differential.py).
+    "shard channels": [
+        (SUB, pack(b"SSUBSCRIBE", b"{t}a", b"{t}b", b"{t}a")),
+        (PUB, pack(b"SPUBLISH", b"{t}a", b"m1") + pack(b"SPUBLISH", b"{t}c", b"m2")),
+        (PUB, pack(b"PUBLISH", b"{t}a", b"not shard") + pack(b"SPUBLISH", b"{t}b", b"m3")),
+        (SUB, pack(b"SUNSUBSCRIBE", b"{t}a", b"{t}zz")),
+        (PUB, pack(b"SPUBLISH", b"{t}a", b"gone") + pack(b"SPUBLISH", b"{t}b", b"kept")),
+        (SUB, pack(b"GET", b"k") + pack(b"PING") + pack(b"SUNSUBSCRIBE")),
+        (SUB, pack(b"SUNSUBSCRIBE") + pack(b"GET", b"pubsub:k")),
+        (SUB, pack(b"SSUBSCRIBE") + pack(b"SPUBLISH", b"a") + pack(b"SUNSUBSCRIBE", b"x")),
+    ],
+    "shard channels with channels and patterns": [
+        (SUB, pack(b"SSUBSCRIBE", b"s") + pack(b"SUBSCRIBE", b"s") + pack(b"PSUBSCRIBE", b"s*")),
+        (PUB, pack(b"SPUBLISH", b"s", b"sharded") + pack(b"PUBLISH", b"s", b"plain")),
+        (SUB, pack(b"UNSUBSCRIBE") + pack(b"PUNSUBSCRIBE") + pack(b"GET", b"pubsub:k")),
+        (PUB, pack(b"SPUBLISH", b"s", b"still")),
+        (SUB, pack(b"SUBSCRIBE", b"c") + pack(b"SUNSUBSCRIBE") + pack(b"GET", b"pubsub:k")),
+        (SUB, pack(b"SSUBSCRIBE", b"s") + pack(b"RESET") + pack(b"GET", b"pubsub:k")),
+        (PUB, pack(b"SPUBLISH", b"s", b"after reset") + pack(b"PUBLISH", b"c", b"x")),
+    ],
+    "shard channels resp3": [
+        (SUB, pack(b"HELLO", b"3") + pack(b"SSUBSCRIBE", b"r")),
+        (SUB, pack(b"SPUBLISH", b"r", b"self") + pack(b"GET", b"pubsub:k")),
+        (PUB, pack(b"SPUBLISH", b"r", b"other") + pack(b"SUBSCRIBE", b"r")),
+        (SUB, pack(b"UNSUBSCRIBE") + pack(b"SUNSUBSCRIBE", b"r", b"r")),
+        (SUB, pack(b"SUNSUBSCRIBE")),
+    ],
+    "shard introspection": [
+        (SUB, pack(b"SSUBSCRIBE", b"c1")),
+        (OTHER, pack(b"SSUBSCRIBE", b"{c2}x") + pack(b"SUBSCRIBE", b"c1")),
+        (
+            PUB,
+            pack(b"PUBSUB", b"SHARDNUMSUB", b"c1", b"{c2}x", b"c3")
+            + pack(b"PUBSUB", b"SHARDNUMSUB")
+            + pack(b"PUBSUB", b"NUMSUB", b"c1")
+            + pack(b"PUBSUB", b"SHARDCHANNELS", b"c1")
+            + pack(b"PUBSUB", b"SHARDCHANNELS", b"x*")
+            + pack(b"PUBSUB", b"SHARDCHANNELS", b"{*")
+            + pack(b"PUBSUB", b"shardchannels", b"c1", b"extra")
+            + pack(b"PUBSUB", b"SHARDNUMSUB", b"")
+            + pack(b"SPUBLISH", b"c1", b"shard")
+            + pack(b"PUBLISH", b"c1", b"plain"),
+        ),
+        (OTHER, pack(b"SUNSUBSCRIBE", b"{c2}x")),
+        (PUB, pack(b"PUBSUB", b"SHARDCHANNELS") + pack(b"PUBSUB", b"SHARDNUMSUB", b"{c2}x")),
     ],
     "multi": [
         (SUB, pack(b"MULTI") + pack(b"SUBSCRIBE", b"m") + pack(b"PING") + pack(b"EXEC")),
@@ -469,7 +557,7 @@ def test_pubsub_help_lists_what_is_offered(router_port):
     (lines,) = parse_replies(data)
     assert lines[0].startswith(b"PUBSUB <subcommand>")
     assert {b"CHANNELS [<pattern>]", b"NUMPAT", b"NUMSUB [<channel> ...]"} <= set(lines)
-    assert not any(line.startswith(b"SHARD") for line in lines)
+    assert {b"SHARDCHANNELS [<pattern>]", b"SHARDNUMSUB [<shardchannel> ...]"} <= set(lines)
 
 
 def test_info_stats_counts_channels_and_patterns():

@@ -66,7 +66,7 @@ def test_invalidation_feed_only_while_a_router_listens():
         sent.append((channel, message))
         return 1
 
-    hub.publish = record  # type: ignore[method-assign]
+    hub.publish = record  # type: ignore[method-assign,assignment]
     publish({b"k"})
     assert sent == []  # nobody listens: nothing published
     hub.has_receivers = lambda channel: channel == INVALIDATE  # type: ignore[method-assign]
