@@ -328,7 +328,9 @@ def _is_read_only(args: list[bytes]) -> bool:
     spec = _BY_SPELLING.get(args[0])
     if spec is None or spec.subcommands:
         spec = resolve(args)  # type: ignore[assignment]
-    return type(spec) is CommandSpec and spec.is_read_only
+    # A blocking read (XREAD) goes through the log like the other blocking commands: the
+    # node parks it there until its keys change.
+    return type(spec) is CommandSpec and spec.is_read_only and not spec.is_blocking
 
 
 def _is_blocking(args: list[bytes]) -> bool:

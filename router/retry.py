@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from proto import slotraft_pb2 as pb
-from proto.commands import timeout_index
+from proto.commands import timeout_in_milliseconds, timeout_index
 from proto.running_loop import running_loop
 from router.backend import BackendError
 from router.metrics import ShardEvents
@@ -311,8 +311,13 @@ def _blocking_timeout(args: Any) -> float | None:
     if not _PLAIN_NUMBER.match(text):
         return None
     value = float(text)
+    if timeout_in_milliseconds(args):
+        value /= 1000
     return value if value > 0 else None
 
 
 def _set_blocking_timeout(args: Any, seconds: float) -> None:
-    args[timeout_index(args)] = b"%.3f" % seconds
+    if timeout_in_milliseconds(args):
+        args[timeout_index(args)] = b"%d" % max(1, round(seconds * 1000))
+    else:
+        args[timeout_index(args)] = b"%.3f" % seconds

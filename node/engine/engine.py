@@ -18,6 +18,7 @@ from node.engine import (  # noqa: F401  (importing registers the implementation
     t_keys,
     t_list,
     t_set,
+    t_stream,
     t_string,
     t_zset,
 )

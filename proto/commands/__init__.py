@@ -13,6 +13,7 @@ from proto.commands.index import (
     Unresolved,
     lookup,
     resolve,
+    timeout_in_milliseconds,
     timeout_index,
     timeout_reply,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "Unresolved",
     "lookup",
     "resolve",
+    "timeout_in_milliseconds",
     "timeout_index",
     "timeout_reply",
 ]

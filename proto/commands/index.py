@@ -26,6 +26,7 @@ from proto.commands import (
     server,
     sets,
     sortedsets,
+    streams,
     strings,
 )
 from proto.commands.spec import CommandSpec, Route
@@ -40,6 +41,7 @@ for _group in (
     lists,
     sets,
     sortedsets,
+    streams,
     scripting,
     connection,
     pubsub,
@@ -165,8 +167,18 @@ def timeout_reply(args: list[bytes]) -> Reply:
 
 
 def timeout_index(args: list[bytes]) -> int:
-    """Where the blocking command in `args` has its timeout argument."""
+    """Where the blocking command in `args` has its timeout argument; IndexError when it
+    has none (XREAD without BLOCK)."""
     spec = lookup(bytes(args[0]))
     if spec is None or spec.blocking is None:
         raise ValueError(f"{bytes(args[0])!r} is not a blocking command")
-    return spec.blocking.timeout_index(len(args))
+    position = spec.blocking.timeout_position(list(args))
+    if position is None:
+        raise IndexError("no timeout argument")
+    return position
+
+
+def timeout_in_milliseconds(args: list[bytes]) -> bool:
+    """Whether the blocking command in `args` counts its timeout in milliseconds."""
+    spec = lookup(bytes(args[0]))
+    return spec is not None and spec.blocking is not None and spec.blocking.milliseconds
