@@ -206,9 +206,21 @@ def _consumer(db: Keyspace, key: bytes, stream: StreamValue, group: Group, name:
 
 
 class _TrimArgs:
-    __slots__ = ("approx", "id_given", "id_index", "limit", "maxlen", "minid", "nomkstream")
+    __slots__ = (
+        "approx",
+        "given_id",
+        "id_given",
+        "id_index",
+        "limit",
+        "maxlen",
+        "minid",
+        "nomkstream",
+        "seq_given",
+    )
 
     def __init__(self) -> None:
+        self.given_id = 0
+        self.seq_given = True
         self.maxlen: int | None = None
         self.minid: int | None = None
         self.approx = False
@@ -267,12 +279,14 @@ def _parse_add_or_trim(args: list[bytes], xadd: bool) -> _TrimArgs:
             parsed.nomkstream = True
             index += 1
         elif xadd:
+            # A syntax error or the ID: parsed here, before the checks below.
+            parsed.given_id, parsed.seq_given = parse_id(args[index], strict=True, seq_star=True)
             parsed.id_given = True
             break
         else:
             raise CommandError(SYNTAX)
     strategy = parsed.maxlen is not None or parsed.minid is not None
-    if limit_given and not strategy:
+    if parsed.limit and not strategy:
         raise CommandError(LIMIT_WITHOUT_STRATEGY)
     if not xadd and not strategy:
         raise CommandError(XTRIM_NO_STRATEGY)
@@ -303,10 +317,7 @@ def xadd(db: Keyspace, args: list[bytes]) -> Reply:
     id_index = parsed.id_index
     if id_index >= len(args):
         raise CommandError(wrong_arity("xadd"))
-    given_id = 0
-    seq_given = True
-    if parsed.id_given:
-        given_id, seq_given = parse_id(args[id_index], strict=True, seq_star=True)
+    given_id, seq_given = parsed.given_id, parsed.seq_given
     items = args[id_index + 1 :]
     if len(items) < 2 or len(items) % 2:
         raise CommandError(wrong_arity("xadd"))
@@ -354,10 +365,10 @@ def xadd(db: Keyspace, args: list[bytes]) -> Reply:
 @command("xtrim")
 def xtrim(db: Keyspace, args: list[bytes]) -> Reply:
     key = args[1]
+    parsed = _parse_add_or_trim(args, xadd=False)
     stream = _stream(db, key)
     if stream is None:
         return 0
-    parsed = _parse_add_or_trim(args, xadd=False)
     deleted = _trim(db, stream, parsed)
     if deleted:
         db.notify("t", b"xtrim", key)
@@ -433,7 +444,7 @@ def _block_timeout(arg: bytes) -> float:
 
 
 def _read(db: Keyspace, args: list[bytes], group_read: bool) -> Reply:
-    name = b"xreadgroup" if group_read else b"xread"
+    name = b"XREADGROUP" if group_read else b"XREAD"
     timeout: float | None = None
     count = 0
     streams_at = 0
@@ -456,7 +467,7 @@ def _read(db: Keyspace, args: list[bytes], group_read: bool) -> Reply:
             if (argc - streams_at) % 2:
                 symbol = b">" if group_read else b"$"
                 raise CommandError(
-                    b"ERR Unbalanced '%s' list of streams: for each stream key an ID or "
+                    b"ERR Unbalanced %s list of streams: for each stream key an ID or "
                     b"'%s' must be specified." % (name, symbol)
                 )
             break
@@ -968,8 +979,6 @@ def xgroup_create(db: Keyspace, args: list[bytes]) -> Reply:
     key, name = args[2], args[3]
     mkstream = False
     entries_read = INVALID_ENTRIES_READ
-    if len(args) > 8:
-        raise _subcommand_error(args)
     index = 5
     while index < len(args):
         option = args[index].upper()
@@ -982,6 +991,8 @@ def xgroup_create(db: Keyspace, args: list[bytes]) -> Reply:
         else:
             raise _subcommand_error(args)
     stream, group = _xgroup_target(db, args, mkstream, needs_group=False)
+    if len(args) > 8:
+        raise _subcommand_error(args)
     if args[4] == b"$":
         last_id = stream.last_id if stream is not None else 0
     else:
@@ -1000,19 +1011,17 @@ def xgroup_create(db: Keyspace, args: list[bytes]) -> Reply:
 
 @command("xgroup|setid")
 def xgroup_setid(db: Keyspace, args: list[bytes]) -> Reply:
+    entries_read = INVALID_ENTRIES_READ
     if len(args) not in (5, 7):
         raise _subcommand_error(args)
+    if len(args) == 7:
+        # Parsed before the key is looked up, as Redis does.
+        if args[5].upper() != b"ENTRIESREAD":
+            raise _subcommand_error(args)
+        entries_read = _entries_read_arg(args[6])
     stream, group = _xgroup_target(db, args, False, needs_group=True)
     assert stream is not None and group is not None
-    if args[4] == b"$":
-        last_id = stream.last_id
-    else:
-        last_id = parse_id(args[4])[0]
-    entries_read = INVALID_ENTRIES_READ
-    if len(args) == 7:
-        if args[5].upper() != b"ENTRIESREAD":
-            raise CommandError(SYNTAX)
-        entries_read = _entries_read_arg(args[6])
+    last_id = stream.last_id if args[4] == b"$" else parse_id(args[4])[0]
     group.last_id = last_id
     group.entries_read = entries_read
     db.modified(args[2])
@@ -1127,17 +1136,14 @@ def xinfo_stream(db: Keyspace, args: list[bytes]) -> Reply:
     full = len(args) > 3
     count = 10
     if full:
-        if args[3].upper() != b"FULL":
-            raise CommandError(SYNTAX)
-        index = 4
-        while index < len(args):
-            if args[index].upper() == b"COUNT" and index + 1 < len(args):
-                count = _long(args[index + 1])
-                if count < 0:
-                    count = 10
-                index += 2
-            else:
-                raise CommandError(SYNTAX)
+        if args[3].upper() != b"FULL" or (len(args) > 4 and len(args) != 6):
+            raise _subcommand_error(args)
+        if len(args) == 6:
+            if args[4].upper() != b"COUNT":
+                raise _subcommand_error(args)
+            count = _long(args[5])
+            if count < 0:
+                count = 10
     reply = Map(
         [
             b"length",
