@@ -13,6 +13,7 @@ BENCHMARKS = {
     "router": "slotraft.benchmarks.router_local",
     "cluster": "slotraft.benchmarks.cluster",
     "heavy": "slotraft.benchmarks.heavy",
+    "stream-memory": "slotraft.benchmarks.stream_memory",
 }
 
 
