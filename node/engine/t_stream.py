@@ -553,12 +553,14 @@ def _read(db: Keyspace, args: list[bytes], group_read: bool) -> Reply:
         # RESP2: an array of [key, entries]; RESP3: a map of key -> entries.
         return KeyedArrays(reply)
     if timeout is not None:
+        resolved = None
         if dollars:
             # `$` resolved now, on the first application: a retry (a wake-up, or the router
             # after a failover) waits for entries after this ID, not after a later one.
+            resolved = list(args)
             for position in dollars:
-                args[streams_at + streams_count + position] = format_id(ids[position])
-        return WouldBlock(list(keys), timeout)
+                resolved[streams_at + streams_count + position] = format_id(ids[position])
+        return WouldBlock(list(keys), timeout, resolved)
     return NULL_ARRAY
 
 

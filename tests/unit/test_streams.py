@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from node import entry_codec
 from node.engine.blocking import WouldBlock
 from node.engine.config import EngineConfig
 from node.engine.digest import digest
@@ -17,6 +18,8 @@ from node.engine.engine import Engine
 from node.engine.keyspace import value_size
 from node.engine.snapshot import dump, load
 from node.engine.stream_value import StreamValue
+from node.entry_codec import Request, ShardEntry
+from node.shard_state import ShardState
 from proto import resp
 
 
@@ -111,9 +114,9 @@ def test_blocking_reads_wait_and_dollar_is_resolved_at_the_first_application():
     assert blocked.keys == [b"s", b"t"] and blocked.timeout == 1.5
     # `$` is now the stream's last ID (0-0 for a missing key): a retry after new entries
     # serves them, not what comes after them.
-    assert args[-2:] == [b"5-0", b"0-0"]
+    assert blocked.resolved is not None and blocked.resolved[-2:] == [b"5-0", b"0-0"]
     run(engine, "XADD", "t", "1-0", "a", "b")
-    reply = engine.execute(args, 2_000, random.Random(0))
+    reply = engine.execute(blocked.resolved, 2_000, random.Random(0))
     assert reply == [b"t", [[b"1-0", [b"a", b"b"]]]]
     assert (
         resp.encode(reply, True)
@@ -187,3 +190,31 @@ def test_memory_accounting_follows_the_stream():
     run(engine, "XGROUP", "DESTROY", "s", "g1")
     assert db.used_memory == value_size(b"s", value)
     assert value.mem == StreamValue.from_snapshot_items(EngineConfig(), value.snapshot_items()).mem
+
+
+def _entry(request: Request, time_ms: int) -> bytes:
+    return entry_codec.encode(ShardEntry(time_ms, 1, [request], [], []))
+
+
+def test_dollar_stays_resolved_for_the_retries_of_a_blocked_read_and_in_snapshots():
+    """The request as the router sends it again (a wake-up, or after a failover to a
+    replica restored from a snapshot): `$` means the last ID at its first application."""
+    state = ShardState()
+    add = Request(9, 1, 0, 0, False, [[b"XADD", b"s", b"5-0", b"f", b"v"]], [])
+    assert state.apply(_entry(add, 1_000)).results[0].replies == [b"$3\r\n5-0\r\n"]
+    read = Request(7, 1, 0, 0, False, [[b"XREAD", b"BLOCK", b"0", b"STREAMS", b"s", b"$"]], [])
+    first = state.apply(_entry(read, 2_000)).results[0]
+    assert first.blocked is not None and first.replies is None
+    add_more = Request(9, 2, 2, 0, False, [[b"XADD", b"s", b"6-0", b"f", b"w"]], [])
+    state.apply(_entry(add_more, 3_000))
+    # A replica restored from a snapshot taken now serves the retry the same way.
+    restored = ShardState()
+    restored.restore(state.snapshot())
+    for replica in (state, restored):
+        retry = replica.apply(_entry(read, 4_000)).results[0]
+        assert retry.replies == [
+            resp.encode(resp.KeyedArrays([b"s", [[b"6-0", [b"f", b"w"]]]]), False)
+        ]
+    # Answered: the session now holds the reply, a further retry gets it as it is.
+    again = state.apply(_entry(read, 5_000)).results[0]
+    assert again.replies == retry.replies
