@@ -17,7 +17,8 @@ from tests.cluster.conftest import dump_logs, running_cluster
 pytestmark = pytest.mark.slow
 
 
-def client(port: int) -> redis.Redis:
+def client(port: int) -> Any:
+    # Typed as Any: redis-py's stubs give most replies as unions of every possible shape.
     return redis.Redis(port=port, socket_timeout=60)
 
 
