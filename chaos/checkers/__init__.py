@@ -3,7 +3,7 @@ a CheckResult (valid / invalid with anomalies / unknown)."""
 
 from __future__ import annotations
 
-from chaos.checkers import counters, locks, queues, registers, sets
+from chaos.checkers import counters, locks, queues, registers, sets, streams
 from chaos.checkers.result import CheckResult
 from chaos.history import Operation
 
@@ -16,5 +16,6 @@ def check_workload(name: str, operations: list[Operation], budget_s: float) -> C
         sets.WORKLOAD: sets.check,
         queues.WORKLOAD: queues.check,
         locks.WORKLOAD: locks.check,
+        streams.WORKLOAD: streams.check,
     }
     return checkers[name](operations)

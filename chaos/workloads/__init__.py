@@ -8,9 +8,10 @@ from chaos.workloads.locks import Locks
 from chaos.workloads.queues import Queues
 from chaos.workloads.registers import Registers
 from chaos.workloads.sets import Sets
+from chaos.workloads.streams import Streams
 
 WORKLOADS: dict[str, type[Workload]] = {
-    cls.name: cls for cls in (Registers, Counters, Sets, Queues, Locks)
+    cls.name: cls for cls in (Registers, Counters, Sets, Queues, Locks, Streams)
 }
 
 
