@@ -617,6 +617,12 @@ class Scripting:
                     return resp.Error(_CROSS_SLOT)
         rng = self._rng
         assert rng is not None
+        find_timeout = spec.blocking.find_timeout if spec.blocking is not None else None
+        if find_timeout is not None and find_timeout(args) is not None:
+            # XREAD/XREADGROUP BLOCK: Redis refuses the option itself in scripts.
+            return resp.Error(
+                b"ERR %s command is not allowed with BLOCK option from scripts" % args[0]
+            )
         if self._read_only:
             reply = engine.execute_readonly_resolved(spec, args, self._now_ms, rng)
         else:
@@ -664,6 +670,13 @@ class Scripting:
             return 1 if reply.value else 0
         if isinstance(reply, (bytes, bytearray)):
             return bytes(reply)
+        if kind is resp.KeyedArrays:  # XREAD: [[key, entries], ...] in RESP2
+            return self._runtime.table_from(
+                [
+                    self._runtime.table_from([self._to_lua(reply[i]), self._to_lua(reply[i + 1])])
+                    for i in range(0, len(reply) - 1, 2)
+                ]
+            )
         if isinstance(reply, list):
             return self._runtime.table_from([self._to_lua(item) for item in reply])
         raise TypeError(f"no Lua form for a {kind.__name__} reply")
@@ -687,7 +700,7 @@ class Scripting:
             return bool(reply.value)
         if kind is resp.Verbatim:
             return table({b"verbatim_string": table({b"format": b"txt", b"string": bytes(reply)})})
-        if kind is resp.Map:
+        if kind is resp.Map or kind is resp.KeyedArrays:
             entries = self._runtime.table()
             for index in range(0, len(reply) - 1, 2):
                 key = self._to_lua3(reply[index])

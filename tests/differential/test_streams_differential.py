@@ -238,3 +238,30 @@ def test_errors(redis_port, resp3):
         diff.check([b"XINFO", b"HELP"])
     finally:
         diff.close()
+
+
+@pytest.mark.parametrize("resp3", [False, True])
+def test_reads_from_scripts(redis_port, resp3):
+    """XREAD's reply as scripts see it (RESP2 pairs, RESP3 a map), and BLOCK refused."""
+    diff = Differential(redis_port, resp3=resp3)
+    try:
+        diff.check([b"XADD", b"s", b"1-0", b"f", b"v"])
+        diff.check([b"EVAL", b"return redis.call('XREAD', 'STREAMS', KEYS[1], '0')", b"1", b"s"])
+        diff.check(
+            [
+                b"EVAL",
+                b"redis.setresp(3); return redis.call('XREAD', 'STREAMS', KEYS[1], '0')",
+                b"1",
+                b"s",
+            ]
+        )
+        diff.check(
+            [
+                b"EVAL",
+                b"return redis.call('xread', 'BLOCK', '0', 'STREAMS', KEYS[1], '$')",
+                b"1",
+                b"s",
+            ]
+        )
+    finally:
+        diff.close()
