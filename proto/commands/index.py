@@ -178,6 +178,15 @@ def timeout_index(args: list[bytes]) -> int:
     return position
 
 
+def may_block(spec: CommandSpec, args: list[bytes]) -> bool:
+    """Whether this call of a command may block: a blocking command, and for those whose
+    timeout is an option (XREAD's BLOCK), only when it is given."""
+    blocking = spec.blocking
+    if blocking is None:
+        return False
+    return blocking.find_timeout is None or blocking.find_timeout(list(args)) is not None
+
+
 def timeout_in_milliseconds(args: list[bytes]) -> bool:
     """Whether the blocking command in `args` counts its timeout in milliseconds."""
     spec = lookup(bytes(args[0]))
