@@ -196,6 +196,7 @@ def _consumer(db: Keyspace, key: bytes, stream: StreamValue, group: Group, name:
     consumer = group.consumers.get(name)
     if consumer is None:
         consumer = stream.create_consumer(group, name, db.now_ms)
+        db.modified(key)
         db.notify("t", b"xgroup-createconsumer", key)
     else:
         consumer.seen_time = db.now_ms
@@ -301,9 +302,15 @@ def _parse_add_or_trim(args: list[bytes], xadd: bool) -> _TrimArgs:
     return parsed
 
 
-def _trim(db: Keyspace, stream: StreamValue, parsed: _TrimArgs) -> int:
-    # Whole blocks are dropped without walking their entries; a partial one is rebuilt.
-    db.charge(min(stream.length, NODE_MAX_ENTRIES) + len(stream.blocks) // 16)
+def _trim_work(stream: StreamValue | None, adding: int = 0) -> int:
+    """Trimming's work: whole blocks are dropped without walking their entries (a list
+    deletion each), a partial one is rebuilt (at most a block of entries)."""
+    if stream is None:
+        return adding
+    return min(stream.length + adding, NODE_MAX_ENTRIES) + (len(stream.blocks) + 1) // 16
+
+
+def _trim(stream: StreamValue, parsed: _TrimArgs) -> int:
     return stream.trim(parsed.maxlen, parsed.minid, parsed.approx, parsed.limit)
 
 
@@ -348,7 +355,12 @@ def xadd(db: Keyspace, args: list[bytes]) -> Reply:
         new_id = now << 64 if now > last_id >> 64 else last_id + 1
     if new_id <= last_id:
         raise CommandError(ID_TOO_SMALL)
-    db.charge(len(items) + string_work(sum(map(len, items))))
+    trimming = parsed.maxlen is not None or parsed.minid is not None
+    db.charge(
+        len(items)
+        + string_work(sum(map(len, items)))
+        + (_trim_work(stream, adding=1) if trimming else 0)
+    )
     if stream is None:
         stream = StreamValue()
     stream.append(new_id, items)
@@ -357,7 +369,7 @@ def xadd(db: Keyspace, args: list[bytes]) -> Reply:
     else:
         db.modified(key)
     db.notify("t", b"xadd", key)
-    if (parsed.maxlen is not None or parsed.minid is not None) and _trim(db, stream, parsed):
+    if trimming and _trim(stream, parsed):
         db.notify("t", b"xtrim", key)
     return format_id(new_id)
 
@@ -369,7 +381,8 @@ def xtrim(db: Keyspace, args: list[bytes]) -> Reply:
     stream = _stream(db, key)
     if stream is None:
         return 0
-    deleted = _trim(db, stream, parsed)
+    db.charge(_trim_work(stream))
+    deleted = _trim(stream, parsed)
     if deleted:
         db.notify("t", b"xtrim", key)
         db.modified(key)
@@ -518,37 +531,25 @@ def _read(db: Keyspace, args: list[bytes], group_read: bool) -> Reply:
             ids.append(MAX_ID)
             continue
         ids.append(parse_strict_id(id_arg))
-    reply: list[Reply] = []
+    # Everything a read returns is charged before anything changes (a consumer, the PEL):
+    # first the plan of each stream, then its effects.
+    plans: list[_Plan] = []
     for position, key in enumerate(keys):
-        stream = _stream(db, key)
-        if stream is None:
-            continue
-        after = ids[position]
-        group = groups[position]
-        serve = False
-        history = False
-        consumer = None
-        if group is not None:
-            if after != MAX_ID:
-                serve = history = True
-            elif stream.length and stream.last_entry_id() > group.last_id:
-                serve = True
-                after = group.last_id
-            consumer = _consumer(db, key, stream, group, consumer_name)
-        elif stream.length and stream.last_entry_id() > after:
-            serve = True
-        if not serve:
-            continue
-        start = after + 1 if after < MAX_ID else MAX_ID
-        if group is None:
-            entries = _bounded_range(db, stream, start, MAX_ID, count or None, False)
-        elif history:
-            entries = _history(db, stream, group, consumer, start, count)
-        else:
-            entries = _deliver(db, stream, group, consumer, start, count, noack)
-        if group is not None:
-            db.modified(key)
-        reply.extend((key, entries))
+        plan = _plan(db, key, ids[position], groups[position], consumer_name, count, charge=True)
+        if plan is not None:
+            plans.append(plan)
+    reply: list[Reply] = []
+    served: set[bytes] = set()
+    for plan in plans:
+        if plan.key in served and plan.group is not None:
+            # The same stream twice: its second read sees what the first one changed.
+            plan = _plan(db, plan.key, plan.after, plan.group, consumer_name, count, charge=False)
+            if plan is None:
+                continue
+        entries = _serve(db, plan, consumer_name, noack)
+        if plan.served:
+            served.add(plan.key)
+            reply.extend((plan.key, entries))
     if reply:
         # RESP2: an array of [key, entries]; RESP3: a map of key -> entries.
         return KeyedArrays(reply)
@@ -564,20 +565,110 @@ def _read(db: Keyspace, args: list[bytes], group_read: bool) -> Reply:
     return NULL_ARRAY
 
 
-def _deliver(
+class _Plan:
+    """What a read takes from one stream: `entries` (ID, fields and values; None for a
+    pending entry that was deleted), read after `after` (the ID asked for)."""
+
+    __slots__ = ("after", "entries", "group", "history", "key", "served", "stream")
+
+    def __init__(
+        self,
+        key: bytes,
+        stream: StreamValue,
+        group: Group | None,
+        after: int,
+        history: bool,
+        entries: list[tuple[int, list[bytes] | None]],
+        served: bool = True,
+    ) -> None:
+        self.served = served
+        self.key = key
+        self.stream = stream
+        self.group = group
+        self.after = after
+        self.history = history
+        self.entries = entries
+
+
+def _plan(
     db: Keyspace,
-    stream: StreamValue,
-    group: Group,
-    consumer: object,
-    start: int,
+    key: bytes,
+    after: int,
+    group: Group | None,
+    consumer_name: bytes,
     count: int,
-    noack: bool,
-) -> list[Reply]:
-    """New entries to a group's consumer: the group's last ID moves, the PEL grows."""
-    entries = _bounded_range(db, stream, start, MAX_ID, count or None, False)
+    charge: bool,
+) -> _Plan | None:
+    """What reading `key` after `after` serves, None when it serves nothing (Redis's
+    conditions for serving synchronously); charged when `charge`."""
+    stream = _stream(db, key)
+    if stream is None:
+        return None
+    history = False
+    if group is not None:
+        if after != MAX_ID:
+            history = True
+        elif stream.length and stream.last_entry_id() > group.last_id:
+            after = group.last_id
+        else:
+            # Not served; the consumer is still made (or its seen time refreshed).
+            return _Plan(key, stream, group, after, False, [], served=False)
+    elif not (stream.length and stream.last_entry_id() > after):
+        return None
+    start = after + 1 if after < MAX_ID else MAX_ID
+    entries: list[tuple[int, list[bytes] | None]]
+    if history:
+        assert group is not None
+        consumer = group.consumers.get(consumer_name)
+        own = consumer.pending_sorted() if consumer is not None else []
+        if charge:
+            db.charge(len(own) // 16)
+        wanted = [stream_id for stream_id in own if stream_id >= start]
+        if count:
+            wanted = wanted[:count]
+        entries = [(stream_id, stream.get(stream_id)) for stream_id in wanted]
+        if charge:
+            db.charge(_entries_work(entries))
+    else:
+        limit = stream.length if not count else min(count, stream.length)
+        if charge:
+            # At most what the budget lets through: an entry costs at least 3 elements.
+            db.charge(0)
+            limit = min(limit, db.work_left // 3 + 1)
+        entries = list(stream.range(start, MAX_ID, limit))
+        if charge:
+            db.charge(_entries_work(entries))
+    return _Plan(key, stream, group, after, history, entries)
+
+
+def _entries_work(entries: list[tuple[int, list[bytes] | None]]) -> int:
+    """An entry's ID and array, its fields and values, and their bytes."""
+    items = [item for _stream_id, fields in entries if fields for item in fields]
+    return 2 * len(entries) + len(items) + string_work(sum(map(len, items)))
+
+
+def _serve(db: Keyspace, plan: _Plan, consumer_name: bytes, noack: bool) -> list[Reply]:
+    """The effects of a planned read (group and PEL), and its entries as replied."""
+    stream, group = plan.stream, plan.group
+    if group is None:
+        return [[format_id(stream_id), items] for stream_id, items in plan.entries]
+    consumer = _consumer(db, plan.key, stream, group, consumer_name)
+    if not plan.served:
+        return []
+    db.modified(plan.key)
     now = db.now_ms
-    for entry in entries:
-        stream_id = _id_of(entry[0])
+    out: list[Reply] = []
+    if plan.history:
+        for stream_id, items in plan.entries:
+            if items is None:
+                out.append([format_id(stream_id), NULL_ARRAY])
+                continue
+            nack = group.pel[stream_id]
+            nack.delivery_time = now
+            nack.delivery_count += 1
+            out.append([format_id(stream_id), items])
+        return out
+    for stream_id, items in plan.entries:
         if stream_id > group.last_id:
             if group.entries_read != INVALID_ENTRIES_READ and not _has_tombstones(
                 stream, stream_id, MAX_ID
@@ -589,41 +680,13 @@ def _deliver(
         if not noack:
             existing = group.pel.get(stream_id)
             if existing is not None:
-                stream.move_pending(group, stream_id, consumer)  # type: ignore[arg-type]
+                stream.move_pending(group, stream_id, consumer)
                 existing.delivery_time = now
                 existing.delivery_count = 1
             else:
-                stream.add_pending(group, stream_id, Nack(consumer, now, 1))  # type: ignore[arg-type]
-    return entries
-
-
-def _history(
-    db: Keyspace, stream: StreamValue, group: Group, consumer: object, start: int, count: int
-) -> list[Reply]:
-    """A consumer's own pending entries from `start`: deleted ones with a null body."""
-    pending = [stream_id for stream_id in consumer.pending_sorted() if stream_id >= start]  # type: ignore[attr-defined]
-    db.charge(len(consumer.pending) // 16)  # type: ignore[attr-defined]
-    if count:
-        pending = pending[:count]
-    db.charge(3 * len(pending))
-    out: list[Reply] = []
-    now = db.now_ms
-    for stream_id in pending:
-        items = stream.get(stream_id)
-        if items is None:
-            out.append([format_id(stream_id), NULL_ARRAY])
-            continue
-        db.charge(len(items) + string_work(sum(map(len, items))))
-        nack = group.pel[stream_id]
-        nack.delivery_time = now
-        nack.delivery_count += 1
+                stream.add_pending(group, stream_id, Nack(consumer, now, 1))
         out.append([format_id(stream_id), items])
     return out
-
-
-def _id_of(text: bytes) -> int:
-    ms, _, seq = text.partition(b"-")
-    return (int(ms) << 64) | int(seq)
 
 
 @command("xread")
@@ -821,18 +884,19 @@ def xclaim(db: Keyspace, args: list[bytes]) -> Reply:
         else:
             raise CommandError(b"ERR Unrecognized XCLAIM option '%s'" % args[index])
         index += 1
+    if delivery_time == -1 or delivery_time < 0 or delivery_time > now:
+        delivery_time = now
+    # Charged before anything changes: what every entry asked for would cost to reply.
+    found = [stream.get(stream_id) for stream_id in ids]
+    db.charge(3 * len(ids) + (0 if justid else _entries_work(list(zip(ids, found)))))
     changed = False
     if last_id > group.last_id:
         group.last_id = last_id
         changed = True
-    if delivery_time == -1 or delivery_time < 0 or delivery_time > now:
-        delivery_time = now
-    db.charge(3 * len(ids))
     consumer = None
     out: list[Reply] = []
-    for stream_id in ids:
+    for stream_id, items in zip(ids, found):
         nack = group.pel.get(stream_id)
-        items = stream.get(stream_id)
         if items is None:
             if nack is not None:
                 stream.remove_pending(group, stream_id)
@@ -860,7 +924,6 @@ def xclaim(db: Keyspace, args: list[bytes]) -> Reply:
         if justid:
             out.append(format_id(stream_id))
         else:
-            db.charge(len(items) + string_work(sum(map(len, items))))
             out.append([format_id(stream_id), items])
     if changed:
         db.modified(key)
@@ -904,42 +967,39 @@ def xautoclaim(db: Keyspace, args: list[bytes]) -> Reply:
             high = middle
     first = low
     candidates = ids[first : first + min(attempts, len(ids) - first) + 1]
-    db.charge(len(candidates))
     now = db.now_ms
-    consumer = None
-    claimed: list[Reply] = []
-    deleted: list[Reply] = []
+    # First what the claim takes (entries gone from the stream, or idle enough), charged
+    # before anything changes; then its effects.
+    actions: list[tuple[int, list[bytes] | None]] = []
     used = 0
-    changed = False
     while attempts and count and used < len(candidates):
         attempts -= 1
         stream_id = candidates[used]
         used += 1
-        nack = group.pel[stream_id]
         items = stream.get(stream_id)
+        if items is not None and min_idle and now - group.pel[stream_id].delivery_time < min_idle:
+            continue
+        actions.append((stream_id, items))
+        count -= 1
+    present = [action for action in actions if action[1] is not None]
+    db.charge(len(candidates) + (len(present) if justid else _entries_work(present)))
+    consumer = None
+    claimed: list[Reply] = []
+    deleted: list[Reply] = []
+    for stream_id, items in actions:
         if items is None:
             stream.remove_pending(group, stream_id)
             deleted.append(format_id(stream_id))
-            count -= 1
-            changed = True
-            continue
-        if min_idle and now - nack.delivery_time < min_idle:
             continue
         if consumer is None:
             consumer = _consumer(db, key, stream, group, consumer_name)
-        stream.move_pending(group, stream_id, consumer)
+        nack = stream.move_pending(group, stream_id, consumer)
         nack.delivery_time = now
         if not justid:
             nack.delivery_count += 1
-        changed = True
-        if justid:
-            claimed.append(format_id(stream_id))
-        else:
-            db.charge(len(items) + string_work(sum(map(len, items))))
-            claimed.append([format_id(stream_id), items])
-        count -= 1
+        claimed.append(format_id(stream_id) if justid else [format_id(stream_id), items])
     cursor = format_id(candidates[used]) if used < len(candidates) else b"0-0"
-    if changed:
+    if actions:
         db.modified(key)
     return [cursor, claimed, deleted]
 

@@ -218,3 +218,36 @@ def test_dollar_stays_resolved_for_the_retries_of_a_blocked_read_and_in_snapshot
     # Answered: the session now holds the reply, a further retry gets it as it is.
     again = state.apply(_entry(read, 5_000)).results[0]
     assert again.replies == retry.replies
+
+
+def test_a_read_refused_for_its_work_changes_nothing():
+    engine = Engine(EngineConfig(max_command_work=500))
+    for number in range(1, 400):
+        run(engine, "XADD", "s", f"{number}-0", "f", "v" * 10)
+    run(engine, "XGROUP", "CREATE", "s", "g", "0")
+    before = engine.db.data[b"s"].snapshot_items()
+    for args in (
+        ["XREADGROUP", "GROUP", "g", "new", "STREAMS", "s", ">"],
+        ["XREADGROUP", "GROUP", "g", "new", "STREAMS", "s", "s", ">", ">"],
+    ):
+        reply = run(engine, *args)
+        assert isinstance(reply, resp.Error) and b"max-command-work" in bytes(reply), args
+        assert engine.db.data[b"s"].snapshot_items() == before
+    run(engine, "XREADGROUP", "GROUP", "g", "c", "COUNT", "100", "STREAMS", "s", ">")
+    run(engine, "XREADGROUP", "GROUP", "g", "c", "COUNT", "100", "STREAMS", "s", ">")
+    before = engine.db.data[b"s"].snapshot_items()
+    ids = [f"{number}-0" for number in range(1, 200)]
+    for args in (
+        ["XCLAIM", "s", "g", "other", "0", *ids, "LASTID", "500-0"],
+        ["XAUTOCLAIM", "s", "g", "other", "0", "0", "COUNT", "200"],
+    ):
+        reply = run(engine, *args)
+        assert isinstance(reply, resp.Error) and b"max-command-work" in bytes(reply), args
+        assert engine.db.data[b"s"].snapshot_items() == before
+    assert run(engine, "XAUTOCLAIM", "s", "g", "other", "0", "0", "COUNT", "5", "JUSTID")[1] == [
+        b"1-0",
+        b"2-0",
+        b"3-0",
+        b"4-0",
+        b"5-0",
+    ]
