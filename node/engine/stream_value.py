@@ -542,7 +542,14 @@ class StreamValue(Container):
     def from_snapshot_items(
         cls, config: EngineConfig, items: Iterable[Any], encoding: bytes | None = None
     ) -> StreamValue:
-        pieces = iter(items)
+        """The stream of snapshot_items' pieces; ValueError when they are not one."""
+        try:
+            return cls._from_pieces(iter(items))
+        except (struct.error, StopIteration, IndexError, KeyError, OverflowError) as error:
+            raise ValueError(f"malformed stream pieces: {error!r}") from error
+
+    @classmethod
+    def _from_pieces(cls, pieces: Iterator[Any]) -> StreamValue:
         stream = cls()
         header = struct.unpack("<QQQQQQQQQQ", next(pieces))
         stream.length = header[0]

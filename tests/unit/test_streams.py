@@ -251,3 +251,10 @@ def test_a_read_refused_for_its_work_changes_nothing():
         b"4-0",
         b"5-0",
     ]
+
+
+def test_damaged_stream_pieces_are_refused():
+    pieces = populated().db.data[b"s"].snapshot_items()
+    for damaged in (pieces[:1], pieces[:-1], [*pieces, b"extra"], [b"short", *pieces[1:]]):
+        with pytest.raises(ValueError):
+            StreamValue.from_snapshot_items(EngineConfig(), damaged)
