@@ -71,24 +71,36 @@ def pack_entry(items: list[bytes], out: bytearray) -> None:
         out += item
 
 
-def _unpack_entry(data: bytearray, position: int) -> list[bytes]:
-    def varint() -> int:
-        nonlocal position
-        value = shift = 0
-        while True:
-            byte = data[position]
-            position += 1
-            value |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                return value
-            shift += 7
+def _varint_at(data: bytearray, position: int) -> tuple[int, int]:
+    """The varint at `position`, and where the next thing starts."""
+    value = shift = 0
+    while True:
+        byte = data[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, position
+        shift += 7
 
-    count = varint()
+
+def _unpack_entry(data: bytearray, position: int) -> list[bytes]:
+    # One-byte varints (counts and lengths below 128) are read inline: the usual case.
+    count = data[position]
+    if count < 0x80:
+        position += 1
+    else:
+        count, position = _varint_at(data, position)
     items: list[bytes] = []
+    append = items.append
     for _ in range(count):
-        length = varint()
-        items.append(bytes(data[position : position + length]))
-        position += length
+        length = data[position]
+        if length < 0x80:
+            position += 1
+        else:
+            length, position = _varint_at(data, position)
+        end = position + length
+        append(bytes(data[position:end]))
+        position = end
     return items
 
 

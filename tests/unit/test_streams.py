@@ -258,3 +258,16 @@ def test_damaged_stream_pieces_are_refused():
     for damaged in (pieces[:1], pieces[:-1], [*pieces, b"extra"], [b"short", *pieces[1:]]):
         with pytest.raises(ValueError):
             StreamValue.from_snapshot_items(EngineConfig(), damaged)
+
+
+def test_long_values_and_many_fields_come_back_as_added():
+    engine = Engine()
+    fields = [b"f%d" % n for n in range(200)]
+    values = [b"v" * (n * 7) for n in range(200)]
+    pairs = [part for pair in zip(fields, values) for part in pair]
+    run(engine, "XADD", "s", "1-0", *pairs)
+    run(engine, "XADD", "s", "2-0", "", b"x" * 70_000)
+    assert run(engine, "XRANGE", "s", "-", "+") == [
+        [b"1-0", pairs],
+        [b"2-0", [b"", b"x" * 70_000]],
+    ]
