@@ -23,6 +23,7 @@ from typing import Any
 
 from node.engine.config import EngineConfig
 from node.engine.keyspace import Container
+from node.engine.parsing import to_int
 
 SEQ_MASK = (1 << 64) - 1
 MAX_ID = (1 << 128) - 1
@@ -41,6 +42,8 @@ CONSUMER_OVERHEAD = 100
 GROUP_OVERHEAD = 150
 
 _U64 = struct.Struct("<Q")
+# A block's header: its deleted count, listpack size and master ID (then master fields).
+_BLOCK = struct.Struct("<QQQQ")
 # A pending entry: its ID, delivery time and count (the first record: the seen time).
 _NACK = struct.Struct("<QQqq")
 
@@ -104,16 +107,99 @@ def _unpack_entry(data: bytearray, position: int) -> list[bytes]:
     return items
 
 
+# ---------------------------------------------------------------------- Redis's node size
+# A new block starts where Redis starts a new listpack node: when the node's entries (live
+# and deleted) reach stream-node-max-entries, or its listpack bytes plus the new entry's
+# field and value bytes reach stream-node-max-bytes. So the listpack's size is computed as
+# Redis's listpack.c encodes it (an element that reads as an integer is stored as one).
+NODE_MAX_BYTES = 4096
+_LISTPACK_EMPTY = 7  # header and end byte
+_SAMEFIELDS = 2
+_INT64 = 1 << 64
+
+
+def _backlen(size: int) -> int:
+    if size < 128:
+        return 1
+    if size < 16384:
+        return 2
+    if size < 2097152:
+        return 3
+    return 4 if size < 268435456 else 5
+
+
+def _lp_int(value: int) -> int:
+    """Bytes of an integer element (its encoding and back-length)."""
+    if 0 <= value <= 127:
+        size = 1
+    elif -4096 <= value <= 4095:
+        size = 2
+    elif -32768 <= value <= 32767:
+        size = 3
+    elif -8388608 <= value <= 8388607:
+        size = 4
+    elif -(2**31) <= value < 2**31:
+        size = 5
+    else:
+        size = 9
+    return size + 1
+
+
+def _lp_element(item: bytes) -> int:
+    """Bytes of a string element; one that reads as a 64-bit integer is stored as one."""
+    if len(item) <= 20:
+        value = to_int(item)
+        if value is not None:
+            return _lp_int(value)
+    length = len(item)
+    size = length + (1 if length < 64 else 2 if length < 4096 else 5)
+    return size + _backlen(size)
+
+
+def _signed(value: int) -> int:
+    """A uint64 difference as Redis stores it (int64)."""
+    value %= _INT64
+    return value - _INT64 if value >= 1 << 63 else value
+
+
 class Block:
     """Up to NODE_MAX_ENTRIES consecutive entries of a stream, in ID order."""
 
-    __slots__ = ("data", "deleted", "ids", "starts")
+    __slots__ = ("data", "deleted", "ids", "listpack_bytes", "master", "master_fields", "starts")
 
-    def __init__(self) -> None:
+    def __init__(self, master: int = 0, master_fields: list[bytes] | None = None) -> None:
         self.ids = array("Q")  # ms, seq, ms, seq, ...
         self.starts = array("I")  # where each entry begins in `data`
         self.data = bytearray()
         self.deleted = 0  # entries removed from this block while it lived (tombstones)
+        # Redis's node for these entries: its key (the first ID it got), the fields of
+        # that first entry (its master entry), its listpack's size.
+        self.master = master
+        self.master_fields = master_fields or []
+        self.listpack_bytes = _LISTPACK_EMPTY
+        if master_fields is not None:
+            self.listpack_bytes += (
+                _lp_int(1)
+                + _lp_int(0)
+                + _lp_int(len(master_fields))
+                + sum(map(_lp_element, master_fields))
+                + _lp_int(0)
+            )
+
+    def listpack_entry(self, stream_id: int, items: list[bytes]) -> int:
+        """The bytes the entry adds to Redis's listpack node."""
+        fields = items[0::2]
+        same = fields == self.master_fields
+        size = (
+            _lp_int(_SAMEFIELDS if same else 0)
+            + _lp_int(_signed((stream_id >> 64) - (self.master >> 64)))
+            + _lp_int(_signed((stream_id & SEQ_MASK) - (self.master & SEQ_MASK)))
+            + sum(map(_lp_element, items[1::2]))
+        )
+        pairs = len(fields)
+        if not same:
+            size += _lp_int(pairs) + sum(map(_lp_element, fields))
+        return size + _lp_int(pairs + 3 + (0 if same else pairs + 1))
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -142,6 +228,7 @@ class Block:
 
     def append(self, stream_id: int, items: list[bytes]) -> int:
         """Add an entry at the end; the bytes its fields and values take."""
+        self.listpack_bytes += self.listpack_entry(stream_id, items)
         self.ids.append(stream_id >> 64)
         self.ids.append(stream_id & SEQ_MASK)
         before = len(self.data)
@@ -276,8 +363,12 @@ class StreamValue(Container):
 
     def append(self, stream_id: int, items: list[bytes]) -> None:
         blocks = self.blocks
-        if not blocks or len(blocks[-1]) + blocks[-1].deleted >= NODE_MAX_ENTRIES:
-            blocks.append(Block())
+        if (
+            not blocks
+            or blocks[-1].listpack_bytes + sum(map(len, items)) >= NODE_MAX_BYTES
+            or len(blocks[-1]) + blocks[-1].deleted >= NODE_MAX_ENTRIES
+        ):
+            blocks.append(Block(stream_id, items[0::2]))
             self._firsts.append(stream_id)
             self._bytes += BLOCK_OVERHEAD
         self._bytes += blocks[-1].append(stream_id, items) + ENTRY_OVERHEAD
@@ -519,7 +610,13 @@ class StreamValue(Container):
             )
         ]
         for block in self.blocks:
-            pieces.append(_U64.pack(block.deleted))
+            header = bytearray(
+                _BLOCK.pack(
+                    block.deleted, block.listpack_bytes, block.master >> 64, block.master & SEQ_MASK
+                )
+            )
+            pack_entry(block.master_fields, header)
+            pieces.append(bytes(header))
             pieces.append(block.ids.tobytes())
             pieces.append(block.starts.tobytes())
             pieces.append(bytes(block.data))
@@ -571,8 +668,12 @@ class StreamValue(Container):
         stream.entries_added = header[7]
         length = 0
         for _ in range(header[8]):
-            block = Block()
-            block.deleted = _U64.unpack(next(pieces))[0]
+            block_header = next(pieces)
+            deleted, listpack_bytes, master_ms, master_seq = _BLOCK.unpack_from(block_header)
+            block = Block(make_id(master_ms, master_seq))
+            block.master_fields = _unpack_entry(bytearray(block_header), _BLOCK.size)
+            block.deleted = deleted
+            block.listpack_bytes = listpack_bytes
             block.ids.frombytes(next(pieces))
             block.starts.frombytes(next(pieces))
             block.data = bytearray(next(pieces))

@@ -265,3 +265,27 @@ def test_reads_from_scripts(redis_port, resp3):
         )
     finally:
         diff.close()
+
+
+@pytest.mark.parametrize("resp3", [False, True])
+def test_nodes_split_where_redis_splits_them(redis_port, resp3):
+    """Entries of every listpack encoding size (integers, short and long strings, other
+    fields than the node's first entry): blocks end where Redis's nodes do, by bytes or by
+    entries, which XINFO's radix-tree-keys and approximate trimming show."""
+    diff = Differential(redis_port, resp3=resp3)
+    values = [b"7", b"-3000", b"70000", b"x" * 70, b"y" * 5000, b"12345678901", b"", b"v" * 63]
+    try:
+        for number in range(1, 300):
+            value = values[number % len(values)]
+            fields = [b"f", value] if number % 3 else [b"g", value, b"h", b"%d" % number]
+            diff.check([b"XADD", b"s", b"%d-%d" % (number * 1000, number % 4), *fields])
+            if number % 50 == 0:
+                diff.check([b"XINFO", b"STREAM", b"s"], mask_times)
+        diff.check([b"XDEL", b"s", b"5000-1", b"6000-2"])
+        diff.check([b"XTRIM", b"s", b"MAXLEN", b"~", b"250"])
+        diff.check([b"XTRIM", b"s", b"MINID", b"~", b"100000"])
+        diff.check([b"XINFO", b"STREAM", b"s"], mask_times)
+        diff.check([b"XTRIM", b"s", b"MAXLEN", b"~", b"10", b"LIMIT", b"30"])
+        diff.check([b"XINFO", b"STREAM", b"s"], mask_times)
+    finally:
+        diff.close()
