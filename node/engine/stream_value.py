@@ -113,6 +113,7 @@ def _unpack_entry(data: bytearray, position: int) -> list[bytes]:
 # field and value bytes reach stream-node-max-bytes. So the listpack's size is computed as
 # Redis's listpack.c encodes it (an element that reads as an integer is stored as one).
 NODE_MAX_BYTES = 4096
+LISTPACK_MAX_SIZE = 1 << 30  # Redis's STREAM_LISTPACK_MAX_SIZE
 _LISTPACK_EMPTY = 7  # header and end byte
 _SAMEFIELDS = 2
 _INT64 = 1 << 64
@@ -361,12 +362,22 @@ class StreamValue(Container):
 
     # ------------------------------------------------------------------ entries
 
-    def append(self, stream_id: int, items: list[bytes]) -> None:
+    def append(
+        self,
+        stream_id: int,
+        items: list[bytes],
+        max_entries: int = NODE_MAX_ENTRIES,
+        max_bytes: int = NODE_MAX_BYTES,
+    ) -> None:
+        """Add an entry; a new block starts where Redis starts a new node, by
+        stream-node-max-bytes (0: a listpack's limit) and -max-entries (0: none)."""
+        if not max_bytes or max_bytes > LISTPACK_MAX_SIZE:
+            max_bytes = LISTPACK_MAX_SIZE
         blocks = self.blocks
         if (
             not blocks
-            or blocks[-1].listpack_bytes + sum(map(len, items)) >= NODE_MAX_BYTES
-            or len(blocks[-1]) + blocks[-1].deleted >= NODE_MAX_ENTRIES
+            or blocks[-1].listpack_bytes + sum(map(len, items)) >= max_bytes
+            or (max_entries and len(blocks[-1]) + blocks[-1].deleted >= max_entries)
         ):
             blocks.append(Block(stream_id, items[0::2]))
             self._firsts.append(stream_id)

@@ -24,8 +24,8 @@ from node.engine.stream_ids import (
 )
 from node.engine.stream_value import (
     INVALID_ENTRIES_READ,
+    LISTPACK_MAX_SIZE,
     MAX_ID,
-    NODE_MAX_ENTRIES,
     SEQ_MASK,
     Group,
     Nack,
@@ -93,8 +93,6 @@ AUTOCLAIM_COUNT = b"ERR COUNT must be > 0"
 # XAUTOCLAIM's COUNT limit: LONG_MAX / max(sizeof(streamID), attempts factor 10).
 AUTOCLAIM_MAX_COUNT = LLONG_MAX // 16
 AUTOCLAIM_ATTEMPTS = 10
-# The default LIMIT of approximate trimming: 100 * stream-node-max-entries.
-DEFAULT_TRIM_LIMIT = 100 * NODE_MAX_ENTRIES
 
 XGROUP_HELP = [
     b"XGROUP <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -231,7 +229,13 @@ class _TrimArgs:
         self.id_index = 0
 
 
-def _parse_add_or_trim(args: list[bytes], xadd: bool) -> _TrimArgs:
+def _default_trim_limit(db: Keyspace) -> int:
+    """LIMIT of an approximate trim without one: 100 nodes' worth of entries."""
+    limit = 100 * db.config.stream_node_max_entries
+    return limit if 0 < limit <= LISTPACK_MAX_SIZE else 10_000
+
+
+def _parse_add_or_trim(db: Keyspace, args: list[bytes], xadd: bool) -> _TrimArgs:
     """streamParseAddOrTrimArgsOrReply. For XADD, `id_index` is where the ID is."""
     parsed = _TrimArgs()
     limit_given = False
@@ -295,19 +299,21 @@ def _parse_add_or_trim(args: list[bytes], xadd: bool) -> _TrimArgs:
         if not parsed.approx:
             raise CommandError(LIMIT_WITHOUT_APPROX)
     elif parsed.approx:
-        parsed.limit = DEFAULT_TRIM_LIMIT
+        parsed.limit = _default_trim_limit(db)
     else:
         parsed.limit = 0
     parsed.id_index = index
     return parsed
 
 
-def _trim_work(stream: StreamValue | None, adding: int = 0) -> int:
+def _trim_work(db: Keyspace, stream: StreamValue | None, adding: int = 0) -> int:
     """Trimming's work: whole blocks are dropped without walking their entries (a list
     deletion each), a partial one is rebuilt (at most a block of entries)."""
     if stream is None:
         return adding
-    return min(stream.length + adding, NODE_MAX_ENTRIES) + (len(stream.blocks) + 1) // 16
+    entries = stream.length + adding
+    block = db.config.stream_node_max_entries or entries
+    return min(entries, block) + (len(stream.blocks) + 1) // 16
 
 
 def _trim(stream: StreamValue, parsed: _TrimArgs) -> int:
@@ -320,7 +326,7 @@ def _trim(stream: StreamValue, parsed: _TrimArgs) -> int:
 @command("xadd")
 def xadd(db: Keyspace, args: list[bytes]) -> Reply:
     key = args[1]
-    parsed = _parse_add_or_trim(args, xadd=True)
+    parsed = _parse_add_or_trim(db, args, xadd=True)
     id_index = parsed.id_index
     if id_index >= len(args):
         raise CommandError(wrong_arity("xadd"))
@@ -359,11 +365,12 @@ def xadd(db: Keyspace, args: list[bytes]) -> Reply:
     db.charge(
         len(items)
         + string_work(sum(map(len, items)))
-        + (_trim_work(stream, adding=1) if trimming else 0)
+        + (_trim_work(db, stream, adding=1) if trimming else 0)
     )
     if stream is None:
         stream = StreamValue()
-    stream.append(new_id, items)
+    config = db.config
+    stream.append(new_id, items, config.stream_node_max_entries, config.stream_node_max_bytes)
     if created:
         db.set(key, stream)
     else:
@@ -377,11 +384,11 @@ def xadd(db: Keyspace, args: list[bytes]) -> Reply:
 @command("xtrim")
 def xtrim(db: Keyspace, args: list[bytes]) -> Reply:
     key = args[1]
-    parsed = _parse_add_or_trim(args, xadd=False)
+    parsed = _parse_add_or_trim(db, args, xadd=False)
     stream = _stream(db, key)
     if stream is None:
         return 0
-    db.charge(_trim_work(stream))
+    db.charge(_trim_work(db, stream))
     deleted = _trim(stream, parsed)
     if deleted:
         db.notify("t", b"xtrim", key)

@@ -289,3 +289,25 @@ def test_nodes_split_where_redis_splits_them(redis_port, resp3):
         diff.check([b"XINFO", b"STREAM", b"s"], mask_times)
     finally:
         diff.close()
+
+
+@pytest.mark.parametrize(
+    ("entries", "size"), [(b"3", b"4096"), (b"0", b"200"), (b"100", b"0"), (b"7", b"60")]
+)
+def test_node_settings(redis_port, entries, size):
+    """stream-node-max-entries and -bytes, as CONFIG SET gives them to the engine."""
+    diff = Differential(redis_port)
+    settings = {"stream-node-max-entries": entries, "stream-node-max-bytes": size}
+    try:
+        for name, value in settings.items():
+            diff.redis.call([b"CONFIG", b"SET", name.encode(), value])
+            setattr(diff.engine.config, name.replace("-", "_"), int(value))
+        for number in range(1, 60):
+            diff.check([b"XADD", b"s", b"%d-0" % number, b"f", b"v" * (number % 9)])
+        diff.check([b"XINFO", b"STREAM", b"s"], mask_times)
+        diff.check([b"XTRIM", b"s", b"MAXLEN", b"~", b"20"])
+        diff.check([b"XINFO", b"STREAM", b"s"], mask_times)
+    finally:
+        diff.redis.call([b"CONFIG", b"SET", b"stream-node-max-entries", b"100"])
+        diff.redis.call([b"CONFIG", b"SET", b"stream-node-max-bytes", b"4096"])
+        diff.close()
