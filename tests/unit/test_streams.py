@@ -271,3 +271,18 @@ def test_long_values_and_many_fields_come_back_as_added():
         [b"1-0", pairs],
         [b"2-0", [b"", b"x" * 70_000]],
     ]
+
+
+def test_the_router_retries_xread_with_what_is_left_of_its_block_milliseconds():
+    from router.retry import _blocking_timeout, _set_blocking_timeout
+
+    args = [b"XREAD", b"COUNT", b"5", b"BLOCK", b"1500", b"STREAMS", b"s", b"$"]
+    assert _blocking_timeout(args) == 1.5
+    _set_blocking_timeout(args, 0.25)
+    assert args == [b"XREAD", b"COUNT", b"5", b"BLOCK", b"250", b"STREAMS", b"s", b"$"]
+    group = [b"XREADGROUP", b"GROUP", b"BLOCK", b"c", b"BLOCK", b"0", b"STREAMS", b"s", b">"]
+    assert _blocking_timeout(group) is None  # BLOCK 0: forever
+    assert _blocking_timeout([b"XREAD", b"STREAMS", b"s", b"0"]) is None  # never blocks
+    blpop = [b"BLPOP", b"q", b"2"]
+    _set_blocking_timeout(blpop, 0.5)
+    assert blpop == [b"BLPOP", b"q", b"0.500"]
