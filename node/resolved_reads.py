@@ -9,10 +9,15 @@ in the client's session under the request's sequence (snapshots carry them with 
 session's replies), and every later application of that sequence uses them. The record
 is replaced by the real replies once the read is served.
 
+XREADGROUP keeps that it blocked (its GROUP option becomes an internal spelling): when
+its key or group is gone at a retry, it answers what Redis answers a blocked client then.
+
 A record is marked by a first element that no RESP reply can be (a RESP reply starts with
 its type byte)."""
 
 from __future__ import annotations
+
+from proto.commands import timeout_index
 
 _MARKER = b"\x00resolved-args"
 
@@ -30,8 +35,14 @@ def resolved_args(stored: list[bytes]) -> list[bytes] | None:
 
 
 def apply_resolved(current: list[bytes], resolved: list[bytes]) -> list[bytes]:
-    """The request as sent now with its `$` replaced by what was resolved: the rest (the
-    router lowers the timeout of a retry) stays as it is sent now."""
+    """The resolved arguments with the timeout of the request as sent now (the router
+    lowers it on a retry)."""
     if len(current) != len(resolved):
         return resolved
-    return [new if old == b"$" else old for old, new in zip(current, resolved)]
+    try:
+        position = timeout_index(current)
+    except (ValueError, IndexError):
+        return resolved
+    args = list(resolved)
+    args[position] = current[position]
+    return args

@@ -64,6 +64,10 @@ XREAD_GT = (
     b"<group> <consumer> option."
 )
 MISSING_GROUP = b"ERR Missing GROUP option for XREADGROUP"
+# XREADGROUP's GROUP once it blocked (node/resolved_reads.py keeps it for its retries).
+BLOCKED_GROUP = b"GROUP\x00blocked"
+KEY_GONE_WHILE_BLOCKED = b"UNBLOCKED the stream key no longer exists"
+GROUP_GONE_WHILE_BLOCKED = b"NOGROUP the consumer group this client was blocked on no longer exists"
 GROUP_ONLY_XREADGROUP = (
     b"ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead."
 )
@@ -470,6 +474,7 @@ def _read(db: Keyspace, args: list[bytes], group_read: bool) -> Reply:
     streams_at = 0
     noack = False
     group_name: bytes | None = None
+    group_at = 0
     consumer_name = b""
     index = 1
     argc = len(args)
@@ -491,9 +496,10 @@ def _read(db: Keyspace, args: list[bytes], group_read: bool) -> Reply:
                     b"'%s' must be specified." % (name, symbol)
                 )
             break
-        elif option == b"GROUP" and more >= 2:
+        elif (option == b"GROUP" or args[index] == BLOCKED_GROUP) and more >= 2:
             if not group_read:
                 raise CommandError(GROUP_ONLY_XREADGROUP)
+            group_at = index
             group_name = args[index + 1]
             consumer_name = args[index + 2]
             index += 2
@@ -519,6 +525,12 @@ def _read(db: Keyspace, args: list[bytes], group_read: bool) -> Reply:
         group = None
         if group_name is not None:
             group = stream.groups.get(group_name) if stream is not None else None
+            if group_at and args[group_at] == BLOCKED_GROUP:
+                # Applied again after it blocked: what Redis answers a blocked client.
+                if stream is None:
+                    raise CommandError(KEY_GONE_WHILE_BLOCKED)
+                if group is None:
+                    raise CommandError(GROUP_GONE_WHILE_BLOCKED)
             if stream is None or group is None:
                 raise CommandError(
                     b"NOGROUP No such key '%s' or consumer group '%s' in XREADGROUP with "
@@ -568,6 +580,11 @@ def _read(db: Keyspace, args: list[bytes], group_read: bool) -> Reply:
             resolved = list(args)
             for position in dollars:
                 resolved[streams_at + streams_count + position] = format_id(ids[position])
+        elif group_at:
+            # A retry knows it blocked: its key or group gone, it answers as Redis answers
+            # a blocked client then.
+            resolved = list(args)
+            resolved[group_at] = BLOCKED_GROUP
         return WouldBlock(list(keys), timeout, resolved)
     return NULL_ARRAY
 

@@ -8,7 +8,9 @@ from proto.commands.spec import Blocking, KeysFunction
 GROUP = "stream"
 _ONE_KEY = (1, 1, 1)
 _SECOND_KEY = (2, 2, 1)
-_READ_OPTIONS = {b"COUNT": 1, b"BLOCK": 1, b"GROUP": 2}
+# Options and how many arguments follow them (GROUP also in the spelling a blocked
+# XREADGROUP is applied again with, node/engine/t_stream.py's BLOCKED_GROUP).
+_READ_OPTIONS = {b"COUNT": 1, b"BLOCK": 1, b"GROUP": 2, b"GROUP\x00BLOCKED": 2}
 
 
 def _streams_keys(start_from: int) -> KeysFunction:

@@ -286,3 +286,30 @@ def test_the_router_retries_xread_with_what_is_left_of_its_block_milliseconds():
     blpop = [b"BLPOP", b"q", b"2"]
     _set_blocking_timeout(blpop, 0.5)
     assert blpop == [b"BLPOP", b"q", b"0.500"]
+
+
+def test_a_blocked_group_read_whose_key_or_group_went_answers_as_redis():
+    engine = Engine()
+    run(engine, "XGROUP", "CREATE", "s", "BLOCK", "$", "MKSTREAM")
+    args = [b"XREADGROUP", b"GROUP", b"BLOCK", b"c", b"BLOCK", b"100", b"STREAMS", b"s", b">"]
+    blocked = engine.execute(list(args), 1_000, random.Random(0))
+    assert isinstance(blocked, WouldBlock) and blocked.resolved is not None
+    from proto.commands import timeout_index
+
+    assert timeout_index(blocked.resolved) == 5  # the group named BLOCK is not the option
+    assert isinstance(engine.execute(list(blocked.resolved), 2_000, random.Random(0)), WouldBlock)
+    run(engine, "XADD", "s", "1-0", "f", "v")
+    served = engine.execute(list(blocked.resolved), 3_000, random.Random(0))
+    assert served == [b"s", [[b"1-0", [b"f", b"v"]]]]
+    run(engine, "XGROUP", "DESTROY", "s", "BLOCK")
+    assert engine.execute(list(blocked.resolved), 4_000, random.Random(0)) == resp.Error(
+        b"NOGROUP the consumer group this client was blocked on no longer exists"
+    )
+    run(engine, "DEL", "s")
+    assert engine.execute(list(blocked.resolved), 5_000, random.Random(0)) == resp.Error(
+        b"UNBLOCKED the stream key no longer exists"
+    )
+    # The first application still answers the ordinary error.
+    assert engine.execute(list(args), 6_000, random.Random(0)) == resp.Error(
+        b"NOGROUP No such key 's' or consumer group 'BLOCK' in XREADGROUP with GROUP option"
+    )
