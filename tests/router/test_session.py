@@ -497,3 +497,22 @@ def test_blocking_xread_with_dollar_wakes_with_the_new_entry():
         assert got is None
 
     run(scenario())
+
+
+def test_blocked_xreadgroup_answers_unblocked_when_its_stream_is_deleted():
+    async def scenario():
+        ctx, _ = context()
+        reader, writer = Client(ctx), Client(ctx)
+        assert await writer.call(b"XGROUP", b"CREATE", b"s", b"g", b"$", b"MKSTREAM") == b"OK"
+        reader.session.feed(
+            pack(b"XREADGROUP", b"GROUP", b"g", b"c", b"BLOCK", b"0", b"STREAMS", b"s", b">")
+        )
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert ctx.blocked_clients() == 1
+        assert await writer.call(b"DEL", b"s") == 1
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert bytes(reader.transport.data) == b"-UNBLOCKED the stream key no longer exists\r\n"
+
+    run(scenario())
