@@ -32,6 +32,7 @@ from node.engine.digest import keyspace_digest
 from node.engine.engine import Engine, is_plain_set
 from node.engine.errors import LOCAL_FAILURES, internal_error
 from node.entry_codec import EntryFormatError, Request
+from node.resolved_reads import apply_resolved, record_of, resolved_args
 from node.sessions import SessionTable, StaleRequest
 from proto import resp
 from proto.commands import timeout_reply
@@ -211,7 +212,11 @@ class ShardState:
             except StaleRequest:
                 return RequestResult(replies=[STALE_REPLY])
             if stored is not None:
-                return RequestResult(replies=stored)
+                resolved = resolved_args(stored)
+                if resolved is None:
+                    return RequestResult(replies=stored)
+                # A blocked read applied again: with the IDs its first application chose.
+                commands = [apply_resolved(list(commands[0]), resolved)]
         engine = self.engine
         if kind == entry_codec.TRANSACTION:
             replies = engine.execute_transaction(commands, now, rng, watches or None)
@@ -258,9 +263,14 @@ class ShardState:
                             reply = timeout_reply(args)
                         else:
                             # Nothing changed; the leader parks the request and proposes it
-                            # again when one of its keys changes. Not recorded: the retry
-                            # must execute.
-                            sessions.touch(client_id, acked, now)
+                            # again when one of its keys changes. Not recorded (the retry
+                            # must execute), unless the command resolved arguments that
+                            # the retry must reuse (node/resolved_reads.py).
+                            if reply.resolved is not None and sequence:
+                                record = record_of(reply.resolved)
+                                sessions.record(client_id, sequence, acked, record, now)
+                            else:
+                                sessions.touch(client_id, acked, now)
                             return RequestResult(blocked=reply)
                     append(resp.encode(reply, resp3))
                 db.changed = []

@@ -755,6 +755,8 @@ ENGINE_PARAMETERS = frozenset(
         "set-max-intset-entries",
         "zset-max-listpack-entries",
         "zset-max-listpack-value",
+        "stream-node-max-entries",
+        "stream-node-max-bytes",
         "notify-keyspace-events",
         "max-command-work",
         "script-max-instructions",

@@ -42,6 +42,13 @@ class Map(list):
     __slots__ = ()
 
 
+class KeyedArrays(list):
+    """A flat list [k1, v1, k2, v2, ...] sent as an array of [k, v] arrays in RESP2 and as
+    a map in RESP3 (XREAD, XREADGROUP)."""
+
+    __slots__ = ()
+
+
 class SetReply(list):
     """An unordered collection: RESP2 array, RESP3 '~'."""
 
@@ -158,6 +165,17 @@ def _map(reply: Map, out: list[bytes], resp3: bool) -> None:
         _encode_into(item, out, resp3)
 
 
+def _keyed_arrays(reply: KeyedArrays, out: list[bytes], resp3: bool) -> None:
+    if resp3:
+        _map(reply, out, resp3)  # type: ignore[arg-type]
+        return
+    out.append(b"*%d\r\n" % (len(reply) // 2))
+    for index in range(0, len(reply), 2):
+        out.append(b"*2\r\n")
+        _encode_into(reply[index], out, resp3)
+        _encode_into(reply[index + 1], out, resp3)
+
+
 def _set(reply: SetReply, out: list[bytes], resp3: bool) -> None:
     out.append(b"%s%d\r\n" % (b"~" if resp3 else b"*", len(reply)))
     for item in reply:
@@ -213,6 +231,7 @@ _ENCODERS: dict[type, Callable[[Any, list[bytes], bool], None]] = {
     Error: _error,
     NullArray: _null_array,
     Map: _map,
+    KeyedArrays: _keyed_arrays,
     SetReply: _set,
     Pairs: _pairs,
     Double: _double,

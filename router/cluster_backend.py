@@ -23,7 +23,7 @@ import grpc
 from proto import framing
 from proto import slotraft_pb2 as pb
 from proto import slotraft_pb2_grpc as pb_grpc
-from proto.commands import COMMANDS, CommandSpec, resolve
+from proto.commands import COMMANDS, CommandSpec, may_block, resolve
 from proto.credentials import Credentials
 from proto.handshake import CHANNEL_KV, HandshakeError
 from proto.internal_channels import NODE_UNBLOCK, pack
@@ -420,9 +420,15 @@ def _is_read_only(args: list[bytes]) -> bool:
     spec = _BY_SPELLING.get(args[0])
     if spec is None or spec.subcommands:
         spec = resolve(args)  # type: ignore[assignment]
-    return type(spec) is CommandSpec and spec.is_read_only
+    # A read that may block (XREAD BLOCK) goes through the log like the other blocking
+    # commands: the node parks it there until its keys change.
+    return (
+        type(spec) is CommandSpec
+        and spec.is_read_only
+        and not (spec.is_blocking and may_block(spec, args))
+    )
 
 
 def _is_blocking(args: list[bytes]) -> bool:
     spec = resolve(args)
-    return type(spec) is CommandSpec and spec.is_blocking
+    return type(spec) is CommandSpec and may_block(spec, args)

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from proto import errors
-from proto.commands import SINGLE_KEY, CommandSpec, Flag, Unresolved, resolve
+from proto.commands import SINGLE_KEY, CommandSpec, Flag, Unresolved, may_block, resolve
 from proto.redis_config import output_limits
 from proto.resp import Reply, encode_many
 from proto.running_loop import running_loop
@@ -462,7 +462,7 @@ class Session:
         if local is not None:
             return self._dispatch_local(local, args, batch, silent)
         plan = self.ctx.planner.plan(spec, args)
-        if spec.is_blocking and type(plan) is Forward:
+        if spec.is_blocking and type(plan) is Forward and may_block(spec, args):
             return self._barrier(lambda: self._blocking(plan), silent)
         batch.add_plan(plan, silent)
         return None

@@ -15,6 +15,7 @@ BENCHMARKS = {
     "heavy": "slotraft.benchmarks.heavy",
     "stampede": "slotraft.benchmarks.stampede",
     "rdb": "slotraft.benchmarks.rdb_codec",
+    "stream-memory": "slotraft.benchmarks.stream_memory",
 }
 
 

@@ -312,6 +312,8 @@ class LocalBackend:
 
     async def _park(self, state: _Shard, args: list[bytes], blocked: WouldBlock) -> Reply:
         loop = asyncio.get_running_loop()
+        if blocked.resolved is not None:
+            args = blocked.resolved  # XREAD's `$` as its first execution resolved it
         waiter = _Waiter(args, list(dict.fromkeys(blocked.keys)), loop.create_future())
         for key in waiter.keys:
             state.waiters.setdefault(key, []).append(waiter)

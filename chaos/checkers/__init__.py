@@ -3,7 +3,7 @@ a CheckResult (valid / invalid with anomalies / unknown)."""
 
 from __future__ import annotations
 
-from chaos.checkers import counters, locks, pubsub, queues, registers, sets
+from chaos.checkers import counters, locks, pubsub, queues, registers, sets, streams
 from chaos.checkers.result import CheckResult
 from chaos.history import Operation
 
@@ -22,5 +22,6 @@ def check_workload(
         sets.WORKLOAD: sets.check,
         queues.WORKLOAD: queues.check,
         locks.WORKLOAD: locks.check,
+        streams.WORKLOAD: streams.check,
     }
     return checkers[name](operations)

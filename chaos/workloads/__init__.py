@@ -9,9 +9,10 @@ from chaos.workloads.pubsub import PubSub
 from chaos.workloads.queues import Queues
 from chaos.workloads.registers import Registers
 from chaos.workloads.sets import Sets
+from chaos.workloads.streams import Streams
 
 WORKLOADS: dict[str, type[Workload]] = {
-    cls.name: cls for cls in (Registers, Counters, Sets, Queues, Locks, PubSub)
+    cls.name: cls for cls in (Registers, Counters, Sets, Queues, Locks, PubSub, Streams)
 }
 
 

@@ -13,13 +13,18 @@ from proto.errors import TIMEOUT_NEGATIVE, TIMEOUT_NOT_FLOAT
 
 class WouldBlock:
     """Nothing to pop yet: the node parks the request until one of `keys` changes or
-    `timeout` seconds pass (0 means forever). Nothing was modified."""
+    `timeout` seconds pass (0 means forever). Nothing was modified. `resolved`: the
+    command's arguments with what its first application made concrete (XREAD's `$`), for
+    every later application (node/resolved_reads.py); None when there is nothing to keep."""
 
-    __slots__ = ("keys", "timeout")
+    __slots__ = ("keys", "resolved", "timeout")
 
-    def __init__(self, keys: list[bytes], timeout: float) -> None:
+    def __init__(
+        self, keys: list[bytes], timeout: float, resolved: list[bytes] | None = None
+    ) -> None:
         self.keys = keys
         self.timeout = timeout
+        self.resolved = resolved
 
     def __repr__(self) -> str:
         return f"WouldBlock(keys={self.keys!r}, timeout={self.timeout})"

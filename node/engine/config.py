@@ -60,6 +60,9 @@ class EngineConfig:
     set_max_intset_entries: int = 512
     zset_max_listpack_entries: int = 128
     zset_max_listpack_value: int = 64
+    # Where a stream's blocks end, as Redis's listpack nodes (node/engine/stream_value.py).
+    stream_node_max_entries: int = 100
+    stream_node_max_bytes: int = 4096
     # Stored and replicated; keyspace notifications themselves are not implemented yet.
     notify_keyspace_events: str = ""
 

@@ -77,6 +77,10 @@ def _container(hasher: Any, kind: bytes, value: Any) -> None:
         for field, field_value in sorted(items):
             _piece(hasher, field)
             _piece(hasher, field_value)
+    elif kind == b"stream":
+        # Entries, groups, consumers and PELs in the stream's own deterministic order.
+        for piece in items:
+            _piece(hasher, piece)
     else:
         # Sorted by member: equal sets of (member, score) digest the same whatever the
         # container keeps internally.

@@ -21,6 +21,7 @@ from node.engine import (  # noqa: F401  (importing registers the implementation
     t_list,
     t_set,
     t_sort,
+    t_stream,
     t_string,
     t_zset,
 )

@@ -121,6 +121,8 @@ _MAX_CHUNKS = 1000  # compiled scripts kept by a replica
 # slots (255 nested arrays), on every replica alike. 7996 once the encoder iterates.
 REPLY_SLOTS = 256
 # Commands a script may call that the engine does not run itself.
+# Commands whose BLOCK option Redis refuses in scripts (LEASE.GET BLOCK answers WAIT).
+_BLOCK_OPTION_REFUSED = frozenset(("xread", "xreadgroup"))
 _LOCAL_COMMANDS = frozenset({"ping", "echo", "time"})
 
 
@@ -617,6 +619,13 @@ class Scripting:
                     return resp.Error(_CROSS_SLOT)
         rng = self._rng
         assert rng is not None
+        if spec.name in _BLOCK_OPTION_REFUSED and spec.blocking is not None:
+            find_timeout = spec.blocking.find_timeout
+            if find_timeout is not None and find_timeout(args) is not None:
+                # XREAD/XREADGROUP BLOCK: Redis refuses the option itself in scripts.
+                return resp.Error(
+                    b"ERR %s command is not allowed with BLOCK option from scripts" % args[0]
+                )
         engine.db.in_script = True  # commands that act differently for scripts (SORT)
         try:
             if self._read_only:
@@ -668,6 +677,13 @@ class Scripting:
             return 1 if reply.value else 0
         if isinstance(reply, (bytes, bytearray)):
             return bytes(reply)
+        if kind is resp.KeyedArrays:  # XREAD: [[key, entries], ...] in RESP2
+            return self._runtime.table_from(
+                [
+                    self._runtime.table_from([self._to_lua(reply[i]), self._to_lua(reply[i + 1])])
+                    for i in range(0, len(reply) - 1, 2)
+                ]
+            )
         if isinstance(reply, list):
             return self._runtime.table_from([self._to_lua(item) for item in reply])
         raise TypeError(f"no Lua form for a {kind.__name__} reply")
@@ -691,7 +707,7 @@ class Scripting:
             return bool(reply.value)
         if kind is resp.Verbatim:
             return table({b"verbatim_string": table({b"format": b"txt", b"string": bytes(reply)})})
-        if kind is resp.Map:
+        if kind is resp.Map or kind is resp.KeyedArrays:
             entries = self._runtime.table()
             for index in range(0, len(reply) - 1, 2):
                 key = self._to_lua3(reply[index])

@@ -61,15 +61,23 @@ KIND_HASH = 2
 KIND_LIST = 3
 KIND_SET = 4
 KIND_ZSET = 5
+KIND_STREAM = 6  # pieces: the stream's own encoding (StreamValue.snapshot_items)
 KIND_CONVERTED = 0x80
 _LARGE_ENCODINGS = {b"hash": b"hashtable", b"set": b"hashtable", b"zset": b"skiplist"}
-_KIND_OF_TYPE = {b"hash": KIND_HASH, b"list": KIND_LIST, b"set": KIND_SET, b"zset": KIND_ZSET}
+_KIND_OF_TYPE = {
+    b"hash": KIND_HASH,
+    b"list": KIND_LIST,
+    b"set": KIND_SET,
+    b"zset": KIND_ZSET,
+    b"stream": KIND_STREAM,
+}
 _TYPE_OF_KIND = {kind: name for name, kind in _KIND_OF_TYPE.items()}
 _CONTAINER_MODULES = {
     b"hash": "node.engine.hash_value",
     b"list": "node.engine.list_value",
     b"set": "node.engine.set_value",
     b"zset": "node.engine.zset_value",
+    b"stream": "node.engine.stream_value",
 }
 _STRING_KINDS: dict[type, int] = {bytes: KIND_BYTES, bytearray: KIND_RAW}
 _U32_LIMIT = 1 << 32

@@ -25,6 +25,7 @@ _TYPE_CATEGORIES = {
     "sorted-set": "@sortedset",
     "bitmap": "@bitmap",
     "hash": "@hash",
+    "stream": "@stream",
     "generic": "@keyspace",
     "connection": "@connection",
 }

@@ -27,6 +27,7 @@ from proto.commands import (
     server,
     sets,
     sortedsets,
+    streams,
     strings,
 )
 from proto.commands.spec import CommandSpec, Route
@@ -41,6 +42,7 @@ for _group in (
     lists,
     sets,
     sortedsets,
+    streams,
     scripting,
     connection,
     pubsub,
@@ -167,11 +169,24 @@ def timeout_reply(args: list[bytes]) -> Reply:
 
 
 def timeout_index(args: list[bytes]) -> int:
-    """Where the blocking command in `args` has its timeout argument."""
+    """Where the blocking command in `args` has its timeout argument; IndexError when it
+    has none (XREAD without BLOCK)."""
     spec = lookup(bytes(args[0]))
     if spec is None or spec.blocking is None:
         raise ValueError(f"{bytes(args[0])!r} is not a blocking command")
-    return spec.blocking.timeout_position(args)
+    position = spec.blocking.timeout_position(list(args))
+    if position is None:
+        raise IndexError("no timeout argument")
+    return position
+
+
+def may_block(spec: CommandSpec, args: list[bytes]) -> bool:
+    """Whether this call of a command may block: a blocking command, and for those whose
+    timeout is an option (XREAD's BLOCK), only when it is given."""
+    blocking = spec.blocking
+    if blocking is None:
+        return False
+    return blocking.find_timeout is None or blocking.find_timeout(list(args)) is not None
 
 
 def timeout_in_milliseconds(args: list[bytes]) -> bool:

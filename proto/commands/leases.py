@@ -32,11 +32,23 @@ _ONE_KEY = (1, 1, 1)
 # What a LEASE.GET that waited and got no value answers, and what it answers where it may
 # not block (MULTI, scripts): WAIT, the reply of a miss while another caller holds the lease.
 WAIT_REPLY = [b"WAIT", None, None]
+
+
+def _block_position(args: list[bytes]) -> int | None:
+    """Where BLOCK's value is among LEASE.GET's options (the last BLOCK wins, as the
+    engine reads them), None without it: the call then never blocks."""
+    found = None
+    for index in range(3, len(args) - 1):
+        if bytes(args[index]).upper() == b"BLOCK":
+            found = index + 1
+    return found
+
+
 _BLOCK = Blocking(
     timeout_arg=3,
     reply_on_timeout=WAIT_REPLY,
     reply_if_cannot_block=WAIT_REPLY,
-    option=b"BLOCK",
+    find_timeout=_block_position,
     milliseconds=True,
 )
 

@@ -72,22 +72,19 @@ class Blocking:
     timeout_arg: int
     reply_on_timeout: Reply = NULL_ARRAY
     reply_if_cannot_block: Reply = NULL_ARRAY
-    option: bytes | None = None
-    milliseconds: bool = False
+    # For a timeout given as an option (XREAD's BLOCK <ms>): where its value is in the
+    # arguments, None when the option is absent (the command then never blocks).
+    find_timeout: Callable[[list[bytes]], int | None] | None = None
+    milliseconds: bool = False  # the timeout counts milliseconds, not seconds
 
     def timeout_index(self, argc: int) -> int:
         return self.timeout_arg if self.timeout_arg >= 0 else argc + self.timeout_arg
 
-    def timeout_position(self, args: list[bytes]) -> int:
-        """Where the timeout is in `args` (len(args) when an optional one is absent)."""
-        if self.option is None:
-            return self.timeout_index(len(args))
-        found = len(args)
-        option = self.option.lower()
-        for index in range(self.timeout_arg, len(args) - 1):
-            if bytes(args[index]).lower() == option:
-                found = index + 1
-        return found
+    def timeout_position(self, args: list[bytes]) -> int | None:
+        """Where the timeout is in `args`, None if the command was given none."""
+        if self.find_timeout is not None:
+            return self.find_timeout(args)
+        return self.timeout_index(len(args))
 
 
 KeysFunction = Callable[[list[bytes]], list[int]]

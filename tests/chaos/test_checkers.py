@@ -3,7 +3,7 @@ writes, stale reads, double deliveries and overlapping lock holders are caught."
 
 from __future__ import annotations
 
-from chaos.checkers import counters, locks, queues, sets
+from chaos.checkers import counters, locks, queues, sets, streams
 from chaos.checkers.result import INVALID, UNKNOWN, VALID
 from tests.chaos.histories import op
 
@@ -293,3 +293,65 @@ def test_lock_holder_overlapping_a_slow_but_valid_grant_is_caught():
         acquire("t2", 392.6, 392.7, ttl_ms=3000),
     ]
     assert [a.kind for a in locks.check(history).anomalies] == ["overlapping-holders"]
+
+
+# ------------------------------------------------------------------------------ streams
+
+
+def produce(element, start, end, type="ok", key="s", entry_id="1-0"):
+    return op(streams.WORKLOAD, "produce", key, element, start, end, entry_id, type)
+
+
+def consume(got, start, end, type="ok", key="s"):
+    return op(streams.WORKLOAD, "consume", key, "c1", start, end, [list(e) for e in got], type)
+
+
+def recover(got, start, end, key="s"):
+    claimed = {"cursor": "0-0", "entries": [list(e) for e in got], "deleted": []}
+    return op(streams.WORKLOAD, "recover", key, "0-0", start, end, claimed)
+
+
+def stream_finals(entries, last, pending, key="s"):
+    return [
+        op(streams.WORKLOAD, "drain", key, None, 9, 10, [list(e) for e in entries]),
+        op(streams.WORKLOAD, "last-delivered", key, None, 10, 11, last),
+        op(streams.WORKLOAD, "pending", key, None, 11, 12, pending),
+    ]
+
+
+def test_stream_history_passes():
+    history = [
+        produce("a", 0, 1, entry_id="1-0"),
+        produce("b", 1, 2, entry_id="2-0"),
+        produce("c", 1, 2, type="info"),
+        consume([("1-0", "a")], 2, 3),
+        consume([], 3, 4, type="info"),  # took 2-0, its reply lost: the recovery has it
+        recover([("2-0", "b")], 8, 8.5),
+        *stream_finals([("1-0", "a"), ("2-0", "b"), ("3-0", "c")], "2-0", 0),
+    ]
+    result = streams.check(history)
+    assert result.verdict == VALID, result.to_json()
+
+
+def test_stream_anomalies_are_caught():
+    history = [
+        produce("a", 0, 1),
+        produce("b", 1, 2),
+        produce("lost", 1, 2),
+        consume([("1-0", "a")], 2, 3),
+        consume([("1-0", "a")], 3, 4),
+        *stream_finals([("1-0", "a"), ("2-0", "b"), ("3-0", "b"), ("4-0", "x")], "3-0", 2),
+    ]
+    kinds = sorted(a.kind for a in streams.check(history).anomalies)
+    assert kinds == [
+        "duplicate-delivery",
+        "duplicate-entry",
+        "lost-write",
+        "never-delivered",
+        "pending-left",
+    ]
+
+
+def test_stream_without_final_reads_is_undecided():
+    history = [produce("a", 0, 1), consume([("1-0", "a")], 2, 3)]
+    assert streams.check(history).verdict == "unknown"

@@ -8,7 +8,14 @@ import socket
 
 import pytest
 
-from proto.commands import COMMANDS, TABLE, Unresolved, timeout_index, timeout_reply
+from proto.commands import (
+    COMMANDS,
+    TABLE,
+    Unresolved,
+    timeout_in_milliseconds,
+    timeout_index,
+    timeout_reply,
+)
 from proto.resp import encode
 from router.replies import error
 
@@ -59,9 +66,15 @@ SAMPLES = {
     "bzpopmin": [b"BZPOPMIN", b"absent:1", b"0"],
     "bzpopmax": [b"BZPOPMAX", b"absent:1", b"0"],
     "bzmpop": [b"BZMPOP", b"0", b"1", b"absent:1", b"MIN", b"COUNT", b"2"],
+    "xread": [b"XREAD", b"COUNT", b"2", b"BLOCK", b"0", b"STREAMS", b"absent:1", b"$"],
+    "xreadgroup": [
+        *(b"XREADGROUP", b"GROUP", b"g", b"c", b"BLOCK", b"0", b"STREAMS", b"empty:s", b">")
+    ],
 }
 # slotraft's own blocking commands, which no Redis has (tests/unit/test_leases.py).
 OWN_BLOCKING = {"lease.get"}
+# What a sample needs first (XREADGROUP: its group, on an empty stream).
+SETUP = {"xreadgroup": [b"XGROUP", b"CREATE", b"empty:s", b"g", b"$", b"MKSTREAM"]}
 
 
 def test_the_samples_cover_every_blocking_command():
@@ -80,7 +93,9 @@ def test_a_blocking_command_times_out_where_and_as_its_spec_says(redis_port, nam
     """The spec's timeout argument set to a short wait: Redis waits it out (a wrong
     position would be a syntax or type error) and replies what the spec says."""
     args = list(SAMPLES[name])
-    args[timeout_index(args)] = b"0.01"
+    args[timeout_index(args)] = b"10" if timeout_in_milliseconds(args) else b"0.01"
+    if name in SETUP:
+        raw_reply(redis_port, SETUP[name])  # OK, or BUSYGROUP the second time
     hello = b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n" if resp3 else b""
     packed = b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
     with socket.create_connection(("127.0.0.1", redis_port), timeout=10) as connection:

@@ -210,6 +210,8 @@ SAMPLE_VALUES = {
     "set-max-intset-entries": ["64", "0"],
     "zset-max-listpack-entries": ["1", "256"],
     "zset-max-listpack-value": ["32", "1k"],
+    "stream-node-max-entries": ["0", "7"],
+    "stream-node-max-bytes": ["0", "1kb", "200"],
     "notify-keyspace-events": ["KEA", "Ex", "gx$", "", "AKEm", "Kn"],
     "slowlog-log-slower-than": ["-1", "0", "5000"],
     "slowlog-max-len": ["0", "1000"],

@@ -474,3 +474,45 @@ def test_limits_from_config_apply(limits):
             assert raw == b":0\r\n"
 
     run(scenario())
+
+
+def test_blocking_xread_with_dollar_wakes_with_the_new_entry():
+    async def scenario():
+        ctx, _ = context()
+        reader, writer = Client(ctx), Client(ctx)
+        assert await writer.call(b"XADD", b"s", b"1-0", b"f", b"old") == b"1-0"
+        reader.session.feed(pack(b"XREAD", b"BLOCK", b"0", b"STREAMS", b"s", b"$"))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert bytes(reader.transport.data) == b""
+        assert ctx.blocked_clients() == 1
+        assert await writer.call(b"XADD", b"s", b"2-0", b"f", b"new") == b"2-0"
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert bytes(reader.transport.data) == (
+            b"*1\r\n*2\r\n$1\r\ns\r\n*1\r\n*2\r\n$3\r\n2-0\r\n*2\r\n$1\r\nf\r\n$3\r\nnew\r\n"
+        )
+        # A timed-out read answers a null array.
+        got = await Client(ctx).call(b"XREAD", b"BLOCK", b"10", b"STREAMS", b"s", b"$")
+        assert got is None
+
+    run(scenario())
+
+
+def test_blocked_xreadgroup_answers_unblocked_when_its_stream_is_deleted():
+    async def scenario():
+        ctx, _ = context()
+        reader, writer = Client(ctx), Client(ctx)
+        assert await writer.call(b"XGROUP", b"CREATE", b"s", b"g", b"$", b"MKSTREAM") == b"OK"
+        reader.session.feed(
+            pack(b"XREADGROUP", b"GROUP", b"g", b"c", b"BLOCK", b"0", b"STREAMS", b"s", b">")
+        )
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert ctx.blocked_clients() == 1
+        assert await writer.call(b"DEL", b"s") == 1
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert bytes(reader.transport.data) == b"-UNBLOCKED the stream key no longer exists\r\n"
+
+    run(scenario())

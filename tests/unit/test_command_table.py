@@ -122,15 +122,23 @@ def test_the_timeout_argument_of_each_blocking_command_is_where_the_engine_parse
         "bzpopmax": [b"BZPOPMAX", b"a", b"0"],
         "bzmpop": [b"BZMPOP", b"0", b"1", b"a", b"MIN"],
         "lease.get": [b"LEASE.GET", b"a", b"100", b"STALE", b"BLOCK", b"0"],
+        # Milliseconds, an option's value: an integer.
+        "xread": [b"XREAD", b"COUNT", b"1", b"BLOCK", b"0", b"STREAMS", b"a", b"0"],
+        "xreadgroup": [
+            *(b"XREADGROUP", b"GROUP", b"BLOCK", b"c", b"BLOCK", b"0", b"STREAMS", b"a", b">")
+        ],
     }
     assert set(samples) == {spec.name for spec in every_spec() if spec.blocking}
     for name, args in samples.items():
         args = list(args)
         args[timeout_index(args)] = b"soon"
         reply = engine.execute(args, 0, random.Random(0))
-        # LEASE.GET's BLOCK counts whole milliseconds, as XREAD's does.
-        kind = b"an integer" if name == "lease.get" else b"a float"
-        assert reply == resp.Error(b"ERR timeout is not %s or out of range" % kind), args
+        expected = b"ERR timeout is not a float or out of range"
+        if args[0].startswith(b"X") or name == "lease.get":
+            expected = b"ERR timeout is not an integer or out of range"
+        assert reply == resp.Error(expected), args
+    with pytest.raises(IndexError):  # no BLOCK: no timeout, never blocks
+        timeout_index([b"XREAD", b"STREAMS", b"a", b"0"])
 
 
 def test_a_spec_refuses_inconsistent_facts():

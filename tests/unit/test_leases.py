@@ -13,7 +13,7 @@ from node.engine.leases import LeaseTable
 from node.engine.snapshot import SnapshotError, dump, load
 from node.engine.t_lease import LEASE_NOT_VALID
 from proto import resp
-from proto.commands import timeout_index, timeout_reply
+from proto.commands import lookup, may_block, timeout_index, timeout_reply
 
 WAIT = [b"WAIT", None, None]
 
@@ -62,7 +62,10 @@ def test_a_waiter_blocks_on_the_key_at_most_until_the_lease_ends():
     # Timed out (or the lease ended): WAIT, the same reply as without BLOCK.
     args = [b"LEASE.GET", b"k", b"500", b"BLOCK", b"50"]
     assert timeout_reply(args) == WAIT and timeout_index(args) == 4
-    assert timeout_index([b"LEASE.GET", b"k", b"500"]) == 3  # never blocks: past the end
+    with pytest.raises(IndexError):  # never blocks: no timeout argument
+        timeout_index([b"LEASE.GET", b"k", b"500"])
+    spec = lookup(b"lease.get")
+    assert spec is not None and not may_block(spec, [b"LEASE.GET", b"k", b"500"])
 
 
 def test_an_expired_lease_passes_on_and_its_token_is_refused():

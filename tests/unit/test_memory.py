@@ -88,6 +88,21 @@ COMMANDS = {
     "zpopmin": _cmd(_lit(b"ZPOPMIN"), key, st.sampled_from([b"1", b"300"])),
     "zremrangebyrank": _cmd(_lit(b"ZREMRANGEBYRANK"), key, _lit(b"0", b"1")),
     "zunionstore": _cmd(_lit(b"ZUNIONSTORE"), key, _lit(b"2"), key, key),
+    "xadd": _cmd(_lit(b"XADD"), key, _lit(b"*"), member, text),
+    "xadd many": _cmd(
+        _lit(b"XADD"), key, _lit(b"*"), many.map(lambda ms: [p for m in ms[:50] for p in (m, m)])
+    ),
+    "xadd trim": _cmd(_lit(b"XADD"), key, _lit(b"MAXLEN", b"~", b"3", b"*"), member, text),
+    "xtrim": _cmd(_lit(b"XTRIM"), key, _lit(b"MAXLEN"), st.sampled_from([b"0", b"1", b"5"])),
+    "xdel": _cmd(_lit(b"XDEL"), key, st.sampled_from([b"1000000-0", b"1000001-0", b"0-1"])),
+    "xgroup|create": _cmd(_lit(b"XGROUP", b"CREATE"), key, member, _lit(b"0", b"MKSTREAM")),
+    "xreadgroup": _cmd(
+        _lit(b"XREADGROUP", b"GROUP"), member, member, _lit(b"STREAMS"), key, _lit(b">")
+    ),
+    "xack": _cmd(_lit(b"XACK"), key, member, _lit(b"1000000-0")),
+    "xautoclaim": _cmd(_lit(b"XAUTOCLAIM"), key, member, member, _lit(b"0", b"0")),
+    "xgroup|delconsumer": _cmd(_lit(b"XGROUP", b"DELCONSUMER"), key, member, member),
+    "xgroup|destroy": _cmd(_lit(b"XGROUP", b"DESTROY"), key, member),
 }
 step = st.tuples(
     st.sampled_from(sorted(COMMANDS)).flatmap(COMMANDS.__getitem__), st.integers(0, 3000)
