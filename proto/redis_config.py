@@ -755,6 +755,8 @@ ENGINE_PARAMETERS = frozenset(
         "set-max-intset-entries",
         "zset-max-listpack-entries",
         "zset-max-listpack-value",
+        "list-max-listpack-size",
+        "list-compress-depth",
         "notify-keyspace-events",
         "max-command-work",
         "script-max-instructions",

@@ -60,6 +60,11 @@ class EngineConfig:
     set_max_intset_entries: int = 512
     zset_max_listpack_entries: int = 128
     zset_max_listpack_value: int = 64
+    # Stored and replicated (so CONFIG SET and GET behave as Redis's): in Redis 7.0 they
+    # shape a list's quicklist nodes, never what a command answers, and OBJECT ENCODING of
+    # a list is always quicklist.
+    list_max_listpack_size: int = -2
+    list_compress_depth: int = 0
     # Stored and replicated; keyspace notifications themselves are not implemented yet.
     notify_keyspace_events: str = ""
 

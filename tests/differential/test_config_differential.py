@@ -210,6 +210,8 @@ SAMPLE_VALUES = {
     "set-max-intset-entries": ["64", "0"],
     "zset-max-listpack-entries": ["1", "256"],
     "zset-max-listpack-value": ["32", "1k"],
+    "list-max-listpack-size": ["-1", "4", "-5", "-6", "2147483647", "x"],
+    "list-compress-depth": ["1", "0", "-1"],
     "notify-keyspace-events": ["KEA", "Ex", "gx$", "", "AKEm", "Kn"],
     "slowlog-log-slower-than": ["-1", "0", "5000"],
     "slowlog-max-len": ["0", "1000"],
