@@ -199,14 +199,22 @@ class Target:
 
 
 def run_units(
-    source: Path, target: Target, units: tuple[str, ...] = UNITS, exclusions: bool = True
+    source: Path,
+    target: Target,
+    units: tuple[str, ...] = UNITS,
+    exclusions: bool = True,
+    output: Path | None = None,
 ) -> list[UnitResult]:
+    """Each unit in turn; its runtest output written to output/<unit>.log if asked."""
     results = []
     for unit in units:
         target.reset()
         result = run_unit(source, target.port, unit, skips_for(unit) if exclusions else ())
         results.append(result)
         print(summary_line(result), flush=True)
+        if output is not None:
+            output.mkdir(parents=True, exist_ok=True)
+            (output / (unit.replace("/", "_") + ".log")).write_text(result.output)
     return results
 
 
@@ -302,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-exclusions", action="store_true", help="also run the tests excluded by name"
     )
+    parser.add_argument("--output", type=Path, help="write each unit's runtest output here")
     args = parser.parse_args(argv)
     tarball = fetch_source()
     servers = {
@@ -314,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         server = contextlib.nullcontext(args.port) if args.port else servers[args.target]()
         with server as port:
             units = tuple(args.unit) if args.unit else UNITS
-            results = run_units(source, Target(port), units, not args.no_exclusions)
+            results = run_units(source, Target(port), units, not args.no_exclusions, args.output)
     return 0 if all(result.passed for result in results) else 1
 
 
