@@ -32,15 +32,16 @@ class WouldBlock:
 
 def parse_timeout(arg: bytes) -> float:
     """A blocking timeout in seconds (0: forever), as Redis 7.0's getTimeoutFromObjectOrReply
-    computes it: a long double times 1000, truncated to a 64-bit integer of milliseconds
-    (out of range becomes negative, as the C conversion does on x86), then checked."""
+    computes it: a long double times 1000, rounded up (ceill: 0.001 is one millisecond,
+    not zero, which would be forever) to a 64-bit integer of milliseconds (out of range
+    becomes negative, as the C conversion does on x86), then checked."""
     value = to_long_double(arg)
     if value is None:
         raise CommandError(TIMEOUT_NOT_FLOAT)
     scaled = value * 1000
     if not np.isfinite(scaled) or not -(2**63) <= scaled < 2**63:
         raise CommandError(TIMEOUT_NEGATIVE)
-    milliseconds = int(scaled)  # truncates toward zero, like the C cast
+    milliseconds = int(np.ceil(scaled))
     if milliseconds < 0:
         raise CommandError(TIMEOUT_NEGATIVE)
     return milliseconds / 1000

@@ -233,3 +233,15 @@ def test_a_key_turned_into_another_type_leaves_a_blocked_pop_waiting(pop, push, 
         assert (await call(backend, *pop)).startswith(b"-WRONGTYPE")
 
     run(scenario())
+
+
+def test_a_sub_millisecond_timeout_times_out():
+    """0.001 (and 0.0001) is one millisecond in Redis 7.0, not forever."""
+
+    async def scenario():
+        backend = LocalBackend(1)
+        for timeout in (b"0.001", b"0.0001"):
+            reply = await asyncio.wait_for(call(backend, b"BLPOP", b"q", timeout), 10)
+            assert reply == b"*-1\r\n"
+
+    run(scenario())
