@@ -9,6 +9,7 @@ _DUMP = "DUMP/RESTORE (RDB payloads) are not implemented in slotraft yet"
 _OBJECT_REFCOUNT = "OBJECT REFCOUNT is not implemented (refcounts are an allocator detail)"
 _STREAMS = "streams are not implemented in slotraft yet"
 _NOTIFICATIONS = "keyspace notifications are not implemented in slotraft yet"
+_CLIENT_UNBLOCK = "CLIENT UNBLOCK is not implemented in slotraft yet"
 _SORT = "SORT is not implemented in slotraft yet"
 _SHUTDOWN = (
     "SHUTDOWN is not a slotraft command: nodes and routers are stopped by their supervisor "
@@ -25,7 +26,12 @@ EXCLUDED: dict[str, tuple[tuple[str, str], ...]] = {
         ("Hash ziplist of various encodings", _DUMP),
         ("Hash ziplist of various encodings - sanitize dump", _DUMP),
     ),
-    "unit/type/list": (("/when result key is created by SORT\\.\\.STORE$", _SORT),),
+    "unit/type/list": (
+        ("/when result key is created by SORT\\.\\.STORE$", _SORT),
+        ("client unblock tests", _CLIENT_UNBLOCK),
+        ("List ziplist of various encodings", _DUMP),
+        ("List ziplist of various encodings - sanitize dump", _DUMP),
+    ),
     "unit/keyspace": (
         *(
             (f"COPY basic usage for {kind}", _OBJECT_REFCOUNT)
