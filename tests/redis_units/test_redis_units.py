@@ -21,7 +21,9 @@ import pytest
 from slotraft import redis_test_units as units
 from slotraft.redis_unit_exclusions import EXCLUDED
 
-pytestmark = pytest.mark.slow
+# The first test of each kind runs all its units (about 3.5 minutes on a loaded 2-core
+# machine): more than the suite's 300 s per test.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 # list-2 and list-3 (13 tests) stress Redis's own list encodings (listpack, quicklist
 # compression) with minutes of random operations: the runner runs them
