@@ -20,6 +20,7 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -173,22 +174,34 @@ def run_unit(
     for name in skips:
         command += ["--skiptest", name]
     started = time.monotonic()
+    # A session of its own: runtest is a shell script starting tclsh, which starts a test
+    # client; on a timeout or an interrupt the whole group is killed, none left behind.
+    process = subprocess.Popen(
+        command,
+        cwd=source,
+        env=dict(os.environ, TERM="dumb"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
-        completed = subprocess.run(
-            command,
-            cwd=source,
-            env=dict(os.environ, TERM="dumb"),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            timeout=timeout,
-            check=False,
-        )
-        text = completed.stdout.decode(errors="replace")
-    except subprocess.TimeoutExpired as expired:
-        text = (expired.stdout or b"").decode(errors="replace") + "\n[runner timeout]\n"
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(process.pid)
+        output, _ = process.communicate()
+        output += b"\n[runner timeout]\n"
+    finally:
+        _kill_group(process.pid)
+        process.wait()
+    text = output.decode(errors="replace")
     result = parse_output(unit, text)
     result.seconds = time.monotonic() - started
     return result
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 def skips_for(unit: str) -> tuple[str, ...]:
