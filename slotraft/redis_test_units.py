@@ -73,8 +73,8 @@ SLOWEST = (
 # Left out by their tags: tests needing what an external server cannot be asked for
 # (DEBUG, a replica, a restart through SAVE/DEBUG RELOAD), and those setting maxmemory for
 # the test. The latter (4 in multi, 1 in pubsub) expect a command queued in MULTI to be
-# refused with OOM at once; slotraft's shards decide OOM when the transaction applies
-# (EXEC answers it), a known difference.
+# refused with OOM at once; slotraft's router queues it (only a shard, when it applies a
+# write, knows its memory), a known difference.
 DENIED_TAGS = ("needs:debug", "needs:repl", "needs:save", "needs:config-maxmemory")
 
 _STATUS = re.compile(r"^\[(ok|err|exception|skip|ignore)\]: (.*?)(?: \(\d+ ms\))?$")
