@@ -31,7 +31,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 ROUTER_UNITS = tuple(u for u in units.UNITS if u not in ("unit/type/list-2", "unit/type/list-3"))
 # Quick through a cluster too (seconds each; the others write thousands of keys one at a
 # time, each acknowledged after an fsync on two nodes).
-CLUSTER_UNITS = ("unit/type/incr", "unit/keyspace", "unit/multi", "unit/pubsub", "unit/quit")
+CLUSTER_UNITS = (
+    "unit/type/incr",
+    "unit/expire",
+    "unit/keyspace",
+    "unit/multi",
+    "unit/pubsub",
+    "unit/quit",
+)
 
 
 @pytest.fixture(scope="module")
