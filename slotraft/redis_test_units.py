@@ -77,6 +77,9 @@ SLOWEST = (
 # write, knows its memory), a known difference.
 DENIED_TAGS = ("needs:debug", "needs:repl", "needs:save", "needs:config-maxmemory")
 
+# The process groups of the runtest runs going on (an interrupt kills them).
+_RUNNING: set[int] = set()
+
 _STATUS = re.compile(r"^\[(ok|err|exception|skip|ignore)\]: (.*?)(?: \(\d+ ms\))?$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -189,6 +192,7 @@ def run_unit(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    _RUNNING.add(process.pid)
     try:
         output, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -198,6 +202,7 @@ def run_unit(
     finally:
         _kill_group(process.pid)
         process.wait()
+        _RUNNING.discard(process.pid)
     text = output.decode(errors="replace")
     result = parse_output(unit, text)
     result.seconds = time.monotonic() - started
@@ -296,8 +301,17 @@ def run_units_parallel(
     threads = [threading.Thread(target=work) for _ in range(max(1, min(workers, len(units))))]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
+    try:
+        for thread in threads:
+            thread.join()
+    except KeyboardInterrupt:  # the workers stop their servers once their unit ends
+        with lock:
+            queue.clear()
+        for pgid in list(_RUNNING):
+            _kill_group(pgid)
+        for thread in threads:
+            thread.join()
+        raise
     if failures:
         raise failures[0]
     return [results[unit] for unit in units]
@@ -386,6 +400,10 @@ def _process(command: list[str], port: int) -> Iterator[None]:
             process.wait()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--target", choices=("cluster", "local", "redis"), default="cluster")
@@ -403,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
         "--test-timeout", type=int, default=900, help="runtest's timeout for one test (s)"
     )
     args = parser.parse_args(argv)
+    # Stopped like an interrupt, so that the servers and runtest runs are stopped too.
+    signal.signal(signal.SIGTERM, _interrupt)
     tarball = fetch_source()
     servers = {
         "cluster": lambda: slotraft_cluster(args.nodes),
@@ -431,4 +451,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # everything it started is stopped by then
+        sys.exit(130)
