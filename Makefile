@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEBIAN_PACKAGES := redis-server redis-tools iproute2 iptables debootstrap
+DEBIAN_PACKAGES := redis-server redis-tools iproute2 iptables debootstrap tcl
 PYTEST_ARGS ?=
 SIM_SEEDS ?= 100
 
@@ -16,7 +16,8 @@ SIM_SEEDS ?= 100
 setup: debs $(STAMP)
 
 # Debian packages: redis-server (differential tests and the benchmark baseline), redis-tools
-# (redis-cli, redis-benchmark), iproute2/iptables (partitions), debootstrap (offline base image).
+# (redis-cli, redis-benchmark), iproute2/iptables (partitions), debootstrap (offline base image),
+# tcl (Redis's own test units, slotraft/redis_test_units.py).
 debs:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from node import entry_codec
-from node.engine.blocking import WouldBlock
+from node.engine.blocking import WouldBlock, may_serve
 from node.engine.engine import Engine
 from node.notifications import Publish, publish_events
 from node.raft import EntryType, NotLeader, RaftNode, Ready, Role
@@ -517,14 +517,21 @@ class ShardReplica:
             waiter.future.set_result(pb.KvReply(id=waiter.request.id, replies=[reply]))
 
     def _wake_waiters(self, outcome: EntryResult) -> None:
-        """Waiters whose keys changed are proposed again, oldest first (Redis serves blocked
-        clients in arrival order); the retry carries the same client id and sequence. If
+        """Waiters whose keys changed (and hold the type they pop from: may_serve) are
+        proposed again, oldest first (Redis serves blocked clients in arrival order); the
+        retry carries the same client id and sequence. If
         the data is gone again by then, the retry parks again with its first deadline."""
         changed = outcome.changed_keys
-        woken = [waiter for waiter in self.waiters if waiter.keys & changed]
+        db = self.state.engine.db
+        woken = [
+            waiter
+            for waiter in self.waiters
+            if waiter.keys & changed and may_serve(db, list(waiter.request.args), waiter.keys)
+        ]
         if not woken:
             return
-        self.waiters = [waiter for waiter in self.waiters if not (waiter.keys & changed)]
+        served = {id(waiter) for waiter in woken}
+        self.waiters = [waiter for waiter in self.waiters if id(waiter) not in served]
         for waiter in woken:
             if waiter.timer is not None:
                 waiter.timer.cancel()

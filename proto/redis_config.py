@@ -757,6 +757,8 @@ ENGINE_PARAMETERS = frozenset(
         "zset-max-listpack-value",
         "stream-node-max-entries",
         "stream-node-max-bytes",
+        "list-max-listpack-size",
+        "list-compress-depth",
         "notify-keyspace-events",
         "max-command-work",
         "script-max-instructions",

@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from node.engine.blocking import WouldBlock
+from node.engine.blocking import WouldBlock, may_serve
 from node.engine.config import EngineConfig, canonical_value, configure
 from node.engine.engine import Engine
 from node.notifications import channels_of
@@ -354,7 +354,7 @@ class LocalBackend:
             if not queue:
                 continue
             for waiter in list(queue):
-                if waiter.future.done():
+                if waiter.future.done() or not may_serve(engine.db, waiter.args, waiter.keys):
                     continue
                 try:
                     reply = engine.execute(waiter.args, self._clock_ms(), state.rng)

@@ -63,6 +63,11 @@ class EngineConfig:
     # Where a stream's blocks end, as Redis's listpack nodes (node/engine/stream_value.py).
     stream_node_max_entries: int = 100
     stream_node_max_bytes: int = 4096
+    # Stored and replicated (so CONFIG SET and GET behave as Redis's): in Redis 7.0 they
+    # shape a list's quicklist nodes, never what a command answers, and OBJECT ENCODING of
+    # a list is always quicklist.
+    list_max_listpack_size: int = -2
+    list_compress_depth: int = 0
     # Stored and replicated; keyspace notifications themselves are not implemented yet.
     notify_keyspace_events: str = ""
 

@@ -151,6 +151,31 @@ def test_blocking_pop_released_by_a_push_from_another_client(cluster):
     assert time.monotonic() - started >= 0.9
 
 
+def test_a_key_turned_into_another_type_leaves_a_blocked_pop_waiting(cluster):
+    """As Redis 7.0: a push, DEL and SET in one transaction wake nobody (the key is a
+    string when the parked BZPOPMIN would run again), the next push serves it."""
+    waiter = client(cluster)
+    writer = client(cluster)
+    writer.delete("tz")
+    result: dict[str, object] = {}
+
+    def wait() -> None:
+        result["popped"] = waiter.bzpopmin(["tz"], timeout=30)
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    time.sleep(0.5)
+    with writer.pipeline(transaction=True) as tx:
+        tx.zadd("tz", {"foo": 0})
+        tx.delete("tz")
+        tx.set("tz", "foo")
+        tx.execute()
+    writer.delete("tz")
+    writer.zadd("tz", {"bar": 1})
+    thread.join(35)
+    assert result["popped"] == (b"tz", b"bar", 1.0)
+
+
 def test_resp3(cluster):
     r = client(cluster, protocol=3)
     r.hset("r3:h", mapping={"a": "1"})

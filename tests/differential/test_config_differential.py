@@ -212,6 +212,8 @@ SAMPLE_VALUES = {
     "zset-max-listpack-value": ["32", "1k"],
     "stream-node-max-entries": ["0", "7"],
     "stream-node-max-bytes": ["0", "1kb", "200"],
+    "list-max-listpack-size": ["-1", "4", "-5", "-6", "2147483647", "x"],
+    "list-compress-depth": ["1", "0", "-1"],
     "notify-keyspace-events": ["KEA", "Ex", "gx$", "", "AKEm", "Kn"],
     "slowlog-log-slower-than": ["-1", "0", "5000"],
     "slowlog-max-len": ["0", "1000"],

@@ -201,3 +201,47 @@ def test_slotraft_router_serves_from_local_shards_and_python_m_router_does_not()
     router_main.add_arguments(parser)
     with pytest.raises(SystemExit):
         parser.parse_args(["--local-shards", "2"])
+
+
+@pytest.mark.parametrize(
+    ("pop", "push", "served"),
+    [
+        ([b"BLPOP", b"q", b"0"], [b"RPUSH", b"q", b"b"], b"*2\r\n$1\r\nq\r\n$1\r\nb\r\n"),
+        (
+            [b"BZPOPMIN", b"q", b"0"],
+            [b"ZADD", b"q", b"1", b"b"],
+            b"*3\r\n$1\r\nq\r\n$1\r\nb\r\n$1\r\n1\r\n",
+        ),
+    ],
+)
+def test_a_key_turned_into_another_type_leaves_a_blocked_pop_waiting(pop, push, served):
+    """Redis 7.0 serves a blocked client only from a key of the type it pops: a push, DEL
+    and SET in one transaction leave it blocked (not WRONGTYPE), the next push serves it."""
+
+    async def scenario():
+        backend = LocalBackend(1)
+        waiter = asyncio.create_task(call(backend, *pop))
+        await asyncio.sleep(0)
+        await backend.transaction(0, [push, [b"DEL", b"q"], [b"SET", b"q", b"x"]], False, [])
+        await asyncio.sleep(0)
+        assert not waiter.done()
+        await call(backend, b"DEL", b"q")
+        await call(backend, *push)
+        assert await asyncio.wait_for(waiter, 1) == served
+        # Found at once, the other type is an error as before.
+        await call(backend, b"SET", b"q", b"x")
+        assert (await call(backend, *pop)).startswith(b"-WRONGTYPE")
+
+    run(scenario())
+
+
+def test_a_sub_millisecond_timeout_times_out():
+    """0.001 (and 0.0001) is one millisecond in Redis 7.0, not forever."""
+
+    async def scenario():
+        backend = LocalBackend(1)
+        for timeout in (b"0.001", b"0.0001"):
+            reply = await asyncio.wait_for(call(backend, b"BLPOP", b"q", timeout), 10)
+            assert reply == b"*-1\r\n"
+
+    run(scenario())

@@ -302,6 +302,12 @@ def test_lmove_checks_the_destination_type_before_popping(engine):
         ([b"BRPOPLPUSH", b"x", b"l", b"2"], [b"x"], 2.0),
         ([b"BRPOPLPUSH", b"x", b"s", b"2"], [b"x"], 2.0),
         ([b"BLMOVE", b"x", b"y", b"LEFT", b"RIGHT", b"0.25"], [b"x"], 0.25),
+        # Rounded up to whole milliseconds (7.0's ceill): 0.001 * 1000 is just below 1 as
+        # a long double, truncated it would be 0, forever.
+        ([b"BLPOP", b"x", b"0.001"], [b"x"], 0.001),
+        ([b"BRPOP", b"x", b"0.0001"], [b"x"], 0.001),
+        ([b"BLPOP", b"x", b"-0.0001"], [b"x"], 0.0),
+        ([b"BLPOP", b"x", b"0.0015"], [b"x"], 0.002),
         ([b"BLMPOP", b"3", b"2", b"x", b"y", b"RIGHT", b"COUNT", b"5"], [b"x", b"y"], 3.0),
     ],
 )
