@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from node.engine import (  # noqa: F401  (importing registers the implementations)
+    t_bitmap,
     t_hash,
     t_keys,
     t_list,

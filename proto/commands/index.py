@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from proto.commands import (
+    bitmaps,
     cluster,
     connection,
     hashes,
@@ -36,6 +37,7 @@ TABLE: dict[str, CommandSpec] = {}
 for _group in (
     keyspace,
     strings,
+    bitmaps,
     hashes,
     lists,
     sets,
