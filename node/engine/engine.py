@@ -16,6 +16,7 @@ from typing import Any
 from node.engine import (  # noqa: F401  (importing registers the implementations)
     t_bitmap,
     t_hash,
+    t_hll,
     t_keys,
     t_list,
     t_set,
