@@ -202,7 +202,9 @@ class SparseEdit:
         return cls(ops, firsts, len(value))
 
     def payload(self) -> bytes:
-        return serialize_sparse(self.ops)
+        """The opcodes' bytes, cut to the length Redis keeps (an XZERO cut off by the
+        end of a corrupted value counts one byte there, not two)."""
+        return serialize_sparse(self.ops)[: self.size - HEADER]
 
     def set(self, index: int, count: int, max_bytes: int = SPARSE_MAX_BYTES) -> int | None:
         """hllSparseSet: 1 if the register grew, 0 if not, None when the HLL must become
@@ -295,19 +297,19 @@ class SparseEdit:
 
 
 def sparse_registers(value: bytes | bytearray) -> np.ndarray:
-    """hllSparseToDense's reading of the registers; CorruptedHLL unless the opcodes cover
-    exactly 16384 registers (a VAL run past the end stops the reading, as Redis's)."""
+    """The registers of a sparse HLL (hllSparseToDense, hllMerge); CorruptedHLL unless
+    its runs add up to exactly 16384 registers (redis-server 7.0.15 refuses a run past the
+    last register, whatever its opcode)."""
+    ops = parse_sparse(memoryview(value)[HEADER:])
+    if sum(map(_span, ops)) != REGISTERS:
+        raise CorruptedHLL
     registers = np.zeros(REGISTERS, dtype=np.uint8)
     index = 0
-    for op in parse_sparse(memoryview(value)[HEADER:]):
+    for op in ops:
         span = _span(op)
         if _is_val(op):
-            if index + span > REGISTERS:
-                break
             registers[index : index + span] = _val_value(op)
         index += span
-    if index != REGISTERS:
-        raise CorruptedHLL
     return registers
 
 
