@@ -22,7 +22,7 @@ def test_pfadd_until_dense_is_byte_identical(redis_port, seed):
     rng = random.Random(seed)
     diff = Differential(redis_port)
     try:
-        encodings = set()
+        encodings: set[bytes] = set()
         diff.check([b"PFADD", b"h"])
         diff.check([b"GET", b"h"])
         while len(encodings) < 2 or rng.random() < 0.9:
