@@ -15,6 +15,7 @@ from typing import Any
 
 from node.engine import (  # noqa: F401  (importing registers the implementations)
     t_bitmap,
+    t_geo,
     t_hash,
     t_hll,
     t_keys,
