@@ -17,8 +17,8 @@ def run(engine: Engine, *args: bytes):
     return engine.execute(list(args), 0, random.Random(0))
 
 
-def refused(reply) -> bool:
-    return type(reply) is Error and b"max-command-work" in reply
+def refused(reply: object) -> bool:
+    return isinstance(reply, Error) and b"max-command-work" in bytes(reply)
 
 
 def test_corrupted_sparse_hll_of_any_length_is_refused_not_walked():
