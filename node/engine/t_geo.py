@@ -13,6 +13,7 @@ from node.engine import geohash
 from node.engine.errors import CommandError
 from node.engine.keyspace import Keyspace
 from node.engine.parsing import format_long_double, parse_int
+from node.engine.pqsort import pqsort
 from node.engine.registry import command
 from node.engine.t_zset import _zadd
 from node.engine.zset_value import ScoreRange, ZSetValue, parse_score
@@ -281,10 +282,7 @@ def _search(db: Keyspace, args: list[bytes], source_index: int, flags: int) -> R
     if not points and store_key is None:
         return []
     if sort:
-        # Redis sorts with the C library's qsort: a merge sort, stable, in glibc.
-        points.sort(key=lambda point: point.distance, reverse=False)
-        if sort < 0:
-            points = _stable_descending(points)
+        _sort(points, sort, count)
     returned = points[:count] if count else points
     if store_key is None:
         db.charge(len(returned) * (1 + with_dist + with_hash + 2 * with_coord))
@@ -304,10 +302,20 @@ def _search(db: Keyspace, args: list[bytes], source_index: int, flags: int) -> R
     return len(returned)
 
 
-def _stable_descending(points: list[_Point]) -> list[_Point]:
-    """sort_gp_desc through a stable sort: higher distances first, ties in the order the
-    search found them."""
-    return sorted(points, key=lambda point: -point.distance)
+def _sort(points: list[_Point], sort: int, count: int) -> None:
+    """Redis's sort of the results: the C library's qsort for all of them (a merge sort
+    in glibc: stable), its own pqsort when COUNT keeps fewer (equal distances then come
+    in pqsort's order)."""
+    if not count or count >= len(points):
+        points.sort(key=lambda point: point.distance * sort)
+        return
+
+    def compare(a: _Point, b: _Point) -> int:
+        if a.distance == b.distance:
+            return 0
+        return sort if a.distance > b.distance else -sort
+
+    pqsort(points, compare, 0, count - 1)
 
 
 def _reply_point(

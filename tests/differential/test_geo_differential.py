@@ -148,3 +148,38 @@ def test_errors_match_redis(redis_port):
             diff.check(args)
     finally:
         diff.close()
+
+
+@pytest.mark.parametrize("per_point", [3, 25, 60])
+def test_equal_distances_come_in_redis_order(redis_port, per_point):
+    """Members at the same few points: COUNT's partial sort (Redis's pqsort) and the full
+    sort order equally distant members as Redis does."""
+    diff = Differential(redis_port)
+    try:
+        args = [b"GEOADD", b"{t}g"]
+        for index in range(per_point * 3):
+            lon = (b"1.5", b"1.6", b"1.4")[index % 3]
+            args += [lon, b"2.5", b"m%03d" % index]
+        diff.check(args)
+        total = per_point * 3
+        for count in sorted({1, 2, 5, 7, 8, 40, 41, per_point, total - 1, total, total + 1}):
+            for order in (b"ASC", b"DESC"):
+                diff.check(
+                    [
+                        b"GEOSEARCH",
+                        b"{t}g",
+                        b"FROMLONLAT",
+                        b"1.5",
+                        b"2.5",
+                        b"BYRADIUS",
+                        b"100",
+                        b"km",
+                        b"COUNT",
+                        b"%d" % count,
+                        order,
+                        b"WITHDIST",
+                    ]
+                )
+        diff.check([b"GEORADIUS", b"{t}g", b"1.5", b"2.5", b"100", b"km", b"DESC"])
+    finally:
+        diff.close()
