@@ -66,6 +66,62 @@ def pattern(element: bytes) -> tuple[int, int]:
     return index, (rest & -rest).bit_length()
 
 
+# Elements of one length are hashed together with numpy (its uint64 arithmetic wraps as
+# C's does) when there are at least this many of them; fewer, one by one in Python.
+_VECTOR_GROUP = 8
+
+
+def patterns(elements: list[bytes]) -> tuple[list[int], list[int]]:
+    """pattern() of every element: (registers, counts), in the elements' order."""
+    indexes = [0] * len(elements)
+    counts = [0] * len(elements)
+    by_length: dict[int, list[int]] = {}
+    for position, element in enumerate(elements):
+        by_length.setdefault(len(element), []).append(position)
+    for length, positions in by_length.items():
+        if len(positions) < _VECTOR_GROUP:
+            for position in positions:
+                indexes[position], counts[position] = pattern(elements[position])
+            continue
+        group_indexes, group_counts = _patterns_of_length(
+            [elements[position] for position in positions], length
+        )
+        for position, index, count in zip(positions, group_indexes, group_counts):
+            indexes[position] = index
+            counts[position] = count
+    return indexes, counts
+
+
+def _patterns_of_length(elements: list[bytes], length: int) -> tuple[list[int], list[int]]:
+    m = np.uint64(_M)
+    r = np.uint64(47)
+    data = np.frombuffer(b"".join(elements), dtype=np.uint8).reshape(len(elements), length)
+    whole = length - (length & 7)
+    h = np.full(len(elements), (SEED ^ (length * _M)) & _MASK64, dtype=np.uint64)
+    if whole:
+        blocks = np.ascontiguousarray(data[:, :whole]).view("<u8")
+        for column in range(blocks.shape[1]):
+            k = blocks[:, column] * m
+            k ^= k >> r
+            k *= m
+            h ^= k
+            h *= m
+    if length & 7:
+        tail = np.zeros(len(elements), dtype=np.uint64)
+        for offset in range(length & 7):
+            tail |= data[:, whole + offset].astype(np.uint64) << np.uint64(8 * offset)
+        h ^= tail
+        h *= m
+    h ^= h >> r
+    h *= m
+    h ^= h >> r
+    index = h & np.uint64(REGISTERS - 1)
+    rest = (h >> np.uint64(P)) | np.uint64(1 << Q)
+    lowest = rest & (~rest + np.uint64(1))
+    count = np.log2(lowest.astype(np.float64)).astype(np.int64) + 1
+    return index.tolist(), count.tolist()
+
+
 # ---------------------------------------------------------------------- the header
 
 

@@ -85,8 +85,7 @@ def pfadd(db: Keyspace, args: list[bytes]) -> Reply:
     if value[4] == hll.SPARSE:
         edit = hll.SparseEdit.of(value)
         registers: np.ndarray | None = None
-        for element in elements:
-            index, count = hll.pattern(element)
+        for index, count in zip(*hll.patterns(elements)):
             if registers is not None:
                 if count > registers[index]:
                     registers[index] = count
@@ -115,12 +114,12 @@ def pfadd(db: Keyspace, args: list[bytes]) -> Reply:
             value = value[: hll.HEADER] + edit.payload()
     else:
         registers = hll.dense_registers(value)
-        for element in elements:
-            index, count = hll.pattern(element)
-            if count > registers[index]:
-                registers[index] = count
-                updated += 1
-        hll.store_dense(value, registers)
+        indexes, counts = hll.patterns(elements)
+        grown = registers.copy()
+        np.maximum.at(grown, np.array(indexes, dtype=np.intp), np.array(counts, dtype=np.uint8))
+        if not np.array_equal(grown, registers):
+            updated += 1
+            hll.store_dense(value, grown)
     if failed:
         # Redis changed the value in place up to the corrupted opcode, without a
         # notification or a change of the cache flag.
