@@ -7,12 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from node.engine import geohash
 from node.engine.errors import CommandError
 from node.engine.keyspace import Keyspace
-from node.engine.parsing import format_long_double, parse_int
+from node.engine.parsing import parse_int
 from node.engine.pqsort import pqsort
 from node.engine.registry import command
 from node.engine.t_zset import _zadd
@@ -55,7 +53,12 @@ def _lonlat(args: list[bytes], index: int) -> tuple[float, float]:
 
 
 def _human(value: float) -> DoubleText:
-    return DoubleText(format_long_double(np.longdouble(value)))
+    """addReplyHumanLongDouble of a double: '%.17Lf' of its exact value (Python's '%.17f'
+    rounds the same exact binary value the same way), trailing zeros and '.' trimmed."""
+    text = b"%.17f" % value
+    if b"." in text:
+        text = text.rstrip(b"0").rstrip(b".")
+    return DoubleText(b"0" if text == b"-0" else text)
 
 
 def _distance_text(meters: float) -> bytes:
@@ -345,8 +348,9 @@ def _points_in_shape(
         low, high = geohash.box_scores(box)
         start, stop = value.score_span(ScoreRange(float(low), False, float(high), True))
         db.charge(POINT_WORK * (stop - start))
-        for member, score in value.window(start, stop):
-            longitude, latitude = geohash.position_of(score)
+        entries = value.window(start, stop)
+        longitudes, latitudes = geohash.positions_of([score for _, score in entries])
+        for (member, score), longitude, latitude in zip(entries, longitudes, latitudes):
             meters = shape.within(longitude, latitude)
             if meters is not None:
                 found.append(_Point(member, score, longitude, latitude, meters))
