@@ -755,6 +755,7 @@ ENGINE_PARAMETERS = frozenset(
         "set-max-intset-entries",
         "zset-max-listpack-entries",
         "zset-max-listpack-value",
+        "hll-sparse-max-bytes",
         "notify-keyspace-events",
         "max-command-work",
         "script-max-instructions",

@@ -60,6 +60,8 @@ class EngineConfig:
     set_max_intset_entries: int = 512
     zset_max_listpack_entries: int = 128
     zset_max_listpack_value: int = 64
+    # The longest sparse HyperLogLog (header included) before it becomes dense.
+    hll_sparse_max_bytes: int = 3000
     # Stored and replicated; keyspace notifications themselves are not implemented yet.
     notify_keyspace_events: str = ""
 

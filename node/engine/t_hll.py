@@ -55,6 +55,14 @@ def _read_work(value: bytes | bytearray) -> int:
     return (len(value) - hll.HEADER) // SPARSE_BYTES_PER_ELEMENT + 1
 
 
+def _sparse_set_work(db: Keyspace, value: bytes | bytearray) -> int:
+    """One sparse change: a few microseconds, and the list slices move its opcodes (one
+    element more per 2 KB the sparse value may grow to, hll-sparse-max-bytes)."""
+    if value[4] == hll.DENSE:
+        return SPARSE_SET_WORK
+    return SPARSE_SET_WORK + max(db.config.hll_sparse_max_bytes, len(value)) // 2048
+
+
 def _hash_work(elements: list[bytes]) -> int:
     return sum(1 + len(element) // (8 * MURMUR_BLOCKS_PER_ELEMENT) for element in elements)
 
@@ -77,7 +85,7 @@ def pfadd(db: Keyspace, args: list[bytes]) -> Reply:
         _hash_work(elements)
         + DENSE_WORK
         + _read_work(value)
-        + SPARSE_SET_WORK * len(elements)
+        + _sparse_set_work(db, value) * len(elements)
         + string_work(len(value))
     )
     updated = 1 if new else 0
@@ -92,7 +100,7 @@ def pfadd(db: Keyspace, args: list[bytes]) -> Reply:
                     updated += 1
                 continue
             try:
-                result = edit.set(index, count)
+                result = edit.set(index, count, db.config.hll_sparse_max_bytes)
             except hll.CorruptedHLL:
                 failed = True
                 break
@@ -209,7 +217,7 @@ def pfmerge(db: Keyspace, args: list[bytes]) -> Reply:
     new = current is None
     value = hll.created() if current is None else bytearray(current)
     nonzero = np.flatnonzero(maximum)
-    db.charge(SPARSE_SET_WORK * len(nonzero) + DENSE_WORK + string_work(hll.DENSE_SIZE))
+    db.charge(_sparse_set_work(db, value) * len(nonzero) + DENSE_WORK + string_work(hll.DENSE_SIZE))
     if use_dense and value[4] == hll.SPARSE:
         try:
             value = hll.to_dense(value)
@@ -219,19 +227,21 @@ def pfmerge(db: Keyspace, args: list[bytes]) -> Reply:
         registers = np.maximum(hll.dense_registers(value), maximum)
         hll.store_dense(value, registers)
     else:
-        value = _merge_sparse(value, maximum, nonzero)
+        value = _merge_sparse(value, maximum, nonzero, db.config.hll_sparse_max_bytes)
     hll.invalidate(value)
     _store(db, target, value, new)
     db.notify("$", b"pfadd", target)
     return OK
 
 
-def _merge_sparse(value: bytearray, maximum: np.ndarray, nonzero: np.ndarray) -> bytearray:
+def _merge_sparse(
+    value: bytearray, maximum: np.ndarray, nonzero: np.ndarray, max_bytes: int
+) -> bytearray:
     """hllSparseSet of every non-zero register in order, dense from a promotion on."""
     edit = hll.SparseEdit.of(value)
     for position, index in enumerate(nonzero.tolist()):
         try:
-            result = edit.set(index, int(maximum[index]))
+            result = edit.set(index, int(maximum[index]), max_bytes)
         except hll.CorruptedHLL:
             continue  # Redis ignores hllSparseSet's failure here
         if result is None:

@@ -210,6 +210,7 @@ SAMPLE_VALUES = {
     "set-max-intset-entries": ["64", "0"],
     "zset-max-listpack-entries": ["1", "256"],
     "zset-max-listpack-value": ["32", "1k"],
+    "hll-sparse-max-bytes": ["0", "5000", "1k"],
     "notify-keyspace-events": ["KEA", "Ex", "gx$", "", "AKEm", "Kn"],
     "slowlog-log-slower-than": ["-1", "0", "5000"],
     "slowlog-max-len": ["0", "1000"],

@@ -133,3 +133,21 @@ def test_other_errors(redis_port):
             diff.check(args)
     finally:
         diff.close()
+
+
+@pytest.mark.parametrize("max_bytes", [0, 200, 5000])
+def test_hll_sparse_max_bytes(redis_port, max_bytes):
+    rng = random.Random(max_bytes)
+    diff = Differential(redis_port)
+    diff.engine.config.hll_sparse_max_bytes = max_bytes
+    diff.redis.call([b"CONFIG", b"SET", b"hll-sparse-max-bytes", b"%d" % max_bytes])
+    try:
+        for _ in range(12):
+            diff.check([b"PFADD", b"{s}h", *_elements(rng, 150)])
+            diff.check([b"GET", b"{s}h"])
+            diff.check([b"PFADD", b"{s}small", *_elements(rng, 3)])
+            diff.check([b"PFMERGE", b"{s}m", b"{s}small"])
+            diff.check([b"GET", b"{s}m"])
+    finally:
+        diff.redis.call([b"CONFIG", b"SET", b"hll-sparse-max-bytes", b"3000"])
+        diff.close()
