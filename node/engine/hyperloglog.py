@@ -160,17 +160,25 @@ def set_cached(value: bytearray, cardinality: int) -> None:
 
 
 def dense_registers(value: bytes | bytearray) -> np.ndarray:
-    """The 16384 registers of a dense HLL, one uint8 each."""
+    """The 16384 registers of a dense HLL, one uint8 each: every 3 bytes hold 4 registers
+    (24 bits, the first register in the lowest 6)."""
     packed = np.frombuffer(value, dtype=np.uint8, count=DENSE_SIZE - HEADER, offset=HEADER)
-    bits = np.unpackbits(packed, bitorder="little").reshape(REGISTERS, 6)
-    registers: np.ndarray = np.packbits(bits, axis=1, bitorder="little").reshape(REGISTERS)
-    return registers
+    triples = packed.reshape(REGISTERS // 4, 3).astype(np.uint32)
+    word = triples[:, 0] | (triples[:, 1] << 8) | (triples[:, 2] << 16)
+    registers = np.empty((REGISTERS // 4, 4), dtype=np.uint8)
+    for slot in range(4):
+        registers[:, slot] = (word >> (6 * slot)) & 63
+    return registers.reshape(REGISTERS)
 
 
 def store_dense(value: bytearray, registers: np.ndarray) -> None:
     """Write 16384 registers (each < 64) into a dense HLL."""
-    bits = np.unpackbits(registers.astype(np.uint8)[:, None], axis=1, bitorder="little")
-    value[HEADER:DENSE_SIZE] = np.packbits(bits[:, :6].reshape(-1), bitorder="little").tobytes()
+    quads = registers.astype(np.uint32).reshape(REGISTERS // 4, 4)
+    word = quads[:, 0] | (quads[:, 1] << 6) | (quads[:, 2] << 12) | (quads[:, 3] << 18)
+    triples = np.empty((REGISTERS // 4, 3), dtype=np.uint8)
+    for byte in range(3):
+        triples[:, byte] = (word >> (8 * byte)) & 0xFF
+    value[HEADER:DENSE_SIZE] = triples.tobytes()
 
 
 # ---------------------------------------------------------------------- sparse opcodes

@@ -34,7 +34,7 @@ NOT_SPARSE = b"ERR HLL encoding is not sparse"
 MURMUR_BLOCKS_PER_ELEMENT = 4
 SPARSE_SET_WORK = 3
 DENSE_WORK = 50
-SPARSE_BYTES_PER_ELEMENT = 4
+SPARSE_BYTES_PER_ELEMENT = 1
 
 
 def _lookup(db: Keyspace, key: bytes) -> bytes | bytearray | None:
