@@ -285,10 +285,12 @@ def _search(db: Keyspace, args: list[bytes], source_index: int, flags: int) -> R
     if not points and store_key is None:
         return []
     if sort:
+        if count and count < len(points):
+            db.charge(PQSORT_WORK * len(points))
         _sort(points, sort, count)
     returned = points[:count] if count else points
     if store_key is None:
-        db.charge(len(returned) * (1 + with_dist + with_hash + 2 * with_coord))
+        db.charge(len(returned) * (1 + with_dist + with_hash + 4 * with_coord))
         return [
             _reply_point(point, conversion, with_dist, with_hash, with_coord) for point in returned
         ]
@@ -319,6 +321,10 @@ def _sort(points: list[_Point], sort: int, count: int) -> None:
         return sort if a.distance > b.distance else -sort
 
     pqsort(points, compare, 0, count - 1)
+
+
+# Redis's partial sort runs in Python, comparisons and swaps: this much work per point.
+PQSORT_WORK = 3
 
 
 def _reply_point(
