@@ -759,6 +759,7 @@ ENGINE_PARAMETERS = frozenset(
         "stream-node-max-bytes",
         "list-max-listpack-size",
         "list-compress-depth",
+        "hll-sparse-max-bytes",
         "notify-keyspace-events",
         "max-command-work",
         "script-max-instructions",

@@ -68,6 +68,13 @@ class Double(float):
     __slots__ = ()
 
 
+class DoubleText(bytes):
+    """A double whose text the command chose (GEOPOS's and WITHCOORD's '%.17Lf' trimmed,
+    Redis's addReplyHumanLongDouble): RESP2 bulk string, RESP3 ',' with that text."""
+
+    __slots__ = ()
+
+
 class Bool:
     """A boolean: RESP2 integer 0/1, RESP3 '#t'/'#f'."""
 
@@ -203,6 +210,13 @@ def _double(reply: Double, out: list[bytes], resp3: bool) -> None:
         out.append(b"$%d\r\n%s\r\n" % (len(text), text))
 
 
+def _double_text(reply: DoubleText, out: list[bytes], resp3: bool) -> None:
+    if resp3:
+        out.append(b",%s\r\n" % reply)
+    else:
+        out.append(b"$%d\r\n%s\r\n" % (len(reply), reply))
+
+
 def _bool(reply: Bool, out: list[bytes], resp3: bool) -> None:
     if resp3:
         out.append(b"#t\r\n" if reply.value else b"#f\r\n")
@@ -235,6 +249,7 @@ _ENCODERS: dict[type, Callable[[Any, list[bytes], bool], None]] = {
     SetReply: _set,
     Pairs: _pairs,
     Double: _double,
+    DoubleText: _double_text,
     Bool: _bool,
     Verbatim: _verbatim,
     Push: _push,

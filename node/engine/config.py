@@ -68,7 +68,9 @@ class EngineConfig:
     # a list is always quicklist.
     list_max_listpack_size: int = -2
     list_compress_depth: int = 0
-    # Stored and replicated; keyspace notifications themselves are not implemented yet.
+    # The longest sparse HyperLogLog (header included) before it becomes dense.
+    hll_sparse_max_bytes: int = 3000
+    # Which keyspace events the leaders publish (node/notifications.py).
     notify_keyspace_events: str = ""
 
     def __post_init__(self) -> None:

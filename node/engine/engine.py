@@ -14,8 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 from node.engine import (  # noqa: F401  (importing registers the implementations)
+    t_bitmap,
     t_dump,
+    t_geo,
     t_hash,
+    t_hll,
     t_keys,
     t_lease,
     t_list,

@@ -701,7 +701,7 @@ class Scripting:
             return table({b"ok": bytes(reply)})
         if kind is resp.Error:
             return self._lua_error(reply)
-        if kind is resp.Double:
+        if kind is resp.Double or kind is resp.DoubleText:
             return table({b"double": float(reply)})
         if kind is resp.Bool:
             return bool(reply.value)

@@ -960,7 +960,9 @@ def xclaim(db: Keyspace, args: list[bytes]) -> Reply:
 @command("xautoclaim")
 def xautoclaim(db: Keyspace, args: list[bytes]) -> Reply:
     key, group_name, consumer_name = args[1], args[2], args[3]
-    stream = _stream(db, key, read=True)  # first, as Redis's lookupKeyRead (keymiss)
+    # Looked up first (a miss is a keymiss event even when an argument is then refused),
+    # its type checked after the arguments, in Redis's order.
+    found = db.lookup_read(key)
     min_idle = max(_long(args[4], b"ERR Invalid min-idle-time argument for XAUTOCLAIM"), 0)
     start = range_start(args[5])
     count = 100
@@ -979,6 +981,9 @@ def xautoclaim(db: Keyspace, args: list[bytes]) -> Reply:
         else:
             raise CommandError(SYNTAX)
         index += 1
+    if found is not None and type(found) is not StreamValue:
+        raise CommandError(WRONGTYPE)
+    stream: StreamValue | None = found
     group = stream.groups.get(group_name) if stream is not None else None
     if stream is None or group is None:
         raise _no_group(key, group_name)

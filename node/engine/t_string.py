@@ -372,7 +372,7 @@ def strlen(db: Keyspace, args: list[bytes]) -> Reply:
     return 0 if value is None else len(value)
 
 
-@command("getrange")
+@command("getrange", "substr")
 def getrange(db: Keyspace, args: list[bytes]) -> Reply:
     start = parse_int(args[2])
     end = parse_int(args[3])

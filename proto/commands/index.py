@@ -16,9 +16,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from proto.commands import (
+    bitmaps,
     cluster,
     connection,
+    geo,
     hashes,
+    hll,
     keyspace,
     leases,
     lists,
@@ -38,11 +41,14 @@ TABLE: dict[str, CommandSpec] = {}
 for _group in (
     keyspace,
     strings,
+    bitmaps,
+    hll,
     hashes,
     lists,
     sets,
     sortedsets,
     streams,
+    geo,
     scripting,
     connection,
     pubsub,

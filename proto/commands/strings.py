@@ -148,6 +148,15 @@ COMMANDS = [
         complexity="O(N)",
     ),
     command(
+        "substr",
+        4,
+        READONLY,
+        (1, 1, 1),
+        group=GROUP,
+        complexity="O(N)",
+        summary="A substring of a string value (GETRANGE's older name).",
+    ),
+    command(
         "setrange",
         4,
         WRITE | DENYOOM,

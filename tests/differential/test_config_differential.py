@@ -214,6 +214,7 @@ SAMPLE_VALUES = {
     "stream-node-max-bytes": ["0", "1kb", "200"],
     "list-max-listpack-size": ["-1", "4", "-5", "-6", "2147483647", "x"],
     "list-compress-depth": ["1", "0", "-1"],
+    "hll-sparse-max-bytes": ["0", "5000", "1k"],
     "notify-keyspace-events": ["KEA", "Ex", "gx$", "", "AKEm", "Kn"],
     "slowlog-log-slower-than": ["-1", "0", "5000"],
     "slowlog-max-len": ["0", "1000"],
