@@ -10,14 +10,49 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from proto import errors
+from router.config import Limits
 from router.connection import ClientState
-from router.tracking import deliver_invalidation
+from router.pause import PauseState
+from router.pubsub import Frame
+from router.router_bus import RouterBus
+from router.tracking import TrackingTable, deliver_invalidation
 
-if TYPE_CHECKING:
-    from router.context import ClientHandle, RouterContext
+
+class ClientHandle(Protocol):
+    """A connected client as other connections see it."""
+
+    client: ClientState
+
+    @property
+    def buffered(self) -> int: ...
+
+    @property
+    def output_buffered(self) -> int: ...
+
+    def kill(self) -> None: ...
+
+    def deliver(self, frame: Frame) -> None:
+        """A pushed message (pub/sub, MONITOR line, tracking invalidation)."""
+
+    async def unblock(self, error: bool) -> bool:
+        """CLIENT UNBLOCK of this client; whether it was blocked."""
+        ...
+
+    def use_limits(self, limits: Limits) -> None:
+        """Read the connection's next requests under these limits (CONFIG SET)."""
+
+
+class RouterContext(Protocol):
+    """What these operations need of the router's shared context (router.context)."""
+
+    clients: dict[int, ClientHandle]
+    bus: RouterBus
+    pause: PauseState
+    tracking: TrackingTable
+
 
 DEFAULT_USER = b"default"
 CLIENT_TYPES = (b"normal", b"master", b"replica", b"slave", b"pubsub")

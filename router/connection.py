@@ -4,12 +4,23 @@ subscriptions."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from router.transaction import Transaction
 
-if TYPE_CHECKING:
-    from router.tracking import Tracking
+
+@dataclass(slots=True)
+class Tracking:
+    """A tracking client's settings (CLIENT TRACKING ON ...; router/tracking.py)."""
+
+    redirect: int = 0  # 0: to the client itself
+    bcast: bool = False
+    optin: bool = False
+    optout: bool = False
+    noloop: bool = False
+    prefixes: list[bytes] = field(default_factory=list)
+    caching: bool = False  # CLIENT CACHING yes/no given for the next command
+    broken_redirect: bool = False
+    remote_redirect: bool = False  # the redirect target is a client of another router
 
 
 @dataclass(slots=True)

@@ -9,49 +9,24 @@ import dataclasses
 import random
 import secrets
 import time
-from typing import Protocol
 
 from proto.redis_config import string2d
 from router import client_ops
 from router.backend import Backend
-from router.config import Limits, RouterConfig
+from router.client_ops import ClientHandle
+from router.config import RouterConfig
 from router.connection import ClientState
 from router.metrics import CommandMetrics, CommandStats
 from router.monitor import MonitorFeed
 from router.monitoring import LatencyMonitor, Rates, Slowlog, observe
 from router.pause import PauseState
 from router.planner import Planner
-from router.pubsub import Frame
 from router.router_bus import RouterBus
 from router.stats import RouterStats
 from router.tracking import TrackingTable
 
 # A client id is router_tag << CLIENT_ID_BITS | the router's own count.
 CLIENT_ID_BITS = 32
-
-
-class ClientHandle(Protocol):
-    """A connected client as other connections see it."""
-
-    client: ClientState
-
-    @property
-    def buffered(self) -> int: ...
-
-    @property
-    def output_buffered(self) -> int: ...
-
-    def kill(self) -> None: ...
-
-    def deliver(self, frame: Frame) -> None:
-        """A pushed message (pub/sub, MONITOR line, tracking invalidation)."""
-
-    async def unblock(self, error: bool) -> bool:
-        """CLIENT UNBLOCK of this client; whether it was blocked."""
-        ...
-
-    def use_limits(self, limits: Limits) -> None:
-        """Read the connection's next requests under these limits (CONFIG SET)."""
 
 
 class RouterContext:

@@ -19,35 +19,19 @@ not reported; a FLUSHALL invalidates each key it removed rather than sending a n
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from proto.commands import CommandSpec, Flag
 from proto.internal_channels import INVALIDATE, unpack
 from proto.resp import Push
 from router.backend import Backend
-from router.connection import ClientState
+from router.connection import ClientState, Tracking
 from router.pubsub import Frame
 
 INVALIDATE_CHANNEL = b"__redis__:invalidate"
 # Redis's tracking-table-max-keys default: past it the oldest keys are invalidated (their
 # readers told) and forgotten, as trackingLimitUsedSlots does (0: no limit).
 MAX_KEYS = 1_000_000
-
-
-@dataclass(slots=True)
-class Tracking:
-    """A tracking client's settings (CLIENT TRACKING ON ...)."""
-
-    redirect: int = 0  # 0: to the client itself
-    bcast: bool = False
-    optin: bool = False
-    optout: bool = False
-    noloop: bool = False
-    prefixes: list[bytes] = field(default_factory=list)
-    caching: bool = False  # CLIENT CACHING yes/no given for the next command
-    broken_redirect: bool = False
-    remote_redirect: bool = False  # the redirect target is a client of another router
 
 
 class Receiver(Protocol):
