@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import time
+from functools import partial
 from operator import methodcaller
 from typing import Any
 
@@ -106,7 +107,8 @@ class Streams(Workload):
                 session,
                 "last-delivered",
                 key,
-                methodcaller("xinfo_groups", key),
+                # The final reads run alone: a stream (or group) gone is read as none.
+                partial(_groups, key=key),
                 lambda groups: next(
                     (g["last-delivered-id"] for g in groups if g["name"] == GROUP), None
                 ),
@@ -116,8 +118,8 @@ class Streams(Workload):
                 session,
                 "pending",
                 key,
-                methodcaller("xpending", key, GROUP),
-                lambda summary: summary["pending"],
+                partial(_pending_or_none, key=key),
+                lambda summary: None if summary is None else summary["pending"],
                 deadline,
             )
 
@@ -134,6 +136,8 @@ class Streams(Workload):
                 claimed,
             )
             if outcome != OK:
+                if isinstance(got, str) and "NOGROUP" in got:
+                    return  # the group (or its stream) is gone: the final reads tell
                 time.sleep(0.5)
                 continue
             ids = [entry_id for entry_id, _element in got["entries"]]
@@ -144,3 +148,15 @@ class Streams(Workload):
             cursor = got["cursor"]
             if cursor == "0-0":
                 return
+
+
+def _groups(client: Any, key: str) -> Any:
+    """XINFO GROUPS, none when the stream is gone."""
+    return client.xinfo_groups(key) if client.exists(key) else []
+
+
+def _pending_or_none(client: Any, key: str) -> Any:
+    """XPENDING's summary, None when the group is gone (the lost entries say it)."""
+    if not any(group["name"] == GROUP for group in _groups(client, key)):
+        return None
+    return client.xpending(key, GROUP)

@@ -111,6 +111,7 @@ def test_unsafe_setting_loses_acknowledged_writes_and_the_run_says_so(tmp_path):
     }
     assert "lost-write" in kinds["sets"], kinds
     assert "lost-increments" in kinds["counters"], kinds
+    assert "lost-write" in kinds["streams"], kinds  # acknowledged XADDs gone
     lost = next(a for a in by_workload["sets"]["anomalies"] if a["kind"] == "lost-write")
     assert any(op["f"] == "add" and op["type"] == "ok" for op in lost["operations"])
     assert "chaos run: INVALID" in run.stdout
