@@ -389,6 +389,14 @@ class StreamValue(Container):
         if self.length == 1:
             self.first_id = stream_id
 
+    def add_block(self, block: Block) -> None:
+        """Append a whole block (a loaded node) whose entries follow the stream's; the
+        caller sets the stream's IDs and counters."""
+        self.blocks.append(block)
+        self._firsts.append(block.id_at(0))
+        self._bytes += BLOCK_OVERHEAD + len(block.data) + ENTRY_OVERHEAD * len(block)
+        self.length += len(block)
+
     def _locate(self, stream_id: int) -> tuple[int, int]:
         """(block, index) of the first entry with an ID >= stream_id; (len, 0) if none."""
         block_index = max(bisect_right(self._firsts, stream_id) - 1, 0)
@@ -711,3 +719,21 @@ class StreamValue(Container):
         if next(pieces, None) is not None:
             raise ValueError("stream snapshot has pieces left over")
         return stream
+
+
+def estimate_read(stream: StreamValue, stream_id: int) -> int:
+    """streamEstimateDistanceFromFirstEverEntry."""
+    if not stream.entries_added:
+        return 0
+    if not stream.length and stream_id <= stream.last_id:
+        return stream.entries_added
+    if stream_id == stream.last_id:
+        return stream.entries_added
+    if stream_id > stream.last_id:
+        return INVALID_ENTRIES_READ
+    if not stream.max_deleted_id or stream.max_deleted_id < stream.first_id:
+        if stream_id < stream.first_id:
+            return stream.entries_added - stream.length
+        if stream_id == stream.first_id:
+            return stream.entries_added - stream.length + 1
+    return INVALID_ENTRIES_READ

@@ -24,10 +24,13 @@ from node.engine.list_value import ListValue
 from node.engine.parsing import to_int
 from node.engine.registry import command
 from node.engine.set_value import SetValue
+from node.engine.stream_rdb import from_rdb, to_rdb
+from node.engine.stream_value import StreamValue
 from node.engine.zset_value import ZSetValue, score_text
 from proto.errors import NOT_INTEGER, SYNTAX
 from proto.rdb import values as rdb
 from proto.rdb.reader import FormatError
+from proto.rdb.stream import encode_stream_value
 from proto.resp import OK, Reply
 
 BAD_PAYLOAD = b"ERR DUMP payload version or checksum are wrong"
@@ -53,6 +56,9 @@ def _size(value: Any) -> tuple[int, int]:
         return len(value), 1
     if isinstance(value, HashValue):
         return value.mem, 2 * len(value)
+    if isinstance(value, StreamValue):
+        # Each entry's fields and values are unpacked and re-encoded as listpack entries.
+        return 2 * value.mem, len(value) + sum(len(group.pel) for group in value.groups.values())
     return value.mem, len(value)
 
 
@@ -73,6 +79,8 @@ def serialize(value: Any, charge: rdb.Charge) -> bytes:
             pairs = [(member, score_text(score)) for member, score in entries]
             return rdb.encode_zset_listpack(pairs, charge)
         return rdb.encode_zset_skiplist(entries, charge)
+    if isinstance(value, StreamValue):
+        return encode_stream_value(to_rdb(value), charge)
     raise TypeError(f"no RDB form for {type(value).__name__}")
 
 
@@ -94,6 +102,8 @@ def restore_value(db: Keyspace, decoded: rdb.Decoded) -> Any:
     config = db.config
     if decoded.kind == b"string":
         return bytes(decoded.items)
+    if decoded.kind == b"stream":
+        return from_rdb(decoded.items)
     if decoded.kind == b"list":
         if not decoded.items:
             raise ValueError("empty list")

@@ -2,7 +2,7 @@
 the DUMP payload around it: type byte, value, RDB version (2 bytes LE), CRC-64 (8 bytes LE).
 
 Encoders write what redis-server 7.0 writes for the same value and encoding; decoders
-read every type Redis 7.0 loads (RDB 10 and earlier), streams and modules excepted, into a
+read every type Redis 7.0 loads (RDB 10 and earlier), modules excepted, into a
 neutral form (`Decoded`) that callers turn into their own values. Every length is checked
 against the bytes present, so a corrupt payload raises FormatError and never reads or
 allocates more than it holds (LZF output aside, which LZF itself bounds to ~100x)."""
@@ -39,10 +39,11 @@ TYPE_STREAM_LISTPACKS = 15
 TYPE_HASH_LISTPACK = 16
 TYPE_ZSET_LISTPACK = 17
 TYPE_LIST_QUICKLIST_2 = 18
+TYPE_STREAM_LISTPACKS_2 = 19
 
-# Types whose values this codec reads (Redis 7.0's rdbIsObjectType, streams and modules
-# left out: a stream type gets "Bad data format" until streams exist here).
-VALUE_TYPES = frozenset({0, 1, 2, 3, 4, 5, 9, 10, 11, 12, 13, 14, 16, 17, 18})
+# Types whose values this codec reads (Redis 7.0's rdbIsObjectType, modules left out;
+# streams in proto.rdb.stream).
+VALUE_TYPES = frozenset({0, 1, 2, 3, 4, 5, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19})
 
 _ENC_INT8 = 0
 _ENC_INT16 = 1
@@ -192,9 +193,10 @@ def _to_float(text: bytes) -> float:
 
 @dataclass(slots=True)
 class Decoded:
-    """A value read from RDB: kind is b"string", b"list", b"set", b"hash" or b"zset";
-    items the string's bytes, the list's elements, the set's members, the hash's
-    (field, value) pairs or the sorted set's (member, score) pairs, in payload order."""
+    """A value read from RDB: kind is b"string", b"list", b"set", b"hash", b"zset" or
+    b"stream"; items the string's bytes, the list's elements, the set's members, the
+    hash's (field, value) pairs or the sorted set's (member, score) pairs, in payload
+    order, or a stream's proto.rdb.stream.StreamData."""
 
     kind: bytes
     items: Any
@@ -365,6 +367,11 @@ def read_value(rdb_type: int, reader: Reader) -> Decoded:
         return Decoded(b"zset", _zset_pairs(_blob_ziplist(reader)), rdb_type)
     if rdb_type == TYPE_ZSET_LISTPACK:
         return Decoded(b"zset", _zset_pairs(_blob_listpack(reader)), rdb_type)
+    if rdb_type in (TYPE_STREAM_LISTPACKS, TYPE_STREAM_LISTPACKS_2):
+        # Imported here: proto.rdb.stream is written with this module's primitives.
+        from proto.rdb import stream
+
+        return Decoded(b"stream", stream.read_stream(rdb_type, reader), rdb_type)
     raise FormatError(f"unsupported value type {rdb_type}")
 
 
