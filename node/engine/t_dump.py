@@ -57,8 +57,10 @@ def _size(value: Any) -> tuple[int, int]:
     if isinstance(value, HashValue):
         return value.mem, 2 * len(value)
     if isinstance(value, StreamValue):
-        # Each entry's fields and values are unpacked and re-encoded as listpack entries.
-        return 2 * value.mem, len(value) + sum(len(group.pel) for group in value.groups.values())
+        # Each entry is unpacked and re-encoded as a few listpack elements (its flags,
+        # ID and count besides its fields and values); each pending entry twice.
+        pending = sum(len(group.pel) for group in value.groups.values())
+        return value.mem, 4 * len(value) + 2 * pending
     return value.mem, len(value)
 
 
