@@ -432,7 +432,9 @@ def test_damaged_stream_payloads_get_redis_errors(redis_port):
                 diff.check([b"XADD", b"xs", b"%d-0" % index, b"f", b"v%d" % index])
             diff.check([b"XADD", b"xs", b"9-0", b"other", b"12", b"x", b""])
             diff.check([b"XGROUP", b"CREATE", b"xs", b"g", b"0"])
-            diff.check([b"XREADGROUP", b"GROUP", b"g", b"c", b"COUNT", b"3", b"STREAMS", b"xs", b">"])
+            diff.check(
+                [b"XREADGROUP", b"GROUP", b"g", b"c", b"COUNT", b"3", b"STREAMS", b"xs", b">"]
+            )
             diff.redis.call([b"CONFIG", b"SET", b"sanitize-dump-payload", b"yes"])
             payload = diff.engine_call([b"DUMP", b"xs"])
             damaged = _damaged(payload, position, byte)
