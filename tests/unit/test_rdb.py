@@ -294,7 +294,7 @@ def test_type_15_payload_gets_redis_defaults():
     assert run(engine, b"RESTORE", b"old", b"0", payload) == b"OK"
     info = run(engine, b"XINFO", b"STREAM", b"old", b"FULL")
     assert isinstance(info, list)
-    fields = dict(zip(info[0::2], info[1::2], strict=True))  # type: ignore[call-overload]
+    fields = dict(zip(info[0::2], info[1::2], strict=True))
     assert fields[b"entries-added"] == data.length
     assert fields[b"recorded-first-entry-id"] == b"1-1"
     assert fields[b"max-deleted-entry-id"] == b"0-0"
@@ -310,7 +310,7 @@ def test_inconsistent_stream_payloads_are_refused():
     engine = _stream_engine()
     good = values.read_payload(run(engine, b"DUMP", b"x")).items  # type: ignore[arg-type]
 
-    def changed(change) -> bytes:  # type: ignore[no-untyped-def]
+    def changed(change) -> bytes:
         data = values.read_payload(run(engine, b"DUMP", b"x")).items  # type: ignore[arg-type]
         change(data)
         return _stream_payload(data)
