@@ -119,4 +119,5 @@ def _stream_commands(pipe: Any, key: bytes, data: StreamData) -> None:
                     count,
                     "FORCE",
                     "JUSTID",
+                    parse_justid=True,  # redis-py's XCLAIM reply parser: IDs only
                 )
