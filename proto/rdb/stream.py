@@ -24,18 +24,12 @@ import struct
 from dataclasses import dataclass, field
 
 from proto.rdb import listpack
+from proto.rdb.primitives import Charge, encode_length, encode_string, read_count, read_string
 from proto.rdb.reader import FormatError, Reader
-from proto.rdb.values import (
-    TYPE_STREAM_LISTPACKS_2,
-    Charge,
-    encode_length,
-    encode_string,
-    read_count,
-    read_string,
-)
 
 FLAG_DELETED = 1
 FLAG_SAMEFIELDS = 2
+TYPE_STREAM_LISTPACKS_2 = 19  # as in proto.rdb.values
 _U64 = 1 << 64
 _SEQ_MASK = _U64 - 1
 INVALID_ENTRIES_READ = -1  # a group's entries read when it is not known
