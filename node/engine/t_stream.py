@@ -943,7 +943,9 @@ def xclaim(db: Keyspace, args: list[bytes]) -> Reply:
 @command("xautoclaim")
 def xautoclaim(db: Keyspace, args: list[bytes]) -> Reply:
     key, group_name, consumer_name = args[1], args[2], args[3]
-    stream = _stream(db, key, read=True)  # first, as Redis's lookupKeyRead (keymiss)
+    # Looked up first, as Redis's lookupKeyRead (keymiss), but its type checked after the
+    # arguments are parsed, as xautoclaimCommand does.
+    value = db.lookup_read(key)
     min_idle = max(_long(args[4], b"ERR Invalid min-idle-time argument for XAUTOCLAIM"), 0)
     start = range_start(args[5])
     count = 100
@@ -962,6 +964,9 @@ def xautoclaim(db: Keyspace, args: list[bytes]) -> Reply:
         else:
             raise CommandError(SYNTAX)
         index += 1
+    if value is not None and type(value) is not StreamValue:
+        raise CommandError(WRONGTYPE)
+    stream: StreamValue | None = value
     group = stream.groups.get(group_name) if stream is not None else None
     if stream is None or group is None:
         raise _no_group(key, group_name)
