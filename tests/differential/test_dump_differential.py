@@ -296,6 +296,15 @@ def _stream_fills() -> dict[bytes, list[list[bytes]]]:
         [b"XTRIM", b"xtrim", b"MAXLEN", b"~", b"120"],
         [b"XSETID", b"xtrim", b"999-0", b"ENTRIESADDED", b"500", b"MAXDELETEDID", b"50-0"],
     ]
+    fills[b"xempty"] = [
+        [b"XGROUP", b"CREATE", b"xempty", b"g", b"$", b"MKSTREAM", b"ENTRIESREAD", b"0"],
+        [b"XGROUP", b"CREATECONSUMER", b"xempty", b"g", b"c"],
+    ]
+    fills[b"xemptied"] = [  # every node gone with its last entry: no tombstones left
+        [b"XADD", b"xemptied", b"3-3", b"a", b"1"],
+        [b"XADD", b"xemptied", b"4-0", b"b", b"2"],
+        [b"XDEL", b"xemptied", b"3-3", b"4-0"],
+    ]
     return fills
 
 
