@@ -248,7 +248,12 @@ def read_stream(rdb_type: int, reader: Reader) -> StreamData:
     last_entry = -1
     for _ in _bounded(read_count(reader), reader, _NODE_MIN):
         key = read_string(reader)
-        node = parse_node(key, read_string(reader))
+        blob = read_string(reader)
+        if reader.charge is not None:
+            # Parsing a node's entries costs about as much again as decompressing its
+            # bytes (measured: 20,000 small entries), told before it runs.
+            reader.charge(len(blob))
+        node = parse_node(key, blob)
         if node.entries[0][0] <= last_entry:
             raise FormatError("stream nodes out of order")
         last_entry = node.entries[-1][0]
