@@ -360,3 +360,19 @@ def test_damaged_stream_payloads_give_ok_or_bad_data_format(data):
             [b"DUMP", b"c"],
         ):
             assert not isinstance(run(engine, *args), Error), args
+
+
+def test_stream_dump_and_restore_work_is_charged_before_it_runs():
+    roomy = Engine(EngineConfig())
+    for index in range(1, 1001):
+        run(roomy, b"XADD", b"x", b"%d-0" % index, b"f", b"%d" % index, b"g", b"v" * 20)
+    payload = run(roomy, b"DUMP", b"x")
+    assert isinstance(payload, bytes) and not isinstance(payload, Error)
+    tight = Engine(EngineConfig(max_command_work=10_000))
+    refused = run(tight, b"RESTORE", b"x", b"0", payload)
+    assert isinstance(refused, Error) and b"max-command-work" in refused  # type: ignore[comparison-overlap]
+    assert run(tight, b"EXISTS", b"x") == 0
+    for index in range(1, 1001):
+        run(tight, b"XADD", b"x", b"%d-0" % index, b"f", b"%d" % index, b"g", b"v" * 20)
+    refused = run(tight, b"DUMP", b"x")
+    assert isinstance(refused, Error) and b"max-command-work" in refused  # type: ignore[comparison-overlap]
