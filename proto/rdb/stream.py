@@ -203,7 +203,7 @@ def parse_node(key: bytes, blob: bytes) -> StreamNode:
             raise FormatError("stream listpack: entry flags")
         if flags & FLAG_SAMEFIELDS:
             values = elements[position : position + field_count]
-            if len(values) != field_count:
+            if not field_count or len(values) != field_count:
                 raise FormatError("stream listpack: truncated entry")
             items = [item for pair in zip(master_fields, values, strict=True) for item in pair]
             position += field_count
