@@ -1,11 +1,9 @@
 """A StreamValue to and from proto.rdb.stream's neutral form (DUMP and RESTORE).
 
 The engine's blocks are Redis's listpack nodes (same master ID, master fields and
-boundaries), so a stream without deletions dumps byte for byte as redis-server's. A
-block that lost entries to XDEL or an exact trim is written with its live entries only
-and a deleted count of 0: Redis keeps the deleted entries' bytes as tombstones, which
-the engine does not keep. Loading keeps the node's real listpack size and tombstone
-count, so that later XADDs start new blocks where Redis would."""
+boundaries, and the entries removed from them kept as tombstones), so a stream dumps
+byte for byte as redis-server's. Loading keeps the node's listpack size, so that later
+XADDs start new blocks where Redis would."""
 
 from __future__ import annotations
 
@@ -21,6 +19,7 @@ def to_rdb(stream: StreamValue) -> StreamData:
             block.master,
             block.master_fields,
             [(block.id_at(index), block.items_at(index)) for index in range(len(block))],
+            block.tombstones(),
         )
         for block in stream.blocks
     ]
@@ -53,7 +52,9 @@ def from_rdb(data: StreamData) -> StreamValue:
         block = Block(node.master, node.master_fields)
         for stream_id, items in node.entries:
             block.append(stream_id, items)
-        block.deleted = node.deleted
+        for stream_id, items in node.tombstones:
+            block.bury(stream_id, items)
+        block.deleted = len(node.tombstones)
         block.listpack_bytes = node.size
         stream.add_block(block)
     stream.last_id = data.last_id

@@ -12,8 +12,8 @@ A node's listpack holds its master entry (live count, deleted count, the master 
 a 0 terminator), then per entry its flags, the ID's difference from the master ID, the
 values alone when its fields are the master's (SAMEFIELDS) or else the field count and
 the fields and values, then the entry's element count ("lp-count"). Deleted entries
-stay as tombstones (flag DELETED) in Redis's nodes; this module writes only the entries
-it is given, with a deleted count of 0, and reads tombstones by counting them.
+stay as tombstones (flag DELETED) in Redis's nodes, and here: a node holds its live
+entries and its tombstones, written and read in ID order.
 
 Every count read is bounded by the bytes left, so a corrupt payload raises FormatError
 without reading past its end or allocating more than it holds."""
@@ -45,13 +45,13 @@ _GROUP_MIN = 5
 
 @dataclass(slots=True)
 class StreamNode:
-    """One listpack node: its master ID and fields, its live entries (ID, fields and
-    values interleaved), its tombstones and its listpack's size (when read)."""
+    """One listpack node: its master ID and fields, its live entries and its deleted
+    ones (ID, fields and values interleaved) and its listpack's size (when read)."""
 
     master: int
     master_fields: list[bytes]
     entries: list[tuple[int, list[bytes]]]
-    deleted: int = 0
+    tombstones: list[tuple[int, list[bytes]]] = field(default_factory=list)
     size: int = 0
 
 
@@ -88,17 +88,22 @@ def _wrap(value: int) -> int:
 
 
 def node_listpack(node: StreamNode) -> bytes:
-    """The node's listpack as streamAppendItem builds it (no tombstones)."""
+    """The node's listpack as streamAppendItem builds it, and streamIteratorRemoveEntry
+    flags its deleted entries."""
     entry = listpack.entry
     master_fields = node.master_fields
-    parts = [entry(len(node.entries)), entry(0), entry(len(master_fields))]
+    parts = [entry(len(node.entries)), entry(len(node.tombstones)), entry(len(master_fields))]
     parts.extend(entry(name) for name in master_fields)
     parts.append(entry(0))
     master_ms, master_seq = node.master >> 64, node.master & _SEQ_MASK
-    for stream_id, items in node.entries:
+    flagged = [(stream_id, items, 0) for stream_id, items in node.entries]
+    if node.tombstones:
+        flagged += [(stream_id, items, FLAG_DELETED) for stream_id, items in node.tombstones]
+        flagged.sort(key=lambda record: record[0])
+    for stream_id, items, deleted in flagged:
         fields = items[0::2]
         same = fields == master_fields
-        parts.append(entry(FLAG_SAMEFIELDS if same else 0))
+        parts.append(entry((FLAG_SAMEFIELDS if same else 0) | deleted))
         parts.append(entry(_wrap((stream_id >> 64) - master_ms)))
         parts.append(entry(_wrap((stream_id & _SEQ_MASK) - master_seq)))
         if same:
@@ -189,7 +194,7 @@ def parse_node(key: bytes, blob: bytes) -> StreamNode:
     position += 1
     master_ms, master_seq = master >> 64, master & _SEQ_MASK
     entries: list[tuple[int, list[bytes]]] = []
-    tombstones = 0
+    tombstones: list[tuple[int, list[bytes]]] = []
     previous = -1
     end = len(elements)
     while position < end:
@@ -225,12 +230,12 @@ def parse_node(key: bytes, blob: bytes) -> StreamNode:
             raise FormatError("stream listpack: entries out of order")
         previous = stream_id
         if flags & FLAG_DELETED:
-            tombstones += 1
+            tombstones.append((stream_id, items))
         else:
             entries.append((stream_id, items))
-    if len(entries) != live or tombstones != deleted:
+    if len(entries) != live or len(tombstones) != deleted:
         raise FormatError("stream listpack: entry counts")
-    return StreamNode(master, master_fields, entries, deleted, len(blob))
+    return StreamNode(master, master_fields, entries, tombstones, len(blob))
 
 
 def _read_id(reader: Reader) -> int:

@@ -408,9 +408,9 @@ def test_stream_payloads_restore_both_ways(diff, key):
         diff.check([b"XINFO", b"STREAM", copy], lambda reply: reply[:4])
 
 
-def test_stream_with_deletions_restores_with_same_content(diff):
-    """XDEL leaves tombstones in Redis's nodes, which the engine does not keep: the
-    payloads differ there, the content they restore to does not."""
+def test_stream_with_deletions_dumps_its_tombstones(diff):
+    """XDEL and exact trims leave tombstones in Redis's nodes: the engine keeps them, so
+    the payloads are the same, and restore to the same content and node layout."""
     for index in range(1, 260):
         diff.check([b"XADD", b"xd", b"%d-1" % index, b"f", b"%d" % index, b"g", b"v"])
     diff.check([b"XDEL", b"xd", *[b"%d-1" % i for i in range(1, 260, 3)]])
@@ -418,6 +418,7 @@ def test_stream_with_deletions_restores_with_same_content(diff):
     diff.check([b"XGROUP", b"CREATE", b"xd", b"g", b"0"])
     diff.check([b"XREADGROUP", b"GROUP", b"g", b"c", b"COUNT", b"9", b"STREAMS", b"xd", b">"])
     engine, redis = diff.both([b"DUMP", b"xd"])
+    assert _mask_stream_times(engine) == _mask_stream_times(redis)
     for payload in (engine, redis):
         diff.check([b"RESTORE", b"copy", b"0", payload, b"REPLACE"])
         assert _stream_content(diff, b"copy") == _stream_content(diff, b"xd")
@@ -425,6 +426,9 @@ def test_stream_with_deletions_restores_with_same_content(diff):
         for index in range(300, 420):
             diff.check([b"XADD", b"copy", b"%d-0" % index, b"f", b"v"])
             diff.check([b"XINFO", b"STREAM", b"copy"], lambda reply: reply[:4])
+        diff.check([b"XDEL", b"copy", b"301-0", b"350-0", b"2-1"])
+        engine_again, redis_again = diff.both([b"DUMP", b"copy"])
+        assert _mask_stream_times(engine_again) == _mask_stream_times(redis_again)
 
 
 def test_damaged_stream_payloads_get_redis_errors(redis_port):

@@ -376,3 +376,24 @@ def test_stream_dump_and_restore_work_is_charged_before_it_runs():
         run(tight, b"XADD", b"x", b"%d-0" % index, b"f", b"%d" % index, b"g", b"v" * 20)
     refused = run(tight, b"DUMP", b"x")
     assert isinstance(refused, Error) and b"max-command-work" in refused  # type: ignore[comparison-overlap]
+
+
+def test_stream_tombstones_survive_snapshots_and_copies():
+    """Deleted entries are kept as tombstones (DUMP writes them): the snapshot pieces and
+    COPY carry them, so every replica dumps the same bytes."""
+    from node.engine.stream_value import StreamValue
+
+    engine = _stream_engine()
+    payload = run(engine, b"DUMP", b"x")
+    assert isinstance(payload, bytes)
+    node = values.read_payload(payload).items.nodes[0]
+    assert [stream_id >> 64 for stream_id, _ in node.tombstones] == [5, 6]
+    run(engine, b"COPY", b"x", b"y")
+    assert run(engine, b"DUMP", b"y") == payload
+    original = StreamValue()
+    original.append(1 << 64, [b"f", b"1"])
+    original.append(2 << 64, [b"f", b"2"])
+    original.delete([1 << 64])
+    restored = StreamValue.from_snapshot_items(EngineConfig(), original.snapshot_items())
+    assert restored.blocks[0].tombstones() == [(1 << 64, [b"f", b"1"])]
+    assert restored.blocks[0].deleted == 1
