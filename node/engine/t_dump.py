@@ -5,7 +5,7 @@ DUMP writes what redis-server writes for the same value and encoding (byte for b
 except where Redis's bytes depend on its memory layout or history rather than on the
 value: a hashtable set or hash lists its members in the order of Redis's salted hash
 table (here: the replicated order), and a list longer than one 8 KB quicklist node is
-split as if it had been built by RPUSH.
+split as if it had been built by RPUSH. Streams: node.engine.stream_rdb.
 
 The codec runs in pure Python: its costs, measured on the test machine, are charged
 before the work (a unit of work is about a microsecond): CRC-64 ~0.25 us a byte, LZF
