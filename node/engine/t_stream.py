@@ -639,7 +639,7 @@ def _plan(
         elif stream.length and stream.last_entry_id() > group.last_id:
             after = group.last_id
         else:
-            # Not served; the consumer is still made (or its seen time refreshed).
+            # Not served: Redis 7.0 neither makes the consumer nor refreshes its seen time.
             return _Plan(key, stream, group, after, False, [], served=False)
     elif not (stream.length and stream.last_entry_id() > after):
         return None
@@ -680,9 +680,9 @@ def _serve(db: Keyspace, plan: _Plan, consumer_name: bytes, noack: bool) -> list
     stream, group = plan.stream, plan.group
     if group is None:
         return [[format_id(stream_id), items] for stream_id, items in plan.entries]
-    consumer = _consumer(db, plan.key, stream, group, consumer_name)
     if not plan.served:
         return []
+    consumer = _consumer(db, plan.key, stream, group, consumer_name)
     db.modified(plan.key)
     now = db.now_ms
     out: list[Reply] = []

@@ -466,3 +466,58 @@ def test_damaged_stream_payloads_get_redis_errors(redis_port):
             diff.close()
 
     run()
+
+
+def _stream_op(draw_index: int, rng: random.Random, next_id: list[int]) -> list[bytes]:
+    kind = rng.choice(["add"] * 6 + ["del", "trim", "trim~", "minid", "group", "read", "ack"])
+    if kind == "add":
+        next_id[0] += rng.randint(1, 3)
+        fields = rng.choice([[b"a"], [b"a", b"b"], [b"c%d" % rng.randint(0, 2)]])
+        items = [x for f in fields for x in (f, rng.choice(_VALUES[:6]))]
+        return [b"XADD", b"xr", b"%d-%d" % (next_id[0], rng.randint(0, 2)), *items]
+    if kind == "del":
+        ids = [b"%d-%d" % (rng.randint(1, next_id[0] + 1), rng.randint(0, 2)) for _ in range(4)]
+        return [b"XDEL", b"xr", *ids]
+    if kind in ("trim", "trim~"):
+        exact = b"=" if kind == "trim" else b"~"
+        return [b"XTRIM", b"xr", b"MAXLEN", exact, b"%d" % rng.randint(0, 250)]
+    if kind == "minid":
+        return [b"XTRIM", b"xr", b"MINID", b"%d" % rng.randint(0, next_id[0] + 1)]
+    if kind == "group":
+        return [b"XGROUP", b"CREATE", b"xr", b"g%d" % rng.randint(0, 2), b"0", b"MKSTREAM"]
+    if kind == "read":
+        group = b"g%d" % rng.randint(0, 2)
+        consumer = b"c%d" % rng.randint(0, 2)
+        count = b"%d" % rng.randint(1, 30)
+        return [b"XREADGROUP", b"GROUP", group, consumer, b"COUNT", count, b"STREAMS", b"xr", b">"]
+    return [b"XACK", b"xr", b"g%d" % rng.randint(0, 2), b"%d-0" % rng.randint(1, next_id[0] + 1)]
+
+
+def test_random_stream_histories_dump_as_redis(redis_port):
+    """Random XADD/XDEL/XTRIM (exact, ~, MINID)/XGROUP/XREADGROUP/XACK histories: the
+    DUMP bytes are redis-server's (times masked) and restore on both sides."""
+
+    @settings(
+        max_examples=40,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(seed=st.integers(0, 2**32), length=st.integers(1, 400))
+    def run(seed, length):
+        rng = random.Random(seed)
+        diff = Differential(redis_port)
+        try:
+            next_id = [0]
+            for index in range(length):
+                diff.check(_stream_op(index, rng, next_id))
+            engine, redis = diff.both([b"DUMP", b"xr"])
+            if redis is None:
+                assert engine is None
+                return
+            assert _mask_stream_times(engine) == _mask_stream_times(redis)
+            diff.check([b"RESTORE", b"copy", b"0", redis])
+            assert _stream_content(diff, b"copy") == _stream_content(diff, b"xr")
+        finally:
+            diff.close()
+
+    run()
