@@ -49,6 +49,10 @@ def from_rdb(data: StreamData) -> StreamValue:
     """The stream of a decoded payload (already validated by proto.rdb.stream)."""
     stream = StreamValue()
     for node in data.nodes:
+        if not node.entries:
+            # Tombstones only (left by Redis's XTRIM MINID): the engine keeps no empty
+            # blocks, so the node goes, as it would at its next trim.
+            continue
         block = Block(node.master, node.master_fields)
         for stream_id, items in node.entries:
             block.append(stream_id, items)

@@ -177,7 +177,9 @@ def _bounded(count: int, reader: Reader, smallest: int) -> range:
 
 def parse_node(key: bytes, blob: bytes) -> StreamNode:
     """A node from its radix-tree key and listpack; FormatError unless it is well formed
-    (counts that agree, entries in ID order, at least one live entry)."""
+    (counts that agree, entries in ID order, at least one entry). A node may hold only
+    tombstones: Redis's XTRIM MINID leaves one when the node's last entry was deleted
+    before (its node-removal test reads the last entry, deleted or not)."""
     if len(key) != 16:
         raise FormatError("stream node key is not an ID")
     master = int.from_bytes(key, "big")
@@ -185,7 +187,7 @@ def parse_node(key: bytes, blob: bytes) -> StreamNode:
     if len(elements) < 4:
         raise FormatError("stream listpack: no master entry")
     live, deleted, field_count = _int(elements[0]), _int(elements[1]), _int(elements[2])
-    if live <= 0 or deleted < 0 or field_count < 0 or len(elements) < 4 + field_count:
+    if live < 0 or deleted < 0 or field_count < 0 or len(elements) < 4 + field_count:
         raise FormatError("stream listpack: master entry")
     master_fields = elements[3 : 3 + field_count]
     position = 3 + field_count
@@ -233,7 +235,7 @@ def parse_node(key: bytes, blob: bytes) -> StreamNode:
             tombstones.append((stream_id, items))
         else:
             entries.append((stream_id, items))
-    if len(entries) != live or len(tombstones) != deleted:
+    if len(entries) != live or len(tombstones) != deleted or not live + deleted:
         raise FormatError("stream listpack: entry counts")
     return StreamNode(master, master_fields, entries, tombstones, len(blob))
 
@@ -259,9 +261,10 @@ def read_stream(rdb_type: int, reader: Reader) -> StreamData:
             # bytes (measured: 20,000 small entries), told before it runs.
             reader.charge(len(blob))
         node = parse_node(key, blob)
-        if node.entries[0][0] <= last_entry:
-            raise FormatError("stream nodes out of order")
-        last_entry = node.entries[-1][0]
+        if node.entries:
+            if node.entries[0][0] <= last_entry:
+                raise FormatError("stream nodes out of order")
+            last_entry = node.entries[-1][0]
         nodes.append(node)
     length = read_count(reader)
     if length != sum(len(node.entries) for node in nodes):
