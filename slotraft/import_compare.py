@@ -1,5 +1,6 @@
 """Comparing values by content for `slotraft import`'s verification. A value is read
-back with the data commands (GET, LRANGE, SMEMBERS, HGETALL, ZRANGE), not DUMP: that
+back with the data commands (GET, LRANGE, SMEMBERS, HGETALL, ZRANGE, XRANGE: a stream's
+entries, each as its ID and sorted field-value pairs), not DUMP: that
 checks what RESTORE built, and works for values too large for one DUMP here. A DUMP
 payload (from an .rdb file) is decoded to the same canonical form."""
 
@@ -22,6 +23,8 @@ def _canonical(kind: bytes, items: Any) -> Content:
         items = sorted(((member, float(score)) for member, score in items), key=_by_score)
     elif kind == b"list":
         items = list(items)
+    elif kind == b"stream":
+        items = [(stream_id, sorted(fields.items())) for stream_id, fields in items]
     return kind, items
 
 
@@ -35,7 +38,23 @@ def payload_content(payload: bytes) -> Content | None:
         decoded = values.read_payload(payload)
     except FormatError:
         return None
+    if decoded.kind == b"stream":
+        entries = [
+            (b"%d-%d" % (stream_id >> 64, stream_id & _SEQ_MASK), _fields(items))
+            for node in decoded.items.nodes
+            for stream_id, items in node.entries
+        ]
+        return _canonical(b"stream", entries)
     return _canonical(decoded.kind, decoded.items)
+
+
+_SEQ_MASK = (1 << 64) - 1
+
+
+def _fields(items: list[bytes]) -> dict[bytes, bytes]:
+    """An entry's fields as XRANGE's reply reads through redis-py (a dict: the last of
+    a repeated field wins)."""
+    return dict(zip(items[0::2], items[1::2], strict=True))
 
 
 def read_contents(client: redis.Redis, keys: list[bytes]) -> list[Content | None]:
@@ -51,6 +70,7 @@ def read_contents(client: redis.Redis, keys: list[bytes]) -> list[Content | None
         b"set": lambda key: pipe.smembers(key),
         b"hash": lambda key: pipe.hgetall(key),
         b"zset": lambda key: pipe.zrange(key, 0, -1, withscores=True),
+        b"stream": lambda key: pipe.xrange(key),
     }
     read: list[bytes | None] = []
     for key, kind in zip(keys, kinds, strict=True):

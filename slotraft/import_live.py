@@ -11,8 +11,9 @@ import redis
 from slotraft.import_common import Progress, State, db_map, other_db_reason, restore_batch
 from slotraft.import_compare import read_contents
 
-# DUMP payloads of types slotraft does not hold yet, by their type byte.
-_UNSUPPORTED = {bytes((kind,)): "streams are not supported yet" for kind in (15, 19, 21)} | {
+# DUMP payloads of types slotraft does not hold, by their type byte (21: Redis 7.2's
+# streams, which Redis 7.0 does not read either).
+_UNSUPPORTED = {bytes((21,)): "streams of Redis 7.2 (RDB type 21) are not supported"} | {
     bytes((kind,)): "module values are not supported" for kind in (6, 7)
 }
 

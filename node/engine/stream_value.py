@@ -107,6 +107,20 @@ def _unpack_entry(data: bytearray, position: int) -> list[bytes]:
     return items
 
 
+def _unpack_entry_end(data: bytearray, position: int) -> tuple[list[bytes], int]:
+    """An entry's items, and where the next thing starts."""
+    count, position = _varint_at(data, position)
+    items: list[bytes] = []
+    for _ in range(count):
+        length, position = _varint_at(data, position)
+        end = position + length
+        if end > len(data):
+            raise IndexError("entry past the end")
+        items.append(bytes(data[position:end]))
+        position = end
+    return items, position
+
+
 # ---------------------------------------------------------------------- Redis's node size
 # A new block starts where Redis starts a new listpack node: when the node's entries (live
 # and deleted) reach stream-node-max-entries, or its listpack bytes plus the new entry's
@@ -166,13 +180,25 @@ def _signed(value: int) -> int:
 class Block:
     """Up to NODE_MAX_ENTRIES consecutive entries of a stream, in ID order."""
 
-    __slots__ = ("data", "deleted", "ids", "listpack_bytes", "master", "master_fields", "starts")
+    __slots__ = (
+        "data",
+        "deleted",
+        "graves",
+        "ids",
+        "listpack_bytes",
+        "master",
+        "master_fields",
+        "starts",
+    )
 
     def __init__(self, master: int = 0, master_fields: list[bytes] | None = None) -> None:
         self.ids = array("Q")  # ms, seq, ms, seq, ...
         self.starts = array("I")  # where each entry begins in `data`
         self.data = bytearray()
         self.deleted = 0  # entries removed from this block while it lived (tombstones)
+        # The removed entries themselves, in removal order: Redis keeps them in its node
+        # (flagged deleted) and DUMP writes them (proto.rdb.stream). Packed as live ones.
+        self.graves: Block | None = None
         # Redis's node for these entries: its key (the first ID it got), the fields of
         # that first entry (its master entry), its listpack's size.
         self.master = master
@@ -237,9 +263,27 @@ class Block:
         pack_entry(items, self.data)
         return len(self.data) - before
 
+    def bury(self, stream_id: int, items: list[bytes]) -> None:
+        """Keep a removed entry as a tombstone."""
+        if self.graves is None:
+            self.graves = Block()
+        graves = self.graves
+        graves.ids.append(stream_id >> 64)
+        graves.ids.append(stream_id & SEQ_MASK)
+        graves.starts.append(len(graves.data))
+        pack_entry(items, graves.data)
+
+    def tombstones(self) -> list[tuple[int, list[bytes]]]:
+        graves = self.graves
+        if graves is None:
+            return []
+        return sorted((graves.id_at(index), graves.items_at(index)) for index in range(len(graves)))
+
     def remove(self, indexes: list[int]) -> int:
-        """Drop the entries at `indexes` (sorted); the bytes they took."""
+        """Drop the entries at `indexes` (sorted), kept as tombstones; the bytes they took."""
         drop = set(indexes)
+        for index in indexes:
+            self.bury(self.id_at(index), self.items_at(index))
         ids = array("Q")
         starts = array("I")
         data = bytearray()
@@ -388,6 +432,14 @@ class StreamValue(Container):
         self.last_id = stream_id
         if self.length == 1:
             self.first_id = stream_id
+
+    def add_block(self, block: Block) -> None:
+        """Append a whole block (a loaded node) whose entries follow the stream's; the
+        caller sets the stream's IDs and counters."""
+        self.blocks.append(block)
+        self._firsts.append(block.id_at(0))
+        self._bytes += BLOCK_OVERHEAD + len(block.data) + ENTRY_OVERHEAD * len(block)
+        self.length += len(block)
 
     def _locate(self, stream_id: int) -> tuple[int, int]:
         """(block, index) of the first entry with an ID >= stream_id; (len, 0) if none."""
@@ -627,6 +679,13 @@ class StreamValue(Container):
                 )
             )
             pack_entry(block.master_fields, header)
+            tombstones = block.tombstones()
+            if tombstones:  # absent from snapshots written before tombstones were kept
+                _varint(len(tombstones), header)
+                for stream_id, items in tombstones:
+                    _varint(stream_id >> 64, header)
+                    _varint(stream_id & SEQ_MASK, header)
+                    pack_entry(items, header)
             pieces.append(bytes(header))
             pieces.append(block.ids.tobytes())
             pieces.append(block.starts.tobytes())
@@ -682,7 +741,17 @@ class StreamValue(Container):
             block_header = next(pieces)
             deleted, listpack_bytes, master_ms, master_seq = _BLOCK.unpack_from(block_header)
             block = Block(make_id(master_ms, master_seq))
-            block.master_fields = _unpack_entry(bytearray(block_header), _BLOCK.size)
+            header_bytes = bytearray(block_header)
+            block.master_fields, position = _unpack_entry_end(header_bytes, _BLOCK.size)
+            if position < len(header_bytes):
+                count, position = _varint_at(header_bytes, position)
+                for _ in range(count):
+                    ms, position = _varint_at(header_bytes, position)
+                    seq, position = _varint_at(header_bytes, position)
+                    items, position = _unpack_entry_end(header_bytes, position)
+                    block.bury(make_id(ms, seq), items)
+                if position != len(header_bytes):
+                    raise ValueError("stream block header has bytes left over")
             block.deleted = deleted
             block.listpack_bytes = listpack_bytes
             block.ids.frombytes(next(pieces))
@@ -711,3 +780,21 @@ class StreamValue(Container):
         if next(pieces, None) is not None:
             raise ValueError("stream snapshot has pieces left over")
         return stream
+
+
+def estimate_read(stream: StreamValue, stream_id: int) -> int:
+    """streamEstimateDistanceFromFirstEverEntry."""
+    if not stream.entries_added:
+        return 0
+    if not stream.length and stream_id <= stream.last_id:
+        return stream.entries_added
+    if stream_id == stream.last_id:
+        return stream.entries_added
+    if stream_id > stream.last_id:
+        return INVALID_ENTRIES_READ
+    if not stream.max_deleted_id or stream.max_deleted_id < stream.first_id:
+        if stream_id < stream.first_id:
+            return stream.entries_added - stream.length
+        if stream_id == stream.first_id:
+            return stream.entries_added - stream.length + 1
+    return INVALID_ENTRIES_READ

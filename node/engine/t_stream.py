@@ -30,6 +30,7 @@ from node.engine.stream_value import (
     Group,
     Nack,
     StreamValue,
+    estimate_read,
     format_id,
 )
 from node.engine.work import string_work
@@ -638,7 +639,7 @@ def _plan(
         elif stream.length and stream.last_entry_id() > group.last_id:
             after = group.last_id
         else:
-            # Not served; the consumer is still made (or its seen time refreshed).
+            # Not served: Redis 7.0 neither makes the consumer nor refreshes its seen time.
             return _Plan(key, stream, group, after, False, [], served=False)
     elif not (stream.length and stream.last_entry_id() > after):
         return None
@@ -679,9 +680,9 @@ def _serve(db: Keyspace, plan: _Plan, consumer_name: bytes, noack: bool) -> list
     stream, group = plan.stream, plan.group
     if group is None:
         return [[format_id(stream_id), items] for stream_id, items in plan.entries]
-    consumer = _consumer(db, plan.key, stream, group, consumer_name)
     if not plan.served:
         return []
+    consumer = _consumer(db, plan.key, stream, group, consumer_name)
     db.modified(plan.key)
     now = db.now_ms
     out: list[Reply] = []
@@ -702,7 +703,7 @@ def _serve(db: Keyspace, plan: _Plan, consumer_name: bytes, noack: bool) -> list
             ):
                 group.entries_read += 1
             elif stream.entries_added:
-                group.entries_read = _estimate_read(stream, stream_id)
+                group.entries_read = estimate_read(stream, stream_id)
             group.last_id = stream_id
         if not noack:
             existing = group.pel.get(stream_id)
@@ -739,24 +740,6 @@ def _has_tombstones(stream: StreamValue, start: int, end: int) -> bool:
     return start <= deleted <= end
 
 
-def _estimate_read(stream: StreamValue, stream_id: int) -> int:
-    """streamEstimateDistanceFromFirstEverEntry."""
-    if not stream.entries_added:
-        return 0
-    if not stream.length and stream_id <= stream.last_id:
-        return stream.entries_added
-    if stream_id == stream.last_id:
-        return stream.entries_added
-    if stream_id > stream.last_id:
-        return INVALID_ENTRIES_READ
-    if not stream.max_deleted_id or stream.max_deleted_id < stream.first_id:
-        if stream_id < stream.first_id:
-            return stream.entries_added - stream.length
-        if stream_id == stream.first_id:
-            return stream.entries_added - stream.length + 1
-    return INVALID_ENTRIES_READ
-
-
 def _lag(stream: StreamValue, group: Group) -> int | None:
     """streamReplyWithCGLag: None when it cannot be known."""
     if not stream.entries_added:
@@ -765,7 +748,7 @@ def _lag(stream: StreamValue, group: Group) -> int | None:
         stream, group.last_id, MAX_ID
     ):
         return stream.entries_added - group.entries_read
-    entries_read = _estimate_read(stream, group.last_id)
+    entries_read = estimate_read(stream, group.last_id)
     if entries_read != INVALID_ENTRIES_READ:
         return stream.entries_added - entries_read
     return None

@@ -4,8 +4,8 @@ CRC-64) and one record per key, each with its value as a DUMP payload that RESTO
 takes (type byte and the value's bytes as they are in the file, then the footer).
 
 Values are parsed only to find where they end (values.read_value, which validates
-them too). Streams and module values are stepped over, so that the rest of a file still
-imports: they come out as records with `unsupported` set."""
+them too). Module values and Redis 7.2's streams (type 21) are stepped over, so that the
+rest of a file still imports: they come out as records with `unsupported` set."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ OP_EXPIRETIME = 0xFD
 OP_SELECTDB = 0xFE
 OP_EOF = 0xFF
 
-_STREAM_TYPES = (values.TYPE_STREAM_LISTPACKS, 19, 21)  # 19: Redis 7.0's, 21: 7.2's
+_STREAM_7_2 = 21  # Redis 7.2's streams (15 and 19 are values.VALUE_TYPES)
 _MODULE_TYPES = (values.TYPE_MODULE, values.TYPE_MODULE_2)
 _MODULE_EOF, _MODULE_SINT, _MODULE_UINT, _MODULE_FLOAT, _MODULE_DOUBLE, _MODULE_STRING = range(6)
 
@@ -150,9 +150,9 @@ def read_file(data: bytes, info: FileInfo | None = None) -> Iterator[KeyRecord]:
             key = values.read_string(reader)
             start = reader.pos
             unsupported = ""
-            if opcode in _STREAM_TYPES:
+            if opcode == _STREAM_7_2:
                 _skip_stream(reader, opcode)
-                unsupported = "streams are not supported yet"
+                unsupported = "streams of Redis 7.2 (RDB type 21) are not supported"
             elif opcode in _MODULE_TYPES:
                 if opcode == values.TYPE_MODULE:
                     raise FormatError("module values of RDB < 9 cannot be stepped over")

@@ -2,7 +2,7 @@
 the DUMP payload around it: type byte, value, RDB version (2 bytes LE), CRC-64 (8 bytes LE).
 
 Encoders write what redis-server 7.0 writes for the same value and encoding; decoders
-read every type Redis 7.0 loads (RDB 10 and earlier), streams and modules excepted, into a
+read every type Redis 7.0 loads (RDB 10 and earlier), modules excepted, into a
 neutral form (`Decoded`) that callers turn into their own values. Every length is checked
 against the bytes present, so a corrupt payload raises FormatError and never reads or
 allocates more than it holds (LZF output aside, which LZF itself bounds to ~100x)."""
@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from proto.rdb import intset, listpack, lzf, ziplist
+from proto.rdb import intset, listpack, ziplist
 from proto.rdb.crc64 import crc64
+from proto.rdb.primitives import (
+    Charge,
+    encode_length,
+    encode_string,
+    no_charge,
+    read_count,
+    read_string,
+)
 from proto.rdb.reader import FormatError, Reader
+from proto.rdb.stream import read_stream
 
 RDB_VERSION = 10
 
@@ -39,130 +47,18 @@ TYPE_STREAM_LISTPACKS = 15
 TYPE_HASH_LISTPACK = 16
 TYPE_ZSET_LISTPACK = 17
 TYPE_LIST_QUICKLIST_2 = 18
+TYPE_STREAM_LISTPACKS_2 = 19
 
-# Types whose values this codec reads (Redis 7.0's rdbIsObjectType, streams and modules
-# left out: a stream type gets "Bad data format" until streams exist here).
-VALUE_TYPES = frozenset({0, 1, 2, 3, 4, 5, 9, 10, 11, 12, 13, 14, 16, 17, 18})
+# Types whose values this codec reads (Redis 7.0's rdbIsObjectType, modules left out;
+# streams in proto.rdb.stream).
+VALUE_TYPES = frozenset({0, 1, 2, 3, 4, 5, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19})
 
-_ENC_INT8 = 0
-_ENC_INT16 = 1
-_ENC_INT32 = 2
-_ENC_LZF = 3
-_LEN_32 = 0x80
-_LEN_64 = 0x81
 _QUICKLIST_PLAIN = 1
 _QUICKLIST_PACKED = 2
 # list-max-listpack-size -2 (Redis's default): a quicklist node holds up to 8 KB.
 _NODE_LIMIT = 8192
 _SIZE_ESTIMATE_OVERHEAD = 8  # quicklist.c's guess of an entry's header and back-length
 _LE_DOUBLE = struct.Struct("<d")
-
-# Encoders are told the LZF work before they do it (Charge(bytes) may raise to stop them):
-# compression is the costly part of a DUMP in pure Python.
-Charge = Callable[[int], None]
-
-
-def _no_charge(size: int) -> None:
-    return None
-
-
-# ---------------------------------------------------------------------- primitives
-
-
-def encode_length(length: int) -> bytes:
-    """rdbSaveLen: 6, 14, 32 or 64 bits."""
-    if length < 1 << 6:
-        return bytes((length,))
-    if length < 1 << 14:
-        return bytes((0x40 | (length >> 8), length & 0xFF))
-    if length <= 0xFFFFFFFF:
-        return bytes((_LEN_32,)) + length.to_bytes(4, "big")
-    return bytes((_LEN_64,)) + length.to_bytes(8, "big")
-
-
-def _encode_integer(value: int) -> bytes | None:
-    """rdbEncodeInteger: a value that fits 8, 16 or 32 signed bits."""
-    if -(1 << 7) <= value < 1 << 7:
-        return bytes((0xC0 | _ENC_INT8,)) + value.to_bytes(1, "little", signed=True)
-    if -(1 << 15) <= value < 1 << 15:
-        return bytes((0xC0 | _ENC_INT16,)) + value.to_bytes(2, "little", signed=True)
-    if -(1 << 31) <= value < 1 << 31:
-        return bytes((0xC0 | _ENC_INT32,)) + value.to_bytes(4, "little", signed=True)
-    return None
-
-
-def encode_string(data: bytes, charge: Charge = _no_charge) -> bytes:
-    """rdbSaveRawString with rdbcompression yes: a short string that is a canonical
-    integer as an integer, a string of more than 20 bytes LZF-compressed when that saves
-    at least 4 bytes, otherwise the length and the bytes."""
-    size = len(data)
-    if size <= 11:
-        value = listpack.string_to_int(data)
-        if value is not None:
-            encoded = _encode_integer(value)
-            if encoded is not None:
-                return encoded
-    if size > 20:
-        charge(size)
-        packed = lzf.compress(data, size - 4)
-        if packed is not None:
-            return (
-                bytes((0xC0 | _ENC_LZF,))
-                + encode_length(len(packed))
-                + encode_length(size)
-                + packed
-            )
-    return encode_length(size) + data
-
-
-def read_length(reader: Reader) -> tuple[int, bool]:
-    """rdbLoadLenByRef: (length, is_encoded); an encoded one names _ENC_*."""
-    first = reader.byte()
-    kind = first >> 6
-    if kind == 0:
-        return first & 0x3F, False
-    if kind == 1:
-        return ((first & 0x3F) << 8) | reader.byte(), False
-    if kind == 3:
-        return first & 0x3F, True
-    if first == _LEN_32:
-        return int.from_bytes(reader.take(4), "big"), False
-    if first == _LEN_64:
-        return int.from_bytes(reader.take(8), "big"), False
-    raise FormatError("unknown length encoding")
-
-
-def read_count(reader: Reader) -> int:
-    length, encoded = read_length(reader)
-    if encoded:
-        raise FormatError("encoded length where a count belongs")
-    return length
-
-
-def read_string(reader: Reader) -> bytes:
-    """rdbGenericLoadStringObject."""
-    length, encoded = read_length(reader)
-    if not encoded:
-        return reader.take(length)
-    if length == _ENC_INT8:
-        return b"%d" % int.from_bytes(reader.take(1), "little", signed=True)
-    if length == _ENC_INT16:
-        return b"%d" % int.from_bytes(reader.take(2), "little", signed=True)
-    if length == _ENC_INT32:
-        return b"%d" % int.from_bytes(reader.take(4), "little", signed=True)
-    if length == _ENC_LZF:
-        packed_size = read_count(reader)
-        size = read_count(reader)
-        packed = reader.take(packed_size)
-        if size > lzf.MAX_EXPANSION * packed_size:
-            raise FormatError("LZF string longer than its compressed bytes can hold")
-        if reader.charge is not None:
-            reader.charge(size)
-        try:
-            return lzf.decompress(packed, size)
-        except lzf.LzfError as error:
-            raise FormatError(str(error)) from None
-    raise FormatError("unknown string encoding")
 
 
 def _read_double_text(reader: Reader) -> float:
@@ -192,16 +88,17 @@ def _to_float(text: bytes) -> float:
 
 @dataclass(slots=True)
 class Decoded:
-    """A value read from RDB: kind is b"string", b"list", b"set", b"hash" or b"zset";
-    items the string's bytes, the list's elements, the set's members, the hash's
-    (field, value) pairs or the sorted set's (member, score) pairs, in payload order."""
+    """A value read from RDB: kind is b"string", b"list", b"set", b"hash", b"zset" or
+    b"stream"; items the string's bytes, the list's elements, the set's members, the
+    hash's (field, value) pairs or the sorted set's (member, score) pairs, in payload
+    order, or a stream's proto.rdb.stream.StreamData."""
 
     kind: bytes
     items: Any
     rdb_type: int
 
 
-def encode_string_value(data: bytes, charge: Charge = _no_charge) -> bytes:
+def encode_string_value(data: bytes, charge: Charge = no_charge) -> bytes:
     return bytes((TYPE_STRING,)) + encode_string(data, charge)
 
 
@@ -231,7 +128,7 @@ def quicklist_nodes(elements: list[bytes]) -> list[list[bytes]]:
     return nodes
 
 
-def encode_list_value(elements: list[bytes], charge: Charge = _no_charge) -> bytes:
+def encode_list_value(elements: list[bytes], charge: Charge = no_charge) -> bytes:
     """RDB_TYPE_LIST_QUICKLIST_2: the node count, then per node its container and its
     listpack as a string (compressed like any string)."""
     nodes = quicklist_nodes(elements)
@@ -242,7 +139,7 @@ def encode_list_value(elements: list[bytes], charge: Charge = _no_charge) -> byt
     return b"".join(parts)
 
 
-def encode_set_value(members: list[bytes], as_intset: bool, charge: Charge = _no_charge) -> bytes:
+def encode_set_value(members: list[bytes], as_intset: bool, charge: Charge = no_charge) -> bytes:
     """RDB_TYPE_SET_INTSET (the intset as a string) or RDB_TYPE_SET (members in the
     table's order)."""
     if as_intset:
@@ -254,7 +151,7 @@ def encode_set_value(members: list[bytes], as_intset: bool, charge: Charge = _no
 
 
 def encode_hash_value(
-    pairs: list[tuple[bytes, bytes]], as_listpack: bool, charge: Charge = _no_charge
+    pairs: list[tuple[bytes, bytes]], as_listpack: bool, charge: Charge = no_charge
 ) -> bytes:
     """RDB_TYPE_HASH_LISTPACK or RDB_TYPE_HASH (field, value pairs in the table's order)."""
     if as_listpack:
@@ -267,14 +164,14 @@ def encode_hash_value(
     return b"".join(parts)
 
 
-def encode_zset_listpack(entries: list[tuple[bytes, bytes]], charge: Charge = _no_charge) -> bytes:
+def encode_zset_listpack(entries: list[tuple[bytes, bytes]], charge: Charge = no_charge) -> bytes:
     """RDB_TYPE_ZSET_LISTPACK of (member, score text) pairs from the lowest score: the
     score as the listpack holds it (Redis's d2string text, an integer entry if integral)."""
     flat = [item for pair in entries for item in pair]
     return bytes((TYPE_ZSET_LISTPACK,)) + encode_string(listpack.encode(flat), charge)
 
 
-def encode_zset_skiplist(entries: list[tuple[bytes, float]], charge: Charge = _no_charge) -> bytes:
+def encode_zset_skiplist(entries: list[tuple[bytes, float]], charge: Charge = no_charge) -> bytes:
     """RDB_TYPE_ZSET_2 of (member, score) pairs from the lowest: Redis writes them from the
     skiplist's tail (highest first), so that loading inserts at the head cheaply."""
     parts = [bytes((TYPE_ZSET_2,)), encode_length(len(entries))]
@@ -365,6 +262,8 @@ def read_value(rdb_type: int, reader: Reader) -> Decoded:
         return Decoded(b"zset", _zset_pairs(_blob_ziplist(reader)), rdb_type)
     if rdb_type == TYPE_ZSET_LISTPACK:
         return Decoded(b"zset", _zset_pairs(_blob_listpack(reader)), rdb_type)
+    if rdb_type in (TYPE_STREAM_LISTPACKS, TYPE_STREAM_LISTPACKS_2):
+        return Decoded(b"stream", read_stream(rdb_type, reader), rdb_type)
     raise FormatError(f"unsupported value type {rdb_type}")
 
 

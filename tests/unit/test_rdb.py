@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from node.engine.config import EngineConfig
 from node.engine.engine import Engine
-from proto.rdb import intset, listpack, lzf, rdbfile, values
+from proto.rdb import intset, listpack, lzf, rdbfile, stream, values
 from proto.rdb.crc64 import crc64
 from proto.rdb.reader import FormatError
 from proto.resp import Error
@@ -237,3 +237,163 @@ def test_decompressed_bytes_are_charged_not_only_the_payload():
     roomy = Engine(EngineConfig(max_command_work=400_000))
     assert run(roomy, b"RESTORE", b"k", b"0", payload) == b"OK"
     assert run(roomy, b"STRLEN", b"k") == 1_000_000
+
+
+# ---------------------------------------------------------------------- streams
+
+
+def _stream_engine() -> Engine:
+    engine = Engine(EngineConfig())
+    for index in range(1, 130):
+        fields = [b"f", b"%d" % index] if index % 4 else [b"g", b"x" * (index % 30), b"h", b""]
+        run(engine, b"XADD", b"x", b"%d-%d" % (index, index % 3), *fields)
+    run(engine, b"XDEL", b"x", b"5-2", b"6-0", b"120-0")
+    run(engine, b"XGROUP", b"CREATE", b"x", b"g1", b"0")
+    run(engine, b"XGROUP", b"CREATE", b"x", b"g2", b"$")
+    run(engine, b"XREADGROUP", b"GROUP", b"g1", b"a", b"COUNT", b"4", b"STREAMS", b"x", b">")
+    run(engine, b"XREADGROUP", b"GROUP", b"g1", b"b", b"COUNT", b"2", b"STREAMS", b"x", b">")
+    run(engine, b"XGROUP", b"CREATECONSUMER", b"x", b"g2", b"idle")
+    return engine
+
+
+def _stream_payload(data: stream.StreamData) -> bytes:
+    return values.wrap_payload(stream.encode_stream_value(data, lambda size: None))
+
+
+def test_stream_round_trips_with_groups_and_deletions():
+    engine = _stream_engine()
+    payload = run(engine, b"DUMP", b"x")
+    assert isinstance(payload, bytes) and payload[0] == 19
+    assert run(engine, b"RESTORE", b"y", b"0", payload) == b"OK"
+    assert run(engine, b"TYPE", b"y") == b"stream"
+    assert run(engine, b"XINFO", b"STREAM", b"y", b"FULL") == run(
+        engine, b"XINFO", b"STREAM", b"x", b"FULL"
+    )
+    assert run(engine, b"DUMP", b"y") == payload
+    decoded = values.read_payload(payload)
+    assert decoded.kind == b"stream"
+    assert [group.name for group in decoded.items.groups] == [b"g1", b"g2"]
+    assert decoded.items.groups[0].consumers[1][2] == [(7 << 64) | 1, (8 << 64) | 2]
+
+
+def test_type_15_payload_gets_redis_defaults():
+    """RDB_TYPE_STREAM_LISTPACKS (Redis 5-6): entries added is the length, the first ID
+    the first entry's, a group's entries read estimated from its last ID."""
+    engine = _stream_engine()
+    data = values.read_payload(run(engine, b"DUMP", b"x")).items  # type: ignore[arg-type]
+    parts = [b"\x0f", values.encode_length(len(data.nodes))]
+    for node in data.nodes:
+        parts.append(values.encode_string(stream.raw_id(node.master)))
+        parts.append(values.encode_string(stream.node_listpack(node)))
+    parts.append(values.encode_length(data.length))
+    parts += [values.encode_length(data.last_id >> 64), values.encode_length(2)]
+    parts.append(values.encode_length(1))
+    parts += [values.encode_string(b"old"), values.encode_length(0), values.encode_length(0)]
+    parts += [values.encode_length(0), values.encode_length(0)]
+    payload = values.wrap_payload(b"".join(parts))
+    assert run(engine, b"RESTORE", b"old", b"0", payload) == b"OK"
+    info = run(engine, b"XINFO", b"STREAM", b"old", b"FULL")
+    assert isinstance(info, list)
+    fields = dict(zip(info[0::2], info[1::2], strict=True))
+    assert fields[b"entries-added"] == data.length
+    assert fields[b"recorded-first-entry-id"] == b"1-1"
+    assert fields[b"max-deleted-entry-id"] == b"0-0"
+    group = fields[b"groups"][0]
+    assert dict(zip(group[0::2], group[1::2], strict=True))[b"entries-read"] == 0
+
+
+def _refused(engine: Engine, payload: bytes) -> bool:
+    return run(engine, b"RESTORE", b"bad", b"0", payload) == Error(b"ERR Bad data format")
+
+
+def test_inconsistent_stream_payloads_are_refused():
+    engine = _stream_engine()
+    good = values.read_payload(run(engine, b"DUMP", b"x")).items  # type: ignore[arg-type]
+
+    def changed(change) -> bytes:
+        data = values.read_payload(run(engine, b"DUMP", b"x")).items  # type: ignore[arg-type]
+        change(data)
+        return _stream_payload(data)
+
+    assert run(engine, b"RESTORE", b"good", b"0", _stream_payload(good)) == b"OK"
+    # A pending entry no consumer owns; one owned twice; one not in the group's PEL.
+    assert _refused(engine, changed(lambda d: d.groups[0].consumers.pop()))
+    assert _refused(
+        engine, changed(lambda d: d.groups[0].consumers[0][2].append(d.groups[0].pel[-1][0]))
+    )
+    assert _refused(engine, changed(lambda d: d.groups[1].consumers[0][2].append(1 << 64)))
+    # Duplicate group or consumer names, a length that disagrees, a last ID too low,
+    # nodes out of order, an empty node, fewer entries added than the length.
+    assert _refused(engine, changed(lambda d: d.groups.append(d.groups[0])))
+    twice = changed(lambda d: d.groups[0].consumers.append(d.groups[0].consumers[0]))
+    assert _refused(engine, twice)
+    assert _refused(engine, changed(lambda d: setattr(d, "length", d.length + 1)))
+    assert _refused(engine, changed(lambda d: setattr(d, "last_id", 1 << 64)))
+    assert _refused(engine, changed(lambda d: d.nodes.reverse()))
+    assert _refused(engine, changed(lambda d: d.nodes[0].entries.clear()))
+    assert _refused(engine, changed(lambda d: setattr(d, "entries_added", 3)))
+    # Counts far beyond the payload.
+    huge = bytes((19,)) + values.encode_length(2**40) + b"\x00" * 20
+    assert _refused(engine, values.wrap_payload(huge))
+    assert run(engine, b"EXISTS", b"bad") == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_damaged_stream_payloads_give_ok_or_bad_data_format(data):
+    engine = _stream_engine()
+    dumped = run(engine, b"DUMP", b"x")
+    assert isinstance(dumped, bytes)
+    body = bytearray(dumped[:-10])
+    if data.draw(st.booleans()):
+        position = data.draw(st.integers(0, len(body) - 1))
+        body[position] = data.draw(st.integers(0, 255))
+    else:
+        del body[data.draw(st.integers(1, len(body) - 1)) :]
+    reply = run(engine, b"RESTORE", b"c", b"0", values.wrap_payload(bytes(body)), b"REPLACE")
+    assert reply == b"OK" or reply == Error(b"ERR Bad data format")
+    if reply == b"OK" and run(engine, b"TYPE", b"c") == b"stream":  # a working stream
+        for args in (
+            [b"XINFO", b"STREAM", b"c", b"FULL"],
+            [b"XRANGE", b"c", b"-", b"+"],
+            [b"XADD", b"c", b"*", b"a", b"b"],
+            [b"DUMP", b"c"],
+        ):
+            assert not isinstance(run(engine, *args), Error), args
+
+
+def test_stream_dump_and_restore_work_is_charged_before_it_runs():
+    roomy = Engine(EngineConfig())
+    for index in range(1, 1001):
+        run(roomy, b"XADD", b"x", b"%d-0" % index, b"f", b"%d" % index, b"g", b"v" * 20)
+    payload = run(roomy, b"DUMP", b"x")
+    assert isinstance(payload, bytes) and not isinstance(payload, Error)
+    tight = Engine(EngineConfig(max_command_work=10_000))
+    refused = run(tight, b"RESTORE", b"x", b"0", payload)
+    assert isinstance(refused, Error) and b"max-command-work" in refused  # type: ignore[comparison-overlap]
+    assert run(tight, b"EXISTS", b"x") == 0
+    for index in range(1, 1001):
+        run(tight, b"XADD", b"x", b"%d-0" % index, b"f", b"%d" % index, b"g", b"v" * 20)
+    refused = run(tight, b"DUMP", b"x")
+    assert isinstance(refused, Error) and b"max-command-work" in refused  # type: ignore[comparison-overlap]
+
+
+def test_stream_tombstones_survive_snapshots_and_copies():
+    """Deleted entries are kept as tombstones (DUMP writes them): the snapshot pieces and
+    COPY carry them, so every replica dumps the same bytes."""
+    from node.engine.stream_value import StreamValue
+
+    engine = _stream_engine()
+    payload = run(engine, b"DUMP", b"x")
+    assert isinstance(payload, bytes)
+    node = values.read_payload(payload).items.nodes[0]
+    assert [stream_id >> 64 for stream_id, _ in node.tombstones] == [5, 6]
+    run(engine, b"COPY", b"x", b"y")
+    assert run(engine, b"DUMP", b"y") == payload
+    original = StreamValue()
+    original.append(1 << 64, [b"f", b"1"])
+    original.append(2 << 64, [b"f", b"2"])
+    original.delete([1 << 64])
+    restored = StreamValue.from_snapshot_items(EngineConfig(), original.snapshot_items())
+    assert restored.blocks[0].tombstones() == [(1 << 64, [b"f", b"1"])]
+    assert restored.blocks[0].deleted == 1
