@@ -266,13 +266,19 @@ def test_restore_of_any_payload_is_an_answer(body, opcode):
 
 def test_lzf_strings_decompress_and_refuse_to_grow_past_their_size():
     # "abcabcabcabc": 3 literals, then a back reference of 9 bytes (7 + 2, the length in
-    # a byte of its own) at distance 3 (2 + 1)
+    # a byte of its own) at distance 3 (2 + 1), as an RDB LZF string (0xC3, sizes)
     compressed = bytes([2]) + b"abc" + bytes([7 << 5, 0, 2])
-    assert function_dump.lzf_decompress(compressed, 12) == b"abcabcabcabc"
+    lzf_string = bytes([0xC3, len(compressed), 12]) + compressed
+    payload = bytes([function_dump.OPCODE_FUNCTION2]) + lzf_string + b"\x0a\x00"
+    payload += function_dump.crc64(payload).to_bytes(8, "little")
+    assert function_dump.read_payload(payload, 12) == [b"abcabcabcabc"]
     with pytest.raises(function_dump.PayloadError):
-        function_dump.lzf_decompress(compressed, 11)
+        function_dump.read_payload(payload, 11)  # longer than allowed
+    bad = bytes([0xC3, 2, 3, 1 << 5, 40])  # a reference before the start
+    payload = bytes([function_dump.OPCODE_FUNCTION2]) + bad + b"\x0a\x00"
+    payload += function_dump.crc64(payload).to_bytes(8, "little")
     with pytest.raises(function_dump.PayloadError):
-        function_dump.lzf_decompress(bytes([(1 << 5), 40]), 3)  # reference before the start
+        function_dump.read_payload(payload, 100)
 
 
 def test_oom_flags_follow_redis():
