@@ -16,6 +16,7 @@ BENCHMARKS = {
     "stampede": "slotraft.benchmarks.stampede",
     "rdb": "slotraft.benchmarks.rdb_codec",
     "stream-memory": "slotraft.benchmarks.stream_memory",
+    "key-memory": "slotraft.benchmarks.key_memory",
 }
 
 

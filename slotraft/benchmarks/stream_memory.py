@@ -11,6 +11,7 @@ after. Prints both and their ratio; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import shutil
 import socket
@@ -18,6 +19,7 @@ import subprocess
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Iterator
 
 import redis
 
@@ -45,7 +47,9 @@ def engine_bytes(entries: int) -> tuple[int, int]:
     return held, engine.db.used_memory
 
 
-def redis_bytes(entries: int) -> int:
+@contextlib.contextmanager
+def started_redis() -> Iterator[redis.Redis]:
+    """A client of a throw-away redis-server (no persistence) on a free loopback port."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise SystemExit("redis-server is not installed")
@@ -66,6 +70,15 @@ def redis_bytes(entries: int) -> int:
                 break
             except redis.ConnectionError:
                 time.sleep(0.05)
+        yield client
+    finally:
+        process.terminate()
+        process.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def redis_bytes(entries: int) -> int:
+    with started_redis() as client:
         before = int(client.info("memory")["used_memory"])
         pipe = client.pipeline(transaction=False)
         for index in range(entries):
@@ -74,10 +87,6 @@ def redis_bytes(entries: int) -> int:
                 pipe.execute()
         pipe.execute()
         return int(client.info("memory")["used_memory"]) - before
-    finally:
-        process.terminate()
-        process.wait(10)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main(argv: list[str]) -> int:
