@@ -288,8 +288,10 @@ def _bitfield(db: Keyspace, args: list[bytes], readonly_command: bool) -> Reply:
         growth = max(size - len(current), 0)
         db.charge(string_work(_conversion(current) + growth) + len(operations))
     replies: list[Reply] = []
+    writes = 0  # fields written: Redis notifies "setbit" only when some were
 
     def apply(data: bytearray) -> None:
+        nonlocal writes
         if len(data) < size:
             data.extend(bytes(size - len(data)))
         for opcode, signed, bits, offset, number, kind in operations:
@@ -310,6 +312,7 @@ def _bitfield(db: Keyspace, args: list[bytes], readonly_command: bool) -> Reply:
             else:
                 replies.append(reply)
                 _write_field(data, offset, bits, new)
+                writes += 1
 
     if current is None:
         created = bytearray()
@@ -317,7 +320,8 @@ def _bitfield(db: Keyspace, args: list[bytes], readonly_command: bool) -> Reply:
         db.set(key, created)
     else:
         _store_in_place(db, key, current, apply)
-    db.notify("$", b"setbit", key)
+    if writes:
+        db.notify("$", b"setbit", key)
     return replies
 
 

@@ -154,3 +154,16 @@ def test_a_read_served_outside_the_log_publishes_its_keymiss_from_the_serving_re
     assert list(reply.replies) == [resp.encode(None), resp.encode(0)]
     assert published == [(b"__keyspace@0__:nothing", b"keymiss")] * 3
     assert follower.state.engine.read_events == []
+
+
+def test_a_bitfield_whose_writes_all_fail_creates_the_key_without_setbit():
+    """Redis's bitfieldGeneric notifies "setbit" only when a field was written; the key it
+    created for the command is still "new" (found by the notifications differential)."""
+    engine = Engine()
+    engine.config.notify_keyspace_events = "KEAn"
+    rng = random.Random(0)
+    failing = [b"BITFIELD", b"k", b"OVERFLOW", b"FAIL", b"SET", b"u1", b"0", b"9"]
+    assert engine.execute(failing, 1, rng) == [None]
+    assert engine.db.take_events() == [("n", b"new", b"k")]
+    assert engine.execute([b"BITFIELD", b"k", b"SET", b"u1", b"0", b"1"], 1, rng) == [0]
+    assert engine.db.take_events() == [("$", b"setbit", b"k")]
