@@ -21,6 +21,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from node.engine.parsing import LLONG_MAX
+
 # Records examined for removal by each lease command (work it charges): the table's
 # housekeeping, bounded and deterministic (oldest records first).
 SWEEP_PER_COMMAND = 4
@@ -103,7 +105,8 @@ class LeaseTable:
         record.until = 0
         if record.keep_stale_ms and (type(value) is bytes or type(value) is bytearray):
             record.stale = bytes(value)
-            record.stale_until = now + record.keep_stale_ms
+            # Past int64's end is "for ever": a snapshot stores it as a signed 64-bit time.
+            record.stale_until = min(now + record.keep_stale_ms, LLONG_MAX)
         else:
             record.stale = None
             record.stale_until = 0

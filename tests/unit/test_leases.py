@@ -10,7 +10,7 @@ import pytest
 from node.engine.blocking import WouldBlock
 from node.engine.engine import Engine
 from node.engine.leases import LeaseTable
-from node.engine.snapshot import SnapshotError, dump, load
+from node.engine.snapshot import SnapshotError, dump, load, load_into
 from node.engine.t_lease import LEASE_NOT_VALID
 from proto import resp
 from proto.commands import lookup, may_block, timeout_index, timeout_reply
@@ -363,3 +363,23 @@ def test_replicas_and_a_replica_restored_from_a_snapshot_agree():
     # Replicas that disagree on the lease table alone are told apart.
     restored.engine.db.leases.records[b"a"].until += 1
     assert restored.digest() != one.digest()
+
+
+def test_a_stale_value_kept_for_the_longest_time_still_snapshots():
+    """LEASE.SET ... STALE 2^63-1 then a DEL: the stale value's end would overflow the
+    snapshot's 64-bit field; it is kept until the end of time instead."""
+    engine = Engine()
+    rng = random.Random(0)
+    now = 1_700_000_000_000
+    grant = engine.execute([b"LEASE.GET", b"k", b"1000"], now, rng)
+    assert isinstance(grant, list)
+    token = grant[2]
+    stored = [b"LEASE.SET", b"k", token, b"v", b"STALE", b"9223372036854775807"]
+    assert engine.execute(stored, now, rng) == resp.OK
+    assert engine.execute([b"DEL", b"k"], now + 1, rng) == 1
+    restored = Engine()
+    load_into(restored.db, dump(engine.db))
+    assert restored.execute([b"LEASE.GET", b"k", b"1000", b"STALE"], now + 2, rng)[:2] == [
+        b"LEASE",
+        b"v",
+    ]  # the first caller after the DEL gets the lease, with the stale value
