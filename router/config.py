@@ -62,6 +62,8 @@ class RouterConfig:
     output_buffer_limits: str = DEFAULT_OUTPUT_LIMITS
     # The redis.conf-style file the router was started with (CONFIG REWRITE writes it).
     config_file: Path | None = None
+    # Redis's aclfile: ACL SAVE writes the users there, ACL LOAD reads them from it.
+    aclfile: Path | None = None
     # The Redis version whose behaviour the router reproduces (HELLO, INFO server).
     redis_version: str = "7.0.15"
 

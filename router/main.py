@@ -16,6 +16,8 @@ from pathlib import Path
 
 import uvloop
 
+from proto.acl import AclError
+from proto.acl_table import change
 from proto.credentials import CLUSTER_ID_ENV, Credentials, SecretError, load_secret
 from proto.gc_tuning import tune_gc
 from proto.handshake import ROLE_ROUTER, Peer
@@ -64,6 +66,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiv
         help="file holding the password clients must AUTH with (default: env "
         "SLOTRAFT_PASSWORD; unset or empty: no password). Never on the command line: every "
         "local user can read it there",
+    )
+    parser.add_argument(
+        "--aclfile",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="Redis's ACL file of users (lines `user <name> <rules>`): loaded into the "
+        "cluster when it has no ACL users yet; ACL SAVE writes it, ACL LOAD reads it",
     )
     parser.add_argument(
         "--protected-mode",
@@ -171,10 +181,30 @@ def config_from(args: argparse.Namespace) -> RouterConfig:
             limits=Limits(max_args=args.max_args),
             config_file=path.resolve() if path is not None else None,
             announce=args.announce,
+            aclfile=_aclfile(args, from_file),
         )
         return with_local_values(base, local)
     except ValueError as error:
         raise SystemExit(f"router: {error}") from None
+
+
+def _aclfile(args: argparse.Namespace, from_file: dict[str, str]) -> Path | None:
+    given = getattr(args, "aclfile", None) or from_file.get("aclfile") or None
+    return Path(given).resolve() if given else None
+
+
+async def load_aclfile(config: RouterConfig, backend: Backend) -> None:
+    """As Redis loads its aclfile at start: into the cluster, unless the cluster has had
+    ACL changes already (they are its users now; ACL LOAD reloads the file)."""
+    if config.aclfile is None or backend.acl().version:
+        return
+    try:
+        text = config.aclfile.read_bytes()
+        await backend.change_acl(change("load", text=text, path=str(config.aclfile).encode()))
+    except OSError as error:
+        raise SystemExit(f"router: cannot read --aclfile: {error}") from None
+    except AclError as error:
+        raise SystemExit(f"router: --aclfile: {error}") from None
 
 
 async def cluster_backend_from(args: argparse.Namespace) -> tuple[Backend, list[Coroutine]]:
@@ -201,6 +231,7 @@ async def serve(
     background: list[Coroutine],
     metrics_address: str | None = None,
 ) -> None:
+    await load_aclfile(config, backend)
     server = RouterServer(config, backend)
     port = await server.start()
     print(f"slotraft router listening on {config.host}:{port}", flush=True)

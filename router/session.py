@@ -31,6 +31,7 @@ from proto.resp import Reply, encode_many
 from proto.running_loop import running_loop
 from proto.slots import key_slot
 from router import replies
+from router.acl_check import acl_denial
 from router.backend import BackendError
 from router.config import Limits
 from router.connection import ClientState
@@ -46,6 +47,7 @@ from router.pubsub_commands import context_error
 # The modules of the commands the router answers itself, which register them in
 # LOCAL_COMMANDS when imported.
 from router import (  # noqa: F401  isort: skip
+    acl_commands,
     cluster_commands,
     command_docs,
     connection_commands,
@@ -363,7 +365,8 @@ class Session:
         client = self.client
         ctx = self.ctx
         return client.authenticated and not (
-            client.reply_off
+            not ctx.acl.unrestricted(client)  # every command is checked
+            or client.reply_off
             or client.skip_next_reply
             or client.transaction.active
             or client.subscribed
@@ -510,6 +513,9 @@ class Session:
             return replies.error(spec.text)
         if not self.client.authenticated and not spec.allowed_before_auth:  # type: ignore[union-attr]
             return replies.error(errors.NOAUTH)
+        denied = acl_denial(self.ctx, self.client, spec, args)  # type: ignore[arg-type]
+        if denied is not None:
+            return replies.error(denied)
         return spec  # type: ignore[return-value]
 
     def _dispatch_local(

@@ -1,0 +1,150 @@
+"""A router's side of the ACL users: the replicated table as the backend shows it, the
+users looked up from it (`default` from this router's requirepass while no ACL change
+named it), ACL LOG (this router's denials and failed AUTHs, grouped as Redis groups them),
+INFO's counters, and the disconnection of clients whose user was deleted or reloaded."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from proto.acl import DEFAULT_USER, User
+from proto.acl_table import AclTable
+from router.connection import ClientState
+
+if TYPE_CHECKING:
+    from router.context import RouterContext
+
+log = logging.getLogger("slotraft.router.acl")
+
+# ACL_LOG_GROUPING_MAX_TIME_DELTA: a denial like an entry at most this old joins it.
+GROUPING_S = 60.0
+
+
+@dataclass(slots=True)
+class LogEntry:
+    reason: bytes  # command, key, channel or auth
+    context: bytes  # toplevel, multi or lua
+    object: bytes
+    username: bytes
+    client_info: bytes
+    created: float  # monotonic seconds of the latest occurrence
+    count: int = 1
+
+
+@dataclass(slots=True)
+class DeniedCounters:
+    """INFO stats' acl_access_denied_* (Redis 7.2's fields: 7.0 counts nothing)."""
+
+    auth: int = 0
+    cmd: int = 0
+    key: int = 0
+    channel: int = 0
+
+
+@dataclass(slots=True)
+class AclState:
+    ctx: RouterContext
+    entries: deque[LogEntry] = field(default_factory=deque)
+    max_len: int = 128  # acllog-max-len
+    denied: DeniedCounters = field(default_factory=DeniedCounters)
+    _users: dict[bytes, User | None] = field(default_factory=dict)
+    _source: tuple[int, bytes | None] | None = None  # the table and requirepass cached
+
+    def install(self) -> None:
+        self.ctx.backend.on_acl_change(self.changed)
+
+    @property
+    def table(self) -> AclTable:
+        return self.ctx.backend.acl()
+
+    def user(self, name: bytes) -> User | None:
+        """The user of that name now (None: no such user)."""
+        table = self.table
+        source = (id(table), self.ctx.config.requirepass)
+        if source != self._source:
+            self._users.clear()
+            self._source = source
+        try:
+            return self._users[name]
+        except KeyError:
+            found = table.user(name, self.ctx.config.requirepass)
+            if len(self._users) < 4096:
+                self._users[name] = found
+            return found
+
+    def unrestricted(self, client: ClientState) -> bool:
+        """Nothing to check for this client's commands (the inline fast path)."""
+        user = self.user(client.user)
+        return user is not None and user.is_unrestricted()
+
+    def authenticate(self, client: ClientState, name: bytes, password: bytes) -> bool:
+        """AUTH / HELLO AUTH: the client runs as `name` if the password opens it; a failure
+        is counted and logged."""
+        user = self.user(name)
+        if user is not None and user.check_password(password):
+            client.authenticated = True
+            client.user = name
+            client.user_generation = self.table.generation(name)
+            return True
+        self.denied.auth += 1
+        self.record(client, b"auth", b"auth", name)
+        return False
+
+    def requires_auth(self) -> bool:
+        """New connections start unauthenticated unless `default` is on and nopass."""
+        user = self.user(DEFAULT_USER)
+        return user is None or not (user.enabled and user.nopass)
+
+    def changed(self) -> None:
+        """A new table: clients of users deleted (or replaced by ACL LOAD) are closed, as
+        Redis frees them."""
+        table = self.table
+        for handle in list(self.ctx.clients.values()):
+            client = handle.client
+            if client.user == DEFAULT_USER or not client.authenticated:
+                continue
+            if client.user not in table.users or table.generation(client.user) != (
+                client.user_generation
+            ):
+                log.info("client %d closed: its user %r is gone", client.id, client.user)
+                handle.kill()
+
+    # ------------------------------------------------------------------ ACL LOG
+
+    def record(
+        self, client: ClientState, reason: bytes, object_: bytes, username: bytes | None = None
+    ) -> None:
+        context = b"multi" if client.transaction.active else b"toplevel"
+        username = client.user if username is None else username
+        now = time.monotonic()
+        handle = self.ctx.clients.get(client.id)
+        info = client.info_line(now, handle.buffered if handle else 0).rstrip(b"\n")
+        for entry in self.entries:
+            if (
+                entry.reason == reason
+                and entry.context == context
+                and entry.object == object_
+                and entry.username == username
+                and now - entry.created < GROUPING_S
+            ):
+                entry.count += 1
+                entry.created = now
+                entry.client_info = info
+                self.entries.remove(entry)
+                self.entries.appendleft(entry)
+                return
+        self.entries.appendleft(LogEntry(reason, context, object_, username, info, now))
+        while len(self.entries) > self.max_len:
+            self.entries.pop()
+
+    def count_denial(self, reason: bytes) -> None:
+        if reason == b"command":
+            self.denied.cmd += 1
+        elif reason == b"key":
+            self.denied.key += 1
+        else:
+            self.denied.channel += 1
