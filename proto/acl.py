@@ -214,7 +214,7 @@ class Selector:
                     if sub not in spec.subcommands:
                         raise RuleError(UNKNOWN_NAME)
                 elif not allow or not sub:
-                    raise RuleError(SYNTAX)  # a first argument may only be allowed
+                    raise RuleError(UNKNOWN_NAME)  # a first argument may only be allowed
         # ACLUpdateCommandRules: an earlier rule of this name (or of its subcommands) goes.
         self.rules = [(a, n) for a, n in self.rules if not (n == name or n.startswith(name + "|"))]
         self.rules.append((allow, name))

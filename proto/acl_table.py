@@ -7,13 +7,13 @@ as a user that was deleted, or replaced by ACL LOAD, is disconnected, as Redis d
 from __future__ import annotations
 
 import json
-import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
 from proto.acl import (
     DEFAULT_USER,
     MAX_USERS,
+    UNKNOWN_NAME,
     AclError,
     RuleError,
     User,
@@ -151,54 +151,65 @@ def acl_file_text(table: AclTable, requirepass: bytes | None) -> bytes:
 
 
 def parse_acl_file(text: bytes, path: bytes = b"") -> dict[bytes, User]:
-    """ACLLoadFromFile's parse: every line `user <name> <rules...>`; all or nothing, with
-    Redis's error texts. Without a `default` line, `default` is Redis's initial one."""
+    """ACLLoadFromFile's parse: every line `user <name> <rules...>` (words split at each
+    space); all or nothing, with Redis 7.0's error texts (only the first error that is not
+    an unknown name is told for a line: the others may show a password). Without a
+    `default` line, `default` is Redis's initial one."""
     users: dict[bytes, User] = {}
-    errors: list[bytes] = []
+    errors = b""
     for number, raw_line in enumerate(text.split(b"\n"), start=1):
-        line = raw_line.strip(b" \t\r")
+        line = raw_line.strip(b" \t\r\n")
         if not line:
             continue
-        try:
-            words = [word.encode("latin-1") for word in shlex.split(line.decode("latin-1"))]
-        except ValueError:
-            errors.append(b"%s:%d: unbalanced quotes in acl line. " % (path, number))
-            continue
+        words = line.split(b" ")
         if words[0] != b"user" or len(words) < 2:
-            errors.append(b"%s:%d: line should start with user keyword. " % (path, number))
+            errors += b"%s:%d should start with user keyword followed by the username. " % (
+                path,
+                number,
+            )
             continue
         name = words[1]
         try:
             check_username(name)
         except AclError:
-            errors.append(
-                b"%s:%d: username can't contain spaces or null characters. " % (path, number)
-            )
+            errors += b"'%s:%d: username '%s' contains invalid characters. " % (path, number, name)
             continue
         if name in users:
-            errors.append(b"%s:%d: Duplicate user '%s' found. " % (path, number, name))
+            errors += b"WARNING: Duplicate user '%s' found on line %d. " % (name, number)
             continue
         if len(users) >= MAX_USERS:
-            errors.append(b"%s:%d: too many users. " % (path, number))
+            errors += b"%s:%d: %s. " % (path, number, TOO_MANY_USERS[4:])
             break
         user = new_user(name)
+        users[name] = user
         try:
             ops = merge_selectors(words[2:])
-        except AclError as error:
-            errors.append(b"%s:%d: %s. " % (path, number, error.text[4:]))
+        except AclError:
+            errors += b"%s:%d: Unmatched parenthesis in selector definition." % (path, number)
             continue
+        told = False
         for op in ops:
             try:
-                user.apply(op)
+                user.apply(op.strip(b"\t\r\n"))
             except RuleError as error:
-                errors.append(
-                    b"%s:%d: Error in applying operation '%s': %s. "
-                    % (path, number, op, error.reason.encode())
-                )
-                break
-        users[name] = user
+                reason = error.reason.encode()
+                if error.reason == UNKNOWN_NAME:
+                    errors += b"%s:%d: Error in applying operation '%s': %s. " % (
+                        path,
+                        number,
+                        op,
+                        reason,
+                    )
+                elif not told:
+                    errors += b"%s:%d: %s. " % (path, number, reason)
+                    told = True
     if errors:
-        raise AclError(b"ERR " + b"".join(errors).rstrip(b" "))
+        raise AclError(
+            b"ERR "
+            + errors
+            + b"WARNING: ACL errors detected, no change to the previously active ACL rules "
+            b"was performed"
+        )
     if DEFAULT_USER not in users:
         users[DEFAULT_USER] = default_user()
     return users

@@ -81,9 +81,11 @@ class AclState:
         user = self.user(client.user)
         return user is not None and user.is_unrestricted()
 
-    def authenticate(self, client: ClientState, name: bytes, password: bytes) -> bool:
+    def authenticate(
+        self, client: ClientState, name: bytes, password: bytes, command: bytes
+    ) -> bool:
         """AUTH / HELLO AUTH: the client runs as `name` if the password opens it; a failure
-        is counted and logged."""
+        is counted and logged (under the command's name as the client wrote it)."""
         user = self.user(name)
         if user is not None and user.check_password(password):
             client.authenticated = True
@@ -91,7 +93,7 @@ class AclState:
             client.user_generation = self.table.generation(name)
             return True
         self.denied.auth += 1
-        self.record(client, b"auth", b"auth", name)
+        self.record(client, b"auth", command, name)
         return False
 
     def requires_auth(self) -> bool:

@@ -66,7 +66,7 @@ def auth(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
         username, password = DEFAULT_USER, args[1]
     else:
         username, password = args[1], args[2]
-    if not ctx.acl.authenticate(client, username, password):
+    if not ctx.acl.authenticate(client, username, password, args[0]):
         return Error(errors.WRONGPASS)
     return OK
 
@@ -96,7 +96,7 @@ def hello(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
             index += 2
         else:
             return Error(b"ERR Syntax error in HELLO option '%s'" % args[index])
-    if credentials is not None and not ctx.acl.authenticate(client, *credentials):
+    if credentials is not None and not ctx.acl.authenticate(client, *credentials, args[0]):
         return Error(errors.WRONGPASS)
     if not client.authenticated:
         return Error(errors.HELLO_NOAUTH)
