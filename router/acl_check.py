@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from proto.acl import ALL_PERMISSIONS, READ, WRITE, Selector, User
 from proto.commands.spec import CommandSpec
 from router.connection import ClientState
-
-if TYPE_CHECKING:
-    from router.context import RouterContext
+from router.context import RouterContext
 
 # Writes that also return (ACCESS) what they change: every key needs read and write.
 _READ_AND_WRITE = frozenset(
@@ -95,14 +92,17 @@ _NO_ACCESS = frozenset(
         "object|refcount",
     ]
 )
+_SHARD_CHANNELS = frozenset(["spublish", "ssubscribe", "sunsubscribe"])
 _READ_ONLY_SCRIPTS = frozenset(["eval_ro", "evalsha_ro", "fcall_ro"])
 
 
 def key_needs(spec: CommandSpec, args: list[bytes]) -> list[tuple[bytes, int]]:
     """Each key of the command with the permissions it needs (READ, WRITE or both; 0:
     any pattern)."""
-    positions = spec.key_positions(args)
     name = spec.name
+    if name in _SHARD_CHANNELS:  # a shard channel routes like a key but is not one (NOT_KEY)
+        return []
+    positions = spec.key_positions(args)
     if not positions:
         return []
     keys = [args[index] for index in positions]

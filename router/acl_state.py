@@ -9,19 +9,27 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from proto.acl import DEFAULT_USER, User
 from proto.acl_table import AclTable
+from router.backend import Backend
+from router.client_ops import ClientHandle
+from router.config import RouterConfig
 from router.connection import ClientState
-
-if TYPE_CHECKING:
-    from router.context import RouterContext
 
 log = logging.getLogger("slotraft.router.acl")
 
 # ACL_LOG_GROUPING_MAX_TIME_DELTA: a denial like an entry at most this old joins it.
 GROUPING_S = 60.0
+
+
+class RouterContext(Protocol):
+    """What this needs of the router's shared context (router.context)."""
+
+    backend: Backend
+    config: RouterConfig
+    clients: dict[int, ClientHandle]
 
 
 @dataclass(slots=True)
