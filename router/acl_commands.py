@@ -68,7 +68,7 @@ async def _change(ctx: RouterContext, data: dict) -> Reply:
     except AclError as error:
         return Error(error.text)
     except BackendError as error:
-        return Error(error.args[0] if error.args and isinstance(error.args[0], bytes) else b"ERR")
+        return Error(error.reply)
 
 
 @answers("acl|setuser", waits=True)

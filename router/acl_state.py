@@ -11,8 +11,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from proto.acl import DEFAULT_USER, User
-from proto.acl_table import AclTable
+from proto.acl import DEFAULT_USER, User, password_hash
+from proto.acl_table import AclTable, change
 from router.backend import Backend
 from router.client_ops import ClientHandle
 from router.config import RouterConfig
@@ -103,6 +103,13 @@ class AclState:
         self.denied.auth += 1
         self.record(client, b"auth", command, name)
         return False
+
+    async def set_default_password(self, password: bytes) -> None:
+        """CONFIG SET requirepass: `default` keeps only this password (empty: nopass)."""
+        rule = b"#" + password_hash(password).encode() if password else b"nopass"
+        await self.ctx.backend.change_acl(
+            change("setuser", name=DEFAULT_USER, rules=[b"resetpass", rule])
+        )
 
     def requires_auth(self) -> bool:
         """New connections start unauthenticated unless `default` is on and nopass."""

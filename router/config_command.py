@@ -22,6 +22,7 @@ import dataclasses
 import os
 
 from proto import errors
+from proto.acl import AclError
 from proto.glob import stringmatch
 from proto.redis_config import (
     CLUSTER_PARAMETERS,
@@ -175,6 +176,7 @@ async def config_set(ctx: RouterContext, client: ClientState, args: list[bytes])
         if (
             parameter.name not in CLUSTER_PARAMETERS
             and parameter.name not in ROUTER_PARAMETERS
+            and parameter.name != "requirepass"  # the default user's password: below
             and shown != values[parameter.name]
         ):
             return _failed(registered, FIXED_REASONS.get(parameter.name, FIXED_REASON))
@@ -190,6 +192,14 @@ async def config_set(ctx: RouterContext, client: ClientState, args: list[bytes])
         except BackendError as failure:
             return Error(failure.reply)
         ctx.refresh_settings()
+    if "requirepass" in pending:
+        # As in Redis: `default` gets this one password (none: nopass), on every router.
+        password = pending["requirepass"].encode("latin-1")
+        try:
+            await ctx.acl.set_default_password(password)
+        except (AclError, BackendError) as failure:
+            return Error(failure.text if isinstance(failure, AclError) else failure.reply)
+        ctx.reconfigure(dataclasses.replace(ctx.config, requirepass=password or None))
     if local:
         ctx.reconfigure(with_local_values(ctx.config, local))
     return OK
