@@ -53,6 +53,15 @@ class DeniedCounters:
     channel: int = 0
 
 
+def acl_denied_lines(denied: DeniedCounters) -> list[str]:
+    return [
+        f"acl_access_denied_auth:{denied.auth}",
+        f"acl_access_denied_cmd:{denied.cmd}",
+        f"acl_access_denied_key:{denied.key}",
+        f"acl_access_denied_channel:{denied.channel}",
+    ]
+
+
 @dataclass(slots=True)
 class AclState:
     ctx: RouterContext

@@ -12,7 +12,7 @@ import time
 
 from proto.redis_config import string2d
 from router import client_ops
-from router.acl_state import AclState
+from router.acl_state import AclState, DeniedCounters
 from router.backend import Backend
 from router.client_ops import ClientHandle
 from router.config import RouterConfig
@@ -142,6 +142,7 @@ class RouterContext:
 
     def reset_stats(self) -> None:
         self.stats.reset()
+        self.acl.denied = DeniedCounters()
         self._baseline = {
             name: copy.deepcopy(stats) for name, stats in self.commands.by_name.items()
         }
