@@ -52,6 +52,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "SLOTRAFT_PASSWORD; none: clients on this host only, as Redis's protected mode)",
     )
     parser.add_argument(
+        "--aclfile",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="Redis's ACL file of users, given to every router: loaded into the cluster when "
+        "it has no ACL users yet; ACL SAVE writes it, ACL LOAD reads it",
+    )
+    parser.add_argument(
         "--timeout", type=float, default=60.0, help="seconds to wait for the cluster to serve (60)"
     )
     parser.add_argument(
@@ -65,6 +73,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the routers). CONFIG SET changes them at run time, through the metadata group for "
         "the cluster-wide ones",
     )
+
+
+def aclfile_arguments(args: argparse.Namespace) -> list[str]:
+    """The routers' --aclfile (an absolute path: they run from another directory)."""
+    return [] if args.aclfile is None else ["--aclfile", str(args.aclfile.resolve())]
 
 
 def write_state(cluster: LocalCluster) -> None:
@@ -167,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
         router_port=values["port"],
         requirepass=password_from(args),
         node_args=list(config_args),
-        router_args=list(config_args),
+        router_args=list(config_args) + aclfile_arguments(args),
     )
     try:
         cluster.claim()

@@ -186,3 +186,23 @@ def test_default_user_from_requirepass_until_an_acl_change_names_it():
     assert table.user(b"default", b"pw").nopass  # type: ignore[union-attr]
     with pytest.raises(AclError, match="cannot be removed"):
         table.apply(change("deluser", names=[b"default"]), 2)
+
+
+def test_aclfile_reaches_the_router_from_its_flag_and_from_slotraft_up(tmp_path):
+    import argparse
+
+    from router.main import add_arguments as router_arguments
+    from router.main import config_from
+    from slotraft.up import aclfile_arguments
+    from slotraft.up import add_arguments as up_arguments
+
+    path = tmp_path / "users.acl"
+    up = argparse.ArgumentParser()
+    up_arguments(up)
+    passed = aclfile_arguments(up.parse_args(["--aclfile", str(path)]))
+    assert passed == ["--aclfile", str(path.resolve())]
+    assert aclfile_arguments(up.parse_args([])) == []
+    router = argparse.ArgumentParser()
+    router_arguments(router)
+    parsed = router.parse_args([*passed, "--port", "0", "--nodes", "127.0.0.1:1"])
+    assert config_from(parsed).aclfile == path.resolve()
