@@ -205,10 +205,12 @@ def acl_denial(
 ) -> bytes | None:
     """The session's check before a command runs (or is queued by MULTI): None if the
     client's user may run it, else the NOPERM error, the denial counted and logged."""
+    if spec.allowed_before_auth:  # AUTH, HELLO, QUIT: Redis exempts CMD_NO_AUTH commands
+        return None
     user = ctx.acl.user(client.user)
-    if user is None or user.is_unrestricted() or spec.allowed_before_auth:
-        # AUTH and HELLO are always allowed (Redis's CMD_NO_AUTH commands are exempt);
-        # a deleted user's clients are being closed.
+    if user is None:  # deleted: its connection is being closed; nothing runs meanwhile
+        return noperm_error(Denial(Reason.COMMAND, spec.name.encode()))
+    if user.is_unrestricted():
         return None
     denial = check(user, spec, args)
     if denial is None:

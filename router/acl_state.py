@@ -69,7 +69,9 @@ class AclState:
     max_len: int = 128  # acllog-max-len
     denied: DeniedCounters = field(default_factory=DeniedCounters)
     _users: dict[bytes, User | None] = field(default_factory=dict)
-    _source: tuple[int, bytes | None] | None = None  # the table and requirepass cached
+    # The table and requirepass the cached users come from (the table itself, not its id:
+    # a later table may reuse a freed one's id).
+    _source: tuple[AclTable, bytes | None] | None = None
 
     def install(self) -> None:
         self.ctx.backend.on_acl_change(self.changed)
@@ -81,10 +83,11 @@ class AclState:
     def user(self, name: bytes) -> User | None:
         """The user of that name now (None: no such user)."""
         table = self.table
-        source = (id(table), self.ctx.config.requirepass)
-        if source != self._source:
+        password = self.ctx.config.requirepass
+        cached = self._source
+        if cached is None or cached[0] is not table or cached[1] != password:
             self._users.clear()
-            self._source = source
+            self._source = (table, password)
         try:
             return self._users[name]
         except KeyError:

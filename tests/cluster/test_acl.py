@@ -19,7 +19,7 @@ def _eventually(check, timeout: float = 10.0):
     while True:
         try:
             return check()
-        except (AssertionError, redis.exceptions.ResponseError):
+        except (AssertionError, pytest.fail.Exception, redis.exceptions.ResponseError):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
@@ -88,6 +88,16 @@ def test_user_made_through_one_router_is_enforced_by_the_other(cluster, admin):
     _eventually(narrowed)
     # Deleted: the second router closes its connections, and AUTH fails there.
     assert admin.acl_deluser("late") == 1
+
+    def closed() -> None:
+        # The connection was closed: redis-py connects again, and its AUTH fails.
+        try:
+            client.get("late:1")
+        except (redis.exceptions.AuthenticationError, redis.exceptions.ConnectionError):
+            return
+        raise AssertionError("the deleted user's connection is still served")
+
+    _eventually(closed)
 
     def refused() -> None:
         with pytest.raises(redis.exceptions.AuthenticationError):
