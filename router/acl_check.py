@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from proto.acl import ALL_PERMISSIONS, READ, WRITE, Selector, User
 from proto.commands.spec import CommandSpec
+from router import replies
 from router.connection import ClientState
 from router.context import RouterContext
 
@@ -220,3 +221,32 @@ def acl_denial(
     ctx.acl.count_denial(reason)
     ctx.acl.record(client, reason, denial.object)
     return noperm_error(denial)
+
+
+# execCommand's reasons, when the rules changed between MULTI's queueing and EXEC.
+_EXEC_REASONS = {
+    Reason.COMMAND: b"no permission to execute the command or subcommand",
+    Reason.KEY: b"no permission to touch the specified keys",
+    Reason.CHANNEL: b"no permission to access one of the channels used as arguments",
+}
+
+
+def exec_denial(
+    ctx: RouterContext, client: ClientState, spec: CommandSpec, args: list[bytes]
+) -> bytes | None:
+    """EXEC checks each queued command again, as Redis 7.0 does: None if it may still
+    run, else its encoded NOPERM error (counted and logged in the multi context)."""
+    user = ctx.acl.user(client.user)
+    if user is not None and user.is_unrestricted():
+        return None
+    denial = Denial(Reason.COMMAND, spec.name.encode()) if user is None else check(user, spec, args)
+    if denial is None:
+        return None
+    reason = _LOG_REASONS[denial.reason]
+    ctx.acl.count_denial(reason)
+    ctx.acl.record(client, reason, denial.object, context=b"multi")
+    return replies.error(
+        b"NOPERM ACLs rules changed between the moment the transaction was accumulated and the "
+        b"EXEC call. This command is no longer allowed for the following reason: "
+        + _EXEC_REASONS[denial.reason]
+    )

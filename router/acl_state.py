@@ -145,9 +145,15 @@ class AclState:
     # ------------------------------------------------------------------ ACL LOG
 
     def record(
-        self, client: ClientState, reason: bytes, object_: bytes, username: bytes | None = None
+        self,
+        client: ClientState,
+        reason: bytes,
+        object_: bytes,
+        username: bytes | None = None,
+        context: bytes | None = None,
     ) -> None:
-        context = b"multi" if client.transaction.active else b"toplevel"
+        if context is None:
+            context = b"multi" if client.transaction.active else b"toplevel"
         username = client.user if username is None else username
         now = time.monotonic()
         handle = self.ctx.clients.get(client.id)
