@@ -215,7 +215,8 @@ def acl_denial(
         return None
     denial = check(user, spec, args)
     if denial is None:
-        return None
+        # Inside MULTI, SORT's options are refused when EXEC runs it, as in Redis.
+        return None if client.transaction.active else sort_option_error(user, spec, args)
     reason = _LOG_REASONS[denial.reason]
     client.last_command = spec.name  # the log's client-info names it, as Redis's does
     ctx.acl.count_denial(reason)
@@ -241,7 +242,8 @@ def exec_denial(
         return None
     denial = Denial(Reason.COMMAND, spec.name.encode()) if user is None else check(user, spec, args)
     if denial is None:
-        return None
+        refusal = None if user is None else sort_option_error(user, spec, args)
+        return None if refusal is None else replies.error(refusal)
     reason = _LOG_REASONS[denial.reason]
     ctx.acl.count_denial(reason)
     ctx.acl.record(client, reason, denial.object, context=b"multi")
@@ -250,3 +252,42 @@ def exec_denial(
         b"EXEC call. This command is no longer allowed for the following reason: "
         + _EXEC_REASONS[denial.reason]
     )
+
+
+def _reads_every_key(user: User, spec: CommandSpec, args: list[bytes]) -> bool:
+    """ACLUserCheckCmdWithUnrestrictedKeyAccess: a selector that allows the command may
+    read any key (allkeys, or a readable `*` pattern)."""
+    return any(
+        selector.allows_command(spec, args)
+        and (
+            selector.allkeys
+            or any(pattern == b"*" and flags & READ for flags, pattern in selector.keys)
+        )
+        for selector in user.selectors_in_order()
+    )
+
+
+def sort_option_error(user: User, spec: CommandSpec, args: list[bytes]) -> bytes | None:
+    """SORT's BY (with a pattern) and GET read keys its arguments do not name: Redis
+    refuses them to a user who may not read every key (sortCommandGeneric)."""
+    if spec.name not in ("sort", "sort_ro"):
+        return None
+    index = 2
+    while index < len(args):
+        option = args[index].lower()
+        left = len(args) - index - 1
+        if option == b"by" and left >= 1:
+            if b"*" in args[index + 1] and not _reads_every_key(user, spec, args):
+                return b"ERR BY option of SORT denied due to insufficient ACL permissions."
+            index += 2
+        elif option == b"get" and left >= 1:
+            if not _reads_every_key(user, spec, args):
+                return b"ERR GET option of SORT denied due to insufficient ACL permissions."
+            index += 2
+        elif option == b"limit" and left >= 2:
+            index += 3
+        elif option == b"store" and left >= 1:
+            index += 2
+        else:
+            index += 1
+    return None
