@@ -12,6 +12,7 @@ from typing import Any
 
 from proto.acl import (
     DEFAULT_USER,
+    MAX_RULES_PER_USER,
     MAX_USERS,
     UNKNOWN_NAME,
     AclError,
@@ -25,6 +26,10 @@ from proto.acl import (
 )
 
 TOO_MANY_USERS = b"ERR There may be at most %d ACL users" % MAX_USERS
+# What one change may carry, so that applying it stays short on every replica.
+MAX_LOAD_WORDS = 65_536
+TOO_MANY_RULES_AT_ONCE = b"ERR ACL SETUSER takes at most %d rules at once" % MAX_RULES_PER_USER
+TOO_MANY_WORDS = b"ERR An ACL file may hold at most %d words" % MAX_LOAD_WORDS
 
 
 @dataclass(slots=True)
@@ -57,6 +62,8 @@ class AclTable:
         if action == "setuser":
             name = _bytes(change.get("name"))
             rules = [_bytes(rule) for rule in _list(change.get("rules"))]
+            if len(rules) > MAX_RULES_PER_USER:
+                raise AclError(TOO_MANY_RULES_AT_ONCE)
             check_username(name)
             current = self.user(name, requirepass)
             created = current is None
@@ -155,6 +162,8 @@ def parse_acl_file(text: bytes, path: bytes = b"") -> dict[bytes, User]:
     space); all or nothing, with Redis 7.0's error texts (only the first error that is not
     an unknown name is told for a line: the others may show a password). Without a
     `default` line, `default` is Redis's initial one."""
+    if text.count(b" ") + text.count(b"\n") >= MAX_LOAD_WORDS:
+        raise AclError(TOO_MANY_WORDS)
     users: dict[bytes, User] = {}
     errors = b""
     for number, raw_line in enumerate(text.split(b"\n"), start=1):

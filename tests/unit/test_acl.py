@@ -206,3 +206,12 @@ def test_aclfile_reaches_the_router_from_its_flag_and_from_slotraft_up(tmp_path)
     router_arguments(router)
     parsed = router.parse_args([*passed, "--port", "0", "--nodes", "127.0.0.1:1"])
     assert config_from(parsed).aclfile == path.resolve()
+
+
+def test_one_change_carries_a_bounded_amount_of_work():
+    table = AclTable()
+    with pytest.raises(AclError, match="at most 1024 rules at once"):
+        table.apply(change("setuser", name=b"u", rules=[b"+get"] * 1025), 1)
+    with pytest.raises(AclError, match="at most 65536 words"):
+        table.apply(change("load", text=b"user u on" + b" +get" * 70_000, path=b"f"), 1)
+    assert table.users == {}
