@@ -247,6 +247,15 @@ CASES: dict[str, list[Step]] = {
         (A, _cmd("ACL GENPASS 4097")),
         (A, _cmd("ACL GENPASS x")),
     ],
+    "a changed user's clients stay, held to the new rules": [
+        (A, _cmd("ACL SETUSER z on >pw +@all ~*")),
+        (U, _cmd("AUTH z pw")),
+        (A, _cmd("ACL SETUSER z off resetpass")),
+        (U, _cmd("ACL WHOAMI")),
+        (A, _cmd("ACL SETUSER z on >pw -@all")),
+        (U, _cmd("ACL WHOAMI")),
+        (A, _cmd("ACL LOG RESET")),
+    ],
     "deleted user's clients are closed": [
         (A, _cmd("ACL SETUSER gone on >pw +@all ~*")),
         (U, _cmd("AUTH gone pw")),
