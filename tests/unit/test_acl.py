@@ -215,3 +215,24 @@ def test_one_change_carries_a_bounded_amount_of_work():
     with pytest.raises(AclError, match="at most 65536 words"):
         table.apply(change("load", text=b"user u on" + b" +get" * 70_000, path=b"f"), 1)
     assert table.users == {}
+
+
+def test_a_router_loads_its_aclfile_into_a_cluster_without_acl_users(tmp_path):
+    import asyncio
+
+    from router.config import RouterConfig
+    from router.main import load_aclfile
+    from slotraft.local_backend import LocalBackend
+
+    path = tmp_path / "users.acl"
+    path.write_bytes(b"user f on >pw ~f* +get\n")
+    backend = LocalBackend(1)
+    config = RouterConfig(port=0, aclfile=path)
+    asyncio.run(load_aclfile(config, backend))
+    assert sorted(backend.acl().users) == [b"default", b"f"]
+    path.write_bytes(b"user g on\n")
+    asyncio.run(load_aclfile(config, backend))  # the cluster has users now: kept
+    assert b"g" not in backend.acl().users
+    path.write_bytes(b"user h +nosuch\n")
+    with pytest.raises(SystemExit, match="nosuch"):
+        asyncio.run(load_aclfile(config, LocalBackend(1)))
