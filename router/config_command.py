@@ -43,6 +43,7 @@ from router.config import RouterConfig
 from router.connection import ClientState
 from router.context import RouterContext
 from router.local_commands import answers, help_lines
+from router.tls import ROUTER_TLS_PARAMETERS
 
 
 def local_values(config: RouterConfig) -> dict[str, str]:
@@ -88,6 +89,7 @@ def current_values(ctx: RouterContext) -> dict[str, str]:
     values["dir"] = os.getcwd()
     values["requirepass"] = (config.requirepass or b"").decode("latin-1")
     values.update(local_values(config))
+    values.update({name: value for name, value in config.tls if name in ROUTER_TLS_PARAMETERS})
     _, cluster = ctx.backend.cluster_settings()
     values.update({name: value for name, value in cluster.items() if name in CLUSTER_PARAMETERS})
     return values
