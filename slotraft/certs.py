@@ -21,6 +21,7 @@ import argparse
 import datetime
 import ipaddress
 import os
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from proto.tls import TlsFiles
 
 DEFAULT_NAMES = ("localhost", "127.0.0.1")
 VALID_DAYS = 825  # the longest validity clients such as macOS accept for a leaf
@@ -176,6 +179,15 @@ def make_certificates(directory: Path, names: tuple[str, ...] = DEFAULT_NAMES) -
         if not (paths.cert(name).exists() and paths.key(name).exists()):
             _issue(paths, name, alt, server, client)
     return paths
+
+
+def tls_of_dir(directory: Path) -> ssl.SSLContext | None:
+    """What a tool connects to the nodes of a cluster whose certificates `directory` holds
+    (made by `make_certificates`): its node certificate and the CA. None without them."""
+    paths = CertPaths(directory)
+    if not paths.ca.exists():
+        return None
+    return TlsFiles(paths.cert("node"), paths.key("node"), paths.ca).client_context()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
