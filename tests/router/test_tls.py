@@ -142,7 +142,9 @@ def _handshake(port: int, certs: CertPaths, context: ssl.SSLContext) -> str:
     ):
         sock.sendall(b"PING\r\n")
         assert sock.recv(100) == b"+PONG\r\n"
-        return f"{sock.version()} {sock.cipher()[0]}"
+        cipher = sock.cipher()
+        assert cipher is not None
+        return f"{sock.version()} {cipher[0]}"
 
 
 def test_tls_protocols_and_ciphersuites_are_enforced(certs: CertPaths) -> None:
