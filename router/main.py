@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -34,6 +35,7 @@ from router.cluster_backend import ClusterBackend
 from router.config import Limits, RouterConfig
 from router.config_command import with_local_values
 from router.metrics_export import RouterCollector
+from router.open_files import fit_and_log
 from router.server import RouterServer
 
 log = logging.getLogger("slotraft.router")
@@ -262,6 +264,8 @@ async def serve(
 def run(args: argparse.Namespace, backend_from: BackendFactory = cluster_backend_from) -> int:
     config = config_from(args)
     configure("router", config.port, args.log_level.upper())
+    # maxclients within the open-files limit (raised first if it can be), as Redis.
+    config = dataclasses.replace(config, max_clients=fit_and_log(config.max_clients))
     if args.metrics is not None:
         parse_address(args.metrics)  # a bad address stops the router before it starts
 
