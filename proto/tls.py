@@ -68,6 +68,11 @@ def _set_ciphersuites(context: ssl.SSLContext, suites: str) -> None:
     pointer = ctypes.c_void_p.from_address(id(context) + object.__basicsize__).value
     if not pointer or function(pointer, suites.encode()) != 1:
         raise TlsError(f"tls-ciphersuites: no usable suite in '{suites}'")
+    # What the context now offers for TLSv1.3 must be what was asked (else the layout
+    # assumed above does not hold, and nothing may be trusted to be enforced).
+    offered = {c["name"] for c in context.get_ciphers() if c["protocol"] == "TLSv1.3"}
+    if not offered or not offered <= set(suites.split(":")):
+        raise TlsError(f"tls-ciphersuites: '{suites}' could not be applied")
 
 
 @dataclass(frozen=True, slots=True)

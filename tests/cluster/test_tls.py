@@ -6,6 +6,7 @@ secret is still proved inside TLS; `slotraft ctl` finds the certificates."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import secrets
 import shutil
@@ -24,9 +25,11 @@ import redis
 from chaos.proxy import ProxyNetwork
 from proto import slotraft_pb2 as pb
 from proto.credentials import create_secret_file
+from slotraft import up
 from slotraft.admin_client import AdminClient, tool_credentials
 from slotraft.certs import CertPaths, make_certificates, tls_of_dir
 from slotraft.local_cluster import LocalCluster
+from slotraft.up import serving_message
 from tests.cluster.conftest import dump_logs
 
 pytestmark = pytest.mark.slow  # real clusters of processes
@@ -188,3 +191,22 @@ def test_ctl_uses_the_data_directory_certificates(tls_cluster) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "node 1" in done.stdout and "up" in done.stdout, done.stdout
+
+
+def test_up_prints_the_tls_line_and_passes_router_options(tls_cluster) -> None:
+    cluster, _ = tls_cluster
+    message = serving_message(cluster)
+    port = cluster.router_tls_ports[0]
+    assert f"-p {port} --tls --cacert {cluster.tls_dir.resolve()}/ca.crt" in message
+    router = cluster.router(1)
+    assert router.command[router.command.index("--tls-port") + 1] == str(port)
+    assert "--tls-cluster" in cluster.node(1).command
+    parser = argparse.ArgumentParser()
+    up.add_arguments(parser)
+    args = parser.parse_args(["--tls-auth-clients", "optional", "--tls-protocols", "TLSv1.3"])
+    assert up.tls_router_arguments(args) == [
+        "--tls-auth-clients",
+        "optional",
+        "--tls-protocols",
+        "TLSv1.3",
+    ]
