@@ -173,24 +173,28 @@ def test_the_cluster_secret_is_still_proved_inside_tls(tls_cluster, tmp_path: Pa
         admin_status(cluster, cluster.secret_file, None)  # the right secret, no TLS
 
 
-def test_ctl_uses_the_data_directory_certificates(tls_cluster) -> None:
-    cluster, _ = tls_cluster
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "slotraft.cli",
-            "ctl",
-            "--data-dir",
-            str(cluster.data_dir),
-            "status",
-        ],
+def ctl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "slotraft.cli", "ctl", *args],
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_ctl_uses_the_data_directory_certificates_or_its_flags(tls_cluster) -> None:
+    cluster, _ = tls_cluster
+    done = ctl("--data-dir", str(cluster.data_dir), "status")
     assert done.returncode == 0, done.stderr
     assert "node 1" in done.stdout and "up" in done.stdout, done.stdout
+    # As the compose health checks call it: the node and the TLS files named.
+    certs = CertPaths(cluster.tls_dir)
+    flags = ["--tls-cluster", "yes", "--tls-cert-file", str(certs.cert("node"))]
+    flags += ["--tls-key-file", str(certs.key("node")), "--tls-ca-cert-file", str(certs.ca)]
+    secret = ["--cluster-secret-file", str(cluster.secret_file)]
+    node = ["--node", f"127.0.0.1:{node_port(cluster)}"]
+    done = ctl(*node, *secret, *flags, "health")
+    assert done.returncode == 0, done.stderr + done.stdout
 
 
 def test_up_prints_the_tls_line_and_passes_router_options(tls_cluster) -> None:
