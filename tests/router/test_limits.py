@@ -222,3 +222,25 @@ def test_a_query_past_the_buffer_limit_closes_the_connection(router) -> None:
         }
         assert client.set("k", "small")
     assert "reached the query buffer limit of 1048576 bytes: closed" in log.read_text()
+
+
+def test_a_normal_client_that_does_not_read_its_replies_is_closed(router) -> None:
+    port, log = router
+    with redis.Redis(port=port) as client:
+        client.set("big", b"v" * 262144)
+        assert client.config_set("client-output-buffer-limit", "normal 1mb 0 0")
+        try:
+            with connect(port, receive_buffer=4096) as greedy:
+                # 64 MB of replies asked for, none read.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    for _ in range(16):
+                        greedy.sendall(b"GET big\r\n" * 16)
+                        time.sleep(0.05)
+                deadline = time.monotonic() + 10
+                while b"normal hard limit" not in log.read_bytes():
+                    assert time.monotonic() < deadline, "the greedy client was not closed"
+                    time.sleep(0.1)
+        finally:
+            client.config_set("client-output-buffer-limit", "normal 0 0 0")
+        assert client.ping()  # the others are served
+    assert "its unsent replies passed the normal hard limit of 1048576 bytes" in log.read_text()
