@@ -58,3 +58,16 @@ def test_narrowing_a_user_takes_its_connections_off_the_fast_path():
         assert await admin.call("GET", "a") == b"1"
 
     asyncio.run(scenario())
+
+
+def test_slowlog_redacts_acl_setuser_as_redis():
+    async def scenario() -> None:
+        ctx, _ = context()
+        admin = Client(ctx)
+        await admin.call("CONFIG", "SET", "slowlog-log-slower-than", "0")
+        await admin.call("SLOWLOG", "RESET")
+        await admin.call("ACL", "SETUSER", "sl", "on", ">secret")
+        entry = (await admin.call("SLOWLOG", "GET", "1"))[0]
+        assert entry[3] == [b"ACL", b"SETUSER", b"(redacted)", b"(redacted)", b"(redacted)"]
+
+    asyncio.run(scenario())
