@@ -5,6 +5,7 @@ INFO's counters, and the disconnection of clients whose user was deleted or relo
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from collections import deque
@@ -19,6 +20,8 @@ from router.config import RouterConfig
 from router.connection import ClientState
 
 log = logging.getLogger("slotraft.router.acl")
+
+_NO_DIGEST = b"0" * 64
 
 # ACL_LOG_GROUPING_MAX_TIME_DELTA: a denial like an entry at most this old joins it.
 GROUPING_S = 60.0
@@ -107,7 +110,10 @@ class AclState:
         """AUTH / HELLO AUTH: the client runs as `name` if the password opens it; a failure
         is counted and logged (under the command's name as the client wrote it)."""
         user = self.user(name)
-        if user is not None and user.check_password(password):
+        if user is None:
+            # The same work as a check, so that the time does not tell which names exist.
+            hmac.compare_digest(password_hash(password).encode(), _NO_DIGEST)
+        elif user.check_password(password):
             client.authenticated = True
             client.user = name
             client.user_generation = self.table.generation(name)

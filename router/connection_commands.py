@@ -268,6 +268,9 @@ async def client_kill(ctx: RouterContext, client: ClientState, args: list[bytes]
     wanted = client_ops.parse_kill(args[2:])
     if isinstance(wanted, bytes):
         return Error(wanted)
+    for option, value in zip(args[2::2], args[3::2]):
+        if len(args) > 3 and option.lower() == b"user" and ctx.acl.user(value) is None:
+            return Error(b"ERR No such user '%s'" % value)
     killed = client_ops.kill(ctx, wanted, client.id)
     for answer in await ctx.bus.ask(b"client-kill", [b"%d" % client.id, *args[2:]]):
         killed += int(answer[0]) if answer and answer[0].isdigit() else 0

@@ -289,6 +289,15 @@ CASES: dict[str, list[Step]] = {
         (A, _cmd("AUTH x")),
         (A, _cmd("ACL LOG RESET")),
     ],
+    "client kill user": [
+        (A, _cmd("ACL SETUSER ku on >pw +@all ~*")),
+        (U, _cmd("AUTH ku pw")),
+        (V, _cmd("AUTH ku pw")),
+        (A, _cmd("CLIENT KILL USER ku")),
+        (U, _cmd("PING")),
+        (A, _cmd("CLIENT KILL USER nosuch")),
+        (A, _cmd("ACL LOG RESET")),
+    ],
     "no aclfile": [
         (A, _cmd("ACL SAVE")),
         (A, _cmd("ACL LOAD")),
