@@ -64,11 +64,13 @@ ACL_HELP = [
 
 async def _change(ctx: RouterContext, data: dict) -> Reply:
     try:
-        return await ctx.backend.change_acl(data)
+        result = await ctx.backend.change_acl(data)
     except AclError as error:
         return Error(error.text)
     except BackendError as error:
         return Error(error.reply)
+    await ctx.acl.propagated()
+    return result
 
 
 @answers("acl|setuser", waits=True)

@@ -5,6 +5,8 @@ INFO's counters, and the disconnection of clients whose user was deleted or relo
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import logging
 import time
@@ -18,6 +20,7 @@ from router.backend import Backend
 from router.client_ops import ClientHandle
 from router.config import RouterConfig
 from router.connection import ClientState
+from router.router_bus import ASK_TIMEOUT_S, RouterBus
 
 log = logging.getLogger("slotraft.router.acl")
 
@@ -33,6 +36,7 @@ class RouterContext(Protocol):
     backend: Backend
     config: RouterConfig
     clients: dict[int, ClientHandle]
+    bus: RouterBus
 
 
 @dataclass(slots=True)
@@ -75,9 +79,28 @@ class AclState:
     # The table and requirepass the cached users come from (the table itself, not its id:
     # a later table may reuse a freed one's id).
     _source: tuple[AclTable, bytes | None] | None = None
+    _new_table: asyncio.Event | None = None  # set by each new table (waiters of `_caught_up`)
 
     def install(self) -> None:
         self.ctx.backend.on_acl_change(self.changed)
+        self.ctx.bus.on(b"acl-version", self._caught_up)
+
+    async def propagated(self) -> None:
+        """After a change this router made: returns once every other router that answers
+        holds the new table, so that the change holds everywhere when its command answers
+        (a router that cannot be reached takes it up when the nodes tell it)."""
+        await self.ctx.bus.ask(b"acl-version", [b"%d" % self.table.version])
+
+    async def _caught_up(self, args: list[bytes]) -> list[bytes]:
+        wanted = int(args[0]) if args and args[0].isdigit() else 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ASK_TIMEOUT_S * 0.75
+        while self.table.version < wanted and loop.time() < deadline:
+            if self._new_table is None:
+                self._new_table = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._new_table.wait(), deadline - loop.time())
+        return [b"%d" % self.table.version]
 
     @property
     def table(self) -> AclTable:
@@ -128,6 +151,7 @@ class AclState:
         await self.ctx.backend.change_acl(
             change("setuser", name=DEFAULT_USER, rules=[b"resetpass", rule])
         )
+        await self.propagated()
 
     def requires_auth(self) -> bool:
         """New connections start unauthenticated unless `default` is on and nopass."""
@@ -137,6 +161,9 @@ class AclState:
     def changed(self) -> None:
         """A new table: clients of users deleted (or replaced by ACL LOAD) are closed, as
         Redis frees them."""
+        if self._new_table is not None:
+            self._new_table.set()
+            self._new_table = None
         table = self.table
         for handle in list(self.ctx.clients.values()):
             client = handle.client
