@@ -236,3 +236,16 @@ def test_a_router_loads_its_aclfile_into_a_cluster_without_acl_users(tmp_path):
     path.write_bytes(b"user h +nosuch\n")
     with pytest.raises(SystemExit, match="nosuch"):
         asyncio.run(load_aclfile(config, LocalBackend(1)))
+
+
+def test_users_are_capped(monkeypatch):
+    import proto.acl_table
+
+    monkeypatch.setattr(proto.acl_table, "MAX_USERS", 2)
+    table = AclTable()
+    table.apply(change("setuser", name=b"a", rules=[]), 1)
+    table.apply(change("setuser", name=b"b", rules=[]), 2)
+    with pytest.raises(AclError, match="at most"):
+        table.apply(change("setuser", name=b"c", rules=[]), 3)
+    table.apply(change("setuser", name=b"a", rules=[b"on"]), 4)  # changing one still works
+    assert sorted(table.users) == [b"a", b"b"]
