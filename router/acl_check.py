@@ -43,10 +43,8 @@ _READ_AND_WRITE = frozenset(
         "zincrby",
         "hincrby",
         "hincrbyfloat",
-        "bitfield",
+        "setbit",
         "xreadgroup",
-        "xclaim",
-        "xautoclaim",
         "eval",
         "evalsha",
         "fcall",
@@ -75,11 +73,11 @@ _NO_ACCESS = frozenset(
     [
         "exists",
         "type",
-        "ttl",
-        "pttl",
-        "expiretime",
-        "pexpiretime",
         "strlen",
+        "hexists",
+        "sismember",
+        "watch",
+        "memory|usage",
         "llen",
         "scard",
         "zcard",
@@ -94,7 +92,9 @@ _NO_ACCESS = frozenset(
     ]
 )
 _SHARD_CHANNELS = frozenset(["spublish", "ssubscribe", "sunsubscribe"])
-_READ_ONLY_SCRIPTS = frozenset(["eval_ro", "evalsha_ro", "fcall_ro"])
+# Read (ACCESS) whatever the command's flags say: HyperLogLog's cached count, the
+# read-only scripts.
+_READ = frozenset(["eval_ro", "evalsha_ro", "fcall_ro", "pfcount", "pfdebug"])
 
 
 def key_needs(spec: CommandSpec, args: list[bytes]) -> list[tuple[bytes, int]]:
@@ -109,8 +109,11 @@ def key_needs(spec: CommandSpec, args: list[bytes]) -> list[tuple[bytes, int]]:
     keys = [args[index] for index in positions]
     if name in _NO_ACCESS:
         return [(key, 0) for key in keys]
-    if name in _READ_ONLY_SCRIPTS:
+    if name in _READ:
         return [(key, READ) for key in keys]
+    if name == "bitfield":  # VARIABLE_FLAGS: only its SET and INCRBY write
+        writes = any(arg.lower() in (b"set", b"incrby") for arg in args[2:])
+        return [(key, ALL_PERMISSIONS if writes else READ) for key in keys]
     if name in _READ_AND_WRITE or (name == "set" and any(a.lower() == b"get" for a in args[3:])):
         return [(key, ALL_PERMISSIONS) for key in keys]
     if name in _SOURCE_THEN_DESTINATION:

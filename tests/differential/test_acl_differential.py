@@ -201,6 +201,35 @@ CASES: dict[str, list[Step]] = {
         (V, _cmd("SORT k{s}1 BY w{s}_* GET #")),
         (A, _cmd("DEL k{s}1 k{s}2")),
     ],
+    "read or write, command by command": [
+        (A, _cmd("ACL SETUSER kp on nopass +@all %R~r* %W~w*")),
+        *[
+            (A, _cmd("ACL DRYRUN kp " + command))
+            for command in [
+                "TTL w1",
+                "EXPIRETIME r1",
+                "SETBIT w1 1 1",
+                "BITFIELD r1 GET u8 0",
+                "BITFIELD w1 SET u8 0 1",
+                "BITFIELD_RO w1 GET u8 0",
+                "PFCOUNT w1",
+                "PFMERGE w1 r1",
+                "PFMERGE r1 w1",
+                "HEXISTS w1 f",
+                "SISMEMBER w1 m",
+                "XCLAIM w1 g c 1 0-1",
+                "WATCH w1",
+                "MEMORY USAGE w1",
+                "GETRANGE w1 0 1",
+                "LPUSH r1 a",
+                "RENAME w1 w2",
+                "COPY r1 w1",
+                "SMOVE r1 w1 m",
+                "ZUNIONSTORE w1 2 r1 r2",
+                "ZUNIONSTORE w1 2 r1 w2",
+            ]
+        ],
+    ],
     "selectors": [
         (A, _cmd("ACL SETUSER s on nopass +get ~a* (+set ~b*) (+@read %R~c*)")),
         (U, _cmd("AUTH s x")),
