@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from proto.commands import TABLE, Flag
 from proto.redis_config import lookup
@@ -17,6 +18,7 @@ from proto.redis_config import lookup
 MAX_ARGS = 32  # SLOWLOG_ENTRY_MAX_ARGC
 MAX_STRING = 128  # SLOWLOG_ENTRY_MAX_STRING
 REDACTED = b"(redacted)"
+_REDACTING_LENGTHS = frozenset(len(name) for name in (b"auth", b"hello", b"config"))
 
 _SPECS = {
     spec.name: spec
@@ -31,14 +33,18 @@ FAST_COMMANDS = frozenset(name for name, spec in _SPECS.items() if spec.flags & 
 NOT_MONITORED = frozenset(name for name, spec in _SPECS.items() if spec.is_blocking)
 
 
-@dataclass(frozen=True, slots=True)
-class SlowlogEntry:
+class SlowlogEntry(NamedTuple):
+    # A tuple, not a frozen dataclass: a slow batch logs each of its commands, and a
+    # frozen dataclass's __init__ cost several times a tuple's.
     id: int
     time: int  # unix seconds
     duration: int  # µs
     args: tuple[bytes, ...]
     peer: bytes
     name: bytes
+
+
+_new_tuple = tuple.__new__  # a NamedTuple from its fields, without its Python-level __new__
 
 
 class Slowlog:
@@ -49,29 +55,42 @@ class Slowlog:
         self.max_len = 128
 
     def push(self, args: list[bytes], duration_us: int, peer: str, name: bytes) -> None:
-        if self.slower_than_us < 0 or duration_us < self.slower_than_us:
+        self.push_batch([args], duration_us, peer, name)
+
+    def push_batch(
+        self, commands: list[list[bytes]], duration_us: int, peer: str, name: bytes
+    ) -> None:
+        """The commands of one slow batch, in order, as `push` of each would log them.
+        Only the last max_len can outlive this call, so only those are built (the ids of
+        the others are used all the same); the clock and the peer are read once."""
+        if self.slower_than_us < 0 or duration_us < self.slower_than_us or not commands:
             return
-        self.entries.appendleft(
-            SlowlogEntry(
-                self.next_id,
-                int(time.time()),
-                duration_us,
-                _logged_args(args),
-                peer.encode(),
-                name,
-            )
-        )
-        self.next_id += 1
-        while len(self.entries) > self.max_len:
-            self.entries.pop()
+        first_id = self.next_id
+        self.next_id += len(commands)
+        kept = commands[-self.max_len :] if self.max_len else []
+        first_id += len(commands) - len(kept)
+        now = int(time.time())
+        peer_bytes = peer.encode()
+        entries = self.entries
+        for offset, args in enumerate(kept):
+            fields = (first_id + offset, now, duration_us, _logged_args(args), peer_bytes, name)
+            entries.appendleft(_new_tuple(SlowlogEntry, fields))
+        while len(entries) > self.max_len:
+            entries.pop()
 
     def reset(self) -> None:
         self.entries.clear()
 
 
 def _logged_args(args: list[bytes]) -> tuple[bytes, ...]:
-    args = _redacted(args)
     count = len(args)
+    # Most commands: nothing to redact (AUTH, HELLO and CONFIG are 4 to 6 letters), to
+    # cut or to elide.
+    if count and len(args[0]) not in _REDACTING_LENGTHS:
+        if count <= MAX_ARGS and max(map(len, args)) <= MAX_STRING:
+            return tuple(args)
+    else:
+        args = _redacted(args)
     shown = args[: MAX_ARGS - 1] if count > MAX_ARGS else args
     out = [
         arg[:MAX_STRING] + b"... (%d more bytes)" % (len(arg) - MAX_STRING)
@@ -159,12 +178,16 @@ def observe(
     the latency monitor if it reaches their thresholds."""
     duration_us = int(elapsed * 1_000_000)
     latency_ms = int(elapsed * 1000)
-    kinds = set()
-    for name, args in zip(names, commands):
-        if name in NOT_MONITORED:
-            continue
-        slowlog.push(args, duration_us, peer, client_name)
-        kinds.add("fast-command" if name in FAST_COMMANDS else "command")
+    if NOT_MONITORED.isdisjoint(names):
+        logged = commands
+        kinds = {"fast-command" if name in FAST_COMMANDS else "command" for name in set(names)}
+    else:
+        monitored = [
+            (name, args) for name, args in zip(names, commands) if name not in NOT_MONITORED
+        ]
+        logged = [args for _, args in monitored]
+        kinds = {"fast-command" if name in FAST_COMMANDS else "command" for name, _ in monitored}
+    slowlog.push_batch(logged, duration_us, peer, client_name)
     for kind in sorted(kinds):
         monitor.add(kind, latency_ms)
 
