@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import itemgetter
 from typing import NamedTuple
 
 from proto.commands import TABLE, Flag
@@ -44,15 +46,32 @@ class SlowlogEntry(NamedTuple):
     name: bytes
 
 
+_FIRST = itemgetter(0)
 _new_tuple = tuple.__new__  # a NamedTuple from its fields, without its Python-level __new__
 
 
 class Slowlog:
+    """SLOWLOG's entries, newest first. Under load every batch can pass the threshold (a
+    batch's time includes consensus and fsyncs), so a batch's commands are logged as one
+    record (`_pending`) when none needs cutting or redacting: a few C-level passes over
+    the batch instead of an entry per command. Records become entries when the entries
+    are read, or once they hold twice `max_len` commands."""
+
     def __init__(self) -> None:
-        self.entries: deque[SlowlogEntry] = deque()  # newest first
+        self._entries: deque[SlowlogEntry] = deque()  # newest first
+        # (first id, unix time, µs, commands as tuples, peer, client name), oldest first.
+        self._pending: list[tuple[int, int, int, list[tuple[bytes, ...]], bytes, bytes]] = []
+        self._pending_count = 0
         self.next_id = 0
         self.slower_than_us = 10_000  # -1: off, 0: every command
         self.max_len = 128
+
+    @property
+    def entries(self) -> deque[SlowlogEntry]:
+        """Every entry, newest first (what SLOWLOG GET and LEN read; trimmed by popping)."""
+        if self._pending:
+            self._expand()
+        return self._entries
 
     def push(self, args: list[bytes], duration_us: int, peer: str, name: bytes) -> None:
         self.push_batch([args], duration_us, peer, name)
@@ -61,25 +80,71 @@ class Slowlog:
         self, commands: list[list[bytes]], duration_us: int, peer: str, name: bytes
     ) -> None:
         """The commands of one slow batch, in order, as `push` of each would log them.
-        Only the last max_len can outlive this call, so only those are built (the ids of
+        Only the last max_len can outlive this call, so only those are kept (the ids of
         the others are used all the same); the clock and the peer are read once."""
         if self.slower_than_us < 0 or duration_us < self.slower_than_us or not commands:
             return
         first_id = self.next_id
         self.next_id += len(commands)
-        kept = commands[-self.max_len :] if self.max_len else []
+        if self.max_len <= 0:
+            self._pending.clear()
+            self._pending_count = 0
+            self._entries.clear()
+            return
+        kept = commands[-self.max_len :]
         first_id += len(commands) - len(kept)
         now = int(time.time())
         peer_bytes = peer.encode()
-        entries = self.entries
+        if _as_given(kept):
+            self._pending.append(
+                (first_id, now, duration_us, list(map(tuple, kept)), peer_bytes, name)
+            )
+            self._pending_count += len(kept)
+            if self._pending_count > 2 * self.max_len:
+                self._expand()
+            return
+        if self._pending:
+            self._expand()
+        entries = self._entries
         for offset, args in enumerate(kept):
             fields = (first_id + offset, now, duration_us, _logged_args(args), peer_bytes, name)
             entries.appendleft(_new_tuple(SlowlogEntry, fields))
         while len(entries) > self.max_len:
             entries.pop()
 
+    def _expand(self) -> None:
+        """The pending records as entries: only the newest max_len are built."""
+        fresh: list[SlowlogEntry] = []  # newest first
+        wanted = self.max_len
+        for first_id, now, duration_us, kept, peer, name in reversed(self._pending):
+            for offset in range(len(kept) - 1, -1, -1):
+                if len(fresh) >= wanted:
+                    break
+                fields = (first_id + offset, now, duration_us, kept[offset], peer, name)
+                fresh.append(_new_tuple(SlowlogEntry, fields))
+        self._pending.clear()
+        self._pending_count = 0
+        entries = self._entries
+        entries.extendleft(reversed(fresh))
+        while len(entries) > max(wanted, 0):
+            entries.pop()
+
     def reset(self) -> None:
-        self.entries.clear()
+        self._pending.clear()
+        self._pending_count = 0
+        self._entries.clear()
+
+
+def _as_given(commands: list[list[bytes]]) -> bool:
+    """Whether every command is logged as it is (no redaction, no argument cut or elided),
+    in C-level passes: no command empty or over MAX_ARGS arguments, none with a first word
+    of AUTH's, HELLO's or CONFIG's length, no argument over MAX_STRING bytes."""
+    return (
+        min(map(len, commands)) >= 1
+        and max(map(len, commands)) <= MAX_ARGS
+        and _REDACTING_LENGTHS.isdisjoint(map(len, map(_FIRST, commands)))
+        and max(map(len, chain.from_iterable(commands))) <= MAX_STRING
+    )
 
 
 def _logged_args(args: list[bytes]) -> tuple[bytes, ...]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import marshal
 import random
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -106,6 +107,6 @@ def test_random_bytes(body: bytes) -> None:
         max_leaves=20,
     )
 )
-def test_marshalled_values(value: object) -> None:
+def test_marshalled_values(value: Any) -> None:
     body = marshal.dumps(value, 4)
     assert counts_fit(body) == reference(body)

@@ -3,13 +3,14 @@ as logging its commands one by one did."""
 
 from __future__ import annotations
 
+import random
+from collections import deque
+
 import pytest
 
-from router.monitoring import LatencyMonitor, Slowlog, observe
+from router.monitoring import LatencyMonitor, Slowlog, SlowlogEntry, _logged_args, observe
 
-COMMANDS = [
-    [b"SET", b"k%d" % number, b"v" * (number % 3 * 100)] for number in range(150)
-] + [
+COMMANDS = [[b"SET", b"k%d" % number, b"v" * (number % 3 * 100)] for number in range(150)] + [
     [b"AUTH", b"user", b"secret"],
     [b"HELLO", b"3", b"AUTH", b"user", b"secret"],
     [b"CONFIG", b"SET", b"requirepass", b"secret"],
@@ -18,8 +19,27 @@ COMMANDS = [
 ]
 
 
-def one_by_one(commands: list[list[bytes]], max_len: int, threshold: int) -> Slowlog:
-    log = Slowlog()
+class Reference:
+    """The slowlog's rule read plainly: an entry per command, the newest max_len kept."""
+
+    def __init__(self) -> None:
+        self.entries: deque[SlowlogEntry] = deque()
+        self.next_id = 0
+        self.slower_than_us = 10_000
+        self.max_len = 128
+
+    def push(self, args: list[bytes], duration_us: int, peer: str, name: bytes) -> None:
+        if self.slower_than_us < 0 or duration_us < self.slower_than_us:
+            return
+        entry = SlowlogEntry(self.next_id, 0, duration_us, _logged_args(args), peer.encode(), name)
+        self.entries.appendleft(entry)
+        self.next_id += 1
+        while len(self.entries) > self.max_len:
+            self.entries.pop()
+
+
+def one_by_one(commands: list[list[bytes]], max_len: int, threshold: int) -> Reference:
+    log = Reference()
     log.max_len = max_len
     log.slower_than_us = threshold
     log.next_id = 7
@@ -38,7 +58,7 @@ def test_batch_equals_one_by_one(max_len: int, threshold: int) -> None:
     batch.push_batch(COMMANDS, 20_000, "127.0.0.1:5000", b"name")
     single = one_by_one(COMMANDS, max_len, threshold)
     strip = [entry._replace(time=0) for entry in batch.entries]
-    assert strip == [entry._replace(time=0) for entry in single.entries]
+    assert strip == list(single.entries)
     assert batch.next_id == single.next_id
 
 
@@ -68,3 +88,33 @@ def test_observe_skips_blocking_commands() -> None:
     observe(log, monitor, names, commands, 0.5, "peer", b"")
     assert [entry.args[0] for entry in log.entries] == [b"GET", b"SET"]
     assert sorted(monitor.events) == ["command", "fast-command"]
+
+
+def test_random_batches_reads_and_resizes() -> None:
+    """Batches kept as records and batches built at once, read and resized in between
+    (CONFIG SET slowlog-max-len pops what is over), as pushing one by one leaves them."""
+    rng = random.Random(3)
+    batched, single = Slowlog(), Reference()
+    for step in range(400):
+        size = rng.choice([1, 2, 16, 60])
+        commands = [rng.choice(COMMANDS) for _ in range(size)]
+        max_len = rng.choice([0, 3, 10, 128])
+        threshold = rng.choice([-1, 0, 10_000])
+        for log in (batched, single):
+            if step % 50 == 49:
+                log.max_len = max_len
+                while len(log.entries) > log.max_len:
+                    log.entries.pop()
+            if step % 97 == 0:
+                log.slower_than_us = threshold
+        batched.push_batch(commands, 20_000, "peer", b"n")
+        for args in commands:
+            single.push(args, 20_000, "peer", b"n")
+        if rng.random() < 0.1:
+            assert _untimed(batched) == _untimed(single)
+    assert _untimed(batched) == _untimed(single)
+    assert batched.next_id == single.next_id
+
+
+def _untimed(log: Slowlog | Reference) -> list[SlowlogEntry]:
+    return [entry._replace(time=0) for entry in log.entries]
