@@ -22,6 +22,7 @@ from __future__ import annotations
 import marshal
 import re
 import struct
+from itertools import chain
 from typing import NamedTuple
 
 ENTRY_VERSION = 1
@@ -74,6 +75,8 @@ def encode(entry: ShardEntry) -> bytes:
     return bytes((ENTRY_VERSION,)) + marshal.dumps(body, _MARSHAL_VERSION)
 
 
+_ONLY_LISTS = frozenset({list})
+_ONLY_BYTES = frozenset({bytes})
 _U64 = 1 << 64
 _I64 = 1 << 63
 
@@ -243,12 +246,13 @@ def _well_formed(request: object) -> bool:
         and type(watches) is list
     ):
         return False
-    for args in commands:
-        if type(args) is not list:
-            return False
-        for arg in args:
-            if type(arg) is not bytes:
-                return False
+    # Every argument of every command, in C-level passes (a loop per argument cost a
+    # few hundred nanoseconds per command on every replica).
+    if commands and (
+        not _ONLY_LISTS.issuperset(map(type, commands))
+        or not _ONLY_BYTES.issuperset(map(type, chain.from_iterable(commands)))
+    ):
+        return False
     for watch in watches:
         if type(watch) is not tuple or len(watch) != 2:
             return False

@@ -8,6 +8,7 @@ import marshal
 import random
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -110,3 +111,26 @@ def test_random_bytes(body: bytes) -> None:
 def test_marshalled_values(value: Any) -> None:
     body = marshal.dumps(value, 4)
     assert counts_fit(body) == reference(body)
+
+
+def _request(commands: Any) -> tuple:
+    return (1, 2, 3, 0, False, commands, [])
+
+
+def test_request_shapes_checked_in_every_argument() -> None:
+    """_well_formed refuses any command that is not a list of bytes, wherever it sits."""
+    good = [[b"SET", b"k", b"v"], [b"GET", b"k"], []]
+    assert entry_codec._well_formed(_request(good))
+    assert entry_codec._well_formed(_request([]))
+    assert not entry_codec._well_formed(_request([[b"GET", bytearray(b"k")]]))
+    for bad in (
+        [[b"SET", b"k", "v"]],
+        [[b"GET", b"k"], (b"GET", b"k")],
+        [[b"GET", b"k"], [b"GET", 5]],
+        [b"GET"],
+        [[b"GET", [b"k"]]],
+    ):
+        assert not entry_codec._well_formed(_request(bad)), bad
+        body: tuple = (7, 8, [_request(bad)], [], [])
+        with pytest.raises(entry_codec.EntryFormatError):
+            entry_codec.decode(bytes((entry_codec.ENTRY_VERSION,)) + marshal.dumps(body, 4))
