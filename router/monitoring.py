@@ -74,7 +74,29 @@ class Slowlog:
         return self._entries
 
     def push(self, args: list[bytes], duration_us: int, peer: str, name: bytes) -> None:
-        self.push_batch([args], duration_us, peer, name)
+        """One command (a batch of one: every request at -P 1): logged at once."""
+        if self.slower_than_us < 0 or duration_us < self.slower_than_us:
+            return
+        entry_id = self.next_id
+        self.next_id += 1
+        if self.max_len <= 0:
+            self.reset()
+            return
+        now = int(time.time())
+        logged = _logged_args(args)
+        peer_bytes = peer.encode()
+        if self._pending:  # after them: as a record too
+            self._pending.append((entry_id, now, duration_us, [logged], peer_bytes, name))
+            self._pending_count += 1
+            if self._pending_count > 2 * self.max_len:
+                self._expand()
+            return
+        entries = self._entries
+        entries.appendleft(
+            _new_tuple(SlowlogEntry, (entry_id, now, duration_us, logged, peer_bytes, name))
+        )
+        while len(entries) > self.max_len:
+            entries.pop()
 
     def push_batch(
         self, commands: list[list[bytes]], duration_us: int, peer: str, name: bytes
@@ -87,9 +109,7 @@ class Slowlog:
         first_id = self.next_id
         self.next_id += len(commands)
         if self.max_len <= 0:
-            self._pending.clear()
-            self._pending_count = 0
-            self._entries.clear()
+            self.reset()
             return
         kept = commands[-self.max_len :]
         first_id += len(commands) - len(kept)
@@ -243,6 +263,12 @@ def observe(
     the latency monitor if it reaches their thresholds."""
     duration_us = int(elapsed * 1_000_000)
     latency_ms = int(elapsed * 1000)
+    if len(names) == 1:  # every request at -P 1: no set or batch checks
+        name = names[0]
+        if name not in NOT_MONITORED:
+            slowlog.push(commands[0], duration_us, peer, client_name)
+            monitor.add("fast-command" if name in FAST_COMMANDS else "command", latency_ms)
+        return
     if NOT_MONITORED.isdisjoint(names):
         logged = commands
         kinds = {"fast-command" if name in FAST_COMMANDS else "command" for name in set(names)}

@@ -96,7 +96,7 @@ def test_random_batches_reads_and_resizes() -> None:
     rng = random.Random(3)
     batched, single = Slowlog(), Reference()
     for step in range(400):
-        size = rng.choice([1, 2, 16, 60])
+        size = rng.choice([1, 1, 2, 16, 60])
         commands = [rng.choice(COMMANDS) for _ in range(size)]
         max_len = rng.choice([0, 3, 10, 128])
         threshold = rng.choice([-1, 0, 10_000])
@@ -107,7 +107,10 @@ def test_random_batches_reads_and_resizes() -> None:
                     log.entries.pop()
             if step % 97 == 0:
                 log.slower_than_us = threshold
-        batched.push_batch(commands, 20_000, "peer", b"n")
+        if size == 1 and rng.random() < 0.5:
+            batched.push(commands[0], 20_000, "peer", b"n")  # a request of one command
+        else:
+            batched.push_batch(commands, 20_000, "peer", b"n")
         for args in commands:
             single.push(args, 20_000, "peer", b"n")
         if rng.random() < 0.1:
@@ -118,3 +121,17 @@ def test_random_batches_reads_and_resizes() -> None:
 
 def _untimed(log: Slowlog | Reference) -> list[SlowlogEntry]:
     return [entry._replace(time=0) for entry in log.entries]
+
+
+def test_observe_one_command() -> None:
+    log = Slowlog()
+    log.slower_than_us = 0
+    monitor = LatencyMonitor()
+    monitor.threshold_ms = 1
+    observe(log, monitor, ["blpop"], [[b"BLPOP", b"l", b"0"]], 0.5, "peer", b"")
+    assert not log.entries and not monitor.events
+    observe(log, monitor, ["get"], [[b"GET", b"a"]], 0.5, "peer", b"")
+    observe(log, monitor, ["set"], [[b"SET", b"a", b"1"]], 0.5, "peer", b"")
+    assert [entry.args[0] for entry in log.entries] == [b"SET", b"GET"]
+    assert [entry.id for entry in log.entries] == [1, 0]
+    assert sorted(monitor.events) == ["command", "fast-command"]
