@@ -10,6 +10,9 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import itemgetter
+from typing import NamedTuple
 
 from proto.commands import TABLE, Flag
 from proto.redis_config import lookup
@@ -17,6 +20,7 @@ from proto.redis_config import lookup
 MAX_ARGS = 32  # SLOWLOG_ENTRY_MAX_ARGC
 MAX_STRING = 128  # SLOWLOG_ENTRY_MAX_STRING
 REDACTED = b"(redacted)"
+_REDACTING_LENGTHS = frozenset(len(name) for name in (b"auth", b"hello", b"config"))
 
 _SPECS = {
     spec.name: spec
@@ -31,8 +35,9 @@ FAST_COMMANDS = frozenset(name for name, spec in _SPECS.items() if spec.flags & 
 NOT_MONITORED = frozenset(name for name, spec in _SPECS.items() if spec.is_blocking)
 
 
-@dataclass(frozen=True, slots=True)
-class SlowlogEntry:
+class SlowlogEntry(NamedTuple):
+    # A tuple, not a frozen dataclass: a slow batch logs each of its commands, and a
+    # frozen dataclass's __init__ cost several times a tuple's.
     id: int
     time: int  # unix seconds
     duration: int  # µs
@@ -41,37 +46,136 @@ class SlowlogEntry:
     name: bytes
 
 
+_FIRST = itemgetter(0)
+_new_tuple = tuple.__new__  # a NamedTuple from its fields, without its Python-level __new__
+
+
 class Slowlog:
+    """SLOWLOG's entries, newest first. Under load every batch can pass the threshold (a
+    batch's time includes consensus and fsyncs), so a batch's commands are logged as one
+    record (`_pending`) when none needs cutting or redacting: a few C-level passes over
+    the batch instead of an entry per command. Records become entries when the entries
+    are read, or once they hold twice `max_len` commands."""
+
     def __init__(self) -> None:
-        self.entries: deque[SlowlogEntry] = deque()  # newest first
+        self._entries: deque[SlowlogEntry] = deque()  # newest first
+        # (first id, unix time, µs, commands as tuples, peer, client name), oldest first.
+        self._pending: list[tuple[int, int, int, list[tuple[bytes, ...]], bytes, bytes]] = []
+        self._pending_count = 0
         self.next_id = 0
         self.slower_than_us = 10_000  # -1: off, 0: every command
         self.max_len = 128
 
+    @property
+    def entries(self) -> deque[SlowlogEntry]:
+        """Every entry, newest first (what SLOWLOG GET and LEN read; trimmed by popping)."""
+        if self._pending:
+            self._expand()
+        return self._entries
+
     def push(self, args: list[bytes], duration_us: int, peer: str, name: bytes) -> None:
+        """One command (a batch of one: every request at -P 1): logged at once."""
         if self.slower_than_us < 0 or duration_us < self.slower_than_us:
             return
-        self.entries.appendleft(
-            SlowlogEntry(
-                self.next_id,
-                int(time.time()),
-                duration_us,
-                _logged_args(args),
-                peer.encode(),
-                name,
-            )
-        )
+        entry_id = self.next_id
         self.next_id += 1
-        while len(self.entries) > self.max_len:
-            self.entries.pop()
+        if self.max_len <= 0:
+            self.reset()
+            return
+        now = int(time.time())
+        logged = _logged_args(args)
+        peer_bytes = peer.encode()
+        if self._pending:  # after them: as a record too
+            self._pending.append((entry_id, now, duration_us, [logged], peer_bytes, name))
+            self._pending_count += 1
+            if self._pending_count > 2 * self.max_len:
+                self._expand()
+            return
+        entries = self._entries
+        entries.appendleft(
+            _new_tuple(SlowlogEntry, (entry_id, now, duration_us, logged, peer_bytes, name))
+        )
+        while len(entries) > self.max_len:
+            entries.pop()
+
+    def push_batch(
+        self, commands: list[list[bytes]], duration_us: int, peer: str, name: bytes
+    ) -> None:
+        """The commands of one slow batch, in order, as `push` of each would log them.
+        Only the last max_len can outlive this call, so only those are kept (the ids of
+        the others are used all the same); the clock and the peer are read once."""
+        if self.slower_than_us < 0 or duration_us < self.slower_than_us or not commands:
+            return
+        first_id = self.next_id
+        self.next_id += len(commands)
+        if self.max_len <= 0:
+            self.reset()
+            return
+        kept = commands[-self.max_len :]
+        first_id += len(commands) - len(kept)
+        now = int(time.time())
+        peer_bytes = peer.encode()
+        if _as_given(kept):
+            self._pending.append(
+                (first_id, now, duration_us, list(map(tuple, kept)), peer_bytes, name)
+            )
+            self._pending_count += len(kept)
+            if self._pending_count > 2 * self.max_len:
+                self._expand()
+            return
+        if self._pending:
+            self._expand()
+        entries = self._entries
+        for offset, args in enumerate(kept):
+            fields = (first_id + offset, now, duration_us, _logged_args(args), peer_bytes, name)
+            entries.appendleft(_new_tuple(SlowlogEntry, fields))
+        while len(entries) > self.max_len:
+            entries.pop()
+
+    def _expand(self) -> None:
+        """The pending records as entries: only the newest max_len are built."""
+        fresh: list[SlowlogEntry] = []  # newest first
+        wanted = self.max_len
+        for first_id, now, duration_us, kept, peer, name in reversed(self._pending):
+            for offset in range(len(kept) - 1, -1, -1):
+                if len(fresh) >= wanted:
+                    break
+                fields = (first_id + offset, now, duration_us, kept[offset], peer, name)
+                fresh.append(_new_tuple(SlowlogEntry, fields))
+        self._pending.clear()
+        self._pending_count = 0
+        entries = self._entries
+        entries.extendleft(reversed(fresh))
+        while len(entries) > max(wanted, 0):
+            entries.pop()
 
     def reset(self) -> None:
-        self.entries.clear()
+        self._pending.clear()
+        self._pending_count = 0
+        self._entries.clear()
+
+
+def _as_given(commands: list[list[bytes]]) -> bool:
+    """Whether every command is logged as it is (no redaction, no argument cut or elided),
+    in C-level passes: no command empty or over MAX_ARGS arguments, none with a first word
+    of AUTH's, HELLO's or CONFIG's length, no argument over MAX_STRING bytes."""
+    return (
+        min(map(len, commands)) >= 1
+        and max(map(len, commands)) <= MAX_ARGS
+        and _REDACTING_LENGTHS.isdisjoint(map(len, map(_FIRST, commands)))
+        and max(map(len, chain.from_iterable(commands))) <= MAX_STRING
+    )
 
 
 def _logged_args(args: list[bytes]) -> tuple[bytes, ...]:
-    args = _redacted(args)
     count = len(args)
+    # Most commands: nothing to redact (AUTH, HELLO and CONFIG are 4 to 6 letters), to
+    # cut or to elide.
+    if count and len(args[0]) not in _REDACTING_LENGTHS:
+        if count <= MAX_ARGS and max(map(len, args)) <= MAX_STRING:
+            return tuple(args)
+    else:
+        args = _redacted(args)
     shown = args[: MAX_ARGS - 1] if count > MAX_ARGS else args
     out = [
         arg[:MAX_STRING] + b"... (%d more bytes)" % (len(arg) - MAX_STRING)
@@ -162,12 +266,22 @@ def observe(
     the latency monitor if it reaches their thresholds."""
     duration_us = int(elapsed * 1_000_000)
     latency_ms = int(elapsed * 1000)
-    kinds = set()
-    for name, args in zip(names, commands):
-        if name in NOT_MONITORED:
-            continue
-        slowlog.push(args, duration_us, peer, client_name)
-        kinds.add("fast-command" if name in FAST_COMMANDS else "command")
+    if len(names) == 1:  # every request at -P 1: no set or batch checks
+        name = names[0]
+        if name not in NOT_MONITORED:
+            slowlog.push(commands[0], duration_us, peer, client_name)
+            monitor.add("fast-command" if name in FAST_COMMANDS else "command", latency_ms)
+        return
+    if NOT_MONITORED.isdisjoint(names):
+        logged = commands
+        kinds = {"fast-command" if name in FAST_COMMANDS else "command" for name in set(names)}
+    else:
+        monitored = [
+            (name, args) for name, args in zip(names, commands) if name not in NOT_MONITORED
+        ]
+        logged = [args for _, args in monitored]
+        kinds = {"fast-command" if name in FAST_COMMANDS else "command" for name, _ in monitored}
+    slowlog.push_batch(logged, duration_us, peer, client_name)
     for kind in sorted(kinds):
         monitor.add(kind, latency_ms)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import redis
 
+from slotraft.benchmarks.profiling import ClusterProfile, py_spy
 from slotraft.local_cluster import LocalCluster, free_port
 
 
@@ -41,6 +42,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--failovers", type=int, default=5, help="leader kills to time")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="py-spy each process (router, nodes) during the first round of every test and "
+        "write collapsed stacks and a top table per process to DIR",
+    )
     return parser.parse_args(argv)
 
 
@@ -172,6 +180,19 @@ def time_failover(cluster: LocalCluster, shard_key: bytes) -> float:
     return elapsed
 
 
+def start_profile(
+    args: argparse.Namespace, cluster: LocalCluster, label: str
+) -> ClusterProfile | None:
+    """py-spy attached to every running process of the cluster, when --profile asks."""
+    if args.profile is None:
+        return None
+    profile = ClusterProfile(args.profile)
+    pids = {f"{p.role} {p.id}": p.pid for p in cluster.processes if p.running and p.pid}
+    profile.start(label, pids)
+    time.sleep(0.5)  # py-spy attached before the run starts
+    return profile
+
+
 def measure_pair(
     args: argparse.Namespace,
     cluster: LocalCluster,
@@ -188,9 +209,12 @@ def measure_pair(
     redis_before = redis_benchmark(reference_port, test, args.requests, args.clients, pipeline)
     for number in range(args.rounds):
         print(f"  {test} -P {pipeline}: round {number + 1}/{args.rounds} ...", file=sys.stderr)
+        profile = start_profile(args, cluster, f"{test}-P{pipeline}") if number == 0 else None
         started = cluster_cpu(cluster)
         ours.append(redis_benchmark(router_port, test, args.requests, args.clients, pipeline))
         finished = cluster_cpu(cluster)
+        if profile is not None:
+            profile.stop()
         for name in started.keys() & finished.keys():
             spent[name] = spent.get(name, 0.0) + finished[name] - started[name]
         redis_after = redis_benchmark(reference_port, test, args.requests, args.clients, pipeline)
@@ -212,6 +236,9 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     if shutil.which("redis-benchmark") is None or shutil.which("redis-server") is None:
         print("needs redis-server and redis-benchmark (make setup installs them)")
+        return 1
+    if args.profile is not None and py_spy() is None:
+        print("--profile needs py-spy (a dev dependency: make setup installs it)")
         return 1
     workdir = Path(tempfile.mkdtemp(prefix="slotraft-bench-"))
     (workdir / "redis").mkdir()
