@@ -25,6 +25,7 @@ from proto.resp import Push
 from router.backend import Backend
 from router.connection import ClientState
 from router.pubsub import Frame
+from router.redaction import redacted_positions
 from router.router_bus import RouterBus
 
 log = logging.getLogger("slotraft.router.monitor")
@@ -80,32 +81,6 @@ def _repr(arg: bytes) -> bytes:
     return bytes(out)
 
 
-def _redacted(name: str, args: list[bytes]) -> list[int]:
-    """The positions of the arguments Redis shows as "(redacted)" (redactClientCommandArgument)."""
-    if name == "auth":
-        return list(range(1, len(args)))
-    hidden: list[int] = []
-    if name == "hello":
-        index = 2
-        while index < len(args):
-            option = args[index].lower()
-            if option == b"auth" and index + 2 < len(args):
-                hidden += [index + 1, index + 2]
-                index += 3
-            elif option == b"setname" and index + 1 < len(args):
-                index += 2
-            else:
-                break
-    elif name == "migrate":
-        for index in range(6, len(args)):
-            option = args[index].lower()
-            if option == b"auth" and index + 1 < len(args):
-                hidden.append(index + 1)
-            elif option == b"auth2" and index + 2 < len(args):
-                hidden += [index + 1, index + 2]
-    return hidden
-
-
 def shown(spec: CommandSpec) -> bool:
     """Redis does not show the administrative commands (nor those flagged skip_monitor)."""
     return not spec.flags & Flag.ADMIN
@@ -116,7 +91,7 @@ def monitor_line(now: float, addr: str, spec: CommandSpec, args: list[bytes]) ->
     seconds = int(now)
     micros = int((now - seconds) * 1_000_000)
     parts = [_repr(arg) for arg in args]
-    for index in _redacted(spec.name.partition("|")[0], args):
+    for index in redacted_positions(args):
         parts[index] = _REDACTED
     return b"+%d.%06d [0 %s] %s\r\n" % (seconds, micros, addr.encode(), b" ".join(parts))
 

@@ -15,12 +15,11 @@ from operator import itemgetter
 from typing import NamedTuple
 
 from proto.commands import TABLE, Flag
-from proto.redis_config import lookup
+from router.redaction import REDACTING_LENGTHS, redacted
 
 MAX_ARGS = 32  # SLOWLOG_ENTRY_MAX_ARGC
 MAX_STRING = 128  # SLOWLOG_ENTRY_MAX_STRING
 REDACTED = b"(redacted)"
-_REDACTING_LENGTHS = frozenset(len(name) for name in (b"auth", b"hello", b"config"))
 
 _SPECS = {
     spec.name: spec
@@ -162,20 +161,20 @@ def _as_given(commands: list[list[bytes]]) -> bool:
     return (
         min(map(len, commands)) >= 1
         and max(map(len, commands)) <= MAX_ARGS
-        and _REDACTING_LENGTHS.isdisjoint(map(len, map(_FIRST, commands)))
+        and REDACTING_LENGTHS.isdisjoint(map(len, map(_FIRST, commands)))
         and max(map(len, chain.from_iterable(commands))) <= MAX_STRING
     )
 
 
 def _logged_args(args: list[bytes]) -> tuple[bytes, ...]:
     count = len(args)
-    # Most commands: nothing to redact (AUTH, HELLO and CONFIG are 4 to 6 letters), to
+    # Most commands: nothing to redact (no name of a redacting length), to
     # cut or to elide.
-    if count and len(args[0]) not in _REDACTING_LENGTHS:
+    if count and len(args[0]) not in REDACTING_LENGTHS:
         if count <= MAX_ARGS and max(map(len, args)) <= MAX_STRING:
             return tuple(args)
     else:
-        args = _redacted(args)
+        args = redacted(args, REDACTED)
     shown = args[: MAX_ARGS - 1] if count > MAX_ARGS else args
     out = [
         arg[:MAX_STRING] + b"... (%d more bytes)" % (len(arg) - MAX_STRING)
@@ -186,32 +185,6 @@ def _logged_args(args: list[bytes]) -> tuple[bytes, ...]:
     if count > MAX_ARGS:
         out.append(b"... (%d more arguments)" % (count - MAX_ARGS + 1))
     return tuple(out)
-
-
-def _redacted(args: list[bytes]) -> list[bytes]:
-    """Passwords replaced as Redis redacts them: AUTH's arguments, HELLO's AUTH pair, ACL
-    SETUSER's, CONFIG SET of a sensitive parameter."""
-    name = args[0].lower() if args else b""
-    if name == b"auth":
-        return [args[0], *[REDACTED] * (len(args) - 1)]
-    if name == b"hello":
-        out = list(args)
-        for position in range(2, len(args)):
-            if args[position].lower() == b"auth":
-                for secret in range(position + 1, min(position + 3, len(out))):
-                    out[secret] = REDACTED
-        return out
-    if name == b"acl" and len(args) > 2 and args[1].lower() == b"setuser":
-        # aclCommand redacts the user and every rule (passwords among them).
-        return [args[0], args[1], *[REDACTED] * (len(args) - 2)]
-    if name == b"config" and len(args) > 2 and args[1].lower() == b"set":
-        out = list(args)
-        for position in range(2, len(args) - 1, 2):
-            parameter = lookup(args[position].decode("latin-1"))
-            if parameter is not None and parameter.sensitive:
-                out[position + 1] = REDACTED
-        return out
-    return args
 
 
 SAMPLES_KEPT = 160  # LATENCY_TS_LEN
