@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from node.slot_moves import MOVE_OPS, SlotMoves
 from proto.redis_config import CLUSTER_PARAMETERS, ConfigError, lookup
 from proto.topology import ClusterDescription, ShardPlacement, place_shards
 
@@ -88,6 +89,8 @@ class MetadataState:
         # The ids of the config entries applied lately: a node that proposed one waits
         # for its id (not replicated state: only the proposer's wait reads it).
         self.applied_config_ids: collections.deque[str] = collections.deque(maxlen=256)
+        # Slot ranges moving between shards (node/slot_moves.py).
+        self.slot_moves = SlotMoves()
 
     def apply(self, index: int, data: bytes) -> None:
         """Apply one entry. Total, as every replica of the group applies every entry and
@@ -95,7 +98,11 @@ class MetadataState:
         config entry (the same on every replica, which all read the same bytes) is a
         logged no-op."""
         try:
-            if _op_of(data) == "config":
+            op = _op_of(data)
+            if type(op) is str and op in MOVE_OPS:
+                self._apply_move(index, data)
+                return
+            if op == "config":
                 settings, config_id = parse_config(data)
                 self.settings.update(settings)
                 self.settings_version = index
@@ -112,6 +119,15 @@ class MetadataState:
         self.installed = True
         for listener in list(self.listeners):
             listener(new_map)
+
+    def _apply_move(self, index: int, data: bytes) -> None:
+        """A slot move entry: a commit gives the range to its target, with a new epoch."""
+        shards = self.slot_moves.apply(json.loads(data), self.map.shards)
+        if shards is None:
+            return
+        self.map = ClusterMap(epoch=index, nodes=dict(self.map.nodes), shards=shards)
+        for listener in list(self.listeners):
+            listener(self.map)
 
     @staticmethod
     def install_command(cluster_map: ClusterMap) -> bytes:
@@ -130,6 +146,7 @@ class MetadataState:
                 "map": json.loads(self.map.to_json()),
                 "settings": self.settings,
                 "settings_version": self.settings_version,
+                "moves": self.slot_moves.to_json(),
             },
             sort_keys=True,
         ).encode()
@@ -141,6 +158,7 @@ class MetadataState:
         # Snapshots from before cluster-wide settings have none.
         self.settings = dict(raw.get("settings", {}))
         self.settings_version = raw.get("settings_version", 0)
+        self.slot_moves.restore(raw.get("moves"))  # none in snapshots from before moves
         for listener in list(self.listeners):
             listener(self.map)
         for settings_listener in list(self.settings_listeners):
