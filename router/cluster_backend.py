@@ -34,6 +34,7 @@ from router.backend import BackendError, Replication, Watch, WriteMarks, note_wr
 from router.cluster_admin import ClusterAdmin
 from router.cluster_settings import ClusterSettings
 from router.coalescing import MergeKey, RequestCoalescer
+from router.moving_slots import MOVE_WAIT_BUDGET_S, MOVING_REPLY, command_slot, follow_moves
 from router.node_link import GRPC_OPTIONS, NodeLink
 from router.pubsub import PubSubRegistry
 from router.pubsub_streams import NodeStreams
@@ -198,7 +199,7 @@ class ClusterBackend:
         read_only = all(_is_read_only(args) for args in commands)
         consistency = pb.FOLLOWER if follower_read and read_only else pb.LINEARIZABLE
         if self.single_flight is not None:
-            return self.single_flight.execute(
+            sent = self.single_flight.execute(
                 shard,
                 commands,
                 resp3,
@@ -206,7 +207,28 @@ class ClusterBackend:
                 consistency,
                 lambda: self._send(shard, commands, resp3, read_only, consistency, marks),
             )
-        return self._send(shard, commands, resp3, read_only, consistency, marks)
+        else:
+            sent = self._send(shard, commands, resp3, read_only, consistency, marks)
+        return self._follow_moves(sent, commands, resp3, follower_read, marks)
+
+    async def _follow_moves(
+        self,
+        sent: Awaitable[list[bytes]],
+        commands: list[list[bytes]],
+        resp3: bool,
+        follower_read: bool,
+        marks: WriteMarks | None,
+    ) -> list[bytes]:
+        """The replies, those of commands whose slot was moving sent again to the shard
+        that serves it now (router/moving_slots.py)."""
+        replies = await sent
+        if MOVING_REPLY not in replies:
+            return replies
+
+        def again(shard: int, moved: list[list[bytes]]) -> Awaitable[list[bytes]]:
+            return self.execute(shard, moved, resp3, follower_read, marks)
+
+        return await follow_moves(replies, commands, self.shard_for_slot, again)
 
     def _send(
         self,
@@ -265,6 +287,19 @@ class ClusterBackend:
             return reply_bytes
         reply = await self._call(shard, request)
         note_write(marks, shard, reply.log_index)
+        slot = command_slot(commands[0]) if commands else None
+        deadline = time.monotonic() + MOVE_WAIT_BUDGET_S
+        while reply.replies[0] == MOVING_REPLY and slot is not None:
+            # Its slot is moving: again on the shard that serves it (the WATCHed digests,
+            # taken on the old shard, may then abort it, as a change would).
+            if time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.01)
+            shard = self.slot_table[slot]
+            request.shard = shard
+            request.ClearField("sequence")  # a new request of the new shard's session
+            reply = await self._call(shard, request)
+            note_write(marks, shard, reply.log_index)
         return reply.replies[0]
 
     async def _exec(self, request: pb.KvRequest) -> list[bytes]:
