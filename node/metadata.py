@@ -12,6 +12,7 @@ none; `settings_version` is the log index of the last one.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -125,7 +126,9 @@ class MetadataState:
         shards = self.slot_moves.apply(json.loads(data), self.map.shards)
         if shards is None:
             return
-        self.map = ClusterMap(epoch=index, nodes=dict(self.map.nodes), shards=shards)
+        self.map = dataclasses.replace(
+            self.map, epoch=index, nodes=dict(self.map.nodes), shards=shards
+        )
         for listener in list(self.listeners):
             listener(self.map)
 

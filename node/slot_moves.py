@@ -18,6 +18,7 @@ records its error under its id and changes nothing.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -160,7 +161,7 @@ def reassign(shards: list[ShardPlacement], move: Move) -> list[ShardPlacement]:
             slots = without(slots, move.first, move.last)
         elif shard.id == move.target:
             slots = normalize([*slots, (move.first, move.last)])
-        changed.append(ShardPlacement(id=shard.id, slots=slots, replicas=shard.replicas))
+        changed.append(dataclasses.replace(shard, slots=slots))  # replicas etc. as they are
     return changed
 
 
