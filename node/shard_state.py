@@ -192,6 +192,8 @@ class ShardState:
             engine.apply_evict(keys)
             changed.update(engine.changed_keys)
             outcome.housekeeping_keys.extend(keys)
+        if self.slots.tracking is not None:  # a range being copied: what changed in it
+            self.slots.note_changed(changed)
         self.sessions.sweep(now)
         return outcome
 

@@ -9,7 +9,11 @@ A slot entry is applied by every replica of the shard at its point of the log:
 - IMPORT (target): keys with their values (DUMP payloads) and absolute expiry times, for
   slots of the range the shard does not serve yet;
 - ACTIVATE (target): the shard serves the range;
-- DROP (source): the named keys go, if their slots are ones the shard does not serve.
+- DROP (source, or target before ACTIVATE): the named keys go, if their slots are ones
+  the shard does not serve;
+- TRACK (source, before FENCE): from here on the shard notes the keys of the range that
+  entries change (the "dirty" keys), while the range is copied the first time, unfenced;
+  after the fence only those are copied again. A DROP of the range ends the tracking.
 
 A command touching a key of a slot the shard does not serve is answered SLOT_MOVING (and
 the answer is recorded in the session table like any other): the router retries it on the
@@ -40,9 +44,20 @@ _MARSHAL_VERSION = 4
 MAX_ENTRY_BYTES = 64 << 20  # a chunk of keys is far smaller (slotraft/ctl_slots.py)
 MAX_ITEMS = 1 << 20
 
-FENCE, CLEAR, IMPORT, ACTIVATE, DROP = range(5)
-OP_NAMES = {"fence": FENCE, "clear": CLEAR, "import": IMPORT, "activate": ACTIVATE, "drop": DROP}
+FENCE, CLEAR, IMPORT, ACTIVATE, DROP, TRACK = range(6)
+OP_NAMES = {
+    "fence": FENCE,
+    "clear": CLEAR,
+    "import": IMPORT,
+    "activate": ACTIVATE,
+    "drop": DROP,
+    "track": TRACK,
+}
 MOVING_REPLY = resp.encode(resp.Error(SLOT_MOVING))
+# How an IMPORT item holds its value: a string as it is (the usual cache value: no RDB
+# encoding, no LZF, which costs about a millisecond per kilobyte in Python), any other
+# type as its DUMP payload.
+STRING, DUMP = 0, 1
 
 
 class SlotEntry(NamedTuple):
@@ -51,8 +66,9 @@ class SlotEntry(NamedTuple):
     move_id: bytes
     first: int
     last: int
-    # IMPORT: (key, DUMP payload, absolute expiry in ms or -1); DROP: (key, b"", -1).
-    items: list[tuple[bytes, bytes, int]]
+    # IMPORT: (key, STRING or DUMP, the string or DUMP payload, absolute expiry in ms or
+    # -1); DROP: (key, STRING, b"", -1).
+    items: list[tuple[bytes, int, bytes, int]]
 
 
 def is_slot_entry(data: bytes) -> bool:
@@ -78,7 +94,7 @@ def decode(data: bytes) -> SlotEntry:
         type(time_ms) is int
         and 0 <= time_ms < 1 << 63
         and type(op) is int
-        and FENCE <= op <= DROP
+        and FENCE <= op <= TRACK
         and type(move_id) is bytes
         and len(move_id) <= 64
         and type(first) is int
@@ -95,11 +111,13 @@ def decode(data: bytes) -> SlotEntry:
 def _is_item(item: Any) -> bool:
     return (
         type(item) is tuple
-        and len(item) == 3
+        and len(item) == 4
         and type(item[0]) is bytes
-        and type(item[1]) is bytes
-        and type(item[2]) is int
-        and -1 <= item[2] < 1 << 63
+        and item[1] in (STRING, DUMP)
+        and type(item[1]) is int
+        and type(item[2]) is bytes
+        and type(item[3]) is int
+        and -1 <= item[3] < 1 << 63
     )
 
 
@@ -111,6 +129,9 @@ class SlotOwnership:
         self.initial: tuple[tuple[int, int], ...] = ((0, SLOT_COUNT - 1),)
         self.served = bytearray(b"\x01") * SLOT_COUNT
         self.moved = False  # a slot entry changed it: commands are checked
+        # TRACK's range, and the keys of it that entries changed since (node/slot_entries.py).
+        self.tracking: tuple[int, int] | None = None
+        self.dirty: set[bytes] = set()
 
     def start(self, ranges: tuple[tuple[int, int], ...]) -> None:
         """The placement's slots (before any entry applies, and after a snapshot taken
@@ -120,6 +141,8 @@ class SlotOwnership:
         for first, last in ranges:
             self.served[first : last + 1] = b"\x01" * (last - first + 1)
         self.moved = False
+        self.tracking = None
+        self.dirty = set()
 
     def owns(self, slot: int) -> bool:
         return bool(self.served[slot])
@@ -137,17 +160,33 @@ class SlotOwnership:
         served = self.served
         return all(served[key_slot(key)] for key in spec.keys(args))
 
+    def note_changed(self, keys: set[bytes]) -> None:
+        """After each entry while a range is tracked: its keys that the entry changed."""
+        assert self.tracking is not None
+        first, last = self.tracking
+        self.dirty.update(key for key in keys if first <= key_slot(key) <= last)
+
     def to_bytes(self) -> bytes:
-        return bytes(self.served) if self.moved else b""
+        if not self.moved:
+            return b""
+        tail = marshal.dumps((self.tracking, sorted(self.dirty)), _MARSHAL_VERSION)
+        return bytes(self.served) + tail
 
     def restore(self, data: bytes) -> None:
         if not data:
             self.start(self.initial)
             return
-        if len(data) != SLOT_COUNT or any(byte > 1 for byte in set(data)):
+        served, tail = data[:SLOT_COUNT], data[SLOT_COUNT:]
+        if len(served) != SLOT_COUNT or any(byte > 1 for byte in set(served)):
             raise ValueError("shard snapshot's slot section is malformed")
-        self.served = bytearray(data)
+        try:
+            tracking, dirty = marshal.loads(tail)
+        except (ValueError, TypeError, EOFError) as error:
+            raise ValueError(f"shard snapshot's slot section is malformed: {error}") from None
+        self.served = bytearray(served)
         self.moved = True
+        self.tracking = (tracking[0], tracking[1]) if tracking is not None else None
+        self.dirty = set(dirty)
 
     def ranges(self) -> list[tuple[int, int]]:
         out: list[tuple[int, int]] = []
@@ -191,18 +230,25 @@ def apply_slot_entry(
         for key in doomed:
             db.delete(key)
         result.keys = len(doomed)
+    elif entry.op == TRACK:
+        ownership.tracking = (first, last)
+        ownership.dirty = set()
+        ownership.moved = True
     elif entry.op == DROP:
-        for key, _, _ in entry.items:
+        for key, _, _, _ in entry.items:
             slot = key_slot(key)
             if first <= slot <= last and not ownership.served[slot] and db.delete(key):
                 result.keys += 1
+        if ownership.tracking == (first, last):
+            ownership.tracking = None
+            ownership.dirty = set()
     else:
         db.now_ms = now_ms
-        for key, payload, expires_at in entry.items:
+        for key, kind, data, expires_at in entry.items:
             slot = key_slot(key)
             if not first <= slot <= last or ownership.served[slot]:
                 continue
-            if _import(db, key, payload, expires_at):
+            if _import(db, key, kind, data, expires_at):
                 result.keys += 1
             else:
                 result.refused.append(key)
@@ -211,13 +257,15 @@ def apply_slot_entry(
     return result
 
 
-def _import(db: Keyspace, key: bytes, payload: bytes, expires_at: int) -> bool:
-    if not rdb.check_payload(payload):
-        return False
-    try:
-        value = restore_value(db, rdb.read_payload(payload))
-    except ValueError:  # the reader's FormatError is one
-        return False
+def _import(db: Keyspace, key: bytes, kind: int, data: bytes, expires_at: int) -> bool:
+    value: Any = data
+    if kind == DUMP:
+        if not rdb.check_payload(data):
+            return False
+        try:
+            value = restore_value(db, rdb.read_payload(data))
+        except ValueError:  # the reader's FormatError is one
+            return False
     db.delete(key)
     db.set(key, value)
     if expires_at >= 0:
@@ -225,14 +273,16 @@ def _import(db: Keyspace, key: bytes, payload: bytes, expires_at: int) -> bool:
     return True
 
 
-def export_record(db: Keyspace, key: bytes) -> tuple[bytes, bytes, int] | None:
-    """One key as an IMPORT item: (key, DUMP payload, absolute expiry or -1); None if the
-    key is gone. Reads only (no work budget: the operator's copy is not a command)."""
+def export_record(db: Keyspace, key: bytes) -> tuple[bytes, int, bytes, int] | None:
+    """One key as an IMPORT item; None if the key is gone. Reads only (no work budget:
+    the operator's copy is not a command)."""
     value = db.data.get(key)
     if value is None:
         return None
-    payload = rdb.wrap_payload(serialize(value, _no_charge))
-    return key, payload, db.expires.get(key, -1)
+    expires_at = db.expires.get(key, -1)
+    if type(value) is bytes or type(value) is bytearray:
+        return key, STRING, bytes(value), expires_at
+    return key, DUMP, rdb.wrap_payload(serialize(value, _no_charge)), expires_at
 
 
 def _no_charge(_amount: int) -> None:

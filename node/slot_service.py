@@ -35,7 +35,7 @@ MAX_EXPORTS = 8
 class SlotService:
     def __init__(self, host: NodeHost) -> None:
         self.host = host
-        self.exports: dict[tuple[int, int, int, int], list[bytes]] = {}
+        self.exports: dict[tuple[int, int, int, int, int], list[bytes]] = {}
 
     def moves_json(self) -> str:
         assert self.host.metadata is not None
@@ -147,33 +147,44 @@ class SlotService:
             return pb.SlotExportReply(not_leader=True, leader_node=replica.raft.leader)
         first, last = request.first, request.last
         slots = replica.state.slots
-        if not first <= last < SLOT_COUNT or any(slots.served[first : last + 1]):
-            # Only a fenced range is frozen: copying a served one could miss writes.
-            return pb.SlotExportReply(ok=False, error=f"slots {first}-{last} are not fenced here")
+        if not first <= last < SLOT_COUNT:
+            return pb.SlotExportReply(ok=False, error=f"slots {first}-{last} are not a range")
+        fenced = not any(slots.served[first : last + 1])
+        tracked = slots.tracking == (first, last)
+        # A fenced range is frozen; a tracked one may change, but every key that changes is
+        # noted, and copied again after the fence. Copying any other could miss writes.
+        if not (fenced or tracked) or (request.dirty_only and not (fenced and tracked)):
+            return pb.SlotExportReply(
+                ok=False, error=f"slots {first}-{last} are not fenced or tracked here"
+            )
         db = replica.state.engine.db
-        cache_key = (request.shard, first, last, replica.raft.term)
+        mode = 2 if request.dirty_only else int(request.keys_only)
+        cache_key = (request.shard, first, last, replica.raft.term, mode)
         keys = self.exports.get(cache_key)
         if keys is None or not request.after:
-            keys = sorted(key for key in db.data if first <= key_slot(key) <= last)
+            if request.dirty_only:
+                keys = sorted(key for key in slots.dirty if key in db.data)
+            else:
+                keys = sorted(key for key in db.data if first <= key_slot(key) <= last)
             self.exports[cache_key] = keys
             while len(self.exports) > MAX_EXPORTS:
                 del self.exports[next(iter(self.exports))]
         position = bisect.bisect_right(keys, request.after) if request.after else 0
         budget = min(max(request.max_bytes, 1), MAX_CHUNK_BYTES)
-        items: list[tuple[bytes, bytes, int]] = []
+        items: list[tuple[bytes, int, bytes, int]] = []
         size = 0
         while position < len(keys) and (not items or size < budget):
             key = keys[position]
             position += 1
             if request.keys_only:
                 if key in db.data:
-                    items.append((key, b"", -1))
+                    items.append((key, slot_entries.STRING, b"", -1))
                     size += len(key)
                 continue
             record = slot_entries.export_record(db, key)
             if record is not None:  # gone meanwhile (expired)
                 items.append(record)
-                size += len(key) + len(record[1])
+                size += len(key) + len(record[2])
         done = position >= len(keys)
         if done:
             self.exports.pop(cache_key, None)

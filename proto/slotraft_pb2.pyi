@@ -577,20 +577,22 @@ class SlotMoveReply(_message.Message):
     def __init__(self, ok: _Optional[bool] = ..., error: _Optional[str] = ..., leader_node: _Optional[int] = ..., not_leader: _Optional[bool] = ..., keys: _Optional[int] = ..., moves_json: _Optional[str] = ...) -> None: ...
 
 class SlotExportRequest(_message.Message):
-    __slots__ = ("shard", "first", "last", "after", "max_bytes", "keys_only")
+    __slots__ = ("shard", "first", "last", "after", "max_bytes", "keys_only", "dirty_only")
     SHARD_FIELD_NUMBER: _ClassVar[int]
     FIRST_FIELD_NUMBER: _ClassVar[int]
     LAST_FIELD_NUMBER: _ClassVar[int]
     AFTER_FIELD_NUMBER: _ClassVar[int]
     MAX_BYTES_FIELD_NUMBER: _ClassVar[int]
     KEYS_ONLY_FIELD_NUMBER: _ClassVar[int]
+    DIRTY_ONLY_FIELD_NUMBER: _ClassVar[int]
     shard: int
     first: int
     last: int
     after: bytes
     max_bytes: int
     keys_only: bool
-    def __init__(self, shard: _Optional[int] = ..., first: _Optional[int] = ..., last: _Optional[int] = ..., after: _Optional[bytes] = ..., max_bytes: _Optional[int] = ..., keys_only: _Optional[bool] = ...) -> None: ...
+    dirty_only: bool
+    def __init__(self, shard: _Optional[int] = ..., first: _Optional[int] = ..., last: _Optional[int] = ..., after: _Optional[bytes] = ..., max_bytes: _Optional[int] = ..., keys_only: _Optional[bool] = ..., dirty_only: _Optional[bool] = ...) -> None: ...
 
 class SlotExportReply(_message.Message):
     __slots__ = ("ok", "error", "leader_node", "not_leader", "last_key", "done", "items", "count")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import marshal
 import secrets
 import sys
 import time
@@ -62,7 +63,7 @@ class SlotMover:
         self.node_addresses: dict[int, str] = {}
 
     def say(self, text: str) -> None:
-        print(text, file=self.out, flush=True)
+        print(f"{time.strftime('%H:%M:%S')} {text}", file=self.out, flush=True)
 
     # ------------------------------------------------------------------ calls
 
@@ -158,12 +159,21 @@ class SlotMover:
         move_id, source = move["id"], move["source"]
         progress = Progress()
         if move["phase"] != COMMITTED:
-            self.step("fence", move_id, first, last, shard=source)
-            self.say(f"fenced slots {first}-{last} on shard {source}")
+            # First copy while the source still serves the range, noting what changes.
+            self.step("track", move_id, first, last, shard=source)
             self.step("clear", move_id, first, last, shard=target)
-            self._copy(move_id, first, last, source, target, chunk_bytes, progress)
+            self._copy(move_id, first, last, source, target, chunk_bytes, progress, "")
+            self.step("fence", move_id, first, last, shard=source)
+            fenced = time.monotonic()
+            self.say(f"fenced slots {first}-{last} on shard {source}")
+            # Then, frozen: what changed meanwhile, and the keys gone since.
+            self._copy(move_id, first, last, source, target, chunk_bytes, progress, "dirty_only")
+            self._reconcile(move_id, first, last, source, target, chunk_bytes, progress)
             self.step("move-commit", move_id, first, last)
-            self.say(f"committed: shard {target} holds slots {first}-{last}")
+            self.say(
+                f"committed: shard {target} holds slots {first}-{last} "
+                f"({time.monotonic() - fenced:.2f} s after the fence)"
+            )
         self.step("activate", move_id, first, last, shard=target)
         self._drop(move_id, first, last, source, chunk_bytes, progress)
         self.step("move-done", move_id, first, last)
@@ -174,17 +184,14 @@ class SlotMover:
         )
         return progress
 
-    def _chunks(self, shard: int, first: int, last: int, chunk_bytes: int, keys_only: bool) -> Any:
+    def _chunks(self, shard: int, first: int, last: int, chunk_bytes: int, mode: str) -> Any:
         after = b""
         while True:
             request = pb.SlotExportRequest(
-                shard=shard,
-                first=first,
-                last=last,
-                after=after,
-                max_bytes=chunk_bytes,
-                keys_only=keys_only,
+                shard=shard, first=first, last=last, after=after, max_bytes=chunk_bytes
             )
+            if mode:
+                setattr(request, mode, True)
             reply = self._call("SlotExport", request)
             if not reply.ok:
                 raise MoveFailed(f"export from shard {shard}: {reply.error}")
@@ -203,17 +210,47 @@ class SlotMover:
         target: int,
         chunk_bytes: int,
         progress: Progress,
+        mode: str,
     ) -> None:
-        for chunk in self._chunks(source, first, last, chunk_bytes, keys_only=False):
+        for chunk in self._chunks(source, first, last, chunk_bytes, mode):
             self.step("import", move_id, first, last, shard=target, items=chunk.items)
             progress.keys += chunk.count
             progress.bytes += len(chunk.items)
             self.say(f"copied {progress.keys} keys, {progress.bytes} bytes")
 
+    def _names(self, shard: int, first: int, last: int, chunk_bytes: int) -> set[bytes]:
+        return {
+            key
+            for chunk in self._chunks(shard, first, last, chunk_bytes, "keys_only")
+            for key, _, _, _ in marshal.loads(chunk.items)
+        }
+
+    def _reconcile(
+        self,
+        move_id: str,
+        first: int,
+        last: int,
+        source: int,
+        target: int,
+        chunk_bytes: int,
+        progress: Progress,
+    ) -> None:
+        """Keys the target got in the first copy that the frozen source no longer has
+        (deleted, expired or flushed meanwhile) go from the target."""
+        extra = sorted(
+            self._names(target, first, last, chunk_bytes)
+            - self._names(source, first, last, chunk_bytes)
+        )
+        for start in range(0, len(extra), 10_000):
+            items = marshal.dumps([(key, 0, b"", -1) for key in extra[start : start + 10_000]], 4)
+            self.step("drop", move_id, first, last, shard=target, items=items)
+        if extra:
+            self.say(f"removed {len(extra)} keys deleted during the copy from shard {target}")
+
     def _drop(
         self, move_id: str, first: int, last: int, source: int, chunk_bytes: int, progress: Progress
     ) -> None:
-        for chunk in self._chunks(source, first, last, chunk_bytes, keys_only=True):
+        for chunk in self._chunks(source, first, last, chunk_bytes, "keys_only"):
             reply = self.step("drop", move_id, first, last, shard=source, items=chunk.items)
             progress.dropped += reply.keys
 

@@ -190,7 +190,7 @@ def test_keys_move_with_their_ttl_and_a_stale_import_changes_nothing() -> None:
     assert target.engine.db.data[plain] == b"new"
     # The source drops what it gave; a drop never touches a served slot.
     dropped = source.apply(
-        slot_entry(slot_entries.DROP, 0, 99, [(k, b"", -1) for k in items_keys(items)])
+        slot_entry(slot_entries.DROP, 0, 99, [(k, 0, b"", -1) for k in items_keys(items)])
     )
     assert dropped.slot_result is not None and dropped.slot_result.keys == 3
     assert source.engine.db.data == {}
@@ -222,6 +222,7 @@ def test_ownership_survives_a_snapshot() -> None:
         bytes((3,)) + marshal.dumps((1, 9, b"m", 0, 1, []), 4),  # unknown op
         bytes((3,)) + marshal.dumps((1, 0, b"m", 5, 1, []), 4),  # range backwards
         bytes((3,)) + marshal.dumps((1, 2, b"m", 0, 1, [(b"k", b"p")]), 4),
+        bytes((3,)) + marshal.dumps((1, 2, b"m", 0, 1, [(b"k", 7, b"p", -1)]), 4),
         bytes((3,)) + b"\x00garbage",
         bytes((3,)) + marshal.dumps((1, 2, b"m", 0, 16384, []), 4),
     ],
@@ -240,6 +241,27 @@ def test_bad_payload_is_counted_not_raised() -> None:
     target = ShardState()
     target.slots.start(((5461, 10922),))
     key = key_in((0, 99))
-    result = target.apply(slot_entry(slot_entries.IMPORT, 0, 99, [(key, b"junk", -1)]))
+    result = target.apply(slot_entry(slot_entries.IMPORT, 0, 99, [(key, slot_entries.DUMP, b"junk", -1)]))
     assert result.slot_result is not None and result.slot_result.refused == [key]
     assert json.dumps(result.slot_result.keys) == "0"
+
+
+def test_tracking_notes_the_keys_changed_during_the_first_copy() -> None:
+    source = ShardState()
+    source.slots.start(((0, 5460),))
+    kept, changed, deleted = (key_in((0, 99), prefix) for prefix in (b"a", b"b", b"c"))
+    outside = key_in((100, 5460))
+    write(source, 1, [b"SET", kept, b"1"], [b"SET", changed, b"1"], [b"SET", deleted, b"1"])
+    source.apply(slot_entry(slot_entries.TRACK, 0, 99))
+    write(source, 2, [b"SET", changed, b"2"], [b"DEL", deleted], [b"SET", outside, b"x"])
+    assert source.slots.dirty == {changed, deleted}
+    source.apply(slot_entry(slot_entries.FENCE, 0, 99))
+    # The tracking and the dirty keys are replicated state: in snapshots and digests.
+    copy = ShardState()
+    copy.slots.start(((0, 5460),))
+    copy.restore(source.snapshot())
+    assert copy.slots.tracking == (0, 99) and copy.slots.dirty == {changed, deleted}
+    assert copy.digest() == source.digest()
+    # Dropping the range after the move ends the tracking.
+    source.apply(slot_entry(slot_entries.DROP, 0, 99, [(kept, 0, b"", -1)]))
+    assert source.slots.tracking is None and source.slots.dirty == set()
