@@ -118,7 +118,7 @@ def main(argv: list[str]) -> int:
             f"writes to the range from the move's start: {len(during)}, "
             f"p50 {statistics.median(during) * 1000:.1f} ms, "
             f"p99 {percentile(during, 0.99) * 1000:.1f} ms, max {max(during) * 1000:.0f} ms "
-            f"(the stall: the range is fenced while its keys are copied)"
+            f"(the stall: from the fence to the new shard serving)"
         )
         return 0
     finally:
