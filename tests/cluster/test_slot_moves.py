@@ -115,10 +115,10 @@ def test_a_range_moves_online(cluster: LocalCluster) -> None:
                 if value < seen:  # linearizable: at least what was acknowledged before
                     errors.append(f"GET {key!r} = {value} after {seen} was acknowledged")
 
-    popped: list[object] = []
+    popped: list[list[bytes] | None] = []
 
     def block() -> None:
-        popped.append(client(cluster, timeout=60).blpop([queue], timeout=50))
+        popped.append(client(cluster, timeout=60).blpop([queue], timeout=50))  # type: ignore[arg-type]
 
     threads = [threading.Thread(target=f) for f in (write, read, block)]
     for thread in threads:
