@@ -72,6 +72,7 @@ def main(argv: list[str]) -> int:
     cluster = LocalCluster(data_dir=workdir / "cluster", metrics=False)
     cluster.prepare()
     cluster.start()
+    finished = False
     try:
         cluster.wait_until_serving(90)
         port = cluster.router_ports[0]
@@ -120,10 +121,14 @@ def main(argv: list[str]) -> int:
             f"p99 {percentile(during, 0.99) * 1000:.1f} ms, max {max(during) * 1000:.0f} ms "
             f"(the stall: from the fence to the new shard serving)"
         )
+        finished = True
         return 0
     finally:
         cluster.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if finished:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"the cluster's data and logs are kept in {workdir}", file=sys.stderr)
 
 
 if __name__ == "__main__":
