@@ -179,7 +179,9 @@ class SlotService:
             if request.keys_only:
                 if key in db.data:
                     items.append((key, slot_entries.STRING, b"", -1))
-                    size += len(key)
+                    # Counted larger than the name: a DROP entry of one chunk deletes at
+                    # most about 16,000 keys of a megabyte's chunk at once.
+                    size += len(key) + 64
                 continue
             record = slot_entries.export_record(db, key)
             if record is not None:  # gone meanwhile (expired)

@@ -183,6 +183,10 @@ def test_a_move_is_resumed_where_it_stopped(cluster: LocalCluster) -> None:
     first = mover(cluster, io.StringIO())
     first.step("move-begin", "resume1", *slots, source=0, target=2)
     first.step("fence", "resume1", *slots, shard=0)
+    # A second move of slots that are moving is refused, and changes nothing.
+    code, _ = ctl_move(cluster, "405-420", 1)
+    assert code == 1
+    assert [m["id"] for m in first.moves()] == ["resume1"]
     code, text = ctl_move(cluster, "400-409", 2)
     assert code == 0, text
     assert "resuming move resume1" in text
