@@ -174,7 +174,8 @@ def test_bad_moves_are_refused_and_change_nothing(cluster: LocalCluster) -> None
 
 
 def test_a_move_is_resumed_where_it_stopped(cluster: LocalCluster) -> None:
-    """A ctl that stopped after the fence: the next one takes the move up and finishes."""
+    """A ctl that stopped after the fence, and the source's leader killed: the next ctl
+    takes the move up through the election and finishes; nothing is lost."""
     slots = (400, 409)
     tags = tags_for(*slots)
     setup = client(cluster)
@@ -187,8 +188,14 @@ def test_a_move_is_resumed_where_it_stopped(cluster: LocalCluster) -> None:
     code, _ = ctl_move(cluster, "405-420", 1)
     assert code == 1
     assert [m["id"] for m in first.moves()] == ["resume1"]
-    code, text = ctl_move(cluster, "400-409", 2)
+    leader = cluster.node(cluster.leader_of(0))
+    cluster.kill(leader)
+    try:
+        code, text = ctl_move(cluster, "400-409", 2)
+    finally:
+        cluster.start_process(leader)
     assert code == 0, text
     assert "resuming move resume1" in text
     assert shard_holding(cluster, 405) == 2
     assert all(setup.get(b"{%s}:k" % tag) == b"v" for tag in tags.values())
+    cluster.wait_until_serving(60)
