@@ -209,7 +209,7 @@ class ClusterBackend:
             )
         else:
             sent = self._send(shard, commands, resp3, read_only, consistency, marks)
-        return self._follow_moves(sent, commands, resp3, follower_read, marks)
+        return self._follow_moves(sent, commands, resp3, follower_read, marks, time.monotonic())
 
     def _follow_moves(
         self,
@@ -218,6 +218,7 @@ class ClusterBackend:
         resp3: bool,
         follower_read: bool,
         marks: WriteMarks | None,
+        started: float,
     ) -> asyncio.Future[list[bytes]]:
         """The replies, those of commands whose slot was moving sent again to the shard
         that serves it now (router/moving_slots.py). A future, as the request itself: the
@@ -245,7 +246,7 @@ class ClusterBackend:
         def settle(done: asyncio.Future[list[bytes]]) -> None:
             if not finish(done):
                 follow = asyncio.ensure_future(
-                    follow_moves(done.result(), commands, self.shard_for_slot, again)
+                    follow_moves(done.result(), commands, self.shard_for_slot, again, started)
                 )
                 follow.add_done_callback(finish)
 

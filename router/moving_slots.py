@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from proto.commands import lookup
 from proto.errors import SLOT_MOVING
 from proto.slots import key_slot
+from router.retry import _blocking_timeout, _set_blocking_timeout
 
 MOVE_WAIT_BUDGET_S = 30.0  # a slot range's copy may take this long (docs/DESIGN.md)
 FIRST_PAUSE_S = 0.005
@@ -35,14 +36,35 @@ def command_slot(args: list[bytes]) -> int | None:
     return key_slot(keys[0]) if keys else None
 
 
+def rest_of_timeout(args: list[bytes], started: float) -> list[bytes]:
+    """A blocking command blocks on the new shard only for what is left of its timeout
+    (it was sent at `started`, time.monotonic()); any other command as it is."""
+    spec = lookup(bytes(args[0])) if args else None
+    if spec is None or spec.blocking is None:
+        return args
+    try:
+        timeout = _blocking_timeout(args)
+    except ValueError:
+        return args
+    if timeout is None:  # forever, or not a number (the shard answers its error)
+        return args
+    shortened = list(args)
+    _set_blocking_timeout(shortened, max(0.001, timeout - (time.monotonic() - started)))
+    return shortened
+
+
 async def follow_moves(
     replies: list[bytes],
     commands: list[list[bytes]],
     shard_for_slot: Callable[[int], int],
     execute: Execute,
+    started: float | None = None,
 ) -> list[bytes]:
     """`replies` with every SLOT_MOVING answer replaced by the answer of the shard that
-    serves the slot now (commands for one shard sent together, in their order)."""
+    serves the slot now (commands for one shard sent together, in their order). A
+    blocking command sent at `started` keeps only the rest of its timeout."""
+    if started is None:
+        started = time.monotonic()
     replies = list(replies)
     deadline = time.monotonic() + MOVE_WAIT_BUDGET_S
     pause = FIRST_PAUSE_S
@@ -61,7 +83,10 @@ async def follow_moves(
         for index, slot in moving:
             by_shard.setdefault(shard_for_slot(slot), []).append(index)
         answers = await asyncio.gather(
-            *(execute(shard, [commands[i] for i in indexes]) for shard, indexes in by_shard.items())
+            *(
+                execute(shard, [rest_of_timeout(commands[i], started) for i in indexes])
+                for shard, indexes in by_shard.items()
+            )
         )
         for indexes, shard_replies in zip(by_shard.values(), answers, strict=True):
             for index, reply in zip(indexes, shard_replies, strict=True):

@@ -57,3 +57,17 @@ def test_command_slot() -> None:
     assert command_slot([b"GET", b"{x}1"]) == key_slot(b"x")
     assert command_slot([b"PING"]) is None
     assert command_slot([b"NOSUCHCOMMAND", b"k"]) is None
+
+
+def test_a_blocking_command_keeps_the_rest_of_its_timeout() -> None:
+    import time
+
+    from router.moving_slots import rest_of_timeout
+
+    started = time.monotonic() - 4
+    shortened = rest_of_timeout([b"BLPOP", b"q", b"10"], started)
+    assert 5.9 <= float(shortened[2]) <= 6.0
+    assert rest_of_timeout([b"BLPOP", b"q", b"0"], started) == [b"BLPOP", b"q", b"0"]  # forever
+    assert float(rest_of_timeout([b"BLPOP", b"q", b"1"], started)[2]) == 0.001  # past: at once
+    assert rest_of_timeout([b"GET", b"q"], started) == [b"GET", b"q"]
+    assert rest_of_timeout([b"XREAD", b"STREAMS", b"s", b"0"], started)[1] == b"STREAMS"
