@@ -30,6 +30,7 @@ import marshal
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from node.engine.errors import LOCAL_FAILURES
 from node.engine.keyspace import Keyspace
 from node.engine.t_dump import restore_value, serialize
 from node.entry_codec import EntryFormatError, counts_fit
@@ -264,7 +265,9 @@ def _import(db: Keyspace, key: bytes, kind: int, data: bytes, expires_at: int) -
             return False
         try:
             value = restore_value(db, rdb.read_payload(data))
-        except ValueError:  # the reader's FormatError is one
+        except LOCAL_FAILURES:
+            raise  # this process's resources: says nothing of the entry
+        except Exception:  # a malformed payload, the same on every replica: refused
             return False
     db.delete(key)
     db.set(key, value)
