@@ -59,6 +59,7 @@ MOVING_REPLY = resp.encode(resp.Error(SLOT_MOVING))
 # encoding, no LZF, which costs about a millisecond per kilobyte in Python), any other
 # type as its DUMP payload.
 STRING, DUMP = 0, 1
+ABSENT = 2  # a key the source no longer has (changed after TRACK): it goes from the target
 
 
 class SlotEntry(NamedTuple):
@@ -68,7 +69,7 @@ class SlotEntry(NamedTuple):
     first: int
     last: int
     # IMPORT: (key, STRING or DUMP, the string or DUMP payload, absolute expiry in ms or
-    # -1); DROP: (key, STRING, b"", -1).
+    # -1), or (key, ABSENT, b"", -1); DROP: (key, STRING, b"", -1).
     items: list[tuple[bytes, int, bytes, int]]
 
 
@@ -114,7 +115,7 @@ def _is_item(item: Any) -> bool:
         type(item) is tuple
         and len(item) == 4
         and type(item[0]) is bytes
-        and item[1] in (STRING, DUMP)
+        and item[1] in (STRING, DUMP, ABSENT)
         and type(item[1]) is int
         and type(item[2]) is bytes
         and type(item[3]) is int
@@ -249,7 +250,9 @@ def apply_slot_entry(
             slot = key_slot(key)
             if not first <= slot <= last or ownership.served[slot]:
                 continue
-            if _import(db, key, kind, data, expires_at):
+            if kind == ABSENT:
+                result.keys += db.delete(key)
+            elif _import(db, key, kind, data, expires_at):
                 result.keys += 1
             else:
                 result.refused.append(key)

@@ -162,8 +162,8 @@ class SlotService:
         cache_key = (request.shard, first, last, replica.raft.term, mode)
         keys = self.exports.get(cache_key)
         if keys is None or not request.after:
-            if request.dirty_only:
-                keys = sorted(key for key in slots.dirty if key in db.data)
+            if request.dirty_only:  # those gone too: the target removes them
+                keys = sorted(slots.dirty)
             else:
                 keys = sorted(key for key in db.data if first <= key_slot(key) <= last)
             self.exports[cache_key] = keys
@@ -184,9 +184,12 @@ class SlotService:
                     size += len(key) + 64
                 continue
             record = slot_entries.export_record(db, key)
-            if record is not None:  # gone meanwhile (expired)
+            if record is not None:
                 items.append(record)
                 size += len(key) + len(record[2])
+            elif request.dirty_only:  # changed after TRACK, gone since
+                items.append((key, slot_entries.ABSENT, b"", -1))
+                size += len(key) + 64
         done = position >= len(keys)
         if done:
             self.exports.pop(cache_key, None)

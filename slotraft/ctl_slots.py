@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import marshal
 import secrets
 import sys
 import time
@@ -166,9 +165,8 @@ class SlotMover:
             self.step("fence", move_id, first, last, shard=source)
             fenced = time.monotonic()
             self.say(f"fenced slots {first}-{last} on shard {source}")
-            # Then, frozen: what changed meanwhile, and the keys gone since.
+            # Then, frozen: the keys changed meanwhile (those gone since go from the target).
             self._copy(move_id, first, last, source, target, chunk_bytes, progress, "dirty_only")
-            self._reconcile(move_id, first, last, source, target, chunk_bytes, progress)
             self.step("move-commit", move_id, first, last)
             self.say(
                 f"committed: shard {target} holds slots {first}-{last} "
@@ -217,35 +215,6 @@ class SlotMover:
             progress.keys += chunk.count
             progress.bytes += len(chunk.items)
             self.say(f"copied {progress.keys} keys, {progress.bytes} bytes")
-
-    def _names(self, shard: int, first: int, last: int, chunk_bytes: int) -> set[bytes]:
-        return {
-            key
-            for chunk in self._chunks(shard, first, last, chunk_bytes, "keys_only")
-            for key, _, _, _ in marshal.loads(chunk.items)
-        }
-
-    def _reconcile(
-        self,
-        move_id: str,
-        first: int,
-        last: int,
-        source: int,
-        target: int,
-        chunk_bytes: int,
-        progress: Progress,
-    ) -> None:
-        """Keys the target got in the first copy that the frozen source no longer has
-        (deleted, expired or flushed meanwhile) go from the target."""
-        extra = sorted(
-            self._names(target, first, last, chunk_bytes)
-            - self._names(source, first, last, chunk_bytes)
-        )
-        for start in range(0, len(extra), 10_000):
-            items = marshal.dumps([(key, 0, b"", -1) for key in extra[start : start + 10_000]], 4)
-            self.step("drop", move_id, first, last, shard=target, items=items)
-        if extra:
-            self.say(f"removed {len(extra)} keys deleted during the copy from shard {target}")
 
     def _drop(
         self, move_id: str, first: int, last: int, source: int, chunk_bytes: int, progress: Progress

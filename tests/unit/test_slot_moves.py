@@ -257,9 +257,22 @@ def test_tracking_notes_the_keys_changed_during_the_first_copy() -> None:
     outside = key_in((100, 5460))
     write(source, 1, [b"SET", kept, b"1"], [b"SET", changed, b"1"], [b"SET", deleted, b"1"])
     source.apply(slot_entry(slot_entries.TRACK, 0, 99))
+    db = source.engine.db
+    first_copy = [slot_entries.export_record(db, key) for key in (kept, changed, deleted)]
     write(source, 2, [b"SET", changed, b"2"], [b"DEL", deleted], [b"SET", outside, b"x"])
     assert source.slots.dirty == {changed, deleted}
     source.apply(slot_entry(slot_entries.FENCE, 0, 99))
+    # The second copy: the dirty keys, those gone as ABSENT; the target ends as the source.
+    second_copy = [
+        slot_entries.export_record(db, key) or (key, slot_entries.ABSENT, b"", -1)
+        for key in sorted(source.slots.dirty)
+    ]
+    target = ShardState()
+    target.slots.start(((5461, 10922),))
+    target.apply(slot_entry(slot_entries.IMPORT, 0, 99, first_copy))
+    target.apply(slot_entry(slot_entries.IMPORT, 0, 99, second_copy))
+    moved = {k: v for k, v in source.engine.db.data.items() if key_slot(k) <= 99}
+    assert target.engine.db.data == moved == {kept: b"1", changed: b"2"}
     # The tracking and the dirty keys are replicated state: in snapshots and digests.
     copy = ShardState()
     copy.slots.start(((0, 5460),))
