@@ -49,6 +49,10 @@ class Progress:
     keys: int = 0
     bytes: int = 0
     dropped: int = 0
+    # When (time.monotonic()) the source was fenced and the target activated: the window
+    # in which writes to the range wait (0.0: not in this run).
+    fenced_at: float = 0.0
+    activated_at: float = 0.0
 
 
 class SlotMover:
@@ -163,7 +167,7 @@ class SlotMover:
             self.step("clear", move_id, first, last, shard=target)
             self._copy(move_id, first, last, source, target, chunk_bytes, progress, "")
             self.step("fence", move_id, first, last, shard=source)
-            fenced = time.monotonic()
+            fenced = progress.fenced_at = time.monotonic()
             self.say(f"fenced slots {first}-{last} on shard {source}")
             # Then, frozen: the keys changed meanwhile (those gone since go from the target).
             self._copy(move_id, first, last, source, target, chunk_bytes, progress, "dirty_only")
@@ -173,6 +177,7 @@ class SlotMover:
                 f"({time.monotonic() - fenced:.2f} s after the fence)"
             )
         self.step("activate", move_id, first, last, shard=target)
+        progress.activated_at = time.monotonic()
         self._drop(move_id, first, last, source, chunk_bytes, progress)
         self.step("move-done", move_id, first, last)
         elapsed = time.monotonic() - started

@@ -116,11 +116,24 @@ def main(argv: list[str]) -> int:
         if before:
             print(f"writes before the move: p50 {statistics.median(before) * 1000:.1f} ms")
         print(
-            f"writes to the range from the move's start: {len(during)}, "
+            f"writes to the range during the move: {len(during)}, "
             f"p50 {statistics.median(during) * 1000:.1f} ms, "
-            f"p99 {percentile(during, 0.99) * 1000:.1f} ms, max {max(during) * 1000:.0f} ms "
-            f"(the stall: from the fence to the new shard serving)"
+            f"p99 {percentile(during, 0.99) * 1000:.1f} ms, max {max(during) * 1000:.0f} ms"
         )
+        # The cutover: writes that started between the fence and the target's activation
+        # (they waited for it), and in the second after it.
+        cutover = [
+            seconds
+            for started, seconds in latencies
+            if progress.fenced_at <= started <= progress.activated_at + 1.0
+        ]
+        window = progress.activated_at - progress.fenced_at
+        if cutover:
+            print(
+                f"cutover: fence to activation {window * 1000:.0f} ms; {len(cutover)} writes "
+                f"from the fence to 1 s after: p99 {percentile(cutover, 0.99) * 1000:.0f} ms, "
+                f"max {max(cutover) * 1000:.0f} ms"
+            )
         finished = True
         return 0
     finally:
