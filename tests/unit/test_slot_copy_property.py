@@ -76,7 +76,7 @@ def view(state: ShardState, now: int) -> dict[bytes, tuple[object, int | None]]:
     return out
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     before=st.lists(operation, max_size=12),
     during=st.lists(st.lists(operation, max_size=4), min_size=1, max_size=5),
