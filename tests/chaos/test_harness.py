@@ -237,7 +237,7 @@ def test_a_slot_move_runs_in_the_background_and_is_finished_at_the_end():
     target = FakeTarget()
     mover = FakeMover()
     target.slot_moves = True
-    target.slot_mover = lambda: mover  # type: ignore[method-assign]
+    target.slot_mover = lambda: mover  # type: ignore[method-assign,assignment,return-value]
     history = History()
     nemesis = Nemesis(target, history, ["move-slots"], random.Random(1))
     nemesis.inject("move-slots")
