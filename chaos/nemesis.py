@@ -22,7 +22,8 @@ Faults:
 - move-slots:        move half of one of a random shard's slot ranges to another shard
                      (`slotraft ctl move-slots`), in the background: later faults hit it
                      mid-move; a move that fails is taken up again by the next one, and
-                     every move is finished before the final reads (targets that can);
+                     every move is finished before the final reads (targets that can;
+                     named only, not part of "mixed");
 - mixed:             a random choice among all of the above, one at a time.
 
 A fault lasts a random time within `fault_seconds`, then heals; a quiet time within
@@ -78,6 +79,9 @@ def expand(names: list[str], target: Target) -> list[str]:
             if fault == "duplicate-node" and not target.duplicates:
                 if name != MIXED:
                     raise ValueError(f"the {target.name} target cannot start duplicate nodes")
+                continue
+            if fault == "move-slots" and name == MIXED:
+                # Named only, for now: "mixed" keeps the schedule its seeds are known by.
                 continue
             if fault == "move-slots" and not target.slot_moves:
                 if name != MIXED:

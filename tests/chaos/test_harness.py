@@ -251,6 +251,7 @@ def test_a_slot_move_runs_in_the_background_and_is_finished_at_the_end():
     nemesis._finish_moves()
     assert mover.moved[-1] == (5, 6, 1) and not nemesis.errors
     assert expand(["move-slots"], target) == ["move-slots"]
+    assert "move-slots" not in expand(["mixed"], target)
     with pytest.raises(ValueError, match="cannot move slots"):
         expand(["move-slots"], FakeTarget())
 
