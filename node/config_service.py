@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import resource
@@ -24,6 +25,7 @@ from node.raft import NotLeader, RaftError, Role
 from node.storage.segments import segment_path
 from proto import slotraft_pb2 as pb
 from proto import slotraft_pb2_grpc as pb_grpc
+from proto.acl import AclError
 
 log = logging.getLogger("slotraft.config")
 
@@ -37,7 +39,14 @@ ROLE_NAMES = {
 
 def config_values(host: NodeHost) -> pb.ConfigValues:
     version, values = host.effective_settings()
-    return pb.ConfigValues(version=version, values=values)
+    assert host.metadata is not None
+    acl = host.metadata.state.acl
+    return pb.ConfigValues(
+        version=version,
+        values=values,
+        acl_version=acl.version,
+        acl=json.dumps(acl.to_json(), sort_keys=True),
+    )
 
 
 class ConfigService(pb_grpc.ConfigServicer):
@@ -54,6 +63,8 @@ class ConfigService(pb_grpc.ConfigServicer):
     async def Set(
         self, request: pb.ConfigSetRequest, context: grpc.aio.ServicerContext
     ) -> pb.ConfigSetReply:
+        if request.acl_change:
+            return await self._acl(request.acl_change)
         settings = dict(request.values)
         try:
             # The check every replica makes when the entry applies, made first here so
@@ -72,6 +83,31 @@ class ConfigService(pb_grpc.ConfigServicer):
                 ok=False, error="the metadata group did not apply the change in time"
             )
         return pb.ConfigSetReply(ok=True, applied=config_values(self.host))
+
+    async def _acl(self, text: str) -> pb.ConfigSetReply:
+        """An ACL change: checked on a copy of the table first (a refusal is Redis's error
+        reply), then replicated; the reply once it applied here."""
+        assert self.host.metadata is not None
+        try:
+            change = json.loads(text)
+            if type(change) is not dict:
+                raise ValueError("not an object")
+            result = self.host.metadata.state.acl.copy().apply(change, 0)
+        except AclError as error:
+            return pb.ConfigSetReply(ok=False, acl_refused=True, error=error.text.decode("latin-1"))
+        except ValueError as error:
+            return pb.ConfigSetReply(ok=False, error=f"malformed ACL change: {error}")
+        try:
+            await self.host.propose_acl(change)
+        except NotLeader as error:
+            return pb.ConfigSetReply(ok=False, error="not the leader", leader=error.leader_id)
+        except RaftError as error:
+            return pb.ConfigSetReply(ok=False, error=str(error))
+        except TimeoutError:
+            return pb.ConfigSetReply(
+                ok=False, error="the metadata group did not apply the change in time"
+            )
+        return pb.ConfigSetReply(ok=True, applied=config_values(self.host), acl_result=result or 0)
 
     async def Watch(
         self, request: pb.StatusRequest, context: grpc.aio.ServicerContext

@@ -739,6 +739,23 @@ class NodeHost:
         finally:
             self.config_waiters.pop(config_id, None)
 
+    async def propose_acl(self, change: dict, timeout: float = 5.0) -> None:
+        """Replicate an ACL change (proto/acl_table.py) through the metadata group; returns
+        once the entry applied here. NotLeader / TimeoutError as propose_config."""
+        meta = self.metadata
+        assert meta is not None
+        if meta.raft.role is not Role.LEADER:
+            raise NotLeader(meta.raft.leader)
+        config_id = secrets.token_hex(16)
+        future = self.loop.create_future()
+        self.config_waiters[config_id] = future
+        try:
+            meta.raft.propose(MetadataState.acl_command(change, config_id))
+            self.wakeup.set()
+            await asyncio.wait_for(future, timeout)
+        finally:
+            self.config_waiters.pop(config_id, None)
+
     # ------------------------------------------------------------------ queries
 
     @property

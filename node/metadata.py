@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from node.slot_moves import MOVE_OPS, SlotMoves
+from proto.acl import AclError
+from proto.acl_table import AclTable
 from proto.redis_config import CLUSTER_PARAMETERS, ConfigError, lookup
 from proto.topology import ClusterDescription, ShardPlacement, place_shards
 
@@ -92,6 +94,8 @@ class MetadataState:
         self.applied_config_ids: collections.deque[str] = collections.deque(maxlen=256)
         # Slot ranges moving between shards (node/slot_moves.py).
         self.slot_moves = SlotMoves()
+        # The ACL users (ACL SETUSER, DELUSER, LOAD: proto/acl_table.py).
+        self.acl = AclTable()
 
     def apply(self, index: int, data: bytes) -> None:
         """Apply one entry. Total, as every replica of the group applies every entry and
@@ -102,6 +106,9 @@ class MetadataState:
             op = _op_of(data)
             if type(op) is str and op in MOVE_OPS:
                 self._apply_move(index, data)
+                return
+            if op == "acl":
+                self._apply_acl(index, data)
                 return
             if op == "config":
                 settings, config_id = parse_config(data)
@@ -132,6 +139,22 @@ class MetadataState:
         for listener in list(self.listeners):
             listener(self.map)
 
+    def _apply_acl(self, index: int, data: bytes) -> None:
+        """An ACL change: applied to the table, or (refused the same way on every replica)
+        a logged no-op. Either way its id is applied, so that its proposer stops waiting."""
+        change, config_id = parse_acl(data)
+        try:
+            self.acl.apply(change, index)
+        except (AclError, ValueError, TypeError, KeyError) as error:
+            log.info("ACL change at %d refused: %s", index, error)
+        self.applied_config_ids.append(config_id)
+        for settings_listener in list(self.settings_listeners):
+            settings_listener()
+
+    @staticmethod
+    def acl_command(change: dict[str, Any], config_id: str) -> bytes:
+        return json.dumps({"op": "acl", "change": change, "id": config_id}, sort_keys=True).encode()
+
     @staticmethod
     def install_command(cluster_map: ClusterMap) -> bytes:
         return json.dumps({"op": "install", "map": json.loads(cluster_map.to_json())}).encode()
@@ -150,6 +173,7 @@ class MetadataState:
                 "settings": self.settings,
                 "settings_version": self.settings_version,
                 "moves": self.slot_moves.to_json(),
+                "acl": self.acl.to_json(),
             },
             sort_keys=True,
         ).encode()
@@ -162,6 +186,8 @@ class MetadataState:
         self.settings = dict(raw.get("settings", {}))
         self.settings_version = raw.get("settings_version", 0)
         self.slot_moves.restore(raw.get("moves"))  # none in snapshots from before moves
+        # Snapshots from before ACL users have none.
+        self.acl = AclTable.from_json(raw.get("acl", {}))
         for listener in list(self.listeners):
             listener(self.map)
         for settings_listener in list(self.settings_listeners):
@@ -198,6 +224,16 @@ def parse_config(data: bytes) -> tuple[dict[str, str], str]:
         if shown != value:
             raise MetadataFormatError(f"config entry sets {name} to {value!r}, not canonical")
     return dict(settings), config_id
+
+
+def parse_acl(data: bytes) -> tuple[dict[str, Any], str]:
+    """The change and id of an ACL entry; MetadataFormatError if malformed."""
+    command = json.loads(data)
+    change = command.get("change")
+    config_id = command.get("id", "")
+    if type(change) is not dict or type(config_id) is not str:
+        raise MetadataFormatError("malformed ACL entry")
+    return change, config_id
 
 
 def parse_install(data: bytes) -> ClusterMap:

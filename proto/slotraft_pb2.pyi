@@ -615,7 +615,7 @@ class SlotExportReply(_message.Message):
     def __init__(self, ok: _Optional[bool] = ..., error: _Optional[str] = ..., leader_node: _Optional[int] = ..., not_leader: _Optional[bool] = ..., last_key: _Optional[bytes] = ..., done: _Optional[bool] = ..., items: _Optional[bytes] = ..., count: _Optional[int] = ...) -> None: ...
 
 class ConfigValues(_message.Message):
-    __slots__ = ("version", "values")
+    __slots__ = ("version", "values", "acl_version", "acl")
     class ValuesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -625,12 +625,16 @@ class ConfigValues(_message.Message):
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     VERSION_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
+    ACL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ACL_FIELD_NUMBER: _ClassVar[int]
     version: int
     values: _containers.ScalarMap[str, str]
-    def __init__(self, version: _Optional[int] = ..., values: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    acl_version: int
+    acl: str
+    def __init__(self, version: _Optional[int] = ..., values: _Optional[_Mapping[str, str]] = ..., acl_version: _Optional[int] = ..., acl: _Optional[str] = ...) -> None: ...
 
 class ConfigSetRequest(_message.Message):
-    __slots__ = ("values",)
+    __slots__ = ("values", "acl_change")
     class ValuesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -639,20 +643,26 @@ class ConfigSetRequest(_message.Message):
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     VALUES_FIELD_NUMBER: _ClassVar[int]
+    ACL_CHANGE_FIELD_NUMBER: _ClassVar[int]
     values: _containers.ScalarMap[str, str]
-    def __init__(self, values: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    acl_change: str
+    def __init__(self, values: _Optional[_Mapping[str, str]] = ..., acl_change: _Optional[str] = ...) -> None: ...
 
 class ConfigSetReply(_message.Message):
-    __slots__ = ("ok", "error", "leader", "applied")
+    __slots__ = ("ok", "error", "leader", "applied", "acl_result", "acl_refused")
     OK_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     LEADER_FIELD_NUMBER: _ClassVar[int]
     APPLIED_FIELD_NUMBER: _ClassVar[int]
+    ACL_RESULT_FIELD_NUMBER: _ClassVar[int]
+    ACL_REFUSED_FIELD_NUMBER: _ClassVar[int]
     ok: bool
     error: str
     leader: int
     applied: ConfigValues
-    def __init__(self, ok: _Optional[bool] = ..., error: _Optional[str] = ..., leader: _Optional[int] = ..., applied: _Optional[_Union[ConfigValues, _Mapping]] = ...) -> None: ...
+    acl_result: int
+    acl_refused: bool
+    def __init__(self, ok: _Optional[bool] = ..., error: _Optional[str] = ..., leader: _Optional[int] = ..., applied: _Optional[_Union[ConfigValues, _Mapping]] = ..., acl_result: _Optional[int] = ..., acl_refused: _Optional[bool] = ...) -> None: ...
 
 class ReplicaReport(_message.Message):
     __slots__ = ("shard", "role", "term", "commit", "applied", "last_index", "entries_since_snapshot", "followers", "used_memory", "keys")

@@ -8,11 +8,12 @@ sees this interface.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from proto import slotraft_pb2 as pb
+from proto.acl_table import AclTable
 from router.pubsub import PubSubRegistry
 
 # A connection's writes as WAIT sees them: for each shard it wrote to, the log index of the
@@ -168,6 +169,21 @@ class Backend(Protocol):
         """The cluster-wide settings (proto/redis_config.py CLUSTER_PARAMETERS, canonical
         values) as the nodes apply them, the newest seen, and their version (the metadata
         log index of the last change; larger is newer)."""
+        ...
+
+    def acl(self) -> AclTable:
+        """The ACL users as the metadata group applied them, the newest seen."""
+        ...
+
+    def on_acl_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener` whenever `acl` changes (on this router: a change made through
+        another router arrives through the nodes)."""
+        ...
+
+    async def change_acl(self, change: dict[str, Any]) -> int:
+        """Apply an ACL change (proto/acl_table.py) cluster-wide; returns once `acl`
+        shows it, with what the command answers (DELUSER's count). AclError if refused,
+        BackendError if it could not be applied."""
         ...
 
     async def set_cluster_settings(self, settings: dict[str, str]) -> None:

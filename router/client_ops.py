@@ -209,7 +209,7 @@ def _is_of_type(kind: bytes, state: ClientState) -> bool:
 
 
 def _has_user(user: bytes, state: ClientState) -> bool:
-    return user == DEFAULT_USER  # the only user
+    return state.user == user
 
 
 # ---------------------------------------------------------------------- other routers

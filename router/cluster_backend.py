@@ -15,7 +15,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -23,6 +23,7 @@ import grpc
 from proto import framing
 from proto import slotraft_pb2 as pb
 from proto import slotraft_pb2_grpc as pb_grpc
+from proto.acl_table import AclTable
 from proto.commands import COMMANDS, CommandSpec, may_block, resolve
 from proto.credentials import Credentials
 from proto.handshake import CHANNEL_KV, HandshakeError
@@ -388,6 +389,15 @@ class ClusterBackend:
 
     async def node_reports(self) -> list[pb.NodeReport]:
         return await self.settings.reports()
+
+    def acl(self) -> AclTable:
+        return self.settings.acl
+
+    def on_acl_change(self, listener: Callable[[], None]) -> None:
+        self.settings.acl_listeners.append(listener)
+
+    async def change_acl(self, change: dict[str, Any]) -> int:
+        return await self.settings.change_acl(change)
 
     # ------------------------------------------------------------------ calls and retries
 

@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
 import grpc
 
 from proto import slotraft_pb2 as pb
 from proto import slotraft_pb2_grpc as pb_grpc
+from proto.acl import AclError
+from proto.acl_table import AclTable, encode_change
 from proto.redis_config import CLUSTER_PARAMETERS, defaults
 from router.backend import BackendError
 from router.node_link import NodeLink
@@ -30,8 +35,14 @@ class ClusterSettings:
         self.values = defaults(CLUSTER_PARAMETERS)
         self.leader = 0  # the metadata group's leader, as last named by a node
         self.task: asyncio.Task | None = None
+        self.acl = AclTable()  # the ACL users, as the metadata group applied them
+        self.acl_listeners: list[Callable[[], None]] = []
 
     def install(self, message: pb.ConfigValues) -> None:
+        if message.acl and message.acl_version > self.acl.version:
+            self.acl = AclTable.from_json(json.loads(message.acl))
+            for listener in list(self.acl_listeners):
+                listener()
         if message.version < self.version:
             return
         self.version = message.version
@@ -70,7 +81,26 @@ class ClusterSettings:
                 await self.task
 
     async def set(self, settings: dict[str, str]) -> None:
-        request = pb.ConfigSetRequest(values=settings)
+        reply = await self._propose(pb.ConfigSetRequest(values=settings), b"CONFIG SET")
+        if not reply.ok:
+            # Refused (the router checks values first, so a node's refusal means it
+            # disagrees) or not applied in time.
+            raise BackendError(b"ERR CONFIG SET failed: " + reply.error.encode())
+
+    async def change_acl(self, change: dict[str, Any]) -> int:
+        """Replicate an ACL change (proto/acl_table.py); what it answers (DELUSER's
+        count). AclError if the metadata group's table refuses it."""
+        request = pb.ConfigSetRequest(acl_change=encode_change(change))
+        reply = await self._propose(request, b"ACL change")
+        if reply.acl_refused:
+            raise AclError(reply.error.encode("latin-1"))
+        if not reply.ok:
+            raise BackendError(b"ERR ACL change failed: " + reply.error.encode())
+        return reply.acl_result
+
+    async def _propose(self, request: pb.ConfigSetRequest, what: bytes) -> pb.ConfigSetReply:
+        """Send a change to the metadata group's leader (following the nodes' hints):
+        its reply once applied there, or refused; BackendError if no leader took it."""
         deadline = time.monotonic() + SET_BUDGET_S
         problem = "no node answered"
         while time.monotonic() < deadline:
@@ -87,18 +117,16 @@ class ClusterSettings:
                 if reply.ok:
                     self.leader = node
                     self.install(reply.applied)
-                    return
+                    return reply
                 if reply.error != NOT_LEADER:
-                    # Refused (the router checks values first, so a node's refusal means
-                    # it disagrees) or not applied in time.
-                    raise BackendError(b"ERR CONFIG SET failed: " + reply.error.encode())
+                    return reply
                 problem = "the metadata group has no leader"
                 if reply.leader and reply.leader != node:
                     self.leader = reply.leader
                     break
             await asyncio.sleep(0.1)
         raise BackendError(
-            b"CLUSTERDOWN CONFIG SET not applied: " + problem.encode("utf-8", "replace")
+            b"CLUSTERDOWN " + what + b" not applied: " + problem.encode("utf-8", "replace")
         )
 
     async def reports(self, timeout: float = 2.0) -> list[pb.NodeReport]:

@@ -22,6 +22,7 @@ import dataclasses
 import os
 
 from proto import errors
+from proto.acl import AclError
 from proto.glob import stringmatch
 from proto.redis_config import (
     CLUSTER_PARAMETERS,
@@ -43,6 +44,8 @@ from router.config import RouterConfig
 from router.connection import ClientState
 from router.context import RouterContext
 from router.local_commands import answers, help_lines
+from router.open_files import TooFewFiles, fit_max_clients
+from router.tls import ROUTER_TLS_PARAMETERS
 
 
 def local_values(config: RouterConfig) -> dict[str, str]:
@@ -88,11 +91,16 @@ def current_values(ctx: RouterContext) -> dict[str, str]:
     values["dir"] = os.getcwd()
     values["requirepass"] = (config.requirepass or b"").decode("latin-1")
     values.update(local_values(config))
+    values.update({name: value for name, value in config.tls if name in ROUTER_TLS_PARAMETERS})
     _, cluster = ctx.backend.cluster_settings()
     values.update({name: value for name, value in cluster.items() if name in CLUSTER_PARAMETERS})
     return values
 
 
+# Redis's updateMaxclients, when the open-files limit cannot grow enough.
+TOO_MANY_CLIENTS = (
+    "The operating system is not able to handle the specified number of clients, try with %d"
+)
 UNKNOWN_OPTION = b"ERR Unknown option or number of arguments for CONFIG SET - '%s'"
 
 
@@ -175,9 +183,17 @@ async def config_set(ctx: RouterContext, client: ClientState, args: list[bytes])
         if (
             parameter.name not in CLUSTER_PARAMETERS
             and parameter.name not in ROUTER_PARAMETERS
+            and parameter.name != "requirepass"  # the default user's password: below
             and shown != values[parameter.name]
         ):
             return _failed(registered, FIXED_REASONS.get(parameter.name, FIXED_REASON))
+        if parameter.name == "maxclients" and int(shown) > ctx.config.max_clients:
+            try:  # raises the open-files limit if it can
+                fitted = fit_max_clients(int(shown)).max_clients
+            except TooFewFiles:
+                fitted = ctx.config.max_clients
+            if fitted < int(shown):
+                return _failed(registered, TOO_MANY_CLIENTS % fitted)
         pending[parameter.name] = shown
     # Proposed even when this router shows the same value: its view may lag a change made
     # through another router, which this SET must then undo.
@@ -190,6 +206,14 @@ async def config_set(ctx: RouterContext, client: ClientState, args: list[bytes])
         except BackendError as failure:
             return Error(failure.reply)
         ctx.refresh_settings()
+    if "requirepass" in pending:
+        # As in Redis: `default` gets this one password (none: nopass), on every router.
+        password = pending["requirepass"].encode("latin-1")
+        try:
+            await ctx.acl.set_default_password(password)
+        except (AclError, BackendError) as failure:
+            return Error(failure.text if isinstance(failure, AclError) else failure.reply)
+        ctx.reconfigure(dataclasses.replace(ctx.config, requirepass=password or None))
     if local:
         ctx.reconfigure(with_local_values(ctx.config, local))
     return OK

@@ -31,6 +31,10 @@ class ClientState:
     fd: int
     created: float  # monotonic seconds
     authenticated: bool
+    # The ACL user the connection runs as, and that user's generation when it
+    # authenticated (proto/acl_table.py: a deleted or reloaded user's clients are closed).
+    user: bytes = b"default"
+    user_generation: int = 0
     last_interaction: float = 0.0
     name: bytes | None = None
     lib_name: bytes | None = None
@@ -62,6 +66,8 @@ class ClientState:
         subscriptions are dropped by the registry first."""
         self.transaction.discard()
         self.authenticated = authenticated
+        self.user = b"default"
+        self.user_generation = 0
         self.name = None
         self.resp3 = False
         self.readonly = False
@@ -110,7 +116,7 @@ class ClientState:
             f"qbuf={buffered}",
             f"watch={len(transaction.watches)}",
             f"cmd={self.last_command}",
-            "user=default",
+            f"user={_text(self.user)}",
             f"redir={-1 if self.tracking is None else self.tracking.redirect}",
             f"resp={3 if self.resp3 else 2}",
             f"lib-name={_text(self.lib_name)}",

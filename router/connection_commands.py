@@ -4,7 +4,6 @@ router/replication_commands.py's."""
 
 from __future__ import annotations
 
-import hmac
 import time
 
 from proto import errors
@@ -56,27 +55,19 @@ def select(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
     return OK
 
 
-def check_password(ctx: RouterContext, username: bytes, password: bytes) -> bool:
-    """The only user is 'default'; without requirepass it takes any password (nopass)."""
-    if username != DEFAULT_USER:
-        return False
-    expected = ctx.config.requirepass
-    return expected is None or hmac.compare_digest(expected, password)
-
-
 @answers("auth")
 def auth(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
     if len(args) > 3:
         return Error(errors.SYNTAX)
     if len(args) == 2:
-        if ctx.config.requirepass is None:
+        default = ctx.acl.user(DEFAULT_USER)
+        if default is not None and default.nopass:
             return Error(errors.AUTH_NOT_CONFIGURED)
         username, password = DEFAULT_USER, args[1]
     else:
         username, password = args[1], args[2]
-    if not check_password(ctx, username, password):
+    if not ctx.acl.authenticate(client, username, password, args[0]):
         return Error(errors.WRONGPASS)
-    client.authenticated = True
     return OK
 
 
@@ -105,10 +96,8 @@ def hello(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
             index += 2
         else:
             return Error(b"ERR Syntax error in HELLO option '%s'" % args[index])
-    if credentials is not None:
-        if not check_password(ctx, *credentials):
-            return Error(errors.WRONGPASS)
-        client.authenticated = True
+    if credentials is not None and not ctx.acl.authenticate(client, *credentials, args[0]):
+        return Error(errors.WRONGPASS)
     if not client.authenticated:
         return Error(errors.HELLO_NOAUTH)
     if name is not None:
@@ -279,6 +268,9 @@ async def client_kill(ctx: RouterContext, client: ClientState, args: list[bytes]
     wanted = client_ops.parse_kill(args[2:])
     if isinstance(wanted, bytes):
         return Error(wanted)
+    for option, value in zip(args[2::2], args[3::2]):
+        if len(args) > 3 and option.lower() == b"user" and ctx.acl.user(value) is None:
+            return Error(b"ERR No such user '%s'" % value)
     killed = client_ops.kill(ctx, wanted, client.id)
     for answer in await ctx.bus.ask(b"client-kill", [b"%d" % client.id, *args[2:]]):
         killed += int(answer[0]) if answer and answer[0].isdigit() else 0

@@ -12,6 +12,7 @@ import time
 
 from proto.redis_config import string2d
 from router import client_ops
+from router.acl_state import AclState, DeniedCounters
 from router.backend import Backend
 from router.client_ops import ClientHandle
 from router.config import RouterConfig
@@ -66,6 +67,8 @@ class RouterContext:
         self.pause = PauseState()
         self.tracking = TrackingTable(backend, self.clients)  # CLIENT TRACKING
         client_ops.install(self)
+        self.acl = AclState(self)  # ACL users, ACL LOG (router/acl_state.py)
+        self.acl.install()
         self.refresh_settings()
 
     def refresh_settings(self) -> None:
@@ -139,6 +142,7 @@ class RouterContext:
 
     def reset_stats(self) -> None:
         self.stats.reset()
+        self.acl.denied = DeniedCounters()
         self._baseline = {
             name: copy.deepcopy(stats) for name, stats in self.commands.by_name.items()
         }
@@ -151,7 +155,8 @@ class RouterContext:
 
     @property
     def requires_auth(self) -> bool:
-        return self.config.requirepass is not None
+        """New connections start unauthenticated (`default` is off or has passwords)."""
+        return self.acl.requires_auth()
 
     def blocked_clients(self) -> int:
         return sum(1 for handle in self.clients.values() if handle.client.blocked)

@@ -29,6 +29,7 @@ from typing import Any
 from proto import slotraft_pb2 as pb
 from proto.redis_config import REDIS_VERSION
 from proto.slots import SLOT_COUNT
+from router.acl_state import acl_denied_lines
 from router.context import RouterContext
 from router.latency import percentile_us
 from router.metrics import UNKNOWN_COMMAND
@@ -335,6 +336,8 @@ def _stats(ctx: RouterContext, facts: Facts) -> list[str]:
         "reply_buffer_shrinks:0",
         "reply_buffer_expands:0",
         f"protocol_errors:{stats.protocol_errors}",
+        # Redis 7.2's ACL counters (7.0 has none): this router's denials and failed AUTHs.
+        *acl_denied_lines(ctx.acl.denied),
         # Beyond Redis's: the node streams' breaks and the messages possibly lost then.
         *ctx.backend.pubsub_info(),
     ]

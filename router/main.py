@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import uvloop
 
+from proto.acl import AclError
+from proto.acl_table import change
 from proto.credentials import CLUSTER_ID_ENV, Credentials, SecretError, load_secret
 from proto.gc_tuning import tune_gc
 from proto.handshake import ROLE_ROUTER, Peer
@@ -27,11 +30,14 @@ from proto.redis_config import (
     check_secret_file_mode,
     read_config_file,
 )
+from proto.tls import TlsError, add_tls_arguments, tls_values
+from router import tls
 from router.backend import Backend
 from router.cluster_backend import ClusterBackend
 from router.config import Limits, RouterConfig
 from router.config_command import with_local_values
 from router.metrics_export import RouterCollector
+from router.open_files import fit_and_log
 from router.server import RouterServer
 
 log = logging.getLogger("slotraft.router")
@@ -48,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiv
         default=None,
         metavar="FILE",
         help="a redis.conf-style file: port, bind, protected-mode, timeout, maxclients, "
-        "client-output-buffer-limit, client-query-buffer-limit, proto-max-bulk-len, "
+        "client-output-buffer-limit, client-query-buffer-limit, proto-max-bulk-len, tls-*, "
         "requirepass (the file must then be mode 600); the flags override it, CONFIG SET "
         "changes the running router and CONFIG REWRITE writes back here. Cluster-wide "
         "directives (maxmemory, slowlog-*, ...) are accepted and left to the nodes: give "
@@ -64,6 +70,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiv
         help="file holding the password clients must AUTH with (default: env "
         "SLOTRAFT_PASSWORD; unset or empty: no password). Never on the command line: every "
         "local user can read it there",
+    )
+    parser.add_argument(
+        "--aclfile",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="Redis's ACL file of users (lines `user <name> <rules>`): loaded into the "
+        "cluster when it has no ACL users yet; ACL SAVE writes it, ACL LOAD reads it",
     )
     parser.add_argument(
         "--protected-mode",
@@ -111,6 +125,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiv
     parser.add_argument(
         "--proto-max-bulk-len", type=int, default=None, help=f"({Limits().max_bulk_len})"
     )
+    parser.add_argument(
+        "--tls-port",
+        type=int,
+        default=None,
+        help="serve clients over TLS on this port too (0, the default: no TLS port); needs "
+        "--tls-cert-file and --tls-key-file",
+    )
+    parser.add_argument(
+        "--tls-auth-clients",
+        choices=["yes", "no", "optional"],
+        default=None,
+        help="TLS clients must present a certificate the CA signed (yes, the default), may "
+        "(optional), or are not asked (no)",
+    )
+    add_tls_arguments(parser)
     add_metrics_argument(parser, "clients are served without metrics")
     parser.add_argument(
         "--log-level",
@@ -171,10 +200,35 @@ def config_from(args: argparse.Namespace) -> RouterConfig:
             limits=Limits(max_args=args.max_args),
             config_file=path.resolve() if path is not None else None,
             announce=args.announce,
+            aclfile=_aclfile(args, from_file),
+            tls=tuple(sorted(tls_values(args, from_file).items())),
         )
-        return with_local_values(base, local)
-    except ValueError as error:
+        config = with_local_values(base, local)
+        # Unusable certificates or settings stop the router before it serves anyone.
+        tls.client_context(config)
+        tls.node_context(config)
+        return config
+    except ValueError as error:  # TlsError included
         raise SystemExit(f"router: {error}") from None
+
+
+def _aclfile(args: argparse.Namespace, from_file: dict[str, str]) -> Path | None:
+    given = getattr(args, "aclfile", None) or from_file.get("aclfile") or None
+    return Path(given).resolve() if given else None
+
+
+async def load_aclfile(config: RouterConfig, backend: Backend) -> None:
+    """As Redis loads its aclfile at start: into the cluster, unless the cluster has had
+    ACL changes already (they are its users now; ACL LOAD reloads the file)."""
+    if config.aclfile is None or backend.acl().version:
+        return
+    try:
+        text = config.aclfile.read_bytes()
+        await backend.change_acl(change("load", text=text, path=str(config.aclfile).encode()))
+    except OSError as error:
+        raise SystemExit(f"router: cannot read --aclfile: {error}") from None
+    except AclError as error:
+        raise SystemExit(f"router: --aclfile: {error}") from None
 
 
 async def cluster_backend_from(args: argparse.Namespace) -> tuple[Backend, list[Coroutine]]:
@@ -185,9 +239,13 @@ async def cluster_backend_from(args: argparse.Namespace) -> tuple[Backend, list[
     except SecretError as error:
         raise SystemExit(f"router: {error}") from None
     me = Peer(os.environ.get(CLUSTER_ID_ENV, "").strip(), role=ROLE_ROUTER)
+    try:
+        node_tls = tls.node_context(config_from(args))
+    except TlsError as error:
+        raise SystemExit(f"router: {error}") from None
     cluster = ClusterBackend(
         [address.strip() for address in args.nodes.split(",")],
-        Credentials.from_secret(secret, me),
+        Credentials.from_secret(secret, me, node_tls),
         args.retry_seconds,
         single_flight=args.single_flight,
     )
@@ -201,6 +259,7 @@ async def serve(
     background: list[Coroutine],
     metrics_address: str | None = None,
 ) -> None:
+    await load_aclfile(config, backend)
     server = RouterServer(config, backend)
     port = await server.start()
     print(f"slotraft router listening on {config.host}:{port}", flush=True)
@@ -236,6 +295,8 @@ async def serve(
 def run(args: argparse.Namespace, backend_from: BackendFactory = cluster_backend_from) -> int:
     config = config_from(args)
     configure("router", config.port, args.log_level.upper())
+    # maxclients within the open-files limit (raised first if it can be), as Redis.
+    config = dataclasses.replace(config, max_clients=fit_and_log(config.max_clients))
     if args.metrics is not None:
         parse_address(args.metrics)  # a bad address stops the router before it starts
 

@@ -85,8 +85,8 @@ def _logged_args(args: list[bytes]) -> tuple[bytes, ...]:
 
 
 def _redacted(args: list[bytes]) -> list[bytes]:
-    """Passwords replaced as Redis redacts them: AUTH's arguments, HELLO's AUTH pair,
-    CONFIG SET of a sensitive parameter."""
+    """Passwords replaced as Redis redacts them: AUTH's arguments, HELLO's AUTH pair, ACL
+    SETUSER's, CONFIG SET of a sensitive parameter."""
     name = args[0].lower() if args else b""
     if name == b"auth":
         return [args[0], *[REDACTED] * (len(args) - 1)]
@@ -97,6 +97,9 @@ def _redacted(args: list[bytes]) -> list[bytes]:
                 for secret in range(position + 1, min(position + 3, len(out))):
                     out[secret] = REDACTED
         return out
+    if name == b"acl" and len(args) > 2 and args[1].lower() == b"setuser":
+        # aclCommand redacts the user and every rule (passwords among them).
+        return [args[0], args[1], *[REDACTED] * (len(args) - 2)]
     if name == b"config" and len(args) > 2 and args[1].lower() == b"set":
         out = list(args)
         for position in range(2, len(args) - 1, 2):

@@ -31,6 +31,7 @@ from proto.resp import Reply, encode_many
 from proto.running_loop import running_loop
 from proto.slots import key_slot
 from router import replies
+from router.acl_check import acl_denial
 from router.backend import BackendError
 from router.config import Limits
 from router.connection import ClientState
@@ -46,6 +47,7 @@ from router.pubsub_commands import context_error
 # The modules of the commands the router answers itself, which register them in
 # LOCAL_COMMANDS when imported.
 from router import (  # noqa: F401  isort: skip
+    acl_commands,
     cluster_commands,
     command_docs,
     connection_commands,
@@ -64,6 +66,8 @@ class Transport(Protocol):
     def write(self, data: bytes) -> None: ...
 
     def close(self) -> None: ...
+
+    def abort(self) -> None: ...
 
     def pause_reading(self) -> None: ...
 
@@ -267,6 +271,12 @@ class Session:
                     self.ctx.stats.protocol_errors += 1
                     if failure.message is not None:
                         self._send(replies.error(failure.message))
+                    else:  # Redis logs it too (networking.c, processInputBuffer's caller)
+                        log.warning(
+                            "connection %d reached the query buffer limit of %d bytes: closed",
+                            self.client.id,
+                            self.ctx.config.limits.max_query_buffer,
+                        )
                     self._close()
                     return
                 if self.client.closing:
@@ -363,7 +373,8 @@ class Session:
         client = self.client
         ctx = self.ctx
         return client.authenticated and not (
-            client.reply_off
+            not ctx.acl.unrestricted(client)  # every command is checked
+            or client.reply_off
             or client.skip_next_reply
             or client.transaction.active
             or client.subscribed
@@ -405,7 +416,10 @@ class Session:
             self._over_soft_limit_since = None
             return
         log.warning("connection %d does not read fast enough: closed (%s)", self.client.id, why)
-        self._close()
+        # Its unsent replies are dropped (as Redis frees the client): a close would wait to
+        # flush them to a reader that does not read, keeping its subscriptions meanwhile.
+        self.closed = True
+        self.transport.abort()
 
     def _close(self) -> None:
         self.closed = True
@@ -510,6 +524,9 @@ class Session:
             return replies.error(spec.text)
         if not self.client.authenticated and not spec.allowed_before_auth:  # type: ignore[union-attr]
             return replies.error(errors.NOAUTH)
+        denied = acl_denial(self.ctx, self.client, spec, args)  # type: ignore[arg-type]
+        if denied is not None:
+            return replies.error(denied)
         return spec  # type: ignore[return-value]
 
     def _dispatch_local(

@@ -130,16 +130,29 @@ async def execute(
     backend: Backend,
     run_local: Callable[[Queued], Awaitable[bytes]],
     marks: WriteMarks | None = None,
+    refused: Callable[[Queued], bytes | None] | None = None,
 ) -> bytes:
     """EXEC: the shard runs the forwarded commands as one entry (unless a watched key
     changed); `run_local` runs the router-local ones after it, in their queue positions.
-    The encoded reply; the entry's log index goes into `marks`."""
+    The encoded reply; the entry's log index goes into `marks`. `refused` gives the
+    encoded error of a queued command that may no longer run (ACL rules changed since it
+    was queued): it is left out and answers that error in its place."""
     if not transaction.active:
         return replies.error(errors.EXEC_WITHOUT_MULTI)
     queued, shard, watches, dirty = transaction.take()
     if dirty:
         return replies.error(errors.EXECABORT)
-    forwarded = [item.args for item in queued if not item.local]
+    refusals: dict[int, bytes] = {}
+    if refused is not None:
+        for position, item in enumerate(queued):
+            error = refused(item)
+            if error is not None:
+                refusals[position] = error
+    forwarded = [
+        item.args
+        for position, item in enumerate(queued)
+        if not item.local and position not in refusals
+    ]
     shard_replies: list[bytes] = []
     if forwarded or watches:
         try:
@@ -160,8 +173,10 @@ async def execute(
         shard_replies = elements
     pending = iter(shard_replies)
     out: list[bytes] = []
-    for item in queued:
-        if item.local:
+    for position, item in enumerate(queued):
+        if position in refusals:
+            out.append(refusals[position])
+        elif item.local:
             out.append(await run_local(item))
         else:
             out.append(next(pending))

@@ -7,6 +7,7 @@ from __future__ import annotations
 from proto import errors
 from proto.resp import OK, Error, Reply
 from router import replies, transaction
+from router.acl_check import exec_denial
 from router.connection import ClientState
 from router.context import RouterContext
 from router.local_commands import LOCAL_COMMANDS, Connection, answers, answers_with
@@ -48,6 +49,11 @@ async def exec_(connection: Connection, args: list[bytes]) -> bytes:
         return await command.run_in_exec(connection, queued.args)
 
     client = connection.client
+    ctx = connection.ctx
+
+    def refused(queued: Queued) -> bytes | None:
+        return exec_denial(ctx, client, queued.spec, queued.args)
+
     return await transaction.execute(
-        client.transaction, client.resp3, connection.ctx.backend, run_local, client.write_marks
+        client.transaction, client.resp3, ctx.backend, run_local, client.write_marks, refused
     )

@@ -27,6 +27,7 @@ from node.engine.config import EngineConfig, canonical_value, configure
 from node.engine.engine import Engine
 from node.notifications import channels_of
 from proto import slotraft_pb2 as pb
+from proto.acl_table import AclTable
 from proto.commands import CommandSpec, resolve, timeout_reply
 from proto.internal_channels import INVALIDATE, pack
 from proto.redis_config import CLUSTER_PARAMETERS, ENGINE_PARAMETERS, defaults
@@ -94,6 +95,8 @@ class LocalBackend:
         self._parked: dict[asyncio.Task, _Waiter] = {}  # by the task awaiting each
         self.address: str | None = None  # announced: the only router of this "cluster"
         self.started = time.time()  # LASTSAVE: nothing is ever saved
+        self._acl = AclTable()  # the ACL users (one router: nothing to replicate)
+        self._acl_listeners: list[Callable[[], None]] = []
 
     @property
     def shard_count(self) -> int:
@@ -230,6 +233,20 @@ class LocalBackend:
             configure(shard.engine.config, self._base_config, engine_settings)
             if shard.engine.config.maxmemory_policy != policy:
                 shard.engine.evictor.install()
+
+    def acl(self) -> AclTable:
+        return self._acl
+
+    def on_acl_change(self, listener: Callable[[], None]) -> None:
+        self._acl_listeners.append(listener)
+
+    async def change_acl(self, change: dict[str, Any]) -> int:
+        table = self._acl.copy()
+        result = table.apply(change, self._acl.version + 1)
+        self._acl = table
+        for listener in list(self._acl_listeners):
+            listener()
+        return result or 0
 
     async def node_reports(self) -> list[pb.NodeReport]:
         return []  # in-process engines: no nodes, no WAL, no replicas
