@@ -18,7 +18,6 @@ import os
 import random
 import secrets
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -53,7 +52,6 @@ from node.transport import BatchHeader, RaftTransport
 from proto.credentials import Credentials
 from proto.handshake import ROLE_NODE, Peer
 from proto.redis_config import CLUSTER_PARAMETERS, ENGINE_PARAMETERS, defaults
-from proto.slots import SLOT_COUNT
 from proto.topology import METADATA_GROUP, ClusterDescription, ShardPlacement
 
 log = logging.getLogger("slotraft.node")
@@ -227,8 +225,9 @@ class NodeHost:
             raft = self.multi.add_group(self._raft_config(placement.group), state)
             # A config of its own: each shard changes its settings at a point of its log.
             engine = Engine(dataclasses.replace(self.settings.engine))
-            engine.owns_slot = _slot_owner(placement.slots)
             shard_state = ShardState(engine)
+            shard_state.slots.start(placement.slots)  # until slot moves change them
+            engine.owns_slot = shard_state.slots.owns
             applied = 0
             if state.snapshot is not None:
                 shard_state.restore(state.snapshot.data)
@@ -769,11 +768,3 @@ class NodeHost:
             if placement.id == shard:
                 return placement
         return None
-
-
-def _slot_owner(ranges: tuple[tuple[int, int], ...]) -> Callable[[int], bool]:
-    """Whether a hash slot is one of a shard's (inclusive) ranges."""
-    owned = bytearray(SLOT_COUNT)
-    for first, last in ranges:
-        owned[first : last + 1] = b"\x01" * (last + 1 - first)
-    return lambda slot: bool(owned[slot])

@@ -12,12 +12,14 @@ none; `settings_version` is the log index of the last one.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from node.slot_moves import MOVE_OPS, SlotMoves
 from proto.acl import AclError
 from proto.acl_table import AclTable
 from proto.redis_config import CLUSTER_PARAMETERS, ConfigError, lookup
@@ -90,6 +92,8 @@ class MetadataState:
         # The ids of the config entries applied lately: a node that proposed one waits
         # for its id (not replicated state: only the proposer's wait reads it).
         self.applied_config_ids: collections.deque[str] = collections.deque(maxlen=256)
+        # Slot ranges moving between shards (node/slot_moves.py).
+        self.slot_moves = SlotMoves()
         # The ACL users (ACL SETUSER, DELUSER, LOAD: proto/acl_table.py).
         self.acl = AclTable()
 
@@ -100,6 +104,9 @@ class MetadataState:
         logged no-op."""
         try:
             op = _op_of(data)
+            if type(op) is str and op in MOVE_OPS:
+                self._apply_move(index, data)
+                return
             if op == "acl":
                 self._apply_acl(index, data)
                 return
@@ -120,6 +127,17 @@ class MetadataState:
         self.installed = True
         for listener in list(self.listeners):
             listener(new_map)
+
+    def _apply_move(self, index: int, data: bytes) -> None:
+        """A slot move entry: a commit gives the range to its target, with a new epoch."""
+        shards = self.slot_moves.apply(json.loads(data), self.map.shards)
+        if shards is None:
+            return
+        self.map = dataclasses.replace(
+            self.map, epoch=index, nodes=dict(self.map.nodes), shards=shards
+        )
+        for listener in list(self.listeners):
+            listener(self.map)
 
     def _apply_acl(self, index: int, data: bytes) -> None:
         """An ACL change: applied to the table, or (refused the same way on every replica)
@@ -154,6 +172,7 @@ class MetadataState:
                 "map": json.loads(self.map.to_json()),
                 "settings": self.settings,
                 "settings_version": self.settings_version,
+                "moves": self.slot_moves.to_json(),
                 "acl": self.acl.to_json(),
             },
             sort_keys=True,
@@ -166,6 +185,7 @@ class MetadataState:
         # Snapshots from before cluster-wide settings have none.
         self.settings = dict(raw.get("settings", {}))
         self.settings_version = raw.get("settings_version", 0)
+        self.slot_moves.restore(raw.get("moves"))  # none in snapshots from before moves
         # Snapshots from before ACL users have none.
         self.acl = AclTable.from_json(raw.get("acl", {}))
         for listener in list(self.listeners):

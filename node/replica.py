@@ -24,6 +24,7 @@ from node.engine.engine import Engine
 from node.notifications import Publish, publish_events
 from node.raft import EntryType, NotLeader, RaftNode, Ready, Role
 from node.shard_state import EntryResult, RequestResult, ShardState
+from node.slot_entries import MOVING_REPLY, SlotResult
 from proto import resp
 from proto import slotraft_pb2 as pb
 from proto.commands import timeout_reply
@@ -146,6 +147,8 @@ class ShardReplica:
         self.runnable_reads: deque[ReadJob] = deque()
         self.reads_resume_scheduled = False  # a later turn goes on with them (maybe paused)
         self.waiters: list[Waiter] = []
+        # Slot entries proposed by an operator's move, by index: (term, future).
+        self.slot_proposals: dict[int, tuple[int, asyncio.Future]] = {}
         self.expiry_in_flight: set[bytes] = set()
         self.eviction_in_flight: set[bytes] = set()
         self.read_counter = 0
@@ -267,8 +270,13 @@ class ShardReplica:
         while len(replies) < len(commands):
             if replies and self.clock() >= deadline:
                 return False
+            args = commands[len(replies)]
+            slots = self.state.slots
+            if slots.moved and not slots.owns_keys(args):
+                replies.append(MOVING_REPLY)  # the router retries it on the new shard
+                continue
             now = max(self.state.clock_ms, int(time.time() * 1000))
-            reply = engine.execute_readonly(commands[len(replies)], now, self.rng)
+            reply = engine.execute_readonly(args, now, self.rng)
             replies.append(resp.encode(reply, request.resp3))
             if engine.read_events:
                 self._notify_read(engine)
@@ -375,6 +383,8 @@ class ShardReplica:
         if proposal is not None:
             for pending, result in zip(proposal.waiting, outcome.results, strict=True):
                 self._deliver(pending, result, entry.index)
+        if outcome.slot_result is not None:
+            self._slot_entry_applied(entry, outcome.slot_result)
         if outcome.changed_keys and self.waiters:
             self._wake_waiters(outcome)
         if outcome.changed_keys and self.on_changed is not None and self.is_leader:
@@ -476,6 +486,10 @@ class ShardReplica:
         self.expiry_in_flight.clear()
         self.eviction_in_flight.clear()
         self.settings_proposed = None
+        for _, future in self.slot_proposals.values():
+            if not future.done():
+                future.set_exception(NotLeader(leader))
+        self.slot_proposals.clear()
 
     # ------------------------------------------------------------------ blocking commands
 
@@ -538,6 +552,38 @@ class ShardReplica:
                 waiter.timer = None
             if not waiter.future.done():
                 self.pending_writes.append(Pending(waiter.request, waiter.future, waiter))
+
+    # ------------------------------------------------------------------ slot moves
+
+    def propose_slot_entry(self, data: bytes) -> asyncio.Future:
+        """As the leader, propose a slot entry (node/slot_entries.py); the future gives
+        its SlotResult once it applied here, or NotLeader."""
+        future: asyncio.Future = self.loop.create_future()
+        try:
+            index = self.raft.propose(data)
+        except NotLeader as error:
+            future.set_exception(error)
+            return future
+        self.slot_proposals[index] = (self.raft.term, future)
+        return future
+
+    def _slot_entry_applied(self, entry: Any, result: SlotResult) -> None:
+        proposed = self.slot_proposals.pop(entry.index, None)
+        if proposed is not None and not proposed[1].done():
+            if proposed[0] == entry.term:
+                proposed[1].set_result(result)
+            else:
+                proposed[1].set_exception(NotLeader(self.raft.leader))
+        if result.fenced:
+            # Every waiter is proposed again: those on the fenced range get SLOT_MOVING and
+            # their router blocks them again on the new shard; the others park again.
+            waiters, self.waiters = self.waiters, []
+            for waiter in waiters:
+                if waiter.timer is not None:
+                    waiter.timer.cancel()
+                    waiter.timer = None
+                if not waiter.future.done():
+                    self.pending_writes.append(Pending(waiter.request, waiter.future, waiter))
 
     # ------------------------------------------------------------------ housekeeping
 

@@ -17,6 +17,7 @@ from node.host import NodeHost
 from node.metadata import ClusterMap
 from node.raft import RaftError, Role
 from node.replica import ShardReplica
+from node.slot_service import SlotService
 from node.unblock import unblock
 from proto import slotraft_pb2 as pb
 from proto import slotraft_pb2_grpc as pb_grpc
@@ -154,6 +155,7 @@ class AdminService(pb_grpc.AdminServicer):
         host.metadata.state.listeners.append(lambda _map: self.map_changed.set())
         # The routers' public addresses and when each expires (time.monotonic()).
         self.routers: dict[str, float] = {}
+        self.slot_service = SlotService(host)  # slot moves (node/slot_service.py)
 
     async def Status(
         self, request: pb.StatusRequest, context: grpc.aio.ServicerContext
@@ -314,3 +316,13 @@ class AdminService(pb_grpc.AdminServicer):
         self, request: pb.SaveRequest, context: grpc.aio.ServicerContext
     ) -> pb.SaveReply:
         return pb.SaveReply(last_save=await self.host.request_save())
+
+    async def SlotMove(
+        self, request: pb.SlotMoveRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SlotMoveReply:
+        return await self.slot_service.move(request)
+
+    async def SlotExport(
+        self, request: pb.SlotExportRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SlotExportReply:
+        return await self.slot_service.export(request)

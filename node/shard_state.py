@@ -25,7 +25,7 @@ import struct
 from collections.abc import Generator
 from dataclasses import dataclass, field
 
-from node import entry_codec
+from node import entry_codec, slot_entries
 from node.engine.blocking import WouldBlock
 from node.engine.config import configure
 from node.engine.digest import keyspace_digest
@@ -34,16 +34,25 @@ from node.engine.errors import LOCAL_FAILURES, internal_error
 from node.entry_codec import EntryFormatError, Request
 from node.resolved_reads import apply_resolved, record_of, resolved_args
 from node.sessions import SessionTable, StaleRequest
+from node.slot_entries import (
+    MOVING_REPLY,
+    SlotOwnership,
+    SlotResult,
+    apply_slot_entry,
+    is_slot_entry,
+)
 from proto import resp
 from proto.commands import timeout_reply
 
-SNAPSHOT_MAGIC = b"SRSHARD4"  # engine, sessions, script cache, functions, settings
+SNAPSHOT_MAGIC = b"SRSHARD5"  # engine, sessions, script cache, functions, settings, slots
+_SNAPSHOT_MAGIC_V4 = b"SRSHARD4"  # engine, sessions, script cache, functions, settings
 _SNAPSHOT_MAGIC_V3 = b"SRSHARD3"  # engine, sessions, script cache, functions: read
 _SNAPSHOT_MAGIC_V2 = b"SRSHARD2"  # engine, sessions, script cache (before functions): read
 _SNAPSHOT_MAGIC_V1 = b"SRSHARD1"  # engine, sessions (before scripting): still read
 # Per version: the header's layout (magic, clock, then the size of each section).
 _LAYOUTS = {
-    SNAPSHOT_MAGIC: ">8sqQQQQQ",
+    SNAPSHOT_MAGIC: ">8sqQQQQQQ",
+    _SNAPSHOT_MAGIC_V4: ">8sqQQQQQ",
     _SNAPSHOT_MAGIC_V3: ">8sqQQQQ",
     _SNAPSHOT_MAGIC_V2: ">8sqQQQ",
     _SNAPSHOT_MAGIC_V1: ">8sqQQ",
@@ -72,6 +81,7 @@ class EntryResult:
     changed_keys: set[bytes] = field(default_factory=set)
     housekeeping_keys: list[bytes] = field(default_factory=list)  # expired/evicted proposals
     settings_changed: bool = False  # a settings entry applied
+    slot_result: SlotResult | None = None  # a slot entry applied (node/slot_entries.py)
 
 
 class EntryRandom(random.Random):
@@ -116,6 +126,8 @@ class ShardState:
         # the last settings entry (Redis's names, canonical values) on top.
         self.base_config = dataclasses.replace(self.engine.config)
         self.settings: dict[str, str] = {}
+        # The slots this shard serves (node/slot_entries.py): changed by slot moves.
+        self.slots = SlotOwnership()
 
     def apply_settings(self, settings: dict[str, str]) -> None:
         """Adopt the replicated engine settings (a settings entry, a snapshot)."""
@@ -142,6 +154,8 @@ class ShardState:
         replica.py drives it a slice at a time). The state between two steps is that of the
         entry's first commands applied: another reader may see it, nothing else may change
         it, so the result does not depend on where the pauses fell."""
+        if is_slot_entry(data):
+            return self._apply_slot_entry(data)
         try:
             entry = entry_codec.decode(data)
         except EntryFormatError as error:
@@ -178,8 +192,20 @@ class ShardState:
             engine.apply_evict(keys)
             changed.update(engine.changed_keys)
             outcome.housekeeping_keys.extend(keys)
+        if self.slots.tracking is not None:  # a range being copied: what changed in it
+            self.slots.note_changed(changed)
         self.sessions.sweep(now)
         return outcome
+
+    def _apply_slot_entry(self, data: bytes) -> EntryResult:
+        try:
+            entry = slot_entries.decode(data)
+        except EntryFormatError as error:
+            log.error("applying a malformed slot entry as a no-op: %s", error)
+            return EntryResult(slot_result=SlotResult(refused=[b"malformed"]))
+        now = self.clock_ms = max(self.clock_ms, entry.time_ms)
+        result = apply_slot_entry(entry, self.slots, self.engine.db, now)
+        return EntryResult(slot_result=result)
 
     @staticmethod
     def _malformed(data: bytes, error: EntryFormatError) -> EntryResult:
@@ -218,7 +244,12 @@ class ShardState:
                 # A blocked read applied again: with the IDs its first application chose.
                 commands = [apply_resolved(list(commands[0]), resolved)]
         engine = self.engine
+        slots = self.slots if self.slots.moved else None  # checked once slots moved
         if kind == entry_codec.TRANSACTION:
+            if slots is not None and not all(map(slots.owns_keys, commands)):
+                if sequence:
+                    sessions.record(client_id, sequence, acked, [MOVING_REPLY], now)
+                return RequestResult(replies=[MOVING_REPLY])
             replies = engine.execute_transaction(commands, now, rng, watches or None)
             changed.update(engine.changed_keys)
             engine.db.changed = []  # taken: a later command that changes nothing adds none
@@ -238,6 +269,9 @@ class ShardState:
             # Settings change only between entries: whether SETs notify holds for this one.
             notifying = bool(config.notify_keyspace_events)
             for args in commands:
+                if slots is not None and not slots.owns_keys(args):
+                    append(MOVING_REPLY)  # the router retries it on the slot's new shard
+                    continue
                 if is_plain_set(args, config):
                     # The most frequent write, stored here: the effect of engine.execute's
                     # own shortcut, without the call and the per-command set-up.
@@ -300,6 +334,9 @@ class ShardState:
         hasher.update(hashlib.blake2b(self.engine.scripting.functions.to_bytes()).digest())
         if self.settings:
             hasher.update(hashlib.blake2b(_settings_bytes(self.settings)).digest())
+        slot_bytes = self.slots.to_bytes()
+        if slot_bytes:
+            hasher.update(hashlib.blake2b(slot_bytes).digest())
         lease_bytes = db.leases.to_bytes()
         if lease_bytes:
             hasher.update(hashlib.blake2b(lease_bytes).digest())
@@ -314,9 +351,13 @@ class ShardState:
         # Without replicated settings, the layout before them: a node of the previous
         # version can still read it.
         magic = _SNAPSHOT_MAGIC_V3
-        if self.settings:
-            magic = SNAPSHOT_MAGIC
+        slot_bytes = self.slots.to_bytes()
+        if self.settings or slot_bytes:
+            magic = _SNAPSHOT_MAGIC_V4
             sections.append(_settings_bytes(self.settings))
+        if slot_bytes:
+            magic = SNAPSHOT_MAGIC
+            sections.append(slot_bytes)
         header = struct.pack(
             _LAYOUTS[magic], magic, self.clock_ms, *(len(section) for section in sections)
         )
@@ -331,8 +372,9 @@ class ShardState:
         if len(data) < header_size:
             raise ValueError("shard snapshot is truncated (no header)")
         _, clock, engine_size, session_size, *rest = struct.unpack_from(layout, data)
-        script_size, function_size, settings_size = (*rest, 0, 0, 0)[:3]
+        script_size, function_size, settings_size, slots_size = (*rest, 0, 0, 0, 0)[:4]
         sizes = engine_size + session_size + script_size + function_size + settings_size
+        sizes += slots_size
         if header_size + sizes != len(data):
             raise ValueError("shard snapshot is truncated or has trailing bytes")
         sessions_at = header_size + engine_size
@@ -340,7 +382,9 @@ class ShardState:
         functions_at = scripts_at + script_size
         settings_at = functions_at + function_size
         # The settings first: restoring the engine converts containers by its thresholds.
-        self.apply_settings(_settings_from(data[settings_at:]))
+        slots_at = settings_at + settings_size
+        self.apply_settings(_settings_from(data[settings_at:slots_at]))
+        self.slots.restore(bytes(data[slots_at:]))
         scripting = self.engine.scripting
         self.engine.restore(data[header_size:sessions_at])
         self.sessions = SessionTable.from_bytes(data[sessions_at:scripts_at])

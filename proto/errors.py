@@ -111,3 +111,9 @@ def unknown_subcommand(container: str, sub: bytes) -> bytes:
     """The text for a container command (CLIENT, OBJECT, ...) given an unknown subcommand:
     the subcommand as sent (up to 128 bytes), the container in capitals."""
     return b"ERR unknown subcommand '%s'. Try %s HELP." % (sub[:128], container.upper().encode())
+
+
+# A shard's answer to a command on a slot it no longer (or not yet) serves, while the slot
+# moves between shards (node/slot_entries.py). Routers retry it on the shard the new map
+# names; a client that somehow sees it retries, as Redis Cluster's clients do TRYAGAIN.
+SLOT_MOVING = b"TRYAGAIN slot moving between shards, try again"

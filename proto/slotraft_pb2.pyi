@@ -540,6 +540,80 @@ class SaveReply(_message.Message):
     last_save: float
     def __init__(self, last_save: _Optional[float] = ...) -> None: ...
 
+class SlotMoveRequest(_message.Message):
+    __slots__ = ("op", "move_id", "first", "last", "source", "target", "shard", "items")
+    OP_FIELD_NUMBER: _ClassVar[int]
+    MOVE_ID_FIELD_NUMBER: _ClassVar[int]
+    FIRST_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    SHARD_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    op: str
+    move_id: str
+    first: int
+    last: int
+    source: int
+    target: int
+    shard: int
+    items: bytes
+    def __init__(self, op: _Optional[str] = ..., move_id: _Optional[str] = ..., first: _Optional[int] = ..., last: _Optional[int] = ..., source: _Optional[int] = ..., target: _Optional[int] = ..., shard: _Optional[int] = ..., items: _Optional[bytes] = ...) -> None: ...
+
+class SlotMoveReply(_message.Message):
+    __slots__ = ("ok", "error", "leader_node", "not_leader", "keys", "moves_json")
+    OK_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    LEADER_NODE_FIELD_NUMBER: _ClassVar[int]
+    NOT_LEADER_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    MOVES_JSON_FIELD_NUMBER: _ClassVar[int]
+    ok: bool
+    error: str
+    leader_node: int
+    not_leader: bool
+    keys: int
+    moves_json: str
+    def __init__(self, ok: _Optional[bool] = ..., error: _Optional[str] = ..., leader_node: _Optional[int] = ..., not_leader: _Optional[bool] = ..., keys: _Optional[int] = ..., moves_json: _Optional[str] = ...) -> None: ...
+
+class SlotExportRequest(_message.Message):
+    __slots__ = ("shard", "first", "last", "after", "max_bytes", "keys_only", "dirty_only")
+    SHARD_FIELD_NUMBER: _ClassVar[int]
+    FIRST_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    MAX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    KEYS_ONLY_FIELD_NUMBER: _ClassVar[int]
+    DIRTY_ONLY_FIELD_NUMBER: _ClassVar[int]
+    shard: int
+    first: int
+    last: int
+    after: bytes
+    max_bytes: int
+    keys_only: bool
+    dirty_only: bool
+    def __init__(self, shard: _Optional[int] = ..., first: _Optional[int] = ..., last: _Optional[int] = ..., after: _Optional[bytes] = ..., max_bytes: _Optional[int] = ..., keys_only: _Optional[bool] = ..., dirty_only: _Optional[bool] = ...) -> None: ...
+
+class SlotExportReply(_message.Message):
+    __slots__ = ("ok", "error", "leader_node", "not_leader", "last_key", "done", "items", "count")
+    OK_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    LEADER_NODE_FIELD_NUMBER: _ClassVar[int]
+    NOT_LEADER_FIELD_NUMBER: _ClassVar[int]
+    LAST_KEY_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    ok: bool
+    error: str
+    leader_node: int
+    not_leader: bool
+    last_key: bytes
+    done: bool
+    items: bytes
+    count: int
+    def __init__(self, ok: _Optional[bool] = ..., error: _Optional[str] = ..., leader_node: _Optional[int] = ..., not_leader: _Optional[bool] = ..., last_key: _Optional[bytes] = ..., done: _Optional[bool] = ..., items: _Optional[bytes] = ..., count: _Optional[int] = ...) -> None: ...
+
 class ConfigValues(_message.Message):
     __slots__ = ("version", "values", "acl_version", "acl")
     class ValuesEntry(_message.Message):

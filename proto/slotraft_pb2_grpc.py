@@ -221,6 +221,16 @@ class AdminStub:
                 request_serializer=proto_dot_slotraft__pb2.SaveRequest.SerializeToString,
                 response_deserializer=proto_dot_slotraft__pb2.SaveReply.FromString,
                 _registered_method=True)
+        self.SlotMove = channel.unary_unary(
+                '/slotraft.Admin/SlotMove',
+                request_serializer=proto_dot_slotraft__pb2.SlotMoveRequest.SerializeToString,
+                response_deserializer=proto_dot_slotraft__pb2.SlotMoveReply.FromString,
+                _registered_method=True)
+        self.SlotExport = channel.unary_unary(
+                '/slotraft.Admin/SlotExport',
+                request_serializer=proto_dot_slotraft__pb2.SlotExportRequest.SerializeToString,
+                response_deserializer=proto_dot_slotraft__pb2.SlotExportReply.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -294,6 +304,18 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SlotMove(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SlotExport(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -351,6 +373,16 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.Save,
                     request_deserializer=proto_dot_slotraft__pb2.SaveRequest.FromString,
                     response_serializer=proto_dot_slotraft__pb2.SaveReply.SerializeToString,
+            ),
+            'SlotMove': grpc.unary_unary_rpc_method_handler(
+                    servicer.SlotMove,
+                    request_deserializer=proto_dot_slotraft__pb2.SlotMoveRequest.FromString,
+                    response_serializer=proto_dot_slotraft__pb2.SlotMoveReply.SerializeToString,
+            ),
+            'SlotExport': grpc.unary_unary_rpc_method_handler(
+                    servicer.SlotExport,
+                    request_deserializer=proto_dot_slotraft__pb2.SlotExportRequest.FromString,
+                    response_serializer=proto_dot_slotraft__pb2.SlotExportReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -650,6 +682,60 @@ class Admin:
             '/slotraft.Admin/Save',
             proto_dot_slotraft__pb2.SaveRequest.SerializeToString,
             proto_dot_slotraft__pb2.SaveReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SlotMove(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slotraft.Admin/SlotMove',
+            proto_dot_slotraft__pb2.SlotMoveRequest.SerializeToString,
+            proto_dot_slotraft__pb2.SlotMoveReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SlotExport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slotraft.Admin/SlotExport',
+            proto_dot_slotraft__pb2.SlotExportRequest.SerializeToString,
+            proto_dot_slotraft__pb2.SlotExportReply.FromString,
             options,
             channel_credentials,
             insecure,

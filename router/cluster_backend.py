@@ -35,6 +35,7 @@ from router.backend import BackendError, Replication, Watch, WriteMarks, note_wr
 from router.cluster_admin import ClusterAdmin
 from router.cluster_settings import ClusterSettings
 from router.coalescing import MergeKey, RequestCoalescer
+from router.moving_slots import MOVE_WAIT_BUDGET_S, MOVING_REPLY, command_slot, follow_moves
 from router.node_link import GRPC_OPTIONS, NodeLink
 from router.pubsub import PubSubRegistry
 from router.pubsub_streams import NodeStreams
@@ -199,7 +200,7 @@ class ClusterBackend:
         read_only = all(_is_read_only(args) for args in commands)
         consistency = pb.FOLLOWER if follower_read and read_only else pb.LINEARIZABLE
         if self.single_flight is not None:
-            return self.single_flight.execute(
+            sent = self.single_flight.execute(
                 shard,
                 commands,
                 resp3,
@@ -207,7 +208,52 @@ class ClusterBackend:
                 consistency,
                 lambda: self._send(shard, commands, resp3, read_only, consistency, marks),
             )
-        return self._send(shard, commands, resp3, read_only, consistency, marks)
+        else:
+            sent = self._send(shard, commands, resp3, read_only, consistency, marks)
+        return self._follow_moves(sent, commands, resp3, follower_read, marks, time.monotonic())
+
+    def _follow_moves(
+        self,
+        sent: Awaitable[list[bytes]],
+        commands: list[list[bytes]],
+        resp3: bool,
+        follower_read: bool,
+        marks: WriteMarks | None,
+        started: float,
+    ) -> asyncio.Future[list[bytes]]:
+        """The replies, those of commands whose slot was moving sent again to the shard
+        that serves it now (router/moving_slots.py). A future, as the request itself: the
+        usual answer costs one callback, no task."""
+        sent = asyncio.ensure_future(sent)
+        outer: asyncio.Future[list[bytes]] = sent.get_loop().create_future()
+
+        def again(shard: int, moved: list[list[bytes]]) -> Awaitable[list[bytes]]:
+            return self.execute(shard, moved, resp3, follower_read, marks)
+
+        def finish(done: asyncio.Future[list[bytes]]) -> bool:
+            """Pass `done`'s outcome on; False if it is replies to follow."""
+            if outer.done():
+                return True
+            if done.cancelled():
+                outer.cancel()
+            elif (error := done.exception()) is not None:
+                outer.set_exception(error)
+            elif done is not sent or MOVING_REPLY not in done.result():
+                outer.set_result(done.result())
+            else:
+                return False
+            return True
+
+        def settle(done: asyncio.Future[list[bytes]]) -> None:
+            if not finish(done):
+                follow = asyncio.ensure_future(
+                    follow_moves(done.result(), commands, self.shard_for_slot, again, started)
+                )
+                follow.add_done_callback(finish)
+
+        sent.add_done_callback(settle)
+        outer.add_done_callback(lambda done: sent.cancel() if done.cancelled() else None)
+        return outer
 
     def _send(
         self,
@@ -266,6 +312,19 @@ class ClusterBackend:
             return reply_bytes
         reply = await self._call(shard, request)
         note_write(marks, shard, reply.log_index)
+        slot = command_slot(commands[0]) if commands else None
+        deadline = time.monotonic() + MOVE_WAIT_BUDGET_S
+        while reply.replies[0] == MOVING_REPLY and slot is not None:
+            # Its slot is moving: again on the shard that serves it (the WATCHed digests,
+            # taken on the old shard, may then abort it, as a change would).
+            if time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.01)
+            shard = self.slot_table[slot]
+            request.shard = shard
+            request.ClearField("sequence")  # a new request of the new shard's session
+            reply = await self._call(shard, request)
+            note_write(marks, shard, reply.log_index)
         return reply.replies[0]
 
     async def _exec(self, request: pb.KvRequest) -> list[bytes]:

@@ -5,6 +5,8 @@ slotraft ctl --node HOST:PORT health     # exit 0 when the node serves (health c
 slotraft ctl transfer-leader SHARD NODE  # hand a shard's leadership to a node
 slotraft ctl --node HOST:PORT release-votes --accept-data-loss
                                          # a node rejoining after lost data votes again
+slotraft ctl move-slots FIRST-LAST --to SHARD
+                                         # move a slot range and its keys, online
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from proto import slotraft_pb2 as pb
 from proto.credentials import SecretError
 from proto.tls import TlsError, add_tls_arguments, cluster_tls, tls_values
 from proto.topology import ClusterDescription
+from slotraft import ctl_slots
 from slotraft.admin_client import AdminClient, tool_credentials
 from slotraft.certs import tls_of_dir
 from slotraft.local_cluster import TLS_DIR
@@ -75,6 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="required: the node may elect a leader without writes it had acknowledged",
     )
+    ctl_slots.add_arguments(actions)
 
 
 def node_addresses(args: argparse.Namespace) -> list[str]:
@@ -199,7 +203,11 @@ def run_action(args: argparse.Namespace, admin: AdminClient, addresses: list[str
             )
         else:
             print(render_status(answers))
+            if answers:
+                print(ctl_slots.moves_in_flight(admin, addresses, args.timeout))
         return 0 if answers else 1
+    if args.action == "move-slots":
+        return ctl_slots.run_move(args, admin, addresses)
     if args.action == "health":
         for address in addresses:
             try:

@@ -6,6 +6,7 @@ import json
 from abc import ABC, abstractmethod
 
 from node.identity import VERIFIED
+from slotraft.ctl_slots import SlotMover
 
 Link = tuple[int, int]  # (from node, to node): traffic in that direction
 
@@ -28,6 +29,8 @@ class Target(ABC):
     lost_disks: bool = False
     # Whether a second process can be started on a running node's data (`start_duplicate`).
     duplicates: bool = False
+    # Whether slot ranges can be moved between shards (`slot_mover`).
+    slot_moves: bool = False
 
     @abstractmethod
     def start(self) -> None:
@@ -109,6 +112,10 @@ class Target(ABC):
     def unexpected_exits(self) -> list[str]:
         """Processes that died by themselves (not by the nemesis)."""
         return []
+
+    def slot_mover(self) -> SlotMover:
+        """A driver of `slotraft ctl move-slots` against this cluster."""
+        raise NotImplementedError(f"the {self.name} target cannot move slots")
 
     def describe(self) -> dict[str, object]:
         return {"target": self.name}

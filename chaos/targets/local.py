@@ -10,6 +10,7 @@ whose links can be cut, in one of two network modes:
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import signal
@@ -20,6 +21,7 @@ from chaos.netns import ROOT, NamespaceNetwork, cleanup_stale
 from chaos.proxy import ProxyNetwork
 from chaos.targets.base import Link, Target, votes_held
 from proto.topology import place_shards
+from slotraft.ctl_slots import SlotMover
 from slotraft.local_cluster import LocalCluster
 
 UNSAFE_WIPE = "wipe-data-on-start"
@@ -37,6 +39,7 @@ class LocalTarget(Target):
     one_way_links = True
     lost_disks = True
     duplicates = True
+    slot_moves = True
 
     def __init__(
         self,
@@ -158,6 +161,11 @@ class LocalTarget(Target):
 
     def leader_of(self, shard: int) -> int:
         return self.cluster.leader_of(shard)
+
+    def slot_mover(self) -> SlotMover:
+        assert self.cluster.description is not None
+        addresses = [node.raft_address for node in self.cluster.description.nodes]
+        return SlotMover(self.cluster.admin(), addresses, 3.0, io.StringIO())
 
     # ------------------------------------------------------------------ faults
 

@@ -1,0 +1,295 @@
+"""A shard's side of a slot move: which slots the shard serves, and the log entries that
+change it and carry keys (docs/DESIGN.md, "Moving slots").
+
+A slot entry is applied by every replica of the shard at its point of the log:
+
+- FENCE (source): the shard stops serving the range; its keys stay, frozen, to be copied;
+- CLEAR (target): keys of the range that the shard does not serve go (left by an earlier
+  move or an interrupted copy);
+- IMPORT (target): keys with their values (DUMP payloads) and absolute expiry times, for
+  slots of the range the shard does not serve yet;
+- ACTIVATE (target): the shard serves the range;
+- DROP (source, or target before ACTIVATE): the named keys go, if their slots are ones
+  the shard does not serve;
+- TRACK (source, before FENCE): from here on the shard notes the keys of the range that
+  entries change (the "dirty" keys), while the range is copied the first time, unfenced;
+  after the fence only those are copied again. A DROP of the range ends the tracking.
+
+A command touching a key of a slot the shard does not serve is answered SLOT_MOVING (and
+the answer is recorded in the session table like any other): the router retries it on the
+shard the map names once the map has changed. IMPORT and DROP never touch served slots, so
+an entry re-driven after the move finished cannot overwrite newer writes.
+
+The encoding is that of node/entry_codec.py (a version byte, then `marshal` of plain
+values), validated the same way: a malformed entry applies as a no-op.
+"""
+
+from __future__ import annotations
+
+import marshal
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from node.engine.errors import LOCAL_FAILURES
+from node.engine.keyspace import Keyspace
+from node.engine.t_dump import restore_value, serialize
+from node.entry_codec import EntryFormatError, counts_fit
+from proto import resp
+from proto.commands import lookup
+from proto.errors import SLOT_MOVING
+from proto.rdb import values as rdb
+from proto.slots import SLOT_COUNT, key_slot
+
+SLOT_ENTRY_VERSION = 3
+_MARSHAL_VERSION = 4
+MAX_ENTRY_BYTES = 64 << 20  # a chunk of keys is far smaller (slotraft/ctl_slots.py)
+MAX_ITEMS = 1 << 20
+
+FENCE, CLEAR, IMPORT, ACTIVATE, DROP, TRACK = range(6)
+OP_NAMES = {
+    "fence": FENCE,
+    "clear": CLEAR,
+    "import": IMPORT,
+    "activate": ACTIVATE,
+    "drop": DROP,
+    "track": TRACK,
+}
+MOVING_REPLY = resp.encode(resp.Error(SLOT_MOVING))
+# How an IMPORT item holds its value: a string as it is (the usual cache value: no RDB
+# encoding, no LZF, which costs about a millisecond per kilobyte in Python), any other
+# type as its DUMP payload.
+STRING, DUMP = 0, 1
+ABSENT = 2  # a key the source no longer has (changed after TRACK): it goes from the target
+
+
+class SlotEntry(NamedTuple):
+    time_ms: int
+    op: int
+    move_id: bytes
+    first: int
+    last: int
+    # IMPORT: (key, STRING or DUMP, the string or DUMP payload, absolute expiry in ms or
+    # -1), or (key, ABSENT, b"", -1); DROP: (key, STRING, b"", -1).
+    items: list[tuple[bytes, int, bytes, int]]
+
+
+def is_slot_entry(data: bytes) -> bool:
+    return bool(data) and data[0] == SLOT_ENTRY_VERSION
+
+
+def encode(entry: SlotEntry) -> bytes:
+    return bytes((SLOT_ENTRY_VERSION,)) + marshal.dumps(tuple(entry), _MARSHAL_VERSION)
+
+
+def decode(data: bytes) -> SlotEntry:
+    body = data[1:]
+    if not is_slot_entry(data) or len(body) > MAX_ENTRY_BYTES or not counts_fit(body):
+        raise EntryFormatError("malformed slot entry")
+    try:
+        fields = marshal.loads(body)
+    except (ValueError, TypeError, EOFError) as error:
+        raise EntryFormatError(f"malformed slot entry: {error}") from None
+    if not (type(fields) is tuple and len(fields) == 6):
+        raise EntryFormatError("malformed slot entry")
+    time_ms, op, move_id, first, last, items = fields
+    if not (
+        type(time_ms) is int
+        and 0 <= time_ms < 1 << 63
+        and type(op) is int
+        and FENCE <= op <= TRACK
+        and type(move_id) is bytes
+        and len(move_id) <= 64
+        and type(first) is int
+        and type(last) is int
+        and 0 <= first <= last < SLOT_COUNT
+        and type(items) is list
+        and len(items) <= MAX_ITEMS
+        and all(_is_item(item) for item in items)
+    ):
+        raise EntryFormatError("malformed slot entry")
+    return SlotEntry(time_ms, op, move_id, first, last, items)
+
+
+def _is_item(item: Any) -> bool:
+    return (
+        type(item) is tuple
+        and len(item) == 4
+        and type(item[0]) is bytes
+        and item[1] in (STRING, DUMP, ABSENT)
+        and type(item[1]) is int
+        and type(item[2]) is bytes
+        and type(item[3]) is int
+        and -1 <= item[3] < 1 << 63
+    )
+
+
+class SlotOwnership:
+    """The slots a shard serves: its placement's at first, then as slot entries change
+    them. Replicated state (in the shard's snapshots once a move touched it)."""
+
+    def __init__(self) -> None:
+        self.initial: tuple[tuple[int, int], ...] = ((0, SLOT_COUNT - 1),)
+        self.served = bytearray(b"\x01") * SLOT_COUNT
+        self.moved = False  # a slot entry changed it: commands are checked
+        # TRACK's range, and the keys of it that entries changed since (node/slot_entries.py).
+        self.tracking: tuple[int, int] | None = None
+        self.dirty: set[bytes] = set()
+
+    def start(self, ranges: tuple[tuple[int, int], ...]) -> None:
+        """The placement's slots (before any entry applies, and after a snapshot taken
+        before any move restores)."""
+        self.initial = ranges
+        self.served = bytearray(SLOT_COUNT)
+        for first, last in ranges:
+            self.served[first : last + 1] = b"\x01" * (last - first + 1)
+        self.moved = False
+        self.tracking = None
+        self.dirty = set()
+
+    def owns(self, slot: int) -> bool:
+        return bool(self.served[slot])
+
+    def set_range(self, first: int, last: int, served: bool) -> None:
+        self.served[first : last + 1] = (b"\x01" if served else b"\x00") * (last - first + 1)
+        self.moved = True
+
+    def owns_keys(self, args: list[bytes]) -> bool:
+        """Whether every key of the command is in a served slot (unknown commands: yes,
+        the engine answers them)."""
+        spec = lookup(bytes(args[0])) if args else None
+        if spec is None:
+            return True
+        served = self.served
+        return all(served[key_slot(key)] for key in spec.keys(args))
+
+    def note_changed(self, keys: set[bytes]) -> None:
+        """After each entry while a range is tracked: its keys that the entry changed."""
+        assert self.tracking is not None
+        first, last = self.tracking
+        self.dirty.update(key for key in keys if first <= key_slot(key) <= last)
+
+    def to_bytes(self) -> bytes:
+        if not self.moved:
+            return b""
+        tail = marshal.dumps((self.tracking, sorted(self.dirty)), _MARSHAL_VERSION)
+        return bytes(self.served) + tail
+
+    def restore(self, data: bytes) -> None:
+        if not data:
+            self.start(self.initial)
+            return
+        served, tail = data[:SLOT_COUNT], data[SLOT_COUNT:]
+        if len(served) != SLOT_COUNT or any(byte > 1 for byte in set(served)):
+            raise ValueError("shard snapshot's slot section is malformed")
+        try:
+            tracking, dirty = marshal.loads(tail)
+        except (ValueError, TypeError, EOFError) as error:
+            raise ValueError(f"shard snapshot's slot section is malformed: {error}") from None
+        self.served = bytearray(served)
+        self.moved = True
+        self.tracking = (tracking[0], tracking[1]) if tracking is not None else None
+        self.dirty = set(dirty)
+
+    def ranges(self) -> list[tuple[int, int]]:
+        out: list[tuple[int, int]] = []
+        slot = 0
+        served = self.served
+        while slot < SLOT_COUNT:
+            if served[slot]:
+                start = slot
+                while slot < SLOT_COUNT and served[slot]:
+                    slot += 1
+                out.append((start, slot - 1))
+            slot += 1
+        return out
+
+
+@dataclass(slots=True)
+class SlotResult:
+    """What a slot entry did: keys written or removed, values refused (bad payloads)."""
+
+    keys: int = 0
+    refused: list[bytes] = field(default_factory=list)
+    fenced: bool = False  # waiters on the range must be woken (they now get SLOT_MOVING)
+
+
+def apply_slot_entry(
+    entry: SlotEntry, ownership: SlotOwnership, db: Keyspace, now_ms: int
+) -> SlotResult:
+    """Apply one slot entry; total (a bad payload is counted, not raised)."""
+    result = SlotResult()
+    first, last = entry.first, entry.last
+    if entry.op == FENCE:
+        ownership.set_range(first, last, False)
+        result.fenced = True
+    elif entry.op == ACTIVATE:
+        ownership.set_range(first, last, True)
+    elif entry.op == CLEAR:
+        served = ownership.served
+        doomed = [
+            key for key in db.data if first <= (slot := key_slot(key)) <= last and not served[slot]
+        ]
+        for key in doomed:
+            db.delete(key)
+        result.keys = len(doomed)
+    elif entry.op == TRACK:
+        ownership.tracking = (first, last)
+        ownership.dirty = set()
+        ownership.moved = True
+    elif entry.op == DROP:
+        for key, _, _, _ in entry.items:
+            slot = key_slot(key)
+            if first <= slot <= last and not ownership.served[slot] and db.delete(key):
+                result.keys += 1
+        if ownership.tracking == (first, last):
+            ownership.tracking = None
+            ownership.dirty = set()
+    else:
+        db.now_ms = now_ms
+        for key, kind, data, expires_at in entry.items:
+            slot = key_slot(key)
+            if not first <= slot <= last or ownership.served[slot]:
+                continue
+            if kind == ABSENT:
+                result.keys += db.delete(key)
+            elif _import(db, key, kind, data, expires_at):
+                result.keys += 1
+            else:
+                result.refused.append(key)
+    db.changed = []
+    db.take_events()  # a move is not a change of the data: no keyspace events
+    return result
+
+
+def _import(db: Keyspace, key: bytes, kind: int, data: bytes, expires_at: int) -> bool:
+    value: Any = data
+    if kind == DUMP:
+        if not rdb.check_payload(data):
+            return False
+        try:
+            value = restore_value(db, rdb.read_payload(data))
+        except LOCAL_FAILURES:
+            raise  # this process's resources: says nothing of the entry
+        except Exception:  # a malformed payload, the same on every replica: refused
+            return False
+    db.delete(key)
+    db.set(key, value)
+    if expires_at >= 0:
+        db.set_expire(key, expires_at)
+    return True
+
+
+def export_record(db: Keyspace, key: bytes) -> tuple[bytes, int, bytes, int] | None:
+    """One key as an IMPORT item; None if the key is gone. Reads only (no work budget:
+    the operator's copy is not a command)."""
+    value = db.data.get(key)
+    if value is None:
+        return None
+    expires_at = db.expires.get(key, -1)
+    if type(value) is bytes or type(value) is bytearray:
+        return key, STRING, bytes(value), expires_at
+    return key, DUMP, rdb.wrap_payload(serialize(value, _no_charge)), expires_at
+
+
+def _no_charge(_amount: int) -> None:
+    pass
