@@ -4,8 +4,9 @@
 DUMP writes what redis-server writes for the same value and encoding (byte for byte),
 except where Redis's bytes depend on its memory layout or history rather than on the
 value: a hashtable set or hash lists its members in the order of Redis's salted hash
-table (here: the replicated order), and a list longer than one 8 KB quicklist node is
-split as if it had been built by RPUSH. Streams: node.engine.stream_rdb.
+table (here: the replicated order), and a list longer than one 8 KB quicklist node that
+anything but pushes and pops changed (LSET, LINSERT, LREM), or that RESTORE or a snapshot
+made, is split as if it had been built by RPUSH. Streams: node.engine.stream_rdb.
 
 The codec's costs, measured on the test machine (`slotraft bench rdb`), are charged before
 the work (a unit of work is about a microsecond). CRC-64 and LZF run in C (anycrc,
@@ -78,7 +79,7 @@ def serialize(value: Any, charge: rdb.Charge) -> bytes:
     if type(value) is bytes or type(value) is bytearray:
         return rdb.encode_string_value(bytes(value), charge)
     if isinstance(value, ListValue):
-        return rdb.encode_list_value(list(value), charge)
+        return rdb.encode_list_value(list(value), charge, value.node_counts())
     if isinstance(value, SetValue):
         return rdb.encode_set_value(value.members(), value.is_intset, charge)
     if isinstance(value, HashValue):

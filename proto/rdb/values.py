@@ -128,10 +128,25 @@ def quicklist_nodes(elements: list[bytes]) -> list[list[bytes]]:
     return nodes
 
 
-def encode_list_value(elements: list[bytes], charge: Charge = no_charge) -> bytes:
+def _split(elements: list[bytes], counts: list[int]) -> list[list[bytes]]:
+    nodes = []
+    start = 0
+    for count in counts:
+        nodes.append(elements[start : start + count])
+        start += count
+    return nodes
+
+
+def encode_list_value(
+    elements: list[bytes], charge: Charge = no_charge, node_counts: list[int] | None = None
+) -> bytes:
     """RDB_TYPE_LIST_QUICKLIST_2: the node count, then per node its container and its
-    listpack as a string (compressed like any string)."""
-    nodes = quicklist_nodes(elements)
+    listpack as a string (compressed like any string). The nodes hold `node_counts`
+    elements each when given, else as RPUSH would have filled them."""
+    if node_counts is not None and sum(node_counts) == len(elements):
+        nodes = _split(elements, node_counts)
+    else:
+        nodes = quicklist_nodes(elements)
     parts = [bytes((TYPE_LIST_QUICKLIST_2,)), encode_length(len(nodes))]
     for node in nodes:
         parts.append(encode_length(_QUICKLIST_PACKED))
