@@ -128,10 +128,14 @@ def quicklist_nodes(elements: list[bytes]) -> list[list[bytes]]:
     return nodes
 
 
-def _split(elements: list[bytes], counts: list[int]) -> list[list[bytes]]:
+def list_nodes(elements: list[bytes], node_counts: list[int] | None) -> list[list[bytes]]:
+    """A quicklist's nodes: `node_counts` elements each when given (and adding up), else
+    as RPUSH would have filled them."""
+    if node_counts is None or sum(node_counts) != len(elements):
+        return quicklist_nodes(elements)
     nodes = []
     start = 0
-    for count in counts:
+    for count in node_counts:
         nodes.append(elements[start : start + count])
         start += count
     return nodes
@@ -143,10 +147,7 @@ def encode_list_value(
     """RDB_TYPE_LIST_QUICKLIST_2: the node count, then per node its container and its
     listpack as a string (compressed like any string). The nodes hold `node_counts`
     elements each when given, else as RPUSH would have filled them."""
-    if node_counts is not None and sum(node_counts) == len(elements):
-        nodes = _split(elements, node_counts)
-    else:
-        nodes = quicklist_nodes(elements)
+    nodes = list_nodes(elements, node_counts)
     parts = [bytes((TYPE_LIST_QUICKLIST_2,)), encode_length(len(nodes))]
     for node in nodes:
         parts.append(encode_length(_QUICKLIST_PACKED))
