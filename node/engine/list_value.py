@@ -41,6 +41,21 @@ class ListValue(Container):
         # then splits it as RPUSH would have (proto.rdb.values.quicklist_nodes).
         self._nodes: deque[list[int]] | None = None if self._items else deque()
 
+    @classmethod
+    def with_nodes(cls, elements: list[bytes], node_counts: list[int] | None) -> ListValue:
+        """A list of Redis's quicklist nodes of `node_counts` elements each (RESTORE of a
+        quicklist), or split as RPUSH would when None or not adding up."""
+        value = cls(elements)
+        if node_counts is not None and sum(node_counts) == len(elements) and all(node_counts):
+            nodes: deque[list[int]] = deque()
+            start = 0
+            for count in node_counts:
+                chunk = elements[start : start + count]
+                start += count
+                nodes.append([count, HEADER_SIZE + sum(map(entry_size, chunk)) + 1])
+            value._nodes = nodes
+        return value
+
     # ------------------------------------------------------------------ reading
 
     def __len__(self) -> int:

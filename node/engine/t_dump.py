@@ -5,8 +5,9 @@ DUMP writes what redis-server writes for the same value and encoding (byte for b
 except where Redis's bytes depend on its memory layout or history rather than on the
 value: a hashtable set or hash lists its members in the order of Redis's salted hash
 table (here: the replicated order), and a list longer than one 8 KB quicklist node that
-anything but pushes and pops changed (LSET, LINSERT, LREM), or that RESTORE or a snapshot
-made, is split as if it had been built by RPUSH. Streams: node.engine.stream_rdb.
+anything but pushes and pops changed (LSET, LINSERT, LREM), or that a snapshot or an
+old RDB list type made, is split as if it had been built by RPUSH (RESTORE of a quicklist
+keeps its nodes, as Redis's). Streams: node.engine.stream_rdb.
 
 The codec's costs, measured on the test machine (`slotraft bench rdb`), are charged before
 the work (a unit of work is about a microsecond). CRC-64 and LZF run in C (anycrc,
@@ -121,7 +122,7 @@ def restore_value(db: Keyspace, decoded: rdb.Decoded) -> Any:
     if decoded.kind == b"list":
         if not decoded.items:
             raise ValueError("empty list")
-        return ListValue(decoded.items)
+        return ListValue.with_nodes(decoded.items, decoded.node_counts)
     if not decoded.items:
         raise ValueError("empty collection")
     if decoded.kind == b"set":

@@ -580,3 +580,17 @@ def test_lists_of_pushes_and_pops_dump_redis_nodes(redis_port):
             diff.close()
 
     run()
+
+
+def test_restored_quicklists_keep_their_nodes(diff):
+    """RESTORE of a quicklist keeps its nodes, as Redis loads them: an LPUSHed list's
+    payload restored on both sides dumps the same, and goes on filling the same nodes."""
+    elements = [b"item %d" % index for index in range(3000)]
+    diff.redis.call([b"LPUSH", b"source", *elements])
+    diff.redis.call([b"RPOP", b"source", b"7"])
+    payload = diff.redis.call([b"DUMP", b"source"])
+    diff.check([b"RESTORE", b"copy", b"0", payload])
+    diff.check([b"DUMP", b"copy"])
+    diff.check([b"LPUSH", b"copy", *elements[:900]])
+    diff.check([b"RPUSH", b"copy", *elements[:900]])
+    diff.check([b"DUMP", b"copy"])
