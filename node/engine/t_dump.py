@@ -5,9 +5,10 @@ DUMP writes what redis-server writes for the same value and encoding (byte for b
 except where Redis's bytes depend on its memory layout or history rather than on the
 value: a hashtable set or hash lists its members in the order of Redis's salted hash
 table (here: the replicated order), and a list longer than one 8 KB quicklist node that
-anything but pushes and pops changed (LSET, LINSERT, LREM), or that a snapshot or an
-old RDB list type made, is split as if it had been built by RPUSH (RESTORE of a quicklist
-keeps its nodes, as Redis's). Streams: node.engine.stream_rdb.
+anything but pushes and pops changed (LSET, LINSERT, LREM), or that an old RDB list type
+made, is split as if it had been built by RPUSH (RESTORE of a quicklist keeps its nodes,
+as Redis's; snapshots keep them: DUMP's bytes are replicated state when a script or a
+transaction stores them). Streams: node.engine.stream_rdb.
 
 The codec's costs, measured on the test machine (`slotraft bench rdb`), are charged before
 the work (a unit of work is about a microsecond). CRC-64 and LZF run in C (anycrc,
