@@ -8,7 +8,7 @@ Frame (little-endian):
 
     magic b"SLRSNAP\\0" | version u16 | reserved u16 | body length u64 | CRC32C(body) u32 | body
 
-Body, version 1:
+Body, version 1 (version 2: the same, with lists' quicklist node counts, see kinds):
 
     dirty i64 | expired_keys i64 | evicted_keys i64
     key count u64 | piece count u64 | score count u64 | length width u8 (4 or 8)
@@ -52,6 +52,11 @@ from node.engine.leases import SECTION_TAG, LeaseTable
 
 MAGIC = b"SLRSNAP\x00"
 VERSION = 1
+# Version 2: version 1 with lists' quicklist node counts (KIND_LIST | KIND_CONVERTED),
+# written only when a list has them, so that a build reading version 1 alone refuses such
+# a snapshot instead of taking the counts for an element.
+VERSION_LIST_NODES = 2
+_READABLE_VERSIONS = (VERSION, VERSION_LIST_NODES)
 _HEADER = struct.Struct("<8sHHQI")
 _COUNTERS = struct.Struct("<qqq")
 _SIZES = struct.Struct("<QQQB")
@@ -155,7 +160,8 @@ def dump(db: Keyspace) -> bytes:
             db.leases.to_bytes(),
         )
     )
-    header = _HEADER.pack(MAGIC, VERSION, 0, len(body), crc32c.crc32c(body))
+    version = VERSION_LIST_NODES if KIND_LIST | KIND_CONVERTED in kinds else VERSION
+    header = _HEADER.pack(MAGIC, version, 0, len(body), crc32c.crc32c(body))
     return header + body
 
 
@@ -250,10 +256,10 @@ def check_frame(blob: bytes | bytearray | memoryview) -> memoryview:
     magic, version, _reserved, length, checksum = _HEADER.unpack(view[: _HEADER.size])
     if magic != MAGIC:
         raise SnapshotError(f"not a slotraft snapshot: magic at offset 0 is {bytes(magic)!r}")
-    if version != VERSION:
+    if version not in _READABLE_VERSIONS:
         raise SnapshotError(
             f"unsupported snapshot format version {version} at offset 8 "
-            f"(this build reads version {VERSION})"
+            f"(this build reads versions {VERSION} and {VERSION_LIST_NODES})"
         )
     body = view[_HEADER.size :]
     if len(body) != length:
