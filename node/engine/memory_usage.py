@@ -80,7 +80,7 @@ def value_usage(value: Any, samples: int) -> int:
     if type(value) is bytes or type(value) is bytearray:
         return _string_size(value)
     if isinstance(value, ListValue):
-        nodes = values.quicklist_nodes(list(value))
+        nodes = values.list_nodes(list(value), value.node_counts())
         sampled = list(islice(nodes, limit))
         total = sum(QUICKLIST_NODE + malloc_size(len(listpack.encode(n))) for n in sampled)
         return ROBJ + QUICKLIST + _average(total, len(sampled), len(nodes))

@@ -8,14 +8,16 @@ Frame (little-endian):
 
     magic b"SLRSNAP\\0" | version u16 | reserved u16 | body length u64 | CRC32C(body) u32 | body
 
-Body, version 1:
+Body, version 1 (version 2: the same, with lists' quicklist node counts, see kinds):
 
     dirty i64 | expired_keys i64 | evicted_keys i64
     key count u64 | piece count u64 | score count u64 | length width u8 (4 or 8)
     kinds         one byte per key, in key-space order (KIND_* below; a container kind has
                   KIND_CONVERTED added when Redis would have converted it to its large
                   encoding, which is sticky: a restored replica must page SCANs and keep
-                  -0 scores exactly as the others do)
+                  -0 scores exactly as the others do; on a list it says that its
+                  first piece is the u32 element count of each of Redis's quicklist
+                  nodes, which a list built by pushes and pops keeps: DUMP writes them)
     item counts   u32 per container key: pairs for a hash, elements for the others
     piece lengths one per piece, `length width` bytes each
     pieces        every byte string concatenated: per key, the key, then the string value,
@@ -50,6 +52,11 @@ from node.engine.leases import SECTION_TAG, LeaseTable
 
 MAGIC = b"SLRSNAP\x00"
 VERSION = 1
+# Version 2: version 1 with lists' quicklist node counts (KIND_LIST | KIND_CONVERTED),
+# written only when a list has them, so that a build reading version 1 alone refuses such
+# a snapshot instead of taking the counts for an element.
+VERSION_LIST_NODES = 2
+_READABLE_VERSIONS = (VERSION, VERSION_LIST_NODES)
 _HEADER = struct.Struct("<8sHHQI")
 _COUNTERS = struct.Struct("<qqq")
 _SIZES = struct.Struct("<QQQB")
@@ -153,7 +160,8 @@ def dump(db: Keyspace) -> bytes:
             db.leases.to_bytes(),
         )
     )
-    header = _HEADER.pack(MAGIC, VERSION, 0, len(body), crc32c.crc32c(body))
+    version = VERSION_LIST_NODES if KIND_LIST | KIND_CONVERTED in kinds else VERSION
+    header = _HEADER.pack(MAGIC, version, 0, len(body), crc32c.crc32c(body))
     return header + body
 
 
@@ -179,9 +187,18 @@ def _flatten(
             continue
         type_name = value.TYPE_NAME
         converted = value.encoding() == _LARGE_ENCODINGS.get(type_name)
+        items = value.snapshot_items()
+        node_counts = value.node_counts() if type_name == b"list" else None
+        if node_counts is not None:
+            # A list whose quicklist nodes are known: their counts go first.
+            kinds.append(KIND_LIST | KIND_CONVERTED)
+            add(key)
+            add(np.asarray(node_counts, dtype="<u4").tobytes())
+            item_counts.append(len(items) + 1)
+            extend(items)
+            continue
         kinds.append(_KIND_OF_TYPE[type_name] | (KIND_CONVERTED if converted else 0))
         add(key)
-        items = value.snapshot_items()
         item_counts.append(len(items))
         if type_name == b"hash":
             for field, field_value in items:
@@ -239,10 +256,10 @@ def check_frame(blob: bytes | bytearray | memoryview) -> memoryview:
     magic, version, _reserved, length, checksum = _HEADER.unpack(view[: _HEADER.size])
     if magic != MAGIC:
         raise SnapshotError(f"not a slotraft snapshot: magic at offset 0 is {bytes(magic)!r}")
-    if version != VERSION:
+    if version not in _READABLE_VERSIONS:
         raise SnapshotError(
             f"unsupported snapshot format version {version} at offset 8 "
-            f"(this build reads version {VERSION})"
+            f"(this build reads versions {VERSION} and {VERSION_LIST_NODES})"
         )
     body = view[_HEADER.size :]
     if len(body) != length:
@@ -323,6 +340,18 @@ def _split(blob: bytes, lengths: np.ndarray) -> list[bytes]:
     return [blob[begin:end] for begin, end in zip(starts, ends)]
 
 
+def _list_with_nodes(cls: type[Container], items: list[bytes]) -> Container:
+    """A list whose first piece holds its quicklist node counts (u32 each)."""
+    if not items or len(items[0]) % 4:
+        raise ValueError("node counts missing or not whole u32s")
+    counts = np.frombuffer(items[0], dtype="<u4").tolist()
+    elements = items[1:]
+    if not all(counts) or sum(counts) != len(elements):
+        raise ValueError("node counts do not add up to the elements")
+    value: Container = cls.with_nodes(elements, counts)  # type: ignore[attr-defined]
+    return value
+
+
 def _build_values(
     config: EngineConfig,
     kinds: bytes,
@@ -355,9 +384,11 @@ def _build_values(
             position += 2
         else:
             encoding = None
+            with_nodes = False
             if kind & KIND_CONVERTED:
                 kind &= ~KIND_CONVERTED
                 encoding = _LARGE_ENCODINGS.get(_TYPE_OF_KIND.get(kind, b""))
+                with_nodes = kind == KIND_LIST
             if kind not in _TYPE_OF_KIND:
                 raise SnapshotError(f"key #{index} has unknown kind {kind}")
             cls = classes.get(kind)
@@ -385,7 +416,10 @@ def _build_values(
                 raise SnapshotError(f"pieces end inside {cls.__name__} key #{index}")
             position = end
             try:
-                value = cls.from_snapshot_items(config, items, encoding)
+                if with_nodes:
+                    value = _list_with_nodes(cls, items)
+                else:
+                    value = cls.from_snapshot_items(config, items, encoding)
             except (ValueError, TypeError) as error:
                 raise SnapshotError(f"{cls.__name__} key #{index} is invalid: {error}") from error
         keys.append(key)

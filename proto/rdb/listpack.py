@@ -84,8 +84,34 @@ def entry(element: bytes | int) -> bytes:
     return body + _backlen(len(body))
 
 
+# First bytes a canonical integer can start with ("-" and the digits).
+INTEGER_STARTS = frozenset(b"-0123456789")
+
+
+def _backlen_size(size: int) -> int:
+    if size <= 127:
+        return 1
+    if size < 16383:
+        return 2
+    if size < 2097151:
+        return 3
+    return 4 if size < 268435455 else 5
+
+
 def entry_size(element: bytes) -> int:
-    return len(entry(element))
+    """len(entry(element)), without building it (list pushes and pops count node sizes)."""
+    size = len(element)
+    if size <= 20 and size and element[0] in INTEGER_STARTS:
+        value = string_to_int(element)
+        if value is not None:
+            return len(_int_entry(value)) + 1  # an integer entry is at most 9 bytes
+    if size < 64:
+        body = 1 + size
+    elif size < 4096:
+        body = 2 + size
+    else:
+        body = 5 + size
+    return body + _backlen_size(body)
 
 
 def assemble(entries: list[bytes]) -> bytes:

@@ -1,11 +1,21 @@
 """LZF as Redis uses it (liblzf 3.6 in lzf_c.c / lzf_d.c, compiled with HLOG 16,
-VERY_FAST 1, ULTRA_FAST 0): `compress` follows the same steps, so that its output is the
-bytes redis-server writes for the same input (DUMP payloads compare byte for byte).
-Redis leaves the hash table uninitialised (INIT_HTAB 0); this one starts empty, which is
-what an uninitialised table gives unless its garbage happens to point at matching bytes."""
+VERY_FAST 1, ULTRA_FAST 0), so that compressed strings are the bytes redis-server writes
+for the same input (DUMP payloads compare byte for byte).
+
+`compress` and `decompress` run liblzf itself (the `python-neo-lzf` wheel: the same
+algorithm and settings, about 10 ns a byte instead of the pure-Python version's ~800).
+That build checks its output buffer less cautiously than Redis's copy: near the limit it
+may fit a stream that Redis refuses. `compress` therefore asks it for the stream with room
+to spare and replays Redis's own checks on it (`_redis_accepts`).
+
+`compress_reference` and `decompress_reference` are the same steps in pure Python, kept
+as the tests' oracle. Redis leaves the hash table uninitialised (INIT_HTAB 0); both start
+it empty, which is what an uninitialised table gives unless its garbage happens to point
+at matching bytes."""
 
 from __future__ import annotations
 
+import lzf as _liblzf
 import numpy as np
 
 _HLOG = 16
@@ -85,7 +95,7 @@ def _literals(
     return op, lit
 
 
-def compress(data: bytes, out_len: int) -> bytes | None:
+def compress_reference(data: bytes, out_len: int) -> bytes | None:
     """lzf_compress(data, len(data), out, out_len): the compressed bytes, or None when
     they would not fit in `out_len` bytes (Redis then stores the string as it is).
     Literal bytes are copied in runs when the next match (or the end) is found."""
@@ -165,7 +175,7 @@ def compress(data: bytes, out_len: int) -> bytes | None:
     return bytes(out[:op])
 
 
-def decompress(data: bytes, length: int) -> bytes:
+def decompress_reference(data: bytes, length: int) -> bytes:
     """lzf_decompress into exactly `length` bytes; LzfError for anything malformed (a
     reference before the start, output longer or shorter than announced)."""
     out = bytearray()
@@ -203,3 +213,73 @@ def decompress(data: bytes, length: int) -> bytes:
     if len(out) != length:
         raise LzfError("decompressed length differs")
     return bytes(out)
+
+
+# Room beyond out_len given to liblzf: enough for any stream Redis's checks could accept.
+_SPARE = 64
+
+
+def compress(data: bytes, out_len: int) -> bytes | None:
+    """lzf_compress(data, len(data), out, out_len) as Redis's build runs it: the
+    compressed bytes, or None when they would not fit in `out_len` bytes (Redis then
+    stores the string as it is)."""
+    if not data or out_len <= 0:
+        return None
+    packed: bytes | None = _liblzf.compress(data, out_len + _SPARE)
+    if packed is None or len(packed) > out_len:
+        return None
+    if len(packed) + 4 < out_len:
+        return packed  # none of Redis's checks can trip this far from the limit
+    return packed if _redis_accepts(packed, len(data), out_len) else None
+
+
+def _redis_accepts(packed: bytes, in_len: int, out_len: int) -> bool:
+    """Whether Redis's lzf_compress, whose steps produce `packed` when given room, keeps
+    it with an output buffer of `out_len` bytes. Its checks, in terms of the output:
+    before a back reference starting at output position p, p + 4 < out_len; before each
+    literal byte of its main loop, that byte's position < out_len (true of every byte of
+    a stream no longer than out_len); after the main loop, with op where the next literal
+    would go, op + 3 <= out_len. The main loop stops once fewer than three input bytes are
+    left; the last ones are copied unchecked."""
+    position = 0  # in packed
+    consumed = 0  # input bytes the stream so far stands for
+    after_reference = 0  # output position just past the last back reference
+    consumed_then = 0  # input consumed by then
+    end = len(packed)
+    while position < end:
+        ctrl = packed[position]
+        if ctrl < 32:
+            position += ctrl + 2
+            consumed += ctrl + 1
+            continue
+        if position + 4 >= out_len:
+            return False
+        count = (ctrl >> 5) + 2
+        if ctrl >> 5 == 7:
+            count += packed[position + 1]
+            position += 1
+        position += 2
+        consumed += count
+        after_reference = position
+        consumed_then = consumed
+    # The literals the main loop copied after the last reference (or from the start),
+    # each run of 32 followed by the next run's header, after the run header op skips.
+    looped = max(0, (in_len - 2) - consumed_then)
+    op = after_reference + 1 + looped + looped // _MAX_LIT
+    return op + 3 <= out_len
+
+
+def decompress(data: bytes, length: int) -> bytes:
+    """lzf_decompress into exactly `length` bytes; LzfError for anything malformed (a
+    reference before the start, output longer or shorter than announced)."""
+    if not length:
+        if data:
+            raise LzfError("decompressed length differs")
+        return b""
+    try:
+        out: bytes | None = _liblzf.decompress(data, length)
+    except ValueError as error:
+        raise LzfError(str(error)) from None
+    if out is None or len(out) != length:
+        raise LzfError("decompressed length differs")
+    return out

@@ -91,11 +91,13 @@ class Decoded:
     """A value read from RDB: kind is b"string", b"list", b"set", b"hash", b"zset" or
     b"stream"; items the string's bytes, the list's elements, the set's members, the
     hash's (field, value) pairs or the sorted set's (member, score) pairs, in payload
-    order, or a stream's proto.rdb.stream.StreamData."""
+    order, or a stream's proto.rdb.stream.StreamData. A quicklist's `node_counts`: the
+    element count of each of its nodes (Redis loads them as they are)."""
 
     kind: bytes
     items: Any
     rdb_type: int
+    node_counts: list[int] | None = None
 
 
 def encode_string_value(data: bytes, charge: Charge = no_charge) -> bytes:
@@ -128,10 +130,26 @@ def quicklist_nodes(elements: list[bytes]) -> list[list[bytes]]:
     return nodes
 
 
-def encode_list_value(elements: list[bytes], charge: Charge = no_charge) -> bytes:
+def list_nodes(elements: list[bytes], node_counts: list[int] | None) -> list[list[bytes]]:
+    """A quicklist's nodes: `node_counts` elements each when given (and adding up), else
+    as RPUSH would have filled them."""
+    if node_counts is None or sum(node_counts) != len(elements):
+        return quicklist_nodes(elements)
+    nodes = []
+    start = 0
+    for count in node_counts:
+        nodes.append(elements[start : start + count])
+        start += count
+    return nodes
+
+
+def encode_list_value(
+    elements: list[bytes], charge: Charge = no_charge, node_counts: list[int] | None = None
+) -> bytes:
     """RDB_TYPE_LIST_QUICKLIST_2: the node count, then per node its container and its
-    listpack as a string (compressed like any string)."""
-    nodes = quicklist_nodes(elements)
+    listpack as a string (compressed like any string). The nodes hold `node_counts`
+    elements each when given, else as RPUSH would have filled them."""
+    nodes = list_nodes(elements, node_counts)
     parts = [bytes((TYPE_LIST_QUICKLIST_2,)), encode_length(len(nodes))]
     for node in nodes:
         parts.append(encode_length(_QUICKLIST_PACKED))
@@ -199,9 +217,12 @@ def _blob_ziplist(reader: Reader) -> list[bytes]:
     return ziplist.decode_ziplist(read_string(reader))
 
 
-def _read_quicklist(reader: Reader, version_2: bool) -> list[bytes]:
+def _read_quicklist(reader: Reader, version_2: bool) -> tuple[list[bytes], list[int]]:
+    """The elements, and each node's count (empty nodes, which Redis skips, left out)."""
     elements: list[bytes] = []
+    counts: list[int] = []
     for _ in range(read_count(reader)):
+        before = len(elements)
         container = _QUICKLIST_PACKED
         if version_2:
             container = read_count(reader)
@@ -214,7 +235,9 @@ def _read_quicklist(reader: Reader, version_2: bool) -> list[bytes]:
             elements.extend(listpack.decode(blob))
         else:
             elements.extend(ziplist.decode_ziplist(blob))
-    return elements
+        if len(elements) > before:
+            counts.append(len(elements) - before)
+    return elements, counts
 
 
 def read_value(rdb_type: int, reader: Reader) -> Decoded:
@@ -225,8 +248,8 @@ def read_value(rdb_type: int, reader: Reader) -> Decoded:
         count = read_count(reader)
         return Decoded(b"list", [read_string(reader) for _ in _bounded(count, reader)], rdb_type)
     if rdb_type in (TYPE_LIST_QUICKLIST, TYPE_LIST_QUICKLIST_2):
-        elements = _read_quicklist(reader, rdb_type == TYPE_LIST_QUICKLIST_2)
-        return Decoded(b"list", elements, rdb_type)
+        elements, counts = _read_quicklist(reader, rdb_type == TYPE_LIST_QUICKLIST_2)
+        return Decoded(b"list", elements, rdb_type, counts)
     if rdb_type == TYPE_LIST_ZIPLIST:
         return Decoded(b"list", _blob_ziplist(reader), rdb_type)
     if rdb_type == TYPE_SET:

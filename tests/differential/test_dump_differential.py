@@ -538,3 +538,59 @@ def test_stream_node_of_tombstones_restores(diff):
     diff.check([b"RESTORE", b"copy", b"0", redis])
     diff.check([b"XRANGE", b"copy", b"-", b"+"])
     diff.check([b"XLEN", b"copy"])
+
+
+def _list_op(rng: random.Random) -> list[bytes]:
+    kind = rng.choice(["lpush"] * 4 + ["rpush"] * 3 + ["lpop", "rpop", "trim", "lmove"])
+    if kind in ("lpush", "rpush"):
+        elements = [
+            rng.choice([b"%d" % rng.randint(-(10**6), 10**6), b"e" * rng.randint(1, 90)])
+            for _ in range(rng.randint(1, 40))
+        ]
+        return [kind.upper().encode(), b"ql", *elements]
+    if kind in ("lpop", "rpop"):
+        return [kind.upper().encode(), b"ql", b"%d" % rng.randint(1, 30)]
+    if kind == "lmove":
+        ends = [rng.choice([b"LEFT", b"RIGHT"]) for _ in range(2)]
+        return [b"LMOVE", b"ql", b"ql", *ends]
+    start = rng.randint(0, 20)
+    return [b"LTRIM", b"ql", b"%d" % start, b"%d" % -rng.randint(1, 20)]
+
+
+def test_lists_of_pushes_and_pops_dump_redis_nodes(redis_port):
+    """Lists of several quicklist nodes built by LPUSH and RPUSH and shortened by pops and
+    LTRIM: Redis's node boundaries, hence its DUMP bytes (COPY keeps them)."""
+
+    @settings(
+        max_examples=25,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(seed=st.integers(0, 2**32), length=st.integers(1, 60))
+    def run(seed, length):
+        rng = random.Random(seed)
+        diff = Differential(redis_port)
+        try:
+            for _ in range(length):
+                diff.check(_list_op(rng))
+            diff.check([b"DUMP", b"ql"])
+            diff.check([b"COPY", b"ql", b"qcopy", b"REPLACE"])
+            diff.check([b"DUMP", b"qcopy"])
+        finally:
+            diff.close()
+
+    run()
+
+
+def test_restored_quicklists_keep_their_nodes(diff):
+    """RESTORE of a quicklist keeps its nodes, as Redis loads them: an LPUSHed list's
+    payload restored on both sides dumps the same, and goes on filling the same nodes."""
+    elements = [b"item %d" % index for index in range(3000)]
+    diff.redis.call([b"LPUSH", b"source", *elements])
+    diff.redis.call([b"RPOP", b"source", b"7"])
+    payload = diff.redis.call([b"DUMP", b"source"])
+    diff.check([b"RESTORE", b"copy", b"0", payload])
+    diff.check([b"DUMP", b"copy"])
+    diff.check([b"LPUSH", b"copy", *elements[:900]])
+    diff.check([b"RPUSH", b"copy", *elements[:900]])
+    diff.check([b"DUMP", b"copy"])
