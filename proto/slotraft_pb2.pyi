@@ -635,3 +635,11 @@ class NodeReport(_message.Message):
     replicas: _containers.RepeatedCompositeFieldContainer[ReplicaReport]
     peak_used_memory: int
     def __init__(self, node: _Optional[int] = ..., address: _Optional[str] = ..., uptime_seconds: _Optional[float] = ..., rss_bytes: _Optional[int] = ..., cpu_user_seconds: _Optional[float] = ..., cpu_sys_seconds: _Optional[float] = ..., wal_segments: _Optional[int] = ..., wal_bytes: _Optional[int] = ..., wal_bytes_written: _Optional[int] = ..., wal_ok: _Optional[bool] = ..., last_snapshot_time: _Optional[float] = ..., snapshots_taken: _Optional[int] = ..., replicas: _Optional[_Iterable[_Union[ReplicaReport, _Mapping]]] = ..., peak_used_memory: _Optional[int] = ...) -> None: ...
+
+class SettingsAdoption(_message.Message):
+    __slots__ = ("version", "shards")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SHARDS_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    shards: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, version: _Optional[int] = ..., shards: _Optional[_Iterable[int]] = ...) -> None: ...

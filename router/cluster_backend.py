@@ -83,7 +83,8 @@ class ClusterBackend:
         self.coalescer = RequestCoalescer(self._start_merged, self._write_links)
         self.registry = RouterRegistry(self.links)  # the other routers' addresses
         self.cluster_admin = ClusterAdmin(self.links, self.shards)  # WAIT, ROLE, SAVE, ...
-        self.settings = ClusterSettings(self.links)  # cluster-wide CONFIG, node reports
+        # Cluster-wide CONFIG (waiting for the shards that own slots), node reports.
+        self.settings = ClusterSettings(self.links, lambda: set(self.slot_table))
         # Identical concurrent reads of a key merged into one (router/single_flight.py).
         self.single_flight = SingleFlight() if single_flight else None
 
