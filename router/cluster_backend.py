@@ -192,6 +192,7 @@ class ClusterBackend:
         resp3: bool,
         follower_read: bool = False,
         marks: WriteMarks | None = None,
+        writer: int = 0,
     ) -> Awaitable[list[bytes]]:
         """The commands leave at the end of this event-loop turn, in one request with those
         of every other connection for the same shard (router/coalescing.py); the awaitable
@@ -207,7 +208,7 @@ class ClusterBackend:
                 consistency,
                 lambda: self._send(shard, commands, resp3, read_only, consistency, marks),
             )
-        return self._send(shard, commands, resp3, read_only, consistency, marks)
+        return self._send(shard, commands, resp3, read_only, consistency, marks, writer)
 
     def _send(
         self,
@@ -217,10 +218,13 @@ class ClusterBackend:
         read_only: bool,
         consistency: pb.Consistency,
         marks: WriteMarks | None,
+        writer: int = 0,
     ) -> Awaitable[list[bytes]]:
         blocking = len(commands) == 1 and _is_blocking(commands[0])
+        writer = 0 if read_only else writer
         if shard in self.shards and not blocking:
-            key = MergeKey(shard, resp3, read_only, consistency)
+            # A NOLOOP writer's commands travel in a request of their own (its writer).
+            key = MergeKey(shard, resp3, read_only, consistency, writer)
             return self.coalescer.add(key, commands, None if read_only else marks)
         request = pb.KvRequest(
             shard=shard,
@@ -228,6 +232,7 @@ class ClusterBackend:
             resp3=resp3,
             read_only=read_only,
             consistency=consistency,
+            writer=writer,
         )
         set_commands(request, commands)
         # Unknown shards: the call says why.
@@ -248,12 +253,14 @@ class ClusterBackend:
         resp3: bool,
         watches: list[Watch],
         marks: WriteMarks | None = None,
+        writer: int = 0,
     ) -> bytes:
         request = pb.KvRequest(
             shard=shard,
             kind=pb.TRANSACTION,
             resp3=resp3,
             watches=[pb.Watch(key=w.key, digest=w.digest) for w in watches],
+            writer=writer,
         )
         set_commands(request, commands)
         if self.single_flight is not None:

@@ -130,6 +130,7 @@ async def execute(
     backend: Backend,
     run_local: Callable[[Queued], Awaitable[bytes]],
     marks: WriteMarks | None = None,
+    writer: int = 0,
 ) -> bytes:
     """EXEC: the shard runs the forwarded commands as one entry (unless a watched key
     changed); `run_local` runs the router-local ones after it, in their queue positions.
@@ -144,7 +145,7 @@ async def execute(
     if forwarded or watches:
         try:
             raw = await backend.transaction(
-                shard if shard is not None else 0, forwarded, resp3, watches, marks
+                shard if shard is not None else 0, forwarded, resp3, watches, marks, writer
             )
         except BackendError as failure:
             return replies.error(failure.reply)

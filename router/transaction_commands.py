@@ -10,6 +10,7 @@ from router import replies, transaction
 from router.connection import ClientState
 from router.context import RouterContext
 from router.local_commands import LOCAL_COMMANDS, Connection, answers, answers_with
+from router.tracking import noloop_writer
 from router.transaction import Queued
 
 
@@ -49,5 +50,10 @@ async def exec_(connection: Connection, args: list[bytes]) -> bytes:
 
     client = connection.client
     return await transaction.execute(
-        client.transaction, client.resp3, connection.ctx.backend, run_local, client.write_marks
+        client.transaction,
+        client.resp3,
+        connection.ctx.backend,
+        run_local,
+        client.write_marks,
+        noloop_writer(client),
     )

@@ -14,6 +14,7 @@ from redis.cache import CacheConfig
 
 from proto.internal_channels import INVALIDATE
 from tests.router.support import Client, RouterThread, context, parse_replies
+from tests.support.resp3 import Resp3Connection
 
 
 def run(coroutine):
@@ -184,6 +185,66 @@ def transcript(port: int, commands: list[list[str]], resp3: bool) -> list:
 def test_tracking_replies_as_redis(redis_port, router_port, name, resp3):
     commands = SEQUENCES[name]
     assert transcript(router_port, commands, resp3) == transcript(redis_port, commands, resp3)
+
+
+# NOLOOP: two RESP3 connections, A tracking, B not; after each step, the invalidations
+# each connection received.
+NOLOOP_STEPS = {
+    "default": [
+        ("A", ["CLIENT", "TRACKING", "on", "NOLOOP"]),
+        ("A", ["MGET", "nl:{1}", "nl:{1}b"]),
+        ("A", ["GET", "nl:{2}"]),
+        ("B", ["SET", "nl:{1}b", "x"]),  # another client's write: A is told
+        ("A", ["SET", "nl:{1}", "y"]),  # its own: not told (and forgotten)
+        ("B", ["SET", "nl:{1}", "z"]),  # hence not told of this one either
+        ("A", ["GET", "nl:{2}"]),
+        ("A", ["MULTI"]),
+        ("A", ["INCR", "nl:{2}"]),
+        ("A", ["EXEC"]),  # its own transaction: not told
+        ("A", ["GET", "nl:{3}"]),
+        ("A", ["EVAL", "return redis.call('SET', KEYS[1], 'v')", "1", "nl:{3}"]),
+        ("A", ["GET", "nl:{2}"]),
+        ("B", ["DEL", "nl:{2}"]),
+        ("A", ["CLIENT", "TRACKING", "on"]),  # NOLOOP stays until tracking is off
+        ("A", ["CLIENT", "TRACKINGINFO"]),
+    ],
+    "bcast": [
+        ("A", ["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "nlb:", "NOLOOP"]),
+        ("A", ["SET", "nlb:1", "a"]),
+        ("B", ["SET", "nlb:2", "b"]),
+        ("A", ["INCR", "nlb:3"]),
+        ("B", ["DEL", "nlb:1"]),
+        ("A", ["DEL", "nlb:2", "nlb:3"]),
+    ],
+    "without": [  # the same steps without NOLOOP: A is told of its own writes
+        ("A", ["CLIENT", "TRACKING", "on"]),
+        ("A", ["GET", "nl:{1}"]),
+        ("A", ["SET", "nl:{1}", "y"]),
+        ("A", ["CLIENT", "TRACKING", "off"]),
+        ("A", ["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "nlb:"]),
+        ("A", ["SET", "nlb:1", "a"]),
+    ],
+}
+
+
+def noloop_transcript(port: int, steps: list[tuple[str, list[str]]]) -> list:
+    with Resp3Connection(port) as a, Resp3Connection(port) as b:
+        b.call("DEL", "nl:{1}", "nl:{1}b", "nl:{2}", "nl:{3}")
+        b.call("DEL", "nlb:1", "nlb:2", "nlb:3")
+        out: list[tuple] = []
+        for name, command in steps:
+            reply = (a if name == "A" else b).call(*command)
+            if command[0] == "MULTI" or reply == b"QUEUED":
+                out.append((name, command, reply))  # a PING would be queued
+            else:
+                out.append((name, command, reply, a.take_pushes(), b.take_pushes()))
+        return out
+
+
+@pytest.mark.parametrize("name", sorted(NOLOOP_STEPS))
+def test_noloop_as_redis(redis_port, router_port, name):
+    steps = NOLOOP_STEPS[name]
+    assert noloop_transcript(router_port, steps) == noloop_transcript(redis_port, steps)
 
 
 def allow_redis_7_0(monkeypatch: pytest.MonkeyPatch) -> None:
