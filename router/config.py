@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from proto.redis_config import DEFAULT_OUTPUT_LIMITS
+from proto.redis_config import DEFAULT_OUTPUT_LIMITS, REDIS_VERSION
 
 # Redis's own ceilings (networking.c): a multibulk header above INT_MAX is refused.
 INT_MAX = 2**31 - 1
@@ -63,7 +63,7 @@ class RouterConfig:
     # The redis.conf-style file the router was started with (CONFIG REWRITE writes it).
     config_file: Path | None = None
     # The Redis version whose behaviour the router reproduces (HELLO, INFO server).
-    redis_version: str = "7.0.15"
+    redis_version: str = REDIS_VERSION
 
     def __post_init__(self) -> None:
         if self.max_clients < 1 or self.max_batch < 1:

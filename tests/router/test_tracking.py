@@ -5,6 +5,7 @@ real redis-server 7.0; redis-py's client-side cache against a router."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import time
 
@@ -13,6 +14,7 @@ import redis
 from redis.cache import CacheConfig
 
 from proto.internal_channels import INVALIDATE
+from router.main import redis_version
 from tests.router.support import Client, RouterThread, context, parse_replies
 from tests.support.resp3 import Resp3Connection
 
@@ -273,6 +275,31 @@ def test_redis_py_client_side_cache(router_port, monkeypatch):
     finally:
         cached.close()
         writer.close()
+
+
+def test_a_router_reporting_7_4_gets_redis_py_s_cache_as_it_is():
+    """--report-version 7.4.0 (RouterConfig.redis_version): HELLO and INFO say so, and
+    redis-py enables its client-side cache with no patch."""
+    with RouterThread(shards=3, redis_version="7.4.0") as thread:
+        cached = redis.Redis(port=thread.port, protocol=3, cache_config=CacheConfig())
+        writer = redis.Redis(port=thread.port)
+        try:
+            assert cached.info("server")["redis_version"] == "7.4.0"
+            assert writer.execute_command("HELLO")[b"version"] == b"7.4.0"
+            writer.set("cached", "old")
+            assert cached.get("cached") == b"old"
+            cache = cached.get_cache()
+            assert cache is not None and cache.size == 1
+            writer.set("cached", "new")
+            deadline = time.monotonic() + 10
+            while cached.get("cached") != b"new" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert cached.get("cached") == b"new"
+        finally:
+            cached.close()
+            writer.close()
+    with pytest.raises(argparse.ArgumentTypeError):
+        redis_version("7.4")
 
 
 def test_table_limit_and_info():
