@@ -2,8 +2,9 @@
 a standalone redis-server with `appendfsync always` started in the same run, with
 redis-benchmark's custom commands (`redis-benchmark ... XADD s * f v`; XREADGROUP GROUP g c
 COUNT 1 STREAMS s > over a stream filled beforehand with an entry for every read). One
-stream is one key, so it lives on one shard: the figures are those of one shard's leader.
-Prints figures; asserts nothing."""
+stream is one key, so it lives on one shard: the figures are those of one shard's leader;
+`SET k v` on one key runs first, the same way, as the reference of a plain write to one
+shard in the same conditions. Prints figures; asserts nothing."""
 
 from __future__ import annotations
 
@@ -29,8 +30,11 @@ from slotraft.local_cluster import LocalCluster
 
 STREAM = "bench:stream"
 GROUP = "g"
-XADD = ["XADD", STREAM, "*", "f", "v"]
-XREADGROUP = ["XREADGROUP", "GROUP", GROUP, "c", "COUNT", "1", "STREAMS", STREAM, ">"]
+COMMANDS = {
+    "SET": ["SET", "bench:key", "v"],
+    "XADD": ["XADD", STREAM, "*", "f", "v"],
+    "XREADGROUP": ["XREADGROUP", "GROUP", GROUP, "c", "COUNT", "1", "STREAMS", STREAM, ">"],
+}
 FILL_BATCH = 1000  # XADDs per pipeline when filling the stream
 
 
@@ -98,7 +102,7 @@ def measure(
 ) -> None:
     """Each round runs redis, slotraft, redis; the ratio divides slotraft's figure by the
     mean of the redis runs around it (this machine's speed drifts within an hour)."""
-    command = XADD if name == "XADD" else XREADGROUP
+    command = COMMANDS[name]
     if name == "XREADGROUP":
         # An entry for every read of every run: none answers "nothing new".
         fill(router_port, args.requests * args.rounds)
@@ -152,7 +156,7 @@ def main(argv: list[str]) -> int:
             f"   (medians of {args.rounds} rounds; ratios per round)"
         )
         for pipeline in [int(p) for p in args.pipelines.split(",")]:
-            for name in ("XADD", "XREADGROUP"):
+            for name in COMMANDS:
                 measure(args, cluster, router_port, reference_port, name, pipeline)
         return 0
     finally:
