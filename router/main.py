@@ -187,10 +187,10 @@ def config_from(args: argparse.Namespace) -> RouterConfig:
             host=args.host if args.host is not None else (bind[0] if bind else "127.0.0.1"),
             port=args.port if args.port is not None else int(from_file.get("port", "6379")),
             requirepass=password_from(args, from_file.get("requirepass", "")),
+            redis_version=args.report_version,
             limits=Limits(max_args=args.max_args),
             config_file=path.resolve() if path is not None else None,
             announce=args.announce,
-            redis_version=args.report_version,
         )
         return with_local_values(base, local)
     except ValueError as error:
