@@ -4,7 +4,8 @@ watch, and what INFO shows of a node (its process, WAL, snapshots and replicas).
 A CONFIG SET reaches any node; only the metadata group's leader proposes it (others
 answer with the leader they know), and the reply waits until the entry applied there.
 Each node then applies it: routers see it through `Watch`, shards through a settings entry
-their leader proposes into the shard's own log (node/host.py)."""
+their leader proposes into the shard's own log (node/host.py); `Adoption` tells a router
+which shards have applied it, so that CONFIG SET answers only once every shard has."""
 
 from __future__ import annotations
 
@@ -131,6 +132,12 @@ class ConfigService(pb_grpc.ConfigServicer):
         self, request: pb.StatusRequest, context: grpc.aio.ServicerContext
     ) -> pb.NodeReport:
         return node_report(self.host)
+
+    async def Adoption(
+        self, request: pb.StatusRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SettingsAdoption:
+        version, shards = self.host.settings_adoption()
+        return pb.SettingsAdoption(version=version, shards=shards)
 
 
 def node_report(host: NodeHost) -> pb.NodeReport:

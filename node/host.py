@@ -704,6 +704,15 @@ class NodeHost:
             proposed |= replica.propose_settings(desired)
         return proposed
 
+    def settings_adoption(self) -> tuple[int, list[int]]:
+        """The metadata settings version this node holds and the shards of which a replica
+        here has applied exactly its engine settings (CONFIG SET waits for every shard)."""
+        assert self.metadata is not None
+        version = self.metadata.state.settings_version
+        desired = self._shard_settings()
+        adopted = [r.placement.id for r in self.shards.values() if r.state.settings == desired]
+        return version, sorted(adopted)
+
     def _on_settings_applied(self) -> None:
         """A config entry (or a snapshot) applied in the metadata group."""
         if self.metadata is None:  # restored at start, before anything waits

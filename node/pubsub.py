@@ -321,9 +321,11 @@ class PubSubHub:
                 other.retired = True
                 unsent = other.close()
                 in_flight = other.in_flight()
-                if unsent or in_flight:  # maybe lost with the old stream
-                    absent = self.absent.setdefault(router, _Absent(other.set, time.monotonic()))
-                    for origin, seq in in_flight:
-                        absent.missed(origin, seq)
-                    for delivery in unsent:
-                        absent.missed(delivery.origin, delivery.seq)
+                # Recorded even when nothing may be lost: the new stream's acknowledgement
+                # then carries an empty gap, which tells the router this hub knew its old
+                # stream (a restarted hub would not: router/pubsub_streams.py).
+                absent = self.absent.setdefault(router, _Absent(other.set, time.monotonic()))
+                for origin, seq in in_flight:  # maybe lost with the old stream
+                    absent.missed(origin, seq)
+                for delivery in unsent:
+                    absent.missed(delivery.origin, delivery.seq)

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import random
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Collection, Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,9 +131,10 @@ class ShardReplica:
         self.raft = raft
         self.state = state
         self.applied = applied
-        # Called on the leader with the keys each applied entry changed (client tracking:
-        # node/tracking_feed.py); None: nobody wants them.
-        self.on_changed: Callable[[Collection[bytes]], None] | None = None
+        # Called on the leader with the keys each applied entry changed and the NOLOOP
+        # client that alone changed them (0: none; client tracking: node/tracking_feed.py);
+        # None: nobody wants them.
+        self.on_changed: Callable[[Collection[bytes], int], None] | None = None
         self.log = logging.LoggerAdapter(log, {"node": node_id, "shard": placement.id})
         self.pending_writes: list[Pending] = []
         self.proposals: dict[int, Proposal] = {}
@@ -374,7 +375,8 @@ class ShardReplica:
 
     def _apply_steps(self, entry: Any, proposal: Proposal | None) -> Generator[None, None, None]:
         self.applying_proposal = proposal
-        outcome = yield from self.state.apply_steps(entry.data)
+        writers = self._writers(proposal)
+        outcome = yield from self.state.apply_steps(entry.data, writers)
         self.applying_proposal = None
         self._notify(entry.term)
         if outcome.housekeeping_keys:
@@ -388,7 +390,42 @@ class ShardReplica:
         if outcome.changed_keys and self.waiters:
             self._wake_waiters(outcome)
         if outcome.changed_keys and self.on_changed is not None and self.is_leader:
-            self.on_changed(outcome.changed_keys)
+            self._publish_changed(self.on_changed, outcome, writers)
+
+    def _writers(self, proposal: Proposal | None) -> dict[int, int]:
+        """The requests of our own proposal sent by a client tracking with NOLOOP (by
+        position in the entry) and those clients' ids, when changed keys are published."""
+        if proposal is None or self.on_changed is None:
+            return {}
+        return {
+            position: pending.request.writer
+            for position, pending in enumerate(proposal.waiting)
+            if pending.request.writer
+        }
+
+    @staticmethod
+    def _publish_changed(
+        publish: Callable[[Collection[bytes], int], None],
+        outcome: EntryResult,
+        writers: dict[int, int],
+    ) -> None:
+        """The changed keys, those that one NOLOOP client alone changed as its own (it is
+        not told of them), every other as nobody's."""
+        if not outcome.changed_by:
+            publish(outcome.changed_keys, 0)
+            return
+        shared = set(outcome.shared_keys or ())
+        owned: dict[int, set[bytes]] = {}
+        for position, keys in outcome.changed_by.items():
+            owned.setdefault(writers[position], set()).update(keys)
+        writers_of = Counter(key for keys in owned.values() for key in keys)
+        for writer, keys in owned.items():
+            own = {key for key in keys if writers_of[key] == 1 and key not in shared}
+            shared.update(keys - own)
+            if own:
+                publish(own, writer)
+        if shared:
+            publish(shared, 0)
 
     def _notify(self, term: int) -> None:
         """Take the keyspace events of the entry just applied (every replica, so that they

@@ -22,7 +22,7 @@ import hashlib
 import logging
 import random
 import struct
-from collections.abc import Generator
+from collections.abc import Container, Generator
 from dataclasses import dataclass, field
 
 from node import entry_codec, slot_entries
@@ -79,6 +79,11 @@ class RequestResult:
 class EntryResult:
     results: list[RequestResult] = field(default_factory=list)
     changed_keys: set[bytes] = field(default_factory=set)
+    # The keys changed by the requests apply_steps was asked to keep apart (by position);
+    # changed_keys holds them too, and `shared_keys` those of every other request and of
+    # housekeeping (None when none was asked).
+    changed_by: dict[int, set[bytes]] = field(default_factory=dict)
+    shared_keys: set[bytes] | None = None
     housekeeping_keys: list[bytes] = field(default_factory=list)  # expired/evicted proposals
     settings_changed: bool = False  # a settings entry applied
     slot_result: SlotResult | None = None  # a slot entry applied (node/slot_entries.py)
@@ -147,13 +152,17 @@ class ShardState:
             except StopIteration as done:
                 return done.value
 
-    def apply_steps(self, data: bytes) -> Generator[None, None, EntryResult]:
+    def apply_steps(
+        self, data: bytes, apart: Container[int] = ()
+    ) -> Generator[None, None, EntryResult]:
         """Apply one entry, pausing (yielding) between its commands, never inside one (nor
         inside a transaction or a script): an entry of many heavy commands must not hold the
         node's event loop, and with it Raft's heartbeats, for their total time (node/
         replica.py drives it a slice at a time). The state between two steps is that of the
         entry's first commands applied: another reader may see it, nothing else may change
-        it, so the result does not depend on where the pauses fell."""
+        it, so the result does not depend on where the pauses fell. The keys changed by the
+        requests at the positions `apart` are also kept apart (EntryResult.changed_by:
+        client tracking's NOLOOP, on the leader); the state is the same either way."""
         if is_slot_entry(data):
             return self._apply_slot_entry(data)
         try:
@@ -171,13 +180,16 @@ class ShardState:
         outcome = EntryResult()
         engine = self.engine
         changed = outcome.changed_keys
-        for request in entry.requests:
+        for position, request in enumerate(entry.requests):
+            target = changed
+            if apart and position in apart:
+                target = outcome.changed_by[position] = set()
             try:
-                result = yield from self._apply_request(request, now, rng, changed)
+                result = yield from self._apply_request(request, now, rng, target)
             except LOCAL_FAILURES:
                 raise
             except Exception as error:
-                changed.update(engine.db.changed)
+                target.update(engine.db.changed)
                 result = self._request_failed(request, now, error)
             outcome.results.append(result)
             yield
@@ -192,9 +204,13 @@ class ShardState:
             engine.apply_evict(keys)
             changed.update(engine.changed_keys)
             outcome.housekeeping_keys.extend(keys)
+        self.sessions.sweep(now)
+        if outcome.changed_by:
+            outcome.shared_keys = set(changed)
+            for apart_keys in outcome.changed_by.values():
+                changed.update(apart_keys)
         if self.slots.tracking is not None:  # a range being copied: what changed in it
             self.slots.note_changed(changed)
-        self.sessions.sweep(now)
         return outcome
 
     def _apply_slot_entry(self, data: bytes) -> EntryResult:

@@ -13,7 +13,9 @@ from __future__ import annotations
 INTERNAL_PREFIX = b"\x00slotraft:"
 CONTROL = INTERNAL_PREFIX + b"control"  # requests to every router
 MONITOR = INTERNAL_PREFIX + b"monitor"  # MONITOR lines, while some router has a monitor
-INVALIDATE = INTERNAL_PREFIX + b"invalidate"  # keys changed by applied writes (tracking)
+# Keys changed by applied writes, with the client that changed them (tracking; see
+# pack_invalidation).
+INVALIDATE = INTERNAL_PREFIX + b"invalidate"
 # Published to a node (Kv.Publish), not through it: CLIENT UNBLOCK of a parked command.
 NODE_UNBLOCK = INTERNAL_PREFIX + b"unblock"
 
@@ -47,3 +49,18 @@ def unpack(data: bytes) -> list[bytes] | None:
         items.append(data[start:end])
         position = end
     return items
+
+
+def pack_invalidation(writer: int, keys: list[bytes]) -> bytes:
+    """An INVALIDATE message: keys changed by the client `writer` (its CLIENT ID, given
+    only for a client tracking with NOLOOP, which is not told of its own writes), or by
+    others or unknown clients (0)."""
+    return pack([b"%d" % writer, *keys])
+
+
+def unpack_invalidation(data: bytes) -> tuple[int, list[bytes]] | None:
+    """pack_invalidation's inverse; None if `data` is not such a message."""
+    items = unpack(data)
+    if not items or not items[0].isdigit() or len(items[0]) > 20:
+        return None
+    return int(items[0]), items[1:]

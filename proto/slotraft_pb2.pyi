@@ -56,7 +56,7 @@ class Watch(_message.Message):
     def __init__(self, key: _Optional[bytes] = ..., digest: _Optional[bytes] = ...) -> None: ...
 
 class KvRequest(_message.Message):
-    __slots__ = ("id", "shard", "client_id", "sequence", "acked", "kind", "consistency", "resp3", "read_only", "watches", "args", "arg_counts")
+    __slots__ = ("id", "shard", "client_id", "sequence", "acked", "kind", "consistency", "resp3", "read_only", "watches", "args", "arg_counts", "writer")
     ID_FIELD_NUMBER: _ClassVar[int]
     SHARD_FIELD_NUMBER: _ClassVar[int]
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -69,6 +69,7 @@ class KvRequest(_message.Message):
     WATCHES_FIELD_NUMBER: _ClassVar[int]
     ARGS_FIELD_NUMBER: _ClassVar[int]
     ARG_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    WRITER_FIELD_NUMBER: _ClassVar[int]
     id: int
     shard: int
     client_id: int
@@ -81,7 +82,8 @@ class KvRequest(_message.Message):
     watches: _containers.RepeatedCompositeFieldContainer[Watch]
     args: _containers.RepeatedScalarFieldContainer[bytes]
     arg_counts: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, id: _Optional[int] = ..., shard: _Optional[int] = ..., client_id: _Optional[int] = ..., sequence: _Optional[int] = ..., acked: _Optional[int] = ..., kind: _Optional[_Union[RequestKind, str]] = ..., consistency: _Optional[_Union[Consistency, str]] = ..., resp3: _Optional[bool] = ..., read_only: _Optional[bool] = ..., watches: _Optional[_Iterable[_Union[Watch, _Mapping]]] = ..., args: _Optional[_Iterable[bytes]] = ..., arg_counts: _Optional[_Iterable[int]] = ...) -> None: ...
+    writer: int
+    def __init__(self, id: _Optional[int] = ..., shard: _Optional[int] = ..., client_id: _Optional[int] = ..., sequence: _Optional[int] = ..., acked: _Optional[int] = ..., kind: _Optional[_Union[RequestKind, str]] = ..., consistency: _Optional[_Union[Consistency, str]] = ..., resp3: _Optional[bool] = ..., read_only: _Optional[bool] = ..., watches: _Optional[_Iterable[_Union[Watch, _Mapping]]] = ..., args: _Optional[_Iterable[bytes]] = ..., arg_counts: _Optional[_Iterable[int]] = ..., writer: _Optional[int] = ...) -> None: ...
 
 class KvReply(_message.Message):
     __slots__ = ("id", "status", "leader_node", "replies", "error", "log_index")
@@ -719,3 +721,11 @@ class NodeReport(_message.Message):
     replicas: _containers.RepeatedCompositeFieldContainer[ReplicaReport]
     peak_used_memory: int
     def __init__(self, node: _Optional[int] = ..., address: _Optional[str] = ..., uptime_seconds: _Optional[float] = ..., rss_bytes: _Optional[int] = ..., cpu_user_seconds: _Optional[float] = ..., cpu_sys_seconds: _Optional[float] = ..., wal_segments: _Optional[int] = ..., wal_bytes: _Optional[int] = ..., wal_bytes_written: _Optional[int] = ..., wal_ok: _Optional[bool] = ..., last_snapshot_time: _Optional[float] = ..., snapshots_taken: _Optional[int] = ..., replicas: _Optional[_Iterable[_Union[ReplicaReport, _Mapping]]] = ..., peak_used_memory: _Optional[int] = ...) -> None: ...
+
+class SettingsAdoption(_message.Message):
+    __slots__ = ("version", "shards")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SHARDS_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    shards: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, version: _Optional[int] = ..., shards: _Optional[_Iterable[int]] = ...) -> None: ...

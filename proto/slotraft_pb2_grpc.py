@@ -772,6 +772,11 @@ class ConfigStub:
                 request_serializer=proto_dot_slotraft__pb2.StatusRequest.SerializeToString,
                 response_deserializer=proto_dot_slotraft__pb2.NodeReport.FromString,
                 _registered_method=True)
+        self.Adoption = channel.unary_unary(
+                '/slotraft.Config/Adoption',
+                request_serializer=proto_dot_slotraft__pb2.StatusRequest.SerializeToString,
+                response_deserializer=proto_dot_slotraft__pb2.SettingsAdoption.FromString,
+                _registered_method=True)
 
 
 class ConfigServicer:
@@ -800,6 +805,13 @@ class ConfigServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Adoption(self, request, context):
+        """The shards that adopted the node's settings: CONFIG SET answers once every shard has.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConfigServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -817,6 +829,11 @@ def add_ConfigServicer_to_server(servicer, server):
                     servicer.Report,
                     request_deserializer=proto_dot_slotraft__pb2.StatusRequest.FromString,
                     response_serializer=proto_dot_slotraft__pb2.NodeReport.SerializeToString,
+            ),
+            'Adoption': grpc.unary_unary_rpc_method_handler(
+                    servicer.Adoption,
+                    request_deserializer=proto_dot_slotraft__pb2.StatusRequest.FromString,
+                    response_serializer=proto_dot_slotraft__pb2.SettingsAdoption.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -901,6 +918,33 @@ class Config:
             '/slotraft.Config/Report',
             proto_dot_slotraft__pb2.StatusRequest.SerializeToString,
             proto_dot_slotraft__pb2.NodeReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Adoption(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slotraft.Config/Adoption',
+            proto_dot_slotraft__pb2.StatusRequest.SerializeToString,
+            proto_dot_slotraft__pb2.SettingsAdoption.FromString,
             options,
             channel_credentials,
             insecure,

@@ -83,6 +83,7 @@ class Backend(Protocol):
         resp3: bool,
         follower_read: bool = False,
         marks: WriteMarks | None = None,
+        writer: int = 0,
     ) -> Awaitable[list[bytes]]:
         """Run commands on a shard, in order, each atomically on its own; the awaitable
         gives one encoded reply (RESP2 or RESP3 per `resp3`) per command. Blocking
@@ -90,7 +91,9 @@ class Backend(Protocol):
         unless follower_read. A backend may send the request before it is awaited (the
         cluster backend does, so that a batch's shards are asked at once); an awaitable
         that is a coroutine and never awaited may be closed. The log index of the writes
-        goes into `marks` (note_write) when they are answered."""
+        goes into `marks` (note_write) when they are answered. `writer`: the CLIENT ID of
+        a connection tracking with NOLOOP (0: none), which the invalidations of the keys
+        these commands change leave out (router/tracking.py)."""
         ...
 
     async def transaction(
@@ -100,6 +103,7 @@ class Backend(Protocol):
         resp3: bool,
         watches: list[Watch],
         marks: WriteMarks | None = None,
+        writer: int = 0,
     ) -> bytes:
         """Run a MULTI/EXEC body atomically (one log entry); returns the encoded EXEC reply:
         an array of replies, or the null reply if a watched key's digest changed."""

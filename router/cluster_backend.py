@@ -85,7 +85,8 @@ class ClusterBackend:
         self.coalescer = RequestCoalescer(self._start_merged, self._write_links)
         self.registry = RouterRegistry(self.links)  # the other routers' addresses
         self.cluster_admin = ClusterAdmin(self.links, self.shards)  # WAIT, ROLE, SAVE, ...
-        self.settings = ClusterSettings(self.links)  # cluster-wide CONFIG, node reports
+        # Cluster-wide CONFIG (waiting for the shards that own slots), node reports.
+        self.settings = ClusterSettings(self.links, lambda: set(self.slot_table))
         # Identical concurrent reads of a key merged into one (router/single_flight.py).
         self.single_flight = SingleFlight() if single_flight else None
 
@@ -193,6 +194,7 @@ class ClusterBackend:
         resp3: bool,
         follower_read: bool = False,
         marks: WriteMarks | None = None,
+        writer: int = 0,
     ) -> Awaitable[list[bytes]]:
         """The commands leave at the end of this event-loop turn, in one request with those
         of every other connection for the same shard (router/coalescing.py); the awaitable
@@ -206,11 +208,13 @@ class ClusterBackend:
                 resp3,
                 read_only,
                 consistency,
-                lambda: self._send(shard, commands, resp3, read_only, consistency, marks),
+                lambda: self._send(shard, commands, resp3, read_only, consistency, marks, writer),
             )
         else:
-            sent = self._send(shard, commands, resp3, read_only, consistency, marks)
-        return self._follow_moves(sent, commands, resp3, follower_read, marks, time.monotonic())
+            sent = self._send(shard, commands, resp3, read_only, consistency, marks, writer)
+        return self._follow_moves(
+            sent, commands, resp3, follower_read, marks, writer, time.monotonic()
+        )
 
     def _follow_moves(
         self,
@@ -219,6 +223,7 @@ class ClusterBackend:
         resp3: bool,
         follower_read: bool,
         marks: WriteMarks | None,
+        writer: int,
         started: float,
     ) -> asyncio.Future[list[bytes]]:
         """The replies, those of commands whose slot was moving sent again to the shard
@@ -228,7 +233,7 @@ class ClusterBackend:
         outer: asyncio.Future[list[bytes]] = sent.get_loop().create_future()
 
         def again(shard: int, moved: list[list[bytes]]) -> Awaitable[list[bytes]]:
-            return self.execute(shard, moved, resp3, follower_read, marks)
+            return self.execute(shard, moved, resp3, follower_read, marks, writer)
 
         def finish(done: asyncio.Future[list[bytes]]) -> bool:
             """Pass `done`'s outcome on; False if it is replies to follow."""
@@ -263,10 +268,13 @@ class ClusterBackend:
         read_only: bool,
         consistency: pb.Consistency,
         marks: WriteMarks | None,
+        writer: int = 0,
     ) -> Awaitable[list[bytes]]:
         blocking = len(commands) == 1 and _is_blocking(commands[0])
+        writer = 0 if read_only else writer
         if shard in self.shards and not blocking:
-            key = MergeKey(shard, resp3, read_only, consistency)
+            # A NOLOOP writer's commands travel in a request of their own (its writer).
+            key = MergeKey(shard, resp3, read_only, consistency, writer)
             return self.coalescer.add(key, commands, None if read_only else marks)
         request = pb.KvRequest(
             shard=shard,
@@ -274,6 +282,7 @@ class ClusterBackend:
             resp3=resp3,
             read_only=read_only,
             consistency=consistency,
+            writer=writer,
         )
         set_commands(request, commands)
         # Unknown shards: the call says why.
@@ -294,12 +303,14 @@ class ClusterBackend:
         resp3: bool,
         watches: list[Watch],
         marks: WriteMarks | None = None,
+        writer: int = 0,
     ) -> bytes:
         request = pb.KvRequest(
             shard=shard,
             kind=pb.TRANSACTION,
             resp3=resp3,
             watches=[pb.Watch(key=w.key, digest=w.digest) for w in watches],
+            writer=writer,
         )
         set_commands(request, commands)
         if self.single_flight is not None:

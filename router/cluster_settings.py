@@ -1,6 +1,11 @@
 """The cluster-wide settings as a router sees them, through the nodes' Config service:
 watched (as the slot map is), changed through the metadata group (CONFIG SET), and the
-nodes' reports for INFO."""
+nodes' reports for INFO.
+
+CONFIG SET answers once the metadata group applied the change and every shard adopted it
+(each shard's leader proposes the engine settings into the shard's own log): a write sent
+after the answer applies under the new settings (the first write after
+`CONFIG SET notify-keyspace-events KEA` notifies)."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import grpc
@@ -25,12 +30,19 @@ from router.node_link import NodeLink
 log = logging.getLogger("slotraft.router.config")
 
 SET_BUDGET_S = 15.0  # a CONFIG SET looks for the metadata group's leader this long
+# ... and then waits this long for every shard to adopt it (a shard's leader proposes the
+# settings as soon as its node applied the metadata entry, again every 5 s, and after an
+# election): well beyond an election and a retry.
+ADOPT_BUDGET_S = 12.0
 NOT_LEADER = "not the leader"
 
 
 class ClusterSettings:
-    def __init__(self, links: dict[int, NodeLink]) -> None:
+    def __init__(
+        self, links: dict[int, NodeLink], shard_ids: Callable[[], Iterable[int]] = tuple
+    ) -> None:
         self.links = links
+        self.shard_ids = shard_ids  # the shards a CONFIG SET waits for (those with slots)
         self.version = -1
         self.values = defaults(CLUSTER_PARAMETERS)
         self.leader = 0  # the metadata group's leader, as last named by a node
@@ -86,6 +98,7 @@ class ClusterSettings:
             # Refused (the router checks values first, so a node's refusal means it
             # disagrees) or not applied in time.
             raise BackendError(b"ERR CONFIG SET failed: " + reply.error.encode())
+        await self.await_adoption(reply.applied.version)
 
     async def change_acl(self, change: dict[str, Any]) -> int:
         """Replicate an ACL change (proto/acl_table.py); what it answers (DELUSER's
@@ -127,6 +140,45 @@ class ClusterSettings:
             await asyncio.sleep(0.1)
         raise BackendError(
             b"CLUSTERDOWN " + what + b" not applied: " + problem.encode("utf-8", "replace")
+        )
+
+    async def await_adoption(self, version: int, budget: float | None = None) -> None:
+        """Return once every shard has applied the settings of metadata version `version`
+        (or a later one) on some replica; BackendError after `budget` seconds
+        (ADOPT_BUDGET_S)."""
+        deadline = time.monotonic() + (ADOPT_BUDGET_S if budget is None else budget)
+        pause = 0.01
+        while True:
+            missing = set(self.shard_ids()) - await self._adopted(version)
+            if not missing:
+                return
+            if time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.2)
+        names = ", ".join(str(shard) for shard in sorted(missing))
+        raise BackendError(
+            b"CLUSTERDOWN CONFIG SET applied, but shards %s have not adopted it yet "
+            b"(they will once they have a leader)" % names.encode()
+        )
+
+    async def _adopted(self, version: int) -> frozenset[int]:
+        """The shards some node says adopted settings version `version` or later."""
+
+        async def ask(link: NodeLink) -> pb.SettingsAdoption | None:
+            try:
+                return await pb_grpc.ConfigStub(link.channel).Adoption(
+                    pb.StatusRequest(), timeout=1.0
+                )
+            except grpc.aio.AioRpcError:
+                return None
+
+        answers = await asyncio.gather(*(ask(link) for link in list(self.links.values())))
+        return frozenset(
+            shard
+            for answer in answers
+            if answer is not None and answer.version >= version
+            for shard in answer.shards
         )
 
     async def reports(self, timeout: float = 2.0) -> list[pb.NodeReport]:

@@ -33,6 +33,7 @@ class MergeKey(NamedTuple):
     resp3: bool
     read_only: bool
     consistency: pb.Consistency
+    writer: int = 0  # KvRequest.writer: a NOLOOP tracking client's writes go apart
 
 
 class _Part(NamedTuple):
@@ -131,6 +132,7 @@ class RequestCoalescer:
             resp3=key.resp3,
             read_only=key.read_only,
             consistency=key.consistency,
+            writer=key.writer,
         )
         set_commands(request, gathering.commands)
         parts = gathering.parts

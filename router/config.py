@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from proto.redis_config import DEFAULT_OUTPUT_LIMITS
+from proto.redis_config import DEFAULT_OUTPUT_LIMITS, REDIS_VERSION
 
 # Redis's own ceilings (networking.c): a multibulk header above INT_MAX is refused.
 INT_MAX = 2**31 - 1
@@ -68,7 +68,7 @@ class RouterConfig:
     # Redis's aclfile: ACL SAVE writes the users there, ACL LOAD reads them from it.
     aclfile: Path | None = None
     # The Redis version whose behaviour the router reproduces (HELLO, INFO server).
-    redis_version: str = "7.0.15"
+    redis_version: str = REDIS_VERSION
 
     def __post_init__(self) -> None:
         if self.max_clients < 1 or self.max_batch < 1:

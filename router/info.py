@@ -27,7 +27,6 @@ import time
 from typing import Any
 
 from proto import slotraft_pb2 as pb
-from proto.redis_config import REDIS_VERSION
 from proto.slots import SLOT_COUNT
 from router.acl_state import acl_denied_lines
 from router.context import RouterContext
@@ -121,7 +120,7 @@ def _server(ctx: RouterContext, facts: Facts) -> list[str]:
     compiler = platform.python_compiler().split()
     config_file = ctx.config.config_file
     return [
-        f"redis_version:{REDIS_VERSION}",
+        f"redis_version:{ctx.config.redis_version}",
         "redis_git_sha1:00000000",
         "redis_git_dirty:0",
         f"redis_build_id:{hashlib.sha1(sys.version.encode()).hexdigest()[:16]}",

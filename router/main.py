@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import re
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -25,6 +26,7 @@ from proto.handshake import ROLE_ROUTER, Peer
 from proto.logs import configure
 from proto.metrics import MetricsServer, add_metrics_argument, parse_address, process_registry
 from proto.redis_config import (
+    REDIS_VERSION,
     ROUTER_PARAMETERS,
     ConfigFileError,
     check_secret_file_mode,
@@ -120,6 +122,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiv
         help="merge identical concurrent reads of a key from many connections into one "
         "backend read (router/single_flight.py; never across a write of the key)",
     )
+    parser.add_argument(
+        "--report-version",
+        type=redis_version,
+        default=REDIS_VERSION,
+        metavar="X.Y.Z",
+        help=f"the Redis version HELLO and INFO report ({REDIS_VERSION}, whose "
+        "behaviour the router reproduces; changing it changes nothing else). Some clients "
+        "gate features on it: redis-py enables its client-side cache only for 7.4 or later, "
+        "though the protocol it uses (CLIENT TRACKING, RESP3 pushes) is 6.0's",
+    )
     parser.add_argument("--max-clients", type=int, default=None, help="(10000)")
     parser.add_argument("--max-args", type=int, default=Limits().max_args)
     parser.add_argument(
@@ -148,6 +160,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiv
         "and kind every few seconds; WARNING leaves only problems",
     )
     return source
+
+
+def redis_version(text: str) -> str:
+    """--report-version's value: three dot-separated numbers, as Redis's own."""
+    if not re.fullmatch(r"\d{1,4}\.\d{1,4}\.\d{1,4}", text):
+        raise argparse.ArgumentTypeError(f"not a version like 7.4.0: {text!r}")
+    return text
 
 
 def password_from(args: argparse.Namespace, from_file: str = "") -> bytes | None:
@@ -197,6 +216,7 @@ def config_from(args: argparse.Namespace) -> RouterConfig:
             host=args.host if args.host is not None else (bind[0] if bind else "127.0.0.1"),
             port=args.port if args.port is not None else int(from_file.get("port", "6379")),
             requirepass=password_from(args, from_file.get("requirepass", "")),
+            redis_version=args.report_version,
             limits=Limits(max_args=args.max_args),
             config_file=path.resolve() if path is not None else None,
             announce=args.announce,

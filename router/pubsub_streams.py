@@ -89,6 +89,10 @@ class PubSubCounters:
     possibly_lost: int = 0  # of those, the messages that came through no other node
     duplicates: int = 0  # copies dropped (the same message through several nodes)
     unconfirmed: int = 0  # PUBLISH that reached no node holding some live router's set
+    # Every node this router reaches went down, and the first to come back could not say
+    # what it had had for this router (it restarted): what was in flight then may be lost,
+    # in a number nobody knows.
+    unaccounted_outages: int = 0
 
     def info_lines(self) -> list[str]:
         return [
@@ -97,6 +101,7 @@ class PubSubCounters:
             f"pubsub_possibly_lost_messages:{self.possibly_lost}",
             f"pubsub_duplicates_dropped:{self.duplicates}",
             f"pubsub_publish_routers_unreached:{self.unconfirmed}",
+            f"pubsub_unaccounted_outages:{self.unaccounted_outages}",
         ]
 
 
@@ -158,6 +163,9 @@ class NodeStreams:
         self.seqs = itertools.count(time.time_ns())
         self.seen: OrderedDict[tuple[int, int], None] = OrderedDict()
         self.counters = PubSubCounters()
+        # Since a stream that had been up broke leaving none up: no node may pass on the
+        # messages in flight (see _back_from_outage).
+        self.outage = False
         self.known_routers: dict[int, float] = {}  # router -> when a node last held its set
         self.failed_until: dict[int, float] = {}  # node -> monotonic time (PUBLISH)
         self.any_change = asyncio.Event()  # replaced whenever a stream's state changes
@@ -456,6 +464,8 @@ class NodeStreams:
                     if delivery.acked:
                         if delivery.HasField("gap"):
                             self._count_gap(stream.node_id, delivery.gap)
+                        if self.outage and stream.state is not StreamState.UP:
+                            self._back_from_outage(stream.node_id, delivery)
                         self._acknowledged(stream, delivery.acked)
                         was_up = True
                         pause = RECONNECT_PAUSE_S
@@ -479,6 +489,8 @@ class NodeStreams:
                 if was_up:
                     self.counters.stream_breaks += 1
                 stream.state = StreamState.DOWN
+                if was_up and not any(s.state is StreamState.UP for s in self.streams.values()):
+                    self.outage = True
                 stream.fail_queries()
                 stream.notify()
             await asyncio.sleep(pause)
@@ -510,6 +522,22 @@ class NodeStreams:
                 node_id,
                 len(gap.origins) + gap.unidentified + gap.overflow,
                 lost,
+            )
+
+    def _back_from_outage(self, node_id: int, ack: pb.Delivery) -> None:
+        """The first stream up again after every stream was down. A node that kept its
+        hub reports what it had for this router meanwhile, the messages then in flight
+        included (a gap, counted in possibly_lost); one that restarted cannot (no gap):
+        what every node had in flight when they went down may be lost, uncounted. That
+        outage is counted, so that the loss is not silent."""
+        self.outage = False
+        if not ack.HasField("gap"):
+            self.counters.unaccounted_outages += 1
+            log.warning(
+                "every node this router reaches went down, and node %d came back without "
+                "a report of what it had for this router (it restarted): messages in "
+                "flight then may be lost, their number unknown",
+                node_id,
             )
 
     def _acknowledged(self, stream: _NodeStream, version: int) -> None:

@@ -43,6 +43,7 @@ from router.planner import Forward, Plan, Scatter
 from router.protocol import ProtocolError, RequestParser
 from router.pubsub import Frame
 from router.pubsub_commands import context_error
+from router.tracking import noloop_writer
 
 # The modules of the commands the router answers itself, which register them in
 # LOCAL_COMMANDS when imported.
@@ -592,8 +593,9 @@ class Session:
     def _call(
         self, shard: int, commands: list[list[bytes]], batch: _Batch
     ) -> Awaitable[list[bytes]]:
+        client = self.client
         return self.ctx.backend.execute(
-            shard, commands, batch.resp3, batch.readonly, self.client.write_marks
+            shard, commands, batch.resp3, batch.readonly, client.write_marks, noloop_writer(client)
         )
 
     async def _answers(

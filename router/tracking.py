@@ -9,11 +9,14 @@ applied, and every router listening there (one with a tracking client) invalidat
 A read's keys are remembered when the read is dispatched, before it reaches its shard:
 a write applied after the read was served is always invalidated.
 
-Known differences: NOLOOP is accepted and shown but not honoured (the leader does not
-say which client wrote; the client gets the invalidations of its own writes too, which
-costs it a cache miss, never a stale read); a REDIRECT target on another router gets its
-invalidations through that router (router/router_bus.py), but a broken redirect to one is
-not reported; a FLUSHALL invalidates each key it removed rather than sending a null.
+NOLOOP: a NOLOOP client's writes carry its id (KvRequest.writer) and the leader
+publishes the keys only they changed as that client's (node/tracking_feed.py), which is
+then left out. Known differences: a key that the NOLOOP client and another client both
+changed in one log entry, or whose entry a new leader applied after a failover, is sent
+to the NOLOOP client too (a cache miss, never a stale read); a REDIRECT target on
+another router gets its invalidations through that router (router/router_bus.py), but a
+broken redirect to one is not reported; a FLUSHALL invalidates each key it removed rather
+than sending a null.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from proto.commands import CommandSpec, Flag
-from proto.internal_channels import INVALIDATE, unpack
+from proto.internal_channels import INVALIDATE, unpack_invalidation
 from proto.resp import Push
 from router.backend import Backend
 from router.connection import ClientState, Tracking
@@ -132,13 +135,15 @@ class TrackingTable:
     # ------------------------------------------------------------------ invalidation
 
     def on_message(self, message: bytes) -> None:
-        keys = unpack(message)
-        if keys:
-            self.invalidate(keys)
+        unpacked = unpack_invalidation(message)
+        if unpacked is not None and unpacked[1]:
+            self.invalidate(unpacked[1], writer=unpacked[0])
 
-    def invalidate(self, keys: list[bytes], prefixes: bool = True) -> None:
-        """Keys changed: tell the clients that read them (and forget that they did) and
-        the BCAST clients of a matching prefix, one message per client."""
+    def invalidate(self, keys: list[bytes], prefixes: bool = True, writer: int = 0) -> None:
+        """Keys changed (by the client `writer`, if it tracks with NOLOOP): tell the clients
+        that read them (and forget that they did) and the BCAST clients of a matching
+        prefix, one message per client; not the writer if it tracks with NOLOOP (it is
+        forgotten all the same, as Redis's trackingInvalidateKey does)."""
         per_client: dict[int, list[bytes]] = {}
         for key in keys:
             readers = self.keys.pop(key, None)
@@ -149,6 +154,11 @@ class TrackingTable:
                 if key.startswith(prefix):
                     for client_id in holders:
                         per_client.setdefault(client_id, []).append(key)
+        if writer in per_client:
+            receiver = self.clients.get(writer)
+            settings = receiver.client.tracking if receiver is not None else None
+            if settings is not None and settings.noloop:
+                del per_client[writer]
         for client_id, changed in per_client.items():
             self._send(client_id, changed)
 
@@ -171,6 +181,13 @@ class TrackingTable:
                 return
             target = redirected
         deliver_invalidation(target, keys, redirected=bool(settings.redirect))
+
+
+def noloop_writer(client: ClientState) -> int:
+    """What a write of this client carries as its writer (Backend.execute): its CLIENT ID
+    when it tracks with NOLOOP, else 0."""
+    settings = client.tracking
+    return client.id if settings is not None and settings.noloop else 0
 
 
 def deliver_invalidation(target: Receiver, keys: list[bytes], redirected: bool) -> None:

@@ -131,6 +131,7 @@ async def execute(
     run_local: Callable[[Queued], Awaitable[bytes]],
     marks: WriteMarks | None = None,
     refused: Callable[[Queued], bytes | None] | None = None,
+    writer: int = 0,
 ) -> bytes:
     """EXEC: the shard runs the forwarded commands as one entry (unless a watched key
     changed); `run_local` runs the router-local ones after it, in their queue positions.
@@ -157,7 +158,7 @@ async def execute(
     if forwarded or watches:
         try:
             raw = await backend.transaction(
-                shard if shard is not None else 0, forwarded, resp3, watches, marks
+                shard if shard is not None else 0, forwarded, resp3, watches, marks, writer
             )
         except BackendError as failure:
             return replies.error(failure.reply)

@@ -11,6 +11,7 @@ from router.acl_check import exec_denial
 from router.connection import ClientState
 from router.context import RouterContext
 from router.local_commands import LOCAL_COMMANDS, Connection, answers, answers_with
+from router.tracking import noloop_writer
 from router.transaction import Queued
 
 
@@ -55,5 +56,11 @@ async def exec_(connection: Connection, args: list[bytes]) -> bytes:
         return exec_denial(ctx, client, queued.spec, queued.args)
 
     return await transaction.execute(
-        client.transaction, client.resp3, ctx.backend, run_local, client.write_marks, refused
+        client.transaction,
+        client.resp3,
+        ctx.backend,
+        run_local,
+        client.write_marks,
+        refused,
+        noloop_writer(client),
     )

@@ -12,6 +12,7 @@ BENCHMARKS = {
     "raft": "slotraft.benchmarks.raft_sim",
     "router": "slotraft.benchmarks.router_local",
     "cluster": "slotraft.benchmarks.cluster",
+    "streams": "slotraft.benchmarks.streams",
     "heavy": "slotraft.benchmarks.heavy",
     "stampede": "slotraft.benchmarks.stampede",
     "rdb": "slotraft.benchmarks.rdb_codec",

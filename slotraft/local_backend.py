@@ -29,7 +29,7 @@ from node.notifications import channels_of
 from proto import slotraft_pb2 as pb
 from proto.acl_table import AclTable
 from proto.commands import CommandSpec, resolve, timeout_reply
-from proto.internal_channels import INVALIDATE, pack
+from proto.internal_channels import INVALIDATE, pack_invalidation
 from proto.redis_config import CLUSTER_PARAMETERS, ENGINE_PARAMETERS, defaults
 from proto.resp import NULL_ARRAY, Error, Reply, encode
 from proto.slots import SLOT_COUNT, key_slot
@@ -120,6 +120,7 @@ class LocalBackend:
         resp3: bool,
         follower_read: bool = False,
         marks: WriteMarks | None = None,  # no log here: nothing to note
+        writer: int = 0,
     ) -> list[bytes]:
         state = self._state(shard)
         engine = state.engine
@@ -135,7 +136,7 @@ class LocalBackend:
             if engine.db.events:
                 self._publish_events(engine)
             if engine.changed_keys:
-                self._changed(engine.changed_keys)
+                self._changed(engine.changed_keys, writer)
                 if state.waiters:
                     self._serve_blocked(state, list(engine.changed_keys))
             if type(reply) is WouldBlock:
@@ -151,6 +152,7 @@ class LocalBackend:
         resp3: bool,
         watches: list[Watch],
         marks: WriteMarks | None = None,
+        writer: int = 0,
     ) -> bytes:
         state = self._state(shard)
         pairs = [(watch.key, watch.digest) for watch in watches]
@@ -164,7 +166,7 @@ class LocalBackend:
         self._publish_events(state.engine)
         if replies is None:
             return encode(NULL_ARRAY, resp3)
-        self._changed(_named_keys(commands))
+        self._changed(_named_keys(commands), writer)
         if state.waiters:
             # execute_transaction keeps only the last command's changed keys; a key can
             # only gain elements through a command that names it, so those are enough.
@@ -294,11 +296,11 @@ class LocalBackend:
                 self._changed(candidates)
         return removed
 
-    def _changed(self, keys: list[bytes]) -> None:
+    def _changed(self, keys: list[bytes], writer: int = 0) -> None:
         """Client tracking: the keys a write changed go to the router, as a shard leader
-        publishes them (node/tracking_feed.py)."""
+        publishes them (node/tracking_feed.py), with the NOLOOP client that wrote them."""
         if INVALIDATE in self.pubsub.internal:
-            self.pubsub.deliver(INVALIDATE, pack(sorted(set(keys))))
+            self.pubsub.deliver(INVALIDATE, pack_invalidation(writer, sorted(set(keys))))
 
     async def run_active_expiry(self, interval: float = 0.1) -> None:
         while True:

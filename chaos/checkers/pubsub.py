@@ -69,8 +69,11 @@ def check(operations: list[Operation], healed_at: float | None = None) -> CheckR
     _traffic_stats(ops, subscriptions, traffic_end, healed_at, result)
     _final_round(ops, subscriptions, result)
     counters = [op.result for op in ops if op.f == "router-pubsub" and op.ok]
-    names = ("stream_breaks", "stream_gaps", "possibly_lost", "duplicates_dropped")
-    routers = {name: sum(values[i] for values in counters) for i, name in enumerate(names)}
+    names = ("stream_breaks", "stream_gaps", "possibly_lost", "duplicates_dropped", "outages")
+    routers = {
+        name: sum(values[i] for values in counters if i < len(values))
+        for i, name in enumerate(names)
+    }
     result.stats["routers"] = routers
     stats = result.stats
     result.stats["summary"] = (
@@ -78,7 +81,8 @@ def check(operations: list[Operation], healed_at: float | None = None) -> CheckR
         f"after healing {stats['after_healing_delivered']}/{stats['after_healing_owed']}, "
         f"final round {stats.get('final_delivered', 0)}/{stats.get('final_owed', 0)}; "
         f"routers: {routers['stream_breaks']} node streams broke, "
-        f"{routers['possibly_lost']} messages possibly lost"
+        f"{routers['possibly_lost']} messages possibly lost, "
+        f"{routers['outages']} outages of every node with losses uncounted"
     )
     return result
 

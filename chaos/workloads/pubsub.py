@@ -41,6 +41,7 @@ _INFO_FIELDS = (
     "pubsub_stream_gaps",
     "pubsub_possibly_lost_messages",
     "pubsub_duplicates_dropped",
+    "pubsub_unaccounted_outages",
 )
 
 

@@ -1,7 +1,7 @@
 """What spans the routers of a real cluster (two routers): MONITOR on one router shows the
 commands of the other's clients, CLIENT LIST shows every router's clients, CLIENT KILL
-closes a client of the other router, CLIENT PAUSE holds the other router's clients, and
-client ids never collide."""
+closes a client of the other router, CLIENT PAUSE holds the other router's clients, client
+tracking's NOLOOP holds through the shard leaders, and client ids never collide."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import redis
 from redis.cache import CacheConfig
 
 from tests.router.support import parse_replies
+from tests.support.resp3 import Resp3Connection
 
 pytestmark = pytest.mark.slow
 
@@ -116,6 +117,28 @@ def test_tracking_invalidation_across_routers_with_redis_py(cluster, monkeypatch
     finally:
         cached.close()
         writer.close()
+
+
+@pytest.mark.parametrize("mode", [[], ["BCAST", "PREFIX", "{nl}"]], ids=["default", "bcast"])
+def test_tracking_noloop_leaves_out_the_client_s_own_writes(cluster, mode):
+    """A NOLOOP tracker's writes carry its id to the shard leader, which publishes the keys
+    as its own: it is told of the other router's write, not of its own. Both keys are on
+    one shard, whose leader publishes in apply order: once the second key's invalidation
+    arrived, the first one's would have."""
+    with Resp3Connection(cluster.router_ports[0]) as tracker, connect(cluster, 1) as writer:
+        assert tracker.call("CLIENT", "TRACKING", "on", *mode, "NOLOOP") == b"OK"
+        tracker.call("MGET", "{nl}own", "{nl}other")
+        assert tracker.call("SET", "{nl}own", "mine") == b"OK"
+        writer.set("{nl}other", "theirs")
+        pushes: list = []
+
+        def arrived() -> bool:
+            pushes.extend(tracker.take_pushes(0.05))
+            return bool(pushes)
+
+        assert eventually(arrived)
+        assert pushes == [[b"invalidate", [b"{nl}other"]]]
+        assert tracker.call("CLIENT", "TRACKING", "off") == b"OK"
 
 
 @pytest.mark.parametrize("reason", ["TIMEOUT", "ERROR"])

@@ -529,6 +529,51 @@ def test_messages_a_broken_stream_missed_are_counted_unless_another_node_brought
     run(scenario())
 
 
+def test_every_reachable_node_restarting_is_an_outage_counted_not_silent():
+    """Every node a router reaches dies with messages maybe in flight, and comes back with
+    a fresh hub that cannot report them: the outage is counted (INFO), once. A node that
+    stays up through another's restart, or one that kept its hub, reports what it had."""
+
+    async def scenario():
+        async with (
+            node_servers(2) as servers,
+            Router(servers, 81) as router,
+            Router(servers, 82) as publisher,
+        ):
+            subscriber = Collector(1)
+            router.registry.subscribe(subscriber, [b"ch"])
+            await router.streams.sync()
+            counters = router.streams.counters
+            streams = router.streams.streams
+
+            def all_up() -> bool:
+                up = [s.state is pubsub_streams.StreamState.UP for s in streams.values()]
+                return len(up) == 2 and all(up)
+
+            await eventually(all_up)
+            await servers[0].stop()  # the other node stays up: nothing in doubt
+            await servers[0].start()
+            await eventually(lambda: counters.stream_breaks == 1)
+            await eventually(all_up)
+            assert counters.unaccounted_outages == 0
+            assert await publisher.streams.publish(b"ch", b"in flight?") == 1
+            for server in servers:
+                await server.stop()
+            for server in servers:
+                await server.start()
+            await eventually(lambda: counters.stream_breaks == 3)
+            await eventually(all_up)
+            assert counters.unaccounted_outages == 1
+            assert "pubsub_unaccounted_outages:1" in counters.info_lines()
+            assert await publisher.streams.publish(b"ch", b"after") == 1
+            await eventually(
+                lambda: [m[2] for m in subscriber.received] == [b"in flight?", b"after"]
+            )
+            assert counters.unaccounted_outages == 1
+
+    run(scenario())
+
+
 # ---------------------------------------------------------------------- a real cluster
 
 

@@ -31,16 +31,15 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 # (`python -m slotraft.redis_test_units --target local --unit unit/type/list-3`).
 ROUTER_UNITS = tuple(u for u in units.UNITS if u not in ("unit/type/list-2", "unit/type/list-3"))
 # Quick through a cluster too (seconds each; the others write thousands of keys one at a
-# time, each acknowledged after an fsync on two nodes). Not unit/pubsub: its keyspace
-# notification tests write right after CONFIG SET notify-keyspace-events, which answers
-# once the metadata group applied the setting while each shard adopts it through its own
-# log moments later, so that first write may not notify and the test waits for ever (a
-# known gap: CONFIG SET should wait for every shard). Through routers it runs whole.
+# time, each acknowledged after an fsync on two nodes). unit/pubsub's keyspace
+# notification tests write right after CONFIG SET notify-keyspace-events: CONFIG SET
+# answers once every shard adopted the setting (router/cluster_settings.py).
 CLUSTER_UNITS = (
     "unit/type/incr",
     "unit/expire",
     "unit/keyspace",
     "unit/multi",
+    "unit/pubsub",
     "unit/quit",
 )
 

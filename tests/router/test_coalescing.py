@@ -69,12 +69,15 @@ def test_requests_that_must_not_mix_stay_apart():
             WRITES._replace(resp3=True),
             WRITES._replace(read_only=True),
             WRITES._replace(read_only=True, consistency=pb.FOLLOWER),
+            WRITES._replace(writer=7),  # a NOLOOP tracking client's writes
         ]
         futures = [coalescer.add(key, [[b"GET", b"k%d" % i]]) for i, key in enumerate(keys)]
-        assert [await future for future in futures] == [[b"GET k%d" % i] for i in range(5)]
+        assert [await future for future in futures] == [[b"GET k%d" % i] for i in range(6)]
         assert sorted(key for key, _ in start.requests) == sorted(keys)
         for key, request in start.requests:
-            assert (request.shard, request.resp3, request.read_only, request.consistency) == key
+            assert key == MergeKey(
+                request.shard, request.resp3, request.read_only, request.consistency, request.writer
+            )
 
     asyncio.run(scenario())
 

@@ -5,6 +5,7 @@ real redis-server 7.0; redis-py's client-side cache against a router."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import time
 
@@ -13,7 +14,9 @@ import redis
 from redis.cache import CacheConfig
 
 from proto.internal_channels import INVALIDATE
+from router.main import redis_version
 from tests.router.support import Client, RouterThread, context, parse_replies
+from tests.support.resp3 import Resp3Connection
 
 
 def run(coroutine):
@@ -186,6 +189,66 @@ def test_tracking_replies_as_redis(redis_port, router_port, name, resp3):
     assert transcript(router_port, commands, resp3) == transcript(redis_port, commands, resp3)
 
 
+# NOLOOP: two RESP3 connections, A tracking, B not; after each step, the invalidations
+# each connection received.
+NOLOOP_STEPS = {
+    "default": [
+        ("A", ["CLIENT", "TRACKING", "on", "NOLOOP"]),
+        ("A", ["MGET", "nl:{1}", "nl:{1}b"]),
+        ("A", ["GET", "nl:{2}"]),
+        ("B", ["SET", "nl:{1}b", "x"]),  # another client's write: A is told
+        ("A", ["SET", "nl:{1}", "y"]),  # its own: not told (and forgotten)
+        ("B", ["SET", "nl:{1}", "z"]),  # hence not told of this one either
+        ("A", ["GET", "nl:{2}"]),
+        ("A", ["MULTI"]),
+        ("A", ["INCR", "nl:{2}"]),
+        ("A", ["EXEC"]),  # its own transaction: not told
+        ("A", ["GET", "nl:{3}"]),
+        ("A", ["EVAL", "return redis.call('SET', KEYS[1], 'v')", "1", "nl:{3}"]),
+        ("A", ["GET", "nl:{2}"]),
+        ("B", ["DEL", "nl:{2}"]),
+        ("A", ["CLIENT", "TRACKING", "on"]),  # NOLOOP stays until tracking is off
+        ("A", ["CLIENT", "TRACKINGINFO"]),
+    ],
+    "bcast": [
+        ("A", ["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "nlb:", "NOLOOP"]),
+        ("A", ["SET", "nlb:1", "a"]),
+        ("B", ["SET", "nlb:2", "b"]),
+        ("A", ["INCR", "nlb:3"]),
+        ("B", ["DEL", "nlb:1"]),
+        ("A", ["DEL", "nlb:2", "nlb:3"]),
+    ],
+    "without": [  # the same steps without NOLOOP: A is told of its own writes
+        ("A", ["CLIENT", "TRACKING", "on"]),
+        ("A", ["GET", "nl:{1}"]),
+        ("A", ["SET", "nl:{1}", "y"]),
+        ("A", ["CLIENT", "TRACKING", "off"]),
+        ("A", ["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "nlb:"]),
+        ("A", ["SET", "nlb:1", "a"]),
+    ],
+}
+
+
+def noloop_transcript(port: int, steps: list[tuple[str, list[str]]]) -> list:
+    with Resp3Connection(port) as a, Resp3Connection(port) as b:
+        b.call("DEL", "nl:{1}", "nl:{1}b", "nl:{2}", "nl:{3}")
+        b.call("DEL", "nlb:1", "nlb:2", "nlb:3")
+        out: list[tuple] = []
+        for name, command in steps:
+            reply = (a if name == "A" else b).call(*command)
+            if command[0] == "MULTI" or reply == b"QUEUED":
+                out.append((name, command, reply))  # a PING would be queued
+            else:
+                out.append((name, command, reply, a.take_pushes(), b.take_pushes()))
+        return out
+
+
+@pytest.mark.parametrize("name", sorted(NOLOOP_STEPS))
+def test_noloop_as_redis(redis_port, router_port, name):
+    steps = NOLOOP_STEPS[name]
+    assert noloop_transcript(router_port, steps) == noloop_transcript(redis_port, steps)
+
+
 def allow_redis_7_0(monkeypatch: pytest.MonkeyPatch) -> None:
     """redis-py enables its cache only for servers that say 7.4 or later (a policy: the
     protocol it uses, CLIENT TRACKING and RESP3 invalidation pushes, is 6.0's); the router
@@ -212,6 +275,31 @@ def test_redis_py_client_side_cache(router_port, monkeypatch):
     finally:
         cached.close()
         writer.close()
+
+
+def test_a_router_reporting_7_4_gets_redis_py_s_cache_as_it_is():
+    """--report-version 7.4.0 (RouterConfig.redis_version): HELLO and INFO say so, and
+    redis-py enables its client-side cache with no patch."""
+    with RouterThread(shards=3, redis_version="7.4.0") as thread:
+        cached = redis.Redis(port=thread.port, protocol=3, cache_config=CacheConfig())
+        writer = redis.Redis(port=thread.port)
+        try:
+            assert cached.info("server")["redis_version"] == "7.4.0"
+            assert writer.execute_command("HELLO")[b"version"] == b"7.4.0"
+            writer.set("cached", "old")
+            assert cached.get("cached") == b"old"
+            cache = cached.get_cache()
+            assert cache is not None and cache.size == 1
+            writer.set("cached", "new")
+            deadline = time.monotonic() + 10
+            while cached.get("cached") != b"new" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert cached.get("cached") == b"new"
+        finally:
+            cached.close()
+            writer.close()
+    with pytest.raises(argparse.ArgumentTypeError):
+        redis_version("7.4")
 
 
 def test_table_limit_and_info():

@@ -25,11 +25,11 @@ class _LocalFailure(RuntimeError):
 
 
 def _poisoned_apply(original):
-    def apply_steps(self: ShardState, data: bytes):
+    def apply_steps(self: ShardState, data: bytes, *more):
         if POISON in data:
             yield  # fails midway, as a long entry may
             raise _LocalFailure("out of something at 0x7f")
-        return (yield from original(self, data))
+        return (yield from original(self, data, *more))
 
     return apply_steps
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from node.pubsub import PubSubHub, RouterSet
 from node.tracking_feed import invalidation_publisher
 from proto import slotraft_pb2 as pb
-from proto.internal_channels import CONTROL, INVALIDATE, pack, unpack
+from proto.internal_channels import CONTROL, INVALIDATE, pack, unpack, unpack_invalidation
 from router.connection import ClientState
 from router.pubsub import Frame, PubSubRegistry
 
@@ -67,9 +67,13 @@ def test_invalidation_feed_only_while_a_router_listens():
         return 1
 
     hub.publish = record  # type: ignore[method-assign,assignment]
-    publish({b"k"})
+    publish({b"k"}, 0)
     assert sent == []  # nobody listens: nothing published
     hub.has_receivers = lambda channel: channel == INVALIDATE  # type: ignore[method-assign]
-    publish({b"b", b"a"})
-    publish(set())
-    assert sent == [(INVALIDATE, pack([b"a", b"b"]))]
+    publish({b"b", b"a"}, 0)
+    publish(set(), 0)
+    publish({b"c"}, 42)
+    assert sent == [(INVALIDATE, pack([b"0", b"a", b"b"])), (INVALIDATE, pack([b"42", b"c"]))]
+    assert unpack_invalidation(sent[1][1]) == (42, [b"c"])
+    assert unpack_invalidation(pack([b"x", b"c"])) is None
+    assert unpack_invalidation(b"") is None
