@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from node import membership_ops
 from proto.redis_config import CLUSTER_PARAMETERS, ConfigError, lookup
 from proto.topology import ClusterDescription, ShardPlacement, place_shards
 
@@ -88,6 +89,8 @@ class MetadataState:
         # The ids of the config entries applied lately: a node that proposed one waits
         # for its id (not replicated state: only the proposer's wait reads it).
         self.applied_config_ids: collections.deque[str] = collections.deque(maxlen=256)
+        # Node membership and replica placement operations (node/membership_ops.py).
+        self.membership = membership_ops.MembershipLedger()
 
     def apply(self, index: int, data: bytes) -> None:
         """Apply one entry. Total, as every replica of the group applies every entry and
@@ -95,7 +98,11 @@ class MetadataState:
         config entry (the same on every replica, which all read the same bytes) is a
         logged no-op."""
         try:
-            if _op_of(data) == "config":
+            op = _op_of(data)
+            if op in ("membership", "membership-done"):
+                self._apply_membership(index, data)
+                return
+            if op == "config":
                 settings, config_id = parse_config(data)
                 self.settings.update(settings)
                 self.settings_version = index
@@ -110,6 +117,24 @@ class MetadataState:
         new_map.epoch = index
         self.map = new_map
         self.installed = True
+        for listener in list(self.listeners):
+            listener(new_map)
+
+    def _apply_membership(self, index: int, data: bytes) -> None:
+        current = self.map
+        outcome = membership_ops.apply(
+            self.membership, index, data, dict(current.nodes), list(current.shards), current.epoch
+        )
+        if outcome.error:
+            log.warning("metadata entry %d: membership change refused: %s", index, outcome.error)
+        if outcome.nodes is None and outcome.shards is None:
+            return
+        new_map = ClusterMap(
+            epoch=index,
+            nodes=outcome.nodes if outcome.nodes is not None else dict(current.nodes),
+            shards=list(outcome.shards) if outcome.shards is not None else list(current.shards),
+        )
+        self.map = new_map
         for listener in list(self.listeners):
             listener(new_map)
 
@@ -130,6 +155,7 @@ class MetadataState:
                 "map": json.loads(self.map.to_json()),
                 "settings": self.settings,
                 "settings_version": self.settings_version,
+                "membership": self.membership.snapshot(),
             },
             sort_keys=True,
         ).encode()
@@ -141,6 +167,7 @@ class MetadataState:
         # Snapshots from before cluster-wide settings have none.
         self.settings = dict(raw.get("settings", {}))
         self.settings_version = raw.get("settings_version", 0)
+        self.membership.restore(raw.get("membership"))  # absent before membership changes
         for listener in list(self.listeners):
             listener(self.map)
         for settings_listener in list(self.settings_listeners):
