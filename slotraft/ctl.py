@@ -5,6 +5,9 @@ slotraft ctl --node HOST:PORT health     # exit 0 when the node serves (health c
 slotraft ctl transfer-leader SHARD NODE  # hand a shard's leadership to a node
 slotraft ctl --node HOST:PORT release-votes --accept-data-loss
                                          # a node rejoining after lost data votes again
+slotraft ctl add-node --id 4 --address HOST:PORT   # a node started with --join
+slotraft ctl remove-node ID | replace-node ID --new-id N --address HOST:PORT | rebalance
+                                         # (slotraft/ctl_membership.py)
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from proto import slotraft_pb2 as pb
 from proto.credentials import SecretError
 from proto.topology import ClusterDescription
 from slotraft.admin_client import AdminClient, tool_credentials
+from slotraft.ctl_membership import ACTIONS, add_subcommands, render_in_flight, run_membership
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,6 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="required: the node may elect a leader without writes it had acknowledged",
     )
+    add_subcommands(actions)
 
 
 def node_addresses(args: argparse.Namespace) -> list[str]:
@@ -169,6 +174,10 @@ def run(args: argparse.Namespace) -> int:
 def run_action(args: argparse.Namespace, admin: AdminClient, addresses: list[str]) -> int:
     if args.action == "status":
         answers = status_of_all(admin, addresses, args.timeout)
+        # Nodes added since the cluster file was written: the map names them.
+        added = {m.address for a in answers for m in a.slot_map.nodes} - set(addresses)
+        answers += status_of_all(admin, sorted(added), args.timeout)
+        addresses = addresses + sorted(added)
         if args.json:
             from google.protobuf.json_format import MessageToDict
 
@@ -183,6 +192,9 @@ def run_action(args: argparse.Namespace, admin: AdminClient, addresses: list[str
             )
         else:
             print(render_status(answers))
+            moves = render_in_flight(membership_progress(admin, addresses, args.timeout))
+            if moves:
+                print(moves)
         return 0 if answers else 1
     if args.action == "health":
         for address in addresses:
@@ -212,7 +224,21 @@ def run_action(args: argparse.Namespace, admin: AdminClient, addresses: list[str
         return 1
     if args.action == "release-votes":
         return release_votes(args, admin, addresses)
+    if args.action in ACTIONS:
+        return run_membership(args, admin, addresses)
     return 2
+
+
+def membership_progress(
+    admin: AdminClient, addresses: list[str], timeout: float
+) -> list[pb.MembershipProgressReply]:
+    replies = []
+    for address in addresses:
+        try:
+            replies.append(admin.call(address, "MembershipProgress", pb.StatusRequest(), timeout))
+        except grpc.RpcError:
+            continue
+    return replies
 
 
 def release_votes_usage(args: argparse.Namespace) -> str:
