@@ -351,7 +351,9 @@ async def serve(args: argparse.Namespace) -> None:
         grpc_socket,
         credentials.key,
         me,
-        admitted | frozenset(host.cluster_map.nodes),
+        # A joining node admits any node that proves the secret until the map names its
+        # peers: it holds no data yet, and the nodes that add it are not in its file.
+        frozenset() if args.join else admitted | frozenset(host.cluster_map.nodes),
     )
 
     def admit(nodes: frozenset[int]) -> None:

@@ -101,10 +101,15 @@ def _change(kind: ConfChangeType, node: int) -> MembershipStep:
 
 
 def _up_to_date(status: Status, lag: int) -> set[int]:
-    """The leader and the peers replicating within `lag` entries of the commit index."""
+    """The leader and the peers replicating within `lag` entries of the commit index (not
+    one holding its votes: its answers count towards no majority)."""
     current = {status.node_id}
     for peer, progress in status.peers.items():
-        if progress.state == "replicate" and progress.match + lag >= status.commit:
+        if (
+            progress.state == "replicate"
+            and not progress.rejoining
+            and progress.match + lag >= status.commit
+        ):
             current.add(peer)
     return current
 

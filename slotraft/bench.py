@@ -17,6 +17,7 @@ BENCHMARKS = {
     "rdb": "slotraft.benchmarks.rdb_codec",
     "stream-memory": "slotraft.benchmarks.stream_memory",
     "key-memory": "slotraft.benchmarks.key_memory",
+    "catch-up": "slotraft.benchmarks.catch_up",
 }
 
 

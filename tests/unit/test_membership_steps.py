@@ -144,3 +144,14 @@ def test_drives_a_raft_group_from_1_2_3_to_2_3_4_with_writes_in_between():
         assert [d for d in cluster.data(node) if d.startswith(b"w")] == [
             b"w%d" % i for i in range(20)
         ]
+
+
+def test_a_learner_holding_its_votes_is_not_promoted():
+    held = status((1, 2, 3), (4,))
+    peers = dict(held.peers)
+    peers[4] = PeerStatus(10, 11, "replicate", True, rejoining=True)
+    step = next_step(
+        Status(**{**{f: getattr(held, f) for f in held.__dataclass_fields__}, "peers": peers}),
+        (1, 2, 4),
+    )
+    assert step.kind is StepKind.WAIT and "catching up" in step.reason
