@@ -15,6 +15,7 @@ import argparse
 import secrets
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -22,6 +23,7 @@ import grpc
 from node.membership_ops import describe
 from proto import slotraft_pb2 as pb
 from slotraft.admin_client import AdminClient
+from slotraft.up_join import joined_port, request_join
 
 ACTIONS = ("add-node", "remove-node", "replace-node", "rebalance")
 POLL_S = 0.25
@@ -30,7 +32,12 @@ POLL_S = 0.25
 def add_subcommands(actions: Any) -> None:
     add = actions.add_parser("add-node", help="add a node started with `slotraft node --join`")
     add.add_argument("--id", type=int, required=True, dest="member", help="the new node's id")
-    add.add_argument("--address", required=True, help="its HOST:PORT")
+    add.add_argument(
+        "--address",
+        default=None,
+        help="its HOST:PORT; left out for a `slotraft up` cluster (--data-dir): the running "
+        "`slotraft up` starts the node, records it in cluster.json, and it is added",
+    )
     remove = actions.add_parser(
         "remove-node", help="move a node's replicas and leaderships elsewhere, then remove it"
     )
@@ -112,6 +119,11 @@ class Cluster:
 
 
 def run_membership(args: argparse.Namespace, admin: AdminClient, addresses: list[str]) -> int:
+    if args.action == "add-node" and args.address is None:
+        address = start_up_node(args.data_dir, args.member, addresses)
+        if not address:
+            return 1
+        args.address = address
     cluster = Cluster(admin, addresses, args.timeout)
     replies = cluster.refresh()
     if cluster.map is None:
@@ -160,6 +172,35 @@ def run_membership(args: argparse.Namespace, admin: AdminClient, addresses: list
         return 1
     print(f"{what}: done")
     return 0
+
+
+def start_up_node(data_dir: Path, node_id: int, addresses: list[str]) -> str:
+    """Have the `slotraft up` running on `data_dir` start node `node_id` (slotraft/up_join.py);
+    its HOST:PORT, or "" (said why) if it did not within 30 s."""
+    if not (data_dir / "cluster.json").exists():
+        print(
+            f"slotraft ctl: add-node without --address needs a `slotraft up` cluster in "
+            f"{data_dir} (no cluster.json there)",
+            file=sys.stderr,
+        )
+        return ""
+    try:
+        request_join(data_dir, node_id)
+    except ValueError as error:
+        print(f"slotraft ctl: {error}", file=sys.stderr)
+        return ""
+    host = addresses[0].rpartition(":")[0] if addresses else "127.0.0.1"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        port = joined_port(data_dir, node_id)
+        if port:
+            print(f"node {node_id} started by `slotraft up` on {host}:{port}")
+            return f"{host}:{port}"
+        time.sleep(POLL_S)
+    print(
+        f"slotraft ctl: `slotraft up` on {data_dir} did not start node {node_id}", file=sys.stderr
+    )
+    return ""
 
 
 def wait_settled(cluster: Cluster, wait: float, what: str) -> bool:

@@ -229,11 +229,11 @@ class LocalCluster:
             )
         return description
 
-    def add_joining_node(self, node_id: int) -> Process:
-        """A process for a new node (`slotraft node --join`) on a free port, not started;
-        `slotraft ctl add-node --id N --address HOST:PORT` then adds it to the cluster."""
+    def add_joining_node(self, node_id: int, port: int = 0) -> Process:
+        """A process for a new node (`slotraft node --join`) on `port` (0: a free one), not
+        started; `slotraft ctl add-node --id N --address HOST:PORT` then adds it."""
         assert self.description is not None
-        port = free_port(self.host)
+        port = port or free_port(self.host)
         address = f"{self.host}:{port}"
         command = [
             sys.executable,
