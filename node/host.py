@@ -564,7 +564,10 @@ class NodeHost:
         if meta is None or meta.state.installed or meta.install_proposed:
             return
         raft = meta.raft
-        if raft.role is not Role.LEADER:
+        if raft.role is not Role.LEADER or not meta.current:
+            # Not before an entry of its term applied: after a restart the first install
+            # may be committed but not applied yet, and the map since (membership changes)
+            # must not be replaced by the description's again.
             return
         try:
             raft.propose(MetadataState.install_command(meta.state.map))

@@ -7,6 +7,8 @@ One cluster for the module; the steps depend on each other, so they are one test
 
 from __future__ import annotations
 
+import contextlib
+import json
 import random
 import signal
 import subprocess
@@ -116,8 +118,6 @@ def join(cluster: LocalCluster, node_id: int) -> str:
 def map_of(cluster: LocalCluster) -> dict:
     result = ctl(cluster, "status", "--json")
     assert result.returncode == 0
-    import json
-
     answers = json.loads(result.stdout)
     return max((a["slotMap"] for a in answers), key=lambda m: int(m["epoch"]))
 
@@ -141,6 +141,22 @@ def test_grow_rebalance_shrink_and_replace_without_losing_a_write(cluster):
                     counts[int(replica)] += 1
             assert sorted(counts) == [1, 2, 3, 4, 5]
             assert max(counts.values()) - min(counts.values()) <= 1, counts
+
+            # Every node restarts: the map since the description's (its epoch, the nodes
+            # added, the moves) is what the metadata group holds afterwards.
+            epoch = int(slot_map["epoch"])
+            for node_id in range(1, 6):
+                cluster.kill(cluster.node(node_id))
+            for node_id in range(1, 6):
+                cluster.start_process(cluster.node(node_id))
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                with contextlib.suppress(AssertionError, KeyError, ValueError):
+                    restarted = map_of(cluster)
+                    if len(restarted["nodes"]) == 5:
+                        break
+                time.sleep(1)
+            assert int(restarted["epoch"]) >= epoch and len(restarted["nodes"]) == 5
 
             # Bad input changes nothing.
             refused = ctl(cluster, "remove-node", "9")
