@@ -27,6 +27,7 @@ from slotraft.up_join import joined_port, request_join
 
 ACTIONS = ("add-node", "remove-node", "replace-node", "rebalance")
 POLL_S = 0.25
+UNANSWERED_S = 10.0
 
 
 def add_subcommands(actions: Any) -> None:
@@ -75,18 +76,26 @@ class Cluster:
         self.addresses = list(addresses)
         self.timeout = timeout
         self.map: pb.SlotMap | None = None
+        # Addresses that did not answer, and when: polled again only after UNANSWERED_S,
+        # so that a dead node (replace-node's) does not cost a timeout on every poll.
+        self.unanswered: dict[str, float] = {}
 
     def call(self, address: str, method: str, request: Any) -> Any:
         return self.admin.call(address, method, request, self.timeout)
 
     def refresh(self) -> list[pb.MembershipProgressReply]:
         replies = []
+        now = time.monotonic()
         for address in list(self.addresses):
+            if now - self.unanswered.get(address, -UNANSWERED_S) < UNANSWERED_S:
+                continue
             try:
                 replies.append(self.call(address, "MembershipProgress", pb.StatusRequest()))
                 slot_map = self.call(address, "GetSlotMap", pb.StatusRequest())
             except grpc.RpcError:
+                self.unanswered[address] = time.monotonic()
                 continue
+            self.unanswered.pop(address, None)
             if self.map is None or slot_map.epoch > self.map.epoch:
                 self.map = slot_map
         if self.map is not None:
