@@ -25,9 +25,11 @@ T = TypeVar("T")
 
 
 class LinkProxy:
-    def __init__(self, link: Link, upstream: tuple[str, int]) -> None:
+    def __init__(self, link: Link, upstream: tuple[str, int], record: bool = False) -> None:
         self.link = link
         self.upstream = upstream
+        # Every byte forwarded, both ways (tests look for plaintext on the wire).
+        self.recorded: bytearray | None = bytearray() if record else None
         self.cut = False
         self.forwarding: set[asyncio.StreamWriter] = set()
         self.blackholed: set[asyncio.StreamWriter] = set()
@@ -61,6 +63,8 @@ class LinkProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
             while data := await reader.read(_CHUNK):
+                if self.recorded is not None:
+                    self.recorded += data
                 writer.write(data)
                 await writer.drain()
         writer.transport.abort()
@@ -89,8 +93,9 @@ class LinkProxy:
 
 
 class ProxyNetwork:
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", record: bool = False) -> None:
         self.host = host
+        self.record = record
         self.proxies: dict[Link, LinkProxy] = {}
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="proxies", daemon=True)
@@ -101,7 +106,7 @@ class ProxyNetwork:
 
     def add(self, link: Link, upstream: tuple[str, int]) -> int:
         """Start the proxy of one link; returns the port the sending node must dial."""
-        proxy = LinkProxy(link, upstream)
+        proxy = LinkProxy(link, upstream, self.record)
         self.proxies[link] = proxy
         return self._run(proxy.start(self.host))
 
@@ -117,6 +122,14 @@ class ProxyNetwork:
                 self.proxies[link].set_cut(cut)
 
         self._run(apply())
+
+    def recorded(self) -> bytes:
+        """Everything the proxies forwarded so far (with `record`)."""
+
+        async def collect() -> bytes:
+            return b"".join(bytes(p.recorded or b"") for p in self.proxies.values())
+
+        return self._run(collect())
 
     def cut_links(self) -> set[Link]:
         return {link for link, proxy in self.proxies.items() if proxy.cut}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from typing import cast
@@ -182,12 +183,16 @@ class NodeListener:
         key: bytes,
         me: Peer,
         nodes: frozenset[int] = frozenset(),
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.handlers = handlers
         self.grpc_socket = grpc_socket
         self.key = key
         self.me = me
         self.nodes = nodes
+        # Mutual TLS with the cluster CA (proto/tls.py): a connection that does not
+        # present a certificate the CA signed never reaches the handshake.
+        self.tls = tls
         self.server: asyncio.Server | None = None
         self.tasks: set[asyncio.Task] = set()
         self.handshaking: set[_Gate] = set()
@@ -200,7 +205,12 @@ class NodeListener:
     async def start(self, address: str) -> None:
         host, _, port = address.rpartition(":")
         self.server = await asyncio.get_running_loop().create_server(
-            lambda: _Gate(self), host.strip("[]"), int(port), reuse_address=True
+            lambda: _Gate(self),
+            host.strip("[]"),
+            int(port),
+            reuse_address=True,
+            ssl=self.tls,
+            ssl_handshake_timeout=HANDSHAKE_TIMEOUT_S if self.tls is not None else None,
         )
 
     async def stop(self) -> None:

@@ -46,6 +46,7 @@ from proto.redis_config import (
     read_config_file,
 )
 from proto.slots import SLOT_COUNT
+from proto.tls import TlsError, add_tls_arguments, cluster_tls, tls_values
 from proto.topology import ClusterDescription, NodeAddress
 
 _NODE = NodeSettings()  # the defaults the flags show and fall back to
@@ -182,6 +183,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"itself; default {_NODE.wal_writer})",
     )
     add_metrics_argument(parser, "the node serves without metrics")
+    add_tls_arguments(parser)
     parser.add_argument("--log-level", default="INFO")
 
 
@@ -325,7 +327,11 @@ async def serve(args: argparse.Namespace) -> None:
         description.replicas,
         SLOT_COUNT,
     )
-    credentials = Credentials.from_secret(secret, me)
+    try:
+        tls = cluster_tls(tls_values(args, file_settings(getattr(args, "config", None))))
+    except TlsError as error:
+        raise SystemExit(f"node {args.id}: {error}") from None
+    credentials = Credentials.from_secret(secret, me, tls.client if tls else None)
     lock = claim_data_dir(args, me)
     host = NodeHost(args.id, description, args.data_dir, settings_from(args), credentials)
     await host.start()
@@ -354,6 +360,7 @@ async def serve(args: argparse.Namespace) -> None:
         # A joining node admits any node that proves the secret until the map names its
         # peers: it holds no data yet, and the nodes that add it are not in its file.
         frozenset() if args.join else admitted | frozenset(host.cluster_map.nodes),
+        tls.server if tls else None,
     )
 
     def admit(nodes: frozenset[int]) -> None:

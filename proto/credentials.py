@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import ssl
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -90,15 +91,17 @@ def cluster_id_from_secret(secret: bytes) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
-    """What one process presents when it connects to a node: the handshake key and what it
-    says of itself."""
+    """What one process presents when it connects to a node: the handshake key, what it
+    says of itself and, when the cluster runs mutual TLS (proto/tls.py), the TLS context
+    its connections to nodes use (None: plain TCP)."""
 
     key: bytes
     me: Peer
+    tls: ssl.SSLContext | None = None
 
     @classmethod
-    def from_secret(cls, secret: bytes, me: Peer) -> Credentials:
-        return cls(derive_key(secret), me)
+    def from_secret(cls, secret: bytes, me: Peer, tls: ssl.SSLContext | None = None) -> Credentials:
+        return cls(derive_key(secret), me, tls)
 
     def for_cluster(self, cluster_id: str) -> Credentials:
         return replace(self, me=replace(self.me, cluster_id=cluster_id))

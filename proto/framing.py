@@ -209,7 +209,15 @@ async def open_channel(
     loop = asyncio.get_running_loop()
     handshake = ClientHandshake(credentials.key, credentials.me, channel, expect_node)
     transport, gate = await asyncio.wait_for(
-        loop.create_connection(lambda: _Handshaking(handshake), host.strip("[]"), int(port)),
+        loop.create_connection(
+            lambda: _Handshaking(handshake),
+            host.strip("[]"),
+            int(port),
+            ssl=credentials.tls,
+            # Names are not checked (proto/tls.py); OpenSSL still wants one for SNI.
+            server_hostname="" if credentials.tls is not None else None,
+            ssl_handshake_timeout=timeout if credentials.tls is not None else None,
+        ),
         timeout,
     )
     try:

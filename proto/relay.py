@@ -72,7 +72,9 @@ class Relay(asyncio.Protocol):
         peer = self.peer
         if peer is not None and peer.transport is not None and peer.transport.can_write_eof():
             peer.transport.write_eof()
-            return True
+            # A TLS transport closes at the end of its stream whatever is returned (and
+            # asyncio warns when asked to stay open); the peer side then closes with it.
+            return self.transport is not None and not _is_tls(self.transport)
         return False
 
     def pause_writing(self) -> None:
@@ -94,6 +96,10 @@ class Relay(asyncio.Protocol):
     def abort(self) -> None:
         if self.transport is not None:
             self.transport.abort()
+
+
+def _is_tls(transport: asyncio.BaseTransport) -> bool:
+    return transport.get_extra_info("sslcontext") is not None
 
 
 def relay_pair() -> tuple[Relay, Relay]:

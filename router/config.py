@@ -60,6 +60,9 @@ class RouterConfig:
     # connection whose unsent replies pass a class's hard limit, or its soft limit for
     # longer than its seconds, is closed (0: no limit).
     output_buffer_limits: str = DEFAULT_OUTPUT_LIMITS
+    # Redis's tls-* parameters given (canonical names and values, router/tls.py reads
+    # them): a TLS port for clients, mutual TLS to the nodes.
+    tls: tuple[tuple[str, str], ...] = ()
     # The redis.conf-style file the router was started with (CONFIG REWRITE writes it).
     config_file: Path | None = None
     # The Redis version whose behaviour the router reproduces (HELLO, INFO server).

@@ -43,6 +43,8 @@ from router.config import RouterConfig
 from router.connection import ClientState
 from router.context import RouterContext
 from router.local_commands import answers, help_lines
+from router.open_files import TooFewFiles, fit_max_clients
+from router.tls import ROUTER_TLS_PARAMETERS
 
 
 def local_values(config: RouterConfig) -> dict[str, str]:
@@ -88,11 +90,16 @@ def current_values(ctx: RouterContext) -> dict[str, str]:
     values["dir"] = os.getcwd()
     values["requirepass"] = (config.requirepass or b"").decode("latin-1")
     values.update(local_values(config))
+    values.update({name: value for name, value in config.tls if name in ROUTER_TLS_PARAMETERS})
     _, cluster = ctx.backend.cluster_settings()
     values.update({name: value for name, value in cluster.items() if name in CLUSTER_PARAMETERS})
     return values
 
 
+# Redis's updateMaxclients, when the open-files limit cannot grow enough.
+TOO_MANY_CLIENTS = (
+    "The operating system is not able to handle the specified number of clients, try with %d"
+)
 UNKNOWN_OPTION = b"ERR Unknown option or number of arguments for CONFIG SET - '%s'"
 
 
@@ -178,6 +185,13 @@ async def config_set(ctx: RouterContext, client: ClientState, args: list[bytes])
             and shown != values[parameter.name]
         ):
             return _failed(registered, FIXED_REASONS.get(parameter.name, FIXED_REASON))
+        if parameter.name == "maxclients" and int(shown) > ctx.config.max_clients:
+            try:  # raises the open-files limit if it can
+                fitted = fit_max_clients(int(shown)).max_clients
+            except TooFewFiles:
+                fitted = ctx.config.max_clients
+            if fitted < int(shown):
+                return _failed(registered, TOO_MANY_CLIENTS % fitted)
         pending[parameter.name] = shown
     # Proposed even when this router shows the same value: its view may lag a change made
     # through another router, which this SET must then undo.

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -27,11 +28,14 @@ from proto.redis_config import (
     check_secret_file_mode,
     read_config_file,
 )
+from proto.tls import TlsError, add_tls_arguments, tls_values
+from router import tls
 from router.backend import Backend
 from router.cluster_backend import ClusterBackend
 from router.config import Limits, RouterConfig
 from router.config_command import with_local_values
 from router.metrics_export import RouterCollector
+from router.open_files import fit_and_log
 from router.server import RouterServer
 
 log = logging.getLogger("slotraft.router")
@@ -48,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiv
         default=None,
         metavar="FILE",
         help="a redis.conf-style file: port, bind, protected-mode, timeout, maxclients, "
-        "client-output-buffer-limit, client-query-buffer-limit, proto-max-bulk-len, "
+        "client-output-buffer-limit, client-query-buffer-limit, proto-max-bulk-len, tls-*, "
         "requirepass (the file must then be mode 600); the flags override it, CONFIG SET "
         "changes the running router and CONFIG REWRITE writes back here. Cluster-wide "
         "directives (maxmemory, slowlog-*, ...) are accepted and left to the nodes: give "
@@ -111,6 +115,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiv
     parser.add_argument(
         "--proto-max-bulk-len", type=int, default=None, help=f"({Limits().max_bulk_len})"
     )
+    parser.add_argument(
+        "--tls-port",
+        type=int,
+        default=None,
+        help="serve clients over TLS on this port too (0, the default: no TLS port); needs "
+        "--tls-cert-file and --tls-key-file",
+    )
+    parser.add_argument(
+        "--tls-auth-clients",
+        choices=["yes", "no", "optional"],
+        default=None,
+        help="TLS clients must present a certificate the CA signed (yes, the default), may "
+        "(optional), or are not asked (no)",
+    )
+    add_tls_arguments(parser)
     add_metrics_argument(parser, "clients are served without metrics")
     parser.add_argument(
         "--log-level",
@@ -171,9 +190,14 @@ def config_from(args: argparse.Namespace) -> RouterConfig:
             limits=Limits(max_args=args.max_args),
             config_file=path.resolve() if path is not None else None,
             announce=args.announce,
+            tls=tuple(sorted(tls_values(args, from_file).items())),
         )
-        return with_local_values(base, local)
-    except ValueError as error:
+        config = with_local_values(base, local)
+        # Unusable certificates or settings stop the router before it serves anyone.
+        tls.client_context(config)
+        tls.node_context(config)
+        return config
+    except ValueError as error:  # TlsError included
         raise SystemExit(f"router: {error}") from None
 
 
@@ -185,9 +209,13 @@ async def cluster_backend_from(args: argparse.Namespace) -> tuple[Backend, list[
     except SecretError as error:
         raise SystemExit(f"router: {error}") from None
     me = Peer(os.environ.get(CLUSTER_ID_ENV, "").strip(), role=ROLE_ROUTER)
+    try:
+        node_tls = tls.node_context(config_from(args))
+    except TlsError as error:
+        raise SystemExit(f"router: {error}") from None
     cluster = ClusterBackend(
         [address.strip() for address in args.nodes.split(",")],
-        Credentials.from_secret(secret, me),
+        Credentials.from_secret(secret, me, node_tls),
         args.retry_seconds,
         single_flight=args.single_flight,
     )
@@ -236,6 +264,8 @@ async def serve(
 def run(args: argparse.Namespace, backend_from: BackendFactory = cluster_backend_from) -> int:
     config = config_from(args)
     configure("router", config.port, args.log_level.upper())
+    # maxclients within the open-files limit (raised first if it can be), as Redis.
+    config = dataclasses.replace(config, max_clients=fit_and_log(config.max_clients))
     if args.metrics is not None:
         parse_address(args.metrics)  # a bad address stops the router before it starts
 

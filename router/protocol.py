@@ -331,7 +331,8 @@ class RequestParser:
     def _next_exact(self) -> list[bytes] | ProtocolError | None:
         if self._chunks:
             if len(self._buf) - self._pos + self._chunks_len < self._need:
-                return None
+                # Still short of a long argument: the limit holds while it arrives too.
+                return self._check_query_buffer()
             self._merge()
         while True:
             if self._remaining == 0:

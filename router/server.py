@@ -11,7 +11,7 @@ import time
 from typing import cast
 
 from proto.errors import DENIED_PROTECTED_MODE, MAX_CLIENTS
-from router import client_ops, cron
+from router import client_ops, cron, tls
 from router.backend import Backend
 from router.config import RouterConfig
 from router.connection import ClientState
@@ -22,6 +22,9 @@ from router.router_registry import default_announce
 from router.session import Session
 
 log = logging.getLogger("slotraft.router")
+
+# A client on the TLS port has this long to complete the TLS handshake.
+TLS_HANDSHAKE_TIMEOUT_S = 10.0
 
 
 class RouterProtocol(asyncio.Protocol):
@@ -117,6 +120,7 @@ class RouterServer:
     ) -> None:
         self.ctx = RouterContext(config, backend, rng)
         self._server: asyncio.base_events.Server | None = None
+        self._tls_server: asyncio.base_events.Server | None = None
         self._cron: asyncio.Task | None = None
         self._join: asyncio.Task | None = None  # a CLIENT PAUSE under way elsewhere
 
@@ -136,6 +140,7 @@ class RouterServer:
             reuse_address=True,
         )
         self.ctx.port = self._server.sockets[0].getsockname()[1]
+        await self._start_tls(loop)
         self._cron = loop.create_task(cron.run(self.ctx), name="router-cron")
         self.ctx.bus.start()  # the other routers' CLIENT requests, MONITOR notices
         self._join = loop.create_task(client_ops.join_pause(self.ctx), name="join-pause")
@@ -150,6 +155,25 @@ class RouterServer:
             self.ctx.announce = announce
             self.ctx.backend.announce(announce)
         return self.ctx.port
+
+    async def _start_tls(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Redis's tls-port: the same service over TLS. A client that does not complete a
+        TLS handshake (plaintext RESP, a certificate the CA did not sign when
+        tls-auth-clients is yes) is disconnected before it has a session."""
+        context = tls.client_context(self.ctx.config)
+        if context is None:
+            return
+        config = self.ctx.config
+        self._tls_server = await loop.create_server(
+            lambda: RouterProtocol(self.ctx),
+            config.host,
+            tls.tls_port(config),
+            backlog=4096,
+            reuse_address=True,
+            ssl=context,
+            ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_S,
+        )
+        log.info("router listening for TLS on %s:%d", config.host, tls.tls_port(config))
 
     async def serve_forever(self) -> None:
         if self._server is None:
@@ -171,6 +195,9 @@ class RouterServer:
             self._cron = None
         if self._server is not None:
             self._server.close()
+        if self._tls_server is not None:
+            self._tls_server.close()
+            self._tls_server = None
         for handle in list(self.ctx.clients.values()):
             handle.kill()
         if self._server is not None:

@@ -65,6 +65,8 @@ class Transport(Protocol):
 
     def close(self) -> None: ...
 
+    def abort(self) -> None: ...
+
     def pause_reading(self) -> None: ...
 
     def resume_reading(self) -> None: ...
@@ -267,6 +269,12 @@ class Session:
                     self.ctx.stats.protocol_errors += 1
                     if failure.message is not None:
                         self._send(replies.error(failure.message))
+                    else:  # Redis logs it too (networking.c, processInputBuffer's caller)
+                        log.warning(
+                            "connection %d reached the query buffer limit of %d bytes: closed",
+                            self.client.id,
+                            self.ctx.config.limits.max_query_buffer,
+                        )
                     self._close()
                     return
                 if self.client.closing:
@@ -405,7 +413,10 @@ class Session:
             self._over_soft_limit_since = None
             return
         log.warning("connection %d does not read fast enough: closed (%s)", self.client.id, why)
-        self._close()
+        # Its unsent replies are dropped (as Redis frees the client): a close would wait to
+        # flush them to a reader that does not read, keeping its subscriptions meanwhile.
+        self.closed = True
+        self.transport.abort()
 
     def _close(self) -> None:
         self.closed = True

@@ -4,6 +4,7 @@ tests), through the node handshake (proto/relay.py ThreadedGrpcDialer)."""
 from __future__ import annotations
 
 import os
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +24,21 @@ from proto.relay import ThreadedGrpcDialer
 
 
 def tool_credentials(
-    secret_file: Path | None = None, data_dir: Path | None = None, cluster_id: str = ""
+    secret_file: Path | None = None,
+    data_dir: Path | None = None,
+    cluster_id: str = "",
+    tls: ssl.SSLContext | None = None,
 ) -> Credentials:
     """A tool's credentials: the secret from `secret_file`, else the environment, else the
-    file `slotraft up` keeps in `data_dir` (raises proto.credentials.SecretError)."""
+    file `slotraft up` keeps in `data_dir` (raises proto.credentials.SecretError); `tls`:
+    the context of a cluster in mutual TLS (proto/tls.py)."""
     if secret_file is None and not (os.environ.get(SECRET_FILE_ENV) or os.environ.get(SECRET_ENV)):
         candidate = data_dir / SECRET_FILE_NAME if data_dir is not None else None
         if candidate is not None and candidate.exists():
             secret_file = candidate
     secret = load_secret(secret_file)
     cluster_id = cluster_id or os.environ.get(CLUSTER_ID_ENV, "").strip()
-    return Credentials.from_secret(secret, Peer(cluster_id, role=ROLE_TOOL))
+    return Credentials.from_secret(secret, Peer(cluster_id, role=ROLE_TOOL), tls)
 
 
 class AdminClient:

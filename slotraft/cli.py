@@ -15,6 +15,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "run a router (the RESP endpoint clients connect to)",
     ),
     "up": ("slotraft.up", "start a whole cluster as local processes (the embedded default)"),
+    "certs": ("slotraft.certs", "make a cluster CA and TLS certificates (local trials, compose)"),
     "ctl": ("slotraft.ctl", "inspect and operate a running cluster"),
     "bench": ("slotraft.bench", "run a benchmark and print its figures"),
     "import": (

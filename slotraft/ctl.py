@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import ssl
 import sys
 from pathlib import Path
 
@@ -22,9 +23,12 @@ import grpc
 
 from proto import slotraft_pb2 as pb
 from proto.credentials import SecretError
+from proto.tls import TlsError, add_tls_arguments, cluster_tls, tls_values
 from proto.topology import ClusterDescription
 from slotraft.admin_client import AdminClient, tool_credentials
+from slotraft.certs import tls_of_dir
 from slotraft.ctl_membership import ACTIONS, add_subcommands, render_in_flight, run_membership
+from slotraft.local_cluster import TLS_DIR
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="file holding the cluster secret (default: env SLOTRAFT_CLUSTER_SECRET_FILE or "
         "SLOTRAFT_CLUSTER_SECRET, else <data-dir>/cluster.secret)",
     )
+    # --tls-cluster yes with the certificate files, for a cluster in mutual TLS; without
+    # it, the certificates of <data-dir>/tls if `slotraft up --tls` made them.
+    add_tls_arguments(parser)
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     status = actions.add_parser("status", help="shards, slot ranges, leaders, terms, indexes")
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -155,6 +162,15 @@ def ping_router(args: argparse.Namespace) -> int:
     return 0
 
 
+def tool_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The TLS context for the nodes: the --tls-* flags', else <data-dir>/tls's."""
+    values = tls_values(args, {})
+    if "tls-cluster" in values:
+        tls = cluster_tls(values)
+        return tls.client if tls is not None else None
+    return tls_of_dir(args.data_dir / TLS_DIR)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.action == "ping":
         return ping_router(args)
@@ -163,8 +179,8 @@ def run(args: argparse.Namespace) -> int:
         print(problem, file=sys.stderr)
         return 2
     try:
-        credentials = tool_credentials(args.cluster_secret_file, args.data_dir)
-    except SecretError as error:
+        credentials = tool_credentials(args.cluster_secret_file, args.data_dir, tls=tool_tls(args))
+    except (SecretError, TlsError) as error:
         print(f"slotraft ctl: {error}", file=sys.stderr)
         return 2
     with AdminClient(credentials) as admin:

@@ -23,10 +23,13 @@ from proto.credentials import SECRET_FILE_ENV, SECRET_FILE_NAME, create_secret_f
 from proto.slots import key_slot
 from proto.topology import ClusterDescription, NodeAddress, place_shards
 from slotraft.admin_client import AdminClient, tool_credentials
+from slotraft.certs import make_certificates, tls_of_dir
 
 CLUSTER_FILE = "cluster.toml"
 PASSWORD_ENV = "SLOTRAFT_PASSWORD"
 ROUTER_PORTS_FILE = "router-ports"
+ROUTER_TLS_PORTS_FILE = "router-tls-ports"
+TLS_DIR = "tls"  # the CA and certificates of a cluster started with TLS (slotraft/certs.py)
 
 
 def new_cluster_id() -> str:
@@ -89,6 +92,7 @@ class Process:
     popen: subprocess.Popen | None = None
     env: dict[str, str] = field(default_factory=dict)  # added to the environment
     metrics: str = ""  # HOST:PORT of its Prometheus metrics ("": none)
+    tls_port: int = 0  # a router's TLS port for clients (0: none)
 
     @property
     def running(self) -> bool:
@@ -116,6 +120,11 @@ class LocalCluster:
     node_hosts: dict[int, str] = field(default_factory=dict)
     node_prefixes: dict[int, list[str]] = field(default_factory=dict)
     metrics: bool = True  # each process serves Prometheus metrics on a free port of its host
+    # Mutual TLS between all processes and a TLS port on each router, with a CA and
+    # certificates made in <data-dir>/tls (kept once made: a data directory that has them
+    # runs with TLS). tls_port: the first router's TLS port (0: free ports).
+    tls: bool = False
+    tls_port: int = 0
     processes: list[Process] = field(default_factory=list)
     description: ClusterDescription | None = None
     lock: DirectoryLock | None = None
@@ -161,6 +170,7 @@ class LocalCluster:
             )
             write_cluster_file(cluster_file, description)
         self.description = description
+        node_tls, router_tls = self._tls_arguments()
         python = [sys.executable, "-m", "slotraft.cli"]
         # Secrets travel in the environment (readable by this user only), never on a command
         # line (readable by every local user in /proc/PID/cmdline).
@@ -180,6 +190,7 @@ class LocalCluster:
                 "--data-dir",
                 str(self.data_dir / f"node-{node.id}"),
                 *(["--metrics", metrics] if metrics else []),
+                *node_tls,
                 *self.node_args,
             ]
             self.processes.append(
@@ -202,6 +213,7 @@ class LocalCluster:
         else:
             ports = [free_port(self.host) for _ in range(self.routers)]
         ports_file.write_text(" ".join(map(str, ports)))
+        tls_ports = self._router_tls_ports(len(ports))
         for index, port in enumerate(ports):
             metrics = self._metrics_address(self.host)
             command = [
@@ -214,6 +226,8 @@ class LocalCluster:
                 "--nodes",
                 seeds,
                 *(["--metrics", metrics] if metrics else []),
+                *router_tls,
+                *(["--tls-port", str(tls_ports[index])] if tls_ports else []),
                 *self.router_args,
             ]
             self.processes.append(
@@ -225,9 +239,66 @@ class LocalCluster:
                     self.data_dir / "logs" / f"router-{index + 1}.log",
                     env={**secret_env, PASSWORD_ENV: self.requirepass or ""},
                     metrics=metrics,
+                    tls_port=tls_ports[index] if tls_ports else 0,
                 )
             )
         return description
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.data_dir / TLS_DIR
+
+    def _tls_arguments(self) -> tuple[list[str], list[str]]:
+        """The nodes' and the routers' TLS flags: the cluster's links in mutual TLS with
+        <data-dir>/tls's CA, each router serving clients over TLS with its server
+        certificate. Empty without TLS."""
+        self.tls = self.tls or (self.tls_dir / "ca.crt").exists()
+        if not self.tls:
+            return [], []
+        names = {self.host, "localhost", "127.0.0.1", *self.node_hosts.values()}
+        paths = make_certificates(self.tls_dir, tuple(sorted(names)))
+        ca = ["--tls-ca-cert-file", str(paths.ca.resolve())]
+        node = [
+            "--tls-cert-file",
+            str(paths.cert("node")),
+            "--tls-key-file",
+            str(paths.key("node")),
+        ]
+        router = [
+            "--tls-cluster",
+            "yes",
+            "--tls-client-cert-file",
+            str(paths.cert("node")),
+            "--tls-client-key-file",
+            str(paths.key("node")),
+            "--tls-cert-file",
+            str(paths.cert("server")),
+            "--tls-key-file",
+            str(paths.key("server")),
+            *ca,
+        ]
+        return ["--tls-cluster", "yes", *node, *ca], router
+
+    def _router_tls_ports(self, count: int) -> list[int]:
+        """Each router's TLS port (none without TLS): those of the last run, else from
+        `tls_port` on, else free ones."""
+        path = self.data_dir / ROUTER_TLS_PORTS_FILE
+        if not (self.tls or self.tls_port):
+            return []
+        if path.exists():
+            ports = [int(p) for p in path.read_text().split()]
+            if len(ports) == count and not self.tls_port:
+                return ports
+        if self.tls_port:
+            ports = [self.tls_port + i for i in range(count)]
+        else:
+            ports = [free_port(self.host) for _ in range(count)]
+        path.write_text(" ".join(map(str, ports)))
+        return ports
+
+    @property
+    def router_tls_ports(self) -> list[int]:
+        return [p.tls_port for p in self.processes if p.role == "router"]
 
     def add_joining_node(self, node_id: int, port: int = 0) -> Process:
         """A process for a new node (`slotraft node --join`) on `port` (0: a free one), not
@@ -250,6 +321,7 @@ class LocalCluster:
             "--data-dir",
             str(self.data_dir / f"node-{node_id}"),
             *self.node_args,
+            *self._tls_arguments()[0],
         ]
         process = Process(
             "node",
@@ -401,7 +473,11 @@ class LocalCluster:
         """A client of the nodes' Admin service with this cluster's secret."""
         if self._admin is None:
             cluster_id = self.description.cluster_id if self.description is not None else ""
-            self._admin = AdminClient(tool_credentials(self.secret_file, cluster_id=cluster_id))
+            self._admin = AdminClient(
+                tool_credentials(
+                    self.secret_file, cluster_id=cluster_id, tls=tls_of_dir(self.tls_dir)
+                )
+            )
         return self._admin
 
     def close_admin(self) -> None:

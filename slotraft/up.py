@@ -17,7 +17,12 @@ from typing import Any
 from node.datadir import DirectoryInUse
 from proto.redis_config import ConfigFileError, check_secret_file_mode, read_config_file
 from proto.topology import ClusterDescription
-from slotraft.local_cluster import CLUSTER_FILE, ROUTER_PORTS_FILE, LocalCluster
+from slotraft.local_cluster import (
+    CLUSTER_FILE,
+    ROUTER_PORTS_FILE,
+    ROUTER_TLS_PORTS_FILE,
+    LocalCluster,
+)
 from slotraft.supervisor import Supervisor
 from slotraft.up_join import restore_joined, start_requested
 
@@ -66,6 +71,60 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the routers). CONFIG SET changes them at run time, through the metadata group for "
         "the cluster-wide ones",
     )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="make a CA and certificates in <data-dir>/tls (kept: later runs on the "
+        "directory use TLS too), run every link between the processes in mutual TLS, and "
+        "give each router a TLS port for clients",
+    )
+    parser.add_argument(
+        "--tls-port",
+        type=int,
+        default=None,
+        help="the first router's TLS port, the next routers' the ports after it (with --tls, "
+        "default: free ports, printed)",
+    )
+    for name in PASSED_TO_ROUTERS:
+        parser.add_argument(f"--{name}", default=None, help="given to every router")
+
+
+# Redis's client-facing TLS options, given to each router as they are.
+PASSED_TO_ROUTERS = (
+    "tls-cert-file",
+    "tls-key-file",
+    "tls-ca-cert-file",
+    "tls-auth-clients",
+    "tls-protocols",
+    "tls-ciphers",
+    "tls-ciphersuites",
+)
+
+
+def tls_router_arguments(args: argparse.Namespace) -> list[str]:
+    passed = []
+    for name in PASSED_TO_ROUTERS:
+        value = getattr(args, name.replace("-", "_"))
+        if value is not None:
+            passed += [f"--{name}", value]
+    return passed
+
+
+def serving_message(cluster: LocalCluster) -> str:
+    ports = cluster.router_ports
+    message = f"slotraft is serving: redis-cli -h {cluster.host} -p {ports[0]}" + (
+        f" (routers on ports {', '.join(map(str, ports))})" if len(ports) > 1 else ""
+    )
+    tls_ports = cluster.router_tls_ports
+    if cluster.tls and tls_ports:
+        directory = cluster.tls_dir.resolve()
+        message += (
+            f"\nover TLS: redis-cli -h {cluster.host} -p {tls_ports[0]} --tls --cacert "
+            f"{directory}/ca.crt --cert {directory}/client.crt --key {directory}/client.key"
+        )
+    elif tls_ports:
+        message += f"\nTLS ports: {', '.join(map(str, tls_ports))}"
+    return message
 
 
 def write_state(cluster: LocalCluster) -> None:
@@ -79,6 +138,7 @@ def write_state(cluster: LocalCluster) -> None:
                 "port": p.port,
                 "log": str(p.log),
                 "metrics": p.metrics,
+                "tls_port": p.tls_port,
             }
             for p in cluster.processes
         ],
@@ -168,13 +228,17 @@ def run(args: argparse.Namespace) -> int:
         router_port=values["port"],
         requirepass=password_from(args),
         node_args=list(config_args),
-        router_args=list(config_args),
+        router_args=[*config_args, *tls_router_arguments(args)],
+        tls=args.tls,
+        tls_port=args.tls_port or 0,
     )
     try:
         cluster.claim()
     except DirectoryInUse as error:
         print(f"slotraft up: {error}", file=sys.stderr)
         return 1
+    if args.tls_port is not None or args.routers is not None:
+        (args.data_dir / ROUTER_TLS_PORTS_FILE).unlink(missing_ok=True)
     if args.port is not None or args.routers is not None:
         # Routers hold no data: a new port or count is honoured (else the ports of the
         # last run are kept, so clients find the cluster where it was).
@@ -200,11 +264,7 @@ def run(args: argparse.Namespace) -> int:
         cluster.start()
         write_state(cluster)
         cluster.wait_until_serving(args.timeout)
-        ports = cluster.router_ports
-        print(
-            f"slotraft is serving: redis-cli -h {cluster.host} -p {ports[0]}"
-            + (f" (routers on ports {', '.join(map(str, ports))})" if len(ports) > 1 else "")
-        )
+        print(serving_message(cluster))
         print(
             f"status: slotraft ctl --data-dir {args.data_dir} status; "
             f"data and logs in {args.data_dir.resolve()}; Ctrl-C stops the cluster"

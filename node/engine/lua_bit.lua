@@ -58,10 +58,7 @@ local function low_bits(n)
   return (m * MANTISSA) % TWO32
 end
 
-local function type_name(count, position, value)
-  if position > count then return "no value" end
-  return type(value)
-end
+local type_name = kit.type_name
 
 -- barg: a number, or a string Lua converts to one.
 local function argument(name, count, position, value)

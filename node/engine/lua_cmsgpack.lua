@@ -20,42 +20,9 @@ local TWO32 = 4294967296
 local TOO_MANY = "stack overflow (too many return values at once; use unpack_one or "
   .. "unpack_limit instead.)"
 
-local PUBLIC = {} -- the library's functions, for kit.library_error
-
--- The library's own errors are raised as this table, deep in recursive code, and raised
--- again from the public function's frame by `finish` (as the C library's would be, at the
--- script's line): walking a deep Lua stack to find that frame would cost its depth squared.
-local failure = {}
-
-local function fail(message)
-  failure.message, failure.argument = message, nil
-  error(failure, 0)
-end
-
-local function finish(ok, ...)
-  if ok then return ... end
-  local problem = ...
-  if problem == failure then kit.library_error(PUBLIC, failure.message, failure.argument) end
-  error(problem, 0) -- the budget's, memory's, or an error raised as from C
-end
-
-local function values(...) return ... end
-
-local function guarded(fn)
-  local public = function(...) return values(finish(pcall(fn, ...))) end
-  PUBLIC[public] = true
-  return public
-end
-
-local function type_name(count, position, value)
-  if position > count then return "no value" end
-  return type(value)
-end
-
-local function argument_error(position, _, message)
-  failure.message, failure.argument = message, position
-  error(failure, 0)
-end
+local guard = kit.library_guard()
+local fail, argument_error, guarded = guard.fail, guard.argument_error, guard.guarded
+local type_name = kit.type_name
 
 -- ------------------------------------------------------------------ numbers <-> bytes
 

@@ -841,8 +841,57 @@ local function library_error(public, message, argument)
   error(message, level + 1)
 end
 
+-- Redis's C libraries name a missing argument "no value" where Lua's type() says nil.
+local function argument_type_name(count, position, value)
+  if position > count then return "no value" end
+  return type(value)
+end
+
+-- For the recursive libraries (cjson, cmsgpack): their own errors are raised as a marker
+-- table, deep in recursive code, and raised again from the public function's frame by
+-- `finish` (as the C library's would be, at the script's line): walking a deep Lua stack
+-- to find that frame at every level would cost its depth squared. Each library gets its
+-- own marker and its own set of public functions.
+local function library_guard()
+  local public_functions = {}
+  local failure = {}
+  local guard = { public = public_functions }
+
+  function guard.fail(message)
+    failure.message, failure.argument = message, nil
+    error(failure, 0)
+  end
+
+  function guard.argument_error(position, _, message)
+    failure.message, failure.argument = message, position
+    error(failure, 0)
+  end
+
+  local function finish(ok, ...)
+    if ok then return ... end
+    local problem = ...
+    if problem == failure then
+      library_error(public_functions, failure.message, failure.argument)
+    end
+    error(problem, 0) -- the budget's, memory's, or an error raised as from C
+  end
+
+  -- `values` keeps the public function's frame on the stack (no tail call), for
+  -- library_error to find.
+  local function values(...) return ... end
+
+  function guard.guarded(fn)
+    local public = function(...) return values(finish(raw_pcall(fn, ...))) end
+    public_functions[public] = true
+    return public
+  end
+
+  return guard
+end
+
 local library_kit = {
-  library_error = library_error,
+  library_error = library_error, library_guard = library_guard,
+  type_name = argument_type_name,
   spend = spend, spend_bytes = spend_bytes, json_null = json_null,
   element_units = element_units, memory_limit = memory_limit,
 }

@@ -30,10 +30,7 @@ local function argument_error(position, _, message)
   kit.library_error(PUBLIC, message, position)
 end
 
-local function type_name(count, position, value)
-  if position > count then return "no value" end
-  return type(value)
-end
+local type_name = kit.type_name
 
 -- pack's arguments: pack pushes a nil after them, which a missing one then is.
 local function check_number(function_name, count, position, value)

@@ -356,3 +356,13 @@ def test_fast_path_agrees_with_exact_path(pieces, cuts):
         if position >= len(data):
             break
     assert results[id(fast)] == results[id(exact)]
+
+
+def test_query_buffer_limit_holds_while_a_long_argument_arrives_in_pieces():
+    parser = RequestParser(Limits(max_query_buffer=1000))
+    parser.feed(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000\r\n")
+    assert parser.next_command() is None
+    parser.feed(b"x" * 600)
+    assert parser.next_command() is None  # 600 bytes buffered: under the limit
+    parser.feed(b"x" * 600)
+    assert parser.next_command() == ProtocolError(None)
