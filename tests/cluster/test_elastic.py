@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
 import signal
 import subprocess
@@ -100,10 +101,16 @@ def cluster() -> Iterator[LocalCluster]:
         stop_cluster(running)
 
 
+CTL = [sys.executable, "-m", "slotraft.cli", "ctl", "--data-dir"]
+
+
 def ctl(cluster: LocalCluster, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "slotraft.cli", "ctl", "--data-dir", str(cluster.data_dir)]
     result = subprocess.run(
-        [*command, *args], capture_output=True, text=True, timeout=300, check=False
+        [*CTL, str(cluster.data_dir), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     print(f"$ slotraft ctl {' '.join(args)} -> {result.returncode}\n{result.stdout}{result.stderr}")
     return result
@@ -164,10 +171,28 @@ def test_grow_rebalance_shrink_and_replace_without_losing_a_write(cluster):
             duplicate = ctl(cluster, "add-node", "--id", "8", "--address", address)
             assert duplicate.returncode == 1 and "already node 5's" in duplicate.stderr
 
-            # Shrink 5 -> 3: node 5, then node 1 (a metadata voter, maybe its leader).
-            for node_id in (5, 1):
-                assert ctl(cluster, "remove-node", str(node_id)).returncode == 0
-                cluster.kill(cluster.node(node_id))
+            # Shrink 5 -> 3: node 5, then node 1 (a metadata voter, maybe its leader). The
+            # first ctl is killed once the operation is planned: another operation is then
+            # refused, and the same command resumes it.
+            interrupted = subprocess.Popen(
+                [*CTL, str(cluster.data_dir), "remove-node", "5"],
+                stdout=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+            assert interrupted.stdout is not None
+            first = interrupted.stdout.readline()
+            interrupted.kill()
+            interrupted.wait()
+            assert "remove-node 5: planned" in first, first
+            conflicting = ctl(cluster, "rebalance")
+            assert conflicting.returncode == 1
+            assert "another operation is in flight (remove-node 5)" in conflicting.stderr
+            resumed = ctl(cluster, "remove-node", "5")
+            assert resumed.returncode == 0 and "resuming" in resumed.stdout
+            cluster.kill(cluster.node(5))
+            assert ctl(cluster, "remove-node", "1").returncode == 0
+            cluster.kill(cluster.node(1))
             too_few = ctl(cluster, "remove-node", "2")
             assert too_few.returncode == 1 and "leave 2 nodes" in too_few.stderr
 
