@@ -18,10 +18,12 @@ import os
 import random
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from node.elastic import Elastic
 from node.engine.config import EngineConfig, canonical_value
 from node.engine.engine import Engine
 from node.lost_disk import LostDiskGuard
@@ -88,6 +90,9 @@ class NodeSettings:
     # node's --config file gives them (canonical values); the engine's are in `engine`.
     # CONFIG SET's values, replicated by the metadata group, take precedence over both.
     router_settings: dict[str, str] = field(default_factory=dict)
+    # `slotraft node --join`: a node not in the cluster description, waiting to be added
+    # (`slotraft ctl add-node`): it bootstraps no group and hosts what the map places on it.
+    join: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +175,11 @@ class NodeHost:
         self.settings_changed = asyncio.Event()  # set whenever the settings may have changed
         self.snapshots_taken = 0
         self.peak_used_memory = 0
+        # Membership changes (node/elastic.py); told the map's node ids when they change
+        # (the listener admits those peers).
+        self.elastic = Elastic(self)
+        self.on_nodes_changed: Callable[[frozenset[int]], None] | None = None
+        self.reconcile_due = False
 
     # ------------------------------------------------------------------ start and stop
 
@@ -196,9 +206,14 @@ class NodeHost:
         node_ids = sorted(cluster.nodes)
         meta_voters = tuple(node_ids[:METADATA_VOTERS])
         meta_learners = tuple(node_ids[METADATA_VOTERS:])
-        state, fresh = self._restored_or_bootstrap(
-            restored, METADATA_GROUP, meta_voters, meta_learners
-        )
+        if self.settings.join and METADATA_GROUP not in restored:
+            # Added by the metadata leader as a member; everything comes from its log.
+            state, fresh = RestoredState(), False
+            self.ready_policy.restored(METADATA_GROUP, state.hard_state)
+        else:
+            state, fresh = self._restored_or_bootstrap(
+                restored, METADATA_GROUP, meta_voters, meta_learners
+            )
         if fresh:
             bootstrap_records += persist_records(
                 METADATA_GROUP, entries=state.entries, hard_state=state.hard_state
@@ -213,7 +228,9 @@ class NodeHost:
             applied_term = state.snapshot.meta.term
         self.metadata = MetadataReplica(meta_raft, meta_state, applied, applied_term)
         for placement in cluster.shards:
-            if self.node_id not in placement.replicas:
+            # The description's replicas, and those a membership change placed here since.
+            initial = self.node_id in placement.replicas and not self.settings.join
+            if not initial and placement.group not in restored:
                 continue
             state, fresh = self._restored_or_bootstrap(
                 restored, placement.group, placement.replicas, ()
@@ -222,24 +239,11 @@ class NodeHost:
                 bootstrap_records += persist_records(
                     placement.group, entries=state.entries, hard_state=state.hard_state
                 )
-            raft = self.multi.add_group(self._raft_config(placement.group), state)
-            # A config of its own: each shard changes its settings at a point of its log.
-            engine = Engine(dataclasses.replace(self.settings.engine))
-            shard_state = ShardState(engine)
-            shard_state.slots.start(placement.slots)  # until slot moves change them
-            engine.owns_slot = shard_state.slots.owns
-            applied = 0
-            if state.snapshot is not None:
-                shard_state.restore(state.snapshot.data)
-                applied = state.snapshot.meta.index
-            replica = ShardReplica(self.node_id, placement, raft, shard_state, applied)
-            replica.publish = self.pubsub.publish  # keyspace notifications, while leading
-            replica.on_changed = invalidation_publisher(self.pubsub)  # client tracking
-            self.shards[placement.id] = replica
-            self.by_group[placement.group] = replica
+            self._add_shard(placement, state)
         if bootstrap_records:
             await self.committer.commit(bootstrap_records)
         peers = {node.id: node.raft_address for node in self.description.nodes}
+        peers.update(meta_state.map.nodes)  # nodes added since, as of the last snapshot
         peers.update(self.settings.peer_addresses)
         self.transport = RaftTransport(
             self.node_id,
@@ -263,6 +267,43 @@ class NodeHost:
             sorted(self.shards),
             extra={"node": self.node_id, "shard": "-"},
         )
+
+    def _add_shard(self, placement: ShardPlacement, state: RestoredState) -> ShardReplica:
+        raft = self.multi.add_group(self._raft_config(placement.group), state)
+        # A config of its own: each shard changes its settings at a point of its log.
+        engine = Engine(dataclasses.replace(self.settings.engine))
+        shard_state = ShardState(engine)
+        shard_state.slots.start(placement.slots)  # until slot moves change them
+        engine.owns_slot = shard_state.slots.owns
+        applied = 0
+        if state.snapshot is not None:
+            shard_state.restore(state.snapshot.data)
+            applied = state.snapshot.meta.index
+        replica = ShardReplica(self.node_id, placement, raft, shard_state, applied)
+        replica.publish = self.pubsub.publish  # keyspace notifications, while leading
+        replica.on_changed = invalidation_publisher(self.pubsub)  # client tracking
+        self.shards[placement.id] = replica
+        self.by_group[placement.group] = replica
+        return replica
+
+    def host_shard(self, placement: ShardPlacement, state: RestoredState) -> None:
+        """A replica added to a running node (node/elastic.py): empty, it waits for its
+        leader's snapshot and log. At the start of a cycle (no Ready outstanding)."""
+        self.ready_policy.restored(placement.group, state.hard_state)
+        self._add_shard(placement, state)
+        self.wakeup.set()
+
+    def release_shard(self, shard_id: int) -> None:
+        """A replica moved away (node/elastic.py): it stops; its clients go elsewhere. At
+        the start of a cycle. Its records stay in the WAL (see docs/DESIGN.md)."""
+        replica = self.shards.pop(shard_id)
+        del self.by_group[replica.group]
+        if replica.group in self.multi:
+            self.multi.remove_group(replica.group)
+            self.ready_policy.forget(replica.group)
+        replica.to_apply.clear()
+        replica.applying = None
+        replica._lost_leadership(0)
 
     def _restored_or_bootstrap(
         self,
@@ -369,6 +410,9 @@ class NodeHost:
 
     async def _cycle(self) -> None:
         self._catch_up_ticks()
+        if self.reconcile_due:
+            self.reconcile_due = False
+            self.elastic.reconcile()
         for replica in self.shards.values():
             if replica.has_work():
                 replica.flush()
@@ -520,7 +564,10 @@ class NodeHost:
         if meta is None or meta.state.installed or meta.install_proposed:
             return
         raft = meta.raft
-        if raft.role is not Role.LEADER:
+        if raft.role is not Role.LEADER or not meta.current:
+            # Not before an entry of its term applied: after a restart the first install
+            # may be committed but not applied yet, and the map since (membership changes)
+            # must not be replaced by the description's again.
             return
         try:
             raft.propose(MetadataState.install_command(meta.state.map))
@@ -632,6 +679,9 @@ class NodeHost:
                     self._balance(replica)
             if self._sync_shard_settings():
                 proposed += 1
+            if self.metadata is not None and self.metadata.current:
+                self.reconcile_due = True  # at the next cycle's start: no Ready outstanding
+                proposed += self.elastic.drive()
             if proposed:
                 self.wakeup.set()
             self.lost_disk.check_caught_up()

@@ -47,7 +47,7 @@ from proto.redis_config import (
 )
 from proto.slots import SLOT_COUNT
 from proto.tls import TlsError, add_tls_arguments, cluster_tls, tls_values
-from proto.topology import ClusterDescription
+from proto.topology import ClusterDescription, NodeAddress
 
 _NODE = NodeSettings()  # the defaults the flags show and fall back to
 
@@ -76,6 +76,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="address to listen on for routers, peers and gRPC clients (default: this "
         "node's address in the cluster file; use 0.0.0.0:PORT in containers)",
+    )
+    parser.add_argument(
+        "--join",
+        action="store_true",
+        help="a new node, not in the cluster file, waiting for `slotraft ctl add-node`: give "
+        "--address; the cluster file names the nodes it joins",
+    )
+    parser.add_argument(
+        "--address",
+        default=None,
+        help="with --join: this node's HOST:PORT, as `slotraft ctl add-node --address` gives it",
     )
     parser.add_argument(
         "--tick-ms", type=int, default=_NODE.tick_ms, help=f"Raft tick ({_NODE.tick_ms} ms)"
@@ -240,6 +251,7 @@ def settings_from(args: argparse.Namespace) -> NodeSettings:
         raise SystemExit(f"node {args.id}: {error}") from None
     return NodeSettings(
         peer_addresses=parse_peers(args.peer),
+        join=getattr(args, "join", False),
         tick_ms=args.tick_ms,
         election_ticks=args.election_ticks,
         snapshot_entries=args.snapshot_entries,
@@ -300,8 +312,8 @@ def claim_data_dir(args: argparse.Namespace, me: Peer) -> DirectoryLock:
 async def serve(args: argparse.Namespace) -> None:
     description = ClusterDescription.from_toml(args.cluster)
     try:
-        me_address = description.node(args.id)
-    except KeyError as error:
+        me_address = joining_address(args, description)
+    except (KeyError, ValueError) as error:
         raise SystemExit(str(error)) from None
     try:
         secret = load_secret(args.cluster_secret_file)
@@ -323,6 +335,7 @@ async def serve(args: argparse.Namespace) -> None:
     lock = claim_data_dir(args, me)
     host = NodeHost(args.id, description, args.data_dir, settings_from(args), credentials)
     await host.start()
+    admitted = frozenset(node.id for node in description.nodes) | {args.id}
     # gRPC (Admin, pub/sub) listens on a Unix socket in a directory only this user can enter;
     # the node's address takes the framed Raft and Kv streams and relays gRPC connections
     # that passed the handshake there (node/listener.py).
@@ -344,9 +357,18 @@ async def serve(args: argparse.Namespace) -> None:
         grpc_socket,
         credentials.key,
         me,
-        frozenset(node.id for node in description.nodes),
+        # A joining node admits any node that proves the secret until the map names its
+        # peers: it holds no data yet, and the nodes that add it are not in its file.
+        frozenset() if args.join else admitted | frozenset(host.cluster_map.nodes),
         tls.server if tls else None,
     )
+
+    def admit(nodes: frozenset[int]) -> None:
+        # Nodes added to the map may call; the description's stay admitted (a removed
+        # node is out of every group, whose members reject its messages).
+        listener.nodes = admitted | nodes
+
+    host.on_nodes_changed = admit
     listen = args.listen or me_address.raft_address
     try:
         await listener.start(listen)
@@ -387,6 +409,17 @@ async def serve(args: argparse.Namespace) -> None:
         await failed
     if crash is not None:
         raise SystemExit(f"node {args.id} failed: {crash!r}")
+
+
+def joining_address(args: argparse.Namespace, description: ClusterDescription) -> NodeAddress:
+    """This node's address: the cluster file's, or with --join the --address given."""
+    if not args.join:
+        return description.node(args.id)
+    if args.address is None:
+        raise ValueError(f"node {args.id}: --join needs --address HOST:PORT")
+    if any(node.id == args.id for node in description.nodes):
+        raise ValueError(f"node {args.id} is in the cluster file already: start it without --join")
+    return NodeAddress(args.id, args.address)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from node import membership_ops
 from node.slot_moves import MOVE_OPS, SlotMoves
 from proto.acl import AclError
 from proto.acl_table import AclTable
@@ -96,6 +97,8 @@ class MetadataState:
         self.slot_moves = SlotMoves()
         # The ACL users (ACL SETUSER, DELUSER, LOAD: proto/acl_table.py).
         self.acl = AclTable()
+        # Node membership and replica placement operations (node/membership_ops.py).
+        self.membership = membership_ops.MembershipLedger()
 
     def apply(self, index: int, data: bytes) -> None:
         """Apply one entry. Total, as every replica of the group applies every entry and
@@ -109,6 +112,9 @@ class MetadataState:
                 return
             if op == "acl":
                 self._apply_acl(index, data)
+                return
+            if op in ("membership", "membership-done"):
+                self._apply_membership(index, data)
                 return
             if op == "config":
                 settings, config_id = parse_config(data)
@@ -155,6 +161,25 @@ class MetadataState:
     def acl_command(change: dict[str, Any], config_id: str) -> bytes:
         return json.dumps({"op": "acl", "change": change, "id": config_id}, sort_keys=True).encode()
 
+    def _apply_membership(self, index: int, data: bytes) -> None:
+        current = self.map
+        outcome = membership_ops.apply(
+            self.membership, index, data, dict(current.nodes), list(current.shards), current.epoch
+        )
+        if outcome.error:
+            log.warning("metadata entry %d: membership change refused: %s", index, outcome.error)
+        if outcome.nodes is None and outcome.shards is None:
+            return
+        new_map = dataclasses.replace(
+            current,
+            epoch=index,
+            nodes=outcome.nodes if outcome.nodes is not None else dict(current.nodes),
+            shards=list(outcome.shards) if outcome.shards is not None else list(current.shards),
+        )
+        self.map = new_map
+        for listener in list(self.listeners):
+            listener(new_map)
+
     @staticmethod
     def install_command(cluster_map: ClusterMap) -> bytes:
         return json.dumps({"op": "install", "map": json.loads(cluster_map.to_json())}).encode()
@@ -174,6 +199,7 @@ class MetadataState:
                 "settings_version": self.settings_version,
                 "moves": self.slot_moves.to_json(),
                 "acl": self.acl.to_json(),
+                "membership": self.membership.snapshot(),
             },
             sort_keys=True,
         ).encode()
@@ -188,6 +214,7 @@ class MetadataState:
         self.slot_moves.restore(raw.get("moves"))  # none in snapshots from before moves
         # Snapshots from before ACL users have none.
         self.acl = AclTable.from_json(raw.get("acl", {}))
+        self.membership.restore(raw.get("membership"))  # absent before membership changes
         for listener in list(self.listeners):
             listener(self.map)
         for settings_listener in list(self.settings_listeners):

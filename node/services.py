@@ -174,6 +174,16 @@ class AdminService(pb_grpc.AdminServicer):
             last_save=host.last_save,
         )
 
+    async def ChangeMembership(
+        self, request: pb.MembershipChangeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.MembershipChangeReply:
+        return await self.host.elastic.change(request)
+
+    async def MembershipProgress(
+        self, request: pb.StatusRequest, context: grpc.aio.ServicerContext
+    ) -> pb.MembershipProgressReply:
+        return self.host.elastic.progress()
+
     async def GetSlotMap(
         self, request: pb.StatusRequest, context: grpc.aio.ServicerContext
     ) -> pb.SlotMap:

@@ -200,11 +200,13 @@ class RaftTransport:
     ) -> None:
         self.node_id = node_id
         self.on_batch = on_batch
+        self._link_args = (on_unreachable, credentials, header)
         self.links = {
             peer_id: PeerLink(node_id, peer_id, address, on_unreachable, credentials, header)
             for peer_id, address in peers.items()
             if peer_id != node_id
         }
+        self.started = False
         # Fault injection for tests and chaos: peers whose traffic is dropped both ways.
         self.blocked_peers: set[int] = set()
         self.incoming: set[framing.FrameProtocol] = set()
@@ -212,7 +214,17 @@ class RaftTransport:
         self.rejected_batches = 0
 
     def start(self) -> None:
+        self.started = True
         for link in self.links.values():
+            link.task = asyncio.get_running_loop().create_task(link.run())
+
+    def add_peer(self, peer_id: int, address: str) -> None:
+        """A node added to the cluster (node/elastic.py): a stream to it from now on."""
+        if peer_id == self.node_id or peer_id in self.links:
+            return
+        link = PeerLink(self.node_id, peer_id, address, *self._link_args)
+        self.links[peer_id] = link
+        if self.started:
             link.task = asyncio.get_running_loop().create_task(link.run())
 
     async def stop(self) -> None:

@@ -616,6 +616,70 @@ class SlotExportReply(_message.Message):
     count: int
     def __init__(self, ok: _Optional[bool] = ..., error: _Optional[str] = ..., leader_node: _Optional[int] = ..., not_leader: _Optional[bool] = ..., last_key: _Optional[bytes] = ..., done: _Optional[bool] = ..., items: _Optional[bytes] = ..., count: _Optional[int] = ...) -> None: ...
 
+class MembershipChangeRequest(_message.Message):
+    __slots__ = ("id", "kind", "node", "new_node", "address", "finish", "epoch")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    NEW_NODE_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    FINISH_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    kind: str
+    node: int
+    new_node: int
+    address: str
+    finish: bool
+    epoch: int
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., node: _Optional[int] = ..., new_node: _Optional[int] = ..., address: _Optional[str] = ..., finish: _Optional[bool] = ..., epoch: _Optional[int] = ...) -> None: ...
+
+class MembershipChangeReply(_message.Message):
+    __slots__ = ("applied", "error", "leader", "epoch")
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    LEADER_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    applied: bool
+    error: str
+    leader: int
+    epoch: int
+    def __init__(self, applied: _Optional[bool] = ..., error: _Optional[str] = ..., leader: _Optional[int] = ..., epoch: _Optional[int] = ...) -> None: ...
+
+class GroupProgress(_message.Message):
+    __slots__ = ("group", "settled", "step", "voters", "learners", "target", "commit", "slowest_match")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    SETTLED_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    VOTERS_FIELD_NUMBER: _ClassVar[int]
+    LEARNERS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_FIELD_NUMBER: _ClassVar[int]
+    SLOWEST_MATCH_FIELD_NUMBER: _ClassVar[int]
+    group: int
+    settled: bool
+    step: str
+    voters: _containers.RepeatedScalarFieldContainer[int]
+    learners: _containers.RepeatedScalarFieldContainer[int]
+    target: _containers.RepeatedScalarFieldContainer[int]
+    commit: int
+    slowest_match: int
+    def __init__(self, group: _Optional[int] = ..., settled: _Optional[bool] = ..., step: _Optional[str] = ..., voters: _Optional[_Iterable[int]] = ..., learners: _Optional[_Iterable[int]] = ..., target: _Optional[_Iterable[int]] = ..., commit: _Optional[int] = ..., slowest_match: _Optional[int] = ...) -> None: ...
+
+class MembershipProgressReply(_message.Message):
+    __slots__ = ("node", "epoch", "in_flight_id", "in_flight", "groups")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    IN_FLIGHT_ID_FIELD_NUMBER: _ClassVar[int]
+    IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    node: int
+    epoch: int
+    in_flight_id: str
+    in_flight: str
+    groups: _containers.RepeatedCompositeFieldContainer[GroupProgress]
+    def __init__(self, node: _Optional[int] = ..., epoch: _Optional[int] = ..., in_flight_id: _Optional[str] = ..., in_flight: _Optional[str] = ..., groups: _Optional[_Iterable[_Union[GroupProgress, _Mapping]]] = ...) -> None: ...
+
 class ConfigValues(_message.Message):
     __slots__ = ("version", "values", "acl_version", "acl")
     class ValuesEntry(_message.Message):

@@ -231,6 +231,16 @@ class AdminStub:
                 request_serializer=proto_dot_slotraft__pb2.SlotExportRequest.SerializeToString,
                 response_deserializer=proto_dot_slotraft__pb2.SlotExportReply.FromString,
                 _registered_method=True)
+        self.ChangeMembership = channel.unary_unary(
+                '/slotraft.Admin/ChangeMembership',
+                request_serializer=proto_dot_slotraft__pb2.MembershipChangeRequest.SerializeToString,
+                response_deserializer=proto_dot_slotraft__pb2.MembershipChangeReply.FromString,
+                _registered_method=True)
+        self.MembershipProgress = channel.unary_unary(
+                '/slotraft.Admin/MembershipProgress',
+                request_serializer=proto_dot_slotraft__pb2.StatusRequest.SerializeToString,
+                response_deserializer=proto_dot_slotraft__pb2.MembershipProgressReply.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -316,6 +326,21 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ChangeMembership(self, request, context):
+        """Membership operations (node/membership_ops.py), on the metadata group's leader:
+        start or finish one and wait until its entry applied; and the progress of the groups
+        a node leads towards the map's placement (node/elastic.py).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MembershipProgress(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -383,6 +408,16 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.SlotExport,
                     request_deserializer=proto_dot_slotraft__pb2.SlotExportRequest.FromString,
                     response_serializer=proto_dot_slotraft__pb2.SlotExportReply.SerializeToString,
+            ),
+            'ChangeMembership': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangeMembership,
+                    request_deserializer=proto_dot_slotraft__pb2.MembershipChangeRequest.FromString,
+                    response_serializer=proto_dot_slotraft__pb2.MembershipChangeReply.SerializeToString,
+            ),
+            'MembershipProgress': grpc.unary_unary_rpc_method_handler(
+                    servicer.MembershipProgress,
+                    request_deserializer=proto_dot_slotraft__pb2.StatusRequest.FromString,
+                    response_serializer=proto_dot_slotraft__pb2.MembershipProgressReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -736,6 +771,60 @@ class Admin:
             '/slotraft.Admin/SlotExport',
             proto_dot_slotraft__pb2.SlotExportRequest.SerializeToString,
             proto_dot_slotraft__pb2.SlotExportReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangeMembership(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slotraft.Admin/ChangeMembership',
+            proto_dot_slotraft__pb2.MembershipChangeRequest.SerializeToString,
+            proto_dot_slotraft__pb2.MembershipChangeReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MembershipProgress(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slotraft.Admin/MembershipProgress',
+            proto_dot_slotraft__pb2.StatusRequest.SerializeToString,
+            proto_dot_slotraft__pb2.MembershipProgressReply.FromString,
             options,
             channel_credentials,
             insecure,

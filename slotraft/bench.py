@@ -19,6 +19,7 @@ BENCHMARKS = {
     "stream-memory": "slotraft.benchmarks.stream_memory",
     "key-memory": "slotraft.benchmarks.key_memory",
     "move-slots": "slotraft.benchmarks.move_slots",
+    "catch-up": "slotraft.benchmarks.catch_up",
 }
 
 

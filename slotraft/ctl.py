@@ -7,6 +7,9 @@ slotraft ctl --node HOST:PORT release-votes --accept-data-loss
                                          # a node rejoining after lost data votes again
 slotraft ctl move-slots FIRST-LAST --to SHARD
                                          # move a slot range and its keys, online
+slotraft ctl add-node --id 4 --address HOST:PORT   # a node started with --join
+slotraft ctl remove-node ID | replace-node ID --new-id N --address HOST:PORT | rebalance
+                                         # (slotraft/ctl_membership.py)
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from proto.topology import ClusterDescription
 from slotraft import ctl_slots
 from slotraft.admin_client import AdminClient, tool_credentials
 from slotraft.certs import tls_of_dir
+from slotraft.ctl_membership import ACTIONS, add_subcommands, render_in_flight, run_membership
 from slotraft.local_cluster import TLS_DIR
 
 
@@ -79,6 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="required: the node may elect a leader without writes it had acknowledged",
     )
     ctl_slots.add_arguments(actions)
+    add_subcommands(actions)
 
 
 def node_addresses(args: argparse.Namespace) -> list[str]:
@@ -189,6 +194,10 @@ def run(args: argparse.Namespace) -> int:
 def run_action(args: argparse.Namespace, admin: AdminClient, addresses: list[str]) -> int:
     if args.action == "status":
         answers = status_of_all(admin, addresses, args.timeout)
+        # Nodes added since the cluster file was written: the map names them.
+        added = {m.address for a in answers for m in a.slot_map.nodes} - set(addresses)
+        answers += status_of_all(admin, sorted(added), args.timeout)
+        addresses = addresses + sorted(added)
         if args.json:
             from google.protobuf.json_format import MessageToDict
 
@@ -205,6 +214,9 @@ def run_action(args: argparse.Namespace, admin: AdminClient, addresses: list[str
             print(render_status(answers))
             if answers:
                 print(ctl_slots.moves_in_flight(admin, addresses, args.timeout))
+            moves = render_in_flight(membership_progress(admin, addresses, args.timeout))
+            if moves:
+                print(moves)
         return 0 if answers else 1
     if args.action == "move-slots":
         return ctl_slots.run_move(args, admin, addresses)
@@ -236,7 +248,21 @@ def run_action(args: argparse.Namespace, admin: AdminClient, addresses: list[str
         return 1
     if args.action == "release-votes":
         return release_votes(args, admin, addresses)
+    if args.action in ACTIONS:
+        return run_membership(args, admin, addresses)
     return 2
+
+
+def membership_progress(
+    admin: AdminClient, addresses: list[str], timeout: float
+) -> list[pb.MembershipProgressReply]:
+    replies = []
+    for address in addresses:
+        try:
+            replies.append(admin.call(address, "MembershipProgress", pb.StatusRequest(), timeout))
+        except grpc.RpcError:
+            continue
+    return replies
 
 
 def release_votes_usage(args: argparse.Namespace) -> str:

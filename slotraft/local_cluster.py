@@ -300,6 +300,40 @@ class LocalCluster:
     def router_tls_ports(self) -> list[int]:
         return [p.tls_port for p in self.processes if p.role == "router"]
 
+    def add_joining_node(self, node_id: int, port: int = 0) -> Process:
+        """A process for a new node (`slotraft node --join`) on `port` (0: a free one), not
+        started; `slotraft ctl add-node --id N --address HOST:PORT` then adds it."""
+        assert self.description is not None
+        port = port or free_port(self.host)
+        address = f"{self.host}:{port}"
+        command = [
+            sys.executable,
+            "-m",
+            "slotraft.cli",
+            "node",
+            "--join",
+            "--id",
+            str(node_id),
+            "--address",
+            address,
+            "--cluster",
+            str(self.data_dir / CLUSTER_FILE),
+            "--data-dir",
+            str(self.data_dir / f"node-{node_id}"),
+            *self.node_args,
+            *self._tls_arguments()[0],
+        ]
+        process = Process(
+            "node",
+            node_id,
+            port,
+            command,
+            self.data_dir / "logs" / f"node-{node_id}.log",
+            env={SECRET_FILE_ENV: str(self.secret_file.resolve())},
+        )
+        self.processes.append(process)
+        return process
+
     def _metrics_address(self, host: str) -> str:
         """Where a process on `host` serves its metrics: a port free now ("" with metrics
         off). A node host may be another namespace's address: a port free on `host` is as

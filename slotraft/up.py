@@ -24,6 +24,7 @@ from slotraft.local_cluster import (
     LocalCluster,
 )
 from slotraft.supervisor import Supervisor
+from slotraft.up_join import restore_joined, start_requested
 
 STATE_FILE = "cluster.json"
 
@@ -256,6 +257,7 @@ def run(args: argparse.Namespace) -> int:
         # last run are kept, so clients find the cluster where it was).
         (args.data_dir / ROUTER_PORTS_FILE).unlink(missing_ok=True)
     description = cluster.prepare()
+    restore_joined(cluster)
     if reused:
         print(
             f"recovering the cluster in {args.data_dir} ({len(description.nodes)} nodes, "
@@ -284,6 +286,10 @@ def run(args: argparse.Namespace) -> int:
         supervisor = Supervisor(cluster, time.monotonic)
         while not stopping:
             messages, restarted = supervisor.poll()
+            joined = start_requested(cluster)
+            if joined:
+                messages += joined
+                restarted = True  # cluster.json lists the new node
             if restarted:  # before the messages: who reads "started again" finds the pid
                 try:
                     write_state(cluster)

@@ -177,7 +177,7 @@ class RaftNode:
 
     def status(self) -> Status:
         peers = {
-            peer: PeerStatus(pr.match, pr.next, pr.state.name.lower(), pr.is_learner)
+            peer: PeerStatus(pr.match, pr.next, pr.state.name.lower(), pr.is_learner, pr.rejoining)
             for peer, pr in self._progress.items()
         }
         log = self.log

@@ -70,6 +70,7 @@ class PeerStatus:
     next: int
     state: str  # "probe", "replicate" or "snapshot"
     learner: bool
+    rejoining: bool = False  # holds its votes (lost disk, new node): counts towards nothing
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,13 +35,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     failures: list[SeedResult] = []
     done = 0
-    reads = entries = states = 0
+    reads = entries = states = moves = 0
     with ProcessPoolExecutor(max_workers=args.jobs) if args.jobs > 1 else _Inline() as pool:
         for result in pool.map(work, seeds, chunksize=8):
             done += 1
             reads += result.reads_checked
             entries += result.entries_applied
             states += result.states_checked
+            moves += result.moves_finished
             if not result.ok:
                 failures.append(result)
                 print(f"\nFAIL seed {result.seed}: {result.error}", flush=True)
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nRESULT: {done} seeds ({args.first}..{args.first + done - 1}), {len(failures)} failed, "
         f"{entries} entries applied, {reads} reads checked, {states} shard states compared, "
-        f"{elapsed:.0f} s"
+        f"{moves} placement moves, {elapsed:.0f} s"
     )
     for result in failures:
         print(
@@ -72,7 +73,7 @@ def describe(result: SeedResult) -> str:
         f"seed {result.seed}: {status} in {result.seconds:.2f} s, {result.time_units} time units, "
         f"{result.entries_applied} entries applied, {result.reads_checked} reads checked, "
         f"{result.states_checked} shard states compared, "
-        f"max term {result.max_term}"
+        f"{result.moves_finished} placement moves, max term {result.max_term}"
     )
     return text if result.ok else f"{text}\n{result.error}"
 

@@ -34,7 +34,7 @@ class Nemesis:
             (2, self.crash_leader),
             (1, self.clocks),
             (2, self.transfer),
-            (3, self.membership),
+            (3, self.move if simulation.params.placement_moves else self.membership),
             (1, self.heal_network),
         ]
         if simulation.params.wipe_disks:  # appended: seeds without wipes draw as before
@@ -184,6 +184,11 @@ class Nemesis:
         leader.transfer_leader(target)
         self.sim.nodes[leader.id].dirty = True
         self._note(f"transfer group {group} from {leader.id} to {target}")
+
+    def move(self) -> None:
+        note = self.sim.placement.start_move()
+        if note:
+            self._note(note)
 
     def membership(self) -> None:
         sim = self.sim

@@ -33,6 +33,9 @@ class SimParams:
     eager_commit: bool = False  # False as the nodes run: commit indexes ride on appends
     wipe_disks: bool = False  # the nemesis may also wipe a node's disk (VoteHold)
     adversary_rate: float = 0.0  # adversarial shard entries (into group 1) per time unit
+    # The nemesis moves replicas by placement (tests/sim/placement.py) instead of making
+    # random membership changes.
+    placement_moves: bool = False
 
     @classmethod
     def from_seed(cls, seed: int, nodes: int = 5, groups: int = 3, steps: int = 3000) -> SimParams:
@@ -61,4 +64,5 @@ class SimParams:
             eager_commit=rng.random() < 0.25,  # drawn late: earlier seeds keep their draws
             wipe_disks=rng.random() < 0.4,
             adversary_rate=rng.choice((0.0, 0.01, 0.02, 0.05)),
+            placement_moves=rng.random() < 0.5,  # drawn last: earlier draws stay as they were
         )

@@ -21,6 +21,8 @@ class SeedResult:
     entries_applied: int
     max_term: int
     states_checked: int = 0  # shard entries whose state digest was compared
+    moves_finished: int = 0  # placement moves carried out (tests/sim/placement.py)
+    move_changes: int = 0  # membership changes they proposed
 
 
 def replay_command(params: SimParams) -> str:
@@ -56,4 +58,6 @@ def run_seed(
         entries_applied=sum(len(seq) for seq in checker.applied.values()),
         max_term=checker.max_term,
         states_checked=checker.states_checked,
+        moves_finished=simulation.placement.moves_finished,
+        move_changes=simulation.placement.changes,
     )

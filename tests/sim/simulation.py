@@ -50,6 +50,7 @@ from tests.sim.disk import SimDisk
 from tests.sim.nemesis import Nemesis
 from tests.sim.network import SimNetwork
 from tests.sim.params import TICK_UNITS, SimParams
+from tests.sim.placement import PlacementDriver
 
 KEYS = ("a", "b", "c")
 ADVERSARY_EPOCH_MS = 1_700_000_000_000
@@ -131,6 +132,7 @@ class Simulation:
             for node_id in voters:
                 self.create_replica(self.nodes[node_id], group, boot)
         self.nemesis = Nemesis(self, random.Random(f"nemesis-{seed}"))
+        self.placement = PlacementDriver(self, random.Random(f"placement-{seed}"))
 
     # -- configuration ---------------------------------------------------------------------
 
@@ -291,6 +293,8 @@ class Simulation:
                     self._removed.add((group, index))
                     if self.added_at.get((group, node_id), 0) < index:
                         self.destroy_replica(node_id, group)
+        if self.params.placement_moves:
+            self.placement.drive()
         self._clients()
         for node in touched:
             if node.up:
@@ -529,6 +533,14 @@ class Simulation:
                     progress[group] = (best_applied, leadership, matches, since)
                 elif self.now - since > window:
                     raise LivenessViolation(self._liveness_report(pending, window))
+        # Every placement move finishes once the faults are healed.
+        while not self.placement.settled:
+            if self.now - healed_at > LIVENESS_MAX_WINDOWS * window:
+                raise LivenessViolation(
+                    f"liveness: placement moves {self.placement.targets} unfinished "
+                    f"{LIVENESS_MAX_WINDOWS * window} units after healing at {self.params.steps}"
+                )
+            self.step()
 
     def _progress_mark(self, group: int) -> tuple[int, tuple[int, int] | None, int]:
         """Entries applied anywhere, the leader (id, term), and how far its followers match;
