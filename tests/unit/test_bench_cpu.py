@@ -45,7 +45,7 @@ def test_each_round_divides_by_the_redis_runs_around_it(monkeypatch, capsys):
     )
     used = iter([{"node 1": 1.0}, {"node 1": 1.5}, {"node 1": 2.0}, {"node 1": 3.0}])
     monkeypatch.setattr(bench, "cluster_cpu", lambda cluster: next(used))
-    args = argparse.Namespace(requests=100_000, clients=50, rounds=2)
+    args = argparse.Namespace(requests=100_000, clients=50, rounds=2, profile=None)
     # No cluster: cluster_cpu, its only user, is replaced above.
     bench.measure_pair(args, None, 7001, 7000, "SET", 16)  # type: ignore[arg-type]
     out = capsys.readouterr().out
