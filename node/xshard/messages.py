@@ -1,0 +1,105 @@
+"""The messages of the cross-shard protocol (docs/CROSS-SHARD.md, "Steps")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+TxnId = tuple[int, int]  # (client id, attempt): unique over routers
+Value = bytes | None  # a key's payload (as DUMP), None when the key does not exist
+
+
+class Mode(Enum):
+    READ = "read"
+    WRITE = "write"
+
+
+@dataclass(frozen=True, slots=True)
+class Prepare:
+    """Lock `keys` on this shard and return their values."""
+
+    txn: TxnId
+    coordinator: int
+    participants: tuple[int, ...]
+    keys: tuple[tuple[bytes, Mode], ...]
+    read_only: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    txn: TxnId
+    shard: int
+    values: tuple[tuple[bytes, Value], ...]
+
+
+class RefusedReason(Enum):
+    LOCKED = "locked"  # another transaction holds a conflicting lock: retry later
+    ABORTED = "aborted"  # the coordinator already aborted this transaction
+    LIMIT = "limit"  # over the cap on keys or bytes: not retried
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    txn: TxnId
+    shard: int
+    reason: RefusedReason
+
+
+@dataclass(frozen=True, slots=True)
+class Decide:
+    """Run `program` on the prepared values; `inputs` are (shard, key, mode, value)."""
+
+    txn: TxnId
+    inputs: tuple[tuple[int, bytes, Mode, Value], ...]
+    program: object
+
+
+@dataclass(frozen=True, slots=True)
+class Resolve:
+    """Decide ABORTED unless decided already; answer the decision."""
+
+    txn: TxnId
+    asker: int | None  # the participant shard asking, None for a router
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    txn: TxnId
+    committed: bool
+    writes: tuple[tuple[int, bytes, Value], ...]  # (shard, key, new value)
+    reply: object  # the program's reply when committed; the error's text when aborted
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    txn: TxnId
+    writes: tuple[tuple[bytes, Value], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Abort:
+    txn: TxnId
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """End a read-only transaction's shared locks."""
+
+    txn: TxnId
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """A participant no longer holds `txn` (after COMMIT, ABORT or RELEASE)."""
+
+    txn: TxnId
+    shard: int
+
+
+@dataclass(frozen=True, slots=True)
+class Forget:
+    txn: TxnId
+
+
+Request = Prepare | Decide | Resolve | Commit | Abort | Release | Forget
+Reply = Prepared | Refused | Decision | Finished
