@@ -173,7 +173,7 @@ class TxnDriver:
             for (key, mode), (_, value) in zip(part, self.values[shard], strict=True)
         )
         if self.read_only:
-            result = self._executor(self.program, {key: value for _, key, _, value in inputs})
+            result = self._executor(self.program, {key: value for _, key, _, value in inputs}, now)
             if isinstance(result, Executed):
                 self.outcome = Outcome(Result.COMMITTED, result.reply, False, False)
             else:

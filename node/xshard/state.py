@@ -53,9 +53,10 @@ class Failed:
     error: str
 
 
-# Runs a transaction's program on its inputs (key -> value), deterministically: the
-# coordinator's scratch engine in a node, a plain function in the simulation.
-Executor = Callable[[object, dict[bytes, Value]], Executed | Failed]
+# Runs a transaction's program on its inputs (key -> value) at the log's time,
+# deterministically: the coordinator's scratch engine (node/xshard/scratch.py) in a node, a
+# plain function in the simulation.
+Executor = Callable[[object, dict[bytes, Value], int], Executed | Failed]
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +186,7 @@ class ShardTxnState:
 
     # -- coordinator
 
-    def apply_decide(self, request: Decide) -> Decision:
+    def apply_decide(self, request: Decide, now: int) -> Decision:
         txn = request.txn
         record = self.records.get(txn)
         if record is None:
@@ -193,17 +194,17 @@ class ShardTxnState:
             return Decision(txn, False, (), "transaction unknown to its coordinator")
         if record.decision is not None:
             return record.decision
-        decision = self._run(request)
+        decision = self._run(request, now)
         record.status = Status.COMMITTED if decision.committed else Status.ABORTED
         record.decision = decision
         self._settle_locally(decision)
         return decision
 
-    def _run(self, request: Decide) -> Decision:
+    def _run(self, request: Decide, now: int) -> Decision:
         txn = request.txn
         inputs = {key: value for _, key, _, value in request.inputs}
         writable = {key: shard for shard, key, mode, _ in request.inputs if mode is Mode.WRITE}
-        result = self.executor(request.program, inputs)
+        result = self.executor(request.program, inputs, now)
         if isinstance(result, Failed):
             return Decision(txn, False, (), result.error)
         if any(key not in writable for key in result.writes):
@@ -277,7 +278,7 @@ class ShardTxnState:
         if isinstance(request, Prepare):
             return self.apply_prepare(request, now)
         if isinstance(request, Decide):
-            return self.apply_decide(request)
+            return self.apply_decide(request, now)
         if isinstance(request, Resolve):
             return self.apply_resolve(request, now)
         if isinstance(request, Commit):

@@ -30,7 +30,7 @@ class Store(dict[bytes, Value]):
         self[key] = value
 
 
-def concat(program: object, inputs: dict[bytes, Value]) -> Executed | Failed:
+def concat(program: object, inputs: dict[bytes, Value], now: int) -> Executed | Failed:
     """Both keys become the concatenation of the two values."""
     joined = b"".join(value or b"" for _, value in sorted(inputs.items()))
     writes: dict[bytes, Value] = {} if program == "read" else dict.fromkeys(inputs, joined)

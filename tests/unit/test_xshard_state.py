@@ -31,7 +31,7 @@ class Store(dict[bytes, Value]):
         self[key] = value
 
 
-def swap(program: object, inputs: dict[bytes, Value]) -> Executed | Failed:
+def swap(program: object, inputs: dict[bytes, Value], now: int) -> Executed | Failed:
     """Swaps the values of two keys; "fail" fails; "stray" writes a key it did not read."""
     if program == "fail":
         return Failed("ERR no")
@@ -77,12 +77,12 @@ def test_decide_runs_once_and_settles_the_coordinator() -> None:
     state = shard()
     state.apply_prepare(prepare((1, 1), ((b"a", W),)), 0)
     decide = Decide((1, 1), ((0, b"a", W, b"1"), (1, b"z", W, b"9")), "swap")
-    decision = state.apply_decide(decide)
+    decision = state.apply_decide(decide, 0)
     assert decision.committed and decision.reply == "swapped"
     assert decision.writes == ((0, b"a", b"9"), (1, b"z", b"1"))
     assert state.store.get(b"a") == b"9" and not len(state.locks) and not state.prepared
     # A retried DECIDE is answered from the record, not run again.
-    assert state.apply_decide(decide) is decision
+    assert state.apply_decide(decide, 0) is decision
     assert state.apply_resolve(Resolve((1, 1), None), 50) is decision
 
 
@@ -90,14 +90,14 @@ def test_a_failed_or_stray_program_aborts() -> None:
     for program in ("fail", "stray"):
         state = shard()
         state.apply_prepare(prepare((1, 1), ((b"a", W),)), 0)
-        decision = state.apply_decide(Decide((1, 1), ((0, b"a", W, b"1"),), program))
+        decision = state.apply_decide(Decide((1, 1), ((0, b"a", W, b"1"),), program), 0)
         assert not decision.committed and state.store.get(b"a") == b"1"
         assert not len(state.locks)
 
 
 def test_decide_without_a_record_runs_nothing() -> None:
     state = shard()
-    decision = state.apply_decide(Decide((1, 1), ((0, b"a", W, b"1"),), "swap"))
+    decision = state.apply_decide(Decide((1, 1), ((0, b"a", W, b"1"),), "swap"), 0)
     assert not decision.committed and not state.records
 
 

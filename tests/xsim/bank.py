@@ -38,7 +38,7 @@ class ReadAll:
     keys: tuple[bytes, ...]
 
 
-def execute(program: object, inputs: dict[bytes, Value]) -> Executed | Failed:
+def execute(program: object, inputs: dict[bytes, Value], now: int) -> Executed | Failed:
     """The deterministic executor both the coordinator and the read path run."""
     if isinstance(program, ReadAll):
         return Executed({}, tuple((key, *decode(inputs[key])) for key in program.keys))

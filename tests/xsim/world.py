@@ -248,7 +248,7 @@ class ShardSim:
         if isinstance(request, Decide):
             record = self.state.records.get(request.txn)
             undecided = record is not None and record.decision is None
-            decision = self.state.apply_decide(request)
+            decision = self.state.apply_decide(request, self.world.now)
             if undecided and decision.committed:
                 history.committed[txn_name(request.txn)] = TxnRecord(
                     {key: decode(value)[1] for _, key, _, value in request.inputs},
