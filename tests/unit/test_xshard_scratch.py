@@ -10,6 +10,7 @@ import pytest
 
 from node.engine.digest import digests
 from node.engine.engine import Engine
+from node.xshard.messages import Value
 from node.xshard.scratch import Program, ScratchExecutor, read_value, write_value
 from node.xshard.state import Executed
 from proto.resp import Reply
@@ -98,7 +99,7 @@ def sharded() -> list[Engine]:
 
 def cross_shard(
     engines: list[Engine], program: Program, keys: list[bytes]
-) -> tuple[object, dict[bytes, object]]:
+) -> tuple[object, dict[bytes, Value]]:
     inputs = {key: read_value(engines[owner(key)], key, NOW) for key in keys}
     result = ScratchExecutor()(program, inputs, NOW)
     assert isinstance(result, Executed)
