@@ -26,7 +26,7 @@ from node.xshard.messages import (
     TxnId,
     Value,
 )
-from node.xshard.state import Executed, Executor
+from node.xshard.state import Executed, Executor, Failed
 
 Send = tuple[int, Request]  # (shard, request) for that shard's leader
 
@@ -54,10 +54,12 @@ class Outcome:
 
 class TxnDriver:
     __slots__ = (
+        "_all_held",
         "_deadline",
         "_executor",
         "_give_up",
         "_last_send",
+        "_read",
         "_refused",
         "_resend",
         "_timed_out",
@@ -97,6 +99,8 @@ class TxnDriver:
         self._last_send = now
         self._refused: RefusedReason | None = None
         self._timed_out = False
+        self._all_held = True
+        self._read: Executed | Failed | None = None
         self.phase = Phase.PREPARING
         self.values: dict[int, tuple[tuple[bytes, Value], ...]] = {}
         self.outstanding: dict[int, Request] = {}
@@ -119,8 +123,10 @@ class TxnDriver:
             return self._on_decision(reply, now)
         if self.phase is Phase.FINISHING and isinstance(reply, Finished):
             del self.outstanding[shard]
+            self._all_held = self._all_held and reply.held
             if not self.outstanding:
                 self.phase = Phase.DONE
+                self._answer_read()
         return []
 
     def on_tick(self, now: int) -> list[Send]:
@@ -173,15 +179,26 @@ class TxnDriver:
             for (key, mode), (_, value) in zip(part, self.values[shard], strict=True)
         )
         if self.read_only:
-            result = self._executor(self.program, {key: value for _, key, _, value in inputs}, now)
-            if isinstance(result, Executed):
-                self.outcome = Outcome(Result.COMMITTED, result.reply, False, False)
-            else:
-                self.outcome = Outcome(Result.ABORTED, result.error, False, False)
+            # The values are a consistent cut only if no shard's shared locks ran out before
+            # the last PREPARE: the answer waits for every RELEASE to say they held.
+            self._read = self._executor(
+                self.program, {key: value for _, key, _, value in inputs}, now
+            )
             return self._finish({shard: Release(self.txn) for shard in self.keys})
         self.phase = Phase.DECIDING
         self.outstanding = {self.coordinator: Decide(self.txn, inputs, self.program)}
         return list(self.outstanding.items())
+
+    def _answer_read(self) -> None:
+        result = self._read
+        if self.outcome is not None or result is None:
+            return
+        if not self._all_held:
+            self.outcome = Outcome(Result.ABORTED, "conflict", True, False)
+        elif isinstance(result, Executed):
+            self.outcome = Outcome(Result.COMMITTED, result.reply, False, False)
+        else:
+            self.outcome = Outcome(Result.ABORTED, result.error, False, False)
 
     def _on_decision(self, decision: Decision, now: int) -> list[Send]:
         self._last_send = now

@@ -94,6 +94,9 @@ class Finished:
 
     txn: TxnId
     shard: int
+    # Whether it still held the transaction's locks until this step: a read-only
+    # transaction's values form a consistent cut only if every RELEASE says so.
+    held: bool = True
 
 
 @dataclass(frozen=True, slots=True)

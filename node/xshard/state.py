@@ -155,21 +155,22 @@ class ShardTxnState:
                     self.store.put(key, value)
         if entry is not None:
             self._unlock(request.txn, entry)
-        return Finished(request.txn, self.shard)
+        return Finished(request.txn, self.shard, entry is not None)
 
     def apply_abort(self, request: Abort) -> Finished:
         entry = self.prepared.pop(request.txn, None)
         if entry is not None:
             self._unlock(request.txn, entry)
-        return Finished(request.txn, self.shard)
+        return Finished(request.txn, self.shard, entry is not None)
 
     def apply_release(self, request: Release) -> Finished:
         entry = self.prepared.get(request.txn)
         # Only shared locks end without a decision: write locks wait for the coordinator.
+        held = entry is not None and entry.read_only
         if entry is not None and entry.read_only:
             del self.prepared[request.txn]
             self._unlock(request.txn, entry)
-        return Finished(request.txn, self.shard)
+        return Finished(request.txn, self.shard, held)
 
     def follow_up(self, decision: Decision) -> Commit | Abort:
         """What this participant applies once it learns `decision`."""

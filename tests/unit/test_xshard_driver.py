@@ -126,8 +126,24 @@ def test_read_only_needs_no_decision() -> None:
     states = shards()
     run = driver(R)
     sends = step(run, deliver(states, run.start(), 1), 1)
-    assert run.outcome is not None and run.outcome.reply == b"AB"
     assert sorted(sends) == [(0, Release((7, 1))), (1, Release((7, 1)))]
-    assert not states[0].records
-    deliver(states, sends, 2)
+    assert run.outcome is None  # until every RELEASE says the shared locks held
+    step(run, deliver(states, sends, 2), 2)
+    assert run.outcome is not None and run.outcome.reply == b"AB"
+    assert run.outcome.result is Result.COMMITTED and not states[0].records
     assert not len(states[0].locks) and not len(states[1].locks)
+
+
+def test_a_read_whose_locks_ran_out_is_retried() -> None:
+    """Shard 0's shared lock expired (its leader released it) before shard 1 answered: a
+    write may have come between the two reads, so they are no consistent cut."""
+    states = shards()
+    run = driver(R)
+    first = run.start()
+    replies = deliver(states, first[:1], 1)
+    states[0].apply(Release((7, 1)), 200)  # the participant's own timeout
+    states[0].store.put(b"a", b"changed")
+    sends = step(run, replies + deliver(states, first[1:], 201), 201)
+    step(run, deliver(states, sends, 202), 202)
+    assert run.outcome is not None and run.outcome.result is Result.ABORTED
+    assert run.outcome.retry

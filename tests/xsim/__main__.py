@@ -7,7 +7,6 @@ import argparse
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
 from functools import partial
 
 from tests.xsim.checker import Violation, check
@@ -25,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unsafe", action="store_true", help="PREPARE takes no locks")
     args = parser.parse_args(argv)
     if args.seed is not None:
-        world = World(replace(XsimParams(args.seed), unsafe=args.unsafe))
+        world = World(XsimParams.from_seed(args.seed, args.unsafe))
         world.run()
         print("\n".join(world.log[-60:]))
         try:

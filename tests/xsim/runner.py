@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from tests.xsim.checker import Violation, check
 from tests.xsim.world import World, XsimParams
@@ -19,7 +19,7 @@ class SeedResult:
 
 
 def run_seed(seed: int, unsafe: bool = False) -> SeedResult:
-    params = replace(XsimParams(seed), unsafe=unsafe)
+    params = XsimParams.from_seed(seed, unsafe)
     world = World(params)
     started = time.perf_counter()
     counts: dict[str, int] = {}

@@ -5,7 +5,6 @@ serializability; and the proof that the checker catches a protocol without isola
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 
 import pytest
 
@@ -42,7 +41,7 @@ def test_unsafe_is_caught(seed: int) -> None:
     """PREPARE without locks: the readers' totals and the serialization graph both fail."""
     result = run_seed(seed, unsafe=True)
     assert not result.ok
-    world = World(replace(XsimParams(seed), unsafe=True))
+    world = World(XsimParams.from_seed(seed, unsafe=True))
     world.run()
     with pytest.raises(Violation, match="cycle"):
         _check_serializable(world.history)

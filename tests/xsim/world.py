@@ -41,7 +41,11 @@ from tests.xsim.history import History, TxnRecord
 
 Endpoint = tuple[str, int]  # ("shard", n) or ("router", n)
 
-CONFIG = XshardConfig(lock_timeout=300, retention=1_000, max_keys=16, max_bytes=1 << 20)
+LOCK_TIMEOUTS = (60, 150, 300)  # one per seed: the shortest expire locks in mid-transaction
+# Where a seed concentrates its crashes: right after a shard applies this kind of entry, or
+# as a router receives this kind of reply (None: only the random ones).
+CRASH_STEPS = (None, "Prepare", "Decide", "Resolve", "Commit", "Abort", "Release", "Forget")
+ROUTER_CRASH_STEPS = (None, "Prepared", "Refused", "Decision", "Finished")
 TXN_TIMEOUT = 400
 RESEND = 40
 SHARD_TICK = 50
@@ -62,6 +66,21 @@ class XsimParams:
     crash_after_apply: float = 0.01
     router_crash_on_reply: float = 0.004
     unsafe: bool = False
+    lock_timeout: int = 300
+    crash_step: str | None = None
+    router_crash_step: str | None = None
+    step_crash: float = 0.2  # the chance of a crash at the seed's chosen step
+
+    @classmethod
+    def from_seed(cls, seed: int, unsafe: bool = False) -> XsimParams:
+        rng = random.Random(seed ^ 0x5EED)
+        return cls(
+            seed,
+            unsafe=unsafe,
+            lock_timeout=rng.choice(LOCK_TIMEOUTS),
+            crash_step=rng.choice(CRASH_STEPS),
+            router_crash_step=rng.choice(ROUTER_CRASH_STEPS),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +211,10 @@ class ShardSim:
         self.number = number
         self.endpoint: Endpoint = ("shard", number)
         self.store = SimStore(world.history)
-        self.state = ShardTxnState(number, self.store, execute, CONFIG, unsafe=world.params.unsafe)
+        config = XshardConfig(
+            lock_timeout=world.params.lock_timeout, retention=1_000, max_keys=16, max_bytes=1 << 20
+        )
+        self.state = ShardTxnState(number, self.store, execute, config, unsafe=world.params.unsafe)
         self.sessions: dict[int, DirectReply] = {}  # the session table of direct ops
         self.up = True
         self.epoch = 0
@@ -235,7 +257,11 @@ class ShardSim:
         if epoch != self.epoch:
             return  # the leader crashed before the entry committed
         reply = self._apply(request)
-        if self.world.faults and self.world.rng.random() < self.world.params.crash_after_apply:
+        params = self.world.params
+        chance = params.crash_after_apply
+        if type(request).__name__ == params.crash_step:
+            chance = params.step_crash
+        if self.world.faults and self.world.rng.random() < chance:
             self.crash(self.world.rng.randint(10, 200))
             return
         if reply is not None and reply_to is not None:
@@ -430,7 +456,10 @@ class RouterSim:
         if not self.up:
             return
         world = self.world
-        if world.faults and world.rng.random() < world.params.router_crash_on_reply:
+        chance = world.params.router_crash_on_reply
+        if type(payload).__name__ == world.params.router_crash_step:
+            chance = world.params.step_crash
+        if world.faults and world.rng.random() < chance:
             self.crash(world.rng.randint(20, 300))
             return
         shard = source[1]
