@@ -76,8 +76,9 @@ def _check_installs(history: History) -> None:
 
 def _check_serializable(history: History) -> int:
     """The direct serialization graph (Adya): ww between consecutive versions of a key, wr
-    from a version's writer to its readers, rw from a reader to the next version's writer.
-    A cycle means no serial order explains the history."""
+    from a version's writer to its readers, rw from a reader to the next version's writer,
+    and real-time edges between operations whose clients saw one end before the other
+    began. A cycle means no serial order that respects real time explains the history."""
     successors: dict[str, set[str]] = {name: set() for name in history.committed}
     position: dict[bytes, dict[str, int]] = {}
     for key, versions in history.installs.items():
@@ -94,8 +95,23 @@ def _check_serializable(history: History) -> int:
                 raise Violation(f"{name} read {key!r} version {version}, never installed")
             if index + 1 < len(versions) and versions[index + 1] != name:
                 successors[name].add(versions[index + 1])
+    _real_time(history, successors)
     _acyclic(successors)
     return sum(len(targets) for targets in successors.values())
+
+
+def _real_time(history: History, successors: dict[str, set[str]]) -> None:
+    """Strict serializability (linearizability of transactions): what a client saw complete
+    before another operation was invoked must come first in the serial order."""
+    timed = sorted(
+        (answered, invoked, name)
+        for name, (invoked, answered) in history.timing.items()
+        if name in history.committed
+    )
+    for answered, _, earlier in timed:
+        for _, invoked, later in timed:
+            if answered < invoked:
+                successors[earlier].add(later)
 
 
 def _acyclic(successors: dict[str, set[str]]) -> None:

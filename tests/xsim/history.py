@@ -23,6 +23,8 @@ class History:
     client_committed: set[str] = field(default_factory=set)
     client_aborted: set[str] = field(default_factory=set)
     client_unknown: set[str] = field(default_factory=set)
+    # (invoked, answered) of what a client saw complete: the real-time order
+    timing: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def install(self, key: bytes, value: bytes | None) -> None:
         self.installs.setdefault(key, ["init"]).append(decode(value)[1])

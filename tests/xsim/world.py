@@ -85,18 +85,21 @@ class XsimParams:
 
 @dataclass(frozen=True, slots=True)
 class Direct:
-    """A single-shard transfer between two keys of one shard (today's path)."""
+    """A single-shard transfer between two keys of one shard, or a read of `source` alone
+    (today's path)."""
 
     op_id: int
     source: bytes
     target: bytes
     amount: int
+    read: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class DirectReply:
     op_id: int
     busy: bool  # a key is locked by a cross-shard transaction: retry
+    version: str = ""  # a read's: the version it saw
 
 
 class SimStore:
@@ -296,6 +299,10 @@ class ShardSim:
         stored = self.sessions.get(op.op_id)
         if stored is not None:
             return stored
+        if op.read:
+            if self.state.blocks([op.source], write=False):
+                return DirectReply(op.op_id, busy=True)
+            return DirectReply(op.op_id, busy=False, version=decode(self.store.get(op.source))[1])
         if self.state.blocks([op.source, op.target], write=True):
             return DirectReply(op.op_id, busy=True)
         name = f"d{op.op_id}"
@@ -411,14 +418,18 @@ class RouterSim:
         roll = rng.random()
         slot.attempts = 0
         slot.started = world.now
-        if roll < 0.25:
+        if roll < 0.1:
+            op = Direct(next(self.op_ids), rng.choice(world.keys), b"", 0, read=True)
+            slot.direct, slot.name, slot.last_send = op, f"q{op.op_id}", -RESEND
+            return
+        if roll < 0.3:
             shard = rng.randrange(world.params.shards)
             mine = [key for key in world.keys if world.shard_of[key] == shard]
             source, target = rng.sample(mine, 2)
             op = Direct(next(self.op_ids), source, target, rng.randint(1, 30))
             slot.direct, slot.name, slot.last_send = op, f"d{op.op_id}", -RESEND
             return
-        if roll < 0.4:
+        if roll < 0.42:
             slot.program = ReadAll(tuple(world.keys))
             modes = dict.fromkeys(world.keys, Mode.READ)
         else:
@@ -470,7 +481,11 @@ class RouterSim:
                         slot.wake = world.now + world.rng.randint(5, 30)
                         slot.last_send = -RESEND
                     else:
+                        if slot.direct.read:
+                            reads = {slot.direct.source: payload.version}
+                            world.history.committed[slot.name] = TxnRecord(reads, {})
                         world.history.client_committed.add(slot.name)
+                        world.history.timing[slot.name] = (slot.started, world.now)
                         self._reset(slot)
             return
         if not isinstance(payload, Prepared | Refused | Decision | Finished):
@@ -514,8 +529,10 @@ class RouterSim:
             history.committed[reader] = TxnRecord({key: version for key, _, version in seen}, {})
             total = sum(balance for _, balance, _ in seen)
             history.balances_read.append((reader, total))
+            history.timing[reader] = (slot.started, self.world.now)
         else:
             history.client_committed.add(slot.name)
+            history.timing[slot.name] = (slot.started, self.world.now)
 
     def _reset(self, slot: Slot) -> None:
         slot.name, slot.driver, slot.direct, slot.program, slot.keys = "", None, None, None, None
