@@ -1,8 +1,9 @@
 """A deterministic simulation of the cross-shard protocol (docs/CROSS-SHARD.md).
 
 Shards are serial logs (what Raft gives its state machine): a request reaching a shard's
-leader is applied a few ms later unless the leader crashes first, and a leader may crash
-right after an apply, before its reply leaves. A crash loses the leader's volatile state
+leader is applied a few ms later; if the leader crashes first, the entry is lost or (half
+the time) applied anyway by the next leader, unanswered. A leader may also crash right after
+an apply, before its reply leaves. A crash loses the leader's volatile state
 (pending proposals, gathered acknowledgements); the replicated state survives. Routers
 drive attempts with `TxnDriver` and may crash at any reply, losing every attempt. The
 network loses, duplicates, delays and reorders messages, and partitions pairs of
@@ -222,6 +223,8 @@ class ShardSim:
         self.up = True
         self.epoch = 0
         self.gc_acks: dict[tuple[int, int], set[int]] = {}
+        self.in_flight: set[int] = set()  # proposed, not applied yet
+        self.survivors: set[int] = set()  # in flight at a crash, applied by the next leader
 
     def crash(self, downtime: int) -> None:
         if not self.up:
@@ -230,6 +233,10 @@ class ShardSim:
         self.up = False
         self.epoch += 1
         self.gc_acks.clear()
+        for proposal in self.in_flight:
+            if self.world.rng.random() < 0.5:
+                self.survivors.add(proposal)
+        self.in_flight.clear()
         if self.world.faults:
             self.world.at(self.world.now + downtime, self.restart)
 
@@ -253,12 +260,22 @@ class ShardSim:
 
     def propose(self, request: object, reply_to: Endpoint | None) -> None:
         epoch = self.epoch
+        proposal = next(self.world.counter)
+        self.in_flight.add(proposal)
         delay = self.world.rng.randint(2, 6)
-        self.world.at(self.world.now + delay, lambda: self.apply(epoch, request, reply_to))
+        self.world.at(
+            self.world.now + delay, lambda: self.apply(epoch, proposal, request, reply_to)
+        )
 
-    def apply(self, epoch: int, request: object, reply_to: Endpoint | None) -> None:
+    def apply(self, epoch: int, proposal: int, request: object, reply_to: Endpoint | None) -> None:
+        self.in_flight.discard(proposal)
         if epoch != self.epoch:
-            return  # the leader crashed before the entry committed
+            # The leader crashed first: the entry is lost, or it had reached a majority and
+            # the next leader applies it, with nobody left to answer.
+            if proposal in self.survivors:
+                self.survivors.discard(proposal)
+                self._apply(request)
+            return
         reply = self._apply(request)
         params = self.world.params
         chance = params.crash_after_apply
