@@ -17,7 +17,7 @@ from node.engine.config import EngineConfig
 from node.engine.engine import Engine
 from node.xshard.messages import Value
 from node.xshard.state import Executed, Failed
-from proto.resp import OK, Error, Reply
+from proto.resp import NULL_ARRAY, OK, Error, Reply, encode
 
 _EXPIRY = struct.Struct(">Q")
 
@@ -25,12 +25,14 @@ _EXPIRY = struct.Struct(">Q")
 @dataclass(frozen=True, slots=True)
 class Program:
     """What DECIDE runs: one multi-key command (`single`: its reply alone) or an EXEC body
-    (the list of replies, or None when a WATCH digest no longer matches)."""
+    (the array of replies, or the null array when a WATCH digest no longer matches). The
+    reply comes back encoded, as a shard's replies do."""
 
     commands: tuple[tuple[bytes, ...], ...]
     single: bool = True
     watches: tuple[tuple[bytes, bytes], ...] = ()  # (key, digest at WATCH)
     seed: int = 0  # the entry's seed: SPOP, SRANDMEMBER and scripts draw from it
+    resp3: bool = False  # the client's protocol: the reply is encoded in it
 
 
 def encode_value(payload: bytes | None, expire_at: int) -> Value:
@@ -81,14 +83,16 @@ class ScratchExecutor:
         before = {key: read_value(engine, key, now) for key in inputs}
         rng = random.Random(program.seed)
         commands = [list(command) for command in program.commands]
+        replies = engine.execute_transaction(
+            commands, now, rng, None if program.single else list(program.watches)
+        )
         if program.single:
-            reply: object = engine.execute_transaction(commands, now, rng)
-            reply = reply[0] if isinstance(reply, list) else reply
+            reply: Reply = replies[0] if replies else NULL_ARRAY
         else:
-            reply = engine.execute_transaction(commands, now, rng, list(program.watches))
+            reply = NULL_ARRAY if replies is None else replies
         writes: dict[bytes, Value] = {}
         for key in inputs:
             after = read_value(engine, key, now)
             if after != before[key]:
                 writes[key] = after
-        return Executed(writes, reply)
+        return Executed(writes, encode(reply, program.resp3))
