@@ -20,6 +20,7 @@ def check(world: World) -> dict[str, int]:
     history = world.history
     total = INITIAL * len(world.keys)
     _check_quiet(world)
+    _check_lock_bound(world)
     _check_installs(history)
     for reader, seen in history.balances_read:
         if seen != total:
@@ -57,6 +58,22 @@ def _check_quiet(world: World) -> None:
     pending = pending_records(world)
     if pending:
         raise Violation(f"records still pending: {pending}")
+
+
+# Once the cluster is whole, a lock is held at most this long past the lock timeout: the
+# leader's next look at what is due, a RESOLVE's round trip and the ABORT's entry.
+LOCK_BOUND_SLACK = 100
+
+
+def _check_lock_bound(world: World) -> None:
+    """The stated bound (docs/CROSS-SHARD.md, "Time bounds"), for the drain after the
+    faults: every lock, whoever forgot it, is gone within lock-timeout plus a round trip."""
+    healed = world.params.fault_time
+    bound = world.params.lock_timeout + LOCK_BOUND_SLACK
+    for shard, txn, since, until in world.holds:
+        if until > healed and until - max(since, healed) > bound:
+            held = until - max(since, healed)
+            raise Violation(f"shard {shard} held {txn} for {held} ms after healing (> {bound})")
 
 
 def _check_installs(history: History) -> None:

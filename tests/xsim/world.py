@@ -138,6 +138,7 @@ class World:
             self.shards[self.shard_of[key]].store.data[key] = encode(INITIAL, "init")
             self.history.installs[key] = ["init"]
         self.client_ids = itertools.count(1)
+        self.holds: list[tuple[int, tuple[int, int], int, int]] = []  # shard, txn, from, to
         self.routers = [RouterSim(self, n) for n in range(params.routers)]
 
     # -- scheduling and network
@@ -225,6 +226,7 @@ class ShardSim:
         self.gc_acks: dict[tuple[int, int], set[int]] = {}
         self.in_flight: set[int] = set()  # proposed, not applied yet
         self.survivors: set[int] = set()  # in flight at a crash, applied by the next leader
+        self.held_since: dict[tuple[int, int], int] = {}  # prepared here since (sim time)
 
     def crash(self, downtime: int) -> None:
         if not self.up:
@@ -288,6 +290,16 @@ class ShardSim:
             self.world.send(self.endpoint, reply_to, reply)
 
     def _apply(self, request: object) -> object:
+        before = set(self.state.prepared)
+        reply = self._apply_entry(request)
+        now = self.world.now
+        for txn in set(self.state.prepared) - before:
+            self.held_since[txn] = now
+        for txn in before - set(self.state.prepared):
+            self.world.holds.append((self.number, txn, self.held_since.pop(txn), now))
+        return reply
+
+    def _apply_entry(self, request: object) -> object:
         history = self.world.history
         if isinstance(request, Direct):
             return self._apply_direct(request)
