@@ -13,7 +13,10 @@ from collections.abc import Sized
 from google.protobuf.message import DecodeError
 
 from node.xshard.locks import LockTable
-from node.xshard.messages import (
+from node.xshard.scratch import Program
+from node.xshard.state import PreparedTxn, Record, ShardTxnState, Status
+from proto import xshard_pb2 as pb
+from proto.xshard_messages import (
     Abort,
     Commit,
     Decide,
@@ -32,9 +35,6 @@ from node.xshard.messages import (
     TxnId,
     Value,
 )
-from node.xshard.scratch import Program
-from node.xshard.state import PreparedTxn, Record, ShardTxnState, Status
-from proto import xshard_pb2 as pb
 
 MAX_ITEMS = 100_000  # keys, values or commands in one message: far above any limit
 

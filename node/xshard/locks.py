@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from node.xshard.messages import Mode, TxnId
+from proto.xshard_messages import Mode, TxnId
 
 
 class LockTable:

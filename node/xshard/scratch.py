@@ -15,9 +15,8 @@ from dataclasses import dataclass
 
 from node.engine.config import EngineConfig
 from node.engine.engine import Engine
-from node.xshard.messages import Value
-from node.xshard.state import Executed, Failed
 from proto.resp import NULL_ARRAY, OK, Error, Reply, encode
+from proto.xshard_messages import Executed, Failed, Value
 
 _EXPIRY = struct.Struct(">Q")
 

@@ -8,17 +8,18 @@ the replicated state; what the leader does with the answer goes through the log 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
 from node.xshard.locks import LockTable
-from node.xshard.messages import (
+from proto.xshard_messages import (
     Abort,
     Commit,
     Decide,
     Decision,
+    Executor,
+    Failed,
     Finished,
     Forget,
     Mode,
@@ -40,23 +41,6 @@ class Store(Protocol):
     def get(self, key: bytes) -> Value: ...
 
     def put(self, key: bytes, value: Value) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Executed:
-    writes: dict[bytes, Value]
-    reply: object
-
-
-@dataclass(frozen=True, slots=True)
-class Failed:
-    error: str
-
-
-# Runs a transaction's program on its inputs (key -> value) at the log's time,
-# deterministically: the coordinator's scratch engine (node/xshard/scratch.py) in a node, a
-# plain function in the simulation.
-Executor = Callable[[object, dict[bytes, Value], int], Executed | Failed]
 
 
 @dataclass(frozen=True, slots=True)

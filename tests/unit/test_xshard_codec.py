@@ -18,11 +18,15 @@ from node.xshard.codec import (
     restore,
     snapshot,
 )
-from node.xshard.messages import (
+from node.xshard.scratch import Program
+from node.xshard.state import ShardTxnState
+from proto.xshard_messages import (
     Abort,
     Commit,
     Decide,
     Decision,
+    Executed,
+    Failed,
     Finished,
     Forget,
     Mode,
@@ -36,8 +40,6 @@ from node.xshard.messages import (
     Resolve,
     Value,
 )
-from node.xshard.scratch import Program
-from node.xshard.state import Executed, Failed, ShardTxnState
 
 txns = st.tuples(st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1))
 shards = st.integers(0, 2**32 - 1)

@@ -4,11 +4,13 @@ replies, the deadline, read-only attempts."""
 
 from __future__ import annotations
 
-from node.xshard.driver import Phase, Result, TxnDriver
-from node.xshard.messages import (
+from node.xshard.state import ShardTxnState, XshardConfig
+from proto.xshard_messages import (
     Abort,
     Commit,
     Decide,
+    Executed,
+    Failed,
     Mode,
     Prepare,
     Release,
@@ -17,7 +19,7 @@ from node.xshard.messages import (
     Resolve,
     Value,
 )
-from node.xshard.state import Executed, Failed, ShardTxnState, XshardConfig
+from router.xshard_driver import Phase, Result, TxnDriver
 
 W, R = Mode.WRITE, Mode.READ
 

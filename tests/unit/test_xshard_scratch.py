@@ -10,11 +10,10 @@ import pytest
 
 from node.engine.digest import digests
 from node.engine.engine import Engine
-from node.xshard.messages import Value
 from node.xshard.scratch import Program, ScratchExecutor, read_value, write_value
-from node.xshard.state import Executed
 from proto.resp import Reply, encode
 from proto.slots import key_slot
+from proto.xshard_messages import Executed, Value
 
 NOW = 1_700_000_000_000
 SHARDS = 4  # the smallest count that puts every pair of keys below on two shards

@@ -3,10 +3,13 @@ idempotent steps, tombstones, limits, and what is overdue."""
 
 from __future__ import annotations
 
-from node.xshard.messages import (
+from node.xshard.state import SendTo, ShardTxnState, XshardConfig
+from proto.xshard_messages import (
     Abort,
     Commit,
     Decide,
+    Executed,
+    Failed,
     Forget,
     Mode,
     Prepare,
@@ -17,7 +20,6 @@ from node.xshard.messages import (
     Resolve,
     Value,
 )
-from node.xshard.state import Executed, Failed, SendTo, ShardTxnState, XshardConfig
 
 W, R = Mode.WRITE, Mode.READ
 CONFIG = XshardConfig(lock_timeout=100, retention=1_000, max_keys=3, max_bytes=10)

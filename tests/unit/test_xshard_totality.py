@@ -7,11 +7,14 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.xshard.messages import (
+from node.xshard.state import ShardTxnState, XshardConfig
+from proto.xshard_messages import (
     Abort,
     Commit,
     Decide,
     Decision,
+    Executed,
+    Failed,
     Forget,
     Mode,
     Prepare,
@@ -20,7 +23,6 @@ from node.xshard.messages import (
     Resolve,
     Value,
 )
-from node.xshard.state import Executed, Failed, ShardTxnState, XshardConfig
 
 KEYS = [b"a", b"b", b"c"]
 txns = st.tuples(st.integers(1, 3), st.integers(1, 2))

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from node.xshard.messages import Value
-from node.xshard.state import Executed, Failed
+from proto.xshard_messages import Executed, Failed, Value
 
 INITIAL = 100
 

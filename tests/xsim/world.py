@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from node.xshard.driver import Outcome, Phase, Result, TxnDriver
-from node.xshard.messages import (
+from node.xshard.state import ShardTxnState, Status, XshardConfig
+from proto.xshard_messages import (
     Abort,
     Commit,
     Decide,
@@ -36,7 +36,7 @@ from node.xshard.messages import (
     Resolve,
     Value,
 )
-from node.xshard.state import ShardTxnState, Status, XshardConfig
+from router.xshard_driver import Outcome, Phase, Result, TxnDriver
 from tests.xsim.bank import INITIAL, ReadAll, Transfer, decode, encode, execute
 from tests.xsim.history import History, TxnRecord
 

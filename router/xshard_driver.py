@@ -8,11 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from node.xshard.messages import (
+from proto.xshard_messages import (
     Abort,
     Commit,
     Decide,
     Decision,
+    Executed,
+    Executor,
+    Failed,
     Finished,
     Mode,
     Prepare,
@@ -26,7 +29,6 @@ from node.xshard.messages import (
     TxnId,
     Value,
 )
-from node.xshard.state import Executed, Executor, Failed
 
 Send = tuple[int, Request]  # (shard, request) for that shard's leader
 

@@ -1,7 +1,9 @@
-"""The messages of the cross-shard protocol (docs/CROSS-SHARD.md, "Steps")."""
+"""The messages of the cross-shard protocol (docs/CROSS-SHARD.md, "Steps"), which routers
+and nodes both speak, and the shape of a transaction's execution."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -106,3 +108,20 @@ class Forget:
 
 Request = Prepare | Decide | Resolve | Commit | Abort | Release | Forget
 Reply = Prepared | Refused | Decision | Finished
+
+
+@dataclass(frozen=True, slots=True)
+class Executed:
+    writes: dict[bytes, Value]
+    reply: object
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    error: str
+
+
+# Runs a transaction's program on its inputs (key -> value) at the log's time,
+# deterministically: the coordinator's scratch engine (node/xshard/scratch.py) in a node, a
+# plain function in the simulation.
+Executor = Callable[[object, dict[bytes, Value], int], Executed | Failed]
