@@ -32,6 +32,7 @@ class Prepared:
     txn: TxnId
     shard: int
     values: tuple[tuple[bytes, Value], ...]
+    record: int = 0  # on the coordinator: the number of the record this PREPARE made or found
 
 
 class RefusedReason(Enum):
@@ -54,6 +55,9 @@ class Decide:
     txn: TxnId
     inputs: tuple[tuple[int, bytes, Mode, Value], ...]
     program: object
+    # The record number the coordinator's PREPARE answered: a DECIDE meeting a record made
+    # anew (by a late PREPARE after the first was forgotten) runs nothing.
+    record: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,14 +103,16 @@ class Prepare(_message.Message):
     def __init__(self, txn: _Optional[_Union[TxnId, _Mapping]] = ..., coordinator: _Optional[int] = ..., participants: _Optional[_Iterable[int]] = ..., keys: _Optional[_Iterable[_Union[KeyMode, _Mapping]]] = ..., read_only: _Optional[bool] = ...) -> None: ...
 
 class Decide(_message.Message):
-    __slots__ = ("txn", "inputs", "program")
+    __slots__ = ("txn", "inputs", "program", "record")
     TXN_FIELD_NUMBER: _ClassVar[int]
     INPUTS_FIELD_NUMBER: _ClassVar[int]
     PROGRAM_FIELD_NUMBER: _ClassVar[int]
+    RECORD_FIELD_NUMBER: _ClassVar[int]
     txn: TxnId
     inputs: _containers.RepeatedCompositeFieldContainer[Input]
     program: Program
-    def __init__(self, txn: _Optional[_Union[TxnId, _Mapping]] = ..., inputs: _Optional[_Iterable[_Union[Input, _Mapping]]] = ..., program: _Optional[_Union[Program, _Mapping]] = ...) -> None: ...
+    record: int
+    def __init__(self, txn: _Optional[_Union[TxnId, _Mapping]] = ..., inputs: _Optional[_Iterable[_Union[Input, _Mapping]]] = ..., program: _Optional[_Union[Program, _Mapping]] = ..., record: _Optional[int] = ...) -> None: ...
 
 class Resolve(_message.Message):
     __slots__ = ("txn", "has_asker", "asker")
@@ -155,14 +157,16 @@ class Request(_message.Message):
     def __init__(self, prepare: _Optional[_Union[Prepare, _Mapping]] = ..., decide: _Optional[_Union[Decide, _Mapping]] = ..., resolve: _Optional[_Union[Resolve, _Mapping]] = ..., commit: _Optional[_Union[Commit, _Mapping]] = ..., abort: _Optional[_Union[TxnOnly, _Mapping]] = ..., release: _Optional[_Union[TxnOnly, _Mapping]] = ..., forget: _Optional[_Union[TxnOnly, _Mapping]] = ...) -> None: ...
 
 class Prepared(_message.Message):
-    __slots__ = ("txn", "shard", "values")
+    __slots__ = ("txn", "shard", "values", "record")
     TXN_FIELD_NUMBER: _ClassVar[int]
     SHARD_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
+    RECORD_FIELD_NUMBER: _ClassVar[int]
     txn: TxnId
     shard: int
     values: _containers.RepeatedCompositeFieldContainer[KeyValue]
-    def __init__(self, txn: _Optional[_Union[TxnId, _Mapping]] = ..., shard: _Optional[int] = ..., values: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ...) -> None: ...
+    record: int
+    def __init__(self, txn: _Optional[_Union[TxnId, _Mapping]] = ..., shard: _Optional[int] = ..., values: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., record: _Optional[int] = ...) -> None: ...
 
 class Refused(_message.Message):
     __slots__ = ("txn", "shard", "reason")
@@ -223,23 +227,27 @@ class PreparedTxn(_message.Message):
     def __init__(self, txn: _Optional[_Union[TxnId, _Mapping]] = ..., coordinator: _Optional[int] = ..., keys: _Optional[_Iterable[_Union[KeyMode, _Mapping]]] = ..., since: _Optional[int] = ..., read_only: _Optional[bool] = ...) -> None: ...
 
 class Record(_message.Message):
-    __slots__ = ("txn", "status", "participants", "since", "decision")
+    __slots__ = ("txn", "status", "participants", "since", "decision", "number")
     TXN_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
     SINCE_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
     txn: TxnId
     status: str
     participants: _containers.RepeatedScalarFieldContainer[int]
     since: int
     decision: Decision
-    def __init__(self, txn: _Optional[_Union[TxnId, _Mapping]] = ..., status: _Optional[str] = ..., participants: _Optional[_Iterable[int]] = ..., since: _Optional[int] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ...) -> None: ...
+    number: int
+    def __init__(self, txn: _Optional[_Union[TxnId, _Mapping]] = ..., status: _Optional[str] = ..., participants: _Optional[_Iterable[int]] = ..., since: _Optional[int] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., number: _Optional[int] = ...) -> None: ...
 
 class ShardTxnSnapshot(_message.Message):
-    __slots__ = ("prepared", "records")
+    __slots__ = ("prepared", "records", "records_made")
     PREPARED_FIELD_NUMBER: _ClassVar[int]
     RECORDS_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_MADE_FIELD_NUMBER: _ClassVar[int]
     prepared: _containers.RepeatedCompositeFieldContainer[PreparedTxn]
     records: _containers.RepeatedCompositeFieldContainer[Record]
-    def __init__(self, prepared: _Optional[_Iterable[_Union[PreparedTxn, _Mapping]]] = ..., records: _Optional[_Iterable[_Union[Record, _Mapping]]] = ...) -> None: ...
+    records_made: int
+    def __init__(self, prepared: _Optional[_Iterable[_Union[PreparedTxn, _Mapping]]] = ..., records: _Optional[_Iterable[_Union[Record, _Mapping]]] = ..., records_made: _Optional[int] = ...) -> None: ...

@@ -62,6 +62,7 @@ class TxnDriver:
         "_give_up",
         "_last_send",
         "_read",
+        "_record",
         "_refused",
         "_resend",
         "_timed_out",
@@ -102,6 +103,7 @@ class TxnDriver:
         self._refused: RefusedReason | None = None
         self._timed_out = False
         self._all_held = True
+        self._record = 0
         self._read: Executed | Failed | None = None
         self.phase = Phase.PREPARING
         self.values: dict[int, tuple[tuple[bytes, Value], ...]] = {}
@@ -152,6 +154,8 @@ class TxnDriver:
     def _on_prepare_reply(self, shard: int, reply: Reply, now: int) -> list[Send]:
         if isinstance(reply, Prepared):
             self.values[shard] = reply.values
+            if shard == self.coordinator:
+                self._record = reply.record
             del self.outstanding[shard]
             if not self.outstanding:
                 return self._all_prepared(now)
@@ -188,7 +192,8 @@ class TxnDriver:
             )
             return self._finish({shard: Release(self.txn) for shard in self.keys})
         self.phase = Phase.DECIDING
-        self.outstanding = {self.coordinator: Decide(self.txn, inputs, self.program)}
+        decide = Decide(self.txn, inputs, self.program, self._record)
+        self.outstanding = {self.coordinator: decide}
         return list(self.outstanding.items())
 
     def _answer_read(self) -> None:

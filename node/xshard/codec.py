@@ -135,6 +135,7 @@ def encode_request(request: Request) -> bytes:
             item = out.decide.inputs.add(shard=shard, key=key, write=mode is Mode.WRITE)
             _value_to(value, item.value)
         _program_to(request.program, out.decide.program)
+        out.decide.record = request.record
     elif isinstance(request, Resolve):
         _txn_to(request.txn, out.resolve.txn)
         if request.asker is not None:
@@ -171,7 +172,7 @@ def decode_request(data: bytes) -> Request:
         d = message.decide
         _bounded(d.inputs)
         inputs = tuple((i.shard, i.key, _mode(i.write), _value(i.value)) for i in d.inputs)
-        return Decide(_txn(d.txn, d.HasField("txn")), inputs, _program(d.program))
+        return Decide(_txn(d.txn, d.HasField("txn")), inputs, _program(d.program), d.record)
     if kind == "resolve":
         r = message.resolve
         asker = r.asker if r.has_asker else None
@@ -198,6 +199,7 @@ def encode_reply(reply: Reply) -> bytes:
     if isinstance(reply, Prepared):
         _txn_to(reply.txn, out.prepared.txn)
         out.prepared.shard = reply.shard
+        out.prepared.record = reply.record
         for key, value in reply.values:
             _value_to(value, out.prepared.values.add(key=key).value)
     elif isinstance(reply, Refused):
@@ -224,7 +226,7 @@ def decode_reply(data: bytes) -> Reply:
         p = message.prepared
         _bounded(p.values)
         values = tuple((item.key, _value(item.value)) for item in p.values)
-        return Prepared(_txn(p.txn, p.HasField("txn")), p.shard, values)
+        return Prepared(_txn(p.txn, p.HasField("txn")), p.shard, values, p.record)
     if kind == "refused":
         r = message.refused
         try:
@@ -246,7 +248,7 @@ def decode_reply(data: bytes) -> Reply:
 def snapshot(state: ShardTxnState) -> bytes:
     """The replicated part of `state` (prepared transactions and records; the locks follow
     from the prepared transactions), in a deterministic order."""
-    out = pb.ShardTxnSnapshot()
+    out = pb.ShardTxnSnapshot(records_made=state.records_made)
     for txn, entry in sorted(state.prepared.items()):
         item = out.prepared.add(coordinator=entry.coordinator, since=entry.since)
         _txn_to(txn, item.txn)
@@ -254,7 +256,9 @@ def snapshot(state: ShardTxnState) -> bytes:
         for key, mode in entry.keys.items():
             item.keys.add(key=key, write=mode is Mode.WRITE)
     for txn, record in sorted(state.records.items()):
-        saved = out.records.add(status=record.status.value, since=record.since)
+        saved = out.records.add(
+            status=record.status.value, since=record.since, number=record.number
+        )
         _txn_to(txn, saved.txn)
         saved.participants.extend(record.participants)
         if record.decision is not None:
@@ -286,7 +290,8 @@ def restore(state: ShardTxnState, data: bytes) -> None:
         if (decision is None) != (status is Status.PENDING):
             raise CodecError("a record's decision does not match its status")
         txn = _txn(saved.txn, saved.HasField("txn"))
-        records[txn] = Record(status, tuple(saved.participants), saved.since, decision)
+        participants = tuple(saved.participants)
+        records[txn] = Record(status, participants, saved.since, decision, saved.number)
     locks = LockTable()
     for txn, entry in prepared.items():
         for key, mode in entry.keys.items():
@@ -295,3 +300,4 @@ def restore(state: ShardTxnState, data: bytes) -> None:
                     raise CodecError("the snapshot's locks conflict")
                 locks.take(txn, key, mode)
     state.prepared, state.records, state.locks = prepared, records, locks
+    state.records_made = message.records_made

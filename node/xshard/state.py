@@ -63,6 +63,7 @@ class Record:
     participants: tuple[int, ...]
     since: int
     decision: Decision | None = None
+    number: int = 0  # this shard's count of records made, when this one was
 
 
 @dataclass(slots=True)
@@ -93,6 +94,7 @@ class ShardTxnState:
     locks: LockTable = field(default_factory=LockTable)
     prepared: dict[TxnId, PreparedTxn] = field(default_factory=dict)
     records: dict[TxnId, Record] = field(default_factory=dict)
+    records_made: int = 0
 
     # -- what single-shard commands see
 
@@ -128,8 +130,10 @@ class ShardTxnState:
             if entry.keys.get(key) is not Mode.WRITE:
                 entry.keys[key] = mode
         if request.coordinator == self.shard and record is None and not request.read_only:
-            self.records[txn] = Record(Status.PENDING, request.participants, now)
-        return Prepared(txn, self.shard, values)
+            self.records_made += 1
+            record = Record(Status.PENDING, request.participants, now, None, self.records_made)
+            self.records[txn] = record
+        return Prepared(txn, self.shard, values, 0 if record is None else record.number)
 
     def apply_commit(self, request: Commit) -> Finished:
         entry = self.prepared.pop(request.txn, None)
@@ -179,6 +183,8 @@ class ShardTxnState:
             return Decision(txn, False, (), "transaction unknown to its coordinator")
         if record.decision is not None:
             return record.decision
+        if record.number != request.record:
+            return Decision(txn, False, (), "a DECIDE older than its coordinator's record")
         decision = self._run(request, now)
         record.status = Status.COMMITTED if decision.committed else Status.ABORTED
         record.decision = decision
@@ -203,7 +209,8 @@ class ShardTxnState:
         if record is None:
             # A tombstone: a PREPARE of this transaction arriving later is refused.
             asker = () if request.asker is None else (request.asker,)
-            record = Record(Status.ABORTED, asker, now)
+            self.records_made += 1
+            record = Record(Status.ABORTED, asker, now, None, self.records_made)
             self.records[txn] = record
         if record.decision is None:
             record.status = Status.ABORTED

@@ -68,6 +68,7 @@ requests: st.SearchStrategy[Request] = st.one_of(
         txns,
         st.lists(st.tuples(shards, keys, modes, values), max_size=3).map(tuple),
         programs,
+        st.integers(0, 2**64 - 1),
     ),
     st.builds(Resolve, txns, st.one_of(st.none(), shards)),
     st.builds(Commit, txns, st.lists(st.tuples(keys, values), max_size=3).map(tuple)),
@@ -86,7 +87,13 @@ decisions = st.one_of(
     st.builds(Decision, txns, st.just(False), st.just(()), st.text(max_size=8)),
 )
 replies: st.SearchStrategy[Reply] = st.one_of(
-    st.builds(Prepared, txns, shards, st.lists(st.tuples(keys, values), max_size=3).map(tuple)),
+    st.builds(
+        Prepared,
+        txns,
+        shards,
+        st.lists(st.tuples(keys, values), max_size=3).map(tuple),
+        st.integers(0, 2**64 - 1),
+    ),
     st.builds(Refused, txns, shards, st.sampled_from(list(RefusedReason))),
     decisions,
     st.builds(Finished, txns, shards, st.booleans()),
@@ -131,7 +138,9 @@ def test_a_snapshot_restores_prepared_transactions_locks_and_records() -> None:
     state.apply(Prepare((2, 1), 0, (0,), ((b"b", Mode.READ),), True), 2)
     state.apply(Prepare((3, 1), 1, (0, 1), ((b"c", Mode.WRITE),), False), 3)
     state.apply(Prepare((4, 1), 0, (0, 1), ((b"d", Mode.WRITE),), False), 4)
-    state.apply(Decide((4, 1), ((0, b"d", Mode.WRITE, None),), Program(((b"GET", b"d"),))), 5)
+    program = Program(((b"GET", b"d"),))
+    decision = state.apply(Decide((4, 1), ((0, b"d", Mode.WRITE, None),), program, 2), 5)
+    assert isinstance(decision, Decision) and decision.committed
     state.apply(Resolve((5, 1), 1), 6)
     data = snapshot(state)
     copy = ShardTxnState(0, Store(), touch)
@@ -140,7 +149,7 @@ def test_a_snapshot_restores_prepared_transactions_locks_and_records() -> None:
     assert copy.prepared == state.prepared and copy.records == state.records
     assert copy.locks.held() == state.locks.held() == [b"a", b"b", b"c"]
     assert copy.blocks([b"a"], write=False) and not copy.blocks([b"z"], write=True)
-    assert snapshot(copy) == data
+    assert snapshot(copy) == data and copy.records_made == state.records_made == 3
 
 
 def test_a_snapshot_with_conflicting_locks_is_refused_and_changes_nothing() -> None:

@@ -3,16 +3,18 @@
 Shards are serial logs (what Raft gives its state machine): a request reaching a shard's
 leader is applied a few ms later; if the leader crashes first, the entry is lost or (half
 the time) applied anyway by the next leader, unanswered. A leader may also crash right after
-an apply, before its reply leaves. A crash loses the leader's volatile state
-(pending proposals, gathered acknowledgements); the replicated state survives. Routers
-drive attempts with `TxnDriver` and may crash at any reply, losing every attempt. The
-network loses, duplicates, delays and reorders messages, and partitions pairs of
-endpoints. After the faults, everything heals and the run drains so the checker can ask
-for a quiet end: no lock, no prepared transaction, no pending record.
+an apply, before its reply leaves. A crash loses the leader's volatile state (pending
+proposals, gathered acknowledgements); the replicated state survives. Routers drive
+attempts with `TxnDriver` and may crash at any reply, losing every attempt. The network
+loses, duplicates (some copies 1-2 s late), delays and reorders messages, partitions pairs
+of endpoints, and (with `replay`) delivers all of an old transaction's requests again.
+After the faults, everything heals and the run drains so the checker can ask for a quiet
+end: no lock, no prepared transaction, no pending record.
 """
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import random
@@ -64,6 +66,8 @@ class XsimParams:
     drain_time: int = 3_500
     drop: float = 0.05
     duplicate: float = 0.03
+    late: float = 0.01  # a duplicate delivered 1-2 s later: after its record is forgotten
+    replay: bool = False  # replay old transactions' requests (see World._replay)
     crash_after_apply: float = 0.01
     router_crash_on_reply: float = 0.004
     unsafe: bool = False
@@ -139,6 +143,8 @@ class World:
             self.history.installs[key] = ["init"]
         self.client_ids = itertools.count(1)
         self.holds: list[tuple[int, tuple[int, int], int, int]] = []  # shard, txn, from, to
+        # What routers sent, per transaction (when it began, the messages), for replays.
+        self.sent: dict[tuple[int, int], tuple[int, list[tuple[Endpoint, Endpoint, object]]]] = {}
         self.routers = [RouterSim(self, n) for n in range(params.routers)]
 
     # -- scheduling and network
@@ -152,6 +158,9 @@ class World:
         copies = 2 if self.faults and self.rng.random() < self.params.duplicate else 1
         for _ in range(copies):
             delay = self.rng.randint(1, 8)
+            self.at(self.now + delay, lambda: self._deliver(source, target, payload))
+        if self.faults and self.rng.random() < self.params.late:
+            delay = self.rng.randint(1_000, 2_000)
             self.at(self.now + delay, lambda: self._deliver(source, target, payload))
 
     def _deliver(self, source: Endpoint, target: Endpoint, payload: object) -> None:
@@ -189,6 +198,8 @@ class World:
         elif roll < 0.11:
             router = self.rng.choice(self.routers)
             router.crash(self.rng.randint(20, 300))
+        elif roll < 0.165 and self.params.replay:
+            self._replay()
         elif roll < 0.16:
             ends: list[Endpoint] = [("shard", n) for n in range(self.params.shards)]
             ends += [("router", n) for n in range(self.params.routers)]
@@ -196,6 +207,18 @@ class World:
             self.cut[frozenset((a, b))] = self.now + self.rng.randint(30, 400)
             self.log.append(f"{self.now}: cut {a} {b}")
         self.at(self.now + 20, self._nemesis)
+
+    def _replay(self) -> None:
+        """A stale queue let go: every request a router sent for one transaction that began
+        over a second ago is delivered again, in its order (after its record may have been
+        forgotten: PREPARE makes a record anew, and the old DECIDE must not run on it)."""
+        old = [txn for txn, (began, _) in self.sent.items() if self.now - began > 1_000]
+        if not old:
+            return
+        txn = self.rng.choice(sorted(old))
+        self.log.append(f"{self.now}: replay {txn}")
+        for step, message in enumerate(self.sent.pop(txn)[1]):
+            self.at(self.now + step + 1, functools.partial(self._deliver, *message))
 
     def _heal(self) -> None:
         self.faults = False
@@ -412,8 +435,13 @@ class RouterSim:
         self.client_id = next(self.world.client_ids)
 
     def send_all(self, sends: Sequence[tuple[int, object]]) -> None:
+        world = self.world
         for shard, request in sends:
-            self.world.send(self.endpoint, ("shard", shard), request)
+            world.send(self.endpoint, ("shard", shard), request)
+            txn = getattr(request, "txn", None)
+            if world.faults and txn is not None:
+                _, messages = world.sent.setdefault(txn, (world.now, []))
+                messages.append((self.endpoint, ("shard", shard), request))
 
     def tick(self) -> None:
         world = self.world
