@@ -32,7 +32,9 @@ class Prepared:
     txn: TxnId
     shard: int
     values: tuple[tuple[bytes, Value], ...]
-    record: int = 0  # on the coordinator: the number of the record this PREPARE made or found
+    # This shard's number for this preparation (and, on the coordinator, for its record): a
+    # later COMMIT or DECIDE must name it, so a late copy meets no other incarnation.
+    number: int = 0
 
 
 class RefusedReason(Enum):
@@ -55,9 +57,9 @@ class Decide:
     txn: TxnId
     inputs: tuple[tuple[int, bytes, Mode, Value], ...]
     program: object
-    # The record number the coordinator's PREPARE answered: a DECIDE meeting a record made
+    # (shard, number) of each PREPARE whose values these are: a DECIDE meeting a record made
     # anew (by a late PREPARE after the first was forgotten) runs nothing.
-    record: int = 0
+    numbers: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +76,14 @@ class Decision:
     committed: bool
     writes: tuple[tuple[int, bytes, Value], ...]  # (shard, key, new value)
     reply: object  # the program's reply when committed; the error's text when aborted
+    numbers: tuple[tuple[int, int], ...] = ()  # the DECIDE's: which preparations it used
 
 
 @dataclass(frozen=True, slots=True)
 class Commit:
     txn: TxnId
     writes: tuple[tuple[bytes, Value], ...]
+    number: int = 0  # the preparation whose values the decision used; another is only freed
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,6 +60,14 @@ class ShardWrite(_message.Message):
     value: Value
     def __init__(self, shard: _Optional[int] = ..., key: _Optional[bytes] = ..., value: _Optional[_Union[Value, _Mapping]] = ...) -> None: ...
 
+class ShardNumber(_message.Message):
+    __slots__ = ("shard", "number")
+    SHARD_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    shard: int
+    number: int
+    def __init__(self, shard: _Optional[int] = ..., number: _Optional[int] = ...) -> None: ...
+
 class Command(_message.Message):
     __slots__ = ("args",)
     ARGS_FIELD_NUMBER: _ClassVar[int]
@@ -103,16 +111,16 @@ class Prepare(_message.Message):
     def __init__(self, txn: _Optional[_Union[TxnId, _Mapping]] = ..., coordinator: _Optional[int] = ..., participants: _Optional[_Iterable[int]] = ..., keys: _Optional[_Iterable[_Union[KeyMode, _Mapping]]] = ..., read_only: _Optional[bool] = ...) -> None: ...
 
 class Decide(_message.Message):
-    __slots__ = ("txn", "inputs", "program", "record")
+    __slots__ = ("txn", "inputs", "program", "numbers")
     TXN_FIELD_NUMBER: _ClassVar[int]
     INPUTS_FIELD_NUMBER: _ClassVar[int]
     PROGRAM_FIELD_NUMBER: _ClassVar[int]
-    RECORD_FIELD_NUMBER: _ClassVar[int]
+    NUMBERS_FIELD_NUMBER: _ClassVar[int]
     txn: TxnId
     inputs: _containers.RepeatedCompositeFieldContainer[Input]
     program: Program
-    record: int
-    def __init__(self, txn: _Optional[_Union[TxnId, _Mapping]] = ..., inputs: _Optional[_Iterable[_Union[Input, _Mapping]]] = ..., program: _Optional[_Union[Program, _Mapping]] = ..., record: _Optional[int] = ...) -> None: ...
+    numbers: _containers.RepeatedCompositeFieldContainer[ShardNumber]
+    def __init__(self, txn: _Optional[_Union[TxnId, _Mapping]] = ..., inputs: _Optional[_Iterable[_Union[Input, _Mapping]]] = ..., program: _Optional[_Union[Program, _Mapping]] = ..., numbers: _Optional[_Iterable[_Union[ShardNumber, _Mapping]]] = ...) -> None: ...
 
 class Resolve(_message.Message):
     __slots__ = ("txn", "has_asker", "asker")
@@ -125,12 +133,14 @@ class Resolve(_message.Message):
     def __init__(self, txn: _Optional[_Union[TxnId, _Mapping]] = ..., has_asker: _Optional[bool] = ..., asker: _Optional[int] = ...) -> None: ...
 
 class Commit(_message.Message):
-    __slots__ = ("txn", "writes")
+    __slots__ = ("txn", "writes", "number")
     TXN_FIELD_NUMBER: _ClassVar[int]
     WRITES_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
     txn: TxnId
     writes: _containers.RepeatedCompositeFieldContainer[KeyValue]
-    def __init__(self, txn: _Optional[_Union[TxnId, _Mapping]] = ..., writes: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ...) -> None: ...
+    number: int
+    def __init__(self, txn: _Optional[_Union[TxnId, _Mapping]] = ..., writes: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., number: _Optional[int] = ...) -> None: ...
 
 class TxnOnly(_message.Message):
     __slots__ = ("txn",)
@@ -157,16 +167,16 @@ class Request(_message.Message):
     def __init__(self, prepare: _Optional[_Union[Prepare, _Mapping]] = ..., decide: _Optional[_Union[Decide, _Mapping]] = ..., resolve: _Optional[_Union[Resolve, _Mapping]] = ..., commit: _Optional[_Union[Commit, _Mapping]] = ..., abort: _Optional[_Union[TxnOnly, _Mapping]] = ..., release: _Optional[_Union[TxnOnly, _Mapping]] = ..., forget: _Optional[_Union[TxnOnly, _Mapping]] = ...) -> None: ...
 
 class Prepared(_message.Message):
-    __slots__ = ("txn", "shard", "values", "record")
+    __slots__ = ("txn", "shard", "values", "number")
     TXN_FIELD_NUMBER: _ClassVar[int]
     SHARD_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
-    RECORD_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
     txn: TxnId
     shard: int
     values: _containers.RepeatedCompositeFieldContainer[KeyValue]
-    record: int
-    def __init__(self, txn: _Optional[_Union[TxnId, _Mapping]] = ..., shard: _Optional[int] = ..., values: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., record: _Optional[int] = ...) -> None: ...
+    number: int
+    def __init__(self, txn: _Optional[_Union[TxnId, _Mapping]] = ..., shard: _Optional[int] = ..., values: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., number: _Optional[int] = ...) -> None: ...
 
 class Refused(_message.Message):
     __slots__ = ("txn", "shard", "reason")
@@ -179,16 +189,18 @@ class Refused(_message.Message):
     def __init__(self, txn: _Optional[_Union[TxnId, _Mapping]] = ..., shard: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class Decision(_message.Message):
-    __slots__ = ("txn", "committed", "writes", "reply")
+    __slots__ = ("txn", "committed", "writes", "reply", "numbers")
     TXN_FIELD_NUMBER: _ClassVar[int]
     COMMITTED_FIELD_NUMBER: _ClassVar[int]
     WRITES_FIELD_NUMBER: _ClassVar[int]
     REPLY_FIELD_NUMBER: _ClassVar[int]
+    NUMBERS_FIELD_NUMBER: _ClassVar[int]
     txn: TxnId
     committed: bool
     writes: _containers.RepeatedCompositeFieldContainer[ShardWrite]
     reply: bytes
-    def __init__(self, txn: _Optional[_Union[TxnId, _Mapping]] = ..., committed: _Optional[bool] = ..., writes: _Optional[_Iterable[_Union[ShardWrite, _Mapping]]] = ..., reply: _Optional[bytes] = ...) -> None: ...
+    numbers: _containers.RepeatedCompositeFieldContainer[ShardNumber]
+    def __init__(self, txn: _Optional[_Union[TxnId, _Mapping]] = ..., committed: _Optional[bool] = ..., writes: _Optional[_Iterable[_Union[ShardWrite, _Mapping]]] = ..., reply: _Optional[bytes] = ..., numbers: _Optional[_Iterable[_Union[ShardNumber, _Mapping]]] = ...) -> None: ...
 
 class Finished(_message.Message):
     __slots__ = ("txn", "shard", "held")
@@ -213,18 +225,20 @@ class Reply(_message.Message):
     def __init__(self, prepared: _Optional[_Union[Prepared, _Mapping]] = ..., refused: _Optional[_Union[Refused, _Mapping]] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., finished: _Optional[_Union[Finished, _Mapping]] = ...) -> None: ...
 
 class PreparedTxn(_message.Message):
-    __slots__ = ("txn", "coordinator", "keys", "since", "read_only")
+    __slots__ = ("txn", "coordinator", "keys", "since", "read_only", "number")
     TXN_FIELD_NUMBER: _ClassVar[int]
     COORDINATOR_FIELD_NUMBER: _ClassVar[int]
     KEYS_FIELD_NUMBER: _ClassVar[int]
     SINCE_FIELD_NUMBER: _ClassVar[int]
     READ_ONLY_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
     txn: TxnId
     coordinator: int
     keys: _containers.RepeatedCompositeFieldContainer[KeyMode]
     since: int
     read_only: bool
-    def __init__(self, txn: _Optional[_Union[TxnId, _Mapping]] = ..., coordinator: _Optional[int] = ..., keys: _Optional[_Iterable[_Union[KeyMode, _Mapping]]] = ..., since: _Optional[int] = ..., read_only: _Optional[bool] = ...) -> None: ...
+    number: int
+    def __init__(self, txn: _Optional[_Union[TxnId, _Mapping]] = ..., coordinator: _Optional[int] = ..., keys: _Optional[_Iterable[_Union[KeyMode, _Mapping]]] = ..., since: _Optional[int] = ..., read_only: _Optional[bool] = ..., number: _Optional[int] = ...) -> None: ...
 
 class Record(_message.Message):
     __slots__ = ("txn", "status", "participants", "since", "decision", "number")
@@ -243,11 +257,11 @@ class Record(_message.Message):
     def __init__(self, txn: _Optional[_Union[TxnId, _Mapping]] = ..., status: _Optional[str] = ..., participants: _Optional[_Iterable[int]] = ..., since: _Optional[int] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., number: _Optional[int] = ...) -> None: ...
 
 class ShardTxnSnapshot(_message.Message):
-    __slots__ = ("prepared", "records", "records_made")
+    __slots__ = ("prepared", "records", "numbered")
     PREPARED_FIELD_NUMBER: _ClassVar[int]
     RECORDS_FIELD_NUMBER: _ClassVar[int]
-    RECORDS_MADE_FIELD_NUMBER: _ClassVar[int]
+    NUMBERED_FIELD_NUMBER: _ClassVar[int]
     prepared: _containers.RepeatedCompositeFieldContainer[PreparedTxn]
     records: _containers.RepeatedCompositeFieldContainer[Record]
-    records_made: int
-    def __init__(self, prepared: _Optional[_Iterable[_Union[PreparedTxn, _Mapping]]] = ..., records: _Optional[_Iterable[_Union[Record, _Mapping]]] = ..., records_made: _Optional[int] = ...) -> None: ...
+    numbered: int
+    def __init__(self, prepared: _Optional[_Iterable[_Union[PreparedTxn, _Mapping]]] = ..., records: _Optional[_Iterable[_Union[Record, _Mapping]]] = ..., numbered: _Optional[int] = ...) -> None: ...

@@ -61,8 +61,8 @@ class TxnDriver:
         "_executor",
         "_give_up",
         "_last_send",
+        "_numbers",
         "_read",
-        "_record",
         "_refused",
         "_resend",
         "_timed_out",
@@ -103,7 +103,7 @@ class TxnDriver:
         self._refused: RefusedReason | None = None
         self._timed_out = False
         self._all_held = True
-        self._record = 0
+        self._numbers: dict[int, int] = {}
         self._read: Executed | Failed | None = None
         self.phase = Phase.PREPARING
         self.values: dict[int, tuple[tuple[bytes, Value], ...]] = {}
@@ -154,8 +154,7 @@ class TxnDriver:
     def _on_prepare_reply(self, shard: int, reply: Reply, now: int) -> list[Send]:
         if isinstance(reply, Prepared):
             self.values[shard] = reply.values
-            if shard == self.coordinator:
-                self._record = reply.record
+            self._numbers[shard] = reply.number
             del self.outstanding[shard]
             if not self.outstanding:
                 return self._all_prepared(now)
@@ -192,7 +191,8 @@ class TxnDriver:
             )
             return self._finish({shard: Release(self.txn) for shard in self.keys})
         self.phase = Phase.DECIDING
-        decide = Decide(self.txn, inputs, self.program, self._record)
+        numbers = tuple(sorted(self._numbers.items()))
+        decide = Decide(self.txn, inputs, self.program, numbers)
         self.outstanding = {self.coordinator: decide}
         return list(self.outstanding.items())
 
@@ -222,7 +222,7 @@ class TxnDriver:
                 mine = tuple(
                     (key, value) for owner, key, value in decision.writes if owner == shard
                 )
-                follow[shard] = Commit(self.txn, mine)
+                follow[shard] = Commit(self.txn, mine, dict(decision.numbers).get(shard, 0))
             else:
                 follow[shard] = Abort(self.txn)
         return self._finish(follow)

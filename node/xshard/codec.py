@@ -101,6 +101,8 @@ def _decision_to(decision: Decision, out: pb.Decision) -> None:
     for shard, key, value in decision.writes:
         write = out.writes.add(shard=shard, key=key)
         _value_to(value, write.value)
+    for shard, number in decision.numbers:
+        out.numbers.add(shard=shard, number=number)
     reply = decision.reply
     if isinstance(reply, str):
         out.reply = reply.encode()
@@ -114,7 +116,10 @@ def _decision(message: pb.Decision) -> Decision:
     _bounded(message.writes)
     writes = tuple((w.shard, w.key, _value(w.value)) for w in message.writes)
     reply: object = message.reply if message.committed else message.reply.decode(errors="replace")
-    return Decision(_txn(message.txn, message.HasField("txn")), message.committed, writes, reply)
+    _bounded(message.numbers)
+    numbers = tuple((item.shard, item.number) for item in message.numbers)
+    txn = _txn(message.txn, message.HasField("txn"))
+    return Decision(txn, message.committed, writes, reply, numbers)
 
 
 # ------------------------------------------------------------------ requests
@@ -135,7 +140,8 @@ def encode_request(request: Request) -> bytes:
             item = out.decide.inputs.add(shard=shard, key=key, write=mode is Mode.WRITE)
             _value_to(value, item.value)
         _program_to(request.program, out.decide.program)
-        out.decide.record = request.record
+        for shard, number in request.numbers:
+            out.decide.numbers.add(shard=shard, number=number)
     elif isinstance(request, Resolve):
         _txn_to(request.txn, out.resolve.txn)
         if request.asker is not None:
@@ -145,6 +151,7 @@ def encode_request(request: Request) -> bytes:
         _txn_to(request.txn, out.commit.txn)
         for key, value in request.writes:
             _value_to(value, out.commit.writes.add(key=key).value)
+        out.commit.number = request.number
     elif isinstance(request, Abort):
         _txn_to(request.txn, out.abort.txn)
     elif isinstance(request, Release):
@@ -172,7 +179,9 @@ def decode_request(data: bytes) -> Request:
         d = message.decide
         _bounded(d.inputs)
         inputs = tuple((i.shard, i.key, _mode(i.write), _value(i.value)) for i in d.inputs)
-        return Decide(_txn(d.txn, d.HasField("txn")), inputs, _program(d.program), d.record)
+        _bounded(d.numbers)
+        numbers = tuple((item.shard, item.number) for item in d.numbers)
+        return Decide(_txn(d.txn, d.HasField("txn")), inputs, _program(d.program), numbers)
     if kind == "resolve":
         r = message.resolve
         asker = r.asker if r.has_asker else None
@@ -181,7 +190,7 @@ def decode_request(data: bytes) -> Request:
         c = message.commit
         _bounded(c.writes)
         writes = tuple((w.key, _value(w.value)) for w in c.writes)
-        return Commit(_txn(c.txn, c.HasField("txn")), writes)
+        return Commit(_txn(c.txn, c.HasField("txn")), writes, c.number)
     if kind in ("abort", "release", "forget"):
         only = getattr(message, kind)
         txn = _txn(only.txn, only.HasField("txn"))
@@ -199,7 +208,7 @@ def encode_reply(reply: Reply) -> bytes:
     if isinstance(reply, Prepared):
         _txn_to(reply.txn, out.prepared.txn)
         out.prepared.shard = reply.shard
-        out.prepared.record = reply.record
+        out.prepared.number = reply.number
         for key, value in reply.values:
             _value_to(value, out.prepared.values.add(key=key).value)
     elif isinstance(reply, Refused):
@@ -226,7 +235,7 @@ def decode_reply(data: bytes) -> Reply:
         p = message.prepared
         _bounded(p.values)
         values = tuple((item.key, _value(item.value)) for item in p.values)
-        return Prepared(_txn(p.txn, p.HasField("txn")), p.shard, values, p.record)
+        return Prepared(_txn(p.txn, p.HasField("txn")), p.shard, values, p.number)
     if kind == "refused":
         r = message.refused
         try:
@@ -248,9 +257,11 @@ def decode_reply(data: bytes) -> Reply:
 def snapshot(state: ShardTxnState) -> bytes:
     """The replicated part of `state` (prepared transactions and records; the locks follow
     from the prepared transactions), in a deterministic order."""
-    out = pb.ShardTxnSnapshot(records_made=state.records_made)
+    out = pb.ShardTxnSnapshot(numbered=state.numbered)
     for txn, entry in sorted(state.prepared.items()):
-        item = out.prepared.add(coordinator=entry.coordinator, since=entry.since)
+        item = out.prepared.add(
+            coordinator=entry.coordinator, since=entry.since, number=entry.number
+        )
         _txn_to(txn, item.txn)
         item.read_only = entry.read_only
         for key, mode in entry.keys.items():
@@ -279,7 +290,7 @@ def restore(state: ShardTxnState, data: bytes) -> None:
         _bounded(item.keys)
         keys = {key.key: _mode(key.write) for key in item.keys}
         txn = _txn(item.txn, item.HasField("txn"))
-        prepared[txn] = PreparedTxn(item.coordinator, keys, item.since, item.read_only)
+        prepared[txn] = PreparedTxn(item.coordinator, keys, item.since, item.read_only, item.number)
     records: dict[TxnId, Record] = {}
     for saved in message.records:
         try:
@@ -300,4 +311,4 @@ def restore(state: ShardTxnState, data: bytes) -> None:
                     raise CodecError("the snapshot's locks conflict")
                 locks.take(txn, key, mode)
     state.prepared, state.records, state.locks = prepared, records, locks
-    state.records_made = message.records_made
+    state.numbered = message.numbered

@@ -72,6 +72,7 @@ class PreparedTxn:
     keys: dict[bytes, Mode]
     since: int
     read_only: bool
+    number: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +95,7 @@ class ShardTxnState:
     locks: LockTable = field(default_factory=LockTable)
     prepared: dict[TxnId, PreparedTxn] = field(default_factory=dict)
     records: dict[TxnId, Record] = field(default_factory=dict)
-    records_made: int = 0
+    numbered: int = 0  # preparations and records made so far: each gets the next number
 
     # -- what single-shard commands see
 
@@ -122,7 +123,8 @@ class ShardTxnState:
             return Refused(txn, self.shard, RefusedReason.LIMIT)
         entry = self.prepared.get(txn)
         if entry is None:
-            entry = PreparedTxn(request.coordinator, {}, now, request.read_only)
+            self.numbered += 1
+            entry = PreparedTxn(request.coordinator, {}, now, request.read_only, self.numbered)
             self.prepared[txn] = entry
         for key, mode in request.keys:
             if not self.unsafe:
@@ -130,14 +132,15 @@ class ShardTxnState:
             if entry.keys.get(key) is not Mode.WRITE:
                 entry.keys[key] = mode
         if request.coordinator == self.shard and record is None and not request.read_only:
-            self.records_made += 1
-            record = Record(Status.PENDING, request.participants, now, None, self.records_made)
+            record = Record(Status.PENDING, request.participants, now, None, entry.number)
             self.records[txn] = record
-        return Prepared(txn, self.shard, values, 0 if record is None else record.number)
+        return Prepared(txn, self.shard, values, entry.number)
 
     def apply_commit(self, request: Commit) -> Finished:
         entry = self.prepared.pop(request.txn, None)
-        if entry is not None and not entry.read_only:
+        # Only the preparation the decision read is installed over; another one (a late
+        # PREPARE's, after the transaction finished here) is just freed.
+        if entry is not None and not entry.read_only and entry.number == request.number:
             for key, value in request.writes:
                 if entry.keys.get(key) is Mode.WRITE:
                     self.store.put(key, value)
@@ -162,10 +165,7 @@ class ShardTxnState:
 
     def follow_up(self, decision: Decision) -> Commit | Abort:
         """What this participant applies once it learns `decision`."""
-        if not decision.committed:
-            return Abort(decision.txn)
-        mine = tuple((key, value) for shard, key, value in decision.writes if shard == self.shard)
-        return Commit(decision.txn, mine)
+        return self._finish_for(self.shard, decision)
 
     def _unlock(self, txn: TxnId, entry: PreparedTxn) -> None:
         if self.unsafe:
@@ -183,7 +183,7 @@ class ShardTxnState:
             return Decision(txn, False, (), "transaction unknown to its coordinator")
         if record.decision is not None:
             return record.decision
-        if record.number != request.record:
+        if record.number != dict(request.numbers).get(self.shard):
             return Decision(txn, False, (), "a DECIDE older than its coordinator's record")
         decision = self._run(request, now)
         record.status = Status.COMMITTED if decision.committed else Status.ABORTED
@@ -201,7 +201,7 @@ class ShardTxnState:
         if any(key not in writable for key in result.writes):
             return Decision(txn, False, (), "transaction wrote a key it did not prepare")
         writes = tuple((writable[key], key, value) for key, value in sorted(result.writes.items()))
-        return Decision(txn, True, writes, result.reply)
+        return Decision(txn, True, writes, result.reply, request.numbers)
 
     def apply_resolve(self, request: Resolve, now: int) -> Decision:
         txn = request.txn
@@ -209,8 +209,8 @@ class ShardTxnState:
         if record is None:
             # A tombstone: a PREPARE of this transaction arriving later is refused.
             asker = () if request.asker is None else (request.asker,)
-            self.records_made += 1
-            record = Record(Status.ABORTED, asker, now, None, self.records_made)
+            self.numbered += 1
+            record = Record(Status.ABORTED, asker, now, None, self.numbered)
             self.records[txn] = record
         if record.decision is None:
             record.status = Status.ABORTED
@@ -263,7 +263,7 @@ class ShardTxnState:
         if not decision.committed:
             return Abort(decision.txn)
         mine = tuple((key, value) for owner, key, value in decision.writes if owner == shard)
-        return Commit(decision.txn, mine)
+        return Commit(decision.txn, mine, dict(decision.numbers).get(shard, 0))
 
     def apply(self, request: Request, now: int) -> object:
         """One log entry of the protocol; every kind is accepted (total)."""

@@ -68,10 +68,15 @@ requests: st.SearchStrategy[Request] = st.one_of(
         txns,
         st.lists(st.tuples(shards, keys, modes, values), max_size=3).map(tuple),
         programs,
-        st.integers(0, 2**64 - 1),
+        st.lists(st.tuples(shards, st.integers(0, 2**64 - 1)), max_size=2).map(tuple),
     ),
     st.builds(Resolve, txns, st.one_of(st.none(), shards)),
-    st.builds(Commit, txns, st.lists(st.tuples(keys, values), max_size=3).map(tuple)),
+    st.builds(
+        Commit,
+        txns,
+        st.lists(st.tuples(keys, values), max_size=3).map(tuple),
+        st.integers(0, 2**64 - 1),
+    ),
     st.builds(Abort, txns),
     st.builds(Release, txns),
     st.builds(Forget, txns),
@@ -83,6 +88,7 @@ decisions = st.one_of(
         st.just(True),
         st.lists(st.tuples(shards, keys, values), max_size=3).map(tuple),
         st.binary(max_size=8),
+        st.lists(st.tuples(shards, st.integers(0, 2**64 - 1)), max_size=2).map(tuple),
     ),
     st.builds(Decision, txns, st.just(False), st.just(()), st.text(max_size=8)),
 )
@@ -139,7 +145,7 @@ def test_a_snapshot_restores_prepared_transactions_locks_and_records() -> None:
     state.apply(Prepare((3, 1), 1, (0, 1), ((b"c", Mode.WRITE),), False), 3)
     state.apply(Prepare((4, 1), 0, (0, 1), ((b"d", Mode.WRITE),), False), 4)
     program = Program(((b"GET", b"d"),))
-    decision = state.apply(Decide((4, 1), ((0, b"d", Mode.WRITE, None),), program, 2), 5)
+    decision = state.apply(Decide((4, 1), ((0, b"d", Mode.WRITE, None),), program, ((0, 4),)), 5)
     assert isinstance(decision, Decision) and decision.committed
     state.apply(Resolve((5, 1), 1), 6)
     data = snapshot(state)
@@ -149,7 +155,7 @@ def test_a_snapshot_restores_prepared_transactions_locks_and_records() -> None:
     assert copy.prepared == state.prepared and copy.records == state.records
     assert copy.locks.held() == state.locks.held() == [b"a", b"b", b"c"]
     assert copy.blocks([b"a"], write=False) and not copy.blocks([b"z"], write=True)
-    assert snapshot(copy) == data and copy.records_made == state.records_made == 3
+    assert snapshot(copy) == data and copy.numbered == state.numbered == 5
 
 
 def test_a_snapshot_with_conflicting_locks_is_refused_and_changes_nothing() -> None:

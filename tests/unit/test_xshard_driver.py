@@ -113,7 +113,7 @@ def test_the_deadline_asks_the_coordinator_which_may_say_committed() -> None:
     assert run.on_tick(50) == [(0, Resolve((7, 1), None))]
     sends = step(run, deliver(states, [(0, Resolve((7, 1), None))], 51), 51)
     assert run.outcome is not None and run.outcome.result is Result.COMMITTED
-    assert sends == [(1, Commit((7, 1), ((b"b", b"AB"),)))]
+    assert sends == [(1, Commit((7, 1), ((b"b", b"AB"),), 1))]
 
 
 def test_a_coordinator_out_of_reach_gives_an_unknown_outcome() -> None:

@@ -55,7 +55,7 @@ def prepare(txn: tuple[int, int], keys: tuple[tuple[bytes, Mode], ...]) -> Prepa
 def test_prepare_locks_and_returns_values() -> None:
     state = shard()
     reply = state.apply_prepare(prepare((1, 1), ((b"a", W),)), now=5)
-    assert reply == Prepared((1, 1), 0, ((b"a", b"1"),), record=1)
+    assert reply == Prepared((1, 1), 0, ((b"a", b"1"),), number=1)
     assert state.blocks([b"a"], write=False) and not state.blocks([b"b"], write=True)
     assert state.apply_prepare(prepare((2, 1), ((b"a", R),)), 6) == Refused(
         (2, 1), 0, RefusedReason.LOCKED
@@ -78,7 +78,7 @@ def test_shared_locks_let_readers_in_and_keep_writers_out() -> None:
 def test_decide_runs_once_and_settles_the_coordinator() -> None:
     state = shard()
     state.apply_prepare(prepare((1, 1), ((b"a", W),)), 0)
-    decide = Decide((1, 1), ((0, b"a", W, b"1"), (1, b"z", W, b"9")), "swap", record=1)
+    decide = Decide((1, 1), ((0, b"a", W, b"1"), (1, b"z", W, b"9")), "swap", ((0, 1),))
     decision = state.apply_decide(decide, 0)
     assert decision.committed and decision.reply == "swapped"
     assert decision.writes == ((0, b"a", b"9"), (1, b"z", b"1"))
@@ -92,7 +92,7 @@ def test_a_failed_or_stray_program_aborts() -> None:
     for program in ("fail", "stray"):
         state = shard()
         state.apply_prepare(prepare((1, 1), ((b"a", W),)), 0)
-        decision = state.apply_decide(Decide((1, 1), ((0, b"a", W, b"1"),), program, 1), 0)
+        decision = state.apply_decide(Decide((1, 1), ((0, b"a", W, b"1"),), program, ((0, 1),)), 0)
         assert not decision.committed and state.store.get(b"a") == b"1"
         assert not len(state.locks)
 
@@ -108,13 +108,14 @@ def test_a_late_decide_meeting_a_record_made_anew_runs_nothing() -> None:
     PREPARE makes a new record (number 2), the DECIDE names number 1 and is refused."""
     state = shard()
     first = state.apply_prepare(prepare((1, 1), ((b"a", W),)), 0)
-    assert isinstance(first, Prepared) and first.record == 1
-    decide = Decide((1, 1), ((0, b"a", W, b"1"), (1, b"z", W, b"9")), "swap", first.record)
+    assert isinstance(first, Prepared) and first.number == 1
+    inputs = ((0, b"a", W, b"1"), (1, b"z", W, b"9"))
+    decide = Decide((1, 1), inputs, "swap", ((0, first.number), (1, 7)))
     assert state.apply_decide(decide, 1).committed
     state.apply_forget(Forget((1, 1)))
     state.store.put(b"a", b"later")
     again = state.apply_prepare(prepare((1, 1), ((b"a", W),)), 2)
-    assert isinstance(again, Prepared) and again.record == 2
+    assert isinstance(again, Prepared) and again.number == 2
     assert not state.apply_decide(decide, 3).committed
     assert state.store.get(b"a") == b"later" and state.records[(1, 1)].decision is None
 
@@ -131,12 +132,26 @@ def test_resolve_leaves_a_tombstone_that_refuses_a_late_prepare() -> None:
 def test_commit_installs_only_what_this_participant_prepared_for_writing() -> None:
     state = shard(1)
     state.apply_prepare(prepare((1, 1), ((b"a", W), (b"b", R))), 0)
-    state.apply_commit(Commit((1, 1), ((b"a", b"new"), (b"b", b"no"))))
+    state.apply_commit(Commit((1, 1), ((b"a", b"new"), (b"b", b"no")), 1))
     assert state.store.get(b"a") == b"new" and state.store.get(b"b") == b"2"
     # A duplicate COMMIT finds nothing prepared and installs nothing.
     state.store.put(b"a", b"later")
-    state.apply_commit(Commit((1, 1), ((b"a", b"new"),)))
+    state.apply_commit(Commit((1, 1), ((b"a", b"new"),), 1))
     assert state.store.get(b"a") == b"later"
+
+
+def test_a_commit_for_another_preparation_frees_without_installing() -> None:
+    """A late PREPARE locked again after the transaction committed here; the decision's
+    COMMIT (sent again by recovery) names the first preparation: nothing is installed twice."""
+    state = shard(1)
+    state.apply_prepare(prepare((1, 1), ((b"a", W),)), 0)
+    state.apply_commit(Commit((1, 1), ((b"a", b"new"),), 1))
+    state.store.put(b"a", b"later")
+    again = state.apply_prepare(prepare((1, 1), ((b"a", W),)), 5)
+    assert isinstance(again, Prepared) and again.number == 2
+    finished = state.apply_commit(Commit((1, 1), ((b"a", b"new"),), 1))
+    assert state.store.get(b"a") == b"later" and not state.blocks([b"a"], write=True)
+    assert finished.held
 
 
 def test_release_never_frees_write_locks() -> None:

@@ -67,7 +67,7 @@ class XsimParams:
     drop: float = 0.05
     duplicate: float = 0.03
     late: float = 0.01  # a duplicate delivered 1-2 s later: after its record is forgotten
-    replay: bool = False  # replay old transactions' requests (see World._replay)
+    replay: bool = True  # replay old transactions' requests (see World._replay)
     crash_after_apply: float = 0.01
     router_crash_on_reply: float = 0.004
     unsafe: bool = False
