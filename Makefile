@@ -58,4 +58,4 @@ clean:
 
 # Regenerate the gRPC/protobuf stubs (committed) from proto/slotraft.proto.
 proto: setup
-	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. --grpc_python_out=. proto/slotraft.proto
+	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. --grpc_python_out=. proto/slotraft.proto proto/xshard.proto

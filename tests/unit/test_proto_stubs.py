@@ -1,4 +1,4 @@
-"""The committed protobuf stubs match proto/slotraft.proto."""
+"""The committed protobuf stubs match their schemas (proto/slotraft.proto, proto/xshard.proto)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_stubs_are_generated_from_the_schema(tmp_path):
+@pytest.mark.parametrize("schema", ["slotraft", "xshard"])
+def test_stubs_are_generated_from_the_schema(tmp_path, schema):
     (tmp_path / "proto").mkdir()
-    (tmp_path / "proto" / "slotraft.proto").write_bytes(
-        (ROOT / "proto" / "slotraft.proto").read_bytes()
+    (tmp_path / "proto" / f"{schema}.proto").write_bytes(
+        (ROOT / "proto" / f"{schema}.proto").read_bytes()
     )
     subprocess.run(
         [
@@ -23,12 +26,12 @@ def test_stubs_are_generated_from_the_schema(tmp_path):
             "--python_out=.",
             "--pyi_out=.",
             "--grpc_python_out=.",
-            "proto/slotraft.proto",
+            f"proto/{schema}.proto",
         ],
         cwd=tmp_path,
         check=True,
     )
-    for name in ("slotraft_pb2.py", "slotraft_pb2.pyi", "slotraft_pb2_grpc.py"):
+    for name in (f"{schema}_pb2.py", f"{schema}_pb2.pyi", f"{schema}_pb2_grpc.py"):
         generated = (tmp_path / "proto" / name).read_text()
         committed = (ROOT / "proto" / name).read_text()
         assert generated == committed, f"proto/{name} is stale: run `make proto`"
