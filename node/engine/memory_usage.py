@@ -14,6 +14,8 @@ from typing import Any
 from node.engine.hash_value import HashValue
 from node.engine.list_value import ListValue
 from node.engine.set_value import SetValue
+from node.engine.stream_rdb import block_listpack
+from node.engine.stream_value import Block, StreamValue
 from node.engine.zset_value import ZSetValue, score_text
 from proto.rdb import intset, listpack, values
 
@@ -27,6 +29,17 @@ ZSKIPLIST = 32
 ZSKIPLIST_HEADER = 24 + 32 * 16  # ele, score, backward, then 32 levels
 ZSKIPLIST_NODE = 24 + 16  # one level
 EMBSTR_LIMIT = 44
+# Redis 7.0's stream structures (64-bit): stream, streamCG, streamNACK, streamConsumer, rax,
+# and what streamRadixTreeMemoryUsage counts per radix-tree element (a streamID) and node
+# (a raxNode header plus its fixed overhead of 30 longs).
+STREAM = 80
+STREAM_GROUP = 40
+STREAM_NACK = 24
+STREAM_CONSUMER = 24
+RAX = 24
+RAX_ELEMENT = 16
+RAX_NODE = 4 + 8 * 30
+STREAM_PREALLOCATED = 4096  # STREAM_LISTPACK_MAX_PRE_ALLOCATE: a new node's listpack
 DEFAULT_SAMPLES = 5
 
 
@@ -99,6 +112,8 @@ def value_usage(value: Any, samples: int) -> int:
         total = sum(DICT_ENTRY + sds_size(len(f)) + sds_size(len(v)) for f, v in pairs)
         base = ROBJ + DICT + 8 * _table_slots(len(value))
         return base + _average(total, len(pairs), len(value))
+    if isinstance(value, StreamValue):
+        return _stream_size(value, limit)
     assert isinstance(value, ZSetValue)
     if value.is_listpack:
         flat = [part for member, score in value for part in (member, score_text(score))]
@@ -110,6 +125,44 @@ def value_usage(value: Any, samples: int) -> int:
     base = ROBJ + ZSET + ZSKIPLIST + DICT + 8 * _table_slots(len(value))
     base += malloc_size(ZSKIPLIST_HEADER)
     return base + _average(total, len(entries), len(value))
+
+
+def _radix_tree_size(elements: int) -> int:
+    """streamRadixTreeMemoryUsage. Redis counts the tree's real nodes; ours is not a
+    radix tree, so its nodes are estimated: a leaf per element, and an inner node for
+    every two (stream IDs share long prefixes)."""
+    nodes = elements + (elements + 1) // 2 if elements else 1
+    return elements * RAX_ELEMENT + nodes * RAX_NODE
+
+
+def _last_node_size(block: Block) -> int:
+    """The last node's listpack was allocated with room to grow: measured by its
+    allocation."""
+    return malloc_size(max(len(block_listpack(block)), STREAM_PREALLOCATED))
+
+
+def _stream_size(value: StreamValue, limit: int | None) -> int:
+    """objectComputeSize of a stream: its radix tree, its listpacks (the first `limit`
+    measured, the rest but the last taken as their average, the last measured), and
+    its consumer groups' PELs and consumers. An estimate, as Redis's own is."""
+    blocks = value.blocks
+    size = ROBJ + STREAM + _radix_tree_size(len(blocks))
+    sampled = [malloc_size(len(block_listpack(block))) for block in islice(blocks, limit)]
+    if sampled and len(blocks) <= len(sampled):
+        size += sum(sampled[:-1]) + _last_node_size(blocks[-1])
+    elif sampled:
+        size += sum(sampled) // len(sampled) * (len(blocks) - 1)
+        size += _last_node_size(blocks[-1])
+    if value.groups:
+        size += RAX + _radix_tree_size(len(value.groups))
+        for group in value.groups.values():
+            size += STREAM_GROUP + _radix_tree_size(len(group.pel))
+            size += STREAM_NACK * len(group.pel)
+            size += RAX + _radix_tree_size(len(group.consumers))
+            for consumer in group.consumers.values():
+                size += STREAM_CONSUMER + len(consumer.name)
+                size += _radix_tree_size(len(consumer.pending))
+    return size
 
 
 def memory_usage(key: bytes, value: Any, samples: int = DEFAULT_SAMPLES) -> int:

@@ -8,21 +8,27 @@ XADDs start new blocks where Redis would."""
 from __future__ import annotations
 
 from node.engine.stream_value import Block, Nack, StreamValue, estimate_read
-from proto.rdb.stream import StreamData, StreamGroup, StreamNode
+from proto.rdb.stream import StreamData, StreamGroup, StreamNode, node_listpack
 
 _U64_MAX = (1 << 64) - 1
 
 
+def _node(block: Block) -> StreamNode:
+    return StreamNode(
+        block.master,
+        block.master_fields,
+        [(block.id_at(index), block.items_at(index)) for index in range(len(block))],
+        block.tombstones(),
+    )
+
+
+def block_listpack(block: Block) -> bytes:
+    """The listpack Redis keeps for this block (MEMORY USAGE measures it)."""
+    return node_listpack(_node(block))
+
+
 def to_rdb(stream: StreamValue) -> StreamData:
-    nodes = [
-        StreamNode(
-            block.master,
-            block.master_fields,
-            [(block.id_at(index), block.items_at(index)) for index in range(len(block))],
-            block.tombstones(),
-        )
-        for block in stream.blocks
-    ]
+    nodes = [_node(block) for block in stream.blocks]
     groups = []
     for group in stream.groups_sorted():
         pel = [
