@@ -286,7 +286,10 @@ class ClusterBackend:
         )
         set_commands(request, commands)
         # Unknown shards: the call says why.
-        return _replies_of(self._call(shard, request, blocking), shard, marks)
+        # The caller's task, taken now: the call may run in a task of its own (slot moves'
+        # follow-up), and CLIENT UNBLOCK names the connection's task.
+        owner = asyncio.current_task() if blocking else None
+        return _replies_of(self._call(shard, request, blocking, owner), shard, marks)
 
     def _write_links(self) -> None:
         """The turn's merged requests leave now, not one loop turn later."""
@@ -412,13 +415,19 @@ class ClusterBackend:
 
     # ------------------------------------------------------------------ calls and retries
 
-    async def _call(self, shard: int, request: pb.KvRequest, blocking: bool = False) -> pb.KvReply:
+    async def _call(
+        self,
+        shard: int,
+        request: pb.KvRequest,
+        blocking: bool = False,
+        owner: asyncio.Task | None = None,
+    ) -> pb.KvReply:
         route = self.shards.get(shard)
         if route is None:
             raise BackendError(b"CLUSTERDOWN The cluster is down: unknown shard %d" % shard)
         if not blocking:
             return await self.caller.call(route, request, blocking)
-        task = asyncio.current_task()
+        task = owner or asyncio.current_task()
         if task is not None:
             self.blocking_calls[task] = (shard, request)  # for CLIENT UNBLOCK
         try:
