@@ -784,23 +784,20 @@ class NodeHost:
         """Replicate cluster-wide settings (canonical names and values) through the
         metadata group; returns once the entry applied here. NotLeader if this node does
         not lead the group, TimeoutError if it did not apply in time."""
-        meta = self.metadata
-        assert meta is not None
-        if meta.raft.role is not Role.LEADER:
-            raise NotLeader(meta.raft.leader)
-        config_id = secrets.token_hex(16)
-        future = self.loop.create_future()
-        self.config_waiters[config_id] = future
-        try:
-            meta.raft.propose(MetadataState.config_command(settings, config_id))
-            self.wakeup.set()
-            await asyncio.wait_for(future, timeout)
-        finally:
-            self.config_waiters.pop(config_id, None)
+        await self._propose_metadata(
+            lambda config_id: MetadataState.config_command(settings, config_id), timeout
+        )
 
     async def propose_acl(self, change: dict, timeout: float = 5.0) -> None:
         """Replicate an ACL change (proto/acl_table.py) through the metadata group; returns
         once the entry applied here. NotLeader / TimeoutError as propose_config."""
+        await self._propose_metadata(
+            lambda config_id: MetadataState.acl_command(change, config_id), timeout
+        )
+
+    async def _propose_metadata(self, command: Callable[[str], bytes], timeout: float) -> None:
+        """Propose the metadata entry command(id) and wait until the entry with that id
+        applied here."""
         meta = self.metadata
         assert meta is not None
         if meta.raft.role is not Role.LEADER:
@@ -809,7 +806,7 @@ class NodeHost:
         future = self.loop.create_future()
         self.config_waiters[config_id] = future
         try:
-            meta.raft.propose(MetadataState.acl_command(change, config_id))
+            meta.raft.propose(command(config_id))
             self.wakeup.set()
             await asyncio.wait_for(future, timeout)
         finally:
