@@ -57,7 +57,7 @@ def test_short_mixed_run_against_the_local_target_has_no_anomalies(tmp_path):
     run = chaos(
         report_dir,
         "--time",
-        "60",
+        "40",
         "--nemesis",
         "mixed",
         "--seed",
