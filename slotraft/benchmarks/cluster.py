@@ -222,14 +222,28 @@ def measure_pair(
         theirs.append(reference)
         ratios.append(ours[-1][test] / reference if reference else float("nan"))
         redis_before = redis_after
-    mine = statistics.median(run[test] for run in ours)
+    mine = [run[test] for run in ours]
+    print_pair(f"{test:<10}", pipeline, mine, theirs, ratios, spent, args.requests * args.rounds)
+
+
+def print_pair(
+    label: str,
+    pipeline: int,
+    ours: list[float],
+    theirs: list[float],
+    ratios: list[float],
+    spent: dict[str, float],
+    requests: int,
+) -> None:
+    """A paired test's line (medians, and each round's ratio) and its CPU per request."""
     print(
-        f"{test:<10}{pipeline:>4}{mine:>12,.0f}{statistics.median(theirs):>14,.0f}"
-        f"{statistics.median(ratios):>8.2f}   ({', '.join(f'{r:.2f}' for r in ratios)})",
+        f"{label}{pipeline:>4}{statistics.median(ours):>12,.0f}"
+        f"{statistics.median(theirs):>14,.0f}{statistics.median(ratios):>8.2f}"
+        f"   ({', '.join(f'{r:.2f}' for r in ratios)})",
         flush=True,
     )
     zero = dict.fromkeys(spent, 0.0)
-    print(cpu_line(cpu_per_request(zero, spent, args.requests * args.rounds)), flush=True)
+    print(cpu_line(cpu_per_request(zero, spent, requests)), flush=True)
 
 
 def main(argv: list[str]) -> int:

@@ -12,7 +12,6 @@ import argparse
 import csv
 import io
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,8 +21,7 @@ import redis
 
 from slotraft.benchmarks.cluster import (
     cluster_cpu,
-    cpu_line,
-    cpu_per_request,
+    print_pair,
     start_reference_redis,
 )
 from slotraft.local_cluster import LocalCluster
@@ -126,14 +124,7 @@ def measure(
         theirs.append(reference)
         ratios.append(ours[-1] / reference if reference else float("nan"))
         redis_before = redis_after
-    print(
-        f"{name:<12}{pipeline:>4}{statistics.median(ours):>12,.0f}"
-        f"{statistics.median(theirs):>14,.0f}{statistics.median(ratios):>8.2f}"
-        f"   ({', '.join(f'{r:.2f}' for r in ratios)})",
-        flush=True,
-    )
-    zero = dict.fromkeys(spent, 0.0)
-    print(cpu_line(cpu_per_request(zero, spent, args.requests * args.rounds)), flush=True)
+    print_pair(f"{name:<12}", pipeline, ours, theirs, ratios, spent, args.requests * args.rounds)
 
 
 def main(argv: list[str]) -> int:
