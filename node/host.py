@@ -42,7 +42,7 @@ from node.raft import (
     Snapshot,
     bootstrap_state,
 )
-from node.raft.ready_policy import ReadyPolicy
+from node.raft.ready_policy import GroupWrite, ReadyPolicy
 from node.replica import ShardReplica
 from node.shard_state import ShardState
 from node.storage import NodeStorage, snapshot_records
@@ -155,6 +155,7 @@ class NodeHost:
         self.ready_policy = ReadyPolicy()
         self.apply_turn = 0  # which shard replica applies first in the next slice
         self.ticks_delivered = 0
+        self.tick_cpu = 0.0  # process CPU time when ticks were last delivered
         self.pubsub = PubSubHub()  # every router's subscriptions, for Kv.Publish/Subscribe
         self.lost_disk = LostDiskGuard(node_id, data_dir, len(description.nodes))
         # Replicas that failed to apply an entry, out of `shards` (shard id -> replica) and
@@ -378,6 +379,17 @@ class NodeHost:
             return
         interval = self.settings.tick_ms / 1000
         due = int((self.loop.time() - self.tick_origin) / interval)
+        cpu = time.process_time()
+        if due - self.ticks_delivered > self.settings.election_ticks // 2:
+            # The CPU the process used meanwhile tells its own long step (about as much CPU
+            # as time) from a machine that starved it or a blocking call (far less).
+            log.warning(
+                "the event loop stalled for %d ms (the process used %d ms of CPU meanwhile)",
+                (due - self.ticks_delivered) * self.settings.tick_ms,
+                (cpu - self.tick_cpu) * 1000,
+                extra={"node": self.node_id, "shard": "-"},
+            )
+        self.tick_cpu = cpu
         if due > self.ticks_delivered:
             for _ in range(due - self.ticks_delivered):
                 self.multi.tick()
@@ -409,6 +421,7 @@ class NodeHost:
                 raise
 
     async def _cycle(self) -> None:
+        started = time.perf_counter()
         self._catch_up_ticks()
         if self.reconcile_due:
             self.reconcile_due = False
@@ -456,15 +469,34 @@ class NodeHost:
             if group in self.multi:
                 self.multi.remove_group(group)  # after the loop: it edits batch.groups
                 self.ready_policy.forget(group)
+        synced = time.perf_counter()
         if written is not None:
             await self.committer.durable(written)
         self.transport.send(plan.late)
         self.multi.advance(batch)
         await self._maybe_snapshot()
+        self._report_slow_cycle(started, synced, plan.writes)
         if self.multi.has_ready() or any(
             r.has_work() or r.applying is not None or r.to_apply for r in self.shards.values()
         ):
             self.wakeup.set()
+
+    def _report_slow_cycle(self, started: float, synced: float, writes: list[GroupWrite]) -> None:
+        """A cycle longer than half an election timeout holds the acknowledgements and
+        heartbeat answers that keep the leaders in place: say where its time went."""
+        ended = time.perf_counter()
+        limit = self.settings.tick_ms * self.settings.election_ticks / 2000
+        if ended - started > limit:
+            log.warning(
+                "slow Ready cycle: %.0f ms (%.0f ms before the write was durable, %.0f ms "
+                "waiting for it; %d entries of %d bytes written)",
+                (ended - started) * 1000,
+                (synced - started) * 1000,
+                (ended - synced) * 1000,
+                sum(len(write.entries) for write in writes),
+                sum(len(entry.data) for write in writes for entry in write.entries),
+                extra={"node": self.node_id, "shard": "-"},
+            )
 
     def _apply_pending(self) -> None:
         """Apply committed entries for at most APPLY_SLICE_S (at least one step of each

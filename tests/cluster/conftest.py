@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -44,6 +45,10 @@ def running_cluster(**options: object) -> Iterator[LocalCluster]:
         raise
     finally:
         stop_cluster(cluster)
+
+
+# A node's warning that its event loop stalled, with the CPU it used meanwhile (node/host.py).
+STALL = re.compile(rb"event loop stalled for (\d+) ms \(the process used (\d+) ms of CPU")
 
 
 def dump_logs(cluster: LocalCluster) -> str:

@@ -17,7 +17,7 @@ from redis.cluster import RedisCluster
 
 from proto import slotraft_pb2 as pb
 from proto.slots import SLOT_COUNT, key_slot
-from tests.cluster.conftest import dump_logs, running_cluster
+from tests.cluster.conftest import STALL, dump_logs, running_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -155,6 +155,9 @@ def test_wait_after_a_follower_is_down_counts_the_one_left(cluster):
         finally:
             cluster.resume(process)
         assert client.wait(2, 10000) == 2
+    # The stopped node says it stalled, and that it was not its own work (no CPU meanwhile).
+    stalls = STALL.findall(process.log.read_bytes())
+    assert any(int(cpu) * 2 < int(stalled) for stalled, cpu in stalls), stalls
 
 
 def test_role_lists_the_nodes_as_replicas_with_raft_offsets(cluster):

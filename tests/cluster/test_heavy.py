@@ -6,6 +6,11 @@ new leaders, and the router re-sent the same read to each of them until its retr
 ran out (CLUSTERDOWN after 15 s, re-elections on two shards). Now the command gets its
 reply or the limit error, the cluster keeps answering other commands meanwhile, and the
 shard keeps its leader and term. No timing is asserted: only replies, leaders and terms.
+
+A machine that starves a node (CPU contention on a 2-core runner) can cost a leader its term
+without any fault of the node's; the nodes log every stall of their event loop with the CPU
+they used meanwhile (node/host.py). A term change is accepted only when a node stalled for
+want of CPU; a stall the node spent computing, or an election with no stall, fails.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import pytest
 import redis
 
 from slotraft.local_cluster import LocalCluster
-from tests.cluster.conftest import running_cluster
+from tests.cluster.conftest import STALL, running_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -33,6 +38,26 @@ def leaders_and_terms(cluster: LocalCluster) -> dict[int, tuple[int, int]]:
             if info.leader == answer.node:
                 found[info.id] = (info.leader, info.term)
     return found
+
+
+def assert_term_kept_or_starved(
+    cluster: LocalCluster,
+    shard: int,
+    before: dict[int, tuple[int, int]],
+    after: dict[int, tuple[int, int]],
+) -> None:
+    """The shard kept its leader and term, or lost them while a node was starved of CPU."""
+    if after.get(shard) == before[shard]:
+        return
+    stalls = [
+        (int(stalled), int(cpu))
+        for process in cluster.processes
+        if process.role == "node" and process.log.exists()
+        for stalled, cpu in STALL.findall(process.log.read_bytes())
+    ]
+    busy = [(stalled, cpu) for stalled, cpu in stalls if cpu * 2 > stalled]
+    assert stalls and not busy, ("term changed", before, after, "stalls (ms, cpu ms)", stalls)
+    print(f"shard {shard} changed term while the machine starved a node: stalls {stalls}")
 
 
 def wait_for_preferred_leaders(cluster: LocalCluster, timeout: float = 60.0) -> None:
@@ -102,8 +127,7 @@ def test_zrandmember_with_a_huge_negative_count_neither_starves_raft_nor_gets_cl
                 assert "CLUSTERDOWN" not in str(outcome)
             else:
                 assert isinstance(outcome, list) and outcome
-        after = leaders_and_terms(cluster)
-        assert after.get(shard) == before[shard], (before, after)
+        assert_term_kept_or_starved(cluster, shard, before, leaders_and_terms(cluster))
 
 
 def test_heavy_writes_batched_into_one_entry_are_applied_in_slices_without_an_election():
@@ -141,5 +165,4 @@ def test_heavy_writes_batched_into_one_entry_are_applied_in_slices_without_an_el
         assert not errors, errors
         assert [client.zcard(key) for key in keys] == [len(members)] * len(keys)
         cluster.wait_until_caught_up(60)
-        after = leaders_and_terms(cluster)
-        assert after.get(shard) == before[shard], (before, after)
+        assert_term_kept_or_starved(cluster, shard, before, leaders_and_terms(cluster))
