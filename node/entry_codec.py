@@ -25,6 +25,8 @@ import struct
 from itertools import chain
 from typing import NamedTuple
 
+from proto.acl_check import MAX_CALLER_RULES
+
 ENTRY_VERSION = 1
 SETTINGS_VERSION = 2
 _MARSHAL_VERSION = 4
@@ -44,6 +46,9 @@ class Request(NamedTuple):
     resp3: bool
     commands: list[list[bytes]]
     watches: list[tuple[bytes, bytes]]
+    # A restricted ACL user's rules when the commands include a script (KvRequest.caller);
+    # a request without them is stored as before, in seven fields.
+    caller: bytes = b""
 
 
 class ShardEntry(NamedTuple):
@@ -68,7 +73,7 @@ def encode(entry: ShardEntry) -> bytes:
     body = (
         entry.time_ms,
         entry.seed,
-        [tuple(request) for request in entry.requests],
+        [request[:7] if not request[7] else tuple(request) for request in entry.requests],
         entry.expire_keys,
         entry.evict_keys,
     )
@@ -230,9 +235,15 @@ def _all_bytes(items: object) -> bool:
 def _well_formed(request: object) -> bool:
     """The shape and ranges of a Request (uint64 ids, a bool, lists of bytes), in plain
     type tests: decode runs on every replica for every entry."""
-    if type(request) is not tuple or len(request) != 7:
+    if type(request) is not tuple:
         return False
-    client_id, sequence, acked, kind, resp3, commands, watches = request
+    if len(request) == 8:
+        caller = request[7]
+        if type(caller) is not bytes or not 0 < len(caller) <= MAX_CALLER_RULES:
+            return False
+    elif len(request) != 7:
+        return False
+    client_id, sequence, acked, kind, resp3, commands, watches = request[:7]
     if not (
         type(client_id) is int
         and 0 <= client_id < _U64

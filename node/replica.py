@@ -62,6 +62,7 @@ def to_entry_request(request: pb.KvRequest) -> entry_codec.Request:
         request.resp3,
         commands_of(request),
         [(watch.key, watch.digest) for watch in request.watches],
+        request.caller,
     )
 
 
@@ -277,6 +278,7 @@ class ShardReplica:
                 replies.append(MOVING_REPLY)  # the router retries it on the new shard
                 continue
             now = max(self.state.clock_ms, int(time.time() * 1000))
+            engine.scripting.caller = request.caller
             reply = engine.execute_readonly(args, now, self.rng)
             replies.append(resp.encode(reply, request.resp3))
             if engine.read_events:

@@ -246,7 +246,7 @@ class ShardState:
     def _apply_request(
         self, request: Request, now: int, rng: random.Random, changed: set[bytes]
     ) -> Generator[None, None, RequestResult]:
-        client_id, sequence, acked, kind, resp3, commands, watches = request
+        client_id, sequence, acked, kind, resp3, commands, watches, caller = request
         sessions = self.sessions
         if sequence:
             try:
@@ -266,6 +266,7 @@ class ShardState:
                 if sequence:
                     sessions.record(client_id, sequence, acked, [MOVING_REPLY], now)
                 return RequestResult(replies=[MOVING_REPLY])
+            engine.scripting.caller = caller
             replies = engine.execute_transaction(commands, now, rng, watches or None)
             changed.update(engine.changed_keys)
             engine.db.changed = []  # taken: a later command that changes nothing adds none
@@ -302,6 +303,8 @@ class ShardState:
                         continue
                 else:
                     db.changed = []  # a command refused before it runs leaves it as it is
+                    # Whose rules a script checks (a read may have run since the last one).
+                    engine.scripting.caller = caller
                     reply = execute(args, now, rng)
                     if db.changed:
                         changed.update(db.changed)

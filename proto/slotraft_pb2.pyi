@@ -56,7 +56,7 @@ class Watch(_message.Message):
     def __init__(self, key: _Optional[bytes] = ..., digest: _Optional[bytes] = ...) -> None: ...
 
 class KvRequest(_message.Message):
-    __slots__ = ("id", "shard", "client_id", "sequence", "acked", "kind", "consistency", "resp3", "read_only", "watches", "args", "arg_counts", "writer")
+    __slots__ = ("id", "shard", "client_id", "sequence", "acked", "kind", "consistency", "resp3", "read_only", "watches", "args", "arg_counts", "writer", "caller")
     ID_FIELD_NUMBER: _ClassVar[int]
     SHARD_FIELD_NUMBER: _ClassVar[int]
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -70,6 +70,7 @@ class KvRequest(_message.Message):
     ARGS_FIELD_NUMBER: _ClassVar[int]
     ARG_COUNTS_FIELD_NUMBER: _ClassVar[int]
     WRITER_FIELD_NUMBER: _ClassVar[int]
+    CALLER_FIELD_NUMBER: _ClassVar[int]
     id: int
     shard: int
     client_id: int
@@ -83,7 +84,8 @@ class KvRequest(_message.Message):
     args: _containers.RepeatedScalarFieldContainer[bytes]
     arg_counts: _containers.RepeatedScalarFieldContainer[int]
     writer: int
-    def __init__(self, id: _Optional[int] = ..., shard: _Optional[int] = ..., client_id: _Optional[int] = ..., sequence: _Optional[int] = ..., acked: _Optional[int] = ..., kind: _Optional[_Union[RequestKind, str]] = ..., consistency: _Optional[_Union[Consistency, str]] = ..., resp3: _Optional[bool] = ..., read_only: _Optional[bool] = ..., watches: _Optional[_Iterable[_Union[Watch, _Mapping]]] = ..., args: _Optional[_Iterable[bytes]] = ..., arg_counts: _Optional[_Iterable[int]] = ..., writer: _Optional[int] = ...) -> None: ...
+    caller: bytes
+    def __init__(self, id: _Optional[int] = ..., shard: _Optional[int] = ..., client_id: _Optional[int] = ..., sequence: _Optional[int] = ..., acked: _Optional[int] = ..., kind: _Optional[_Union[RequestKind, str]] = ..., consistency: _Optional[_Union[Consistency, str]] = ..., resp3: _Optional[bool] = ..., read_only: _Optional[bool] = ..., watches: _Optional[_Iterable[_Union[Watch, _Mapping]]] = ..., args: _Optional[_Iterable[bytes]] = ..., arg_counts: _Optional[_Iterable[int]] = ..., writer: _Optional[int] = ..., caller: _Optional[bytes] = ...) -> None: ...
 
 class KvReply(_message.Message):
     __slots__ = ("id", "status", "leader_node", "replies", "error", "log_index")

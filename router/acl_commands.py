@@ -13,11 +13,12 @@ from pathlib import Path
 
 from proto import errors
 from proto.acl import CATEGORIES, DEFAULT_USER, AclError, User, category_commands, password_hash
+from proto.acl_check import check
 from proto.acl_table import acl_file_text, change
 from proto.commands import resolve
 from proto.commands.index import Unresolved
 from proto.resp import OK, Double, Error, Map, Reply
-from router.acl_check import check, dryrun_text
+from router.acl_check import dryrun_text
 from router.backend import BackendError
 from router.connection import ClientState
 from router.context import RouterContext

@@ -84,6 +84,7 @@ class Backend(Protocol):
         follower_read: bool = False,
         marks: WriteMarks | None = None,
         writer: int = 0,
+        caller: bytes = b"",
     ) -> Awaitable[list[bytes]]:
         """Run commands on a shard, in order, each atomically on its own; the awaitable
         gives one encoded reply (RESP2 or RESP3 per `resp3`) per command. Blocking
@@ -93,7 +94,9 @@ class Backend(Protocol):
         that is a coroutine and never awaited may be closed. The log index of the writes
         goes into `marks` (note_write) when they are answered. `writer`: the CLIENT ID of
         a connection tracking with NOLOOP (0: none), which the invalidations of the keys
-        these commands change leave out (router/tracking.py)."""
+        these commands change leave out (router/tracking.py). `caller`: a restricted ACL
+        user's rules (proto/acl_check.py caller_rules), which the scripts among the
+        commands are checked against; b"" for an unrestricted user."""
         ...
 
     async def transaction(
@@ -104,6 +107,7 @@ class Backend(Protocol):
         watches: list[Watch],
         marks: WriteMarks | None = None,
         writer: int = 0,
+        caller: bytes = b"",
     ) -> bytes:
         """Run a MULTI/EXEC body atomically (one log entry); returns the encoded EXEC reply:
         an array of replies, or the null reply if a watched key's digest changed."""

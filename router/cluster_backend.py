@@ -195,25 +195,29 @@ class ClusterBackend:
         follower_read: bool = False,
         marks: WriteMarks | None = None,
         writer: int = 0,
+        caller: bytes = b"",
     ) -> Awaitable[list[bytes]]:
         """The commands leave at the end of this event-loop turn, in one request with those
         of every other connection for the same shard (router/coalescing.py); the awaitable
         gives their replies. A blocking command travels alone."""
         read_only = all(_is_read_only(args) for args in commands)
         consistency = pb.FOLLOWER if follower_read and read_only else pb.LINEARIZABLE
-        if self.single_flight is not None:
+        if self.single_flight is not None and not caller:
+            # (A restricted user's script is its own: its answer may differ from another's.)
             sent = self.single_flight.execute(
                 shard,
                 commands,
                 resp3,
                 read_only,
                 consistency,
-                lambda: self._send(shard, commands, resp3, read_only, consistency, marks, writer),
+                lambda: self._send(
+                    shard, commands, resp3, read_only, consistency, marks, writer, caller
+                ),
             )
         else:
-            sent = self._send(shard, commands, resp3, read_only, consistency, marks, writer)
+            sent = self._send(shard, commands, resp3, read_only, consistency, marks, writer, caller)
         return self._follow_moves(
-            sent, commands, resp3, follower_read, marks, writer, time.monotonic()
+            sent, commands, resp3, follower_read, marks, writer, caller, time.monotonic()
         )
 
     def _follow_moves(
@@ -224,6 +228,7 @@ class ClusterBackend:
         follower_read: bool,
         marks: WriteMarks | None,
         writer: int,
+        caller: bytes,
         started: float,
     ) -> asyncio.Future[list[bytes]]:
         """The replies, those of commands whose slot was moving sent again to the shard
@@ -233,7 +238,7 @@ class ClusterBackend:
         outer: asyncio.Future[list[bytes]] = sent.get_loop().create_future()
 
         def again(shard: int, moved: list[list[bytes]]) -> Awaitable[list[bytes]]:
-            return self.execute(shard, moved, resp3, follower_read, marks, writer)
+            return self.execute(shard, moved, resp3, follower_read, marks, writer, caller)
 
         def finish(done: asyncio.Future[list[bytes]]) -> bool:
             """Pass `done`'s outcome on; False if it is replies to follow."""
@@ -269,12 +274,13 @@ class ClusterBackend:
         consistency: pb.Consistency,
         marks: WriteMarks | None,
         writer: int = 0,
+        caller: bytes = b"",
     ) -> Awaitable[list[bytes]]:
         blocking = len(commands) == 1 and _is_blocking(commands[0])
         writer = 0 if read_only else writer
         if shard in self.shards and not blocking:
             # A NOLOOP writer's commands travel in a request of their own (its writer).
-            key = MergeKey(shard, resp3, read_only, consistency, writer)
+            key = MergeKey(shard, resp3, read_only, consistency, writer, caller)
             return self.coalescer.add(key, commands, None if read_only else marks)
         request = pb.KvRequest(
             shard=shard,
@@ -283,6 +289,7 @@ class ClusterBackend:
             read_only=read_only,
             consistency=consistency,
             writer=writer,
+            caller=caller,
         )
         set_commands(request, commands)
         # Unknown shards: the call says why.
@@ -307,6 +314,7 @@ class ClusterBackend:
         watches: list[Watch],
         marks: WriteMarks | None = None,
         writer: int = 0,
+        caller: bytes = b"",
     ) -> bytes:
         request = pb.KvRequest(
             shard=shard,
@@ -314,6 +322,7 @@ class ClusterBackend:
             resp3=resp3,
             watches=[pb.Watch(key=w.key, digest=w.digest) for w in watches],
             writer=writer,
+            caller=caller,
         )
         set_commands(request, commands)
         if self.single_flight is not None:

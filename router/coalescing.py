@@ -34,6 +34,7 @@ class MergeKey(NamedTuple):
     read_only: bool
     consistency: pb.Consistency
     writer: int = 0  # KvRequest.writer: a NOLOOP tracking client's writes go apart
+    caller: bytes = b""  # KvRequest.caller: a restricted user's scripts go apart
 
 
 class _Part(NamedTuple):
@@ -133,6 +134,7 @@ class RequestCoalescer:
             read_only=key.read_only,
             consistency=key.consistency,
             writer=key.writer,
+            caller=key.caller,
         )
         set_commands(request, gathering.commands)
         parts = gathering.parts

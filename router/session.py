@@ -31,7 +31,7 @@ from proto.resp import Reply, encode_many
 from proto.running_loop import running_loop
 from proto.slots import key_slot
 from router import replies
-from router.acl_check import acl_denial
+from router.acl_check import acl_denial, script_caller
 from router.backend import BackendError
 from router.config import Limits
 from router.connection import ClientState
@@ -594,8 +594,15 @@ class Session:
         self, shard: int, commands: list[list[bytes]], batch: _Batch
     ) -> Awaitable[list[bytes]]:
         client = self.client
-        return self.ctx.backend.execute(
-            shard, commands, batch.resp3, batch.readonly, client.write_marks, noloop_writer(client)
+        ctx = self.ctx
+        return ctx.backend.execute(
+            shard,
+            commands,
+            batch.resp3,
+            batch.readonly,
+            client.write_marks,
+            noloop_writer(client),
+            script_caller(ctx, client, commands),
         )
 
     async def _answers(

@@ -132,6 +132,7 @@ async def execute(
     marks: WriteMarks | None = None,
     refused: Callable[[Queued], bytes | None] | None = None,
     writer: int = 0,
+    caller: bytes = b"",
 ) -> bytes:
     """EXEC: the shard runs the forwarded commands as one entry (unless a watched key
     changed); `run_local` runs the router-local ones after it, in their queue positions.
@@ -158,7 +159,7 @@ async def execute(
     if forwarded or watches:
         try:
             raw = await backend.transaction(
-                shard if shard is not None else 0, forwarded, resp3, watches, marks, writer
+                shard if shard is not None else 0, forwarded, resp3, watches, marks, writer, caller
             )
         except BackendError as failure:
             return replies.error(failure.reply)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from proto import errors
 from proto.resp import OK, Error, Reply
 from router import replies, transaction
-from router.acl_check import exec_denial
+from router.acl_check import exec_denial, script_caller
 from router.connection import ClientState
 from router.context import RouterContext
 from router.local_commands import LOCAL_COMMANDS, Connection, answers, answers_with
@@ -63,4 +63,5 @@ async def exec_(connection: Connection, args: list[bytes]) -> bytes:
         client.write_marks,
         refused,
         noloop_writer(client),
+        script_caller(ctx, client, [queued.args for queued in client.transaction.queued]),
     )

@@ -121,6 +121,7 @@ class LocalBackend:
         follower_read: bool = False,
         marks: WriteMarks | None = None,  # no log here: nothing to note
         writer: int = 0,
+        caller: bytes = b"",
     ) -> list[bytes]:
         state = self._state(shard)
         engine = state.engine
@@ -129,6 +130,7 @@ class LocalBackend:
         out = []
         now = self._clock_ms()
         for args in commands:
+            engine.scripting.caller = caller  # another call may have run while one blocked
             try:
                 reply = run(args, now, rng)
             except Exception as problem:
@@ -153,8 +155,10 @@ class LocalBackend:
         watches: list[Watch],
         marks: WriteMarks | None = None,
         writer: int = 0,
+        caller: bytes = b"",
     ) -> bytes:
         state = self._state(shard)
+        state.engine.scripting.caller = caller
         pairs = [(watch.key, watch.digest) for watch in watches]
         try:
             replies = state.engine.execute_transaction(

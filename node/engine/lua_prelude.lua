@@ -14,11 +14,11 @@
 
 -- Python functions (see scripting.py): dispatch(resp, ...) -> reply, failed, units (runs one
 -- command; lifts the memory limit, which the caller puts back with limit_on); patch_chunk
--- (bytecode) -> bytecode without tail calls; sha1hex; log_line(level, text); command_known
--- (name); library_chunk(name) -> the bytecode of a library (lua_<name>.lua). Each of those
--- lifts the limit too.
+-- (bytecode) -> bytecode without tail calls; sha1hex; log_line(level, text); command_allowed
+-- (args...) -> whether the script's user may run them (nil: unknown); library_chunk(name)
+-- -> the bytecode of a library (lua_<name>.lua). Each of those lifts the limit too.
 local dispatch, limit_on, limit_off, patch_chunk, sha1hex, random_draw, random_seed,
-  log_line, command_known, library_chunk,
+  log_line, command_allowed, library_chunk,
   hook_every, bytes_per_unit, element_units, parse_units_per_byte, error_units,
   allocated_bytes_per_unit, memory_limit, reply_slots = ...
 
@@ -482,15 +482,15 @@ function redis.set_repl(...)
   end
 end
 
--- Everyone who may run a script may run every command it may call.
+-- Whether the user running the script may run the command (nil: no such command).
 function redis.acl_check_cmd(...)
   local args, count = command_arguments(...)
   if not args then error(count, 0) end
-  spend(element_units)
-  local known = command_known(args[1])
+  spend(element_units * count)
+  local allowed = command_allowed(unpack(args, 1, count))
   limit_on()
-  if not known then raise_error("Invalid command passed to redis.acl_check_cmd()") end
-  return true
+  if allowed == nil then raise_error("Invalid command passed to redis.acl_check_cmd()") end
+  return allowed
 end
 
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3

@@ -42,7 +42,11 @@ from node.engine.blocking import WouldBlock
 from node.engine.functions import FunctionError, FunctionLibraries, RegisteredFunction
 from node.engine.script_host import ScriptHost
 from proto import resp
+from proto.acl import User
+from proto.acl_check import Reason as Denied
+from proto.acl_check import caller_from_rules, check
 from proto.commands import (
+    COMMANDS,
     SHARD_COMMANDS,
     CommandSpec,
     Flag,
@@ -91,6 +95,17 @@ _NOT_ALLOWED = b"ERR This Redis command is not allowed from script"
 _UNKNOWN = b"ERR Unknown Redis command called from script"
 _ARITY = b"ERR Wrong number of args calling Redis command from script"
 _WRITE_IN_RO = b"ERR Write commands are not allowed from read-only scripts."
+# scriptVerifyACL's texts, by what the user may not do.
+_ACL_DENIED = {
+    Denied.COMMAND: b"ERR The user executing the script can't run this command or subcommand",
+    Denied.KEY: b"ERR The user executing the script can't access at least one of the keys "
+    b"mentioned in the command arguments",
+    Denied.CHANNEL: b"ERR The user executing the script can't publish to the channel "
+    b"mentioned in the command",
+}
+# A user whose rules cannot be read may run nothing (the same on every replica).
+_NOBODY = User(name=b"", enabled=True)
+_CALLERS_KEPT = 64  # parsed callers' rules kept between runs
 _CROSS_SLOT = b"ERR Script attempted to access keys that do not hash to the same slot"
 _NON_LOCAL = b"ERR Script attempted to access a non local key in a cluster node"
 _CROSSSLOT_DECLARED = b"CROSSSLOT Keys in request don't hash to the same slot"
@@ -191,6 +206,11 @@ class Scripting:
         self._dirty = False  # a write command ran
         self._log_lines = 0
         self._last_units = 0  # the budget units the last run spent
+        # The running request's KvRequest.caller (set by whoever runs it: the apply loop,
+        # a read): a restricted user's rules, b"" for an unrestricted one.
+        self.caller = b""
+        self._user: User | None = None  # the run's restricted user
+        self._callers: dict[bytes, User] = {}
 
     # ------------------------------------------------------------------ commands
 
@@ -389,7 +409,23 @@ class Scripting:
         self._changed = []
         self._log_lines = 0
         self._rand.seed(0)
+        self._user = self._caller_user(self.caller) if self.caller else None
         return None
+
+    def _caller_user(self, rules: bytes) -> User:
+        user = self._callers.get(rules)
+        if user is None:
+            if len(self._callers) >= _CALLERS_KEPT:
+                self._callers.clear()
+            user = self._callers[rules] = caller_from_rules(rules) or _NOBODY
+        return user
+
+    def _acl_refusal(self, spec: CommandSpec, args: list[bytes]) -> resp.Error | None:
+        """scriptVerifyACL: the error if the user who runs the script may not run this."""
+        if self._user is None:
+            return None
+        denial = check(self._user, spec, args)
+        return None if denial is None else resp.Error(_ACL_DENIED[denial.reason])
 
     def _run(
         self,
@@ -512,7 +548,7 @@ class Scripting:
             self._rand.draw,
             self._rand.seed,
             self._log_line,
-            self._command_known,
+            self._command_allowed,
             self._library_source,
             HOOK_EVERY,
             BYTES_PER_UNIT,
@@ -558,9 +594,23 @@ class Scripting:
             text = text[:LOG_LINE_BYTES] + b"..."
         script_log.log(_LOG_LEVELS[int(level)], "%s", text.decode("utf-8", "replace"))
 
-    def _command_known(self, name: bytes) -> bool:
+    def _command_allowed(self, *args: bytes) -> bool | None:
+        """redis.acl_check_cmd: whether the user running the script may run `args`, None
+        if no such command exists."""
         self._runtime.set_max_memory(0)
-        return lookup(name) is not None
+        spec = COMMANDS.lookup(args[0])
+        if spec is None:
+            return None
+        if len(args) >= 2:
+            spec = COMMANDS.subcommand(spec, args[1]) or spec
+        if self._user is None:
+            return True
+        if not spec.arity_ok(len(args)):  # its keys cannot be found: the command decides
+            return any(
+                selector.allows_command(spec, list(args))
+                for selector in self._user.selectors_in_order()
+            )
+        return check(self._user, spec, list(args)) is None
 
     def _library_source(self, name: bytes) -> bytes:
         self._runtime.set_max_memory(0)
@@ -596,6 +646,9 @@ class Scripting:
         flags = int(spec.flags)
         if flags & _NOSCRIPT_FLAG:
             return resp.Error(_NOT_ALLOWED)
+        refusal = self._acl_refusal(spec, args)
+        if refusal is not None:
+            return refusal
         if self._read_only and flags & _WRITE_FLAG:
             return resp.Error(_WRITE_IN_RO)
         # scriptVerifyOOM: before the first write, as the shard stood at the run's start
@@ -644,10 +697,17 @@ class Scripting:
         spec = lookup(args[0])
         if spec is None:
             return resp.Error(_UNKNOWN)
-        if spec.name not in _LOCAL_COMMANDS or int(spec.flags) & _NOSCRIPT_FLAG:
+        if int(spec.flags) & _NOSCRIPT_FLAG:
             return resp.Error(_NOT_ALLOWED)
+        if spec.name not in _LOCAL_COMMANDS:
+            # Allowed to scripts in Redis (PUBLISH) but not run here: the user's rules first.
+            refusal = self._acl_refusal(spec, args) if spec.arity_ok(len(args)) else None
+            return refusal or resp.Error(_NOT_ALLOWED)
         if not spec.arity_ok(len(args)) or (spec.name == "ping" and len(args) > 2):
             return resp.Error(_ARITY)
+        refusal = self._acl_refusal(spec, args)
+        if refusal is not None:
+            return refusal
         if spec.name == "ping":
             return args[1] if len(args) == 2 else resp.PONG
         if spec.name == "echo":

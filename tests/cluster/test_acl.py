@@ -65,6 +65,37 @@ def test_restricted_user_is_held_to_its_rights(cluster, admin):
     app.close()
 
 
+def test_scripts_run_with_the_rights_of_their_caller_on_every_replica(cluster, admin):
+    """The user's rules travel in the script's log entry: every replica refuses the same
+    redis.call, on the write path, the read path (EVAL_RO) and in MULTI. Each script
+    declares a key app may use and reaches for another of the same slot."""
+    app = redis.Redis(
+        port=cluster.router_ports[0], username="app", password="app-secret", socket_timeout=20
+    )
+    write = "return redis.call('set', ARGV[1], 'x')"
+    with pytest.raises(redis.exceptions.ResponseError, match="can't access at least one"):
+        app.eval(write, 1, "app:{s}", "other:{s}")
+    with pytest.raises(redis.exceptions.ResponseError, match="can't run this command"):
+        app.eval("return redis.call('flushall')", 0)
+    assert app.eval(write, 1, "app:{s}", "app:{s}") == b"OK"
+    read = "return redis.call('get', ARGV[1])"
+    assert app.eval_ro(read, 1, "app:{s}", "app:{s}") == b"x"
+    with pytest.raises(redis.exceptions.ResponseError, match="can't access at least one"):
+        app.eval_ro(read, 1, "app:{s}", "other:{s}")
+    check = "return redis.acl_check_cmd('get', ARGV[1])"
+    assert app.eval(check, 1, "app:{s}", "other:{s}") is None
+    assert app.eval(check, 1, "app:{s}", "app:{s}") == 1
+    pipe = app.pipeline(transaction=True)
+    pipe.eval(write, 1, "app:{s}", "app:{s}")
+    pipe.eval(write, 1, "app:{s}", "other:{s}")
+    first, second = pipe.execute(raise_on_error=False)
+    assert first == b"OK" and "can't access" in str(second)
+    assert admin.exists("other:{s}") == 0
+    # The default user (unrestricted) is not held to app's rules.
+    assert admin.eval(write, 1, "app:{s}", "other:{s}") == b"OK"
+    app.close()
+
+
 def test_user_made_through_one_router_is_enforced_by_the_other(cluster, admin):
     other = cluster.router_ports[1]
     admin.execute_command("ACL", "SETUSER", "late", "on", ">pw", "~late:*", "+get", "+set")

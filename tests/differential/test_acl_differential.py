@@ -28,6 +28,19 @@ def _cmd(text: str) -> list[bytes]:
     return [word.encode() for word in text.split(" ")]
 
 
+def _eval(body: str, *keys: str) -> list[bytes]:
+    """EVAL with its keys declared: a cluster runs a script on the shard of its keys."""
+    return [b"EVAL", body.encode(), b"%d" % len(keys), *(key.encode() for key in keys)]
+
+
+LIBRARY = (
+    b"#!lua name=acllib\n"
+    b"redis.register_function('deleter', function(keys) return redis.call('del', keys[1]) end)\n"
+    b"redis.register_function{function_name='reader', flags={'no-writes'},"
+    b" callback=function(keys) return redis.call('get', keys[1]) end}"
+)
+
+
 class _Conn:
     def __init__(self, port: int) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -325,6 +338,41 @@ CASES: dict[str, list[Step]] = {
         (A, _cmd("CLIENT KILL USER ku")),
         (U, _cmd("PING")),
         (A, _cmd("CLIENT KILL USER nosuch")),
+        (A, _cmd("ACL LOG RESET")),
+    ],
+    "scripts run as the user who called them": [
+        (A, _cmd("ACL SETUSER s on >pw ~a* %R~r* &ch* +@all -del -ping")),
+        (A, _cmd("ACL SETUSER s2 on >pw -@all +eval +evalsha +eval_ro (~x* +get)")),
+        (U, _cmd("AUTH s pw")),
+        (U, _eval("return redis.call('set', KEYS[1], 'v')", "a1")),
+        (U, _eval("return redis.call('del', KEYS[1])", "a1")),
+        (U, _eval("return redis.call('get', KEYS[1])", "b1")),
+        (U, _eval("return redis.call('set', KEYS[1], 'x')", "r1")),
+        (U, _eval("return redis.call('get', KEYS[1])", "r1")),
+        (U, _eval("return redis.call('publish', 'zz', 'x')")),
+        (U, _eval("return redis.pcall('get', KEYS[1])", "b1")),
+        (U, _eval("return redis.call('ping')")),
+        (U, _eval("return redis.acl_check_cmd('get', 'b1')")),
+        (U, _eval("return redis.acl_check_cmd('get', 'a1')")),
+        (U, _eval("return redis.acl_check_cmd('del', 'a1')")),
+        (U, _eval("return redis.acl_check_cmd('set', 'r1', 'x')")),
+        (U, _eval("return redis.acl_check_cmd('nosuch')")),
+        (U, [b"EVAL_RO", b"return redis.call('get', KEYS[1])", b"1", b"a1"]),
+        (U, [b"EVAL_RO", b"return redis.call('get', KEYS[1])", b"1", b"b1"]),
+        (U, _cmd("MULTI")),
+        (U, _eval("return redis.call('del', KEYS[1])", "a1")),
+        (U, _eval("return redis.call('get', KEYS[1])", "a1")),
+        (U, _cmd("EXEC")),
+        (U, [b"FUNCTION", b"LOAD", LIBRARY]),
+        (U, _cmd("FCALL deleter 1 a1")),
+        (U, _cmd("FCALL_RO reader 1 a1")),
+        (A, _cmd("FUNCTION DELETE acllib")),
+        (V, _cmd("AUTH s2 pw")),
+        (V, _eval("return redis.call('get', KEYS[1])", "x1")),
+        (V, _eval("return redis.call('set', KEYS[1], 'v')", "x1")),
+        (V, _eval("return redis.call('get', KEYS[1])", "a1")),
+        (A, _cmd("DEL a1")),
+        (A, _cmd("DEL r1")),
         (A, _cmd("ACL LOG RESET")),
     ],
     "no aclfile": [

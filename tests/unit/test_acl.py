@@ -20,9 +20,9 @@ from proto.acl import (
     password_hash,
     set_user,
 )
+from proto.acl_check import Reason, check
 from proto.acl_table import AclTable, acl_file_text, change, parse_acl_file
 from proto.commands import resolve
-from router.acl_check import Reason, check
 
 
 def _user(*rules: str, name: bytes = b"u") -> User:

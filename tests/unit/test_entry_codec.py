@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import marshal
 import random
 
 import pytest
@@ -10,6 +11,8 @@ from node import entry_codec
 from node.entry_codec import EntryFormatError, Request, ShardEntry
 from node.shard_state import ShardState
 from proto import slotraft_pb2 as pb
+from proto.acl import READ, new_user, set_user
+from proto.acl_check import MAX_CALLER_RULES, caller_from_rules, caller_rules
 
 
 def test_kinds_match_the_wire_contract():
@@ -29,6 +32,45 @@ def test_round_trip():
         evict_keys=[],
     )
     assert entry_codec.decode(entry_codec.encode(entry)) == entry
+
+
+def test_a_callers_rules_travel_and_a_request_without_them_keeps_its_seven_fields():
+    rules = caller_rules(set_user(new_user(b"u"), [b"on", b"~a*", b"+@all", b"-del"]))
+    plain = Request(7, 3, 2, entry_codec.COMMANDS, False, [[b"EVAL", b"return 1", b"0"]], [])
+    restricted = plain._replace(caller=rules)
+    entry = ShardEntry(1, 2, [plain, restricted], [], [])
+    data = entry_codec.encode(entry)
+    assert entry_codec.decode(data) == entry
+    body = marshal.loads(data[1:])
+    assert [len(request) for request in body[2]] == [7, 8]
+    restored = caller_from_rules(rules)
+    assert restored is not None and restored.root.allows_key(b"a1", READ)
+
+
+@pytest.mark.parametrize("caller", [b"", "text", 5, b"x" * (MAX_CALLER_RULES + 1)])
+def test_a_malformed_caller_is_refused(caller):
+    request: tuple[object, ...] = (7, 3, 2, 0, False, [[b"GET", b"k"]], [], caller)
+    data = b"\x01" + marshal.dumps((1, 2, [request], [], []), 4)
+    with pytest.raises(EntryFormatError):
+        entry_codec.decode(data)
+
+
+def test_a_script_runs_with_its_callers_rules_and_unreadable_rules_allow_nothing():
+    state = ShardState()
+    rules = caller_rules(set_user(new_user(b"u"), [b"on", b"~a*", b"+@all", b"-del"]))
+
+    def run(caller: bytes, *command: bytes) -> list[bytes] | None:
+        request = Request(0, 0, 0, entry_codec.COMMANDS, False, [list(command)], [], caller)
+        entry = entry_codec.encode(ShardEntry(10, 1, [request], [], []))
+        return state.apply(entry).results[0].replies
+
+    body = b"return redis.call(ARGV[1], KEYS[1])"
+    assert run(rules, b"EVAL", b"return redis.call('set', KEYS[1], 1)", b"1", b"a1") == [b"+OK\r\n"]
+    (denied,) = run(rules, b"EVAL", body, b"1", b"a1", b"del") or [b""]
+    assert denied.startswith(b"-ERR The user executing the script can't run this command")
+    (denied,) = run(b"[{]", b"EVAL", body, b"1", b"a1", b"get") or [b""]
+    assert denied.startswith(b"-ERR The user executing the script can't run this command")
+    assert run(b"", b"EVAL", body, b"1", b"a1", b"del") == [b":1\r\n"]
 
 
 @pytest.mark.parametrize(
