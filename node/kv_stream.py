@@ -13,6 +13,7 @@ import logging
 from node.host import NodeHost
 from proto import framing
 from proto import slotraft_pb2 as pb
+from proto.acl_check import MAX_CALLER_RULES
 from proto.kv_commands import well_formed
 
 log = logging.getLogger("slotraft.kv")
@@ -41,6 +42,16 @@ class KvConnection:
                         id=request.id,
                         status=pb.REJECTED,
                         error="ERR malformed request: argument counts do not match",
+                    )
+                )
+                continue
+            if len(request.caller) > MAX_CALLER_RULES:
+                # Past the entry codec's bound: it would make the whole entry malformed.
+                self._queue(
+                    pb.KvReply(
+                        id=request.id,
+                        status=pb.REJECTED,
+                        error="ERR the user's ACL rules are too long to run a script with",
                     )
                 )
                 continue

@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 
 from proto import framing
 from proto import slotraft_pb2 as pb
+from proto.acl import new_user, set_user
+from proto.acl_check import MAX_CALLER_RULES, caller_rules
 from proto.credentials import Credentials, read_secret_file
 from proto.handshake import CHANNEL_KV, CHANNEL_RAFT, ROLE_NODE, ROLE_TOOL, HandshakeError, Peer
 from proto.topology import place_shards
@@ -103,6 +105,15 @@ ARGS = st.lists(
 )
 
 
+# A script caller's rules (KvRequest.caller): none, readable ones, garbage.
+CALLERS = st.one_of(
+    st.just(b""),
+    st.just(caller_rules(set_user(new_user(b"u"), [b"on", b"~k*", b"+@all", b"-del"]))),
+    st.binary(max_size=64),
+    st.just(b"[" * 5000),
+)
+
+
 @st.composite
 def kv_frames(draw: st.DrawFn) -> bytes:
     if draw(st.integers(0, 9)) == 0:
@@ -120,6 +131,7 @@ def kv_frames(draw: st.DrawFn) -> bytes:
             resp3=draw(st.booleans()),
             read_only=draw(st.booleans()),
             consistency=draw(st.integers(0, 3)),  # type: ignore[arg-type]  # (unnamed values too)
+            caller=draw(CALLERS),
         )
         request.args.extend(args)
         request.arg_counts.extend(counts)
@@ -264,6 +276,10 @@ def test_strangers_routers_and_tools_stop_no_node_and_leave_the_replicas_equal()
 
         try:
             poke()
+            too_long = pb.KvRequest(shard=0, caller=b"x" * (MAX_CALLER_RULES + 1))
+            too_long.args.extend([b"EVAL", b"return 1", b"0"])
+            too_long.arg_counts.append(3)
+            assert attacker.ask(1, too_long).status == pb.REJECTED
             serves_again(cluster, "after-fuzz")
             cluster.wait_until_caught_up(90)
             client = redis.Redis(port=cluster.router_ports[0], socket_timeout=30)
