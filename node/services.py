@@ -153,8 +153,8 @@ class AdminService(pb_grpc.AdminServicer):
         self.map_changed = asyncio.Event()
         assert host.metadata is not None
         host.metadata.state.listeners.append(lambda _map: self.map_changed.set())
-        # The routers' public addresses and when each expires (time.monotonic()).
-        self.routers: dict[str, float] = {}
+        # The routers' public addresses: when each expires (time.monotonic()), its TLS port.
+        self.routers: dict[str, tuple[float, int]] = {}
         self.slot_service = SlotService(host)  # slot moves (node/slot_service.py)
 
     async def Status(
@@ -261,14 +261,18 @@ class AdminService(pb_grpc.AdminServicer):
         self, request: pb.RouterAnnouncement, context: grpc.aio.ServicerContext
     ) -> pb.RouterList:
         now = time.monotonic()
-        for address, expires in list(self.routers.items()):
+        for address, (expires, _) in list(self.routers.items()):
             if expires <= now:
                 del self.routers[address]
         address = request.address
         if address and (address in self.routers or len(self.routers) < MAX_ROUTERS):
             ttl = min(max(request.ttl_ms, ROUTER_TTL_MS_MIN), ROUTER_TTL_MS_MAX)
-            self.routers[address] = now + ttl / 1000
-        return pb.RouterList(addresses=sorted(self.routers))
+            tls_port = request.tls_port if request.tls_port <= 0xFFFF else 0
+            self.routers[address] = (now + ttl / 1000, tls_port)
+        listed = sorted(self.routers)
+        return pb.RouterList(
+            addresses=listed, tls_ports=[self.routers[address][1] for address in listed]
+        )
 
     async def WaitReplicated(
         self, request: pb.ReplicationWaitRequest, context: grpc.aio.ServicerContext

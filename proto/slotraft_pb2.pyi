@@ -477,18 +477,22 @@ class ShardStats(_message.Message):
     def __init__(self, values: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class RouterAnnouncement(_message.Message):
-    __slots__ = ("address", "ttl_ms")
+    __slots__ = ("address", "ttl_ms", "tls_port")
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     TTL_MS_FIELD_NUMBER: _ClassVar[int]
+    TLS_PORT_FIELD_NUMBER: _ClassVar[int]
     address: str
     ttl_ms: int
-    def __init__(self, address: _Optional[str] = ..., ttl_ms: _Optional[int] = ...) -> None: ...
+    tls_port: int
+    def __init__(self, address: _Optional[str] = ..., ttl_ms: _Optional[int] = ..., tls_port: _Optional[int] = ...) -> None: ...
 
 class RouterList(_message.Message):
-    __slots__ = ("addresses",)
+    __slots__ = ("addresses", "tls_ports")
     ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    TLS_PORTS_FIELD_NUMBER: _ClassVar[int]
     addresses: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, addresses: _Optional[_Iterable[str]] = ...) -> None: ...
+    tls_ports: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, addresses: _Optional[_Iterable[str]] = ..., tls_ports: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ReplicationWaitRequest(_message.Message):
     __slots__ = ("shard", "index", "replicas", "timeout_ms")

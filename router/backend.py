@@ -134,14 +134,18 @@ class Backend(Protocol):
     # CLUSTER, WAIT, ROLE and the persistence commands (router/cluster_commands.py,
     # router/replication_commands.py).
 
-    def announce(self, address: str) -> None:
+    def announce(self, address: str, tls_port: int = 0) -> None:
         """Make this router known to the other routers at `address` (HOST:PORT, as clients
-        reach it), for as long as it runs."""
+        reach it) and its TLS port on that host (0: none), for as long as it runs."""
         ...
 
     def routers(self) -> list[str]:
         """The addresses of the routers that announced themselves recently (this one
         included once announced), sorted."""
+        ...
+
+    def router_tls_ports(self) -> dict[str, int]:
+        """The same routers, each with its TLS port (0: none)."""
         ...
 
     async def wait_replicated(self, marks: WriteMarks, replicas: int, timeout: float | None) -> int:

@@ -381,11 +381,14 @@ class ClusterBackend:
 
     # ------------------------------------------------------------------ the cluster's face
 
-    def announce(self, address: str) -> None:
-        self.registry.announce(address)
+    def announce(self, address: str, tls_port: int = 0) -> None:
+        self.registry.announce(address, tls_port)
 
     def routers(self) -> list[str]:
         return self.registry.addresses()
+
+    def router_tls_ports(self) -> dict[str, int]:
+        return self.registry.tls_ports()
 
     async def wait_replicated(self, marks: WriteMarks, replicas: int, timeout: float | None) -> int:
         return await self.cluster_admin.wait_replicated(marks, replicas, timeout)

@@ -11,7 +11,9 @@ answers MOVED or ASK. The routers learn each other's addresses through the nodes
 that lose their connection to it ask again and get the remaining routers' split.
 
 A router's node id is the SHA-1 of its announced address (40 hex digits, as Redis's): the
-same on every router, and the same after a restart at that address.
+same on every router, and the same after a restart at that address. A client connected
+over TLS is given the routers' TLS ports (Redis 7.2's shouldReturnTlsInfo); CLUSTER SHARDS
+lists both ports.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import ipaddress
 from proto import errors
 from proto.resp import OK, Error, Map, Reply, Verbatim
 from proto.slots import SLOT_COUNT, key_slot
+from router import tls
 from router.backend import BackendError
 from router.connection import ClientState
 from router.connection_commands import _integer
@@ -36,10 +39,13 @@ INVALID_SLOT_OR_COUNT = b"ERR Invalid slot or number of keys"
 class Member:
     """A router as the CLUSTER replies show it: its address, id and part of the slots."""
 
-    __slots__ = ("epoch", "first", "host", "id", "last", "myself", "port")
+    __slots__ = ("epoch", "first", "host", "id", "last", "myself", "port", "tls_port")
 
-    def __init__(self, address: str, epoch: int, first: int, last: int, myself: bool) -> None:
+    def __init__(
+        self, address: str, tls_port: int, epoch: int, first: int, last: int, myself: bool
+    ) -> None:
         self.host, self.port = split_address(address)
+        self.tls_port = tls_port
         self.id = node_id(address)
         self.epoch = epoch
         self.first = first
@@ -63,11 +69,14 @@ def members(ctx: RouterContext, client: ClientState) -> list[Member]:
     """The routers, each with its part of the slots. This router is listed at the address
     it announces, or else at the one this client reached it at."""
     me = ctx.announce or client.laddr
+    tls_ports = ctx.backend.router_tls_ports()
+    tls_ports[me] = tls.announced_tls_port(ctx.config)
     addresses = sorted({*ctx.backend.routers(), me}, key=split_address)
     count = len(addresses)
     return [
         Member(
             address,
+            tls_ports.get(address, 0),
             position,  # the config epoch: distinct, 0 for a router alone as for Redis's
             position * SLOT_COUNT // count,
             (position + 1) * SLOT_COUNT // count - 1,
@@ -77,10 +86,25 @@ def members(ctx: RouterContext, client: ClientState) -> list[Member]:
     ]
 
 
+def _on_tls(ctx: RouterContext, client: ClientState) -> bool:
+    """Whether the client reached this router at its TLS port."""
+    port = tls.tls_port(ctx.config)
+    return port != 0 and client.laddr.rsplit(":", 1)[-1] == str(port)
+
+
+def _port_for(member: Member, on_tls: bool) -> int:
+    return member.tls_port if on_tls and member.tls_port else member.port
+
+
 @answers("cluster|slots")
 def cluster_slots(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    on_tls = _on_tls(ctx, client)
     return [
-        [member.first, member.last, [member.host.encode(), member.port, member.id, Map([])]]
+        [
+            member.first,
+            member.last,
+            [member.host.encode(), _port_for(member, on_tls), member.id, Map([])],
+        ]
         for member in members(ctx, client)
     ]
 
@@ -90,7 +114,10 @@ def cluster_shards(ctx: RouterContext, client: ClientState, args: list[bytes]) -
     shards: list[Reply] = []
     for member in members(ctx, client):
         host = member.host.encode()
-        node = [b"id", member.id, b"port", member.port, b"ip", host, b"endpoint", host]
+        node = [b"id", member.id, b"port", member.port]
+        if member.tls_port:
+            node += [b"tls-port", member.tls_port]
+        node += [b"ip", host, b"endpoint", host]
         if not _is_ip(member.host):
             node += [b"hostname", host]
         # A router holds no replication stream of its own: its offset is 0.
@@ -102,11 +129,13 @@ def cluster_shards(ctx: RouterContext, client: ClientState, args: list[bytes]) -
 @answers("cluster|nodes")
 def cluster_nodes(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
     lines = []
+    on_tls = _on_tls(ctx, client)
     for member in members(ctx, client):
         flags = "myself,master" if member.myself else "master"
+        port = _port_for(member, on_tls)
         # No cluster bus: its port is 0; no pings either.
         lines.append(
-            f"{member.id.decode()} {member.host}:{member.port}@0 {flags} - 0 0 {member.epoch} "
+            f"{member.id.decode()} {member.host}:{port}@0 {flags} - 0 0 {member.epoch} "
             f"connected {member.first}-{member.last}\n"
         )
     return Verbatim("".join(lines).encode())

@@ -54,6 +54,7 @@ class RouterConfig:
     # HOST:PORT clients reach this router at, told to the other routers (CLUSTER SLOTS);
     # None: the address listened on, unless that is a wildcard.
     announce: str | None = None
+    announce_tls_port: int = 0  # the TLS port told with it (0: tls-port)
     # Redis's `timeout`: a client idle this many seconds is disconnected (0: never).
     idle_timeout: int = 0
     # Redis's client-output-buffer-limit (proto/redis_config.py's canonical form): a

@@ -117,6 +117,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiv
         "listening on 0.0.0.0 or behind a port mapping)",
     )
     parser.add_argument(
+        "--announce-tls-port",
+        metavar="PORT",
+        type=int,
+        default=0,
+        help="the TLS port clients reach this router at, which CLUSTER SLOTS gives TLS "
+        "clients (Redis's cluster-announce-tls-port; default: --tls-port)",
+    )
+    parser.add_argument(
         "--single-flight",
         action="store_true",
         help="merge identical concurrent reads of a key from many connections into one "
@@ -220,6 +228,7 @@ def config_from(args: argparse.Namespace) -> RouterConfig:
             limits=Limits(max_args=args.max_args),
             config_file=path.resolve() if path is not None else None,
             announce=args.announce,
+            announce_tls_port=args.announce_tls_port,
             aclfile=_aclfile(args, from_file),
             tls=tuple(sorted(tls_values(args, from_file).items())),
         )

@@ -51,8 +51,10 @@ class RouterRegistry:
     def __init__(self, links: Mapping[int, NodeLink]) -> None:
         self.links = links  # kept up to date by the cluster backend
         self.address: str | None = None  # this router's, once announced
-        # Per node: when it last answered (time.monotonic()) and the addresses it listed.
-        self.answers: dict[int, tuple[float, list[str]]] = {}
+        self.tls_port = 0  # this router's TLS port (0: none)
+        # Per node: when it last answered (time.monotonic()) and the routers it listed
+        # (address -> TLS port).
+        self.answers: dict[int, tuple[float, dict[str, int]]] = {}
         self.task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -60,8 +62,9 @@ class RouterRegistry:
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self._run())
 
-    def announce(self, address: str) -> None:
+    def announce(self, address: str, tls_port: int = 0) -> None:
         self.address = address
+        self.tls_port = tls_port
         if self.task is not None and not self.task.done():
             # Ask now rather than within the second: a router just started should be
             # listed before its first clients look.
@@ -69,16 +72,20 @@ class RouterRegistry:
             self.task = asyncio.get_running_loop().create_task(self._run())
 
     def addresses(self) -> list[str]:
+        return sorted(self.tls_ports())
+
+    def tls_ports(self) -> dict[str, int]:
+        """Every router known (as `addresses`) and its TLS port (0: none)."""
         now = time.monotonic()
         known = {
-            address
+            address: tls_port
             for answered, listed in self.answers.values()
             if now - answered <= ANSWER_VALID_S
-            for address in listed
+            for address, tls_port in listed.items()
         }
         if self.address:
-            known.add(self.address)
-        return sorted(known)
+            known[self.address] = self.tls_port
+        return known
 
     async def _run(self) -> None:
         while True:
@@ -86,7 +93,9 @@ class RouterRegistry:
             await asyncio.sleep(ANNOUNCE_INTERVAL_S)
 
     async def _round(self) -> None:
-        announcement = pb.RouterAnnouncement(address=self.address or "", ttl_ms=ANNOUNCE_TTL_MS)
+        announcement = pb.RouterAnnouncement(
+            address=self.address or "", ttl_ms=ANNOUNCE_TTL_MS, tls_port=self.tls_port
+        )
         links = list(self.links.values())
         answers = await asyncio.gather(
             *(self._ask(link, announcement) for link in links), return_exceptions=True
@@ -94,7 +103,9 @@ class RouterRegistry:
         now = time.monotonic()
         for link, answer in zip(links, answers, strict=True):
             if isinstance(answer, pb.RouterList):
-                self.answers[link.node_id] = (now, list(answer.addresses))
+                ports = list(answer.tls_ports)
+                ports += [0] * (len(answer.addresses) - len(ports))  # (a node without them)
+                self.answers[link.node_id] = (now, dict(zip(answer.addresses, ports)))
 
     async def _ask(self, link: NodeLink, announcement: pb.RouterAnnouncement) -> pb.RouterList:
         try:

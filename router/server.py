@@ -153,7 +153,7 @@ class RouterServer:
             )
         else:
             self.ctx.announce = announce
-            self.ctx.backend.announce(announce)
+            self.ctx.backend.announce(announce, tls.announced_tls_port(self.ctx.config))
         return self.ctx.port
 
     async def _start_tls(self, loop: asyncio.AbstractEventLoop) -> None:

@@ -31,6 +31,12 @@ def tls_port(config: RouterConfig) -> int:
     return int(dict(config.tls).get("tls-port", "0"))
 
 
+def announced_tls_port(config: RouterConfig) -> int:
+    """The TLS port clients reach this router at (0: none)."""
+    port = tls_port(config)
+    return (config.announce_tls_port or port) if port else 0
+
+
 def client_context(config: RouterConfig) -> ssl.SSLContext | None:
     """The TLS context of the clients' TLS port, or None without tls-port (TlsError when
     the files or settings cannot make one)."""

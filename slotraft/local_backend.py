@@ -94,6 +94,7 @@ class LocalBackend:
         self.router_tag = 0  # the only router: client ids 1, 2, 3, ... as Redis's
         self._parked: dict[asyncio.Task, _Waiter] = {}  # by the task awaiting each
         self.address: str | None = None  # announced: the only router of this "cluster"
+        self.tls_port = 0
         self.started = time.time()  # LASTSAVE: nothing is ever saved
         self._acl = AclTable()  # the ACL users (one router: nothing to replicate)
         self._acl_listeners: list[Callable[[], None]] = []
@@ -192,11 +193,15 @@ class LocalBackend:
     # One router, engines without replicas or persistence: WAIT and ROLE answer as a Redis
     # master without replicas, SAVE says there is nothing to save to.
 
-    def announce(self, address: str) -> None:
+    def announce(self, address: str, tls_port: int = 0) -> None:
         self.address = address
+        self.tls_port = tls_port
 
     def routers(self) -> list[str]:
         return [self.address] if self.address else []
+
+    def router_tls_ports(self) -> dict[str, int]:
+        return {self.address: self.tls_port} if self.address else {}
 
     async def wait_replicated(self, marks: WriteMarks, replicas: int, timeout: float | None) -> int:
         if replicas > 0 and timeout is None:  # as a Redis master without replicas: for ever

@@ -15,12 +15,15 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 import redis
+from redis.cluster import RedisCluster
 
 from chaos.proxy import ProxyNetwork
 from proto import slotraft_pb2 as pb
@@ -39,7 +42,7 @@ pytestmark = pytest.mark.slow  # real clusters of processes
 def proxied_cluster(tls: bool) -> Iterator[tuple[LocalCluster, ProxyNetwork]]:
     """3 nodes whose links to each other all pass a recording proxy."""
     data_dir = Path(tempfile.mkdtemp(prefix="slotraft-test-"))
-    cluster = LocalCluster(data_dir=data_dir, tls=tls, metrics=False)
+    cluster = LocalCluster(data_dir=data_dir, tls=tls, metrics=False, routers=2 if tls else 1)
     network = ProxyNetwork(record=True)
     try:
         description = cluster.prepare()
@@ -115,6 +118,62 @@ def test_routers_serve_tls_clients(tls_cluster) -> None:
     ) as client:
         assert client.get("tls:k") == b"v"
         assert client.config_get("tls-cluster") == {"tls-cluster": "yes"}
+
+
+def as_map(reply: object) -> dict:
+    """A RESP2 map (a flat list of names and values) or what redis-py made of it."""
+    if isinstance(reply, dict):
+        return {k if isinstance(k, bytes) else str(k).encode(): v for k, v in reply.items()}
+    assert isinstance(reply, list)
+    return dict(zip(reply[::2], reply[1::2], strict=True))
+
+
+def test_cluster_clients_over_tls_are_given_the_tls_ports(tls_cluster) -> None:
+    """CLUSTER SLOTS, SHARDS and NODES name each router's TLS port to a client connected
+    over TLS (Redis 7.2's rule), its plain port to the others; a RedisCluster client over
+    TLS then works through them."""
+    cluster, _ = tls_cluster
+    certs = CertPaths(cluster.tls_dir)
+    tls_options: dict[str, Any] = {
+        "ssl": True,
+        "ssl_ca_certs": str(certs.ca),
+        "ssl_certfile": str(certs.cert("client")),
+        "ssl_keyfile": str(certs.key("client")),
+    }
+    plain_ports = sorted(cluster.router_ports)
+    tls_ports = sorted(cluster.router_tls_ports)
+    with redis.Redis(port=cluster.router_tls_ports[0], socket_timeout=10, **tls_options) as c:
+        deadline = time.monotonic() + 30
+        while True:  # the routers learn each other's ports through the nodes, each second
+            slots = c.execute_command("CLUSTER", "SLOTS")
+            if len(slots) == len(tls_ports) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert sorted(int(entry[2][1]) for entry in slots) == tls_ports
+        shards = [as_map(shard) for shard in c.execute_command("CLUSTER", "SHARDS")]
+        nodes = [as_map(node) for shard in shards for node in shard[b"nodes"]]
+        assert sorted(int(n[b"port"]) for n in nodes) == plain_ports
+        assert sorted(int(n[b"tls-port"]) for n in nodes) == tls_ports
+        listed = c.execute_command("CLUSTER", "NODES")
+        listed = listed.decode() if isinstance(listed, bytes) else str(listed)
+        assert (
+            sorted(
+                int(line.split()[1].split("@")[0].rsplit(":", 1)[1]) for line in listed.splitlines()
+            )
+            == tls_ports
+        )
+    with redis.Redis(port=cluster.router_ports[0], socket_timeout=10) as plain:
+        slots = plain.execute_command("CLUSTER", "SLOTS")
+        assert sorted(int(entry[2][1]) for entry in slots) == plain_ports
+    client = RedisCluster(
+        host="127.0.0.1", port=cluster.router_tls_ports[0], socket_timeout=10, **tls_options
+    )
+    try:
+        for index in range(20):
+            assert client.set(f"tls-cluster:{index}", index)
+        assert client.get("tls-cluster:7") == b"7"
+    finally:
+        client.close()
 
 
 def node_port(cluster: LocalCluster) -> int:

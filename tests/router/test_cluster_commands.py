@@ -355,3 +355,24 @@ def test_cluster_replies_parse_as_redis_py_parses_them():
             assert parse_replies(b":1\r\n") == [1]
         finally:
             plain.close()
+
+
+def test_a_tls_client_is_given_the_announced_tls_ports_and_shards_list_both():
+    async def scenario():
+        ctx, backend = context(tls=(("tls-port", "6390"),), announce_tls_port=7390)
+        ctx.announce = "127.0.0.1:7000"
+        backend.routers = lambda: ["127.0.0.1:7000", "127.0.0.1:7001"]  # type: ignore[method-assign]
+        backend.router_tls_ports = lambda: {"127.0.0.1:7001": 7391}  # type: ignore[method-assign]
+        plain = Client(ctx)
+        on_tls = Client(ctx)
+        on_tls.session.client.laddr = "127.0.0.1:6390"
+        ports = [entry[2][1] for entry in await on_tls.call(b"CLUSTER", b"SLOTS")]
+        assert ports == [7390, 7391]
+        assert [entry[2][1] for entry in await plain.call(b"CLUSTER", b"SLOTS")] == [7000, 7001]
+        nodes = (await on_tls.call(b"CLUSTER", b"NODES")).decode().splitlines()
+        assert [line.split()[1] for line in nodes] == ["127.0.0.1:7390@0", "127.0.0.1:7391@0"]
+        shards = await plain.call(b"CLUSTER", b"SHARDS")
+        fields = [dict(zip(s[3][0][::2], s[3][0][1::2], strict=True)) for s in shards]
+        assert [(f[b"port"], f[b"tls-port"]) for f in fields] == [(7000, 7390), (7001, 7391)]
+
+    run(scenario())
