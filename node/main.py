@@ -326,6 +326,7 @@ async def serve(args: argparse.Namespace) -> None:
         description.shards,
         description.replicas,
         SLOT_COUNT,
+        me_address.raft_address,
     )
     try:
         tls = cluster_tls(tls_values(args, file_settings(getattr(args, "config", None))))
@@ -369,6 +370,7 @@ async def serve(args: argparse.Namespace) -> None:
         listener.nodes = admitted | nodes
 
     host.on_nodes_changed = admit
+    host.transport.learn_peers = bool(args.join)
     listen = args.listen or me_address.raft_address
     try:
         await listener.start(listen)

@@ -180,6 +180,12 @@ class PeerLink:
             lost_wait.cancel()
 
 
+def _is_address(text: str) -> bool:
+    """A HOST:PORT a node could listen on (what a Hello says is checked before use)."""
+    host, _, port = text.rpartition(":")
+    return 0 < len(text) <= 300 and bool(host) and port.isdigit() and 0 < int(port) < 65536
+
+
 def _ignore(_frame: bytes) -> None:
     pass
 
@@ -212,6 +218,10 @@ class RaftTransport:
         self.incoming: set[framing.FrameProtocol] = set()
         self.rejections = RejectionLog(REJECTION_LOG_S)
         self.rejected_batches = 0
+        # A joining node (node --join) knows only the nodes of its cluster file; the metadata
+        # group that would tell it the others may be led by one it does not know. Until the
+        # map names them, a node that proved the secret and says where it listens is a peer.
+        self.learn_peers = False
 
     def start(self) -> None:
         self.started = True
@@ -255,6 +265,9 @@ class RaftTransport:
         """The protocol for the incoming stream of the node `hello` proved to be (node/
         listener.py hands it over after the handshake)."""
         peer = hello.node_id
+        if self.learn_peers and peer not in self.links and _is_address(hello.address):
+            log.info("learned node %d at %s from its link", peer, hello.address)
+            self.add_peer(peer, hello.address)
         stream = framing.FrameProtocol(
             lambda frame: self._receive(frame, peer), lambda _: self.incoming.discard(stream)
         )

@@ -71,6 +71,7 @@ class Peer:
     shards: int = 0  # 0: does not know or care (routers, tools)
     replicas: int = 0
     slots: int = 0
+    address: str = ""  # a node's HOST:PORT (a joining node learns its peers from it)
 
     def hello(self, expect_node: int = 0, refusal: str = "") -> pb.Hello:
         return pb.Hello(
@@ -83,6 +84,7 @@ class Peer:
             slots=self.slots,
             expect_node=expect_node,
             refusal=refusal,
+            address=self.address,
         )
 
 

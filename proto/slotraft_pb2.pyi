@@ -306,7 +306,7 @@ class RaftBatch(_message.Message):
     def __init__(self, from_node: _Optional[int] = ..., messages: _Optional[_Iterable[_Union[RaftMessage, _Mapping]]] = ..., from_incarnation: _Optional[int] = ..., from_state: _Optional[_Union[IdentityState, str]] = ..., to_incarnation: _Optional[int] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("version", "cluster_id", "node_id", "role", "shards", "replicas", "slots", "expect_node", "refusal")
+    __slots__ = ("version", "cluster_id", "node_id", "role", "shards", "replicas", "slots", "expect_node", "refusal", "address")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -316,6 +316,7 @@ class Hello(_message.Message):
     SLOTS_FIELD_NUMBER: _ClassVar[int]
     EXPECT_NODE_FIELD_NUMBER: _ClassVar[int]
     REFUSAL_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
     version: int
     cluster_id: str
     node_id: int
@@ -325,7 +326,8 @@ class Hello(_message.Message):
     slots: int
     expect_node: int
     refusal: str
-    def __init__(self, version: _Optional[int] = ..., cluster_id: _Optional[str] = ..., node_id: _Optional[int] = ..., role: _Optional[str] = ..., shards: _Optional[int] = ..., replicas: _Optional[int] = ..., slots: _Optional[int] = ..., expect_node: _Optional[int] = ..., refusal: _Optional[str] = ...) -> None: ...
+    address: str
+    def __init__(self, version: _Optional[int] = ..., cluster_id: _Optional[str] = ..., node_id: _Optional[int] = ..., role: _Optional[str] = ..., shards: _Optional[int] = ..., replicas: _Optional[int] = ..., slots: _Optional[int] = ..., expect_node: _Optional[int] = ..., refusal: _Optional[str] = ..., address: _Optional[str] = ...) -> None: ...
 
 class SlotRange(_message.Message):
     __slots__ = ("first", "last")

@@ -24,18 +24,10 @@ import redis
 from slotraft.local_cluster import LocalCluster
 from tests.cluster.conftest import dump_logs, start_cluster, stop_cluster
 
-# The whole cycle takes 40 s when it passes. KNOWN BUG (2026-12-07): since slot moves and
-# membership were merged it hung in two of three full-suite runs (after every node was
-# restarted, or later), while it passed when run alone; until that is found it runs only
-# when asked: SLOTRAFT_ELASTIC_CYCLE=1 pytest tests/cluster/test_elastic.py
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.timeout(900),
-    pytest.mark.skipif(
-        os.environ.get("SLOTRAFT_ELASTIC_CYCLE") != "1",
-        reason="hangs intermittently in the full suite (known bug): SLOTRAFT_ELASTIC_CYCLE=1",
-    ),
-]
+# The whole cycle takes about 40 s. It hung in two of three full-suite runs on 2026-12-07:
+# a joining node dropped the messages of a node added after its cluster file (node 4 or 5
+# leading a group it joins); it now learns such peers from their Hello (node/transport.py).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 class Traffic:
@@ -170,8 +162,10 @@ def test_grow_rebalance_shrink_and_replace_without_losing_a_write(cluster):
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 with contextlib.suppress(AssertionError, KeyError, ValueError):
+                    # A restarted node answers with its snapshot's map until the metadata
+                    # group commits again and it replays the rest of the log.
                     restarted = map_of(cluster)
-                    if len(restarted["nodes"]) == 5:
+                    if len(restarted["nodes"]) == 5 and int(restarted["epoch"]) >= epoch:
                         break
                 time.sleep(1)
             assert int(restarted["epoch"]) >= epoch and len(restarted["nodes"]) == 5

@@ -158,3 +158,19 @@ def test_a_relay_to_a_grpc_server_that_is_gone_closes_the_client():
         await listener.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_joining_node_learns_an_unknown_peer_from_its_hello_and_others_do_not():
+    """A joining node knows only its cluster file's nodes; one added since (say node 4,
+    leading the metadata group) must still reach it: the address its Hello gives becomes
+    a link. A node that is not joining keeps to its map."""
+    joining = RaftTransport(6, {6: "127.0.0.1:1"}, lambda *_: None, lambda _: None, None)  # type: ignore[arg-type]
+    joining.learn_peers = True
+    joining.accept(pb.Hello(node_id=4, address="127.0.0.1:7004"))
+    assert joining.links[4].address == "127.0.0.1:7004"
+    joining.accept(pb.Hello(node_id=5, address="no port"))
+    joining.accept(pb.Hello(node_id=7))
+    assert sorted(joining.links) == [4]
+    settled = RaftTransport(6, {6: "127.0.0.1:1"}, lambda *_: None, lambda _: None, None)  # type: ignore[arg-type]
+    settled.accept(pb.Hello(node_id=4, address="127.0.0.1:7004"))
+    assert not settled.links
