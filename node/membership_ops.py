@@ -67,6 +67,10 @@ class MembershipLedger:
     # or the refusal. Not replicated, not in snapshots.
     outcomes: collections.OrderedDict[str, str] = field(default_factory=collections.OrderedDict)
 
+    def in_flight(self) -> str:
+        """The operation in flight, described ("": none)."""
+        return "" if self.current is None else describe(self.current.request)
+
     def note(self, entry_id: str, outcome: str) -> None:
         self.outcomes[entry_id] = outcome
         while len(self.outcomes) > 256:
@@ -145,9 +149,12 @@ def apply(
     nodes: dict[int, str],
     shards: list[ShardPlacement],
     map_epoch: int,
+    moves_in_flight: int = 0,
 ) -> Outcome:
     """Apply a membership entry to the ledger; the map changes the caller installs. Total:
-    anything malformed or refused is an outcome with an error and no change."""
+    anything malformed or refused is an outcome with an error and no change. No operation
+    starts while slot moves are in flight (`moves_in_flight`): one change of the map at a
+    time."""
     entry_id = ""
     try:
         command = json.loads(data)
@@ -157,7 +164,9 @@ def apply(
         if command.get("op") == "membership-done":
             outcome = _finish(ledger, entry_id, nodes)
         else:
-            outcome = _start(ledger, index, entry_id, command, nodes, shards, map_epoch)
+            outcome = _start(
+                ledger, index, entry_id, command, nodes, shards, map_epoch, moves_in_flight
+            )
     except (MembershipEntryError, ValueError, UnicodeDecodeError) as error:
         outcome = Outcome(error=f"malformed membership entry: {error}")
     if entry_id:
@@ -173,6 +182,7 @@ def _start(
     nodes: dict[int, str],
     shards: list[ShardPlacement],
     map_epoch: int,
+    moves_in_flight: int,
 ) -> Outcome:
     current = ledger.current
     if current is not None:
@@ -181,6 +191,11 @@ def _start(
         return Outcome(
             error=f"another operation is in flight ({describe(current.request)}); run its "
             "command again to finish it first"
+        )
+    if moves_in_flight:
+        return Outcome(
+            error=f"{moves_in_flight} slot moves are in flight; finish them first "
+            "(slotraft ctl move-slots)"
         )
     epoch, down = command.get("epoch", 0), command.get("down", [])
     if not _is_id(epoch) or type(down) is not list or len(down) > MAX_DOWN:

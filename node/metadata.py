@@ -136,7 +136,9 @@ class MetadataState:
 
     def _apply_move(self, index: int, data: bytes) -> None:
         """A slot move entry: a commit gives the range to its target, with a new epoch."""
-        shards = self.slot_moves.apply(json.loads(data), self.map.shards)
+        shards = self.slot_moves.apply(
+            json.loads(data), self.map.shards, self.membership.in_flight()
+        )
         if shards is None:
             return
         self.map = dataclasses.replace(
@@ -164,7 +166,13 @@ class MetadataState:
     def _apply_membership(self, index: int, data: bytes) -> None:
         current = self.map
         outcome = membership_ops.apply(
-            self.membership, index, data, dict(current.nodes), list(current.shards), current.epoch
+            self.membership,
+            index,
+            data,
+            dict(current.nodes),
+            list(current.shards),
+            current.epoch,
+            len(self.slot_moves.moves),
         )
         if outcome.error:
             log.warning("metadata entry %d: membership change refused: %s", index, outcome.error)

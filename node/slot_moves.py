@@ -173,11 +173,19 @@ class SlotMoves:
         self.moves: dict[str, Move] = {}
         self.results: collections.OrderedDict[str, str] = collections.OrderedDict()
 
-    def apply(self, command: Any, shards: list[ShardPlacement]) -> list[ShardPlacement] | None:
+    def apply(
+        self, command: Any, shards: list[ShardPlacement], membership_busy: str = ""
+    ) -> list[ShardPlacement] | None:
         """Apply one move entry (a decoded JSON object). The new shards when the map
-        changes (a commit), else None. Never raises."""
+        changes (a commit), else None. Never raises. `membership_busy`: the membership
+        operation in flight, during which no move begins (one change of the map at a time:
+        a move's target shard must keep its replicas while it receives the slots)."""
         entry_id = command.get("id") if type(command) is dict else None
         try:
+            if membership_busy and command.get("op") == "move-begin":
+                raise SlotMoveError(
+                    f"a membership operation is in flight ({membership_busy}); finish it first"
+                )
             new_shards = self._apply(command, shards)
         except SlotMoveError as error:
             self._result(entry_id, str(error))

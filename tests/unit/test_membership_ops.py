@@ -8,6 +8,7 @@ import json
 
 from node import membership_ops
 from node.metadata import MetadataState, initial_map
+from node.slot_moves import Move, begin_command, step_command
 from proto.topology import ClusterDescription, NodeAddress
 
 
@@ -110,3 +111,25 @@ def test_a_snapshot_keeps_the_operation_in_flight():
     older = MetadataState(state.map)
     older.restore(json.dumps(raw).encode())
     assert older.membership.current is None
+
+
+def test_slot_moves_and_membership_operations_exclude_each_other():
+    """One change of the map at a time: no operation starts while a slot move is in
+    flight, and no move begins while an operation is; each refusal changes nothing and
+    the other goes through once the first is done."""
+    state = fresh_state(4, 3)
+    source = state.map.shards[0]
+    first = source.slots[0][0]
+    state.apply(2, begin_command(Move("m1", first, first + 9, 0, 1), "e1"))
+    assert state.slot_moves.results["e1"] == ""
+    before = state.map.to_json()
+    state.apply(3, start("a", "remove-node", node=4))
+    assert "1 slot moves are in flight" in state.membership.outcomes["a"]
+    assert state.map.to_json() == before and state.membership.current is None
+    state.apply(4, step_command("move-commit", "m1", "e2"))
+    state.apply(5, step_command("move-done", "m1", "e3"))
+    state.apply(6, start("a", "remove-node", node=4))
+    assert state.membership.outcomes["a"] == ""
+    state.apply(7, begin_command(Move("m2", first + 10, first + 19, 0, 1), "e4"))
+    assert "a membership operation is in flight (remove-node 4)" in state.slot_moves.results["e4"]
+    assert state.slot_moves.moves == {}
