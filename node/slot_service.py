@@ -43,6 +43,13 @@ class SlotService:
 
     async def move(self, request: pb.SlotMoveRequest) -> pb.SlotMoveReply:
         if request.op == "list":
+            # From the metadata leader once it holds everything committed: a follower may
+            # not have applied the move its caller just began (read your own writes).
+            meta = self.host.metadata
+            assert meta is not None
+            if meta.raft.role is not Role.LEADER or not meta.current:
+                leader = meta.raft.leader if meta.raft.leader != self.host.node_id else 0
+                return pb.SlotMoveReply(not_leader=True, leader_node=leader)
             return pb.SlotMoveReply(ok=True, moves_json=self.moves_json())
         if request.op in METADATA_STEPS:
             return await self._metadata_step(request)
