@@ -8,7 +8,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEBIAN_PACKAGES := redis-server redis-tools iproute2 iptables debootstrap tcl
-PYTEST_ARGS ?=
+# Two workers, the tests that start processes grouped (tests/conftest.py); PYTEST_ARGS=
+# runs the suite in one process.
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 SIM_SEEDS ?= 100
 
 .PHONY: run test test-fast lint setup debs bench clean proto

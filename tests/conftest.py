@@ -1,12 +1,36 @@
-"""Shared fixtures: a real redis-server for differential tests."""
+"""Shared fixtures: a real redis-server for differential tests. The grouping of the tests
+that start processes for `make test`'s two pytest-xdist workers."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.support.processes import redis_server
+
+TESTS = Path(__file__).resolve().parent
+# `make test` runs two workers (pytest -n 2 --dist loadgroup). The tests that start clusters
+# of processes or containers run one after another within their group, each group on one
+# worker: containers and chaos runs, which mostly wait on Docker and on their fault
+# schedules, beside the local clusters; the in-process tests fill whatever time is left
+# on either worker. No two clusters of one group run at once.
+PROCESS_GROUPS = {
+    "docker": "containers-and-chaos",
+    "chaos": "containers-and-chaos",
+    "cluster": "local-clusters",
+    "redis_units": "local-clusters",
+    "fuzz/test_node_port.py": "local-clusters",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = item.path.resolve().relative_to(TESTS).parts
+        group = PROCESS_GROUPS.get(parts[0]) or PROCESS_GROUPS.get("/".join(parts[:2]))
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
