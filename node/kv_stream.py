@@ -19,6 +19,16 @@ from proto.kv_commands import well_formed
 log = logging.getLogger("slotraft.kv")
 
 
+def _refusal(request: pb.KvRequest) -> str:
+    """Why a request is refused before it reaches its shard ("" when it is not)."""
+    if not well_formed(request):
+        return "ERR malformed request: argument counts do not match"
+    if len(request.caller) > MAX_CALLER_RULES:
+        # Past the entry codec's bound: it would make the whole entry malformed.
+        return "ERR the user's ACL rules are too long to run a script with"
+    return ""
+
+
 class KvConnection:
     def __init__(self, host: NodeHost) -> None:
         self.host = host
@@ -36,24 +46,9 @@ class KvConnection:
             if replica is None:
                 self._queue(pb.KvReply(id=request.id, status=pb.UNKNOWN_SHARD))
                 continue
-            if not well_formed(request):
-                self._queue(
-                    pb.KvReply(
-                        id=request.id,
-                        status=pb.REJECTED,
-                        error="ERR malformed request: argument counts do not match",
-                    )
-                )
-                continue
-            if len(request.caller) > MAX_CALLER_RULES:
-                # Past the entry codec's bound: it would make the whole entry malformed.
-                self._queue(
-                    pb.KvReply(
-                        id=request.id,
-                        status=pb.REJECTED,
-                        error="ERR the user's ACL rules are too long to run a script with",
-                    )
-                )
+            refusal = _refusal(request)
+            if refusal:
+                self._queue(pb.KvReply(id=request.id, status=pb.REJECTED, error=refusal))
                 continue
             future = replica.submit(request)
             if future.done():
