@@ -25,6 +25,7 @@ PROCESS_GROUPS = {
 }
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's, which reads the marks into the node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         parts = item.path.resolve().relative_to(TESTS).parts

@@ -311,6 +311,11 @@ def recover(got, start, end, key="s"):
     return op(streams.WORKLOAD, "recover", key, "0-0", start, end, claimed)
 
 
+def claim(got, start, end, key="s"):
+    claimed = {"cursor": "0-0", "entries": [list(e) for e in got], "deleted": []}
+    return op(streams.WORKLOAD, "claim", key, "c2", start, end, claimed)
+
+
 def stream_finals(entries, last, pending, key="s"):
     return [
         op(streams.WORKLOAD, "drain", key, None, 9, 10, [list(e) for e in entries]),
@@ -331,6 +336,20 @@ def test_stream_history_passes():
     ]
     result = streams.check(history)
     assert result.verdict == VALID, result.to_json()
+
+
+def test_an_entry_whose_read_was_lost_and_a_consumer_claimed_is_delivered():
+    """The chaos run of 2026-12-07 called two such entries never delivered: a consumer's
+    XAUTOCLAIM during the run took them over and acknowledged them."""
+    history = [
+        produce("a", 0, 1, entry_id="1-0"),
+        consume([], 2, 3, type="info"),  # took 1-0, its reply lost
+        claim([("1-0", "a")], 4, 5),  # another consumer takes it over (and acknowledges it)
+        *stream_finals([("1-0", "a")], "1-0", 0),
+    ]
+    assert streams.check(history).verdict == VALID
+    without_claim = [*history[:2], *history[3:]]
+    assert [a.kind for a in streams.check(without_claim).anomalies] == ["never-delivered"]
 
 
 def test_stream_anomalies_are_caught():

@@ -5,6 +5,8 @@ answers once every shard adopted the setting, so the first write after it notifi
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import redis
 
@@ -30,6 +32,21 @@ def messages_for(listener, wanted, settle_s: float = 3.0) -> list[dict]:
             return found
         if wanted(message):
             found.append(message)
+
+
+def messages_until(listener, count: int, timeout_s: float = 20.0, settle_s: float = 1.0):
+    """The messages that come until `count` have (then `settle_s` more, for any extra one),
+    or until `timeout_s` passed: a busy machine may take seconds to deliver them."""
+    found: list[dict] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        wait = settle_s if len(found) >= count else max(0.0, deadline - time.monotonic())
+        message = listener.get_message(ignore_subscribe_messages=True, timeout=min(wait, 1.0))
+        if message is not None:
+            found.append(message)
+        elif len(found) >= count:
+            return found
+    return found
 
 
 @pytest.mark.slow  # a real cluster of processes
@@ -76,7 +93,7 @@ def test_the_first_write_on_every_shard_after_config_set_notifies(cluster):
             assert setter.config_set("notify-keyspace-events", "E$")
             for key in keys:
                 writer.set(key, "v")
-            received = messages_for(listener, lambda message: True, settle_s=2.0)
+            received = messages_until(listener, len(keys))
             assert sorted(m["data"] for m in received) == sorted(keys)
             assert setter.config_set("notify-keyspace-events", "")
     finally:

@@ -115,7 +115,10 @@ def test_the_tls_override_configures_every_node_and_router(tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr
     text = done.stdout
     assert text.count("--tls-cluster") == 3 + 3 + 3  # 3 nodes, their health checks, 3 routers
-    assert text.count("- '6390'") + text.count('- "6390"') == 3  # each router's TLS port
+    # Each router's TLS port, and router 1's announced one (router 2 announces 6391).
+    assert text.count("- '6390'") + text.count('- "6390"') == 4
+    assert text.count("--announce-tls-port") == 2
+    assert text.count("- '6391'") + text.count('- "6391"') == 1
     assert text.count("/etc/slotraft/tls:ro") == 6
     assert text.count("4321") == 6  # each container may read the keys
     assert text.count("node1-data:/data") + text.count("source: node1-data") == 1  # kept
