@@ -66,6 +66,10 @@ def to_entry_request(request: pb.KvRequest) -> entry_codec.Request:
     )
 
 
+def script_denials(denials: list[tuple[int, int, bytes]]) -> list[pb.ScriptDenial]:
+    return [pb.ScriptDenial(command=i, reason=r, object=obj) for i, r, obj in denials]
+
+
 def not_leader_reply(request: pb.KvRequest, leader: int) -> pb.KvReply:
     return pb.KvReply(id=request.id, status=pb.NOT_LEADER, leader_node=leader)
 
@@ -100,6 +104,7 @@ class ReadJob:
     future: asyncio.Future
     commands: list[list[bytes]] | None = None
     replies: list[bytes] = field(default_factory=list)
+    denials: list[tuple[int, int, bytes]] = field(default_factory=list)  # (KvReply's)
 
 
 @dataclass(slots=True)
@@ -279,11 +284,19 @@ class ShardReplica:
                 continue
             now = max(self.state.clock_ms, int(time.time() * 1000))
             engine.scripting.caller = request.caller
+            engine.scripting.denials = []
             reply = engine.execute_readonly(args, now, self.rng)
+            if engine.scripting.denials:
+                position = len(replies)
+                job.denials += [(position, r, obj) for r, obj in engine.scripting.denials]
+                engine.scripting.denials = []
             replies.append(resp.encode(reply, request.resp3))
             if engine.read_events:
                 self._notify_read(engine)
-        _resolve(job.future, pb.KvReply(id=request.id, replies=replies))
+        answer = pb.KvReply(id=request.id, replies=replies)
+        if job.denials:
+            answer.script_denials.extend(script_denials(job.denials))
+        _resolve(job.future, answer)
         return True
 
     # ------------------------------------------------------------------ Ready handling
@@ -454,9 +467,10 @@ class ShardReplica:
         if result.blocked is not None:
             self._park(pending, result.blocked)
             return
-        pending.future.set_result(
-            pb.KvReply(id=pending.request.id, replies=result.replies, log_index=index)
-        )
+        reply = pb.KvReply(id=pending.request.id, replies=result.replies, log_index=index)
+        if result.denials:
+            reply.script_denials.extend(script_denials(result.denials))
+        pending.future.set_result(reply)
 
     def _fail(self, waiting: list[Pending], leader: int) -> None:
         for pending in waiting:

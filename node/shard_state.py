@@ -73,6 +73,8 @@ class RequestResult:
 
     replies: list[bytes] | None = None  # encoded replies; None while blocked
     blocked: WouldBlock | None = None
+    # (command index, reason, object) of the redis.call its scripts were refused.
+    denials: list[tuple[int, int, bytes]] | None = None
 
 
 @dataclass(slots=True)
@@ -261,13 +263,19 @@ class ShardState:
                 commands = [apply_resolved(list(commands[0]), resolved)]
         engine = self.engine
         slots = self.slots if self.slots.moved else None  # checked once slots moved
+        scripting = engine.scripting
+        scripting.denials = []
+        denials: list[tuple[int, int, bytes]] = []
         if kind == entry_codec.TRANSACTION:
             if slots is not None and not all(map(slots.owns_keys, commands)):
                 if sequence:
                     sessions.record(client_id, sequence, acked, [MOVING_REPLY], now)
                 return RequestResult(replies=[MOVING_REPLY])
-            engine.scripting.caller = caller
+            scripting.caller = caller
             replies = engine.execute_transaction(commands, now, rng, watches or None)
+            if scripting.denials:
+                denials = [(0, reason, obj) for reason, obj in scripting.denials]
+                scripting.denials = []
             changed.update(engine.changed_keys)
             engine.db.changed = []  # taken: a later command that changes nothing adds none
             encoded = [resp.encode(resp.NULL_ARRAY if replies is None else replies, resp3)]
@@ -304,8 +312,12 @@ class ShardState:
                 else:
                     db.changed = []  # a command refused before it runs leaves it as it is
                     # Whose rules a script checks (a read may have run since the last one).
-                    engine.scripting.caller = caller
+                    scripting.caller = caller
                     reply = execute(args, now, rng)
+                    if scripting.denials:
+                        position = len(encoded)
+                        denials += [(position, r, obj) for r, obj in scripting.denials]
+                        scripting.denials = []
                     if db.changed:
                         changed.update(db.changed)
                     if type(reply) is WouldBlock:
@@ -334,7 +346,7 @@ class ShardState:
             db.changed = []  # the shortcut's keys are in `changed` already
         if sequence:
             sessions.record(client_id, sequence, acked, encoded, now)
-        return RequestResult(replies=encoded)
+        return RequestResult(replies=encoded, denials=denials or None)
 
     # ------------------------------------------------------------------ snapshots
 

@@ -88,20 +88,32 @@ class KvRequest(_message.Message):
     def __init__(self, id: _Optional[int] = ..., shard: _Optional[int] = ..., client_id: _Optional[int] = ..., sequence: _Optional[int] = ..., acked: _Optional[int] = ..., kind: _Optional[_Union[RequestKind, str]] = ..., consistency: _Optional[_Union[Consistency, str]] = ..., resp3: _Optional[bool] = ..., read_only: _Optional[bool] = ..., watches: _Optional[_Iterable[_Union[Watch, _Mapping]]] = ..., args: _Optional[_Iterable[bytes]] = ..., arg_counts: _Optional[_Iterable[int]] = ..., writer: _Optional[int] = ..., caller: _Optional[bytes] = ...) -> None: ...
 
 class KvReply(_message.Message):
-    __slots__ = ("id", "status", "leader_node", "replies", "error", "log_index")
+    __slots__ = ("id", "status", "leader_node", "replies", "error", "log_index", "script_denials")
     ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     LEADER_NODE_FIELD_NUMBER: _ClassVar[int]
     REPLIES_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     LOG_INDEX_FIELD_NUMBER: _ClassVar[int]
+    SCRIPT_DENIALS_FIELD_NUMBER: _ClassVar[int]
     id: int
     status: ReplyStatus
     leader_node: int
     replies: _containers.RepeatedScalarFieldContainer[bytes]
     error: str
     log_index: int
-    def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[ReplyStatus, str]] = ..., leader_node: _Optional[int] = ..., replies: _Optional[_Iterable[bytes]] = ..., error: _Optional[str] = ..., log_index: _Optional[int] = ...) -> None: ...
+    script_denials: _containers.RepeatedCompositeFieldContainer[ScriptDenial]
+    def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[ReplyStatus, str]] = ..., leader_node: _Optional[int] = ..., replies: _Optional[_Iterable[bytes]] = ..., error: _Optional[str] = ..., log_index: _Optional[int] = ..., script_denials: _Optional[_Iterable[_Union[ScriptDenial, _Mapping]]] = ...) -> None: ...
+
+class ScriptDenial(_message.Message):
+    __slots__ = ("command", "reason", "object")
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    OBJECT_FIELD_NUMBER: _ClassVar[int]
+    command: int
+    reason: int
+    object: bytes
+    def __init__(self, command: _Optional[int] = ..., reason: _Optional[int] = ..., object: _Optional[bytes] = ...) -> None: ...
 
 class KvBatch(_message.Message):
     __slots__ = ("requests",)

@@ -3,10 +3,13 @@ the client's NOPERM errors, ACL DRYRUN's texts, EXEC's second check, SORT's opti
 
 from __future__ import annotations
 
+from functools import partial
+
 from proto.acl import READ, User
 from proto.acl_check import Denial, Reason, caller_rules, check
 from proto.commands.spec import CommandSpec
 from router import replies
+from router.backend import ScriptCaller
 from router.connection import ClientState
 from router.context import RouterContext
 
@@ -18,17 +21,29 @@ _SCRIPT_COMMANDS = frozenset(
 _NOBODY = User(name=b"")
 
 
-def script_caller(ctx: RouterContext, client: ClientState, commands: list[list[bytes]]) -> bytes:
-    """KvRequest.caller for these commands: a restricted user's rules when one of them
-    runs a script (its redis.call are checked on the shard), else b""."""
+def script_caller(
+    ctx: RouterContext, client: ClientState, commands: list[list[bytes]]
+) -> ScriptCaller | None:
+    """Backend.execute's caller for these commands: a restricted user's when one of them
+    runs a script (its redis.call are checked on the shard; those refused go to ACL LOG
+    with context lua, as Redis's scriptVerifyACL logs them), else None."""
     user = ctx.acl.user(client.user)
     if user is not None and user.is_unrestricted():
-        return b""
+        return None
     for args in commands:
         name = args[0]
         if name in _SCRIPT_COMMANDS or name.lower() in _SCRIPT_COMMANDS:
-            return caller_rules(user if user is not None else _NOBODY)
-    return b""
+            rules = caller_rules(user if user is not None else _NOBODY)
+            return ScriptCaller(rules, partial(_script_refused, ctx, client))
+    return None
+
+
+def _script_refused(ctx: RouterContext, client: ClientState, reason: int, object_: bytes) -> None:
+    logged = _LOG_REASONS.get(Reason(reason)) if reason in _REASON_VALUES else None
+    if logged is None:  # not a reason a node sends: nothing to log
+        return
+    ctx.acl.count_denial(logged)
+    ctx.acl.record(client, logged, object_, context=b"lua")
 
 
 def noperm_error(denial: Denial) -> bytes:
@@ -50,6 +65,7 @@ def dryrun_text(denial: Denial) -> bytes:
 
 
 _LOG_REASONS = {Reason.COMMAND: b"command", Reason.KEY: b"key", Reason.CHANNEL: b"channel"}
+_REASON_VALUES = frozenset(int(reason) for reason in Reason)
 
 
 def acl_denial(

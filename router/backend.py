@@ -33,6 +33,16 @@ class BackendError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class ScriptCaller:
+    """A restricted user's scripts (Backend.execute's `caller`): the rules every replica
+    checks their redis.call against (proto/acl_check.py caller_rules), and where the calls
+    refused go (`refused(reason, object)`: the connection's ACL LOG, context lua)."""
+
+    rules: bytes
+    refused: Callable[[int, bytes], None]
+
+
+@dataclass(frozen=True, slots=True)
 class ReplicaOffset:
     """A node as ROLE lists it: where it is, and how much of the shards' logs it holds."""
 
@@ -84,7 +94,7 @@ class Backend(Protocol):
         follower_read: bool = False,
         marks: WriteMarks | None = None,
         writer: int = 0,
-        caller: bytes = b"",
+        caller: ScriptCaller | None = None,
     ) -> Awaitable[list[bytes]]:
         """Run commands on a shard, in order, each atomically on its own; the awaitable
         gives one encoded reply (RESP2 or RESP3 per `resp3`) per command. Blocking
@@ -95,8 +105,7 @@ class Backend(Protocol):
         goes into `marks` (note_write) when they are answered. `writer`: the CLIENT ID of
         a connection tracking with NOLOOP (0: none), which the invalidations of the keys
         these commands change leave out (router/tracking.py). `caller`: a restricted ACL
-        user's rules (proto/acl_check.py caller_rules), which the scripts among the
-        commands are checked against; b"" for an unrestricted user."""
+        user's, when the commands run scripts (None for an unrestricted user)."""
         ...
 
     async def transaction(
@@ -107,7 +116,7 @@ class Backend(Protocol):
         watches: list[Watch],
         marks: WriteMarks | None = None,
         writer: int = 0,
-        caller: bytes = b"",
+        caller: ScriptCaller | None = None,
     ) -> bytes:
         """Run a MULTI/EXEC body atomically (one log entry); returns the encoded EXEC reply:
         an array of replies, or the null reply if a watched key's digest changed."""

@@ -31,7 +31,14 @@ from proto.internal_channels import NODE_UNBLOCK, pack
 from proto.kv_commands import set_commands
 from proto.relay import GrpcDialer
 from proto.slots import SLOT_COUNT, key_slot
-from router.backend import BackendError, Replication, Watch, WriteMarks, note_write
+from router.backend import (
+    BackendError,
+    Replication,
+    ScriptCaller,
+    Watch,
+    WriteMarks,
+    note_write,
+)
 from router.cluster_admin import ClusterAdmin
 from router.cluster_settings import ClusterSettings
 from router.coalescing import MergeKey, RequestCoalescer
@@ -195,14 +202,14 @@ class ClusterBackend:
         follower_read: bool = False,
         marks: WriteMarks | None = None,
         writer: int = 0,
-        caller: bytes = b"",
+        caller: ScriptCaller | None = None,
     ) -> Awaitable[list[bytes]]:
         """The commands leave at the end of this event-loop turn, in one request with those
         of every other connection for the same shard (router/coalescing.py); the awaitable
         gives their replies. A blocking command travels alone."""
         read_only = all(_is_read_only(args) for args in commands)
         consistency = pb.FOLLOWER if follower_read and read_only else pb.LINEARIZABLE
-        if self.single_flight is not None and not caller:
+        if self.single_flight is not None and caller is None:
             # (A restricted user's script is its own: its answer may differ from another's.)
             sent = self.single_flight.execute(
                 shard,
@@ -228,7 +235,7 @@ class ClusterBackend:
         follower_read: bool,
         marks: WriteMarks | None,
         writer: int,
-        caller: bytes,
+        caller: ScriptCaller | None,
         started: float,
     ) -> asyncio.Future[list[bytes]]:
         """The replies, those of commands whose slot was moving sent again to the shard
@@ -274,13 +281,14 @@ class ClusterBackend:
         consistency: pb.Consistency,
         marks: WriteMarks | None,
         writer: int = 0,
-        caller: bytes = b"",
+        caller: ScriptCaller | None = None,
     ) -> Awaitable[list[bytes]]:
         blocking = len(commands) == 1 and _is_blocking(commands[0])
         writer = 0 if read_only else writer
-        if shard in self.shards and not blocking:
-            # A NOLOOP writer's commands travel in a request of their own (its writer).
-            key = MergeKey(shard, resp3, read_only, consistency, writer, caller)
+        if shard in self.shards and not blocking and caller is None:
+            # A NOLOOP writer's commands travel in a request of their own (its writer); a
+            # restricted user's scripts alone, their refusals reported to it.
+            key = MergeKey(shard, resp3, read_only, consistency, writer)
             return self.coalescer.add(key, commands, None if read_only else marks)
         request = pb.KvRequest(
             shard=shard,
@@ -289,14 +297,14 @@ class ClusterBackend:
             read_only=read_only,
             consistency=consistency,
             writer=writer,
-            caller=caller,
+            caller=caller.rules if caller is not None else b"",
         )
         set_commands(request, commands)
         # Unknown shards: the call says why.
         # The caller's task, taken now: the call may run in a task of its own (slot moves'
         # follow-up), and CLIENT UNBLOCK names the connection's task.
         owner = asyncio.current_task() if blocking else None
-        return _replies_of(self._call(shard, request, blocking, owner), shard, marks)
+        return _replies_of(self._call(shard, request, blocking, owner), shard, marks, caller)
 
     def _write_links(self) -> None:
         """The turn's merged requests leave now, not one loop turn later."""
@@ -314,7 +322,7 @@ class ClusterBackend:
         watches: list[Watch],
         marks: WriteMarks | None = None,
         writer: int = 0,
-        caller: bytes = b"",
+        caller: ScriptCaller | None = None,
     ) -> bytes:
         request = pb.KvRequest(
             shard=shard,
@@ -322,19 +330,21 @@ class ClusterBackend:
             resp3=resp3,
             watches=[pb.Watch(key=w.key, digest=w.digest) for w in watches],
             writer=writer,
-            caller=caller,
+            caller=caller.rules if caller is not None else b"",
         )
         set_commands(request, commands)
         if self.single_flight is not None:
             # EXEC writes its keys: no read of them may be merged across it.
             replies = await self.single_flight.execute(
-                shard, commands, resp3, False, pb.LINEARIZABLE, lambda: self._exec(request)
+                shard, commands, resp3, False, pb.LINEARIZABLE, lambda: self._exec(request, caller)
             )
             reply_bytes, log_index = replies
             note_write(marks, shard, int(log_index))
             return reply_bytes
         reply = await self._call(shard, request)
         note_write(marks, shard, reply.log_index)
+        if caller is not None:
+            report_denials(caller, reply)
         slot = command_slot(commands[0]) if commands else None
         deadline = time.monotonic() + MOVE_WAIT_BUDGET_S
         while reply.replies[0] == MOVING_REPLY and slot is not None:
@@ -348,10 +358,14 @@ class ClusterBackend:
             request.ClearField("sequence")  # a new request of the new shard's session
             reply = await self._call(shard, request)
             note_write(marks, shard, reply.log_index)
+            if caller is not None:
+                report_denials(caller, reply)
         return reply.replies[0]
 
-    async def _exec(self, request: pb.KvRequest) -> list[bytes]:
+    async def _exec(self, request: pb.KvRequest, caller: ScriptCaller | None) -> list[bytes]:
         reply = await self._call(request.shard, request)
+        if caller is not None:
+            report_denials(caller, reply)
         return [reply.replies[0], b"%d" % reply.log_index]
 
     async def digests(self, shard: int, keys: list[bytes]) -> list[bytes]:
@@ -510,11 +524,22 @@ class ClusterBackend:
 
 
 async def _replies_of(
-    call: Awaitable[pb.KvReply], shard: int, marks: WriteMarks | None
+    call: Awaitable[pb.KvReply],
+    shard: int,
+    marks: WriteMarks | None,
+    caller: ScriptCaller | None = None,
 ) -> list[bytes]:
     reply = await call
     note_write(marks, shard, reply.log_index)
+    if caller is not None:
+        report_denials(caller, reply)
     return list(reply.replies)
+
+
+def report_denials(caller: ScriptCaller, reply: pb.KvReply) -> None:
+    """The redis.call the shard refused the caller's scripts, to its ACL LOG."""
+    for denial in reply.script_denials:
+        caller.refused(denial.reason, denial.object)
 
 
 def _is_read_only(args: list[bytes]) -> bool:

@@ -34,7 +34,6 @@ class MergeKey(NamedTuple):
     read_only: bool
     consistency: pb.Consistency
     writer: int = 0  # KvRequest.writer: a NOLOOP tracking client's writes go apart
-    caller: bytes = b""  # KvRequest.caller: a restricted user's scripts go apart
 
 
 class _Part(NamedTuple):
@@ -134,7 +133,6 @@ class RequestCoalescer:
             read_only=key.read_only,
             consistency=key.consistency,
             writer=key.writer,
-            caller=key.caller,
         )
         set_commands(request, gathering.commands)
         parts = gathering.parts

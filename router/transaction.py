@@ -15,7 +15,7 @@ from proto import errors
 from proto.commands import CommandSpec
 from proto.resp import OK, encode
 from router import replies
-from router.backend import Backend, BackendError, Watch, WriteMarks
+from router.backend import Backend, BackendError, ScriptCaller, Watch, WriteMarks
 from router.errors import INTERNAL
 from router.planner import Planner
 
@@ -132,7 +132,7 @@ async def execute(
     marks: WriteMarks | None = None,
     refused: Callable[[Queued], bytes | None] | None = None,
     writer: int = 0,
-    caller: bytes = b"",
+    caller: ScriptCaller | None = None,
 ) -> bytes:
     """EXEC: the shard runs the forwarded commands as one entry (unless a watched key
     changed); `run_local` runs the router-local ones after it, in their queue positions.

@@ -33,7 +33,7 @@ from proto.internal_channels import INVALIDATE, pack_invalidation
 from proto.redis_config import CLUSTER_PARAMETERS, ENGINE_PARAMETERS, defaults
 from proto.resp import NULL_ARRAY, Error, Reply, encode
 from proto.slots import SLOT_COUNT, key_slot
-from router.backend import BackendError, Replication, Watch, WriteMarks
+from router.backend import BackendError, Replication, ScriptCaller, Watch, WriteMarks
 from router.pubsub import PubSubRegistry
 
 log = logging.getLogger("slotraft.router.local")
@@ -122,7 +122,7 @@ class LocalBackend:
         follower_read: bool = False,
         marks: WriteMarks | None = None,  # no log here: nothing to note
         writer: int = 0,
-        caller: bytes = b"",
+        caller: ScriptCaller | None = None,
     ) -> list[bytes]:
         state = self._state(shard)
         engine = state.engine
@@ -130,12 +130,14 @@ class LocalBackend:
         rng = state.rng
         out = []
         now = self._clock_ms()
+        rules = caller.rules if caller is not None else b""
         for args in commands:
-            engine.scripting.caller = caller  # another call may have run while one blocked
+            engine.scripting.caller = rules  # another call may have run while one blocked
             try:
                 reply = run(args, now, rng)
             except Exception as problem:
                 reply = self._engine_failure(args, problem)
+            _report_denials(engine, caller)
             if engine.db.events:
                 self._publish_events(engine)
             if engine.changed_keys:
@@ -156,10 +158,10 @@ class LocalBackend:
         watches: list[Watch],
         marks: WriteMarks | None = None,
         writer: int = 0,
-        caller: bytes = b"",
+        caller: ScriptCaller | None = None,
     ) -> bytes:
         state = self._state(shard)
-        state.engine.scripting.caller = caller
+        state.engine.scripting.caller = caller.rules if caller is not None else b""
         pairs = [(watch.key, watch.digest) for watch in watches]
         try:
             replies = state.engine.execute_transaction(
@@ -168,6 +170,7 @@ class LocalBackend:
         except Exception as problem:
             log.exception("transaction failed in the engine")
             return encode(Error(b"ERR internal error in the engine: %r" % problem), resp3)
+        _report_denials(state.engine, caller)
         self._publish_events(state.engine)
         if replies is None:
             return encode(NULL_ARRAY, resp3)
@@ -416,3 +419,11 @@ def _named_keys(commands: list[list[bytes]]) -> list[bytes]:
         if type(spec) is CommandSpec:
             keys.extend(spec.keys(args))
     return keys
+
+
+def _report_denials(engine: Engine, caller: ScriptCaller | None) -> None:
+    """What the engine's scripts were refused, to the caller's ACL LOG."""
+    denials, engine.scripting.denials = engine.scripting.denials, []
+    if caller is not None:
+        for reason, object_ in denials:
+            caller.refused(reason, object_)

@@ -106,6 +106,7 @@ _ACL_DENIED = {
 # A user whose rules cannot be read may run nothing (the same on every replica).
 _NOBODY = User(name=b"", enabled=True)
 _CALLERS_KEPT = 64  # parsed callers' rules kept between runs
+MAX_DENIALS_KEPT = 64  # refusals reported per command (a script may loop on pcall)
 _CROSS_SLOT = b"ERR Script attempted to access keys that do not hash to the same slot"
 _NON_LOCAL = b"ERR Script attempted to access a non local key in a cluster node"
 _CROSSSLOT_DECLARED = b"CROSSSLOT Keys in request don't hash to the same slot"
@@ -211,6 +212,9 @@ class Scripting:
         self.caller = b""
         self._user: User | None = None  # the run's restricted user
         self._callers: dict[bytes, User] = {}
+        # What scripts were refused since the apply loop last took them (reason, object):
+        # reported to the caller's router for its ACL LOG.
+        self.denials: list[tuple[int, bytes]] = []
 
     # ------------------------------------------------------------------ commands
 
@@ -425,7 +429,11 @@ class Scripting:
         if self._user is None:
             return None
         denial = check(self._user, spec, args)
-        return None if denial is None else resp.Error(_ACL_DENIED[denial.reason])
+        if denial is None:
+            return None
+        if len(self.denials) < MAX_DENIALS_KEPT:
+            self.denials.append((int(denial.reason), denial.object))
+        return resp.Error(_ACL_DENIED[denial.reason])
 
     def _run(
         self,

@@ -93,6 +93,9 @@ def test_scripts_run_with_the_rights_of_their_caller_on_every_replica(cluster, a
     assert admin.exists("other:{s}") == 0
     # The default user (unrestricted) is not held to app's rules.
     assert admin.eval(write, 1, "app:{s}", "other:{s}") == b"OK"
+    # The refusals are in ACL LOG as Redis logs them (context lua), from every path.
+    logged = {(e["reason"], e["context"], e["object"]) for e in admin.acl_log()}
+    assert {("key", "lua", "other:{s}"), ("command", "lua", "flushall")} <= logged
     app.close()
 
 

@@ -371,6 +371,7 @@ CASES: dict[str, list[Step]] = {
         (V, _eval("return redis.call('get', KEYS[1])", "x1")),
         (V, _eval("return redis.call('set', KEYS[1], 'v')", "x1")),
         (V, _eval("return redis.call('get', KEYS[1])", "a1")),
+        (A, _cmd("ACL LOG")),
         (A, _cmd("DEL a1")),
         (A, _cmd("DEL r1")),
         (A, _cmd("ACL LOG RESET")),

@@ -71,6 +71,11 @@ def test_a_script_runs_with_its_callers_rules_and_unreadable_rules_allow_nothing
     (denied,) = run(b"[{]", b"EVAL", body, b"1", b"a1", b"get") or [b""]
     assert denied.startswith(b"-ERR The user executing the script can't run this command")
     assert run(b"", b"EVAL", body, b"1", b"a1", b"del") == [b":1\r\n"]
+    # What was refused is reported with the result (for the router's ACL LOG).
+    script = [b"EVAL", b"redis.pcall('get', 'b1') return redis.pcall('del', KEYS[1])", b"1", b"a1"]
+    request = Request(0, 0, 0, entry_codec.COMMANDS, False, [[b"PING"], script], [], rules)
+    result = state.apply(entry_codec.encode(ShardEntry(10, 1, [request], [], []))).results[0]
+    assert result.denials == [(1, 2, b"b1"), (1, 1, b"del")]
 
 
 @pytest.mark.parametrize(
