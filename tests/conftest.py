@@ -22,6 +22,9 @@ PROCESS_GROUPS = {
     "cluster": "local-clusters",
     "redis_units": "local-clusters",
     "fuzz/test_node_port.py": "local-clusters",
+    # Not processes, but a module fixture that runs hundreds of seeds: once, on one worker.
+    "sim": "simulations",
+    "xsim": "simulations",
 }
 
 
