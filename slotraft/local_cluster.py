@@ -47,12 +47,27 @@ def _ephemeral_range() -> tuple[int, int]:
         return 32768, 60999
 
 
+# FIRST-LAST: the ports free_port may hand out, for several processes that pick ports at
+# once (the test suite's workers each get their own range: tests/conftest.py).
+FREE_PORTS_ENV = "SLOTRAFT_FREE_PORTS"
+
+
+def free_port_range() -> range:
+    """Where free_port looks: FREE_PORTS_ENV's range, else the 20,000 ports below the
+    kernel's ephemeral range."""
+    first, _, last = os.environ.get(FREE_PORTS_ENV, "").partition("-")
+    if first.isdigit() and last.isdigit() and 1024 <= int(first) <= int(last) <= 65535:
+        return range(int(first), int(last) + 1)
+    low, _ = _ephemeral_range()
+    return range(max(1024, low - 20000), low)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port that is free now and stays free until a process of ours binds it: below the
     kernel's ephemeral range, so no outgoing connection (the nodes' gRPC clients start
-    before the routers bind) can take it meanwhile, and never the same twice in a process."""
-    low, _ = _ephemeral_range()
-    candidates = list(range(max(1024, low - 20000), low))
+    before the routers bind) can take it meanwhile, and never the same twice in a process
+    (nor in two processes given disjoint ranges, FREE_PORTS_ENV)."""
+    candidates = list(free_port_range())
     random.shuffle(candidates)
     for port in candidates:
         if port in _handed_out:

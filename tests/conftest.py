@@ -3,11 +3,13 @@ that start processes for `make test`'s two pytest-xdist workers."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from slotraft.local_cluster import FREE_PORTS_ENV, free_port_range
 from tests.support.processes import redis_server
 
 TESTS = Path(__file__).resolve().parent
@@ -26,6 +28,24 @@ PROCESS_GROUPS = {
     "sim": "simulations",
     "xsim": "simulations",
 }
+
+
+def _own_ports() -> None:
+    """Each xdist worker hands out ports from its own part of the range (free_port): two
+    workers picking at once could give two servers one port, and a test would talk to the
+    other worker's. The parts take the lower half, so a cluster-mode redis-server's bus
+    (its port + 10000) falls in the upper half, which nobody hands out."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if not worker.startswith("gw") or not worker[2:].isdigit() or FREE_PORTS_ENV in os.environ:
+        return
+    ports = free_port_range()
+    width = (len(ports) // 2) // max(count, 1)
+    first = ports.start + int(worker[2:]) * width
+    os.environ[FREE_PORTS_ENV] = f"{first}-{first + width - 1}"
+
+
+_own_ports()
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's, which reads the marks into the node ids
