@@ -284,7 +284,6 @@ class ShardReplica:
                 continue
             now = max(self.state.clock_ms, int(time.time() * 1000))
             engine.scripting.caller = request.caller
-            engine.scripting.denials = []
             reply = engine.execute_readonly(args, now, self.rng)
             if engine.scripting.denials:
                 position = len(replies)

@@ -241,6 +241,7 @@ class ShardState:
         reply = resp.encode(resp.Error(internal_error(name, error)), request.resp3)
         encoded = [reply] if request.kind == entry_codec.TRANSACTION else [reply] * len(commands)
         self.engine.db.changed = []
+        self.engine.scripting.denials = []  # of this request: not the next one's
         if request.sequence:
             self.sessions.record(request.client_id, request.sequence, request.acked, encoded, now)
         return RequestResult(replies=encoded)
@@ -263,8 +264,7 @@ class ShardState:
                 commands = [apply_resolved(list(commands[0]), resolved)]
         engine = self.engine
         slots = self.slots if self.slots.moved else None  # checked once slots moved
-        scripting = engine.scripting
-        scripting.denials = []
+        scripting = engine.scripting  # its `denials` are taken after each command
         denials: list[tuple[int, int, bytes]] = []
         if kind == entry_codec.TRANSACTION:
             if slots is not None and not all(map(slots.owns_keys, commands)):

@@ -227,7 +227,7 @@ class ClusterBackend:
             sent, commands, resp3, follower_read, marks, writer, caller, time.monotonic()
         )
 
-    def _follow_moves(
+    async def _follow_moves(
         self,
         sent: Awaitable[list[bytes]],
         commands: list[list[bytes]],
@@ -237,40 +237,21 @@ class ClusterBackend:
         writer: int,
         caller: ScriptCaller | None,
         started: float,
-    ) -> asyncio.Future[list[bytes]]:
+    ) -> list[bytes]:
         """The replies, those of commands whose slot was moving sent again to the shard
-        that serves it now (router/moving_slots.py). A future, as the request itself: the
-        usual answer costs one callback, no task."""
-        sent = asyncio.ensure_future(sent)
-        outer: asyncio.Future[list[bytes]] = sent.get_loop().create_future()
+        that serves it now (router/moving_slots.py). The request has left already (a
+        merged request's future; a request of its own runs as a task from now on): the
+        usual answer costs this coroutine and one check, no future or callback of its own."""
+        if not isinstance(sent, asyncio.Future):
+            sent = asyncio.ensure_future(sent)
+        replies = await sent
+        if MOVING_REPLY not in replies:
+            return replies
 
         def again(shard: int, moved: list[list[bytes]]) -> Awaitable[list[bytes]]:
             return self.execute(shard, moved, resp3, follower_read, marks, writer, caller)
 
-        def finish(done: asyncio.Future[list[bytes]]) -> bool:
-            """Pass `done`'s outcome on; False if it is replies to follow."""
-            if outer.done():
-                return True
-            if done.cancelled():
-                outer.cancel()
-            elif (error := done.exception()) is not None:
-                outer.set_exception(error)
-            elif done is not sent or MOVING_REPLY not in done.result():
-                outer.set_result(done.result())
-            else:
-                return False
-            return True
-
-        def settle(done: asyncio.Future[list[bytes]]) -> None:
-            if not finish(done):
-                follow = asyncio.ensure_future(
-                    follow_moves(done.result(), commands, self.shard_for_slot, again, started)
-                )
-                follow.add_done_callback(finish)
-
-        sent.add_done_callback(settle)
-        outer.add_done_callback(lambda done: sent.cancel() if done.cancelled() else None)
-        return outer
+        return await follow_moves(replies, commands, self.shard_for_slot, again, started)
 
     def _send(
         self,

@@ -203,7 +203,7 @@ def test_a_write_is_answered_by_the_first_attempt_and_its_sequence_is_released()
         node = AnsweringNode(ok)
         backend = await backend_with({1: node}, leader=1)
         call = backend.execute(0, [[b"SET", b"a", b"1"], [b"SET", b"b", b"2"]], False)
-        assert isinstance(call, asyncio.Future)  # the request left already; no task
+        assert not isinstance(call, asyncio.Task)  # the request leaves by itself; no task
         assert await asyncio.wait_for(call, 5) == [b"+OK\r\n", b"+OK\r\n"]
         (request,) = node.requests
         assert request.sequence == 1 and request.client_id == backend.client_id
