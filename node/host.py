@@ -379,18 +379,19 @@ class NodeHost:
             return
         interval = self.settings.tick_ms / 1000
         due = int((self.loop.time() - self.tick_origin) / interval)
-        cpu = time.process_time()
-        if due - self.ticks_delivered > self.settings.election_ticks // 2:
-            # The CPU the process used meanwhile tells its own long step (about as much CPU
-            # as time) from a machine that starved it or a blocking call (far less).
-            log.warning(
-                "the event loop stalled for %d ms (the process used %d ms of CPU meanwhile)",
-                (due - self.ticks_delivered) * self.settings.tick_ms,
-                (cpu - self.tick_cpu) * 1000,
-                extra={"node": self.node_id, "shard": "-"},
-            )
-        self.tick_cpu = cpu
         if due > self.ticks_delivered:
+            # (Read once per tick, not per call: every Ready cycle comes here.)
+            cpu = time.process_time()
+            if due - self.ticks_delivered > self.settings.election_ticks // 2:
+                # The CPU the process used meanwhile tells its own long step (about as much
+                # CPU as time) from a machine that starved it or a blocking call (far less).
+                log.warning(
+                    "the event loop stalled for %d ms (the process used %d ms of CPU meanwhile)",
+                    (due - self.ticks_delivered) * self.settings.tick_ms,
+                    (cpu - self.tick_cpu) * 1000,
+                    extra={"node": self.node_id, "shard": "-"},
+                )
+            self.tick_cpu = cpu
             for _ in range(due - self.ticks_delivered):
                 self.multi.tick()
             self.ticks_delivered = due
