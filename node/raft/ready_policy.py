@@ -10,10 +10,14 @@ may happen before the write is durable and what must wait for it:
     1. start writing plan.writes (per group, in order: snapshot, truncation, entries,
        hard state; a snapshot's file must be durable before its record is written);
     2. send plan.early: a leader's replication (AppendEntries, Heartbeat, InstallSnapshot)
-       of a group whose term and vote are already durable. A leader may send its entries
-       before its own copy is durable (Raft thesis, 10.2.1), because the core counts the
-       leader's own copy towards a commit only after `advance` says it is durable
-       (RaftConfig.eager_commit=False): nothing commits on a copy that may still be lost;
+       and a follower's answers to heartbeats, of a group whose term and vote are already
+       durable. A leader may send its entries before its own copy is durable (Raft thesis,
+       10.2.1), because the core counts the leader's own copy towards a commit only after
+       `advance` says it is durable (RaftConfig.eager_commit=False): nothing commits on a
+       copy that may still be lost. A heartbeat's answer promises nothing about the log
+       (its term is durable, its stamp is the leader's): held until after a long apply it
+       starved the leader's check-quorum, which then stepped down (as etcd, which never
+       holds MsgHeartbeatResp for storage);
     3. apply what the batch commits (plan.batch.groups[g].snapshot, committed_entries) and
        answer its read states: committed entries are durable on a majority already, and a
        read state depends on no local write. Only the state machine, which lives in memory
@@ -40,12 +44,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from node.raft.messages import AppendEntries, Heartbeat, InstallSnapshot, Message
+from node.raft.messages import (
+    AppendEntries,
+    Heartbeat,
+    HeartbeatResponse,
+    InstallSnapshot,
+    Message,
+)
 from node.raft.multi import MultiReady
 from node.raft.types import Entry, HardState, Snapshot
 
-# What a leader replicates: may leave before the leader's own write is durable.
-EARLY_KINDS: tuple[type, ...] = (AppendEntries, Heartbeat, InstallSnapshot)
+# What a leader replicates, and a follower's answer to a heartbeat: may leave before the
+# sender's own write is durable.
+EARLY_KINDS: tuple[type, ...] = (AppendEntries, Heartbeat, InstallSnapshot, HeartbeatResponse)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,15 +34,17 @@ def ready(**fields: object) -> Ready:
     return made
 
 
-def test_replication_leaves_early_acknowledgements_and_votes_wait():
+def test_replication_and_heartbeat_answers_leave_early_acknowledgements_and_votes_wait():
     append = AppendEntries(1, 1, 2, 5, 9, 5, (Entry(10, 5),), 9, 3)
     heartbeat = Heartbeat(2, 1, 2, 5, 9, 3)
     ack = AppendResponse(3, 1, 2, 5, 10, stamp=3)
     heartbeat_ack = HeartbeatResponse(3, 1, 3, 5, 3)
     vote = VoteResponse(4, 1, 3, 6, True)
     plan = ReadyPolicy().plan(batch({2: [append, heartbeat, ack], 3: [heartbeat_ack, vote]}))
-    assert plan.early == {2: [append, heartbeat]}
-    assert plan.late == {2: [ack], 3: [heartbeat_ack, vote]}
+    # A heartbeat's answer promises nothing about the log: held behind a long apply, it
+    # starved the leader's check-quorum (test_heavy on a loaded CI runner).
+    assert plan.early == {2: [append, heartbeat], 3: [heartbeat_ack]}
+    assert plan.late == {2: [ack], 3: [vote]}
     assert not plan.must_sync
 
 
