@@ -16,28 +16,22 @@ want of CPU; a stall the node spent computing, or an election with no stall, fai
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 import redis
 
 from slotraft.local_cluster import LocalCluster
-from tests.cluster.conftest import STALL, running_cluster
+from tests.cluster.conftest import (
+    STALL,
+    leaders_and_terms,
+    running_cluster,
+    wait_for_preferred_leaders,
+)
 
 pytestmark = pytest.mark.slow
 
 MEMBERS = 50_000
 KEY = b"heavy:zset"
-
-
-def leaders_and_terms(cluster: LocalCluster) -> dict[int, tuple[int, int]]:
-    """shard -> (leader, term) as the nodes that say they lead report it."""
-    found: dict[int, tuple[int, int]] = {}
-    for answer in cluster.status():
-        for info in answer.local:
-            if info.leader == answer.node:
-                found[info.id] = (info.leader, info.term)
-    return found
 
 
 def assert_term_kept_or_starved(
@@ -58,22 +52,6 @@ def assert_term_kept_or_starved(
     busy = [(stalled, cpu) for stalled, cpu in stalls if cpu * 2 > stalled]
     assert stalls and not busy, ("term changed", before, after, "stalls (ms, cpu ms)", stalls)
     print(f"shard {shard} changed term while the machine starved a node: stalls {stalls}")
-
-
-def wait_for_preferred_leaders(cluster: LocalCluster, timeout: float = 60.0) -> None:
-    """Until every shard is led by its preferred replica (replicas[0]): from then on the
-    leader balancer moves nothing, so a term change can only come from an election."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        answers = cluster.status()
-        shards = {info.id: info for answer in answers for info in answer.local}
-        if shards and all(
-            info.replicas and leaders_and_terms(cluster).get(shard, (0, 0))[0] == info.replicas[0]
-            for shard, info in shards.items()
-        ):
-            return
-        time.sleep(0.2)
-    raise TimeoutError("the shards did not settle on their preferred leaders")
 
 
 def load_zset(client: redis.Redis) -> None:
