@@ -241,9 +241,9 @@ def leaders_and_terms(cluster: LocalCluster) -> dict[int, tuple[int, int]]:
     return found
 
 
-def settle(cluster: LocalCluster, timeout: float = 60.0) -> None:
+def settle(cluster: LocalCluster, timeout: float = 60.0) -> bool:
     """Until every shard is led by its preferred replica (the leader balancer then moves
-    nothing, so a later term change is an election)."""
+    nothing, so a later term change is an election); whether that happened in time."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         shards = {info.id: info for answer in cluster.status() for info in answer.local}
@@ -252,8 +252,9 @@ def settle(cluster: LocalCluster, timeout: float = 60.0) -> None:
             info.replicas and leaders.get(shard, (0, 0))[0] == info.replicas[0]
             for shard, info in shards.items()
         ):
-            return
+            return True
         time.sleep(0.2)
+    return False
 
 
 def load(client: redis.Redis, members: int, work: int) -> None:

@@ -6,12 +6,12 @@ import contextlib
 import re
 import shutil
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from slotraft.benchmarks.heavy import settle
 from slotraft.local_cluster import LocalCluster
 
 
@@ -72,27 +72,8 @@ def cluster(request) -> Iterator[LocalCluster]:
     stop_cluster(running)
 
 
-def leaders_and_terms(cluster: LocalCluster) -> dict[int, tuple[int, int]]:
-    """shard -> (leader, term) as the nodes that say they lead report it."""
-    found: dict[int, tuple[int, int]] = {}
-    for answer in cluster.status():
-        for info in answer.local:
-            if info.leader == answer.node:
-                found[info.id] = (info.leader, info.term)
-    return found
-
-
 def wait_for_preferred_leaders(cluster: LocalCluster, timeout: float = 60.0) -> None:
     """Until every shard is led by its preferred replica (replicas[0]): from then on the
     leader balancer moves nothing, so a term change can only come from an election."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        answers = cluster.status()
-        shards = {info.id: info for answer in answers for info in answer.local}
-        if shards and all(
-            info.replicas and leaders_and_terms(cluster).get(shard, (0, 0))[0] == info.replicas[0]
-            for shard, info in shards.items()
-        ):
-            return
-        time.sleep(0.2)
-    raise TimeoutError("the shards did not settle on their preferred leaders")
+    if not settle(cluster, timeout):
+        raise TimeoutError("the shards did not settle on their preferred leaders")

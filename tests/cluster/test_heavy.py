@@ -20,13 +20,9 @@ import threading
 import pytest
 import redis
 
+from slotraft.benchmarks.heavy import leaders_and_terms
 from slotraft.local_cluster import LocalCluster
-from tests.cluster.conftest import (
-    STALL,
-    leaders_and_terms,
-    running_cluster,
-    wait_for_preferred_leaders,
-)
+from tests.cluster.conftest import STALL, running_cluster, wait_for_preferred_leaders
 
 pytestmark = pytest.mark.slow
 
