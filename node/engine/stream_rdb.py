@@ -3,7 +3,8 @@
 The engine's blocks are Redis's listpack nodes (same master ID, master fields and
 boundaries, and the entries removed from them kept as tombstones), so a stream dumps
 byte for byte as redis-server's. Loading keeps the node's listpack size, so that later
-XADDs start new blocks where Redis would."""
+XADDs start new blocks where Redis would, and keeps a node of tombstones only (XTRIM
+MINID leaves one) as a block of its own, as Redis keeps it in its radix tree."""
 
 from __future__ import annotations
 
@@ -55,10 +56,6 @@ def from_rdb(data: StreamData) -> StreamValue:
     """The stream of a decoded payload (already validated by proto.rdb.stream)."""
     stream = StreamValue()
     for node in data.nodes:
-        if not node.entries:
-            # Tombstones only (left by Redis's XTRIM MINID): the engine keeps no empty
-            # blocks, so the node goes, as it would at its next trim.
-            continue
         block = Block(node.master, node.master_fields)
         for stream_id, items in node.entries:
             block.append(stream_id, items)
@@ -72,7 +69,7 @@ def from_rdb(data: StreamData) -> StreamValue:
     if data.first_id is not None:
         stream.first_id = data.first_id
     elif stream.length:
-        stream.first_id = stream.blocks[0].id_at(0)
+        stream.first_id = stream.first_entry_id()
     else:
         # streamGetEdgeID of an empty stream, as Redis loads a type 15 payload.
         stream.first_id = (_U64_MAX << 64) | _U64_MAX

@@ -7,7 +7,13 @@ cost a few Python objects per hundred entries, not per entry. A block also count
 entries that were deleted from it (Redis keeps them as flagged tombstones until the whole
 node goes): a new block starts when live plus deleted reach NODE_MAX_ENTRIES, which keeps
 the blocks where Redis has its nodes, and so approximate trimming (`~`, whole nodes only)
-removes what Redis removes. `_firsts` holds each block's first ID for bisection.
+removes what Redis removes. A block may hold tombstones only: Redis's exact XTRIM MINID
+keeps a node whose live entries it trimmed when the node's last entry (deleted or not)
+is at or above the minimum ID, and that node stays in its radix tree (XINFO counts it,
+DUMP writes it, XADD appends to it when it is the last one). `_firsts` holds each
+block's bisection key: its first live ID, or for a block without one, one more than
+the last live ID before it (0 if none), which sorts it among the others whatever IDs
+its tombstones have (a restored payload's are not checked against the other nodes').
 
 An ID is one int, ms << 64 | seq. Consumer groups, their pending entries lists and
 consumers are plain objects: they are replicated state (snapshots carry them).
@@ -33,7 +39,9 @@ INVALID_ENTRIES_READ = -1
 
 # Estimated bytes, constants so that every replica computes the same `mem`: the stream's
 # own headers, each block's arrays and headers, each entry's ID and offset, each pending
-# entry, each consumer and group.
+# entry, each consumer and group. Tombstones are not counted, nor is a block that holds
+# only tombstones: `mem` then changes only with live content, so a trim that deletes no
+# entry (and, as Redis, signals no change) never leaves the accounted size behind.
 STREAM_OVERHEAD = 120
 BLOCK_OVERHEAD = 240
 ENTRY_OVERHEAD = 20
@@ -183,6 +191,7 @@ class Block:
     __slots__ = (
         "data",
         "deleted",
+        "grave_high",
         "graves",
         "ids",
         "listpack_bytes",
@@ -199,6 +208,9 @@ class Block:
         # The removed entries themselves, in removal order: Redis keeps them in its node
         # (flagged deleted) and DUMP writes them (proto.rdb.stream). Packed as live ones.
         self.graves: Block | None = None
+        # The highest tombstone ID (graves are in removal order): the block's last entry
+        # when it is deleted, which Redis's MINID trim reads.
+        self.grave_high = 0
         # Redis's node for these entries: its key (the first ID it got), the fields of
         # that first entry (its master entry), its listpack's size.
         self.master = master
@@ -272,6 +284,13 @@ class Block:
         graves.ids.append(stream_id & SEQ_MASK)
         graves.starts.append(len(graves.data))
         pack_entry(items, graves.data)
+        self.grave_high = max(self.grave_high, stream_id)
+
+    def last_id(self) -> int:
+        """The ID of the block's last entry, deleted or not (lpGetEdgeStreamID's): what
+        Redis's MINID trim compares to decide whether the whole node can go."""
+        last = self.id_at(len(self.starts) - 1) if len(self.starts) else 0
+        return max(last, self.grave_high)
 
     def tombstones(self) -> list[tuple[int, list[bytes]]]:
         graves = self.graves
@@ -382,7 +401,7 @@ class StreamValue(Container):
     def __init__(self) -> None:
         super().__init__()
         self.blocks: list[Block] = []
-        self._firsts: list[int] = []  # each block's first live ID
+        self._firsts: list[int] = []  # each block's _key() (its first live ID, mostly)
         self.length = 0
         self.last_id = 0
         self.first_id = 0
@@ -425,6 +444,7 @@ class StreamValue(Container):
         ):
             blocks.append(Block(stream_id, items[0::2]))
             self._firsts.append(stream_id)
+        if not len(blocks[-1]):  # a new block, or a kept block of tombstones only
             self._bytes += BLOCK_OVERHEAD
         self._bytes += blocks[-1].append(stream_id, items) + ENTRY_OVERHEAD
         self.length += 1
@@ -437,8 +457,8 @@ class StreamValue(Container):
         """Append a whole block (a loaded node) whose entries follow the stream's; the
         caller sets the stream's IDs and counters."""
         self.blocks.append(block)
-        self._firsts.append(block.id_at(0))
-        self._bytes += BLOCK_OVERHEAD + len(block.data) + ENTRY_OVERHEAD * len(block)
+        self._firsts.append(self._key(len(self.blocks) - 1))
+        self._bytes += _block_bytes(block)
         self.length += len(block)
 
     def _locate(self, stream_id: int) -> tuple[int, int]:
@@ -518,12 +538,34 @@ class StreamValue(Container):
                 if block_index >= 0:
                     index = len(blocks[block_index]) - 1
 
+    def _key(self, block_index: int) -> int:
+        """The block's bisection key (see the module's docstring): any value above the
+        live IDs of the blocks before it and not above its own or later ones' will do."""
+        block = self.blocks[block_index]
+        if len(block):
+            return block.id_at(0)
+        for earlier in range(block_index - 1, -1, -1):  # trims empty the head: none
+            before = self.blocks[earlier]
+            if len(before):
+                return before.id_at(len(before) - 1) + 1
+        return 0
+
+    def first_entry_id(self) -> int:
+        """The ID of the first live entry (0 when empty). Blocks of tombstones only are
+        stepped over: trims leave one at the head, a restored payload may hold more."""
+        if self.length:
+            for block in self.blocks:
+                if len(block):
+                    return block.id_at(0)
+        return 0
+
     def last_entry_id(self) -> int:
-        """The ID of the last live entry (0 when empty)."""
-        if not self.length:
-            return 0
-        block = self.blocks[-1]
-        return block.id_at(len(block) - 1)
+        """The ID of the last live entry (0 when empty), as streamLastValidID reads it."""
+        if self.length:
+            for block in reversed(self.blocks):
+                if len(block):
+                    return block.id_at(len(block) - 1)
+        return 0
 
     def delete(self, stream_ids: Iterable[int]) -> int:
         """XDEL: remove the entries with these IDs; how many were there."""
@@ -543,57 +585,71 @@ class StreamValue(Container):
             self._refresh_first()
         return removed
 
-    def _remove_from(self, block_index: int, indexes: list[int]) -> None:
+    def _remove_from(self, block_index: int, indexes: list[int], keep_empty: bool = False) -> None:
+        """Drop entries of a block, kept as its tombstones. XDEL drops a block with its
+        last live entry (streamIteratorRemoveEntry frees the node); a trim keeps it
+        (`keep_empty`: streamTrim only flags the entries)."""
         block = self.blocks[block_index]
         self._bytes -= block.remove(indexes) + ENTRY_OVERHEAD * len(indexes)
         self.length -= len(indexes)
         if not len(block):
+            self._bytes -= BLOCK_OVERHEAD
+        if not len(block) and not keep_empty:
             del self.blocks[block_index]
             del self._firsts[block_index]
-            self._bytes -= BLOCK_OVERHEAD
         else:
-            self._firsts[block_index] = block.id_at(0)
+            self._firsts[block_index] = self._key(block_index)
 
     def _refresh_first(self) -> None:
-        self.first_id = self.blocks[0].id_at(0) if self.length else 0
+        self.first_id = self.first_entry_id()
 
     def trim(self, maxlen: int | None, minid: int | None, approx: bool, limit: int) -> int:
-        """Redis's streamTrim: drop entries from the head while the stream is longer than
-        `maxlen` (or while IDs are below `minid`); whole blocks at a time, and only whole
-        blocks when `approx`; at most `limit` entries through whole blocks (0: no limit).
-        Returns how many went."""
+        """Redis 7.0's streamTrim: from the head, drop whole blocks while the stream is
+        longer than `maxlen` (MAXLEN: the stream without the block is still as long) or
+        while a block's last entry, deleted or not, is below `minid` (MINID); then, unless
+        `approx`, flag the head block's first live entries as deleted (as many as MAXLEN
+        asks, or those below `minid`) and stop. `limit` (0: none) bounds the live entries
+        whole blocks may take. A block left with tombstones only stays, as Redis's node
+        does. Returns how many live entries went."""
+        if maxlen is None and minid is None:
+            return 0  # no strategy (TRIM_STRATEGY_NONE)
         deleted = 0
-        while self.blocks:
+        blocks = self.blocks
+        # Each pass drops the head block or ends the loop: at most len(blocks) passes.
+        while blocks:
             if maxlen is not None and self.length <= maxlen:
                 break
-            block = self.blocks[0]
+            block = blocks[0]
             entries = len(block)
             if limit and deleted + entries > limit:
                 break
             if maxlen is not None:
                 remove_block = self.length - entries >= maxlen
             else:
-                assert minid is not None
-                remove_block = block.id_at(entries - 1) < minid
+                remove_block = block.last_id() < _minid(minid)
             if remove_block:
-                self._bytes -= len(block.data) + ENTRY_OVERHEAD * entries + BLOCK_OVERHEAD
-                del self.blocks[0]
+                self._bytes -= _block_bytes(block)
+                del blocks[0]
                 del self._firsts[0]
                 self.length -= entries
                 deleted += entries
                 continue
             if approx:
                 break
-            if maxlen is not None:
-                take = self.length - maxlen
-            else:
-                assert minid is not None
-                take = block.find(minid)
+            # MAXLEN: fewer than the block's live entries (it was not removed whole).
+            # MINID: the live entries below it; Redis stops at the first entry at or
+            # above it, deleted or not, and the entries are in ID order.
+            take = self.length - maxlen if maxlen is not None else block.find(_minid(minid))
             if take > 0:
-                self._remove_from(0, list(range(take)))
+                self._remove_from(0, list(range(take)), keep_empty=True)
                 deleted += take
             break
-        self._refresh_first()
+        # As streamTrim ends: the first ID is 0-0 in an empty stream, and read again only
+        # when entries went (a restored payload's recorded first ID stays otherwise).
+        if not self.length:
+            self.first_id = 0
+        elif deleted:
+            self._refresh_first()
         return deleted
 
     # ------------------------------------------------------------------ groups
@@ -757,11 +813,14 @@ class StreamValue(Container):
             block.ids.frombytes(next(pieces))
             block.starts.frombytes(next(pieces))
             block.data = bytearray(next(pieces))
-            if len(block.ids) != 2 * len(block.starts) or not len(block):
+            if len(block.ids) != 2 * len(block.starts):
                 raise ValueError("stream block IDs and entries disagree")
+            if not len(block) and block.graves is None:
+                # A block without live entries is one of tombstones only (a trim's).
+                raise ValueError("stream block without entries")
             stream.blocks.append(block)
-            stream._firsts.append(block.id_at(0))
-            stream._bytes += BLOCK_OVERHEAD + len(block.data) + ENTRY_OVERHEAD * len(block)
+            stream._firsts.append(stream._key(len(stream.blocks) - 1))
+            stream._bytes += _block_bytes(block)
             length += len(block)
         if length != stream.length:
             raise ValueError("stream length disagrees with its entries")
@@ -780,6 +839,18 @@ class StreamValue(Container):
         if next(pieces, None) is not None:
             raise ValueError("stream snapshot has pieces left over")
         return stream
+
+
+def _block_bytes(block: Block) -> int:
+    """A block's part of a stream's `mem`: nothing for one of tombstones only."""
+    if not len(block):
+        return 0
+    return BLOCK_OVERHEAD + len(block.data) + ENTRY_OVERHEAD * len(block)
+
+
+def _minid(minid: int | None) -> int:
+    """A MINID trim's threshold (trim returns before its loop when there is none)."""
+    return 0 if minid is None else minid
 
 
 def estimate_read(stream: StreamValue, stream_id: int) -> int:

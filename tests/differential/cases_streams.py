@@ -151,6 +151,8 @@ CASES = [
     ),
     CommandCase("xtrim", cmd(b"XTRIM", key, trim_options)),
     CommandCase("xtrim", cmd(b"XTRIM", key, trim_strategy)),
+    # MINID at the stream's IDs: after XDEL of the last entry, a node of tombstones only.
+    CommandCase("xtrim", cmd(b"XTRIM", key, b"MINID", st.sampled_from([[], [b"~"]]), stream_id)),
     CommandCase("xread", cmd(b"XREAD", read_options, read_streams(read_id))),
     CommandCase("xread", cmd(b"XREAD", b"COUNT", count_arg, b"STREAMS", key)),
     CommandCase("xread", cmd(b"XREAD", b"GROUP", group_name, consumer, b"STREAMS", key, b"0")),

@@ -11,6 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from node.engine.config import EngineConfig
+from node.engine.stream_value import StreamValue
 from proto.rdb import values as rdb
 from tests.differential.harness import (
     Differential,
@@ -468,22 +470,41 @@ def test_damaged_stream_payloads_get_redis_errors(redis_port):
     run()
 
 
-def _stream_op(draw_index: int, rng: random.Random, next_id: list[int]) -> list[bytes]:
-    # No XTRIM MINID: Redis keeps a node whose live entries it trimmed when the node's
-    # last entry was already deleted (its test reads the last entry, deleted or not),
-    # the engine drops the block (test_stream_node_of_tombstones_restores).
-    kind = rng.choice(["add"] * 6 + ["del", "trim", "trim~", "group", "read", "ack"])
-    if kind == "add":
-        next_id[0] += rng.randint(1, 3)
+def _trim_args(rng: random.Random, ids: list[int]) -> list[bytes]:
+    """A trim strategy as XTRIM and XADD take it: MAXLEN or MINID, exact or `~` (with or
+    without LIMIT). `ids`: the last ms added, and a guess at the head's (where trims act),
+    which MINID thresholds are drawn just above and move on."""
+    if rng.random() < 0.4:
+        args = [b"MAXLEN", rng.choice([b"=", b"~"]), b"%d" % rng.randint(0, 250)]
+    else:
+        ids[1] = min(ids[1] + rng.randint(0, 6), ids[0] + 1)
+        args = [b"MINID", rng.choice([b"=", b"~"]), b"%d-%d" % (ids[1], rng.randint(0, 2))]
+    if args[1] == b"~" and rng.random() < 0.4:
+        args += [b"LIMIT", b"%d" % rng.choice([0, 1, 3, rng.randint(1, 150)])]
+    elif args[1] == b"=" and rng.random() < 0.5:
+        del args[1]  # exact is the default
+    return args
+
+
+def _stream_op(rng: random.Random, ids: list[int]) -> list[bytes]:
+    """One command of a random history of key xr; `ids` as _trim_args keeps it. Half the
+    XDELs fall near the head, so that nodes whose last entry is deleted meet MINID trims:
+    Redis keeps such a node, of tombstones only, when an exact trim takes its live
+    entries, and so does the engine (test_stream_node_of_tombstones_dumps_as_redis)."""
+    kind = rng.choice(["add"] * 6 + ["del", "del", "trim", "trim", "addtrim"] + ["group"])
+    kind = rng.choice([kind, kind, "read", "ack"]) if kind == "group" else kind
+    if kind in ("add", "addtrim"):
+        ids[0] += rng.randint(1, 3)
         fields = rng.choice([[b"a"], [b"a", b"b"], [b"c%d" % rng.randint(0, 2)]])
         items = [x for f in fields for x in (f, rng.choice(_VALUES[:6]))]
-        return [b"XADD", b"xr", b"%d-%d" % (next_id[0], rng.randint(0, 2)), *items]
+        trim = _trim_args(rng, ids) if kind == "addtrim" else []
+        return [b"XADD", b"xr", *trim, b"%d-%d" % (ids[0], rng.randint(0, 2)), *items]
     if kind == "del":
-        ids = [b"%d-%d" % (rng.randint(1, next_id[0] + 1), rng.randint(0, 2)) for _ in range(4)]
-        return [b"XDEL", b"xr", *ids]
-    if kind in ("trim", "trim~"):
-        exact = b"=" if kind == "trim" else b"~"
-        return [b"XTRIM", b"xr", b"MAXLEN", exact, b"%d" % rng.randint(0, 250)]
+        low = ids[1] if rng.random() < 0.5 else 1
+        ms = [rng.randint(low, max(low, min(low + 12, ids[0] + 1))) for _ in range(4)]
+        return [b"XDEL", b"xr", *[b"%d-%d" % (m, rng.randint(0, 2)) for m in ms]]
+    if kind == "trim":
+        return [b"XTRIM", b"xr", *_trim_args(rng, ids)]
     if kind == "group":
         return [b"XGROUP", b"CREATE", b"xr", b"g%d" % rng.randint(0, 2), b"0", b"MKSTREAM"]
     if kind == "read":
@@ -491,12 +512,82 @@ def _stream_op(draw_index: int, rng: random.Random, next_id: list[int]) -> list[
         consumer = b"c%d" % rng.randint(0, 2)
         count = b"%d" % rng.randint(1, 30)
         return [b"XREADGROUP", b"GROUP", group, consumer, b"COUNT", count, b"STREAMS", b"xr", b">"]
-    return [b"XACK", b"xr", b"g%d" % rng.randint(0, 2), b"%d-0" % rng.randint(1, next_id[0] + 1)]
+    return [b"XACK", b"xr", b"g%d" % rng.randint(0, 2), b"%d-0" % rng.randint(1, ids[0] + 1)]
 
 
-def test_random_stream_histories_dump_as_redis(redis_port):
-    """Random XADD/XDEL/XTRIM (exact, ~, MINID)/XGROUP/XREADGROUP/XACK histories: the
-    DUMP bytes are redis-server's (times masked) and restore on both sides."""
+def _set_node_entries(diff: Differential, entries: int) -> None:
+    """stream-node-max-entries on both sides (CONFIG SET's effect on the engine)."""
+    diff.redis.call([b"CONFIG", b"SET", b"stream-node-max-entries", b"%d" % entries])
+    diff.engine.config.stream_node_max_entries = entries
+
+
+def _without_rax_nodes(reply: object) -> object:
+    """XINFO STREAM's reply without radix-tree-nodes (the engine's is an estimate); any
+    other reply as it is."""
+    if isinstance(reply, list) and b"radix-tree-nodes" in reply:
+        index = reply.index(b"radix-tree-nodes")
+        return reply[:index] + reply[index + 2 :]
+    return reply
+
+
+def _last_ms(diff: Differential, key: bytes) -> int:
+    """The ms part of the stream's last generated ID (Redis's, the engine's is checked)."""
+    info = diff.check([b"XINFO", b"STREAM", key], _without_rax_nodes)
+    return int(info[info.index(b"last-generated-id") + 1].split(b"-")[0])
+
+
+def _dumps_as_redis(diff: Differential, key: bytes) -> tuple[bytes, bytes]:
+    engine, redis = diff.both([b"DUMP", key])
+    assert engine[:1] == redis[:1] == b"\x13"
+    assert _mask_stream_times(engine) == _mask_stream_times(redis)
+    return engine, redis
+
+
+def _engine_stream_holds(diff: Differential, key: bytes) -> None:
+    """The engine's stream rebuilds from its snapshot pieces (blocks of tombstones only
+    included) with the same pieces and size, and its accounted size is its size."""
+    value = diff.engine.db.data[key]
+    rebuilt = StreamValue.from_snapshot_items(EngineConfig(), value.snapshot_items())
+    assert rebuilt.snapshot_items() == value.snapshot_items()
+    assert rebuilt.mem == value.mem == value.accounted
+
+
+def _copies_go_on_as_redis(diff: Differential, key: bytes, rng: random.Random) -> None:
+    """The stream dumps as redis-server's; both payloads, restored on both sides, and a
+    COPY hold the same entries, groups and nodes (XINFO's radix-tree-keys) and dump the
+    same; and the copies and the original take new entries and trims alike."""
+    engine, redis = _dumps_as_redis(diff, key)
+    _engine_stream_holds(diff, key)
+    copies = []
+    for suffix, payload in ((b":r", redis), (b":e", engine), (b":c", None)):
+        copy = key + suffix
+        if payload is None:
+            diff.check([b"COPY", key, copy, b"REPLACE"])
+        else:
+            diff.check([b"RESTORE", copy, b"0", payload, b"REPLACE"])
+        assert _stream_content(diff, copy) == _stream_content(diff, key)
+        _dumps_as_redis(diff, copy)
+        copies.append(copy)
+    last = _last_ms(diff, key)
+    steps = [[b"XADD", b"%d-%d" % (last + n, n % 2), b"f", b"%d" % n] for n in range(1, 8)]
+    head = [last + 3, last - 2]
+    steps.insert(rng.randint(0, len(steps)), [b"XTRIM", *_trim_args(rng, head)])
+    steps.append([b"XDEL", b"%d-1" % (last + 7)])
+    for copy in (*copies, key):
+        for name, *rest in steps:
+            diff.check([name, copy, *rest])
+        assert _stream_content(diff, copy) == _stream_content(diff, copies[0])
+        _dumps_as_redis(diff, copy)
+        _engine_stream_holds(diff, copy)
+
+
+@pytest.mark.parametrize("node_entries", [100, 4])
+def test_random_stream_histories_dump_as_redis(redis_port, node_entries):
+    """Random XADD (with and without its trim)/XDEL/XTRIM (MAXLEN and MINID, exact and ~,
+    LIMIT)/XGROUP/XREADGROUP/XACK histories, on Redis's default nodes and on nodes of 4
+    entries (where a node's last entry is often deleted before a trim reaches it): the
+    DUMP bytes are redis-server's (times masked), and the payloads restore on both sides
+    and go on as the original."""
 
     @settings(
         max_examples=40,
@@ -508,36 +599,158 @@ def test_random_stream_histories_dump_as_redis(redis_port):
         rng = random.Random(seed)
         diff = Differential(redis_port)
         try:
-            next_id = [0]
-            for index in range(length):
-                diff.check(_stream_op(index, rng, next_id))
+            _set_node_entries(diff, node_entries)
+            ids = [0, 0]
+            for _ in range(length):
+                args = _stream_op(rng, ids)
+                diff.check(args)
+                # After each trim too: a node of tombstones only may not last to the end.
+                if (b"MINID" in args or b"MAXLEN" in args) and diff.check([b"EXISTS", b"xr"]):
+                    _dumps_as_redis(diff, b"xr")
             engine, redis = diff.both([b"DUMP", b"xr"])
             if redis is None:
                 assert engine is None
                 return
-            assert _mask_stream_times(engine) == _mask_stream_times(redis)
-            diff.check([b"RESTORE", b"copy", b"0", redis])
-            assert _stream_content(diff, b"copy") == _stream_content(diff, b"xr")
+            _copies_go_on_as_redis(diff, b"xr", rng)
         finally:
+            _set_node_entries(diff, 100)
             diff.close()
 
     run()
 
 
-def test_stream_node_of_tombstones_restores(diff):
-    """XTRIM MINID in Redis keeps a node whose live entries it trims when the node's last
-    entry was deleted before: a node of tombstones only, which RESTORE takes (the engine
-    leaves the node out: same entries, one radix-tree key fewer)."""
-    for index in range(1, 104):  # a full node of 100 entries, then a second node
-        diff.check([b"XADD", b"xt", b"%d-0" % index, b"f", b"v"])
-    diff.check([b"XDEL", b"xt", b"100-0"])
-    diff.check([b"XTRIM", b"xt", b"MINID", b"100"])
-    redis = diff.redis.call([b"DUMP", b"xt"])
-    nodes = rdb.read_payload(redis).items.nodes
-    assert [len(node.entries) for node in nodes] == [0, 3]
-    diff.check([b"RESTORE", b"copy", b"0", redis])
-    diff.check([b"XRANGE", b"copy", b"-", b"+"])
-    diff.check([b"XLEN", b"copy"])
+def _fill(diff: Differential, key: bytes, first: int, last: int) -> None:
+    for index in range(first, last + 1):
+        diff.check([b"XADD", key, b"%d-0" % index, b"f", b"v%d" % index])
+
+
+# Histories that leave a node of tombstones only in Redis 7.0 (streamTrim reads a node's
+# last entry, deleted or not, to decide whether the whole node goes; when it does not go,
+# an exact trim flags the live entries below the minimum ID, maybe all of them), and the
+# node layout Redis then dumps: live entries per node.
+_TOMBSTONE_NODES = {
+    # A full node whose last entry was deleted, trimmed up to it: [0, 3], not [3].
+    "exact-minid": (
+        [[b"XDEL", b"xt", b"100-0"], [b"XTRIM", b"xt", b"MINID", b"100"]],
+        [0, 3],
+    ),
+    # `~` removes whole nodes only: this one's last entry is not below 100, so it stays.
+    "approx-minid": (
+        [[b"XDEL", b"xt", b"100-0"], [b"XTRIM", b"xt", b"MINID", b"~", b"100"]],
+        [99, 3],
+    ),
+    # LIMIT counts a node's live entries only (98 here, of its 100).
+    "approx-minid-limit": (
+        [
+            [b"XDEL", b"xt", b"99-0", b"100-0"],
+            [b"XTRIM", b"xt", b"MINID", b"~", b"100", b"LIMIT", b"200"],
+            [b"XTRIM", b"xt", b"MINID", b"~", b"102", b"LIMIT", b"97"],
+            [b"XTRIM", b"xt", b"MINID", b"~", b"102", b"LIMIT", b"98"],
+        ],
+        [3],
+    ),
+    # Above the tombstone, the node goes whole (its 99 live entries count as deleted).
+    "minid-past-the-tombstone": (
+        [[b"XDEL", b"xt", b"100-0"], [b"XTRIM", b"xt", b"MINID", b"101"]],
+        [3],
+    ),
+    # XADD's trim is the same streamTrim, run after the new entry is in.
+    "xadd-minid": (
+        [[b"XDEL", b"xt", b"100-0"], [b"XADD", b"xt", b"MINID", b"100", b"104-0", b"f", b"v"]],
+        [0, 4],
+    ),
+    # The last node of tombstones only: XADD appends to it (its entries, live and
+    # deleted, are below stream-node-max-entries), and the stream is empty meanwhile.
+    "only-node": (
+        [
+            [b"XDEL", b"xt", b"103-0"],
+            [b"XTRIM", b"xt", b"MINID", b"103"],
+            [b"XLEN", b"xt"],
+            [b"XRANGE", b"xt", b"-", b"+"],
+            [b"XREVRANGE", b"xt", b"+", b"-"],
+            [b"XADD", b"xt", b"200-0", b"g", b"w"],
+        ],
+        [1],
+    ),
+    # A node of tombstones at the head: the next trims step over it or remove it (0
+    # entries deleted for it), MAXLEN whole or exact alike.
+    "maxlen-after": (
+        [
+            [b"XDEL", b"xt", b"100-0"],
+            [b"XTRIM", b"xt", b"MINID", b"100"],
+            [b"XTRIM", b"xt", b"MAXLEN", b"3"],
+            [b"XTRIM", b"xt", b"MAXLEN", b"~", b"2"],
+            [b"XTRIM", b"xt", b"MAXLEN", b"2"],
+        ],
+        [2],
+    ),
+    "minid-again": (
+        [
+            [b"XDEL", b"xt", b"100-0"],
+            [b"XTRIM", b"xt", b"MINID", b"100"],
+            [b"XTRIM", b"xt", b"MINID", b"~", b"100"],
+            [b"XTRIM", b"xt", b"MINID", b"99"],
+            [b"XTRIM", b"xt", b"MINID", b"102"],
+        ],
+        [2],
+    ),
+    # An emptied stream keeps its node of tombstones (XTRIM does not delete the key).
+    "emptied": (
+        [
+            [b"XDEL", b"xt", b"103-0"],
+            [b"XTRIM", b"xt", b"MINID", b"103"],
+            [b"XTRIM", b"xt", b"MAXLEN", b"0"],
+            [b"XTRIM", b"xt", b"MINID", b"50"],
+        ],
+        [0],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(_TOMBSTONE_NODES))
+def test_stream_node_of_tombstones_dumps_as_redis(diff, case):
+    """XTRIM MINID keeps a node whose live entries it trims when the node's last entry was
+    deleted before: the engine keeps the same node of tombstones only, so the trims answer
+    as Redis's, XINFO counts the same nodes, DUMP writes the same bytes, and both sides'
+    payloads restore to the same stream, which goes on as the original."""
+    ops, layout = _TOMBSTONE_NODES[case]
+    _fill(diff, b"xt", 1, 103)  # a full node of 100 entries, then a second node
+    diff.check([b"XGROUP", b"CREATE", b"xt", b"g", b"0"])
+    diff.check([b"XREADGROUP", b"GROUP", b"g", b"c", b"COUNT", b"5", b"STREAMS", b"xt", b">"])
+    for args in ops:
+        diff.check(args)
+    nodes = rdb.read_payload(diff.redis.call([b"DUMP", b"xt"])).items.nodes
+    assert [len(node.entries) for node in nodes] == layout
+    assert _stream_content(diff, b"xt")
+    for args in (
+        [b"XINFO", b"STREAM", b"xt"],
+        [b"XINFO", b"GROUPS", b"xt"],
+        [b"XPENDING", b"xt", b"g"],
+        [b"XAUTOCLAIM", b"xt", b"g", b"c", b"0", b"0"],
+        [b"XSETID", b"xt", b"103-0"],
+        [b"XSETID", b"xt", b"500-0"],
+    ):
+        diff.check(args, _without_rax_nodes)
+    _copies_go_on_as_redis(diff, b"xt", random.Random(case))
+
+
+def test_streams_of_small_nodes_keep_their_tombstone_nodes(diff):
+    """Nodes of 4 entries, their last entries deleted, trimmed by MINID in steps, exact and
+    approximate, some through XADD: Redis's nodes of tombstones only, node for node."""
+    _set_node_entries(diff, 4)
+    try:
+        _fill(diff, b"xs", 1, 40)
+        diff.check([b"XDEL", b"xs", *[b"%d-0" % i for i in range(4, 41, 4)]])
+        for threshold in (3, 4, 6, 8, 9, 13, 15, 16):
+            diff.check([b"XTRIM", b"xs", b"MINID", b"%d" % threshold])
+            diff.check([b"XTRIM", b"xs", b"MINID", b"~", b"%d" % (threshold + 4)])
+            _dumps_as_redis(diff, b"xs")
+        diff.check([b"XADD", b"xs", b"MINID", b"~", b"25", b"41-0", b"f", b"v"])
+        diff.check([b"XADD", b"xs", b"MINID", b"27", b"42-0", b"f", b"v"])
+        diff.check([b"XTRIM", b"xs", b"MAXLEN", b"~", b"5", b"LIMIT", b"4"])
+        _copies_go_on_as_redis(diff, b"xs", random.Random(3))
+    finally:
+        _set_node_entries(diff, 100)
 
 
 def _list_op(rng: random.Random) -> list[bytes]:
