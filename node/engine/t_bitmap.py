@@ -288,7 +288,10 @@ def _bitfield(db: Keyspace, args: list[bytes], readonly_command: bool) -> Reply:
         growth = max(size - len(current), 0)
         db.charge(string_work(_conversion(current) + growth) + len(operations))
     replies: list[Reply] = []
-    writes = 0  # fields written: Redis notifies "setbit" only when some were
+    # Fields changed: Redis notifies "setbit" only when some were, and counts every write
+    # as a change when the string grew (bitfieldGeneric's strGrowSize || oldval != newval).
+    writes = 0
+    grew = current is None or len(current) < size
 
     def apply(data: bytearray) -> None:
         nonlocal writes
@@ -312,7 +315,8 @@ def _bitfield(db: Keyspace, args: list[bytes], readonly_command: bool) -> Reply:
             else:
                 replies.append(reply)
                 _write_field(data, offset, bits, new)
-                writes += 1
+                if grew or new != old:
+                    writes += 1
 
     if current is None:
         created = bytearray()
