@@ -47,6 +47,7 @@ def config_values(host: NodeHost) -> pb.ConfigValues:
         values=values,
         acl_version=acl.version,
         acl=json.dumps(acl.to_json(), sort_keys=True),
+        databases=json.dumps(host.metadata.state.db_swaps.to_json(), sort_keys=True),
     )
 
 
@@ -66,6 +67,8 @@ class ConfigService(pb_grpc.ConfigServicer):
     ) -> pb.ConfigSetReply:
         if request.acl_change:
             return await self._acl(request.acl_change)
+        if request.HasField("swap"):
+            return await self._swap(request.swap)
         settings = dict(request.values)
         try:
             # The check every replica makes when the entry applies, made first here so
@@ -84,6 +87,24 @@ class ConfigService(pb_grpc.ConfigServicer):
                 ok=False, error="the metadata group did not apply the change in time"
             )
         return pb.ConfigSetReply(ok=True, applied=config_values(self.host))
+
+    async def _swap(self, step: pb.DbSwapStep) -> pb.ConfigSetReply:
+        """A SWAPDB step (node/db_swaps.py), proposed by the metadata leader."""
+        epoch = 0
+        try:
+            if step.fenced_epoch:
+                await self.host.propose_swap_fenced(step.fenced_epoch, step.fenced_shard)
+            else:
+                epoch = await self.host.propose_swapdb(step.first, step.second)
+        except NotLeader as error:
+            return pb.ConfigSetReply(ok=False, error="not the leader", leader=error.leader_id)
+        except RaftError as error:
+            return pb.ConfigSetReply(ok=False, error=str(error))
+        except TimeoutError:
+            return pb.ConfigSetReply(
+                ok=False, error="the metadata group did not apply the change in time"
+            )
+        return pb.ConfigSetReply(ok=True, applied=config_values(self.host), swap_epoch=epoch)
 
     async def _acl(self, text: str) -> pb.ConfigSetReply:
         """An ACL change: checked on a copy of the table first (a refusal is Redis's error
@@ -170,7 +191,7 @@ def node_report(host: NodeHost) -> pb.NodeReport:
         report.last_snapshot_time = newest
     for replica in host.shards.values():
         status = replica.raft.status()
-        db = replica.state.engine.db
+        engine = replica.state.engine
         item = pb.ReplicaReport(
             shard=replica.placement.id,
             role=ROLE_NAMES.get(status.role, str(status.role)),
@@ -179,8 +200,8 @@ def node_report(host: NodeHost) -> pb.NodeReport:
             applied=replica.applied,
             last_index=status.last_index,
             entries_since_snapshot=replica.entries_since_snapshot,
-            used_memory=db.used_memory,
-            keys=len(db.data),
+            used_memory=engine.used_memory(),
+            keys=engine.key_count(),
         )
         if status.role is Role.LEADER:
             for node, peer in sorted(status.peers.items()):

@@ -23,12 +23,15 @@ import marshal
 import re
 import struct
 from itertools import chain
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from node.engine.databases import valid_map
 from proto.acl_check import MAX_CALLER_RULES
+from proto.databases import DATABASES
 
 ENTRY_VERSION = 1
 SETTINGS_VERSION = 2
+DB_MAP_VERSION = 4  # (3 is node/slot_entries.py's SLOT_ENTRY_VERSION)
 _MARSHAL_VERSION = 4
 # A settings entry names at most this many settings (there are about twenty).
 MAX_SETTINGS = 256
@@ -49,6 +52,9 @@ class Request(NamedTuple):
     # A restricted ACL user's rules when the commands include a script (KvRequest.caller);
     # a request without them is stored as before, in seven fields.
     caller: bytes = b""
+    # The database (SELECT) the commands act on (KvRequest.db): a ninth field, only when
+    # it is not 0.
+    db: int = 0
 
 
 class ShardEntry(NamedTuple):
@@ -60,6 +66,21 @@ class ShardEntry(NamedTuple):
     # A settings entry's engine settings (name, canonical value), all of them: they
     # replace the shard's replicated settings. None in every other entry.
     settings: list[tuple[bytes, bytes]] | None = None
+    # Expiry and eviction in the key spaces other than 0 (node/engine/databases.py):
+    # (key space id, keys to expire, keys to evict); a sixth field only when not empty.
+    other_spaces: list[tuple[int, list[bytes], list[bytes]]] | None = None
+    # A database map entry (version 3): a cluster SWAPDB's step (node/db_swaps.py).
+    db_map: DbMapStep | None = None
+
+
+class DbMapStep(NamedTuple):
+    """The metadata group's database map of swap `epoch`, and the databases (bit mask)
+    fenced for the swap `fence_epoch` in progress (0: none)."""
+
+    epoch: int
+    mapping: list[int]
+    fence_epoch: int
+    fenced: int
 
 
 class EntryFormatError(ValueError):
@@ -67,17 +88,42 @@ class EntryFormatError(ValueError):
 
 
 def encode(entry: ShardEntry) -> bytes:
+    if entry.db_map is not None:
+        step = entry.db_map
+        map_body = (
+            entry.time_ms,
+            entry.seed,
+            step.epoch,
+            list(step.mapping),
+            step.fence_epoch,
+            step.fenced,
+        )
+        return bytes((DB_MAP_VERSION,)) + marshal.dumps(map_body, _MARSHAL_VERSION)
     if entry.settings is not None:
         settings_body = (entry.time_ms, entry.seed, sorted(entry.settings))
         return bytes((SETTINGS_VERSION,)) + marshal.dumps(settings_body, _MARSHAL_VERSION)
-    body = (
+    body: tuple[Any, ...] = (
         entry.time_ms,
         entry.seed,
-        [request[:7] if not request[7] else tuple(request) for request in entry.requests],
+        [_stored(request) for request in entry.requests],
         entry.expire_keys,
         entry.evict_keys,
     )
+    if entry.other_spaces:
+        body += (
+            [(space, list(expire), list(evict)) for space, expire, evict in entry.other_spaces],
+        )
     return bytes((ENTRY_VERSION,)) + marshal.dumps(body, _MARSHAL_VERSION)
+
+
+def _stored(request: Request) -> tuple[object, ...]:
+    """The fields a request is stored with: seven, eight with a caller, nine with a
+    database."""
+    if request[8]:
+        return tuple(request)
+    if request[7]:
+        return request[:8]
+    return request[:7]
 
 
 _ONLY_LISTS = frozenset({list})
@@ -89,15 +135,23 @@ _I64 = 1 << 63
 def decode(data: bytes) -> ShardEntry:
     if data and data[0] == SETTINGS_VERSION:
         return _decode_settings(data)
+    if data and data[0] == DB_MAP_VERSION:
+        return _decode_db_map(data)
     if not data or data[0] != ENTRY_VERSION:
         raise EntryFormatError(f"unknown shard entry version {bytes(data[:1])!r}")
     body = data[1:]
     if _HUGE_COUNT.search(body) is not None and not counts_fit(body):
         raise EntryFormatError("malformed shard entry: a count larger than the entry")
     try:
-        time_ms, seed, requests, expire_keys, evict_keys = marshal.loads(body)
+        fields = marshal.loads(body)
     except (ValueError, TypeError, EOFError) as error:
         raise EntryFormatError(f"malformed shard entry: {error}") from None
+    if type(fields) is not tuple or len(fields) not in (5, 6):
+        raise EntryFormatError("malformed shard entry header")
+    time_ms, seed, requests, expire_keys, evict_keys = fields[:5]
+    other_spaces = fields[5] if len(fields) == 6 else None
+    if other_spaces is not None and not _valid_other_spaces(other_spaces):
+        raise EntryFormatError("malformed shard entry: other key spaces' housekeeping")
     if not (
         type(time_ms) is int
         and 0 <= time_ms < _I64
@@ -113,7 +167,53 @@ def decode(data: bytes) -> ShardEntry:
         if not _well_formed(request):
             raise EntryFormatError(f"malformed request {position} in shard entry")
         parsed.append(Request(*request))
-    return ShardEntry(time_ms, seed, parsed, expire_keys, evict_keys)
+    return ShardEntry(time_ms, seed, parsed, expire_keys, evict_keys, None, other_spaces)
+
+
+def _valid_other_spaces(items: object) -> bool:
+    return (
+        type(items) is list
+        and len(items) <= DATABASES
+        and all(
+            type(item) is tuple
+            and len(item) == 3
+            and type(item[0]) is int
+            and 0 < item[0] < DATABASES
+            and _all_bytes(item[1])
+            and _all_bytes(item[2])
+            for item in items
+        )
+    )
+
+
+def _decode_db_map(data: bytes) -> ShardEntry:
+    body = data[1:]
+    if len(body) > 4096 or not counts_fit(body):
+        raise EntryFormatError("malformed database map entry")
+    try:
+        fields = marshal.loads(body)
+    except (ValueError, TypeError, EOFError) as error:
+        raise EntryFormatError(f"malformed database map entry: {error}") from None
+    if type(fields) is not tuple or len(fields) != 6:
+        raise EntryFormatError("malformed database map entry")
+    time_ms, seed, epoch, mapping, fence_epoch, fenced = fields
+    if not (
+        type(time_ms) is int
+        and 0 <= time_ms < _I64
+        and type(seed) is int
+        and 0 <= seed < _U64
+        and type(epoch) is int
+        and 0 <= epoch < _I64
+        and valid_map(mapping)
+        and type(fence_epoch) is int
+        and 0 <= fence_epoch < _I64
+        and type(fenced) is int
+        and 0 <= fenced < 1 << DATABASES
+    ):
+        raise EntryFormatError("malformed database map entry")
+    return ShardEntry(
+        time_ms, seed, [], [], [], db_map=DbMapStep(epoch, mapping, fence_epoch, fenced)
+    )
 
 
 def _decode_settings(data: bytes) -> ShardEntry:
@@ -240,6 +340,12 @@ def _well_formed(request: object) -> bool:
     if len(request) == 8:
         caller = request[7]
         if type(caller) is not bytes or not 0 < len(caller) <= MAX_CALLER_RULES:
+            return False
+    elif len(request) == 9:
+        caller, db = request[7], request[8]
+        if type(caller) is not bytes or len(caller) > MAX_CALLER_RULES:
+            return False
+        if type(db) is not int or not 0 < db < DATABASES:
             return False
     elif len(request) != 7:
         return False

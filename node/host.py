@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import json
 import logging
 import os
 import random
@@ -712,6 +713,8 @@ class NodeHost:
                     self._balance(replica)
             if self._sync_shard_settings():
                 proposed += 1
+            if self._sync_db_maps():
+                proposed += 1
             if self.metadata is not None and self.metadata.current:
                 self.reconcile_due = True  # at the next cycle's start: no Ready outstanding
                 proposed += self.elastic.drive()
@@ -720,7 +723,7 @@ class NodeHost:
             self.lost_disk.check_caught_up()
             self.peak_used_memory = max(
                 self.peak_used_memory,
-                sum(r.state.engine.db.used_memory for r in self.shards.values()),
+                sum(r.state.engine.used_memory() for r in self.shards.values()),
             )
 
     def _balance(self, replica: ShardReplica) -> None:
@@ -810,8 +813,51 @@ class NodeHost:
         self.loop.call_soon(self._propose_settings_soon)
 
     def _propose_settings_soon(self) -> None:
-        if self.running and self._sync_shard_settings():
+        if not self.running:
+            return
+        proposed = self._sync_shard_settings()
+        if self._sync_db_maps():
+            proposed = True
+        if proposed:
             self.wakeup.set()
+
+    def _sync_db_maps(self) -> bool:
+        """Each shard this node leads proposes the metadata group's database map and the
+        fence of a swap in progress (node/db_swaps.py) when it does not hold them: whether
+        any did. Not before the metadata state is current (after a restart it may be older
+        than what the shards hold)."""
+        assert self.metadata is not None
+        if not self.metadata.current:
+            return False
+        desired = self.metadata.state.db_swaps.desired()
+        proposed = False
+        for replica in self.shards.values():
+            proposed |= replica.propose_db_map(desired)
+        return proposed
+
+    async def propose_swapdb(self, first: int, second: int, timeout: float = 5.0) -> int:
+        """Begin SWAPDB first second in the metadata group: the swap's epoch once the entry
+        applied here, 0 if it was refused (another swap, a slot move or a membership
+        operation in flight). NotLeader / TimeoutError as propose_config."""
+        assert self.metadata is not None
+        swaps = self.metadata.state.db_swaps
+        ids: list[str] = []
+
+        def command(entry_id: str) -> bytes:
+            ids.append(entry_id)
+            return json.dumps(swaps.begin_command(first, second, entry_id)).encode()
+
+        await self._propose_metadata(command, timeout)
+        return swaps.results.get(ids[0], 0)
+
+    async def propose_swap_fenced(self, epoch: int, shard: int, timeout: float = 5.0) -> None:
+        """Record in the metadata group that `shard` committed the fence of swap `epoch`."""
+        assert self.metadata is not None
+        swaps = self.metadata.state.db_swaps
+        await self._propose_metadata(
+            lambda entry_id: json.dumps(swaps.fenced_command(epoch, shard, entry_id)).encode(),
+            timeout,
+        )
 
     async def propose_config(self, settings: dict[str, str], timeout: float = 5.0) -> None:
         """Replicate cluster-wide settings (canonical names and values) through the

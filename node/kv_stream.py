@@ -14,6 +14,7 @@ from node.host import NodeHost
 from proto import framing
 from proto import slotraft_pb2 as pb
 from proto.acl_check import MAX_CALLER_RULES
+from proto.databases import DATABASES
 from proto.kv_commands import well_formed
 
 log = logging.getLogger("slotraft.kv")
@@ -26,6 +27,8 @@ def _refusal(request: pb.KvRequest) -> str:
     if len(request.caller) > MAX_CALLER_RULES:
         # Past the entry codec's bound: it would make the whole entry malformed.
         return "ERR the user's ACL rules are too long to run a script with"
+    if request.db >= DATABASES:
+        return "ERR DB index is out of range"
     return ""
 
 

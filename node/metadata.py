@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from node import membership_ops
+from node.db_swaps import SWAP_OPS, DbSwaps
 from node.slot_moves import MOVE_OPS, SlotMoves
 from proto.acl import AclError
 from proto.acl_table import AclTable
@@ -99,6 +100,9 @@ class MetadataState:
         self.acl = AclTable()
         # Node membership and replica placement operations (node/membership_ops.py).
         self.membership = membership_ops.MembershipLedger()
+        # The database map and SWAPDB in progress (node/db_swaps.py).
+        self.db_swaps = DbSwaps()
+        self.db_swap_listeners: list[Callable[[], None]] = []
 
     def apply(self, index: int, data: bytes) -> None:
         """Apply one entry. Total, as every replica of the group applies every entry and
@@ -109,6 +113,9 @@ class MetadataState:
             op = _op_of(data)
             if type(op) is str and op in MOVE_OPS:
                 self._apply_move(index, data)
+                return
+            if type(op) is str and op in SWAP_OPS:
+                self._apply_swap(data)
                 return
             if op == "acl":
                 self._apply_acl(index, data)
@@ -134,11 +141,25 @@ class MetadataState:
         for listener in list(self.listeners):
             listener(new_map)
 
+    def _apply_swap(self, data: bytes) -> None:
+        """A SWAPDB step (node/db_swaps.py); refused while the map's shards may change."""
+        command = json.loads(data)
+        busy = self.membership.in_flight()
+        if self.slot_moves.moves:
+            busy = f"{len(self.slot_moves.moves)} slot moves are in flight"
+        self.db_swaps.apply(command, [shard.id for shard in self.map.shards], busy)
+        entry_id = command.get("id") if type(command) is dict else None
+        if type(entry_id) is str:
+            self.applied_config_ids.append(entry_id)
+        for listener in list(self.db_swap_listeners):
+            listener()
+        for settings_listener in list(self.settings_listeners):
+            settings_listener()  # routers watch the map with the settings
+
     def _apply_move(self, index: int, data: bytes) -> None:
         """A slot move entry: a commit gives the range to its target, with a new epoch."""
-        shards = self.slot_moves.apply(
-            json.loads(data), self.map.shards, self.membership.in_flight()
-        )
+        busy = self.membership.in_flight() or self.db_swaps.busy()
+        shards = self.slot_moves.apply(json.loads(data), self.map.shards, busy)
         if shards is None:
             return
         self.map = dataclasses.replace(
@@ -172,7 +193,7 @@ class MetadataState:
             dict(current.nodes),
             list(current.shards),
             current.epoch,
-            len(self.slot_moves.moves),
+            len(self.slot_moves.moves) + (self.db_swaps.pending is not None),
         )
         if outcome.error:
             log.warning("metadata entry %d: membership change refused: %s", index, outcome.error)
@@ -208,6 +229,7 @@ class MetadataState:
                 "moves": self.slot_moves.to_json(),
                 "acl": self.acl.to_json(),
                 "membership": self.membership.snapshot(),
+                "databases": self.db_swaps.to_json(),
             },
             sort_keys=True,
         ).encode()
@@ -223,6 +245,9 @@ class MetadataState:
         # Snapshots from before ACL users have none.
         self.acl = AclTable.from_json(raw.get("acl", {}))
         self.membership.restore(raw.get("membership"))  # absent before membership changes
+        self.db_swaps.restore(raw.get("databases"))  # absent before databases
+        for swap_listener in list(self.db_swap_listeners):
+            swap_listener()
         for listener in list(self.listeners):
             listener(self.map)
         for settings_listener in list(self.settings_listeners):

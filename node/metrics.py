@@ -70,7 +70,7 @@ class NodeCollector:
             current = FAILED if failed else ROLES.get(status.role, status.role.name.lower())
             for name in (*ROLES.values(), FAILED):
                 role.add_metric([shard, name], 1 if name == current else 0)
-            db = replica.state.engine.db
+            engine = replica.state.engine
             for name, value in (
                 ("slotraft_shard_leader", status.leader),
                 ("slotraft_shard_term", status.term),
@@ -78,8 +78,8 @@ class NodeCollector:
                 ("slotraft_shard_applied_index", replica.applied),
                 ("slotraft_shard_apply_lag", max(0, status.commit - replica.applied)),
                 ("slotraft_shard_last_index", status.last_index),
-                ("slotraft_shard_used_memory_bytes", db.used_memory),
-                ("slotraft_shard_keys", len(db.data)),
+                ("slotraft_shard_used_memory_bytes", engine.used_memory()),
+                ("slotraft_shard_keys", engine.key_count()),
             ):
                 gauges[name].add_metric([shard], value)
             tally = replica.counters

@@ -11,6 +11,7 @@ to, so that subscribers on any router receive them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from proto.redis_config import notify_flags
 
@@ -18,7 +19,8 @@ from proto.redis_config import notify_flags
 _KEYSPACE = notify_flags("K")
 _KEYEVENT = notify_flags("E")
 
-Event = tuple[str, bytes, bytes]  # (class letter, event name, key)
+# (class letter, event name, key), and the database index when it is not 0.
+Event = tuple[Any, ...]
 Publish = Callable[[bytes, bytes], object]  # (channel, message), e.g. PubSubHub.publish
 
 
@@ -34,11 +36,17 @@ def channels_of(
     prefix_space = b"__keyspace@%d__:" % database
     prefix_event = b"__keyevent@%d__:" % database
     pairs: list[tuple[bytes, bytes]] = []
-    for _, event, key in events:
+    for item in events:
+        event, key = item[1], item[2]
+        if len(item) > 3:
+            space = b"__keyspace@%d__:" % item[3]
+            happened = b"__keyevent@%d__:" % item[3]
+        else:
+            space, happened = prefix_space, prefix_event
         if keyspace:
-            pairs.append((prefix_space + key, event))
+            pairs.append((space + key, event))
         if keyevent:
-            pairs.append((prefix_event + event, key))
+            pairs.append((happened + event, key))
     return pairs
 
 

@@ -28,6 +28,7 @@ from node.slot_entries import MOVING_REPLY, SlotResult
 from proto import resp
 from proto import slotraft_pb2 as pb
 from proto.commands import timeout_reply
+from proto.databases import DATABASES
 from proto.histogram import SIZE_BUCKETS, Histogram
 from proto.kv_commands import commands_of
 from proto.running_loop import running_loop
@@ -63,6 +64,7 @@ def to_entry_request(request: pb.KvRequest) -> entry_codec.Request:
         commands_of(request),
         [(watch.key, watch.digest) for watch in request.watches],
         request.caller,
+        request.db,
     )
 
 
@@ -156,8 +158,9 @@ class ShardReplica:
         self.waiters: list[Waiter] = []
         # Slot entries proposed by an operator's move, by index: (term, future).
         self.slot_proposals: dict[int, tuple[int, asyncio.Future]] = {}
-        self.expiry_in_flight: set[bytes] = set()
-        self.eviction_in_flight: set[bytes] = set()
+        # Keys of key space 0, (key space id, key) of the others (node/engine/databases.py).
+        self.expiry_in_flight: set[bytes | tuple[int, bytes]] = set()
+        self.eviction_in_flight: set[bytes | tuple[int, bytes]] = set()
         self.read_counter = 0
         # Committed entries waiting to be applied (apply_pending), the one being applied,
         # and the index of the last one queued.
@@ -175,6 +178,7 @@ class ShardReplica:
         # The engine settings this leader proposed and when (time.monotonic), until they
         # apply or the leadership ends.
         self.settings_proposed: tuple[dict[str, str], float] | None = None
+        self.db_map_proposed: tuple[tuple[int, list[int], int, int], float] | None = None
         # Where this replica publishes its keyspace notifications while it leads (the
         # node's pub/sub hub, node/notifications.py); None: they are dropped.
         self.publish: Publish | None = None
@@ -244,6 +248,7 @@ class ShardReplica:
         waiting: list[Pending],
         expire_keys: list[bytes] | None = None,
         evict_keys: list[bytes] | None = None,
+        other_spaces: list[tuple[int, list[bytes], list[bytes]]] | None = None,
     ) -> bool:
         entry = entry_codec.ShardEntry(
             time_ms=int(time.time() * 1000),
@@ -251,6 +256,7 @@ class ShardReplica:
             requests=[to_entry_request(request) for request in requests],
             expire_keys=expire_keys or [],
             evict_keys=evict_keys or [],
+            other_spaces=other_spaces or None,
         )
         try:
             index = self.raft.propose(entry_codec.encode(entry))
@@ -266,6 +272,27 @@ class ShardReplica:
         return True) or `deadline` has passed with some left (False)."""
         request = job.request
         engine = self.state.engine
+        # A read may run between two commands of an entry being applied (node/shard_state.py
+        # apply_steps): it leaves the database that entry's request selected as it was.
+        selected = engine.db
+        try:
+            return self._run_read(job, deadline, request, engine)
+        finally:
+            engine.db = selected
+
+    def _run_read(
+        self, job: ReadJob, deadline: float, request: pb.KvRequest, engine: Engine
+    ) -> bool:
+        databases = engine.databases
+        if request.db >= DATABASES:
+            _resolve(job.future, pb.KvReply(id=request.id, status=pb.REJECTED, error="bad db"))
+            return True
+        if databases.fenced and databases.is_fenced(request.db):
+            # A SWAPDB of this database is in progress: the router asks again.
+            count = 1 if request.kind == pb.DIGESTS else len(request.arg_counts)
+            _resolve(job.future, pb.KvReply(id=request.id, replies=[MOVING_REPLY] * count))
+            return True
+        engine.select_for_read(request.db)
         if request.kind == pb.DIGESTS:
             now = max(self.state.clock_ms, int(time.time() * 1000))
             pairs = engine.watch_digests(list(request.args), now)
@@ -284,6 +311,7 @@ class ShardReplica:
                 continue
             now = max(self.state.clock_ms, int(time.time() * 1000))
             engine.scripting.caller = request.caller
+            engine.select_for_read(request.db)  # an entry may have applied since the last slice
             reply = engine.execute_readonly(args, now, self.rng)
             if engine.scripting.denials:
                 position = len(replies)
@@ -308,7 +336,7 @@ class ShardReplica:
             self.to_apply.clear()
             self.applying = None
             self.state.restore(ready.snapshot.data)
-            self.state.engine.db.take_events()  # of an entry cut short: never published
+            self.state.engine.take_events()  # of an entry cut short: never published
             self.applied = self.queued = ready.snapshot.meta.index
             self.entries_since_snapshot = 0
             self.counters.snapshots_installed += 1
@@ -401,6 +429,8 @@ class ShardReplica:
                 self._deliver(pending, result, entry.index)
         if outcome.slot_result is not None:
             self._slot_entry_applied(entry, outcome.slot_result)
+        if outcome.databases_changed:
+            self._propose_waiters_again()
         if outcome.changed_keys and self.waiters:
             self._wake_waiters(outcome)
         if outcome.changed_keys and self.on_changed is not None and self.is_leader:
@@ -444,10 +474,10 @@ class ShardReplica:
     def _notify(self, term: int) -> None:
         """Take the keyspace events of the entry just applied (every replica, so that they
         never pile up) and publish them if this replica leads in the entry's term."""
-        db = self.state.engine.db
-        if not db.events:
+        engine = self.state.engine
+        if not engine.db.events:  # one list for every database's events
             return
-        events = db.take_events()
+        events = engine.take_events()
         if self.publish is not None and self.is_leader and term == self.raft.term:
             publish_events(self.publish, events, self.state.engine.config.notify_keyspace_events)
 
@@ -538,6 +568,7 @@ class ShardReplica:
         self.expiry_in_flight.clear()
         self.eviction_in_flight.clear()
         self.settings_proposed = None
+        self.db_map_proposed = None
         for _, future in self.slot_proposals.values():
             if not future.done():
                 future.set_exception(NotLeader(leader))
@@ -588,11 +619,14 @@ class ShardReplica:
         retry carries the same client id and sequence. If
         the data is gone again by then, the retry parks again with its first deadline."""
         changed = outcome.changed_keys
-        db = self.state.engine.db
+        databases = self.state.engine.databases
         woken = [
             waiter
             for waiter in self.waiters
-            if waiter.keys & changed and may_serve(db, list(waiter.request.args), waiter.keys)
+            if waiter.keys & changed
+            and may_serve(
+                databases.readable(waiter.request.db), list(waiter.request.args), waiter.keys
+            )
         ]
         if not woken:
             return
@@ -629,13 +663,18 @@ class ShardReplica:
         if result.fenced:
             # Every waiter is proposed again: those on the fenced range get SLOT_MOVING and
             # their router blocks them again on the new shard; the others park again.
-            waiters, self.waiters = self.waiters, []
-            for waiter in waiters:
-                if waiter.timer is not None:
-                    waiter.timer.cancel()
-                    waiter.timer = None
-                if not waiter.future.done():
-                    self.pending_writes.append(Pending(waiter.request, waiter.future, waiter))
+            self._propose_waiters_again()
+
+    def _propose_waiters_again(self) -> None:
+        """Every parked request is proposed again (a slot fence, a database swap's step):
+        those that may no longer run here get SLOT_MOVING, the others park again."""
+        waiters, self.waiters = self.waiters, []
+        for waiter in waiters:
+            if waiter.timer is not None:
+                waiter.timer.cancel()
+                waiter.timer = None
+            if not waiter.future.done():
+                self.pending_writes.append(Pending(waiter.request, waiter.future, waiter))
 
     # ------------------------------------------------------------------ housekeeping
 
@@ -643,16 +682,22 @@ class ShardReplica:
         if not self.is_leader:
             return 0
         now = int(time.time() * 1000)
-        candidates = [
-            key
-            for key in self.state.engine.expired_candidates(now, limit + len(self.expiry_in_flight))
-            if key not in self.expiry_in_flight
-        ][:limit]
-        if not candidates:
+        in_flight = self.expiry_in_flight
+        found = self.state.engine.expired_by_space(now, limit + len(in_flight))
+        candidates = [key for key in found.pop(0, ()) if key not in in_flight][:limit]
+        # The other key spaces' (node/engine/databases.py), in flight as (space id, key).
+        others: list[tuple[int, list[bytes], list[bytes]]] = []
+        for space_id, keys in found.items():
+            fresh = [key for key in keys if (space_id, key) not in in_flight][:limit]
+            if fresh:
+                others.append((space_id, fresh, []))
+        if not candidates and not others:
             return 0
-        if self._propose([], [], expire_keys=candidates):
-            self.expiry_in_flight.update(candidates)
-        return len(candidates)
+        if self._propose([], [], expire_keys=candidates, other_spaces=others):
+            in_flight.update(candidates)
+            for space_id, keys, _ in others:
+                in_flight.update([(space_id, key) for key in keys])
+        return len(candidates) + sum(len(keys) for _, keys, _ in others)
 
     def propose_settings(self, desired: dict[str, str], retry_after: float = 5.0) -> bool:
         """As the leader, propose a settings entry when the shard's replicated engine
@@ -685,16 +730,61 @@ class ShardReplica:
         self.log.info("proposed engine settings %s at index %d", desired, index)
         return True
 
+    def propose_db_map(
+        self, desired: tuple[int, list[int], int, int], retry_after: float = 1.0
+    ) -> bool:
+        """As the leader, propose a database map entry when the shard does not hold the
+        metadata group's map and fence (node/db_swaps.py). Whether one was proposed."""
+        epoch, mapping, fence_epoch, fenced = desired
+        databases = self.state.engine.databases
+        held = (databases.map_epoch, databases.fence_epoch, databases.fenced)
+        wanted_fence = (fence_epoch, fenced) if fence_epoch > epoch else (0, 0)
+        if not self.is_leader or epoch < databases.map_epoch or held == (epoch, *wanted_fence):
+            return False
+        now = time.monotonic()
+        proposed = self.db_map_proposed
+        if proposed is not None and proposed[0] == desired and now - proposed[1] < retry_after:
+            return False
+        entry = entry_codec.ShardEntry(
+            time_ms=int(time.time() * 1000),
+            seed=self.rng.getrandbits(64),
+            requests=[],
+            expire_keys=[],
+            evict_keys=[],
+            db_map=entry_codec.DbMapStep(epoch, list(mapping), fence_epoch, fenced),
+        )
+        try:
+            index = self.raft.propose(entry_codec.encode(entry))
+        except NotLeader:
+            return False
+        self.proposals[index] = Proposal(self.raft.term, [])
+        self.db_map_proposed = (desired, now)
+        self.log.info(
+            "proposed database map %d (fence %d: %#x) at index %d",
+            epoch,
+            fence_epoch,
+            fenced,
+            index,
+        )
+        return True
+
     def propose_eviction(self, limit: int = 64) -> int:
         engine = self.state.engine
         config = engine.config
         if not self.is_leader or not config.maxmemory or config.maxmemory_policy == "noeviction":
             return 0
-        if engine.db.used_memory <= config.maxmemory:
+        if engine.used_memory() <= config.maxmemory:
             return 0
-        candidates = [
-            key for key in engine.eviction_candidates(limit) if key not in self.eviction_in_flight
-        ]
+        space_id, keys = engine.eviction_candidates_by_space(limit)
+        in_flight = self.eviction_in_flight
+        if space_id:
+            fresh = [key for key in keys if (space_id, key) not in in_flight]
+            if not fresh:
+                return 0
+            if self._propose([], [], other_spaces=[(space_id, [], fresh)]):
+                in_flight.update((space_id, key) for key in fresh)
+            return len(fresh)
+        candidates = [key for key in keys if key not in in_flight]
         if not candidates:
             return 0
         if self._propose([], [], evict_keys=candidates):

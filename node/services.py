@@ -92,8 +92,8 @@ def shard_info(host: NodeHost, replica: ShardReplica) -> pb.ShardInfo:
         commit=status.commit,
         applied=replica.applied,
         last_index=status.last_index,
-        keys=len(replica.state.engine.db.data),
-        used_memory=replica.state.engine.db.used_memory,
+        keys=replica.state.engine.key_count(),
+        used_memory=replica.state.engine.used_memory(),
     )
     failure = host.failed_groups.get(replica.group)
     if failure is not None:
@@ -309,7 +309,9 @@ class AdminService(pb_grpc.AdminServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"no slot {request.slot}")
         if not replica.is_leader:
             return pb.SlotKeysReply(leader=False, leader_node=replica.raft.leader)
-        keys = list(replica.state.engine.db.data)  # the keys now; the loop may change them
+        # Database 0's keys now (as a cluster node's: CLUSTER commands know no other
+        # database); the loop may change them.
+        keys = list(replica.state.engine.databases.database(0).data)
         slot, wanted = request.slot, request.count
         total = 0
         listed: list[bytes] = []

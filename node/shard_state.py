@@ -86,8 +86,12 @@ class EntryResult:
     # housekeeping (None when none was asked).
     changed_by: dict[int, set[bytes]] = field(default_factory=dict)
     shared_keys: set[bytes] | None = None
-    housekeeping_keys: list[bytes] = field(default_factory=list)  # expired/evicted proposals
+    # Expired/evicted proposals: keys of key space 0, (key space id, key) of the others.
+    housekeeping_keys: list[bytes | tuple[int, bytes]] = field(default_factory=list)
     settings_changed: bool = False  # a settings entry applied
+    # A database map entry changed the map or the fence (node/db_swaps.py): parked
+    # requests must be proposed again.
+    databases_changed: bool = False
     slot_result: SlotResult | None = None  # a slot entry applied (node/slot_entries.py)
 
 
@@ -143,7 +147,7 @@ class ShardState:
         self.settings = dict(settings)
         configure(engine.config, self.base_config, self.settings)
         if engine.config.maxmemory_policy != policy:
-            engine.evictor.install()  # the access tracker the new policy needs
+            engine.install_evictors()  # the access tracker the new policy needs
 
     def apply(self, data: bytes) -> EntryResult:
         """Apply one entry at once (what `apply_steps` does, without pausing)."""
@@ -178,6 +182,8 @@ class ShardState:
             )
             self.sessions.sweep(now)
             return EntryResult(settings_changed=True)
+        if entry.db_map is not None:
+            return self._apply_db_map(entry.db_map)
         rng = EntryRandom(entry.seed)
         outcome = EntryResult()
         engine = self.engine
@@ -206,6 +212,8 @@ class ShardState:
             engine.apply_evict(keys)
             changed.update(engine.changed_keys)
             outcome.housekeeping_keys.extend(keys)
+        if entry.other_spaces:
+            self._other_spaces_housekeeping(entry.other_spaces, now, outcome)
         self.sessions.sweep(now)
         if outcome.changed_by:
             outcome.shared_keys = set(changed)
@@ -215,6 +223,36 @@ class ShardState:
             self.slots.note_changed(changed)
         return outcome
 
+    def _other_spaces_housekeeping(
+        self,
+        other_spaces: list[tuple[int, list[bytes], list[bytes]]],
+        now: int,
+        outcome: EntryResult,
+    ) -> None:
+        """Expiry and eviction in the key spaces other than 0 (by key space id)."""
+        engine = self.engine
+        for space_id, expire_keys, evict_keys in other_spaces:
+            if expire_keys:
+                engine.apply_expire(list(expire_keys), now, space_id)
+                outcome.changed_keys.update(engine.changed_keys)
+            if evict_keys:
+                engine.databases.space(space_id).now_ms = now
+                engine.apply_evict(list(evict_keys), space_id)
+                outcome.changed_keys.update(engine.changed_keys)
+            outcome.housekeeping_keys += [(space_id, key) for key in (*expire_keys, *evict_keys)]
+        engine.select(0)
+
+    def _apply_db_map(self, step: entry_codec.DbMapStep) -> EntryResult:
+        """A cluster SWAPDB's step (node/db_swaps.py): the map of a finished swap and the
+        fence of the one in progress. Parked requests of any database are proposed again:
+        a swapped database's waiters must look at their keys' new values."""
+        databases = self.engine.databases
+        before = (databases.map_epoch, databases.fence_epoch, databases.fenced)
+        databases.install_map(step.epoch, list(step.mapping), step.fence_epoch, step.fenced)
+        self.engine.select(0)
+        after = (databases.map_epoch, databases.fence_epoch, databases.fenced)
+        return EntryResult(databases_changed=before != after)
+
     def _apply_slot_entry(self, data: bytes) -> EntryResult:
         try:
             entry = slot_entries.decode(data)
@@ -222,7 +260,7 @@ class ShardState:
             log.error("applying a malformed slot entry as a no-op: %s", error)
             return EntryResult(slot_result=SlotResult(refused=[b"malformed"]))
         now = self.clock_ms = max(self.clock_ms, entry.time_ms)
-        result = apply_slot_entry(entry, self.slots, self.engine.db, now)
+        result = apply_slot_entry(entry, self.slots, self.engine.databases, now)
         return EntryResult(slot_result=result)
 
     @staticmethod
@@ -249,7 +287,7 @@ class ShardState:
     def _apply_request(
         self, request: Request, now: int, rng: random.Random, changed: set[bytes]
     ) -> Generator[None, None, RequestResult]:
-        client_id, sequence, acked, kind, resp3, commands, watches, caller = request
+        client_id, sequence, acked, kind, _, commands, _, _, database = request
         sessions = self.sessions
         if sequence:
             try:
@@ -262,6 +300,44 @@ class ShardState:
                     return RequestResult(replies=stored)
                 # A blocked read applied again: with the IDs its first application chose.
                 commands = [apply_resolved(list(commands[0]), resolved)]
+        engine = self.engine
+        fenced = engine.databases.fenced
+        if fenced and (
+            fenced >> database & 1
+            or (kind == entry_codec.TRANSACTION and any(map(_reaches_databases, commands)))
+        ):
+            # A SWAPDB of this database (or of one a transaction may SELECT, MOVE or COPY
+            # into) is in progress (node/db_swaps.py): not run, and the router sends the
+            # commands again, as for a slot being moved.
+            replies = [MOVING_REPLY] * (1 if kind == entry_codec.TRANSACTION else len(commands))
+            if sequence:
+                sessions.record(client_id, sequence, acked, replies, now)
+            return RequestResult(replies=replies)
+        if database != engine.db.index:
+            engine.select(database)
+        try:
+            return (
+                yield from self._run_request(
+                    request, commands, now, rng, changed, client_id, sequence, acked
+                )
+            )
+        finally:
+            if engine.db.index:
+                engine.select(0)
+
+    def _run_request(
+        self,
+        request: Request,
+        commands: list[list[bytes]],
+        now: int,
+        rng: random.Random,
+        changed: set[bytes],
+        client_id: int,
+        sequence: int,
+        acked: int,
+    ) -> Generator[None, None, RequestResult]:
+        _, _, _, kind, resp3, _, watches, caller, _ = request
+        sessions = self.sessions
         engine = self.engine
         slots = self.slots if self.slots.moved else None  # checked once slots moved
         scripting = engine.scripting  # its `denials` are taken after each command
@@ -293,9 +369,13 @@ class ShardState:
             plain_sets = 0
             # Settings change only between entries: whether SETs notify holds for this one.
             notifying = bool(config.notify_keyspace_events)
+            fenced = engine.databases.fenced
             for args in commands:
                 if slots is not None and not slots.owns_keys(args):
                     append(MOVING_REPLY)  # the router retries it on the slot's new shard
+                    continue
+                if fenced and _reaches_databases(args):
+                    append(MOVING_REPLY)  # may write a database a swap has fenced
                     continue
                 if is_plain_set(args, config):
                     # The most frequent write, stored here: the effect of engine.execute's
@@ -355,11 +435,25 @@ class ShardState:
         clock, the sessions, the script cache, the function libraries and the clock.
         Replicas that applied the same
         entries (from a snapshot or not) have the same digest. O(keys): for checks."""
-        db = self.engine.db
+        databases = self.engine.databases
+        db = databases.spaces[0]
         db.now_ms = self.clock_ms
         hasher = hashlib.blake2b(digest_size=16)
         hasher.update(struct.pack(">q", self.clock_ms))
         hasher.update(keyspace_digest(db))
+        if not databases.is_plain():
+            hasher.update(bytes(databases.mapping))
+            hasher.update(
+                struct.pack(">QQH", databases.map_epoch, databases.fence_epoch, databases.fenced)
+            )
+            for space_id in sorted(databases.spaces):
+                if space_id:
+                    space = databases.spaces[space_id]
+                    space.now_ms = self.clock_ms
+                    hasher.update(bytes((space_id,)) + keyspace_digest(space))
+                    space_leases = space.leases.to_bytes()
+                    if space_leases:
+                        hasher.update(hashlib.blake2b(space_leases).digest())
         hasher.update(hashlib.blake2b(self.sessions.to_bytes()).digest())
         hasher.update(hashlib.blake2b(self.engine.scripting.to_bytes()).digest())
         hasher.update(hashlib.blake2b(self.engine.scripting.functions.to_bytes()).digest())
@@ -428,6 +522,29 @@ class ShardState:
         else:
             scripting.functions.flush()
         self.clock_ms = clock
+
+
+# SELECT (in a transaction), MOVE, COPY ... DB, and scripts, which may SELECT.
+_OTHER_DATABASE_COMMANDS = frozenset(
+    {
+        b"select",
+        b"move",
+        b"copy",
+        b"eval",
+        b"evalsha",
+        b"fcall",
+        b"eval_ro",
+        b"evalsha_ro",
+        b"fcall_ro",
+    }
+)
+
+
+def _reaches_databases(args: list[bytes]) -> bool:
+    """Whether a command may act on a database other than its request's (SELECT in a
+    transaction or a script, MOVE, COPY ... DB): while a swap is in progress it waits as
+    if fenced."""
+    return bool(args) and args[0].lower() in _OTHER_DATABASE_COMMANDS
 
 
 def _settings_bytes(settings: dict[str, str]) -> bytes:

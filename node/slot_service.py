@@ -7,7 +7,6 @@ once it applied here (or says who leads); the ctl re-drives them (slotraft/ctl_s
 from __future__ import annotations
 
 import asyncio
-import bisect
 import json
 import marshal
 import secrets
@@ -19,7 +18,7 @@ from node.host import NodeHost
 from node.raft import NotLeader, RaftError, Role
 from node.slot_moves import Move, SlotMoveError, begin_command, check_move, step_command
 from proto import slotraft_pb2 as pb
-from proto.slots import SLOT_COUNT, key_slot
+from proto.slots import SLOT_COUNT
 
 METADATA_STEPS = frozenset({"move-begin", "move-commit", "move-done"})
 STEP_TIMEOUT_S = 10.0
@@ -27,15 +26,17 @@ STEP_TIMEOUT_S = 10.0
 # value larger than that cannot be moved (docs/DESIGN.md, "Moving slots").
 MAX_CHUNK_BYTES = 3 << 20
 MAX_ITEMS_BYTES = 4 << 20
-# Sorted key lists of the ranges being exported, kept between chunk requests (at most this
-# many ranges; a range's keys do not change while it is fenced, except by expiry).
+# Sorted key lists of the ranges being exported (every key space's: node/slot_entries.py
+# export_listing), kept between chunk requests (at most this many ranges; a range's keys
+# do not change while it is fenced, except by expiry). A chunk's `last_key` is a cursor
+# (slot_entries.encode_cursor): a key space id and a key, opaque to the ctl.
 MAX_EXPORTS = 8
 
 
 class SlotService:
     def __init__(self, host: NodeHost) -> None:
         self.host = host
-        self.exports: dict[tuple[int, int, int, int, int], list[bytes]] = {}
+        self.exports: dict[tuple[int, int, int, int, int], slot_entries.Listing] = {}
 
     def moves_json(self) -> str:
         assert self.host.metadata is not None
@@ -164,46 +165,26 @@ class SlotService:
             return pb.SlotExportReply(
                 ok=False, error=f"slots {first}-{last} are not fenced or tracked here"
             )
-        db = replica.state.engine.db
-        mode = 2 if request.dirty_only else int(request.keys_only)
+        if request.dirty_only:
+            mode = slot_entries.EXPORT_DIRTY
+        else:
+            mode = slot_entries.EXPORT_KEYS if request.keys_only else slot_entries.EXPORT_ALL
+        databases = replica.state.engine.databases
         cache_key = (request.shard, first, last, replica.raft.term, mode)
-        keys = self.exports.get(cache_key)
-        if keys is None or not request.after:
-            if request.dirty_only:  # those gone too: the target removes them
-                keys = sorted(slots.dirty)
-            else:
-                keys = sorted(key for key in db.data if first <= key_slot(key) <= last)
-            self.exports[cache_key] = keys
+        listing = self.exports.get(cache_key)
+        if listing is None or not request.after:
+            listing = slot_entries.export_listing(databases, slots, first, last, mode)
+            self.exports[cache_key] = listing
             while len(self.exports) > MAX_EXPORTS:
                 del self.exports[next(iter(self.exports))]
-        position = bisect.bisect_right(keys, request.after) if request.after else 0
         budget = min(max(request.max_bytes, 1), MAX_CHUNK_BYTES)
-        items: list[tuple[bytes, int, bytes, int]] = []
-        size = 0
-        while position < len(keys) and (not items or size < budget):
-            key = keys[position]
-            position += 1
-            if request.keys_only:
-                if key in db.data:
-                    items.append((key, slot_entries.STRING, b"", -1))
-                    # Counted larger than the name: a DROP entry of one chunk deletes at
-                    # most about 16,000 keys of a megabyte's chunk at once.
-                    size += len(key) + 64
-                continue
-            record = slot_entries.export_record(db, key)
-            if record is not None:
-                items.append(record)
-                size += len(key) + len(record[2])
-            elif request.dirty_only:  # changed after TRACK, gone since
-                items.append((key, slot_entries.ABSENT, b"", -1))
-                size += len(key) + 64
-        done = position >= len(keys)
-        if done:
+        chunk = slot_entries.export_chunk(databases, listing, request.after, mode, budget)
+        if chunk.done:
             self.exports.pop(cache_key, None)
         return pb.SlotExportReply(
             ok=True,
-            items=marshal.dumps(items, 4),
-            count=len(items),
-            last_key=keys[position - 1] if position else b"",
-            done=done,
+            items=marshal.dumps(chunk.items, 4),
+            count=len(chunk.items),
+            last_key=chunk.last_key,
+            done=chunk.done,
         )

@@ -56,7 +56,7 @@ class Watch(_message.Message):
     def __init__(self, key: _Optional[bytes] = ..., digest: _Optional[bytes] = ...) -> None: ...
 
 class KvRequest(_message.Message):
-    __slots__ = ("id", "shard", "client_id", "sequence", "acked", "kind", "consistency", "resp3", "read_only", "watches", "args", "arg_counts", "writer", "caller")
+    __slots__ = ("id", "shard", "client_id", "sequence", "acked", "kind", "consistency", "resp3", "read_only", "watches", "args", "arg_counts", "writer", "caller", "db")
     ID_FIELD_NUMBER: _ClassVar[int]
     SHARD_FIELD_NUMBER: _ClassVar[int]
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -71,6 +71,7 @@ class KvRequest(_message.Message):
     ARG_COUNTS_FIELD_NUMBER: _ClassVar[int]
     WRITER_FIELD_NUMBER: _ClassVar[int]
     CALLER_FIELD_NUMBER: _ClassVar[int]
+    DB_FIELD_NUMBER: _ClassVar[int]
     id: int
     shard: int
     client_id: int
@@ -85,7 +86,8 @@ class KvRequest(_message.Message):
     arg_counts: _containers.RepeatedScalarFieldContainer[int]
     writer: int
     caller: bytes
-    def __init__(self, id: _Optional[int] = ..., shard: _Optional[int] = ..., client_id: _Optional[int] = ..., sequence: _Optional[int] = ..., acked: _Optional[int] = ..., kind: _Optional[_Union[RequestKind, str]] = ..., consistency: _Optional[_Union[Consistency, str]] = ..., resp3: _Optional[bool] = ..., read_only: _Optional[bool] = ..., watches: _Optional[_Iterable[_Union[Watch, _Mapping]]] = ..., args: _Optional[_Iterable[bytes]] = ..., arg_counts: _Optional[_Iterable[int]] = ..., writer: _Optional[int] = ..., caller: _Optional[bytes] = ...) -> None: ...
+    db: int
+    def __init__(self, id: _Optional[int] = ..., shard: _Optional[int] = ..., client_id: _Optional[int] = ..., sequence: _Optional[int] = ..., acked: _Optional[int] = ..., kind: _Optional[_Union[RequestKind, str]] = ..., consistency: _Optional[_Union[Consistency, str]] = ..., resp3: _Optional[bool] = ..., read_only: _Optional[bool] = ..., watches: _Optional[_Iterable[_Union[Watch, _Mapping]]] = ..., args: _Optional[_Iterable[bytes]] = ..., arg_counts: _Optional[_Iterable[int]] = ..., writer: _Optional[int] = ..., caller: _Optional[bytes] = ..., db: _Optional[int] = ...) -> None: ...
 
 class KvReply(_message.Message):
     __slots__ = ("id", "status", "leader_node", "replies", "error", "log_index", "script_denials")
@@ -701,7 +703,7 @@ class MembershipProgressReply(_message.Message):
     def __init__(self, node: _Optional[int] = ..., epoch: _Optional[int] = ..., in_flight_id: _Optional[str] = ..., in_flight: _Optional[str] = ..., groups: _Optional[_Iterable[_Union[GroupProgress, _Mapping]]] = ...) -> None: ...
 
 class ConfigValues(_message.Message):
-    __slots__ = ("version", "values", "acl_version", "acl")
+    __slots__ = ("version", "values", "acl_version", "acl", "databases")
     class ValuesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -713,14 +715,28 @@ class ConfigValues(_message.Message):
     VALUES_FIELD_NUMBER: _ClassVar[int]
     ACL_VERSION_FIELD_NUMBER: _ClassVar[int]
     ACL_FIELD_NUMBER: _ClassVar[int]
+    DATABASES_FIELD_NUMBER: _ClassVar[int]
     version: int
     values: _containers.ScalarMap[str, str]
     acl_version: int
     acl: str
-    def __init__(self, version: _Optional[int] = ..., values: _Optional[_Mapping[str, str]] = ..., acl_version: _Optional[int] = ..., acl: _Optional[str] = ...) -> None: ...
+    databases: str
+    def __init__(self, version: _Optional[int] = ..., values: _Optional[_Mapping[str, str]] = ..., acl_version: _Optional[int] = ..., acl: _Optional[str] = ..., databases: _Optional[str] = ...) -> None: ...
+
+class DbSwapStep(_message.Message):
+    __slots__ = ("first", "second", "fenced_epoch", "fenced_shard")
+    FIRST_FIELD_NUMBER: _ClassVar[int]
+    SECOND_FIELD_NUMBER: _ClassVar[int]
+    FENCED_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    FENCED_SHARD_FIELD_NUMBER: _ClassVar[int]
+    first: int
+    second: int
+    fenced_epoch: int
+    fenced_shard: int
+    def __init__(self, first: _Optional[int] = ..., second: _Optional[int] = ..., fenced_epoch: _Optional[int] = ..., fenced_shard: _Optional[int] = ...) -> None: ...
 
 class ConfigSetRequest(_message.Message):
-    __slots__ = ("values", "acl_change")
+    __slots__ = ("values", "acl_change", "swap")
     class ValuesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -730,25 +746,29 @@ class ConfigSetRequest(_message.Message):
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     VALUES_FIELD_NUMBER: _ClassVar[int]
     ACL_CHANGE_FIELD_NUMBER: _ClassVar[int]
+    SWAP_FIELD_NUMBER: _ClassVar[int]
     values: _containers.ScalarMap[str, str]
     acl_change: str
-    def __init__(self, values: _Optional[_Mapping[str, str]] = ..., acl_change: _Optional[str] = ...) -> None: ...
+    swap: DbSwapStep
+    def __init__(self, values: _Optional[_Mapping[str, str]] = ..., acl_change: _Optional[str] = ..., swap: _Optional[_Union[DbSwapStep, _Mapping]] = ...) -> None: ...
 
 class ConfigSetReply(_message.Message):
-    __slots__ = ("ok", "error", "leader", "applied", "acl_result", "acl_refused")
+    __slots__ = ("ok", "error", "leader", "applied", "acl_result", "acl_refused", "swap_epoch")
     OK_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     LEADER_FIELD_NUMBER: _ClassVar[int]
     APPLIED_FIELD_NUMBER: _ClassVar[int]
     ACL_RESULT_FIELD_NUMBER: _ClassVar[int]
     ACL_REFUSED_FIELD_NUMBER: _ClassVar[int]
+    SWAP_EPOCH_FIELD_NUMBER: _ClassVar[int]
     ok: bool
     error: str
     leader: int
     applied: ConfigValues
     acl_result: int
     acl_refused: bool
-    def __init__(self, ok: _Optional[bool] = ..., error: _Optional[str] = ..., leader: _Optional[int] = ..., applied: _Optional[_Union[ConfigValues, _Mapping]] = ..., acl_result: _Optional[int] = ..., acl_refused: _Optional[bool] = ...) -> None: ...
+    swap_epoch: int
+    def __init__(self, ok: _Optional[bool] = ..., error: _Optional[str] = ..., leader: _Optional[int] = ..., applied: _Optional[_Union[ConfigValues, _Mapping]] = ..., acl_result: _Optional[int] = ..., acl_refused: _Optional[bool] = ..., swap_epoch: _Optional[int] = ...) -> None: ...
 
 class ReplicaReport(_message.Message):
     __slots__ = ("shard", "role", "term", "commit", "applied", "last_index", "entries_since_snapshot", "followers", "used_memory", "keys")

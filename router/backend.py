@@ -95,6 +95,7 @@ class Backend(Protocol):
         marks: WriteMarks | None = None,
         writer: int = 0,
         caller: ScriptCaller | None = None,
+        db: int = 0,
     ) -> Awaitable[list[bytes]]:
         """Run commands on a shard, in order, each atomically on its own; the awaitable
         gives one encoded reply (RESP2 or RESP3 per `resp3`) per command. Blocking
@@ -105,7 +106,8 @@ class Backend(Protocol):
         goes into `marks` (note_write) when they are answered. `writer`: the CLIENT ID of
         a connection tracking with NOLOOP (0: none), which the invalidations of the keys
         these commands change leave out (router/tracking.py). `caller`: a restricted ACL
-        user's, when the commands run scripts (None for an unrestricted user)."""
+        user's, when the commands run scripts (None for an unrestricted user). `db`: the
+        connection's database (SELECT)."""
         ...
 
     async def transaction(
@@ -117,9 +119,11 @@ class Backend(Protocol):
         marks: WriteMarks | None = None,
         writer: int = 0,
         caller: ScriptCaller | None = None,
+        db: int = 0,
     ) -> bytes:
-        """Run a MULTI/EXEC body atomically (one log entry); returns the encoded EXEC reply:
-        an array of replies, or the null reply if a watched key's digest changed."""
+        """Run a MULTI/EXEC body atomically (one log entry), starting in database `db`;
+        returns the encoded EXEC reply: an array of replies, or the null reply if a watched
+        key's digest changed."""
         ...
 
     async def unblock(self, task: asyncio.Task, error: bool) -> bool:
@@ -127,8 +131,14 @@ class Backend(Protocol):
         now, with its timeout reply or (error) -UNBLOCKED; False if it is not parked."""
         ...
 
-    async def digests(self, shard: int, keys: list[bytes]) -> list[bytes]:
-        """Current digests of keys (for WATCH), read linearizably."""
+    async def digests(self, shard: int, keys: list[bytes], db: int = 0) -> list[bytes]:
+        """Current digests of keys of database `db` (for WATCH), read linearizably."""
+        ...
+
+    async def swap_databases(self, first: int, second: int) -> None:
+        """SWAPDB: the two databases exchange their contents, atomically for every client
+        of every router; returns once the swap is in force everywhere. Raises
+        BackendError when it cannot be done now."""
         ...
 
     async def info(self, shard: int) -> dict[str, Any]:

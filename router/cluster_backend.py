@@ -42,6 +42,7 @@ from router.backend import (
 from router.cluster_admin import ClusterAdmin
 from router.cluster_settings import ClusterSettings
 from router.coalescing import MergeKey, RequestCoalescer
+from router.db_swap_driver import DbSwapDriver
 from router.moving_slots import MOVE_WAIT_BUDGET_S, MOVING_REPLY, command_slot, follow_moves
 from router.node_link import GRPC_OPTIONS, NodeLink
 from router.pubsub import PubSubRegistry
@@ -94,6 +95,8 @@ class ClusterBackend:
         self.cluster_admin = ClusterAdmin(self.links, self.shards)  # WAIT, ROLE, SAVE, ...
         # Cluster-wide CONFIG (waiting for the shards that own slots), node reports.
         self.settings = ClusterSettings(self.links, lambda: set(self.slot_table))
+        self.db_swaps = DbSwapDriver(self.settings.propose, self.info)
+        self.settings.on_databases = self.db_swaps.install
         # Identical concurrent reads of a key merged into one (router/single_flight.py).
         self.single_flight = SingleFlight() if single_flight else None
 
@@ -116,6 +119,7 @@ class ClusterBackend:
                     self.watch_task = asyncio.get_running_loop().create_task(self._watch())
                     self.registry.start()
                     await self.settings.start()
+                    self.db_swaps.start()
                     return
                 except (grpc.aio.AioRpcError, OSError, TimeoutError, HandshakeError) as error:
                     last_error = error
@@ -178,6 +182,7 @@ class ClusterBackend:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.watch_task
         await self.registry.close()
+        await self.db_swaps.close()
         await self.settings.close()
         await self.pubsub_streams.close()
         self.caller.close()
@@ -203,14 +208,16 @@ class ClusterBackend:
         marks: WriteMarks | None = None,
         writer: int = 0,
         caller: ScriptCaller | None = None,
+        db: int = 0,
     ) -> Awaitable[list[bytes]]:
         """The commands leave at the end of this event-loop turn, in one request with those
         of every other connection for the same shard (router/coalescing.py); the awaitable
         gives their replies. A blocking command travels alone."""
         read_only = all(_is_read_only(args) for args in commands)
         consistency = pb.FOLLOWER if follower_read and read_only else pb.LINEARIZABLE
-        if self.single_flight is not None and caller is None:
-            # (A restricted user's script is its own: its answer may differ from another's.)
+        if self.single_flight is not None and caller is None and not db:
+            # (A restricted user's script is its own: its answer may differ from another's;
+            # single flight knows keys, not databases.)
             sent = self.single_flight.execute(
                 shard,
                 commands,
@@ -222,9 +229,11 @@ class ClusterBackend:
                 ),
             )
         else:
-            sent = self._send(shard, commands, resp3, read_only, consistency, marks, writer, caller)
+            sent = self._send(
+                shard, commands, resp3, read_only, consistency, marks, writer, caller, db
+            )
         return self._follow_moves(
-            sent, commands, resp3, follower_read, marks, writer, caller, time.monotonic()
+            sent, commands, resp3, follower_read, marks, writer, caller, time.monotonic(), db, shard
         )
 
     async def _follow_moves(
@@ -237,6 +246,8 @@ class ClusterBackend:
         writer: int,
         caller: ScriptCaller | None,
         started: float,
+        db: int,
+        home: int,
     ) -> list[bytes]:
         """The replies, those of commands whose slot was moving sent again to the shard
         that serves it now (router/moving_slots.py). The request has left already (a
@@ -249,9 +260,9 @@ class ClusterBackend:
             return replies
 
         def again(shard: int, moved: list[list[bytes]]) -> Awaitable[list[bytes]]:
-            return self.execute(shard, moved, resp3, follower_read, marks, writer, caller)
+            return self.execute(shard, moved, resp3, follower_read, marks, writer, caller, db)
 
-        return await follow_moves(replies, commands, self.shard_for_slot, again, started)
+        return await follow_moves(replies, commands, self.shard_for_slot, again, started, home)
 
     def _send(
         self,
@@ -263,13 +274,14 @@ class ClusterBackend:
         marks: WriteMarks | None,
         writer: int = 0,
         caller: ScriptCaller | None = None,
+        db: int = 0,
     ) -> Awaitable[list[bytes]]:
         blocking = len(commands) == 1 and _is_blocking(commands[0])
         writer = 0 if read_only else writer
         if shard in self.shards and not blocking and caller is None:
             # A NOLOOP writer's commands travel in a request of their own (its writer); a
             # restricted user's scripts alone, their refusals reported to it.
-            key = MergeKey(shard, resp3, read_only, consistency, writer)
+            key = MergeKey(shard, resp3, read_only, consistency, writer, db)
             return self.coalescer.add(key, commands, None if read_only else marks)
         request = pb.KvRequest(
             shard=shard,
@@ -279,6 +291,7 @@ class ClusterBackend:
             consistency=consistency,
             writer=writer,
             caller=caller.rules if caller is not None else b"",
+            db=db,
         )
         set_commands(request, commands)
         # Unknown shards: the call says why.
@@ -304,6 +317,7 @@ class ClusterBackend:
         marks: WriteMarks | None = None,
         writer: int = 0,
         caller: ScriptCaller | None = None,
+        db: int = 0,
     ) -> bytes:
         request = pb.KvRequest(
             shard=shard,
@@ -312,9 +326,10 @@ class ClusterBackend:
             watches=[pb.Watch(key=w.key, digest=w.digest) for w in watches],
             writer=writer,
             caller=caller.rules if caller is not None else b"",
+            db=db,
         )
         set_commands(request, commands)
-        if self.single_flight is not None:
+        if self.single_flight is not None and not db:
             # EXEC writes its keys: no read of them may be merged across it.
             replies = await self.single_flight.execute(
                 shard, commands, resp3, False, pb.LINEARIZABLE, lambda: self._exec(request, caller)
@@ -328,13 +343,15 @@ class ClusterBackend:
             report_denials(caller, reply)
         slot = command_slot(commands[0]) if commands else None
         deadline = time.monotonic() + MOVE_WAIT_BUDGET_S
-        while reply.replies[0] == MOVING_REPLY and slot is not None:
+        while reply.replies[0] == MOVING_REPLY:
             # Its slot is moving: again on the shard that serves it (the WATCHed digests,
-            # taken on the old shard, may then abort it, as a change would).
+            # taken on the old shard, may then abort it, as a change would); or its
+            # database is being swapped: again on the same shard.
             if time.monotonic() >= deadline:
                 break
             await asyncio.sleep(0.01)
-            shard = self.slot_table[slot]
+            if slot is not None:
+                shard = self.slot_table[slot]
             request.shard = shard
             request.ClearField("sequence")  # a new request of the new shard's session
             reply = await self._call(shard, request)
@@ -349,11 +366,14 @@ class ClusterBackend:
             report_denials(caller, reply)
         return [reply.replies[0], b"%d" % reply.log_index]
 
-    async def digests(self, shard: int, keys: list[bytes]) -> list[bytes]:
-        request = pb.KvRequest(shard=shard, kind=pb.DIGESTS, read_only=True)
+    async def digests(self, shard: int, keys: list[bytes], db: int = 0) -> list[bytes]:
+        request = pb.KvRequest(shard=shard, kind=pb.DIGESTS, read_only=True, db=db)
         set_commands(request, [keys])
         reply = await self._call(shard, request)
         return list(reply.replies)
+
+    async def swap_databases(self, first: int, second: int) -> None:
+        await self.db_swaps.swap(first, second)
 
     async def info(self, shard: int) -> dict[str, Any]:
         route = self.shards[shard]

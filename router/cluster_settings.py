@@ -49,8 +49,12 @@ class ClusterSettings:
         self.task: asyncio.Task | None = None
         self.acl = AclTable()  # the ACL users, as the metadata group applied them
         self.acl_listeners: list[Callable[[], None]] = []
+        # Told the database map and pending SWAPDB (ConfigValues.databases) as they come.
+        self.on_databases: Callable[[str], None] | None = None
 
     def install(self, message: pb.ConfigValues) -> None:
+        if message.databases and self.on_databases is not None:
+            self.on_databases(message.databases)
         if message.acl and message.acl_version > self.acl.version:
             self.acl = AclTable.from_json(json.loads(message.acl))
             for listener in list(self.acl_listeners):
@@ -93,7 +97,7 @@ class ClusterSettings:
                 await self.task
 
     async def set(self, settings: dict[str, str]) -> None:
-        reply = await self._propose(pb.ConfigSetRequest(values=settings), b"CONFIG SET")
+        reply = await self.propose(pb.ConfigSetRequest(values=settings), b"CONFIG SET")
         if not reply.ok:
             # Refused (the router checks values first, so a node's refusal means it
             # disagrees) or not applied in time.
@@ -104,14 +108,14 @@ class ClusterSettings:
         """Replicate an ACL change (proto/acl_table.py); what it answers (DELUSER's
         count). AclError if the metadata group's table refuses it."""
         request = pb.ConfigSetRequest(acl_change=encode_change(change))
-        reply = await self._propose(request, b"ACL change")
+        reply = await self.propose(request, b"ACL change")
         if reply.acl_refused:
             raise AclError(reply.error.encode("latin-1"))
         if not reply.ok:
             raise BackendError(b"ERR ACL change failed: " + reply.error.encode())
         return reply.acl_result
 
-    async def _propose(self, request: pb.ConfigSetRequest, what: bytes) -> pb.ConfigSetReply:
+    async def propose(self, request: pb.ConfigSetRequest, what: bytes) -> pb.ConfigSetReply:
         """Send a change to the metadata group's leader (following the nodes' hints):
         its reply once applied there, or refused; BackendError if no leader took it."""
         deadline = time.monotonic() + SET_BUDGET_S

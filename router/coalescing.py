@@ -34,6 +34,7 @@ class MergeKey(NamedTuple):
     read_only: bool
     consistency: pb.Consistency
     writer: int = 0  # KvRequest.writer: a NOLOOP tracking client's writes go apart
+    db: int = 0  # KvRequest.db: SELECT's database
 
 
 class _Part(NamedTuple):
@@ -133,6 +134,7 @@ class RequestCoalescer:
             read_only=key.read_only,
             consistency=key.consistency,
             writer=key.writer,
+            db=key.db,
         )
         set_commands(request, gathering.commands)
         parts = gathering.parts

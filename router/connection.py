@@ -40,6 +40,7 @@ class ClientState:
     lib_name: bytes | None = None
     lib_ver: bytes | None = None
     resp3: bool = False
+    db: int = 0  # SELECT's database (KvRequest.db)
     readonly: bool = False  # READONLY: reads may be served by followers
     reply_off: bool = False  # CLIENT REPLY OFF
     skip_next_reply: bool = False  # CLIENT REPLY SKIP
@@ -70,6 +71,7 @@ class ClientState:
         self.user_generation = 0
         self.name = None
         self.resp3 = False
+        self.db = 0
         self.readonly = False
         self.reply_off = False
         self.skip_next_reply = False
@@ -108,7 +110,7 @@ class ClientState:
             f"age={int(now - self.created)}",
             f"idle={int(now - self.last_interaction)}",
             f"flags={self.flags()}",
-            "db=0",
+            f"db={self.db}",
             f"sub={len(self.channels)}",
             f"psub={len(self.patterns)}",
             f"ssub={len(self.shard_channels)}",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 from proto import errors
+from proto.databases import select_index
 from proto.resp import OK, PONG, Error, Map, Reply, Simple, Verbatim, encode
 from router import client_ops
 from router.connection import ClientState
@@ -45,13 +46,14 @@ def echo(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
     return args[1]
 
 
-@answers("select")
-def select(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
-    index = _integer(args[1])
-    if index is None or not -(2**31) <= index < 2**31:
-        return Error(errors.NOT_INTEGER)
-    if index != 0:
-        return Error(errors.SELECT_CLUSTER)
+@answers("select", waits=True, shard_runs_in_multi=True)
+async def select(ctx: RouterContext, client: ClientState, args: list[bytes]) -> Reply:
+    """A barrier: the commands before it in a pipeline act on the database they were sent
+    in. Inside MULTI it is queued for the shard (LocalCommand.shard_runs_in_multi)."""
+    index = select_index(args[1])
+    if type(index) is bytes:
+        return Error(index)
+    client.db = index  # type: ignore[assignment]
     return OK
 
 

@@ -27,6 +27,7 @@ import time
 from typing import Any
 
 from proto import slotraft_pb2 as pb
+from proto.databases import DATABASES
 from proto.slots import SLOT_COUNT
 from router.acl_state import acl_denied_lines
 from router.context import RouterContext
@@ -473,17 +474,22 @@ def _cluster(ctx: RouterContext, facts: Facts) -> list[str]:
 
 
 def _keyspace(ctx: RouterContext, facts: Facts) -> list[str]:
-    keys = facts.total("keys")
-    if not keys:
-        return []
-    expires = facts.total("expires")
-    weighted = sum(
-        int(info.get("avg_ttl", 0)) * int(info.get("expires", 0))
-        for info in facts.shards
-        if isinstance(info, dict)
-    )
-    avg_ttl = weighted // expires if expires else 0
-    return [f"db0:keys={keys},expires={expires},avg_ttl={avg_ttl}"]
+    """A line per database with keys, its counts added up over the shards (each shard's
+    Engine.stats: dbN_keys, dbN_expires, dbN_avg_ttl)."""
+    lines = []
+    for index in range(DATABASES):
+        keys = facts.total(f"db{index}_keys")
+        if not keys:
+            continue
+        expires = facts.total(f"db{index}_expires")
+        weighted = sum(
+            int(info.get(f"db{index}_avg_ttl", 0)) * int(info.get(f"db{index}_expires", 0))
+            for info in facts.shards
+            if isinstance(info, dict)
+        )
+        avg_ttl = weighted // expires if expires else 0
+        lines.append(f"db{index}:keys={keys},expires={expires},avg_ttl={avg_ttl}")
+    return lines
 
 
 def _field(value: Any) -> str:

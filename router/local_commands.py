@@ -69,6 +69,9 @@ class LocalCommand:
     replies_when_off: bool = False  # sent even under CLIENT REPLY OFF/SKIP
     acts_in_multi: bool = False  # acts at once inside MULTI instead of being queued
     allowed_when_subscribed: bool = False  # in RESP2 pub/sub mode (processCommand)
+    # Queued inside MULTI as a command the shard runs in the transaction's entry (SELECT:
+    # the commands after it act on its database).
+    shard_runs_in_multi: bool = False
 
     async def run_in_exec(self, connection: Connection, args: list[bytes]) -> bytes:
         """Its reply as an element of EXEC's: an answer there is always sent (+OK for a
@@ -102,6 +105,7 @@ def answers(
     replies_when_off: bool = False,
     acts_in_multi: bool = False,
     allowed_when_subscribed: bool = False,
+    shard_runs_in_multi: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Register a handler of (context, connection state, args) -> reply for the named
     commands ('client|setname' for a subcommand); a coroutine if it `waits`. It may
@@ -120,6 +124,7 @@ def answers(
                 replies_when_off=replies_when_off,
                 acts_in_multi=acts_in_multi,
                 allowed_when_subscribed=allowed_when_subscribed,
+                shard_runs_in_multi=shard_runs_in_multi,
             )
         else:
 

@@ -59,10 +59,13 @@ async def follow_moves(
     shard_for_slot: Callable[[int], int],
     execute: Execute,
     started: float | None = None,
+    home: int | None = None,
 ) -> list[bytes]:
     """`replies` with every SLOT_MOVING answer replaced by the answer of the shard that
     serves the slot now (commands for one shard sent together, in their order). A
-    blocking command sent at `started` keeps only the rest of its timeout."""
+    blocking command sent at `started` keeps only the rest of its timeout. A command
+    without keys is answered so only while its database is being swapped (node/engine/
+    databases.py): it goes again to `home`, the shard it was sent to (None: never)."""
     if started is None:
         started = time.monotonic()
     replies = list(replies)
@@ -73,7 +76,8 @@ async def follow_moves(
         moving = [
             (i, slot)
             for i, reply in enumerate(replies)
-            if reply == MOVING_REPLY and (slot := command_slot(commands[i])) is not None
+            if reply == MOVING_REPLY
+            and ((slot := command_slot(commands[i])) is not None or home is not None)
         ]
         if not moving or time.monotonic() >= deadline:
             return replies
@@ -81,7 +85,8 @@ async def follow_moves(
         pause = min(pause * 2, LONGEST_PAUSE_S)
         by_shard: dict[int, list[int]] = {}
         for index, slot in moving:
-            by_shard.setdefault(shard_for_slot(slot), []).append(index)
+            shard = shard_for_slot(slot) if slot is not None else home
+            by_shard.setdefault(shard, []).append(index)  # type: ignore[arg-type]
         answers = await asyncio.gather(
             *(
                 execute(shard, [rest_of_timeout(commands[i], started) for i in indexes])

@@ -1,14 +1,20 @@
 """Server commands the router answers itself: INFO (the router's sections and the nodes'
 numbers, info.py) and TIME. CONFIG is config_command.py's, SLOWLOG slowlog.py's, LATENCY
-latency.py's, MEMORY memory_commands.py's (imported here, they register their commands);
-COMMAND is command_docs.py's."""
+latency.py's, MEMORY memory_commands.py's, SWAPDB database_commands.py's (imported here,
+they register their commands); COMMAND is command_docs.py's."""
 
 from __future__ import annotations
 
 import time
 
 from proto.resp import Reply, Verbatim
-from router import config_command, latency, memory_commands, slowlog  # noqa: F401
+from router import (  # noqa: F401
+    config_command,
+    database_commands,
+    latency,
+    memory_commands,
+    slowlog,
+)
 from router.connection import ClientState
 from router.context import RouterContext
 from router.info import render_info

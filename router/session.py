@@ -466,8 +466,10 @@ class Session:
                 if not silent:
                     batch.items.append(replies.error(errors.NOT_ALLOWED_IN_MULTI))
                 return None
-            if local is not None:
+            if local is not None and not local.shard_runs_in_multi:
                 reply = transaction.queue_local(args, spec)
+            elif local is not None:
+                reply = transaction.queue(args, spec, None)
             else:
                 shard = self.ctx.planner.transaction_shard(spec, args)
                 reply = transaction.queue(args, spec, shard)
@@ -603,6 +605,7 @@ class Session:
             client.write_marks,
             noloop_writer(client),
             script_caller(ctx, client, commands),
+            client.db,
         )
 
     async def _answers(

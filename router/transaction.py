@@ -105,7 +105,7 @@ class Transaction:
 
 
 async def watch(
-    transaction: Transaction, keys: list[bytes], planner: Planner, backend: Backend
+    transaction: Transaction, keys: list[bytes], planner: Planner, backend: Backend, db: int = 0
 ) -> bytes:
     """WATCH: the keys' digests, read on their shard (all keys of one shard, the shard of
     the keys watched before); the encoded reply."""
@@ -116,7 +116,7 @@ async def watch(
     if transaction.watch_shard not in (None, shard):
         return CROSSSLOT_REPLY
     try:
-        digests = await backend.digests(shard, keys)
+        digests = await backend.digests(shard, keys, db)
     except BackendError as failure:
         return replies.error(failure.reply)
     watches = [Watch(key, digest) for key, digest in zip(keys, digests, strict=True)]
@@ -133,6 +133,7 @@ async def execute(
     refused: Callable[[Queued], bytes | None] | None = None,
     writer: int = 0,
     caller: ScriptCaller | None = None,
+    db: int = 0,
 ) -> bytes:
     """EXEC: the shard runs the forwarded commands as one entry (unless a watched key
     changed); `run_local` runs the router-local ones after it, in their queue positions.
@@ -159,7 +160,14 @@ async def execute(
     if forwarded or watches:
         try:
             raw = await backend.transaction(
-                shard if shard is not None else 0, forwarded, resp3, watches, marks, writer, caller
+                shard if shard is not None else 0,
+                forwarded,
+                resp3,
+                watches,
+                marks,
+                writer,
+                caller,
+                db,
             )
         except BackendError as failure:
             return replies.error(failure.reply)

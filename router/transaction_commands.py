@@ -5,6 +5,7 @@ UNWATCH, queued as Redis does)."""
 from __future__ import annotations
 
 from proto import errors
+from proto.databases import database_index
 from proto.resp import OK, Error, Reply
 from router import replies, transaction
 from router.acl_check import exec_denial, script_caller
@@ -40,7 +41,7 @@ async def watch(connection: Connection, args: list[bytes]) -> bytes:
     if state.active:
         return replies.error(errors.WATCH_IN_MULTI)
     ctx = connection.ctx
-    return await transaction.watch(state, args[1:], ctx.planner, ctx.backend)
+    return await transaction.watch(state, args[1:], ctx.planner, ctx.backend, connection.client.db)
 
 
 @answers_with("exec", acts_in_multi=True)
@@ -55,7 +56,13 @@ async def exec_(connection: Connection, args: list[bytes]) -> bytes:
     def refused(queued: Queued) -> bytes | None:
         return exec_denial(ctx, client, queued.spec, queued.args)
 
-    return await transaction.execute(
+    # The database after EXEC: that of its last SELECT, if the transaction ran.
+    selected = [
+        index
+        for queued in client.transaction.queued
+        if queued.spec.name == "select" and (index := database_index(queued.args[1])) is not None
+    ]
+    reply = await transaction.execute(
         client.transaction,
         client.resp3,
         ctx.backend,
@@ -64,4 +71,8 @@ async def exec_(connection: Connection, args: list[bytes]) -> bytes:
         refused,
         noloop_writer(client),
         script_caller(ctx, client, [queued.args for queued in client.transaction.queued]),
+        client.db,
     )
+    if selected and reply[:1] == b"*" and reply[:3] != b"*-1":
+        client.db = selected[-1]
+    return reply

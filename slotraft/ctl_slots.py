@@ -5,7 +5,8 @@ The move's state lives in the metadata group; this command drives it, and run ag
 takes up a move of the same range and target where the metadata says it is (every step is
 idempotent): begin, fence the source, clear the target's leftovers, copy the keys in
 chunks, commit the new owner (a new map epoch), activate the target, drop the source's
-copy, done. It prints its progress and exits 0 only when the move is done.
+copy, done. The keys of every database (SELECT 0-15) move: a key has its slot in each.
+It prints its progress and exits 0 only when the move is done.
 """
 
 from __future__ import annotations
@@ -202,6 +203,11 @@ class SlotMover:
                 yield reply
             if reply.done:
                 return
+            # The cursor is the node's (every database's keys, node/slot_entries.py
+            # encode_cursor), passed back as it is; one that does not advance would read
+            # the same chunk for ever (a node from before databases, its last key empty).
+            if not reply.last_key or reply.last_key == after:
+                raise MoveFailed(f"export from shard {shard}: the cursor did not advance")
             after = reply.last_key
 
     def _copy(

@@ -46,10 +46,13 @@ def wall_clock_ms() -> int:
 class _Waiter:
     """A parked blocking command."""
 
-    __slots__ = ("args", "future", "keys", "timer")
+    __slots__ = ("args", "db", "future", "keys", "timer")
 
-    def __init__(self, args: list[bytes], keys: list[bytes], future: asyncio.Future) -> None:
+    def __init__(
+        self, args: list[bytes], keys: list[bytes], future: asyncio.Future, db: int
+    ) -> None:
         self.args = args
+        self.db = db
         self.keys = keys
         self.future = future
         self.timer: asyncio.TimerHandle | None = None
@@ -123,6 +126,7 @@ class LocalBackend:
         marks: WriteMarks | None = None,  # no log here: nothing to note
         writer: int = 0,
         caller: ScriptCaller | None = None,
+        db: int = 0,
     ) -> list[bytes]:
         state = self._state(shard)
         engine = state.engine
@@ -133,19 +137,19 @@ class LocalBackend:
         rules = caller.rules if caller is not None else b""
         for args in commands:
             engine.scripting.caller = rules  # another call may have run while one blocked
+            engine.select(db)
             try:
                 reply = run(args, now, rng)
             except Exception as problem:
                 reply = self._engine_failure(args, problem)
             _report_denials(engine, caller)
-            if engine.db.events:
-                self._publish_events(engine)
+            self._publish_events(engine)
             if engine.changed_keys:
                 self._changed(engine.changed_keys, writer)
                 if state.waiters:
                     self._serve_blocked(state, list(engine.changed_keys))
             if type(reply) is WouldBlock:
-                reply = await self._park(state, args, reply)
+                reply = await self._park(state, args, reply, db)
                 now = self._clock_ms()
             out.append(encode(reply, resp3))
         return out
@@ -159,9 +163,11 @@ class LocalBackend:
         marks: WriteMarks | None = None,
         writer: int = 0,
         caller: ScriptCaller | None = None,
+        db: int = 0,
     ) -> bytes:
         state = self._state(shard)
         state.engine.scripting.caller = caller.rules if caller is not None else b""
+        state.engine.select(db)
         pairs = [(watch.key, watch.digest) for watch in watches]
         try:
             replies = state.engine.execute_transaction(
@@ -181,9 +187,20 @@ class LocalBackend:
             self._serve_blocked(state, _named_keys(commands))
         return encode(replies, resp3)
 
-    async def digests(self, shard: int, keys: list[bytes]) -> list[bytes]:
+    async def digests(self, shard: int, keys: list[bytes], db: int = 0) -> list[bytes]:
         state = self._state(shard)
+        state.engine.select(db)
         return [digest for _, digest in state.engine.watch_digests(keys, self._clock_ms())]
+
+    async def swap_databases(self, first: int, second: int) -> None:
+        """SWAPDB: every engine's map at once (one event-loop step: no client sees one
+        shard swapped and another not); parked commands of either database look again."""
+        for state in self._shards:
+            databases = state.engine.databases
+            databases.swap(first, second)
+            keys = [*databases.database(first).data, *databases.database(second).data]
+            if state.waiters and keys:
+                self._serve_blocked(state, keys)
 
     async def info(self, shard: int) -> dict[str, Any]:
         state = self._state(shard)
@@ -301,11 +318,12 @@ class LocalBackend:
         removed = 0
         now = self._clock_ms()
         for state in self._shards:
-            candidates = state.engine.expired_candidates(now, limit)
-            if candidates:
-                removed += state.engine.apply_expire(candidates, now)
-                self._publish_events(state.engine)
+            engine = state.engine
+            for space_id, candidates in engine.expired_by_space(now, limit).items():
+                removed += engine.apply_expire(candidates, now, space_id)
+                self._publish_events(engine)
                 self._changed(candidates)
+            engine.select(0)
         return removed
 
     def _changed(self, keys: list[bytes], writer: int = 0) -> None:
@@ -329,7 +347,7 @@ class LocalBackend:
     def _publish_events(self, engine: Engine) -> None:
         """Deliver the keyspace notifications of what the engine just ran (this backend
         is every shard's leader and the only router)."""
-        events = engine.db.take_events()
+        events = engine.take_events()
         if events:
             setting = engine.config.notify_keyspace_events
             for channel, message in channels_of(events, setting):
@@ -341,11 +359,11 @@ class LocalBackend:
         log.error("engine failed on %r", args[:3], exc_info=problem)
         return Error(b"ERR internal error in the engine: %r" % problem)
 
-    async def _park(self, state: _Shard, args: list[bytes], blocked: WouldBlock) -> Reply:
+    async def _park(self, state: _Shard, args: list[bytes], blocked: WouldBlock, db: int) -> Reply:
         loop = asyncio.get_running_loop()
         if blocked.resolved is not None:
             args = blocked.resolved  # XREAD's `$` as its first execution resolved it
-        waiter = _Waiter(args, list(dict.fromkeys(blocked.keys)), loop.create_future())
+        waiter = _Waiter(args, list(dict.fromkeys(blocked.keys)), loop.create_future(), db)
         for key in waiter.keys:
             state.waiters.setdefault(key, []).append(waiter)
         if blocked.timeout > 0:
@@ -385,7 +403,10 @@ class LocalBackend:
             if not queue:
                 continue
             for waiter in list(queue):
-                if waiter.future.done() or not may_serve(engine.db, waiter.args, waiter.keys):
+                if waiter.future.done():
+                    continue
+                engine.select(waiter.db)
+                if not may_serve(engine.db, waiter.args, waiter.keys):
                     continue
                 try:
                     reply = engine.execute(waiter.args, self._clock_ms(), state.rng)

@@ -30,6 +30,7 @@ from node.engine import (  # noqa: F401  (importing registers the implementation
 )
 from node.engine.blocking import WouldBlock
 from node.engine.config import EngineConfig
+from node.engine.databases import Databases
 from node.engine.digest import digests, unchanged
 from node.engine.errors import LOCAL_FAILURES, CommandError, internal_error
 from node.engine.eviction import Evictor
@@ -38,6 +39,7 @@ from node.engine.registry import IMPLEMENTATIONS
 from node.engine.scripting import Scripting
 from node.engine.snapshot import dump, load_into
 from proto.commands import SHARD_COMMANDS, CommandSpec, Unresolved
+from proto.databases import select_index
 from proto.errors import OOM
 from proto.resp import OK, Error, Reply
 
@@ -75,9 +77,12 @@ class Engine:
 
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
+        # The selected database's key space (select); database 0 between requests.
         self.db = Keyspace(self.config)
-        # Leader-local eviction state (recency/frequency tracker); not replicated.
-        self.evictor = Evictor(self.db)
+        self.databases = Databases(self.config, self.db)
+        # Leader-local eviction state (recency/frequency tracker), one per key space; not
+        # replicated.
+        self.evictor: Evictor = self.databases.evictors[0]
         # The script cache (replicated: snapshots carry it) and the Lua runtime.
         self.scripting = Scripting(self)
         # Whether a hash slot belongs to this shard: a script may only touch keys that do.
@@ -89,6 +94,35 @@ class Engine:
         # Keyspace events of reads served outside the log (execute_readonly), for the
         # node to publish: a read runs on one replica only.
         self.read_events: list[tuple[str, bytes, bytes]] = []
+
+    # ------------------------------------------------------------------ databases
+
+    def select(self, index: int) -> Keyspace:
+        """Make database `index` (0-15) the one commands act on, and return it."""
+        db = self.db = self.databases.database(index)
+        return db
+
+    def select_for_read(self, index: int) -> Keyspace:
+        """select for a read outside the log: a database never written is not made."""
+        db = self.db = self.databases.readable(index)
+        return db
+
+    def take_events(self) -> list[tuple[Any, ...]]:
+        """The keyspace events every database recorded since the last call (the key
+        spaces share one list)."""
+        return self.db.take_events()
+
+    def install_evictors(self) -> None:
+        """(Re)create every key space's access tracker for the configured policy."""
+        self.databases.install_evictors()
+
+    def used_memory(self) -> int:
+        """Every database's used_memory (maxmemory is the shard's, not a database's)."""
+        return sum(db.used_memory for db in self.databases.spaces.values())
+
+    def key_count(self) -> int:
+        """The keys of every database."""
+        return sum(len(db.data) for db in self.databases.spaces.values())
 
     # ------------------------------------------------------------------ commands
 
@@ -190,7 +224,7 @@ class Engine:
         # misses) are kept apart from the entry's, for the node that serves it to publish.
         notifying = bool(self.config.notify_keyspace_events)
         if notifying:
-            entry_events, db.events = db.events, []
+            entry_events = db.take_events()
         try:
             self._begin_work(db, args)
             return implementation(db, args)
@@ -204,8 +238,8 @@ class Engine:
             db.mutating = True
             db.reading = False
             if notifying:
-                self.read_events.extend(db.events)
-                db.events = entry_events
+                self.read_events.extend(db.take_events())
+                db.events.extend(entry_events)
 
     def execute_transaction(
         self,
@@ -223,7 +257,7 @@ class Engine:
             if not unchanged(self.db, watches):
                 self.db.changed = []
                 return None
-        replies = []
+        replies: list[Reply] = []
         changed: list[bytes] = []
         db = self.db
         # The transaction is one entry, applied in one go: its commands share one budget.
@@ -232,6 +266,17 @@ class Engine:
             for args in commands:
                 db.work_done = 0
                 db.changed = []
+                if args[0].lower() == b"select" and len(args) == 2:
+                    # The router sends a transaction's SELECTs along: the commands after
+                    # one act on its database, as in Redis.
+                    index = select_index(args[1])
+                    if type(index) is bytes:
+                        replies.append(Error(index))
+                        continue
+                    db = self.select(index)  # type: ignore[arg-type]
+                    db.changed = []
+                    replies.append(OK)
+                    continue
                 # Without execute's SET shortcut, which would not charge the budget.
                 spec = _resolve(args)
                 if type(spec) is Unresolved:
@@ -253,29 +298,42 @@ class Engine:
     def out_of_memory(self) -> bool:
         """Whether a DENYOOM command must be refused: over maxmemory and no key can be
         evicted under the policy (the leader proposes evictions asynchronously)."""
-        if self.db.used_memory <= self.config.maxmemory:
+        if self.used_memory() <= self.config.maxmemory:
             return False
         policy = self.config.maxmemory_policy
         if policy == "noeviction":
             return True
+        spaces = self.databases.spaces.values()
         if policy.startswith("volatile-"):
-            return not self.db.expires
-        return not self.db.data
+            return not any(db.expires for db in spaces)
+        return not any(db.data for db in spaces)
 
     def expired_candidates(self, now_ms: int, limit: int = 64) -> list[bytes]:
-        return self.db.expired_candidates(now_ms, limit)
+        """Database 0's keys past their TTL (the key space with id 0)."""
+        return self.databases.spaces[0].expired_candidates(now_ms, limit)
 
-    def apply_expire(self, keys: list[bytes], now_ms: int) -> int:
+    def expired_by_space(self, now_ms: int, limit: int = 64) -> dict[int, list[bytes]]:
+        """Keys past their TTL in every key space, by key space id (at most `limit` in
+        each), for the leader's active-expiry entry."""
+        found = {}
+        for space_id, db in self.databases.spaces.items():
+            if db.expires:
+                keys = db.expired_candidates(now_ms, limit)
+                if keys:
+                    found[space_id] = keys
+        return found
+
+    def apply_expire(self, keys: list[bytes], now_ms: int, space_id: int = 0) -> int:
         """Apply an active-expiry entry proposed by the leader."""
-        db = self.db
+        db = self.db = self.databases.space(space_id)
         db.now_ms = now_ms
         db.mutating = True
         db.changed = []
         return db.expire_keys(keys)
 
-    def apply_evict(self, keys: list[bytes]) -> int:
+    def apply_evict(self, keys: list[bytes], space_id: int = 0) -> int:
         """Apply an eviction entry proposed by the leader."""
-        db = self.db
+        db = self.db = self.databases.space(space_id)
         db.changed = []
         count = 0
         for key in keys:
@@ -288,12 +346,26 @@ class Engine:
     def memory_to_free(self) -> int:
         """Bytes over maxmemory (0 when under it or unlimited): what evictions must free."""
         maxmemory = self.config.maxmemory
-        return max(self.db.used_memory - maxmemory, 0) if maxmemory else 0
+        return max(self.used_memory() - maxmemory, 0) if maxmemory else 0
 
     def eviction_candidates(self, count: int, rng: random.Random | None = None) -> list[bytes]:
-        """Up to `count` keys the policy would evict, best first, for the leader to propose
-        as an eviction entry. Reads leader-local recency; changes nothing replicated."""
+        """Up to `count` keys of database 0 the policy would evict, best first."""
         return self.evictor.candidates(count, rng)
+
+    def eviction_candidates_by_space(
+        self, count: int, rng: random.Random | None = None
+    ) -> tuple[int, list[bytes]]:
+        """(key space id, up to `count` of its keys the policy would evict, best first),
+        from the key space that holds the most memory with a candidate, for the leader to
+        propose as an eviction entry. Reads leader-local recency; changes nothing
+        replicated."""
+        databases = self.databases
+        by_size = sorted(databases.spaces.items(), key=lambda item: -item[1].used_memory)
+        for space_id, _ in by_size:
+            keys = databases.evictors[space_id].candidates(count, rng)
+            if keys:
+                return space_id, keys
+        return 0, []
 
     # ------------------------------------------------------------------ WATCH and snapshots
 
@@ -303,14 +375,19 @@ class Engine:
         return digests(self.db, keys)
 
     def snapshot(self) -> bytes:
-        """The replicated state as bytes (node.engine.snapshot)."""
-        return dump(self.db)
+        """The replicated state as bytes (node.engine.snapshot; several key spaces in
+        node.engine.databases's frame)."""
+        databases = self.databases
+        if databases.is_plain():
+            return dump(databases.spaces[0])
+        return databases.dump(dump)
 
     def restore(self, blob: bytes | bytearray | memoryview) -> None:
-        """Replace the state by a snapshot's; raises snapshot.SnapshotError, leaving the
-        state as it was, when the snapshot is corrupted, truncated or of another version."""
-        load_into(self.db, blob)
-        self.evictor.install()
+        """Replace the state by a snapshot's; raises snapshot.SnapshotError (or
+        databases.DatabaseError), leaving the state as it was, when the snapshot is
+        corrupted, truncated or of another version."""
+        self.databases.restore(blob, load_into)
+        self.select(0)
 
     @property
     def changed_keys(self) -> list[bytes]:
@@ -318,26 +395,42 @@ class Engine:
         return self.db.changed
 
     def stats(self) -> dict[str, Any]:
-        db = self.db
+        spaces = list(self.databases.spaces.values())
+        keys = sum(len(db.data) for db in spaces)
+        expires = sum(len(db.expires) for db in spaces)
         return {
-            "keys": len(db.data),
-            "expires": len(db.expires),
-            "used_memory": db.used_memory,
-            "expired_keys": db.expired_keys,
-            "evicted_keys": db.evicted_keys,
-            "keyspace_hits": db.keyspace_hits,
-            "keyspace_misses": db.keyspace_misses,
-            "dirty": db.dirty,
-            "avg_ttl": _average_ttl(db),
+            "keys": keys,
+            "expires": expires,
+            "used_memory": self.used_memory(),
+            "expired_keys": sum(db.expired_keys for db in spaces),
+            "evicted_keys": sum(db.evicted_keys for db in spaces),
+            "keyspace_hits": sum(db.keyspace_hits for db in spaces),
+            "keyspace_misses": sum(db.keyspace_misses for db in spaces),
+            "dirty": sum(db.dirty for db in spaces),
+            "avg_ttl": _average_ttl(self.databases.spaces[0]),
             # What used_memory counts besides the data: per key and per expiry.
-            "overhead_bytes": len(db.data) * KEY_OVERHEAD + len(db.expires) * EXPIRE_OVERHEAD,
+            "overhead_bytes": keys * KEY_OVERHEAD + expires * EXPIRE_OVERHEAD,
             "cached_scripts": len(self.scripting.bodies),
             "script_bytes": sum(map(len, self.scripting.bodies.values())),
             "libraries": len(self.scripting.functions.libraries),
             "functions": sum(
                 len(library.functions) for library in self.scripting.functions.libraries.values()
             ),
+            # INFO keyspace's line of each database that has keys: dbN_keys, dbN_expires,
+            # dbN_avg_ttl (flat: the node's Stats carries integers only).
+            **self._database_stats(),
         }
+
+    def _database_stats(self) -> dict[str, int]:
+        stats = {}
+        for index, db in self.databases.existing():
+            if db.data:
+                stats[f"db{index}_keys"] = len(db.data)
+                stats[f"db{index}_expires"] = len(db.expires)
+                stats[f"db{index}_avg_ttl"] = _average_ttl(db)
+        stats["db_map_epoch"] = self.databases.map_epoch
+        stats["db_fence_epoch"] = self.databases.fence_epoch
+        return stats
 
 
 def _average_ttl(db: Keyspace, samples: int = 1000) -> int:

@@ -90,10 +90,14 @@ _KEYSPACE_OR_KEYEVENT = 0b11
 
 
 class Keyspace:
-    """One database (DB 0) of one shard replica."""
+    """One database of one shard replica (node/engine/databases.py holds them all)."""
 
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
+        # The engine's databases (node.engine.databases.Databases), for the commands that
+        # reach another one (MOVE, COPY DB, FLUSHALL); None for a key space alone.
+        self.databases: Any = None
+        self.index = 0  # the database index that names this key space now
         self.data: dict[bytes, Any] = {}
         self.expires: dict[bytes, int] = {}
         self.used_memory = 0
@@ -119,7 +123,7 @@ class Keyspace:
         # Keyspace notifications: the events of applied commands, (class, event, key), kept
         # only for the classes notify-keyspace-events enables; whoever applies the entry
         # takes them (take_events) and the shard's leader publishes them.
-        self.events: list[tuple[str, bytes, bytes]] = []
+        self.events: list[tuple[Any, ...]] = []
         self._notify_text = ""
         self._notify_mask = 0
         # Counters for INFO (deterministic: they depend only on applied commands).
@@ -152,11 +156,18 @@ class Keyspace:
             self._notify_mask = notify_flags(text)
         mask = self._notify_mask
         if mask & notify_flags(event_class) and mask & _KEYSPACE_OR_KEYEVENT:
-            self.events.append((event_class, event, key))
+            # Database 0's events stay three fields (node/notifications.py Event).
+            if self.index:
+                self.events.append((event_class, event, key, self.index))
+            else:
+                self.events.append((event_class, event, key))
 
-    def take_events(self) -> list[tuple[str, bytes, bytes]]:
+    def take_events(self) -> list[tuple[Any, ...]]:
         """The events recorded since the last call, oldest first."""
-        events, self.events = self.events, []
+        # In place: the key spaces of one engine share the list (node.engine.databases),
+        # so that MOVE's two events keep their order.
+        events = self.events[:]
+        self.events.clear()
         return events
 
     # ------------------------------------------------------------------ work

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from node.engine.config import EngineConfig
+from node.engine.databases import Databases
 from node.engine.keyspace import Keyspace
 from proto.commands import CommandSpec
 from proto.resp import Reply
@@ -16,6 +17,7 @@ from proto.resp import Reply
 class ScriptHost(Protocol):
     config: EngineConfig
     db: Keyspace  # its `changed`: the keys the last command modified
+    databases: Databases  # SELECT's databases (a script's SELECT)
     owns_slot: Callable[[int], bool]  # whether a hash slot belongs to this shard
 
     def execute_resolved(
@@ -28,6 +30,10 @@ class ScriptHost(Protocol):
     ) -> Reply: ...
 
     def out_of_memory(self) -> bool: ...
+
+    def select(self, index: int) -> Keyspace: ...
+
+    def select_for_read(self, index: int) -> Keyspace: ...
 
     def execute_readonly_resolved(
         self, spec: CommandSpec, args: list[bytes], now_ms: int, rng: random.Random

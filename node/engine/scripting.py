@@ -54,6 +54,7 @@ from proto.commands import (
     Unresolved,
     lookup,
 )
+from proto.databases import select_index
 from proto.errors import OOM
 from proto.slots import key_slot
 
@@ -139,7 +140,7 @@ REPLY_SLOTS = 256
 # Commands a script may call that the engine does not run itself.
 # Commands whose BLOCK option Redis refuses in scripts (LEASE.GET BLOCK answers WAIT).
 _BLOCK_OPTION_REFUSED = frozenset(("xread", "xreadgroup"))
-_LOCAL_COMMANDS = frozenset({"ping", "echo", "time"})
+_LOCAL_COMMANDS = frozenset({"ping", "echo", "time", "select"})
 
 
 class _Rand48:
@@ -449,6 +450,7 @@ class Scripting:
         line)."""
         if budget is None:
             budget = self.engine.config.script_max_instructions
+        selected = self.engine.db  # a script's SELECT is its own (Redis 7.0)
         try:
             runtime, run, _ = self._start()
             key_table = runtime.table_from(keys)
@@ -461,6 +463,7 @@ class Scripting:
         finally:
             self._runtime = None  # the runtime goes with its run: nothing outlives it
             self._rng = None
+            self.engine.db = selected
         self.engine.db.changed = self._changed
         status, message, source, line, units_left = _five(outcome)
         self._last_units = budget - (units_left if units_left is not None else 0)
@@ -720,8 +723,26 @@ class Scripting:
             return args[1] if len(args) == 2 else resp.PONG
         if spec.name == "echo":
             return args[1]
+        if spec.name == "select":
+            return self._select(args[1])
         now = self._now_ms  # the entry's time: the same on every replica
         return [b"%d" % (now // 1000), b"%d" % (now % 1000 * 1000)]
+
+    def _select(self, arg: bytes) -> resp.Reply:
+        """SELECT from a script: the rest of the script acts on that database."""
+        index = select_index(arg)
+        if type(index) is bytes:
+            return resp.Error(index)
+        assert type(index) is int
+        engine = self.engine
+        if engine.databases.is_fenced(index):
+            # A swap of it is in progress; a writing script waits before it runs (node/
+            # shard_state.py), a read may meet it.
+            return resp.Error(b"TRYAGAIN the database is being swapped; try again")
+        changed = engine.db.changed
+        db = engine.select_for_read(index) if self._read_only else engine.select(index)
+        db.changed = changed
+        return resp.OK
 
     # ------------------------------------------------------------------ conversions
 

@@ -1,7 +1,8 @@
 """Generic key-space commands, as Redis 7.0's db.c, expire.c and OBJECT (object.c).
 
-slotraft behaves as a Redis Cluster node (with Redis's default of 16 databases): only
-database 0 exists, so COPY ... DB n answers as a cluster node does.
+Databases 0-15 exist as in a standalone Redis (node/engine/databases.py): MOVE and COPY
+... DB reach another database of the same shard (a key keeps its slot in every
+database), FLUSHALL empties them all.
 """
 
 from __future__ import annotations
@@ -25,17 +26,19 @@ from node.engine.scan import (
     scan_reply,
 )
 from node.engine.work import string_work
-from proto.errors import NO_SUCH_KEY, NOT_INTEGER, SYNTAX, invalid_expire_time
+from proto.databases import select_index
+from proto.errors import (
+    NO_SUCH_KEY,
+    NOT_INTEGER,
+    SAME_OBJECT,
+    SYNTAX,
+    invalid_expire_time,
+)
 from proto.glob import compile_pattern, matches_all
 from proto.resp import OK, Reply, Simple
 
-SAME_OBJECT = b"ERR source and destination objects are the same"
-DB_OUT_OF_RANGE = b"ERR DB index is out of range"
-COPY_OTHER_DB = b"ERR Copying to another database is not allowed in cluster mode"
-INT_OUT_OF_RANGE = b"ERR value is out of range, value must between -2147483648 and 2147483647"
 NX_INCOMPATIBLE = b"ERR NX and XX, GT or LT options at the same time are not compatible"
 GT_LT_INCOMPATIBLE = b"ERR GT and LT options at the same time are not compatible"
-DATABASES = 16  # Redis's default `databases`: DB 1-15 exist but cluster mode refuses them
 EMBSTR_SIZE_LIMIT = 44  # object.c OBJ_ENCODING_EMBSTR_SIZE_LIMIT
 # The largest seconds value whose conversion to ms does not overflow (C truncates the
 # division by 1000 toward zero, so the bound is the same on both sides).
@@ -222,14 +225,10 @@ def renamenx(db: Keyspace, args: list[bytes]) -> Reply:
 
 def _database_index(arg: bytes) -> int:
     """getIntFromObjectOrReply then selectDb's range check."""
-    index = to_int(arg)
-    if index is None:
-        raise CommandError(NOT_INTEGER)
-    if index < -(2**31) or index >= 2**31:
-        raise CommandError(INT_OUT_OF_RANGE)
-    if index < 0 or index >= DATABASES:
-        raise CommandError(DB_OUT_OF_RANGE)
-    return index
+    index = select_index(arg)
+    if type(index) is bytes:
+        raise CommandError(index)
+    return index  # type: ignore[return-value]
 
 
 def copy_work(value: Any) -> int:
@@ -256,7 +255,7 @@ def duplicate(value: Any) -> Any:
 def copy(db: Keyspace, args: list[bytes]) -> Reply:
     source, target = args[1], args[2]
     replace = False
-    database = 0
+    database = db.index
     index = 3
     while index < len(args):
         option = args[index].lower()
@@ -268,23 +267,69 @@ def copy(db: Keyspace, args: list[bytes]) -> Reply:
         else:
             raise CommandError(SYNTAX)
         index += 1
-    if database != 0:
-        raise CommandError(COPY_OTHER_DB)
-    if source == target:
+    destination = _other(db, database)
+    if source == target and destination is db:
         raise CommandError(SAME_OBJECT)
     value = db.lookup_read(source)
     if value is None:
         return 0
     db.charge(copy_work(value))
     when = db.get_expire(source)
-    if db.lookup(target) is not None:
+    if destination.lookup(target) is not None:
         if not replace:
             return 0
-        db.delete(target)
-    db.set(target, duplicate(value))
+        destination.delete(target)
+    destination.set(target, duplicate(value))
     if when is not None:
-        db.set_expire(target, when)
-    db.notify("g", b"copy_to", target)
+        destination.set_expire(target, when)
+    destination.notify("g", b"copy_to", target)
+    _changed_elsewhere(db, destination, target)
+    return 1
+
+
+def _other(db: Keyspace, index: int) -> Keyspace:
+    """Database `index`'s key space, set up for the running command as `db` is."""
+    if index == db.index or db.databases is None:
+        return db
+    other: Keyspace = db.databases.database(index)
+    other.now_ms = db.now_ms
+    other.rng = db.rng
+    other.mutating = db.mutating
+    other.changed = []
+    return other
+
+
+def _changed_elsewhere(db: Keyspace, other: Keyspace, key: bytes) -> None:
+    """A key changed in another database: reported among the running command's changes
+    (blocked clients and client tracking name keys without their database, as Redis's
+    tracking does), and that key space's memory accounted."""
+    if other is not db and other.changed:
+        db.changed.extend(other.changed)
+        other.reaccount()
+        other.changed = []
+
+
+@command("move")
+def move(db: Keyspace, args: list[bytes]) -> Reply:
+    """MOVE key db: as Redis 7.0's moveCommand."""
+    key = args[1]
+    index = _database_index(args[2])
+    destination = _other(db, index)
+    if destination is db:
+        raise CommandError(SAME_OBJECT)
+    value = db.lookup_quietly(key)
+    if value is None:
+        return 0
+    when = db.get_expire(key)
+    if destination.lookup_quietly(key) is not None:
+        return 0
+    db.delete(key)
+    destination.set(key, value)
+    if when is not None:
+        destination.set_expire(key, when)
+    db.notify("g", b"move_from", key)
+    destination.notify("g", b"move_to", key)
+    _changed_elsewhere(db, destination, key)
     return 1
 
 
@@ -357,7 +402,19 @@ def dbsize(db: Keyspace, args: list[bytes]) -> Reply:
 def flush(db: Keyspace, args: list[bytes]) -> Reply:
     if len(args) > 2 or (len(args) == 2 and args[1].lower() not in (b"sync", b"async")):
         raise CommandError(SYNTAX)
-    db.flush()
+    if args[0].lower() == b"flushall" and db.databases is not None:
+        for space in db.databases.all_spaces():
+            if space is not db:
+                # Their keys are changes of this command too (blocked clients, WATCH,
+                # tracking, a slot range's copy: node/slot_entries.py TRACK).
+                space.changed = []
+                space.flush()
+                db.changed.extend(space.changed)
+                space.changed = []
+        db.flush()
+        db.databases.drop_empty(keep=db)
+    else:
+        db.flush()
     return OK
 
 

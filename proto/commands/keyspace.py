@@ -231,6 +231,27 @@ COMMANDS = [
         merge=Merge.SUM,
     ),
     command(
+        "move",
+        3,
+        WRITE | FAST,
+        (1, 1, 1),
+        group=GROUP,
+        summary="Moves a key to another database (of the same shard: a key's slot is its own).",
+    ),
+    command(
+        "swapdb",
+        3,
+        WRITE | FAST,
+        group="server",
+        acl_categories=("@keyspace", "@write", "@fast", "@dangerous"),
+        summary="Swaps two databases, atomically for every client on every router.",
+        since="4.0.0",
+        complexity=(
+            "O(N) where N is the count of clients watching or blocking on keys from both databases."
+        ),
+        route=Route.ROUTER,
+    ),
+    command(
         "flushdb",
         -1,
         WRITE,

@@ -65,7 +65,7 @@ flag_errors = st.sampled_from(
 relative_flags = st.one_of(options([b"NX"], [b"XX"], [b"nx"]), flag_errors)
 absolute_flags = st.one_of(options([b"NX"], [b"XX"], [b"GT"], [b"LT"], [b"gt"]), flag_errors)
 
-copy_database = st.sampled_from([b"0", b"16", b"-1", b"x", b"99999999999", b"00"])
+copy_database = st.sampled_from([b"0", b"1", b"15", b"16", b"-1", b"x", b"99999999999", b"00"])
 copy_options = options([b"REPLACE"], [b"replace"], cmd(b"DB", copy_database), [b"BAD"])
 copy_trailing_db = st.sampled_from([[], [b"DB"], [b"REPLACE", b"DB"]])
 
@@ -265,6 +265,7 @@ CASES = [
     CommandCase("rename", cmd(b"RENAME", key, key)),
     CommandCase("renamenx", cmd(b"RENAMENX", key, key)),
     CommandCase("copy", cmd(b"COPY", key, key, copy_options, copy_trailing_db)),
+    CommandCase("move", cmd(b"MOVE", key, copy_database)),
     CommandCase("dump", cmd(b"DUMP", key), normalize_dump),
     CommandCase(
         "restore",

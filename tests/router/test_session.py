@@ -178,12 +178,12 @@ def test_select_and_protocol_switch_mid_pipeline():
             + pack(b"GET", b"nothing")
             + pack(b"HELLO", b"3")
             + pack(b"GET", b"nothing")
-            + pack(b"SELECT", b"1")
+            + pack(b"SELECT", b"16")
             + pack(b"SELECT", b"x")
         )
         assert raw.startswith(b"+OK\r\n$-1\r\n%7\r\n")
         assert raw.endswith(
-            b"_\r\n-ERR SELECT is not allowed in cluster mode\r\n"
+            b"_\r\n-ERR DB index is out of range\r\n"
             b"-ERR value is not an integer or out of range\r\n"
         )
 

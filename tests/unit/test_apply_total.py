@@ -214,6 +214,8 @@ _payload = st.binary(max_size=12) | st.sampled_from([b"[\x00\x00\x00\x01", b"l\x
             st.booleans(),
             st.lists(st.lists(_payload, max_size=4), max_size=3),
             st.lists(st.tuples(_payload, _payload), max_size=2),
+            caller=st.sampled_from([b"", b"[]"]),
+            db=st.integers(0, 15),
         ),
         max_size=3,
     ),

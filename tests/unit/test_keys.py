@@ -306,8 +306,6 @@ def test_rename_onto_an_expired_key(node):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (["DB", "1"], "ERR Copying to another database is not allowed in cluster mode"),
-        (["DB", "15", "REPLACE"], "ERR Copying to another database is not allowed in cluster mode"),
         (["DB", "16"], "ERR DB index is out of range"),
         (["DB", "-1"], "ERR DB index is out of range"),
         (
