@@ -1,5 +1,6 @@
 """What both sources of `slotraft import` share: the tally of outcomes, the --resume
-state, the progress bar, the database mapping, and the pipelined RESTOREs (with the
+state (one part per source database), the progress bar, where each source database goes
+(plan) and the target's clients, one per database, and the pipelined RESTOREs (with the
 fallback for values too large for one)."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import json
 import random
 import sys
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from proto.rdb.reader import FormatError
 from slotraft.import_rebuild import rebuild
 
 BUSYKEY = "BUSYKEY"
+DATABASES = 16  # the target's databases, 0-15, as Redis has by default
 
 
 @dataclass
@@ -70,39 +73,87 @@ class Tally:
                 self.copied_sample[slot] = text
 
 
+class DatabaseState:
+    """One source database's part of --resume: where it goes (None: not imported), how
+    far its walk got (SCAN cursor, or its records done in the file) and its tally."""
+
+    def __init__(self, target: int | None) -> None:
+        self.target = target
+        self.position = 0
+        self.done = False
+        self.tally = Tally()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "position": self.position,
+            "done": self.done,
+            "tally": self.tally.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DatabaseState:
+        state = cls(data["target"])
+        state.position = data["position"]
+        state.done = data["done"]
+        state.tally = Tally.from_json(data["tally"])
+        return state
+
+
 class State:
-    """What --resume keeps: the source, where the walk is, the tally."""
+    """What --resume keeps: the source, and each source database's DatabaseState."""
 
     def __init__(self, path: Path | None, source: str) -> None:
         self.path = path
         self.source = source
-        self.position = 0  # SCAN cursor, or file records done
-        self.done = False
-        self.tally = Tally()
+        self.databases: dict[int, DatabaseState] = {}
         if path is not None and path.exists():
             data = json.loads(path.read_text())
             if data["source"] != source:
                 raise SystemExit(f"{path} is the state of an import from {data['source']}")
-            self.position = data["position"]
-            self.done = data["done"]
-            self.tally = Tally.from_json(data["tally"])
+            if "databases" not in data:
+                # One position for the whole source: which database it was in is unknown.
+                raise SystemExit(
+                    f"{path} is the state of an older slotraft import (database 0 only): "
+                    "remove it to start again"
+                )
+            self.databases = {
+                int(db): DatabaseState.from_json(entry) for db, entry in data["databases"].items()
+            }
+
+    def database(self, db: int, target: int | None) -> DatabaseState:
+        """Source database `db`'s state, new or resumed. Resumed, it must go where it went
+        before: half of it in one target database and half in another helps nobody (one
+        left out before copied nothing, and may go anywhere now)."""
+        state = self.databases.get(db)
+        if state is None or state.target is None:
+            state = self.databases[db] = DatabaseState(target)
+        if state.target != target:
+            raise SystemExit(
+                f"{self.path}: source database {db} was being imported into "
+                f"{_where(state.target)}, not {_where(target)}: give the same --db-map"
+            )
+        return state
 
     def save(self) -> None:
         if self.path is None:
             return
         data = {
             "source": self.source,
-            "position": self.position,
-            "done": self.done,
-            "tally": self.tally.to_json(),
+            "databases": {str(db): entry.to_json() for db, entry in self.databases.items()},
         }
         temporary = self.path.with_suffix(self.path.suffix + ".tmp")
         temporary.write_text(json.dumps(data))
         temporary.replace(self.path)
 
 
+def _where(target: int | None) -> str:
+    return "no database (left out by --db-map)" if target is None else f"database {target}"
+
+
 class Progress:
-    def __init__(self, total: int, quiet: bool) -> None:
+    def __init__(self, db: int, total: int, quiet: bool) -> None:
+        self.db = db
         self.total = max(total, 1)
         self.quiet = quiet
 
@@ -112,25 +163,52 @@ class Progress:
         ratio = min(done / self.total, 1.0)
         bar = "#" * int(ratio * 30)
         line = (
-            f"\r[{bar:<30}] {ratio:6.1%} {done}/{self.total} keys: copied {tally.copied}, "
-            f"skipped {sum(tally.skipped.values())}, failed {sum(tally.failed.values())}"
+            f"\rdb {self.db:<2} [{bar:<30}] {ratio:6.1%} {done}/{self.total} keys: "
+            f"copied {tally.copied}, skipped {sum(tally.skipped.values())}, "
+            f"failed {sum(tally.failed.values())}"
         )
         sys.stderr.write(line + ("\n" if final else ""))
         sys.stderr.flush()
 
 
-def db_map(entries: list[str]) -> dict[int, int]:
-    mapping = {0: 0}
-    for entry in entries:
-        source, _, target = entry.partition(":")
-        if not source.isdigit() or target != "0":
-            raise SystemExit(f"--db-map {entry}: SRC:0 expected (slotraft has database 0 only)")
-        mapping[int(source)] = 0
-    return mapping
+def plan(source_dbs: Iterable[int], mapping: dict[int, int] | None) -> dict[int, int | None]:
+    """Where each source database goes, in order; None: --db-map leaves it out. Without
+    --db-map each goes into its own number, which must be one of the target's: else
+    SystemExit, before anything is copied."""
+    targets: dict[int, int | None] = {}
+    for db in sorted(set(source_dbs)):
+        if mapping is not None:
+            targets[db] = mapping.get(db)
+        elif 0 <= db < DATABASES:
+            targets[db] = db
+        else:
+            raise SystemExit(
+                f"source database {db}: the target has databases 0-{DATABASES - 1} "
+                f"(--db-map {db}:N imports it into database N)"
+            )
+    return targets
 
 
-def other_db_reason(db: int) -> str:
-    return f"database {db}: slotraft has database 0 only (--db-map {db}:0 imports it)"
+def not_mapped_reason(db: int) -> str:
+    return f"database {db}: not in --db-map"
+
+
+def open_targets(args: Any, databases: Iterable[int]) -> dict[int, redis.Redis]:
+    """A client for each target database (redis-py SELECTs it on every new connection),
+    each tried with a PING: a target without that database, or without SELECT, stops
+    the import before anything is copied rather than failing every key."""
+    host, _, port = args.to.rpartition(":")
+    clients: dict[int, redis.Redis] = {}
+    for db in sorted(set(databases)):
+        client = redis.Redis(
+            host=host or "127.0.0.1", port=int(port), password=args.to_password, db=db
+        )
+        try:
+            client.ping()
+        except redis.exceptions.RedisError as error:
+            raise SystemExit(f"--to {args.to}: database {db}: {error}") from None
+        clients[db] = client
+    return clients
 
 
 def restore_batch(

@@ -1,11 +1,13 @@
-"""Comparing values by content for `slotraft import`'s verification. A value is read
-back with the data commands (GET, LRANGE, SMEMBERS, HGETALL, ZRANGE, XRANGE: a stream's
-entries, each as its ID and sorted field-value pairs), not DUMP: that
+"""`slotraft import`'s verification, one DatabaseCheck per source database: its key
+count against the target database's, and a sample of its copied keys compared by value.
+A value is read back with the data commands (GET, LRANGE, SMEMBERS, HGETALL, ZRANGE,
+XRANGE: a stream's entries, each as its ID and sorted field-value pairs), not DUMP: that
 checks what RESTORE built, and works for values too large for one DUMP here. A DUMP
 payload (from an .rdb file) is decoded to the same canonical form."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -14,6 +16,48 @@ from proto.rdb import values
 from proto.rdb.reader import FormatError
 
 Content = tuple[bytes, Any]
+
+
+@dataclass
+class DatabaseCheck:
+    source_db: int
+    target_db: int | None  # None: not imported (--db-map leaves it out)
+    source_keys: int
+    target_keys: int = 0  # in the target database after the import
+    sample: list[bool] = field(default_factory=list)  # per sampled key: the same value
+
+
+def compare_live(source: redis.Redis, target: redis.Redis, keys: list[bytes]) -> list[bool]:
+    """Whether each key holds the same value on both sides, with a TTL on both or none
+    (the remaining times differ by the time the copy took)."""
+    if not keys:
+        return []
+    theirs, ours = read_contents(source, keys), read_contents(target, keys)
+    their_ttls, our_ttls = _ttls(source, keys), _ttls(target, keys)
+    return [
+        a is not None and a == b and (ttl_a == -1) == (ttl_b == -1)
+        for a, b, ttl_a, ttl_b in zip(theirs, ours, their_ttls, our_ttls, strict=True)
+    ]
+
+
+def _ttls(client: redis.Redis, keys: list[bytes]) -> list[Any]:
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.pttl(key)
+    return pipe.execute(raise_on_error=False)
+
+
+def compare_payloads(
+    target: redis.Redis, keys: list[bytes], payloads: dict[bytes, bytes]
+) -> list[bool]:
+    """Whether each key holds the value of its DUMP payload (from the file)."""
+    if not keys:
+        return []
+    ours = read_contents(target, keys)
+    return [
+        found is not None and found == payload_content(payloads[key])
+        for key, found in zip(keys, ours, strict=True)
+    ]
 
 
 def _canonical(kind: bytes, items: Any) -> Content:
