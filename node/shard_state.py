@@ -221,6 +221,8 @@ class ShardState:
                 changed.update(apart_keys)
         if self.slots.tracking is not None:  # a range being copied: what changed in it
             self.slots.note_changed(changed)
+        if engine.db.index:
+            engine.select(0)
         return outcome
 
     def _other_spaces_housekeeping(
@@ -313,32 +315,10 @@ class ShardState:
             if sequence:
                 sessions.record(client_id, sequence, acked, replies, now)
             return RequestResult(replies=replies)
+        # The request's database (apply_steps selects database 0 again after the entry).
         if database != engine.db.index:
             engine.select(database)
-        try:
-            return (
-                yield from self._run_request(
-                    request, commands, now, rng, changed, client_id, sequence, acked
-                )
-            )
-        finally:
-            if engine.db.index:
-                engine.select(0)
-
-    def _run_request(
-        self,
-        request: Request,
-        commands: list[list[bytes]],
-        now: int,
-        rng: random.Random,
-        changed: set[bytes],
-        client_id: int,
-        sequence: int,
-        acked: int,
-    ) -> Generator[None, None, RequestResult]:
-        _, _, _, kind, resp3, _, watches, caller, _ = request
-        sessions = self.sessions
-        engine = self.engine
+        resp3, watches, caller = request.resp3, request.watches, request.caller
         slots = self.slots if self.slots.moved else None  # checked once slots moved
         scripting = engine.scripting  # its `denials` are taken after each command
         denials: list[tuple[int, int, bytes]] = []
