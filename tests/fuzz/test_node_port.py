@@ -132,6 +132,8 @@ def kv_frames(draw: st.DrawFn) -> bytes:
             read_only=draw(st.booleans()),
             consistency=draw(st.integers(0, 3)),  # type: ignore[arg-type]  # (unnamed values too)
             caller=draw(CALLERS),
+            # SELECT's databases, and past them (refused before the log)
+            db=draw(st.one_of(st.integers(0, 15), st.integers(16, 2**32 - 1))),
         )
         request.args.extend(args)
         request.arg_counts.extend(counts)
@@ -280,6 +282,10 @@ def test_strangers_routers_and_tools_stop_no_node_and_leave_the_replicas_equal()
             too_long.args.extend([b"EVAL", b"return 1", b"0"])
             too_long.arg_counts.append(3)
             assert attacker.ask(1, too_long).status == pb.REJECTED
+            no_such_db = pb.KvRequest(shard=0, db=16)
+            no_such_db.args.extend([b"SET", b"k", b"v"])
+            no_such_db.arg_counts.append(3)
+            assert attacker.ask(1, no_such_db).status == pb.REJECTED
             serves_again(cluster, "after-fuzz")
             cluster.wait_until_caught_up(90)
             client = redis.Redis(port=cluster.router_ports[0], socket_timeout=30)

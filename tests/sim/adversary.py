@@ -1,8 +1,10 @@
 """The simulation's adversarial client: shard log entries (node.entry_codec) full of
 random commands over every type with often invalid arguments, small Lua scripts,
-MULTI/EXEC transactions with WATCH digests, session retries, expiry and eviction keys, and
-malformed entries. Drawn from a seeded random.Random (the simulation's determinism), from
-the same vocabulary as the hypothesis fuzzers (tests/fuzz/entries.py)."""
+MULTI/EXEC transactions with WATCH digests (and SELECTs), session retries, expiry and
+eviction keys (of database 0 and others), requests in any of the 16 databases, database
+map entries (SWAPDB's steps, in and out of order), and malformed entries. Drawn from a
+seeded random.Random (the simulation's determinism), from the same vocabulary as the
+hypothesis fuzzers (tests/fuzz/entries.py)."""
 
 from __future__ import annotations
 
@@ -52,6 +54,8 @@ class Adversary:
             return self.script()
         if roll < 0.11:
             return [rng.randbytes(rng.randint(0, 6))]
+        if roll < 0.13:  # runs inside a transaction, an unknown command elsewhere
+            return [b"SELECT", rng.choice([b"0", b"3", b"15", b"16", b"-1", b"x"])]
         name = rng.choice(COMMAND_NAMES)
         name = name.upper() if rng.random() < 0.5 else name
         return [*name.split(b" "), *(self.token() for _ in range(rng.randint(0, 6)))]
@@ -93,15 +97,27 @@ class Adversary:
             sequence = max(self.sequences[client] - rng.choice((0, 0, 0, 1, 5)), 1)
         acked = max(sequence - rng.choice((0, 1, 2)), 0)
         resp3 = rng.random() < 0.3
+        db = rng.choice((3, 15, rng.randint(1, 15))) if rng.random() < 0.15 else 0
         shape = rng.random()
         if shape < 0.08:
+            blocking = [rng.choice(BLOCKING)]
             return Request(
-                client, sequence, acked, entry_codec.COMMANDS, resp3, [rng.choice(BLOCKING)], []
+                client, sequence, acked, entry_codec.COMMANDS, resp3, blocking, [], b"", db
             )
         commands = [self.command() for _ in range(rng.randint(1, 4))]
-        if shape < 0.3:
-            return Request(client, sequence, acked, entry_codec.TRANSACTION, resp3, commands, watch)
-        return Request(client, sequence, acked, entry_codec.COMMANDS, resp3, commands, [])
+        kind = entry_codec.TRANSACTION if shape < 0.3 else entry_codec.COMMANDS
+        watches = watch if kind == entry_codec.TRANSACTION else []
+        return Request(client, sequence, acked, kind, resp3, commands, watches, b"", db)
+
+    def db_map_step(self) -> entry_codec.DbMapStep:
+        """A SWAPDB step as a shard leader proposes it, or one out of order (an older
+        epoch, a fence without a map): every replica must apply it the same way."""
+        rng = self.rng
+        mapping = list(range(16))
+        rng.shuffle(mapping)
+        epoch = rng.randint(0, 4)
+        fence_epoch = rng.choice((0, epoch + 1, rng.randint(0, 5)))
+        return entry_codec.DbMapStep(epoch, mapping, fence_epoch, rng.getrandbits(16))
 
     def entry(self, time_ms: int, watch: list[tuple[bytes, bytes]]) -> bytes:
         """One encoded entry; `watch` is (key, digest) pairs as a client's WATCH took them."""
@@ -114,8 +130,17 @@ class Adversary:
             if rng.random() < 0.5:
                 return good[: rng.randint(0, len(good) - 1)]
             return bytes((rng.randint(2, 255),)) + good[1:]
+        if rng.random() < 0.02:
+            step = self.db_map_step()
+            return entry_codec.encode(ShardEntry(time_ms, 1, [], [], [], db_map=step))
         requests = [self.request(watch) for _ in range(rng.randint(1, 3))]
         expire = rng.sample(KEYS, rng.randint(1, 2)) if rng.random() < 0.1 else []
         evict = rng.sample(KEYS, 1) if rng.random() < 0.05 else []
+        others = None
+        if rng.random() < 0.05:
+            others = [
+                (rng.randint(1, 15), rng.sample(KEYS, 1), rng.sample(KEYS, rng.randint(0, 1)))
+            ]
         seed = rng.getrandbits(64)
-        return entry_codec.encode(ShardEntry(time_ms, seed, requests, expire, evict))
+        entry = ShardEntry(time_ms, seed, requests, expire, evict, None, others)
+        return entry_codec.encode(entry)
