@@ -20,6 +20,7 @@ BENCHMARKS = {
     "key-memory": "slotraft.benchmarks.key_memory",
     "move-slots": "slotraft.benchmarks.move_slots",
     "catch-up": "slotraft.benchmarks.catch_up",
+    "swapdb": "slotraft.benchmarks.swapdb",
 }
 
 
