@@ -148,6 +148,8 @@ class NodeHost:
         self.committer: AsyncGroupCommit | None = None
         self.transport: RaftTransport | None = None
         self.wakeup = asyncio.Event()
+        # Set when the operator's tool retired this node (node/retire.py): it stops.
+        self.retired = asyncio.Event()
         self.tasks: list[asyncio.Task] = []
         self.running = False
         self.last_transfer: dict[int, float] = {}

@@ -22,6 +22,8 @@ from node.host import NodeHost, NodeSettings
 from node.kv_stream import KvConnection
 from node.listener import NodeListener
 from node.metrics import NodeCollector
+from node.retire import MARKER as RETIRED_MARKER
+from node.retire import retired as retired_record
 from node.services import AdminService, KvService
 from node.transport import SERVER_OPTIONS
 from proto import slotraft_pb2_grpc as pb_grpc
@@ -334,6 +336,15 @@ async def serve(args: argparse.Namespace) -> None:
         raise SystemExit(f"node {args.id}: {error}") from None
     credentials = Credentials.from_secret(secret, me, tls.client if tls else None)
     lock = claim_data_dir(args, me)
+    if retired_record(args.data_dir) is not None:
+        lock.release()
+        log.warning(
+            "node %d was removed from the cluster (%s in %s): not starting",
+            args.id,
+            RETIRED_MARKER,
+            args.data_dir,
+        )
+        return
     host = NodeHost(args.id, description, args.data_dir, settings_from(args), credentials)
     await host.start()
     admitted = frozenset(node.id for node in description.nodes) | {args.id}
@@ -395,7 +406,9 @@ async def serve(args: argparse.Namespace) -> None:
         loop.add_signal_handler(signum, stop.set)
     failed = asyncio.ensure_future(asyncio.gather(*host.tasks))
     waiter = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({failed, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    retired = asyncio.ensure_future(host.retired.wait())
+    await asyncio.wait({failed, waiter, retired}, return_when=asyncio.FIRST_COMPLETED)
+    retired.cancel()
     crash = failed.exception() if failed.done() and not failed.cancelled() else None
     log.info("node %d stopping", args.id)
     if metrics is not None:

@@ -17,6 +17,7 @@ from node.host import NodeHost
 from node.metadata import ClusterMap
 from node.raft import RaftError, Role
 from node.replica import ShardReplica
+from node.retire import write_marker
 from node.slot_service import SlotService
 from node.unblock import unblock
 from proto import slotraft_pb2 as pb
@@ -231,6 +232,28 @@ class AdminService(pb_grpc.AdminServicer):
             for shard, r in sorted(host.failed_replicas.items())
         ]
         return pb.HealthReply(serving=True, detail="; ".join(problems) or "ok")
+
+    async def Retire(
+        self, request: pb.RetireRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RetireReply:
+        """The operator's tool says this node left the cluster (node/retire.py)."""
+        host = self.host
+        if request.node != host.node_id:
+            return pb.RetireReply(error=f"this is node {host.node_id}, not {request.node}")
+        # Its own view of the groups may be stale (a removed member may never apply its own
+        # removal): the caller checked the cluster's map. A leader, though, is not removed.
+        leading = sorted(shard for shard, replica in host.shards.items() if replica.is_leader)
+        if leading:
+            listed = ", ".join(map(str, leading))
+            return pb.RetireReply(error=f"node {host.node_id} leads shards {listed}")
+        write_marker(host.data_dir, host.node_id, request.epoch)
+        log.warning(
+            "node %d was removed from the cluster (map epoch %d): stopping for good",
+            host.node_id,
+            request.epoch,
+        )
+        host.retired.set()
+        return pb.RetireReply(ok=True)
 
     async def ReleaseVotes(
         self, request: pb.ReleaseVotesRequest, context: grpc.aio.ServicerContext

@@ -638,6 +638,22 @@ class SlotExportReply(_message.Message):
     count: int
     def __init__(self, ok: _Optional[bool] = ..., error: _Optional[str] = ..., leader_node: _Optional[int] = ..., not_leader: _Optional[bool] = ..., last_key: _Optional[bytes] = ..., done: _Optional[bool] = ..., items: _Optional[bytes] = ..., count: _Optional[int] = ...) -> None: ...
 
+class RetireRequest(_message.Message):
+    __slots__ = ("node", "epoch")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    node: int
+    epoch: int
+    def __init__(self, node: _Optional[int] = ..., epoch: _Optional[int] = ...) -> None: ...
+
+class RetireReply(_message.Message):
+    __slots__ = ("ok", "error")
+    OK_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ok: bool
+    error: str
+    def __init__(self, ok: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
+
 class MembershipChangeRequest(_message.Message):
     __slots__ = ("id", "kind", "node", "new_node", "address", "finish", "epoch")
     ID_FIELD_NUMBER: _ClassVar[int]

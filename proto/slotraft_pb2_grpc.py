@@ -241,6 +241,11 @@ class AdminStub:
                 request_serializer=proto_dot_slotraft__pb2.StatusRequest.SerializeToString,
                 response_deserializer=proto_dot_slotraft__pb2.MembershipProgressReply.FromString,
                 _registered_method=True)
+        self.Retire = channel.unary_unary(
+                '/slotraft.Admin/Retire',
+                request_serializer=proto_dot_slotraft__pb2.RetireRequest.SerializeToString,
+                response_deserializer=proto_dot_slotraft__pb2.RetireReply.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -341,6 +346,14 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Retire(self, request, context):
+        """After remove-node or replace-node (slotraft ctl): the removed node stops for good
+        (node/retire.py), unless it leads a shard.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -418,6 +431,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.MembershipProgress,
                     request_deserializer=proto_dot_slotraft__pb2.StatusRequest.FromString,
                     response_serializer=proto_dot_slotraft__pb2.MembershipProgressReply.SerializeToString,
+            ),
+            'Retire': grpc.unary_unary_rpc_method_handler(
+                    servicer.Retire,
+                    request_deserializer=proto_dot_slotraft__pb2.RetireRequest.FromString,
+                    response_serializer=proto_dot_slotraft__pb2.RetireReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -825,6 +843,33 @@ class Admin:
             '/slotraft.Admin/MembershipProgress',
             proto_dot_slotraft__pb2.StatusRequest.SerializeToString,
             proto_dot_slotraft__pb2.MembershipProgressReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Retire(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slotraft.Admin/Retire',
+            proto_dot_slotraft__pb2.RetireRequest.SerializeToString,
+            proto_dot_slotraft__pb2.RetireReply.FromString,
             options,
             channel_credentials,
             insecure,

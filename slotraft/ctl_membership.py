@@ -140,6 +140,10 @@ def run_membership(args: argparse.Namespace, admin: AdminClient, addresses: list
         return 1
     wanted = request_of(args)
     what = describe(wanted)
+    # The node that leaves (remove-node, replace-node), while the map still names it: it is
+    # asked to stop for good once the operation is done (node/retire.py).
+    leaving = wanted["node"] if args.action in ("remove-node", "replace-node") else 0
+    leaving_address = next((n.address for n in cluster.map.nodes if n.id == leaving), "")
     in_flight = next((r for r in replies if r.in_flight_id), None)
     try:
         if in_flight is not None:
@@ -180,7 +184,29 @@ def run_membership(args: argparse.Namespace, admin: AdminClient, addresses: list
         print(f"slotraft ctl: {what}: {error}; run the command again to resume", file=sys.stderr)
         return 1
     print(f"{what}: done")
+    if leaving:
+        retire(cluster, leaving, leaving_address)
     return 0
+
+
+def retire(cluster: Cluster, node_id: int, address: str) -> None:
+    """Ask a node that left to stop for good; a dead one (replace-node's) is told so."""
+    cluster.refresh()
+    epoch = cluster.map.epoch if cluster.map is not None else 0
+    if cluster.map is not None and any(n.id == node_id for n in cluster.map.nodes):
+        return  # the map still names it: it did not leave (not reached: done means gone)
+    if not address:
+        print(f"node {node_id}: no address known; stop its process yourself")
+        return
+    try:
+        reply = cluster.call(address, "Retire", pb.RetireRequest(node=node_id, epoch=epoch))
+    except grpc.RpcError:
+        print(f"node {node_id} ({address}) did not answer: stop its process if it still runs")
+        return
+    if reply.ok:
+        print(f"node {node_id} ({address}) stopped for good")
+    else:
+        print(f"node {node_id} ({address}) did not stop: {reply.error}")
 
 
 def start_up_node(data_dir: Path, node_id: int, addresses: list[str]) -> str:

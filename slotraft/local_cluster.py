@@ -203,7 +203,7 @@ class LocalCluster:
                 "--cluster",
                 str(cluster_file),
                 "--data-dir",
-                str(self.data_dir / f"node-{node.id}"),
+                str(self.node_dir(node.id)),
                 *(["--metrics", metrics] if metrics else []),
                 *node_tls,
                 *self.node_args,
@@ -334,7 +334,7 @@ class LocalCluster:
             "--cluster",
             str(self.data_dir / CLUSTER_FILE),
             "--data-dir",
-            str(self.data_dir / f"node-{node_id}"),
+            str(self.node_dir(node_id)),
             *self.node_args,
             *self._tls_arguments()[0],
         ]
@@ -380,6 +380,10 @@ class LocalCluster:
             env=env,
         )
         handle.close()
+
+    def node_dir(self, node_id: int) -> Path:
+        """Node `node_id`'s data directory."""
+        return self.data_dir / f"node-{node_id}"
 
     def node(self, node_id: int) -> Process:
         return next(p for p in self.processes if p.role == "node" and p.id == node_id)

@@ -10,6 +10,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from node.retire import retired
 from slotraft.local_cluster import LocalCluster, Process
 
 FIRST_DELAY_S = 1.0
@@ -56,6 +57,7 @@ class Supervisor:
         now = self.clock()
         messages = []
         restarted = False
+        gone: list[Process] = []
         for process in self.cluster.processes:
             key = (process.role, process.id)
             watched = self.watched.get(key)
@@ -63,6 +65,13 @@ class Supervisor:
                 watched = self.watched[key] = _Watched(started_at=self._started)
             if watched.restart_at is None:
                 if process.running or process.popen is None:
+                    continue
+                if process.role == "node" and retired(self.cluster.node_dir(process.id)):
+                    # `slotraft ctl remove-node` retired it (node/retire.py): it is gone.
+                    messages.append(
+                        f"{_name(process)} was removed from the cluster: not started again"
+                    )
+                    gone.append(process)
                     continue
                 delay = watched.backoff.delay(now - watched.started_at)
                 watched.restart_at = now + delay
@@ -76,6 +85,10 @@ class Supervisor:
                 watched.started_at = now
                 restarted = True
                 messages.append(f"{_name(process)} started again (pid {process.pid})")
+        for process in gone:
+            self.cluster.processes.remove(process)
+            self.watched.pop((process.role, process.id), None)
+            restarted = True  # cluster.json must no longer list it
         return messages, restarted
 
 

@@ -132,6 +132,16 @@ def map_of(cluster: LocalCluster) -> dict:
     return max((a["slotMap"] for a in answers), key=lambda m: int(m["epoch"]))
 
 
+def assert_retired(cluster, node_id: int) -> None:
+    """The removed node's process exits by itself (status 0), and a new start on its data
+    directory stops at once."""
+    process = cluster.node(node_id)
+    assert process.popen is not None
+    assert process.popen.wait(60) == 0
+    cluster.start_process(process)
+    assert process.popen.wait(60) == 0
+
+
 def test_grow_rebalance_shrink_and_replace_without_losing_a_write(cluster):
     try:
         with Traffic(cluster.router_ports[0]) as traffic:
@@ -195,9 +205,12 @@ def test_grow_rebalance_shrink_and_replace_without_losing_a_write(cluster):
             assert "another operation is in flight (remove-node 5)" in conflicting.stderr
             resumed = ctl(cluster, "remove-node", "5")
             assert resumed.returncode == 0 and "resuming" in resumed.stdout
-            cluster.kill(cluster.node(5))
-            assert ctl(cluster, "remove-node", "1").returncode == 0
-            cluster.kill(cluster.node(1))
+            # A removed node stops by itself, for good (node/retire.py).
+            assert "node 5 (" in resumed.stdout and "stopped for good" in resumed.stdout
+            assert_retired(cluster, 5)
+            removed = ctl(cluster, "remove-node", "1")
+            assert removed.returncode == 0 and "stopped for good" in removed.stdout
+            assert_retired(cluster, 1)
             too_few = ctl(cluster, "remove-node", "2")
             assert too_few.returncode == 1 and "leave 2 nodes" in too_few.stderr
 

@@ -1,5 +1,6 @@
 """slotraft up's supervisor: an exited process is started again after a delay that grows
-while it keeps exiting soon after each start and falls back once it has run for a while."""
+while it keeps exiting soon after each start and falls back once it has run for a while;
+a node retired by `slotraft ctl remove-node` is not."""
 
 from __future__ import annotations
 
@@ -32,6 +33,10 @@ class FakePopen:
 class FakeCluster:
     processes: list[Process] = field(default_factory=list)
     starts: list[str] = field(default_factory=list)
+    data_dir: Path = Path("/nonexistent")
+
+    def node_dir(self, node_id: int) -> Path:
+        return self.data_dir / f"node-{node_id}"
 
     def start_process(self, process: Process) -> None:
         if not process.running:
@@ -85,3 +90,23 @@ def test_an_exited_process_is_started_again_after_the_delay_and_the_others_are_l
     assert supervisor.poll()[1]
     assert cluster.starts == ["node 2", "node 2"]
     assert all(p.running for p in cluster.processes)
+
+
+def test_a_retired_node_is_not_started_again_and_leaves_the_cluster_file(tmp_path: Path):
+    from node.retire import write_marker
+
+    cluster = make_cluster()
+    cluster.data_dir = tmp_path
+    now = [0.0]
+    supervisor = Supervisor(cluster, lambda: now[0])  # type: ignore[arg-type]
+    node_2 = cluster.processes[1]
+    (tmp_path / "node-2").mkdir()
+    write_marker(tmp_path / "node-2", 2, 17)
+    node_2.popen.returncode = 0  # type: ignore[union-attr]
+    now[0] = 1.0
+    messages, changed = supervisor.poll()
+    assert messages == ["node 2 was removed from the cluster: not started again"]
+    assert changed  # cluster.json is written again, without it
+    assert [(p.role, p.id) for p in cluster.processes] == [("node", 1), ("router", 1)]
+    now[0] = 60.0
+    assert supervisor.poll() == ([], False) and cluster.starts == []
