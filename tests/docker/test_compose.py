@@ -437,6 +437,11 @@ def readme():
                 cluster.compose("down", "-v", "--remove-orphans", "-t", "5")
             except RuntimeError as error:
                 print(error)
+        # What the base file does not name (the scale override's nodes and volumes).
+        for container in cluster.containers():
+            run(["docker", "rm", "-f", container], check=False)
+        for volume in cluster.volumes():
+            run(["docker", "volume", "rm", volume], check=False)
         if wrote_env_file:
             ENV_FILE.unlink(missing_ok=True)
         if old_image and image_id(IMAGE) != old_image:  # the old build, untagged now
@@ -597,6 +602,76 @@ def test_compose_node_that_lost_its_volume_rejoins_and_counts_again(readme):
 
 APT_FAILED = ("Unable to locate package", "Failed to fetch", "Temporary failure resolving")
 SCRAPED = {f"{service}:9100" for service in FIXED_SERVICES}
+
+
+SCALE_FILE = ROOT / "deploy" / "docker-compose.scale.yml"
+
+
+def scale_header_commands() -> list[str]:
+    """The commands the scale override's header gives, as written (continuations joined)."""
+    lines = []
+    for line in SCALE_FILE.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        text = line[1:].strip()
+        if lines and lines[-1].endswith("\\"):
+            lines[-1] = lines[-1][:-1].rstrip() + " " + text
+        elif text.startswith("docker compose"):
+            lines.append(text)
+    return lines
+
+
+def slot_map_of(readme: Readme) -> dict:
+    return max((a["slotMap"] for a in readme.status()), key=lambda m: int(m["epoch"]))
+
+
+def test_scale_override_grows_to_five_nodes_and_a_removed_node_retires(readme):
+    """deploy/docker-compose.scale.yml's header, run as written: node4 and node5 start and
+    join, `slotraft ctl` in node1's container adds them and rebalances (every node then holds
+    replicas); remove-node 5 and 4 take the cluster back to three nodes, each removed node
+    retires (it exits and refuses to start again), and no write is lost meanwhile."""
+    commands = scale_header_commands()
+    assert len(commands) == 5, commands  # up, two add-node, rebalance, the removal's rm
+    with readme.client() as client:
+        client.set("compose:before-scale", "kept")
+    for command in commands[:4]:
+        done = readme.shell(readme.adapted(command), timeout=600)
+        assert done.returncode == 0, f"{command}:\n{done.stdout}\n{done.stderr}"
+    slot_map = slot_map_of(readme)
+    holding: dict[int, int] = {int(n["id"]): 0 for n in slot_map["nodes"]}
+    for shard in slot_map["shards"]:
+        for replica in shard["replicas"]:
+            holding[int(replica)] += 1
+    assert sorted(holding) == [1, 2, 3, 4, 5] and min(holding.values()) >= 1, holding
+    with readme.client() as client:
+        client.set("compose:five-nodes", "yes")
+    node1 = readme.container("node1")
+    for node in (5, 4):
+        ctl = ["slotraft", "ctl", "--node", "node1:7000", "remove-node", str(node)]
+        removed = run(["docker", "exec", node1, *ctl], timeout=600, check=False)
+        assert removed.returncode == 0, f"{removed.stdout}\n{removed.stderr}"
+        assert f"node {node} (node{node}:7000) stopped for good" in removed.stdout, removed.stdout
+    # Docker starts a retired node again (restart: unless-stopped): it refuses at once.
+    deadline = time.monotonic() + 120
+    logs = ""
+    while time.monotonic() < deadline and "not starting" not in logs:
+        time.sleep(2)
+        (node5,) = readme._labelled(
+            "container", "--all", "--filter", "label=com.docker.compose.service=node5"
+        )
+        shown = run(["docker", "logs", node5], check=False)
+        logs = shown.stdout + shown.stderr
+    assert "was removed from the cluster" in logs and "not starting" in logs, logs[-2000:]
+    rm = readme.adapted(commands[4]).replace("node5", "node4 node5")
+    done = readme.shell(rm, timeout=300)
+    assert done.returncode == 0, f"{rm}:\n{done.stdout}\n{done.stderr}"
+    for volume in ("node4-data", "node5-data"):
+        run(["docker", "volume", "rm", f"{readme.project}_{volume}"], check=False)
+    slot_map = slot_map_of(readme)
+    assert sorted(int(n["id"]) for n in slot_map["nodes"]) == [1, 2, 3]
+    with readme.client() as client:
+        assert client.get("compose:before-scale") == b"kept"
+        assert client.get("compose:five-nodes") == b"yes"
 
 
 def test_monitoring_profile_scrapes_every_node_and_router(readme):
