@@ -311,10 +311,10 @@ class ShardState:
             # A SWAPDB of this database (or of one a transaction may SELECT, MOVE or COPY
             # into) is in progress (node/db_swaps.py): not run, and the router sends the
             # commands again, as for a slot being moved.
-            replies = [MOVING_REPLY] * (1 if kind == entry_codec.TRANSACTION else len(commands))
+            moving = [MOVING_REPLY] * (1 if kind == entry_codec.TRANSACTION else len(commands))
             if sequence:
-                sessions.record(client_id, sequence, acked, replies, now)
-            return RequestResult(replies=replies)
+                sessions.record(client_id, sequence, acked, moving, now)
+            return RequestResult(replies=moving)
         # The request's database (apply_steps selects database 0 again after the entry).
         if database != engine.db.index:
             engine.select(database)

@@ -609,7 +609,7 @@ SCALE_FILE = ROOT / "deploy" / "docker-compose.scale.yml"
 
 def scale_header_commands() -> list[str]:
     """The commands the scale override's header gives, as written (continuations joined)."""
-    lines = []
+    lines: list[str] = []
     for line in SCALE_FILE.read_text().splitlines():
         if not line.startswith("#"):
             break
