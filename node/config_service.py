@@ -16,7 +16,8 @@ import logging
 import os
 import resource
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
 
 import grpc
 
@@ -76,35 +77,23 @@ class ConfigService(pb_grpc.ConfigServicer):
             parse_config(MetadataState.config_command(settings, ""))
         except MetadataFormatError as error:
             return pb.ConfigSetReply(ok=False, error=str(error))
-        try:
-            await self.host.propose_config(settings)
-        except NotLeader as error:
-            return pb.ConfigSetReply(ok=False, error="not the leader", leader=error.leader_id)
-        except RaftError as error:
-            return pb.ConfigSetReply(ok=False, error=str(error))
-        except TimeoutError:
-            return pb.ConfigSetReply(
-                ok=False, error="the metadata group did not apply the change in time"
-            )
-        return pb.ConfigSetReply(ok=True, applied=config_values(self.host))
+        failed = await _metadata_failure(self.host.propose_config(settings))
+        return failed or pb.ConfigSetReply(ok=True, applied=config_values(self.host))
 
     async def _swap(self, step: pb.DbSwapStep) -> pb.ConfigSetReply:
         """A SWAPDB step (node/db_swaps.py), proposed by the metadata leader."""
-        epoch = 0
-        try:
+        epochs: list[int] = []
+
+        async def propose() -> None:
             if step.fenced_epoch:
                 await self.host.propose_swap_fenced(step.fenced_epoch, step.fenced_shard)
             else:
-                epoch = await self.host.propose_swapdb(step.first, step.second)
-        except NotLeader as error:
-            return pb.ConfigSetReply(ok=False, error="not the leader", leader=error.leader_id)
-        except RaftError as error:
-            return pb.ConfigSetReply(ok=False, error=str(error))
-        except TimeoutError:
-            return pb.ConfigSetReply(
-                ok=False, error="the metadata group did not apply the change in time"
-            )
-        return pb.ConfigSetReply(ok=True, applied=config_values(self.host), swap_epoch=epoch)
+                epochs.append(await self.host.propose_swapdb(step.first, step.second))
+
+        failed = await _metadata_failure(propose())
+        return failed or pb.ConfigSetReply(
+            ok=True, applied=config_values(self.host), swap_epoch=epochs[0] if epochs else 0
+        )
 
     async def _acl(self, text: str) -> pb.ConfigSetReply:
         """An ACL change: checked on a copy of the table first (a refusal is Redis's error
@@ -119,16 +108,9 @@ class ConfigService(pb_grpc.ConfigServicer):
             return pb.ConfigSetReply(ok=False, acl_refused=True, error=error.text.decode("latin-1"))
         except ValueError as error:
             return pb.ConfigSetReply(ok=False, error=f"malformed ACL change: {error}")
-        try:
-            await self.host.propose_acl(change)
-        except NotLeader as error:
-            return pb.ConfigSetReply(ok=False, error="not the leader", leader=error.leader_id)
-        except RaftError as error:
-            return pb.ConfigSetReply(ok=False, error=str(error))
-        except TimeoutError:
-            return pb.ConfigSetReply(
-                ok=False, error="the metadata group did not apply the change in time"
-            )
+        failed = await _metadata_failure(self.host.propose_acl(change))
+        if failed is not None:
+            return failed
         return pb.ConfigSetReply(ok=True, applied=config_values(self.host), acl_result=result or 0)
 
     async def Watch(
@@ -159,6 +141,21 @@ class ConfigService(pb_grpc.ConfigServicer):
     ) -> pb.SettingsAdoption:
         version, shards = self.host.settings_adoption()
         return pb.SettingsAdoption(version=version, shards=shards)
+
+
+async def _metadata_failure(proposal: Coroutine[Any, Any, object]) -> pb.ConfigSetReply | None:
+    """Await a metadata proposal: None once it applied, else the reply that says why not."""
+    try:
+        await proposal
+    except NotLeader as error:
+        return pb.ConfigSetReply(ok=False, error="not the leader", leader=error.leader_id)
+    except RaftError as error:
+        return pb.ConfigSetReply(ok=False, error=str(error))
+    except TimeoutError:
+        return pb.ConfigSetReply(
+            ok=False, error="the metadata group did not apply the change in time"
+        )
+    return None
 
 
 def node_report(host: NodeHost) -> pb.NodeReport:

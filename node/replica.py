@@ -699,6 +699,24 @@ class ShardReplica:
                 in_flight.update([(space_id, key) for key in keys])
         return len(candidates) + sum(len(keys) for _, keys, _ in others)
 
+    def _propose_control(self, **fields: Any) -> int | None:
+        """As the leader, propose an entry that carries no client request (settings, a
+        database map): its log index, or None when this replica does not lead."""
+        entry = entry_codec.ShardEntry(
+            time_ms=int(time.time() * 1000),
+            seed=self.rng.getrandbits(64),
+            requests=[],
+            expire_keys=[],
+            evict_keys=[],
+            **fields,
+        )
+        try:
+            index = self.raft.propose(entry_codec.encode(entry))
+        except NotLeader:
+            return None
+        self.proposals[index] = Proposal(self.raft.term, [])
+        return index
+
     def propose_settings(self, desired: dict[str, str], retry_after: float = 5.0) -> bool:
         """As the leader, propose a settings entry when the shard's replicated engine
         settings are not `desired` (the metadata group's): every replica adopts them when
@@ -710,22 +728,14 @@ class ShardReplica:
         proposed = self.settings_proposed
         if proposed is not None and proposed[0] == desired and now - proposed[1] < retry_after:
             return False
-        entry = entry_codec.ShardEntry(
-            time_ms=int(time.time() * 1000),
-            seed=self.rng.getrandbits(64),
-            requests=[],
-            expire_keys=[],
-            evict_keys=[],
+        index = self._propose_control(
             settings=[
                 (name.encode("latin-1"), value.encode("latin-1"))
                 for name, value in sorted(desired.items())
-            ],
+            ]
         )
-        try:
-            index = self.raft.propose(entry_codec.encode(entry))
-        except NotLeader:
+        if index is None:
             return False
-        self.proposals[index] = Proposal(self.raft.term, [])
         self.settings_proposed = (dict(desired), now)
         self.log.info("proposed engine settings %s at index %d", desired, index)
         return True
@@ -745,19 +755,11 @@ class ShardReplica:
         proposed = self.db_map_proposed
         if proposed is not None and proposed[0] == desired and now - proposed[1] < retry_after:
             return False
-        entry = entry_codec.ShardEntry(
-            time_ms=int(time.time() * 1000),
-            seed=self.rng.getrandbits(64),
-            requests=[],
-            expire_keys=[],
-            evict_keys=[],
-            db_map=entry_codec.DbMapStep(epoch, list(mapping), fence_epoch, fenced),
+        index = self._propose_control(
+            db_map=entry_codec.DbMapStep(epoch, list(mapping), fence_epoch, fenced)
         )
-        try:
-            index = self.raft.propose(entry_codec.encode(entry))
-        except NotLeader:
+        if index is None:
             return False
-        self.proposals[index] = Proposal(self.raft.term, [])
         self.db_map_proposed = (desired, now)
         self.log.info(
             "proposed database map %d (fence %d: %#x) at index %d",
