@@ -143,7 +143,9 @@ class DbSwaps:
 
     def restore(self, raw: Any) -> None:
         """From a metadata snapshot (none in those from before databases)."""
-        self.__init__()  # type: ignore[misc]
+        self.mapping = list(range(DATABASES))
+        self.epoch = 0
+        self.pending = None
         if type(raw) is not dict:
             return
         self.epoch = int(raw.get("epoch", 0))

@@ -632,12 +632,7 @@ class ShardReplica:
             return
         served = {id(waiter) for waiter in woken}
         self.waiters = [waiter for waiter in self.waiters if id(waiter) not in served]
-        for waiter in woken:
-            if waiter.timer is not None:
-                waiter.timer.cancel()
-                waiter.timer = None
-            if not waiter.future.done():
-                self.pending_writes.append(Pending(waiter.request, waiter.future, waiter))
+        self._propose_again(woken)
 
     # ------------------------------------------------------------------ slot moves
 
@@ -669,6 +664,11 @@ class ShardReplica:
         """Every parked request is proposed again (a slot fence, a database swap's step):
         those that may no longer run here get SLOT_MOVING, the others park again."""
         waiters, self.waiters = self.waiters, []
+        self._propose_again(waiters)
+
+    def _propose_again(self, waiters: list[Waiter]) -> None:
+        """Parked requests, taken out of `waiters`, go to the next proposal (same client
+        id and sequence); a timed-out or answered one is left alone."""
         for waiter in waiters:
             if waiter.timer is not None:
                 waiter.timer.cancel()

@@ -61,6 +61,7 @@ PROTOCOL_VERSION_NOT_INTEGER = b"ERR Protocol version is not an integer or out o
 SELECT_CLUSTER = b"ERR SELECT is not allowed in cluster mode"
 SAME_OBJECT = b"ERR source and destination objects are the same"
 DB_OUT_OF_RANGE = b"ERR DB index is out of range"
+INT_OUT_OF_RANGE = b"ERR value is out of range, value must between -2147483648 and 2147483647"
 INVALID_FIRST_DB = b"ERR invalid first DB index"
 INVALID_SECOND_DB = b"ERR invalid second DB index"
 BAD_CLIENT_NAME = b"ERR Client names cannot contain spaces, newlines or special characters."

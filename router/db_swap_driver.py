@@ -47,8 +47,12 @@ class DbSwapDriver:
         """The metadata group's database map and pending swap (ConfigValues.databases)."""
         if not text:
             return
-        state = json.loads(text)
-        if int(state.get("epoch", 0)) < int(self.state.get("epoch", 0)):
+        try:
+            state = json.loads(text)
+            if int(state.get("epoch", 0)) < int(self.state.get("epoch", 0)):
+                return
+        except (ValueError, TypeError, AttributeError):
+            log.warning("a node sent a malformed database map: %.200s", text)
             return
         was_pending = self.state.get("pending")
         self.state = state

@@ -5,7 +5,7 @@ UNWATCH, queued as Redis does)."""
 from __future__ import annotations
 
 from proto import errors
-from proto.databases import database_index
+from proto.databases import select_index
 from proto.resp import OK, Error, Reply
 from router import replies, transaction
 from router.acl_check import exec_denial, script_caller
@@ -60,7 +60,7 @@ async def exec_(connection: Connection, args: list[bytes]) -> bytes:
     selected = [
         index
         for queued in client.transaction.queued
-        if queued.spec.name == "select" and (index := database_index(queued.args[1])) is not None
+        if queued.spec.name == "select" and type(index := select_index(queued.args[1])) is int
     ]
     reply = await transaction.execute(
         client.transaction,

@@ -52,6 +52,20 @@ def running_cluster(**options: object) -> Iterator[LocalCluster]:
 STALL = re.compile(rb"event loop stalled for (\d+) ms \(the process used (\d+) ms of CPU")
 
 
+def kill_and_restart_every_process(cluster: LocalCluster, timeout: float = 90) -> None:
+    """SIGKILL every node and router, start them again, and wait until they serve (their
+    logs printed if they do not)."""
+    for process in cluster.processes:
+        cluster.kill(process)
+    for process in cluster.processes:
+        cluster.start_process(process)
+    try:
+        cluster.wait_until_serving(timeout)
+    except Exception:
+        print(dump_logs(cluster))
+        raise
+
+
 def dump_logs(cluster: LocalCluster) -> str:
     parts = []
     for process in cluster.processes:

@@ -9,7 +9,7 @@ import time
 import pytest
 import redis
 
-from tests.cluster.conftest import dump_logs
+from tests.cluster.conftest import kill_and_restart_every_process
 
 RULES = ["on", ">app-secret", "~app:*", "&news:*", "+@all", "-@dangerous"]
 
@@ -128,15 +128,7 @@ def test_user_made_through_one_router_is_enforced_by_the_other(cluster, admin):
 
 def test_users_survive_sigkill_of_every_process(cluster, admin):
     admin.execute_command("ACL", "SETUSER", "durable", "on", ">pw2", "~d:*", "+get", "+set")
-    for process in cluster.processes:
-        cluster.kill(process)
-    for process in cluster.processes:
-        cluster.start_process(process)
-    try:
-        cluster.wait_until_serving(90)
-    except Exception:
-        print(dump_logs(cluster))
-        raise
+    kill_and_restart_every_process(cluster)
     for port in cluster.router_ports:
 
         def holds(port: int = port) -> None:

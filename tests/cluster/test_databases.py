@@ -11,7 +11,7 @@ import time
 import pytest
 import redis
 
-from tests.cluster.conftest import dump_logs
+from tests.cluster.conftest import kill_and_restart_every_process
 
 
 def _client(port: int, db: int = 0) -> redis.Redis:
@@ -121,15 +121,7 @@ def test_databases_and_the_swapped_map_survive_sigkill_of_every_process(cluster)
     _client(port, 3).set("durable", "three")
     _client(port, 4).set("durable", "four")
     assert _client(port).swapdb(3, 4) is True
-    for process in cluster.processes:
-        cluster.kill(process)
-    for process in cluster.processes:
-        cluster.start_process(process)
-    try:
-        cluster.wait_until_serving(90)
-    except Exception:
-        print(dump_logs(cluster))
-        raise
+    kill_and_restart_every_process(cluster)
     deadline = time.monotonic() + 30
     while True:
         try:

@@ -20,7 +20,7 @@ from node.engine.snapshot import SnapshotError, dump
 from node.entry_codec import Request, ShardEntry
 from node.notifications import channels_of
 from node.shard_state import ShardState
-from proto.databases import INT_OUT_OF_RANGE
+from proto.errors import INT_OUT_OF_RANGE
 from proto.resp import OK, Error
 
 NOW = 1_000_000
